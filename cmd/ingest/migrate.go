@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/migrate"
+)
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "apply the schema migrations this binary carries (idempotent)",
+		Action: func(c *cli.Context) error {
+			url := c.String("database-url")
+			if url == "" {
+				var err error
+				if url, err = database.Local(c.Context, c.String("data-dir"), os.Stderr); err != nil {
+					return err
+				}
+			}
+			res, err := migrate.Run(c.Context, url)
+			if err != nil {
+				return err
+			}
+			if len(res.Applied) == 0 {
+				fmt.Printf("schema up to date at version %d\n", res.Version)
+				return nil
+			}
+			fmt.Printf("applied %d migrations; schema at version %d\n", len(res.Applied), res.Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/scan"
+)
+
+// newProgress shows a scan's progress: a bar on a terminal, log lines otherwise.
+func newProgress(w *os.File) scan.Progress {
+	if term.IsTerminal(int(w.Fd())) {
+		return &barProgress{w: w}
+	}
+	return &lineProgress{w: w}
+}
+
+type barProgress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (p *barProgress) Start(n int, resumed bool) {
+	desc := "scanning"
+	if resumed {
+		desc = "resuming scan"
+	}
+	p.bar = progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetItsString("repos"),
+		progressbar.OptionShowIts(),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
+	)
+}
+
+func (p *barProgress) Repository(scan.RepositoryResult) { _ = p.bar.Add(1) }
+
+func (p *barProgress) Failure(f graph.Failure) {
+	_ = p.bar.Clear()
+	fmt.Fprintf(p.w, "error: %s:%s: %s\n", f.Repository, f.Reference, f.Reason)
+}
+
+type lineProgress struct{ w io.Writer }
+
+func (p *lineProgress) Start(n int, resumed bool) {
+	verb := "scanning"
+	if resumed {
+		verb = "resuming scan of"
+	}
+	fmt.Fprintf(p.w, "%s %d repositories\n", verb, n)
+}
+
+func (p *lineProgress) Repository(r scan.RepositoryResult) {
+	fmt.Fprintf(p.w, "repository %s: %d tags, %d walked, %d unchanged, %d tags deleted, %d errors\n",
+		r.Name, r.Tags, r.Walked, r.Unchanged, r.DeletedTags, r.Errors)
+}
+
+func (p *lineProgress) Failure(f graph.Failure) {
+	fmt.Fprintf(p.w, "error: %s:%s: %s\n", f.Repository, f.Reference, f.Reason)
+}

@@ -1,0 +1,74 @@
+// Command layerq reports over the layer-sharing graph: which layers are
+// shared, and what each image is made of.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/output"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app().RunContext(ctx, os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "layerq: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+func app() *cli.App {
+	return &cli.App{
+		Name:  "layerq",
+		Usage: "what is in your registry, what is shared, what is duplicated",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, the local cluster under --data-dir"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` of the local default Postgres cluster"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output `FORMAT`: table, json or csv"},
+		},
+		Before: func(c *cli.Context) error {
+			_, err := output.ParseFormat(c.String("output"))
+			return err
+		},
+		Commands:        []*cli.Command{topSharedCommand(), imageCommand()},
+		OnUsageError:    usageError,
+		HideHelpCommand: true,
+	}
+}
+
+func usageError(c *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%v (see --help)", err)
+}
+
+func exitCode(err error) int {
+	if ec, ok := err.(cli.ExitCoder); ok {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// run opens the graph, runs a report and prints it in the chosen format.
+func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) error {
+	pool, err := database.Open(c.Context, database.Options{
+		URL:     c.String("database-url"),
+		DataDir: c.String("data-dir"),
+		Notices: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	report, err := load(pool)
+	if err != nil {
+		return err
+	}
+	format, _ := output.ParseFormat(c.String("output"))
+	return output.Print(os.Stdout, format, report)
+}

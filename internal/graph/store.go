@@ -1,0 +1,74 @@
+// Package graph reads and writes the layer-sharing graph in Postgres.
+//
+// Every write is idempotent: a batch ingested twice, or by several workers at
+// once, leaves one copy. Batches are written in one transaction with one
+// set-based statement per table, keys sorted so concurrent writers lock rows in
+// the same order, and the whole transaction is retried on a serialization
+// failure or deadlock.
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the graph in one Postgres database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool. The schema must be migrated.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the connection pool the store writes through.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+const maxTxAttempts = 8
+
+// inTx runs fn in a transaction, retrying the whole transaction when Postgres
+// reports a serialization failure (40001) or a deadlock (40P01).
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		backoff := time.Duration(attempt*attempt) * time.Millisecond * time.Duration(5+rand.IntN(10))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	return false
+}
+
+// interpret maps driver errors to the graph's own, so callers never import pgx.
+func interpret(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func batchErr(what string, err error) error {
+	return fmt.Errorf("writing %s: %w", what, err)
+}

@@ -1,0 +1,146 @@
+package pglaunch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// connectTimeout bounds one connection attempt while polling.
+const connectTimeout = 2 * time.Second
+
+// connect opens one connection to url.
+func connect(ctx context.Context, url string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", url, err)
+	}
+	cfg.ConnectTimeout = connectTimeout
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// waitReady polls url until a connection succeeds, ctx is done, or gone
+// reports that the server process has gone away (with the reason).
+func waitReady(ctx context.Context, url string, gone func() (bool, string)) error {
+	var last error
+	for {
+		conn, err := connect(ctx, url)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(context.Background())
+			if err == nil {
+				return nil
+			}
+		}
+		last = err
+		if done, why := gone(); done {
+			return errors.New(why)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last connection error: %v)", ctx.Err(), last)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// reuseRunning looks for a server already running in the data directory. It
+// returns true once that server answers on the cluster's socket, false when
+// none is running (clearing a postmaster.pid that would wrongly block a new
+// start), and an error when one runs but does not answer before ctx is done.
+func (c *Cluster) reuseRunning(ctx context.Context) (bool, error) {
+	pf, err := readPIDFile(c.dataDir)
+	if err != nil {
+		return false, nil // absent or unreadable: postgres itself re-checks
+	}
+	switch processState(pf.pid) {
+	case procGone:
+		return false, nil // stale; postgres replaces it
+	case procZombie, procOther:
+		// postgres would see the PID as alive and refuse to start.
+		if err := removeStalePIDFile(c.dataDir, pf.pid); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	port := c.port
+	if pf.port != 0 {
+		port = pf.port
+	}
+	url := socketURL(c.sockDir, port, "postgres")
+	stopped := false
+	gone := func() (bool, string) {
+		if processState(pf.pid) != procPostgres {
+			stopped = true // it was shutting down; start afresh
+			return true, "server exited"
+		}
+		return false, ""
+	}
+	if err := waitReady(ctx, url, gone); err != nil {
+		if stopped {
+			return false, nil
+		}
+		return false, fmt.Errorf("postgres (pid %d) is running in %s but not answering on %s: %w%s",
+			pf.pid, c.dataDir, c.sockDir, err, formatLogTail(c.logPath, c.logTail(0)))
+	}
+	conn, err := connect(ctx, url)
+	if err != nil {
+		return false, fmt.Errorf("connecting to running postgres in %s: %w", c.dataDir, err)
+	}
+	defer conn.Close(context.Background())
+	var dataDir, listen string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory'), current_setting('listen_addresses')").Scan(&dataDir, &listen); err != nil {
+		return false, fmt.Errorf("inspecting running postgres in %s: %w", c.dataDir, err)
+	}
+	if !sameDir(dataDir, c.dataDir) {
+		return false, fmt.Errorf("the server answering on %s serves %s, not %s", c.sockDir, dataDir, c.dataDir)
+	}
+	c.port = port
+	c.tcp = listen != ""
+	return true, nil
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	if ra, err := filepath.EvalSymlinks(a); err == nil {
+		a = ra
+	}
+	if rb, err := filepath.EvalSymlinks(b); err == nil {
+		b = rb
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// ensureDatabase creates opts.Database if it does not exist.
+func (c *Cluster) ensureDatabase(ctx context.Context) error {
+	name := c.opts.Database
+	if name == "" {
+		return nil
+	}
+	conn, err := connect(ctx, socketURL(c.sockDir, c.port, "postgres"))
+	if err != nil {
+		return fmt.Errorf("creating database %q: %w", name, err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("checking for database %q: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating database %q: %w", name, err)
+	}
+	return nil
+}

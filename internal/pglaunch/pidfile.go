@@ -1,0 +1,77 @@
+package pglaunch
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// pidFile is the part of data/postmaster.pid that Start and Stop use.
+type pidFile struct {
+	pid  int
+	port int
+}
+
+// readPIDFile parses dataDir/postmaster.pid: line 1 is the postmaster's PID,
+// line 4 its port.
+func readPIDFile(dataDir string) (pidFile, error) {
+	path := filepath.Join(dataDir, "postmaster.pid")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return pidFile{}, err
+	}
+	lines := strings.Split(string(b), "\n")
+	var pf pidFile
+	if pf.pid, err = strconv.Atoi(strings.TrimSpace(lines[0])); err != nil || pf.pid <= 0 {
+		return pidFile{}, fmt.Errorf("parsing %s: bad pid line %q", path, lines[0])
+	}
+	if len(lines) > 3 {
+		pf.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	}
+	return pf, nil
+}
+
+// procState classifies the process a postmaster.pid names.
+type procState int
+
+const (
+	procGone     procState = iota // no such process
+	procZombie                    // exited but not reaped: postgres would still see it
+	procOther                     // PID reused by a program that is not postgres
+	procPostgres                  // a live postgres process
+)
+
+// processState inspects pid through /proc, falling back to kill(pid, 0)
+// where /proc is unavailable.
+func processState(pid int) procState {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if _, statErr := os.Stat("/proc/self/stat"); statErr == nil {
+				return procGone
+			}
+		}
+		if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+			return procGone
+		}
+		return procPostgres
+	}
+	// Format: "pid (comm) state ...", where comm may itself contain ')'.
+	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || close < open || close+2 >= len(b) {
+		return procPostgres
+	}
+	switch b[close+2] {
+	case 'Z', 'X', 'x':
+		return procZombie
+	}
+	if string(b[open+1:close]) != "postgres" {
+		return procOther
+	}
+	return procPostgres
+}

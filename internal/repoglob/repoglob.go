@@ -1,0 +1,55 @@
+// Package repoglob matches repository names against the globs users pass as
+// --repo, the same way in Go and in Postgres.
+//
+// Syntax: `*` matches any run of characters within one path segment, `**`
+// matches across segments, `?` matches one character other than `/`; all else
+// is literal. "team-a/*" matches team-a/api but not team-a/api/v2; "**" (or an
+// empty glob) matches every repository.
+package repoglob
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Glob is a compiled repository glob.
+type Glob struct {
+	src string
+	re  *regexp.Regexp
+}
+
+// Compile compiles a glob; every string is a valid glob.
+func Compile(glob string) Glob {
+	if glob == "" {
+		glob = "**"
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(glob); i++ {
+		switch c := glob[i]; c {
+		case '*':
+			if i+1 < len(glob) && glob[i+1] == '*' {
+				b.WriteString(".*")
+				i++
+			} else {
+				b.WriteString("[^/]*")
+			}
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return Glob{src: glob, re: regexp.MustCompile(b.String())}
+}
+
+// Match reports whether repository matches.
+func (g Glob) Match(repository string) bool { return g.re.MatchString(repository) }
+
+// Regexp is the glob as a regular expression that Go and Postgres (`~`) read
+// the same way.
+func (g Glob) Regexp() string { return g.re.String() }
+
+// String is the glob as given ("**" for the empty glob).
+func (g Glob) String() string { return g.src }

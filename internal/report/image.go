@@ -1,0 +1,235 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/output"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qImageResolve  = sqlfiles.Query("image_resolve")
+	qImageManifest = sqlfiles.Query("image_manifest")
+	qImageChildren = sqlfiles.Query("image_children")
+	qImageLayers   = sqlfiles.Query("image_layers")
+)
+
+// ErrNotFound means a reference names nothing live in the graph.
+var ErrNotFound = errors.New("not found")
+
+// Ref is a parsed image reference: [registry/]repository[:tag|@digest].
+type Ref struct {
+	Repository string
+	Tag        string
+	Digest     string
+}
+
+// ParseRef parses an image reference; a reference with neither tag nor
+// digest means the tag "latest".
+func ParseRef(s string) (Ref, error) {
+	if s == "" {
+		return Ref{}, errors.New("empty image reference: give REPOSITORY:TAG or REPOSITORY@sha256:DIGEST")
+	}
+	var r Ref
+	if repo, digest, ok := strings.Cut(s, "@"); ok {
+		if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
+			return Ref{}, fmt.Errorf("bad digest in %q: want sha256: followed by 64 hex digits", s)
+		}
+		r.Repository, r.Digest = repo, digest
+	} else {
+		r.Repository, r.Tag = s, "latest"
+		if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+			r.Repository, r.Tag = s[:i], s[i+1:]
+		}
+	}
+	if r.Repository == "" || r.Tag == "" && r.Digest == "" {
+		return Ref{}, fmt.Errorf("bad image reference %q: give REPOSITORY:TAG or REPOSITORY@sha256:DIGEST", s)
+	}
+	return r, nil
+}
+
+// ImageLayer is one layer of an image report.
+type ImageLayer struct {
+	Position  int        `json:"position"`
+	Digest    string     `json:"digest"`
+	DiffID    string     `json:"diff_id"`
+	ChainID   string     `json:"chain_id"`
+	MediaType string     `json:"media_type"`
+	Size      int64      `json:"size"`
+	CreatedBy string     `json:"created_by"`
+	Created   *time.Time `json:"created"`
+	// SharedWith counts the other live manifests that use this layer blob.
+	SharedWith int64 `json:"shared_with"`
+}
+
+// Image is the layer-by-layer view of one image.
+type Image struct {
+	Registry        string       `json:"registry"`
+	Repository      string       `json:"repository"`
+	Tag             string       `json:"tag"`
+	Digest          string       `json:"digest"`
+	IndexDigest     string       `json:"index_digest,omitempty"`
+	MediaType       string       `json:"media_type"`
+	Platform        string       `json:"platform"`
+	Created         *time.Time   `json:"created"`
+	LayerCount      int          `json:"layer_count"`
+	Size            int64        `json:"size"`
+	HistoryMismatch string       `json:"history_mismatch,omitempty"`
+	Layers          []ImageLayer `json:"layers"`
+}
+
+// ImageOptions say which image to show.
+type ImageOptions struct {
+	Ref Ref
+	// Platform picks the child of an index, as os/arch[/variant].
+	Platform string
+}
+
+// LoadImage runs the image report.
+func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
+	ref := opts.Ref
+	rows, err := db.Query(ctx, qImageResolve, ref.Repository, ref.Tag, ref.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", ref, err)
+	}
+	type hit struct{ registry, name, digest, tag string }
+	var hits []hit
+	var h hit
+	if _, err := pgx.ForEachRow(rows, []any{&h.registry, &h.name, &h.digest, &h.tag}, func() error {
+		hits = append(hits, h)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", ref, err)
+	}
+	switch {
+	case len(hits) == 0:
+		return nil, fmt.Errorf("%s: %w in the graph (check the name with a scan, or the tag may be deleted)", ref, ErrNotFound)
+	case len(hits) > 1:
+		var names []string
+		for _, h := range hits {
+			names = append(names, h.registry+"/"+h.name)
+		}
+		return nil, fmt.Errorf("%s is ambiguous: it is in %s; prefix the registry", ref, strings.Join(names, ", "))
+	}
+	img := &Image{Registry: hits[0].registry, Repository: hits[0].name, Tag: hits[0].tag, Digest: hits[0].digest, Layers: []ImageLayer{}}
+	kind, err := img.loadManifest(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "index" {
+		child, err := pickChild(ctx, db, img.Digest, opts.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		img.IndexDigest, img.Digest = img.Digest, child
+		if _, err := img.loadManifest(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	rows, err = db.Query(ctx, qImageLayers, img.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
+	}
+	var l ImageLayer
+	if _, err := pgx.ForEachRow(rows, []any{&l.Position, &l.Digest, &l.Size, &l.MediaType, &l.DiffID, &l.ChainID, &l.CreatedBy, &l.Created, &l.SharedWith}, func() error {
+		img.Layers = append(img.Layers, l)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
+	}
+	return img, nil
+}
+
+func (img *Image) loadManifest(ctx context.Context, db DB) (kind string, err error) {
+	var os, arch, variant, config, artifactType string
+	var size int64
+	err = db.QueryRow(ctx, qImageManifest, img.Digest).Scan(&img.Digest, &img.MediaType, &size, &kind, &config,
+		&os, &arch, &variant, &img.Created, &artifactType, &img.HistoryMismatch, &img.LayerCount, &img.Size)
+	if err != nil {
+		return "", fmt.Errorf("reading manifest %s: %w", img.Digest, err)
+	}
+	img.Platform = platform(os, arch, variant)
+	if kind == "artifact" {
+		return kind, fmt.Errorf("%s/%s@%s is an artifact (%s), not an image", img.Registry, img.Repository, img.Digest, artifactType)
+	}
+	return kind, nil
+}
+
+func pickChild(ctx context.Context, db DB, index, want string) (string, error) {
+	rows, err := db.Query(ctx, qImageChildren, index)
+	if err != nil {
+		return "", err
+	}
+	var digest, os, arch, variant string
+	var seen []string
+	found := ""
+	if _, err := pgx.ForEachRow(rows, []any{&digest, &os, &arch, &variant}, func() error {
+		p := platform(os, arch, variant)
+		seen = append(seen, p)
+		if found == "" && (p == want || platform(os, arch, "") == want) {
+			found = digest
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	if found == "" {
+		return "", fmt.Errorf("is an index with no %s image; pick one with --platform: %s", want, strings.Join(seen, ", "))
+	}
+	return found, nil
+}
+
+func platform(os, arch, variant string) string {
+	p := os + "/" + arch
+	if variant != "" {
+		p += "/" + variant
+	}
+	return p
+}
+
+// String renders the reference as given.
+func (r Ref) String() string {
+	if r.Digest != "" {
+		return r.Repository + "@" + r.Digest
+	}
+	return r.Repository + ":" + r.Tag
+}
+
+// Preamble implements output.Preamble.
+func (img *Image) Preamble() []string {
+	lines := []string{
+		fmt.Sprintf("image:    %s/%s:%s", img.Registry, img.Repository, img.Tag),
+		fmt.Sprintf("digest:   %s", img.Digest),
+	}
+	if img.IndexDigest != "" {
+		lines = append(lines, fmt.Sprintf("index:    %s", img.IndexDigest))
+	}
+	lines = append(lines,
+		fmt.Sprintf("platform: %s", img.Platform),
+		fmt.Sprintf("layers:   %d, %s compressed", img.LayerCount, output.Bytes(img.Size)),
+	)
+	if img.HistoryMismatch != "" {
+		lines = append(lines, "warning:  "+img.HistoryMismatch)
+	}
+	return append(lines, "")
+}
+
+// Columns implements output.Table.
+func (img *Image) Columns() []string {
+	return []string{"position", "digest", "size", "shared_with", "created_by"}
+}
+
+// Rows implements output.Table.
+func (img *Image) Rows() [][]any {
+	rows := make([][]any, 0, len(img.Layers))
+	for _, l := range img.Layers {
+		rows = append(rows, []any{l.Position, l.Digest, output.Bytes(l.Size), l.SharedWith, l.CreatedBy})
+	}
+	return rows
+}

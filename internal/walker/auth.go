@@ -1,0 +1,35 @@
+package walker
+
+import (
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// Credentials are explicit credentials for one registry, from flags or the
+// environment. Basic auth (Username, Password) or a bearer Token.
+type Credentials struct {
+	Registry string
+	Username string
+	Password string
+	Token    string
+}
+
+// Keychain resolves explicit credentials for their registry first, then the
+// docker config (~/.docker/config.json and credential helpers).
+func Keychain(c Credentials) authn.Keychain {
+	return authn.NewMultiKeychain(staticKeychain{c}, authn.DefaultKeychain)
+}
+
+type staticKeychain struct{ c Credentials }
+
+func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if r.RegistryStr() != k.c.Registry {
+		return authn.Anonymous, nil
+	}
+	switch {
+	case k.c.Token != "":
+		return &authn.Bearer{Token: k.c.Token}, nil
+	case k.c.Username != "" || k.c.Password != "":
+		return &authn.Basic{Username: k.c.Username, Password: k.c.Password}, nil
+	}
+	return authn.Anonymous, nil
+}

@@ -1,0 +1,377 @@
+// Package walker fetches a manifest from a registry, with everything below it
+// (index children, image config), and turns it into a graph.Observation.
+//
+// It reads only manifests and configs, never layers. Everything fetched by
+// digest is verified against the digest; manifests and configs over
+// MaxManifestBytes are refused.
+package walker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/layerq/layerq/internal/graph"
+)
+
+// MaxManifestBytes caps the size of a manifest or config the walker accepts.
+const MaxManifestBytes = 4 << 20
+
+// maxIndexDepth bounds how deep indexes may nest (an index of indexes).
+const maxIndexDepth = 4
+
+// Options configure a Walker.
+type Options struct {
+	// Insecure allows plain HTTP to registries that are not on localhost.
+	Insecure bool
+	// Keychain resolves credentials; nil means anonymous.
+	Keychain authn.Keychain
+	// Transport is the HTTP transport; nil means a pooled default.
+	Transport http.RoundTripper
+	// Jobs is how many requests may be in flight at once (default 32).
+	Jobs int
+	// Now stamps observations; nil means time.Now.
+	Now func() time.Time
+	// Source names who observed what the walker finds (default "scan").
+	Source string
+}
+
+// Walker walks manifests. It is safe for concurrent use.
+type Walker struct {
+	puller   *remote.Puller
+	insecure bool
+	now      func() time.Time
+	source   string
+}
+
+// New returns a Walker.
+func New(opts Options) (*Walker, error) {
+	if opts.Jobs <= 0 {
+		opts.Jobs = 32
+	}
+	if opts.Keychain == nil {
+		opts.Keychain = authn.NewMultiKeychain()
+	}
+	if opts.Transport == nil {
+		opts.Transport = DefaultTransport(opts.Jobs)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Source == "" {
+		opts.Source = "scan"
+	}
+	p, err := remote.NewPuller(
+		remote.WithAuthFromKeychain(opts.Keychain),
+		remote.WithTransport(capManifests(opts.Transport)),
+		remote.WithJobs(opts.Jobs),
+		remote.WithUserAgent("layerq"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Walker{puller: p, insecure: opts.Insecure, now: opts.Now, source: opts.Source}, nil
+}
+
+// DefaultTransport is an HTTP transport that keeps enough idle connections
+// for jobs concurrent requests to one registry.
+func DefaultTransport(jobs int) *http.Transport {
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = jobs * 2
+	t.MaxIdleConnsPerHost = jobs * 2
+	return t
+}
+
+// Registry parses a registry host for this walker.
+func (w *Walker) Registry(registry string) (name.Registry, error) {
+	var opts []name.Option
+	if w.insecure {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(registry, opts...)
+	if err != nil {
+		return reg, failf(Invalid, err, "registry %q: %v", registry, err)
+	}
+	return reg, nil
+}
+
+// Repository parses registry and repository into a reference for this walker.
+func (w *Walker) Repository(registry, repository string) (name.Repository, error) {
+	var opts []name.Option
+	if w.insecure {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(registry+"/"+repository, opts...)
+	if err != nil {
+		return repo, failf(Invalid, err, "repository %s/%s: %v", registry, repository, err)
+	}
+	return repo, nil
+}
+
+// Puller returns the puller the walker fetches through, so a crawler can list
+// catalogs and tags over the same connections and credentials.
+func (w *Walker) Puller() *remote.Puller { return w.puller }
+
+// Walk fetches the manifest that reference (a tag or a digest) names in
+// registry/repository and everything below it.
+func (w *Walker) Walk(ctx context.Context, registry, repository, reference string) (graph.Observation, error) {
+	obs := graph.Observation{Registry: registry, Repository: repository, Source: w.source}
+	repo, err := w.Repository(registry, repository)
+	if err != nil {
+		return obs, err
+	}
+	var ref name.Reference
+	if isDigest(reference) {
+		ref, err = name.NewDigest(repo.Name()+"@"+reference, name.Insecure)
+	} else {
+		obs.Tag = reference
+		ref, err = name.NewTag(repo.Name()+":"+reference, name.Insecure)
+	}
+	if err != nil {
+		return obs, failf(Invalid, err, "reference %q: %v", reference, err)
+	}
+	if !w.insecure {
+		// name.Insecure above only lets the reference parse; the scheme
+		// follows the repository's own setting.
+		ref = rebase(ref, repo)
+	}
+	obs.ObservedAt = w.now()
+	manifests, err := w.walk(ctx, ref, 0)
+	if err != nil {
+		return obs, err
+	}
+	obs.Manifests = manifests
+	return obs, nil
+}
+
+func rebase(ref name.Reference, repo name.Repository) name.Reference {
+	switch r := ref.(type) {
+	case name.Digest:
+		return repo.Digest(r.DigestStr())
+	case name.Tag:
+		return repo.Tag(r.TagStr())
+	}
+	return ref
+}
+
+// walk fetches one manifest and, for an index, every child. The root comes first.
+func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]graph.Manifest, error) {
+	desc, err := w.puller.Get(ctx, ref)
+	if err != nil {
+		return nil, Classify("fetching manifest "+ref.String(), err)
+	}
+	raw := desc.Manifest
+	if len(raw) > MaxManifestBytes {
+		return nil, failf(TooLarge, nil, "manifest %s is %d bytes, over the %d byte limit", ref, len(raw), MaxManifestBytes)
+	}
+	digest := "sha256:" + sha256Hex(raw)
+	mediaType, schemaVersion, err := sniff(raw, string(desc.MediaType))
+	if err != nil {
+		return nil, failf(Invalid, err, "manifest %s is not valid JSON: %v", ref, err)
+	}
+	if schemaVersion == 1 || types.MediaType(mediaType).IsSchema1() {
+		return nil, failf(Unsupported, nil, "manifest %s is Docker image manifest schema 1, which layerq does not support (deprecated since 2017); re-push the image with a current client", ref)
+	}
+	m := graph.Manifest{Digest: digest, MediaType: mediaType, Size: int64(len(raw))}
+	switch types.MediaType(mediaType) {
+	case types.OCIImageIndex, types.DockerManifestList:
+		if depth >= maxIndexDepth {
+			return nil, failf(Invalid, nil, "manifest %s: indexes nested deeper than %d", ref, maxIndexDepth)
+		}
+		return w.index(ctx, ref, m, raw, depth)
+	case types.OCIManifestSchema1, types.DockerManifestSchema2:
+		if err := w.image(ctx, ref, &m, raw); err != nil {
+			return nil, err
+		}
+		return []graph.Manifest{m}, nil
+	default:
+		return nil, failf(Unsupported, nil, "manifest %s has media type %q, which is not an image manifest or index", ref, mediaType)
+	}
+}
+
+func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest, raw []byte, depth int) ([]graph.Manifest, error) {
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, failf(Invalid, err, "index %s: %v", ref, err)
+	}
+	m.Kind = graph.KindIndex
+	m.ArtifactType = idx.ArtifactType
+	m.Annotations = idx.Annotations
+	if idx.Subject != nil {
+		m.SubjectDigest = idx.Subject.Digest.String()
+	}
+	out := []graph.Manifest{m}
+	seen := map[string]bool{m.Digest: true}
+	for _, c := range idx.Manifests {
+		child := graph.Child{Digest: c.Digest.String(), MediaType: string(c.MediaType), Size: c.Size}
+		if c.Platform != nil {
+			child.Platform = graph.Platform{OS: c.Platform.OS, Architecture: c.Platform.Architecture, Variant: c.Platform.Variant, OSVersion: c.Platform.OSVersion}
+		}
+		out[0].Children = append(out[0].Children, child)
+		if seen[child.Digest] {
+			continue
+		}
+		if c.Size > MaxManifestBytes {
+			return nil, failf(TooLarge, nil, "index %s: child %s is %d bytes, over the %d byte limit", ref, child.Digest, c.Size, MaxManifestBytes)
+		}
+		below, err := w.walk(ctx, ref.Context().Digest(child.Digest), depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("index %s: child %s: %w", ref, child.Digest, err)
+		}
+		for _, b := range below {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				out = append(out, b)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifest, raw []byte) error {
+	var man v1.Manifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		return failf(Invalid, err, "manifest %s: %v", ref, err)
+	}
+	m.ConfigDigest = man.Config.Digest.String()
+	m.ConfigMediaType = string(man.Config.MediaType)
+	m.ConfigSize = man.Config.Size
+	m.ArtifactType = man.Config.ArtifactType
+	if man.ArtifactType != "" {
+		m.ArtifactType = man.ArtifactType
+	}
+	m.Annotations = man.Annotations
+	m.BaseName = man.Annotations["org.opencontainers.image.base.name"]
+	m.BaseDigest = man.Annotations["org.opencontainers.image.base.digest"]
+	if man.Subject != nil {
+		m.SubjectDigest = man.Subject.Digest.String()
+	}
+	for _, l := range man.Layers {
+		m.Layers = append(m.Layers, graph.Layer{Digest: l.Digest.String(), Size: l.Size, MediaType: string(l.MediaType), HistoryIndex: -1})
+	}
+	cmt := man.Config.MediaType
+	if man.ArtifactType != "" || (cmt != types.OCIConfigJSON && cmt != types.DockerConfigJSON) {
+		m.Kind = graph.KindArtifact
+		if m.ArtifactType == "" {
+			m.ArtifactType = string(cmt)
+		}
+		return nil
+	}
+	m.Kind = graph.KindImage
+	m.ArtifactType = ""
+	if man.Config.Size > MaxManifestBytes {
+		return failf(TooLarge, nil, "config %s of %s is %d bytes, over the %d byte limit", man.Config.Digest, ref, man.Config.Size, MaxManifestBytes)
+	}
+	cfgRaw, err := w.config(ctx, ref.Context().Digest(m.ConfigDigest))
+	if err != nil {
+		return err
+	}
+	cfg, err := v1.ParseConfigFile(bytesReader(cfgRaw))
+	if err != nil {
+		return failf(Invalid, err, "config %s of %s: %v", m.ConfigDigest, ref, err)
+	}
+	applyConfig(m, cfg)
+	return nil
+}
+
+func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
+	doing := "fetching config " + d.String()
+	l, err := w.puller.Layer(ctx, d)
+	if err != nil {
+		return nil, Classify(doing, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, Classify(doing, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxManifestBytes+1))
+	if err != nil {
+		return nil, Classify(doing, err)
+	}
+	if len(b) > MaxManifestBytes {
+		return nil, failf(TooLarge, nil, "%s: over the %d byte limit", doing, MaxManifestBytes)
+	}
+	return b, nil
+}
+
+// applyConfig fills in what the image config says: platform, created, labels,
+// history, and per layer its diff_id, chain id and the history entry that
+// made it.
+func applyConfig(m *graph.Manifest, cfg *v1.ConfigFile) {
+	m.Platform = graph.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+	m.Created = timePtr(cfg.Created.Time)
+	m.Labels = cfg.Config.Labels
+	for _, h := range cfg.History {
+		m.History = append(m.History, graph.HistoryEntry{
+			Created: timePtr(h.Created.Time), CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer,
+		})
+	}
+	var problems []string
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) != len(m.Layers) {
+		problems = append(problems, fmt.Sprintf("config lists %d diff_ids for %d layers", len(diffIDs), len(m.Layers)))
+	}
+	chain := ""
+	for i := range m.Layers {
+		if i >= len(diffIDs) {
+			break
+		}
+		d := diffIDs[i].String()
+		m.Layers[i].DiffID = d
+		if chain == "" {
+			chain = d
+		} else {
+			chain = "sha256:" + sha256Hex([]byte(chain+" "+d))
+		}
+		m.Layers[i].ChainID = chain
+	}
+	// Per the OCI image spec, the history entries without empty_layer map
+	// onto the layers in order.
+	var nonEmpty []int
+	for i, h := range cfg.History {
+		if !h.EmptyLayer {
+			nonEmpty = append(nonEmpty, i)
+		}
+	}
+	if len(cfg.History) > 0 && len(nonEmpty) != len(m.Layers) {
+		problems = append(problems, fmt.Sprintf("config history has %d non-empty entries for %d layers", len(nonEmpty), len(m.Layers)))
+	}
+	for i := range m.Layers {
+		if i >= len(nonEmpty) {
+			break
+		}
+		h := m.History[nonEmpty[i]]
+		m.Layers[i].HistoryIndex = nonEmpty[i]
+		m.Layers[i].CreatedBy = h.CreatedBy
+		m.Layers[i].Created = h.Created
+		m.Layers[i].Comment = h.Comment
+	}
+	if len(problems) > 0 {
+		m.HistoryMismatch = joinProblems(problems)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}

@@ -1,0 +1,164 @@
+-- The layer-sharing graph.
+--
+-- Content-addressed rows (manifests, blobs, configs) are global: a digest names
+-- the same bytes in every repository. Membership rows (repository_manifests,
+-- tags) say where a digest lives, and carry deleted_at: a deleted manifest or tag
+-- is marked, never forgotten, and stops counting in reports.
+
+-- +goose Up
+CREATE TABLE repositories (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    registry   text NOT NULL,
+    name       text NOT NULL,
+    first_seen timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (registry, name)
+);
+
+CREATE TABLE manifests (
+    digest            text PRIMARY KEY,
+    media_type        text NOT NULL,
+    size              bigint NOT NULL,
+    kind              text NOT NULL CHECK (kind IN ('image', 'index', 'artifact')),
+    config_digest     text,
+    config_media_type text,
+    config_size       bigint,
+    os                text,
+    architecture      text,
+    variant           text,
+    created           timestamptz,
+    artifact_type     text,
+    subject_digest    text,
+    annotations       jsonb NOT NULL DEFAULT '{}',
+    labels            jsonb NOT NULL DEFAULT '{}',
+    base_name         text,
+    base_digest       text,
+    -- Set when the config history does not map onto the layers the way the
+    -- OCI image spec says (non-empty entries <-> layers, in order).
+    history_mismatch  text,
+    layer_count       integer NOT NULL DEFAULT 0,
+    layers_size       bigint NOT NULL DEFAULT 0,
+    first_seen        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX manifests_subject_idx ON manifests (subject_digest) WHERE subject_digest IS NOT NULL;
+CREATE INDEX manifests_config_idx ON manifests (config_digest);
+
+CREATE TABLE repository_manifests (
+    repository_id   bigint NOT NULL REFERENCES repositories (id),
+    manifest_digest text NOT NULL REFERENCES manifests (digest),
+    first_seen      timestamptz NOT NULL DEFAULT now(),
+    deleted_at      timestamptz,
+    PRIMARY KEY (repository_id, manifest_digest)
+);
+CREATE INDEX repository_manifests_digest_idx ON repository_manifests (manifest_digest);
+
+CREATE TABLE tags (
+    repository_id   bigint NOT NULL REFERENCES repositories (id),
+    name            text NOT NULL,
+    manifest_digest text NOT NULL REFERENCES manifests (digest),
+    updated_at      timestamptz NOT NULL,
+    deleted_at      timestamptz,
+    PRIMARY KEY (repository_id, name)
+);
+CREATE INDEX tags_digest_idx ON tags (manifest_digest);
+
+-- Every observed tag move: pushes (a tag newly pointing at a digest) and deletes.
+CREATE TABLE tag_events (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id   bigint NOT NULL REFERENCES repositories (id),
+    tag             text NOT NULL,
+    action          text NOT NULL CHECK (action IN ('push', 'delete')),
+    manifest_digest text,
+    previous_digest text,
+    occurred_at     timestamptz NOT NULL,
+    source          text NOT NULL,
+    event_id        text
+);
+CREATE INDEX tag_events_stream_idx ON tag_events (repository_id, tag, occurred_at);
+CREATE UNIQUE INDEX tag_events_event_id_idx ON tag_events (source, event_id) WHERE event_id IS NOT NULL;
+
+CREATE TABLE index_children (
+    index_digest text NOT NULL REFERENCES manifests (digest),
+    position     integer NOT NULL,
+    child_digest text NOT NULL,
+    media_type   text NOT NULL,
+    size         bigint NOT NULL,
+    os           text,
+    architecture text,
+    variant      text,
+    os_version   text,
+    PRIMARY KEY (index_digest, position)
+);
+CREATE INDEX index_children_child_idx ON index_children (child_digest);
+
+CREATE TABLE blobs (
+    digest     text PRIMARY KEY,
+    size       bigint NOT NULL,
+    media_type text NOT NULL,
+    -- The digest of the uncompressed layer, from the image config that lists it.
+    diff_id    text
+);
+CREATE INDEX blobs_diff_id_idx ON blobs (diff_id);
+
+CREATE TABLE manifest_layers (
+    manifest_digest text NOT NULL REFERENCES manifests (digest),
+    position        integer NOT NULL,
+    blob_digest     text NOT NULL REFERENCES blobs (digest),
+    -- ChainID per the OCI image spec: the identity of the stack up to here.
+    chain_id        text,
+    -- The config history entry that made this layer (index into config_history).
+    history_index   integer,
+    created_by      text,
+    created         timestamptz,
+    comment         text,
+    PRIMARY KEY (manifest_digest, position)
+);
+CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest);
+CREATE INDEX manifest_layers_chain_idx ON manifest_layers (chain_id);
+
+-- The full config history, empty_layer entries included.
+CREATE TABLE config_history (
+    config_digest text NOT NULL,
+    position      integer NOT NULL,
+    created       timestamptz,
+    created_by    text,
+    author        text,
+    comment       text,
+    empty_layer   boolean NOT NULL,
+    PRIMARY KEY (config_digest, position)
+);
+
+-- Whatever could not be ingested, with the reason; a scan or worker records it
+-- and carries on.
+CREATE TABLE ingest_failures (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    registry    text NOT NULL,
+    repository  text NOT NULL,
+    reference   text NOT NULL,
+    source      text NOT NULL,
+    class       text NOT NULL,
+    reason      text NOT NULL,
+    payload     jsonb,
+    attempts    integer NOT NULL DEFAULT 1,
+    occurred_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ingest_failures_ref_idx ON ingest_failures (registry, repository, reference);
+
+-- Registry scans, so an interrupted scan resumes where it stopped.
+CREATE TABLE scans (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    registry    text NOT NULL,
+    repo_glob   text NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+);
+CREATE TABLE scan_repositories (
+    scan_id    bigint NOT NULL REFERENCES scans (id) ON DELETE CASCADE,
+    repository text NOT NULL,
+    done_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scan_id, repository)
+);
+
+-- +goose Down
+DROP TABLE scan_repositories, scans, ingest_failures, config_history,
+    manifest_layers, blobs, index_children, tag_events, tags,
+    repository_manifests, manifests, repositories;

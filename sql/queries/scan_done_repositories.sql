@@ -1,0 +1,1 @@
+SELECT repository FROM scan_repositories WHERE scan_id = $1

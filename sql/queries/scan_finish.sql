@@ -1,0 +1,1 @@
+UPDATE scans SET finished_at = now() WHERE id = $1
