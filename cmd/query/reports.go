@@ -47,7 +47,7 @@ func imageCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("image takes one reference, like library/debian:12 (got %d arguments)", c.NArg())
+				return fmt.Errorf("image takes one reference, like library/debian:12, with flags before it (got %d arguments: %q)", c.NArg(), c.Args().Slice())
 			}
 			ref, err := report.ParseRef(c.Args().First())
 			if err != nil {
