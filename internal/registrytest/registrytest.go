@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 // Interceptor may answer a request itself; it returns false to let the
@@ -36,8 +36,12 @@ type Server struct {
 
 // New starts a registry that stops when the test ends.
 func New(t testing.TB) *Server {
+	return serve(t, registry.New(registry.Logger(nopLogger())))
+}
+
+// serve runs reg behind the request log and the interceptor.
+func serve(t testing.TB, reg http.Handler) *Server {
 	s := &Server{}
-	reg := registry.New(registry.Logger(nopLogger()))
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requestsMu.Lock()
 		s.requestsLog = append(s.requestsLog, r.Method+" "+r.URL.Path)

@@ -41,6 +41,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Jobs is how many requests may be in flight at once (default 32).
 	Jobs int
+	// PageSize is how many catalog or tag entries to ask for per page
+	// (default 100; distribution refuses more than its catalog.maxentries).
+	PageSize int
 	// Now stamps observations; nil means time.Now.
 	Now func() time.Time
 	// Source names who observed what the walker finds (default "scan").
@@ -60,6 +63,9 @@ func New(opts Options) (*Walker, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 32
 	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 100
+	}
 	if opts.Keychain == nil {
 		opts.Keychain = authn.NewMultiKeychain()
 	}
@@ -76,6 +82,7 @@ func New(opts Options) (*Walker, error) {
 		remote.WithAuthFromKeychain(opts.Keychain),
 		remote.WithTransport(capManifests(opts.Transport)),
 		remote.WithJobs(opts.Jobs),
+		remote.WithPageSize(opts.PageSize),
 		remote.WithUserAgent("layerq"),
 	)
 	if err != nil {

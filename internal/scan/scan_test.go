@@ -1,0 +1,250 @@
+package scan_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func build(t testing.TB, base v1.Image, steps ...string) v1.Image {
+	t.Helper()
+	s := sample.Spec{Base: base, Format: sample.OCI}
+	for _, st := range steps {
+		s.Steps = append(s.Steps, sample.Step{CreatedBy: "RUN " + st, Files: []sample.File{{Path: "f/" + st, Content: sample.Text(st, 2000)}}})
+	}
+	img, err := sample.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func newWalker(t testing.TB) *walker.Walker {
+	w, err := walker.New(walker.Options{Jobs: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func scalar(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// recorder is a Progress that remembers what it heard.
+type recorder struct {
+	repos    []scan.RepositoryResult
+	failures []graph.Failure
+	onRepo   func(n int)
+}
+
+func (r *recorder) Start(int, bool) {}
+func (r *recorder) Repository(res scan.RepositoryResult) {
+	r.repos = append(r.repos, res)
+	if r.onRepo != nil {
+		r.onRepo(len(r.repos))
+	}
+}
+func (r *recorder) Failure(f graph.Failure) { r.failures = append(r.failures, f) }
+
+func TestScanCorpus(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+
+	base := build(t, nil, "base-rootfs")
+	api := build(t, base, "api")
+	worker := build(t, base, "worker")
+	reg.PushImage(t, "library/base:1", base)
+	reg.PushImage(t, "team/api:1", api)
+	reg.PushImage(t, "team/api:latest", api)
+	reg.PushImage(t, "team/worker:1", worker)
+	reg.PutManifest(t, "old/app", "v1", "application/vnd.docker.distribution.manifest.v1+prettyjws",
+		[]byte(`{"schemaVersion":1,"name":"old/app","tag":"v1","fsLayers":[],"history":[]}`))
+	reg.PushImage(t, "old/app:v2", worker)
+
+	rec := &recorder{}
+	sum, err := scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile(""), Progress: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 repositories, 6 tags; manifests base api worker; layers base-rootfs api worker.
+	if sum.Repositories != 4 || sum.Tags != 6 || sum.Manifests != 3 || sum.Layers != 3 || sum.Errors != 1 || sum.Unchanged != 0 {
+		t.Fatalf("summary = %s", sum)
+	}
+	if len(rec.failures) != 1 || rec.failures[0].Class != "unsupported" || rec.failures[0].Reference != "v1" {
+		t.Fatalf("failures = %+v", rec.failures)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM ingest_failures WHERE repository = 'old/app' AND reference = 'v1' AND reason LIKE '%schema 1%'`); n != 1 {
+		t.Fatalf("recorded failures = %d", n)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tags WHERE deleted_at IS NULL`); n != 5 {
+		t.Fatalf("live tags = %d, want 5 (all but the schema 1 one)", n)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM repository_manifests`); n != 4 {
+		t.Fatalf("memberships = %d, want 4", n)
+	}
+	if !strings.HasPrefix(sum.String(), "scanned "+reg.Host+": 4 repositories, 6 tags, 3 manifests, 3 layers, 0 unchanged, 0 tags deleted, 1 errors in ") {
+		t.Fatalf("summary line = %q", sum.String())
+	}
+
+	// Second scan: nothing new is fetched, only HEADs; one tag deleted in
+	// the registry meanwhile is marked deleted.
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+reg.Host+"/v2/team/api/manifests/latest", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	before := len(reg.Requests())
+	sum, err = scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Manifests != 0 || sum.Unchanged != 4 || sum.DeletedTags != 1 || sum.Errors != 1 || sum.Resumed {
+		t.Fatalf("second summary = %s", sum)
+	}
+	for _, r := range reg.Requests()[before:] {
+		if strings.HasPrefix(r, "GET") && strings.Contains(r, "/manifests/") && !strings.Contains(r, "old/app") {
+			t.Errorf("second scan fetched %s", r)
+		}
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tag_events WHERE action = 'delete' AND tag = 'latest'`); n != 1 {
+		t.Fatalf("delete events = %d", n)
+	}
+	// The failing reference is still failing: counted again, one row.
+	if n := scalar(t, pool, `SELECT attempts FROM ingest_failures WHERE repository = 'old/app'`); n != 2 {
+		t.Fatalf("attempts = %d, want 2", n)
+	}
+}
+
+func TestScanGlob(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	img := build(t, nil, "x")
+	for _, r := range []string{"team-a/api", "team-a/api/v2", "team-b/web", "library/base"} {
+		reg.PushImage(t, r+":1", img)
+	}
+	sum, err := scan.Run(context.Background(), graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("team-a/*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Repositories != 1 {
+		t.Fatalf("summary = %s", sum)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM repositories WHERE name = 'team-a/api'`); n != 1 {
+		t.Fatalf("repositories = %d", n)
+	}
+}
+
+func TestScanResumesAfterInterruption(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	img := build(t, nil, "x")
+	for i := range 6 {
+		reg.PushImage(t, fmt.Sprintf("repo-%d:1", i), img)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recorder{onRepo: func(n int) {
+		if n == 2 {
+			cancel()
+		}
+	}}
+	_, err := scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile(""), Jobs: 1, Progress: rec})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted scan: %v", err)
+	}
+	done := scalar(t, pool, `SELECT count(*) FROM scan_repositories`)
+	if done < 2 || done >= 6 {
+		t.Fatalf("repositories done before the interruption = %d", done)
+	}
+	sum, err := scan.Run(context.Background(), graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Resumed || sum.Skipped != done || sum.Repositories != 6-done {
+		t.Fatalf("resumed summary = %s (done before: %d)", sum, done)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tags`); n != 6 {
+		t.Fatalf("tags = %d", n)
+	}
+	// Finished: the next scan starts afresh.
+	sum, err = scan.Run(context.Background(), graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")})
+	if err != nil || sum.Resumed || sum.Repositories != 6 || sum.Unchanged != 6 {
+		t.Fatalf("next scan = %s, %v", sum, err)
+	}
+}
+
+// The CNCF distribution registry pages its catalog with Link headers; 260
+// repositories take three pages of 100, and a repository with 230 tags takes
+// three pages of tags.
+func TestScanPaginatesDistribution(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{})
+	pool := pgtest.NewPool(t)
+	img := build(t, nil, "shared")
+	for i := range 260 {
+		if err := remote.Write(reg.Ref(t, fmt.Sprintf("ns-%d/repo-%03d:v1", i%7, i)), img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	desc, err := remote.Get(reg.Ref(t, "ns-0/repo-000:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 229 {
+		if err := remote.Tag(reg.Ref(t, "ns-0/repo-000:v1").Context().Tag(fmt.Sprintf("t%03d", i)), desc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := scan.Run(context.Background(), graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Repositories != 260 || sum.Tags != 260+229 || sum.Manifests != 1 || sum.Errors != 0 {
+		t.Fatalf("summary = %s", sum)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM repositories`); n != 260 {
+		t.Fatalf("repositories = %d", n)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tags`); n != 489 {
+		t.Fatalf("tags = %d", n)
+	}
+	var catalogPages, tagPages int
+	for _, r := range reg.Requests() {
+		switch {
+		case strings.HasPrefix(r, "GET /v2/_catalog"):
+			catalogPages++
+		case strings.HasPrefix(r, "GET /v2/ns-0/repo-000/tags/list"):
+			tagPages++
+		}
+	}
+	if catalogPages != 3 || tagPages != 3 {
+		t.Fatalf("catalog pages = %d, tag pages of repo-000 = %d; want 3 and 3", catalogPages, tagPages)
+	}
+}
