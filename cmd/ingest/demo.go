@@ -6,7 +6,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -41,9 +40,9 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("seeding the demo registry: %w", err)
 			}
-			fmt.Fprintf(os.Stderr, "demo registry at %s: pushed %d references\n", host, len(pushed))
+			fmt.Fprintf(c.App.ErrWriter, "demo registry at %s: pushed %d references\n", host, len(pushed))
 			for _, p := range pushed {
-				fmt.Fprintf(os.Stderr, "  %-8s %s:%s\n", p.Kind, p.Repository, p.Tag)
+				fmt.Fprintf(c.App.ErrWriter, "  %-8s %s:%s\n", p.Kind, p.Repository, p.Tag)
 			}
 
 			pool, err := open(c, false)
@@ -59,12 +58,12 @@ func demoCommand() *cli.Command {
 				Registry:     host,
 				Name:         demoRegistryName,
 				Repositories: repoglob.Compile("**"),
-				Progress:     newProgress(os.Stderr),
+				Progress:     newProgress(c.App.ErrWriter),
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Println(sum)
+			fmt.Fprintln(c.App.Writer, sum)
 			return nil
 		},
 	}

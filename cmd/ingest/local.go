@@ -19,7 +19,7 @@ func localCommand() *cli.Command {
 				if err := database.StopLocal(c.Context, c.String("data-dir")); err != nil {
 					return err
 				}
-				fmt.Println("local Postgres stopped")
+				fmt.Fprintln(c.App.Writer, "local Postgres stopped")
 				return nil
 			},
 		}},

@@ -5,41 +5,41 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app().RunContext(ctx, os.Args); err != nil {
+	if err := clierr.Run(ctx, newApp(os.Stdout, os.Stderr), os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "layerq-ingest: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func app() *cli.App {
+// newApp builds the command tree; commands print to out and report progress
+// and notices to errOut.
+func newApp(out, errOut io.Writer) *cli.App {
 	return &cli.App{
-		Name:  "layerq-ingest",
-		Usage: "fill the layerq layer-sharing graph from container registries",
+		Writer:    out,
+		ErrWriter: errOut,
+		Name:      "layerq-ingest",
+		Usage:     "fill the layerq layer-sharing graph from container registries",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, a local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` for the local default Postgres cluster"},
 		},
 		Commands:        []*cli.Command{migrateCommand(), scanCommand(), demoCommand(), localCommand()},
-		OnUsageError:    usageError,
 		HideHelpCommand: true,
 	}
-}
-
-// usageError turns a flag mistake into one line with the way to get help.
-func usageError(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v (see --help)", err)
 }
 
 // open connects to the graph database the global flags name.
@@ -48,6 +48,6 @@ func open(c *cli.Context, migrate bool) (*database.Pool, error) {
 		URL:     c.String("database-url"),
 		DataDir: c.String("data-dir"),
 		Migrate: migrate,
-		Notices: os.Stderr,
+		Notices: c.App.ErrWriter,
 	})
 }

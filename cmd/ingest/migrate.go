@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,7 +17,7 @@ func migrateCommand() *cli.Command {
 			url := c.String("database-url")
 			if url == "" {
 				var err error
-				if url, err = database.Local(c.Context, c.String("data-dir"), os.Stderr); err != nil {
+				if url, err = database.Local(c.Context, c.String("data-dir"), c.App.ErrWriter); err != nil {
 					return err
 				}
 			}
@@ -27,10 +26,10 @@ func migrateCommand() *cli.Command {
 				return err
 			}
 			if len(res.Applied) == 0 {
-				fmt.Printf("schema up to date at version %d\n", res.Version)
+				fmt.Fprintf(c.App.Writer, "schema up to date at version %d\n", res.Version)
 				return nil
 			}
-			fmt.Printf("applied %d migrations; schema at version %d\n", len(res.Applied), res.Version)
+			fmt.Fprintf(c.App.Writer, "applied %d migrations; schema at version %d\n", len(res.Applied), res.Version)
 			return nil
 		},
 	}

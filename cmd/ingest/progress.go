@@ -13,8 +13,8 @@ import (
 )
 
 // newProgress shows a scan's progress: a bar on a terminal, log lines otherwise.
-func newProgress(w *os.File) scan.Progress {
-	if term.IsTerminal(int(w.Fd())) {
+func newProgress(w io.Writer) scan.Progress {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return &barProgress{w: w}
 	}
 	return &lineProgress{w: w}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,13 +37,16 @@ func scanCommand() *cli.Command {
 		Usage:     "crawl a registry's catalog and tags into the graph (resumable; skips what the graph has)",
 		ArgsUsage: " ",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "registry", EnvVars: []string{"LAYERQ_REGISTRY"}, Required: true, Usage: "registry `HOST[:PORT]` to crawl"},
+			&cli.StringFlag{Name: "registry", EnvVars: []string{"LAYERQ_REGISTRY"}, Usage: "registry `HOST[:PORT]` to crawl"},
 			&cli.StringFlag{Name: "registry-name", Usage: "`NAME` the graph gives the registry (default: the host)"},
 			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only repositories matching `GLOB` (* within a path segment, ** across)"},
 			&cli.IntFlag{Name: "jobs", Value: 16, Usage: "manifests fetched at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 256, Usage: "references written per transaction"},
 		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
+			if c.String("registry") == "" {
+				return fmt.Errorf("scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com")
+			}
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")
 			}
@@ -63,12 +65,12 @@ func scanCommand() *cli.Command {
 				Repositories: repoglob.Compile(c.String("repo")),
 				Jobs:         c.Int("jobs"),
 				BatchSize:    c.Int("batch-size"),
-				Progress:     newProgress(os.Stderr),
+				Progress:     newProgress(c.App.ErrWriter),
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Println(sum)
+			fmt.Fprintln(c.App.Writer, sum)
 			return nil
 		},
 	}

@@ -5,12 +5,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 )
@@ -18,16 +20,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app().RunContext(ctx, os.Args); err != nil {
+	if err := clierr.Run(ctx, newApp(os.Stdout, os.Stderr), os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "layerq: %v\n", err)
 		os.Exit(exitCode(err))
 	}
 }
 
-func app() *cli.App {
+// newApp builds the command tree; reports go to out, notices to errOut.
+func newApp(out, errOut io.Writer) *cli.App {
 	return &cli.App{
-		Name:  "layerq",
-		Usage: "what is in your registry, what is shared, what is duplicated",
+		Writer:    out,
+		ErrWriter: errOut,
+		Name:      "layerq",
+		Usage:     "what is in your registry, what is shared, what is duplicated",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, the local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` of the local default Postgres cluster"},
@@ -38,13 +43,8 @@ func app() *cli.App {
 			return err
 		},
 		Commands:        []*cli.Command{topSharedCommand(), imageCommand()},
-		OnUsageError:    usageError,
 		HideHelpCommand: true,
 	}
-}
-
-func usageError(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v (see --help)", err)
 }
 
 func exitCode(err error) int {
@@ -59,7 +59,7 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 	pool, err := database.Open(c.Context, database.Options{
 		URL:     c.String("database-url"),
 		DataDir: c.String("data-dir"),
-		Notices: os.Stderr,
+		Notices: c.App.ErrWriter,
 	})
 	if err != nil {
 		return err
@@ -70,5 +70,5 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		return err
 	}
 	format, _ := output.ParseFormat(c.String("output"))
-	return output.Print(os.Stdout, format, report)
+	return output.Print(c.App.Writer, format, report)
 }

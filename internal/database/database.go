@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -62,12 +64,12 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 	}
 	if migrateNow {
 		if err := migrate.Up(ctx, url); err != nil {
-			return nil, err
+			return nil, unreachable(url, err)
 		}
 	} else {
 		pending, err := migrate.Pending(ctx, url)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to the database: %w", err)
+			return nil, unreachable(url, err)
 		}
 		if pending {
 			return nil, ErrSchemaBehind
@@ -78,6 +80,47 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
 	return pool, nil
+}
+
+// UnreachableError is a database that could not be used, said in one line
+// with the innermost cause (pgx's connect errors span several lines).
+type UnreachableError struct {
+	Where string // the URL, password redacted
+	Err   error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot use %s: %s (check --database-url or DATABASE_URL)", e.Where, strings.Join(strings.Fields(rootCause(e.Err).Error()), " "))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+func unreachable(url string, err error) error {
+	where := "the database"
+	if u, perr := neturl.Parse(url); perr == nil && u.Scheme != "" {
+		where = u.Redacted()
+	}
+	return &UnreachableError{Where: where, Err: err}
+}
+
+// rootCause follows wrapped errors to the innermost one, taking the first
+// of joined errors.
+func rootCause(err error) error {
+	for {
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			if next := e.Unwrap(); next != nil {
+				err = next
+				continue
+			}
+		case interface{ Unwrap() []error }:
+			if errs := e.Unwrap(); len(errs) > 0 {
+				err = errs[0]
+				continue
+			}
+		}
+		return err
+	}
 }
 
 // Local starts (or finds running) the local default cluster under dataDir

@@ -203,8 +203,15 @@ func (r Ref) String() string {
 
 // Preamble implements output.Preamble.
 func (img *Image) Preamble() []string {
+	name := img.Registry + "/" + img.Repository + ":" + img.Tag
+	if img.Tag == "" {
+		name = img.Registry + "/" + img.Repository + "@" + img.Digest
+		if img.IndexDigest != "" {
+			name = img.Registry + "/" + img.Repository + "@" + img.IndexDigest
+		}
+	}
 	lines := []string{
-		fmt.Sprintf("image:    %s/%s:%s", img.Registry, img.Repository, img.Tag),
+		"image:    " + name,
 		fmt.Sprintf("digest:   %s", img.Digest),
 	}
 	if img.IndexDigest != "" {

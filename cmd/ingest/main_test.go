@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/sample"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = clierr.Run(context.Background(), newApp(&out, &errOut), append([]string{"layerq-ingest"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDatabase(t)
+	out, _, err := runCLI(t, "--database-url", url, "migrate")
+	if err != nil || out != "applied 1 migrations; schema at version 1\n" {
+		t.Fatalf("first migrate: %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "--database-url", url, "migrate")
+	if err != nil || out != "schema up to date at version 1\n" {
+		t.Fatalf("second migrate: %q, %v", out, err)
+	}
+}
+
+func TestScanCommand(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	reg := registrytest.New(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD x /", Files: []sample.File{{Path: "x", Content: []byte("x")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/app:1", img)
+	reg.PushImage(t, "team/app:2", img)
+	out, stderr, err := runCLI(t, "--database-url", url, "scan", "--registry", reg.Host, "--jobs", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "scanned "+reg.Host+": 1 repositories, 2 tags, 1 manifests, 1 layers, 0 unchanged, 0 tags deleted, 0 errors in ") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("summary = %q", out)
+	}
+	// Not a terminal: plain log lines.
+	if stderr != "scanning 1 repositories\nrepository team/app: 2 tags, 2 walked, 0 unchanged, 0 tags deleted, 0 errors\n" {
+		t.Fatalf("progress = %q", stderr)
+	}
+}
+
+func TestScanRefusesOldSchema(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDatabase(t)
+	_, _, err := runCLI(t, "--database-url", url, "scan", "--registry", "localhost:1")
+	if err == nil || err.Error() != "the database schema is older than this layerq; run `layerq-ingest migrate`" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestUsageErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan"}, "scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com"},
+		{[]string{"scan", "--registry", "r", "--jobs", "0"}, "--jobs and --batch-size must be at least 1"},
+		{[]string{"scan", "--jobs", "many"}, `invalid value "many" for flag -jobs: parse error (see layerq-ingest scan --help)`},
+		{[]string{"scan", "--nope"}, "flag provided but not defined: -nope (see layerq-ingest scan --help)"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (see layerq-ingest --help)`},
+	}
+	for _, c := range cases {
+		out, stderr, err := runCLI(t, c.args...)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+		if out != "" || stderr != "" {
+			t.Errorf("%v printed %q / %q; want nothing but the error", c.args, out, stderr)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package migrate_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/migrate"
+	"github.com/layerq/layerq/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestUpFromEmptyTwice(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDatabase(t)
+	ctx := context.Background()
+	pending, err := migrate.Pending(ctx, url)
+	if err != nil || !pending {
+		t.Fatalf("Pending on an empty database = %v, %v; want true", pending, err)
+	}
+	res, err := migrate.Run(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 1 || res.Version != 1 {
+		t.Fatalf("first run = %+v; want version 1 applied", res)
+	}
+	res, err = migrate.Run(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 0 || res.Version != 1 {
+		t.Fatalf("second run = %+v; want nothing applied", res)
+	}
+	if pending, err := migrate.Pending(ctx, url); err != nil || pending {
+		t.Fatalf("Pending after Up = %v, %v", pending, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
+		AND table_name IN ('repositories','manifests','repository_manifests','tags','tag_events','index_children',
+		'blobs','manifest_layers','config_history','ingest_failures','scans','scan_repositories')`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 12 {
+		t.Fatalf("%d of 12 graph tables exist", tables)
+	}
+}
+
+// Several processes migrating at once (replicas starting together) apply
+// each migration once.
+func TestConcurrentUp(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDatabase(t)
+	var wg sync.WaitGroup
+	applied := make(chan int, 4)
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := migrate.Run(context.Background(), url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			applied <- len(res.Applied)
+		}()
+	}
+	wg.Wait()
+	close(applied)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := 0
+	for n := range applied {
+		total += n
+	}
+	if total != 1 {
+		t.Fatalf("migrations applied in all = %d, want 1", total)
+	}
+}

@@ -1,0 +1,339 @@
+package report_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func build(t testing.TB, base v1.Image, f sample.Format, steps ...string) v1.Image {
+	t.Helper()
+	s := sample.Spec{Base: base, Format: f}
+	for i, st := range steps {
+		s.Steps = append(s.Steps, sample.Step{CreatedBy: "RUN " + st, Files: []sample.File{{Path: "f/" + st, Content: sample.Text(st, 1000*(i+1))}}})
+	}
+	img, err := sample.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// pushed is one live (repository, image manifest) pair the test knows of.
+type pushed struct {
+	repo string
+	img  v1.Image
+}
+
+type corpus struct {
+	pool *pgxpool.Pool
+	live []pushed // every live image manifest membership
+	app1 v1.Image
+	arm  v1.Image
+}
+
+// setup pushes a known corpus, scans it, and deletes one manifest, so that
+// the test knows exactly which memberships are live.
+func setup(t *testing.T) corpus {
+	t.Helper()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+
+	base := build(t, nil, sample.Docker, "debian-rootfs", "apt-get-install")
+	app1 := build(t, base, sample.Docker, "app1-code")
+	app2 := build(t, base, sample.Docker, "app2-code", "app2-assets")
+	arm, err := sample.Build(sample.Spec{Format: sample.OCI, Arch: "arm64", Variant: "v8", Steps: []sample.Step{
+		{CreatedBy: "RUN arm-rootfs", Files: []sample.File{{Path: "f/arm-rootfs", Content: sample.Text("arm-rootfs", 1000)}}},
+		{CreatedBy: "RUN app2-assets", Files: []sample.File{{Path: "f/app2-assets", Content: sample.Text("app2-assets", 2000)}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd2 := build(t, nil, sample.OCI, "amd-rootfs")
+	gone := build(t, base, sample.Docker, "gone-code")
+	idx, err := sample.Index([]v1.Image{amd2, arm}, []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}}, sample.OCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "library/base:1", base)
+	reg.PushImage(t, "team/app1:1", app1)
+	reg.PushImage(t, "mirror/app1:1", app1)
+	reg.PushImage(t, "team/app2:1", app2)
+	reg.PushImage(t, "team/app2:2", app2) // a second tag: still one manifest
+	reg.PushIndex(t, "multi/arch:1", idx)
+	goneDigest := reg.PushImage(t, "team/gone:1", gone)
+	d, _ := app1.Digest()
+	mt, _ := app1.MediaType()
+	raw, _ := app1.RawManifest()
+	sig, err := sample.Artifact("application/vnd.dev.cosign.simplesigning.v1+json", []byte("sig"), v1.Descriptor{MediaType: mt, Digest: d, Size: int64(len(raw))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/app1:sig", sig) // artifacts never count as sharing
+
+	w, err := walker.New(walker.Options{Jobs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := graph.New(pool)
+	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team/gone", goneDigest, time.Now(), "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	return corpus{pool: pool, app1: app1, arm: arm, live: []pushed{
+		{"library/base", base}, {"team/app1", app1}, {"mirror/app1", app1}, {"team/app2", app2},
+		{"multi/arch", amd2}, {"multi/arch", arm},
+	}}
+}
+
+// expectTopShared computes top-shared from what the test pushed.
+func expectTopShared(t *testing.T, live []pushed, keep func(repo string) bool) []report.SharedLayer {
+	t.Helper()
+	type agg struct {
+		l     report.SharedLayer
+		ms    map[string]bool
+		repos map[string]bool
+	}
+	byDigest := map[string]*agg{}
+	for _, p := range live {
+		if !keep(p.repo) {
+			continue
+		}
+		md, _ := p.img.Digest()
+		layers, _ := p.img.Layers()
+		cf, _ := p.img.ConfigFile()
+		for i, l := range layers {
+			d, _ := l.Digest()
+			sz, _ := l.Size()
+			a := byDigest[d.String()]
+			if a == nil {
+				a = &agg{l: report.SharedLayer{Digest: d.String(), DiffID: cf.RootFS.DiffIDs[i].String(), Size: sz}, ms: map[string]bool{}, repos: map[string]bool{}}
+				byDigest[d.String()] = a
+			}
+			a.ms[md.String()] = true
+			a.repos[p.repo] = true
+		}
+	}
+	var out []report.SharedLayer
+	for _, a := range byDigest {
+		a.l.Manifests, a.l.Repositories = int64(len(a.ms)), int64(len(a.repos))
+		a.l.BytesSaved = a.l.Size * (a.l.Manifests - 1)
+		for r := range a.repos {
+			a.l.SampleRepositories = append(a.l.SampleRepositories, r)
+		}
+		slices.Sort(a.l.SampleRepositories)
+		out = append(out, a.l)
+	}
+	slices.SortFunc(out, func(a, b report.SharedLayer) int {
+		return cmp.Or(-cmp.Compare(a.Manifests, b.Manifests), -cmp.Compare(a.Repositories, b.Repositories), -cmp.Compare(a.Size, b.Size), cmp.Compare(a.Digest, b.Digest))
+	})
+	return out
+}
+
+func TestTopShared(t *testing.T) {
+	t.Parallel()
+	c := setup(t)
+	ctx := context.Background()
+	for _, glob := range []string{"**", "team/*", "multi/**"} {
+		t.Run(glob, func(t *testing.T) {
+			g := repoglob.Compile(glob)
+			got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 100, Repositories: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := expectTopShared(t, c.live, g.Match)
+			if len(got.Layers) != len(want) {
+				t.Fatalf("%d layers, want %d", len(got.Layers), len(want))
+			}
+			for i := range want {
+				g, w := got.Layers[i], want[i]
+				g.CreatedBy = "" // checked below
+				if fmt.Sprint(g) != fmt.Sprint(w) {
+					t.Errorf("row %d:\n got %+v\nwant %+v", i, g, w)
+				}
+			}
+		})
+	}
+	// The figures for the base layers, worked by hand: the two base layers
+	// are in base, app1 (twice, one manifest) and app2: 3 manifests in 4
+	// repositories; the deleted image and the signature do not count.
+	got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 2, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Layers) != 2 {
+		t.Fatalf("limit 2 gave %d rows", len(got.Layers))
+	}
+	for _, l := range got.Layers {
+		if l.Manifests != 3 || l.Repositories != 4 || l.BytesSaved != 2*l.Size || !strings.HasPrefix(l.CreatedBy, "RUN ") {
+			t.Errorf("base layer %+v", l)
+		}
+	}
+	if _, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 0}); err == nil {
+		t.Error("limit 0 accepted")
+	}
+}
+
+func TestImage(t *testing.T) {
+	t.Parallel()
+	c := setup(t)
+	ctx := context.Background()
+	ref, _ := report.ParseRef("team/app1:1")
+	img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := c.app1.Digest()
+	layers, _ := c.app1.Layers()
+	if img.Digest != d.String() || img.Registry != "reg.test" || img.Tag != "1" || len(img.Layers) != 3 || img.LayerCount != 3 {
+		t.Fatalf("image = %+v", img)
+	}
+	wantBy := []string{"RUN debian-rootfs", "RUN apt-get-install", "RUN app1-code"}
+	// Base layers: in library/base, team/app2 and team/gone (deleted: not
+	// counted) besides this manifest; app1 itself is in two repositories but
+	// is one manifest.
+	wantShared := []int64{2, 2, 0}
+	var total int64
+	for i, l := range img.Layers {
+		ld, _ := layers[i].Digest()
+		sz, _ := layers[i].Size()
+		total += sz
+		if l.Position != i || l.Digest != ld.String() || l.Size != sz || l.CreatedBy != wantBy[i] || l.SharedWith != wantShared[i] {
+			t.Errorf("layer %d = %+v; want %s %d %q shared %d", i, l, ld, sz, wantBy[i], wantShared[i])
+		}
+	}
+	if img.Size != total {
+		t.Errorf("size = %d, want %d", img.Size, total)
+	}
+
+	// An index: the platform picks the child.
+	ref, _ = report.ParseRef("reg.test/multi/arch:1")
+	img, err = report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/arm64/v8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armD, _ := c.arm.Digest()
+	if img.Digest != armD.String() || img.IndexDigest == "" || img.Platform != "linux/arm64/v8" || len(img.Layers) != 2 {
+		t.Fatalf("arm image = %+v", img)
+	}
+	_, err = report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/s390x"})
+	if err == nil || !strings.Contains(err.Error(), "linux/amd64, linux/arm64/v8") {
+		t.Errorf("missing platform: %v", err)
+	}
+	for _, bad := range []string{"team/gone:1", "team/app1:nope", "nobody/here:1"} {
+		ref, _ := report.ParseRef(bad)
+		if _, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/amd64"}); !errors.Is(err, report.ErrNotFound) {
+			t.Errorf("%s: err = %v, want not found", bad, err)
+		}
+	}
+	ref, _ = report.ParseRef("team/app1:sig")
+	if _, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref}); err == nil || !strings.Contains(err.Error(), "is an artifact") {
+		t.Errorf("artifact: %v", err)
+	}
+}
+
+func TestParseRef(t *testing.T) {
+	t.Parallel()
+	digest := "sha256:" + strings.Repeat("a", 64)
+	cases := []struct {
+		in, repo, tag, digest string
+		bad                   bool
+	}{
+		{in: "library/debian:12", repo: "library/debian", tag: "12"},
+		{in: "library/debian", repo: "library/debian", tag: "latest"},
+		{in: "localhost:5000/team/app", repo: "localhost:5000/team/app", tag: "latest"},
+		{in: "localhost:5000/team/app:v1", repo: "localhost:5000/team/app", tag: "v1"},
+		{in: "team/app@" + digest, repo: "team/app", digest: digest},
+		{in: "team/app@sha256:abc", bad: true},
+		{in: "", bad: true},
+		{in: ":v1", bad: true},
+		{in: "team/app:", bad: true},
+	}
+	for _, c := range cases {
+		r, err := report.ParseRef(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("ParseRef(%q) = %+v, want an error", c.in, r)
+			}
+			continue
+		}
+		if err != nil || r.Repository != c.repo || r.Tag != c.tag || r.Digest != c.digest {
+			t.Errorf("ParseRef(%q) = %+v, %v", c.in, r, err)
+		}
+	}
+}
+
+// The rendered reports, in every format, against golden files: the corpus
+// is deterministic, so a change in output is a reviewable diff.
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	c := setup(t)
+	ctx := context.Background()
+	top, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 5, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := report.ParseRef("team/app2:2")
+	img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		name   string
+		report output.Table
+	}{{"top_shared", top}, {"image", img}} {
+		for _, f := range []output.Format{output.TableFormat, output.JSONFormat, output.CSVFormat} {
+			var buf bytes.Buffer
+			if err := output.Print(&buf, f, r.report); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", r.name+"."+string(f)+".golden"), buf.Bytes())
+		}
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/report -run TestGolden -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (rerun with -update and review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}

@@ -1,0 +1,302 @@
+package scan_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+// The benchmark fixture: benchImages distinct images, benchImages/benchRepos
+// tags in each of benchRepos repositories of one in-process registry. Every
+// image is one of benchBases base images (2-3 layers) plus 3-6 layers of its
+// own, with a Dockerfile-like config history that has empty_layer entries.
+const (
+	benchImages  = 2000
+	benchRepos   = 200
+	benchBases   = 4
+	benchClients = 32 // concurrent raw GET clients, and scan.Options.Jobs
+)
+
+// benchFixture is the pushed registry and what the raw GET clients fetch.
+type benchFixture struct {
+	reg    *registrytest.Server
+	images []benchImage
+}
+
+type benchImage struct {
+	repo, tag, config string // config digest
+}
+
+var (
+	fixtureOnce sync.Once
+	fixture     *benchFixture
+	fixtureErr  error
+)
+
+// processTB lets the fixture outlive a single benchmark: the testing package
+// runs each benchmark function several times (b.N = 1, then the real N) and
+// runs its cleanups after each, while the fixture takes seconds to push. The
+// registry it starts lives until the test binary exits.
+type processTB struct{ testing.TB }
+
+func (processTB) Helper()                       {}
+func (processTB) Cleanup(func())                {}
+func (processTB) Fatal(args ...any)             { panic(fmt.Sprint(args...)) }
+func (processTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+
+// loadFixture builds and pushes the fixture once per test binary.
+func loadFixture(b *testing.B) *benchFixture {
+	b.Helper()
+	fixtureOnce.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				fixtureErr = fmt.Errorf("%v", r)
+			}
+		}()
+		start := time.Now()
+		fixture, fixtureErr = buildFixture()
+		if fixtureErr == nil {
+			b.Logf("fixture: %d images in %d repositories pushed in %s", benchImages, benchRepos, time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if fixtureErr != nil {
+		b.Fatalf("building the benchmark fixture: %v", fixtureErr)
+	}
+	return fixture
+}
+
+func buildFixture() (*benchFixture, error) {
+	tb := processTB{}
+	reg := registrytest.New(tb)
+	fx := &benchFixture{reg: reg, images: make([]benchImage, benchImages)}
+
+	bases := make([]v1.Image, benchBases)
+	for i := range bases {
+		steps := []sample.Step{
+			{CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) ADD file:base%d in / ", i), Files: []sample.File{{Path: "etc/os-release", Content: []byte(fmt.Sprintf("ID=base%d\n", i))}}},
+			{CreatedBy: `/bin/sh -c #(nop)  CMD ["/bin/sh"]`, Empty: true},
+			{CreatedBy: "RUN /bin/sh -c apk add --no-cache ca-certificates # buildkit", Comment: "buildkit.dockerfile.v0",
+				Files: []sample.File{{Path: "etc/ssl/certs/ca.pem", Content: []byte(fmt.Sprintf("certs of base %d\n", i))}}},
+		}
+		if i%2 == 1 {
+			steps = append(steps, sample.Step{CreatedBy: "RUN /bin/sh -c adduser -D app # buildkit", Comment: "buildkit.dockerfile.v0",
+				Files: []sample.File{{Path: "etc/passwd", Content: []byte("app:x:1000:1000::/home/app:/bin/sh\n")}}})
+		}
+		img, err := sample.Build(sample.Spec{Steps: steps})
+		if err != nil {
+			return nil, err
+		}
+		bases[i] = img
+	}
+
+	images := make([]v1.Image, benchImages)
+	for i := range images {
+		repo := fmt.Sprintf("team-%02d/svc-%03d", i%benchRepos%20, i%benchRepos)
+		tag := fmt.Sprintf("v1.%d.0", i/benchRepos)
+		steps := []sample.Step{
+			{CreatedBy: "WORKDIR /app", Comment: "buildkit.dockerfile.v0", Empty: true},
+			{CreatedBy: fmt.Sprintf(`ENV SERVICE=svc-%d`, i), Comment: "buildkit.dockerfile.v0", Empty: true},
+		}
+		own := 3 + i%4 // 3-6 layers of its own
+		for j := range own {
+			steps = append(steps, sample.Step{
+				CreatedBy: fmt.Sprintf("RUN /bin/sh -c make -C /src/part%d install # buildkit", j),
+				Comment:   "buildkit.dockerfile.v0",
+				Files:     []sample.File{{Path: fmt.Sprintf("app/part%d", j), Content: []byte(fmt.Sprintf("image %d layer %d\n", i, j))}},
+			})
+		}
+		steps = append(steps,
+			sample.Step{CreatedBy: "EXPOSE map[8080/tcp:{}]", Comment: "buildkit.dockerfile.v0", Empty: true},
+			sample.Step{CreatedBy: `CMD ["/app/part0"]`, Comment: "buildkit.dockerfile.v0", Empty: true})
+		format := sample.Docker
+		if i%3 == 0 {
+			format = sample.OCI
+		}
+		img, err := sample.Build(sample.Spec{
+			Base: bases[i%benchBases], Steps: steps, Format: format,
+			Created: sample.Epoch.Add(time.Duration(i) * time.Minute),
+			Labels:  map[string]string{"org.opencontainers.image.title": repo, "org.opencontainers.image.version": tag},
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := img.ConfigName()
+		if err != nil {
+			return nil, err
+		}
+		images[i] = img
+		fx.images[i] = benchImage{repo: repo, tag: tag, config: cfg.String()}
+	}
+
+	// Push with a transport that keeps its connections.
+	tr := walker.DefaultTransport(benchClients)
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i, im := range fx.images {
+		g.Go(func() error {
+			ref := reg.Ref(tb, im.repo+":"+im.tag)
+			if err := remote.Write(ref, images[i], remote.WithTransport(tr), remote.WithJobs(2)); err != nil {
+				return fmt.Errorf("pushing %s: %w", ref, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	tr.CloseIdleConnections()
+	return fx, nil
+}
+
+// manifestAccept is what the raw clients accept, as the walker does.
+const manifestAccept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, " +
+	"application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+// rawGET fetches every image's manifest (by tag) and config (by digest) with
+// benchClients concurrent clients over keep-alive connections, and returns
+// how long it took. It is the ceiling a scan can reach on this registry.
+func rawGET(ctx context.Context, fx *benchFixture) (time.Duration, error) {
+	tr := &http.Transport{MaxIdleConns: benchClients * 2, MaxIdleConnsPerHost: benchClients * 2}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(url, accept string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadAll(resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+	base := "http://" + fx.reg.Host + "/v2/"
+	work := make(chan benchImage, benchClients)
+	start := time.Now()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, im := range fx.images {
+			select {
+			case work <- im:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range benchClients {
+		g.Go(func() error {
+			for im := range work {
+				if err := get(base+im.repo+"/manifests/"+im.tag, manifestAccept); err != nil {
+					return err
+				}
+				if err := get(base+im.repo+"/blobs/"+im.config, ""); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return time.Since(start), err
+}
+
+// scanOnce scans the fixture registry into a fresh database and returns how
+// long scan.Run took.
+func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
+	b.StopTimer()
+	pool := pgtest.NewPool(b)
+	store := graph.New(pool)
+	// The in-process registry does not page its catalog: ask for all of it.
+	w, err := walker.New(walker.Options{Jobs: benchClients, PageSize: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	sum, err := scan.Run(context.Background(), store, w, scan.Options{
+		Registry: fx.reg.Host, Repositories: repoglob.Compile(""), Jobs: benchClients,
+	})
+	took := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if sum.Repositories != benchRepos || sum.Tags != benchImages || sum.Manifests != benchImages || sum.Errors != 0 {
+		b.Fatalf("summary = %s", sum)
+	}
+	if n := scalar(b, pool, `SELECT count(*) FROM tags WHERE deleted_at IS NULL`); n != benchImages {
+		b.Fatalf("tags = %d, want %d", n, benchImages)
+	}
+	if n := scalar(b, pool, `SELECT count(*) FROM repository_manifests`); n != benchImages {
+		b.Fatalf("memberships = %d, want %d", n, benchImages)
+	}
+	b.StartTimer()
+	return took
+}
+
+// BenchmarkRawGET is the ceiling: the registry's manifest+config GET rate.
+func BenchmarkRawGET(b *testing.B) {
+	fx := loadFixture(b)
+	b.ResetTimer()
+	var total time.Duration
+	for range b.N {
+		took, err := rawGET(context.Background(), fx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += took
+	}
+	b.ReportMetric(float64(benchImages*b.N)/total.Seconds(), "images/s")
+	b.ReportMetric(benchImages, "fixture_images")
+}
+
+// BenchmarkScanVsRaw measures, in each iteration, the raw GET rate and a full
+// scan.Run of the same registry into a fresh database, and reports both
+// rates and their ratio.
+func BenchmarkScanVsRaw(b *testing.B) {
+	fx := loadFixture(b)
+	b.ResetTimer()
+	var raw, scanned time.Duration
+	for range b.N {
+		took, err := rawGET(context.Background(), fx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw += took
+		scanned += scanOnce(b, fx)
+	}
+	rawRate := float64(benchImages*b.N) / raw.Seconds()
+	scanRate := float64(benchImages*b.N) / scanned.Seconds()
+	b.ReportMetric(scanRate, "images/s")
+	b.ReportMetric(rawRate, "raw_images/s")
+	b.ReportMetric(scanRate/rawRate, "ratio_to_raw")
+	b.ReportMetric(benchImages, "fixture_images")
+}
