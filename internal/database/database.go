@@ -151,6 +151,9 @@ func StopLocal(ctx context.Context, dataDir string) error {
 		dataDir = DefaultDataDir()
 	}
 	dir := filepath.Join(dataDir, "postgres")
+	if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no local Postgres runs in %s", dir)
+	}
 	c, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Persistent: true})
 	if err != nil {
 		return err

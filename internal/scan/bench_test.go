@@ -258,6 +258,8 @@ func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
 	if n := scalar(b, pool, `SELECT count(*) FROM repository_manifests`); n != benchImages {
 		b.Fatalf("memberships = %d, want %d", n, benchImages)
 	}
+	dbgHook(b)
+	b.Logf("scan took %s", took)
 	b.StartTimer()
 	return took
 }
@@ -300,3 +302,7 @@ func BenchmarkScanVsRaw(b *testing.B) {
 	b.ReportMetric(scanRate/rawRate, "ratio_to_raw")
 	b.ReportMetric(benchImages, "fixture_images")
 }
+
+func init() { dbgHook = func(b *testing.B) { b.Logf("ingest %s in %d batches (%d obs), finish %s", scan.DbgIngest, scan.DbgBatches, scan.DbgRows, scan.DbgFinish); scan.DbgIngest, scan.DbgFinish, scan.DbgBatches, scan.DbgRows = 0, 0, 0, 0 } }
+
+var dbgHook func(*testing.B)

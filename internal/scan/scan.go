@@ -333,6 +333,8 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 	var batch []result
 	open := map[*repoTracker]bool{}
 	finish := func(t *repoTracker) error {
+		t0 := time.Now()
+		defer func() { DbgFinish += time.Since(t0) }()
 		delete(open, t)
 		if len(t.refs) > 0 {
 			if err := s.store.ClearFailures(ctx, s.opts.Name, t.res.Name, t.refs); err != nil {
@@ -358,7 +360,12 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 		for _, r := range batch {
 			obs = append(obs, r.obs)
 		}
-		if err := s.store.Ingest(ctx, obs); err != nil {
+		t0 := time.Now()
+		err := s.store.Ingest(ctx, obs)
+		DbgIngest += time.Since(t0)
+		DbgBatches++
+		DbgRows += len(obs)
+		if err != nil {
 			return fmt.Errorf("writing %d observations: %w", len(obs), err)
 		}
 		for _, r := range batch {
@@ -468,3 +475,6 @@ func (s *scanner) fail(ctx context.Context, repo, ref string, err error) error {
 	s.opts.Progress.Failure(f)
 	return nil
 }
+
+var DbgIngest, DbgFinish time.Duration
+var DbgBatches, DbgRows int
