@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,4 +72,15 @@ func interpret(err error) error {
 
 func batchErr(what string, err error) error {
 	return fmt.Errorf("writing %s: %w", what, err)
+}
+
+// IsDataError reports whether err is Postgres refusing the data itself
+// (SQLSTATE classes 22 and 23: bad values, violated constraints): writing
+// the same data again will fail again.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+	}
+	return false
 }

@@ -44,12 +44,22 @@ func Compile(glob string) Glob {
 	return Glob{src: glob, re: regexp.MustCompile(b.String())}
 }
 
-// Match reports whether repository matches.
-func (g Glob) Match(repository string) bool { return g.re.MatchString(repository) }
+// Match reports whether repository matches. The zero Glob matches all.
+func (g Glob) Match(repository string) bool { return g.re == nil || g.re.MatchString(repository) }
 
 // Regexp is the glob as a regular expression that Go and Postgres (`~`) read
 // the same way.
-func (g Glob) Regexp() string { return g.re.String() }
+func (g Glob) Regexp() string {
+	if g.re == nil {
+		return "^.*$"
+	}
+	return g.re.String()
+}
 
 // String is the glob as given ("**" for the empty glob).
-func (g Glob) String() string { return g.src }
+func (g Glob) String() string {
+	if g.src == "" {
+		return "**"
+	}
+	return g.src
+}

@@ -22,6 +22,10 @@ func TestMatch(t *testing.T) {
 		{"*", "library/debian", false},
 		{"(x)|y+", "(x)|y+", true},
 	}
+	var zero Glob
+	if !zero.Match("any/thing") || zero.String() != "**" || zero.Regexp() != "^.*$" {
+		t.Error("the zero Glob does not match everything")
+	}
 	for _, c := range cases {
 		if got := Compile(c.glob).Match(c.repo); got != c.want {
 			t.Errorf("Compile(%q).Match(%q) = %v, want %v", c.glob, c.repo, got, c.want)

@@ -2,6 +2,7 @@ package walker
 
 import (
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Credentials are explicit credentials for one registry, from flags or the
@@ -22,7 +23,10 @@ func Keychain(c Credentials) authn.Keychain {
 type staticKeychain struct{ c Credentials }
 
 func (k staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if r.RegistryStr() != k.c.Registry {
+	// Compare as go-containerregistry names registries: docker.io is
+	// index.docker.io.
+	want, err := name.NewRegistry(k.c.Registry)
+	if err != nil || r.RegistryStr() != want.RegistryStr() {
 		return authn.Anonymous, nil
 	}
 	switch {

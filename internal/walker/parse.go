@@ -43,3 +43,23 @@ func isDigest(ref string) bool {
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 func joinProblems(p []string) string { return strings.Join(p, "; ") }
+
+// clean drops NUL characters, which JSON allows and Postgres text does not.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// cleanMap cleans the keys and values of a label or annotation map.
+func cleanMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[clean(k)] = clean(v)
+	}
+	return out
+}

@@ -25,6 +25,10 @@ import (
 	"github.com/layerq/layerq/internal/graph"
 )
 
+// ociArtifactManifest is the short-lived OCI artifact manifest (image-spec
+// 1.1 release candidates), still found in registries.
+const ociArtifactManifest = "application/vnd.oci.artifact.manifest.v1+json"
+
 // MaxManifestBytes caps the size of a manifest or config the walker accepts.
 const MaxManifestBytes = 4 << 20
 
@@ -48,6 +52,12 @@ type Options struct {
 	Now func() time.Time
 	// Source names who observed what the walker finds (default "scan").
 	Source string
+	// Timeout bounds one Walk, index children included (default 2 minutes).
+	Timeout time.Duration
+	// Attempts is how often one request is tried when the registry answers
+	// 5xx or 429 or the connection fails (default 3, with 250 ms, 500 ms
+	// pauses). Callers that retry whole walks themselves set 1.
+	Attempts int
 }
 
 // Walker walks manifests. It is safe for concurrent use.
@@ -56,6 +66,7 @@ type Walker struct {
 	insecure bool
 	now      func() time.Time
 	source   string
+	timeout  time.Duration
 }
 
 // New returns a Walker.
@@ -78,25 +89,34 @@ func New(opts Options) (*Walker, error) {
 	if opts.Source == "" {
 		opts.Source = "scan"
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 3
+	}
 	p, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(opts.Keychain),
 		remote.WithTransport(capManifests(opts.Transport)),
 		remote.WithJobs(opts.Jobs),
 		remote.WithPageSize(opts.PageSize),
 		remote.WithUserAgent("layerq"),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: opts.Attempts}),
 	)
 	if err != nil {
 		return nil, err
 	}
-	return &Walker{puller: p, insecure: opts.Insecure, now: opts.Now, source: opts.Source}, nil
+	return &Walker{puller: p, insecure: opts.Insecure, now: opts.Now, source: opts.Source, timeout: opts.Timeout}, nil
 }
 
 // DefaultTransport is an HTTP transport that keeps enough idle connections
-// for jobs concurrent requests to one registry.
+// for jobs concurrent requests to one registry, and gives up on a registry
+// that accepts a request but does not answer it.
 func DefaultTransport(jobs int) *http.Transport {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = jobs * 2
 	t.MaxIdleConnsPerHost = jobs * 2
+	t.ResponseHeaderTimeout = 30 * time.Second
 	return t
 }
 
@@ -154,6 +174,8 @@ func (w *Walker) Walk(ctx context.Context, registry, repository, reference strin
 		ref = rebase(ref, repo)
 	}
 	obs.ObservedAt = w.now()
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
 	manifests, err := w.walk(ctx, ref, 0)
 	if err != nil {
 		return obs, err
@@ -182,7 +204,9 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 	if len(raw) > MaxManifestBytes {
 		return nil, failf(TooLarge, nil, "manifest %s is %d bytes, over the %d byte limit", ref, len(raw), MaxManifestBytes)
 	}
-	digest := "sha256:" + sha256Hex(raw)
+	// By digest, go-containerregistry has verified the body against it (in
+	// its algorithm); by tag, it is the sha256 of the body.
+	digest := desc.Digest.String()
 	mediaType, schemaVersion, err := sniff(raw, string(desc.MediaType))
 	if err != nil {
 		return nil, failf(Invalid, err, "manifest %s is not valid JSON: %v", ref, err)
@@ -202,6 +226,11 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 			return nil, err
 		}
 		return []graph.Manifest{m}, nil
+	case ociArtifactManifest:
+		if err := artifactManifest(ref, &m, raw); err != nil {
+			return nil, err
+		}
+		return []graph.Manifest{m}, nil
 	default:
 		return nil, failf(Unsupported, nil, "manifest %s has media type %q, which is not an image manifest or index", ref, mediaType)
 	}
@@ -214,7 +243,7 @@ func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest
 	}
 	m.Kind = graph.KindIndex
 	m.ArtifactType = idx.ArtifactType
-	m.Annotations = idx.Annotations
+	m.Annotations = cleanMap(idx.Annotations)
 	if idx.Subject != nil {
 		m.SubjectDigest = idx.Subject.Digest.String()
 	}
@@ -258,9 +287,9 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 	if man.ArtifactType != "" {
 		m.ArtifactType = man.ArtifactType
 	}
-	m.Annotations = man.Annotations
-	m.BaseName = man.Annotations["org.opencontainers.image.base.name"]
-	m.BaseDigest = man.Annotations["org.opencontainers.image.base.digest"]
+	m.Annotations = cleanMap(man.Annotations)
+	m.BaseName = m.Annotations["org.opencontainers.image.base.name"]
+	m.BaseDigest = m.Annotations["org.opencontainers.image.base.digest"]
 	if man.Subject != nil {
 		m.SubjectDigest = man.Subject.Digest.String()
 	}
@@ -292,6 +321,30 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 	return nil
 }
 
+// artifactManifest records an OCI artifact manifest: its blobs, artifactType
+// and subject.
+func artifactManifest(ref name.Reference, m *graph.Manifest, raw []byte) error {
+	var am struct {
+		ArtifactType string            `json:"artifactType"`
+		Blobs        []v1.Descriptor   `json:"blobs"`
+		Subject      *v1.Descriptor    `json:"subject"`
+		Annotations  map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(raw, &am); err != nil {
+		return failf(Invalid, err, "artifact manifest %s: %v", ref, err)
+	}
+	m.Kind = graph.KindArtifact
+	m.ArtifactType = am.ArtifactType
+	m.Annotations = cleanMap(am.Annotations)
+	if am.Subject != nil {
+		m.SubjectDigest = am.Subject.Digest.String()
+	}
+	for _, b := range am.Blobs {
+		m.Layers = append(m.Layers, graph.Layer{Digest: b.Digest.String(), Size: b.Size, MediaType: string(b.MediaType), HistoryIndex: -1})
+	}
+	return nil
+}
+
 func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
 	doing := "fetching config " + d.String()
 	l, err := w.puller.Layer(ctx, d)
@@ -319,10 +372,10 @@ func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
 func applyConfig(m *graph.Manifest, cfg *v1.ConfigFile) {
 	m.Platform = graph.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
 	m.Created = timePtr(cfg.Created.Time)
-	m.Labels = cfg.Config.Labels
+	m.Labels = cleanMap(cfg.Config.Labels)
 	for _, h := range cfg.History {
 		m.History = append(m.History, graph.HistoryEntry{
-			Created: timePtr(h.Created.Time), CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer,
+			Created: timePtr(h.Created.Time), CreatedBy: clean(h.CreatedBy), Author: clean(h.Author), Comment: clean(h.Comment), EmptyLayer: h.EmptyLayer,
 		})
 	}
 	var problems []string

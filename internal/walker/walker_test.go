@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -309,5 +310,45 @@ func status(code int) registrytest.Interceptor {
 		w.WriteHeader(code)
 		fmt.Fprintf(w, `{"errors":[{"code":"X","message":"status %d"}]}`, code)
 		return true
+	}
+}
+
+func TestNULsAreDropped(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	img := mustBuild(t, sample.Spec{Labels: map[string]string{"a\x00": "b\x00c"}, Steps: []sample.Step{
+		{CreatedBy: "RUN echo \x00", Files: []sample.File{{Path: "x", Content: []byte("x")}}},
+	}})
+	reg.PushImage(t, "odd/nul:1", img)
+	obs, err := newWalker(t).Walk(context.Background(), reg.Host, "odd/nul", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := obs.Root()
+	if m.Layers[0].CreatedBy != "RUN echo " || m.History[0].CreatedBy != "RUN echo " || m.Labels["a"] != "bc" {
+		t.Fatalf("NULs kept: %q %q %v", m.Layers[0].CreatedBy, m.History[0].CreatedBy, m.Labels)
+	}
+}
+
+func TestStalledRegistryTimesOut(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			<-release // accepts the request, never answers
+			return true
+		}
+		return false
+	})
+	w, err := walker.New(walker.Options{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Walk(context.Background(), reg.Host, "slow/app", "1")
+	var we *walker.Error
+	if !errors.As(err, &we) || we.Class != walker.Registry || we.Permanent() || !strings.HasSuffix(we.Reason, "timed out") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/receiver"
+	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/walker"
+	"github.com/layerq/layerq/internal/worker"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "receive registry webhooks onto NATS JetStream and apply them to the graph",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"LAYERQ_LISTEN"}, Usage: "`ADDR` for webhooks, /healthz and /readyz"},
+			&cli.StringFlag{Name: "role", Value: "all", Usage: "`ROLE`: all, receiver or worker"},
+			&cli.StringSliceFlag{Name: "registry", EnvVars: []string{"LAYERQ_REGISTRIES"}, Usage: "a registry `HOST[:PORT]` events may name (repeat, or comma-separate)"},
+			&cli.StringFlag{Name: "registries-file", EnvVars: []string{"LAYERQ_REGISTRIES_FILE"}, Usage: "YAML `FILE` of registries (name, host, aliases, insecure, credentials)"},
+			&cli.StringSliceFlag{Name: "webhook-token", EnvVars: []string{"LAYERQ_WEBHOOK_TOKENS"}, Usage: "accepted bearer `[SOURCE=]TOKEN` (repeat for rotation; no SOURCE: every source)"},
+			&cli.StringSliceFlag{Name: "webhook-basic", EnvVars: []string{"LAYERQ_WEBHOOK_BASIC"}, Usage: "accepted basic auth `[SOURCE=]USER:PASSWORD`"},
+			&cli.BoolFlag{Name: "insecure-no-auth", Usage: "accept webhooks without credentials"},
+			&cli.BoolFlag{Name: "insecure", Usage: "fetch from the --registry hosts over plain HTTP (localhost always may)"},
+			&cli.StringFlag{Name: "nats-url", EnvVars: []string{"NATS_URL"}, Usage: "NATS `URL`(s); without it, an embedded JetStream server under --data-dir"},
+			&cli.StringFlag{Name: "nats-creds", EnvVars: []string{"NATS_CREDS"}, Usage: "NATS credentials `FILE`"},
+			&cli.StringFlag{Name: "nats-nkey", EnvVars: []string{"NATS_NKEY"}, Usage: "NATS nkey seed `FILE`"},
+			&cli.StringFlag{Name: "nats-ca", EnvVars: []string{"NATS_CA"}, Usage: "CA `FILE` for NATS TLS"},
+			&cli.StringFlag{Name: "nats-cert", EnvVars: []string{"NATS_CERT"}, Usage: "client certificate `FILE` for NATS TLS"},
+			&cli.StringFlag{Name: "nats-key", EnvVars: []string{"NATS_KEY"}, Usage: "client key `FILE` for NATS TLS"},
+			&cli.IntFlag{Name: "stream-replicas", Value: 1, Usage: "JetStream replicas of the event stream (3 on a cluster)"},
+			&cli.IntFlag{Name: "workers", Value: 4, Usage: "events handled at once by this process"},
+			&cli.DurationFlag{Name: "reconcile-every", Usage: "scan every configured registry this often (`DURATION`, e.g. 1h), to heal events the registry dropped"},
+		},
+		Action: serve,
+	}
+}
+
+func serve(c *cli.Context) error {
+	role := c.String("role")
+	if role != "all" && role != "receiver" && role != "worker" {
+		return fmt.Errorf("--role must be all, receiver or worker, not %q", role)
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	regs, err := loadRegistries(c)
+	if err != nil {
+		return err
+	}
+	creds, err := webhookCredentials(c)
+	if err != nil {
+		return err
+	}
+	if len(creds) == 0 && !c.Bool("insecure-no-auth") && role != "worker" {
+		return receiver.ErrNoAuth
+	}
+	ctx := c.Context
+
+	nc, shutdownNATS, err := connectNATS(c, role)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
+	settings.Defaults()
+	cons, err := stream.Ensure(ctx, js, settings)
+	if err != nil {
+		return err
+	}
+	pool, err := open(c, false)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := graph.New(pool)
+
+	g, ctx := errgroup.WithContext(ctx)
+	checks := []receiver.Check{
+		{Name: "postgres", Fn: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "nats", Fn: func(ctx context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			_, err := js.AccountInfo(ctx)
+			return err
+		}},
+	}
+	var handler http.Handler = readyOnly(checks)
+	if role != "worker" {
+		rcv, err := receiver.New(receiver.Options{
+			Credentials: creds, InsecureNoAuth: c.Bool("insecure-no-auth"), Registries: regs,
+			Publisher: stream.NewPublisher(js), Ready: checks, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		handler = rcv
+	}
+	srv := &http.Server{Addr: c.String("listen"), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
+	}
+	log.Info("layerq serving", "role", role, "listen", ln.Addr().String(), "registries", len(regs.All()))
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	if role != "receiver" {
+		wk := worker.New(worker.Options{Store: store, Registries: regs, Concurrency: c.Int("workers"),
+			MaxDeliver: settings.MaxDeliver, AckWait: settings.AckWait, Log: log})
+		g.Go(func() error { return wk.Run(ctx, cons) })
+	}
+	if every := c.Duration("reconcile-every"); every > 0 && role != "receiver" {
+		g.Go(func() error { return reconcile(ctx, store, regs, every, log) })
+	}
+	err = g.Wait()
+	if c.Context.Err() != nil {
+		return nil // stopped by a signal: a clean shutdown
+	}
+	return err
+}
+
+// readyOnly serves the health endpoints of a worker-only process.
+func readyOnly(checks []receiver.Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range checks {
+			if err := c.Fn(r.Context()); err != nil {
+				http.Error(w, c.Name+": "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// reconcile scans every configured registry now and then.
+func reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, every time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, r := range regs.All() {
+			w, reg, err := regs.Walker(r.Host)
+			if err != nil {
+				return err
+			}
+			sum, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: reg.Name, Repositories: repoglob.Compile("**")})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Warn("reconcile scan failed", "registry", reg.Name, "err", err)
+				continue
+			}
+			log.Info("reconciled", "summary", sum.String())
+		}
+	}
+}
+
+func loadRegistries(c *cli.Context) (*registries.Set, error) {
+	// The stream redelivers failed events with a growing delay; a walk
+	// need not retry requests itself.
+	opts := walker.Options{Source: "webhook", Attempts: 1}
+	if f := c.String("registries-file"); f != "" {
+		if len(c.StringSlice("registry")) > 0 {
+			return nil, errors.New("give registries with --registry or --registries-file, not both")
+		}
+		return registries.Load(f, opts)
+	}
+	var regs []registries.Registry
+	for _, h := range c.StringSlice("registry") {
+		for _, h := range strings.Split(h, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				regs = append(regs, registries.Registry{Host: h, Insecure: c.Bool("insecure")})
+			}
+		}
+	}
+	if len(regs) == 0 {
+		return nil, errors.New("serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)")
+	}
+	return registries.New(regs, opts)
+}
+
+// webhookCredentials parses [SOURCE=]TOKEN and [SOURCE=]USER:PASSWORD flags.
+func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error) {
+	out := map[string]receiver.Credentials{}
+	split := func(v string) (string, string, error) {
+		src, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return "*", v, nil
+		}
+		for _, s := range receiver.Sources {
+			if s == src {
+				return src, val, nil
+			}
+		}
+		return "", "", fmt.Errorf("unknown webhook source %q in %q: use one of %s", src, src+"=…", strings.Join(receiver.Sources, ", "))
+	}
+	for _, v := range c.StringSlice("webhook-token") {
+		src, tok, err := split(v)
+		if err != nil {
+			return nil, err
+		}
+		cr := out[src]
+		cr.Tokens = append(cr.Tokens, tok)
+		out[src] = cr
+	}
+	for _, v := range c.StringSlice("webhook-basic") {
+		src, up, err := split(v)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.Contains(up, ":") {
+			return nil, fmt.Errorf("--webhook-basic takes [SOURCE=]USER:PASSWORD")
+		}
+		cr := out[src]
+		cr.Basic = append(cr.Basic, up)
+		out[src] = cr
+	}
+	return out, nil
+}
+
+// connectNATS connects to NATS_URL, or starts the embedded server.
+func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
+	opts := []nats.Option{nats.Name("layerq-" + role), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if url := c.String("nats-url"); url != "" {
+		if f := c.String("nats-creds"); f != "" {
+			opts = append(opts, nats.UserCredentials(f))
+		}
+		if f := c.String("nats-nkey"); f != "" {
+			o, err := nats.NkeyOptionFromSeed(f)
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading the NATS nkey seed: %w", err)
+			}
+			opts = append(opts, o)
+		}
+		if f := c.String("nats-ca"); f != "" {
+			opts = append(opts, nats.RootCAs(f))
+		}
+		if cert, key := c.String("nats-cert"), c.String("nats-key"); cert != "" || key != "" {
+			opts = append(opts, nats.ClientCert(cert, key))
+		}
+		nc, err := nats.Connect(url, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		}
+		return nc, nc.Close, nil
+	}
+	if role != "all" {
+		return nil, nil, errors.New("--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)")
+	}
+	dir := filepath.Join(c.String("data-dir"), "nats")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	s, err := stream.StartEmbedded(stream.EmbeddedOptions{StoreDir: dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "layerq: no NATS URL given; using an embedded JetStream server with its store in %s\n", dir)
+	nc, err := nats.Connect("", append(opts, stream.InProcess(s))...)
+	if err != nil {
+		s.Shutdown()
+		return nil, nil, err
+	}
+	return nc, func() { nc.Drain(); s.Shutdown(); s.WaitForShutdown() }, nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/sample"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// End to end: the CNCF distribution registry notifies `serve`, which puts
+// the events on JetStream; its worker walks them into the graph.
+func TestServeWithDistributionNotifications(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabase(t)
+	port := freePort(t)
+	hook := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhooks/distribution"
+	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
+		c.Storage["delete"] = configuration.Parameters{"enabled": true}
+		c.Notifications.EventConfig.IncludeReferences = true
+		c.Notifications.Endpoints = []configuration.Endpoint{{
+			Name: "layerq", URL: hook, Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,
+			Headers: http.Header{"Authorization": {"Bearer s3cret"}},
+		}}
+	}})
+
+	ctx, stop := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	served := make(chan error, 1)
+	go func() {
+		served <- clierr.Run(ctx, newApp(&out, &errOut), []string{"layerq-ingest",
+			"--database-url", dbURL, "--data-dir", t.TempDir(),
+			"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret"})
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v\n%s", err, errOut.String())
+		}
+	})
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
+
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	count := func(sql string, args ...any) int {
+		var n int
+		if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	img, err := sample.Build(sample.Spec{Format: sample.OCI, Steps: []sample.Step{
+		{CreatedBy: "ADD rootfs /", Files: []sample.File{{Path: "etc/os-release", Content: []byte("ID=test\n")}}},
+		{CreatedBy: "RUN make", Files: []sample.File{{Path: "app", Content: sample.Text("app", 5000)}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	if err := remote.Write(reg.Ref(t, "team/app:1.0"), img); err != nil {
+		t.Fatal(err)
+	}
+	pushed := time.Now()
+	waitFor(t, "the pushed image in the graph", func() bool {
+		return count(`SELECT count(*) FROM tags t JOIN repositories r ON r.id = t.repository_id
+			WHERE r.registry = $1 AND r.name = 'team/app' AND t.name = '1.0' AND t.manifest_digest = $2 AND t.deleted_at IS NULL`, reg.Host, digest.String()) == 1 &&
+			count(`SELECT count(*) FROM manifest_layers WHERE manifest_digest = $1`, digest.String()) == 2
+	})
+	t.Logf("push -> graph in %s", time.Since(pushed).Round(time.Millisecond))
+	if n := count(`SELECT count(*) FROM tag_events WHERE source = 'distribution' AND action = 'push' AND event_id IS NOT NULL`); n != 1 {
+		t.Fatalf("push tag events = %d", n)
+	}
+
+	if err := remote.Delete(reg.Ref(t, "team/app@"+digest.String())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delete marked", func() bool {
+		return count(`SELECT count(*) FROM repository_manifests WHERE manifest_digest = $1 AND deleted_at IS NOT NULL`, digest.String()) == 1 &&
+			count(`SELECT count(*) FROM tags WHERE deleted_at IS NOT NULL`) == 1
+	})
+	if n := count(`SELECT count(*) FROM ingest_failures`); n != 0 {
+		t.Fatalf("failures recorded: %d", n)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	waitFor(t, url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}

@@ -1,0 +1,146 @@
+// Package stream carries registry events from the webhook receivers to the
+// ingest workers on a NATS JetStream stream: durable (file storage), with
+// duplicate detection by the registry's event id, and one durable pull
+// consumer that any number of workers share.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/layerq/layerq/internal/webhook"
+)
+
+// Names of the stream, its subjects and the workers' consumer.
+const (
+	Name          = "LAYERQ_EVENTS"
+	SubjectPrefix = "layerq.events"
+	Consumer      = "layerq-workers"
+)
+
+// Settings of the stream and the consumer.
+type Settings struct {
+	// Replicas of the stream (1 for one server; 3 on a cluster).
+	Replicas int
+	// Duplicates is how long an event id is remembered, so a registry's
+	// retry within it is stored once (default 24h).
+	Duplicates time.Duration
+	// MaxDeliver bounds redeliveries of one event (default 10); past it the
+	// event stays in the stream and the failure is recorded by the worker.
+	MaxDeliver int
+	// AckWait is how long a worker may hold an event without acking it or
+	// saying it is still in progress (default 60s).
+	AckWait time.Duration
+}
+
+// Defaults fills in the zero fields.
+func (s *Settings) Defaults() {
+	if s.Replicas <= 0 {
+		s.Replicas = 1
+	}
+	if s.Duplicates <= 0 {
+		s.Duplicates = 24 * time.Hour
+	}
+	if s.MaxDeliver <= 0 {
+		s.MaxDeliver = 10
+	}
+	if s.AckWait <= 0 {
+		s.AckWait = 60 * time.Second
+	}
+}
+
+// Ensure creates the stream and the workers' consumer, or updates them to
+// these settings. It is idempotent.
+func Ensure(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
+	s.Defaults()
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        Name,
+		Description: "layerq registry events",
+		Subjects:    []string{SubjectPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Replicas:    s.Replicas,
+		Duplicates:  s.Duplicates,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating stream %s: %w", Name, err)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, Name, jetstream.ConsumerConfig{
+		Durable:       Consumer,
+		Description:   "layerq ingest workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.AckWait,
+		MaxDeliver:    s.MaxDeliver,
+		MaxAckPending: 1000,
+		FilterSubject: SubjectPrefix + ".>",
+		Replicas:      s.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %s: %w", Consumer, err)
+	}
+	return c, nil
+}
+
+// Subject is where an event is published: layerq.events.<source>.<action>.
+func Subject(ev webhook.Event) string {
+	return SubjectPrefix + "." + token(ev.Source) + "." + token(string(ev.Action))
+}
+
+// token makes s safe as one subject token.
+func token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '*' || r == '>' || r <= ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Publisher publishes events to the stream.
+type Publisher struct {
+	js jetstream.JetStream
+}
+
+// NewPublisher returns a Publisher on js.
+func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+// ErrUnavailable wraps every failure to get an event stored: the caller
+// should have the sender retry later.
+var ErrUnavailable = errors.New("event stream unavailable")
+
+// Publish stores ev and returns once JetStream has acknowledged it.
+// duplicate is true when the stream already held an event with its id.
+func (p *Publisher) Publish(ctx context.Context, ev webhook.Event) (duplicate bool, err error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return false, err
+	}
+	ack, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: Subject(ev), Data: body}, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(Name))
+	if err != nil {
+		return false, fmt.Errorf("%w: publishing event %s: %v", ErrUnavailable, ev.ID, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Decode reads an event from a stream message body.
+func Decode(data []byte) (webhook.Event, error) {
+	var ev webhook.Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, fmt.Errorf("decoding event: %w", err)
+	}
+	if err := ev.Validate(); err != nil {
+		return ev, fmt.Errorf("invalid event: %w", err)
+	}
+	return ev, nil
+}

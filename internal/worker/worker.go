@@ -1,0 +1,252 @@
+// Package worker applies registry events from the stream to the graph: a
+// push is walked and written, a delete marks what it deletes. An event is
+// acknowledged only after its writes are committed; a transient failure is
+// retried later with a growing delay; a permanent one is recorded in
+// ingest_failures and terminated.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/walker"
+	"github.com/layerq/layerq/internal/webhook"
+)
+
+// Options configure a Worker.
+type Options struct {
+	Store      *graph.Store
+	Registries *registries.Set
+	// Concurrency is how many events are handled at once (default 4).
+	Concurrency int
+	// MaxDeliver must match the consumer's: on the last delivery a
+	// transient failure is recorded and the event terminated.
+	MaxDeliver int
+	// AckWait must match the consumer's; long walks tell the server they
+	// are in progress at a third of it.
+	AckWait time.Duration
+	Log     *slog.Logger
+
+	// afterCommit, in tests, runs between the commit and the ack; returning
+	// true drops the event unacknowledged, as a crash there would.
+	afterCommit func(webhook.Event) bool
+}
+
+// Worker consumes events.
+type Worker struct {
+	opts  Options
+	stats Stats
+}
+
+// Stats counts what a worker did.
+type Stats struct {
+	mu                           sync.Mutex
+	Acked, Naked, Termed, Failed int
+}
+
+// Snapshot returns the counts.
+func (s *Stats) Snapshot() (acked, naked, termed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Acked, s.Naked, s.Termed
+}
+
+// New returns a Worker.
+func New(opts Options) *Worker {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.MaxDeliver <= 0 {
+		opts.MaxDeliver = 10
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 60 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{opts: opts}
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() *Stats { return &w.stats }
+
+// Run consumes events from cons until ctx ends, then drains: it stops
+// fetching, finishes the events in hand, and returns.
+func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
+	var subs []jetstream.ConsumeContext
+	for range w.opts.Concurrency {
+		cc, err := cons.Consume(func(msg jetstream.Msg) { w.process(ctx, msg) },
+			jetstream.PullMaxMessages(1),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				w.opts.Log.Warn("consuming events", "err", err)
+			}))
+		if err != nil {
+			for _, s := range subs {
+				s.Stop()
+			}
+			return fmt.Errorf("subscribing to %s: %w", stream.Consumer, err)
+		}
+		subs = append(subs, cc)
+	}
+	<-ctx.Done()
+	for _, s := range subs {
+		s.Drain()
+	}
+	for _, s := range subs {
+		<-s.Closed()
+	}
+	return nil
+}
+
+// process handles one message and settles it with the stream.
+func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
+	ev, err := stream.Decode(msg.Data())
+	if err != nil {
+		w.fail(context.WithoutCancel(ctx), webhook.Event{}, msg.Data(), "invalid", err.Error(), 1)
+		w.settle(msg.Term())
+		w.count(func(s *Stats) { s.Termed++ })
+		return
+	}
+	delivered := uint64(1)
+	if meta, err := msg.Metadata(); err == nil {
+		delivered = meta.NumDelivered
+	}
+	// Long walks say they are still in progress, so the server does not
+	// hand the event to another worker meanwhile.
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.opts.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg.InProgress()
+			}
+		}
+	}()
+	err = w.Handle(ctx, ev)
+	close(done)
+
+	var we *walker.Error
+	switch {
+	case err == nil:
+		if w.opts.afterCommit != nil && w.opts.afterCommit(ev) {
+			return
+		}
+		w.settle(msg.Ack())
+		w.count(func(s *Stats) { s.Acked++ })
+	case ctx.Err() != nil:
+		// Shutting down: hand the event back at once.
+		w.settle(msg.Nak())
+	case errors.As(err, &we) && we.Permanent(), errors.Is(err, registries.ErrUnknown), graph.IsDataError(err):
+		w.fail(ctx, ev, msg.Data(), class(err), err.Error(), int(delivered))
+		w.settle(msg.Term())
+		w.count(func(s *Stats) { s.Termed++ })
+	case delivered >= uint64(w.opts.MaxDeliver):
+		w.fail(ctx, ev, msg.Data(), "gave_up", fmt.Sprintf("still failing after %d deliveries: %v", delivered, err), int(delivered))
+		w.settle(msg.Term())
+		w.count(func(s *Stats) { s.Termed++ })
+	default:
+		delay := Backoff(delivered)
+		w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
+		w.settle(msg.NakWithDelay(delay))
+		w.count(func(s *Stats) { s.Naked++ })
+	}
+}
+
+// Backoff is the delay before redelivery n+1: 1s, 2s, 4s … capped at 2 minutes.
+func Backoff(delivered uint64) time.Duration {
+	if delivered > 7 {
+		return 2 * time.Minute
+	}
+	return time.Duration(1<<(delivered-1)) * time.Second
+}
+
+func (w *Worker) settle(err error) {
+	if err != nil {
+		w.opts.Log.Warn("settling an event with the stream", "err", err)
+	}
+}
+
+func (w *Worker) count(f func(*Stats)) {
+	w.stats.mu.Lock()
+	defer w.stats.mu.Unlock()
+	f(&w.stats)
+}
+
+func class(err error) string {
+	var we *walker.Error
+	switch {
+	case errors.As(err, &we):
+		return string(we.Class)
+	case errors.Is(err, registries.ErrUnknown):
+		return "unknown_registry"
+	default:
+		return "invalid"
+	}
+}
+
+// fail records an event that cannot be applied.
+func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, class, reason string, attempts int) {
+	ref := ev.Digest
+	if ref == "" {
+		ref = ev.Tag
+	}
+	f := graph.Failure{Registry: ev.Registry, Repository: ev.Repository, Reference: ref, Source: ev.Source, Class: class, Reason: reason}
+	if json.Valid(payload) {
+		f.Payload = payload
+	}
+	if f.Source == "" {
+		f.Source = "stream"
+	}
+	w.count(func(s *Stats) { s.Failed++ })
+	w.opts.Log.Warn("event failed", "id", ev.ID, "class", class, "reason", reason, "attempts", attempts)
+	if err := w.opts.Store.RecordFailure(ctx, f); err != nil {
+		w.opts.Log.Error("recording a failed event", "id", ev.ID, "err", err)
+	}
+}
+
+// Handle applies one event to the graph. Applying the same event twice
+// leaves the graph as applying it once.
+func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
+	wk, reg, err := w.opts.Registries.Walker(ev.Registry)
+	if err != nil {
+		return err
+	}
+	switch ev.Action {
+	case webhook.Push:
+		ref := ev.Digest
+		if ref == "" {
+			ref = ev.Tag
+		}
+		obs, err := wk.Walk(ctx, reg.Host, ev.Repository, ref)
+		if err != nil {
+			return err
+		}
+		obs.Registry, obs.Tag, obs.Source, obs.EventID, obs.ObservedAt = reg.Name, ev.Tag, ev.Source, ev.ID, ev.Time
+		if err := w.opts.Store.Ingest(ctx, []graph.Observation{obs}); err != nil {
+			return fmt.Errorf("writing %s/%s@%s: %w", reg.Name, ev.Repository, obs.Root().Digest, err)
+		}
+		return w.opts.Store.ClearFailures(ctx, reg.Name, ev.Repository, []string{ref})
+	case webhook.Delete:
+		_, _, err := w.opts.Store.DeleteManifest(ctx, reg.Name, ev.Repository, ev.Digest, ev.Time, ev.Source, ev.ID)
+		return err
+	case webhook.TagDelete:
+		_, err := w.opts.Store.DeleteTags(ctx, reg.Name, ev.Repository, []string{ev.Tag}, ev.Time, ev.Source, ev.ID)
+		return err
+	}
+	return fmt.Errorf("unknown action %q", ev.Action)
+}

@@ -1,0 +1,206 @@
+package worker_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/natstest"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/walker"
+	"github.com/layerq/layerq/internal/webhook"
+	"github.com/layerq/layerq/internal/worker"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type bundle struct {
+	pool *pgxpool.Pool
+	reg  *registrytest.Server
+	nats *natstest.Server
+	pub  *stream.Publisher
+	opts worker.Options
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	ns := natstest.Start(t, stream.Settings{AckWait: time.Second, MaxDeliver: 5})
+	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "reg.test"}}, walker.Options{Source: "webhook", Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle{pool: pool, reg: reg, nats: ns, pub: stream.NewPublisher(ns.JS), opts: worker.Options{
+		Store: graph.New(pool), Registries: regs, Concurrency: 2, MaxDeliver: 5, AckWait: time.Second,
+	}}
+}
+
+// run runs a worker until the test ends.
+func run(t *testing.T, w *worker.Worker, b bundle) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, b.nats.Consumer) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func scalar(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func TestPushDeleteAndDuplicate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: []byte("app")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := b.reg.PushImage(t, "team/app:1", img)
+	w := worker.New(b.opts)
+	run(t, w, b)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	push := webhook.Event{ID: "ev-push", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Tag: "1", Action: webhook.Push, Time: t0}
+	for range 2 { // the registry retries: one message, one graph write
+		if _, err := b.pub.Publish(ctx, push); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the push in the graph", func() bool {
+		return scalar(t, b.pool, `SELECT count(*) FROM tags WHERE name = '1' AND manifest_digest = $1 AND deleted_at IS NULL`, digest) == 1
+	})
+	if n := scalar(t, b.pool, `SELECT count(*) FROM tag_events WHERE event_id = 'ev-push' AND occurred_at = $1`, t0); n != 1 {
+		t.Fatalf("push events = %d", n)
+	}
+	if n := scalar(t, b.pool, `SELECT count(*) FROM repositories WHERE registry = 'reg.test'`); n != 1 {
+		t.Fatalf("repositories under the configured name = %d", n)
+	}
+	del := webhook.Event{ID: "ev-del", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Action: webhook.Delete, Time: t0.Add(time.Minute)}
+	if _, err := b.pub.Publish(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the delete marked", func() bool {
+		return scalar(t, b.pool, `SELECT count(*) FROM repository_manifests WHERE deleted_at IS NOT NULL`) == 1
+	})
+	if n := scalar(t, b.pool, `SELECT count(*) FROM tag_events WHERE action = 'delete' AND event_id = 'ev-del'`); n != 1 {
+		t.Fatalf("delete events = %d", n)
+	}
+	eventually(t, "every event acked", func() bool { a, _, _ := w.Stats().Snapshot(); return a == 2 })
+	if n := b.nats.Messages(t); n != 0 {
+		t.Fatalf("%d messages left in the work queue", n)
+	}
+}
+
+// A worker dies after the commit, before the ack: the event comes back,
+// and applying it again changes nothing.
+func TestCrashBetweenCommitAndAck(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: []byte("crash")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := b.reg.PushImage(t, "team/app:1", img)
+	var crashes atomic.Int32
+	opts := b.opts
+	worker.SetAfterCommit(&opts, func(webhook.Event) bool { return crashes.Add(1) == 1 })
+	w := worker.New(opts)
+	run(t, w, b)
+	ev := webhook.Event{ID: "ev-1", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Tag: "1", Action: webhook.Push, Time: time.Now().UTC()}
+	if _, err := b.pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the redelivered event acked", func() bool { a, _, _ := w.Stats().Snapshot(); return a == 1 })
+	if crashes.Load() != 2 {
+		t.Fatalf("handled %d times, want 2", crashes.Load())
+	}
+	for table, want := range map[string]int{"manifests": 1, "repository_manifests": 1, "tags": 1, "tag_events": 1, "manifest_layers": 1, "blobs": 1} {
+		if n := scalar(t, b.pool, "SELECT count(*) FROM "+table); n != want {
+			t.Errorf("%s rows = %d, want %d", table, n, want)
+		}
+	}
+}
+
+// A manifest that is gone is permanent: recorded and terminated. A registry
+// answering 503 is transient: retried with a delay until it recovers.
+func TestPermanentAndTransientFailures(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: []byte("flaky")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := b.reg.PushImage(t, "team/app:1", img)
+	var failing atomic.Int32
+	failing.Store(2)
+	b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") && failing.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	w := worker.New(b.opts)
+	run(t, w, b)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	gone := webhook.Event{ID: "ev-gone", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: "sha256:" + strings.Repeat("0", 64), Action: webhook.Push, Time: now}
+	flaky := webhook.Event{ID: "ev-flaky", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Tag: "1", Action: webhook.Push, Time: now}
+	forged := webhook.Event{ID: "ev-forged", Source: "distribution", Registry: "evil.example.com", Repository: "team/app", Digest: digest, Action: webhook.Push, Time: now}
+	for _, ev := range []webhook.Event{gone, flaky, forged} {
+		if _, err := b.pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the flaky push in the graph", func() bool {
+		return scalar(t, b.pool, `SELECT count(*) FROM tags WHERE manifest_digest = $1`, digest) == 1
+	})
+	eventually(t, "every event settled", func() bool { a, _, tm := w.Stats().Snapshot(); return a == 1 && tm == 2 })
+	_, naked, _ := w.Stats().Snapshot()
+	if naked < 1 {
+		t.Fatalf("the 503s were not retried (naks = %d)", naked)
+	}
+	rows, err := b.pool.Query(ctx, `SELECT registry, reference, class FROM ingest_failures ORDER BY class`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Registry, Reference, Class string }])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[1].Class != "unknown_registry" || got[1].Registry != "evil.example.com" {
+		t.Fatalf("failures = %+v", got)
+	}
+}
