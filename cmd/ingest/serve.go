@@ -48,6 +48,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "nats-key", EnvVars: []string{"NATS_KEY"}, Usage: "client key `FILE` for NATS TLS"},
 			&cli.IntFlag{Name: "stream-replicas", Value: 1, Usage: "JetStream replicas of the event stream (3 on a cluster)"},
 			&cli.IntFlag{Name: "workers", Value: 4, Usage: "events handled at once by this process"},
+			&cli.StringFlag{Name: "zot-nats-subject", Usage: "also take the CloudEvents zot's NATS sink publishes on `SUBJECT` (same NATS server)"},
 			&cli.DurationFlag{Name: "reconcile-every", Usage: "scan every configured registry this often (`DURATION`, e.g. 1h), to heal events the registry dropped"},
 		},
 		Action: serve,
@@ -139,6 +140,9 @@ func serve(c *cli.Context) error {
 		wk := worker.New(worker.Options{Store: store, Registries: regs, Concurrency: c.Int("workers"),
 			MaxDeliver: settings.MaxDeliver, AckWait: settings.AckWait, Log: log})
 		g.Go(func() error { return wk.Run(ctx, cons) })
+	}
+	if subj := c.String("zot-nats-subject"); subj != "" && role != "receiver" {
+		g.Go(func() error { return stream.Bridge(ctx, js, subj, settings.Replicas, log) })
 	}
 	if every := c.Duration("reconcile-every"); every > 0 && role != "receiver" {
 		g.Go(func() error { return reconcile(ctx, store, regs, every, log) })

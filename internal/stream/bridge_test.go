@@ -1,0 +1,77 @@
+package stream_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/layerq/layerq/internal/natstest"
+	"github.com/layerq/layerq/internal/stream"
+)
+
+const zotUpdated = `{"specversion":"1.0","id":"5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11","source":"https://zot.example.com:5000",` +
+	`"type":"zotregistry.image.updated","datacontenttype":"application/json","time":"2026-11-23T12:30:01Z",` +
+	`"data":{"name":"golang","reference":"1.26","digest":"sha256:` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `","mediaType":"application/vnd.oci.image.manifest.v1+json"}}`
+
+// zot publishes CloudEvents to its own NATS subject; the bridge keeps them
+// in a stream and feeds each, once, to the workers' stream.
+func TestBridgeFeedsZotEvents(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t, stream.Settings{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	// Wait for the bridge's stream, then publish as zot would: structured
+	// mode, twice (zot retried), plus one message that is no CloudEvent, and
+	// one in binary mode.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := ns.JS.Stream(ctx, stream.ZotStream); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bridge stream never appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, m := range []*nats.Msg{
+		{Subject: "zot.events", Data: []byte(zotUpdated)},
+		{Subject: "zot.events", Data: []byte(zotUpdated)},
+		{Subject: "zot.events", Data: []byte("hello")},
+		{Subject: "zot.events", Header: nats.Header{"ce-id": {"b-1"}, "ce-specversion": {"1.0"}, "ce-type": {"zotregistry.image.deleted"},
+			"ce-source": {"https://zot.example.com:5000"}, "ce-time": {"2026-11-23T12:31:00Z"}, "content-type": {"application/json"}},
+			Data: []byte(`{"name":"golang","reference":"1.26","digest":"","mediaType":""}`)},
+	} {
+		if _, err := ns.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for ns.Messages(t) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("layerq stream holds %d messages, want 2 (one push, one tag delete)", ns.Messages(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, _ := ns.JS.Stream(ctx, stream.Name)
+	push, err := st.GetLastMsgForSubject(ctx, "layerq.events.cloudevents.push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.Decode(push.Data)
+	if err != nil || ev.Registry != "zot.example.com:5000" || ev.Repository != "golang" || ev.Tag != "1.26" || ev.ID != "5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11" {
+		t.Fatalf("bridged event = %+v, %v", ev, err)
+	}
+	if _, err := st.GetLastMsgForSubject(ctx, "layerq.events.cloudevents.tag_delete"); err != nil {
+		t.Fatalf("binary-mode delete not bridged: %v", err)
+	}
+}
