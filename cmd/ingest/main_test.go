@@ -14,6 +14,9 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// The tests here run the command line one at a time: urfave/cli shares its
+// help flag between apps, and parsing it is not safe in parallel.
+
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -22,7 +25,6 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	t.Parallel()
 	url := pgtest.NewEmptyDatabase(t)
 	out, _, err := runCLI(t, "--database-url", url, "migrate")
 	if err != nil || out != "applied 1 migrations; schema at version 1\n" {
@@ -35,7 +37,6 @@ func TestMigrateIsIdempotent(t *testing.T) {
 }
 
 func TestScanCommand(t *testing.T) {
-	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	reg := registrytest.New(t)
 	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD x /", Files: []sample.File{{Path: "x", Content: []byte("x")}}}}})
@@ -58,7 +59,6 @@ func TestScanCommand(t *testing.T) {
 }
 
 func TestScanRefusesOldSchema(t *testing.T) {
-	t.Parallel()
 	url := pgtest.NewEmptyDatabase(t)
 	_, _, err := runCLI(t, "--database-url", url, "scan", "--registry", "localhost:1")
 	if err == nil || err.Error() != "the database schema is older than this layerq; run `layerq-ingest migrate`" {
@@ -67,7 +67,6 @@ func TestScanRefusesOldSchema(t *testing.T) {
 }
 
 func TestUsageErrorsAreOneLine(t *testing.T) {
-	t.Parallel()
 	cases := []struct {
 		args []string
 		want string

@@ -32,7 +32,6 @@ func freePort(t *testing.T) int {
 // End to end: the CNCF distribution registry notifies `serve`, which puts
 // the events on JetStream; its worker walks them into the graph.
 func TestServeWithDistributionNotifications(t *testing.T) {
-	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
 	port := freePort(t)
 	hook := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhooks/distribution"

@@ -23,6 +23,9 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// The tests here run the command line one at a time: urfave/cli shares its
+// help flag between apps, and parsing it is not safe in parallel.
+
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -68,7 +71,6 @@ func seeded(t *testing.T) (url string, base, app v1.Image) {
 }
 
 func TestTopSharedJSONAndCSV(t *testing.T) {
-	t.Parallel()
 	url, base, _ := seeded(t)
 	layers, _ := base.Layers()
 	d, _ := layers[0].Digest()
@@ -117,7 +119,6 @@ func TestTopSharedJSONAndCSV(t *testing.T) {
 }
 
 func TestImageCommand(t *testing.T) {
-	t.Parallel()
 	url, _, app := seeded(t)
 	d, _ := app.Digest()
 	out, _, err := runCLI(t, "--database-url", url, "image", "team/app@"+d.String())
@@ -135,7 +136,6 @@ func TestImageCommand(t *testing.T) {
 }
 
 func TestUsageErrorsAreOneLine(t *testing.T) {
-	t.Parallel()
 	cases := []struct {
 		args []string
 		want string

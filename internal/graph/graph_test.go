@@ -288,3 +288,53 @@ func TestFailuresCountAttempts(t *testing.T) {
 		t.Fatalf("after clear: %d rows, %v", rows, err)
 	}
 }
+
+// Deletes and observations arriving out of order: the newest wins, whichever
+// arrives last.
+func TestDeletesAndLateObservations(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	s := graph.New(pool)
+	ctx := context.Background()
+	app := image("app", "base", "code")
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	two := []graph.Observation{obs("team/app", "v1", at(0), app), obs("team/app", "latest", at(0), app)}
+	if err := s.Ingest(ctx, two); err != nil {
+		t.Fatal(err)
+	}
+	// One registry event deletes the manifest and so both its tags: two events.
+	ms, tags, err := s.DeleteManifest(ctx, "reg.test", "team/app", app.Digest, at(10), "distribution", "ev-9")
+	if err != nil || ms != 1 || tags != 2 {
+		t.Fatalf("DeleteManifest = %d, %d, %v", ms, tags, err)
+	}
+	if n := len(tagEvents(t, pool, "team/app", "v1")) + len(tagEvents(t, pool, "team/app", "latest")); n != 4 {
+		t.Fatalf("tag events = %d, want 2 pushes and 2 deletes", n)
+	}
+	// The same event replayed records nothing new.
+	if _, _, err := s.DeleteManifest(ctx, "reg.test", "team/app", app.Digest, at(10), "distribution", "ev-9"); err != nil {
+		t.Fatal(err)
+	}
+	// A scan that walked before the delete commits after it: no resurrection.
+	if err := s.Ingest(ctx, []graph.Observation{obs("team/app", "v1", at(5), app)}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Repository(ctx, "reg.test", "team/app")
+	if len(st.Tags) != 0 || len(st.Manifests) != 0 {
+		t.Fatalf("a late observation undid the delete: %+v", st)
+	}
+	// Pushed again after the delete: live again.
+	if err := s.Ingest(ctx, []graph.Observation{obs("team/app", "v1", at(20), app)}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Repository(ctx, "reg.test", "team/app")
+	if st.Tags["v1"] != app.Digest || !st.Manifests[app.Digest] || len(st.Tags) != 1 {
+		t.Fatalf("after re-push: %+v", st)
+	}
+	// A delete older than the re-push does not apply.
+	if n, err := s.DeleteTags(ctx, "reg.test", "team/app", []string{"v1"}, at(15), "scan", ""); err != nil || n != 0 {
+		t.Fatalf("stale DeleteTags = %d, %v", n, err)
+	}
+	if ms, tags, err := s.DeleteManifest(ctx, "reg.test", "team/app", app.Digest, at(15), "scan", ""); err != nil || ms != 0 || tags != 0 {
+		t.Fatalf("stale DeleteManifest = %d, %d, %v", ms, tags, err)
+	}
+}

@@ -16,15 +16,15 @@ var (
 	qIngestRepositories        = sqlfiles.Query("ingest_repositories")
 	qIngestBlobs               = sqlfiles.Query("ingest_blobs")
 	qIngestManifests           = sqlfiles.Query("ingest_manifests")
-	qIngestConfigHistory       = sqlfiles.Query("ingest_config_history")
-	qIngestManifestLayers      = sqlfiles.Query("ingest_manifest_layers")
-	qIngestIndexChildren       = sqlfiles.Query("ingest_index_children")
 	qIngestRepositoryManifests = sqlfiles.Query("ingest_repository_manifests")
 	qIngestTags                = sqlfiles.Query("ingest_tags")
+	qLockTags                  = sqlfiles.Query("lock_tags")
 )
 
 // Ingest writes a batch of observations in one transaction: one set-based
-// statement per table, sent in a single round trip.
+// statement per table (the manifests statement also writes the layer lists,
+// index entries and config histories of the manifests it inserts), sent in a
+// single round trip.
 func (s *Store) Ingest(ctx context.Context, obs []Observation) error {
 	if len(obs) == 0 {
 		return nil
@@ -79,14 +79,16 @@ func buildBatch(obs []Observation) *ingestBatch {
 		repoKey
 		digest string
 	}
-	members := map[rm]bool{}
+	members := map[rm]time.Time{} // latest observation
 	tags := map[[3]string]tagRow{}
 	for _, o := range obs {
 		rk := repoKey{o.Registry, o.Repository}
 		repos[rk] = true
 		for _, m := range o.Manifests {
 			manifests[m.Digest] = m
-			members[rm{rk, m.Digest}] = true
+			if k := (rm{rk, m.Digest}); o.ObservedAt.After(members[k]) {
+				members[k] = o.ObservedAt
+			}
 			for _, l := range m.Layers {
 				if prev, ok := blobs[l.Digest]; !ok || prev.DiffID == "" {
 					blobs[l.Digest] = l
@@ -137,18 +139,21 @@ func buildBatch(obs []Observation) *ingestBatch {
 	}
 	// History rows sort by config digest, which need not follow manifest order.
 	hc.sort()
-	b.add("manifests", qIngestManifests, mc.args()...)
-	b.add("config history", qIngestConfigHistory, hc.args()...)
-	b.add("manifest layers", qIngestManifestLayers, lc.args()...)
-	b.add("index children", qIngestIndexChildren, cc.args()...)
+	// One statement writes the manifests and, for those it inserts, their
+	// layer lists, index entries and config histories.
+	margs := append(mc.args(), lc.args()...)
+	margs = append(margs, cc.args()...)
+	margs = append(margs, hc.args()...)
+	b.add("manifests", qIngestManifests, margs...)
 
 	var mr, mn, md []string
+	var mat []time.Time
 	for _, k := range sortedKeys(members, func(a, b rm) int {
 		return cmp.Or(cmp.Compare(a.registry, b.registry), cmp.Compare(a.name, b.name), cmp.Compare(a.digest, b.digest))
 	}) {
-		mr, mn, md = append(mr, k.registry), append(mn, k.name), append(md, k.digest)
+		mr, mn, md, mat = append(mr, k.registry), append(mn, k.name), append(md, k.digest), append(mat, members[k])
 	}
-	b.add("repository manifests", qIngestRepositoryManifests, mr, mn, md)
+	b.add("repository manifests", qIngestRepositoryManifests, mr, mn, md, mat)
 
 	var tr, tn, tt, td, ts, te []string
 	var tat []time.Time
@@ -159,6 +164,7 @@ func buildBatch(obs []Observation) *ingestBatch {
 		tr, tn, tt, td = append(tr, t.registry), append(tn, t.name), append(tt, t.tag), append(td, t.digest)
 		ts, te, tat = append(ts, t.source), append(te, t.eventID), append(tat, t.at)
 	}
+	b.add("tag locks", qLockTags, tr, tn, tt)
 	b.add("tags", qIngestTags, tr, tn, tt, td, tat, ts, nullStrings(te))
 	return b
 }
@@ -248,10 +254,10 @@ func (c *historyColumns) args() []any {
 }
 
 type layerColumns struct {
-	manifest, blob, chain, createdBy, comment []string
-	position                                  []int32
-	history                                   []*int32
-	created                                   []*time.Time
+	manifest, blob, mediaType, chain, createdBy, comment []string
+	position                                             []int32
+	history                                              []*int32
+	created                                              []*time.Time
 }
 
 func (c *layerColumns) add(m Manifest) {
@@ -259,6 +265,7 @@ func (c *layerColumns) add(m Manifest) {
 		c.manifest = append(c.manifest, m.Digest)
 		c.position = append(c.position, int32(i))
 		c.blob = append(c.blob, l.Digest)
+		c.mediaType = append(c.mediaType, l.MediaType)
 		c.chain = append(c.chain, l.ChainID)
 		var h *int32
 		if l.HistoryIndex >= 0 {
@@ -273,7 +280,7 @@ func (c *layerColumns) add(m Manifest) {
 }
 
 func (c *layerColumns) args() []any {
-	return []any{c.manifest, c.position, c.blob, nullStrings(c.chain), c.history, nullStrings(c.createdBy), c.created, nullStrings(c.comment)}
+	return []any{c.manifest, c.position, c.blob, c.mediaType, nullStrings(c.chain), c.history, nullStrings(c.createdBy), c.created, nullStrings(c.comment)}
 }
 
 type childColumns struct {

@@ -20,6 +20,10 @@ var (
 	qScanDone           = sqlfiles.Query("scan_done_repositories")
 	qScanRepositoryDone = sqlfiles.Query("scan_repository_done")
 	qScanFinish         = sqlfiles.Query("scan_finish")
+	qLiveRepositories   = sqlfiles.Query("live_repositories")
+	qDeleteRepository   = sqlfiles.Query("delete_repository")
+	qManifestChildren   = sqlfiles.Query("manifest_children")
+	qDeleteMembership   = sqlfiles.Query("delete_membership")
 )
 
 // Failure is a reference that could not be ingested, and why.
@@ -55,11 +59,13 @@ func (s *Store) ClearFailures(ctx context.Context, registry, repository string, 
 // DeleteTags marks tags of a repository deleted at the given time and records
 // each as a tag event. It returns how many live tags it marked.
 func (s *Store) DeleteTags(ctx context.Context, registry, repository string, tags []string, at time.Time, source, eventID string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, qDeleteTags, registry, repository, tags, at, source, nullString(eventID))
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, qDeleteTags, registry, repository, tags, at, source, nullString(eventID))
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // DeleteManifest marks a manifest deleted from one repository, along with
@@ -70,6 +76,42 @@ func (s *Store) DeleteManifest(ctx context.Context, registry, repository, digest
 		return tx.QueryRow(ctx, qDeleteManifest, registry, repository, digest, at, source, nullString(eventID)).Scan(&manifests, &tags)
 	})
 	return manifests, tags, err
+}
+
+// LiveRepositories lists the repositories of a registry that hold anything live.
+func (s *Store) LiveRepositories(ctx context.Context, registry string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, qLiveRepositories, registry)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// DeleteRepository marks everything live in a repository deleted at the
+// given time, with a tag event per tag. It returns how many memberships and
+// tags it marked.
+func (s *Store) DeleteRepository(ctx context.Context, registry, repository string, at time.Time, source string) (manifests, tags int64, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, qDeleteRepository, registry, repository, at, source).Scan(&manifests, &tags)
+	})
+	return manifests, tags, err
+}
+
+// DeleteMembership marks a manifest deleted from one repository at the given
+// time, leaving tags alone. It reports whether it marked anything.
+func (s *Store) DeleteMembership(ctx context.Context, registry, repository, digest string, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, qDeleteMembership, registry, repository, digest, at)
+	return tag.RowsAffected() > 0, err
+}
+
+// Children returns every manifest below the given ones through index
+// entries, at any depth.
+func (s *Store) Children(ctx context.Context, digests []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, qManifestChildren, digests)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // RepositoryState is what the graph holds for one repository.

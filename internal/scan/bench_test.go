@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
@@ -37,6 +39,8 @@ const (
 type benchFixture struct {
 	reg    *registrytest.Server
 	images []benchImage
+	// What a scan of it writes: manifest_layers, config_history and blobs rows.
+	layerRows, historyRows, blobs int
 }
 
 type benchImage struct {
@@ -55,9 +59,9 @@ var (
 // registry it starts lives until the test binary exits.
 type processTB struct{ testing.TB }
 
-func (processTB) Helper()                       {}
-func (processTB) Cleanup(func())                {}
-func (processTB) Fatal(args ...any)             { panic(fmt.Sprint(args...)) }
+func (processTB) Helper()                      {}
+func (processTB) Cleanup(func())               {}
+func (processTB) Fatal(args ...any)            { panic(fmt.Sprint(args...)) }
 func (processTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
 // loadFixture builds and pushes the fixture once per test binary.
@@ -72,7 +76,8 @@ func loadFixture(b *testing.B) *benchFixture {
 		start := time.Now()
 		fixture, fixtureErr = buildFixture()
 		if fixtureErr == nil {
-			b.Logf("fixture: %d images in %d repositories pushed in %s", benchImages, benchRepos, time.Since(start).Round(time.Millisecond))
+			b.Logf("fixture: %d images in %d repositories (%d layer rows, %d history rows, %d blobs) pushed in %s",
+				benchImages, benchRepos, fixture.layerRows, fixture.historyRows, fixture.blobs, time.Since(start).Round(time.Millisecond))
 		}
 	})
 	if fixtureErr != nil {
@@ -82,8 +87,7 @@ func loadFixture(b *testing.B) *benchFixture {
 }
 
 func buildFixture() (*benchFixture, error) {
-	tb := processTB{}
-	reg := registrytest.New(tb)
+	reg := registrytest.New(processTB{})
 	fx := &benchFixture{reg: reg, images: make([]benchImage, benchImages)}
 
 	bases := make([]v1.Image, benchBases)
@@ -106,6 +110,7 @@ func buildFixture() (*benchFixture, error) {
 	}
 
 	images := make([]v1.Image, benchImages)
+	configs, blobs := map[string]bool{}, map[string]bool{}
 	for i := range images {
 		repo := fmt.Sprintf("team-%02d/svc-%03d", i%benchRepos%20, i%benchRepos)
 		tag := fmt.Sprintf("v1.%d.0", i/benchRepos)
@@ -142,7 +147,24 @@ func buildFixture() (*benchFixture, error) {
 		}
 		images[i] = img
 		fx.images[i] = benchImage{repo: repo, tag: tag, config: cfg.String()}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		fx.layerRows += len(m.Layers)
+		if !configs[cfg.String()] {
+			configs[cfg.String()] = true
+			fx.historyRows += len(cf.History)
+		}
+		for _, l := range m.Layers {
+			blobs[l.Digest.String()] = true
+		}
 	}
+	fx.blobs = len(blobs)
 
 	// Push with a transport that keeps its connections.
 	tr := walker.DefaultTransport(benchClients)
@@ -150,7 +172,10 @@ func buildFixture() (*benchFixture, error) {
 	g.SetLimit(16)
 	for i, im := range fx.images {
 		g.Go(func() error {
-			ref := reg.Ref(tb, im.repo+":"+im.tag)
+			ref, err := name.ParseReference(reg.Host + "/" + im.repo + ":" + im.tag)
+			if err != nil {
+				return err
+			}
 			if err := remote.Write(ref, images[i], remote.WithTransport(tr), remote.WithJobs(2)); err != nil {
 				return fmt.Errorf("pushing %s: %w", ref, err)
 			}
@@ -228,8 +253,9 @@ func rawGET(ctx context.Context, fx *benchFixture) (time.Duration, error) {
 	return time.Since(start), err
 }
 
-// scanOnce scans the fixture registry into a fresh database and returns how
-// long scan.Run took.
+// scanOnce scans the fixture registry into a fresh database (created with
+// the timer stopped), checks what it wrote, and returns how long scan.Run
+// took.
 func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
 	b.StopTimer()
 	pool := pgtest.NewPool(b)
@@ -252,19 +278,32 @@ func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
 	if sum.Repositories != benchRepos || sum.Tags != benchImages || sum.Manifests != benchImages || sum.Errors != 0 {
 		b.Fatalf("summary = %s", sum)
 	}
-	if n := scalar(b, pool, `SELECT count(*) FROM tags WHERE deleted_at IS NULL`); n != benchImages {
-		b.Fatalf("tags = %d, want %d", n, benchImages)
-	}
-	if n := scalar(b, pool, `SELECT count(*) FROM repository_manifests`); n != benchImages {
-		b.Fatalf("memberships = %d, want %d", n, benchImages)
-	}
-	dbgHook(b)
-	b.Logf("scan took %s", took)
+	fx.check(b, pool)
 	b.StartTimer()
 	return took
 }
 
-// BenchmarkRawGET is the ceiling: the registry's manifest+config GET rate.
+// check fails b unless pool holds exactly the fixture.
+func (fx *benchFixture) check(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	for _, c := range []struct {
+		sql  string
+		want int
+	}{
+		{`SELECT count(*) FROM tags WHERE deleted_at IS NULL`, benchImages},
+		{`SELECT count(*) FROM repository_manifests`, benchImages},
+		{`SELECT count(*) FROM manifests`, benchImages},
+		{`SELECT count(*) FROM manifest_layers`, fx.layerRows},
+		{`SELECT count(*) FROM config_history`, fx.historyRows},
+		{`SELECT count(*) FROM blobs`, fx.blobs},
+	} {
+		if n := scalar(b, pool, c.sql); n != c.want {
+			b.Fatalf("%s = %d, want %d", c.sql, n, c.want)
+		}
+	}
+}
+
+// BenchmarkRawGET is the ceiling: the registry's own manifest+config GET rate.
 func BenchmarkRawGET(b *testing.B) {
 	fx := loadFixture(b)
 	b.ResetTimer()
@@ -281,8 +320,8 @@ func BenchmarkRawGET(b *testing.B) {
 }
 
 // BenchmarkScanVsRaw measures, in each iteration, the raw GET rate and a full
-// scan.Run of the same registry into a fresh database, and reports both
-// rates and their ratio.
+// scan.Run of the same registry into a fresh database (Jobs = benchClients),
+// and reports both rates and their ratio.
 func BenchmarkScanVsRaw(b *testing.B) {
 	fx := loadFixture(b)
 	b.ResetTimer()
@@ -303,6 +342,50 @@ func BenchmarkScanVsRaw(b *testing.B) {
 	b.ReportMetric(benchImages, "fixture_images")
 }
 
-func init() { dbgHook = func(b *testing.B) { b.Logf("ingest %s in %d batches (%d obs), finish %s", scan.DbgIngest, scan.DbgBatches, scan.DbgRows, scan.DbgFinish); scan.DbgIngest, scan.DbgFinish, scan.DbgBatches, scan.DbgRows = 0, 0, 0, 0 } }
-
-var dbgHook func(*testing.B)
+// BenchmarkIngest is the database write path alone: the fixture's
+// observations, walked beforehand, written into a fresh database the way a
+// scan writes them by default (batches of 256, two at a time).
+func BenchmarkIngest(b *testing.B) {
+	const batch, writers = 256, 2
+	fx := loadFixture(b)
+	w, err := walker.New(walker.Options{Jobs: benchClients})
+	if err != nil {
+		b.Fatal(err)
+	}
+	obs := make([]graph.Observation, len(fx.images))
+	var g errgroup.Group
+	g.SetLimit(benchClients)
+	for i, im := range fx.images {
+		g.Go(func() error {
+			var err error
+			obs[i], err = w.Walk(context.Background(), fx.reg.Host, im.repo, im.tag)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		pool := pgtest.NewPool(b)
+		store := graph.New(pool)
+		b.StartTimer()
+		start := time.Now()
+		var g errgroup.Group
+		g.SetLimit(writers)
+		for i := 0; i < len(obs); i += batch {
+			g.Go(func() error { return store.Ingest(context.Background(), obs[i:min(i+batch, len(obs))]) })
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		fx.check(b, pool)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(benchImages*b.N)/total.Seconds(), "images/s")
+	b.ReportMetric(benchImages, "fixture_images")
+}

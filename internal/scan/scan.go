@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
@@ -53,7 +54,9 @@ type RepositoryResult struct {
 	Walked      int // references fetched and written
 	Unchanged   int // tags the graph already had at the same digest
 	DeletedTags int // tags the graph had that the registry no longer lists
-	Errors      int
+	// GoneManifests were live untagged in the graph and are gone from the registry.
+	GoneManifests int
+	Errors        int
 }
 
 // Summary is the outcome of a scan.
@@ -67,8 +70,14 @@ type Summary struct {
 	Layers       int // distinct layer blobs referenced by them
 	Unchanged    int
 	DeletedTags  int
-	Errors       int
-	Duration     time.Duration
+	// GoneRepositories held live manifests in the graph but are no longer
+	// in the catalog: everything in them is marked deleted.
+	GoneRepositories int
+	// GoneManifests were live in the graph, no tag names them any more, and
+	// the registry answers 404 for them: marked deleted.
+	GoneManifests int
+	Errors        int
+	Duration      time.Duration
 }
 
 // String is the one-line summary printed at the end of a scan.
@@ -77,8 +86,12 @@ func (s Summary) String() string {
 	if s.Resumed {
 		resumed = fmt.Sprintf(" (resumed; %d repositories done earlier)", s.Skipped)
 	}
-	return fmt.Sprintf("scanned %s%s: %d repositories, %d tags, %d manifests, %d layers, %d unchanged, %d tags deleted, %d errors in %s",
-		s.Registry, resumed, s.Repositories, s.Tags, s.Manifests, s.Layers, s.Unchanged, s.DeletedTags, s.Errors, s.Duration.Round(time.Millisecond))
+	gone := ""
+	if s.GoneRepositories > 0 || s.GoneManifests > 0 {
+		gone = fmt.Sprintf(", %d repositories and %d manifests gone", s.GoneRepositories, s.GoneManifests)
+	}
+	return fmt.Sprintf("scanned %s%s: %d repositories, %d tags, %d manifests, %d layers, %d unchanged, %d tags deleted%s, %d errors in %s",
+		s.Registry, resumed, s.Repositories, s.Tags, s.Manifests, s.Layers, s.Unchanged, s.DeletedTags, gone, s.Errors, s.Duration.Round(time.Millisecond))
 }
 
 // Run scans one registry into store.
@@ -104,7 +117,10 @@ func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options
 	}
 	catalog, err := w.Puller().Catalog(ctx, reg)
 	if err != nil {
-		return sum, fmt.Errorf("listing the catalog of %s: %w", opts.Registry, walkerError("listing the catalog", err))
+		return sum, walkerError("listing the catalog of "+opts.Registry, err)
+	}
+	if sum.GoneRepositories, err = reconcileCatalog(ctx, store, opts, catalog); err != nil {
+		return sum, err
 	}
 	scanID, resumed, done, err := store.BeginScan(ctx, opts.Name, opts.Repositories.String())
 	if err != nil {
@@ -135,6 +151,31 @@ func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options
 	}
 	sum.Duration = time.Since(start)
 	return sum, nil
+}
+
+// reconcileCatalog marks deleted the repositories the graph holds live for
+// this registry, within the glob, that the complete catalog no longer lists.
+func reconcileCatalog(ctx context.Context, store *graph.Store, opts Options, catalog []string) (int, error) {
+	listed := make(map[string]bool, len(catalog))
+	for _, r := range catalog {
+		listed[r] = true
+	}
+	live, err := store.LiveRepositories(ctx, opts.Name)
+	if err != nil {
+		return 0, fmt.Errorf("reading repositories from the graph: %w", err)
+	}
+	gone := 0
+	now := time.Now()
+	for _, r := range live {
+		if listed[r] || !opts.Repositories.Match(r) {
+			continue
+		}
+		if _, _, err := store.DeleteRepository(ctx, opts.Name, r, now, "scan"); err != nil {
+			return gone, fmt.Errorf("marking %s deleted: %w", r, err)
+		}
+		gone++
+	}
+	return gone, nil
 }
 
 func walkerError(doing string, err error) error {
@@ -184,9 +225,11 @@ type scanner struct {
 	scanID int64
 	sum    *Summary
 
-	// Written by the writer goroutine only.
+	// Written by the collecting goroutine only.
 	manifests map[string]bool
 	layers    map[string]bool
+	// Repository counts, written by the finisher goroutine only.
+	done Summary
 }
 
 // job is one reference to walk.
@@ -214,7 +257,8 @@ type repoTracker struct {
 func (s *scanner) run(ctx context.Context, repos []string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan job, s.opts.Jobs*4)
-	results := make(chan result, s.opts.Jobs*4)
+	// Room for two batches, so walkers keep going while both writers are busy.
+	results := make(chan result, max(s.opts.Jobs*4, s.opts.BatchSize*2))
 	listed := make(chan *repoTracker, 16)
 
 	// Listers: a few repositories at a time.
@@ -247,18 +291,43 @@ func (s *scanner) run(ctx context.Context, repos []string) error {
 		})
 	}
 	go func() { wg.Wait(); close(results) }()
-	// Writer.
+	// Writers.
 	g.Go(func() error { return s.write(ctx, results, listed) })
-	return g.Wait()
+	err := g.Wait()
+	s.sum.Repositories += s.done.Repositories
+	s.sum.Tags += s.done.Tags
+	s.sum.Unchanged += s.done.Unchanged
+	s.sum.DeletedTags += s.done.DeletedTags
+	s.sum.GoneManifests += s.done.GoneManifests
+	s.sum.Errors += s.done.Errors
+	return err
 }
 
-// list lists one repository's tags, reconciles deleted tags, and queues the
-// tags whose digest is new to the graph.
+// list lists one repository's tags, reconciles what the registry no longer
+// has, and queues the tags whose digest is new to the graph.
 func (s *scanner) list(ctx context.Context, repoName string, jobs chan<- job, listed chan<- *repoTracker) error {
 	t := &repoTracker{res: RepositoryResult{Name: repoName}}
+	// Failures of the repository as a whole are recorded first, then the
+	// repository is handed over with nothing to wait for.
+	giveUp := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t.res.Errors++
+		if err := s.fail(ctx, repoName, "", err); err != nil {
+			return err
+		}
+		t.listed = true
+		select {
+		case listed <- t:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	repo, err := s.w.Repository(s.opts.Registry, repoName)
 	if err != nil {
-		return err
+		return giveUp(err)
 	}
 	state, err := s.store.Repository(ctx, s.opts.Name, repoName)
 	if err != nil {
@@ -266,30 +335,23 @@ func (s *scanner) list(ctx context.Context, repoName string, jobs chan<- job, li
 	}
 	tags, err := s.w.Puller().List(ctx, repo)
 	if err != nil {
-		werr := walkerError("listing tags of "+repoName, err)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t.res.Errors++
-		t.listed = true
-		select {
-		case listed <- t:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return s.fail(ctx, repoName, "", werr)
+		return giveUp(walkerError("listing tags of "+repoName, err))
 	}
 	sort.Strings(tags)
 	t.res.Tags = len(tags)
+	t.refs = append(t.refs, "") // the repository listed: clear its old listing failure
 	var queue []string
+	var reachable []string // digests live tags still name
 	listedSet := make(map[string]bool, len(tags))
 	for _, tag := range tags {
 		listedSet[tag] = true
-		if have, ok := state.Tags[tag]; ok && len(state.Tags) > 0 {
+		if have, ok := state.Tags[tag]; ok {
 			// Known tag: a HEAD tells whether it moved.
 			d, err := s.w.Puller().Head(ctx, repo.Tag(tag))
 			if err == nil && d.Digest.String() == have {
 				t.res.Unchanged++
+				t.refs = append(t.refs, tag)
+				reachable = append(reachable, have)
 				continue
 			}
 		}
@@ -301,13 +363,18 @@ func (s *scanner) list(ctx context.Context, repoName string, jobs chan<- job, li
 			gone = append(gone, tag)
 		}
 	}
+	now := time.Now()
 	if len(gone) > 0 {
 		sort.Strings(gone)
-		n, err := s.store.DeleteTags(ctx, s.opts.Name, repoName, gone, time.Now(), "scan", "")
+		n, err := s.store.DeleteTags(ctx, s.opts.Name, repoName, gone, now, "scan", "")
 		if err != nil {
 			return fmt.Errorf("marking deleted tags of %s: %w", repoName, err)
 		}
 		t.res.DeletedTags = int(n)
+		t.refs = append(t.refs, gone...)
+	}
+	if err := s.reconcileUntagged(ctx, t, repo, state, reachable, now); err != nil {
+		return err
 	}
 	t.pending = len(queue)
 	t.listed = true
@@ -327,48 +394,174 @@ func (s *scanner) list(ctx context.Context, repoName string, jobs chan<- job, li
 	return nil
 }
 
-// write batches walked observations into the graph and finishes repositories
-// whose references are all written.
-func (s *scanner) write(ctx context.Context, results <-chan result, listed <-chan *repoTracker) error {
-	var batch []result
-	open := map[*repoTracker]bool{}
-	finish := func(t *repoTracker) error {
-		t0 := time.Now()
-		defer func() { DbgFinish += time.Since(t0) }()
-		delete(open, t)
-		if len(t.refs) > 0 {
-			if err := s.store.ClearFailures(ctx, s.opts.Name, t.res.Name, t.refs); err != nil {
-				return fmt.Errorf("clearing old failures of %s: %w", t.res.Name, err)
-			}
-		}
-		if err := s.store.ScanRepositoryDone(ctx, s.scanID, t.res.Name); err != nil {
-			return fmt.Errorf("recording progress: %w", err)
-		}
-		s.sum.Repositories++
-		s.sum.Tags += t.res.Tags
-		s.sum.Unchanged += t.res.Unchanged
-		s.sum.DeletedTags += t.res.DeletedTags
-		s.sum.Errors += t.res.Errors
-		s.opts.Progress.Repository(t.res)
+// reconcileUntagged asks the registry, with a HEAD each, about the manifests
+// the graph holds live in a repository that no unchanged tag reaches (pushed
+// by digest, or left behind by a tag that moved), and marks deleted those it
+// answers 404 for: deletes whose webhook was lost.
+func (s *scanner) reconcileUntagged(ctx context.Context, t *repoTracker, repo name.Repository, state graph.RepositoryState, reachable []string, now time.Time) error {
+	if len(state.Manifests) == 0 {
 		return nil
 	}
-	flush := func() error {
-		if len(batch) == 0 {
+	below, err := s.store.Children(ctx, reachable)
+	if err != nil {
+		return fmt.Errorf("reading index entries of %s: %w", t.res.Name, err)
+	}
+	keep := make(map[string]bool, len(reachable)+len(below))
+	for _, d := range append(reachable, below...) {
+		keep[d] = true
+	}
+	var candidates []string
+	for d := range state.Manifests {
+		if !keep[d] {
+			candidates = append(candidates, d)
+		}
+	}
+	sort.Strings(candidates)
+	for _, d := range candidates {
+		_, err := s.w.Puller().Head(ctx, repo.Digest(d))
+		if err == nil {
+			continue
+		}
+		var we *walker.Error
+		if werr := walkerError("checking "+t.res.Name+"@"+d, err); errors.As(werr, &we) && we.Class == walker.NotFound {
+			marked, err := s.store.DeleteMembership(ctx, s.opts.Name, t.res.Name, d, now)
+			if err != nil {
+				return fmt.Errorf("marking %s@%s deleted: %w", t.res.Name, d, err)
+			}
+			if marked {
+				t.res.GoneManifests++
+			}
+		}
+	}
+	return nil
+}
+
+// writers is how many batches are written at once, each in its own
+// transaction on its own connection: while one commits, the next is sent.
+const writers = 2
+
+// flushed is a batch a writer has written (or failed to).
+type flushed struct {
+	batch  []result
+	failed map[int]error // observations the database refused, by index in batch
+	err    error
+}
+
+// write batches walked observations and hands each batch to one of the
+// writers; repositories whose references are all committed go to the
+// finisher, which records them as done.
+func (s *scanner) write(parent context.Context, results <-chan result, listed <-chan *repoTracker) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	todo := make(chan []result)
+	done := make(chan flushed, writers) // never blocks: at most writers batches in flight
+	finished := make(chan *repoTracker, 64)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range todo {
+				obs := make([]graph.Observation, len(batch))
+				for i, r := range batch {
+					obs[i] = r.obs
+				}
+				f := flushed{batch: batch, err: s.store.Ingest(ctx, obs)}
+				if graph.IsDataError(f.err) {
+					// One observation the database refuses must not sink the
+					// batch, nor every later scan: write them one by one.
+					f.failed, f.err = s.ingestEach(ctx, obs)
+				}
+				if f.err != nil {
+					f.err = fmt.Errorf("writing %d observations: %w", len(obs), f.err)
+				}
+				done <- f
+			}
+		}()
+	}
+	// The finisher works under the parent context: a repository whose
+	// observations are committed is recorded done even when writing others
+	// failed.
+	finisherErr := make(chan error, 1)
+	go func() {
+		var err error
+		for t := range finished {
+			if err == nil {
+				if err = s.finish(parent, t); err != nil {
+					cancel()
+				}
+			}
+		}
+		finisherErr <- err
+	}()
+
+	err := s.collect(ctx, results, listed, todo, done, finished)
+	close(todo)
+	close(finished)
+	if err != nil {
+		cancel()
+	}
+	wg.Wait()
+	// A failing finisher cancels the collector; its error is the cause.
+	if ferr := <-finisherErr; ferr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = ferr
+	}
+	return err
+}
+
+// ingestEach writes observations one at a time, returning those the database
+// refuses as data errors; any other error stops it.
+func (s *scanner) ingestEach(ctx context.Context, obs []graph.Observation) (map[int]error, error) {
+	failed := map[int]error{}
+	for i, o := range obs {
+		if err := s.store.Ingest(ctx, []graph.Observation{o}); err != nil {
+			if !graph.IsDataError(err) {
+				return failed, err
+			}
+			failed[i] = err
+		}
+	}
+	return failed, nil
+}
+
+// collect is the writer's bookkeeping, in one goroutine: it batches results,
+// sends full batches (or, every 250 ms, partial ones) to an idle writer, and
+// passes each repository to finished once all its references are committed.
+func (s *scanner) collect(ctx context.Context, results <-chan result, listed <-chan *repoTracker,
+	todo chan<- []result, done <-chan flushed, finished chan<- *repoTracker) error {
+	var batch []result
+	inflight := 0
+	open := map[*repoTracker]bool{}
+	finish := func(t *repoTracker) error {
+		delete(open, t)
+		select {
+		case finished <- t:
 			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		obs := make([]graph.Observation, 0, len(batch))
-		for _, r := range batch {
-			obs = append(obs, r.obs)
+	}
+	written := func(f flushed) error {
+		inflight--
+		if f.err != nil {
+			return f.err
 		}
-		t0 := time.Now()
-		err := s.store.Ingest(ctx, obs)
-		DbgIngest += time.Since(t0)
-		DbgBatches++
-		DbgRows += len(obs)
-		if err != nil {
-			return fmt.Errorf("writing %d observations: %w", len(obs), err)
-		}
-		for _, r := range batch {
+		for i, r := range f.batch {
+			if ferr := f.failed[i]; ferr != nil {
+				r.repo.res.Errors++
+				r.repo.pending--
+				werr := &walker.Error{Class: walker.Invalid, Reason: fmt.Sprintf("writing %s:%s: the database refused it: %v", r.repo.res.Name, r.ref, ferr), Err: ferr}
+				if err := s.fail(ctx, r.repo.res.Name, r.ref, werr); err != nil {
+					return err
+				}
+				if r.repo.pending == 0 && open[r.repo] {
+					if err := finish(r.repo); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 			for _, m := range r.obs.Manifests {
 				if !s.manifests[m.Digest] {
 					s.manifests[m.Digest] = true
@@ -384,11 +577,8 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 			r.repo.res.Walked++
 			r.repo.refs = append(r.repo.refs, r.ref)
 			r.repo.pending--
-		}
-		batch = batch[:0]
-		for t := range open {
-			if t.pending == 0 {
-				if err := finish(t); err != nil {
+			if r.repo.pending == 0 && open[r.repo] {
+				if err := finish(r.repo); err != nil {
 					return err
 				}
 			}
@@ -397,8 +587,27 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 	}
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
-	for results != nil || listed != nil {
+	due := false // the ticker fired: send what there is
+	for results != nil || listed != nil || inflight > 0 || len(batch) > 0 {
+		// Send a batch when it is full, or due, and a writer is idle; stop
+		// taking results while a full batch waits.
+		var send chan<- []result
+		in := results
+		if len(batch) > 0 && (due || len(batch) >= s.opts.BatchSize || results == nil) && inflight < writers {
+			send = todo
+		}
+		if len(batch) >= s.opts.BatchSize {
+			in = nil
+		}
 		select {
+		case send <- batch:
+			inflight++
+			batch = nil
+			due = false
+		case f := <-done:
+			if err := written(f); err != nil {
+				return err
+			}
 		case t, ok := <-listed:
 			if !ok {
 				listed = nil
@@ -410,7 +619,7 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 					return err
 				}
 			}
-		case r, ok := <-results:
+		case r, ok := <-in:
 			if !ok {
 				results = nil
 				continue
@@ -425,39 +634,49 @@ func (s *scanner) write(ctx context.Context, results <-chan result, listed <-cha
 					return err
 				}
 				if r.repo.pending == 0 && open[r.repo] {
-					if err := flush(); err != nil {
+					if err := finish(r.repo); err != nil {
 						return err
-					}
-					if open[r.repo] {
-						if err := finish(r.repo); err != nil {
-							return err
-						}
 					}
 				}
 				continue
 			}
 			batch = append(batch, r)
-			if len(batch) >= s.opts.BatchSize {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
 		case <-ticker.C:
-			if err := flush(); err != nil {
-				return err
-			}
+			due = true
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
 	for t := range open {
+		if t.pending != 0 {
+			return fmt.Errorf("internal error: repository %s finished with %d references unwritten", t.res.Name, t.pending)
+		}
 		if err := finish(t); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// finish records a repository whose references are all written: its old
+// failures are cleared and the scan notes it done. Called by the finisher
+// goroutine only, in the order repositories complete.
+func (s *scanner) finish(ctx context.Context, t *repoTracker) error {
+	if len(t.refs) > 0 {
+		if err := s.store.ClearFailures(ctx, s.opts.Name, t.res.Name, t.refs); err != nil {
+			return fmt.Errorf("clearing old failures of %s: %w", t.res.Name, err)
+		}
+	}
+	if err := s.store.ScanRepositoryDone(ctx, s.scanID, t.res.Name); err != nil {
+		return fmt.Errorf("recording progress: %w", err)
+	}
+	s.done.Repositories++
+	s.done.Tags += t.res.Tags
+	s.done.Unchanged += t.res.Unchanged
+	s.done.DeletedTags += t.res.DeletedTags
+	s.done.GoneManifests += t.res.GoneManifests
+	s.done.Errors += t.res.Errors
+	s.opts.Progress.Repository(t.res)
 	return nil
 }
 
@@ -475,6 +694,3 @@ func (s *scanner) fail(ctx context.Context, repo, ref string, err error) error {
 	s.opts.Progress.Failure(f)
 	return nil
 }
-
-var DbgIngest, DbgFinish time.Duration
-var DbgBatches, DbgRows int

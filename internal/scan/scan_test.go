@@ -248,3 +248,77 @@ func TestScanPaginatesDistribution(t *testing.T) {
 		t.Fatalf("catalog pages = %d, tag pages of repo-000 = %d; want 3 and 3", catalogPages, tagPages)
 	}
 }
+
+// What the registry lost without telling (webhooks dropped) is healed: a
+// repository gone from the catalog, a manifest deleted by digest. A name
+// the registry lists but layerq cannot parse is a failure, not a stop.
+func TestScanReconcilesDeletions(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	base := build(t, nil, "base")
+	v1 := build(t, base, "v1")
+	v2 := build(t, base, "v2")
+	reg.PushImage(t, "team/app:latest", v1)
+	d2 := reg.PushImage(t, "team/app:v2", v2)
+	reg.PushImage(t, "team/old:1", base)
+	raw, _ := base.RawManifest()
+	mt, _ := base.MediaType()
+	reg.PutManifest(t, "Team/Bad", "1", string(mt), raw) // the in-process registry takes any name
+	opts := scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")}
+	rec := &recorder{}
+	opts.Progress = rec
+	sum, err := scan.Run(ctx, graph.New(pool), newWalker(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Repositories != 3 || sum.Errors != 1 || len(rec.failures) != 1 || rec.failures[0].Repository != "Team/Bad" || rec.failures[0].Class != "invalid" {
+		t.Fatalf("first scan: %s, failures %+v", sum, rec.failures)
+	}
+	// Meanwhile: latest moves to v2 (v1 stays, untagged), v1 is then deleted
+	// by digest, the tag v2 is deleted but its manifest stays, and team/old
+	// goes from the catalog (as after a registry garbage collection).
+	reg.PushImage(t, "team/app:latest", v2)
+	d1, _ := v1.Digest()
+	for _, path := range []string{"/v2/team/app/manifests/" + d1.String(), "/v2/team/app/manifests/v2"} {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+reg.Host+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/v2/_catalog" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"repositories":["team/app","Team/Bad"]}`))
+		return true
+	})
+	sum, err = scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := graph.New(pool).Repository(ctx, reg.Host, "team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Tags) != 1 || st.Tags["latest"] != d2 || len(st.Manifests) != 1 || !st.Manifests[d2] {
+		t.Fatalf("team/app after reconcile: %+v (v1 %s, v2 %s); summary %s", st, d1, d2, sum)
+	}
+	if sum.GoneManifests != 1 || sum.DeletedTags != 1 {
+		t.Fatalf("summary = %s", sum)
+	}
+	old, _ := graph.New(pool).Repository(ctx, reg.Host, "team/old")
+	if len(old.Tags) != 0 || len(old.Manifests) != 0 || sum.GoneRepositories != 1 {
+		t.Fatalf("team/old = %+v, summary %s", old, sum)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tag_events WHERE action = 'delete'`); n != 2 {
+		t.Fatalf("delete events = %d, want 2 (v2, and team/old:1)", n)
+	}
+	if !strings.Contains(sum.String(), "1 tags deleted, 1 repositories and 1 manifests gone, 1 errors") {
+		t.Fatalf("summary line = %q", sum)
+	}
+}

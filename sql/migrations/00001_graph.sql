@@ -46,6 +46,9 @@ CREATE TABLE repository_manifests (
     repository_id   bigint NOT NULL REFERENCES repositories (id),
     manifest_digest text NOT NULL REFERENCES manifests (digest),
     first_seen      timestamptz NOT NULL DEFAULT now(),
+    -- When the manifest was last observed here; a delete older than that
+    -- does not apply, and an observation older than a delete does not undo it.
+    observed_at     timestamptz NOT NULL,
     deleted_at      timestamptz,
     PRIMARY KEY (repository_id, manifest_digest)
 );
@@ -74,7 +77,9 @@ CREATE TABLE tag_events (
     event_id        text
 );
 CREATE INDEX tag_events_stream_idx ON tag_events (repository_id, tag, occurred_at);
-CREATE UNIQUE INDEX tag_events_event_id_idx ON tag_events (source, event_id) WHERE event_id IS NOT NULL;
+-- One registry event can move several tags (a manifest delete untags all
+-- its tags); replaying it records nothing new.
+CREATE UNIQUE INDEX tag_events_event_id_idx ON tag_events (source, event_id, repository_id, tag, action) WHERE event_id IS NOT NULL;
 
 CREATE TABLE index_children (
     index_digest text NOT NULL REFERENCES manifests (digest),
@@ -93,6 +98,7 @@ CREATE INDEX index_children_child_idx ON index_children (child_digest);
 CREATE TABLE blobs (
     digest     text PRIMARY KEY,
     size       bigint NOT NULL,
+    -- The media type the blob was first seen with; see manifest_layers.
     media_type text NOT NULL,
     -- The digest of the uncompressed layer, from the image config that lists it.
     diff_id    text
@@ -103,6 +109,9 @@ CREATE TABLE manifest_layers (
     manifest_digest text NOT NULL REFERENCES manifests (digest),
     position        integer NOT NULL,
     blob_digest     text NOT NULL REFERENCES blobs (digest),
+    -- The media type this manifest gives the layer (one blob may be listed
+    -- with Docker and OCI media types by different manifests).
+    media_type      text NOT NULL,
     -- ChainID per the OCI image spec: the identity of the stack up to here.
     chain_id        text,
     -- The config history entry that made this layer (index into config_history).
@@ -141,7 +150,7 @@ CREATE TABLE ingest_failures (
     attempts    integer NOT NULL DEFAULT 1,
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX ingest_failures_ref_idx ON ingest_failures (registry, repository, reference);
+CREATE UNIQUE INDEX ingest_failures_ref_idx ON ingest_failures (registry, repository, reference, source);
 
 -- Registry scans, so an interrupted scan resumes where it stopped.
 CREATE TABLE scans (

@@ -1,15 +1,18 @@
--- Mark a manifest deleted from one repository, with every tag pointing at it.
+-- Mark a manifest deleted from one repository at $4, with every tag pointing
+-- at it. What was observed after $4 stays.
 WITH repo AS (
     SELECT id FROM repositories WHERE registry = $1 AND name = $2
 ),
 rm AS (
     UPDATE repository_manifests SET deleted_at = $4
-    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3 AND deleted_at IS NULL
+    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3
+      AND deleted_at IS NULL AND observed_at <= $4
     RETURNING manifest_digest
 ),
 gone AS (
-    UPDATE tags SET deleted_at = $4
-    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3 AND deleted_at IS NULL
+    UPDATE tags SET deleted_at = $4, updated_at = $4
+    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3
+      AND deleted_at IS NULL AND updated_at <= $4
     RETURNING repository_id, name, manifest_digest
 ),
 events AS (

@@ -1,11 +1,7 @@
--- A manifest that could not be ingested. The same failure seen again bumps
+-- A reference that could not be ingested. The same failure seen again bumps
 -- attempts instead of adding a row.
-WITH updated AS (
-    UPDATE ingest_failures
-    SET attempts = attempts + 1, reason = $6, class = $5, payload = COALESCE($7::jsonb, payload), occurred_at = now()
-    WHERE registry = $1 AND repository = $2 AND reference = $3 AND source = $4
-    RETURNING id
-)
-INSERT INTO ingest_failures (registry, repository, reference, source, class, reason, payload)
-SELECT $1, $2, $3, $4, $5, $6, $7::jsonb
-WHERE NOT EXISTS (SELECT 1 FROM updated)
+INSERT INTO ingest_failures AS f (registry, repository, reference, source, class, reason, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+ON CONFLICT (registry, repository, reference, source) DO UPDATE
+SET attempts = f.attempts + 1, class = excluded.class, reason = excluded.reason,
+    payload = coalesce(excluded.payload, f.payload), occurred_at = now()
