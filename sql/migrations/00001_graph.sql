@@ -106,9 +106,9 @@ CREATE TABLE blobs (
 CREATE INDEX blobs_diff_id_idx ON blobs (diff_id);
 
 CREATE TABLE manifest_layers (
-    manifest_digest text NOT NULL REFERENCES manifests (digest),
+    manifest_digest text NOT NULL,
     position        integer NOT NULL,
-    blob_digest     text NOT NULL REFERENCES blobs (digest),
+    blob_digest     text NOT NULL,
     -- The media type this manifest gives the layer (one blob may be listed
     -- with Docker and OCI media types by different manifests).
     media_type      text NOT NULL,
