@@ -1,20 +1,28 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"io"
-	"log"
+	"log/slog"
 	"net"
-	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/localregistry"
+	"github.com/layerq/layerq/internal/receiver"
+	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -25,46 +33,119 @@ const demoRegistryName = "demo-registry"
 func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "start an in-process registry seeded with sample images and scan it into the graph",
+		Usage: "run a local registry that sends webhooks to layerq, push sample images to it, and watch them arrive in the graph",
 		Action: func(c *cli.Context) error {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return fmt.Errorf("listening for the demo registry: %w", err)
-			}
-			srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
-			go srv.Serve(ln)
-			defer srv.Close()
-			host := ln.Addr().String()
-
-			pushed, err := sample.Demo(c.Context, host)
-			if err != nil {
-				return fmt.Errorf("seeding the demo registry: %w", err)
-			}
-			fmt.Fprintf(c.App.ErrWriter, "demo registry at %s: pushed %d references\n", host, len(pushed))
-			for _, p := range pushed {
-				fmt.Fprintf(c.App.ErrWriter, "  %-8s %s:%s\n", p.Kind, p.Repository, p.Tag)
-			}
-
+			ctx, stop := context.WithCancel(c.Context)
+			defer stop()
+			errOut := c.App.ErrWriter
 			pool, err := open(c, false)
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
+
+			// The live path, in this process: an embedded JetStream, the
+			// webhook receiver and the workers.
+			natsDir := filepath.Join(c.String("data-dir"), "demo", "nats")
+			if err := os.RemoveAll(natsDir); err != nil {
+				return err
+			}
+			nc, stopNATS, err := embeddedNATS(natsDir, []nats.Option{nats.Name("layerq-demo")})
+			if err != nil {
+				return err
+			}
+			defer stopNATS()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return fmt.Errorf("listening for webhooks: %w", err)
+			}
+			token := randomToken()
+			reg, err := localregistry.Start(ctx, localregistry.Options{
+				Notify:      "http://" + ln.Addr().String() + "/webhooks/distribution",
+				NotifyToken: token,
+			})
+			if err != nil {
+				return fmt.Errorf("starting the demo registry: %w", err)
+			}
+			defer reg.Close()
+			regs, err := registries.New([]registries.Registry{{Name: demoRegistryName, Host: reg.Host}}, walker.Options{Source: "webhook", Attempts: 1})
+			if err != nil {
+				return err
+			}
+			settings := stream.Settings{}
+			settings.Defaults()
+			served := make(chan error, 1)
+			go func() {
+				served <- runServer(ctx, server{
+					role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 4,
+					creds: map[string]receiver.Credentials{"distribution": {Tokens: []string{token}}},
+					log:   slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+				})
+			}()
+			fmt.Fprintf(errOut, "demo registry (CNCF distribution) at %s, notifying layerq at %s\n", reg.Host, ln.Addr())
+
+			start := time.Now()
+			pushed, err := sample.Demo(ctx, reg.Host)
+			if err != nil {
+				return fmt.Errorf("pushing the demo images: %w", err)
+			}
+			fmt.Fprintf(errOut, "pushed %d references:\n", len(pushed))
+			for _, p := range pushed {
+				fmt.Fprintf(errOut, "  %-8s %s:%s\n", p.Kind, p.Repository, p.Tag)
+			}
+			store := graph.New(pool)
+			if err := waitArrived(ctx, store, pushed); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "all %d references arrived in the graph through webhooks, %s after the first push\n", len(pushed), time.Since(start).Round(time.Millisecond))
+
+			// A scan of the same registry finds nothing the webhooks missed.
 			w, err := walker.New(walker.Options{})
 			if err != nil {
 				return err
 			}
-			sum, err := scan.Run(c.Context, graph.New(pool), w, scan.Options{
-				Registry:     host,
-				Name:         demoRegistryName,
-				Repositories: repoglob.Compile("**"),
-				Progress:     newProgress(c.App.ErrWriter),
-			})
+			sum, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: demoRegistryName, Repositories: repoglob.Compile("**")})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, sum)
+			stop()
+			<-served
 			return nil
 		},
 	}
+}
+
+// waitArrived waits until every pushed tag is live in the graph at its digest.
+func waitArrived(ctx context.Context, store *graph.Store, pushed []sample.Pushed) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var missing []string
+		for _, p := range pushed {
+			st, err := store.Repository(ctx, demoRegistryName, p.Repository)
+			if err != nil {
+				return err
+			}
+			if st.Tags[p.Tag] != p.Digest {
+				missing = append(missing, p.Repository+":"+p.Tag)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d pushed references did not arrive through webhooks within 20 seconds: %s", len(missing), len(pushed), strings.Join(missing, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
@@ -55,12 +56,27 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// server is what serve runs, from flags or from the demo.
+type server struct {
+	role       string
+	listener   net.Listener
+	regs       *registries.Set
+	creds      map[string]receiver.Credentials
+	noAuth     bool
+	nc         *nats.Conn
+	settings   stream.Settings
+	pool       *database.Pool
+	workers    int
+	zotSubject string
+	reconcile  time.Duration
+	log        *slog.Logger
+}
+
 func serve(c *cli.Context) error {
 	role := c.String("role")
 	if role != "all" && role != "receiver" && role != "worker" {
 		return fmt.Errorf("--role must be all, receiver or worker, not %q", role)
 	}
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 	regs, err := loadRegistries(c)
 	if err != nil {
 		return err
@@ -72,35 +88,50 @@ func serve(c *cli.Context) error {
 	if len(creds) == 0 && !c.Bool("insecure-no-auth") && role != "worker" {
 		return receiver.ErrNoAuth
 	}
-	ctx := c.Context
-
 	nc, shutdownNATS, err := connectNATS(c, role)
 	if err != nil {
 		return err
 	}
 	defer shutdownNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
-	settings.Defaults()
-	cons, err := stream.Ensure(ctx, js, settings)
-	if err != nil {
-		return err
-	}
 	pool, err := open(c, false)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store := graph.New(pool)
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
+	}
+	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
+	settings.Defaults()
+	err = runServer(c.Context, server{
+		role: role, listener: ln, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
+		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
+		zotSubject: c.String("zot-nats-subject"), reconcile: c.Duration("reconcile-every"),
+		log: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+	})
+	if c.Context.Err() != nil {
+		return nil // stopped by a signal: a clean shutdown
+	}
+	return err
+}
 
+// runServer serves webhooks and runs workers until ctx ends.
+func runServer(ctx context.Context, s server) error {
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return err
+	}
+	cons, err := stream.Ensure(ctx, js, s.settings)
+	if err != nil {
+		return err
+	}
+	store := graph.New(s.pool)
 	g, ctx := errgroup.WithContext(ctx)
 	checks := []receiver.Check{
-		{Name: "postgres", Fn: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "postgres", Fn: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
 		{Name: "nats", Fn: func(ctx context.Context) error {
-			if !nc.IsConnected() {
+			if !s.nc.IsConnected() {
 				return errors.New("not connected")
 			}
 			_, err := js.AccountInfo(ctx)
@@ -108,24 +139,20 @@ func serve(c *cli.Context) error {
 		}},
 	}
 	var handler http.Handler = readyOnly(checks)
-	if role != "worker" {
+	if s.role != "worker" {
 		rcv, err := receiver.New(receiver.Options{
-			Credentials: creds, InsecureNoAuth: c.Bool("insecure-no-auth"), Registries: regs,
-			Publisher: stream.NewPublisher(js), Ready: checks, Log: log,
+			Credentials: s.creds, InsecureNoAuth: s.noAuth, Registries: s.regs,
+			Publisher: stream.NewPublisher(js), Ready: checks, Log: s.log,
 		})
 		if err != nil {
 			return err
 		}
 		handler = rcv
 	}
-	srv := &http.Server{Addr: c.String("listen"), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", c.String("listen"))
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
-	}
-	log.Info("layerq serving", "role", role, "listen", ln.Addr().String(), "registries", len(regs.All()))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.log.Info("layerq serving", "role", s.role, "listen", s.listener.Addr().String(), "registries", len(s.regs.All()))
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -136,22 +163,18 @@ func serve(c *cli.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	if role != "receiver" {
-		wk := worker.New(worker.Options{Store: store, Registries: regs, Concurrency: c.Int("workers"),
-			MaxDeliver: settings.MaxDeliver, AckWait: settings.AckWait, Log: log})
+	if s.role != "receiver" {
+		wk := worker.New(worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
+			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log})
 		g.Go(func() error { return wk.Run(ctx, cons) })
+		if s.zotSubject != "" {
+			g.Go(func() error { return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, s.log) })
+		}
+		if s.reconcile > 0 {
+			g.Go(func() error { return reconcile(ctx, store, s.regs, s.reconcile, s.log) })
+		}
 	}
-	if subj := c.String("zot-nats-subject"); subj != "" && role != "receiver" {
-		g.Go(func() error { return stream.Bridge(ctx, js, subj, settings.Replicas, log) })
-	}
-	if every := c.Duration("reconcile-every"); every > 0 && role != "receiver" {
-		g.Go(func() error { return reconcile(ctx, store, regs, every, log) })
-	}
-	err = g.Wait()
-	if c.Context.Err() != nil {
-		return nil // stopped by a signal: a clean shutdown
-	}
-	return err
+	return g.Wait()
 }
 
 // readyOnly serves the health endpoints of a worker-only process.
@@ -291,6 +314,17 @@ func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
 		return nil, nil, errors.New("--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)")
 	}
 	dir := filepath.Join(c.String("data-dir"), "nats")
+	nc, stop, err := embeddedNATS(dir, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "layerq: no NATS URL given; using an embedded JetStream server with its store in %s\n", dir)
+	return nc, stop, nil
+}
+
+// embeddedNATS starts the in-process JetStream server with its store in dir
+// and connects to it.
+func embeddedNATS(dir string, opts []nats.Option) (*nats.Conn, func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
@@ -298,7 +332,6 @@ func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "layerq: no NATS URL given; using an embedded JetStream server with its store in %s\n", dir)
 	nc, err := nats.Connect("", append(opts, stream.InProcess(s))...)
 	if err != nil {
 		s.Shutdown()

@@ -36,7 +36,6 @@ func TestServeWithDistributionNotifications(t *testing.T) {
 	port := freePort(t)
 	hook := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhooks/distribution"
 	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
-		c.Storage["delete"] = configuration.Parameters{"enabled": true}
 		c.Notifications.EventConfig.IncludeReferences = true
 		c.Notifications.Endpoints = []configuration.Endpoint{{
 			Name: "layerq", URL: hook, Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,

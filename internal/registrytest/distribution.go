@@ -7,8 +7,9 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // the in-memory storage driver
 	"github.com/sirupsen/logrus"
+
+	"github.com/layerq/layerq/internal/localregistry"
 )
 
 // DistributionOptions configure an in-process CNCF distribution registry.
@@ -20,21 +21,11 @@ type DistributionOptions struct {
 }
 
 // NewDistribution starts the CNCF distribution registry in-process, with
-// in-memory storage.
+// in-memory storage and deletes enabled, behind the request log and the
+// interceptor.
 func NewDistribution(t testing.TB, opts DistributionOptions) *Server {
 	t.Helper()
-	if opts.CatalogMaxEntries == 0 {
-		opts.CatalogMaxEntries = 1000
-	}
-	cfg := &configuration.Configuration{Storage: configuration.Storage{"inmemory": configuration.Parameters{}}}
-	cfg.Catalog.MaxEntries = opts.CatalogMaxEntries
-	cfg.Log.AccessLog.Disabled = true
-	cfg.Log.Level = "error"
-	cfg.HTTP.Secret = "layerq-test"
-	if opts.Configure != nil {
-		opts.Configure(cfg)
-	}
-	// distribution logs through logrus' standard logger; tests do not want it.
 	logrus.SetOutput(io.Discard)
+	cfg := localregistry.Config(localregistry.Options{CatalogMaxEntries: opts.CatalogMaxEntries, Configure: opts.Configure})
 	return serve(t, handlers.NewApp(context.Background(), cfg))
 }

@@ -89,7 +89,9 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 		cc, err := cons.Consume(func(msg jetstream.Msg) { w.process(ctx, msg) },
 			jetstream.PullMaxMessages(1),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				w.opts.Log.Warn("consuming events", "err", err)
+				if ctx.Err() == nil {
+					w.opts.Log.Warn("consuming events", "err", err)
+				}
 			}))
 		if err != nil {
 			for _, s := range subs {
