@@ -14,9 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/stream"
 )
 
 func freePort(t *testing.T) int {
@@ -126,5 +129,114 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// startServe runs `layerq-ingest serve` with args until the test ends.
+func startServe(t *testing.T, dbURL string, args ...string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	served := make(chan error, 1)
+	go func() {
+		served <- clierr.Run(ctx, newApp(&out, &errOut), append([]string{"layerq-ingest", "--database-url", dbURL, "--data-dir", t.TempDir(), "serve"}, args...))
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve %v: %v\n%s", args, err, errOut.String())
+		}
+	})
+}
+
+// Receivers and workers in separate processes (here: separate servers) on
+// one NATS server.
+func TestServeSplitRoles(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	ns := natstest.Start(t, stream.Settings{})
+	port := freePort(t)
+	hook := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhooks/distribution"
+	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
+		c.Notifications.Endpoints = []configuration.Endpoint{{
+			Name: "layerq", URL: hook, Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,
+			Headers: http.Header{"Authorization": {"Bearer s3cret"}},
+		}}
+	}})
+	natsURL := ns.NATS.ClientURL()
+	startServe(t, dbURL, "--role", "receiver", "--nats-url", natsURL, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret")
+	workerPort := freePort(t)
+	startServe(t, dbURL, "--role", "worker", "--nats-url", natsURL, "--listen", "127.0.0.1:"+strconv.Itoa(workerPort), "--registry", reg.Host)
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(workerPort)+"/readyz")
+
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN split", Files: []sample.File{{Path: "s", Content: []byte("split")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(reg.Ref(t, "team/split:1"), img); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	digest, _ := img.Digest()
+	waitFor(t, "the push in the graph", func() bool {
+		var n int
+		pool.QueryRow(context.Background(), `SELECT count(*) FROM tags WHERE manifest_digest = $1`, digest.String()).Scan(&n)
+		return n == 1
+	})
+	// The worker serves no webhooks.
+	resp, err := http.Post("http://127.0.0.1:"+strconv.Itoa(workerPort)+"/webhooks/distribution", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("worker answered a webhook with %d", resp.StatusCode)
+	}
+}
+
+// A registry that sends no webhooks at all is still kept in the graph by
+// the background reconcile scan.
+func TestServeReconciles(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	reg := registrytest.New(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN quiet", Files: []sample.File{{Path: "q", Content: []byte("quiet")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := reg.PushImage(t, "team/quiet:1", img)
+	startServe(t, dbURL, "--listen", "127.0.0.1:0", "--registry", reg.Host, "--insecure-no-auth", "--reconcile-every", "100ms")
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	waitFor(t, "the reconcile scan", func() bool {
+		var n int
+		pool.QueryRow(context.Background(), `SELECT count(*) FROM tags WHERE manifest_digest = $1 AND name = '1'`, digest).Scan(&n)
+		return n == 1
+	})
+}
+
+func TestServeRefusesBadSetups(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--registry", "r.example.com"}, receiver.ErrNoAuth.Error()},
+		{[]string{"serve", "--webhook-token", "x"}, "serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)"},
+		{[]string{"serve", "--registry", "r", "--webhook-token", "quay=x"}, `unknown webhook source "quay" in "quay=…": use one of distribution, harbor, dockerhub, cloudevents`},
+		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "worker"}, "--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)"},
+		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "boss"}, `--role must be all, receiver or worker, not "boss"`},
+	}
+	for _, c := range cases {
+		_, _, err := runCLI(t, append([]string{"--database-url", dbURL}, c.args...)...)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
 	}
 }
