@@ -1,0 +1,5 @@
+//go:build race
+
+package layerscan
+
+const raceEnabled = true
