@@ -18,49 +18,65 @@ var (
 	qIngestManifests           = sqlfiles.Query("ingest_manifests")
 	qIngestRepositoryManifests = sqlfiles.Query("ingest_repository_manifests")
 	qIngestTags                = sqlfiles.Query("ingest_tags")
-	qLockTags                  = sqlfiles.Query("lock_tags")
 )
 
-// Ingest writes a batch of observations in one transaction: one set-based
-// statement per table (the manifests statement also writes the layer lists,
-// index entries and config histories of the manifests it inserts), sent in a
-// single round trip.
+// Ingest writes a batch of observations: one set-based statement per table
+// (the manifests statement also writes the layer lists, index entries and
+// configs of the manifests it inserts; the tags statement also their
+// events), each group sent in a single round trip.
+//
+// Repositories and blobs are written and committed first, on their own:
+// they are facts that never change (a blob's diff_id is only ever filled
+// in), and concurrent batches share them (a repository split between two
+// batches, base image layers). Inserted in the batch's own transaction, the
+// second writer of a new repository or blob would wait for the first
+// writer's whole batch to commit. Everything else, which says where
+// manifests live, is written in one transaction.
 func (s *Store) Ingest(ctx context.Context, obs []Observation) error {
 	if len(obs) == 0 {
 		return nil
 	}
 	b := buildBatch(obs)
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b.queue())
-		for _, what := range b.names {
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return batchErr(what, err)
-			}
-		}
-		return br.Close()
-	})
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return b.shared.send(ctx, tx) }); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error { return b.main.send(ctx, tx) })
 }
 
-// ingestBatch holds one column slice per table column, deduplicated and sorted.
+// ingestBatch is a batch's statements: those written first, on their own,
+// and those of the main transaction.
 type ingestBatch struct {
+	shared, main statements
+}
+
+// statements holds statements with their arguments: one column slice per
+// table column, deduplicated and sorted.
+type statements struct {
 	names []string
 	args  [][]any
 	sqls  []string
 }
 
-func (b *ingestBatch) add(name, sql string, args ...any) {
+func (b *statements) add(name, sql string, args ...any) {
 	b.names = append(b.names, name)
 	b.sqls = append(b.sqls, sql)
 	b.args = append(b.args, args)
 }
 
-func (b *ingestBatch) queue() *pgx.Batch {
+// send runs the statements in tx, in one round trip.
+func (b *statements) send(ctx context.Context, tx pgx.Tx) error {
 	pb := &pgx.Batch{}
 	for i := range b.sqls {
 		pb.Queue(b.sqls[i], b.args[i]...)
 	}
-	return pb
+	br := tx.SendBatch(ctx, pb)
+	for _, what := range b.names {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return batchErr(what, err)
+		}
+	}
+	return br.Close()
 }
 
 type repoKey struct{ registry, name string }
@@ -112,7 +128,7 @@ func buildBatch(obs []Observation) *ingestBatch {
 	for _, k := range repoKeys {
 		regs, names = append(regs, k.registry), append(names, k.name)
 	}
-	b.add("repositories", qIngestRepositories, regs, names)
+	b.shared.add("repositories", qIngestRepositories, regs, names)
 
 	var bd, bm, bdiff []string
 	var bs []int64
@@ -120,31 +136,34 @@ func buildBatch(obs []Observation) *ingestBatch {
 		l := blobs[d]
 		bd, bs, bm, bdiff = append(bd, d), append(bs, l.Size), append(bm, l.MediaType), append(bdiff, l.DiffID)
 	}
-	b.add("blobs", qIngestBlobs, bd, bs, bm, nullStrings(bdiff))
+	b.shared.add("blobs", qIngestBlobs, bd, bs, bm, bdiff)
 
 	var mc manifestColumns
-	var hc historyColumns
 	var lc layerColumns
 	var cc childColumns
-	configs := map[string]bool{}
+	configs := map[string][]HistoryEntry{}
 	for _, d := range sortedKeys(manifests, cmp.Compare[string]) {
 		m := manifests[d]
 		mc.add(m)
-		if m.ConfigDigest != "" && len(m.History) > 0 && !configs[m.ConfigDigest] {
-			configs[m.ConfigDigest] = true
-			hc.add(m.ConfigDigest, m.History)
+		if m.ConfigDigest != "" && len(m.History) > 0 {
+			if _, ok := configs[m.ConfigDigest]; !ok {
+				configs[m.ConfigDigest] = m.History
+			}
 		}
 		lc.add(m)
 		cc.add(m)
 	}
-	// History rows sort by config digest, which need not follow manifest order.
-	hc.sort()
+	// Configs sort by digest, which need not follow manifest order.
+	var cd, ch []string
+	for _, d := range sortedKeys(configs, cmp.Compare[string]) {
+		cd, ch = append(cd, d), append(ch, historyJSON(configs[d]))
+	}
 	// One statement writes the manifests and, for those it inserts, their
-	// layer lists, index entries and config histories.
+	// layer lists, index entries and configs.
 	margs := append(mc.args(), lc.args()...)
 	margs = append(margs, cc.args()...)
-	margs = append(margs, hc.args()...)
-	b.add("manifests", qIngestManifests, margs...)
+	margs = append(margs, cd, ch)
+	b.main.add("manifests", qIngestManifests, margs...)
 
 	var mr, mn, md []string
 	var mat []time.Time
@@ -153,19 +172,36 @@ func buildBatch(obs []Observation) *ingestBatch {
 	}) {
 		mr, mn, md, mat = append(mr, k.registry), append(mn, k.name), append(md, k.digest), append(mat, members[k])
 	}
-	b.add("repository manifests", qIngestRepositoryManifests, mr, mn, md, mat)
+	b.main.add("repository manifests", qIngestRepositoryManifests, mr, mn, md, mat)
 
-	var tr, tn, tt, td, ts, te []string
-	var tat []time.Time
+	// One tags statement per (source, event): a scan's batch is one.
+	type tagColumns struct {
+		source                      string
+		eventID                     *string
+		registry, name, tag, digest []string
+		at                          []time.Time
+	}
+	var groups []*tagColumns
+	byEvent := map[[2]string]*tagColumns{}
 	for _, k := range sortedKeys(tags, func(a, b [3]string) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]))
 	}) {
 		t := tags[k]
-		tr, tn, tt, td = append(tr, t.registry), append(tn, t.name), append(tt, t.tag), append(td, t.digest)
-		ts, te, tat = append(ts, t.source), append(te, t.eventID), append(tat, t.at)
+		g := byEvent[[2]string{t.source, t.eventID}]
+		if g == nil {
+			g = &tagColumns{source: t.source}
+			if t.eventID != "" {
+				g.eventID = &t.eventID
+			}
+			byEvent[[2]string{t.source, t.eventID}] = g
+			groups = append(groups, g)
+		}
+		g.registry, g.name, g.tag, g.digest = append(g.registry, t.registry), append(g.name, t.name), append(g.tag, t.tag), append(g.digest, t.digest)
+		g.at = append(g.at, t.at)
 	}
-	b.add("tag locks", qLockTags, tr, tn, tt)
-	b.add("tags", qIngestTags, tr, tn, tt, td, tat, ts, nullStrings(te))
+	for _, g := range groups {
+		b.main.add("tags", qIngestTags, g.registry, g.name, g.tag, g.digest, g.at, g.source, g.eventID)
+	}
 	return b
 }
 
@@ -174,7 +210,7 @@ type manifestColumns struct {
 	os, arch, variant, artifactType, subject               []string
 	annotations, labels, baseName, baseDigest, mismatch    []string
 	size, configSize, layersSize                           []int64
-	created                                                []*time.Time
+	created                                                []time.Time
 	layerCount                                             []int32
 }
 
@@ -193,7 +229,7 @@ func (c *manifestColumns) add(m Manifest) {
 	c.os = append(c.os, m.Platform.OS)
 	c.arch = append(c.arch, m.Platform.Architecture)
 	c.variant = append(c.variant, m.Platform.Variant)
-	c.created = append(c.created, m.Created)
+	c.created = append(c.created, orZero(m.Created))
 	c.artifactType = append(c.artifactType, m.ArtifactType)
 	c.subject = append(c.subject, m.SubjectDigest)
 	c.annotations = append(c.annotations, jsonObject(m.Annotations))
@@ -206,58 +242,96 @@ func (c *manifestColumns) add(m Manifest) {
 }
 
 func (c *manifestColumns) args() []any {
-	return []any{c.digest, c.mediaType, c.size, c.kind, nullStrings(c.configDigest), nullStrings(c.configMediaType), nullInts(c.configSize),
-		nullStrings(c.os), nullStrings(c.arch), nullStrings(c.variant), c.created, nullStrings(c.artifactType), nullStrings(c.subject),
-		c.annotations, c.labels, nullStrings(c.baseName), nullStrings(c.baseDigest), nullStrings(c.mismatch),
+	return []any{c.digest, c.mediaType, c.size, c.kind, c.configDigest, c.configMediaType, c.configSize,
+		c.os, c.arch, c.variant, c.created, c.artifactType, c.subject,
+		c.annotations, c.labels, c.baseName, c.baseDigest, c.mismatch,
 		c.layerCount, c.layersSize}
 }
 
-type historyColumns struct {
-	config, createdBy, author, comment []string
-	position                           []int32
-	created                            []*time.Time
-	empty                              []bool
-}
-
-func (c *historyColumns) add(config string, h []HistoryEntry) {
+// historyJSON is a config history as the JSON array configs.history holds:
+// per entry created (RFC 3339, UTC, to the microsecond Postgres keeps),
+// created_by, author, comment and empty_layer, each left out when empty.
+func historyJSON(h []HistoryEntry) string {
+	n := 2
+	for _, e := range h {
+		n += 64 + len(e.CreatedBy) + len(e.Author) + len(e.Comment)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
 	for i, e := range h {
-		c.config = append(c.config, config)
-		c.position = append(c.position, int32(i))
-		c.created = append(c.created, e.Created)
-		c.createdBy = append(c.createdBy, e.CreatedBy)
-		c.author = append(c.author, e.Author)
-		c.comment = append(c.comment, e.Comment)
-		c.empty = append(c.empty, e.EmptyLayer)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		sep := false
+		key := func(k string) {
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = append(b, '"')
+			b = append(b, k...)
+			b = append(b, '"', ':')
+		}
+		if e.Created != nil {
+			key("created")
+			b = append(b, '"')
+			b = e.Created.UTC().Truncate(time.Microsecond).AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
+		for _, f := range [...]struct{ k, v string }{{"created_by", e.CreatedBy}, {"author", e.Author}, {"comment", e.Comment}} {
+			if f.v != "" {
+				key(f.k)
+				b = appendJSONString(b, f.v)
+			}
+		}
+		if e.EmptyLayer {
+			key("empty_layer")
+			b = append(b, "true"...)
+		}
+		b = append(b, '}')
 	}
+	b = append(b, ']')
+	return string(b)
 }
 
-// sort orders the rows by (config digest, position), the key of the table.
-func (c *historyColumns) sort() {
-	idx := make([]int, len(c.config))
-	for i := range idx {
-		idx[i] = i
+// appendJSONString appends s as a JSON string. A NUL is copied as it is, so
+// that Postgres refuses the batch as a data error, as it did when history
+// entries were text columns (an escaped \u0000 would be stored, in a json
+// column, and only fail when the history is read). Postgres checks the
+// encoding itself.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c >= 0x20 || c == 0) && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
 	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		return cmp.Or(cmp.Compare(c.config[a], c.config[b]), cmp.Compare(c.position[a], c.position[b]))
-	})
-	c.config = permute(c.config, idx)
-	c.position = permute(c.position, idx)
-	c.created = permute(c.created, idx)
-	c.createdBy = permute(c.createdBy, idx)
-	c.author = permute(c.author, idx)
-	c.comment = permute(c.comment, idx)
-	c.empty = permute(c.empty, idx)
-}
-
-func (c *historyColumns) args() []any {
-	return []any{c.config, c.position, c.created, nullStrings(c.createdBy), nullStrings(c.author), nullStrings(c.comment), c.empty}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 type layerColumns struct {
 	manifest, blob, mediaType, chain, createdBy, comment []string
-	position                                             []int32
-	history                                              []*int32
-	created                                              []*time.Time
+	position, history                                    []int32
+	created                                              []time.Time
 }
 
 func (c *layerColumns) add(m Manifest) {
@@ -267,20 +341,15 @@ func (c *layerColumns) add(m Manifest) {
 		c.blob = append(c.blob, l.Digest)
 		c.mediaType = append(c.mediaType, l.MediaType)
 		c.chain = append(c.chain, l.ChainID)
-		var h *int32
-		if l.HistoryIndex >= 0 {
-			v := int32(l.HistoryIndex)
-			h = &v
-		}
-		c.history = append(c.history, h)
+		c.history = append(c.history, int32(max(l.HistoryIndex, -1)))
 		c.createdBy = append(c.createdBy, l.CreatedBy)
-		c.created = append(c.created, l.Created)
+		c.created = append(c.created, orZero(l.Created))
 		c.comment = append(c.comment, l.Comment)
 	}
 }
 
 func (c *layerColumns) args() []any {
-	return []any{c.manifest, c.position, c.blob, c.mediaType, nullStrings(c.chain), c.history, nullStrings(c.createdBy), c.created, nullStrings(c.comment)}
+	return []any{c.manifest, c.position, c.blob, c.mediaType, c.chain, c.history, c.createdBy, c.created, c.comment}
 }
 
 type childColumns struct {
@@ -304,8 +373,7 @@ func (c *childColumns) add(m Manifest) {
 }
 
 func (c *childColumns) args() []any {
-	return []any{c.index, c.position, c.child, c.mediaType, c.size,
-		nullStrings(c.os), nullStrings(c.arch), nullStrings(c.variant), nullStrings(c.osVersion)}
+	return []any{c.index, c.position, c.child, c.mediaType, c.size, c.os, c.arch, c.variant, c.osVersion}
 }
 
 func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
@@ -317,34 +385,14 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 	return keys
 }
 
-func permute[T any](s []T, idx []int) []T {
-	out := make([]T, len(s))
-	for i, j := range idx {
-		out[i] = s[j]
+// orZero is *t, or the zero time (0001-01-01 UTC), which the ingest
+// statements turn into NULL, for nil. Plain slices encode much faster than
+// slices of pointers.
+func orZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
 	}
-	return out
-}
-
-// nullStrings turns "" into SQL NULL.
-func nullStrings(s []string) []*string {
-	out := make([]*string, len(s))
-	for i := range s {
-		if s[i] != "" {
-			out[i] = &s[i]
-		}
-	}
-	return out
-}
-
-// nullInts turns 0 into SQL NULL.
-func nullInts(s []int64) []*int64 {
-	out := make([]*int64, len(s))
-	for i := range s {
-		if s[i] != 0 {
-			out[i] = &s[i]
-		}
-	}
-	return out
+	return *t
 }
 
 func jsonObject(m map[string]string) string {

@@ -2,10 +2,16 @@ package scan_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +47,9 @@ type benchFixture struct {
 	images []benchImage
 	// What a scan of it writes: manifest_layers, config_history and blobs rows.
 	layerRows, historyRows, blobs int
+	// CPU time the scans of one benchmark used, in this process (the
+	// scanner and the registry) and in the Postgres server.
+	cpu, pgCPU time.Duration
 }
 
 type benchImage struct {
@@ -265,13 +274,19 @@ func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pg := postgresPID(pool)
+	stopProfile := startScanProfile(b)
 	b.StartTimer()
+	cpu0, pg0 := selfCPU(), treeCPU(pg)
 	start := time.Now()
 	sum, err := scan.Run(context.Background(), store, w, scan.Options{
 		Registry: fx.reg.Host, Repositories: repoglob.Compile(""), Jobs: benchClients,
 	})
 	took := time.Since(start)
+	fx.cpu += selfCPU() - cpu0
+	fx.pgCPU += treeCPU(pg) - pg0
 	b.StopTimer()
+	stopProfile()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -324,6 +339,7 @@ func BenchmarkRawGET(b *testing.B) {
 // and reports both rates and their ratio.
 func BenchmarkScanVsRaw(b *testing.B) {
 	fx := loadFixture(b)
+	fx.cpu, fx.pgCPU = 0, 0
 	b.ResetTimer()
 	var raw, scanned time.Duration
 	for range b.N {
@@ -340,6 +356,113 @@ func BenchmarkScanVsRaw(b *testing.B) {
 	b.ReportMetric(rawRate, "raw_images/s")
 	b.ReportMetric(scanRate/rawRate, "ratio_to_raw")
 	b.ReportMetric(benchImages, "fixture_images")
+	reportCPU(b, fx)
+}
+
+// reportCPU reports the CPU time per scanned image in this process and, when
+// its processes can be read, in the Postgres server.
+func reportCPU(b *testing.B, fx *benchFixture) {
+	n := float64(benchImages * b.N)
+	b.ReportMetric(float64(fx.cpu.Microseconds())/n, "go_cpu_us/image")
+	if fx.pgCPU > 0 {
+		b.ReportMetric(float64(fx.pgCPU.Microseconds())/n, "pg_cpu_us/image")
+	}
+}
+
+// scanProfile names files for CPU profiles of the timed scans only
+// (-test.cpuprofile also covers the fixture, the raw GETs and creating
+// databases): one per scan, FILE.1, FILE.2, ...; go tool pprof merges them
+// when given several.
+var scanProfile = flag.String("scanprofile", "", "write CPU profiles of BenchmarkScanVsRaw's timed scan.Run calls to `FILE`.N")
+
+var profiles int
+
+// startScanProfile starts a CPU profile of one scan, if asked for, and
+// returns what stops it.
+func startScanProfile(b *testing.B) func() {
+	if *scanProfile == "" {
+		return func() {}
+	}
+	profiles++
+	f, err := os.Create(fmt.Sprintf("%s.%d", *scanProfile, profiles))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// selfCPU is the user+system CPU time of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresPID is the pid of the postmaster serving pool, or 0 when it is not
+// readable from here (a remote server).
+func postgresPID(pool *pgxpool.Pool) int {
+	var dir string
+	if err := pool.QueryRow(context.Background(), `SHOW data_directory`).Scan(&dir); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(dir + "/postmaster.pid")
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	return pid
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times, on Linux.
+const clockTick = 10 * time.Millisecond
+
+// treeCPU is the CPU time of a postmaster and its server processes: its own
+// and its reaped children's, plus that of its live children.
+func treeCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	ticks := func(p string, children bool) (ppid int, t int64) {
+		b, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			return 0, 0
+		}
+		// Fields after the parenthesised command: state ppid ... utime(14) stime cutime cstime.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 15 {
+			return 0, 0
+		}
+		ppid, _ = strconv.Atoi(f[1])
+		last := 12
+		if children {
+			last = 14
+		}
+		for _, x := range f[11 : last+1] {
+			v, _ := strconv.ParseInt(x, 10, 64)
+			t += v
+		}
+		return ppid, t
+	}
+	_, total := ticks(strconv.Itoa(pid), true)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if ppid, t := ticks(e.Name(), false); ppid == pid {
+			total += t
+		}
+	}
+	return time.Duration(total) * clockTick
 }
 
 // BenchmarkIngest is the database write path alone: the fixture's
@@ -365,13 +488,16 @@ func BenchmarkIngest(b *testing.B) {
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
 	}
+	fx.cpu, fx.pgCPU = 0, 0
 	b.ResetTimer()
 	var total time.Duration
 	for range b.N {
 		b.StopTimer()
 		pool := pgtest.NewPool(b)
 		store := graph.New(pool)
+		pg := postgresPID(pool)
 		b.StartTimer()
+		cpu0, pg0 := selfCPU(), treeCPU(pg)
 		start := time.Now()
 		var g errgroup.Group
 		g.SetLimit(writers)
@@ -382,10 +508,13 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		fx.cpu += selfCPU() - cpu0
+		fx.pgCPU += treeCPU(pg) - pg0
 		b.StopTimer()
 		fx.check(b, pool)
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(benchImages*b.N)/total.Seconds(), "images/s")
 	b.ReportMetric(benchImages, "fixture_images")
+	reportCPU(b, fx)
 }

@@ -1,9 +1,13 @@
 package walker
 
 import (
+	"crypto/tls"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 )
 
 // capManifests wraps a transport so that manifest bodies are cut off with
@@ -22,6 +26,56 @@ func capManifests(next http.RoundTripper) http.RoundTripper {
 		resp.Body = &cappedBody{rc: resp.Body, left: MaxManifestBytes}
 		return resp, nil
 	})
+}
+
+// plainHTTPMemory is how long a host that answered a TLS handshake in plain
+// HTTP is taken to speak plain HTTP.
+const plainHTTPMemory = time.Minute
+
+// rememberPlainHTTP wraps a transport so that an HTTPS request to a host that
+// just answered a TLS handshake in plain HTTP fails at once, with the same
+// error, instead of dialling and starting a handshake again.
+//
+// go-containerregistry pings every repository's registry anew (its Puller
+// keeps one authenticated transport per repository), and for a registry it
+// may reach over plain HTTP (localhost, or name.Insecure) it tries HTTPS
+// first: without this, every repository of such a registry costs a
+// connection and a TLS key exchange that is bound to fail.
+func rememberPlainHTTP(next http.RoundTripper) http.RoundTripper {
+	var mu sync.Mutex
+	plain := map[string]plainHTTP{} // by host:port
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Scheme != "https" {
+			return next.RoundTrip(req)
+		}
+		host := req.URL.Host
+		mu.Lock()
+		p, ok := plain[host]
+		if ok && time.Since(p.at) > plainHTTPMemory {
+			delete(plain, host)
+			ok = false
+		}
+		mu.Unlock()
+		if ok {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, p.err
+		}
+		resp, err := next.RoundTrip(req)
+		var rh tls.RecordHeaderError
+		if err != nil && errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+			mu.Lock()
+			plain[host] = plainHTTP{err: err, at: time.Now()}
+			mu.Unlock()
+		}
+		return resp, err
+	})
+}
+
+type plainHTTP struct {
+	err error
+	at  time.Time
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -97,7 +95,7 @@ func New(opts Options) (*Walker, error) {
 	}
 	p, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(opts.Keychain),
-		remote.WithTransport(capManifests(opts.Transport)),
+		remote.WithTransport(capManifests(rememberPlainHTTP(opts.Transport))),
 		remote.WithJobs(opts.Jobs),
 		remote.WithPageSize(opts.PageSize),
 		remote.WithUserAgent("layerq"),
@@ -207,7 +205,7 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 	// By digest, go-containerregistry has verified the body against it (in
 	// its algorithm); by tag, it is the sha256 of the body.
 	digest := desc.Digest.String()
-	mediaType, schemaVersion, err := sniff(raw, string(desc.MediaType))
+	doc, mediaType, schemaVersion, err := readManifest(raw, string(desc.MediaType))
 	if err != nil {
 		return nil, failf(Invalid, err, "manifest %s is not valid JSON: %v", ref, err)
 	}
@@ -220,14 +218,14 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 		if depth >= maxIndexDepth {
 			return nil, failf(Invalid, nil, "manifest %s: indexes nested deeper than %d", ref, maxIndexDepth)
 		}
-		return w.index(ctx, ref, m, raw, depth)
+		return w.index(ctx, ref, m, raw, doc, depth)
 	case types.OCIManifestSchema1, types.DockerManifestSchema2:
-		if err := w.image(ctx, ref, &m, raw); err != nil {
+		if err := w.image(ctx, ref, &m, raw, doc); err != nil {
 			return nil, err
 		}
 		return []graph.Manifest{m}, nil
 	case ociArtifactManifest:
-		if err := artifactManifest(ref, &m, raw); err != nil {
+		if err := artifactManifest(ref, &m, raw, doc); err != nil {
 			return nil, err
 		}
 		return []graph.Manifest{m}, nil
@@ -236,21 +234,21 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 	}
 }
 
-func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest, raw []byte, depth int) ([]graph.Manifest, error) {
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(raw, &idx); err != nil {
+func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest, raw []byte, doc *manifestDoc, depth int) ([]graph.Manifest, error) {
+	idx, err := readIndex(raw, doc)
+	if err != nil {
 		return nil, failf(Invalid, err, "index %s: %v", ref, err)
 	}
 	m.Kind = graph.KindIndex
 	m.ArtifactType = idx.ArtifactType
 	m.Annotations = cleanMap(idx.Annotations)
 	if idx.Subject != nil {
-		m.SubjectDigest = idx.Subject.Digest.String()
+		m.SubjectDigest = idx.Subject.String()
 	}
 	out := []graph.Manifest{m}
 	seen := map[string]bool{m.Digest: true}
 	for _, c := range idx.Manifests {
-		child := graph.Child{Digest: c.Digest.String(), MediaType: string(c.MediaType), Size: c.Size}
+		child := graph.Child{Digest: c.String(), MediaType: c.MediaType, Size: c.Size}
 		if c.Platform != nil {
 			child.Platform = graph.Platform{OS: c.Platform.OS, Architecture: c.Platform.Architecture, Variant: c.Platform.Variant, OSVersion: c.Platform.OSVersion}
 		}
@@ -275,13 +273,13 @@ func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest
 	return out, nil
 }
 
-func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifest, raw []byte) error {
-	var man v1.Manifest
-	if err := json.Unmarshal(raw, &man); err != nil {
+func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifest, raw []byte, doc *manifestDoc) error {
+	man, err := readImage(raw, doc)
+	if err != nil {
 		return failf(Invalid, err, "manifest %s: %v", ref, err)
 	}
-	m.ConfigDigest = man.Config.Digest.String()
-	m.ConfigMediaType = string(man.Config.MediaType)
+	m.ConfigDigest = man.Config.String()
+	m.ConfigMediaType = man.Config.MediaType
 	m.ConfigSize = man.Config.Size
 	m.ArtifactType = man.Config.ArtifactType
 	if man.ArtifactType != "" {
@@ -291,12 +289,15 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 	m.BaseName = m.Annotations["org.opencontainers.image.base.name"]
 	m.BaseDigest = m.Annotations["org.opencontainers.image.base.digest"]
 	if man.Subject != nil {
-		m.SubjectDigest = man.Subject.Digest.String()
+		m.SubjectDigest = man.Subject.String()
 	}
-	for _, l := range man.Layers {
-		m.Layers = append(m.Layers, graph.Layer{Digest: l.Digest.String(), Size: l.Size, MediaType: string(l.MediaType), HistoryIndex: -1})
+	if len(man.Layers) > 0 {
+		m.Layers = make([]graph.Layer, len(man.Layers))
+		for i, l := range man.Layers {
+			m.Layers[i] = graph.Layer{Digest: l.String(), Size: l.Size, MediaType: l.MediaType, HistoryIndex: -1}
+		}
 	}
-	cmt := man.Config.MediaType
+	cmt := types.MediaType(man.Config.MediaType)
 	if man.ArtifactType != "" || (cmt != types.OCIConfigJSON && cmt != types.DockerConfigJSON) {
 		m.Kind = graph.KindArtifact
 		if m.ArtifactType == "" {
@@ -313,7 +314,7 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 	if err != nil {
 		return err
 	}
-	cfg, err := v1.ParseConfigFile(bytesReader(cfgRaw))
+	cfg, err := readConfig(cfgRaw)
 	if err != nil {
 		return failf(Invalid, err, "config %s of %s: %v", m.ConfigDigest, ref, err)
 	}
@@ -323,24 +324,19 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 
 // artifactManifest records an OCI artifact manifest: its blobs, artifactType
 // and subject.
-func artifactManifest(ref name.Reference, m *graph.Manifest, raw []byte) error {
-	var am struct {
-		ArtifactType string            `json:"artifactType"`
-		Blobs        []v1.Descriptor   `json:"blobs"`
-		Subject      *v1.Descriptor    `json:"subject"`
-		Annotations  map[string]string `json:"annotations"`
-	}
-	if err := json.Unmarshal(raw, &am); err != nil {
+func artifactManifest(ref name.Reference, m *graph.Manifest, raw []byte, doc *manifestDoc) error {
+	am, err := readArtifact(raw, doc)
+	if err != nil {
 		return failf(Invalid, err, "artifact manifest %s: %v", ref, err)
 	}
 	m.Kind = graph.KindArtifact
 	m.ArtifactType = am.ArtifactType
 	m.Annotations = cleanMap(am.Annotations)
 	if am.Subject != nil {
-		m.SubjectDigest = am.Subject.Digest.String()
+		m.SubjectDigest = am.Subject.String()
 	}
 	for _, b := range am.Blobs {
-		m.Layers = append(m.Layers, graph.Layer{Digest: b.Digest.String(), Size: b.Size, MediaType: string(b.MediaType), HistoryIndex: -1})
+		m.Layers = append(m.Layers, graph.Layer{Digest: b.String(), Size: b.Size, MediaType: b.MediaType, HistoryIndex: -1})
 	}
 	return nil
 }
@@ -369,14 +365,17 @@ func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
 // applyConfig fills in what the image config says: platform, created, labels,
 // history, and per layer its diff_id, chain id and the history entry that
 // made it.
-func applyConfig(m *graph.Manifest, cfg *v1.ConfigFile) {
+func applyConfig(m *graph.Manifest, cfg *configDoc) {
 	m.Platform = graph.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
-	m.Created = timePtr(cfg.Created.Time)
+	m.Created = timePtr(cfg.Created)
 	m.Labels = cleanMap(cfg.Config.Labels)
-	for _, h := range cfg.History {
-		m.History = append(m.History, graph.HistoryEntry{
-			Created: timePtr(h.Created.Time), CreatedBy: clean(h.CreatedBy), Author: clean(h.Author), Comment: clean(h.Comment), EmptyLayer: h.EmptyLayer,
-		})
+	if len(cfg.History) > 0 {
+		m.History = make([]graph.HistoryEntry, len(cfg.History))
+		for i, h := range cfg.History {
+			m.History[i] = graph.HistoryEntry{
+				Created: timePtr(h.Created), CreatedBy: clean(h.CreatedBy), Author: clean(h.Author), Comment: clean(h.Comment), EmptyLayer: h.EmptyLayer,
+			}
+		}
 	}
 	var problems []string
 	diffIDs := cfg.RootFS.DiffIDs
@@ -388,7 +387,7 @@ func applyConfig(m *graph.Manifest, cfg *v1.ConfigFile) {
 		if i >= len(diffIDs) {
 			break
 		}
-		d := diffIDs[i].String()
+		d := string(diffIDs[i])
 		m.Layers[i].DiffID = d
 		if chain == "" {
 			chain = d
