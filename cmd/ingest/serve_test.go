@@ -164,9 +164,10 @@ func TestServeSplitRoles(t *testing.T) {
 	}})
 	natsURL := ns.NATS.ClientURL()
 	startServe(t, dbURL, "--role", "receiver", "--nats-url", natsURL, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret")
+	// One command line at a time: see the note on TestMain.
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
 	workerPort := freePort(t)
 	startServe(t, dbURL, "--role", "worker", "--nats-url", natsURL, "--listen", "127.0.0.1:"+strconv.Itoa(workerPort), "--registry", reg.Host)
-	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
 	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(workerPort)+"/readyz")
 
 	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN split", Files: []sample.File{{Path: "s", Content: []byte("split")}}}}})
