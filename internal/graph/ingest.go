@@ -254,7 +254,7 @@ func (c *manifestColumns) args() []any {
 func historyJSON(h []HistoryEntry) string {
 	n := 2
 	for _, e := range h {
-		n += 64 + len(e.CreatedBy) + len(e.Author) + len(e.Comment)
+		n += 96 + len(e.CreatedBy) + len(e.Author) + len(e.Comment)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
@@ -263,36 +263,38 @@ func historyJSON(h []HistoryEntry) string {
 			b = append(b, ',')
 		}
 		b = append(b, '{')
-		sep := false
-		key := func(k string) {
-			if sep {
-				b = append(b, ',')
-			}
-			sep = true
-			b = append(b, '"')
-			b = append(b, k...)
-			b = append(b, '"', ':')
-		}
+		start := len(b)
 		if e.Created != nil {
-			key("created")
-			b = append(b, '"')
+			b = append(b, `"created":"`...)
 			b = e.Created.UTC().Truncate(time.Microsecond).AppendFormat(b, time.RFC3339Nano)
 			b = append(b, '"')
 		}
-		for _, f := range [...]struct{ k, v string }{{"created_by", e.CreatedBy}, {"author", e.Author}, {"comment", e.Comment}} {
-			if f.v != "" {
-				key(f.k)
-				b = appendJSONString(b, f.v)
-			}
-		}
+		b = appendJSONField(b, start, "created_by", e.CreatedBy)
+		b = appendJSONField(b, start, "author", e.Author)
+		b = appendJSONField(b, start, "comment", e.Comment)
 		if e.EmptyLayer {
-			key("empty_layer")
-			b = append(b, "true"...)
+			if len(b) > start {
+				b = append(b, ',')
+			}
+			b = append(b, `"empty_layer":true`...)
 		}
 		b = append(b, '}')
 	}
 	b = append(b, ']')
 	return string(b)
+}
+
+// appendJSONField appends "key":"value" to the object that starts at
+// start in b, unless value is empty.
+func appendJSONField(b []byte, start int, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	if len(b) > start {
+		b = append(b, ',')
+	}
+	b = append(append(append(b, '"'), key...), '"', ':')
+	return appendJSONString(b, value)
 }
 
 // appendJSONString appends s as a JSON string. A NUL is copied as it is, so

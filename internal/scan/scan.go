@@ -436,8 +436,11 @@ func (s *scanner) reconcileUntagged(ctx context.Context, t *repoTracker, repo na
 	return nil
 }
 
-// writers is how many batches are written at once, each in its own
-// transaction on its own connection: while one commits, the next is sent.
+// writers is how many batches are written at once, each by graph.Ingest on
+// its own connection: while one commits, the next is sent. (Three measured
+// the same on two cores, within noise, and would hold three of the four
+// connections pgxpool opens by default there, which the repository listers
+// and the finisher also use.)
 const writers = 2
 
 // flushed is a batch a writer has written (or failed to).
