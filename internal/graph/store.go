@@ -1,8 +1,9 @@
 // Package graph reads and writes the layer-sharing graph in Postgres.
 //
 // Every write is idempotent: a batch ingested twice, or by several workers at
-// once, leaves one copy. Batches are written in one transaction with one
-// set-based statement per table, keys sorted so concurrent writers lock rows in
+// once, leaves one copy. A batch is written as set-based statements (the
+// repositories and blobs it names in a first short transaction, the rest in a
+// second), keys sorted so concurrent writers lock rows in
 // the same order, and the whole transaction is retried on a serialization
 // failure or deadlock.
 package graph
