@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/scan"
 )
 
@@ -65,4 +66,40 @@ func (p *lineProgress) Repository(r scan.RepositoryResult) {
 
 func (p *lineProgress) Failure(f graph.Failure) {
 	fmt.Fprintf(p.w, "error: %s:%s: %s\n", f.Repository, f.Reference, f.Reason)
+}
+
+// newLayerProgress shows layer indexing: a bar of bytes on a terminal, a
+// line per rejected or failed layer either way.
+func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progress {
+	var total int64
+	for _, l := range layers {
+		total += l.Size
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && len(layers) > 0 {
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(fmt.Sprintf("indexing %d layers", len(layers))),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionClearOnFinish(),
+		)
+	} else if len(layers) > 0 {
+		fmt.Fprintf(w, "indexing %d layers (%d bytes)\n", len(layers), total)
+	}
+	return func(l layerindex.Layer, o layerindex.Outcome, err error) {
+		if bar != nil {
+			_ = bar.Add64(l.Size)
+		}
+		if err == nil && o != layerindex.Rejected {
+			return
+		}
+		if bar != nil {
+			_ = bar.Clear()
+		}
+		if err != nil {
+			fmt.Fprintf(w, "error: layer %s of %s: %v\n", l.Digest, l.Repository, err)
+		} else {
+			fmt.Fprintf(w, "rejected: layer %s of %s (see layer_rejections)\n", l.Digest, l.Repository)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/walker"
@@ -31,6 +32,32 @@ func newWalker(c *cli.Context, registry string, jobs int) (*walker.Walker, error
 	})
 }
 
+// indexLayers reads every pending layer of the scanned registry into the
+// file index and prints the summary line.
+func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob) error {
+	if c.Int("layer-jobs") < 1 {
+		return fmt.Errorf("--layer-jobs must be at least 1")
+	}
+	name := c.String("registry-name")
+	if name == "" {
+		name = c.String("registry")
+	}
+	pending, err := store.PendingLayers(c.Context, name, glob.Regexp(), nil)
+	if err != nil {
+		return err
+	}
+	layers := make([]layerindex.Layer, len(pending))
+	for i, p := range pending {
+		layers[i] = layerindex.Layer{Registry: name, Host: c.String("registry"), Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+	}
+	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, sum)
+	return nil
+}
+
 func scanCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "scan",
@@ -42,6 +69,9 @@ func scanCommand() *cli.Command {
 			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only repositories matching `GLOB` (* within a path segment, ** across)"},
 			&cli.IntFlag{Name: "jobs", Value: 16, Usage: "manifests fetched at once"},
 			&cli.IntFlag{Name: "batch-size", Value: 256, Usage: "references written per transaction"},
+			&cli.BoolFlag{Name: "layers", Usage: "then read every layer not yet indexed into the file index (for bloat and file duplicates)"},
+			&cli.BoolFlag{Name: "layers-only", Usage: "only index layers, from what the graph already holds (no crawl)"},
+			&cli.IntFlag{Name: "layer-jobs", Value: 2, Usage: "layer blobs read at once (each costs about a core)"},
 		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.String("registry") == "" {
@@ -59,19 +89,26 @@ func scanCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			sum, err := scan.Run(c.Context, graph.New(pool), w, scan.Options{
-				Registry:     c.String("registry"),
-				Name:         c.String("registry-name"),
-				Repositories: repoglob.Compile(c.String("repo")),
-				Jobs:         c.Int("jobs"),
-				BatchSize:    c.Int("batch-size"),
-				Progress:     newProgress(c.App.ErrWriter),
-			})
-			if err != nil {
-				return err
+			store := graph.New(pool)
+			glob := repoglob.Compile(c.String("repo"))
+			if !c.Bool("layers-only") {
+				sum, err := scan.Run(c.Context, store, w, scan.Options{
+					Registry:     c.String("registry"),
+					Name:         c.String("registry-name"),
+					Repositories: glob,
+					Jobs:         c.Int("jobs"),
+					BatchSize:    c.Int("batch-size"),
+					Progress:     newProgress(c.App.ErrWriter),
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, sum)
 			}
-			fmt.Fprintln(c.App.Writer, sum)
-			return nil
+			if !c.Bool("layers") && !c.Bool("layers-only") {
+				return nil
+			}
+			return indexLayers(c, store, w, glob)
 		},
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -49,6 +50,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "nats-key", EnvVars: []string{"NATS_KEY"}, Usage: "client key `FILE` for NATS TLS"},
 			&cli.IntFlag{Name: "stream-replicas", Value: 1, Usage: "JetStream replicas of the event stream (3 on a cluster)"},
 			&cli.IntFlag{Name: "workers", Value: 4, Usage: "events handled at once by this process"},
+			&cli.IntFlag{Name: "layer-workers", Value: 1, Usage: "layer blobs scanned at once by this process (0: this process scans none; pushed layers still queue)"},
+			&cli.BoolFlag{Name: "no-layer-scan", Usage: "do not queue pushed layers for file indexing (bloat and file duplicates then need `scan --layers`)"},
 			&cli.StringFlag{Name: "zot-nats-subject", Usage: "also take the CloudEvents zot's NATS sink publishes on `SUBJECT` (same NATS server)"},
 			&cli.DurationFlag{Name: "reconcile-every", Usage: "scan every configured registry this often (`DURATION`, e.g. 1h), to heal events the registry dropped"},
 		},
@@ -58,18 +61,22 @@ func serveCommand() *cli.Command {
 
 // server is what serve runs, from flags or from the demo.
 type server struct {
-	role       string
-	listener   net.Listener
-	regs       *registries.Set
-	creds      map[string]receiver.Credentials
-	noAuth     bool
-	nc         *nats.Conn
-	settings   stream.Settings
-	pool       *database.Pool
-	workers    int
-	zotSubject string
-	reconcile  time.Duration
-	log        *slog.Logger
+	role     string
+	listener net.Listener
+	regs     *registries.Set
+	creds    map[string]receiver.Credentials
+	noAuth   bool
+	nc       *nats.Conn
+	settings stream.Settings
+	pool     *database.Pool
+	workers  int
+	// layerWorkers scan layer blobs off the layer stream; noLayerScan
+	// stops pushed layers from being queued at all.
+	layerWorkers int
+	noLayerScan  bool
+	zotSubject   string
+	reconcile    time.Duration
+	log          *slog.Logger
 }
 
 func serve(c *cli.Context) error {
@@ -107,6 +114,7 @@ func serve(c *cli.Context) error {
 	err = runServer(c.Context, server{
 		role: role, listener: ln, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
 		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
+		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"),
 		zotSubject: c.String("zot-nats-subject"), reconcile: c.Duration("reconcile-every"),
 		log: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
 	})
@@ -125,6 +133,12 @@ func runServer(ctx context.Context, s server) error {
 	cons, err := stream.Ensure(ctx, js, s.settings)
 	if err != nil {
 		return err
+	}
+	var layerCons jetstream.Consumer
+	if !s.noLayerScan {
+		if layerCons, err = stream.EnsureLayers(ctx, js, s.settings); err != nil {
+			return err
+		}
 	}
 	store := graph.New(s.pool)
 	g, ctx := errgroup.WithContext(ctx)
@@ -164,9 +178,18 @@ func runServer(ctx context.Context, s server) error {
 		return srv.Shutdown(sctx)
 	})
 	if s.role != "receiver" {
-		wk := worker.New(worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
-			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log})
+		opts := worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
+			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
+		if layerCons != nil {
+			opts.Layers = stream.NewPublisher(js)
+		}
+		wk := worker.New(opts)
 		g.Go(func() error { return wk.Run(ctx, cons) })
+		if layerCons != nil && s.layerWorkers > 0 {
+			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store}, Registries: s.regs,
+				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
+			g.Go(func() error { return lc.Run(ctx, layerCons) })
+		}
 		if s.zotSubject != "" {
 			g.Go(func() error { return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, s.log) })
 		}

@@ -24,6 +24,14 @@
 // files. No security decision may rest on Entry.Digest; it is not an OCI
 // digest and must not be compared with one.
 //
+// # Diff ID
+//
+// Scan also hashes the decompressed stream with SHA-256, the layer's diff ID
+// (Index.DiffID), so that a caller can check the diff ID an image config
+// claims for the blob before trusting an index keyed by it. SHA-256 runs at
+// about 1.9 GB/s per core with SHA-NI, against a few hundred MB/s for gzip
+// inflation: about 15% more CPU per scan.
+//
 // # Memory
 //
 // Memory is bounded independently of the blob's size. Fixed costs per Scan:
@@ -52,8 +60,11 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"strings"
@@ -132,6 +143,9 @@ type Index struct {
 	// including the end-of-archive blocks and any padding after them: it is
 	// the size of the stream whose sha256 is the layer's diff ID.
 	UncompressedSize int64
+	// DiffID is "sha256:<hex>" of the decompressed stream: the layer's diff
+	// ID, for the caller to compare with the one the image config claims.
+	DiffID string
 	// Compression is "gzip", "zstd" or "none", detected from the blob's
 	// magic bytes (never trusted from a media type).
 	Compression string
@@ -337,7 +351,7 @@ func (s *scanner) run() (*Index, error) {
 		return nil, reject(ClassUnsupported, "blob is %s-compressed; only gzip, zstd and uncompressed tar are supported", kind)
 	}
 
-	s.count = &countReader{r: raw, max: s.lim.MaxUncompressed}
+	s.count = &countReader{r: raw, max: s.lim.MaxUncompressed, h: sha256.New()}
 	if err := s.readTar(); err != nil {
 		return nil, err
 	}
@@ -359,6 +373,7 @@ func (s *scanner) run() (*Index, error) {
 	return &Index{
 		Entries:          entries,
 		UncompressedSize: s.count.n,
+		DiffID:           "sha256:" + hex.EncodeToString(s.count.h.Sum(nil)),
 		Compression:      s.compression,
 	}, nil
 }
@@ -648,6 +663,7 @@ func alignBlock(n int64) int64 {
 // tar-level corruption.
 type countReader struct {
 	r    io.Reader
+	h    hash.Hash // sha256 of every byte read: the diff ID
 	n    int64
 	max  int64
 	over bool
@@ -671,6 +687,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 	if n < 0 || n > len(p) {
 		n, err = 0, fmt.Errorf("decompressor returned invalid count %d", n)
 	}
+	c.h.Write(p[:n])
 	c.n += int64(n)
 	if c.n > c.max {
 		c.over = true

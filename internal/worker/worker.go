@@ -36,10 +36,20 @@ type Options struct {
 	// are in progress at a third of it.
 	AckWait time.Duration
 	Log     *slog.Logger
+	// Layers, when set, is given the layers of each pushed image that are
+	// not indexed yet, after the image is committed; a failure to queue
+	// them retries the event.
+	Layers LayerQueue
 
 	// afterCommit, in tests, runs between the commit and the ack; returning
 	// true drops the event unacknowledged, as a crash there would.
 	afterCommit func(webhook.Event) bool
+}
+
+// LayerQueue takes layer blobs for indexing; *stream.Publisher is one.
+type LayerQueue interface {
+	// PublishLayers stores the jobs durably, or fails.
+	PublishLayers(ctx context.Context, jobs []stream.LayerJob) error
 }
 
 // Worker consumes events.
@@ -242,6 +252,9 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		if err := w.opts.Store.Ingest(ctx, []graph.Observation{obs}); err != nil {
 			return fmt.Errorf("writing %s/%s@%s: %w", reg.Name, ev.Repository, obs.Root().Digest, err)
 		}
+		if err := w.queueLayers(ctx, ev.Registry, reg.Name, obs); err != nil {
+			return err
+		}
 		return w.opts.Store.ClearFailures(ctx, reg.Name, ev.Repository, []string{ref})
 	case webhook.Delete:
 		_, _, err := w.opts.Store.DeleteManifest(ctx, reg.Name, ev.Repository, ev.Digest, ev.Time, ev.Source, ev.ID)
@@ -251,4 +264,33 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		return err
 	}
 	return fmt.Errorf("unknown action %q", ev.Action)
+}
+
+// queueLayers hands the layers of obs that are not indexed yet to the layer
+// queue, naming the registry by the host the event used.
+func (w *Worker) queueLayers(ctx context.Context, host, name string, obs graph.Observation) error {
+	if w.opts.Layers == nil {
+		return nil
+	}
+	digests := make([]string, 0, len(obs.Manifests))
+	for _, m := range obs.Manifests {
+		if m.Kind == graph.KindImage {
+			digests = append(digests, m.Digest)
+		}
+	}
+	if len(digests) == 0 {
+		return nil
+	}
+	pending, err := w.opts.Store.PendingLayers(ctx, name, "", digests)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	jobs := make([]stream.LayerJob, len(pending))
+	for i, p := range pending {
+		jobs[i] = stream.LayerJob{Registry: host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+	}
+	if err := w.opts.Layers.PublishLayers(ctx, jobs); err != nil {
+		return fmt.Errorf("queueing %d layers of %s/%s for indexing: %w", len(jobs), name, obs.Repository, err)
+	}
+	return nil
 }

@@ -1,0 +1,168 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/layerscan"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qLayerIndexInsert = sqlfiles.Query("layer_index_insert")
+	qLayerReject      = sqlfiles.Query("layer_reject")
+	qLayerDone        = sqlfiles.Query("layer_done")
+	qLayersPending    = sqlfiles.Query("layers_pending")
+)
+
+// LayerIndex is the file index of one layer, read from one of its blobs.
+type LayerIndex struct {
+	DiffID         string // of the uncompressed tar; the index's key
+	BlobDigest     string // the blob that was read
+	CompressedSize int64
+	Index          *layerscan.Index
+}
+
+// PendingLayer is a layer blob that needs indexing, and a repository of
+// the registry that holds it.
+type PendingLayer struct {
+	Digest     string
+	DiffID     string
+	Size       int64
+	Repository string
+}
+
+// LayerRejection is a layer blob that cannot be indexed: a permanent
+// verdict about its bytes.
+type LayerRejection struct {
+	BlobDigest string
+	DiffID     string
+	Registry   string
+	Repository string
+	Class      string
+	Reason     string
+}
+
+// SaveLayerIndex stores a layer's index and all of its entries in one
+// transaction. It reports whether it wrote anything: a diff_id already
+// indexed (by another worker, or from another encoding of the same tar) is
+// left as it is.
+func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {
+	files, fileBytes := 0, int64(0)
+	for _, e := range li.Index.Entries {
+		if e.Type == layerscan.File {
+			files++
+			fileBytes += e.Size
+		}
+	}
+	var wrote bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, qLayerIndexInsert, li.DiffID, li.BlobDigest, li.Index.Compression,
+			li.CompressedSize, li.Index.UncompressedSize, len(li.Index.Entries), files, fileBytes)
+		if err != nil {
+			return fmt.Errorf("writing index of layer %s: %w", li.DiffID, err)
+		}
+		if wrote = tag.RowsAffected() == 1; !wrote {
+			return nil
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"layer_files"},
+			[]string{"diff_id", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"},
+			&entryRows{diffID: li.DiffID, entries: li.Index.Entries, i: -1})
+		if err != nil {
+			return fmt.Errorf("writing entries of layer %s: %w", li.DiffID, err)
+		}
+		if int(n) != len(li.Index.Entries) {
+			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.DiffID, n, len(li.Index.Entries))
+		}
+		return nil
+	})
+	return wrote, err
+}
+
+// entryRows feeds index entries to COPY.
+type entryRows struct {
+	diffID  string
+	entries []layerscan.Entry
+	i       int
+}
+
+func (r *entryRows) Next() bool { r.i++; return r.i < len(r.entries) }
+func (r *entryRows) Err() error { return nil }
+func (r *entryRows) Values() ([]any, error) {
+	e := &r.entries[r.i]
+	var digest []byte
+	if e.Type == layerscan.File {
+		digest = e.Digest[:]
+	}
+	var link *string
+	if e.Link != "" {
+		l := PathText(e.Link)
+		link = &l
+	}
+	return []any{r.diffID, int32(r.i), int16(e.Type), PathText(e.Path), e.Size, int32(e.Mode), int64(e.UID), int64(e.GID), digest, link}, nil
+}
+
+// PathText returns p as valid UTF-8 for a text column: p itself when it is,
+// else with every byte that is not part of a valid sequence (and every
+// backslash, so the mapping stays one to one) written as \xNN.
+func PathText(p string) string {
+	if utf8.ValidString(p) && !strings.Contains(p, `\x`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRuneInString(p[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, p[i] == '\\':
+			fmt.Fprintf(&b, `\x%02x`, p[i])
+			i++
+		default:
+			b.WriteString(p[i : i+n])
+			i += n
+		}
+	}
+	return b.String()
+}
+
+// RejectLayer records that a layer blob cannot be indexed.
+func (s *Store) RejectLayer(ctx context.Context, r LayerRejection) error {
+	_, err := s.pool.Exec(ctx, qLayerReject, r.BlobDigest, r.DiffID, r.Registry, r.Repository, r.Class, r.Reason)
+	if err != nil {
+		return fmt.Errorf("recording rejection of layer %s: %w", r.BlobDigest, err)
+	}
+	return nil
+}
+
+// LayerDone reports whether a layer blob needs no more work: its diff_id is
+// indexed, or the blob was rejected.
+func (s *Store) LayerDone(ctx context.Context, diffID, blobDigest string) (bool, error) {
+	var done bool
+	if err := s.pool.QueryRow(ctx, qLayerDone, diffID, blobDigest).Scan(&done); err != nil {
+		return false, fmt.Errorf("looking up layer %s: %w", blobDigest, err)
+	}
+	return done, nil
+}
+
+// PendingLayers lists the layer blobs of live images in a registry's
+// repositories matching repoRegexp that are neither indexed nor rejected,
+// each once; with manifests set, only the layers of those manifests.
+func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string, manifests []string) ([]PendingLayer, error) {
+	rows, err := s.pool.Query(ctx, qLayersPending, registry, repoRegexp, manifests)
+	if err != nil {
+		return nil, fmt.Errorf("listing layers to index: %w", err)
+	}
+	var out []PendingLayer
+	var p PendingLayer
+	_, err = pgx.ForEachRow(rows, []any{&p.Digest, &p.DiffID, &p.Size, &p.Repository}, func() error {
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing layers to index: %w", err)
+	}
+	return out, nil
+}

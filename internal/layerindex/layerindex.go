@@ -1,0 +1,190 @@
+// Package layerindex indexes layer blobs: it fetches each layer once per
+// diff_id, streams it through layerscan, and stores the file index in the
+// graph, or records why the layer cannot be indexed. It runs on demand over
+// every pending layer of a registry (Run, for `scan --layers`) and as a
+// consumer of the layer-scan stream that ingest feeds (Consumer).
+package layerindex
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+// Fetcher opens layer blobs; *walker.Walker is one.
+type Fetcher interface {
+	// Blob opens the compressed blob digest of registry/repository. Errors
+	// are *walker.Error, whose Permanent says whether to try again.
+	Blob(ctx context.Context, registry, repository, digest string) (io.ReadCloser, error)
+}
+
+// Outcome says what indexing one layer did.
+type Outcome int
+
+// Outcomes.
+const (
+	Indexed  Outcome = iota + 1 // the index was written
+	Skipped                     // already indexed (this diff_id) or rejected (this blob)
+	Rejected                    // the blob cannot be indexed; recorded in layer_rejections
+)
+
+// String returns "indexed", "skipped" or "rejected".
+func (o Outcome) String() string {
+	switch o {
+	case Indexed:
+		return "indexed"
+	case Skipped:
+		return "skipped"
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Rejection classes of their own, besides layerscan's.
+const (
+	ClassDigestMismatch = "digest_mismatch"  // the blob's bytes do not hash to its digest
+	ClassDiffIDMismatch = "diff_id_mismatch" // the uncompressed tar does not hash to the diff_id its config claims
+)
+
+// Indexer indexes layers into a graph store.
+type Indexer struct {
+	Store  *graph.Store
+	Limits layerscan.Limits
+}
+
+// Layer is one layer blob to index.
+type Layer struct {
+	// Registry is the graph's name for the registry; Host is where to fetch.
+	Registry, Host string
+	Repository     string
+	Digest         string // of the compressed blob
+	DiffID         string // the config's claim, checked against the bytes
+	Size           int64  // compressed, as the manifest says
+}
+
+// FetchError is a failure to get a layer's bytes from the registry: the
+// blob is not judged, and may be fetched again later unless Permanent.
+type FetchError struct{ Err error }
+
+func (e *FetchError) Error() string { return e.Err.Error() }
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// Permanent reports whether fetching again is pointless (the blob is gone,
+// the reference is invalid).
+func (e *FetchError) Permanent() bool {
+	var we *walker.Error
+	return errors.As(e.Err, &we) && we.Permanent()
+}
+
+// Class names the failure for ingest_failures.
+func (e *FetchError) Class() string {
+	var we *walker.Error
+	if errors.As(e.Err, &we) {
+		return string(we.Class)
+	}
+	return "registry"
+}
+
+// Index fetches l from f, scans it and stores its index. A layer whose
+// diff_id is already indexed, or whose blob was rejected, is not fetched.
+// A nil error with Rejected means the verdict is recorded; an error means
+// nothing was recorded: a *FetchError, or the database failed.
+func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, error) {
+	done, err := ix.Store.LayerDone(ctx, l.DiffID, l.Digest)
+	if err != nil {
+		return 0, err
+	}
+	if done {
+		return Skipped, nil
+	}
+	rc, err := f.Blob(ctx, l.Host, l.Repository, l.Digest)
+	if err != nil {
+		return 0, &FetchError{Err: err}
+	}
+	defer rc.Close()
+	// An endless body stops one byte past the declared size, and fails the
+	// digest check below.
+	var body io.Reader = rc
+	if l.Size > 0 {
+		body = io.LimitReader(rc, l.Size+1)
+	}
+	d := &digestReader{r: body, h: sha256.New(), size: l.Size}
+	idx, scanErr := layerscan.Scan(d, ix.Limits)
+
+	var rej *layerscan.Rejection
+	switch {
+	case errors.As(scanErr, &rej):
+		return Rejected, ix.reject(ctx, l, rej.Class, rej.Reason)
+	case scanErr != nil && !d.whole():
+		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
+	}
+	// The whole blob was read (a verifying reader may still have failed at
+	// its end): its digest decides.
+	if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != l.Digest {
+		return Rejected, ix.reject(ctx, l, ClassDigestMismatch,
+			fmt.Sprintf("blob is %d bytes with digest %s, not %s", d.n, got, l.Digest))
+	}
+	if scanErr != nil {
+		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
+	}
+	if idx.DiffID != l.DiffID {
+		return Rejected, ix.reject(ctx, l, ClassDiffIDMismatch,
+			fmt.Sprintf("uncompressed tar has diff_id %s, the image config says %s", idx.DiffID, l.DiffID))
+	}
+	wrote, err := ix.Store.SaveLayerIndex(ctx, graph.LayerIndex{DiffID: l.DiffID, BlobDigest: l.Digest, CompressedSize: d.n, Index: idx})
+	if err != nil {
+		return 0, err
+	}
+	if err := ix.Store.ClearFailures(ctx, l.Registry, l.Repository, []string{l.Digest}); err != nil {
+		return 0, err
+	}
+	if !wrote {
+		return Skipped, nil
+	}
+	return Indexed, nil
+}
+
+func (ix *Indexer) reject(ctx context.Context, l Layer, class, reason string) error {
+	err := ix.Store.RejectLayer(ctx, graph.LayerRejection{
+		BlobDigest: l.Digest, DiffID: l.DiffID, Registry: l.Registry, Repository: l.Repository, Class: class, Reason: reason,
+	})
+	if err != nil {
+		return err
+	}
+	return ix.Store.ClearFailures(ctx, l.Registry, l.Repository, []string{l.Digest})
+}
+
+// digestReader hashes and counts what passes through it.
+type digestReader struct {
+	r    io.Reader
+	h    hash.Hash
+	n    int64
+	size int64 // declared; 0 when unknown
+	eof  bool
+}
+
+func (d *digestReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if n > 0 {
+		d.h.Write(p[:n])
+		d.n += int64(n)
+	}
+	if err == io.EOF {
+		d.eof = true
+	}
+	return n, err
+}
+
+// whole reports whether every byte of the blob went through: the reader
+// ended, or (a verifying reader fails instead of ending) the declared size
+// was reached.
+func (d *digestReader) whole() bool { return d.eof || (d.size > 0 && d.n >= d.size) }

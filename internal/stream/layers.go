@@ -1,0 +1,91 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the layer-scan stream, its subject and the scanners' consumer.
+// Layer scans run off their own stream, so slow scans never hold up
+// manifest ingest.
+const (
+	LayersName     = "LAYERQ_LAYERS"
+	LayersSubject  = "layerq.layers"
+	LayersConsumer = "layerq-layer-scanners"
+)
+
+// LayerJob asks for one layer blob to be indexed.
+type LayerJob struct {
+	// Registry is the host the event named (a key of registries.Set).
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	DiffID     string `json:"diff_id"`
+	Size       int64  `json:"size"`
+}
+
+// EnsureLayers creates the layer-scan stream and consumer, or updates them to
+// these settings. It is idempotent.
+func EnsureLayers(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
+	s.Defaults()
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        LayersName,
+		Description: "layerq layer blobs to index",
+		Subjects:    []string{LayersSubject},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Replicas:    s.Replicas,
+		Duplicates:  s.Duplicates,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating stream %s: %w", LayersName, err)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, LayersName, jetstream.ConsumerConfig{
+		Durable:       LayersConsumer,
+		Description:   "layerq layer scanners",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.AckWait,
+		MaxDeliver:    s.MaxDeliver,
+		MaxAckPending: 1000,
+		Replicas:      s.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %s: %w", LayersConsumer, err)
+	}
+	return c, nil
+}
+
+// PublishLayers stores jobs on the layer-scan stream and returns once
+// JetStream has acknowledged each. The blob digest is the message id, so a
+// layer that many images share is queued once within the duplicate window.
+func (p *Publisher) PublishLayers(ctx context.Context, jobs []LayerJob) error {
+	for _, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: LayersSubject, Data: body},
+			jetstream.WithMsgID("layer:"+j.Digest), jetstream.WithExpectStream(LayersName))
+		if err != nil {
+			return fmt.Errorf("%w: publishing layer %s: %v", ErrUnavailable, j.Digest, err)
+		}
+	}
+	return nil
+}
+
+// DecodeLayerJob reads a job from a layer-scan message body.
+func DecodeLayerJob(data []byte) (LayerJob, error) {
+	var j LayerJob
+	if err := json.Unmarshal(data, &j); err != nil {
+		return j, fmt.Errorf("decoding layer job: %w", err)
+	}
+	if j.Registry == "" || j.Repository == "" || j.Digest == "" || j.DiffID == "" {
+		return j, fmt.Errorf("invalid layer job: registry, repository, digest and diff_id are required")
+	}
+	return j, nil
+}

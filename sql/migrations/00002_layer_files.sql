@@ -1,0 +1,67 @@
+-- The file index of each layer: what layer scanning (internal/layerindex)
+-- reads out of the layer blobs, for the bloat and duplicates reports.
+--
+-- A layer is indexed once per diff_id, the digest of its uncompressed tar: the
+-- same layer stored as gzip and as zstd (two blobs) has one index. The index
+-- and its entries are written in one transaction, so an index row always has
+-- all of its entries.
+
+-- +goose Up
+CREATE TABLE layer_indexes (
+    diff_id           text PRIMARY KEY,
+    -- The blob that was read to make the index.
+    blob_digest       text NOT NULL,
+    compression       text NOT NULL CHECK (compression IN ('gzip', 'zstd', 'none')),
+    compressed_size   bigint NOT NULL,
+    uncompressed_size bigint NOT NULL,
+    entries           integer NOT NULL,
+    files             integer NOT NULL,
+    file_bytes        bigint NOT NULL,
+    scanned_at        timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per tar entry, in tar order (ordinal from 0).
+--   type: 1 file, 2 dir, 3 symlink, 4 hardlink, 5 whiteout, 6 opaque, 7 other
+--     (character/block device, FIFO); see layer_file_types.
+--   path: cleaned and relative ("." is the root); for a whiteout, the path it
+--     removes; for an opaque marker, the directory it makes opaque. Bytes
+--     that are not UTF-8 are kept as \xNN.
+--   digest: XXH3-128 of a regular file's content, for equality only (it is
+--     not an OCI digest).
+--   link: a symlink's target verbatim, a hard link's cleaned target path.
+CREATE TABLE layer_files (
+    diff_id text NOT NULL,
+    ordinal integer NOT NULL,
+    type    smallint NOT NULL CHECK (type BETWEEN 1 AND 7),
+    path    text NOT NULL,
+    size    bigint NOT NULL,
+    mode    integer NOT NULL,
+    uid     bigint NOT NULL,
+    gid     bigint NOT NULL,
+    digest  bytea,
+    link    text,
+    PRIMARY KEY (diff_id, ordinal)
+);
+
+CREATE VIEW layer_file_types (type, name) AS
+VALUES (1::smallint, 'file'), (2::smallint, 'dir'), (3::smallint, 'symlink'),
+    (4::smallint, 'hardlink'), (5::smallint, 'whiteout'), (6::smallint, 'opaque'),
+    (7::smallint, 'other');
+
+-- Layer blobs that cannot be indexed, and why: a verdict about the bytes
+-- (over a cap, a compression bomb, a sparse or unsafe entry, a corrupt
+-- stream, a digest mismatch), so they are not fetched again.
+CREATE TABLE layer_rejections (
+    blob_digest text PRIMARY KEY,
+    diff_id     text,
+    registry    text NOT NULL,
+    repository  text NOT NULL,
+    class       text NOT NULL,
+    reason      text NOT NULL,
+    occurred_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- +goose Down
+DROP TABLE layer_rejections;
+DROP VIEW layer_file_types;
+DROP TABLE layer_files, layer_indexes;
