@@ -121,10 +121,14 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 	idx, scanErr := layerscan.Scan(d, ix.Limits)
 
 	var rej *layerscan.Rejection
-	switch {
-	case errors.As(scanErr, &rej):
-		return Rejected, ix.reject(ctx, l, rej.Class, rej.Reason)
-	case scanErr != nil && !d.whole():
+	if errors.As(scanErr, &rej) {
+		// Judge the blob only if it is the blob: read the rest (at most the
+		// declared size) so that its digest can be checked.
+		if _, err := io.Copy(io.Discard, d); err != nil && !d.whole() {
+			return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, err)}
+		}
+	}
+	if scanErr != nil && rej == nil && !d.whole() {
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
 	}
 	// The whole blob was read (a verifying reader may still have failed at
@@ -132,6 +136,9 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 	if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != l.Digest {
 		return Rejected, ix.reject(ctx, l, ClassDigestMismatch,
 			fmt.Sprintf("blob is %d bytes with digest %s, not %s", d.n, got, l.Digest))
+	}
+	if rej != nil {
+		return Rejected, ix.reject(ctx, l, rej.Class, rej.Reason)
 	}
 	if scanErr != nil {
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}

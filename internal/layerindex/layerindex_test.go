@@ -1,0 +1,340 @@
+package layerindex_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/zeebo/xxh3"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type bundle struct {
+	reg   *registrytest.Server
+	pool  *pgxpool.Pool
+	store *graph.Store
+	wk    *walker.Walker
+	ix    *layerindex.Indexer
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	b := &bundle{reg: registrytest.New(t), pool: pgtest.NewPool(t)}
+	b.store = graph.New(b.pool)
+	wk, err := walker.New(walker.Options{Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wk = wk
+	b.ix = &layerindex.Indexer{Store: b.store}
+	return b
+}
+
+func build(t *testing.T, s sample.Spec) v1.Image {
+	t.Helper()
+	img, err := sample.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// scanAndPending crawls the registry into the graph and lists the layers to index.
+func (b *bundle) scanAndPending(t *testing.T) []layerindex.Layer {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := scan.Run(ctx, b.store, b.wk, scan.Options{Registry: b.reg.Host, Repositories: repoglob.Compile("**")}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := b.store.PendingLayers(ctx, b.reg.Host, repoglob.Compile("**").Regexp(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]layerindex.Layer, len(pending))
+	for i, p := range pending {
+		out[i] = layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+	}
+	return out
+}
+
+func (b *bundle) blobGets(digests ...string) int {
+	n := 0
+	for _, r := range b.reg.Requests() {
+		for _, d := range digests {
+			if strings.HasPrefix(r, "GET ") && strings.HasSuffix(r, "/blobs/"+d) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func layerDigests(t *testing.T, img v1.Image) (digests, diffIDs []string) {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		d, _ := l.Digest()
+		di, _ := l.DiffID()
+		digests, diffIDs = append(digests, d.String()), append(diffIDs, di.String())
+	}
+	return digests, diffIDs
+}
+
+var baseFiles = []sample.File{
+	{Path: "etc", Type: '5'},
+	{Path: "etc/os-release", Content: []byte("ID=test\n")},
+	{Path: "usr/bin/tool", Content: bytes.Repeat([]byte("x"), 5000), Mode: 0o4755, UID: 7, GID: 8},
+	{Path: "usr/bin/tool2", Type: '1', Linkname: "usr/bin/tool"},
+	{Path: "etc/.wh.gone"},
+}
+
+// TestIndexRegistry indexes every layer of a registry: each diff_id once
+// (a gzip and a zstd copy of one tar are read once), hostile layers
+// rejected with a reason, nothing fetched twice.
+func TestIndexRegistry(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	base := build(t, sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD rootfs.tar /", Files: baseFiles}}})
+	app1 := build(t, sample.Spec{Base: base, Steps: []sample.Step{{CreatedBy: "RUN make one", Files: []sample.File{{Path: "app/one", Content: []byte("one")}}}}})
+	app2 := build(t, sample.Spec{Base: base, Steps: []sample.Step{{CreatedBy: "RUN make two", Files: []sample.File{{Path: "app/two", Content: []byte("two!")}}}}})
+	zbase, err := sample.Recompress(base, sample.Zstd, sample.OCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := build(t, sample.Spec{Base: base, Steps: []sample.Step{{CreatedBy: "RUN evil", Files: []sample.File{{Path: "../escape", Content: []byte("x")}}}}})
+	b.reg.PushImage(t, "lib/base:1", base)
+	b.reg.PushImage(t, "team/app1:1", app1)
+	b.reg.PushImage(t, "team/app2:1", app2)
+	b.reg.PushImage(t, "zstd/base:1", zbase)
+	b.reg.PushImage(t, "bad/evil:1", evil)
+
+	baseDigests, baseDiffIDs := layerDigests(t, base)
+	zDigests, _ := layerDigests(t, zbase)
+	evilDigests, _ := layerDigests(t, evil)
+
+	layers := b.scanAndPending(t)
+	if len(layers) != 5 { // base gzip, base zstd, one, two, evil
+		t.Fatalf("pending layers = %d, want 5: %+v", len(layers), layers)
+	}
+	sum, err := layerindex.Run(ctx, b.ix, b.wk, layers, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Indexed != 3 || sum.Skipped != 1 || sum.Rejected != 1 || sum.Failed != 0 {
+		t.Errorf("summary = %+v, want 3 indexed, 1 skipped, 1 rejected", sum)
+	}
+	if n := b.blobGets(baseDigests[0], zDigests[0]); n != 1 {
+		t.Errorf("the base layer's two encodings were fetched %d times, want 1", n)
+	}
+
+	var files, fileBytes int64
+	var entries int
+	if err := b.pool.QueryRow(ctx, `SELECT entries, files, file_bytes FROM layer_indexes WHERE diff_id = $1`, baseDiffIDs[0]).Scan(&entries, &files, &fileBytes); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 5 || files != 2 || fileBytes != 8+5000 {
+		t.Errorf("base index: %d entries, %d files, %d bytes; want 5, 2, 5008", entries, files, fileBytes)
+	}
+	type row struct {
+		Typ      int16
+		Path     string
+		Size     int64
+		Mode     int32
+		UID, GID int64
+		Digest   []byte
+		Link     *string
+	}
+	rows, err := b.pool.Query(ctx, `SELECT type, path, size, mode, uid, gid, digest, link FROM layer_files WHERE diff_id = $1 ORDER BY ordinal`, baseDiffIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.Typ, &r.Path, &r.Size, &r.Mode, &r.UID, &r.GID, &r.Digest, &r.Link); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	h := func(s []byte) []byte { d := xxh3.Hash128(s).Bytes(); return d[:] }
+	link := "usr/bin/tool"
+	want := []row{
+		{2, "etc", 0, 0o755, 0, 0, nil, nil},
+		{1, "etc/os-release", 8, 0o644, 0, 0, h([]byte("ID=test\n")), nil},
+		{1, "usr/bin/tool", 5000, 0o4755, 7, 8, h(bytes.Repeat([]byte("x"), 5000)), nil},
+		{4, "usr/bin/tool2", 0, 0o644, 0, 0, nil, &link},
+		{5, "etc/gone", 0, 0o644, 0, 0, nil, nil},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("base layer rows = %d, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Typ != w.Typ || g.Path != w.Path || g.Size != w.Size || g.Mode != w.Mode || g.UID != w.UID || g.GID != w.GID ||
+			!bytes.Equal(g.Digest, w.Digest) || (g.Link == nil) != (w.Link == nil) || (g.Link != nil && *g.Link != *w.Link) {
+			t.Errorf("row %d = %+v, want %+v", i, g, w)
+		}
+	}
+
+	var class, reason string
+	if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, evilDigests[1]).Scan(&class, &reason); err != nil {
+		t.Fatalf("evil layer not rejected: %v", err)
+	}
+	if class != "unsafe_path" || !strings.Contains(reason, `"../escape"`) {
+		t.Errorf("evil layer rejection = %s: %s", class, reason)
+	}
+
+	// Nothing left; a stale list fetches nothing.
+	if again := b.scanAndPending(t); len(again) != 0 {
+		t.Errorf("pending after indexing = %+v", again)
+	}
+	before := len(b.reg.Requests())
+	sum, err = layerindex.Run(ctx, b.ix, b.wk, layers, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Skipped != 5 || sum.Indexed+sum.Rejected+sum.Failed != 0 {
+		t.Errorf("second run = %+v, want 5 skipped", sum)
+	}
+	if n := len(b.reg.Requests()) - before; n != 0 {
+		t.Errorf("second run made %d requests", n)
+	}
+}
+
+// TestWrongBytesAndClaims: a registry serving other bytes for a digest, and
+// a config claiming another diff_id, are rejected as such; a registry that
+// fails is recorded, retried, and cleared once it works.
+func TestWrongBytesAndClaims(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	img := build(t, sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD x /", Files: baseFiles}}})
+	other := build(t, sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD y /", Files: []sample.File{{Path: "y", Content: []byte("y")}}}}})
+	b.reg.PushImage(t, "a/img:1", img)
+	b.reg.PushImage(t, "a/other:1", other)
+	digests, diffIDs := layerDigests(t, img)
+	otherDigests, otherDiffIDs := layerDigests(t, other)
+	layers := b.scanAndPending(t)
+	if len(layers) != 2 {
+		t.Fatalf("pending = %+v", layers)
+	}
+
+	t.Run("digest mismatch", func(t *testing.T) {
+		ls, _ := img.Layers()
+		rc, _ := ls[0].Compressed()
+		blob, _ := io.ReadAll(rc)
+		blob[len(blob)/2] ^= 0xff
+		b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+digests[0]) {
+				w.Write(blob)
+				return true
+			}
+			return false
+		})
+		defer b.reg.Intercept(nil)
+		l := layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/img", Digest: digests[0], DiffID: diffIDs[0], Size: int64(len(blob))}
+		o, err := b.ix.Index(ctx, b.wk, l)
+		if err != nil || o != layerindex.Rejected {
+			t.Fatalf("Index = %v, %v; want rejected", o, err)
+		}
+		var class, reason string
+		if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, digests[0]).Scan(&class, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if class != layerindex.ClassDigestMismatch || !strings.Contains(reason, "not "+digests[0]) {
+			t.Errorf("rejection = %s: %s", class, reason)
+		}
+	})
+
+	t.Run("diff_id mismatch", func(t *testing.T) {
+		l := layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/other", Digest: otherDigests[0], DiffID: diffIDs[0], Size: layers[0].Size}
+		for _, p := range layers {
+			if p.Digest == otherDigests[0] {
+				l.Size = p.Size
+			}
+		}
+		o, err := b.ix.Index(ctx, b.wk, l)
+		if err != nil || o != layerindex.Rejected {
+			t.Fatalf("Index = %v, %v; want rejected", o, err)
+		}
+		var class, reason string
+		if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, otherDigests[0]).Scan(&class, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if class != layerindex.ClassDiffIDMismatch || !strings.Contains(reason, otherDiffIDs[0]) || !strings.Contains(reason, diffIDs[0]) {
+			t.Errorf("rejection = %s: %s", class, reason)
+		}
+		var n int
+		b.pool.QueryRow(ctx, `SELECT count(*) FROM layer_indexes`).Scan(&n)
+		if n != 0 {
+			t.Errorf("%d indexes written", n)
+		}
+	})
+
+	t.Run("registry down, then up", func(t *testing.T) {
+		if _, err := b.pool.Exec(ctx, `DELETE FROM layer_rejections`); err != nil {
+			t.Fatal(err)
+		}
+		b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+			if strings.Contains(r.URL.Path, "/blobs/") {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return true
+			}
+			return false
+		})
+		sum, err := layerindex.Run(ctx, b.ix, b.wk, layers, 2, nil)
+		b.reg.Intercept(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Failed != 2 || sum.Indexed != 0 {
+			t.Errorf("summary while down = %+v, want 2 failed", sum)
+		}
+		var n int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM ingest_failures WHERE source = 'layerscan' AND class = 'registry'`).Scan(&n); err != nil || n != 2 {
+			t.Errorf("recorded failures = %d, %v; want 2", n, err)
+		}
+		var fe *layerindex.FetchError
+		_, err = b.ix.Index(ctx, failing{}, layers[0])
+		if !errors.As(err, &fe) || fe.Permanent() {
+			t.Errorf("fetch error = %v, want a transient *FetchError", err)
+		}
+		sum, err = layerindex.Run(ctx, b.ix, b.wk, layers, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Indexed != 2 {
+			t.Errorf("summary once up = %+v, want 2 indexed", sum)
+		}
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM ingest_failures`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("failures left = %d, %v", n, err)
+		}
+	})
+}
+
+type failing struct{}
+
+func (failing) Blob(context.Context, string, string, string) (io.ReadCloser, error) {
+	return nil, &walker.Error{Class: walker.Registry, Reason: "registry down"}
+}
