@@ -1,0 +1,244 @@
+// Package dedup measures what an image stores for nothing, from the file
+// indexes of its layers: bytes that lower layers carry and the final
+// filesystem does not show (hidden by a later step: removed, rewritten,
+// chmod-ed), attributed to the pair of steps that added and hid them, with
+// the fix in words; and runs of consecutive small RUN layers that one RUN
+// would make one layer. It computes; package report loads and prints.
+package dedup
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/overlay"
+)
+
+// Layer is one layer of an image, bottom first, with its file index.
+type Layer struct {
+	Position  int    // in the manifest, from 0
+	Digest    string // of the compressed blob
+	MediaType string
+	Size      int64 // compressed
+	// UncompressedSize is the size of the layer's tar, for the compression
+	// ratio that estimates what hidden bytes cost compressed.
+	UncompressedSize int64
+	CreatedBy        string // the history step that made the layer
+	Entries          []layerscan.Entry
+}
+
+// Options tune the analysis. Zero values mean the defaults.
+type Options struct {
+	// SmallLayer is the compressed size under which a RUN layer counts as
+	// small for layer runs (default 1 MiB).
+	SmallLayer int64
+	// TopPaths is how many paths each pair lists (default 5).
+	TopPaths int
+	// BaseLayers is how many bottom layers come from the base image: they
+	// are never proposed for merging (the image's author does not build
+	// them). Their hidden bytes still count.
+	BaseLayers int
+}
+
+// DefaultSmallLayer is the default Options.SmallLayer.
+const DefaultSmallLayer = 1 << 20
+
+// Analysis is what an image stores for nothing.
+type Analysis struct {
+	// WastedBytes is the content of regular files that lower layers carry
+	// and the final filesystem does not show, uncompressed.
+	WastedBytes int64 `json:"wasted_bytes"`
+	// WastedCompressedBytes estimates what they cost in the blobs: each
+	// file's bytes times its layer's compressed/uncompressed ratio.
+	WastedCompressedBytes int64 `json:"wasted_compressed_bytes"`
+	FinalFiles            int   `json:"final_files"`
+	FinalBytes            int64 `json:"final_bytes"`
+	Pairs                 []Pair `json:"pairs"`
+	LayerRuns             []Run  `json:"layer_runs"`
+	// ExtraLayers is how many layers merging every run would remove.
+	ExtraLayers int `json:"extra_layers"`
+	// ExtraManifestBytes is the size of the manifest entries of those layers.
+	ExtraManifestBytes int64 `json:"extra_manifest_bytes"`
+}
+
+// Pair is the bytes one step added and a later (or the same) step hid.
+type Pair struct {
+	AddedBy          string `json:"added_by"`
+	AddedByPosition  int    `json:"added_by_position"`
+	HiddenBy         string `json:"hidden_by"`
+	HiddenByPosition int    `json:"hidden_by_position"`
+	// Kind is how most of the bytes were hidden (overlay.Kind names).
+	Kind            string     `json:"kind"`
+	Bytes           int64      `json:"bytes"`
+	CompressedBytes int64      `json:"compressed_bytes"`
+	Files           int        `json:"files"`
+	TopPaths        []PathSize `json:"top_paths"`
+	Fix             string     `json:"fix"`
+}
+
+// PathSize is a path (absolute, as in the container) and the hidden bytes
+// below it.
+type PathSize struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Run is consecutive small RUN layers that one RUN would make one layer.
+type Run struct {
+	FromPosition int      `json:"from_position"`
+	ToPosition   int      `json:"to_position"`
+	Layers       int      `json:"layers"`
+	Bytes        int64    `json:"bytes"` // compressed, all layers of the run
+	Steps        []string `json:"steps"`
+	Fix          string   `json:"fix"`
+}
+
+// Analyze computes the analysis of an image's layers, bottom first.
+func Analyze(layers []Layer, opts Options) Analysis {
+	if opts.SmallLayer <= 0 {
+		opts.SmallLayer = DefaultSmallLayer
+	}
+	if opts.TopPaths <= 0 {
+		opts.TopPaths = 5
+	}
+	stacks := make([][]layerscan.Entry, len(layers))
+	for i, l := range layers {
+		stacks[i] = l.Entries
+	}
+	res := overlay.Apply(stacks)
+	a := Analysis{FinalFiles: res.FinalFiles, FinalBytes: res.FinalBytes, Pairs: []Pair{}, LayerRuns: []Run{}}
+
+	type key struct{ added, hidden int }
+	type acc struct {
+		bytes  int64
+		files  int
+		kinds  map[overlay.Kind]int64
+		paths  map[string]int64
+		sample []string
+	}
+	groups := map[key]*acc{}
+	for _, loss := range res.Losses {
+		k := key{loss.AddedBy, loss.HiddenBy}
+		g := groups[k]
+		if g == nil {
+			g = &acc{kinds: map[overlay.Kind]int64{}, paths: map[string]int64{}}
+			groups[k] = g
+		}
+		g.bytes += loss.Size
+		g.files++
+		g.kinds[loss.Kind] += loss.Size
+		g.paths["/"+strings.TrimPrefix(loss.Path, ".")] += loss.Size
+	}
+	keys := make([]key, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		return cmp.Or(cmp.Compare(groups[y].bytes, groups[x].bytes), cmp.Compare(x.added, y.added), cmp.Compare(x.hidden, y.hidden))
+	})
+	for _, k := range keys {
+		g := groups[k]
+		added, hidden := layers[k.added], layers[k.hidden]
+		p := Pair{
+			AddedBy: added.CreatedBy, AddedByPosition: added.Position,
+			HiddenBy: hidden.CreatedBy, HiddenByPosition: hidden.Position,
+			Kind: dominant(g.kinds).String(), Bytes: g.bytes, Files: g.files,
+			CompressedBytes: compressed(g.bytes, added),
+		}
+		for path, n := range g.paths {
+			p.TopPaths = append(p.TopPaths, PathSize{Path: strings.TrimSuffix(path, "/"), Bytes: n})
+		}
+		slices.SortFunc(p.TopPaths, func(x, y PathSize) int {
+			return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), strings.Compare(x.Path, y.Path))
+		})
+		if len(p.TopPaths) > opts.TopPaths {
+			p.TopPaths = p.TopPaths[:opts.TopPaths]
+		}
+		p.Fix = fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden)
+		a.WastedBytes += p.Bytes
+		a.WastedCompressedBytes += p.CompressedBytes
+		a.Pairs = append(a.Pairs, p)
+	}
+	a.LayerRuns = runs(layers, opts)
+	for _, r := range a.LayerRuns {
+		a.ExtraLayers += r.Layers - 1
+		for _, l := range layers {
+			if l.Position > r.FromPosition && l.Position <= r.ToPosition {
+				a.ExtraManifestBytes += DescriptorBytes(l.MediaType, l.Digest, l.Size)
+			}
+		}
+	}
+	return a
+}
+
+// compressed estimates what n uncompressed bytes of layer l cost in its blob.
+func compressed(n int64, l Layer) int64 {
+	if l.UncompressedSize <= 0 {
+		return n
+	}
+	return int64(float64(n) * float64(l.Size) / float64(l.UncompressedSize))
+}
+
+// dominant is the kind that hid the most bytes (the lowest kind on a tie).
+func dominant(kinds map[overlay.Kind]int64) overlay.Kind {
+	var best overlay.Kind
+	for k, n := range kinds {
+		if best == 0 || n > kinds[best] || n == kinds[best] && k < best {
+			best = k
+		}
+	}
+	return best
+}
+
+// DescriptorBytes is the size of a layer's entry in a manifest, as
+// {"mediaType":…,"size":…,"digest":…} without whitespace.
+func DescriptorBytes(mediaType, digest string, size int64) int64 {
+	return int64(len(fmt.Sprintf(`{"mediaType":%q,"size":%d,"digest":%q},`, mediaType, size, digest)))
+}
+
+// IsRun reports whether a history step is a Dockerfile RUN: BuildKit writes
+// "RUN …", the classic builder "/bin/sh -c …" (other instructions there
+// carry "#(nop)").
+func IsRun(createdBy string) bool {
+	s := strings.TrimSpace(createdBy)
+	if strings.HasPrefix(s, "RUN ") {
+		return true
+	}
+	return (strings.HasPrefix(s, "/bin/sh -c ") || strings.HasPrefix(s, "|")) && !strings.Contains(s, "#(nop)")
+}
+
+// runs finds maximal runs of two or more consecutive small RUN layers above
+// the base.
+func runs(layers []Layer, opts Options) []Run {
+	out := []Run{}
+	flush := func(from, to int) {
+		if to-from < 1 {
+			return
+		}
+		r := Run{FromPosition: layers[from].Position, ToPosition: layers[to].Position, Layers: to - from + 1}
+		for _, l := range layers[from : to+1] {
+			r.Bytes += l.Size
+			r.Steps = append(r.Steps, l.CreatedBy)
+		}
+		r.Fix = fmt.Sprintf("merge these %d RUN steps into one (RUN a && b && …): %d fewer layers, each a manifest entry, a blob request per pull and a tar with its own end-of-archive and compression framing",
+			r.Layers, r.Layers-1)
+		out = append(out, r)
+	}
+	start := -1
+	for i, l := range layers {
+		ok := i >= opts.BaseLayers && IsRun(l.CreatedBy) && l.Size < opts.SmallLayer
+		switch {
+		case ok && start < 0:
+			start = i
+		case !ok && start >= 0:
+			flush(start, i-1)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		flush(start, len(layers)-1)
+	}
+	return out
+}

@@ -1,0 +1,53 @@
+package dedup
+
+import (
+	"strings"
+
+	"github.com/layerq/layerq/internal/overlay"
+)
+
+// fix says in words how to stop storing what a pair of steps hides. It
+// reads the steps' text and the hidden paths the way a reviewer of the
+// Dockerfile would.
+func fix(kind overlay.Kind, addedBy, hiddenBy string, paths []PathSize, sameStep bool) string {
+	under := func(prefixes ...string) bool {
+		for _, p := range paths {
+			for _, pre := range prefixes {
+				if strings.HasPrefix(p.Path, pre) || strings.Contains(p.Path, pre) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	added := strings.ToLower(addedBy)
+	if sameStep {
+		return "the layer's tar holds the same path more than once; only the last copy is visible: write each file once in that step"
+	}
+	switch kind {
+	case overlay.MetadataChanged:
+		return "set the mode and owner where the file is added (COPY/ADD --chmod=… --chown=…, or chmod/chown in the same RUN that creates it) instead of a later RUN chmod/chown, which copies every file it touches into a new layer"
+	case overlay.Rewritten:
+		return "the same files are added again unchanged: drop the second COPY/ADD, or narrow it to what changed"
+	case overlay.Overwritten:
+		return "write the final version once: change the file in the step that creates it (or create it only in the later step); every rewrite stores the whole file again"
+	case overlay.Replaced:
+		return "create the path in its final type once: a later step replaced a file or directory with another type, and the lower copy stays in the image"
+	}
+	// Removed or hidden by an opaque directory: deleted in a later step.
+	switch {
+	case under("/var/lib/apt/lists") && strings.Contains(added, "apt-get update"):
+		return "combine apt-get update with rm -rf /var/lib/apt/lists/* in one RUN (RUN apt-get update && apt-get install -y … && rm -rf /var/lib/apt/lists/*)"
+	case under("/var/cache/apt", "/var/lib/apt/lists"):
+		return "clean apt in the same RUN that installs (… && apt-get clean && rm -rf /var/lib/apt/lists/*)"
+	case under("/var/cache/apk") || strings.Contains(added, "apk add"):
+		return "use apk add --no-cache instead of deleting /var/cache/apk in a later step"
+	case under("/.cache/pip") || strings.Contains(added, "pip install"):
+		return "use pip install --no-cache-dir, or delete in the same RUN that installs"
+	case under("/.npm", "/usr/local/share/.cache/yarn", "/.cache/yarn"):
+		return "clean the npm/yarn cache in the same RUN that installs (npm ci && npm cache clean --force), or use a cache mount (RUN --mount=type=cache)"
+	case under("/var/cache/yum", "/var/cache/dnf"):
+		return "run yum/dnf clean all in the same RUN that installs"
+	}
+	return "delete in the same RUN that created the files (RUN … && rm -rf …), or build them in another stage and COPY only what the image needs: a later rm only hides them"
+}

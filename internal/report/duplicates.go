@@ -1,0 +1,263 @@
+package report
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qDuplicatesBlob    = sqlfiles.Query("duplicates_blob")
+	qDuplicatesLayer   = sqlfiles.Query("duplicates_layer")
+	qDuplicatesFile    = sqlfiles.Query("duplicates_file")
+	qDuplicatesFileTop = sqlfiles.Query("duplicates_file_top")
+)
+
+// DuplicatesOptions select what the duplicates report looks at.
+type DuplicatesOptions struct {
+	// Kind is "blob", "layer" or "file".
+	Kind         string
+	Repositories repoglob.Glob
+	Limit        int
+	// MinSimilarity is the least similarity of a layer pair (kind layer).
+	MinSimilarity float64
+}
+
+// LoadDuplicates runs the duplicates report of the chosen kind.
+func LoadDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (output.Table, error) {
+	if opts.Limit <= 0 {
+		return nil, fmt.Errorf("--limit must be positive, got %d", opts.Limit)
+	}
+	switch opts.Kind {
+	case "blob":
+		return loadBlobDuplicates(ctx, db, opts)
+	case "layer":
+		if opts.MinSimilarity < 0 || opts.MinSimilarity > 1 {
+			return nil, fmt.Errorf("--min-similarity must be between 0 and 1, got %g", opts.MinSimilarity)
+		}
+		return loadLayerDuplicates(ctx, db, opts)
+	case "file":
+		return loadFileDuplicates(ctx, db, opts)
+	}
+	return nil, fmt.Errorf("unknown --kind %q: use blob, layer or file", opts.Kind)
+}
+
+// BlobEncoding is one blob a layer is stored as.
+type BlobEncoding struct {
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	MediaType string `json:"media_type"`
+}
+
+// BlobDuplicate is one layer stored under several blob digests.
+type BlobDuplicate struct {
+	DiffID      string `json:"diff_id"`
+	StoredBytes int64  `json:"stored_bytes"`
+	// BytesStoredTwice is what keeping only the smallest encoding would free.
+	BytesStoredTwice int64          `json:"bytes_stored_twice"`
+	Blobs            []BlobEncoding `json:"blobs"`
+}
+
+// BlobDuplicates is the duplicates report of kind blob.
+type BlobDuplicates struct {
+	Kind             string          `json:"kind"`
+	BytesStoredTwice int64           `json:"bytes_stored_twice"`
+	Layers           []BlobDuplicate `json:"layers"`
+}
+
+func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*BlobDuplicates, error) {
+	rows, err := db.Query(ctx, qDuplicatesBlob, opts.Repositories.Regexp(), opts.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("querying blob duplicates: %w", err)
+	}
+	out := &BlobDuplicates{Kind: "blob", Layers: []BlobDuplicate{}}
+	var (
+		d       BlobDuplicate
+		n       int64
+		digests []string
+		sizes   []int64
+		types   []string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&d.DiffID, &n, &d.StoredBytes, &d.BytesStoredTwice, &digests, &sizes, &types}, func() error {
+		d.Blobs = make([]BlobEncoding, len(digests))
+		for i := range digests {
+			d.Blobs[i] = BlobEncoding{Digest: digests[i], Size: sizes[i], MediaType: types[i]}
+		}
+		out.Layers = append(out.Layers, d)
+		out.BytesStoredTwice += d.BytesStoredTwice
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading blob duplicates: %w", err)
+	}
+	return out, nil
+}
+
+// Preamble implements output.Preamble.
+func (r *BlobDuplicates) Preamble() []string {
+	return []string{fmt.Sprintf("%d layers stored under more than one blob digest; %s stored twice", len(r.Layers), output.Bytes(r.BytesStoredTwice))}
+}
+
+// Columns implements output.Table.
+func (r *BlobDuplicates) Columns() []string {
+	return []string{"diff_id", "blob", "size", "media_type", "bytes_stored_twice"}
+}
+
+// Rows implements output.Table: one row per blob, the smallest first.
+func (r *BlobDuplicates) Rows() [][]any {
+	var rows [][]any
+	for _, d := range r.Layers {
+		for i, b := range d.Blobs {
+			twice := any("")
+			if i == 0 {
+				twice = output.Bytes(d.BytesStoredTwice)
+			}
+			rows = append(rows, []any{d.DiffID, b.Digest, output.Bytes(b.Size), b.MediaType, twice})
+		}
+	}
+	return rows
+}
+
+// LayerSide is one layer of a near-duplicate pair.
+type LayerSide struct {
+	DiffID     string `json:"diff_id"`
+	Files      int64  `json:"files"`
+	FileBytes  int64  `json:"file_bytes"`
+	Repository string `json:"repository"`
+	CreatedBy  string `json:"created_by"`
+}
+
+// LayerDuplicate is a pair of different layers whose files match.
+type LayerDuplicate struct {
+	A           LayerSide `json:"a"`
+	B           LayerSide `json:"b"`
+	SharedFiles int64     `json:"shared_files"`
+	// BytesSaved is the bytes of the files the two share: what file-level
+	// dedup would store once instead of twice.
+	BytesSaved int64   `json:"bytes_saved"`
+	Similarity float64 `json:"similarity"`
+}
+
+// LayerDuplicates is the duplicates report of kind layer.
+type LayerDuplicates struct {
+	Kind          string           `json:"kind"`
+	MinSimilarity float64          `json:"min_similarity"`
+	Pairs         []LayerDuplicate `json:"pairs"`
+}
+
+func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*LayerDuplicates, error) {
+	rows, err := db.Query(ctx, qDuplicatesLayer, opts.Repositories.Regexp(), opts.MinSimilarity, opts.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("querying layer duplicates: %w", err)
+	}
+	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: []LayerDuplicate{}}
+	var p LayerDuplicate
+	_, err = pgx.ForEachRow(rows, []any{&p.A.DiffID, &p.A.Files, &p.A.FileBytes, &p.B.DiffID, &p.B.Files, &p.B.FileBytes,
+		&p.SharedFiles, &p.BytesSaved, &p.Similarity, &p.A.Repository, &p.A.CreatedBy, &p.B.Repository, &p.B.CreatedBy}, func() error {
+		out.Pairs = append(out.Pairs, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading layer duplicates: %w", err)
+	}
+	return out, nil
+}
+
+// Columns implements output.Table.
+func (r *LayerDuplicates) Columns() []string {
+	return []string{"layer_a", "repository_a", "layer_b", "repository_b", "similarity", "shared_files", "bytes_saved", "created_by"}
+}
+
+// Rows implements output.Table.
+func (r *LayerDuplicates) Rows() [][]any {
+	rows := make([][]any, 0, len(r.Pairs))
+	for _, p := range r.Pairs {
+		rows = append(rows, []any{p.A.DiffID, p.A.Repository, p.B.DiffID, p.B.Repository,
+			fmt.Sprintf("%.3f", p.Similarity), p.SharedFiles, output.Bytes(p.BytesSaved), p.A.CreatedBy})
+	}
+	return rows
+}
+
+// FileContent is one file content stored in several places.
+type FileContent struct {
+	Digest     string `json:"digest"` // XXH3-128, hex; for equality only
+	Size       int64  `json:"size"`
+	Copies     int64  `json:"copies"`
+	Layers     int64  `json:"layers"`
+	ExtraBytes int64  `json:"extra_bytes"`
+	SamplePath string `json:"sample_path"`
+}
+
+// FileDuplicates is the duplicates report of kind file: registry-wide
+// file-level deduplication.
+type FileDuplicates struct {
+	Kind string `json:"kind"`
+	// Layers counts the distinct indexed layers of live images looked at;
+	// Unindexed those not indexed yet (run scan --layers).
+	Layers      int64 `json:"layers"`
+	Unindexed   int64 `json:"unindexed_layers"`
+	Files       int64 `json:"files"`
+	TotalBytes  int64 `json:"total_bytes"`
+	UniqueFiles int64 `json:"unique_files"`
+	UniqueBytes int64 `json:"unique_bytes"`
+	// DedupRatio is unique_bytes / total_bytes: the share of file bytes
+	// that file-level dedup would keep (1 when there are none).
+	DedupRatio float64       `json:"dedup_ratio"`
+	Top        []FileContent `json:"top"`
+}
+
+func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
+	re := opts.Repositories.Regexp()
+	out := &FileDuplicates{Kind: "file", Top: []FileContent{}}
+	if err := db.QueryRow(ctx, qDuplicatesFile, re).Scan(&out.Layers, &out.Unindexed, &out.Files, &out.TotalBytes, &out.UniqueFiles, &out.UniqueBytes); err != nil {
+		return nil, fmt.Errorf("querying file duplicates: %w", err)
+	}
+	out.DedupRatio = 1
+	if out.TotalBytes > 0 {
+		out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
+	}
+	rows, err := db.Query(ctx, qDuplicatesFileTop, re, opts.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("querying duplicated files: %w", err)
+	}
+	var c FileContent
+	_, err = pgx.ForEachRow(rows, []any{&c.Digest, &c.Size, &c.Copies, &c.Layers, &c.ExtraBytes, &c.SamplePath}, func() error {
+		out.Top = append(out.Top, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading duplicated files: %w", err)
+	}
+	return out, nil
+}
+
+// Preamble implements output.Preamble.
+func (r *FileDuplicates) Preamble() []string {
+	lines := []string{
+		fmt.Sprintf("%d layers, %d files, %s; %d distinct contents, %s", r.Layers, r.Files, output.Bytes(r.TotalBytes), r.UniqueFiles, output.Bytes(r.UniqueBytes)),
+		fmt.Sprintf("file-level dedup ratio (unique / total bytes): %.4f; it would save %s", r.DedupRatio, output.Bytes(r.TotalBytes-r.UniqueBytes)),
+	}
+	if r.Unindexed > 0 {
+		lines = append(lines, fmt.Sprintf("%d layers are not indexed yet and are not counted: run layerq-ingest scan --layers", r.Unindexed))
+	}
+	return lines
+}
+
+// Columns implements output.Table.
+func (r *FileDuplicates) Columns() []string {
+	return []string{"content", "size", "copies", "layers", "extra_bytes", "sample_path"}
+}
+
+// Rows implements output.Table.
+func (r *FileDuplicates) Rows() [][]any {
+	rows := make([][]any, 0, len(r.Top))
+	for _, c := range r.Top {
+		rows = append(rows, []any{c.Digest, output.Bytes(c.Size), c.Copies, c.Layers, output.Bytes(c.ExtraBytes), c.SamplePath})
+	}
+	return rows
+}

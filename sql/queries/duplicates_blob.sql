@@ -1,0 +1,25 @@
+-- Layers (by diff_id) that live image manifests in repositories matching $1
+-- use under more than one blob digest: the same tar compressed differently
+-- (gzip and zstd, other levels or compressors), stored once per encoding.
+-- bytes_stored_twice keeps the smallest encoding. $2: limit.
+WITH live_blobs AS (
+    SELECT DISTINCT ml.blob_digest
+    FROM manifest_layers ml
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    WHERE r.name ~ $1
+)
+SELECT b.diff_id,
+    count(*) AS blobs,
+    sum(b.size)::bigint AS stored_bytes,
+    (sum(b.size) - min(b.size))::bigint AS bytes_stored_twice,
+    array_agg(b.digest ORDER BY b.size, b.digest) AS digests,
+    array_agg(b.size ORDER BY b.size, b.digest) AS sizes,
+    array_agg(b.media_type ORDER BY b.size, b.digest) AS media_types
+FROM blobs b
+JOIN live_blobs lb ON lb.blob_digest = b.digest
+WHERE b.diff_id IS NOT NULL
+GROUP BY b.diff_id
+HAVING count(*) > 1
+ORDER BY bytes_stored_twice DESC, b.diff_id
+LIMIT $2

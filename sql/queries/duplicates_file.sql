@@ -1,0 +1,28 @@
+-- File-level deduplication over the distinct indexed layers of live images
+-- in repositories matching $1 (each layer counted once, as the registry
+-- stores it once): regular files, their bytes, the distinct contents and
+-- their bytes. unique_bytes / total_bytes is what file-level dedup would
+-- keep. Also the number of live layers not indexed yet.
+WITH live AS (
+    SELECT DISTINCT b.diff_id
+    FROM manifest_layers ml
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN blobs b ON b.digest = ml.blob_digest
+    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+),
+f AS (
+    SELECT lf.digest, lf.size
+    FROM layer_files lf
+    JOIN live USING (diff_id)
+    WHERE lf.type = 1
+),
+u AS (
+    SELECT DISTINCT ON (digest) digest, size FROM f
+)
+SELECT (SELECT count(*) FROM live l JOIN layer_indexes li USING (diff_id)) AS layers,
+    (SELECT count(*) FROM live l WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.diff_id = l.diff_id)) AS unindexed,
+    (SELECT count(*) FROM f) AS files,
+    (SELECT coalesce(sum(size), 0)::bigint FROM f) AS total_bytes,
+    (SELECT count(*) FROM u) AS unique_files,
+    (SELECT coalesce(sum(size), 0)::bigint FROM u) AS unique_bytes

@@ -1,0 +1,20 @@
+-- The file contents stored most often over the distinct indexed layers of
+-- live images in repositories matching $1, by the bytes the extra copies
+-- take. $2: limit.
+WITH live AS (
+    SELECT DISTINCT b.diff_id
+    FROM manifest_layers ml
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN blobs b ON b.digest = ml.blob_digest
+    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+)
+SELECT encode(lf.digest, 'hex'), min(lf.size)::bigint, count(*) AS copies, count(DISTINCT lf.diff_id) AS layers,
+    (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path) AS sample_path
+FROM layer_files lf
+JOIN live USING (diff_id)
+WHERE lf.type = 1 AND lf.size > 0
+GROUP BY lf.digest
+HAVING count(*) > 1
+ORDER BY extra_bytes DESC, 1
+LIMIT $2

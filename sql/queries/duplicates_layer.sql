@@ -1,0 +1,54 @@
+-- Pairs of different layers (diff_ids) of live images in repositories
+-- matching $1 whose regular files match: same path, same content. A rebuild
+-- that changed only mtimes, or a few files, gives a new digest for the same
+-- bytes. similarity is shared file bytes over the pair's union (by file
+-- count when both hold only empty files); bytes_saved is what storing the
+-- shared files once would save. $2: least similarity (0..1); $3: limit.
+WITH live AS (
+    SELECT DISTINCT b.diff_id
+    FROM manifest_layers ml
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN blobs b ON b.digest = ml.blob_digest
+    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+),
+f AS (
+    SELECT lf.diff_id, lf.path, lf.digest, lf.size
+    FROM layer_files lf
+    JOIN live USING (diff_id)
+    WHERE lf.type = 1
+),
+shared AS (
+    SELECT a.diff_id AS a, b.diff_id AS b, sum(a.size)::bigint AS bytes, count(*) AS files
+    FROM f a
+    JOIN f b ON b.path = a.path AND b.digest = a.digest AND a.diff_id < b.diff_id
+    GROUP BY a.diff_id, b.diff_id
+),
+scored AS (
+    SELECT s.*, la.files AS a_files, lb.files AS b_files, la.file_bytes AS a_bytes, lb.file_bytes AS b_bytes,
+        CASE WHEN la.file_bytes + lb.file_bytes - s.bytes > 0
+            THEN s.bytes::float8 / (la.file_bytes + lb.file_bytes - s.bytes)
+            ELSE s.files::float8 / nullif(la.files + lb.files - s.files, 0)
+        END AS similarity
+    FROM shared s
+    JOIN layer_indexes la ON la.diff_id = s.a
+    JOIN layer_indexes lb ON lb.diff_id = s.b
+)
+SELECT s.a, s.a_files, s.a_bytes, s.b, s.b_files, s.b_bytes, s.files, s.bytes, s.similarity,
+    coalesce(ua.name, ''), coalesce(ua.created_by, ''), coalesce(ub.name, ''), coalesce(ub.created_by, '')
+FROM scored s
+LEFT JOIN LATERAL (
+    SELECT r.name, ml.created_by FROM blobs b
+    JOIN manifest_layers ml ON ml.blob_digest = b.digest
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    WHERE b.diff_id = s.a ORDER BY r.name, ml.manifest_digest, ml.position LIMIT 1) ua ON true
+LEFT JOIN LATERAL (
+    SELECT r.name, ml.created_by FROM blobs b
+    JOIN manifest_layers ml ON ml.blob_digest = b.digest
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    WHERE b.diff_id = s.b ORDER BY r.name, ml.manifest_digest, ml.position LIMIT 1) ub ON true
+WHERE s.similarity >= $2
+ORDER BY s.bytes DESC, s.similarity DESC, s.a, s.b
+LIMIT $3
