@@ -42,7 +42,7 @@ func newApp(out, errOut io.Writer) *cli.App {
 			_, err := output.ParseFormat(c.String("output"))
 			return err
 		},
-		Commands:        []*cli.Command{topSharedCommand(), imageCommand()},
+		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand()},
 		HideHelpCommand: true,
 	}
 }

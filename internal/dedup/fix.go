@@ -31,6 +31,8 @@ func fix(kind overlay.Kind, addedBy, hiddenBy string, paths []PathSize, sameStep
 		return "the same files are added again unchanged: drop the second COPY/ADD, or narrow it to what changed"
 	case overlay.Overwritten:
 		return "write the final version once: change the file in the step that creates it (or create it only in the later step); every rewrite stores the whole file again"
+	case overlay.OpaqueHidden:
+		return "a later step replaced the whole directory (an opaque directory hides everything below it): don't fill it in an earlier step, or create it in its final form once"
 	case overlay.Replaced:
 		return "create the path in its final type once: a later step replaced a file or directory with another type, and the lower copy stays in the image"
 	}

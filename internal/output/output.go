@@ -66,12 +66,17 @@ func (b Bytes) String() string {
 	return fmt.Sprintf("%.1f %ciB", v/unit, "KMGTPE"[exp])
 }
 
+// Whole is a text cell that tables print whole, never truncated: for the
+// last column, when cutting it would lose its point (advice, say).
+type Whole string
+
 // Print renders report in format.
 func Print(w io.Writer, format Format, report Table) error {
 	switch format {
 	case JSONFormat:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "&&" in a fix stays readable
 		return enc.Encode(report)
 	case CSVFormat:
 		cw := csv.NewWriter(w)
@@ -141,6 +146,8 @@ func cell(v any, human bool) string {
 			return Truncate(c, 72)
 		}
 		return c
+	case Whole:
+		return strings.Join(strings.Fields(string(c)), " ")
 	default:
 		return fmt.Sprint(c)
 	}

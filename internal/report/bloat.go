@@ -306,7 +306,7 @@ func (b *Bloat) Rows() [][]any {
 			}
 			rows = append(rows, []any{"", p.Kind, output.Bytes(p.Bytes), output.Bytes(p.CompressedBytes),
 				fmt.Sprintf("#%d %s -> #%d %s", p.AddedByPosition, shortStep(p.AddedBy), p.HiddenByPosition, shortStep(p.HiddenBy)),
-				strings.Join(paths, ", "), p.Fix})
+				strings.Join(paths, ", "), output.Whole(p.Fix)})
 		}
 		for _, r := range img.LayerRuns {
 			var steps []string
@@ -314,7 +314,7 @@ func (b *Bloat) Rows() [][]any {
 				steps = append(steps, shortStep(s))
 			}
 			rows = append(rows, []any{"", fmt.Sprintf("%d small RUN layers", r.Layers), output.Bytes(r.Bytes), "",
-				fmt.Sprintf("#%d..#%d %s", r.FromPosition, r.ToPosition, strings.Join(steps, " | ")), "", r.Fix})
+				fmt.Sprintf("#%d..#%d %s", r.FromPosition, r.ToPosition, strings.Join(steps, " | ")), "", output.Whole(r.Fix)})
 		}
 	}
 	return rows
@@ -322,10 +322,13 @@ func (b *Bloat) Rows() [][]any {
 
 // shortStep trims a history step for a table cell.
 func shortStep(s string) string {
-	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "/bin/sh -c "))
+	s = strings.TrimSpace(s)
 	s = strings.TrimSuffix(s, " # buildkit")
-	if len(s) > 48 {
-		s = s[:45] + "..."
+	for _, shell := range []string{"/bin/sh -c ", "|"} {
+		if rest, ok := strings.CutPrefix(strings.TrimPrefix(s, "RUN "), shell); ok {
+			s = "RUN " + strings.TrimSpace(rest)
+			break
+		}
 	}
-	return s
+	return output.Truncate(s, 40)
 }
