@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,10 @@ func newApp(out, errOut io.Writer) *cli.App {
 }
 
 func exitCode(err error) int {
+	var gate *gateError
+	if errors.As(err, &gate) {
+		return 3
+	}
 	if ec, ok := err.(cli.ExitCoder); ok {
 		return ec.ExitCode()
 	}

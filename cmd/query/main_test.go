@@ -10,6 +10,7 @@ import (
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -148,6 +149,10 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"image", "team/app@sha256:abc"}, `bad digest in "team/app@sha256:abc": want sha256: followed by 64 hex digits`},
 		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "top-shared"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
 		{[]string{"dedupe"}, `unknown command "dedupe" (see layerq --help)`},
+		{[]string{"bloat", "--image", "x@sha256:1"}, `bad digest in "x@sha256:1": want sha256: followed by 64 hex digits`},
+		{[]string{"bloat", "team/app:1"}, `bloat takes no arguments (got ["team/app:1"]): give an image with --image REF`},
+		{[]string{"bloat", "--min-bytes", "-1"}, "--min-bytes and --max-layers must not be negative, --small-layer must be positive"},
+		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "duplicates", "--kind", "tree"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)
@@ -157,5 +162,97 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		if out != "" || stderr != "" {
 			t.Errorf("%v printed %q / %q; want nothing but the error", c.args, out, stderr)
 		}
+	}
+}
+
+// bloated is a database holding one image whose third step deletes what the
+// second added (8000 bytes), with its layers indexed.
+func bloated(t *testing.T) string {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	reg := registrytest.New(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{
+		{CreatedBy: "ADD rootfs /", Files: []sample.File{{Path: "etc/os-release", Content: []byte("ID=x\n")}}},
+		{CreatedBy: "RUN /bin/sh -c make", Files: []sample.File{{Path: "build/out.o", Content: sample.Bytes("o", 8000)}}},
+		{CreatedBy: "RUN /bin/sh -c rm -rf /build", Files: []sample.File{sample.Whiteout("build")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/bloated:1", img)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	w, err := walker.New(walker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := graph.New(pool)
+	ctx := context.Background()
+	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := store.PendingLayers(ctx, "reg.test", repoglob.Compile("").Regexp(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []layerindex.Layer
+	for _, p := range pending {
+		ls = append(ls, layerindex.Layer{Registry: "reg.test", Host: reg.Host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size})
+	}
+	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, ls, 1, nil); err != nil || sum.Indexed != 3 {
+		t.Fatalf("indexing: %+v, %v", sum, err)
+	}
+	return url
+}
+
+func TestBloatGate(t *testing.T) {
+	url := bloated(t)
+	out, _, err := runCLI(t, "--database-url", url, "-o", "json", "bloat", "--fail-over", "7999")
+	if err == nil || err.Error() != "1 images waste more than 7999 bytes (--fail-over)" || exitCode(err) != 3 {
+		t.Fatalf("--fail-over 7999: err = %v (exit %d)", err, exitCode(err))
+	}
+	var got struct {
+		Images []struct {
+			Repository  string `json:"repository"`
+			Tag         string `json:"tag"`
+			WastedBytes int64  `json:"wasted_bytes"`
+			Pairs       []struct {
+				AddedBy  string `json:"added_by"`
+				HiddenBy string `json:"hidden_by"`
+				Bytes    int64  `json:"bytes"`
+			} `json:"pairs"`
+			LayerRuns []struct {
+				Layers int `json:"layers"`
+			} `json:"layer_runs"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(got.Images) != 1 || got.Images[0].Repository != "team/bloated" || got.Images[0].Tag != "1" || got.Images[0].WastedBytes != 8000 ||
+		len(got.Images[0].Pairs) != 1 || got.Images[0].Pairs[0].AddedBy != "RUN /bin/sh -c make" || got.Images[0].Pairs[0].HiddenBy != "RUN /bin/sh -c rm -rf /build" ||
+		len(got.Images[0].LayerRuns) != 1 || got.Images[0].LayerRuns[0].Layers != 2 {
+		t.Errorf("report = %s", out)
+	}
+	if _, _, err := runCLI(t, "--database-url", url, "bloat", "--fail-over", "8000"); err != nil {
+		t.Errorf("--fail-over 8000: %v", err)
+	}
+	_, _, err = runCLI(t, "--database-url", url, "bloat", "--max-layers", "2", "--image", "team/bloated:1")
+	if err == nil || err.Error() != "1 images have more than 2 layers (--max-layers)" || exitCode(err) != 3 {
+		t.Errorf("--max-layers 2: %v", err)
+	}
+	out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "duplicates", "--kind", "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "content,size,copies,layers,extra_bytes,sample_path\n") {
+		t.Errorf("duplicates csv = %q", out)
+	}
+	out, _, err = runCLI(t, "--database-url", url, "duplicates", "--kind", "file")
+	if err != nil || !strings.Contains(out, "3 layers, 2 files, 7.8 KiB; 2 distinct contents, 7.8 KiB\nfile-level dedup ratio (unique / total bytes): 1.0000; it would save 0 B\n") {
+		t.Errorf("duplicates table = %q, %v", out, err)
 	}
 }

@@ -128,8 +128,16 @@ func bloatGate(b *report.Bloat, failOver int64, maxLayers int) error {
 	if len(why) == 0 {
 		return nil
 	}
-	return cli.Exit("layerq: "+strings.Join(why, "; "), 3)
+	return &gateError{msg: strings.Join(why, "; ")}
 }
+
+// gateError is a report that crossed a CI threshold: the report is printed,
+// and the process exits with status 3 (not 1, which means layerq failed).
+// It is not a cli.ExitCoder, which would make urfave/cli exit the process
+// itself.
+type gateError struct{ msg string }
+
+func (e *gateError) Error() string { return e.msg }
 
 func duplicatesCommand() *cli.Command {
 	return &cli.Command{
