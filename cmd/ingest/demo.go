@@ -77,7 +77,7 @@ func demoCommand() *cli.Command {
 			served := make(chan error, 1)
 			go func() {
 				served <- runServer(ctx, server{
-					role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 4,
+					role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 4, layerWorkers: 2,
 					creds: map[string]receiver.Credentials{"distribution": {Tokens: []string{token}}},
 					log:   slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 				})
@@ -98,6 +98,11 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "all %d references arrived in the graph through webhooks, %s after the first push\n", len(pushed), time.Since(start).Round(time.Millisecond))
+			n, err := waitIndexed(ctx, store)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%d layers indexed off the layer-scan stream, %s after the first push\n", n, time.Since(start).Round(time.Millisecond))
 
 			// A scan of the same registry finds nothing the webhooks missed.
 			w, err := walker.New(walker.Options{})
@@ -140,6 +145,29 @@ func waitArrived(ctx context.Context, store *graph.Store, pushed []sample.Pushed
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitIndexed waits until the layer scanners have indexed every layer of the
+// demo registry, and says how many layers the file index holds.
+func waitIndexed(ctx context.Context, store *graph.Store) (int, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pending, err := store.PendingLayers(ctx, demoRegistryName, "", nil)
+		if err != nil {
+			return 0, err
+		}
+		if len(pending) == 0 {
+			return store.LayerIndexCount(ctx)
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%d layers were not indexed within 60 seconds (see ingest_failures and layer_rejections)", len(pending))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -97,6 +97,15 @@ func TestServeWithDistributionNotifications(t *testing.T) {
 		t.Fatalf("push tag events = %d", n)
 	}
 
+	// The layer-scan stream indexes both layers, off the ingest path.
+	cf, _ := img.ConfigFile()
+	waitFor(t, "the pushed layers indexed", func() bool {
+		return count(`SELECT count(*) FROM layer_indexes WHERE diff_id = ANY($1)`, []string{cf.RootFS.DiffIDs[0].String(), cf.RootFS.DiffIDs[1].String()}) == 2
+	})
+	if n := count(`SELECT count(*) FROM layer_files WHERE diff_id = $1 AND path = 'app' AND size = 5000 AND type = 1`, cf.RootFS.DiffIDs[1].String()); n != 1 {
+		t.Fatalf("app layer file rows = %d", n)
+	}
+
 	if err := remote.Delete(reg.Ref(t, "team/app@"+digest.String())); err != nil {
 		t.Fatal(err)
 	}

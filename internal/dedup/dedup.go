@@ -52,9 +52,9 @@ type Analysis struct {
 	WastedBytes int64 `json:"wasted_bytes"`
 	// WastedCompressedBytes estimates what they cost in the blobs: each
 	// file's bytes times its layer's compressed/uncompressed ratio.
-	WastedCompressedBytes int64 `json:"wasted_compressed_bytes"`
-	FinalFiles            int   `json:"final_files"`
-	FinalBytes            int64 `json:"final_bytes"`
+	WastedCompressedBytes int64  `json:"wasted_compressed_bytes"`
+	FinalFiles            int    `json:"final_files"`
+	FinalBytes            int64  `json:"final_bytes"`
 	Pairs                 []Pair `json:"pairs"`
 	LayerRuns             []Run  `json:"layer_runs"`
 	// ExtraLayers is how many layers merging every run would remove.
@@ -70,7 +70,10 @@ type Pair struct {
 	HiddenBy         string `json:"hidden_by"`
 	HiddenByPosition int    `json:"hidden_by_position"`
 	// Kind is how most of the bytes were hidden (overlay.Kind names).
-	Kind            string     `json:"kind"`
+	Kind string `json:"kind"`
+	// InBase is set when the step that hid the bytes belongs to the base
+	// image: the fix is the base's to make (or pick another base).
+	InBase          bool       `json:"in_base"`
 	Bytes           int64      `json:"bytes"`
 	CompressedBytes int64      `json:"compressed_bytes"`
 	Files           int        `json:"files"`
@@ -157,6 +160,9 @@ func Analyze(layers []Layer, opts Options) Analysis {
 			p.TopPaths = p.TopPaths[:opts.TopPaths]
 		}
 		p.Fix = fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden)
+		if p.InBase = k.hidden < opts.BaseLayers; p.InBase {
+			p.Fix = "inside the base image, not this image's steps: fix it in the base or pick a slimmer one (" + p.Fix + ")"
+		}
 		a.WastedBytes += p.Bytes
 		a.WastedCompressedBytes += p.CompressedBytes
 		a.Pairs = append(a.Pairs, p)

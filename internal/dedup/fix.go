@@ -28,7 +28,7 @@ func fix(kind overlay.Kind, addedBy, hiddenBy string, paths []PathSize, sameStep
 	case overlay.MetadataChanged:
 		return "set the mode and owner where the file is added (COPY/ADD --chmod=… --chown=…, or chmod/chown in the same RUN that creates it) instead of a later RUN chmod/chown, which copies every file it touches into a new layer"
 	case overlay.Rewritten:
-		return "the same files are added again unchanged: drop the second COPY/ADD, or narrow it to what changed"
+		return "the same files are added again unchanged: if it is a lock file copied first for the build cache and again by COPY . ., that is the price of the cache order; otherwise drop the second COPY/ADD or narrow it"
 	case overlay.Overwritten:
 		return "write the final version once: change the file in the step that creates it (or create it only in the later step); every rewrite stores the whole file again"
 	case overlay.OpaqueHidden:

@@ -17,6 +17,7 @@ var (
 	qLayerReject      = sqlfiles.Query("layer_reject")
 	qLayerDone        = sqlfiles.Query("layer_done")
 	qLayersPending    = sqlfiles.Query("layers_pending")
+	qLayerIndexCount  = sqlfiles.Query("layer_index_count")
 )
 
 // LayerIndex is the file index of one layer, read from one of its blobs.
@@ -165,4 +166,13 @@ func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string, 
 		return nil, fmt.Errorf("listing layers to index: %w", err)
 	}
 	return out, nil
+}
+
+// LayerIndexCount is how many layers (diff_ids) the file index holds.
+func (s *Store) LayerIndexCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, qLayerIndexCount).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting indexed layers: %w", err)
+	}
+	return n, nil
 }

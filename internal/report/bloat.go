@@ -322,12 +322,15 @@ func (b *Bloat) Rows() [][]any {
 
 // shortStep trims a history step for a table cell.
 func shortStep(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimSuffix(s, " # buildkit")
-	for _, shell := range []string{"/bin/sh -c ", "|"} {
-		if rest, ok := strings.CutPrefix(strings.TrimPrefix(s, "RUN "), shell); ok {
-			s = "RUN " + strings.TrimSpace(rest)
-			break
+	s = strings.TrimSuffix(strings.TrimSpace(s), " # buildkit")
+	if rest, ok := strings.CutPrefix(s, "/bin/sh -c #(nop) "); ok {
+		s = strings.TrimSpace(rest) // the classic builder's non-RUN instructions
+	} else {
+		for _, shell := range []string{"/bin/sh -c ", "|"} {
+			if rest, ok := strings.CutPrefix(strings.TrimPrefix(s, "RUN "), shell); ok {
+				s = "RUN " + strings.TrimSpace(rest)
+				break
+			}
 		}
 	}
 	return output.Truncate(s, 40)
