@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,11 +28,11 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
 	out, _, err := runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "applied 1 migrations; schema at version 1\n" {
+	if err != nil || out != "applied 2 migrations; schema at version 2\n" {
 		t.Fatalf("first migrate: %q, %v", out, err)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "schema up to date at version 1\n" {
+	if err != nil || out != "schema up to date at version 2\n" {
 		t.Fatalf("second migrate: %q, %v", out, err)
 	}
 }
@@ -55,6 +56,19 @@ func TestScanCommand(t *testing.T) {
 	// Not a terminal: plain log lines.
 	if stderr != "scanning 1 repositories\nrepository team/app: 2 tags, 2 walked, 0 unchanged, 0 tags deleted, 0 errors\n" {
 		t.Fatalf("progress = %q", stderr)
+	}
+	ls, _ := img.Layers()
+	size, _ := ls[0].Size()
+	out, stderr, err = runCLI(t, "--database-url", url, "scan", "--registry", reg.Host, "--layers-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("layers: 1 indexed (%d bytes read), 0 already indexed, 0 rejected, 0 failed (see ingest_failures)\n", size); out != want || stderr != fmt.Sprintf("indexing 1 layers (%d bytes)\n", size) {
+		t.Fatalf("scan --layers-only = %q / %q, want %q", out, stderr, want)
+	}
+	out, _, err = runCLI(t, "--database-url", url, "scan", "--registry", reg.Host, "--layers")
+	if err != nil || !strings.HasSuffix(out, "\nlayers: 0 indexed (0 bytes read), 0 already indexed, 0 rejected, 0 failed (see ingest_failures)\n") {
+		t.Fatalf("scan --layers again = %q, %v", out, err)
 	}
 }
 
