@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,6 +195,43 @@ func benchCompressed(b *testing.B, blob []byte, uncompressed int64, files int, t
 		}
 		if decodeNs > 0 {
 			b.ReportMetric(decodeNs/ns, "speed-vs-decode-only")
+		}
+	})
+
+	// All cores: as many system decompressors at once as Go may run
+	// threads, against as many Scans at once (layer scanners run in
+	// parallel, one blob each). The ratio is of aggregate throughputs.
+	procs := runtime.GOMAXPROCS(0)
+	var parToolNs float64
+	if toolPath != "" {
+		b.Run(fmt.Sprintf("%s-dc-x%d", tool, procs), func(b *testing.B) {
+			b.SetBytes(uncompressed * int64(procs))
+			for range b.N {
+				var wg sync.WaitGroup
+				for range procs {
+					wg.Go(func() { runTool(b, blob, toolPath, "-dc") })
+				}
+				wg.Wait()
+			}
+			parToolNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		})
+	}
+	b.Run(fmt.Sprintf("scan-x%d", procs), func(b *testing.B) {
+		b.SetBytes(uncompressed * int64(procs))
+		for range b.N {
+			var wg sync.WaitGroup
+			for range procs {
+				wg.Go(func() {
+					if _, err := Scan(bytes.NewReader(blob), Limits{}); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		if parToolNs > 0 {
+			b.ReportMetric(parToolNs/ns, fmt.Sprintf("speed-vs-%s-dc-x%d", tool, procs))
 		}
 	})
 }
