@@ -1,9 +1,11 @@
 package layerindex
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -35,6 +37,10 @@ func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, 
 	if jobs < 1 {
 		jobs = 1
 	}
+	// Largest first: with jobs at a time, the run ends when its longest
+	// chain of layers does, and a big layer started last would run alone.
+	layers = slices.Clone(layers)
+	slices.SortStableFunc(layers, func(a, b Layer) int { return cmp.Compare(b.Size, a.Size) })
 	var (
 		mu  sync.Mutex
 		sum Summary

@@ -204,3 +204,65 @@ func TestPermanentAndTransientFailures(t *testing.T) {
 		t.Fatalf("failures = %+v", got)
 	}
 }
+
+// flakyQueue fails its first calls, then records the jobs it is given.
+type flakyQueue struct {
+	failures atomic.Int32
+	jobs     atomic.Pointer[[]stream.LayerJob]
+}
+
+func (q *flakyQueue) PublishLayers(_ context.Context, jobs []stream.LayerJob) error {
+	if q.failures.Add(-1) >= 0 {
+		return stream.ErrUnavailable
+	}
+	q.jobs.Store(&jobs)
+	return nil
+}
+
+// A push queues the image's layers that are not indexed yet; when the
+// layer queue is down the event is not acked, and is applied again until
+// the layers are queued.
+func TestPushQueuesLayers(t *testing.T) {
+	b := setup(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{
+		{CreatedBy: "ADD x /", Files: []sample.File{{Path: "x", Content: []byte("x")}}},
+		{CreatedBy: "RUN y", Files: []sample.File{{Path: "y", Content: []byte("y")}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := b.reg.PushImage(t, "team/app:1", img)
+	q := &flakyQueue{}
+	q.failures.Store(2)
+	b.opts.Layers = q
+	w := worker.New(b.opts)
+	run(t, w, b)
+	ev := webhook.Event{ID: "ev-layers", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Tag: "1", Action: webhook.Push, Time: time.Now().UTC()}
+	if _, err := b.pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the layers queued", func() bool { return q.jobs.Load() != nil })
+	eventually(t, "the event acked", func() bool { acked, _, _ := w.Stats().Snapshot(); return acked == 1 })
+	if _, naked, termed := w.Stats().Snapshot(); naked != 2 || termed != 0 {
+		t.Errorf("naked %d, termed %d; want 2 retries and no termination", naked, termed)
+	}
+	jobs := *q.jobs.Load()
+	layers, _ := img.Layers()
+	if len(jobs) != 2 {
+		t.Fatalf("jobs = %+v", jobs)
+	}
+	for i, l := range layers {
+		d, _ := l.Digest()
+		di, _ := l.DiffID()
+		sz, _ := l.Size()
+		found := false
+		for _, j := range jobs {
+			if j.Digest == d.String() && j.DiffID == di.String() && j.Size == sz && j.Registry == b.reg.Host && j.Repository == "team/app" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("layer %d (%s) not queued: %+v", i, d, jobs)
+		}
+	}
+}
