@@ -42,13 +42,9 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	if name == "" {
 		name = c.String("registry")
 	}
-	pending, err := store.PendingLayers(c.Context, name, glob.Regexp(), nil)
+	layers, err := layerindex.Pending(c.Context, store, name, c.String("registry"), glob.Regexp())
 	if err != nil {
 		return err
-	}
-	layers := make([]layerindex.Layer, len(pending))
-	for i, p := range pending {
-		layers[i] = layerindex.Layer{Registry: name, Host: c.String("registry"), Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
 	}
 	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
 	if err != nil {

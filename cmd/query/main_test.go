@@ -56,7 +56,16 @@ func seeded(t *testing.T) (url string, base, app v1.Image) {
 	reg.PushImage(t, "library/base:1", base)
 	reg.PushImage(t, "team/app:1", app)
 	reg.PushImage(t, "team/other:1", other)
-	pool, err := pgxpool.New(context.Background(), url)
+	scanInto(t, url, reg, false)
+	return url, base, app
+}
+
+// scanInto scans reg into the database at url as "reg.test", and with
+// layers indexes every layer too.
+func scanInto(t *testing.T, url string, reg *registrytest.Server, layers bool) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +74,20 @@ func seeded(t *testing.T) (url string, base, app v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scan.Run(context.Background(), graph.New(pool), w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
+	store := graph.New(pool)
+	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
 		t.Fatal(err)
 	}
-	return url, base, app
+	if !layers {
+		return
+	}
+	ls, err := layerindex.Pending(ctx, store, "reg.test", reg.Host, repoglob.Compile("").Regexp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, ls, 1, nil); err != nil || sum.Indexed != len(ls) {
+		t.Fatalf("indexing: %+v, %v", sum, err)
+	}
 }
 
 func TestTopSharedJSONAndCSV(t *testing.T) {
@@ -180,31 +199,7 @@ func bloated(t *testing.T) string {
 		t.Fatal(err)
 	}
 	reg.PushImage(t, "team/bloated:1", img)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	w, err := walker.New(walker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := graph.New(pool)
-	ctx := context.Background()
-	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
-		t.Fatal(err)
-	}
-	pending, err := store.PendingLayers(ctx, "reg.test", repoglob.Compile("").Regexp(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ls []layerindex.Layer
-	for _, p := range pending {
-		ls = append(ls, layerindex.Layer{Registry: "reg.test", Host: reg.Host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size})
-	}
-	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, ls, 1, nil); err != nil || sum.Indexed != 3 {
-		t.Fatalf("indexing: %+v, %v", sum, err)
-	}
+	scanInto(t, url, reg, true)
 	return url
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -33,7 +32,6 @@ type Consumer struct {
 // Run consumes jobs until ctx ends, then drains: it fetches nothing more
 // and finishes the layers in hand.
 func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
-	n := max(c.Concurrency, 1)
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 10
 	}
@@ -43,31 +41,7 @@ func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	var subs []jetstream.ConsumeContext
-	for range n {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { c.process(ctx, msg) },
-			jetstream.PullMaxMessages(1),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if ctx.Err() == nil {
-					c.Log.Warn("consuming layer jobs", "err", err)
-				}
-			}))
-		if err != nil {
-			for _, s := range subs {
-				s.Stop()
-			}
-			return fmt.Errorf("subscribing to %s: %w", stream.LayersConsumer, err)
-		}
-		subs = append(subs, cc)
-	}
-	<-ctx.Done()
-	for _, s := range subs {
-		s.Drain()
-	}
-	for _, s := range subs {
-		<-s.Closed()
-	}
-	return nil
+	return stream.Consume(ctx, cons, c.Concurrency, "layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg) })
 }
 
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
@@ -77,32 +51,17 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.settle(msg.Term())
 		return
 	}
-	delivered := uint64(1)
-	if meta, err := msg.Metadata(); err == nil {
-		delivered = meta.NumDelivered
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(c.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				msg.InProgress()
-			}
-		}
-	}()
-	l, err := c.layer(job)
+	delivered := stream.Delivered(msg)
+	stop := stream.KeepAlive(msg, c.AckWait)
+	l, f, err := c.layer(job)
 	if err == nil {
 		var o Outcome
-		o, err = c.Indexer.Index(ctx, c.fetcher(job), l)
+		o, err = c.Indexer.Index(ctx, f, l)
 		if err == nil {
 			c.Log.Info("layer "+o.String(), "digest", l.Digest, "repository", l.Repository)
 		}
 	}
-	close(done)
+	stop()
 
 	var fe *FetchError
 	switch {
@@ -117,35 +76,22 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.fail(ctx, l, fmt.Errorf("still failing after %d deliveries: %w", delivered, err))
 		c.settle(msg.Term())
 	default:
-		delay := min(time.Duration(1<<min(delivered-1, 7))*time.Second, 2*time.Minute)
+		delay := stream.Backoff(delivered)
 		c.Log.Info("layer will be retried", "digest", l.Digest, "delivery", delivered, "delay", delay, "err", err)
 		c.settle(msg.NakWithDelay(delay))
 	}
 }
 
-// layer resolves a job's registry host to what the graph calls it.
-func (c *Consumer) layer(j stream.LayerJob) (Layer, error) {
+// layer resolves a job's registry host to what the graph calls it and the
+// walker that fetches from it.
+func (c *Consumer) layer(j stream.LayerJob) (Layer, Fetcher, error) {
 	l := Layer{Registry: j.Registry, Host: j.Registry, Repository: j.Repository, Digest: j.Digest, DiffID: j.DiffID, Size: j.Size}
-	reg, err := c.Registries.Lookup(j.Registry)
+	wk, reg, err := c.Registries.Walker(j.Registry)
 	if err != nil {
-		return l, err
+		return l, nil, err
 	}
 	l.Registry, l.Host = reg.Name, reg.Host
-	return l, nil
-}
-
-func (c *Consumer) fetcher(j stream.LayerJob) Fetcher {
-	wk, _, err := c.Registries.Walker(j.Registry)
-	if err != nil {
-		return failingFetcher{err}
-	}
-	return wk
-}
-
-type failingFetcher struct{ err error }
-
-func (f failingFetcher) Blob(context.Context, string, string, string) (io.ReadCloser, error) {
-	return nil, f.err
+	return l, wk, nil
 }
 
 func (c *Consumer) fail(ctx context.Context, l Layer, err error) {

@@ -62,15 +62,11 @@ func (b *bundle) scanAndPending(t *testing.T) []layerindex.Layer {
 	if _, err := scan.Run(ctx, b.store, b.wk, scan.Options{Registry: b.reg.Host, Repositories: repoglob.Compile("**")}); err != nil {
 		t.Fatal(err)
 	}
-	pending, err := b.store.PendingLayers(ctx, b.reg.Host, repoglob.Compile("**").Regexp(), nil)
+	layers, err := layerindex.Pending(ctx, b.store, b.reg.Host, b.reg.Host, repoglob.Compile("**").Regexp())
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]layerindex.Layer, len(pending))
-	for i, p := range pending {
-		out[i] = layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
-	}
-	return out
+	return layers
 }
 
 func (b *bundle) blobGets(digests ...string) int {

@@ -92,3 +92,18 @@ func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, 
 
 // Source is what layer indexing records as the source of its failures.
 const Source = "layerscan"
+
+// Pending lists the layers of a registry's live images in repositories
+// matching repoRegexp that are neither indexed nor rejected; name is what
+// the graph calls the registry, host where to fetch from.
+func Pending(ctx context.Context, store *graph.Store, name, host, repoRegexp string) ([]Layer, error) {
+	pending, err := store.PendingLayers(ctx, name, repoRegexp, nil)
+	if err != nil {
+		return nil, err
+	}
+	layers := make([]Layer, len(pending))
+	for i, p := range pending {
+		layers[i] = Layer{Registry: name, Host: host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+	}
+	return layers, nil
+}

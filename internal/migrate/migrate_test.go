@@ -47,11 +47,11 @@ func TestUpFromEmptyTwice(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
 		AND table_name IN ('repositories','manifests','repository_manifests','tags','tag_events','index_children',
 		'blobs','manifest_layers','config_history','ingest_failures','scans','scan_repositories',
-		'layer_indexes','layer_files','layer_file_types','layer_rejections')`).Scan(&tables); err != nil {
+		'layer_indexes','layer_files','layer_file_types','layer_rejections','live_layers')`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 16 {
-		t.Fatalf("%d of 16 graph tables exist", tables)
+	if tables != 17 {
+		t.Fatalf("%d of 17 graph tables exist", tables)
 	}
 }
 

@@ -130,13 +130,9 @@ func setupBloat(t *testing.T) bloatCorpus {
 	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("**")}); err != nil {
 		t.Fatal(err)
 	}
-	pending, err := store.PendingLayers(ctx, "reg.test", repoglob.Compile("**").Regexp(), nil)
+	ls, err := layerindex.Pending(ctx, store, "reg.test", reg.Host, repoglob.Compile("**").Regexp())
 	if err != nil {
 		t.Fatal(err)
-	}
-	var ls []layerindex.Layer
-	for _, p := range pending {
-		ls = append(ls, layerindex.Layer{Registry: "reg.test", Host: reg.Host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size})
 	}
 	sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, ls, 2, nil)
 	if err != nil {

@@ -31,33 +31,7 @@ type LayerJob struct {
 // EnsureLayers creates the layer-scan stream and consumer, or updates them to
 // these settings. It is idempotent.
 func EnsureLayers(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
-	s.Defaults()
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        LayersName,
-		Description: "layerq layer blobs to index",
-		Subjects:    []string{LayersSubject},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.WorkQueuePolicy,
-		Replicas:    s.Replicas,
-		Duplicates:  s.Duplicates,
-		Discard:     jetstream.DiscardOld,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating stream %s: %w", LayersName, err)
-	}
-	c, err := js.CreateOrUpdateConsumer(ctx, LayersName, jetstream.ConsumerConfig{
-		Durable:       LayersConsumer,
-		Description:   "layerq layer scanners",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.AckWait,
-		MaxDeliver:    s.MaxDeliver,
-		MaxAckPending: 1000,
-		Replicas:      s.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating consumer %s: %w", LayersConsumer, err)
-	}
-	return c, nil
+	return ensure(ctx, js, s, LayersName, "layerq layer blobs to index", LayersSubject, LayersConsumer, "layerq layer scanners")
 }
 
 // PublishLayers stores jobs on the layer-scan stream and returns once

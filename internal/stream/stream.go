@@ -59,11 +59,17 @@ func (s *Settings) Defaults() {
 // Ensure creates the stream and the workers' consumer, or updates them to
 // these settings. It is idempotent.
 func Ensure(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
+	return ensure(ctx, js, s, Name, "layerq registry events", SubjectPrefix+".>", Consumer, "layerq ingest workers")
+}
+
+// ensure creates or updates a durable work-queue stream on subject and its
+// one shared pull consumer.
+func ensure(ctx context.Context, js jetstream.JetStream, s Settings, name, about, subject, consumer, consumerAbout string) (jetstream.Consumer, error) {
 	s.Defaults()
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        Name,
-		Description: "layerq registry events",
-		Subjects:    []string{SubjectPrefix + ".>"},
+		Name:        name,
+		Description: about,
+		Subjects:    []string{subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
 		Replicas:    s.Replicas,
@@ -71,20 +77,20 @@ func Ensure(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.
 		Discard:     jetstream.DiscardOld,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating stream %s: %w", Name, err)
+		return nil, fmt.Errorf("creating stream %s: %w", name, err)
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, Name, jetstream.ConsumerConfig{
-		Durable:       Consumer,
-		Description:   "layerq ingest workers",
+	c, err := js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{
+		Durable:       consumer,
+		Description:   consumerAbout,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.AckWait,
 		MaxDeliver:    s.MaxDeliver,
 		MaxAckPending: 1000,
-		FilterSubject: SubjectPrefix + ".>",
+		FilterSubject: subject,
 		Replicas:      s.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating consumer %s: %w", Consumer, err)
+		return nil, fmt.Errorf("creating consumer %s: %w", consumer, err)
 	}
 	return c, nil
 }

@@ -23,7 +23,11 @@ func (w *Walker) Blob(ctx context.Context, registry, repository, digest string) 
 	if !w.insecure {
 		d = rebase(d, repo).(name.Digest)
 	}
-	doing := "fetching blob " + d.String()
+	return w.open(ctx, d, "fetching blob "+d.String())
+}
+
+// open GETs a blob; errors say what was being done.
+func (w *Walker) open(ctx context.Context, d name.Digest, doing string) (io.ReadCloser, error) {
 	l, err := w.puller.Layer(ctx, d)
 	if err != nil {
 		return nil, Classify(doing, err)

@@ -343,13 +343,9 @@ func artifactManifest(ref name.Reference, m *graph.Manifest, raw []byte, doc *ma
 
 func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
 	doing := "fetching config " + d.String()
-	l, err := w.puller.Layer(ctx, d)
+	rc, err := w.open(ctx, d, doing)
 	if err != nil {
-		return nil, Classify(doing, err)
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, Classify(doing, err)
+		return nil, err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, MaxManifestBytes+1))

@@ -94,31 +94,7 @@ func (w *Worker) Stats() *Stats { return &w.stats }
 // Run consumes events from cons until ctx ends, then drains: it stops
 // fetching, finishes the events in hand, and returns.
 func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
-	var subs []jetstream.ConsumeContext
-	for range w.opts.Concurrency {
-		cc, err := cons.Consume(func(msg jetstream.Msg) { w.process(ctx, msg) },
-			jetstream.PullMaxMessages(1),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if ctx.Err() == nil {
-					w.opts.Log.Warn("consuming events", "err", err)
-				}
-			}))
-		if err != nil {
-			for _, s := range subs {
-				s.Stop()
-			}
-			return fmt.Errorf("subscribing to %s: %w", stream.Consumer, err)
-		}
-		subs = append(subs, cc)
-	}
-	<-ctx.Done()
-	for _, s := range subs {
-		s.Drain()
-	}
-	for _, s := range subs {
-		<-s.Closed()
-	}
-	return nil
+	return stream.Consume(ctx, cons, w.opts.Concurrency, "events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg) })
 }
 
 // process handles one message and settles it with the stream.
@@ -130,27 +106,12 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 		w.count(func(s *Stats) { s.Termed++ })
 		return
 	}
-	delivered := uint64(1)
-	if meta, err := msg.Metadata(); err == nil {
-		delivered = meta.NumDelivered
-	}
+	delivered := stream.Delivered(msg)
 	// Long walks say they are still in progress, so the server does not
 	// hand the event to another worker meanwhile.
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(w.opts.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				msg.InProgress()
-			}
-		}
-	}()
+	stop := stream.KeepAlive(msg, w.opts.AckWait)
 	err = w.Handle(ctx, ev)
-	close(done)
+	stop()
 
 	var we *walker.Error
 	switch {
@@ -172,19 +133,11 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
 	default:
-		delay := Backoff(delivered)
+		delay := stream.Backoff(delivered)
 		w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
 		w.settle(msg.NakWithDelay(delay))
 		w.count(func(s *Stats) { s.Naked++ })
 	}
-}
-
-// Backoff is the delay before redelivery n+1: 1s, 2s, 4s … capped at 2 minutes.
-func Backoff(delivered uint64) time.Duration {
-	if delivered > 7 {
-		return 2 * time.Minute
-	}
-	return time.Duration(1<<(delivered-1)) * time.Second
 }
 
 func (w *Worker) settle(err error) {

@@ -61,7 +61,17 @@ CREATE TABLE layer_rejections (
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The layers of live manifests, one row per (live membership, layer): what
+-- the duplicates reports (and dashboards) start from.
+CREATE VIEW live_layers AS
+SELECT r.registry, r.name AS repository, ml.manifest_digest, ml.position, ml.blob_digest, b.diff_id, b.size
+FROM manifest_layers ml
+JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+JOIN repositories r ON r.id = rm.repository_id
+JOIN blobs b ON b.digest = ml.blob_digest;
+
 -- +goose Down
+DROP VIEW live_layers;
 DROP TABLE layer_rejections;
 DROP VIEW layer_file_types;
 DROP TABLE layer_files, layer_indexes;

@@ -3,11 +3,7 @@
 -- (gzip and zstd, other levels or compressors), stored once per encoding.
 -- bytes_stored_twice keeps the smallest encoding. $2: limit.
 WITH live_blobs AS (
-    SELECT DISTINCT ml.blob_digest
-    FROM manifest_layers ml
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    WHERE r.name ~ $1
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
 )
 SELECT b.diff_id,
     count(*) AS blobs,

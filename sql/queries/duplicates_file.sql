@@ -4,12 +4,8 @@
 -- their bytes. unique_bytes / total_bytes is what file-level dedup would
 -- keep. Also the number of live layers not indexed yet.
 WITH live AS (
-    SELECT DISTINCT b.diff_id
-    FROM manifest_layers ml
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    JOIN blobs b ON b.digest = ml.blob_digest
-    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+    SELECT DISTINCT diff_id FROM live_layers
+    WHERE repository ~ $1 AND diff_id IS NOT NULL
 ),
 f AS (
     SELECT lf.digest, lf.size

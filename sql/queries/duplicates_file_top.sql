@@ -2,12 +2,8 @@
 -- live images in repositories matching $1, by the bytes the extra copies
 -- take. $2: limit.
 WITH live AS (
-    SELECT DISTINCT b.diff_id
-    FROM manifest_layers ml
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    JOIN blobs b ON b.digest = ml.blob_digest
-    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+    SELECT DISTINCT diff_id FROM live_layers
+    WHERE repository ~ $1 AND diff_id IS NOT NULL
 )
 SELECT encode(lf.digest, 'hex'), min(lf.size)::bigint, count(*) AS copies, count(DISTINCT lf.diff_id) AS layers,
     (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path) AS sample_path

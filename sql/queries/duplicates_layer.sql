@@ -5,12 +5,8 @@
 -- count when both hold only empty files); bytes_saved is what storing the
 -- shared files once would save. $2: least similarity (0..1); $3: limit.
 WITH live AS (
-    SELECT DISTINCT b.diff_id
-    FROM manifest_layers ml
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    JOIN blobs b ON b.digest = ml.blob_digest
-    WHERE r.name ~ $1 AND b.diff_id IS NOT NULL
+    SELECT DISTINCT diff_id FROM live_layers
+    WHERE repository ~ $1 AND diff_id IS NOT NULL
 ),
 f AS (
     SELECT lf.diff_id, lf.path, lf.digest, lf.size
@@ -38,17 +34,13 @@ SELECT s.a, s.a_files, s.a_bytes, s.b, s.b_files, s.b_bytes, s.files, s.bytes, s
     coalesce(ua.name, ''), coalesce(ua.created_by, ''), coalesce(ub.name, ''), coalesce(ub.created_by, '')
 FROM scored s
 LEFT JOIN LATERAL (
-    SELECT r.name, ml.created_by FROM blobs b
-    JOIN manifest_layers ml ON ml.blob_digest = b.digest
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    WHERE b.diff_id = s.a ORDER BY r.name, ml.manifest_digest, ml.position LIMIT 1) ua ON true
+    SELECT ll.repository AS name, ml.created_by FROM live_layers ll
+    JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
+    WHERE ll.diff_id = s.a ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ua ON true
 LEFT JOIN LATERAL (
-    SELECT r.name, ml.created_by FROM blobs b
-    JOIN manifest_layers ml ON ml.blob_digest = b.digest
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
-    WHERE b.diff_id = s.b ORDER BY r.name, ml.manifest_digest, ml.position LIMIT 1) ub ON true
+    SELECT ll.repository AS name, ml.created_by FROM live_layers ll
+    JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
+    WHERE ll.diff_id = s.b ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ub ON true
 WHERE s.similarity >= $2
 ORDER BY s.bytes DESC, s.similarity DESC, s.a, s.b
 LIMIT $3
