@@ -78,9 +78,11 @@ command -v go >/dev/null || die "go is not on PATH"
 command -v skopeo >/dev/null || apt_install skopeo skopeo
 command -v skopeo >/dev/null || die "package skopeo is installed but skopeo is not on PATH"
 
-say "building layerq and the bench registry"
-go build -o "$BIN/layerq-ingest" ./cmd/ingest
-go build -o "$BIN/layerq" ./cmd/query
+[ -f /usr/include/isa-l/igzip_lib.h ] || apt_install "ISA-L (libisal-dev, layerq's gzip inflater)" libisal-dev
+
+say "building layerq (-tags isal) and the bench registry"
+go build -tags isal -o "$BIN/layerq-ingest" ./cmd/ingest
+go build -tags isal -o "$BIN/layerq" ./cmd/query
 go build -o "$BIN/benchregistry" ./bench/cmd/benchregistry
 
 DIVE=$BIN/dive

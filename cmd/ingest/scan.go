@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/urfave/cli/v2"
 
@@ -67,7 +68,7 @@ func scanCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch-size", Value: 256, Usage: "references written per transaction"},
 			&cli.BoolFlag{Name: "layers", Usage: "then read every layer not yet indexed into the file index (for bloat and file duplicates)"},
 			&cli.BoolFlag{Name: "layers-only", Usage: "only index layers, from what the graph already holds (no crawl)"},
-			&cli.IntFlag{Name: "layer-jobs", Value: 2, Usage: "layer blobs read at once (each costs about a core)"},
+			&cli.IntFlag{Name: "layer-jobs", Value: 2 * runtime.NumCPU(), Usage: "layer blobs read at once (default: twice the cores, so fetching overlaps scanning)"},
 		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.String("registry") == "" {

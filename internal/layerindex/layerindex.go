@@ -7,11 +7,8 @@ package layerindex
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/layerq/layerq/internal/graph"
@@ -21,8 +18,10 @@ import (
 
 // Fetcher opens layer blobs; *walker.Walker is one.
 type Fetcher interface {
-	// Blob opens the compressed blob digest of registry/repository. Errors
-	// are *walker.Error, whose Permanent says whether to try again.
+	// Blob opens the compressed blob digest of registry/repository. The
+	// reader verifies the digest: at the end of bytes that do not match it
+	// fails instead of returning io.EOF. Errors are *walker.Error, whose
+	// Permanent says whether to try again.
 	Blob(ctx context.Context, registry, repository, digest string) (io.ReadCloser, error)
 }
 
@@ -111,31 +110,36 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 		return 0, &FetchError{Err: err}
 	}
 	defer rc.Close()
-	// An endless body stops one byte past the declared size, and fails the
-	// digest check below.
+	// An endless body stops one byte past the declared size.
 	var body io.Reader = rc
 	if l.Size > 0 {
 		body = io.LimitReader(rc, l.Size+1)
 	}
-	d := &digestReader{r: body, h: sha256.New(), size: l.Size}
+	d := &countingReader{r: body}
 	idx, scanErr := layerscan.Scan(d, ix.Limits)
 
 	var rej *layerscan.Rejection
 	if errors.As(scanErr, &rej) {
 		// Judge the blob only if it is the blob: read the rest (at most the
-		// declared size) so that its digest can be checked.
-		if _, err := io.Copy(io.Discard, d); err != nil && !d.whole() {
-			return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, err)}
+		// declared size) so that the fetcher verifies its digest.
+		if _, err := io.Copy(io.Discard, d); err != nil {
+			d.err = err
 		}
+		scanErr = nil
 	}
-	if scanErr != nil && rej == nil && !d.whole() {
-		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
-	}
-	// The whole blob was read (a verifying reader may still have failed at
-	// its end): its digest decides.
-	if got := "sha256:" + hex.EncodeToString(d.h.Sum(nil)); got != l.Digest {
-		return Rejected, ix.reject(ctx, l, ClassDigestMismatch,
-			fmt.Sprintf("blob is %d bytes with digest %s, not %s", d.n, got, l.Digest))
+	// The blob's size and digest decide before anything is said of its
+	// content. The fetcher verifies the digest: its reader fails instead of
+	// ending when the bytes do not match, so a failure once every declared
+	// byte has arrived is that verdict.
+	switch {
+	case l.Size > 0 && d.n > l.Size:
+		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob is longer than the %d bytes its manifest says", l.Size))
+	case l.Size > 0 && d.eof && d.n < l.Size:
+		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob is %d bytes, its manifest says %d", d.n, l.Size))
+	case d.err != nil && l.Size > 0 && d.n == l.Size:
+		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob does not match its digest %s: %v", l.Digest, d.err))
+	case d.err != nil:
+		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, d.err)}
 	}
 	if rej != nil {
 		return Rejected, ix.reject(ctx, l, rej.Class, rej.Reason)
@@ -170,28 +174,26 @@ func (ix *Indexer) reject(ctx context.Context, l Layer, class, reason string) er
 	return ix.Store.ClearFailures(ctx, l.Registry, l.Repository, []string{l.Digest})
 }
 
-// digestReader hashes and counts what passes through it.
-type digestReader struct {
-	r    io.Reader
-	h    hash.Hash
-	n    int64
-	size int64 // declared; 0 when unknown
-	eof  bool
+// countingReader counts what passes through it and keeps the reader's
+// first error.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	eof bool
+	err error
 }
 
-func (d *digestReader) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	if n > 0 {
-		d.h.Write(p[:n])
-		d.n += int64(n)
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
 	}
-	if err == io.EOF {
-		d.eof = true
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	switch {
+	case err == io.EOF:
+		c.eof = true
+	case err != nil:
+		c.err = err
 	}
 	return n, err
 }
-
-// whole reports whether every byte of the blob went through: the reader
-// ended, or (a verifying reader fails instead of ending) the declared size
-// was reached.
-func (d *digestReader) whole() bool { return d.eof || (d.size > 0 && d.n >= d.size) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -236,30 +237,62 @@ func TestWrongBytesAndClaims(t *testing.T) {
 		t.Fatalf("pending = %+v", layers)
 	}
 
-	t.Run("digest mismatch", func(t *testing.T) {
+	t.Run("wrong bytes", func(t *testing.T) {
 		ls, _ := img.Layers()
 		rc, _ := ls[0].Compressed()
 		blob, _ := io.ReadAll(rc)
-		blob[len(blob)/2] ^= 0xff
+		flipped := bytes.Clone(blob)
+		flipped[len(flipped)/2] ^= 0xff
+		for _, c := range []struct {
+			name, reason string
+			body         []byte
+		}{
+			{"flipped byte", "does not match its digest " + digests[0], flipped},
+			{"longer", fmt.Sprintf("longer than the %d bytes", len(blob)), append(bytes.Clone(blob), make([]byte, 1<<20)...)},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if _, err := b.pool.Exec(ctx, `DELETE FROM layer_rejections`); err != nil {
+					t.Fatal(err)
+				}
+				b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+digests[0]) {
+						w.Write(c.body)
+						return true
+					}
+					return false
+				})
+				defer b.reg.Intercept(nil)
+				l := layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/img", Digest: digests[0], DiffID: diffIDs[0], Size: int64(len(blob))}
+				o, err := b.ix.Index(ctx, b.wk, l)
+				if err != nil || o != layerindex.Rejected {
+					t.Fatalf("Index = %v, %v; want rejected", o, err)
+				}
+				var class, reason string
+				if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, digests[0]).Scan(&class, &reason); err != nil {
+					t.Fatal(err)
+				}
+				if class != layerindex.ClassDigestMismatch || !strings.Contains(reason, c.reason) {
+					t.Errorf("rejection = %s: %s; want %q in it", class, reason, c.reason)
+				}
+			})
+		}
+		// A body that ends short may be a registry still writing the blob:
+		// retried, not judged.
 		b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+digests[0]) {
-				w.Write(blob)
+				w.Write(blob[:len(blob)-100])
 				return true
 			}
 			return false
 		})
 		defer b.reg.Intercept(nil)
-		l := layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/img", Digest: digests[0], DiffID: diffIDs[0], Size: int64(len(blob))}
-		o, err := b.ix.Index(ctx, b.wk, l)
-		if err != nil || o != layerindex.Rejected {
-			t.Fatalf("Index = %v, %v; want rejected", o, err)
-		}
-		var class, reason string
-		if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, digests[0]).Scan(&class, &reason); err != nil {
+		if _, err := b.pool.Exec(ctx, `DELETE FROM layer_rejections`); err != nil {
 			t.Fatal(err)
 		}
-		if class != layerindex.ClassDigestMismatch || !strings.Contains(reason, "not "+digests[0]) {
-			t.Errorf("rejection = %s: %s", class, reason)
+		var fe *layerindex.FetchError
+		_, err := b.ix.Index(ctx, b.wk, layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/img", Digest: digests[0], DiffID: diffIDs[0], Size: int64(len(blob))})
+		if !errors.As(err, &fe) || fe.Permanent() {
+			t.Errorf("short body: %v, want a transient fetch error", err)
 		}
 	})
 

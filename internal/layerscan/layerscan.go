@@ -324,7 +324,7 @@ func (s *scanner) run() (*Index, error) {
 	switch kind := sniff(magic); kind {
 	case CompressionGzip:
 		s.compression = CompressionGzip
-		zr, err := gzip.NewReader(br) // multistream by default
+		zr, err := newGzipReader(br)
 		if err != nil {
 			return nil, s.failDecompress(err)
 		}
