@@ -98,11 +98,13 @@ func TestServeWithDistributionNotifications(t *testing.T) {
 	}
 
 	// The layer-scan stream indexes both layers, off the ingest path.
-	cf, _ := img.ConfigFile()
+	layers, _ := img.Layers()
+	l0, _ := layers[0].Digest()
+	l1, _ := layers[1].Digest()
 	waitFor(t, "the pushed layers indexed", func() bool {
-		return count(`SELECT count(*) FROM layer_indexes WHERE diff_id = ANY($1)`, []string{cf.RootFS.DiffIDs[0].String(), cf.RootFS.DiffIDs[1].String()}) == 2
+		return count(`SELECT count(*) FROM layer_indexes WHERE blob_digest = ANY($1)`, []string{l0.String(), l1.String()}) == 2
 	})
-	if n := count(`SELECT count(*) FROM layer_files WHERE diff_id = $1 AND path = 'app' AND size = 5000 AND type = 1`, cf.RootFS.DiffIDs[1].String()); n != 1 {
+	if n := count(`SELECT count(*) FROM layer_files WHERE blob_digest = $1 AND path = 'app' AND size = 5000 AND type = 1`, l1.String()); n != 1 {
 		t.Fatalf("app layer file rows = %d", n)
 	}
 

@@ -20,10 +20,10 @@ var (
 	qLayerIndexCount  = sqlfiles.Query("layer_index_count")
 )
 
-// LayerIndex is the file index of one layer, read from one of its blobs.
+// LayerIndex is the file index of one layer blob.
 type LayerIndex struct {
-	DiffID         string // of the uncompressed tar; the index's key
-	BlobDigest     string // the blob that was read
+	BlobDigest     string // the index's key
+	DiffID         string // what the image configs claim; kept, not checked
 	CompressedSize int64
 	Index          *layerscan.Index
 }
@@ -48,10 +48,9 @@ type LayerRejection struct {
 	Reason     string
 }
 
-// SaveLayerIndex stores a layer's index and all of its entries in one
-// transaction. It reports whether it wrote anything: a diff_id already
-// indexed (by another worker, or from another encoding of the same tar) is
-// left as it is.
+// SaveLayerIndex stores a layer blob's index and all of its entries in one
+// transaction. It reports whether it wrote anything: a blob already indexed
+// (by another worker) is left as it is.
 func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {
 	files, fileBytes := 0, int64(0)
 	for _, e := range li.Index.Entries {
@@ -62,22 +61,22 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 	}
 	var wrote bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, qLayerIndexInsert, li.DiffID, li.BlobDigest, li.Index.Compression,
+		tag, err := tx.Exec(ctx, qLayerIndexInsert, li.BlobDigest, li.DiffID, li.Index.Compression,
 			li.CompressedSize, li.Index.UncompressedSize, len(li.Index.Entries), files, fileBytes)
 		if err != nil {
-			return fmt.Errorf("writing index of layer %s: %w", li.DiffID, err)
+			return fmt.Errorf("writing index of layer %s: %w", li.BlobDigest, err)
 		}
 		if wrote = tag.RowsAffected() == 1; !wrote {
 			return nil
 		}
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"layer_files"},
-			[]string{"diff_id", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"},
-			&entryRows{diffID: li.DiffID, entries: li.Index.Entries, i: -1})
+			[]string{"blob_digest", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"},
+			&entryRows{blob: li.BlobDigest, entries: li.Index.Entries, i: -1})
 		if err != nil {
-			return fmt.Errorf("writing entries of layer %s: %w", li.DiffID, err)
+			return fmt.Errorf("writing entries of layer %s: %w", li.BlobDigest, err)
 		}
 		if int(n) != len(li.Index.Entries) {
-			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.DiffID, n, len(li.Index.Entries))
+			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.BlobDigest, n, len(li.Index.Entries))
 		}
 		return nil
 	})
@@ -86,7 +85,7 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 
 // entryRows feeds index entries to COPY.
 type entryRows struct {
-	diffID  string
+	blob    string
 	entries []layerscan.Entry
 	i       int
 }
@@ -104,7 +103,7 @@ func (r *entryRows) Values() ([]any, error) {
 		l := PathText(e.Link)
 		link = &l
 	}
-	return []any{r.diffID, int32(r.i), int16(e.Type), PathText(e.Path), e.Size, int32(e.Mode), int64(e.UID), int64(e.GID), digest, link}, nil
+	return []any{r.blob, int32(r.i), int16(e.Type), PathText(e.Path), e.Size, int32(e.Mode), int64(e.UID), int64(e.GID), digest, link}, nil
 }
 
 // PathText returns p as valid UTF-8 for a text column: p itself when it is,
@@ -138,11 +137,11 @@ func (s *Store) RejectLayer(ctx context.Context, r LayerRejection) error {
 	return nil
 }
 
-// LayerDone reports whether a layer blob needs no more work: its diff_id is
-// indexed, or the blob was rejected.
-func (s *Store) LayerDone(ctx context.Context, diffID, blobDigest string) (bool, error) {
+// LayerDone reports whether a layer blob needs no more work: it is indexed
+// or rejected.
+func (s *Store) LayerDone(ctx context.Context, blobDigest string) (bool, error) {
 	var done bool
-	if err := s.pool.QueryRow(ctx, qLayerDone, diffID, blobDigest).Scan(&done); err != nil {
+	if err := s.pool.QueryRow(ctx, qLayerDone, blobDigest).Scan(&done); err != nil {
 		return false, fmt.Errorf("looking up layer %s: %w", blobDigest, err)
 	}
 	return done, nil
@@ -168,7 +167,7 @@ func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string, 
 	return out, nil
 }
 
-// LayerIndexCount is how many layers (diff_ids) the file index holds.
+// LayerIndexCount is how many layer blobs the file index holds.
 func (s *Store) LayerIndexCount(ctx context.Context) (int, error) {
 	var n int
 	if err := s.pool.QueryRow(ctx, qLayerIndexCount).Scan(&n); err != nil {

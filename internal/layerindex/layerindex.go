@@ -1,5 +1,5 @@
-// Package layerindex indexes layer blobs: it fetches each layer once per
-// diff_id, streams it through layerscan, and stores the file index in the
+// Package layerindex indexes layer blobs: it fetches each layer blob once,
+// streams it through layerscan, and stores the file index in the
 // graph, or records why the layer cannot be indexed. It runs on demand over
 // every pending layer of a registry (Run, for `scan --layers`) and as a
 // consumer of the layer-scan stream that ingest feeds (Consumer).
@@ -31,7 +31,7 @@ type Outcome int
 // Outcomes.
 const (
 	Indexed  Outcome = iota + 1 // the index was written
-	Skipped                     // already indexed (this diff_id) or rejected (this blob)
+	Skipped                     // already indexed or rejected
 	Rejected                    // the blob cannot be indexed; recorded in layer_rejections
 )
 
@@ -48,11 +48,9 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
 
-// Rejection classes of their own, besides layerscan's.
-const (
-	ClassDigestMismatch = "digest_mismatch"  // the blob's bytes do not hash to its digest
-	ClassDiffIDMismatch = "diff_id_mismatch" // the uncompressed tar does not hash to the diff_id its config claims
-)
+// ClassDigestMismatch is the rejection class of its own, besides
+// layerscan's: the blob's bytes do not match its digest or its size.
+const ClassDigestMismatch = "digest_mismatch"
 
 // Indexer indexes layers into a graph store.
 type Indexer struct {
@@ -66,7 +64,7 @@ type Layer struct {
 	Registry, Host string
 	Repository     string
 	Digest         string // of the compressed blob
-	DiffID         string // the config's claim, checked against the bytes
+	DiffID         string // the configs' claim, stored with the index, not checked
 	Size           int64  // compressed, as the manifest says
 }
 
@@ -93,12 +91,12 @@ func (e *FetchError) Class() string {
 	return "registry"
 }
 
-// Index fetches l from f, scans it and stores its index. A layer whose
-// diff_id is already indexed, or whose blob was rejected, is not fetched.
+// Index fetches l from f, scans it and stores its index. A blob already
+// indexed or rejected is not fetched.
 // A nil error with Rejected means the verdict is recorded; an error means
 // nothing was recorded: a *FetchError, or the database failed.
 func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, error) {
-	done, err := ix.Store.LayerDone(ctx, l.DiffID, l.Digest)
+	done, err := ix.Store.LayerDone(ctx, l.Digest)
 	if err != nil {
 		return 0, err
 	}
@@ -146,10 +144,6 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 	}
 	if scanErr != nil {
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
-	}
-	if idx.DiffID != l.DiffID {
-		return Rejected, ix.reject(ctx, l, ClassDiffIDMismatch,
-			fmt.Sprintf("uncompressed tar has diff_id %s, the image config says %s", idx.DiffID, l.DiffID))
 	}
 	wrote, err := ix.Store.SaveLayerIndex(ctx, graph.LayerIndex{DiffID: l.DiffID, BlobDigest: l.Digest, CompressedSize: d.n, Index: idx})
 	if err != nil {

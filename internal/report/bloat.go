@@ -92,7 +92,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		BloatImage
 		repoID int64
 		layers []dedup.Layer
-		diffs  []string
+		blobs  []string
 		ok     bool
 	}
 	var targets []*target
@@ -130,17 +130,16 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		mdigest          string
 		repoID           int64
 		l                dedup.Layer
-		diffID           string
 		uncompressed     *int64
 		rejected, inBase bool
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&mdigest, &repoID, &l.Position, &l.Digest, &l.MediaType, &l.Size, &diffID, &l.CreatedBy, &uncompressed, &rejected, &inBase}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&mdigest, &repoID, &l.Position, &l.Digest, &l.MediaType, &l.Size, &l.CreatedBy, &uncompressed, &rejected, &inBase}, func() error {
 		cur := byKey[fmt.Sprint(mdigest, repoID)]
 		if cur == nil {
 			return fmt.Errorf("layer of unexpected manifest %s", mdigest)
 		}
 		c := l
-		if uncompressed == nil || rejected || diffID == "" {
+		if uncompressed == nil || rejected {
 			cur.ok = false
 		} else {
 			c.UncompressedSize = *uncompressed
@@ -149,7 +148,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			cur.BaseLayers++
 		}
 		cur.layers = append(cur.layers, c)
-		cur.diffs = append(cur.diffs, diffID)
+		cur.blobs = append(cur.blobs, l.Digest)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("reading layers: %w", err)
@@ -165,11 +164,11 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			}
 			continue
 		}
-		if err := cache.load(ctx, x.diffs); err != nil {
+		if err := cache.load(ctx, x.blobs); err != nil {
 			return nil, err
 		}
 		for j := range x.layers {
-			x.layers[j].Entries = cache.entries[x.diffs[j]]
+			x.layers[j].Entries = cache.entries[x.blobs[j]]
 		}
 		x.Analysis = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers})
 		out.Analyzed++
@@ -231,10 +230,10 @@ func newEntryCache(db DB) *entryCache {
 	return &entryCache{db: db, entries: map[string][]layerscan.Entry{}}
 }
 
-// load reads the indexes of the diff_ids not in the cache.
-func (c *entryCache) load(ctx context.Context, diffIDs []string) error {
+// load reads the indexes of the layer blobs not in the cache.
+func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	var missing []string
-	for _, d := range diffIDs {
+	for _, d := range blobs {
 		if _, ok := c.entries[d]; !ok && !slices.Contains(missing, d) {
 			missing = append(missing, d)
 		}
@@ -250,18 +249,18 @@ func (c *entryCache) load(ctx context.Context, diffIDs []string) error {
 		return fmt.Errorf("querying layer files: %w", err)
 	}
 	var (
-		diffID   string
+		blob     string
 		typ      int16
 		e        layerscan.Entry
 		mode     int32
 		uid, gid int64
 		digest   []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&diffID, &typ, &e.Path, &e.Size, &mode, &uid, &gid, &digest, &e.Link}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&blob, &typ, &e.Path, &e.Size, &mode, &uid, &gid, &digest, &e.Link}, func() error {
 		x := e
 		x.Type, x.Mode, x.UID, x.GID = layerscan.EntryType(typ), int64(mode), int(uid), int(gid)
 		copy(x.Digest[:], digest)
-		c.entries[diffID] = append(c.entries[diffID], x)
+		c.entries[blob] = append(c.entries[blob], x)
 		return nil
 	})
 	if err != nil {

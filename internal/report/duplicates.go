@@ -123,9 +123,9 @@ func (r *BlobDuplicates) Rows() [][]any {
 	return rows
 }
 
-// LayerSide is one layer of a near-duplicate pair.
+// LayerSide is one layer blob of a near-duplicate pair.
 type LayerSide struct {
-	DiffID     string `json:"diff_id"`
+	Digest     string `json:"digest"`
 	Files      int64  `json:"files"`
 	FileBytes  int64  `json:"file_bytes"`
 	Repository string `json:"repository"`
@@ -157,7 +157,7 @@ func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*L
 	}
 	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: []LayerDuplicate{}}
 	var p LayerDuplicate
-	_, err = pgx.ForEachRow(rows, []any{&p.A.DiffID, &p.A.Files, &p.A.FileBytes, &p.B.DiffID, &p.B.Files, &p.B.FileBytes,
+	_, err = pgx.ForEachRow(rows, []any{&p.A.Digest, &p.A.Files, &p.A.FileBytes, &p.B.Digest, &p.B.Files, &p.B.FileBytes,
 		&p.SharedFiles, &p.BytesSaved, &p.Similarity, &p.A.Repository, &p.A.CreatedBy, &p.B.Repository, &p.B.CreatedBy}, func() error {
 		out.Pairs = append(out.Pairs, p)
 		return nil
@@ -177,7 +177,7 @@ func (r *LayerDuplicates) Columns() []string {
 func (r *LayerDuplicates) Rows() [][]any {
 	rows := make([][]any, 0, len(r.Pairs))
 	for _, p := range r.Pairs {
-		rows = append(rows, []any{p.A.DiffID, p.A.Repository, p.B.DiffID, p.B.Repository,
+		rows = append(rows, []any{p.A.Digest, p.A.Repository, p.B.Digest, p.B.Repository,
 			fmt.Sprintf("%.3f", p.Similarity), p.SharedFiles, output.Bytes(p.BytesSaved), p.A.CreatedBy})
 	}
 	return rows
@@ -197,8 +197,8 @@ type FileContent struct {
 // file-level deduplication.
 type FileDuplicates struct {
 	Kind string `json:"kind"`
-	// Layers counts the distinct indexed layers of live images looked at;
-	// Unindexed those not indexed yet (run scan --layers).
+	// Layers counts the distinct indexed layer blobs of live images looked
+	// at; Unindexed those not indexed yet (run scan --layers).
 	Layers      int64 `json:"layers"`
 	Unindexed   int64 `json:"unindexed_layers"`
 	Files       int64 `json:"files"`

@@ -1,16 +1,19 @@
 -- The file index of each layer: what layer scanning (internal/layerindex)
 -- reads out of the layer blobs, for the bloat and duplicates reports.
 --
--- A layer is indexed once per diff_id, the digest of its uncompressed tar: the
--- same layer stored as gzip and as zstd (two blobs) has one index. The index
--- and its entries are written in one transaction, so an index row always has
--- all of its entries.
+-- A layer is indexed once per blob digest: the digest the registry verifies
+-- and that every image sharing the layer names, so a layer shared by 500
+-- images is read once. (Keying by diff_id would read a gzip and a zstd copy
+-- of one tar once, but would trust the diff_id an image config claims, or
+-- cost a SHA-256 of every uncompressed byte to check it.) The index and its
+-- entries are written in one transaction, so an index row always has all of
+-- its entries.
 
 -- +goose Up
 CREATE TABLE layer_indexes (
-    diff_id           text PRIMARY KEY,
-    -- The blob that was read to make the index.
-    blob_digest       text NOT NULL,
+    blob_digest       text PRIMARY KEY,
+    -- The diff_id the image configs claim for the blob (not checked).
+    diff_id           text,
     compression       text NOT NULL CHECK (compression IN ('gzip', 'zstd', 'none')),
     compressed_size   bigint NOT NULL,
     uncompressed_size bigint NOT NULL,
@@ -30,7 +33,7 @@ CREATE TABLE layer_indexes (
 --     not an OCI digest).
 --   link: a symlink's target verbatim, a hard link's cleaned target path.
 CREATE TABLE layer_files (
-    diff_id text NOT NULL,
+    blob_digest text NOT NULL,
     ordinal integer NOT NULL,
     type    smallint NOT NULL CHECK (type BETWEEN 1 AND 7),
     path    text NOT NULL,
@@ -40,7 +43,7 @@ CREATE TABLE layer_files (
     gid     bigint NOT NULL,
     digest  bytea,
     link    text,
-    PRIMARY KEY (diff_id, ordinal)
+    PRIMARY KEY (blob_digest, ordinal)
 );
 
 CREATE VIEW layer_file_types (type, name) AS

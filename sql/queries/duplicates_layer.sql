@@ -1,24 +1,25 @@
--- Pairs of different layers (diff_ids) of live images in repositories
--- matching $1 whose regular files match: same path, same content. A rebuild
--- that changed only mtimes, or a few files, gives a new digest for the same
--- bytes. similarity is shared file bytes over the pair's union (by file
--- count when both hold only empty files); bytes_saved is what storing the
--- shared files once would save. $2: least similarity (0..1); $3: limit.
+-- Pairs of different layers of live images in repositories matching $1
+-- whose regular files match: same path, same content. A rebuild that
+-- changed only mtimes, or a few files, gives a new digest for the same
+-- bytes. Two blobs the configs give the same diff_id (one tar, compressed
+-- twice) are blob duplicates, not listed here. similarity is shared file
+-- bytes over the pair's union (by file count when both hold only empty
+-- files); bytes_saved is what storing the shared files once would save.
+-- $2: least similarity (0..1); $3: limit.
 WITH live AS (
-    SELECT DISTINCT diff_id FROM live_layers
-    WHERE repository ~ $1 AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
 ),
 f AS (
-    SELECT lf.diff_id, lf.path, lf.digest, lf.size
+    SELECT lf.blob_digest, lf.path, lf.digest, lf.size
     FROM layer_files lf
-    JOIN live USING (diff_id)
+    JOIN live USING (blob_digest)
     WHERE lf.type = 1
 ),
 shared AS (
-    SELECT a.diff_id AS a, b.diff_id AS b, sum(a.size)::bigint AS bytes, count(*) AS files
+    SELECT a.blob_digest AS a, b.blob_digest AS b, sum(a.size)::bigint AS bytes, count(*) AS files
     FROM f a
-    JOIN f b ON b.path = a.path AND b.digest = a.digest AND a.diff_id < b.diff_id
-    GROUP BY a.diff_id, b.diff_id
+    JOIN f b ON b.path = a.path AND b.digest = a.digest AND a.blob_digest < b.blob_digest
+    GROUP BY a.blob_digest, b.blob_digest
 ),
 scored AS (
     SELECT s.*, la.files AS a_files, lb.files AS b_files, la.file_bytes AS a_bytes, lb.file_bytes AS b_bytes,
@@ -27,8 +28,9 @@ scored AS (
             ELSE s.files::float8 / nullif(la.files + lb.files - s.files, 0)
         END AS similarity
     FROM shared s
-    JOIN layer_indexes la ON la.diff_id = s.a
-    JOIN layer_indexes lb ON lb.diff_id = s.b
+    JOIN layer_indexes la ON la.blob_digest = s.a
+    JOIN layer_indexes lb ON lb.blob_digest = s.b
+    WHERE la.diff_id IS DISTINCT FROM lb.diff_id OR la.diff_id IS NULL
 )
 SELECT s.a, s.a_files, s.a_bytes, s.b, s.b_files, s.b_bytes, s.files, s.bytes, s.similarity,
     coalesce(ua.name, ''), coalesce(ua.created_by, ''), coalesce(ub.name, ''), coalesce(ub.created_by, '')
@@ -36,11 +38,11 @@ FROM scored s
 LEFT JOIN LATERAL (
     SELECT ll.repository AS name, ml.created_by FROM live_layers ll
     JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
-    WHERE ll.diff_id = s.a ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ua ON true
+    WHERE ll.blob_digest = s.a ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ua ON true
 LEFT JOIN LATERAL (
     SELECT ll.repository AS name, ml.created_by FROM live_layers ll
     JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
-    WHERE ll.diff_id = s.b ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ub ON true
+    WHERE ll.blob_digest = s.b ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ub ON true
 WHERE s.similarity >= $2
 ORDER BY s.bytes DESC, s.similarity DESC, s.a, s.b
 LIMIT $3

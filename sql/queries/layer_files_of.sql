@@ -1,5 +1,5 @@
--- The file index entries of layers $1 (diff_ids), in tar order.
-SELECT diff_id, type, path, size, mode, uid, gid, digest, coalesce(link, '')
+-- The file index entries of layer blobs $1, in tar order.
+SELECT blob_digest, type, path, size, mode, uid, gid, digest, coalesce(link, '')
 FROM layer_files
-WHERE diff_id = ANY ($1::text[])
-ORDER BY diff_id, ordinal
+WHERE blob_digest = ANY ($1::text[])
+ORDER BY blob_digest, ordinal

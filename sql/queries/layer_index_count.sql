@@ -1,2 +1,2 @@
--- How many layers (diff_ids) the file index holds.
+-- How many layer blobs the file index holds.
 SELECT count(*) FROM layer_indexes

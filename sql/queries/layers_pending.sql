@@ -1,5 +1,5 @@
--- Layer blobs of live image manifests that are neither indexed (by diff_id)
--- nor rejected, each once, with one repository to fetch it from.
+-- Layer blobs of live image manifests that are neither indexed nor
+-- rejected, each once, with one repository to fetch it from.
 -- $1: registry name; $2: repository regexp (repoglob); $3: only layers of
 -- these manifests (NULL: all).
 -- Foreign and non-distributable layers live outside the registry and are left out.
@@ -12,6 +12,6 @@ WHERE b.diff_id IS NOT NULL
   AND r.registry = $1 AND r.name ~ $2
   AND ($3::text[] IS NULL OR ml.manifest_digest = ANY ($3))
   AND ml.media_type NOT LIKE '%foreign%' AND ml.media_type NOT LIKE '%nondistributable%'
-  AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.diff_id = b.diff_id)
+  AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = b.digest)
 ORDER BY b.digest, r.name
