@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
@@ -70,6 +72,23 @@ func TestScanCommand(t *testing.T) {
 	if err != nil || !strings.HasSuffix(out, "\nlayers: 0 indexed (0 bytes read), 0 already indexed, 0 rejected, 0 failed (see ingest_failures)\n") {
 		t.Fatalf("scan --layers again = %q, %v", out, err)
 	}
+
+	// The caps are the user's: a layer over them is rejected, with a reason.
+	url2 := pgtest.NewDatabase(t)
+	out, stderr, err = runCLI(t, "--database-url", url2, "scan", "--registry", reg.Host, "--layers", "--layer-max-bytes", "1000")
+	if err != nil || !strings.HasSuffix(out, "\nlayers: 0 indexed (0 bytes read), 0 already indexed, 1 rejected, 0 failed (see ingest_failures)\n") ||
+		!strings.Contains(stderr, "rejected: layer "+mustDigest(t, ls[0])+" of team/app (see layer_rejections)\n") {
+		t.Fatalf("scan --layers --layer-max-bytes 1000 = %q / %q, %v", out, stderr, err)
+	}
+}
+
+func mustDigest(t *testing.T, l interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	d, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
 }
 
 func TestScanRefusesOldSchema(t *testing.T) {
@@ -89,6 +108,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"scan", "--registry", "r", "--jobs", "0"}, "--jobs and --batch-size must be at least 1"},
 		{[]string{"scan", "--jobs", "many"}, `invalid value "many" for flag -jobs: parse error (see layerq-ingest scan --help)`},
 		{[]string{"scan", "--nope"}, "flag provided but not defined: -nope (see layerq-ingest scan --help)"},
+		{[]string{"scan", "--registry", "r", "--layer-max-entries", "0"}, "--layer-max-bytes and --layer-max-entries must be at least 1"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see layerq-ingest --help)`},
 	}
 	for _, c := range cases {

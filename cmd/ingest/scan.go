@@ -8,10 +8,27 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
+	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/walker"
 )
+
+// layerLimitFlags cap what one layer may cost to scan.
+func layerLimitFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Int64Flag{Name: "layer-max-bytes", Value: layerscan.DefaultMaxUncompressed, Usage: "reject a layer whose tar is over `BYTES` uncompressed (compression bombs stop there)"},
+		&cli.IntFlag{Name: "layer-max-entries", Value: layerscan.DefaultMaxEntries, Usage: "reject a layer with more than `N` tar entries"},
+	}
+}
+
+// layerLimits reads the layerLimitFlags.
+func layerLimits(c *cli.Context) (layerscan.Limits, error) {
+	if c.Int64("layer-max-bytes") < 1 || c.Int("layer-max-entries") < 1 {
+		return layerscan.Limits{}, fmt.Errorf("--layer-max-bytes and --layer-max-entries must be at least 1")
+	}
+	return layerscan.Limits{MaxUncompressed: c.Int64("layer-max-bytes"), MaxEntries: c.Int("layer-max-entries")}, nil
+}
 
 // registryFlags are the flags that say how to reach a registry.
 func registryFlags() []cli.Flag {
@@ -39,6 +56,10 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	if c.Int("layer-jobs") < 1 {
 		return fmt.Errorf("--layer-jobs must be at least 1")
 	}
+	limits, err := layerLimits(c)
+	if err != nil {
+		return err
+	}
 	name := c.String("registry-name")
 	if name == "" {
 		name = c.String("registry")
@@ -47,7 +68,7 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	if err != nil {
 		return err
 	}
-	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
+	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store, Limits: limits}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
 	if err != nil {
 		return err
 	}
@@ -69,13 +90,16 @@ func scanCommand() *cli.Command {
 			&cli.BoolFlag{Name: "layers", Usage: "then read every layer not yet indexed into the file index (for bloat and file duplicates)"},
 			&cli.BoolFlag{Name: "layers-only", Usage: "only index layers, from what the graph already holds (no crawl)"},
 			&cli.IntFlag{Name: "layer-jobs", Value: 2 * runtime.NumCPU(), Usage: "layer blobs read at once (default: twice the cores, so fetching overlaps scanning)"},
-		}, registryFlags()...),
+		}, append(registryFlags(), layerLimitFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.String("registry") == "" {
 				return fmt.Errorf("scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com")
 			}
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")
+			}
+			if _, err := layerLimits(c); err != nil {
+				return err
 			}
 			pool, err := open(c, false)
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
+	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -53,6 +54,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "layer-workers", Value: 1, Usage: "layer blobs scanned at once by this process (0: this process scans none; pushed layers still queue)"},
 			&cli.BoolFlag{Name: "no-layer-scan", Usage: "do not queue pushed layers for file indexing (bloat and file duplicates then need `scan --layers`)"},
 			&cli.StringFlag{Name: "zot-nats-subject", Usage: "also take the CloudEvents zot's NATS sink publishes on `SUBJECT` (same NATS server)"},
+			layerLimitFlags()[0], layerLimitFlags()[1],
 			&cli.DurationFlag{Name: "reconcile-every", Usage: "scan every configured registry this often (`DURATION`, e.g. 1h), to heal events the registry dropped"},
 		},
 		Action: serve,
@@ -74,6 +76,7 @@ type server struct {
 	// stops pushed layers from being queued at all.
 	layerWorkers int
 	noLayerScan  bool
+	layerLimits  layerscan.Limits
 	zotSubject   string
 	reconcile    time.Duration
 	log          *slog.Logger
@@ -109,12 +112,16 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
 	}
+	limits, err := layerLimits(c)
+	if err != nil {
+		return err
+	}
 	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
 	settings.Defaults()
 	err = runServer(c.Context, server{
 		role: role, listener: ln, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
 		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
-		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"),
+		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"), layerLimits: limits,
 		zotSubject: c.String("zot-nats-subject"), reconcile: c.Duration("reconcile-every"),
 		log: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
 	})
@@ -186,7 +193,7 @@ func runServer(ctx context.Context, s server) error {
 		wk := worker.New(opts)
 		g.Go(func() error { return wk.Run(ctx, cons) })
 		if layerCons != nil && s.layerWorkers > 0 {
-			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store}, Registries: s.regs,
+			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: s.layerLimits}, Registries: s.regs,
 				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
 			g.Go(func() error { return lc.Run(ctx, layerCons) })
 		}
