@@ -154,7 +154,13 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		return nil, fmt.Errorf("reading layers: %w", err)
 	}
 
-	cache := newEntryCache(db)
+	cache := newEntryCache(db, maxCachedEntries)
+	// One manifest in several repositories is analyzed once per base depth.
+	type memoKey struct {
+		digest string
+		base   int
+	}
+	memo := map[memoKey]dedup.Analysis{}
 	for _, x := range targets {
 		x.Layers = len(x.layers)
 		x.OverMaxLayers = opts.MaxLayers > 0 && x.Layers > opts.MaxLayers
@@ -164,13 +170,19 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			}
 			continue
 		}
-		if err := cache.load(ctx, x.blobs); err != nil {
-			return nil, err
+		k := memoKey{x.Digest, x.BaseLayers}
+		a, ok := memo[k]
+		if !ok {
+			if err := cache.load(ctx, x.blobs); err != nil {
+				return nil, err
+			}
+			for j := range x.layers {
+				x.layers[j].Entries = cache.entries[x.blobs[j]]
+			}
+			a = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers})
+			memo[k] = a
 		}
-		for j := range x.layers {
-			x.layers[j].Entries = cache.entries[x.blobs[j]]
-		}
-		x.Analysis = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers})
+		x.Analysis = a
 		out.Analyzed++
 		if !(x.WastedBytes > 0 && x.WastedBytes >= opts.MinBytes) && len(x.LayerRuns) == 0 && !x.OverMaxLayers {
 			continue
@@ -219,15 +231,23 @@ func regexpQuote(s string) string {
 	return b.String()
 }
 
-// entryCache holds the file indexes of layers, loaded once per report:
-// images that share a base read its index once.
+// maxCachedEntries bounds the file index entries a bloat report keeps in
+// memory at once (about 100 bytes each, plus paths).
+const maxCachedEntries = 2_000_000
+
+// entryCache holds the file indexes of layers while a report runs: images
+// that share a base (the images come sorted by repository) read its index
+// once. Past max entries it starts afresh, keeping memory bounded whatever
+// the registry's size; one image's layers are always loaded together.
 type entryCache struct {
 	db      DB
+	max     int
+	held    int
 	entries map[string][]layerscan.Entry
 }
 
-func newEntryCache(db DB) *entryCache {
-	return &entryCache{db: db, entries: map[string][]layerscan.Entry{}}
+func newEntryCache(db DB, max int) *entryCache {
+	return &entryCache{db: db, max: max, entries: map[string][]layerscan.Entry{}}
 }
 
 // load reads the indexes of the layer blobs not in the cache.
@@ -240,6 +260,10 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	}
 	if len(missing) == 0 {
 		return nil
+	}
+	if c.held > c.max {
+		c.entries, c.held = map[string][]layerscan.Entry{}, 0
+		return c.load(ctx, blobs)
 	}
 	for _, d := range missing {
 		c.entries[d] = []layerscan.Entry{}
@@ -261,6 +285,7 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		x.Type, x.Mode, x.UID, x.GID = layerscan.EntryType(typ), int64(mode), int(uid), int(gid)
 		copy(x.Digest[:], digest)
 		c.entries[blob] = append(c.entries[blob], x)
+		c.held++
 		return nil
 	})
 	if err != nil {
