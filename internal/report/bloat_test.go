@@ -113,6 +113,15 @@ func setupBloat(t *testing.T) bloatCorpus {
 	reg.PushImage(t, "zstd/deb:12", c.zbase)
 	reg.PushImage(t, "team/app:1", c.app)
 	reg.PushImage(t, "team/rebuild:1", c.rebuild)
+	// An SBOM beside the app: its blob is no file system and is never indexed.
+	ad, _ := c.app.Digest()
+	amt, _ := c.app.MediaType()
+	araw, _ := c.app.RawManifest()
+	sbom, err := sample.Artifact("application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3"}`), v1.Descriptor{MediaType: amt, Digest: ad, Size: int64(len(araw))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/app:sbom", sbom)
 
 	layers, _ := c.app.Layers()
 	for _, l := range layers {

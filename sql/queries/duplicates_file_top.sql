@@ -2,7 +2,7 @@
 -- blobs of live images in repositories matching $1, by the bytes the extra copies
 -- take. $2: limit.
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
 )
 SELECT encode(lf.digest, 'hex'), min(lf.size)::bigint, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
     (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path) AS sample_path

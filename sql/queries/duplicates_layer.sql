@@ -7,7 +7,7 @@
 -- files); bytes_saved is what storing the shared files once would save.
 -- $2: least similarity (0..1); $3: limit.
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
 ),
 f AS (
     SELECT lf.blob_digest, lf.path, lf.digest, lf.size
