@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -468,4 +470,79 @@ func TestReaderPanicPropagates(t *testing.T) {
 	}()
 	Scan(panicReader{}, Limits{})
 	t.Error("Scan returned")
+}
+
+// chunkReader returns at most a few bytes per Read, sizes from a seeded
+// sequence, yielding to other goroutines between reads as network reads do.
+type chunkReader struct {
+	r   io.Reader
+	rng *rand.Rand
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	runtime.Gosched()
+	n := 1 + c.rng.IntN(7)
+	if n < len(p) {
+		p = p[:n]
+	}
+	return c.r.Read(p)
+}
+
+// Gzip members with optional header fields (name, comment, extra, as
+// `gzip layer.tar` and eStargz write them) scan alike however the bytes
+// arrive, with either inflater; invalid header fields are corrupt in both.
+func TestGzipHeaderFields(t *testing.T) {
+	t.Parallel()
+	data := mixedTar(t)
+	member := func(h gzip.Header, part []byte) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Header = h
+		zw.Write(part)
+		zw.Close()
+		return b.Bytes()
+	}
+	extra := bytes.Repeat([]byte("x"), 1000)
+	var multi []byte
+	for i, part := range [][]byte{data[:700], data[700:5000], data[5000:]} {
+		multi = append(multi, member(gzip.Header{Name: fmt.Sprintf("part%d.tar", i), Comment: "layer part", Extra: extra}, part)...)
+	}
+	ref := scanBytes(t, data, Limits{})
+	blobs := map[string][]byte{
+		"name":          member(gzip.Header{Name: "layer.tar"}, data),
+		"name+comment":  member(gzip.Header{Name: "layer.tar", Comment: "a comment"}, data),
+		"extra":         member(gzip.Header{Extra: extra}, data),
+		"multi-members": multi,
+	}
+	readers := map[string]func([]byte, int) io.Reader{
+		"whole":    func(b []byte, _ int) io.Reader { return bytes.NewReader(b) },
+		"one-byte": func(b []byte, _ int) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+		"chunks": func(b []byte, seed int) io.Reader {
+			return &chunkReader{r: bytes.NewReader(b), rng: rand.New(rand.NewPCG(uint64(seed), 7))}
+		},
+	}
+	for name, blob := range blobs {
+		for rname, mk := range readers {
+			for seed := range 3 {
+				idx, err := Scan(mk(blob, seed), Limits{})
+				if err != nil {
+					t.Fatalf("%s via %s (%s): %v", name, rname, GzipDecoder, err)
+				}
+				if !reflect.DeepEqual(idx.Entries, ref.Entries) || idx.UncompressedSize != int64(len(data)) {
+					t.Fatalf("%s via %s (%s): index differs", name, rname, GzipDecoder)
+				}
+			}
+		}
+	}
+	good := member(gzip.Header{Name: "layer.tar"}, data)
+	reserved := bytes.Clone(good)
+	reserved[3] |= 0x20
+	longName := member(gzip.Header{Name: strings.Repeat("n", 600)}, data)
+	for name, blob := range map[string][]byte{"reserved flag": reserved, "600-byte name": longName} {
+		_, err := Scan(bytes.NewReader(blob), Limits{})
+		var rej *Rejection
+		if !errors.As(err, &rej) || rej.Class != ClassCorrupt || !strings.Contains(rej.Reason, "header") {
+			t.Errorf("%s (%s): %v, want a corrupt rejection about the header", name, GzipDecoder, err)
+		}
+	}
 }
