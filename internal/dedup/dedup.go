@@ -132,7 +132,7 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		g.bytes += loss.Size
 		g.files++
 		g.kinds[loss.Kind] += loss.Size
-		g.paths["/"+strings.TrimPrefix(loss.Path, ".")] += loss.Size
+		g.paths[absPath(loss.Path)] += loss.Size
 	}
 	keys := make([]key, 0, len(groups))
 	for k := range groups {
@@ -151,7 +151,7 @@ func Analyze(layers []Layer, opts Options) Analysis {
 			CompressedBytes: compressed(g.bytes, added),
 		}
 		for path, n := range g.paths {
-			p.TopPaths = append(p.TopPaths, PathSize{Path: strings.TrimSuffix(path, "/"), Bytes: n})
+			p.TopPaths = append(p.TopPaths, PathSize{Path: path, Bytes: n})
 		}
 		slices.SortFunc(p.TopPaths, func(x, y PathSize) int {
 			return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), strings.Compare(x.Path, y.Path))
@@ -177,6 +177,14 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		}
 	}
 	return a
+}
+
+// absPath shows an index path ("." for the root) as the container sees it.
+func absPath(p string) string {
+	if p == "." {
+		return "/"
+	}
+	return "/" + p
 }
 
 // compressed estimates what n uncompressed bytes of layer l cost in its blob.

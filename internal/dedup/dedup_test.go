@@ -75,3 +75,14 @@ func TestFixes(t *testing.T) {
 		}
 	}
 }
+
+func TestDotDirectories(t *testing.T) {
+	layers := []Layer{
+		{Position: 0, CreatedBy: "RUN npm ci", Entries: []layerscan.Entry{f(".npm/_cacache/x", 100, 1)}},
+		{Position: 1, CreatedBy: "RUN rm -rf /.npm", Entries: []layerscan.Entry{wh(".npm")}},
+	}
+	a := Analyze(layers, Options{})
+	if len(a.Pairs) != 1 || a.Pairs[0].TopPaths[0].Path != "/.npm" || !strings.Contains(a.Pairs[0].Fix, "npm cache clean") {
+		t.Errorf("pairs = %+v", a.Pairs)
+	}
+}

@@ -56,7 +56,9 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	l, f, err := c.layer(job)
 	if err == nil {
 		var o Outcome
-		o, err = c.Indexer.Index(ctx, f, l)
+		// A layer in hand is finished even when shutdown begins: a
+		// multi-gigabyte blob would otherwise start again from zero.
+		o, err = c.Indexer.Index(context.WithoutCancel(ctx), f, l)
 		if err == nil {
 			c.Log.Info("layer "+o.String(), "digest", l.Digest, "repository", l.Repository)
 		}

@@ -48,8 +48,8 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
 
-// ClassDigestMismatch is the rejection class of its own, besides
-// layerscan's: the blob's bytes do not match its digest or its size.
+// ClassDigestMismatch is the failure class of bytes that do not match the
+// blob's digest or size.
 const ClassDigestMismatch = "digest_mismatch"
 
 // Indexer indexes layers into a graph store.
@@ -69,8 +69,15 @@ type Layer struct {
 }
 
 // FetchError is a failure to get a layer's bytes from the registry: the
-// blob is not judged, and may be fetched again later unless Permanent.
-type FetchError struct{ Err error }
+// blob is not judged, and may be fetched again later unless Permanent. A
+// registry serving bytes that do not match the digest is one (class
+// digest_mismatch, permanent for this fetch): those bytes are not the blob,
+// so nothing is recorded against the blob itself.
+type FetchError struct {
+	Err       error
+	class     string
+	permanent bool
+}
 
 func (e *FetchError) Error() string { return e.Err.Error() }
 func (e *FetchError) Unwrap() error { return e.Err }
@@ -79,11 +86,14 @@ func (e *FetchError) Unwrap() error { return e.Err }
 // the reference is invalid).
 func (e *FetchError) Permanent() bool {
 	var we *walker.Error
-	return errors.As(e.Err, &we) && we.Permanent()
+	return e.permanent || errors.As(e.Err, &we) && we.Permanent()
 }
 
 // Class names the failure for ingest_failures.
 func (e *FetchError) Class() string {
+	if e.class != "" {
+		return e.class
+	}
 	var we *walker.Error
 	if errors.As(e.Err, &we) {
 		return string(we.Class)
@@ -112,6 +122,9 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 	var body io.Reader = rc
 	if l.Size > 0 {
 		body = io.LimitReader(rc, l.Size+1)
+	} else {
+		// No declared size: no blob is longer than its decompressed cap.
+		body = io.LimitReader(rc, max(ix.Limits.MaxUncompressed, layerscan.DefaultMaxUncompressed)+1)
 	}
 	d := &countingReader{r: body}
 	idx, scanErr := layerscan.Scan(d, ix.Limits)
@@ -129,13 +142,16 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 	// content. The fetcher verifies the digest: its reader fails instead of
 	// ending when the bytes do not match, so a failure once every declared
 	// byte has arrived is that verdict.
+	mismatch := func(format string, args ...any) error {
+		return &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %s", l.Digest, l.Host, l.Repository, fmt.Sprintf(format, args...)), class: ClassDigestMismatch, permanent: true}
+	}
 	switch {
 	case l.Size > 0 && d.n > l.Size:
-		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob is longer than the %d bytes its manifest says", l.Size))
+		return 0, mismatch("the blob is longer than the %d bytes its manifest says", l.Size)
 	case l.Size > 0 && d.eof && d.n < l.Size:
-		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob is %d bytes, its manifest says %d", d.n, l.Size))
+		return 0, mismatch("the blob is %d bytes, its manifest says %d", d.n, l.Size)
 	case d.err != nil && l.Size > 0 && d.n == l.Size:
-		return Rejected, ix.reject(ctx, l, ClassDigestMismatch, fmt.Sprintf("blob does not match its digest %s: %v", l.Digest, d.err))
+		return 0, mismatch("the bytes do not match the digest: %v", d.err)
 	case d.err != nil:
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, d.err)}
 	}

@@ -250,7 +250,7 @@ func TestWrongBytesAndRegistryDown(t *testing.T) {
 			name, reason string
 			body         []byte
 		}{
-			{"flipped byte", "does not match its digest " + digests[0], flipped},
+			{"flipped byte", "the bytes do not match the digest", flipped},
 			{"longer", fmt.Sprintf("longer than the %d bytes", len(blob)), append(bytes.Clone(blob), make([]byte, 1<<20)...)},
 		} {
 			t.Run(c.name, func(t *testing.T) {
@@ -266,16 +266,25 @@ func TestWrongBytesAndRegistryDown(t *testing.T) {
 				})
 				defer b.reg.Intercept(nil)
 				l := layerindex.Layer{Registry: b.reg.Host, Host: b.reg.Host, Repository: "a/img", Digest: digests[0], DiffID: diffIDs[0], Size: int64(len(blob))}
-				o, err := b.ix.Index(ctx, b.wk, l)
-				if err != nil || o != layerindex.Rejected {
-					t.Fatalf("Index = %v, %v; want rejected", o, err)
+				sum, err := layerindex.Run(ctx, b.ix, b.wk, []layerindex.Layer{l}, 1, nil)
+				if err != nil || sum.Failed != 1 {
+					t.Fatalf("Run = %+v, %v; want one failure", sum, err)
+				}
+				// Not the blob's bytes: nothing is said of the blob itself.
+				var rejected int
+				if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM layer_rejections`).Scan(&rejected); err != nil || rejected != 0 {
+					t.Errorf("rejections = %d, %v", rejected, err)
 				}
 				var class, reason string
-				if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM layer_rejections WHERE blob_digest = $1`, digests[0]).Scan(&class, &reason); err != nil {
+				if err := b.pool.QueryRow(ctx, `SELECT class, reason FROM ingest_failures WHERE reference = $1 AND source = 'layerscan'`, digests[0]).Scan(&class, &reason); err != nil {
 					t.Fatal(err)
 				}
 				if class != layerindex.ClassDigestMismatch || !strings.Contains(reason, c.reason) {
-					t.Errorf("rejection = %s: %s; want %q in it", class, reason, c.reason)
+					t.Errorf("failure = %s: %s; want %q in it", class, reason, c.reason)
+				}
+				var fe *layerindex.FetchError
+				if _, err := b.ix.Index(ctx, b.wk, l); !errors.As(err, &fe) || !fe.Permanent() {
+					t.Errorf("Index = %v, want a permanent fetch error", err)
 				}
 			})
 		}

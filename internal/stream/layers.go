@@ -35,8 +35,11 @@ func EnsureLayers(ctx context.Context, js jetstream.JetStream, s Settings) (jets
 }
 
 // PublishLayers stores jobs on the layer-scan stream and returns once
-// JetStream has acknowledged each. The blob digest is the message id, so a
-// layer that many images share is queued once within the duplicate window.
+// JetStream has acknowledged each. The message id is the repository and
+// blob digest, so many pushes of one layer to a repository queue it once
+// within the duplicate window, and a job that failed in one repository does
+// not hide the layer pushed to another (the indexer skips a blob already
+// indexed without fetching it).
 func (p *Publisher) PublishLayers(ctx context.Context, jobs []LayerJob) error {
 	for _, j := range jobs {
 		body, err := json.Marshal(j)
@@ -44,7 +47,7 @@ func (p *Publisher) PublishLayers(ctx context.Context, jobs []LayerJob) error {
 			return err
 		}
 		_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: LayersSubject, Data: body},
-			jetstream.WithMsgID("layer:"+j.Digest), jetstream.WithExpectStream(LayersName))
+			jetstream.WithMsgID("layer:"+j.Registry+"/"+j.Repository+"@"+j.Digest), jetstream.WithExpectStream(LayersName))
 		if err != nil {
 			return fmt.Errorf("%w: publishing layer %s: %v", ErrUnavailable, j.Digest, err)
 		}

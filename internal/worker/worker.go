@@ -240,7 +240,8 @@ func (w *Worker) queueLayers(ctx context.Context, host, name string, obs graph.O
 	}
 	jobs := make([]stream.LayerJob, len(pending))
 	for i, p := range pending {
-		jobs[i] = stream.LayerJob{Registry: host, Repository: p.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+		// Fetch from the repository pushed to: credentials may be scoped to it.
+		jobs[i] = stream.LayerJob{Registry: host, Repository: obs.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
 	}
 	if err := w.opts.Layers.PublishLayers(ctx, jobs); err != nil {
 		return fmt.Errorf("queueing %d layers of %s/%s for indexing: %w", len(jobs), name, obs.Repository, err)

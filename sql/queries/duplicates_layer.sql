@@ -10,10 +10,12 @@ WITH live AS (
     SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
 ),
 f AS (
-    SELECT lf.blob_digest, lf.path, lf.digest, lf.size
+    -- Each (path, content) once per layer (a tar may hold a path twice);
+    -- empty files say nothing about similarity and are the most common.
+    SELECT DISTINCT lf.blob_digest, lf.path, lf.digest, lf.size
     FROM layer_files lf
     JOIN live USING (blob_digest)
-    WHERE lf.type = 1
+    WHERE lf.type = 1 AND lf.size > 0
 ),
 shared AS (
     SELECT a.blob_digest AS a, b.blob_digest AS b, sum(a.size)::bigint AS bytes, count(*) AS files
