@@ -72,14 +72,14 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	)
 	re := opts.Repositories.Regexp()
 	if opts.Image != nil {
-		img, err := LoadImage(ctx, db, ImageOptions{Ref: *opts.Image})
+		img, kind, err := resolve(ctx, db, *opts.Image)
 		if err != nil {
 			return nil, err
 		}
 		registry, re, tag = img.Registry, "^"+regexpQuote(img.Repository)+"$", opts.Image.Tag
 		digests = []string{img.Digest}
-		if img.IndexDigest != "" {
-			if digests, err = indexChildren(ctx, db, img.IndexDigest); err != nil {
+		if kind == "index" {
+			if digests, err = indexChildren(ctx, db, img.Digest); err != nil {
 				return nil, err
 			}
 		}
@@ -94,6 +94,9 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		layers []dedup.Layer
 		blobs  []string
 		ok     bool
+		// baseTops are the layer counts at which the stack so far is a
+		// whole image in another repository.
+		baseTops []int
 	}
 	var targets []*target
 	var t target
@@ -144,8 +147,8 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		} else {
 			c.UncompressedSize = *uncompressed
 		}
-		if inBase && cur.BaseLayers == len(cur.layers) {
-			cur.BaseLayers++
+		if inBase {
+			cur.baseTops = append(cur.baseTops, len(cur.layers)+1)
 		}
 		cur.layers = append(cur.layers, c)
 		cur.blobs = append(cur.blobs, l.Digest)
@@ -163,6 +166,14 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	memo := map[memoKey]dedup.Analysis{}
 	for _, x := range targets {
 		x.Layers = len(x.layers)
+		// The base is the largest image in another repository that this
+		// one is built on: a stack as tall as this image is a copy of it
+		// (or this is its base), not its base.
+		for _, n := range x.baseTops {
+			if n < x.Layers {
+				x.BaseLayers = max(x.BaseLayers, n)
+			}
+		}
 		x.OverMaxLayers = opts.MaxLayers > 0 && x.Layers > opts.MaxLayers
 		if !x.ok || len(x.layers) == 0 {
 			if len(x.layers) > 0 {
@@ -296,7 +307,7 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 
 // Preamble implements output.Preamble.
 func (b *Bloat) Preamble() []string {
-	lines := []string{fmt.Sprintf("%d images analyzed; %d shown, wasting %s (about %s compressed)",
+	lines := []string{fmt.Sprintf("%d images analyzed; %d shown, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
 		b.Analyzed, len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
 	return append(lines, b.Notes...)
 }

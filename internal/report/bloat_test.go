@@ -84,6 +84,7 @@ type bloatCorpus struct {
 	base, app  v1.Image
 	zbase      v1.Image
 	rebuild    v1.Image
+	child      v1.Image
 	layerSizes []int64 // compressed sizes of app's layers
 	layerTars  []int64 // uncompressed sizes of app's layers
 }
@@ -113,6 +114,10 @@ func setupBloat(t *testing.T) bloatCorpus {
 	reg.PushImage(t, "zstd/deb:12", c.zbase)
 	reg.PushImage(t, "team/app:1", c.app)
 	reg.PushImage(t, "team/rebuild:1", c.rebuild)
+	// An image built FROM team/app, in another repository: team/app is its
+	// base, not the other way round.
+	c.child = mustBuild(t, sample.Spec{Base: c.app, Steps: []sample.Step{{CreatedBy: "COPY extra /extra # buildkit", Files: []sample.File{file("extra", 10)}}}})
+	reg.PushImage(t, "team/child:1", c.child)
 	// An SBOM beside the app: its blob is no file system and is never indexed.
 	ad, _ := c.app.Digest()
 	amt, _ := c.app.MediaType()
@@ -122,6 +127,12 @@ func setupBloat(t *testing.T) bloatCorpus {
 		t.Fatal(err)
 	}
 	reg.PushImage(t, "team/app:sbom", sbom)
+	// The app and its rebuild as two platforms of one index.
+	idx, err := sample.Index([]v1.Image{c.app, c.rebuild}, []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}, sample.Docker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushIndex(t, "team/multi:1", idx)
 
 	layers, _ := c.app.Layers()
 	for _, l := range layers {
@@ -147,8 +158,9 @@ func setupBloat(t *testing.T) bloatCorpus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// base (twice: gzip, zstd), 9 app layers, the rebuilt install layer.
-	if sum.Indexed != 12 || sum.Skipped != 0 || sum.Rejected+sum.Failed != 0 {
+	// base (twice: gzip, zstd), 9 app layers, the rebuilt install layer,
+	// the child's layer.
+	if sum.Indexed != 13 || sum.Skipped != 0 || sum.Rejected+sum.Failed != 0 {
 		t.Fatalf("indexing: %+v", sum)
 	}
 	return c
@@ -162,11 +174,19 @@ func TestBloat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Analyzed != 4 || got.Pending != 0 {
-		t.Errorf("analyzed %d, pending %d; want 4, 0", got.Analyzed, got.Pending)
+	// lib/deb, zstd/deb, team/app, team/rebuild, team/child, and the two
+	// children of team/multi.
+	if got.Analyzed != 7 || got.Pending != 0 {
+		t.Errorf("analyzed %d, pending %d; want 7, 0", got.Analyzed, got.Pending)
 	}
-	if len(got.Images) != 1 {
-		t.Fatalf("%d images shown, want only team/app: %+v", len(got.Images), got.Images)
+	// team/app, team/child on it (the same waste, inside its base), and
+	// team/multi's app child.
+	if len(got.Images) != 3 || got.Images[0].Repository != "team/app" || got.Images[1].Repository != "team/child" || got.Images[2].Repository != "team/multi" {
+		t.Fatalf("images shown: %+v", got.Images)
+	}
+	if ch := got.Images[1]; ch.BaseLayers != 10 || ch.Layers != 11 || len(ch.LayerRuns) != 0 || ch.WastedBytes != 15560 || !ch.Pairs[0].InBase {
+		t.Errorf("team/child: %d layers, %d from the base, runs %+v, wasted %d, first pair in base %v",
+			ch.Layers, ch.BaseLayers, ch.LayerRuns, ch.WastedBytes, ch.Pairs[0].InBase)
 	}
 	img := got.Images[0]
 	appDigest, _ := c.app.Digest()
@@ -217,7 +237,7 @@ func TestBloat(t *testing.T) {
 	if tp := img.Pairs[0].TopPaths; len(tp) != 2 || tp[0].Bytes != 6000 || tp[1].Path != "/var/lib/apt/lists/a" || tp[1].Bytes != 4000 {
 		t.Errorf("apt lists top paths = %+v", tp)
 	}
-	if img.WastedBytes != 15560 || total != 15560 || img.WastedCompressedBytes != totalCompressed || got.WastedBytes != 15560 {
+	if img.WastedBytes != 15560 || total != 15560 || img.WastedCompressedBytes != totalCompressed || got.WastedBytes != 3*15560 {
 		t.Errorf("wasted = %d (report %d), compressed %d; want 15560, %d", img.WastedBytes, got.WastedBytes, img.WastedCompressedBytes, totalCompressed)
 	}
 	// What stays: passwd 120, tool 3000, curl 2000 (via its hard link),
@@ -269,8 +289,21 @@ func TestBloat(t *testing.T) {
 				over = append(over, i.Repository)
 			}
 		}
-		if strings.Join(over, ",") != "team/app,team/rebuild" {
+		if strings.Join(over, ",") != "team/app,team/child,team/multi,team/multi,team/rebuild" {
 			t.Errorf("over --max-layers 1: %v", over)
+		}
+	})
+
+	t.Run("an index", func(t *testing.T) {
+		ref, _ := report.ParseRef("team/multi:1")
+		b, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Image: &ref, SmallLayer: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both children are analyzed; the rebuild wastes nothing and has
+		// no small layers, so only the app is shown.
+		if b.Analyzed != 2 || len(b.Images) != 1 || b.Images[0].Repository != "team/multi" || b.Images[0].Tag != "1" || b.Images[0].WastedBytes != 15560 {
+			t.Errorf("--image team/multi:1: analyzed %d, images %+v", b.Analyzed, b.Images)
 		}
 	})
 
@@ -351,9 +384,10 @@ func TestDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := r.(*report.FileDuplicates)
-		// Every File entry of the 12 distinct layer blobs (the base twice:
+		// Every File entry of the 13 distinct layer blobs (the base twice:
 		// gzip and zstd), from the specs.
-		steps := append([]sample.Step{baseStep, baseStep, installStep(sample.Epoch.Add(time.Hour))}, appSteps...)
+		steps := append([]sample.Step{baseStep, baseStep, installStep(sample.Epoch.Add(time.Hour)),
+			{Files: []sample.File{file("extra", 10)}}}, appSteps...)
 		var files, total int64
 		unique := map[string]int64{}
 		for _, s := range steps {
@@ -369,8 +403,8 @@ func TestDuplicates(t *testing.T) {
 		for _, n := range unique {
 			uniqueBytes += n
 		}
-		if f.Layers != 12 || f.Unindexed != 0 || f.Files != files || f.TotalBytes != total || f.UniqueFiles != int64(len(unique)) || f.UniqueBytes != uniqueBytes {
-			t.Errorf("file duplicates = %+v; want 12 layers, %d files, %d bytes, %d unique, %d unique bytes", f, files, total, len(unique), uniqueBytes)
+		if f.Layers != 13 || f.Unindexed != 0 || f.Files != files || f.TotalBytes != total || f.UniqueFiles != int64(len(unique)) || f.UniqueBytes != uniqueBytes {
+			t.Errorf("file duplicates = %+v; want 13 layers, %d files, %d bytes, %d unique, %d unique bytes", f, files, total, len(unique), uniqueBytes)
 		}
 		if want := float64(uniqueBytes) / float64(total); f.DedupRatio != want {
 			t.Errorf("ratio = %v, want %v", f.DedupRatio, want)

@@ -94,31 +94,7 @@ type ImageOptions struct {
 // LoadImage runs the image report.
 func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 	ref := opts.Ref
-	rows, err := db.Query(ctx, qImageResolve, ref.Repository, ref.Tag, ref.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", ref, err)
-	}
-	type hit struct{ registry, name, digest, tag string }
-	var hits []hit
-	var h hit
-	if _, err := pgx.ForEachRow(rows, []any{&h.registry, &h.name, &h.digest, &h.tag}, func() error {
-		hits = append(hits, h)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", ref, err)
-	}
-	switch {
-	case len(hits) == 0:
-		return nil, fmt.Errorf("%s: %w in the graph (check the name with a scan, or the tag may be deleted)", ref, ErrNotFound)
-	case len(hits) > 1:
-		var names []string
-		for _, h := range hits {
-			names = append(names, h.registry+"/"+h.name)
-		}
-		return nil, fmt.Errorf("%s is ambiguous: it is in %s; prefix the registry", ref, strings.Join(names, ", "))
-	}
-	img := &Image{Registry: hits[0].registry, Repository: hits[0].name, Tag: hits[0].tag, Digest: hits[0].digest, Layers: []ImageLayer{}}
-	kind, err := img.loadManifest(ctx, db)
+	img, kind, err := resolve(ctx, db, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +108,46 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 			return nil, err
 		}
 	}
-	rows, err = db.Query(ctx, qImageLayers, img.Digest)
+	return img.loadLayers(ctx, db)
+}
+
+// resolve finds the one live manifest ref names and loads it; kind is the
+// manifest's ("image", "index" or "artifact").
+func resolve(ctx context.Context, db DB, ref Ref) (img *Image, kind string, err error) {
+	rows, qerr := db.Query(ctx, qImageResolve, ref.Repository, ref.Tag, ref.Digest)
+	if qerr != nil {
+		return nil, "", fmt.Errorf("resolving %s: %w", ref, qerr)
+	}
+	type hit struct{ registry, name, digest, tag string }
+	var hits []hit
+	var h hit
+	if _, err := pgx.ForEachRow(rows, []any{&h.registry, &h.name, &h.digest, &h.tag}, func() error {
+		hits = append(hits, h)
+		return nil
+	}); err != nil {
+		return nil, "", fmt.Errorf("resolving %s: %w", ref, err)
+	}
+	switch {
+	case len(hits) == 0:
+		return nil, "", fmt.Errorf("%s: %w in the graph (check the name with a scan, or the tag may be deleted)", ref, ErrNotFound)
+	case len(hits) > 1:
+		var names []string
+		for _, h := range hits {
+			names = append(names, h.registry+"/"+h.name)
+		}
+		return nil, "", fmt.Errorf("%s is ambiguous: it is in %s; prefix the registry", ref, strings.Join(names, ", "))
+	}
+	img = &Image{Registry: hits[0].registry, Repository: hits[0].name, Tag: hits[0].tag, Digest: hits[0].digest, Layers: []ImageLayer{}}
+	kind, err = img.loadManifest(ctx, db)
+	if err != nil {
+		return nil, "", err
+	}
+	return img, kind, nil
+}
+
+// loadLayers reads the image's layers.
+func (img *Image) loadLayers(ctx context.Context, db DB) (*Image, error) {
+	rows, err := db.Query(ctx, qImageLayers, img.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
 	}

@@ -73,7 +73,11 @@ JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.d
 JOIN repositories r ON r.id = rm.repository_id
 JOIN blobs b ON b.digest = ml.blob_digest;
 
+-- The bloat report finds the tags of an index child through its index.
+CREATE INDEX index_children_child_idx ON index_children (child_digest);
+
 -- +goose Down
+DROP INDEX index_children_child_idx;
 DROP VIEW live_layers;
 DROP TABLE layer_rejections;
 DROP VIEW layer_file_types;
