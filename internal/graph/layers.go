@@ -100,16 +100,16 @@ func (r *entryRows) Values() ([]any, error) {
 	}
 	var link *string
 	if e.Link != "" {
-		l := PathText(e.Link)
+		l := pathText(e.Link)
 		link = &l
 	}
-	return []any{r.blob, int32(r.i), int16(e.Type), PathText(e.Path), e.Size, int32(e.Mode), int64(e.UID), int64(e.GID), digest, link}, nil
+	return []any{r.blob, int32(r.i), int16(e.Type), pathText(e.Path), e.Size, int32(e.Mode), int64(e.UID), int64(e.GID), digest, link}, nil
 }
 
-// PathText returns p as valid UTF-8 for a text column: p itself when it is,
+// pathText returns p as valid UTF-8 for a text column: p itself when it is,
 // else with every byte that is not part of a valid sequence (and every
 // backslash, so the mapping stays one to one) written as \xNN.
-func PathText(p string) string {
+func pathText(p string) string {
 	if utf8.ValidString(p) && !strings.Contains(p, `\x`) {
 		return p
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -76,7 +77,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		if err != nil {
 			return nil, err
 		}
-		registry, re, tag = img.Registry, "^"+regexpQuote(img.Repository)+"$", opts.Image.Tag
+		registry, re, tag = img.Registry, "^"+regexp.QuoteMeta(img.Repository)+"$", opts.Image.Tag
 		digests = []string{img.Digest}
 		if kind == "index" {
 			if digests, err = indexChildren(ctx, db, img.Digest); err != nil {
@@ -228,18 +229,6 @@ func indexChildren(ctx context.Context, db DB, index string) ([]string, error) {
 		return nil, fmt.Errorf("reading the children of %s: %w", index, err)
 	}
 	return out, nil
-}
-
-// regexpQuote quotes s for a Postgres regular expression.
-func regexpQuote(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // maxCachedEntries bounds the file index entries a bloat report keeps in

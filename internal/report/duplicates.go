@@ -78,12 +78,11 @@ func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Bl
 	out := &BlobDuplicates{Kind: "blob", Layers: []BlobDuplicate{}}
 	var (
 		d       BlobDuplicate
-		n       int64
 		digests []string
 		sizes   []int64
 		types   []string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&d.DiffID, &n, &d.StoredBytes, &d.BytesStoredTwice, &digests, &sizes, &types}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&d.DiffID, &d.StoredBytes, &d.BytesStoredTwice, &digests, &sizes, &types}, func() error {
 		d.Blobs = make([]BlobEncoding, len(digests))
 		for i := range digests {
 			d.Blobs[i] = BlobEncoding{Digest: digests[i], Size: sizes[i], MediaType: types[i]}

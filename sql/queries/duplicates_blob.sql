@@ -6,7 +6,6 @@ WITH live_blobs AS (
     SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
 )
 SELECT b.diff_id,
-    count(*) AS blobs,
     sum(b.size)::bigint AS stored_bytes,
     (sum(b.size) - min(b.size))::bigint AS bytes_stored_twice,
     array_agg(b.digest ORDER BY b.size, b.digest) AS digests,
