@@ -154,7 +154,7 @@ func waitArrived(ctx context.Context, store *graph.Store, pushed []sample.Pushed
 func waitIndexed(ctx context.Context, store *graph.Store) (int, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		pending, err := store.PendingLayers(ctx, demoRegistryName, "", nil)
+		pending, err := store.PendingLayers(ctx, demoRegistryName, "")
 		if err != nil {
 			return 0, err
 		}

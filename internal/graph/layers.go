@@ -18,6 +18,7 @@ var (
 	qLayerDone        = sqlfiles.Query("layer_done")
 	qLayersPending    = sqlfiles.Query("layers_pending")
 	qLayerIndexCount  = sqlfiles.Query("layer_index_count")
+	qLayersUnindexed  = sqlfiles.Query("layers_unindexed")
 )
 
 // LayerIndex is the file index of one layer blob.
@@ -149,9 +150,9 @@ func (s *Store) LayerDone(ctx context.Context, blobDigest string) (bool, error) 
 
 // PendingLayers lists the layer blobs of live images in a registry's
 // repositories matching repoRegexp that are neither indexed nor rejected,
-// each once; with manifests set, only the layers of those manifests.
-func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string, manifests []string) ([]PendingLayer, error) {
-	rows, err := s.pool.Query(ctx, qLayersPending, registry, repoRegexp, manifests)
+// each once.
+func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string) ([]PendingLayer, error) {
+	rows, err := s.pool.Query(ctx, qLayersPending, registry, repoRegexp)
 	if err != nil {
 		return nil, fmt.Errorf("listing layers to index: %w", err)
 	}
@@ -174,4 +175,22 @@ func (s *Store) LayerIndexCount(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("counting indexed layers: %w", err)
 	}
 	return n, nil
+}
+
+// UnindexedLayers returns those of the blob digests that are neither
+// indexed nor rejected.
+func (s *Store) UnindexedLayers(ctx context.Context, digests []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, qLayersUnindexed, digests)
+	if err != nil {
+		return nil, fmt.Errorf("looking up layers: %w", err)
+	}
+	out := map[string]bool{}
+	var d string
+	if _, err := pgx.ForEachRow(rows, []any{&d}, func() error {
+		out[d] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("looking up layers: %w", err)
+	}
+	return out, nil
 }

@@ -97,7 +97,7 @@ const Source = "layerscan"
 // matching repoRegexp that are neither indexed nor rejected; name is what
 // the graph calls the registry, host where to fetch from.
 func Pending(ctx context.Context, store *graph.Store, name, host, repoRegexp string) ([]Layer, error) {
-	pending, err := store.PendingLayers(ctx, name, repoRegexp, nil)
+	pending, err := store.PendingLayers(ctx, name, repoRegexp)
 	if err != nil {
 		return nil, err
 	}

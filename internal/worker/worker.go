@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,26 +226,44 @@ func (w *Worker) queueLayers(ctx context.Context, host, name string, obs graph.O
 	if w.opts.Layers == nil {
 		return nil
 	}
-	digests := make([]string, 0, len(obs.Manifests))
+	// The walk already knows every layer: ask the index only which are new.
+	byDigest := map[string]graph.Layer{}
+	var digests []string
 	for _, m := range obs.Manifests {
-		if m.Kind == graph.KindImage {
-			digests = append(digests, m.Digest)
+		if m.Kind != graph.KindImage {
+			continue
+		}
+		for _, l := range m.Layers {
+			if _, seen := byDigest[l.Digest]; seen || l.DiffID == "" || outsideRegistry(l.MediaType) {
+				continue
+			}
+			byDigest[l.Digest] = l
+			digests = append(digests, l.Digest)
 		}
 	}
 	if len(digests) == 0 {
 		return nil
 	}
-	pending, err := w.opts.Store.PendingLayers(ctx, name, "", digests)
-	if err != nil || len(pending) == 0 {
+	todo, err := w.opts.Store.UnindexedLayers(ctx, digests)
+	if err != nil || len(todo) == 0 {
 		return err
 	}
-	jobs := make([]stream.LayerJob, len(pending))
-	for i, p := range pending {
-		// Fetch from the repository pushed to: credentials may be scoped to it.
-		jobs[i] = stream.LayerJob{Registry: host, Repository: obs.Repository, Digest: p.Digest, DiffID: p.DiffID, Size: p.Size}
+	var jobs []stream.LayerJob
+	for _, d := range digests {
+		if l := byDigest[d]; todo[d] {
+			// Fetch from the repository pushed to: credentials may be scoped to it.
+			jobs = append(jobs, stream.LayerJob{Registry: host, Repository: obs.Repository, Digest: d, DiffID: l.DiffID, Size: l.Size})
+		}
 	}
 	if err := w.opts.Layers.PublishLayers(ctx, jobs); err != nil {
 		return fmt.Errorf("queueing %d layers of %s/%s for indexing: %w", len(jobs), name, obs.Repository, err)
 	}
 	return nil
+}
+
+// outsideRegistry reports whether a layer media type says the blob lives
+// elsewhere (Windows foreign layers, OCI non-distributable layers), as
+// layers_pending.sql leaves them out.
+func outsideRegistry(mediaType string) bool {
+	return strings.Contains(mediaType, "foreign") || strings.Contains(mediaType, "nondistributable")
 }

@@ -1,7 +1,6 @@
 -- Layer blobs of live image manifests that are neither indexed nor
 -- rejected, each once, with one repository to fetch it from.
--- $1: registry name; $2: repository regexp (repoglob); $3: only layers of
--- these manifests (NULL: all).
+-- $1: registry name; $2: repository regexp (repoglob).
 -- Foreign and non-distributable layers live outside the registry and are left out.
 SELECT DISTINCT ON (b.digest) b.digest, b.diff_id, b.size, r.name
 FROM blobs b
@@ -10,7 +9,6 @@ JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.d
 JOIN repositories r ON r.id = rm.repository_id
 WHERE b.diff_id IS NOT NULL
   AND r.registry = $1 AND r.name ~ $2
-  AND ($3::text[] IS NULL OR ml.manifest_digest = ANY ($3))
   AND ml.media_type NOT LIKE '%foreign%' AND ml.media_type NOT LIKE '%nondistributable%'
   AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = b.digest)
