@@ -38,8 +38,8 @@ type Options struct {
 	AckWait time.Duration
 	Log     *slog.Logger
 	// Layers, when set, is given the layers of each pushed image that are
-	// not indexed yet, after the image is committed; a failure to queue
-	// them retries the event.
+	// not indexed yet, while the image is written; a failure to queue them
+	// retries the event.
 	Layers LayerQueue
 
 	// afterCommit, in tests, runs between the commit and the ack; returning
@@ -203,10 +203,16 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 			return err
 		}
 		obs.Registry, obs.Tag, obs.Source, obs.EventID, obs.ObservedAt = reg.Name, ev.Tag, ev.Source, ev.ID, ev.Time
+		// The layer jobs are stored while the graph is written (a job for a
+		// write that then fails is harmless: indexing a blob is idempotent);
+		// the event is acked only once both are durable.
+		queued := make(chan error, 1)
+		go func() { queued <- w.queueLayers(ctx, ev.Registry, reg.Name, obs) }()
 		if err := w.opts.Store.Ingest(ctx, []graph.Observation{obs}); err != nil {
+			<-queued
 			return fmt.Errorf("writing %s/%s@%s: %w", reg.Name, ev.Repository, obs.Root().Digest, err)
 		}
-		if err := w.queueLayers(ctx, ev.Registry, reg.Name, obs); err != nil {
+		if err := <-queued; err != nil {
 			return err
 		}
 		return w.opts.Store.ClearFailures(ctx, reg.Name, ev.Repository, []string{ref})
