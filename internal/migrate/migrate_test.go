@@ -25,14 +25,14 @@ func TestUpFromEmptyTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 2 || res.Applied[0] != 1 || res.Applied[1] != 2 || res.Version != 2 {
-		t.Fatalf("first run = %+v; want versions 1 and 2 applied", res)
+	if len(res.Applied) != 3 || res.Applied[0] != 1 || res.Applied[1] != 2 || res.Applied[2] != 3 || res.Version != 3 {
+		t.Fatalf("first run = %+v; want versions 1, 2 and 3 applied", res)
 	}
 	res, err = migrate.Run(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Version != 2 {
+	if len(res.Applied) != 0 || res.Version != 3 {
 		t.Fatalf("second run = %+v; want nothing applied", res)
 	}
 	if pending, err := migrate.Pending(ctx, url); err != nil || pending {
@@ -47,11 +47,14 @@ func TestUpFromEmptyTwice(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
 		AND table_name IN ('repositories','manifests','repository_manifests','tags','tag_events','index_children',
 		'blobs','manifest_layers','config_history','ingest_failures','scans','scan_repositories',
-		'layer_indexes','layer_files','layer_file_types','layer_rejections','live_layers')`).Scan(&tables); err != nil {
+		'layer_indexes','layer_files','layer_file_types','layer_rejections','live_layers',
+		'manifest_refs','repository_blobs','namespace_blobs','registry_blobs','blob_usage','repository_usage',
+		'repository_unique','namespace_usage','namespace_unique','registry_usage_deltas','image_bases','image_tops',
+		'base_repositories','cache_transitions')`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 17 {
-		t.Fatalf("%d of 17 graph tables exist", tables)
+	if tables != 31 {
+		t.Fatalf("%d of 31 graph tables exist", tables)
 	}
 }
 
@@ -85,7 +88,7 @@ func TestConcurrentUp(t *testing.T) {
 	for n := range applied {
 		total += n
 	}
-	if total != 2 {
-		t.Fatalf("migrations applied in all = %d, want 2 (each migration once)", total)
+	if total != 3 {
+		t.Fatalf("migrations applied in all = %d, want 3 (each migration once)", total)
 	}
 }

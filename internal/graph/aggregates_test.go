@@ -1,0 +1,221 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/pgtest"
+)
+
+// The aggregates the triggers keep, each next to a from-scratch query over
+// the graph that defines it. After any history of writes they must agree
+// row for row.
+var aggregateChecks = []struct{ name, kept, naive string }{
+	{"storage per repository", `
+		SELECT registry, repository, images, manifests, logical_bytes, physical_bytes, unique_bytes, shared_bytes
+		FROM storage_repositories`, naiveContent + `
+		SELECT r.registry, r.name, count(*) FILTER (WHERE m.kind = 'image'), count(*),
+			sum(m.layers_size + coalesce(m.config_size, 0))::bigint,
+			(SELECT sum(size) FROM rb WHERE rb.repository_id = r.id)::bigint,
+			(SELECT coalesce(sum(rb.size), 0)::bigint FROM rb JOIN holders h ON h.registry = r.registry AND h.digest = rb.digest
+			 WHERE rb.repository_id = r.id AND h.repos = 1),
+			(SELECT coalesce(sum(rb.size), 0)::bigint FROM rb JOIN holders h ON h.registry = r.registry AND h.digest = rb.digest
+			 WHERE rb.repository_id = r.id AND h.repos > 1)
+		FROM live l JOIN repositories r ON r.id = l.repository_id JOIN manifests m ON m.digest = l.manifest_digest
+		GROUP BY r.id`},
+	{"storage per namespace", `
+		SELECT registry, namespace, images, manifests, logical_bytes, physical_bytes, unique_bytes, shared_bytes
+		FROM storage_namespaces`, naiveContent + `,
+		nb AS (SELECT DISTINCT r.registry, split_part(r.name, '/', 1) AS ns, rb.digest, rb.size
+		       FROM rb JOIN repositories r ON r.id = rb.repository_id),
+		nh AS (SELECT registry, digest, count(*) AS nss FROM nb GROUP BY 1, 2)
+		SELECT x.registry, x.ns, count(*) FILTER (WHERE x.kind = 'image'), count(*),
+			sum(x.bytes)::bigint,
+			(SELECT sum(size)::bigint FROM nb WHERE nb.registry = x.registry AND nb.ns = x.ns),
+			(SELECT coalesce(sum(nb.size), 0)::bigint FROM nb JOIN nh USING (registry, digest)
+			 WHERE nb.registry = x.registry AND nb.ns = x.ns AND nh.nss = 1),
+			(SELECT coalesce(sum(nb.size), 0)::bigint FROM nb JOIN nh USING (registry, digest)
+			 WHERE nb.registry = x.registry AND nb.ns = x.ns AND nh.nss > 1)
+		FROM (SELECT r.registry, split_part(r.name, '/', 1) AS ns, m.kind, m.layers_size + coalesce(m.config_size, 0) AS bytes
+		      FROM live l JOIN repositories r ON r.id = l.repository_id JOIN manifests m ON m.digest = l.manifest_digest) x
+		GROUP BY 1, 2`},
+	{"storage per registry", `
+		SELECT registry, images, manifests, logical_bytes, physical_bytes FROM storage_registries`, naiveContent + `
+		SELECT r.registry, count(*) FILTER (WHERE m.kind = 'image'), count(*),
+			sum(m.layers_size + coalesce(m.config_size, 0))::bigint,
+			(SELECT sum(size)::bigint FROM (SELECT DISTINCT rr.registry, rb.digest, rb.size FROM rb JOIN repositories rr ON rr.id = rb.repository_id) d
+			 WHERE d.registry = r.registry)
+		FROM live l JOIN repositories r ON r.id = l.repository_id JOIN manifests m ON m.digest = l.manifest_digest
+		GROUP BY 1`},
+	{"blob usage", `
+		SELECT digest, manifests, repositories FROM blob_usage WHERE manifests > 0 OR repositories > 0`, `
+		WITH live AS (SELECT rm.repository_id, rm.manifest_digest FROM repository_manifests rm
+		              JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' WHERE rm.deleted_at IS NULL),
+		content AS (SELECT ml.manifest_digest, ml.blob_digest AS digest FROM manifest_layers ml
+		            UNION SELECT digest, config_digest FROM manifests WHERE config_digest IS NOT NULL)
+		SELECT c.digest, count(DISTINCT l.manifest_digest), count(DISTINCT l.repository_id)
+		FROM live l JOIN content c USING (manifest_digest) GROUP BY 1`},
+	{"live images per base", `
+		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
+		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
+		JOIN image_bases ib USING (manifest_digest) WHERE rm.deleted_at IS NULL GROUP BY 1, 2`},
+}
+
+// naiveContent opens a WITH: live memberships, the distinct blobs (layers
+// and configs) each repository holds, and how many repositories of its
+// registry hold each blob.
+const naiveContent = `
+	WITH live AS (SELECT repository_id, manifest_digest FROM repository_manifests WHERE deleted_at IS NULL),
+	content AS (SELECT ml.manifest_digest, ml.blob_digest AS digest, b.size FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
+	            UNION SELECT digest, config_digest, config_size FROM manifests WHERE config_digest IS NOT NULL),
+	rb AS (SELECT DISTINCT l.repository_id, c.digest, c.size FROM live l JOIN content c USING (manifest_digest)),
+	holders AS (SELECT r.registry, rb.digest, count(*) AS repos FROM rb JOIN repositories r ON r.id = rb.repository_id GROUP BY 1, 2)`
+
+// rows runs q and renders each row as one string, sorted.
+func rows(t *testing.T, q pgx.Tx, sql string) []string {
+	t.Helper()
+	rs, err := q.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	var out []string
+	for rs.Next() {
+		vals, err := rs.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%v", vals))
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkAggregates compares every kept aggregate with its definition, and
+// the bases and created streams with a recomputation from scratch (in a
+// transaction that is rolled back).
+func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, c := range aggregateChecks {
+		kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive)
+		if !slices.Equal(kept, naive) {
+			t.Errorf("%s: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
+				c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+		}
+	}
+	const (
+		bases   = `SELECT manifest_digest, base_digest, base_layers, source FROM image_bases`
+		streams = `SELECT repository_id, platform, from_digest, to_digest, reused_layers, reused_bytes, first_changed_position
+		           FROM cache_transitions WHERE stream_kind = 'created'`
+	)
+	keptBases, keptStreams := rows(t, tx, bases), rows(t, tx, streams)
+	if len(keptBases) == 0 || len(keptStreams) == 0 {
+		t.Errorf("%d image bases and %d created-stream transitions kept; the history should make both", len(keptBases), len(keptStreams))
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM image_bases; DELETE FROM base_repositories;
+		DELETE FROM cache_transitions WHERE stream_kind = 'created'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT layerq_recompute_bases(array_agg(DISTINCT manifest_digest)) FROM repository_manifests`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT layerq_extend_created_streams(array_agg(repository_id), array_agg(manifest_digest)) FROM repository_manifests`); err != nil {
+		t.Fatal(err)
+	}
+	if fresh := rows(t, tx, bases); !slices.Equal(keptBases, fresh) {
+		t.Errorf("image bases differ from a recomputation\nkept:\n  %s\nrecomputed:\n  %s", strings.Join(keptBases, "\n  "), strings.Join(fresh, "\n  "))
+	}
+	if fresh := rows(t, tx, streams); !slices.Equal(keptStreams, fresh) {
+		t.Errorf("created streams differ from a recomputation\nkept:\n  %s\nrecomputed:\n  %s", strings.Join(keptStreams, "\n  "), strings.Join(fresh, "\n  "))
+	}
+}
+
+// TestAggregatesExactUnderConcurrentWrites runs writers that push, re-push,
+// untag and delete images sharing bases across repositories, namespaces and
+// two registries, all at once, then checks every aggregate.
+func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+
+	bases := [][]string{{"os1"}, {"os1", "py"}, {"os2"}, {"os2", "node", "npm"}}
+	repos := []string{"team-a/api", "team-a/web", "team-b/api", "tools", "team-b/batch/worker"}
+	registries := []string{"reg.test", "other.test"}
+
+	const writers, steps = 4, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			at := t0
+			for s := range steps {
+				at = at.Add(time.Second)
+				reg := registries[rng.IntN(len(registries))]
+				repo := repos[rng.IntN(len(repos))]
+				var err error
+				switch op := rng.IntN(10); {
+				case op < 6: // push a build on a base
+					base := bases[rng.IntN(len(bases))]
+					layers := append(slices.Clone(base), fmt.Sprintf("app-%d", rng.IntN(12)))
+					if rng.IntN(3) == 0 {
+						layers = append(layers, fmt.Sprintf("assets-%d", rng.IntN(4)))
+					}
+					m := image(strings.Join(layers, "+"), layers...)
+					if rng.IntN(2) == 0 { // the base itself, pushed to its own repository
+						m = image(strings.Join(base, "+"), base...)
+						repo = "library/" + base[len(base)-1]
+					}
+					o := obs(repo, fmt.Sprintf("t%d", rng.IntN(3)), at, m)
+					o.Registry = reg
+					err = store.Ingest(ctx, []graph.Observation{o})
+				case op < 8: // delete a manifest that may be live
+					layers := append(slices.Clone(bases[rng.IntN(len(bases))]), fmt.Sprintf("app-%d", rng.IntN(12)))
+					_, _, err = store.DeleteManifest(ctx, reg, repo, image(strings.Join(layers, "+"), layers...).Digest, at, "test", fmt.Sprint(w, s))
+				case op < 9:
+					_, err = store.DeleteTags(ctx, reg, repo, []string{"t0"}, at, "test", fmt.Sprint(w, s))
+				default:
+					_, _, err = store.DeleteRepository(ctx, reg, repo, at, "test")
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d step %d: %w", w, s, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var live, images int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT manifest_digest) FROM repository_manifests WHERE deleted_at IS NULL`).Scan(&live, &images); err != nil {
+		t.Fatal(err)
+	}
+	if live < 10 {
+		t.Fatalf("only %d live memberships after the run; the test should leave a graph to check", live)
+	}
+	checkAggregates(t, pool)
+}

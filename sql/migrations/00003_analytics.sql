@@ -1,0 +1,1009 @@
+-- Aggregates for the storage, top-shared, bases and cache reports, kept
+-- exact by triggers as the graph changes.
+--
+-- Reports over 100k images cannot group a million manifest-layer edges on
+-- every call, so the graph's writers keep counters instead. One function,
+-- layerq_apply_membership, takes a set of membership changes (a manifest
+-- going live or dead in a repository) and pushes them up a chain of
+-- reference counts:
+--
+--   manifest_refs      live repositories per manifest
+--   repository_blobs   live manifests per (repository, blob)
+--   namespace_blobs    repositories holding a blob, per (registry, namespace)
+--   registry_blobs     repositories and namespaces holding a blob, per registry
+--   blob_usage         live image manifests and repositories per blob (top-shared)
+--
+-- and the per-scope totals the storage report reads (repository_usage,
+-- namespace_usage, registry_usage_deltas). Each level changes only when the
+-- level below crosses zero, so the counters of a popular base layer move when
+-- a repository first uses it or stops using it, not on every push.
+--
+-- Exactness under concurrent writers: every counter is changed by an
+-- INSERT … ON CONFLICT DO UPDATE or UPDATE, which in READ COMMITTED locks the
+-- row and applies the delta to its latest version, so increments never get
+-- lost; a zero crossing is read from that same locked version. The "sole
+-- holder" of a blob (for unique bytes) is looked up in a later statement,
+-- after the registry_blobs row is locked, so it sees every writer that has
+-- changed that row before. Keys are sorted in every statement, so writers
+-- lock rows in one order; a deadlock left (rows locked by two statements of
+-- one transaction) is retried with the whole transaction by the writer.
+--
+-- Blobs here are layers and configs; the manifests' own JSON is not counted.
+-- A namespace is the first path segment of a repository name (the whole
+-- name when it has none).
+
+-- +goose Up
+CREATE TABLE manifest_refs (
+    manifest_digest text PRIMARY KEY,
+    repositories    integer NOT NULL
+);
+
+CREATE TABLE repository_blobs (
+    repository_id bigint NOT NULL,
+    digest        text NOT NULL,
+    size          bigint NOT NULL,
+    refs          integer NOT NULL,   -- live manifests (any kind) in the repository using the blob
+    image_refs    integer NOT NULL,   -- of which image manifests
+    PRIMARY KEY (repository_id, digest)
+);
+CREATE INDEX repository_blobs_digest_idx ON repository_blobs (digest) WHERE refs > 0;
+
+CREATE TABLE namespace_blobs (
+    registry  text NOT NULL,
+    namespace text NOT NULL,
+    digest    text NOT NULL,
+    refs      integer NOT NULL,       -- repositories of the namespace holding the blob
+    PRIMARY KEY (registry, namespace, digest)
+);
+CREATE INDEX namespace_blobs_digest_idx ON namespace_blobs (registry, digest) WHERE refs > 0;
+
+CREATE TABLE registry_blobs (
+    registry          text NOT NULL,
+    digest            text NOT NULL,
+    size              bigint NOT NULL,
+    repositories      integer NOT NULL,
+    namespaces        integer NOT NULL,
+    -- Set while exactly one repository (namespace) holds the blob.
+    sole_repository   bigint,
+    sole_namespace    text,
+    PRIMARY KEY (registry, digest)
+);
+
+CREATE TABLE blob_usage (
+    digest       text PRIMARY KEY,
+    size         bigint NOT NULL,
+    manifests    integer NOT NULL,    -- live image manifests listing the blob
+    repositories integer NOT NULL     -- repositories with such a manifest live
+);
+CREATE INDEX blob_usage_rank_idx ON blob_usage (manifests DESC, repositories DESC, size DESC, digest) WHERE manifests > 0;
+
+CREATE TABLE repository_usage (
+    repository_id  bigint PRIMARY KEY,
+    images         integer NOT NULL,  -- live image manifests
+    manifests      integer NOT NULL,  -- live manifests of any kind
+    logical_bytes  bigint NOT NULL,   -- layers and config of each live manifest, summed
+    physical_bytes bigint NOT NULL    -- distinct blobs of the live manifests
+);
+-- Bytes of the blobs no other repository (namespace) of the registry holds;
+-- kept apart from repository_usage so that a writer changing another
+-- repository's unique bytes does not wait on pushes to it.
+CREATE TABLE repository_unique (
+    repository_id bigint PRIMARY KEY,
+    unique_bytes  bigint NOT NULL
+);
+
+CREATE TABLE namespace_usage (
+    registry       text NOT NULL,
+    namespace      text NOT NULL,
+    images         integer NOT NULL,
+    manifests      integer NOT NULL,
+    logical_bytes  bigint NOT NULL,
+    physical_bytes bigint NOT NULL,
+    PRIMARY KEY (registry, namespace)
+);
+CREATE TABLE namespace_unique (
+    registry     text NOT NULL,
+    namespace    text NOT NULL,
+    unique_bytes bigint NOT NULL,
+    PRIMARY KEY (registry, namespace)
+);
+
+-- A registry's physical bytes change with nearly every push; one counter row
+-- would make every writer wait for the last. Writers append deltas instead,
+-- readers sum them, and writers fold them now and then.
+CREATE TABLE registry_usage_deltas (
+    registry       text NOT NULL,
+    physical_bytes bigint NOT NULL
+);
+
+-- The image each image is built on: "chain" when the base's whole chain of
+-- layers is a prefix of this image's (the longest such image seen in a
+-- repository this one is not in), "annotation" when the image names its base
+-- with org.opencontainers.image.base.digest.
+CREATE TABLE image_bases (
+    manifest_digest text PRIMARY KEY,
+    base_digest     text NOT NULL,
+    base_layers     integer NOT NULL,
+    source          text NOT NULL CHECK (source IN ('chain', 'annotation'))
+);
+-- Top chain id of every image manifest seen in a repository, to find bases.
+CREATE TABLE image_tops (
+    top_chain_id    text NOT NULL,
+    manifest_digest text NOT NULL,
+    layer_count     integer NOT NULL,
+    PRIMARY KEY (top_chain_id, manifest_digest)
+);
+-- Live images per (base build, repository).
+CREATE TABLE base_repositories (
+    base_digest   text NOT NULL,
+    repository_id bigint NOT NULL,
+    images        integer NOT NULL,
+    PRIMARY KEY (base_digest, repository_id)
+);
+-- Finding the images built on a new base looks layers up by chain id.
+CREATE INDEX manifest_layers_chain_idx ON manifest_layers USING hash (chain_id);
+-- Naming a base build finds the tags that point or pointed at it.
+CREATE INDEX tag_events_digest_idx ON tag_events (manifest_digest) WHERE action = 'push';
+-- Top-shared names the step that made a layer from its first listing.
+DROP INDEX manifest_layers_blob_idx;
+CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest, manifest_digest, position);
+
+-- One row per consecutive pair of pushes in a stream, per platform: "tag"
+-- streams follow a tag's moves (tag events), "created" streams a
+-- repository's image builds of one platform in config created order (what a
+-- scan, which sees no history, can tell). Pushes are history: deleting a
+-- manifest later does not remove them.
+CREATE TABLE cache_transitions (
+    id                     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id          bigint NOT NULL,
+    stream_kind            text NOT NULL CHECK (stream_kind IN ('tag', 'created')),
+    stream                 text NOT NULL,   -- the tag; '' for created streams
+    platform               text NOT NULL,
+    tag_event_id           bigint,
+    from_digest            text NOT NULL,   -- image manifests compared
+    to_digest              text NOT NULL,
+    occurred_at            timestamptz NOT NULL,
+    reused_layers          integer NOT NULL,
+    total_layers           integer NOT NULL,
+    reused_bytes           bigint NOT NULL,
+    total_bytes            bigint NOT NULL,
+    first_changed_position integer,
+    first_changed_step     text
+);
+CREATE UNIQUE INDEX cache_transitions_event_idx ON cache_transitions (tag_event_id, platform) WHERE stream_kind = 'tag';
+CREATE UNIQUE INDEX cache_transitions_created_idx ON cache_transitions (repository_id, platform, from_digest) WHERE stream_kind = 'created';
+CREATE INDEX cache_transitions_repo_idx ON cache_transitions (repository_id, stream_kind, occurred_at);
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_namespace(name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT split_part(name, '/', 1) $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_platform(os text, architecture text, variant text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT concat_ws('/', os, architecture, variant) $$;
+-- +goose StatementEnd
+
+-- Apply membership changes: manifest p_manifest[i] went live (+1) or dead
+-- (-1) in repository p_repo[i].
+-- +goose StatementBegin
+CREATE FUNCTION layerq_apply_membership(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    rt_repo bigint[]; rt_digest text[]; rt_size bigint[]; rt_d integer[]; rt_di integer[];
+    nt_reg text[]; nt_ns text[]; nt_digest text[]; nt_d integer[];
+    lk_reg text[]; lk_digest text[]; lk_size bigint[]; lk_rep integer[]; lk_ns integer[]; lk_srep bigint[]; lk_sns text[];
+BEGIN
+    -- Manifest and repository-blob reference counts, and the per-repository
+    -- and per-namespace totals that follow from the changes directly.
+    WITH ch AS (
+        SELECT u.r AS repository_id, u.m AS manifest_digest, sum(u.d)::integer AS delta
+        FROM unnest(p_repo, p_manifest, p_delta) AS u(r, m, d)
+        GROUP BY 1, 2 HAVING sum(u.d) <> 0
+    ),
+    chm AS (
+        SELECT ch.*, m.kind = 'image' AS is_image,
+            m.layers_size + coalesce(m.config_size, 0) AS bytes,
+            r.registry, layerq_namespace(r.name) AS namespace
+        FROM ch
+        JOIN manifests m ON m.digest = ch.manifest_digest
+        JOIN repositories r ON r.id = ch.repository_id
+    ),
+    mrin AS (
+        SELECT manifest_digest, sum(delta)::integer AS delta, bool_or(is_image) AS is_image
+        FROM chm GROUP BY 1
+    ),
+    mr AS (
+        INSERT INTO manifest_refs AS t (manifest_digest, repositories)
+        SELECT manifest_digest, delta FROM mrin ORDER BY manifest_digest
+        ON CONFLICT (manifest_digest) DO UPDATE SET repositories = t.repositories + excluded.repositories
+        RETURNING t.manifest_digest, t.repositories
+    ),
+    -- Image manifests that went live (+1) or dead (-1) everywhere.
+    mt AS (
+        SELECT mr.manifest_digest,
+            (mr.repositories > 0)::integer - (mr.repositories - i.delta > 0)::integer AS d
+        FROM mr JOIN mrin i USING (manifest_digest)
+        WHERE i.is_image
+    ),
+    content AS (
+        SELECT DISTINCT ml.manifest_digest, ml.blob_digest AS digest, b.size
+        FROM manifest_layers ml
+        JOIN blobs b ON b.digest = ml.blob_digest
+        WHERE ml.manifest_digest IN (SELECT manifest_digest FROM mrin)
+        UNION
+        SELECT m.digest, m.config_digest, coalesce(m.config_size, 0)
+        FROM manifests m
+        WHERE m.digest IN (SELECT manifest_digest FROM mrin) AND m.config_digest IS NOT NULL
+    ),
+    rbin AS (
+        SELECT chm.repository_id, c.digest, max(c.size) AS size,
+            sum(chm.delta)::integer AS refs,
+            coalesce(sum(chm.delta) FILTER (WHERE chm.is_image), 0)::integer AS image_refs
+        FROM chm JOIN content c USING (manifest_digest)
+        GROUP BY 1, 2
+    ),
+    rb AS (
+        INSERT INTO repository_blobs AS t (repository_id, digest, size, refs, image_refs)
+        SELECT repository_id, digest, size, refs, image_refs FROM rbin ORDER BY repository_id, digest
+        ON CONFLICT (repository_id, digest) DO UPDATE
+        SET refs = t.refs + excluded.refs, image_refs = t.image_refs + excluded.image_refs
+        RETURNING t.repository_id, t.digest, t.size, t.refs, t.image_refs
+    ),
+    rt AS (
+        SELECT rb.repository_id, rb.digest, rb.size,
+            (rb.refs > 0)::integer - (rb.refs - i.refs > 0)::integer AS d,
+            (rb.image_refs > 0)::integer - (rb.image_refs - i.image_refs > 0)::integer AS di
+        FROM rb JOIN rbin i USING (repository_id, digest)
+    ),
+    ru AS (
+        INSERT INTO repository_usage AS t (repository_id, images, manifests, logical_bytes, physical_bytes)
+        SELECT x.repository_id, sum(x.images)::integer, sum(x.manifests)::integer, sum(x.logical)::bigint, sum(x.physical)::bigint
+        FROM (
+            SELECT repository_id, CASE WHEN is_image THEN delta ELSE 0 END AS images, delta AS manifests,
+                delta * bytes AS logical, 0::bigint AS physical
+            FROM chm
+            UNION ALL
+            SELECT repository_id, 0, 0, 0, d * size FROM rt WHERE d <> 0
+        ) x
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (repository_id) DO UPDATE
+        SET images = t.images + excluded.images, manifests = t.manifests + excluded.manifests,
+            logical_bytes = t.logical_bytes + excluded.logical_bytes,
+            physical_bytes = t.physical_bytes + excluded.physical_bytes
+    ),
+    nu AS (
+        INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes)
+        SELECT registry, namespace, sum(CASE WHEN is_image THEN delta ELSE 0 END)::integer, sum(delta)::integer,
+            sum(delta * bytes)::bigint, 0
+        FROM chm GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (registry, namespace) DO UPDATE
+        SET images = t.images + excluded.images, manifests = t.manifests + excluded.manifests,
+            logical_bytes = t.logical_bytes + excluded.logical_bytes
+    ),
+    bu AS (
+        INSERT INTO blob_usage AS t (digest, size, manifests, repositories)
+        SELECT x.digest, max(x.size), sum(x.dm)::integer, sum(x.dr)::integer
+        FROM (
+            SELECT c.digest, c.size, mt.d AS dm, 0 AS dr
+            FROM mt JOIN content c USING (manifest_digest) WHERE mt.d <> 0
+            UNION ALL
+            SELECT digest, size, 0, di FROM rt WHERE di <> 0
+        ) x
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (digest) DO UPDATE
+        SET manifests = t.manifests + excluded.manifests, repositories = t.repositories + excluded.repositories
+    )
+    SELECT array_agg(repository_id ORDER BY repository_id, digest), array_agg(digest ORDER BY repository_id, digest),
+        array_agg(size ORDER BY repository_id, digest), array_agg(d ORDER BY repository_id, digest),
+        array_agg(di ORDER BY repository_id, digest)
+    INTO rt_repo, rt_digest, rt_size, rt_d, rt_di
+    FROM rt WHERE d <> 0;
+
+    IF rt_repo IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Repositories starting or stopping to hold a blob change their
+    -- namespace's count of holders.
+    WITH t AS (
+        SELECT r.registry, layerq_namespace(r.name) AS namespace, u.digest, max(u.size) AS size, sum(u.d)::integer AS d
+        FROM unnest(rt_repo, rt_digest, rt_size, rt_d) AS u(repository_id, digest, size, d)
+        JOIN repositories r ON r.id = u.repository_id
+        GROUP BY 1, 2, 3 HAVING sum(u.d) <> 0
+    ),
+    nb AS (
+        INSERT INTO namespace_blobs AS x (registry, namespace, digest, refs)
+        SELECT registry, namespace, digest, d FROM t ORDER BY registry, namespace, digest
+        ON CONFLICT (registry, namespace, digest) DO UPDATE SET refs = x.refs + excluded.refs
+        RETURNING x.registry, x.namespace, x.digest, x.refs
+    ),
+    nt AS (
+        SELECT nb.registry, nb.namespace, nb.digest, t.size,
+            (nb.refs > 0)::integer - (nb.refs - t.d > 0)::integer AS d
+        FROM nb JOIN t USING (registry, namespace, digest)
+    ),
+    nu AS (
+        INSERT INTO namespace_usage AS x (registry, namespace, images, manifests, logical_bytes, physical_bytes)
+        SELECT registry, namespace, 0, 0, 0, sum(d * size)::bigint FROM nt WHERE d <> 0
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (registry, namespace) DO UPDATE SET physical_bytes = x.physical_bytes + excluded.physical_bytes
+    )
+    SELECT array_agg(registry ORDER BY registry, digest), array_agg(namespace ORDER BY registry, digest),
+        array_agg(digest ORDER BY registry, digest), array_agg(d ORDER BY registry, digest)
+    INTO nt_reg, nt_ns, nt_digest, nt_d
+    FROM nt WHERE d <> 0;
+
+    -- Registry-wide holders: make sure the rows exist, lock them, read them
+    -- as they are now, then count and name the sole holder.
+    INSERT INTO registry_blobs (registry, digest, size, repositories, namespaces)
+    SELECT DISTINCT r.registry, u.digest, u.size, 0, 0
+    FROM unnest(rt_repo, rt_digest, rt_size) AS u(repository_id, digest, size)
+    JOIN repositories r ON r.id = u.repository_id
+    ORDER BY 1, 2
+    ON CONFLICT (registry, digest) DO NOTHING;
+
+    WITH keys AS (
+        SELECT DISTINCT r.registry, u.digest
+        FROM unnest(rt_repo, rt_digest) AS u(repository_id, digest)
+        JOIN repositories r ON r.id = u.repository_id
+    ),
+    locked AS (
+        SELECT b.registry, b.digest, b.size, b.repositories, b.namespaces, b.sole_repository, b.sole_namespace
+        FROM registry_blobs b
+        WHERE (b.registry, b.digest) IN (SELECT registry, digest FROM keys)
+        ORDER BY b.registry, b.digest
+        FOR UPDATE
+    )
+    SELECT array_agg(registry ORDER BY registry, digest), array_agg(digest ORDER BY registry, digest),
+        array_agg(size ORDER BY registry, digest), array_agg(repositories ORDER BY registry, digest),
+        array_agg(namespaces ORDER BY registry, digest), array_agg(sole_repository ORDER BY registry, digest),
+        array_agg(sole_namespace ORDER BY registry, digest)
+    INTO lk_reg, lk_digest, lk_size, lk_rep, lk_ns, lk_srep, lk_sns
+    FROM locked;
+
+    WITH old AS (
+        SELECT * FROM unnest(lk_reg, lk_digest, lk_size, lk_rep, lk_ns, lk_srep, lk_sns)
+            AS o(registry, digest, size, repositories, namespaces, sole_repository, sole_namespace)
+    ),
+    dr AS (
+        SELECT r.registry, u.digest, sum(u.d)::integer AS d
+        FROM unnest(rt_repo, rt_digest, rt_d) AS u(repository_id, digest, d)
+        JOIN repositories r ON r.id = u.repository_id
+        GROUP BY 1, 2
+    ),
+    dn AS (
+        SELECT registry, digest, sum(d)::integer AS d
+        FROM unnest(nt_reg, nt_digest, nt_d) AS u(registry, digest, d)
+        GROUP BY 1, 2
+    ),
+    upd AS (
+        UPDATE registry_blobs b
+        SET repositories = o.repositories + coalesce(dr.d, 0),
+            namespaces = o.namespaces + coalesce(dn.d, 0),
+            sole_repository = CASE WHEN o.repositories + coalesce(dr.d, 0) = 1 THEN (
+                SELECT rb.repository_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                WHERE rb.digest = b.digest AND rb.refs > 0 AND r.registry = b.registry
+                ORDER BY rb.repository_id LIMIT 1) END,
+            sole_namespace = CASE WHEN o.namespaces + coalesce(dn.d, 0) = 1 THEN (
+                SELECT nb.namespace FROM namespace_blobs nb
+                WHERE nb.registry = b.registry AND nb.digest = b.digest AND nb.refs > 0
+                ORDER BY nb.namespace LIMIT 1) END
+        FROM old o
+        LEFT JOIN dr USING (registry, digest)
+        LEFT JOIN dn USING (registry, digest)
+        WHERE b.registry = o.registry AND b.digest = o.digest
+        RETURNING b.registry, b.digest, b.size, b.repositories, b.namespaces, b.sole_repository, b.sole_namespace
+    ),
+    both_ AS (
+        SELECT u.*, o.repositories AS old_repositories, o.namespaces AS old_namespaces,
+            o.sole_repository AS old_sole_repository, o.sole_namespace AS old_sole_namespace
+        FROM upd u JOIN old o USING (registry, digest)
+    ),
+    phys AS (
+        INSERT INTO registry_usage_deltas (registry, physical_bytes)
+        SELECT registry, sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size)::bigint
+        FROM both_ GROUP BY 1
+        HAVING sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size) <> 0
+    ),
+    ruq AS (
+        INSERT INTO repository_unique AS t (repository_id, unique_bytes)
+        SELECT repository_id, sum(bytes)::bigint FROM (
+            SELECT old_sole_repository AS repository_id, -size AS bytes FROM both_
+            WHERE old_sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
+            UNION ALL
+            SELECT sole_repository, size FROM both_
+            WHERE sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
+        ) x GROUP BY 1 ORDER BY 1
+        ON CONFLICT (repository_id) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes
+    )
+    INSERT INTO namespace_unique AS t (registry, namespace, unique_bytes)
+    SELECT registry, namespace, sum(bytes)::bigint FROM (
+        SELECT registry, old_sole_namespace AS namespace, -size AS bytes FROM both_
+        WHERE old_sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
+        UNION ALL
+        SELECT registry, sole_namespace, size FROM both_
+        WHERE sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
+    ) x GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (registry, namespace) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes;
+
+    -- Now and then, fold the registry deltas other writers are not folding.
+    IF random() < 0.05 THEN
+        WITH gone AS (
+            DELETE FROM registry_usage_deltas
+            WHERE ctid = ANY (ARRAY(SELECT ctid FROM registry_usage_deltas FOR UPDATE SKIP LOCKED LIMIT 10000))
+            RETURNING registry, physical_bytes
+        )
+        INSERT INTO registry_usage_deltas (registry, physical_bytes)
+        SELECT registry, sum(physical_bytes)::bigint FROM gone GROUP BY 1;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
+
+-- Live image counts per (base, repository) follow membership changes of the
+-- images whose base is known.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_apply_base_membership(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH ch AS (
+        SELECT u.r AS repository_id, u.m AS manifest_digest, sum(u.d)::integer AS delta
+        FROM unnest(p_repo, p_manifest, p_delta) AS u(r, m, d)
+        GROUP BY 1, 2 HAVING sum(u.d) <> 0
+    ),
+    bases AS (
+        SELECT ib.manifest_digest, ib.base_digest FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT manifest_digest FROM ch)
+        ORDER BY ib.manifest_digest
+        FOR SHARE
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT b.base_digest, ch.repository_id, sum(ch.delta)::integer
+    FROM ch JOIN bases b USING (manifest_digest)
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+END;
+$$;
+-- +goose StatementEnd
+
+-- Work out the bases of p_images (image manifests), store the ones that
+-- changed, and move their live images' counts to the new base.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    ch_digest text[]; ch_old text[]; ch_new text[];
+BEGIN
+    IF p_images IS NULL OR cardinality(p_images) = 0 THEN
+        RETURN;
+    END IF;
+    WITH s AS (
+        SELECT m.digest, m.layer_count, m.base_digest AS annotated, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM manifests m WHERE m.digest = ANY (p_images) AND m.kind = 'image'
+    ),
+    annotated AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN LATERAL (
+            SELECT bm.digest, bm.layer_count, 0 AS pos FROM manifests bm
+            WHERE bm.digest = s.annotated AND bm.kind = 'image'
+            UNION ALL
+            SELECT c.child_digest, cm.layer_count, c.position FROM index_children c
+            JOIN manifests cm ON cm.digest = c.child_digest AND cm.kind = 'image'
+            WHERE c.index_digest = s.annotated AND layerq_platform(c.os, c.architecture, c.variant) = s.platform
+        ) b ON true
+        WHERE s.annotated IS NOT NULL AND b.digest <> s.digest
+        ORDER BY s.digest, b.pos
+    ),
+    chained AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN manifest_layers ml ON ml.manifest_digest = s.digest
+        JOIN image_tops it ON it.top_chain_id = ml.chain_id AND it.layer_count = ml.position + 1
+        JOIN manifests b ON b.digest = it.manifest_digest
+        WHERE b.digest <> s.digest AND b.layer_count < s.layer_count
+          AND EXISTS (
+            SELECT 1 FROM repository_manifests rb
+            WHERE rb.manifest_digest = b.digest
+              AND NOT EXISTS (SELECT 1 FROM repository_manifests rs
+                              WHERE rs.manifest_digest = s.digest AND rs.repository_id = rb.repository_id))
+        ORDER BY s.digest, b.layer_count DESC, b.created DESC NULLS LAST, b.digest
+    ),
+    best AS (
+        SELECT s.digest, coalesce(a.base, c.base) AS base, coalesce(a.layer_count, c.layer_count) AS layers,
+            CASE WHEN a.base IS NOT NULL THEN 'annotation' ELSE 'chain' END AS source
+        FROM s
+        LEFT JOIN annotated a USING (digest)
+        LEFT JOIN chained c USING (digest)
+    ),
+    locked AS (
+        SELECT ib.manifest_digest, ib.base_digest FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT digest FROM best)
+        ORDER BY ib.manifest_digest
+        FOR UPDATE
+    )
+    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest)
+    INTO ch_digest, ch_old, ch_new
+    FROM best b LEFT JOIN locked l ON l.manifest_digest = b.digest
+    WHERE b.base IS DISTINCT FROM l.base_digest;
+
+    IF ch_digest IS NULL THEN
+        RETURN;
+    END IF;
+
+    DELETE FROM image_bases WHERE manifest_digest = ANY (ch_digest);
+    WITH s AS (
+        SELECT * FROM unnest(ch_digest, ch_new) AS u(digest, base) WHERE base IS NOT NULL
+    )
+    INSERT INTO image_bases (manifest_digest, base_digest, base_layers, source)
+    SELECT s.digest, s.base, bm.layer_count,
+        CASE WHEN m.base_digest IS NOT NULL AND (m.base_digest = s.base OR EXISTS (
+            SELECT 1 FROM index_children c WHERE c.index_digest = m.base_digest AND c.child_digest = s.base))
+            THEN 'annotation' ELSE 'chain' END
+    FROM s JOIN manifests m ON m.digest = s.digest JOIN manifests bm ON bm.digest = s.base
+    ORDER BY s.digest;
+
+    -- The rows are locked (or new): the live memberships read now are all
+    -- the ones counted under the old base.
+    WITH moved AS (
+        SELECT u.old, u.new, rm.repository_id
+        FROM unnest(ch_digest, ch_old, ch_new) AS u(digest, old, new)
+        JOIN repository_manifests rm ON rm.manifest_digest = u.digest AND rm.deleted_at IS NULL
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT base, repository_id, sum(d)::integer FROM (
+        SELECT old AS base, repository_id, -1 AS d FROM moved WHERE old IS NOT NULL
+        UNION ALL
+        SELECT new, repository_id, 1 FROM moved WHERE new IS NOT NULL
+    ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+END;
+$$;
+-- +goose StatementEnd
+
+-- Compare two image manifests layer by layer: the layers of p_to reused
+-- from p_from are its leading layers with the same chain id (or, where a
+-- chain id is unknown, the same blob).
+-- +goose StatementBegin
+CREATE FUNCTION layerq_compare_layers(p_from text, p_to text)
+RETURNS TABLE (reused_layers integer, total_layers integer, reused_bytes bigint, total_bytes bigint,
+               first_changed_position integer, first_changed_step text)
+LANGUAGE sql STABLE AS $$
+    WITH t AS (
+        SELECT ml.position, ml.blob_digest, ml.chain_id, ml.created_by, b.size
+        FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
+        WHERE ml.manifest_digest = p_to
+    ),
+    f AS (
+        SELECT position, blob_digest, chain_id FROM manifest_layers WHERE manifest_digest = p_from
+    ),
+    d AS (
+        SELECT min(t.position) AS p FROM t
+        WHERE NOT EXISTS (
+            SELECT 1 FROM f WHERE f.position = t.position
+              AND (f.chain_id = t.chain_id OR ((f.chain_id IS NULL OR t.chain_id IS NULL) AND f.blob_digest = t.blob_digest)))
+    )
+    SELECT coalesce(d.p, (SELECT count(*) FROM t))::integer,
+        (SELECT count(*) FROM t)::integer,
+        coalesce((SELECT sum(t.size) FROM t WHERE d.p IS NULL OR t.position < d.p), 0)::bigint,
+        coalesce((SELECT sum(t.size) FROM t), 0)::bigint,
+        d.p,
+        (SELECT t.created_by FROM t WHERE t.position = d.p)
+    FROM d
+$$;
+-- +goose StatementEnd
+
+-- The image manifests a tagged digest stands for, per platform: itself, or
+-- an index's image children (attestations, platform unknown, left out).
+-- +goose StatementBegin
+CREATE FUNCTION layerq_platform_images(p_digest text) RETURNS TABLE (platform text, image text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (platform) platform, image FROM (
+        SELECT layerq_platform(m.os, m.architecture, m.variant) AS platform, m.digest AS image, -1 AS position
+        FROM manifests m WHERE m.digest = p_digest AND m.kind = 'image'
+        UNION ALL
+        SELECT layerq_platform(c.os, c.architecture, c.variant), c.child_digest, c.position
+        FROM index_children c JOIN manifests m ON m.digest = c.child_digest AND m.kind = 'image'
+        WHERE c.index_digest = p_digest AND coalesce(c.os, '') <> 'unknown'
+    ) x ORDER BY platform, position
+$$;
+-- +goose StatementEnd
+
+-- New image memberships extend their repository's created streams: each
+-- new build goes between the builds created just before and after it.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_extend_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
+    a_repo bigint[]; a_platform text[]; a_digest text[];
+BEGIN
+    -- One writer per repository at a time keeps each stream a list.
+    PERFORM pg_advisory_xact_lock(27761, (r % 2147483647)::integer)
+    FROM (SELECT DISTINCT r FROM unnest(p_repo) AS u(r) ORDER BY 1) x;
+
+    -- The streams the new builds join, in order, each build with the one
+    -- before it; and the anchors: each new build and the build before it,
+    -- whose outgoing transitions are the ones that change.
+    WITH new AS (
+        SELECT DISTINCT u.r AS repository_id, u.m AS manifest_digest, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM unnest(p_repo, p_manifest) AS u(r, m)
+        JOIN manifests m ON m.digest = u.m AND m.kind = 'image' AND m.layer_count > 0
+    ),
+    streams AS (SELECT DISTINCT repository_id, platform FROM new),
+    members AS (
+        SELECT rm.repository_id, s.platform, rm.manifest_digest, coalesce(m.created, rm.first_seen) AS at
+        FROM streams s
+        JOIN repository_manifests rm ON rm.repository_id = s.repository_id
+        JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
+            AND layerq_platform(m.os, m.architecture, m.variant) = s.platform
+    ),
+    ordered AS (
+        SELECT mb.repository_id, mb.platform, mb.manifest_digest, mb.at,
+            lag(mb.manifest_digest) OVER (PARTITION BY mb.repository_id, mb.platform ORDER BY mb.at, mb.manifest_digest) AS prev,
+            n.manifest_digest IS NOT NULL AS is_new
+        FROM members mb
+        LEFT JOIN new n USING (repository_id, platform, manifest_digest)
+    ),
+    anchors AS (
+        SELECT repository_id, platform, manifest_digest AS digest FROM ordered WHERE is_new
+        UNION
+        SELECT repository_id, platform, prev FROM ordered WHERE is_new AND prev IS NOT NULL
+    ),
+    pairs AS (
+        SELECT o.* FROM ordered o JOIN anchors a
+            ON a.repository_id = o.repository_id AND a.platform = o.platform AND a.digest = o.prev
+    )
+    SELECT (SELECT array_agg(repository_id) FROM anchors), (SELECT array_agg(platform) FROM anchors),
+        (SELECT array_agg(digest) FROM anchors),
+        (SELECT array_agg(repository_id) FROM pairs), (SELECT array_agg(platform) FROM pairs),
+        (SELECT array_agg(manifest_digest) FROM pairs), (SELECT array_agg(prev) FROM pairs),
+        (SELECT array_agg(at) FROM pairs)
+    INTO a_repo, a_platform, a_digest, o_repo, o_platform, o_digest, o_prev, o_at;
+
+    IF a_repo IS NULL THEN
+        RETURN;
+    END IF;
+
+    DELETE FROM cache_transitions ct
+    USING unnest(a_repo, a_platform, a_digest) AS a(repository_id, platform, digest)
+    WHERE ct.stream_kind = 'created' AND ct.repository_id = a.repository_id
+      AND ct.platform = a.platform AND ct.from_digest = a.digest;
+
+    IF o_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at,
+        reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT o.repository_id, 'created', '', o.platform, o.prev, o.digest, o.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM unnest(o_repo, o_platform, o_digest, o_prev, o_at) AS o(repository_id, platform, digest, prev, at)
+    CROSS JOIN LATERAL layerq_compare_layers(o.prev, o.digest) c
+    ORDER BY o.repository_id, o.platform, o.prev;
+END;
+$$;
+-- +goose StatementEnd
+
+-- New memberships: count them, record the tops of new images, work out the
+-- bases of new images and of the images a new image is a base of, extend
+-- the created streams.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_memberships_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r bigint[]; m text[]; d integer[];
+    fresh text[]; affected text[];
+BEGIN
+    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest),
+        array_agg(1)
+    INTO r, m, d
+    FROM new_rows WHERE deleted_at IS NULL;
+    IF r IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM layerq_apply_membership(r, m, d);
+    PERFORM layerq_apply_base_membership(r, m, d);
+
+    -- Image manifests seen in a repository for the first time here.
+    SELECT array_agg(DISTINCT x.digest) INTO fresh
+    FROM unnest(m) AS x(digest)
+    JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+
+    IF fresh IS NOT NULL THEN
+        INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
+        SELECT ml.chain_id, mf.digest, mf.layer_count
+        FROM manifests mf
+        JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
+        WHERE mf.digest = ANY (fresh) AND ml.chain_id IS NOT NULL
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+
+        -- The new images, and the images built on them (their whole chain
+        -- of layers is a prefix of those).
+        SELECT array_agg(DISTINCT digest) INTO affected FROM (
+            SELECT unnest(fresh) AS digest
+            UNION
+            SELECT dl.manifest_digest
+            FROM manifests mf
+            JOIN manifest_layers top ON top.manifest_digest = mf.digest AND top.position = mf.layer_count - 1
+            JOIN manifest_layers dl ON dl.chain_id = top.chain_id AND dl.position = top.position
+            WHERE mf.digest = ANY (fresh) AND top.chain_id IS NOT NULL AND dl.manifest_digest <> mf.digest
+            UNION
+            SELECT mm.digest FROM manifests mm
+            WHERE mm.base_digest = ANY (fresh) AND mm.kind = 'image'
+        ) a;
+        PERFORM layerq_recompute_bases(affected);
+        PERFORM layerq_extend_created_streams(r, m);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- Memberships marked deleted or live again.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_memberships_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r bigint[]; m text[]; d integer[];
+BEGIN
+    SELECT array_agg(n.repository_id ORDER BY n.repository_id, n.manifest_digest),
+        array_agg(n.manifest_digest ORDER BY n.repository_id, n.manifest_digest),
+        array_agg(CASE WHEN n.deleted_at IS NULL THEN 1 ELSE -1 END ORDER BY n.repository_id, n.manifest_digest)
+    INTO r, m, d
+    FROM new_rows n JOIN old_rows o USING (repository_id, manifest_digest)
+    WHERE (n.deleted_at IS NULL) <> (o.deleted_at IS NULL);
+    IF r IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM layerq_apply_membership(r, m, d);
+    PERFORM layerq_apply_base_membership(r, m, d);
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_memberships_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r bigint[]; m text[]; d integer[];
+BEGIN
+    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest), array_agg(-1)
+    INTO r, m, d
+    FROM old_rows WHERE deleted_at IS NULL;
+    IF r IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM layerq_apply_membership(r, m, d);
+    PERFORM layerq_apply_base_membership(r, m, d);
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- Tag moves become tag-stream transitions, one per platform both sides have.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_tag_events_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT e.repository_id, 'tag', e.tag, t.platform, e.id, f.image, t.image, e.occurred_at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM new_rows e
+    CROSS JOIN LATERAL layerq_platform_images(e.manifest_digest) t
+    JOIN LATERAL layerq_platform_images(e.previous_digest) f ON f.platform = t.platform
+    CROSS JOIN LATERAL layerq_compare_layers(f.image, t.image) c
+    WHERE e.action = 'push' AND e.previous_digest IS NOT NULL AND e.previous_digest <> e.manifest_digest
+    ORDER BY e.id, t.platform
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER repository_manifests_inserted AFTER INSERT ON repository_manifests
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_memberships_inserted();
+CREATE TRIGGER repository_manifests_updated AFTER UPDATE ON repository_manifests
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_memberships_updated();
+CREATE TRIGGER repository_manifests_deleted AFTER DELETE ON repository_manifests
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_memberships_deleted();
+CREATE TRIGGER tag_events_inserted AFTER INSERT ON tag_events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_tag_events_inserted();
+
+-- Build the aggregates for what the graph holds already.
+-- +goose StatementBegin
+DO $$
+DECLARE
+    r bigint[]; m text[]; d integer[]; imgs text[];
+BEGIN
+    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest), array_agg(1)
+    INTO r, m, d
+    FROM repository_manifests WHERE deleted_at IS NULL;
+    IF r IS NOT NULL THEN
+        PERFORM layerq_apply_membership(r, m, d);
+    END IF;
+
+    INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
+    SELECT DISTINCT ml.chain_id, mf.digest, mf.layer_count
+    FROM manifests mf
+    JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
+    WHERE mf.kind = 'image' AND ml.chain_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mf.digest);
+    SELECT array_agg(DISTINCT rm.manifest_digest) INTO imgs
+    FROM repository_manifests rm JOIN manifests mf ON mf.digest = rm.manifest_digest AND mf.kind = 'image';
+    PERFORM layerq_recompute_bases(imgs);
+
+    SELECT array_agg(repository_id), array_agg(manifest_digest) INTO r, m FROM repository_manifests;
+    IF r IS NOT NULL THEN
+        PERFORM layerq_extend_created_streams(r, m);
+    END IF;
+
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT e.repository_id, 'tag', e.tag, t.platform, e.id, f.image, t.image, e.occurred_at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM tag_events e
+    CROSS JOIN LATERAL layerq_platform_images(e.manifest_digest) t
+    JOIN LATERAL layerq_platform_images(e.previous_digest) f ON f.platform = t.platform
+    CROSS JOIN LATERAL layerq_compare_layers(f.image, t.image) c
+    WHERE e.action = 'push' AND e.previous_digest IS NOT NULL AND e.previous_digest <> e.manifest_digest;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_step(created_by text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- A history entry as the instruction that made it: the shell wrapper,
+    -- build-arg prefix, BuildKit marker and content hashes taken out.
+    SELECT nullif(btrim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        coalesce(created_by, ''),
+        '^\|[0-9]+ .*?(/bin/sh -c )', '\1'),
+        '^/bin/sh -c #\(nop\)\s*', ''),
+        '^(RUN )?/bin/sh -c ', 'RUN '),
+        '\s*# buildkit$', ''),
+        '(file|dir|multi):[0-9a-f]{64}', '\1:…', 'g')), '')
+$$;
+-- +goose StatementEnd
+
+-- Advice in words for a step that was the first to change between two
+-- builds (position counts from 0: the base's own layers come first).
+-- +goose StatementBegin
+CREATE FUNCTION layerq_cache_advice(step text, pos integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN step IS NULL THEN NULL
+        WHEN pos = 0 THEN 'the base image changed: expected when the base moves; pin FROM by digest to choose when'
+        WHEN step ~* '^(COPY|ADD)\s+(--\S+\s+)*\.\s+\S+$' THEN
+            'copies the whole build context, so any source change rebuilds every step after it: copy the dependency manifests and lock file first (package.json and package-lock.json, go.mod and go.sum, requirements.txt), run the install, and move this COPY after the install'
+        WHEN step ~* '^(COPY|ADD)\s' THEN 'copied files changed: expected when they did; keep rarely changing files in earlier COPY steps'
+        WHEN step ~* '(apt-get|apt|apk|dnf|yum|microdnf)\s+(update|upgrade|install|add)' THEN
+            'a package install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to with a registry cache) or an ARG or ENV above it changed'
+        WHEN step ~* '(npm|yarn|pnpm)\s+(ci|install)|pip3?\s+install|go\s+mod\s+download|bundle\s+install|cargo\s+(fetch|build)' THEN
+            'a dependency install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to) or an ARG or ENV above it changed'
+        WHEN step ~* '^RUN\s' THEN 'ran again with the steps before it unchanged: the builder lost its cache, an ARG or ENV above it changed, or the command is not reproducible'
+        ELSE NULL
+    END
+$$;
+-- +goose StatementEnd
+
+-- Top-shared, precomputed: layers by live image manifests using them.
+CREATE VIEW shared_layers AS
+SELECT u.digest, coalesce(b.diff_id, '') AS diff_id, u.size, u.manifests, u.repositories,
+    u.size * (u.manifests - 1) AS bytes_saved
+FROM blob_usage u JOIN blobs b ON b.digest = u.digest
+WHERE u.manifests > 0;
+
+-- Storage per repository, per namespace and per registry. Logical bytes sum
+-- each live manifest's layers and config; physical bytes count each blob
+-- once; unique bytes are the blobs no other repository (namespace) of the
+-- registry holds; shared = physical - unique.
+CREATE VIEW storage_repositories AS
+SELECT r.registry, r.name AS repository, layerq_namespace(r.name) AS namespace,
+    u.images, u.manifests, u.logical_bytes, u.physical_bytes,
+    coalesce(q.unique_bytes, 0) AS unique_bytes,
+    u.physical_bytes - coalesce(q.unique_bytes, 0) AS shared_bytes
+FROM repository_usage u
+JOIN repositories r ON r.id = u.repository_id
+LEFT JOIN repository_unique q USING (repository_id)
+WHERE u.manifests > 0;
+
+CREATE VIEW storage_namespaces AS
+SELECT u.registry, u.namespace, u.images, u.manifests, u.logical_bytes, u.physical_bytes,
+    coalesce(q.unique_bytes, 0) AS unique_bytes,
+    u.physical_bytes - coalesce(q.unique_bytes, 0) AS shared_bytes
+FROM namespace_usage u
+LEFT JOIN namespace_unique q USING (registry, namespace)
+WHERE u.manifests > 0;
+
+CREATE VIEW storage_registries AS
+SELECT u.registry, u.images, u.manifests, u.logical_bytes, coalesce(p.physical_bytes, 0) AS physical_bytes,
+    round(u.logical_bytes::numeric / nullif(p.physical_bytes, 0), 4)::float8 AS dedup_ratio
+FROM (SELECT registry, sum(images)::bigint AS images, sum(manifests)::bigint AS manifests,
+          sum(logical_bytes)::bigint AS logical_bytes
+      FROM namespace_usage GROUP BY 1) u
+LEFT JOIN (SELECT registry, sum(physical_bytes)::bigint AS physical_bytes
+           FROM registry_usage_deltas GROUP BY 1) p USING (registry)
+WHERE u.manifests > 0;
+
+-- Consecutive pushes: every tag stream, and the created streams of
+-- repositories no tag history covers.
+CREATE VIEW cache_history AS
+SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
+    t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
+    t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
+    layerq_step(t.first_changed_step) AS step
+FROM cache_transitions t
+JOIN repositories r ON r.id = t.repository_id
+WHERE t.stream_kind = 'tag'
+   OR NOT EXISTS (SELECT 1 FROM cache_transitions x WHERE x.repository_id = t.repository_id AND x.stream_kind = 'tag');
+
+-- Each base build in use: its live dependents, the tag that names it and
+-- whether that tag has moved on to another build.
+CREATE VIEW base_builds AS
+WITH builds AS (
+    SELECT base_digest, sum(images)::bigint AS images, count(*)::bigint AS repositories
+    FROM base_repositories WHERE images > 0 GROUP BY 1
+),
+refs AS (
+    SELECT base_digest, base_digest AS ref FROM builds
+    UNION ALL
+    SELECT b.base_digest, c.index_digest FROM builds b JOIN index_children c ON c.child_digest = b.base_digest
+),
+tagged AS (
+    -- Live tags pointing at the build (or an index holding it) now.
+    SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
+    FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
+    ORDER BY f.base_digest, t.updated_at DESC, t.name
+),
+last AS (
+    -- Otherwise the tag that pointed at it last.
+    SELECT DISTINCT ON (f.base_digest) f.base_digest, e.repository_id, e.tag
+    FROM refs f JOIN tag_events e ON e.manifest_digest = f.ref AND e.action = 'push'
+    WHERE f.base_digest NOT IN (SELECT base_digest FROM tagged)
+    ORDER BY f.base_digest, e.occurred_at DESC, e.id DESC
+),
+named AS (
+    SELECT base_digest, repository_id, tag, true AS current FROM tagged
+    UNION ALL
+    SELECT base_digest, repository_id, tag, false FROM last
+)
+SELECT b.base_digest, b.images, b.repositories,
+    coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+                               WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+    coalesce(n.tag, '') AS base_tag,
+    CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
+    (NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
+FROM builds b
+LEFT JOIN named n USING (base_digest)
+LEFT JOIN tags t ON NOT n.current AND t.repository_id = n.repository_id AND t.name = n.tag AND t.deleted_at IS NULL
+LEFT JOIN LATERAL (
+    SELECT p.image FROM layerq_platform_images(t.manifest_digest) p
+    JOIN manifests bm ON bm.digest = b.base_digest
+    WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)
+) cur ON true;
+
+-- +goose Down
+DROP VIEW base_builds, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
+DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);
+DROP INDEX manifest_layers_blob_idx;
+CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest);
+DROP TRIGGER tag_events_inserted ON tag_events;
+DROP TRIGGER repository_manifests_deleted ON repository_manifests;
+DROP TRIGGER repository_manifests_updated ON repository_manifests;
+DROP TRIGGER repository_manifests_inserted ON repository_manifests;
+DROP FUNCTION layerq_tag_events_inserted(), layerq_memberships_deleted(), layerq_memberships_updated(),
+    layerq_memberships_inserted(), layerq_extend_created_streams(bigint[], text[]),
+    layerq_platform_images(text), layerq_compare_layers(text, text), layerq_recompute_bases(text[]),
+    layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
+    layerq_platform(text, text, text), layerq_namespace(text);
+DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx;
+DROP TABLE cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
+    namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
+    registry_blobs, namespace_blobs, repository_blobs, manifest_refs;
