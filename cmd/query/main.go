@@ -1,5 +1,6 @@
 // Command layerq reports over the layer-sharing graph: which layers are
-// shared, and what each image is made of.
+// shared, what each image is made of, where storage goes, which bases are
+// stale and whether builds reuse their cache.
 package main
 
 import (
@@ -43,7 +44,7 @@ func newApp(out, errOut io.Writer) *cli.App {
 			_, err := output.ParseFormat(c.String("output"))
 			return err
 		},
-		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand()},
+		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand()},
 		HideHelpCommand: true,
 	}
 }

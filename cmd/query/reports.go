@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -163,4 +165,89 @@ func duplicatesCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+func storageCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "storage",
+		Usage: "where storage goes per repository or namespace: logical, physical (each blob once), unique and shared bytes, and the registry's dedup ratio",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
+			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("storage takes no arguments (got %q)", c.Args().Slice())
+			}
+			by := c.String("by")
+			if by != report.ByRepository && by != report.ByNamespace {
+				return fmt.Errorf("--by %q: choose repository or namespace", by)
+			}
+			return run(c, func(db *database.Pool) (output.Table, error) {
+				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo"))})
+			})
+		},
+	}
+}
+
+func basesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bases",
+		Usage: "base images, the live images built on each, and how many sit on an outdated build of their base",
+		Flags: []cli.Flag{repoFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("bases takes no arguments (got %q)", c.Args().Slice())
+			}
+			return run(c, func(db *database.Pool) (output.Table, error) {
+				return report.LoadBases(c.Context, db, report.BasesOptions{Repositories: repoglob.Compile(c.String("repo"))})
+			})
+		},
+	}
+}
+
+func cacheCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cache",
+		Usage: "build-cache reuse between consecutive pushes, the step that broke it, and the steps that break it most",
+		Flags: []cli.Flag{
+			repoFlag(),
+			&cli.StringFlag{Name: "since", Usage: "only pushes in the last `DURATION` (like 36h, 30d)"},
+			&cli.IntFlag{Name: "limit", Value: 10, Usage: "list each repository's latest `N` pushes (0: all; totals count every push)"},
+			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("cache takes no arguments (got %q)", c.Args().Slice())
+			}
+			opts := report.CacheOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Busters: c.Int("busters")}
+			if s := c.String("since"); s != "" {
+				d, err := parseSince(s)
+				if err != nil {
+					return err
+				}
+				opts.Since = time.Now().Add(-d)
+			}
+			if opts.Limit < 0 || opts.Busters < 1 {
+				return fmt.Errorf("--limit must not be negative and --busters must be at least 1 (got %d and %d)", opts.Limit, opts.Busters)
+			}
+			return run(c, func(db *database.Pool) (output.Table, error) {
+				return report.LoadCache(c.Context, db, opts)
+			})
+		},
+	}
+}
+
+// parseSince reads a duration as Go writes them, plus whole days ("30d").
+func parseSince(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--since %q: give a positive duration like 36h or 30d", s)
+	}
+	return d, nil
 }

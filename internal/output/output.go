@@ -66,6 +66,10 @@ func (b Bytes) String() string {
 	return fmt.Sprintf("%.1f %ciB", v/unit, "KMGTPE"[exp])
 }
 
+// Digest is a content digest: tables show its algorithm and first 12 hex
+// digits, CSV the whole digest.
+type Digest string
+
 // Whole is a text cell that tables print whole, never truncated: for the
 // last column, when cutting it would lose its point (advice, say).
 type Whole string
@@ -146,6 +150,13 @@ func cell(v any, human bool) string {
 			return Truncate(c, 72)
 		}
 		return c
+	case Digest:
+		if human {
+			if alg, hex, ok := strings.Cut(string(c), ":"); ok && len(hex) > 12 {
+				return alg + ":" + hex[:12]
+			}
+		}
+		return string(c)
 	case Whole:
 		return strings.Join(strings.Fields(string(c)), " ")
 	default:

@@ -56,6 +56,10 @@ func (g Glob) Regexp() string {
 	return g.re.String()
 }
 
+// All reports whether the glob matches every repository ("**", "", or
+// the zero Glob), so a report may read whole-graph aggregates.
+func (g Glob) All() bool { return g.re == nil || g.re.String() == "^.*$" }
+
 // String is the glob as given ("**" for the empty glob).
 func (g Glob) String() string {
 	if g.src == "" {

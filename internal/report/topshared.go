@@ -11,7 +11,10 @@ import (
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
-var qTopShared = sqlfiles.Query("top_shared")
+var (
+	qTopShared     = sqlfiles.Query("top_shared")
+	qTopSharedKept = sqlfiles.Query("top_shared_kept")
+)
 
 // SharedLayer is one row of top-shared: a layer blob and how widely it is used.
 type SharedLayer struct {
@@ -43,7 +46,15 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 	if opts.Limit <= 0 {
 		return nil, fmt.Errorf("--limit must be positive, got %d", opts.Limit)
 	}
-	rows, err := db.Query(ctx, qTopShared, opts.Repositories.Regexp(), opts.Limit)
+	// Over the whole graph the kept per-blob counts answer; a repository
+	// filter counts the matching repositories' live images afresh.
+	var rows pgx.Rows
+	var err error
+	if opts.Repositories.All() {
+		rows, err = db.Query(ctx, qTopSharedKept, opts.Limit)
+	} else {
+		rows, err = db.Query(ctx, qTopShared, opts.Repositories.Regexp(), opts.Limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("querying top-shared: %w", err)
 	}

@@ -1,0 +1,369 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+// history is a registry with a known push history, scanned after each
+// round so the graph sees tags move:
+//
+//	round 1: library/debian:12 = d1; team-a/api:latest = a1 (d1 + package.json, npm ci, COPY . .);
+//	         team-b/web:v1 = w1 (d1 + COPY . ., npm ci: the install after the source)
+//	round 2: team-a/api:latest = a2 (a1 with new source); team-b/web:v2 = w2 (new source)
+//	round 3: library/debian:12 = d2 (a new build of the base); team-a/api:latest = a3 (on d2);
+//	         team-a/api-mirror:latest = a3; team-b/tool:1 = t (d2 + one step)
+//
+// Every image stays in the registry (untagged ones too), so all are live.
+type history struct {
+	pool                       *pgxpool.Pool
+	d1, d2, a1, a2, a3, w1, w2 v1.Image
+	tool                       v1.Image
+	live                       map[string][]v1.Image // repository -> live images
+}
+
+func step(createdBy, path, content string) sample.Step {
+	return sample.Step{CreatedBy: createdBy, Files: []sample.File{{Path: path, Content: sample.Text(content, 3000+len(content)*97)}}}
+}
+
+func day(n int) time.Time { return sample.Epoch.Add(time.Duration(n) * 24 * time.Hour) }
+
+func newHistory(t *testing.T) *history {
+	t.Helper()
+	reg := registrytest.New(t)
+	h := &history{pool: pgtest.NewPool(t)}
+	ctx := context.Background()
+	w, err := walker.New(walker.Options{Jobs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := graph.New(h.pool)
+	rescan := func() {
+		t.Helper()
+		if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := func(base v1.Image, src string, created time.Time) v1.Image {
+		return mustBuild(t, sample.Spec{Base: base, Created: created, Steps: []sample.Step{
+			step("COPY package.json package-lock.json ./ # buildkit", "app/package.json", "deps v1"),
+			step("RUN /bin/sh -c npm ci # buildkit", "app/node_modules/x.js", "node modules v1"),
+			step("COPY . . # buildkit", "app/src.js", src),
+		}})
+	}
+	web := func(src string, created time.Time) v1.Image {
+		return mustBuild(t, sample.Spec{Base: h.d1, Created: created, Steps: []sample.Step{
+			step("COPY . . # buildkit", "web/src.js", src),
+			step("RUN /bin/sh -c npm ci # buildkit", "web/node_modules/y.js", "web modules "+src),
+		}})
+	}
+	h.d1 = mustBuild(t, sample.Spec{Created: day(0), Steps: []sample.Step{step("ADD rootfs.tar.xz / # buildkit", "etc/os-release", "debian build 1")}})
+	h.d2 = mustBuild(t, sample.Spec{Created: day(10), Steps: []sample.Step{step("ADD rootfs.tar.xz / # buildkit", "etc/os-release", "debian build 2")}})
+	h.a1, h.a2 = app(h.d1, "api source 1", day(1)), app(h.d1, "api source 2", day(2))
+	h.a3 = app(h.d2, "api source 2", day(11))
+	h.w1, h.w2 = web("web source 1", day(1)), web("web source 2", day(3))
+	h.tool = mustBuild(t, sample.Spec{Base: h.d2, Created: day(12), Steps: []sample.Step{step("RUN /bin/sh -c make tool # buildkit", "usr/bin/tool", "tool")}})
+
+	reg.PushImage(t, "library/debian:12", h.d1)
+	reg.PushImage(t, "team-a/api:latest", h.a1)
+	reg.PushImage(t, "team-b/web:v1", h.w1)
+	rescan()
+	reg.PushImage(t, "team-a/api:latest", h.a2)
+	reg.PushImage(t, "team-b/web:v2", h.w2)
+	rescan()
+	reg.PushImage(t, "library/debian:12", h.d2)
+	reg.PushImage(t, "team-a/api:latest", h.a3)
+	reg.PushImage(t, "team-a/api-mirror:latest", h.a3)
+	reg.PushImage(t, "team-b/tool:1", h.tool)
+	rescan()
+	h.live = map[string][]v1.Image{
+		"library/debian":    {h.d1, h.d2},
+		"team-a/api":        {h.a1, h.a2, h.a3},
+		"team-a/api-mirror": {h.a3},
+		"team-b/web":        {h.w1, h.w2},
+		"team-b/tool":       {h.tool},
+	}
+	return h
+}
+
+// blob is a layer or config of an image, as the registry stores it.
+type blob struct {
+	digest string
+	size   int64
+}
+
+// imageBlobs lists an image's layers (in order) and its config.
+func imageBlobs(t *testing.T, img v1.Image) (layers []blob, config blob) {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		d, _ := l.Digest()
+		s, _ := l.Size()
+		layers = append(layers, blob{d.String(), s})
+	}
+	cd, _ := img.ConfigName()
+	raw, _ := img.RawConfigFile()
+	return layers, blob{cd.String(), int64(len(raw))}
+}
+
+func digestOf(t *testing.T, img v1.Image) string {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// expectStorage works out the storage rows from the pushed images.
+func expectStorage(t *testing.T, live map[string][]v1.Image, group func(repo string) string) (rows []report.StorageRow, logical, physical int64) {
+	t.Helper()
+	holders := map[string]map[string]bool{} // blob -> groups
+	sizes := map[string]int64{}
+	per := map[string]*report.StorageRow{}
+	for repo, imgs := range live {
+		g := group(repo)
+		r := per[g]
+		if r == nil {
+			r = &report.StorageRow{Registry: "reg.test", Name: g}
+			per[g] = r
+		}
+		for _, img := range imgs {
+			layers, cfg := imageBlobs(t, img)
+			r.Images++
+			for _, b := range append(layers, cfg) {
+				r.LogicalBytes += b.size
+				logical += b.size
+				sizes[b.digest] = b.size
+				if holders[b.digest] == nil {
+					holders[b.digest] = map[string]bool{}
+				}
+				holders[b.digest][g] = true
+			}
+		}
+	}
+	for d, gs := range holders {
+		physical += sizes[d]
+		for g := range gs {
+			per[g].PhysicalBytes += sizes[d]
+			if len(gs) == 1 {
+				per[g].UniqueBytes += sizes[d]
+			} else {
+				per[g].SharedBytes += sizes[d]
+			}
+		}
+	}
+	for _, r := range per {
+		rows = append(rows, *r)
+	}
+	slices.SortFunc(rows, func(a, b report.StorageRow) int {
+		if a.PhysicalBytes != b.PhysicalBytes {
+			return int(b.PhysicalBytes - a.PhysicalBytes)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return rows, logical, physical
+}
+
+func TestStorage(t *testing.T) {
+	t.Parallel()
+	h := newHistory(t)
+	ctx := context.Background()
+	for _, by := range []string{report.ByRepository, report.ByNamespace} {
+		t.Run(by, func(t *testing.T) {
+			group := func(repo string) string { return repo }
+			if by == report.ByNamespace {
+				group = func(repo string) string { return strings.Split(repo, "/")[0] }
+			}
+			want, logical, physical := expectStorage(t, h.live, group)
+			got, err := report.LoadStorage(ctx, h.pool, report.StorageOptions{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got.Entries) != fmt.Sprint(want) {
+				t.Errorf("rows\n got %+v\nwant %+v", got.Entries, want)
+			}
+			wantTotal := report.StorageTotal{Registry: "reg.test", Images: 9, LogicalBytes: logical, PhysicalBytes: physical,
+				DedupRatio: float64(int64(float64(logical)/float64(physical)*10000+0.5)) / 10000}
+			if len(got.Registries) != 1 || got.Registries[0] != wantTotal {
+				t.Errorf("registry totals %+v, want %+v", got.Registries, wantTotal)
+			}
+		})
+	}
+	// The mirror holds one image, all of whose blobs team-a/api holds too.
+	got, err := report.LoadStorage(ctx, h.pool, report.StorageOptions{By: report.ByRepository, Names: repoglob.Compile("team-a/api-mirror")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Entries) != 1 || got.Entries[0].UniqueBytes != 0 || got.Entries[0].SharedBytes != got.Entries[0].PhysicalBytes ||
+		got.Entries[0].LogicalBytes != got.Entries[0].PhysicalBytes {
+		t.Errorf("mirror row %+v: want every byte shared, logical = physical", got.Entries)
+	}
+}
+
+func TestCache(t *testing.T) {
+	t.Parallel()
+	h := newHistory(t)
+	ctx := context.Background()
+	got, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Limit: 0, Busters: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func(img v1.Image, n int) int64 {
+		layers, _ := imageBlobs(t, img)
+		var s int64
+		for _, l := range layers[:n] {
+			s += l.size
+		}
+		return s
+	}
+	type tr struct {
+		stream        string
+		from, to      v1.Image
+		reused, total int
+		first         int // -1: none
+		step          string
+	}
+	want := map[string][]tr{
+		// The base's tag moved to a new build: nothing reused.
+		"library/debian": {{"tag 12", h.d1, h.d2, 0, 1, 0, "ADD rootfs.tar.xz / # buildkit"}},
+		// Tag stream: new source busts only the last step; then a new base busts all.
+		"team-a/api": {
+			{"tag latest", h.a1, h.a2, 3, 4, 3, "COPY . . # buildkit"},
+			{"tag latest", h.a2, h.a3, 0, 4, 0, "ADD rootfs.tar.xz / # buildkit"},
+		},
+		// No tag moved: the builds in created order; the source copied
+		// before the install busts the install too.
+		"team-b/web": {{"created", h.w1, h.w2, 1, 3, 1, "COPY . . # buildkit"}},
+	}
+	if len(got.Repositories) != len(want) {
+		t.Fatalf("%d repositories with pushes, want %d: %+v", len(got.Repositories), len(want), got.Repositories)
+	}
+	for _, r := range got.Repositories {
+		w, ok := want[r.Repository]
+		if !ok {
+			t.Errorf("unexpected repository %s", r.Repository)
+			continue
+		}
+		if len(r.Transitions) != len(w) {
+			t.Errorf("%s: %d transitions, want %d: %+v", r.Repository, len(r.Transitions), len(w), r.Transitions)
+			continue
+		}
+		var reused, total, rb, tb int64
+		for i, x := range w {
+			g := r.Transitions[i]
+			first := -1
+			if g.FirstChangedPosition != nil {
+				first = *g.FirstChangedPosition
+			}
+			wantBytes, totalBytes := sum(x.to, x.reused), sum(x.to, x.total)
+			if g.Stream != x.stream || g.Platform != "linux/amd64" || g.From != digestOf(t, x.from) || g.To != digestOf(t, x.to) ||
+				g.ReusedLayers != x.reused || g.TotalLayers != x.total || g.ReusedBytes != wantBytes || g.TotalBytes != totalBytes ||
+				first != x.first || g.FirstChangedStep != x.step {
+				t.Errorf("%s transition %d:\n got %+v (first %d)\nwant %+v reused bytes %d of %d", r.Repository, i, g, first, x, wantBytes, totalBytes)
+			}
+			reused, total, rb, tb = reused+int64(x.reused), total+int64(x.total), rb+wantBytes, tb+totalBytes
+		}
+		if r.Pushes != int64(len(w)) || r.ReusedLayers != reused || r.TotalLayers != total || r.ReusedBytes != rb || r.TotalBytes != tb ||
+			r.HitRatio != float64(reused)/float64(total) {
+			t.Errorf("%s totals %+v; want %d pushes, %d/%d layers, %d/%d bytes", r.Repository, r, len(w), reused, total, rb, tb)
+		}
+	}
+	// Busters: the base moving (twice, in two repositories), then COPY . .
+	// (twice, in two repositories), each with its advice.
+	if len(got.Busters) != 2 {
+		t.Fatalf("busters %+v, want 2", got.Busters)
+	}
+	b0, b1 := got.Busters[0], got.Busters[1]
+	if b0.Step != "ADD rootfs.tar.xz /" || !b0.BaseChanged || b0.Pushes != 2 || b0.Repositories != 2 || !strings.Contains(b0.Advice, "base image changed") {
+		t.Errorf("first buster %+v", b0)
+	}
+	if b1.Step != "COPY . ." || b1.BaseChanged || b1.Pushes != 2 || b1.Repositories != 2 || !strings.Contains(b1.Advice, "lock file first") {
+		t.Errorf("second buster %+v", b1)
+	}
+	// Over time: one row per repository and day of the push.
+	if len(got.OverTime) < 3 {
+		t.Errorf("over time %+v: want a row for each repository with pushes", got.OverTime)
+	}
+	var days int64
+	for _, d := range got.OverTime {
+		days += d.Pushes
+	}
+	if days != 4 {
+		t.Errorf("over time counts %d pushes, want 4", days)
+	}
+
+	// --limit keeps each repository's latest pushes; the totals stay.
+	lim, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Limit: 1, Busters: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range lim.Repositories {
+		if len(r.Transitions) != 1 || (r.Repository == "team-a/api" && (r.Transitions[0].To != digestOf(t, h.a3) || r.Pushes != 2)) {
+			t.Errorf("--limit 1: %s %+v", r.Repository, r)
+		}
+	}
+	if len(lim.Busters) != 1 {
+		t.Errorf("--busters 1 gave %d", len(lim.Busters))
+	}
+	// --since after every push: nothing.
+	none, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Since: time.Now().Add(time.Hour), Busters: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(none.Repositories) != 0 || len(none.Busters) != 0 {
+		t.Errorf("--since the future: %+v", none)
+	}
+}
+
+func TestBases(t *testing.T) {
+	t.Parallel()
+	h := newHistory(t)
+	ctx := context.Background()
+	got, err := report.LoadBases(ctx, h.pool, report.BasesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1Layers, _ := imageBlobs(t, h.d1)
+	want := report.Base{
+		Registry: "reg.test", Repository: "library/debian", Tag: "12", Current: digestOf(t, h.d2),
+		Builds: 2, StaleBuilds: 1, Images: 7, Repositories: 4, StaleImages: 4, StaleRepositories: 2,
+		PinnedBytes: d1Layers[0].size,
+		Dependents: []report.BaseDependent{
+			{Repository: "team-a/api", Images: 3, StaleImages: 2},
+			{Repository: "team-b/web", Images: 2, StaleImages: 2},
+			{Repository: "team-a/api-mirror", Images: 1},
+			{Repository: "team-b/tool", Images: 1},
+		},
+	}
+	if len(got.Bases) != 1 || fmt.Sprint(got.Bases[0]) != fmt.Sprint(want) {
+		t.Fatalf("bases\n got %+v\nwant [%+v]", got.Bases, want)
+	}
+	// Only team-b's dependents.
+	got, err = report.LoadBases(ctx, h.pool, report.BasesOptions{Repositories: repoglob.Compile("team-b/*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Bases) != 1 || got.Bases[0].Images != 3 || got.Bases[0].StaleImages != 2 || got.Bases[0].Repositories != 2 || got.Bases[0].PinnedBytes != d1Layers[0].size {
+		t.Errorf("team-b/* bases %+v", got.Bases)
+	}
+}

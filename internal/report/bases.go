@@ -1,0 +1,174 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qBases       = sqlfiles.Query("bases")
+	qBasesPinned = sqlfiles.Query("bases_pinned")
+)
+
+// BaseDependent is one repository's live images on a base.
+type BaseDependent struct {
+	Repository  string `json:"repository"`
+	Images      int64  `json:"images"`
+	StaleImages int64  `json:"stale_images"`
+}
+
+// Base is one base image (a repository and the tag that names its builds)
+// and the live images built on it. An image's base is the image whose whole
+// chain of layers is the longest prefix of its own among images seen in
+// other repositories, or the one its org.opencontainers.image.base.digest
+// annotation names. A dependent is stale when its base build is no longer
+// what the base's tag points at.
+type Base struct {
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	// Tag is the tag that points (or last pointed) at the builds in use;
+	// empty when layerq never saw one.
+	Tag string `json:"tag"`
+	// Current is the build the tag points at now (its platform's image).
+	Current           string          `json:"current_digest"`
+	Builds            int             `json:"builds_in_use"`
+	StaleBuilds       int             `json:"stale_builds"`
+	Images            int64           `json:"images"`
+	Repositories      int             `json:"repositories"`
+	StaleImages       int64           `json:"stale_images"`
+	StaleRepositories int             `json:"stale_repositories"`
+	// PinnedBytes are the layers of the stale builds that the current
+	// build does not have: kept stored only for the images still on them.
+	PinnedBytes int64           `json:"pinned_bytes"`
+	Dependents  []BaseDependent `json:"dependents"`
+}
+
+// Bases is the bases report, most used first.
+type Bases struct {
+	Bases []Base `json:"bases"`
+}
+
+// BasesOptions select the dependents the report counts.
+type BasesOptions struct {
+	Repositories repoglob.Glob
+}
+
+// LoadBases runs the bases report.
+func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
+	rows, err := db.Query(ctx, qBases, opts.Repositories.Regexp())
+	if err != nil {
+		return nil, fmt.Errorf("querying bases: %w", err)
+	}
+	type key struct{ registry, repository, tag string }
+	index := map[key]int{}
+	out := &Bases{Bases: []Base{}}
+	builds := map[key]map[string]bool{} // build digest -> stale
+	deps := map[key]map[string]*BaseDependent{}
+	var (
+		k                    key
+		build, current, repo string
+		stale                bool
+		images               int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&k.registry, &k.repository, &k.tag, &build, &stale, &current, &repo, &images}, func() error {
+		i, ok := index[k]
+		if !ok {
+			i = len(out.Bases)
+			index[k] = i
+			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag})
+			builds[k], deps[k] = map[string]bool{}, map[string]*BaseDependent{}
+		}
+		b := &out.Bases[i]
+		if current != "" && (stale || b.Current == "") {
+			b.Current = current
+		}
+		builds[k][build] = stale
+		d := deps[k][repo]
+		if d == nil {
+			d = &BaseDependent{Repository: repo}
+			deps[k][repo] = d
+		}
+		d.Images += images
+		b.Images += images
+		if stale {
+			d.StaleImages += images
+			b.StaleImages += images
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading bases: %w", err)
+	}
+
+	var groups []int32
+	var staleBuilds, currents []string
+	for i := range out.Bases {
+		b := &out.Bases[i]
+		k := key{b.Registry, b.Repository, b.Tag}
+		b.Builds = len(builds[k])
+		for d, stale := range builds[k] {
+			if stale {
+				b.StaleBuilds++
+				groups, staleBuilds, currents = append(groups, int32(i)), append(staleBuilds, d), append(currents, b.Current)
+			}
+		}
+		for _, d := range deps[k] {
+			b.Dependents = append(b.Dependents, *d)
+			if d.StaleImages > 0 {
+				b.StaleRepositories++
+			}
+		}
+		b.Repositories = len(b.Dependents)
+		slices.SortFunc(b.Dependents, func(x, y BaseDependent) int {
+			return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Repository, y.Repository))
+		})
+	}
+	if len(groups) > 0 {
+		rows, err := db.Query(ctx, qBasesPinned, groups, staleBuilds, currents)
+		if err != nil {
+			return nil, fmt.Errorf("querying bytes pinned by stale bases: %w", err)
+		}
+		var g int32
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&g, &n}, func() error {
+			out.Bases[g].PinnedBytes = n
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("reading bytes pinned by stale bases: %w", err)
+		}
+	}
+	slices.SortFunc(out.Bases, func(x, y Base) int {
+		return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Registry, y.Registry),
+			cmp.Compare(x.Repository, y.Repository), cmp.Compare(x.Tag, y.Tag))
+	})
+	return out, nil
+}
+
+// Columns implements output.Table.
+func (b *Bases) Columns() []string {
+	return []string{"base", "current", "builds", "images", "repositories", "stale_images", "stale_repositories", "pinned", "top_dependents"}
+}
+
+// Rows implements output.Table.
+func (b *Bases) Rows() [][]any {
+	out := make([][]any, 0, len(b.Bases))
+	for _, x := range b.Bases {
+		name := x.Repository
+		if x.Tag != "" {
+			name += ":" + x.Tag
+		}
+		var top []string
+		for _, d := range x.Dependents[:min(3, len(x.Dependents))] {
+			top = append(top, fmt.Sprintf("%s (%d)", d.Repository, d.Images))
+		}
+		out = append(out, []any{name, output.Digest(x.Current), x.Builds, x.Images, x.Repositories, x.StaleImages, x.StaleRepositories, output.Bytes(x.PinnedBytes), top})
+	}
+	return out
+}

@@ -1,0 +1,244 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qCacheTransitions  = sqlfiles.Query("cache_transitions")
+	qCacheRepositories = sqlfiles.Query("cache_repositories")
+	qCacheOverTime     = sqlfiles.Query("cache_over_time")
+	qCacheBusters      = sqlfiles.Query("cache_busters")
+)
+
+// Transition is one push compared with the one before it in its stream:
+// the layers of the new build whose chain id matches the previous build's
+// at the same position were reused from the build cache; the first layer
+// that differs, and the step that made it, is the cache buster.
+type Transition struct {
+	// Stream is "tag <name>" for a tag's moves, or "created" for a
+	// repository's builds in config created order (what a scan tells).
+	Stream        string    `json:"stream"`
+	Platform      string    `json:"platform"`
+	From          string    `json:"from"`
+	To            string    `json:"to"`
+	At            time.Time `json:"at"`
+	ReusedLayers  int       `json:"reused_layers"`
+	TotalLayers   int       `json:"total_layers"`
+	ReusedBytes   int64     `json:"reused_bytes"`
+	TotalBytes    int64     `json:"total_bytes"`
+	ReusedPercent float64   `json:"reused_bytes_percent"`
+	// FirstChangedPosition counts layers from 0; nil when every layer was
+	// reused.
+	FirstChangedPosition *int   `json:"first_changed_position"`
+	FirstChangedStep     string `json:"first_changed_step"`
+	Advice               string `json:"advice,omitempty"`
+}
+
+// CacheRepository is one repository's pushes and their reuse.
+type CacheRepository struct {
+	Registry     string `json:"registry"`
+	Repository   string `json:"repository"`
+	Pushes       int64  `json:"pushes"`
+	ReusedLayers int64  `json:"reused_layers"`
+	TotalLayers  int64  `json:"total_layers"`
+	ReusedBytes  int64  `json:"reused_bytes"`
+	TotalBytes   int64  `json:"total_bytes"`
+	// HitRatio is reused layers over layers pushed.
+	HitRatio float64 `json:"hit_ratio"`
+	// Transitions are the latest ones (--limit), oldest first.
+	Transitions []Transition `json:"transitions"`
+}
+
+// CacheDay is one repository's reuse on one day (UTC).
+type CacheDay struct {
+	Registry     string    `json:"registry"`
+	Repository   string    `json:"repository"`
+	Day          time.Time `json:"day"`
+	Pushes       int64     `json:"pushes"`
+	ReusedLayers int64     `json:"reused_layers"`
+	TotalLayers  int64     `json:"total_layers"`
+	ReusedBytes  int64     `json:"reused_bytes"`
+	TotalBytes   int64     `json:"total_bytes"`
+	HitRatio     float64   `json:"hit_ratio"`
+}
+
+// CacheBuster is a step that was the first to change in many pushes.
+type CacheBuster struct {
+	Step         string `json:"step"`
+	BaseChanged  bool   `json:"base_changed"`
+	Pushes       int64  `json:"pushes"`
+	Repositories int64  `json:"repositories"`
+	Advice       string `json:"advice"`
+}
+
+// Cache is the build-cache report.
+type Cache struct {
+	Repositories []CacheRepository `json:"repositories"`
+	OverTime     []CacheDay        `json:"over_time"`
+	Busters      []CacheBuster     `json:"busters"`
+}
+
+// CacheOptions select what the cache report looks at.
+type CacheOptions struct {
+	Repositories repoglob.Glob
+	// Since keeps pushes at or after it (zero: all).
+	Since time.Time
+	// Limit is how many of each repository's latest transitions to list
+	// (0: all); the aggregates count every push.
+	Limit int
+	// Busters is how many top cache busters to list.
+	Busters int
+}
+
+// LoadCache runs the build-cache report.
+func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
+	if opts.Limit < 0 || opts.Busters < 1 {
+		return nil, fmt.Errorf("--limit must not be negative and --busters must be positive (got %d and %d)", opts.Limit, opts.Busters)
+	}
+	re, since := opts.Repositories.Regexp(), opts.Since
+	if since.IsZero() {
+		since = time.Unix(0, 0)
+	}
+	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheDay{}, Busters: []CacheBuster{}}
+	byRepo := map[[2]string]int{}
+
+	rows, err := db.Query(ctx, qCacheRepositories, re, since)
+	if err != nil {
+		return nil, fmt.Errorf("querying cache reuse: %w", err)
+	}
+	var r CacheRepository
+	if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
+		r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
+		r.Transitions = []Transition{}
+		byRepo[[2]string{r.Registry, r.Repository}] = len(out.Repositories)
+		out.Repositories = append(out.Repositories, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading cache reuse: %w", err)
+	}
+
+	rows, err = db.Query(ctx, qCacheTransitions, re, since, opts.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("querying pushes: %w", err)
+	}
+	var (
+		reg, repo, kind, stream string
+		t                       Transition
+		first                   *int32
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&reg, &repo, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
+		&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep, &t.Advice}, func() error {
+		t.Stream = "created"
+		if kind == "tag" {
+			t.Stream = "tag " + stream
+		}
+		t.FirstChangedPosition = nil
+		if first != nil {
+			p := int(*first)
+			t.FirstChangedPosition = &p
+		}
+		t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
+		i, ok := byRepo[[2]string{reg, repo}]
+		if !ok {
+			return fmt.Errorf("push in %s/%s without its repository's totals", reg, repo)
+		}
+		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading pushes: %w", err)
+	}
+
+	rows, err = db.Query(ctx, qCacheOverTime, re, since)
+	if err != nil {
+		return nil, fmt.Errorf("querying cache reuse over time: %w", err)
+	}
+	var d CacheDay
+	if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Day, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+		d.Day = d.Day.UTC()
+		d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
+		out.OverTime = append(out.OverTime, d)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading cache reuse over time: %w", err)
+	}
+
+	rows, err = db.Query(ctx, qCacheBusters, re, since, opts.Busters)
+	if err != nil {
+		return nil, fmt.Errorf("querying cache busters: %w", err)
+	}
+	var b CacheBuster
+	if _, err := pgx.ForEachRow(rows, []any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
+		out.Busters = append(out.Busters, b)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading cache busters: %w", err)
+	}
+	return out, nil
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func percent(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a*10000/b) / 100
+}
+
+// Preamble implements output.Preamble: reuse per repository, then the top
+// cache busters with their advice.
+func (c *Cache) Preamble() []string {
+	var lines []string
+	for _, r := range c.Repositories {
+		lines = append(lines, fmt.Sprintf("%s: %d pushes, %d of %d layers reused (hit ratio %.2f), %s of %s",
+			r.Repository, r.Pushes, r.ReusedLayers, r.TotalLayers, r.HitRatio, output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes)))
+	}
+	if len(c.Busters) > 0 {
+		lines = append(lines, "", "Top cache busters:")
+		for _, b := range c.Busters {
+			lines = append(lines, fmt.Sprintf("  %d pushes in %d repositories: %s", b.Pushes, b.Repositories, output.Truncate(b.Step, 80)))
+			if b.Advice != "" {
+				lines = append(lines, "    → "+b.Advice)
+			}
+		}
+	}
+	if len(lines) > 0 {
+		lines = append(lines, "")
+	}
+	return lines
+}
+
+// Columns implements output.Table: one row per listed push.
+func (c *Cache) Columns() []string {
+	return []string{"repository", "stream", "platform", "at", "from", "to", "reused_layers", "total_layers", "reused_bytes", "reused_pct", "first_changed_position", "first_changed_step"}
+}
+
+// Rows implements output.Table.
+func (c *Cache) Rows() [][]any {
+	var out [][]any
+	for _, r := range c.Repositories {
+		for _, t := range r.Transitions {
+			var pos any
+			if t.FirstChangedPosition != nil {
+				pos = *t.FirstChangedPosition
+			}
+			out = append(out, []any{r.Repository, t.Stream, t.Platform, t.At, output.Digest(t.From), output.Digest(t.To),
+				t.ReusedLayers, t.TotalLayers, output.Bytes(t.ReusedBytes), t.ReusedPercent, pos, t.FirstChangedStep})
+		}
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package report
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var (
+	qStorageRepositories = sqlfiles.Query("storage_repositories")
+	qStorageNamespaces   = sqlfiles.Query("storage_namespaces")
+	qStorageRegistries   = sqlfiles.Query("storage_registries")
+)
+
+// StorageRow is where one repository's (or namespace's) bytes go. Logical
+// bytes add up each live manifest's layers and config, as if nothing were
+// shared; physical bytes count each blob it holds once; unique bytes are the
+// blobs no other repository (namespace) of the registry holds, shared bytes
+// the rest of the physical bytes.
+type StorageRow struct {
+	Registry      string `json:"registry"`
+	Name          string `json:"name"`
+	Images        int64  `json:"images"`
+	LogicalBytes  int64  `json:"logical_bytes"`
+	PhysicalBytes int64  `json:"physical_bytes"`
+	UniqueBytes   int64  `json:"unique_bytes"`
+	SharedBytes   int64  `json:"shared_bytes"`
+}
+
+// StorageTotal is one registry's storage: physical bytes count every blob
+// once across the registry, so DedupRatio (logical / physical) is what layer
+// sharing already saves.
+type StorageTotal struct {
+	Registry      string  `json:"registry"`
+	Images        int64   `json:"images"`
+	LogicalBytes  int64   `json:"logical_bytes"`
+	PhysicalBytes int64   `json:"physical_bytes"`
+	DedupRatio    float64 `json:"dedup_ratio"`
+}
+
+// Storage is the storage report.
+type Storage struct {
+	By         string         `json:"by"`
+	Entries    []StorageRow   `json:"rows"`
+	Registries []StorageTotal `json:"registries"`
+}
+
+// Storage groupings.
+const (
+	ByRepository = "repository"
+	ByNamespace  = "namespace"
+)
+
+// StorageOptions select what storage groups by and looks at.
+type StorageOptions struct {
+	By string // ByRepository or ByNamespace
+	// Names filters the rows (repositories, or namespaces) by glob.
+	Names repoglob.Glob
+}
+
+// LoadStorage runs the storage report from the kept aggregates.
+func LoadStorage(ctx context.Context, db DB, opts StorageOptions) (*Storage, error) {
+	q := qStorageRepositories
+	switch opts.By {
+	case ByRepository, "":
+		opts.By = ByRepository
+	case ByNamespace:
+		q = qStorageNamespaces
+	default:
+		return nil, fmt.Errorf("--by %q: choose repository or namespace", opts.By)
+	}
+	out := &Storage{By: opts.By, Entries: []StorageRow{}, Registries: []StorageTotal{}}
+	rows, err := db.Query(ctx, q, opts.Names.Regexp())
+	if err != nil {
+		return nil, fmt.Errorf("querying storage: %w", err)
+	}
+	var r StorageRow
+	if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Name, &r.Images, &r.LogicalBytes, &r.PhysicalBytes, &r.UniqueBytes, &r.SharedBytes}, func() error {
+		out.Entries = append(out.Entries, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading storage: %w", err)
+	}
+	rows, err = db.Query(ctx, qStorageRegistries)
+	if err != nil {
+		return nil, fmt.Errorf("querying storage totals: %w", err)
+	}
+	var tot StorageTotal
+	if _, err := pgx.ForEachRow(rows, []any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupRatio}, func() error {
+		out.Registries = append(out.Registries, tot)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reading storage totals: %w", err)
+	}
+	return out, nil
+}
+
+// Preamble implements output.Preamble: the registry totals.
+func (s *Storage) Preamble() []string {
+	lines := make([]string, 0, len(s.Registries)+1)
+	for _, t := range s.Registries {
+		lines = append(lines, fmt.Sprintf("%s: %d images, logical %s, physical %s (each blob once): layer sharing stores %.2f× less",
+			t.Registry, t.Images, output.Bytes(t.LogicalBytes), output.Bytes(t.PhysicalBytes), t.DedupRatio))
+	}
+	if len(s.Registries) > 0 {
+		lines = append(lines, "")
+	}
+	return lines
+}
+
+// Columns implements output.Table.
+func (s *Storage) Columns() []string {
+	return []string{"registry", s.By, "images", "logical", "physical", "unique", "shared"}
+}
+
+// Rows implements output.Table.
+func (s *Storage) Rows() [][]any {
+	out := make([][]any, 0, len(s.Entries))
+	for _, r := range s.Entries {
+		out = append(out, []any{r.Registry, r.Name, r.Images, output.Bytes(r.LogicalBytes), output.Bytes(r.PhysicalBytes), output.Bytes(r.UniqueBytes), output.Bytes(r.SharedBytes)})
+	}
+	return out
+}
