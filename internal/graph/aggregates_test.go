@@ -65,6 +65,17 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		            UNION SELECT digest, config_digest FROM manifests WHERE config_digest IS NOT NULL)
 		SELECT c.digest, count(DISTINCT l.manifest_digest), count(DISTINCT l.repository_id)
 		FROM live l JOIN content c USING (manifest_digest) GROUP BY 1`},
+	{"cache rollups", `
+		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes
+		FROM cache_monthly WHERE pushes <> 0`, `
+		SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, count(*)::integer,
+			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
+		FROM cache_transitions GROUP BY 1, 2, 3`},
+	{"cache step rollups", `
+		SELECT repository_id, stream_kind, month, step, base_changed, pushes FROM cache_monthly_steps WHERE pushes <> 0`, `
+		SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
+			first_changed_position = 0, count(*)::integer
+		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4, 5`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm

@@ -325,6 +325,22 @@ func TestCache(t *testing.T) {
 	if len(lim.Busters) != 1 {
 		t.Errorf("--busters 1 gave %d", len(lim.Busters))
 	}
+	// --since an hour ago: the tag moves the scans saw just now, not the
+	// created stream, whose builds are dated by their configs (in 2024).
+	recent, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Since: time.Now().Add(-time.Hour), Busters: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recent.Repositories) != 2 || recent.Repositories[0].Repository != "library/debian" || recent.Repositories[1].Repository != "team-a/api" ||
+		recent.Repositories[1].Pushes != 2 || recent.Repositories[1].ReusedLayers != 3 || recent.Repositories[1].TotalLayers != 8 {
+		t.Errorf("--since 1h repositories %+v", recent.Repositories)
+	}
+	if len(recent.Busters) != 2 || recent.Busters[0].Pushes != 2 || !recent.Busters[0].BaseChanged || recent.Busters[1].Pushes != 1 || recent.Busters[1].Step != "COPY . ." {
+		t.Errorf("--since 1h busters %+v", recent.Busters)
+	}
+	if len(recent.OverTime) != 2 || recent.OverTime[1].Pushes != 2 {
+		t.Errorf("--since 1h over time %+v", recent.OverTime)
+	}
 	// --since after every push: nothing.
 	none, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Since: time.Now().Add(time.Hour), Busters: 5})
 	if err != nil {

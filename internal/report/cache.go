@@ -13,10 +13,13 @@ import (
 )
 
 var (
-	qCacheTransitions  = sqlfiles.Query("cache_transitions")
-	qCacheRepositories = sqlfiles.Query("cache_repositories")
-	qCacheOverTime     = sqlfiles.Query("cache_over_time")
-	qCacheBusters      = sqlfiles.Query("cache_busters")
+	qCacheTransitions       = sqlfiles.Query("cache_transitions")
+	qCacheRepositories      = sqlfiles.Query("cache_repositories")
+	qCacheRepositoriesSince = sqlfiles.Query("cache_repositories_since")
+	qCacheOverTime          = sqlfiles.Query("cache_over_time")
+	qCacheOverTimeSince     = sqlfiles.Query("cache_over_time_since")
+	qCacheBusters           = sqlfiles.Query("cache_busters")
+	qCacheBustersSince      = sqlfiles.Query("cache_busters_since")
 )
 
 // Transition is one push compared with the one before it in its stream:
@@ -58,11 +61,11 @@ type CacheRepository struct {
 	Transitions []Transition `json:"transitions"`
 }
 
-// CacheDay is one repository's reuse on one day (UTC).
-type CacheDay struct {
+// CacheMonth is one repository's reuse in one calendar month (UTC).
+type CacheMonth struct {
 	Registry     string    `json:"registry"`
 	Repository   string    `json:"repository"`
-	Day          time.Time `json:"day"`
+	Month        time.Time `json:"month"`
 	Pushes       int64     `json:"pushes"`
 	ReusedLayers int64     `json:"reused_layers"`
 	TotalLayers  int64     `json:"total_layers"`
@@ -83,7 +86,7 @@ type CacheBuster struct {
 // Cache is the build-cache report.
 type Cache struct {
 	Repositories []CacheRepository `json:"repositories"`
-	OverTime     []CacheDay        `json:"over_time"`
+	OverTime     []CacheMonth      `json:"over_time"`
 	Busters      []CacheBuster     `json:"busters"`
 }
 
@@ -104,14 +107,21 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	if opts.Limit < 0 || opts.Busters < 1 {
 		return nil, fmt.Errorf("--limit must not be negative and --busters must be positive (got %d and %d)", opts.Limit, opts.Busters)
 	}
+	// The whole history reads the monthly rollups; a --since window, the
+	// pushes in it.
 	re, since := opts.Repositories.Regexp(), opts.Since
+	qRepos, qOverTime, qBusters := qCacheRepositories, qCacheOverTime, qCacheBusters
+	reposArgs, overArgs, bustersArgs := []any{re}, []any{re}, []any{re, opts.Busters}
 	if since.IsZero() {
 		since = time.Unix(0, 0)
+	} else {
+		qRepos, qOverTime, qBusters = qCacheRepositoriesSince, qCacheOverTimeSince, qCacheBustersSince
+		reposArgs, overArgs, bustersArgs = []any{re, since}, []any{re, since}, []any{re, since, opts.Busters}
 	}
-	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheDay{}, Busters: []CacheBuster{}}
+	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}}
 	byRepo := map[[2]string]int{}
 
-	rows, err := db.Query(ctx, qCacheRepositories, re, since)
+	rows, err := db.Query(ctx, qRepos, reposArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("querying cache reuse: %w", err)
 	}
@@ -157,13 +167,13 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		return nil, fmt.Errorf("reading pushes: %w", err)
 	}
 
-	rows, err = db.Query(ctx, qCacheOverTime, re, since)
+	rows, err = db.Query(ctx, qOverTime, overArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("querying cache reuse over time: %w", err)
 	}
-	var d CacheDay
-	if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Day, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
-		d.Day = d.Day.UTC()
+	var d CacheMonth
+	if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+		d.Month = d.Month.UTC()
 		d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
 		out.OverTime = append(out.OverTime, d)
 		return nil
@@ -171,7 +181,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		return nil, fmt.Errorf("reading cache reuse over time: %w", err)
 	}
 
-	rows, err = db.Query(ctx, qCacheBusters, re, since, opts.Busters)
+	rows, err = db.Query(ctx, qBusters, bustersArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("querying cache busters: %w", err)
 	}

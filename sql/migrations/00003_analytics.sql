@@ -148,6 +148,42 @@ CREATE INDEX tag_events_digest_idx ON tag_events (manifest_digest) WHERE action 
 DROP INDEX manifest_layers_blob_idx;
 CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest, manifest_digest, position);
 
+-- +goose StatementBegin
+CREATE FUNCTION layerq_step(created_by text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- A history entry as the instruction that made it: the shell wrapper,
+    -- build-arg prefix, BuildKit marker and content hashes taken out.
+    SELECT nullif(btrim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        coalesce(created_by, ''),
+        '^\|[0-9]+ .*?(/bin/sh -c )', '\1'),
+        '^/bin/sh -c #\(nop\)\s*', ''),
+        '^(RUN )?/bin/sh -c ', 'RUN '),
+        '\s*# buildkit$', ''),
+        '(file|dir|multi):[0-9a-f]{64}', '\1:…', 'g')), '')
+$$;
+-- +goose StatementEnd
+
+-- Advice in words for a step that was the first to change between two
+-- builds (position counts from 0: the base's own layers come first).
+-- +goose StatementBegin
+CREATE FUNCTION layerq_cache_advice(step text, pos integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN step IS NULL THEN NULL
+        WHEN pos = 0 THEN 'the base image changed: expected when the base moves; pin FROM by digest to choose when'
+        WHEN step ~* '^(COPY|ADD)\s+(--\S+\s+)*\.\s+\S+$' THEN
+            'copies the whole build context, so any source change rebuilds every step after it: copy the dependency manifests and lock file first (package.json and package-lock.json, go.mod and go.sum, requirements.txt), run the install, and move this COPY after the install'
+        WHEN step ~* '^(COPY|ADD)\s' THEN 'copied files changed: expected when they did; keep rarely changing files in earlier COPY steps'
+        WHEN step ~* '(apt-get|apt|apk|dnf|yum|microdnf)\s+(update|upgrade|install|add)' THEN
+            'a package install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to with a registry cache) or an ARG or ENV above it changed'
+        WHEN step ~* '(npm|yarn|pnpm)\s+(ci|install)|pip3?\s+install|go\s+mod\s+download|bundle\s+install|cargo\s+(fetch|build)' THEN
+            'a dependency install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to) or an ARG or ENV above it changed'
+        WHEN step ~* '^RUN\s' THEN 'ran again with the steps before it unchanged: the builder lost its cache, an ARG or ENV above it changed, or the command is not reproducible'
+        ELSE NULL
+    END
+$$;
+-- +goose StatementEnd
+
 -- One row per consecutive pair of pushes in a stream, per platform: "tag"
 -- streams follow a tag's moves (tag events), "created" streams a
 -- repository's image builds of one platform in config created order (what a
@@ -168,11 +204,38 @@ CREATE TABLE cache_transitions (
     reused_bytes           bigint NOT NULL,
     total_bytes            bigint NOT NULL,
     first_changed_position integer,
-    first_changed_step     text
+    first_changed_step     text,
+    step                   text GENERATED ALWAYS AS (layerq_step(first_changed_step)) STORED,
+    advice                 text GENERATED ALWAYS AS (layerq_cache_advice(layerq_step(first_changed_step), first_changed_position)) STORED
 );
 CREATE UNIQUE INDEX cache_transitions_event_idx ON cache_transitions (tag_event_id, platform) WHERE stream_kind = 'tag';
 CREATE UNIQUE INDEX cache_transitions_created_idx ON cache_transitions (repository_id, platform, from_digest) WHERE stream_kind = 'created';
 CREATE INDEX cache_transitions_repo_idx ON cache_transitions (repository_id, stream_kind, occurred_at);
+CREATE INDEX cache_transitions_at_idx ON cache_transitions (occurred_at);
+-- Repositories with a tag stream; the others show their created streams.
+CREATE TABLE cache_tagged_repositories (repository_id bigint PRIMARY KEY);
+-- Monthly (UTC) rollups of the transitions, and of their first changed
+-- steps, kept by a trigger so whole-history reports need not read every push.
+CREATE TABLE cache_monthly (
+    repository_id bigint NOT NULL,
+    stream_kind   text NOT NULL,
+    month         date NOT NULL,
+    pushes        integer NOT NULL,
+    reused_layers bigint NOT NULL,
+    total_layers  bigint NOT NULL,
+    reused_bytes  bigint NOT NULL,
+    total_bytes   bigint NOT NULL,
+    PRIMARY KEY (repository_id, stream_kind, month)
+);
+CREATE TABLE cache_monthly_steps (
+    repository_id bigint NOT NULL,
+    stream_kind   text NOT NULL,
+    month         date NOT NULL,
+    step          text NOT NULL,
+    base_changed  boolean NOT NULL,
+    pushes        integer NOT NULL,
+    PRIMARY KEY (repository_id, stream_kind, month, step, base_changed)
+);
 
 -- +goose StatementBegin
 CREATE FUNCTION layerq_namespace(name text) RETURNS text
@@ -806,6 +869,56 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+CREATE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cache_tagged_repositories (repository_id)
+        SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+        ON CONFLICT DO NOTHING;
+        WITH x AS (SELECT *, 1 AS sign FROM new_rows)
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            sum(sign)::integer, sum(sign * reused_layers), sum(sign * total_layers), sum(sign * reused_bytes), sum(sign * total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes;
+        WITH x AS (SELECT *, 1 AS sign FROM new_rows WHERE step IS NOT NULL)
+        INSERT INTO cache_monthly_steps AS t (repository_id, stream_kind, month, step, base_changed, pushes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
+            first_changed_position = 0, sum(sign)::integer
+        FROM x GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (repository_id, stream_kind, month, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+    ELSE
+        WITH x AS (SELECT *, -1 AS sign FROM old_rows)
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            sum(sign)::integer, sum(sign * reused_layers), sum(sign * total_layers), sum(sign * reused_bytes), sum(sign * total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes;
+        WITH x AS (SELECT *, -1 AS sign FROM old_rows WHERE step IS NOT NULL)
+        INSERT INTO cache_monthly_steps AS t (repository_id, stream_kind, month, step, base_changed, pushes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
+            first_changed_position = 0, sum(sign)::integer
+        FROM x GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (repository_id, stream_kind, month, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER cache_transitions_inserted AFTER INSERT ON cache_transitions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_transitions_changed();
+CREATE TRIGGER cache_transitions_deleted AFTER DELETE ON cache_transitions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_transitions_changed();
+
 CREATE TRIGGER repository_manifests_inserted AFTER INSERT ON repository_manifests
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_memberships_inserted();
 CREATE TRIGGER repository_manifests_updated AFTER UPDATE ON repository_manifests
@@ -857,42 +970,6 @@ END;
 $$;
 -- +goose StatementEnd
 
--- +goose StatementBegin
-CREATE FUNCTION layerq_step(created_by text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- A history entry as the instruction that made it: the shell wrapper,
-    -- build-arg prefix, BuildKit marker and content hashes taken out.
-    SELECT nullif(btrim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-        coalesce(created_by, ''),
-        '^\|[0-9]+ .*?(/bin/sh -c )', '\1'),
-        '^/bin/sh -c #\(nop\)\s*', ''),
-        '^(RUN )?/bin/sh -c ', 'RUN '),
-        '\s*# buildkit$', ''),
-        '(file|dir|multi):[0-9a-f]{64}', '\1:…', 'g')), '')
-$$;
--- +goose StatementEnd
-
--- Advice in words for a step that was the first to change between two
--- builds (position counts from 0: the base's own layers come first).
--- +goose StatementBegin
-CREATE FUNCTION layerq_cache_advice(step text, pos integer) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN step IS NULL THEN NULL
-        WHEN pos = 0 THEN 'the base image changed: expected when the base moves; pin FROM by digest to choose when'
-        WHEN step ~* '^(COPY|ADD)\s+(--\S+\s+)*\.\s+\S+$' THEN
-            'copies the whole build context, so any source change rebuilds every step after it: copy the dependency manifests and lock file first (package.json and package-lock.json, go.mod and go.sum, requirements.txt), run the install, and move this COPY after the install'
-        WHEN step ~* '^(COPY|ADD)\s' THEN 'copied files changed: expected when they did; keep rarely changing files in earlier COPY steps'
-        WHEN step ~* '(apt-get|apt|apk|dnf|yum|microdnf)\s+(update|upgrade|install|add)' THEN
-            'a package install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to with a registry cache) or an ARG or ENV above it changed'
-        WHEN step ~* '(npm|yarn|pnpm)\s+(ci|install)|pip3?\s+install|go\s+mod\s+download|bundle\s+install|cargo\s+(fetch|build)' THEN
-            'a dependency install ran again with the steps before it unchanged: the builder lost its cache (use --cache-from/--cache-to) or an ARG or ENV above it changed'
-        WHEN step ~* '^RUN\s' THEN 'ran again with the steps before it unchanged: the builder lost its cache, an ARG or ENV above it changed, or the command is not reproducible'
-        ELSE NULL
-    END
-$$;
--- +goose StatementEnd
-
 -- Top-shared, precomputed: layers by live image manifests using them.
 CREATE VIEW shared_layers AS
 SELECT u.digest, coalesce(b.diff_id, '') AS diff_id, u.size, u.manifests, u.repositories,
@@ -938,11 +1015,26 @@ CREATE VIEW cache_history AS
 SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
     t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
     t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
-    layerq_step(t.first_changed_step) AS step
+    t.step, t.advice
 FROM cache_transitions t
 JOIN repositories r ON r.id = t.repository_id
-WHERE t.stream_kind = 'tag'
-   OR NOT EXISTS (SELECT 1 FROM cache_transitions x WHERE x.repository_id = t.repository_id AND x.stream_kind = 'tag');
+WHERE t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
+                           THEN 'tag' ELSE 'created' END;
+
+-- The monthly rollups of the same streams.
+CREATE VIEW cache_history_monthly AS
+SELECT r.registry, r.name AS repository, m.month, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+FROM cache_monthly m
+JOIN repositories r ON r.id = m.repository_id
+WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id)
+                                          THEN 'tag' ELSE 'created' END;
+
+CREATE VIEW cache_history_monthly_steps AS
+SELECT r.registry, r.name AS repository, m.month, m.step, m.base_changed, m.pushes
+FROM cache_monthly_steps m
+JOIN repositories r ON r.id = m.repository_id
+WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id)
+                                          THEN 'tag' ELSE 'created' END;
 
 -- Each base build in use: its live dependents, the tag that names it and
 -- whether that tag has moved on to another build.
@@ -990,10 +1082,12 @@ LEFT JOIN LATERAL (
 ) cur ON true;
 
 -- +goose Down
-DROP VIEW base_builds, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
-DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);
+DROP VIEW base_builds, cache_history_monthly_steps, cache_history_monthly, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
 DROP INDEX manifest_layers_blob_idx;
 CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest);
+DROP TRIGGER cache_transitions_deleted ON cache_transitions;
+DROP TRIGGER cache_transitions_inserted ON cache_transitions;
+DROP FUNCTION layerq_cache_transitions_changed();
 DROP TRIGGER tag_events_inserted ON tag_events;
 DROP TRIGGER repository_manifests_deleted ON repository_manifests;
 DROP TRIGGER repository_manifests_updated ON repository_manifests;
@@ -1004,6 +1098,7 @@ DROP FUNCTION layerq_tag_events_inserted(), layerq_memberships_deleted(), layerq
     layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
     layerq_platform(text, text, text), layerq_namespace(text);
 DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx;
-DROP TABLE cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
+DROP TABLE cache_monthly_steps, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
     namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
     registry_blobs, namespace_blobs, repository_blobs, manifest_refs;
+DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);

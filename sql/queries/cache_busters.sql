@@ -1,9 +1,10 @@
--- The steps that most often were the first to change between consecutive
--- pushes, with advice. $1: repository regexp, $2: since, $3: limit.
-SELECT step, first_changed_position = 0 AS base_changed, count(*), count(DISTINCT (registry, repository)),
-    coalesce(layerq_cache_advice(step, min(first_changed_position)), '')
-FROM cache_history
-WHERE repository ~ $1 AND occurred_at >= $2 AND step IS NOT NULL
+-- The steps most often the first to change between consecutive pushes,
+-- over the whole history (rollups), with advice. $1: repository regexp,
+-- $2: limit.
+SELECT step, base_changed, sum(pushes)::bigint, count(DISTINCT (registry, repository)),
+    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), '')
+FROM cache_history_monthly_steps
+WHERE repository ~ $1
 GROUP BY 1, 2
 ORDER BY 3 DESC, 4 DESC, 1
-LIMIT $3
+LIMIT $2

@@ -1,7 +1,6 @@
--- Cache reuse per repository and day (UTC). $1: repository regexp, $2: since.
-SELECT registry, repository, date_trunc('day', occurred_at AT TIME ZONE 'UTC') AS day, count(*),
-    sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
-FROM cache_history
-WHERE repository ~ $1 AND occurred_at >= $2
-GROUP BY 1, 2, 3
+-- Cache reuse per repository and month (UTC), from the rollups.
+-- $1: repository regexp.
+SELECT registry, repository, month::timestamp, pushes::bigint, reused_layers, total_layers, reused_bytes, total_bytes
+FROM cache_history_monthly
+WHERE repository ~ $1
 ORDER BY 1, 2, 3

@@ -1,8 +1,8 @@
--- Cache reuse per repository over every push since $2 (view cache_history).
--- $1: repository regexp.
-SELECT registry, repository, count(*), sum(reused_layers)::bigint, sum(total_layers)::bigint,
+-- Cache reuse per repository over its whole history, from the monthly
+-- rollups (view cache_history_monthly). $1: repository regexp.
+SELECT registry, repository, sum(pushes)::bigint, sum(reused_layers)::bigint, sum(total_layers)::bigint,
     sum(reused_bytes)::bigint, sum(total_bytes)::bigint
-FROM cache_history
-WHERE repository ~ $1 AND occurred_at >= $2
+FROM cache_history_monthly
+WHERE repository ~ $1
 GROUP BY 1, 2
 ORDER BY 1, 2

@@ -1,12 +1,19 @@
--- Consecutive pushes (view cache_history), the latest $3 per repository
--- ($3 = 0: all), oldest first. $1: repository regexp, $2: since.
-SELECT h.registry, h.repository, h.stream_kind, h.stream, h.platform, h.from_digest, h.to_digest, h.occurred_at,
-    h.reused_layers, h.total_layers, h.reused_bytes, h.total_bytes, h.first_changed_position,
-    coalesce(h.first_changed_step, ''), coalesce(layerq_cache_advice(h.step, h.first_changed_position), '')
-FROM (
-    SELECT h.*, row_number() OVER (PARTITION BY h.registry, h.repository ORDER BY h.occurred_at DESC, h.id DESC) AS n
-    FROM cache_history h
-    WHERE h.repository ~ $1 AND h.occurred_at >= $2
-) h
-WHERE $3 = 0 OR h.n <= $3
-ORDER BY h.registry, h.repository, h.occurred_at, h.id
+-- Consecutive pushes (the streams view cache_history shows), each
+-- repository's latest $3 ($3 = 0: all) since $2, oldest first.
+-- $1: repository regexp.
+SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
+    t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
+    coalesce(t.first_changed_step, ''), coalesce(t.advice, '')
+FROM repositories r
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id)
+                THEN 'tag' ELSE 'created' END AS kind
+) k
+CROSS JOIN LATERAL (
+    SELECT * FROM cache_transitions t
+    WHERE t.repository_id = r.id AND t.stream_kind = k.kind AND t.occurred_at >= $2
+    ORDER BY t.occurred_at DESC, t.id DESC
+    LIMIT CASE WHEN $3::integer = 0 THEN NULL ELSE $3::integer END
+) t
+WHERE r.name ~ $1
+ORDER BY r.registry, r.name, t.occurred_at, t.id

@@ -1,0 +1,130 @@
+package report_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/synth"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+var synthGraph struct {
+	once sync.Once
+	pool *pgxpool.Pool
+	sum  synth.Summary
+	took time.Duration
+	err  error
+}
+
+// synthPool is one synthetic graph (synth.Defaults: 100k images, ~1M
+// manifest-layer edges; LAYERQ_SYNTH_IMAGES sets another size) shared by
+// the benchmarks of one run.
+func synthPool(b *testing.B) *pgxpool.Pool {
+	b.Helper()
+	synthGraph.once.Do(func() {
+		opts := synth.Defaults
+		if s := os.Getenv("LAYERQ_SYNTH_IMAGES"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 100 {
+				synthGraph.err = err
+				return
+			}
+			opts.Images = n
+		}
+		synthGraph.pool = pgtest.NewPool(b)
+		start := time.Now()
+		synthGraph.sum, synthGraph.err = synth.Generate(context.Background(), synthGraph.pool, opts)
+		synthGraph.took = time.Since(start)
+	})
+	if synthGraph.err != nil {
+		b.Fatalf("generating the synthetic graph: %v", synthGraph.err)
+	}
+	return synthGraph.pool
+}
+
+// BenchmarkReports times each report on the synthetic graph, next to the
+// naive GROUP BY over the live manifest-layer edges that the kept
+// aggregates replace. Each reports its median as p50-ms.
+func BenchmarkReports(b *testing.B) {
+	pool := synthPool(b)
+	s := synthGraph.sum
+	b.Logf("synthetic graph: %d repositories, %d images, %d edges, %d blobs, %d tag events, %d deleted; generated in %s",
+		s.Repositories, s.Images, s.Edges, s.Blobs, s.TagEvents, s.Deleted, synthGraph.took.Round(time.Second))
+	ctx := context.Background()
+	all := repoglob.Compile("")
+	naive := sqlfiles.Query("top_shared")
+	cases := []struct {
+		name string
+		run  func() error
+	}{
+		{"naive-group-by", func() error {
+			rows, err := pool.Query(ctx, `SELECT ml.blob_digest, count(DISTINCT rm.manifest_digest), count(DISTINCT rm.repository_id)
+				FROM manifest_layers ml JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+				GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT 20`)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			return rows.Err()
+		}},
+		{"top-shared-live", func() error {
+			rows, err := pool.Query(ctx, naive, all.Regexp(), 20)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			return rows.Err()
+		}},
+		{"top-shared", func() error {
+			_, err := report.LoadTopShared(ctx, pool, report.TopSharedOptions{Limit: 20, Repositories: all})
+			return err
+		}},
+		{"storage-by-repository", func() error {
+			_, err := report.LoadStorage(ctx, pool, report.StorageOptions{By: report.ByRepository})
+			return err
+		}},
+		{"storage-by-namespace", func() error {
+			_, err := report.LoadStorage(ctx, pool, report.StorageOptions{By: report.ByNamespace})
+			return err
+		}},
+		{"bases", func() error {
+			_, err := report.LoadBases(ctx, pool, report.BasesOptions{})
+			return err
+		}},
+		{"cache", func() error {
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 10, Busters: 10})
+			return err
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if err := c.run(); err != nil { // warm the cache, and fail early
+				b.Fatal(err)
+			}
+			times := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+		})
+	}
+}
