@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -172,6 +173,12 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"bloat", "team/app:1"}, `bloat takes no arguments (got ["team/app:1"]): give an image with --image REF`},
 		{[]string{"bloat", "--min-bytes", "-1"}, "--min-bytes and --max-layers must not be negative, --small-layer must be positive"},
 		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "duplicates", "--kind", "tree"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
+		{[]string{"storage", "--by", "team"}, `--by "team": choose repository or namespace`},
+		{[]string{"storage", "team/app"}, `storage takes no arguments (got ["team/app"])`},
+		{[]string{"bases", "x"}, `bases takes no arguments (got ["x"])`},
+		{[]string{"cache", "--since", "yesterday"}, `--since "yesterday": give a positive duration like 36h or 30d`},
+		{[]string{"cache", "--since", "-3h"}, `--since "-3h": give a positive duration like 36h or 30d`},
+		{[]string{"cache", "--limit", "-1"}, "--limit must not be negative and --busters must be at least 1 (got -1 and 10)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)
@@ -249,5 +256,97 @@ func TestBloatGate(t *testing.T) {
 	out, _, err = runCLI(t, "--database-url", url, "duplicates", "--kind", "file")
 	if err != nil || !strings.Contains(out, "3 layers, 2 files, 7.8 KiB; 2 distinct contents, 7.8 KiB\nfile-level dedup ratio (unique / total bytes): 1.0000; it would save 0 B\n") {
 		t.Errorf("duplicates table = %q, %v", out, err)
+	}
+}
+
+// The seeded graph: library/base (rootfs), team/app and team/other (rootfs
+// + one step each), all in one registry.
+func TestStorageBasesCacheCommands(t *testing.T) {
+	url, base, _ := seeded(t)
+	blobSize := func(img v1.Image) (layers []int64, config int64) {
+		ls, _ := img.Layers()
+		for _, l := range ls {
+			n, _ := l.Size()
+			layers = append(layers, n)
+		}
+		raw, _ := img.RawConfigFile()
+		return layers, int64(len(raw))
+	}
+	bl, bc := blobSize(base)
+
+	out, _, err := runCLI(t, "--database-url", url, "-o", "csv", "storage", "--by", "namespace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// library holds the rootfs layer (shared with team) and its config;
+	// team holds rootfs once, two app layers and two configs.
+	if len(recs) != 3 || strings.Join(recs[0], ",") != "registry,namespace,images,logical,physical,unique,shared" {
+		t.Fatalf("csv = %q", recs)
+	}
+	library := []string{"reg.test", "library", "1", fmt.Sprint(bl[0] + bc), fmt.Sprint(bl[0] + bc), fmt.Sprint(bc), fmt.Sprint(bl[0])}
+	if team := recs[1]; team[1] != "team" || team[2] != "2" || team[5] == "0" || team[6] != fmt.Sprint(bl[0]) {
+		t.Errorf("team row %q", team)
+	}
+	if strings.Join(recs[2], ",") != strings.Join(library, ",") {
+		t.Errorf("library row %q, want %q", recs[2], library)
+	}
+
+	out, _, err = runCLI(t, "--database-url", url, "-o", "json", "storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		By         string           `json:"by"`
+		Rows       []map[string]any `json:"rows"`
+		Registries []map[string]any `json:"registries"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if st.By != "repository" || len(st.Rows) != 3 || len(st.Registries) != 1 || st.Registries[0]["images"] != float64(3) {
+		t.Fatalf("storage json %s", out)
+	}
+	phys := st.Registries[0]["physical_bytes"].(float64)
+	var sumUnique float64
+	for _, r := range st.Rows {
+		sumUnique += r["unique_bytes"].(float64)
+	}
+	// Every blob but the shared rootfs layer is unique to one repository.
+	if phys != sumUnique+float64(bl[0]) {
+		t.Errorf("physical %v, unique summed %v, rootfs %d", phys, sumUnique, bl[0])
+	}
+
+	out, _, err = runCLI(t, "--database-url", url, "bases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "BASE") || !strings.HasPrefix(lines[1], "library/base:1") ||
+		!strings.Contains(lines[1], "team/app (1),team/other (1)") {
+		t.Fatalf("bases table:\n%s", out)
+	}
+	fields := strings.Fields(lines[1])
+	// base, current, builds, images, repositories, stale images, stale repositories
+	if strings.Join(fields[2:7], " ") != "1 2 2 0 0" {
+		t.Errorf("bases figures %q", fields[2:7])
+	}
+
+	// One scan, no tag moves: the created streams; each repository has one
+	// build, so there are no pushes to compare.
+	out, _, err = runCLI(t, "--database-url", url, "-o", "json", "cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache struct {
+		Repositories []any `json:"repositories"`
+		OverTime     []any `json:"over_time"`
+		Busters      []any `json:"busters"`
+	}
+	if err := json.Unmarshal([]byte(out), &cache); err != nil || len(cache.Repositories) != 0 || cache.OverTime == nil || cache.Busters == nil {
+		t.Fatalf("cache json %s (%v)", out, err)
 	}
 }

@@ -38,13 +38,13 @@ type Base struct {
 	// empty when layerq never saw one.
 	Tag string `json:"tag"`
 	// Current is the build the tag points at now (its platform's image).
-	Current           string          `json:"current_digest"`
-	Builds            int             `json:"builds_in_use"`
-	StaleBuilds       int             `json:"stale_builds"`
-	Images            int64           `json:"images"`
-	Repositories      int             `json:"repositories"`
-	StaleImages       int64           `json:"stale_images"`
-	StaleRepositories int             `json:"stale_repositories"`
+	Current           string `json:"current_digest"`
+	Builds            int    `json:"builds_in_use"`
+	StaleBuilds       int    `json:"stale_builds"`
+	Images            int64  `json:"images"`
+	Repositories      int    `json:"repositories"`
+	StaleImages       int64  `json:"stale_images"`
+	StaleRepositories int    `json:"stale_repositories"`
 	// PinnedBytes are the layers of the stale builds that the current
 	// build does not have: kept stored only for the images still on them.
 	PinnedBytes int64           `json:"pinned_bytes"`

@@ -40,6 +40,8 @@ type Options struct {
 	// Chunk is how many memberships (and tag events) go in per statement.
 	Chunk int
 	Seed  uint64
+	// Log, when set, hears how long each phase took.
+	Log func(format string, args ...any)
 }
 
 // Defaults are 100k images with about 1M manifest-layer edges.
@@ -271,8 +273,29 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		return sum, err
 	}
 	repoID := func(img *image) int64 { return ids[repoNames[img.repo]] }
+	logf := func(format string, args ...any) {
+		if opts.Log != nil {
+			opts.Log(format, args...)
+		}
+	}
+	// Statistics as a running system has them (autovacuum would, given
+	// time), so the triggers' statements are planned for the real sizes.
+	analyze := func() error {
+		_, err := pool.Exec(ctx, `ANALYZE`)
+		return err
+	}
+	if err := analyze(); err != nil {
+		return sum, err
+	}
+	phase := time.Now()
 	for lo := 0; lo < len(images); lo += opts.Chunk {
 		chunk := images[lo:min(lo+opts.Chunk, len(images))]
+		logf("memberships %d-%d: %s", lo, lo+len(chunk), time.Since(phase).Round(time.Millisecond))
+		if lo > 0 {
+			if err := analyze(); err != nil {
+				return sum, err
+			}
+		}
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"repository_manifests"}, []string{"repository_id", "manifest_digest", "first_seen", "observed_at"},
 			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
 				return []any{repoID(chunk[i]), chunk[i].digest, chunk[i].created, chunk[i].created}, nil
@@ -309,8 +332,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	}
 	events = append(first, events...)
 	sum.TagEvents = len(events)
+	logf("memberships done: %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	for lo := 0; lo < len(events); lo += opts.Chunk {
 		chunk := events[lo:min(lo+opts.Chunk, len(events))]
+		logf("tag events %d-%d: %s", lo, lo+len(chunk), time.Since(phase).Round(time.Millisecond))
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"tag_events"}, []string{"repository_id", "tag", "action", "manifest_digest",
 			"previous_digest", "occurred_at", "source"}, pgx.CopyFromRows(chunk)); err != nil {
 			return sum, fmt.Errorf("tag events: %w", err)
@@ -325,12 +351,15 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 			delRepo, delDigest = append(delRepo, repoID(img)), append(delDigest, img.digest)
 		}
 	}
+	logf("tag events done: %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	sum.Deleted = len(delRepo)
 	if _, err := pool.Exec(ctx, `UPDATE repository_manifests rm SET deleted_at = now()
 		FROM unnest($1::bigint[], $2::text[]) AS d(repository_id, manifest_digest)
 		WHERE rm.repository_id = d.repository_id AND rm.manifest_digest = d.manifest_digest`, delRepo, delDigest); err != nil {
 		return sum, fmt.Errorf("deletes: %w", err)
 	}
+	logf("deletes done: %s", time.Since(phase).Round(time.Millisecond))
 	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
 		return sum, err
 	}

@@ -445,8 +445,9 @@ BEGIN
         SET repositories = o.repositories + coalesce(dr.d, 0),
             namespaces = o.namespaces + coalesce(dn.d, 0),
             sole_repository = CASE WHEN o.repositories + coalesce(dr.d, 0) = 1 THEN (
-                SELECT rb.repository_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                WHERE rb.digest = b.digest AND rb.refs > 0 AND r.registry = b.registry
+                SELECT rb.repository_id FROM repository_blobs rb
+                WHERE rb.digest = b.digest AND rb.refs > 0
+                  AND (SELECT r.registry FROM repositories r WHERE r.id = rb.repository_id) = b.registry
                 ORDER BY rb.repository_id LIMIT 1) END,
             sole_namespace = CASE WHEN o.namespaces + coalesce(dn.d, 0) = 1 THEN (
                 SELECT nb.namespace FROM namespace_blobs nb
@@ -702,27 +703,36 @@ BEGIN
         JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
             AND layerq_platform(m.os, m.architecture, m.variant) = s.platform
     ),
-    ordered AS (
-        SELECT mb.repository_id, mb.platform, mb.manifest_digest, mb.at,
-            lag(mb.manifest_digest) OVER (PARTITION BY mb.repository_id, mb.platform ORDER BY mb.at, mb.manifest_digest) AS prev,
-            n.manifest_digest IS NOT NULL AS is_new
+    marked AS (
+        SELECT mb.repository_id, mb.platform, mb.manifest_digest, mb.at, n.manifest_digest IS NOT NULL AS is_new
         FROM members mb
         LEFT JOIN new n USING (repository_id, platform, manifest_digest)
+    ),
+    ordered AS (
+        SELECT m.*,
+            lag(m.manifest_digest) OVER w AS prev,
+            coalesce(lag(m.is_new) OVER w, false) AS prev_is_new
+        FROM marked m
+        WINDOW w AS (PARTITION BY m.repository_id, m.platform ORDER BY m.at, m.manifest_digest)
     ),
     anchors AS (
         SELECT repository_id, platform, manifest_digest AS digest FROM ordered WHERE is_new
         UNION
         SELECT repository_id, platform, prev FROM ordered WHERE is_new AND prev IS NOT NULL
     ),
+    -- The pairs out of an anchor: a build whose predecessor is new, or
+    -- which is new itself (its predecessor is then an anchor).
     pairs AS (
-        SELECT o.* FROM ordered o JOIN anchors a
-            ON a.repository_id = o.repository_id AND a.platform = o.platform AND a.digest = o.prev
+        SELECT * FROM ordered WHERE prev IS NOT NULL AND (is_new OR prev_is_new)
     )
-    SELECT (SELECT array_agg(repository_id) FROM anchors), (SELECT array_agg(platform) FROM anchors),
-        (SELECT array_agg(digest) FROM anchors),
-        (SELECT array_agg(repository_id) FROM pairs), (SELECT array_agg(platform) FROM pairs),
-        (SELECT array_agg(manifest_digest) FROM pairs), (SELECT array_agg(prev) FROM pairs),
-        (SELECT array_agg(at) FROM pairs)
+    SELECT (SELECT array_agg(repository_id ORDER BY repository_id, platform, digest) FROM anchors),
+        (SELECT array_agg(platform ORDER BY repository_id, platform, digest) FROM anchors),
+        (SELECT array_agg(digest ORDER BY repository_id, platform, digest) FROM anchors),
+        (SELECT array_agg(repository_id ORDER BY repository_id, platform, prev) FROM pairs),
+        (SELECT array_agg(platform ORDER BY repository_id, platform, prev) FROM pairs),
+        (SELECT array_agg(manifest_digest ORDER BY repository_id, platform, prev) FROM pairs),
+        (SELECT array_agg(prev ORDER BY repository_id, platform, prev) FROM pairs),
+        (SELECT array_agg(at ORDER BY repository_id, platform, prev) FROM pairs)
     INTO a_repo, a_platform, a_digest, o_repo, o_platform, o_digest, o_prev, o_at;
 
     IF a_repo IS NULL THEN
