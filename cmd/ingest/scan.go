@@ -125,6 +125,9 @@ func scanCommand() *cli.Command {
 					return err
 				}
 				fmt.Fprintln(c.App.Writer, sum)
+				if _, err := store.ApplyAggregates(c.Context); err != nil {
+					return err
+				}
 			}
 			if !c.Bool("layers") && !c.Bool("layers-only") {
 				return nil

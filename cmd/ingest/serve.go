@@ -202,6 +202,12 @@ func runServer(ctx context.Context, s server) error {
 		if s.reconcile > 0 {
 			g.Go(func() error { return reconcile(ctx, store, s.regs, s.reconcile, s.log) })
 		}
+		// Fold the queued changes into the aggregates the dashboards read;
+		// reports fold them themselves before reading.
+		g.Go(func() error {
+			store.Aggregate(ctx, time.Second, func(err error) { s.log.Warn("aggregates", "error", err) })
+			return nil
+		})
 	}
 	return g.Wait()
 }

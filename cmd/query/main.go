@@ -16,6 +16,7 @@ import (
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
 )
 
@@ -71,6 +72,11 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		return err
 	}
 	defer pool.Close()
+	// Reports read aggregates kept from a queue of the graph's changes:
+	// fold in what is queued first, so the figures are exact.
+	if _, err := graph.New(pool).ApplyAggregates(c.Context); err != nil {
+		return err
+	}
 	report, err := load(pool)
 	if err != nil {
 		return err

@@ -120,6 +120,13 @@ func rows(t *testing.T, q pgx.Tx, sql string) []string {
 func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM aggregate_queue`).Scan(&queued); err != nil || queued != 0 {
+		t.Fatalf("%d changes still queued after applying (%v)", queued, err)
+	}
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +181,27 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 
 	const writers, steps = 4, 60
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	errs := make(chan error, writers+2)
+	// Two appliers fold the queue while the writers write.
+	done := make(chan struct{})
+	var appliers sync.WaitGroup
+	for range 2 {
+		appliers.Add(1)
+		go func() {
+			defer appliers.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := store.ApplyAggregates(ctx); err != nil {
+					errs <- fmt.Errorf("applier: %w", err)
+					return
+				}
+			}
+		}()
+	}
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -217,6 +244,8 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(done)
+	appliers.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)

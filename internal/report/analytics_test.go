@@ -28,13 +28,14 @@ import (
 //	         team-b/web:v1 = w1 (d1 + COPY . ., npm ci: the install after the source)
 //	round 2: team-a/api:latest = a2 (a1 with new source); team-b/web:v2 = w2 (new source)
 //	round 3: library/debian:12 = d2 (a new build of the base); team-a/api:latest = a3 (on d2);
-//	         team-a/api-mirror:latest = a3; team-b/tool:1 = t (d2 + one step)
+//	         team-a/api-mirror:latest = a3; team-b/tool:1 = t (d2 + one step);
+//	         team-c/flat:1 = f (one squashed layer, annotated as built on d1)
 //
 // Every image stays in the registry (untagged ones too), so all are live.
 type history struct {
 	pool                       *pgxpool.Pool
 	d1, d2, a1, a2, a3, w1, w2 v1.Image
-	tool                       v1.Image
+	tool, flat                 v1.Image
 	live                       map[string][]v1.Image // repository -> live images
 }
 
@@ -80,6 +81,10 @@ func newHistory(t *testing.T) *history {
 	h.w1, h.w2 = web("web source 1", day(1)), web("web source 2", day(3))
 	h.tool = mustBuild(t, sample.Spec{Base: h.d2, Created: day(12), Steps: []sample.Step{step("RUN /bin/sh -c make tool # buildkit", "usr/bin/tool", "tool")}})
 
+	d1, _ := h.d1.Digest()
+	h.flat = mustBuild(t, sample.Spec{Created: day(13), Annotations: map[string]string{
+		"org.opencontainers.image.base.name": "reg.test/library/debian:12", "org.opencontainers.image.base.digest": d1.String()},
+		Format: sample.OCI, Steps: []sample.Step{step("COPY / / # squashed", "everything", "flattened")}})
 	reg.PushImage(t, "library/debian:12", h.d1)
 	reg.PushImage(t, "team-a/api:latest", h.a1)
 	reg.PushImage(t, "team-b/web:v1", h.w1)
@@ -91,13 +96,18 @@ func newHistory(t *testing.T) *history {
 	reg.PushImage(t, "team-a/api:latest", h.a3)
 	reg.PushImage(t, "team-a/api-mirror:latest", h.a3)
 	reg.PushImage(t, "team-b/tool:1", h.tool)
+	reg.PushImage(t, "team-c/flat:1", h.flat)
 	rescan()
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h.live = map[string][]v1.Image{
 		"library/debian":    {h.d1, h.d2},
 		"team-a/api":        {h.a1, h.a2, h.a3},
 		"team-a/api-mirror": {h.a3},
 		"team-b/web":        {h.w1, h.w2},
 		"team-b/tool":       {h.tool},
+		"team-c/flat":       {h.flat},
 	}
 	return h
 }
@@ -202,7 +212,7 @@ func TestStorage(t *testing.T) {
 			if fmt.Sprint(got.Entries) != fmt.Sprint(want) {
 				t.Errorf("rows\n got %+v\nwant %+v", got.Entries, want)
 			}
-			wantTotal := report.StorageTotal{Registry: "reg.test", Images: 9, LogicalBytes: logical, PhysicalBytes: physical,
+			wantTotal := report.StorageTotal{Registry: "reg.test", Images: 10, LogicalBytes: logical, PhysicalBytes: physical,
 				DedupRatio: float64(int64(float64(logical)/float64(physical)*10000+0.5)) / 10000}
 			if len(got.Registries) != 1 || got.Registries[0] != wantTotal {
 				t.Errorf("registry totals %+v, want %+v", got.Registries, wantTotal)
@@ -362,17 +372,40 @@ func TestBases(t *testing.T) {
 	d1Layers, _ := imageBlobs(t, h.d1)
 	want := report.Base{
 		Registry: "reg.test", Repository: "library/debian", Tag: "12", Current: digestOf(t, h.d2),
-		Builds: 2, StaleBuilds: 1, Images: 7, Repositories: 4, StaleImages: 4, StaleRepositories: 2,
+		Builds: 2, StaleBuilds: 1, Images: 8, Repositories: 5, StaleImages: 5, StaleRepositories: 3,
 		PinnedBytes: d1Layers[0].size,
 		Dependents: []report.BaseDependent{
 			{Repository: "team-a/api", Images: 3, StaleImages: 2},
 			{Repository: "team-b/web", Images: 2, StaleImages: 2},
 			{Repository: "team-a/api-mirror", Images: 1},
 			{Repository: "team-b/tool", Images: 1},
+			{Repository: "team-c/flat", Images: 1, StaleImages: 1},
 		},
 	}
 	if len(got.Bases) != 1 || fmt.Sprint(got.Bases[0]) != fmt.Sprint(want) {
 		t.Fatalf("bases\n got %+v\nwant [%+v]", got.Bases, want)
+	}
+	// Each image names its base; a1 sits on the old build.
+	for _, c := range []struct {
+		repo  string
+		img    v1.Image
+		stale  bool
+		source string
+	}{{"team-a/api", h.a1, true, "chain"}, {"team-a/api", h.a3, false, "chain"}, {"team-b/web", h.w2, true, "chain"},
+		{"team-b/tool", h.tool, false, "chain"}, {"team-c/flat", h.flat, true, "annotation"}} {
+		img, err := report.LoadImage(ctx, h.pool, report.ImageOptions{Ref: report.Ref{Repository: c.repo, Digest: digestOf(t, c.img)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBase := h.d2
+		if c.stale {
+			wantBase = h.d1
+		}
+		b := img.Base
+		if b == nil || b.Digest != digestOf(t, wantBase) || b.Repository != "library/debian" || b.Tag != "12" || b.Layers != 1 ||
+			b.Source != c.source || b.Stale != c.stale || (c.stale && b.Current != digestOf(t, h.d2)) {
+			t.Errorf("%s@%s base %+v, want debian:12 build %s (stale %v)", c.repo, digestOf(t, c.img), b, digestOf(t, wantBase), c.stale)
+		}
 	}
 	// Only team-b's dependents.
 	got, err = report.LoadBases(ctx, h.pool, report.BasesOptions{Repositories: repoglob.Compile("team-b/*")})

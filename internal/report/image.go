@@ -15,6 +15,7 @@ import (
 
 var (
 	qImageResolve  = sqlfiles.Query("image_resolve")
+	qImageBase     = sqlfiles.Query("image_base")
 	qImageManifest = sqlfiles.Query("image_manifest")
 	qImageChildren = sqlfiles.Query("image_children")
 	qImageLayers   = sqlfiles.Query("image_layers")
@@ -70,18 +71,35 @@ type ImageLayer struct {
 
 // Image is the layer-by-layer view of one image.
 type Image struct {
-	Registry        string       `json:"registry"`
-	Repository      string       `json:"repository"`
-	Tag             string       `json:"tag"`
-	Digest          string       `json:"digest"`
-	IndexDigest     string       `json:"index_digest,omitempty"`
-	MediaType       string       `json:"media_type"`
-	Platform        string       `json:"platform"`
-	Created         *time.Time   `json:"created"`
-	LayerCount      int          `json:"layer_count"`
-	Size            int64        `json:"size"`
-	HistoryMismatch string       `json:"history_mismatch,omitempty"`
-	Layers          []ImageLayer `json:"layers"`
+	Registry        string     `json:"registry"`
+	Repository      string     `json:"repository"`
+	Tag             string     `json:"tag"`
+	Digest          string     `json:"digest"`
+	IndexDigest     string     `json:"index_digest,omitempty"`
+	MediaType       string     `json:"media_type"`
+	Platform        string     `json:"platform"`
+	Created         *time.Time `json:"created"`
+	LayerCount      int        `json:"layer_count"`
+	Size            int64      `json:"size"`
+	HistoryMismatch string     `json:"history_mismatch,omitempty"`
+	// Base is the image this one is built on (see Base), nil when none
+	// is known.
+	Base   *ImageBase   `json:"base"`
+	Layers []ImageLayer `json:"layers"`
+}
+
+// ImageBase is the base an image is built on: the image seen in another
+// repository whose whole chain of layers is the longest prefix of this
+// one's ("chain"), or the one its base-digest annotation names
+// ("annotation"). Stale: the tag that named the base has moved on.
+type ImageBase struct {
+	Digest     string `json:"digest"`
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Layers     int    `json:"layers"`
+	Source     string `json:"source"`
+	Stale      bool   `json:"stale"`
+	Current    string `json:"current_digest,omitempty"`
 }
 
 // ImageOptions say which image to show.
@@ -108,7 +126,26 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 			return nil, err
 		}
 	}
+	if err := img.loadBase(ctx, db); err != nil {
+		return nil, err
+	}
 	return img.loadLayers(ctx, db)
+}
+
+func (img *Image) loadBase(ctx context.Context, db DB) error {
+	var b ImageBase
+	err := db.QueryRow(ctx, qImageBase, img.Digest).Scan(&b.Digest, &b.Repository, &b.Tag, &b.Stale, &b.Current, &b.Source, &b.Layers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the base of %s: %w", img.Digest, err)
+	}
+	if !b.Stale {
+		b.Current = ""
+	}
+	img.Base = &b
+	return nil
 }
 
 // resolve finds the one live manifest ref names and loads it; kind is the
@@ -236,6 +273,20 @@ func (img *Image) Preamble() []string {
 		fmt.Sprintf("platform: %s", img.Platform),
 		fmt.Sprintf("layers:   %d, %s compressed", img.LayerCount, output.Bytes(img.Size)),
 	)
+	if b := img.Base; b != nil {
+		name := b.Repository
+		if b.Tag != "" {
+			name += ":" + b.Tag
+		}
+		if name == "" {
+			name = b.Digest
+		}
+		line := fmt.Sprintf("base:     %s (%d layers, by %s)", name, b.Layers, b.Source)
+		if b.Stale {
+			line += fmt.Sprintf("; stale: %s:%s is now %s", b.Repository, b.Tag, output.Digest(b.Current))
+		}
+		lines = append(lines, line)
+	}
 	if img.HistoryMismatch != "" {
 		lines = append(lines, "warning:  "+img.HistoryMismatch)
 	}

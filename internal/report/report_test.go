@@ -109,6 +109,9 @@ func setup(t *testing.T) corpus {
 	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team/gone", goneDigest, time.Now(), "test", ""); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return corpus{pool: pool, app1: app1, arm: arm, live: []pushed{
 		{"library/base", base}, {"team/app1", app1}, {"mirror/app1", app1}, {"team/app2", app2},
 		{"multi/arch", amd2}, {"multi/arch", arm},

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
 )
 
 // Options size the graph.
@@ -360,6 +362,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		return sum, fmt.Errorf("deletes: %w", err)
 	}
 	logf("deletes done: %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		return sum, fmt.Errorf("applying the aggregates: %w", err)
+	}
+	logf("aggregates applied: %s", time.Since(phase).Round(time.Millisecond))
 	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
 		return sum, err
 	}

@@ -237,6 +237,20 @@ CREATE TABLE cache_monthly_steps (
     PRIMARY KEY (repository_id, stream_kind, month, step, base_changed)
 );
 
+-- What the graph's writers changed and the aggregates have not taken in
+-- yet: membership changes (a manifest going live, +1, or dead, -1, in a
+-- repository; inserted: the membership is new) and tag events. Writers only
+-- append here, so ingest pays one row per change; layerq_apply_pending
+-- folds the queue into the aggregates.
+CREATE TABLE aggregate_queue (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id   bigint,
+    manifest_digest text,
+    delta           smallint,
+    inserted        boolean NOT NULL DEFAULT false,
+    tag_event_id    bigint
+);
+
 -- +goose StatementBegin
 CREATE FUNCTION layerq_namespace(name text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT split_part(name, '/', 1) $$;
@@ -626,35 +640,35 @@ END;
 $$;
 -- +goose StatementEnd
 
--- Compare two image manifests layer by layer: the layers of p_to reused
--- from p_from are its leading layers with the same chain id (or, where a
--- chain id is unknown, the same blob).
+-- Compare pairs of image manifests layer by layer, all at once: the layers
+-- of p_to[i] reused from p_from[i] are its leading layers with the same
+-- chain id (or, where a chain id is unknown, the same blob).
 -- +goose StatementBegin
-CREATE FUNCTION layerq_compare_layers(p_from text, p_to text)
-RETURNS TABLE (reused_layers integer, total_layers integer, reused_bytes bigint, total_bytes bigint,
-               first_changed_position integer, first_changed_step text)
+CREATE FUNCTION layerq_compare_pairs(p_from text[], p_to text[])
+RETURNS TABLE (from_digest text, to_digest text, reused_layers integer, total_layers integer, reused_bytes bigint,
+               total_bytes bigint, first_changed_position integer, first_changed_step text)
 LANGUAGE sql STABLE AS $$
-    WITH t AS (
-        SELECT ml.position, ml.blob_digest, ml.chain_id, ml.created_by, b.size
-        FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
-        WHERE ml.manifest_digest = p_to
+    WITH p AS (
+        SELECT DISTINCT f, t FROM unnest(p_from, p_to) AS u(f, t)
     ),
-    f AS (
-        SELECT position, blob_digest, chain_id FROM manifest_layers WHERE manifest_digest = p_from
+    l AS (
+        SELECT p.f, p.t, tl.position, tl.created_by, b.size,
+            fl.position IS NOT NULL AND (fl.chain_id = tl.chain_id
+                OR ((fl.chain_id IS NULL OR tl.chain_id IS NULL) AND fl.blob_digest = tl.blob_digest)) AS same
+        FROM p
+        JOIN manifest_layers tl ON tl.manifest_digest = p.t
+        JOIN blobs b ON b.digest = tl.blob_digest
+        LEFT JOIN manifest_layers fl ON fl.manifest_digest = p.f AND fl.position = tl.position
     ),
-    d AS (
-        SELECT min(t.position) AS p FROM t
-        WHERE NOT EXISTS (
-            SELECT 1 FROM f WHERE f.position = t.position
-              AND (f.chain_id = t.chain_id OR ((f.chain_id IS NULL OR t.chain_id IS NULL) AND f.blob_digest = t.blob_digest)))
+    w AS (
+        SELECT l.*, min(l.position) FILTER (WHERE NOT l.same) OVER (PARTITION BY l.f, l.t) AS first FROM l
     )
-    SELECT coalesce(d.p, (SELECT count(*) FROM t))::integer,
-        (SELECT count(*) FROM t)::integer,
-        coalesce((SELECT sum(t.size) FROM t WHERE d.p IS NULL OR t.position < d.p), 0)::bigint,
-        coalesce((SELECT sum(t.size) FROM t), 0)::bigint,
-        d.p,
-        (SELECT t.created_by FROM t WHERE t.position = d.p)
-    FROM d
+    SELECT f, t, coalesce(first, count(*))::integer, count(*)::integer,
+        coalesce(sum(size) FILTER (WHERE first IS NULL OR position < first), 0)::bigint,
+        coalesce(sum(size), 0)::bigint, first,
+        max(created_by) FILTER (WHERE position = first)
+    FROM w
+    GROUP BY f, t, first
 $$;
 -- +goose StatementEnd
 
@@ -683,10 +697,6 @@ DECLARE
     o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
     a_repo bigint[]; a_platform text[]; a_digest text[];
 BEGIN
-    -- One writer per repository at a time keeps each stream a list.
-    PERFORM pg_advisory_xact_lock(27761, (r % 2147483647)::integer)
-    FROM (SELECT DISTINCT r FROM unnest(p_repo) AS u(r) ORDER BY 1) x;
-
     -- The streams the new builds join, in order, each build with the one
     -- before it; and the anchors: each new build and the build before it,
     -- whose outgoing transitions are the ones that change.
@@ -752,38 +762,55 @@ BEGIN
     SELECT o.repository_id, 'created', '', o.platform, o.prev, o.digest, o.at,
         c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
     FROM unnest(o_repo, o_platform, o_digest, o_prev, o_at) AS o(repository_id, platform, digest, prev, at)
-    CROSS JOIN LATERAL layerq_compare_layers(o.prev, o.digest) c
+    JOIN layerq_compare_pairs(o_prev, o_digest) c ON c.from_digest = o.prev AND c.to_digest = o.digest
     ORDER BY o.repository_id, o.platform, o.prev;
 END;
 $$;
 -- +goose StatementEnd
 
--- New memberships: count them, record the tops of new images, work out the
--- bases of new images and of the images a new image is a base of, extend
--- the created streams.
+-- Fold every queued change into the aggregates: count membership changes,
+-- record the tops of images new to a repository, work out the bases of new
+-- images and of the images they are a base of, extend the created streams,
+-- compare the tag moves. Returns how many queue rows it took in.
+--
+-- One applier at a time, and it must see the queue and the graph in one
+-- snapshot (what it reads of memberships must be exactly what the queue
+-- rows it takes have changed): graph.Store.ApplyAggregates takes a session
+-- advisory lock, then calls this in a REPEATABLE READ transaction.
 -- +goose StatementBegin
-CREATE FUNCTION layerq_memberships_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION layerq_apply_pending() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
+    n integer;
     r bigint[]; m text[]; d integer[];
-    fresh text[]; affected text[];
+    nr bigint[]; nm text[];
+    fresh text[]; affected text[]; events bigint[];
 BEGIN
-    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
-        array_agg(manifest_digest ORDER BY repository_id, manifest_digest),
-        array_agg(1)
-    INTO r, m, d
-    FROM new_rows WHERE deleted_at IS NULL;
-    IF r IS NULL THEN
-        RETURN NULL;
+    WITH q AS (DELETE FROM aggregate_queue RETURNING *)
+    SELECT count(*),
+        array_agg(repository_id ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(delta::integer ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(repository_id) FILTER (WHERE inserted),
+        array_agg(manifest_digest) FILTER (WHERE inserted),
+        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL)
+    INTO n, r, m, d, nr, nm, events
+    FROM q;
+    IF n = 0 THEN
+        RETURN 0;
     END IF;
-    PERFORM layerq_apply_membership(r, m, d);
-    PERFORM layerq_apply_base_membership(r, m, d);
 
-    -- Image manifests seen in a repository for the first time here.
-    SELECT array_agg(DISTINCT x.digest) INTO fresh
-    FROM unnest(m) AS x(digest)
-    JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+    IF r IS NOT NULL THEN
+        PERFORM layerq_apply_membership(r, m, d);
+        PERFORM layerq_apply_base_membership(r, m, d);
+    END IF;
 
+    IF nr IS NOT NULL THEN
+        -- Image manifests seen in a repository for the first time.
+        SELECT array_agg(DISTINCT x.digest) INTO fresh
+        FROM unnest(nm) AS x(digest)
+        JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+    END IF;
     IF fresh IS NOT NULL THEN
         INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
         SELECT ml.chain_id, mf.digest, mf.layer_count
@@ -794,7 +821,7 @@ BEGIN
         ON CONFLICT DO NOTHING;
 
         -- The new images, and the images built on them (their whole chain
-        -- of layers is a prefix of those).
+        -- of layers is a prefix of those, or they name them as base).
         SELECT array_agg(DISTINCT digest) INTO affected FROM (
             SELECT unnest(fresh) AS digest
             UNION
@@ -803,36 +830,44 @@ BEGIN
             JOIN manifest_layers top ON top.manifest_digest = mf.digest AND top.position = mf.layer_count - 1
             JOIN manifest_layers dl ON dl.chain_id = top.chain_id AND dl.position = top.position
             WHERE mf.digest = ANY (fresh) AND top.chain_id IS NOT NULL AND dl.manifest_digest <> mf.digest
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = dl.manifest_digest)
             UNION
             SELECT mm.digest FROM manifests mm
             WHERE mm.base_digest = ANY (fresh) AND mm.kind = 'image'
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mm.digest)
         ) a;
         PERFORM layerq_recompute_bases(affected);
-        PERFORM layerq_extend_created_streams(r, m);
+        PERFORM layerq_extend_created_streams(nr, nm);
     END IF;
+
+    IF events IS NOT NULL THEN
+        PERFORM layerq_add_tag_transitions(events);
+    END IF;
+    RETURN n;
+END;
+$$;
+-- +goose StatementEnd
+
+-- The triggers queue what changed.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_memberships_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO aggregate_queue (repository_id, manifest_digest, delta, inserted)
+    SELECT repository_id, manifest_digest, CASE WHEN deleted_at IS NULL THEN 1 END, true FROM new_rows;
     RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
 
--- Memberships marked deleted or live again.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_memberships_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    r bigint[]; m text[]; d integer[];
 BEGIN
-    SELECT array_agg(n.repository_id ORDER BY n.repository_id, n.manifest_digest),
-        array_agg(n.manifest_digest ORDER BY n.repository_id, n.manifest_digest),
-        array_agg(CASE WHEN n.deleted_at IS NULL THEN 1 ELSE -1 END ORDER BY n.repository_id, n.manifest_digest)
-    INTO r, m, d
+    INSERT INTO aggregate_queue (repository_id, manifest_digest, delta)
+    SELECT n.repository_id, n.manifest_digest, CASE WHEN n.deleted_at IS NULL THEN 1 ELSE -1 END
     FROM new_rows n JOIN old_rows o USING (repository_id, manifest_digest)
     WHERE (n.deleted_at IS NULL) <> (o.deleted_at IS NULL);
-    IF r IS NULL THEN
-        RETURN NULL;
-    END IF;
-    PERFORM layerq_apply_membership(r, m, d);
-    PERFORM layerq_apply_base_membership(r, m, d);
     RETURN NULL;
 END;
 $$;
@@ -841,43 +876,62 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION layerq_memberships_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    r bigint[]; m text[]; d integer[];
 BEGIN
-    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
-        array_agg(manifest_digest ORDER BY repository_id, manifest_digest), array_agg(-1)
-    INTO r, m, d
-    FROM old_rows WHERE deleted_at IS NULL;
-    IF r IS NULL THEN
-        RETURN NULL;
-    END IF;
-    PERFORM layerq_apply_membership(r, m, d);
-    PERFORM layerq_apply_base_membership(r, m, d);
+    INSERT INTO aggregate_queue (repository_id, manifest_digest, delta)
+    SELECT repository_id, manifest_digest, -1 FROM old_rows WHERE deleted_at IS NULL;
     RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
 
--- Tag moves become tag-stream transitions, one per platform both sides have.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_tag_events_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
-        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
-    SELECT e.repository_id, 'tag', e.tag, t.platform, e.id, f.image, t.image, e.occurred_at,
-        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
-    FROM new_rows e
-    CROSS JOIN LATERAL layerq_platform_images(e.manifest_digest) t
-    JOIN LATERAL layerq_platform_images(e.previous_digest) f ON f.platform = t.platform
-    CROSS JOIN LATERAL layerq_compare_layers(f.image, t.image) c
-    WHERE e.action = 'push' AND e.previous_digest IS NOT NULL AND e.previous_digest <> e.manifest_digest
-    ORDER BY e.id, t.platform
-    ON CONFLICT DO NOTHING;
+    INSERT INTO aggregate_queue (tag_event_id)
+    SELECT id FROM new_rows
+    WHERE action = 'push' AND previous_digest IS NOT NULL AND previous_digest <> manifest_digest;
     RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
+
+-- Tag moves (tag events p_ids) become tag-stream transitions, one per
+-- platform both sides have.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    e_repo bigint[]; e_tag text[]; e_id bigint[]; e_at timestamptz[]; e_platform text[]; e_from text[]; e_to text[];
+BEGIN
+    SELECT array_agg(x.repository_id ORDER BY x.id, x.platform), array_agg(x.tag ORDER BY x.id, x.platform),
+        array_agg(x.id ORDER BY x.id, x.platform), array_agg(x.occurred_at ORDER BY x.id, x.platform),
+        array_agg(x.platform ORDER BY x.id, x.platform), array_agg(x.from_image ORDER BY x.id, x.platform),
+        array_agg(x.to_image ORDER BY x.id, x.platform)
+    INTO e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to
+    FROM (
+        SELECT e.repository_id, e.tag, e.id, e.occurred_at, t.platform, f.image AS from_image, t.image AS to_image
+        FROM tag_events e
+        CROSS JOIN LATERAL layerq_platform_images(e.manifest_digest) t
+        JOIN LATERAL layerq_platform_images(e.previous_digest) f ON f.platform = t.platform
+        WHERE e.id = ANY (p_ids) AND e.action = 'push' AND e.previous_digest IS NOT NULL
+          AND e.previous_digest <> e.manifest_digest
+    ) x;
+    IF e_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT u.repository_id, 'tag', u.tag, u.platform, u.id, u.f, u.t, u.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM unnest(e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to) AS u(repository_id, tag, id, at, platform, f, t)
+    JOIN layerq_compare_pairs(e_from, e_to) c ON c.from_digest = u.f AND c.to_digest = u.t
+    ORDER BY u.id, u.platform
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+-- +goose StatementEnd
+
 
 -- +goose StatementBegin
 CREATE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
@@ -939,46 +993,13 @@ CREATE TRIGGER tag_events_inserted AFTER INSERT ON tag_events
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_tag_events_inserted();
 
 -- Build the aggregates for what the graph holds already.
--- +goose StatementBegin
-DO $$
-DECLARE
-    r bigint[]; m text[]; d integer[]; imgs text[];
-BEGIN
-    SELECT array_agg(repository_id ORDER BY repository_id, manifest_digest),
-        array_agg(manifest_digest ORDER BY repository_id, manifest_digest), array_agg(1)
-    INTO r, m, d
-    FROM repository_manifests WHERE deleted_at IS NULL;
-    IF r IS NOT NULL THEN
-        PERFORM layerq_apply_membership(r, m, d);
-    END IF;
-
-    INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
-    SELECT DISTINCT ml.chain_id, mf.digest, mf.layer_count
-    FROM manifests mf
-    JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
-    WHERE mf.kind = 'image' AND ml.chain_id IS NOT NULL
-      AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mf.digest);
-    SELECT array_agg(DISTINCT rm.manifest_digest) INTO imgs
-    FROM repository_manifests rm JOIN manifests mf ON mf.digest = rm.manifest_digest AND mf.kind = 'image';
-    PERFORM layerq_recompute_bases(imgs);
-
-    SELECT array_agg(repository_id), array_agg(manifest_digest) INTO r, m FROM repository_manifests;
-    IF r IS NOT NULL THEN
-        PERFORM layerq_extend_created_streams(r, m);
-    END IF;
-
-    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
-        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
-    SELECT e.repository_id, 'tag', e.tag, t.platform, e.id, f.image, t.image, e.occurred_at,
-        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
-    FROM tag_events e
-    CROSS JOIN LATERAL layerq_platform_images(e.manifest_digest) t
-    JOIN LATERAL layerq_platform_images(e.previous_digest) f ON f.platform = t.platform
-    CROSS JOIN LATERAL layerq_compare_layers(f.image, t.image) c
-    WHERE e.action = 'push' AND e.previous_digest IS NOT NULL AND e.previous_digest <> e.manifest_digest;
-END;
-$$;
--- +goose StatementEnd
+INSERT INTO aggregate_queue (repository_id, manifest_digest, delta, inserted)
+SELECT repository_id, manifest_digest, CASE WHEN deleted_at IS NULL THEN 1 END, true
+FROM repository_manifests ORDER BY repository_id, manifest_digest;
+INSERT INTO aggregate_queue (tag_event_id)
+SELECT id FROM tag_events
+WHERE action = 'push' AND previous_digest IS NOT NULL AND previous_digest <> manifest_digest ORDER BY id;
+SELECT layerq_apply_pending();
 
 -- Top-shared, precomputed: layers by live image manifests using them.
 CREATE VIEW shared_layers AS
@@ -1102,13 +1123,13 @@ DROP TRIGGER tag_events_inserted ON tag_events;
 DROP TRIGGER repository_manifests_deleted ON repository_manifests;
 DROP TRIGGER repository_manifests_updated ON repository_manifests;
 DROP TRIGGER repository_manifests_inserted ON repository_manifests;
-DROP FUNCTION layerq_tag_events_inserted(), layerq_memberships_deleted(), layerq_memberships_updated(),
+DROP FUNCTION layerq_tag_events_inserted(), layerq_add_tag_transitions(bigint[]), layerq_apply_pending(), layerq_memberships_deleted(), layerq_memberships_updated(),
     layerq_memberships_inserted(), layerq_extend_created_streams(bigint[], text[]),
-    layerq_platform_images(text), layerq_compare_layers(text, text), layerq_recompute_bases(text[]),
+    layerq_platform_images(text), layerq_compare_pairs(text[], text[]), layerq_recompute_bases(text[]),
     layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
     layerq_platform(text, text, text), layerq_namespace(text);
 DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx;
-DROP TABLE cache_monthly_steps, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
+DROP TABLE aggregate_queue, cache_monthly_steps, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
     namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
     registry_blobs, namespace_blobs, repository_blobs, manifest_refs;
 DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);

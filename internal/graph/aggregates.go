@@ -1,0 +1,72 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The aggregates the reports read (storage, top-shared, bases, cache) are
+// kept from a queue: the graph's triggers append each membership change and
+// tag move to aggregate_queue, and ApplyAggregates folds the queue in.
+// Ingest pays one queue row per change; the folding is set-based and runs
+// off the ingest path (Aggregate), and reports apply what is queued before
+// they read, so their figures are exact.
+
+// aggregatesLock is the session advisory lock (classid 'lq', objid 1) that
+// keeps to one applier at a time.
+const aggregatesLockClass, aggregatesLockID = 0x6c71, 1
+
+// ApplyAggregates folds every queued change into the aggregates and says
+// how many queue rows it took in. Appliers take turns: one waits for the
+// other to finish, then applies what is left.
+func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	// The lock is taken before the transaction, so the applier's snapshot
+	// (REPEATABLE READ: one for the whole fold) is taken after the last
+	// applier committed; inside it, the queue and the graph agree.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
+		return 0, fmt.Errorf("waiting for the aggregates lock: %w", err)
+	}
+	defer func() {
+		// Unlock even if ctx is done; if that fails, the connection is
+		// closed, which releases the lock.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
+			conn.Hijack().Close(uctx)
+		}
+	}()
+	var n int
+	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT layerq_apply_pending()`).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("applying queued changes to the aggregates: %w", err)
+	}
+	return n, nil
+}
+
+// Aggregate applies queued changes every interval until ctx is done, so that
+// dashboards reading the aggregate views directly lag by about interval.
+// Errors go to report (which may be nil) and are retried on the next tick.
+func (s *Store) Aggregate(ctx context.Context, interval time.Duration, report func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.ApplyAggregates(ctx); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+	}
+}
