@@ -387,7 +387,7 @@ func TestBases(t *testing.T) {
 	}
 	// Each image names its base; a1 sits on the old build.
 	for _, c := range []struct {
-		repo  string
+		repo   string
 		img    v1.Image
 		stale  bool
 		source string
