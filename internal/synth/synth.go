@@ -363,6 +363,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	}
 	logf("deletes done: %s", time.Since(phase).Round(time.Millisecond))
 	phase = time.Now()
+	if err := analyze(); err != nil {
+		return sum, err
+	}
 	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
 		return sum, fmt.Errorf("applying the aggregates: %w", err)
 	}

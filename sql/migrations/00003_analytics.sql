@@ -1,11 +1,11 @@
--- Aggregates for the storage, top-shared, bases and cache reports, kept
--- exact by triggers as the graph changes.
+-- Aggregates for the storage, top-shared, bases and cache reports.
 --
 -- Reports over 100k images cannot group a million manifest-layer edges on
--- every call, so the graph's writers keep counters instead. One function,
--- layerq_apply_membership, takes a set of membership changes (a manifest
--- going live or dead in a repository) and pushes them up a chain of
--- reference counts:
+-- every call, so the graph keeps counters. Triggers on repository_manifests
+-- and tag_events append what changed to aggregate_queue (one row per
+-- change: ingest pays little), and layerq_apply_pending folds the queue in,
+-- set-based. Membership changes (a manifest going live or dead in a
+-- repository) go up a chain of reference counts (layerq_apply_membership):
 --
 --   manifest_refs      live repositories per manifest
 --   repository_blobs   live manifests per (repository, blob)
@@ -15,18 +15,16 @@
 --
 -- and the per-scope totals the storage report reads (repository_usage,
 -- namespace_usage, registry_usage_deltas). Each level changes only when the
--- level below crosses zero, so the counters of a popular base layer move when
--- a repository first uses it or stops using it, not on every push.
+-- level below crosses zero. New images get their bases worked out
+-- (image_bases, base_repositories), new builds extend the created streams,
+-- tag moves are compared (cache_transitions, rolled up monthly).
 --
--- Exactness under concurrent writers: every counter is changed by an
--- INSERT … ON CONFLICT DO UPDATE or UPDATE, which in READ COMMITTED locks the
--- row and applies the delta to its latest version, so increments never get
--- lost; a zero crossing is read from that same locked version. The "sole
--- holder" of a blob (for unique bytes) is looked up in a later statement,
--- after the registry_blobs row is locked, so it sees every writer that has
--- changed that row before. Keys are sorted in every statement, so writers
--- lock rows in one order; a deadlock left (rows locked by two statements of
--- one transaction) is retried with the whole transaction by the writer.
+-- One applier at a time (graph.Store.ApplyAggregates: a session advisory
+-- lock, then one REPEATABLE READ snapshot, in which the queue and the graph
+-- agree); reports apply what is queued before they read, so their figures
+-- are exact. Because changes are applied in one place, a level above
+-- repository_blobs is recounted for the blobs whose holders changed rather
+-- than carried as deltas, and no row is fought over by concurrent writers.
 --
 -- Blobs here are layers and configs; the manifests' own JSON is not counted.
 -- A namespace is the first path segment of a repository name (the whole
@@ -265,11 +263,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT concat_ws('/', os, architectur
 -- (-1) in repository p_repo[i].
 -- +goose StatementBegin
 CREATE FUNCTION layerq_apply_membership(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
-    rt_repo bigint[]; rt_digest text[]; rt_size bigint[]; rt_d integer[]; rt_di integer[];
-    nt_reg text[]; nt_ns text[]; nt_digest text[]; nt_d integer[];
-    lk_reg text[]; lk_digest text[]; lk_size bigint[]; lk_rep integer[]; lk_ns integer[]; lk_srep bigint[]; lk_sns text[];
+    touched text[];
 BEGIN
     -- Manifest and repository-blob reference counts, and the per-repository
     -- and per-namespace totals that follow from the changes directly.
@@ -371,141 +367,100 @@ BEGIN
         ON CONFLICT (digest) DO UPDATE
         SET manifests = t.manifests + excluded.manifests, repositories = t.repositories + excluded.repositories
     )
-    SELECT array_agg(repository_id ORDER BY repository_id, digest), array_agg(digest ORDER BY repository_id, digest),
-        array_agg(size ORDER BY repository_id, digest), array_agg(d ORDER BY repository_id, digest),
-        array_agg(di ORDER BY repository_id, digest)
-    INTO rt_repo, rt_digest, rt_size, rt_d, rt_di
-    FROM rt WHERE d <> 0;
+    SELECT array_agg(DISTINCT digest) INTO touched FROM rt WHERE d <> 0;
 
-    IF rt_repo IS NULL THEN
+    IF touched IS NULL THEN
         RETURN;
     END IF;
 
-    -- Repositories starting or stopping to hold a blob change their
-    -- namespace's count of holders.
-    WITH t AS (
-        SELECT r.registry, layerq_namespace(r.name) AS namespace, u.digest, max(u.size) AS size, sum(u.d)::integer AS d
-        FROM unnest(rt_repo, rt_digest, rt_size, rt_d) AS u(repository_id, digest, size, d)
-        JOIN repositories r ON r.id = u.repository_id
-        GROUP BY 1, 2, 3 HAVING sum(u.d) <> 0
+    -- The blobs some repository started or stopped holding: count their
+    -- holders per namespace and per registry afresh, and compare with what
+    -- namespace_blobs and registry_blobs said, for physical and unique bytes.
+    WITH holders AS (
+        SELECT r.registry, layerq_namespace(r.name) AS namespace, rb.digest, rb.repository_id, rb.size
+        FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+        WHERE rb.digest = ANY (touched) AND rb.refs > 0
+    ),
+    ns_new AS (
+        SELECT registry, namespace, digest, max(size) AS size, count(*)::integer AS refs FROM holders GROUP BY 1, 2, 3
+    ),
+    ns_old AS (
+        SELECT nb.registry, nb.namespace, nb.digest, nb.refs, rg.size
+        FROM namespace_blobs nb JOIN registry_blobs rg USING (registry, digest)
+        WHERE nb.digest = ANY (touched) AND nb.refs > 0
+    ),
+    ns AS (
+        SELECT registry, namespace, digest, coalesce(n.size, o.size) AS size,
+            coalesce(n.refs, 0) AS new_refs, coalesce(o.refs, 0) AS old_refs
+        FROM ns_new n FULL JOIN ns_old o USING (registry, namespace, digest)
     ),
     nb AS (
-        INSERT INTO namespace_blobs AS x (registry, namespace, digest, refs)
-        SELECT registry, namespace, digest, d FROM t ORDER BY registry, namespace, digest
-        ON CONFLICT (registry, namespace, digest) DO UPDATE SET refs = x.refs + excluded.refs
-        RETURNING x.registry, x.namespace, x.digest, x.refs
+        INSERT INTO namespace_blobs AS t (registry, namespace, digest, refs)
+        SELECT registry, namespace, digest, new_refs FROM ns WHERE new_refs <> old_refs
+        ORDER BY registry, namespace, digest
+        ON CONFLICT (registry, namespace, digest) DO UPDATE SET refs = excluded.refs
     ),
-    nt AS (
-        SELECT nb.registry, nb.namespace, nb.digest, t.size,
-            (nb.refs > 0)::integer - (nb.refs - t.d > 0)::integer AS d
-        FROM nb JOIN t USING (registry, namespace, digest)
-    ),
-    nu AS (
-        INSERT INTO namespace_usage AS x (registry, namespace, images, manifests, logical_bytes, physical_bytes)
-        SELECT registry, namespace, 0, 0, 0, sum(d * size)::bigint FROM nt WHERE d <> 0
+    nphys AS (
+        INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes)
+        SELECT registry, namespace, 0, 0, 0, sum(((new_refs > 0)::integer - (old_refs > 0)::integer) * size)::bigint
+        FROM ns WHERE (new_refs > 0) <> (old_refs > 0)
         GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (registry, namespace) DO UPDATE SET physical_bytes = x.physical_bytes + excluded.physical_bytes
-    )
-    SELECT array_agg(registry ORDER BY registry, digest), array_agg(namespace ORDER BY registry, digest),
-        array_agg(digest ORDER BY registry, digest), array_agg(d ORDER BY registry, digest)
-    INTO nt_reg, nt_ns, nt_digest, nt_d
-    FROM nt WHERE d <> 0;
-
-    -- Registry-wide holders: make sure the rows exist, lock them, read them
-    -- as they are now, then count and name the sole holder.
-    INSERT INTO registry_blobs (registry, digest, size, repositories, namespaces)
-    SELECT DISTINCT r.registry, u.digest, u.size, 0, 0
-    FROM unnest(rt_repo, rt_digest, rt_size) AS u(repository_id, digest, size)
-    JOIN repositories r ON r.id = u.repository_id
-    ORDER BY 1, 2
-    ON CONFLICT (registry, digest) DO NOTHING;
-
-    WITH keys AS (
-        SELECT DISTINCT r.registry, u.digest
-        FROM unnest(rt_repo, rt_digest) AS u(repository_id, digest)
-        JOIN repositories r ON r.id = u.repository_id
+        ON CONFLICT (registry, namespace) DO UPDATE SET physical_bytes = t.physical_bytes + excluded.physical_bytes
     ),
-    locked AS (
-        SELECT b.registry, b.digest, b.size, b.repositories, b.namespaces, b.sole_repository, b.sole_namespace
-        FROM registry_blobs b
-        WHERE (b.registry, b.digest) IN (SELECT registry, digest FROM keys)
-        ORDER BY b.registry, b.digest
-        FOR UPDATE
-    )
-    SELECT array_agg(registry ORDER BY registry, digest), array_agg(digest ORDER BY registry, digest),
-        array_agg(size ORDER BY registry, digest), array_agg(repositories ORDER BY registry, digest),
-        array_agg(namespaces ORDER BY registry, digest), array_agg(sole_repository ORDER BY registry, digest),
-        array_agg(sole_namespace ORDER BY registry, digest)
-    INTO lk_reg, lk_digest, lk_size, lk_rep, lk_ns, lk_srep, lk_sns
-    FROM locked;
-
-    WITH old AS (
-        SELECT * FROM unnest(lk_reg, lk_digest, lk_size, lk_rep, lk_ns, lk_srep, lk_sns)
-            AS o(registry, digest, size, repositories, namespaces, sole_repository, sole_namespace)
+    reg_new AS (
+        SELECT registry, digest, max(size) AS size, count(*)::integer AS repositories,
+            count(DISTINCT namespace)::integer AS namespaces,
+            min(repository_id) AS any_repository, min(namespace) AS any_namespace
+        FROM holders GROUP BY 1, 2
     ),
-    dr AS (
-        SELECT r.registry, u.digest, sum(u.d)::integer AS d
-        FROM unnest(rt_repo, rt_digest, rt_d) AS u(repository_id, digest, d)
-        JOIN repositories r ON r.id = u.repository_id
-        GROUP BY 1, 2
+    reg_old AS (
+        SELECT * FROM registry_blobs WHERE digest = ANY (touched)
     ),
-    dn AS (
-        SELECT registry, digest, sum(d)::integer AS d
-        FROM unnest(nt_reg, nt_digest, nt_d) AS u(registry, digest, d)
-        GROUP BY 1, 2
-    ),
-    upd AS (
-        UPDATE registry_blobs b
-        SET repositories = o.repositories + coalesce(dr.d, 0),
-            namespaces = o.namespaces + coalesce(dn.d, 0),
-            sole_repository = CASE WHEN o.repositories + coalesce(dr.d, 0) = 1 THEN (
-                SELECT rb.repository_id FROM repository_blobs rb
-                WHERE rb.digest = b.digest AND rb.refs > 0
-                  AND (SELECT r.registry FROM repositories r WHERE r.id = rb.repository_id) = b.registry
-                ORDER BY rb.repository_id LIMIT 1) END,
-            sole_namespace = CASE WHEN o.namespaces + coalesce(dn.d, 0) = 1 THEN (
-                SELECT nb.namespace FROM namespace_blobs nb
-                WHERE nb.registry = b.registry AND nb.digest = b.digest AND nb.refs > 0
-                ORDER BY nb.namespace LIMIT 1) END
-        FROM old o
-        LEFT JOIN dr USING (registry, digest)
-        LEFT JOIN dn USING (registry, digest)
-        WHERE b.registry = o.registry AND b.digest = o.digest
-        RETURNING b.registry, b.digest, b.size, b.repositories, b.namespaces, b.sole_repository, b.sole_namespace
-    ),
-    both_ AS (
-        SELECT u.*, o.repositories AS old_repositories, o.namespaces AS old_namespaces,
+    reg AS (
+        SELECT registry, digest, coalesce(n.size, o.size) AS size,
+            coalesce(n.repositories, 0) AS repositories, coalesce(n.namespaces, 0) AS namespaces,
+            CASE WHEN n.repositories = 1 THEN n.any_repository END AS sole_repository,
+            CASE WHEN n.namespaces = 1 THEN n.any_namespace END AS sole_namespace,
+            coalesce(o.repositories, 0) AS old_repositories,
             o.sole_repository AS old_sole_repository, o.sole_namespace AS old_sole_namespace
-        FROM upd u JOIN old o USING (registry, digest)
+        FROM reg_new n FULL JOIN reg_old o USING (registry, digest)
+    ),
+    rg AS (
+        INSERT INTO registry_blobs AS t (registry, digest, size, repositories, namespaces, sole_repository, sole_namespace)
+        SELECT registry, digest, size, repositories, namespaces, sole_repository, sole_namespace FROM reg
+        ORDER BY registry, digest
+        ON CONFLICT (registry, digest) DO UPDATE
+        SET repositories = excluded.repositories, namespaces = excluded.namespaces,
+            sole_repository = excluded.sole_repository, sole_namespace = excluded.sole_namespace
     ),
     phys AS (
         INSERT INTO registry_usage_deltas (registry, physical_bytes)
         SELECT registry, sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size)::bigint
-        FROM both_ GROUP BY 1
+        FROM reg GROUP BY 1
         HAVING sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size) <> 0
     ),
     ruq AS (
         INSERT INTO repository_unique AS t (repository_id, unique_bytes)
         SELECT repository_id, sum(bytes)::bigint FROM (
-            SELECT old_sole_repository AS repository_id, -size AS bytes FROM both_
+            SELECT old_sole_repository AS repository_id, -size AS bytes FROM reg
             WHERE old_sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
             UNION ALL
-            SELECT sole_repository, size FROM both_
+            SELECT sole_repository, size FROM reg
             WHERE sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
         ) x GROUP BY 1 ORDER BY 1
         ON CONFLICT (repository_id) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes
     )
     INSERT INTO namespace_unique AS t (registry, namespace, unique_bytes)
     SELECT registry, namespace, sum(bytes)::bigint FROM (
-        SELECT registry, old_sole_namespace AS namespace, -size AS bytes FROM both_
+        SELECT registry, old_sole_namespace AS namespace, -size AS bytes FROM reg
         WHERE old_sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
         UNION ALL
-        SELECT registry, sole_namespace, size FROM both_
+        SELECT registry, sole_namespace, size FROM reg
         WHERE sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
     ) x GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (registry, namespace) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes;
 
-    -- Now and then, fold the registry deltas other writers are not folding.
+    -- Now and then, fold the registry deltas.
     IF random() < 0.05 THEN
         WITH gone AS (
             DELETE FROM registry_usage_deltas
@@ -523,7 +478,7 @@ $$;
 -- images whose base is known.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_apply_base_membership(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     WITH ch AS (
         SELECT u.r AS repository_id, u.m AS manifest_digest, sum(u.d)::integer AS delta
@@ -549,7 +504,7 @@ $$;
 -- changed, and move their live images' counts to the new base.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     ch_digest text[]; ch_old text[]; ch_new text[];
 BEGIN
@@ -692,7 +647,7 @@ $$;
 -- new build goes between the builds created just before and after it.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_extend_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
     a_repo bigint[]; a_platform text[]; a_digest text[];
@@ -779,7 +734,7 @@ $$;
 -- advisory lock, then calls this in a REPEATABLE READ transaction.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_apply_pending() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     r bigint[]; m text[]; d integer[];
@@ -900,7 +855,7 @@ $$;
 -- platform both sides have.
 -- +goose StatementBegin
 CREATE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     e_repo bigint[]; e_tag text[]; e_id bigint[]; e_at timestamptz[]; e_platform text[]; e_from text[]; e_to text[];
 BEGIN
