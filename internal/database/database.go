@@ -75,11 +75,30 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 			return nil, ErrSchemaBehind
 		}
 	}
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := PoolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
 	return pool, nil
+}
+
+// PoolConfig is the pool configuration layerq connects with: the URL's,
+// with JIT compilation off unless the URL sets it. layerq's queries are
+// short and planned for indexes; JIT, which Postgres turns on past a cost
+// threshold, spent more time compiling (100-200 ms) than a report takes.
+func PoolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, unreachable(url, err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	return cfg, nil
 }
 
 // UnreachableError is a database that could not be used, said in one line

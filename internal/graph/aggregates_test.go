@@ -71,11 +71,16 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, count(*)::integer,
 			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
 		FROM cache_transitions GROUP BY 1, 2, 3`},
+	{"cache totals", `
+		SELECT repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes
+		FROM cache_totals WHERE pushes <> 0`, `
+		SELECT repository_id, stream_kind, count(*)::integer,
+			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
+		FROM cache_transitions GROUP BY 1, 2`},
 	{"cache step rollups", `
-		SELECT repository_id, stream_kind, month, step, base_changed, pushes FROM cache_monthly_steps WHERE pushes <> 0`, `
-		SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
-			first_changed_position = 0, count(*)::integer
-		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4, 5`},
+		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
+		SELECT repository_id, stream_kind, step, first_changed_position = 0, count(*)::integer
+		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm

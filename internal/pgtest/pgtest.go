@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/layerq/layerq/internal/database"
 	"net/url"
 	"os"
 	"strings"
@@ -179,11 +180,16 @@ func NewEmptyDatabase(t testing.TB) string {
 	return newDatabase(t, "template0")
 }
 
-// NewPool: NewDatabase + pgxpool.New, closed at cleanup.
+// NewPool: NewDatabase + a pool configured as layerq's binaries configure
+// theirs (database.PoolConfig), closed at cleanup.
 func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	dbURL := NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), dbURL)
+	cfg, err := database.PoolConfig(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("pgtest: connecting to %s: %v", redact(dbURL), err)
 	}

@@ -46,10 +46,12 @@ type Options struct {
 	Log func(format string, args ...any)
 }
 
-// Defaults are 100k images with about 1M manifest-layer edges.
+// Defaults are 100k images with about 1M manifest-layer edges (10 per
+// image: 3 of a base on average, weighted by popularity, and 7 of the
+// application).
 var Defaults = Options{
 	Images: 100_000, PerRepository: 100, Namespaces: 50, Bases: 20, BaseBuilds: 5,
-	AppLayers: 6, DeleteFraction: 0.05, Chunk: 10_000, Seed: 1,
+	AppLayers: 7, DeleteFraction: 0.05, Chunk: 10_000, Seed: 1,
 }
 
 // Summary says what was generated.
@@ -90,6 +92,7 @@ var appSteps = []struct {
 	{"RUN /bin/sh -c npm run build # buildkit", 0.10},
 	{"RUN /bin/sh -c apt-get update && apt-get install -y curl # buildkit", 0.10},
 	{"COPY --from=build /app/dist /srv # buildkit", 0.10},
+	{"RUN /bin/sh -c chown -R app /srv # buildkit", 0},
 }
 
 // Generate writes the graph into the (migrated, empty) database behind pool.

@@ -212,8 +212,9 @@ CREATE INDEX cache_transitions_repo_idx ON cache_transitions (repository_id, str
 CREATE INDEX cache_transitions_at_idx ON cache_transitions (occurred_at);
 -- Repositories with a tag stream; the others show their created streams.
 CREATE TABLE cache_tagged_repositories (repository_id bigint PRIMARY KEY);
--- Monthly (UTC) rollups of the transitions, and of their first changed
--- steps, kept by a trigger so whole-history reports need not read every push.
+-- Rollups of the transitions per repository and month (UTC), per
+-- repository, and of their first changed steps per repository, kept by a
+-- trigger so whole-history reports need not read every push.
 CREATE TABLE cache_monthly (
     repository_id bigint NOT NULL,
     stream_kind   text NOT NULL,
@@ -225,14 +226,23 @@ CREATE TABLE cache_monthly (
     total_bytes   bigint NOT NULL,
     PRIMARY KEY (repository_id, stream_kind, month)
 );
-CREATE TABLE cache_monthly_steps (
+CREATE TABLE cache_totals (
     repository_id bigint NOT NULL,
     stream_kind   text NOT NULL,
-    month         date NOT NULL,
+    pushes        integer NOT NULL,
+    reused_layers bigint NOT NULL,
+    total_layers  bigint NOT NULL,
+    reused_bytes  bigint NOT NULL,
+    total_bytes   bigint NOT NULL,
+    PRIMARY KEY (repository_id, stream_kind)
+);
+CREATE TABLE cache_steps (
+    repository_id bigint NOT NULL,
+    stream_kind   text NOT NULL,
     step          text NOT NULL,
     base_changed  boolean NOT NULL,
     pushes        integer NOT NULL,
-    PRIMARY KEY (repository_id, stream_kind, month, step, base_changed)
+    PRIMARY KEY (repository_id, stream_kind, step, base_changed)
 );
 
 -- What the graph's writers changed and the aggregates have not taken in
@@ -888,6 +898,64 @@ $$;
 -- +goose StatementEnd
 
 
+-- Add transitions p_ids (p_sign 1), or the given deleted ones (-1), to the
+-- rollups.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position), p_sign)
+    FROM cache_transitions WHERE id = ANY (p_ids);
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_first integer[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_first)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, first)
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    )
+    INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+    SELECT repository_id, stream_kind, step, first = 0, p_sign * count(*)::integer
+    FROM x WHERE step IS NOT NULL
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+END;
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -896,37 +964,13 @@ BEGIN
         INSERT INTO cache_tagged_repositories (repository_id)
         SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
         ON CONFLICT DO NOTHING;
-        WITH x AS (SELECT *, 1 AS sign FROM new_rows)
-        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
-        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
-            sum(sign)::integer, sum(sign * reused_layers), sum(sign * total_layers), sum(sign * reused_bytes), sum(sign * total_bytes)
-        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
-        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
-            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
-            total_bytes = t.total_bytes + excluded.total_bytes;
-        WITH x AS (SELECT *, 1 AS sign FROM new_rows WHERE step IS NOT NULL)
-        INSERT INTO cache_monthly_steps AS t (repository_id, stream_kind, month, step, base_changed, pushes)
-        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
-            first_changed_position = 0, sum(sign)::integer
-        FROM x GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-        ON CONFLICT (repository_id, stream_kind, month, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
     ELSE
-        WITH x AS (SELECT *, -1 AS sign FROM old_rows)
-        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
-        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
-            sum(sign)::integer, sum(sign * reused_layers), sum(sign * total_layers), sum(sign * reused_bytes), sum(sign * total_bytes)
-        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
-        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
-            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
-            total_bytes = t.total_bytes + excluded.total_bytes;
-        WITH x AS (SELECT *, -1 AS sign FROM old_rows WHERE step IS NOT NULL)
-        INSERT INTO cache_monthly_steps AS t (repository_id, stream_kind, month, step, base_changed, pushes)
-        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, step,
-            first_changed_position = 0, sum(sign)::integer
-        FROM x GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-        ON CONFLICT (repository_id, stream_kind, month, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+        PERFORM layerq_cache_rollup_rows(
+            array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+            array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+            array_agg(first_changed_position), -1)
+        FROM old_rows;
     END IF;
     RETURN NULL;
 END;
@@ -1004,23 +1048,31 @@ SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platfo
     t.step, t.advice
 FROM cache_transitions t
 JOIN repositories r ON r.id = t.repository_id
-WHERE t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
-                           THEN 'tag' ELSE 'created' END;
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
+WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
 
--- The monthly rollups of the same streams.
+-- The rollups of the same streams: per repository and month, per
+-- repository, and by first changed step.
 CREATE VIEW cache_history_monthly AS
 SELECT r.registry, r.name AS repository, m.month, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
 FROM cache_monthly m
 JOIN repositories r ON r.id = m.repository_id
-WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id)
-                                          THEN 'tag' ELSE 'created' END;
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
 
-CREATE VIEW cache_history_monthly_steps AS
-SELECT r.registry, r.name AS repository, m.month, m.step, m.base_changed, m.pushes
-FROM cache_monthly_steps m
+CREATE VIEW cache_history_totals AS
+SELECT r.registry, r.name AS repository, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+FROM cache_totals m
 JOIN repositories r ON r.id = m.repository_id
-WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id)
-                                          THEN 'tag' ELSE 'created' END;
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
+
+CREATE VIEW cache_history_steps AS
+SELECT r.registry, r.name AS repository, m.step, m.base_changed, m.pushes
+FROM cache_steps m
+JOIN repositories r ON r.id = m.repository_id
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
 
 -- Each base build in use: its live dependents, the tag that names it and
 -- whether that tag has moved on to another build.
@@ -1068,12 +1120,13 @@ LEFT JOIN LATERAL (
 ) cur ON true;
 
 -- +goose Down
-DROP VIEW base_builds, cache_history_monthly_steps, cache_history_monthly, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
+DROP VIEW base_builds, cache_history_steps, cache_history_totals, cache_history_monthly, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
 DROP INDEX manifest_layers_blob_idx;
 CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest);
 DROP TRIGGER cache_transitions_deleted ON cache_transitions;
 DROP TRIGGER cache_transitions_inserted ON cache_transitions;
-DROP FUNCTION layerq_cache_transitions_changed();
+DROP FUNCTION layerq_cache_transitions_changed(), layerq_cache_rollup(bigint[], integer),
+    layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], integer[], integer);
 DROP TRIGGER tag_events_inserted ON tag_events;
 DROP TRIGGER repository_manifests_deleted ON repository_manifests;
 DROP TRIGGER repository_manifests_updated ON repository_manifests;
@@ -1084,7 +1137,7 @@ DROP FUNCTION layerq_tag_events_inserted(), layerq_add_tag_transitions(bigint[])
     layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
     layerq_platform(text, text, text), layerq_namespace(text);
 DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx;
-DROP TABLE aggregate_queue, cache_monthly_steps, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
+DROP TABLE aggregate_queue, cache_steps, cache_totals, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
     namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
     registry_blobs, namespace_blobs, repository_blobs, manifest_refs;
 DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);

@@ -1,8 +1,6 @@
--- Cache reuse per repository over its whole history, from the monthly
--- rollups (view cache_history_monthly). $1: repository regexp.
-SELECT registry, repository, sum(pushes)::bigint, sum(reused_layers)::bigint, sum(total_layers)::bigint,
-    sum(reused_bytes)::bigint, sum(total_bytes)::bigint
-FROM cache_history_monthly
+-- Cache reuse per repository over its whole history (view
+-- cache_history_totals). $1: repository regexp.
+SELECT registry, repository, pushes::bigint, reused_layers, total_layers, reused_bytes, total_bytes
+FROM cache_history_totals
 WHERE repository ~ $1
-GROUP BY 1, 2
 ORDER BY 1, 2
