@@ -63,63 +63,90 @@ type BasesOptions struct {
 
 // LoadBases runs the bases report.
 func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
-	rows, err := db.Query(ctx, qBases, opts.Repositories.Regexp())
-	if err != nil {
-		return nil, fmt.Errorf("querying bases: %w", err)
-	}
 	type key struct{ registry, repository, tag string }
-	index := map[key]int{}
-	out := &Bases{Bases: []Base{}}
-	builds := map[key]map[string]bool{} // build digest -> stale
-	deps := map[key]map[string]*BaseDependent{}
-	var (
-		k                    key
+	re := regexpOrNil(opts.Repositories)
+	type row struct {
+		key
 		build, current, repo string
 		stale                bool
 		images               int64
+	}
+	var deps []row
+	pinned := map[key]int64{}
+	err := concurrently(ctx, db,
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qBases, re)
+			if err != nil {
+				return fmt.Errorf("querying bases: %w", err)
+			}
+			var r row
+			if _, err := pgx.ForEachRow(rows, []any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.repo, &r.images}, func() error {
+				deps = append(deps, r)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading bases: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qBasesPinned, re)
+			if err != nil {
+				return fmt.Errorf("querying bytes pinned by stale bases: %w", err)
+			}
+			var k key
+			var n int64
+			if _, err := pgx.ForEachRow(rows, []any{&k.registry, &k.repository, &k.tag, &n}, func() error {
+				pinned[k] = n
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading bytes pinned by stale bases: %w", err)
+			}
+			return nil
+		},
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&k.registry, &k.repository, &k.tag, &build, &stale, &current, &repo, &images}, func() error {
-		i, ok := index[k]
-		if !ok {
-			i = len(out.Bases)
-			index[k] = i
-			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag})
-			builds[k], deps[k] = map[string]bool{}, map[string]*BaseDependent{}
-		}
-		b := &out.Bases[i]
-		if current != "" && (stale || b.Current == "") {
-			b.Current = current
-		}
-		builds[k][build] = stale
-		d := deps[k][repo]
-		if d == nil {
-			d = &BaseDependent{Repository: repo}
-			deps[k][repo] = d
-		}
-		d.Images += images
-		b.Images += images
-		if stale {
-			d.StaleImages += images
-			b.StaleImages += images
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading bases: %w", err)
+	if err != nil {
+		return nil, err
 	}
 
-	var groups []int32
-	var staleBuilds, currents []string
+	index := map[key]int{}
+	out := &Bases{Bases: []Base{}}
+	builds := map[key]map[string]bool{} // build digest -> stale
+	dependents := map[key]map[string]*BaseDependent{}
+	for _, r := range deps {
+		i, ok := index[r.key]
+		if !ok {
+			i = len(out.Bases)
+			index[r.key] = i
+			out.Bases = append(out.Bases, Base{Registry: r.registry, Repository: r.repository, Tag: r.tag, PinnedBytes: pinned[r.key]})
+			builds[r.key], dependents[r.key] = map[string]bool{}, map[string]*BaseDependent{}
+		}
+		b := &out.Bases[i]
+		if r.current != "" && (r.stale || b.Current == "") {
+			b.Current = r.current
+		}
+		builds[r.key][r.build] = r.stale
+		d := dependents[r.key][r.repo]
+		if d == nil {
+			d = &BaseDependent{Repository: r.repo}
+			dependents[r.key][r.repo] = d
+		}
+		d.Images += r.images
+		b.Images += r.images
+		if r.stale {
+			d.StaleImages += r.images
+			b.StaleImages += r.images
+		}
+	}
 	for i := range out.Bases {
 		b := &out.Bases[i]
 		k := key{b.Registry, b.Repository, b.Tag}
 		b.Builds = len(builds[k])
-		for d, stale := range builds[k] {
+		for _, stale := range builds[k] {
 			if stale {
 				b.StaleBuilds++
-				groups, staleBuilds, currents = append(groups, int32(i)), append(staleBuilds, d), append(currents, b.Current)
 			}
 		}
-		for _, d := range deps[k] {
+		for _, d := range dependents[k] {
 			b.Dependents = append(b.Dependents, *d)
 			if d.StaleImages > 0 {
 				b.StaleRepositories++
@@ -129,20 +156,6 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 		slices.SortFunc(b.Dependents, func(x, y BaseDependent) int {
 			return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Repository, y.Repository))
 		})
-	}
-	if len(groups) > 0 {
-		rows, err := db.Query(ctx, qBasesPinned, groups, staleBuilds, currents)
-		if err != nil {
-			return nil, fmt.Errorf("querying bytes pinned by stale bases: %w", err)
-		}
-		var g int32
-		var n int64
-		if _, err := pgx.ForEachRow(rows, []any{&g, &n}, func() error {
-			out.Bases[g].PinnedBytes = n
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("reading bytes pinned by stale bases: %w", err)
-		}
 	}
 	slices.SortFunc(out.Bases, func(x, y Base) int {
 		return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Registry, y.Registry),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
@@ -28,10 +29,27 @@ var synthGraph struct {
 
 // synthPool is one synthetic graph (synth.Defaults: 100k images, ~1M
 // manifest-layer edges; LAYERQ_SYNTH_IMAGES sets another size) shared by
-// the benchmarks of one run.
+// the benchmarks of one run. LAYERQ_BENCH_DATABASE_URL points the
+// benchmarks at a graph that exists already (one bench/cmd/synthgraph
+// wrote, or a real registry's) instead.
 func synthPool(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	synthGraph.once.Do(func() {
+		if url := os.Getenv("LAYERQ_BENCH_DATABASE_URL"); url != "" {
+			cfg, err := database.PoolConfig(url)
+			if err != nil {
+				synthGraph.err = err
+				return
+			}
+			synthGraph.pool, synthGraph.err = pgxpool.NewWithConfig(context.Background(), cfg)
+			if synthGraph.err == nil {
+				synthGraph.err = synthGraph.pool.QueryRow(context.Background(), `SELECT
+					(SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests),
+					(SELECT count(*) FROM manifest_layers), (SELECT count(*) FROM blobs), (SELECT count(*) FROM tag_events)`).Scan(
+					&synthGraph.sum.Repositories, &synthGraph.sum.Images, &synthGraph.sum.Edges, &synthGraph.sum.Blobs, &synthGraph.sum.TagEvents)
+			}
+			return
+		}
 		opts := synth.Defaults
 		if s := os.Getenv("LAYERQ_SYNTH_IMAGES"); s != "" {
 			n, err := strconv.Atoi(s)
@@ -116,8 +134,18 @@ func BenchmarkReports(b *testing.B) {
 			_, err := report.LoadBases(ctx, pool, report.BasesOptions{})
 			return err
 		}},
+		// The CLI's defaults: each repository's latest 5 pushes, the top
+		// 10 busters, the whole history.
 		{"cache", func() error {
-			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 10, Busters: 10})
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10})
+			return err
+		}},
+		{"cache-limit-20", func() error {
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 20, Busters: 10})
+			return err
+		}},
+		{"cache-since-30d", func() error {
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10, Since: time.Now().Add(-30 * 24 * time.Hour)})
 			return err
 		}},
 	}

@@ -1,8 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,7 +47,6 @@ type Transition struct {
 	// reused.
 	FirstChangedPosition *int   `json:"first_changed_position"`
 	FirstChangedStep     string `json:"first_changed_step"`
-	Advice               string `json:"advice,omitempty"`
 }
 
 // CacheRepository is one repository's pushes and their reuse.
@@ -109,7 +112,8 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	}
 	// The whole history reads the monthly rollups; a --since window, the
 	// pushes in it.
-	re, since := opts.Repositories.Regexp(), opts.Since
+	re := regexpOrNil(opts.Repositories)
+	since := opts.Since
 	qRepos, qOverTime, qBusters := qCacheRepositories, qCacheOverTime, qCacheBusters
 	reposArgs, overArgs, bustersArgs := []any{re}, []any{re}, []any{re, opts.Busters}
 	if since.IsZero() {
@@ -119,78 +123,124 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		reposArgs, overArgs, bustersArgs = []any{re, since}, []any{re, since}, []any{re, since, opts.Busters}
 	}
 	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}}
-	byRepo := map[[2]string]int{}
+	type pushed struct {
+		registry, repository string
+		t                    Transition
+	}
+	var transitions []pushed
 
-	rows, err := db.Query(ctx, qRepos, reposArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("querying cache reuse: %w", err)
-	}
-	var r CacheRepository
-	if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
-		r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
-		r.Transitions = []Transition{}
-		byRepo[[2]string{r.Registry, r.Repository}] = len(out.Repositories)
-		out.Repositories = append(out.Repositories, r)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading cache reuse: %w", err)
-	}
-
-	rows, err = db.Query(ctx, qCacheTransitions, re, since, opts.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("querying pushes: %w", err)
-	}
-	var (
-		reg, repo, kind, stream string
-		t                       Transition
-		first                   *int32
+	// The four queries are independent: on a pool they run at once.
+	err := concurrently(ctx, db,
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qRepos, reposArgs...)
+			if err != nil {
+				return fmt.Errorf("querying cache reuse: %w", err)
+			}
+			var r CacheRepository
+			if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
+				r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
+				r.Transitions = []Transition{}
+				out.Repositories = append(out.Repositories, r)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading cache reuse: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qCacheTransitions, re, since, opts.Limit)
+			if err != nil {
+				return fmt.Errorf("querying pushes: %w", err)
+			}
+			var (
+				p            pushed
+				kind, stream string
+				first        *int32
+			)
+			t := &p.t
+			if _, err := pgx.ForEachRow(rows, []any{&p.registry, &p.repository, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
+				&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep}, func() error {
+				t.Stream = "created"
+				if kind == "tag" {
+					t.Stream = "tag " + stream
+				}
+				t.FirstChangedPosition = nil
+				if first != nil {
+					pos := int(*first)
+					t.FirstChangedPosition = &pos
+				}
+				t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
+				transitions = append(transitions, p)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading pushes: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qOverTime, overArgs...)
+			if err != nil {
+				return fmt.Errorf("querying cache reuse over time: %w", err)
+			}
+			var d CacheMonth
+			if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+				d.Month = d.Month.UTC()
+				d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
+				out.OverTime = append(out.OverTime, d)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading cache reuse over time: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			rows, err := db.Query(ctx, qBusters, bustersArgs...)
+			if err != nil {
+				return fmt.Errorf("querying cache busters: %w", err)
+			}
+			var b CacheBuster
+			if _, err := pgx.ForEachRow(rows, []any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
+				out.Busters = append(out.Busters, b)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("reading cache busters: %w", err)
+			}
+			return nil
+		},
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&reg, &repo, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
-		&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep, &t.Advice}, func() error {
-		t.Stream = "created"
-		if kind == "tag" {
-			t.Stream = "tag " + stream
-		}
-		t.FirstChangedPosition = nil
-		if first != nil {
-			p := int(*first)
-			t.FirstChangedPosition = &p
-		}
-		t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
-		i, ok := byRepo[[2]string{reg, repo}]
+	if err != nil {
+		return nil, err
+	}
+	// Months come grouped by repository id, in order; put the groups in
+	// the repositories' order (by name).
+	months := map[[2]string][]CacheMonth{}
+	for _, m := range out.OverTime {
+		k := [2]string{m.Registry, m.Repository}
+		months[k] = append(months[k], m)
+	}
+	ordered := make([]CacheMonth, 0, len(out.OverTime))
+	for _, r := range out.Repositories {
+		k := [2]string{r.Registry, r.Repository}
+		ordered = append(ordered, months[k]...)
+		delete(months, k)
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(months), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	}) {
+		ordered = append(ordered, months[k]...) // read after the totals
+	}
+	out.OverTime = ordered
+	byRepo := make(map[[2]string]int, len(out.Repositories))
+	for i, r := range out.Repositories {
+		byRepo[[2]string{r.Registry, r.Repository}] = i
+	}
+	for _, p := range transitions {
+		i, ok := byRepo[[2]string{p.registry, p.repository}]
 		if !ok {
-			return fmt.Errorf("push in %s/%s without its repository's totals", reg, repo)
+			// A push after the totals were read, by a concurrent writer.
+			continue
 		}
-		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading pushes: %w", err)
-	}
-
-	rows, err = db.Query(ctx, qOverTime, overArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("querying cache reuse over time: %w", err)
-	}
-	var d CacheMonth
-	if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
-		d.Month = d.Month.UTC()
-		d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
-		out.OverTime = append(out.OverTime, d)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading cache reuse over time: %w", err)
-	}
-
-	rows, err = db.Query(ctx, qBusters, bustersArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("querying cache busters: %w", err)
-	}
-	var b CacheBuster
-	if _, err := pgx.ForEachRow(rows, []any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
-		out.Busters = append(out.Busters, b)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading cache busters: %w", err)
+		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, p.t)
 	}
 	return out, nil
 }

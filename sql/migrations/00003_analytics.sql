@@ -208,7 +208,7 @@ CREATE TABLE cache_transitions (
 );
 CREATE UNIQUE INDEX cache_transitions_event_idx ON cache_transitions (tag_event_id, platform) WHERE stream_kind = 'tag';
 CREATE UNIQUE INDEX cache_transitions_created_idx ON cache_transitions (repository_id, platform, from_digest) WHERE stream_kind = 'created';
-CREATE INDEX cache_transitions_repo_idx ON cache_transitions (repository_id, stream_kind, occurred_at);
+CREATE INDEX cache_transitions_repo_idx ON cache_transitions (repository_id, stream_kind, occurred_at, id);
 CREATE INDEX cache_transitions_at_idx ON cache_transitions (occurred_at);
 -- Repositories with a tag stream; the others show their created streams.
 CREATE TABLE cache_tagged_repositories (repository_id bigint PRIMARY KEY);
@@ -1052,27 +1052,40 @@ LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
 WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
 
 -- The rollups of the same streams: per repository and month, per
--- repository, and by first changed step.
+-- repository, and by first changed step. Tag rollups exist only for
+-- repositories with a tag stream; created ones count for the others.
+CREATE VIEW cache_effective_monthly AS
+SELECT m.* FROM cache_monthly m WHERE m.stream_kind = 'tag' AND m.pushes > 0
+UNION ALL
+SELECT m.* FROM cache_monthly m
+WHERE m.stream_kind = 'created' AND m.pushes > 0
+  AND NOT EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id);
+
+CREATE VIEW cache_effective_totals AS
+SELECT m.* FROM cache_totals m WHERE m.stream_kind = 'tag' AND m.pushes > 0
+UNION ALL
+SELECT m.* FROM cache_totals m
+WHERE m.stream_kind = 'created' AND m.pushes > 0
+  AND NOT EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id);
+
+CREATE VIEW cache_effective_steps AS
+SELECT m.* FROM cache_steps m WHERE m.stream_kind = 'tag' AND m.pushes > 0
+UNION ALL
+SELECT m.* FROM cache_steps m
+WHERE m.stream_kind = 'created' AND m.pushes > 0
+  AND NOT EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = m.repository_id);
+
 CREATE VIEW cache_history_monthly AS
 SELECT r.registry, r.name AS repository, m.month, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
-FROM cache_monthly m
-JOIN repositories r ON r.id = m.repository_id
-LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
-WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
+FROM cache_effective_monthly m JOIN repositories r ON r.id = m.repository_id;
 
 CREATE VIEW cache_history_totals AS
 SELECT r.registry, r.name AS repository, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
-FROM cache_totals m
-JOIN repositories r ON r.id = m.repository_id
-LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
-WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
+FROM cache_effective_totals m JOIN repositories r ON r.id = m.repository_id;
 
 CREATE VIEW cache_history_steps AS
 SELECT r.registry, r.name AS repository, m.step, m.base_changed, m.pushes
-FROM cache_steps m
-JOIN repositories r ON r.id = m.repository_id
-LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
-WHERE m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
+FROM cache_effective_steps m JOIN repositories r ON r.id = m.repository_id;
 
 -- Each base build in use: its live dependents, the tag that names it and
 -- whether that tag has moved on to another build.
@@ -1120,7 +1133,8 @@ LEFT JOIN LATERAL (
 ) cur ON true;
 
 -- +goose Down
-DROP VIEW base_builds, cache_history_steps, cache_history_totals, cache_history_monthly, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
+DROP VIEW base_builds, cache_history_steps, cache_history_totals, cache_history_monthly,
+    cache_effective_steps, cache_effective_totals, cache_effective_monthly, cache_history, storage_registries, storage_namespaces, storage_repositories, shared_layers;
 DROP INDEX manifest_layers_blob_idx;
 CREATE INDEX manifest_layers_blob_idx ON manifest_layers (blob_digest);
 DROP TRIGGER cache_transitions_deleted ON cache_transitions;

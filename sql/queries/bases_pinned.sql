@@ -1,13 +1,19 @@
--- Bytes that stale base builds keep stored: per group $1, the distinct layer
--- blobs of the stale builds $2 that their base's current build $3 lacks.
-WITH u AS (
-    SELECT * FROM unnest($1::integer[], $2::text[], $3::text[]) AS u(g, base, cur)
+-- Bytes that stale base builds keep stored, per base (registry, repository,
+-- tag): the distinct layer blobs of its stale builds in use by live images
+-- in repositories matching $1 (NULL for all) that the base's current build
+-- lacks.
+WITH b AS (
+    SELECT rb.registry, rb.name, bb.base_tag, bb.base_digest, bb.current_digest
+    FROM base_builds bb JOIN repositories rb ON rb.id = bb.base_repository_id
+    WHERE bb.stale AND bb.base_digest IN (
+        SELECT d.base_digest FROM base_repositories d JOIN repositories r ON r.id = d.repository_id
+        WHERE d.images > 0 AND ($1::text IS NULL OR r.name ~ $1))
 ),
 stale AS (
-    SELECT u.g, ml.blob_digest FROM u JOIN manifest_layers ml ON ml.manifest_digest = u.base
+    SELECT b.registry, b.name, b.base_tag, ml.blob_digest FROM b JOIN manifest_layers ml ON ml.manifest_digest = b.base_digest
     EXCEPT
-    SELECT u.g, ml.blob_digest FROM u JOIN manifest_layers ml ON ml.manifest_digest = u.cur
+    SELECT b.registry, b.name, b.base_tag, ml.blob_digest FROM b JOIN manifest_layers ml ON ml.manifest_digest = b.current_digest
 )
-SELECT s.g, sum(b.size)::bigint
-FROM stale s JOIN blobs b ON b.digest = s.blob_digest
-GROUP BY s.g
+SELECT s.registry, s.name, s.base_tag, sum(bl.size)::bigint
+FROM stale s JOIN blobs bl ON bl.digest = s.blob_digest
+GROUP BY 1, 2, 3

@@ -1,6 +1,7 @@
--- Cache reuse per repository and month (UTC), from the rollups.
--- $1: repository regexp.
-SELECT registry, repository, month::timestamp, pushes::bigint, reused_layers, total_layers, reused_bytes, total_bytes
-FROM cache_history_monthly
-WHERE repository ~ $1
-ORDER BY 1, 2, 3
+-- Cache reuse per repository and month (UTC), from the rollups (view
+-- cache_effective_monthly), by repository id (the report sorts by name).
+-- $1: repository regexp, NULL for all.
+SELECT r.registry, r.name, m.month::timestamp, m.pushes::bigint, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+FROM cache_effective_monthly m JOIN repositories r ON r.id = m.repository_id
+WHERE $1::text IS NULL OR r.name ~ $1
+ORDER BY m.repository_id, m.month

@@ -1,19 +1,17 @@
 -- Consecutive pushes (the streams view cache_history shows), each
 -- repository's latest $3 ($3 = 0: all) since $2, oldest first.
--- $1: repository regexp.
+-- $1: repository regexp, NULL for all.
 SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
-    coalesce(t.first_changed_step, ''), coalesce(t.advice, '')
+    coalesce(t.first_changed_step, '')
 FROM repositories r
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id)
-                THEN 'tag' ELSE 'created' END AS kind
-) k
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = r.id
 CROSS JOIN LATERAL (
     SELECT * FROM cache_transitions t
-    WHERE t.repository_id = r.id AND t.stream_kind = k.kind AND t.occurred_at >= $2
+    WHERE t.repository_id = r.id AND t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
+      AND t.occurred_at >= $2
     ORDER BY t.occurred_at DESC, t.id DESC
     LIMIT CASE WHEN $3::integer = 0 THEN NULL ELSE $3::integer END
 ) t
-WHERE r.name ~ $1
-ORDER BY r.registry, r.name, t.occurred_at, t.id
+WHERE $1::text IS NULL OR r.name ~ $1
+ORDER BY r.id, t.occurred_at, t.id
