@@ -80,6 +80,10 @@ func BenchmarkReports(b *testing.B) {
 		s.Repositories, s.Images, s.Edges, s.Blobs, s.TagEvents, s.Deleted, synthGraph.took.Round(time.Second))
 	ctx := context.Background()
 	all := repoglob.Compile("")
+	until := s.Until // the last synthetic push
+	if until.IsZero() {
+		until = time.Now()
+	}
 	naive := sqlfiles.Query("top_shared")
 	cases := []struct {
 		name string
@@ -145,7 +149,7 @@ func BenchmarkReports(b *testing.B) {
 			return err
 		}},
 		{"cache-since-30d", func() error {
-			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10, Since: time.Now().Add(-30 * 24 * time.Hour)})
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10, Since: until.Add(-30 * 24 * time.Hour)})
 			return err
 		}},
 	}

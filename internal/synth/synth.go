@@ -57,6 +57,8 @@ var Defaults = Options{
 // Summary says what was generated.
 type Summary struct {
 	Repositories, Images, Edges, Blobs, TagEvents, Deleted int
+	// Until is the time of the last push.
+	Until time.Time
 }
 
 func digest(parts ...any) string {
@@ -99,8 +101,10 @@ var appSteps = []struct {
 func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, error) {
 	rng := rand.New(rand.NewPCG(opts.Seed, 99))
 	const registry = "synth.test"
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The history ends now, so windows like --since 30d select its last
+	// pushes.
 	span := 300 * 24 * time.Hour
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(-span)
 
 	nRepos := max(1, opts.Images/opts.PerRepository)
 	var repoNames []string
@@ -224,6 +228,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 
 	var sum Summary
 	sum.Repositories = len(repoNames)
+	for _, img := range images {
+		if img.created.After(sum.Until) {
+			sum.Until = img.created
+		}
+	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"repositories"}, []string{"registry", "name"},
 			pgx.CopyFromSlice(len(repoNames), func(i int) ([]any, error) { return []any{registry, repoNames[i]}, nil })); err != nil {

@@ -203,8 +203,7 @@ CREATE TABLE cache_transitions (
     total_bytes            bigint NOT NULL,
     first_changed_position integer,
     first_changed_step     text,
-    step                   text GENERATED ALWAYS AS (layerq_step(first_changed_step)) STORED,
-    advice                 text GENERATED ALWAYS AS (layerq_cache_advice(layerq_step(first_changed_step), first_changed_position)) STORED
+    step                   text GENERATED ALWAYS AS (layerq_step(first_changed_step)) STORED
 );
 CREATE UNIQUE INDEX cache_transitions_event_idx ON cache_transitions (tag_event_id, platform) WHERE stream_kind = 'tag';
 CREATE UNIQUE INDEX cache_transitions_created_idx ON cache_transitions (repository_id, platform, from_digest) WHERE stream_kind = 'created';
@@ -1045,7 +1044,7 @@ CREATE VIEW cache_history AS
 SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
     t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
     t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
-    t.step, t.advice
+    t.step, layerq_cache_advice(t.step, t.first_changed_position) AS advice
 FROM cache_transitions t
 JOIN repositories r ON r.id = t.repository_id
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
