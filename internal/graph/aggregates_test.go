@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/pgtest"
 )
 
@@ -263,4 +264,50 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("only %d live memberships after the run; the test should leave a graph to check", live)
 	}
 	checkAggregates(t, pool)
+}
+
+// A graph written before the aggregates existed (schema version 2) gets
+// them built by the migration that adds them.
+func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	if err := migrate.RunTo(ctx, url, 2); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := graph.New(pool)
+	at := t0
+	push := func(repo, tag string, layers ...string) {
+		t.Helper()
+		at = at.Add(time.Minute)
+		if err := store.Ingest(ctx, []graph.Observation{obs(repo, tag, at, image(strings.Join(layers, "+"), layers...))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("library/os", "1", "os1")
+	push("team-a/api", "latest", "os1", "api-1")
+	push("team-a/api", "latest", "os1", "api-2") // a tag move
+	push("team-b/web", "v1", "os1", "web-1")
+	push("library/os", "1", "os2") // a new base build: the others are stale
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-b/web", image("os1+web-1", "os1", "web-1").Digest, at.Add(time.Minute), "test", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.RunTo(ctx, url, 3); err != nil {
+		t.Fatal(err)
+	}
+	checkAggregates(t, pool)
+	var transitions, bases, stale int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'tag'),
+		(SELECT count(*) FROM image_bases), (SELECT count(*) FROM base_builds WHERE stale)`).Scan(&transitions, &bases, &stale); err != nil {
+		t.Fatal(err)
+	}
+	// Two tag moves (api, os); api-1, api-2 and web-1 on os1; os1 stale.
+	if transitions != 2 || bases != 3 || stale != 1 {
+		t.Errorf("after the migration: %d tag transitions, %d image bases, %d stale base builds; want 2, 3, 1", transitions, bases, stale)
+	}
 }

@@ -84,6 +84,24 @@ func redact(databaseURL string) string {
 	return u.Redacted()
 }
 
+// RunTo applies the pending migrations up to and including version, for
+// tests of what a migration does to a graph made by an older schema.
+func RunTo(ctx context.Context, databaseURL string, version int64) error {
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", redact(databaseURL), err)
+	}
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("migrating to version %d: %w", version, err)
+	}
+	return nil
+}
+
 // Pending reports whether the database at databaseURL lacks migrations this
 // binary carries.
 func Pending(ctx context.Context, databaseURL string) (bool, error) {
