@@ -245,6 +245,13 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	return out, nil
 }
 
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func ratio(a, b int64) float64 {
 	if b == 0 {
 		return 0
@@ -264,13 +271,13 @@ func percent(a, b int64) float64 {
 func (c *Cache) Preamble() []string {
 	var lines []string
 	for _, r := range c.Repositories {
-		lines = append(lines, fmt.Sprintf("%s: %d pushes, %d of %d layers reused (hit ratio %.2f), %s of %s",
-			r.Repository, r.Pushes, r.ReusedLayers, r.TotalLayers, r.HitRatio, output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes)))
+		lines = append(lines, fmt.Sprintf("%s: %s, %d of %d layers reused (hit ratio %.2f), %s of %s",
+			r.Repository, plural(r.Pushes, "push", "pushes"), r.ReusedLayers, r.TotalLayers, r.HitRatio, output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes)))
 	}
 	if len(c.Busters) > 0 {
 		lines = append(lines, "", "Top cache busters:")
 		for _, b := range c.Busters {
-			lines = append(lines, fmt.Sprintf("  %d pushes in %d repositories: %s", b.Pushes, b.Repositories, output.Truncate(b.Step, 80)))
+			lines = append(lines, fmt.Sprintf("  %s in %s: %s", plural(b.Pushes, "push", "pushes"), plural(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
 			if b.Advice != "" {
 				lines = append(lines, "    → "+b.Advice)
 			}
