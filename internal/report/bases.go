@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -73,35 +71,23 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	}
 	var deps []row
 	pinned := map[key]int64{}
+	var r row
+	var k key
+	var n int64
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qBases, re)
-			if err != nil {
-				return fmt.Errorf("querying bases: %w", err)
-			}
-			var r row
-			if _, err := pgx.ForEachRow(rows, []any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.repo, &r.images}, func() error {
-				deps = append(deps, r)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading bases: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "bases", qBases, []any{re},
+				[]any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.repo, &r.images}, func() error {
+					deps = append(deps, r)
+					return nil
+				})
 		},
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qBasesPinned, re)
-			if err != nil {
-				return fmt.Errorf("querying bytes pinned by stale bases: %w", err)
-			}
-			var k key
-			var n int64
-			if _, err := pgx.ForEachRow(rows, []any{&k.registry, &k.repository, &k.tag, &n}, func() error {
-				pinned[k] = n
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading bytes pinned by stale bases: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "bytes pinned by stale bases", qBasesPinned, []any{re},
+				[]any{&k.registry, &k.repository, &k.tag, &n}, func() error {
+					pinned[k] = n
+					return nil
+				})
 		},
 	)
 	if err != nil {

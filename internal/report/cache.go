@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -130,82 +128,58 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	var transitions []pushed
 
 	// The four queries are independent: on a pool they run at once.
+	var r CacheRepository
+	var (
+		p            pushed
+		kind, stream string
+		first        *int32
+	)
+	t := &p.t
+	var d CacheMonth
+	var b CacheBuster
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qRepos, reposArgs...)
-			if err != nil {
-				return fmt.Errorf("querying cache reuse: %w", err)
-			}
-			var r CacheRepository
-			if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
-				r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
-				r.Transitions = []Transition{}
-				out.Repositories = append(out.Repositories, r)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading cache reuse: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "cache reuse", qRepos, reposArgs,
+				[]any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
+					r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
+					r.Transitions = []Transition{}
+					out.Repositories = append(out.Repositories, r)
+					return nil
+				})
 		},
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qCacheTransitions, re, since, opts.Limit)
-			if err != nil {
-				return fmt.Errorf("querying pushes: %w", err)
-			}
-			var (
-				p            pushed
-				kind, stream string
-				first        *int32
-			)
-			t := &p.t
-			if _, err := pgx.ForEachRow(rows, []any{&p.registry, &p.repository, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
-				&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep}, func() error {
-				t.Stream = "created"
-				if kind == "tag" {
-					t.Stream = "tag " + stream
-				}
-				t.FirstChangedPosition = nil
-				if first != nil {
-					pos := int(*first)
-					t.FirstChangedPosition = &pos
-				}
-				t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
-				transitions = append(transitions, p)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading pushes: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "pushes", qCacheTransitions, []any{re, since, opts.Limit},
+				[]any{&p.registry, &p.repository, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
+					&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep}, func() error {
+					t.Stream = "created"
+					if kind == "tag" {
+						t.Stream = "tag " + stream
+					}
+					t.FirstChangedPosition = nil
+					if first != nil {
+						pos := int(*first)
+						t.FirstChangedPosition = &pos
+					}
+					t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
+					transitions = append(transitions, p)
+					return nil
+				})
 		},
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qOverTime, overArgs...)
-			if err != nil {
-				return fmt.Errorf("querying cache reuse over time: %w", err)
-			}
-			var d CacheMonth
-			if _, err := pgx.ForEachRow(rows, []any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
-				d.Month = d.Month.UTC()
-				d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
-				out.OverTime = append(out.OverTime, d)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading cache reuse over time: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "cache reuse over time", qOverTime, overArgs,
+				[]any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+					d.Month = d.Month.UTC()
+					d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
+					out.OverTime = append(out.OverTime, d)
+					return nil
+				})
 		},
 		func(ctx context.Context) error {
-			rows, err := db.Query(ctx, qBusters, bustersArgs...)
-			if err != nil {
-				return fmt.Errorf("querying cache busters: %w", err)
-			}
-			var b CacheBuster
-			if _, err := pgx.ForEachRow(rows, []any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
-				out.Busters = append(out.Busters, b)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("reading cache busters: %w", err)
-			}
-			return nil
+			return forEach(ctx, db, "cache busters", qBusters, bustersArgs,
+				[]any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
+					out.Busters = append(out.Busters, b)
+					return nil
+				})
 		},
 	)
 	if err != nil {

@@ -5,6 +5,7 @@ package report
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,4 +48,17 @@ func regexpOrNil(g interface {
 	}
 	re := g.Regexp()
 	return &re
+}
+
+// forEach runs q and calls fn after scanning each row into dest; errors
+// say what was being queried or read.
+func forEach(ctx context.Context, db DB, what, q string, args []any, dest []any, fn func() error) error {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("querying %s: %w", what, err)
+	}
+	if _, err := pgx.ForEachRow(rows, dest, fn); err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	return nil
 }

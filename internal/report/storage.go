@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -75,27 +73,21 @@ func LoadStorage(ctx context.Context, db DB, opts StorageOptions) (*Storage, err
 		return nil, fmt.Errorf("--by %q: choose repository or namespace", opts.By)
 	}
 	out := &Storage{By: opts.By, Entries: []StorageRow{}, Registries: []StorageTotal{}}
-	rows, err := db.Query(ctx, q, opts.Names.Regexp())
-	if err != nil {
-		return nil, fmt.Errorf("querying storage: %w", err)
-	}
 	var r StorageRow
-	if _, err := pgx.ForEachRow(rows, []any{&r.Registry, &r.Name, &r.Images, &r.LogicalBytes, &r.PhysicalBytes, &r.UniqueBytes, &r.SharedBytes}, func() error {
-		out.Entries = append(out.Entries, r)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading storage: %w", err)
-	}
-	rows, err = db.Query(ctx, qStorageRegistries)
-	if err != nil {
-		return nil, fmt.Errorf("querying storage totals: %w", err)
+	if err := forEach(ctx, db, "storage", q, []any{opts.Names.Regexp()},
+		[]any{&r.Registry, &r.Name, &r.Images, &r.LogicalBytes, &r.PhysicalBytes, &r.UniqueBytes, &r.SharedBytes}, func() error {
+			out.Entries = append(out.Entries, r)
+			return nil
+		}); err != nil {
+		return nil, err
 	}
 	var tot StorageTotal
-	if _, err := pgx.ForEachRow(rows, []any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupRatio}, func() error {
-		out.Registries = append(out.Registries, tot)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading storage totals: %w", err)
+	if err := forEach(ctx, db, "storage totals", qStorageRegistries, nil,
+		[]any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupRatio}, func() error {
+			out.Registries = append(out.Registries, tot)
+			return nil
+		}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
