@@ -375,11 +375,11 @@ func TestBases(t *testing.T) {
 		Builds: 2, StaleBuilds: 1, Images: 8, Repositories: 5, StaleImages: 5, StaleRepositories: 3,
 		PinnedBytes: d1Layers[0].size,
 		Dependents: []report.BaseDependent{
-			{Repository: "team-a/api", Images: 3, StaleImages: 2},
-			{Repository: "team-b/web", Images: 2, StaleImages: 2},
-			{Repository: "team-a/api-mirror", Images: 1},
-			{Repository: "team-b/tool", Images: 1},
-			{Repository: "team-c/flat", Images: 1, StaleImages: 1},
+			{Registry: "reg.test", Repository: "team-a/api", Images: 3, StaleImages: 2},
+			{Registry: "reg.test", Repository: "team-b/web", Images: 2, StaleImages: 2},
+			{Registry: "reg.test", Repository: "team-a/api-mirror", Images: 1},
+			{Registry: "reg.test", Repository: "team-b/tool", Images: 1},
+			{Registry: "reg.test", Repository: "team-c/flat", Images: 1, StaleImages: 1},
 		},
 	}
 	if len(got.Bases) != 1 || fmt.Sprint(got.Bases[0]) != fmt.Sprint(want) {

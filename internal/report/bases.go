@@ -18,6 +18,7 @@ var (
 
 // BaseDependent is one repository's live images on a base.
 type BaseDependent struct {
+	Registry    string `json:"registry"`
 	Repository  string `json:"repository"`
 	Images      int64  `json:"images"`
 	StaleImages int64  `json:"stale_images"`
@@ -65,9 +66,10 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	re := regexpOrNil(opts.Repositories)
 	type row struct {
 		key
-		build, current, repo string
-		stale                bool
-		images               int64
+		build, current    string
+		depRegistry, repo string
+		stale             bool
+		images            int64
 	}
 	var deps []row
 	pinned := map[key]int64{}
@@ -77,7 +79,7 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
 			return forEach(ctx, db, "bases", qBases, []any{re},
-				[]any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.repo, &r.images}, func() error {
+				[]any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.depRegistry, &r.repo, &r.images}, func() error {
 					deps = append(deps, r)
 					return nil
 				})
@@ -97,24 +99,25 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	index := map[key]int{}
 	out := &Bases{Bases: []Base{}}
 	builds := map[key]map[string]bool{} // build digest -> stale
-	dependents := map[key]map[string]*BaseDependent{}
+	dependents := map[key]map[[2]string]*BaseDependent{}
 	for _, r := range deps {
 		i, ok := index[r.key]
 		if !ok {
 			i = len(out.Bases)
 			index[r.key] = i
 			out.Bases = append(out.Bases, Base{Registry: r.registry, Repository: r.repository, Tag: r.tag, PinnedBytes: pinned[r.key]})
-			builds[r.key], dependents[r.key] = map[string]bool{}, map[string]*BaseDependent{}
+			builds[r.key], dependents[r.key] = map[string]bool{}, map[[2]string]*BaseDependent{}
 		}
 		b := &out.Bases[i]
 		if r.current != "" && (r.stale || b.Current == "") {
 			b.Current = r.current
 		}
 		builds[r.key][r.build] = r.stale
-		d := dependents[r.key][r.repo]
+		dk := [2]string{r.depRegistry, r.repo}
+		d := dependents[r.key][dk]
 		if d == nil {
-			d = &BaseDependent{Repository: r.repo}
-			dependents[r.key][r.repo] = d
+			d = &BaseDependent{Registry: r.depRegistry, Repository: r.repo}
+			dependents[r.key][dk] = d
 		}
 		d.Images += r.images
 		b.Images += r.images
@@ -140,7 +143,7 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 		}
 		b.Repositories = len(b.Dependents)
 		slices.SortFunc(b.Dependents, func(x, y BaseDependent) int {
-			return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Repository, y.Repository))
+			return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Repository, y.Repository), cmp.Compare(x.Registry, y.Registry))
 		})
 	}
 	slices.SortFunc(out.Bases, func(x, y Base) int {

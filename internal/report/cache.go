@@ -115,7 +115,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	qRepos, qOverTime, qBusters := qCacheRepositories, qCacheOverTime, qCacheBusters
 	reposArgs, overArgs, bustersArgs := []any{re}, []any{re}, []any{re, opts.Busters}
 	if since.IsZero() {
-		since = time.Unix(0, 0)
+		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) // every push
 	} else {
 		qRepos, qOverTime, qBusters = qCacheRepositoriesSince, qCacheOverTimeSince, qCacheBustersSince
 		reposArgs, overArgs, bustersArgs = []any{re, since}, []any{re, since}, []any{re, since, opts.Busters}

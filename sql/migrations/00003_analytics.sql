@@ -31,6 +31,10 @@
 -- name when it has none).
 
 -- +goose Up
+-- Writers wait until the aggregates are built: what the backfill reads is
+-- then everything the graph holds, whatever the isolation level.
+LOCK TABLE repository_manifests, tag_events, manifest_layers IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE manifest_refs (
     manifest_digest text PRIMARY KEY,
     repositories    integer NOT NULL
@@ -53,7 +57,7 @@ CREATE TABLE namespace_blobs (
     refs      integer NOT NULL,       -- repositories of the namespace holding the blob
     PRIMARY KEY (registry, namespace, digest)
 );
-CREATE INDEX namespace_blobs_digest_idx ON namespace_blobs (registry, digest) WHERE refs > 0;
+CREATE INDEX namespace_blobs_digest_idx ON namespace_blobs (digest) WHERE refs > 0;
 
 CREATE TABLE registry_blobs (
     registry          text NOT NULL,
@@ -66,6 +70,7 @@ CREATE TABLE registry_blobs (
     sole_namespace    text,
     PRIMARY KEY (registry, digest)
 );
+CREATE INDEX registry_blobs_digest_idx ON registry_blobs (digest);
 
 CREATE TABLE blob_usage (
     digest       text PRIMARY KEY,
@@ -138,7 +143,9 @@ CREATE TABLE base_repositories (
     images        integer NOT NULL,
     PRIMARY KEY (base_digest, repository_id)
 );
--- Finding the images built on a new base looks layers up by chain id.
+-- Finding the images built on a new base looks layers up by chain id, or
+-- manifests up by the base their annotation names.
+CREATE INDEX manifests_base_digest_idx ON manifests (base_digest) WHERE base_digest IS NOT NULL;
 CREATE INDEX manifest_layers_chain_idx ON manifest_layers USING hash (chain_id);
 -- Naming a base build finds the tags that point or pointed at it.
 CREATE INDEX tag_events_digest_idx ON tag_events (manifest_digest) WHERE action = 'push';
@@ -264,8 +271,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT split_part(name, '/', 1) $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
+-- os/architecture[/variant], with arm64's default variant v8 left out (as
+-- containerd normalizes it), so an index entry and a config that disagree
+-- on it still match.
 CREATE FUNCTION layerq_platform(os text, architecture text, variant text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT concat_ws('/', os, architecture, variant) $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT concat_ws('/', os, architecture, CASE WHEN architecture = 'arm64' AND variant = 'v8' THEN NULL ELSE variant END)
+$$;
 -- +goose StatementEnd
 
 -- Apply membership changes: manifest p_manifest[i] went live (+1) or dead
@@ -515,7 +527,7 @@ $$;
 CREATE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
-    ch_digest text[]; ch_old text[]; ch_new text[];
+    ch_digest text[]; ch_old text[]; ch_new text[]; ch_source text[];
 BEGIN
     IF p_images IS NULL OR cardinality(p_images) = 0 THEN
         RETURN;
@@ -560,30 +572,27 @@ BEGIN
         LEFT JOIN chained c USING (digest)
     ),
     locked AS (
-        SELECT ib.manifest_digest, ib.base_digest FROM image_bases ib
+        SELECT ib.manifest_digest, ib.base_digest, ib.source FROM image_bases ib
         WHERE ib.manifest_digest IN (SELECT digest FROM best)
         ORDER BY ib.manifest_digest
         FOR UPDATE
     )
-    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest)
-    INTO ch_digest, ch_old, ch_new
+    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest),
+        array_agg(b.source ORDER BY b.digest)
+    INTO ch_digest, ch_old, ch_new, ch_source
     FROM best b LEFT JOIN locked l ON l.manifest_digest = b.digest
-    WHERE b.base IS DISTINCT FROM l.base_digest;
+    WHERE b.base IS DISTINCT FROM l.base_digest OR (b.base IS NOT NULL AND b.source IS DISTINCT FROM l.source);
 
     IF ch_digest IS NULL THEN
         RETURN;
     END IF;
 
     DELETE FROM image_bases WHERE manifest_digest = ANY (ch_digest);
-    WITH s AS (
-        SELECT * FROM unnest(ch_digest, ch_new) AS u(digest, base) WHERE base IS NOT NULL
-    )
     INSERT INTO image_bases (manifest_digest, base_digest, base_layers, source)
-    SELECT s.digest, s.base, bm.layer_count,
-        CASE WHEN m.base_digest IS NOT NULL AND (m.base_digest = s.base OR EXISTS (
-            SELECT 1 FROM index_children c WHERE c.index_digest = m.base_digest AND c.child_digest = s.base))
-            THEN 'annotation' ELSE 'chain' END
-    FROM s JOIN manifests m ON m.digest = s.digest JOIN manifests bm ON bm.digest = s.base
+    SELECT s.digest, s.base, bm.layer_count, s.source
+    FROM unnest(ch_digest, ch_new, ch_source) AS s(digest, base, source)
+    JOIN manifests bm ON bm.digest = s.base
+    WHERE s.base IS NOT NULL
     ORDER BY s.digest;
 
     -- The rows are locked (or new): the live memberships read now are all
@@ -617,8 +626,8 @@ LANGUAGE sql STABLE AS $$
     ),
     l AS (
         SELECT p.f, p.t, tl.position, tl.created_by, b.size,
-            fl.position IS NOT NULL AND (fl.chain_id = tl.chain_id
-                OR ((fl.chain_id IS NULL OR tl.chain_id IS NULL) AND fl.blob_digest = tl.blob_digest)) AS same
+            coalesce(fl.position IS NOT NULL AND (fl.chain_id = tl.chain_id
+                OR ((fl.chain_id IS NULL OR tl.chain_id IS NULL) AND fl.blob_digest = tl.blob_digest)), false) AS same
         FROM p
         JOIN manifest_layers tl ON tl.manifest_digest = p.t
         JOIN blobs b ON b.digest = tl.blob_digest
@@ -671,7 +680,10 @@ BEGIN
     ),
     streams AS (SELECT DISTINCT repository_id, platform FROM new),
     members AS (
-        SELECT rm.repository_id, s.platform, rm.manifest_digest, coalesce(m.created, rm.first_seen) AS at
+        -- A build dated before 1980 (reproducible builders stamp 1970) has
+        -- no real date: it is placed when layerq first saw it.
+        SELECT rm.repository_id, s.platform, rm.manifest_digest,
+            CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END AS at
         FROM streams s
         JOIN repository_manifests rm ON rm.repository_id = s.repository_id
         JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
@@ -742,8 +754,8 @@ $$;
 -- rows it takes have changed): graph.Store.ApplyAggregates takes a session
 -- advisory lock, then calls this in a REPEATABLE READ transaction.
 -- +goose StatementBegin
-CREATE FUNCTION layerq_apply_pending() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET plan_cache_mode = force_custom_plan AS $$
+CREATE FUNCTION layerq_apply_queue() RETURNS integer
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     r bigint[]; m text[]; d integer[];
@@ -775,7 +787,7 @@ BEGIN
         FROM unnest(nm) AS x(digest)
         JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
     END IF;
-    IF fresh IS NOT NULL THEN
+    IF nr IS NOT NULL THEN
         INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
         SELECT ml.chain_id, mf.digest, mf.layer_count
         FROM manifests mf
@@ -787,7 +799,7 @@ BEGIN
         -- The new images, and the images built on them (their whole chain
         -- of layers is a prefix of those, or they name them as base).
         SELECT array_agg(DISTINCT digest) INTO affected FROM (
-            SELECT unnest(fresh) AS digest
+            SELECT unnest(coalesce(fresh, '{}')) AS digest
             UNION
             SELECT dl.manifest_digest
             FROM manifests mf
@@ -797,7 +809,9 @@ BEGIN
               AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = dl.manifest_digest)
             UNION
             SELECT mm.digest FROM manifests mm
-            WHERE mm.base_digest = ANY (fresh) AND mm.kind = 'image'
+            WHERE mm.kind = 'image'
+              AND (mm.base_digest = ANY (nm)
+                   OR mm.base_digest IN (SELECT c.index_digest FROM index_children c WHERE c.child_digest = ANY (fresh)))
               AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mm.digest)
         ) a;
         PERFORM layerq_recompute_bases(affected);
@@ -811,6 +825,26 @@ BEGIN
 END;
 $$;
 -- +goose StatementEnd
+
+-- layerq_apply_queue, for callers holding up their end: the applier lock
+-- and one snapshot for the whole fold. Anything else would count changes
+-- twice or not at all, so it refuses.
+-- +goose StatementBegin
+CREATE FUNCTION layerq_apply_pending() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
+        RAISE EXCEPTION 'layerq_apply_pending must run in a REPEATABLE READ transaction (graph.Store.ApplyAggregates does)';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 27761 AND objid = 1
+                   AND objsubid = 2 AND pid = pg_backend_pid() AND granted) THEN
+        RAISE EXCEPTION 'layerq_apply_pending needs the applier lock, pg_advisory_lock(27761, 1), taken before the transaction';
+    END IF;
+    RETURN layerq_apply_queue();
+END;
+$$;
+-- +goose StatementEnd
+REVOKE EXECUTE ON FUNCTION layerq_apply_queue() FROM PUBLIC;
 
 -- The triggers queue what changed.
 -- +goose StatementBegin
@@ -997,7 +1031,7 @@ FROM repository_manifests ORDER BY repository_id, manifest_digest;
 INSERT INTO aggregate_queue (tag_event_id)
 SELECT id FROM tag_events
 WHERE action = 'push' AND previous_digest IS NOT NULL AND previous_digest <> manifest_digest ORDER BY id;
-SELECT layerq_apply_pending();
+SELECT layerq_apply_queue();
 
 -- Top-shared, precomputed: layers by live image manifests using them.
 CREATE VIEW shared_layers AS
@@ -1144,12 +1178,12 @@ DROP TRIGGER tag_events_inserted ON tag_events;
 DROP TRIGGER repository_manifests_deleted ON repository_manifests;
 DROP TRIGGER repository_manifests_updated ON repository_manifests;
 DROP TRIGGER repository_manifests_inserted ON repository_manifests;
-DROP FUNCTION layerq_tag_events_inserted(), layerq_add_tag_transitions(bigint[]), layerq_apply_pending(), layerq_memberships_deleted(), layerq_memberships_updated(),
+DROP FUNCTION layerq_tag_events_inserted(), layerq_add_tag_transitions(bigint[]), layerq_apply_pending(), layerq_apply_queue(), layerq_memberships_deleted(), layerq_memberships_updated(),
     layerq_memberships_inserted(), layerq_extend_created_streams(bigint[], text[]),
     layerq_platform_images(text), layerq_compare_pairs(text[], text[]), layerq_recompute_bases(text[]),
     layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
     layerq_platform(text, text, text), layerq_namespace(text);
-DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx;
+DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx, manifests_base_digest_idx;
 DROP TABLE aggregate_queue, cache_steps, cache_totals, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
     namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
     registry_blobs, namespace_blobs, repository_blobs, manifest_refs;

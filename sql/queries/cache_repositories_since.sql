@@ -5,4 +5,4 @@ SELECT registry, repository, count(*), sum(reused_layers)::bigint, sum(total_lay
 FROM cache_history
 WHERE ($1::text IS NULL OR repository ~ $1) AND occurred_at >= $2
 GROUP BY 1, 2
-ORDER BY 1, 2
+ORDER BY registry COLLATE "C", repository COLLATE "C"
