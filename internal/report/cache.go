@@ -15,13 +15,11 @@ import (
 )
 
 var (
-	qCacheTransitions       = sqlfiles.Query("cache_transitions")
-	qCacheRepositories      = sqlfiles.Query("cache_repositories")
-	qCacheRepositoriesSince = sqlfiles.Query("cache_repositories_since")
-	qCacheOverTime          = sqlfiles.Query("cache_over_time")
-	qCacheOverTimeSince     = sqlfiles.Query("cache_over_time_since")
-	qCacheBusters           = sqlfiles.Query("cache_busters")
-	qCacheBustersSince      = sqlfiles.Query("cache_busters_since")
+	qCacheTransitions  = sqlfiles.Query("cache_transitions")
+	qCacheRepositories = sqlfiles.Query("cache_repositories")
+	qCacheOverTime     = sqlfiles.Query("cache_over_time")
+	qCacheBusters      = sqlfiles.Query("cache_busters")
+	qCacheSince        = sqlfiles.Query("cache_since")
 )
 
 // Transition is one push compared with the one before it in its stream:
@@ -108,17 +106,13 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	if opts.Limit < 0 || opts.Busters < 1 {
 		return nil, fmt.Errorf("--limit must not be negative and --busters must be positive (got %d and %d)", opts.Limit, opts.Busters)
 	}
-	// The whole history reads the monthly rollups; a --since window, the
-	// pushes in it.
+	// The whole history reads the rollups; a --since window, the pushes in
+	// it, in one pass.
 	re := regexpOrNil(opts.Repositories)
 	since := opts.Since
-	qRepos, qOverTime, qBusters := qCacheRepositories, qCacheOverTime, qCacheBusters
-	reposArgs, overArgs, bustersArgs := []any{re}, []any{re}, []any{re, opts.Busters}
-	if since.IsZero() {
+	windowed := !since.IsZero()
+	if !windowed {
 		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) // every push
-	} else {
-		qRepos, qOverTime, qBusters = qCacheRepositoriesSince, qCacheOverTimeSince, qCacheBustersSince
-		reposArgs, overArgs, bustersArgs = []any{re, since}, []any{re, since}, []any{re, since, opts.Busters}
 	}
 	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}}
 	type pushed struct {
@@ -137,16 +131,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	t := &p.t
 	var d CacheMonth
 	var b CacheBuster
-	err := concurrently(ctx, db,
-		func(ctx context.Context) error {
-			return forEach(ctx, db, "cache reuse", qRepos, reposArgs,
-				[]any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
-					r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
-					r.Transitions = []Transition{}
-					out.Repositories = append(out.Repositories, r)
-					return nil
-				})
-		},
+	fns := []func(context.Context) error{
 		func(ctx context.Context) error {
 			return forEach(ctx, db, "pushes", qCacheTransitions, []any{re, since, opts.Limit},
 				[]any{&p.registry, &p.repository, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
@@ -165,28 +150,76 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 					return nil
 				})
 		},
-		func(ctx context.Context) error {
-			return forEach(ctx, db, "cache reuse over time", qOverTime, overArgs,
-				[]any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
-					d.Month = d.Month.UTC()
-					d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
-					out.OverTime = append(out.OverTime, d)
-					return nil
-				})
-		},
-		func(ctx context.Context) error {
-			return forEach(ctx, db, "cache busters", qBusters, bustersArgs,
-				[]any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
-					out.Busters = append(out.Busters, b)
-					return nil
-				})
-		},
-	)
+	}
+	if windowed {
+		fns = append(fns,
+			func(ctx context.Context) error {
+				var (
+					what, registry, repository, step, advice string
+					month                                    *time.Time
+					baseChanged                              bool
+					pushes, repos, rl, tl, rb, tb            int64
+				)
+				return forEach(ctx, db, "cache reuse since "+since.Format(time.RFC3339), qCacheSince, []any{re, since, opts.Busters},
+					[]any{&what, &registry, &repository, &month, &step, &baseChanged, &pushes, &repos, &rl, &tl, &rb, &tb, &advice}, func() error {
+						switch what {
+						case "repository":
+							out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, Pushes: pushes,
+								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, HitRatio: ratio(rl, tl), Transitions: []Transition{}})
+						case "month":
+							out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: month.UTC(), Pushes: pushes,
+								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, HitRatio: ratio(rl, tl)})
+						case "step":
+							out.Busters = append(out.Busters, CacheBuster{Step: step, BaseChanged: baseChanged, Pushes: pushes, Repositories: repos, Advice: advice})
+						}
+						return nil
+					})
+			},
+		)
+	} else {
+		fns = append(fns,
+			func(ctx context.Context) error {
+				return forEach(ctx, db, "cache reuse", qCacheRepositories, []any{re},
+					[]any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
+						r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
+						r.Transitions = []Transition{}
+						out.Repositories = append(out.Repositories, r)
+						return nil
+					})
+			},
+			func(ctx context.Context) error {
+				return forEach(ctx, db, "cache reuse over time", qCacheOverTime, []any{re},
+					[]any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+						d.Month = d.Month.UTC()
+						d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
+						out.OverTime = append(out.OverTime, d)
+						return nil
+					})
+			},
+			func(ctx context.Context) error {
+				return forEach(ctx, db, "cache busters", qCacheBusters, []any{re, opts.Busters},
+					[]any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
+						out.Busters = append(out.Busters, b)
+						return nil
+					})
+			},
+		)
+	}
+	err := concurrently(ctx, db, fns...)
 	if err != nil {
 		return nil, err
 	}
-	// Months come grouped by repository id, in order; put the groups in
-	// the repositories' order (by name).
+	if windowed { // one query, rows in no order
+		slices.SortFunc(out.Repositories, func(a, b CacheRepository) int {
+			return cmp.Or(strings.Compare(a.Registry, b.Registry), strings.Compare(a.Repository, b.Repository))
+		})
+		slices.SortFunc(out.OverTime, func(a, b CacheMonth) int { return a.Month.Compare(b.Month) })
+		slices.SortFunc(out.Busters, func(a, b CacheBuster) int {
+			return cmp.Or(cmp.Compare(b.Pushes, a.Pushes), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
+		})
+	}
+	// Months come grouped by repository (by id), each in order; put the
+	// groups in the repositories' order (by name).
 	months := map[[2]string][]CacheMonth{}
 	for _, m := range out.OverTime {
 		k := [2]string{m.Registry, m.Repository}
