@@ -213,7 +213,7 @@ func cacheCommand() *cli.Command {
 		Flags: []cli.Flag{
 			repoFlag(),
 			&cli.StringFlag{Name: "since", Usage: "only pushes in the last `DURATION` (like 36h, 30d)"},
-			&cli.IntFlag{Name: "limit", Value: 5, Usage: "list each repository's latest `N` pushes (0: all; totals count every push)"},
+			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each repository's latest `N` pushes (0: all; totals count every push)"},
 			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
 		},
 		Action: func(c *cli.Context) error {

@@ -138,10 +138,10 @@ func BenchmarkReports(b *testing.B) {
 			_, err := report.LoadBases(ctx, pool, report.BasesOptions{})
 			return err
 		}},
-		// The CLI's defaults: each repository's latest 5 pushes, the top
+		// The CLI's defaults: each repository's latest 3 pushes, the top
 		// 10 busters, the whole history.
 		{"cache", func() error {
-			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10})
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 3, Busters: 10})
 			return err
 		}},
 		{"cache-limit-20", func() error {
@@ -149,7 +149,7 @@ func BenchmarkReports(b *testing.B) {
 			return err
 		}},
 		{"cache-since-30d", func() error {
-			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 5, Busters: 10, Since: until.Add(-30 * 24 * time.Hour)})
+			_, err := report.LoadCache(ctx, pool, report.CacheOptions{Limit: 3, Busters: 10, Since: until.Add(-30 * 24 * time.Hour)})
 			return err
 		}},
 	}
