@@ -14,7 +14,7 @@
 --   blob_usage         live image manifests and repositories per blob (top-shared)
 --
 -- and the per-scope totals the storage report reads (repository_usage,
--- namespace_usage, registry_usage_deltas). Each level changes only when the
+-- namespace_usage, registry_usage). Each level changes only when the
 -- level below crosses zero. New images get their bases worked out
 -- (image_bases, base_repositories), new builds extend the created streams,
 -- tag moves are compared (cache_transitions, rolled up monthly).
@@ -85,14 +85,8 @@ CREATE TABLE repository_usage (
     images         integer NOT NULL,  -- live image manifests
     manifests      integer NOT NULL,  -- live manifests of any kind
     logical_bytes  bigint NOT NULL,   -- layers and config of each live manifest, summed
-    physical_bytes bigint NOT NULL    -- distinct blobs of the live manifests
-);
--- Bytes of the blobs no other repository (namespace) of the registry holds;
--- kept apart from repository_usage so that a writer changing another
--- repository's unique bytes does not wait on pushes to it.
-CREATE TABLE repository_unique (
-    repository_id bigint PRIMARY KEY,
-    unique_bytes  bigint NOT NULL
+    physical_bytes bigint NOT NULL,   -- distinct blobs of the live manifests
+    unique_bytes   bigint NOT NULL DEFAULT 0 -- blobs no other repository of the registry holds
 );
 
 CREATE TABLE namespace_usage (
@@ -102,20 +96,13 @@ CREATE TABLE namespace_usage (
     manifests      integer NOT NULL,
     logical_bytes  bigint NOT NULL,
     physical_bytes bigint NOT NULL,
-    PRIMARY KEY (registry, namespace)
-);
-CREATE TABLE namespace_unique (
-    registry     text NOT NULL,
-    namespace    text NOT NULL,
-    unique_bytes bigint NOT NULL,
+    unique_bytes   bigint NOT NULL DEFAULT 0, -- blobs no other namespace of the registry holds
     PRIMARY KEY (registry, namespace)
 );
 
--- A registry's physical bytes change with nearly every push; one counter row
--- would make every writer wait for the last. Writers append deltas instead,
--- readers sum them, and writers fold them now and then.
-CREATE TABLE registry_usage_deltas (
-    registry       text NOT NULL,
+-- Each blob counted once per registry.
+CREATE TABLE registry_usage (
+    registry       text PRIMARY KEY,
     physical_bytes bigint NOT NULL
 );
 
@@ -421,13 +408,6 @@ BEGIN
         ORDER BY registry, namespace, digest
         ON CONFLICT (registry, namespace, digest) DO UPDATE SET refs = excluded.refs
     ),
-    nphys AS (
-        INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes)
-        SELECT registry, namespace, 0, 0, 0, sum(((new_refs > 0)::integer - (old_refs > 0)::integer) * size)::bigint
-        FROM ns WHERE (new_refs > 0) <> (old_refs > 0)
-        GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (registry, namespace) DO UPDATE SET physical_bytes = t.physical_bytes + excluded.physical_bytes
-    ),
     reg_new AS (
         SELECT registry, digest, max(size) AS size, count(*)::integer AS repositories,
             count(DISTINCT namespace)::integer AS namespaces,
@@ -455,14 +435,14 @@ BEGIN
             sole_repository = excluded.sole_repository, sole_namespace = excluded.sole_namespace
     ),
     phys AS (
-        INSERT INTO registry_usage_deltas (registry, physical_bytes)
+        INSERT INTO registry_usage AS t (registry, physical_bytes)
         SELECT registry, sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size)::bigint
-        FROM reg GROUP BY 1
-        HAVING sum(((repositories > 0)::integer - (old_repositories > 0)::integer) * size) <> 0
+        FROM reg GROUP BY 1 ORDER BY 1
+        ON CONFLICT (registry) DO UPDATE SET physical_bytes = t.physical_bytes + excluded.physical_bytes
     ),
     ruq AS (
-        INSERT INTO repository_unique AS t (repository_id, unique_bytes)
-        SELECT repository_id, sum(bytes)::bigint FROM (
+        INSERT INTO repository_usage AS t (repository_id, images, manifests, logical_bytes, physical_bytes, unique_bytes)
+        SELECT repository_id, 0, 0, 0, 0, sum(bytes)::bigint FROM (
             SELECT old_sole_repository AS repository_id, -size AS bytes FROM reg
             WHERE old_sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
             UNION ALL
@@ -471,26 +451,22 @@ BEGIN
         ) x GROUP BY 1 ORDER BY 1
         ON CONFLICT (repository_id) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes
     )
-    INSERT INTO namespace_unique AS t (registry, namespace, unique_bytes)
-    SELECT registry, namespace, sum(bytes)::bigint FROM (
-        SELECT registry, old_sole_namespace AS namespace, -size AS bytes FROM reg
+    -- A namespace's physical bytes follow its holders crossing zero, its
+    -- unique bytes its being the sole holder: one upsert, as a statement
+    -- may change a row only once.
+    INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes, unique_bytes)
+    SELECT registry, namespace, 0, 0, 0, sum(physical)::bigint, sum(uniq)::bigint FROM (
+        SELECT registry, namespace, ((new_refs > 0)::integer - (old_refs > 0)::integer) * size AS physical, 0 AS uniq
+        FROM ns WHERE (new_refs > 0) <> (old_refs > 0)
+        UNION ALL
+        SELECT registry, old_sole_namespace, 0, -size FROM reg
         WHERE old_sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
         UNION ALL
-        SELECT registry, sole_namespace, size FROM reg
+        SELECT registry, sole_namespace, 0, size FROM reg
         WHERE sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
     ) x GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (registry, namespace) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes;
-
-    -- Now and then, fold the registry deltas.
-    IF random() < 0.05 THEN
-        WITH gone AS (
-            DELETE FROM registry_usage_deltas
-            WHERE ctid = ANY (ARRAY(SELECT ctid FROM registry_usage_deltas FOR UPDATE SKIP LOCKED LIMIT 10000))
-            RETURNING registry, physical_bytes
-        )
-        INSERT INTO registry_usage_deltas (registry, physical_bytes)
-        SELECT registry, sum(physical_bytes)::bigint FROM gone GROUP BY 1;
-    END IF;
+    ON CONFLICT (registry, namespace) DO UPDATE
+    SET physical_bytes = t.physical_bytes + excluded.physical_bytes, unique_bytes = t.unique_bytes + excluded.unique_bytes;
 END;
 $$;
 -- +goose StatementEnd
@@ -509,8 +485,6 @@ BEGIN
     bases AS (
         SELECT ib.manifest_digest, ib.base_digest FROM image_bases ib
         WHERE ib.manifest_digest IN (SELECT manifest_digest FROM ch)
-        ORDER BY ib.manifest_digest
-        FOR SHARE
     )
     INSERT INTO base_repositories AS t (base_digest, repository_id, images)
     SELECT b.base_digest, ch.repository_id, sum(ch.delta)::integer
@@ -571,16 +545,14 @@ BEGIN
         LEFT JOIN annotated a USING (digest)
         LEFT JOIN chained c USING (digest)
     ),
-    locked AS (
+    stored AS (
         SELECT ib.manifest_digest, ib.base_digest, ib.source FROM image_bases ib
         WHERE ib.manifest_digest IN (SELECT digest FROM best)
-        ORDER BY ib.manifest_digest
-        FOR UPDATE
     )
     SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest),
         array_agg(b.source ORDER BY b.digest)
     INTO ch_digest, ch_old, ch_new, ch_source
-    FROM best b LEFT JOIN locked l ON l.manifest_digest = b.digest
+    FROM best b LEFT JOIN stored l ON l.manifest_digest = b.digest
     WHERE b.base IS DISTINCT FROM l.base_digest OR (b.base IS NOT NULL AND b.source IS DISTINCT FROM l.source);
 
     IF ch_digest IS NULL THEN
@@ -595,8 +567,8 @@ BEGIN
     WHERE s.base IS NOT NULL
     ORDER BY s.digest;
 
-    -- The rows are locked (or new): the live memberships read now are all
-    -- the ones counted under the old base.
+    -- The applier's snapshot holds exactly the memberships counted so far
+    -- (layerq_apply_base_membership ran first): move them to the new base.
     WITH moved AS (
         SELECT u.old, u.new, rm.repository_id
         FROM unnest(ch_digest, ch_old, ch_new) AS u(digest, old, new)
@@ -1046,20 +1018,16 @@ WHERE u.manifests > 0;
 -- registry holds; shared = physical - unique.
 CREATE VIEW storage_repositories AS
 SELECT r.registry, r.name AS repository, layerq_namespace(r.name) AS namespace,
-    u.images, u.manifests, u.logical_bytes, u.physical_bytes,
-    coalesce(q.unique_bytes, 0) AS unique_bytes,
-    u.physical_bytes - coalesce(q.unique_bytes, 0) AS shared_bytes
+    u.images, u.manifests, u.logical_bytes, u.physical_bytes, u.unique_bytes,
+    u.physical_bytes - u.unique_bytes AS shared_bytes
 FROM repository_usage u
 JOIN repositories r ON r.id = u.repository_id
-LEFT JOIN repository_unique q USING (repository_id)
 WHERE u.manifests > 0;
 
 CREATE VIEW storage_namespaces AS
-SELECT u.registry, u.namespace, u.images, u.manifests, u.logical_bytes, u.physical_bytes,
-    coalesce(q.unique_bytes, 0) AS unique_bytes,
-    u.physical_bytes - coalesce(q.unique_bytes, 0) AS shared_bytes
+SELECT u.registry, u.namespace, u.images, u.manifests, u.logical_bytes, u.physical_bytes, u.unique_bytes,
+    u.physical_bytes - u.unique_bytes AS shared_bytes
 FROM namespace_usage u
-LEFT JOIN namespace_unique q USING (registry, namespace)
 WHERE u.manifests > 0;
 
 CREATE VIEW storage_registries AS
@@ -1068,8 +1036,7 @@ SELECT u.registry, u.images, u.manifests, u.logical_bytes, coalesce(p.physical_b
 FROM (SELECT registry, sum(images)::bigint AS images, sum(manifests)::bigint AS manifests,
           sum(logical_bytes)::bigint AS logical_bytes
       FROM namespace_usage GROUP BY 1) u
-LEFT JOIN (SELECT registry, sum(physical_bytes)::bigint AS physical_bytes
-           FROM registry_usage_deltas GROUP BY 1) p USING (registry)
+LEFT JOIN registry_usage p USING (registry)
 WHERE u.manifests > 0;
 
 -- Consecutive pushes: every tag stream, and the created streams of
@@ -1184,7 +1151,7 @@ DROP FUNCTION layerq_tag_events_inserted(), layerq_add_tag_transitions(bigint[])
     layerq_apply_base_membership(bigint[], text[], integer[]), layerq_apply_membership(bigint[], text[], integer[]),
     layerq_platform(text, text, text), layerq_namespace(text);
 DROP INDEX tag_events_digest_idx, manifest_layers_chain_idx, manifests_base_digest_idx;
-DROP TABLE aggregate_queue, cache_steps, cache_totals, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage_deltas,
-    namespace_unique, namespace_usage, repository_unique, repository_usage, blob_usage,
+DROP TABLE aggregate_queue, cache_steps, cache_totals, cache_monthly, cache_tagged_repositories, cache_transitions, base_repositories, image_tops, image_bases, registry_usage,
+    namespace_usage, repository_usage, blob_usage,
     registry_blobs, namespace_blobs, repository_blobs, manifest_refs;
 DROP FUNCTION layerq_cache_advice(text, integer), layerq_step(text);
