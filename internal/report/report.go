@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/layerq/layerq/internal/repoglob"
 )
 
 // DB is what reports read through: a pool, a connection or a transaction.
@@ -39,10 +41,7 @@ func concurrently(ctx context.Context, db DB, fns ...func(context.Context) error
 
 // regexpOrNil is a glob as the SQL of the kept aggregates takes it: nil
 // for every repository, so the query skips matching names.
-func regexpOrNil(g interface {
-	All() bool
-	Regexp() string
-}) *string {
+func regexpOrNil(g repoglob.Glob) *string {
 	if g.All() {
 		return nil
 	}
