@@ -62,6 +62,18 @@ func exitCode(err error) int {
 }
 
 // run opens the graph, runs a report and prints it in the chosen format.
+// folded is load for a report that reads the aggregates, which are kept
+// from a queue of the graph's changes: it folds in what is queued first, so
+// the figures are exact.
+func folded(c *cli.Context, load func(db *database.Pool) (output.Table, error)) func(db *database.Pool) (output.Table, error) {
+	return func(db *database.Pool) (output.Table, error) {
+		if _, err := graph.New(db).ApplyAggregates(c.Context); err != nil {
+			return nil, err
+		}
+		return load(db)
+	}
+}
+
 func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) error {
 	pool, err := database.Open(c.Context, database.Options{
 		URL:     c.String("database-url"),
@@ -72,11 +84,6 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		return err
 	}
 	defer pool.Close()
-	// Reports read aggregates kept from a queue of the graph's changes:
-	// fold in what is queued first, so the figures are exact.
-	if _, err := graph.New(pool).ApplyAggregates(c.Context); err != nil {
-		return err
-	}
 	report, err := load(pool)
 	if err != nil {
 		return err

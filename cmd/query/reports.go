@@ -30,12 +30,12 @@ func topSharedCommand() *cli.Command {
 			if c.Int("limit") < 1 {
 				return fmt.Errorf("--limit must be at least 1, got %d", c.Int("limit"))
 			}
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadTopShared(c.Context, db, report.TopSharedOptions{
 					Limit:        c.Int("limit"),
 					Repositories: repoglob.Compile(c.String("repo")),
 				})
-			})
+			}))
 		},
 	}
 }
@@ -56,9 +56,9 @@ func imageCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadImage(c.Context, db, report.ImageOptions{Ref: ref, Platform: c.String("platform")})
-			})
+			}))
 		},
 	}
 }
@@ -183,9 +183,9 @@ func storageCommand() *cli.Command {
 			if by != report.ByRepository && by != report.ByNamespace {
 				return fmt.Errorf("--by %q: choose repository or namespace", by)
 			}
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo"))})
-			})
+			}))
 		},
 	}
 }
@@ -199,9 +199,9 @@ func basesCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return fmt.Errorf("bases takes no arguments (got %q)", c.Args().Slice())
 			}
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadBases(c.Context, db, report.BasesOptions{Repositories: repoglob.Compile(c.String("repo"))})
-			})
+			}))
 		},
 	}
 }
@@ -231,9 +231,9 @@ func cacheCommand() *cli.Command {
 			if opts.Limit < 0 || opts.Busters < 1 {
 				return fmt.Errorf("--limit must not be negative and --busters must be at least 1 (got %d and %d)", opts.Limit, opts.Busters)
 			}
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadCache(c.Context, db, opts)
-			})
+			}))
 		},
 	}
 }
