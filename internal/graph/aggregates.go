@@ -15,14 +15,20 @@ import (
 // off the ingest path (Aggregate), and reports apply what is queued before
 // they read, so their figures are exact.
 
-// aggregatesLock is the session advisory lock (classid 'lq', objid 1) that
-// keeps to one applier at a time.
+// The session advisory lock (classid 'lq', objid 1) that keeps to one
+// applier at a time; the SQL checks for it by the same numbers.
 const aggregatesLockClass, aggregatesLockID = 0x6c71, 1
 
 // ApplyAggregates folds every queued change into the aggregates and says
 // how many queue rows it took in. Appliers take turns: one waits for the
 // other to finish, then applies what is left.
 func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
+	return s.applyAggregates(ctx, true)
+}
+
+// applyAggregates is ApplyAggregates; without wait, it applies nothing
+// when another applier is at work (which will take in what is queued).
+func (s *Store) applyAggregates(ctx context.Context, wait bool) (int, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return 0, err
@@ -31,8 +37,18 @@ func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
 	// The lock is taken before the transaction, so the applier's snapshot
 	// (REPEATABLE READ: one for the whole fold) is taken after the last
 	// applier committed; inside it, the queue and the graph agree.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
-		return 0, fmt.Errorf("waiting for the aggregates lock: %w", err)
+	if wait {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
+			return 0, fmt.Errorf("waiting for the aggregates lock: %w", err)
+		}
+	} else {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID).Scan(&got); err != nil {
+			return 0, fmt.Errorf("trying the aggregates lock: %w", err)
+		}
+		if !got {
+			return 0, nil
+		}
 	}
 	defer func() {
 		// Unlock even if ctx is done; if that fails, the connection is
@@ -54,7 +70,9 @@ func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
 }
 
 // Aggregate applies queued changes every interval until ctx is done, so that
-// dashboards reading the aggregate views directly lag by about interval.
+// dashboards reading the aggregate views directly lag by about interval. A
+// tick on which another applier is at work is skipped: that one folds the
+// queue.
 // Errors go to report (which may be nil) and are retried on the next tick.
 func (s *Store) Aggregate(ctx context.Context, interval time.Duration, report func(error)) {
 	t := time.NewTicker(interval)
@@ -65,7 +83,7 @@ func (s *Store) Aggregate(ctx context.Context, interval time.Duration, report fu
 			return
 		case <-t.C:
 		}
-		if _, err := s.ApplyAggregates(ctx); err != nil && ctx.Err() == nil && report != nil {
+		if _, err := s.applyAggregates(ctx, false); err != nil && ctx.Err() == nil && report != nil {
 			report(err)
 		}
 	}

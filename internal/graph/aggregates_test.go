@@ -402,3 +402,54 @@ func TestApplyPendingRefusesUnsafeCallers(t *testing.T) {
 		t.Errorf("without the lock: %v", err)
 	}
 }
+
+// The periodic fold skips its turn while another applier holds the lock,
+// and folds once it is free.
+func TestAggregateSkipsWhileAnotherApplies(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+	if err := store.Ingest(ctx, []graph.Observation{obs("team/app", "1", t0, image("a", "a"))}); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM aggregate_queue`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if queued() == 0 {
+		t.Fatal("the push queued nothing")
+	}
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_lock(27761, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 100)
+	go store.Aggregate(actx, 10*time.Millisecond, func(err error) { errs <- err })
+	time.Sleep(200 * time.Millisecond) // about 20 ticks, each finding the lock taken
+	if n := queued(); n == 0 {
+		t.Fatal("folded while another applier held the lock")
+	}
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_unlock(27761, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	holder.Release()
+	for deadline := time.Now().Add(30 * time.Second); queued() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue was not folded after the lock was released")
+		}
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("fold error: %v", err)
+	default:
+	}
+}

@@ -121,7 +121,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	}
 	var transitions []pushed
 
-	// The four queries are independent: on a pool they run at once.
+	// The queries are independent: on a pool they run at once.
 	var r CacheRepository
 	var (
 		p            pushed
