@@ -1,0 +1,42 @@
+package synth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/synth"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// A small graph: what Generate says it wrote is what the database holds,
+// and the aggregates are folded.
+func TestGenerate(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	opts := synth.Defaults
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 600, 20, 5, 250
+	sum, err := synth.Generate(ctx, pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantImages := opts.Images + opts.Bases*opts.BaseBuilds
+	if sum.Repositories != opts.Images/opts.PerRepository+opts.Bases || sum.Images != wantImages || sum.TagEvents != wantImages {
+		t.Errorf("summary %+v: want %d repositories, %d images and tag events", sum, opts.Images/opts.PerRepository+opts.Bases, wantImages)
+	}
+	var repos, manifests, edges, blobs, events, deleted, queued, live int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests),
+		(SELECT count(*) FROM manifest_layers), (SELECT count(*) FROM blobs), (SELECT count(*) FROM tag_events),
+		(SELECT count(*) FROM repository_manifests WHERE deleted_at IS NOT NULL), (SELECT count(*) FROM aggregate_queue),
+		(SELECT sum(images) FROM repository_usage)`).Scan(&repos, &manifests, &edges, &blobs, &events, &deleted, &queued, &live); err != nil {
+		t.Fatal(err)
+	}
+	if repos != sum.Repositories || manifests != sum.Images || edges != sum.Edges || blobs != sum.Blobs || events != sum.TagEvents || deleted != sum.Deleted {
+		t.Errorf("database holds %d repositories, %d manifests, %d edges, %d blobs, %d tag events, %d deleted; summary %+v",
+			repos, manifests, edges, blobs, events, deleted, sum)
+	}
+	if sum.Deleted == 0 || edges < 9*manifests || queued != 0 || live != sum.Images-sum.Deleted {
+		t.Errorf("%d deleted, %d edges for %d images, %d still queued, %d live images counted (want %d)", sum.Deleted, edges, manifests, queued, live, sum.Images-sum.Deleted)
+	}
+}
