@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -48,24 +46,18 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 	}
 	// Over the whole graph the kept per-blob counts answer; a repository
 	// filter counts the matching repositories' live images afresh.
-	var rows pgx.Rows
-	var err error
-	if opts.Repositories.All() {
-		rows, err = db.Query(ctx, qTopSharedKept, opts.Limit)
-	} else {
-		rows, err = db.Query(ctx, qTopShared, opts.Repositories.Regexp(), opts.Limit)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("querying top-shared: %w", err)
+	q, args := qTopSharedKept, []any{opts.Limit}
+	if !opts.Repositories.All() {
+		q, args = qTopShared, []any{opts.Repositories.Regexp(), opts.Limit}
 	}
 	out := &TopShared{Layers: []SharedLayer{}}
 	var l SharedLayer
-	_, err = pgx.ForEachRow(rows, []any{&l.Digest, &l.DiffID, &l.Size, &l.Manifests, &l.Repositories, &l.BytesSaved, &l.CreatedBy, &l.SampleRepositories}, func() error {
-		out.Layers = append(out.Layers, l)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading top-shared: %w", err)
+	if err := forEach(ctx, db, "top-shared", q, args,
+		[]any{&l.Digest, &l.DiffID, &l.Size, &l.Manifests, &l.Repositories, &l.BytesSaved, &l.CreatedBy, &l.SampleRepositories}, func() error {
+			out.Layers = append(out.Layers, l)
+			return nil
+		}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
