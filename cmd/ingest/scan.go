@@ -11,6 +11,7 @@ import (
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -52,7 +53,7 @@ func newWalker(c *cli.Context, registry string, jobs int) (*walker.Walker, error
 
 // indexLayers reads every pending layer of the scanned registry into the
 // file index and prints the summary line.
-func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob) error {
+func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob, tel telemetry.Providers) error {
 	if c.Int("layer-jobs") < 1 {
 		return fmt.Errorf("--layer-jobs must be at least 1")
 	}
@@ -68,7 +69,7 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	if err != nil {
 		return err
 	}
-	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store, Limits: limits}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
+	sum, err := layerindex.Run(c.Context, &layerindex.Indexer{Store: store, Limits: limits, Telemetry: tel}, w, layers, c.Int("layer-jobs"), newLayerProgress(c.App.ErrWriter, layers))
 	if err != nil {
 		return err
 	}
@@ -110,6 +111,11 @@ func scanCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			tel, stopTelemetry, err := startTelemetry(c, "scan")
+			if err != nil {
+				return err
+			}
+			defer stopTelemetry()
 			store := graph.New(pool)
 			glob := repoglob.Compile(c.String("repo"))
 			if !c.Bool("layers-only") {
@@ -120,6 +126,7 @@ func scanCommand() *cli.Command {
 					Jobs:         c.Int("jobs"),
 					BatchSize:    c.Int("batch-size"),
 					Progress:     newProgress(c.App.ErrWriter),
+					Telemetry:    tel.Providers,
 				})
 				if err != nil {
 					return err
@@ -132,7 +139,7 @@ func scanCommand() *cli.Command {
 			if !c.Bool("layers") && !c.Bool("layers-only") {
 				return nil
 			}
-			return indexLayers(c, store, w, glob)
+			return indexLayers(c, store, w, glob, tel.Providers)
 		},
 	}
 }

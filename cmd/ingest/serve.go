@@ -26,6 +26,7 @@ import (
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 	"github.com/layerq/layerq/internal/worker"
 )
@@ -35,7 +36,7 @@ func serveCommand() *cli.Command {
 		Name:  "serve",
 		Usage: "receive registry webhooks onto NATS JetStream and apply them to the graph",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"LAYERQ_LISTEN"}, Usage: "`ADDR` for webhooks, /healthz and /readyz"},
+			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"LAYERQ_LISTEN"}, Usage: "`ADDR` for webhooks, /healthz, /readyz and /metrics"},
 			&cli.StringFlag{Name: "role", Value: "all", Usage: "`ROLE`: all, receiver or worker"},
 			&cli.StringSliceFlag{Name: "registry", EnvVars: []string{"LAYERQ_REGISTRIES"}, Usage: "a registry `HOST[:PORT]` events may name (repeat, or comma-separate)"},
 			&cli.StringFlag{Name: "registries-file", EnvVars: []string{"LAYERQ_REGISTRIES_FILE"}, Usage: "YAML `FILE` of registries (name, host, aliases, insecure, credentials)"},
@@ -79,6 +80,10 @@ type server struct {
 	zotSubject   string
 	reconcile    time.Duration
 	log          *slog.Logger
+	// telemetry receives spans and metrics; metrics, when set, serves them
+	// at GET /metrics.
+	telemetry telemetry.Providers
+	metrics   http.Handler
 }
 
 func serve(c *cli.Context) error {
@@ -117,7 +122,13 @@ func serve(c *cli.Context) error {
 	}
 	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
 	settings.Defaults()
+	tel, stopTelemetry, err := startTelemetry(c, role)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
 	err = runServer(c.Context, server{
+		telemetry: tel.Providers, metrics: tel.MetricsHandler(),
 		role: role, listener: ln, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
 		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
 		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"), layerLimits: limits,
@@ -147,6 +158,13 @@ func runServer(ctx context.Context, s server) error {
 		}
 	}
 	store := graph.New(s.pool)
+	consumers := []jetstream.Consumer{cons}
+	if layerCons != nil {
+		consumers = append(consumers, layerCons)
+	}
+	if err := stream.Observe(s.telemetry.MeterFor(), consumers...); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	checks := []receiver.Check{
 		{Name: "postgres", Fn: func(ctx context.Context) error { return s.pool.Ping(ctx) }},
@@ -162,12 +180,18 @@ func runServer(ctx context.Context, s server) error {
 	if s.role != "worker" {
 		rcv, err := receiver.New(receiver.Options{
 			Credentials: s.creds, InsecureNoAuth: s.noAuth, Registries: s.regs,
-			Publisher: stream.NewPublisher(js), Ready: checks, Log: s.log,
+			Publisher: stream.NewPublisher(js, s.telemetry), Ready: checks, Log: s.log, Telemetry: s.telemetry,
 		})
 		if err != nil {
 			return err
 		}
 		handler = rcv
+	}
+	if s.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics)
+		mux.Handle("/", handler)
+		handler = mux
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	s.log.Info("layerq serving", "role", s.role, "listen", s.listener.Addr().String(), "registries", len(s.regs.All()))
@@ -185,22 +209,22 @@ func runServer(ctx context.Context, s server) error {
 	})
 	if s.role != "receiver" {
 		opts := worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
-			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
+			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log, Telemetry: s.telemetry}
 		if layerCons != nil {
-			opts.Layers = stream.NewPublisher(js)
+			opts.Layers = stream.NewPublisher(js, s.telemetry)
 		}
 		wk := worker.New(opts)
 		g.Go(func() error { return wk.Run(ctx, cons) })
 		if layerCons != nil && s.layerWorkers > 0 {
-			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: s.layerLimits}, Registries: s.regs,
+			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: s.layerLimits, Telemetry: s.telemetry}, Registries: s.regs,
 				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
 			g.Go(func() error { return lc.Run(ctx, layerCons) })
 		}
 		if s.zotSubject != "" {
-			g.Go(func() error { return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, s.log) })
+			g.Go(func() error { return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, s.telemetry, s.log) })
 		}
 		if s.reconcile > 0 {
-			g.Go(func() error { return reconcile(ctx, store, s.regs, s.reconcile, s.log) })
+			g.Go(func() error { return reconcile(ctx, store, s.regs, s.reconcile, s.telemetry, s.log) })
 		}
 		// Fold the queued changes into the aggregates the dashboards read;
 		// reports fold them themselves before reading.
@@ -229,7 +253,7 @@ func readyOnly(checks []receiver.Check) http.Handler {
 }
 
 // reconcile scans every configured registry now and then.
-func reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, every time.Duration, log *slog.Logger) error {
+func reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, every time.Duration, tel telemetry.Providers, log *slog.Logger) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -243,7 +267,7 @@ func reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, ev
 			if err != nil {
 				return err
 			}
-			sum, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: reg.Name, Repositories: repoglob.Compile("**")})
+			sum, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: reg.Name, Repositories: repoglob.Compile("**"), Telemetry: tel})
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil

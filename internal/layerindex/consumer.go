@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 )
 
 // Consumer indexes the layers queued on the layer-scan stream. A job is
@@ -45,6 +48,10 @@ func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
 }
 
 func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	ctx, span := c.Indexer.Telemetry.TracerFor().Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
+	defer span.End()
 	job, err := stream.DecodeLayerJob(msg.Data())
 	if err != nil {
 		c.Log.Warn("dropping an invalid layer job", "err", err)

@@ -10,9 +10,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -56,6 +62,25 @@ const ClassDigestMismatch = "digest_mismatch"
 type Indexer struct {
 	Store  *graph.Store
 	Limits layerscan.Limits
+	// Telemetry receives a span per layer scanned and the bytes read.
+	Telemetry telemetry.Providers
+
+	once    sync.Once
+	tracer  trace.Tracer
+	scanned metric.Int64Counter
+	layers  metric.Int64Counter
+}
+
+func (ix *Indexer) instruments() {
+	ix.once.Do(func() {
+		ix.tracer = ix.Telemetry.TracerFor()
+		m := ix.Telemetry.MeterFor()
+		// The instrument options are fixed and valid: errors cannot happen.
+		ix.scanned, _ = m.Int64Counter("layerq.layer.scanned", metric.WithUnit("By"),
+			metric.WithDescription("Compressed layer bytes read by the layer scanner."))
+		ix.layers, _ = m.Int64Counter("layerq.layers", metric.WithUnit("{layer}"),
+			metric.WithDescription("Layers the scanner finished, by outcome (indexed, skipped, rejected, failed)."))
+	})
 }
 
 // Layer is one layer blob to index.
@@ -105,7 +130,22 @@ func (e *FetchError) Class() string {
 // indexed or rejected is not fetched.
 // A nil error with Rejected means the verdict is recorded; an error means
 // nothing was recorded: a *FetchError, or the database failed.
-func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, error) {
+func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (o Outcome, err error) {
+	ix.instruments()
+	ctx, span := ix.tracer.Start(ctx, "scan layer", trace.WithAttributes(
+		attribute.String("layerq.registry", l.Registry), attribute.String("layerq.repository", l.Repository),
+		attribute.String("layerq.digest", l.Digest), attribute.Int64("layerq.size", l.Size)))
+	var read int64
+	defer func() {
+		outcome := "failed"
+		if err == nil {
+			outcome = o.String()
+		}
+		ix.scanned.Add(ctx, read)
+		ix.layers.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+		span.SetAttributes(attribute.String("layerq.outcome", outcome), attribute.Int64("layerq.bytes_read", read))
+		telemetry.End(span, err)
+	}()
 	done, err := ix.Store.LayerDone(ctx, l.Digest)
 	if err != nil {
 		return 0, err
@@ -127,6 +167,7 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, erro
 		body = io.LimitReader(rc, max(ix.Limits.MaxUncompressed, layerscan.DefaultMaxUncompressed)+1)
 	}
 	d := &countingReader{r: body}
+	defer func() { read = d.n }()
 	idx, scanErr := layerscan.Scan(d, ix.Limits)
 
 	var rej *layerscan.Rejection

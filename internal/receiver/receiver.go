@@ -27,12 +27,19 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/webhook"
 )
 
@@ -68,6 +75,9 @@ type Options struct {
 	Publisher      Publisher
 	Ready          []Check
 	Log            *slog.Logger
+	// Telemetry receives a server span per webhook (joining the sender's
+	// trace when it sends a traceparent header) and the request metrics.
+	Telemetry telemetry.Providers
 }
 
 // Receiver is the webhook HTTP handler.
@@ -76,6 +86,11 @@ type Receiver struct {
 	mux   *http.ServeMux
 	creds map[string][][32]byte // source -> sha256 of accepted Authorization headers
 	stats Stats
+
+	tracer    trace.Tracer
+	requests  metric.Int64Counter
+	published metric.Int64Counter
+	ignored   metric.Int64Counter
 }
 
 // Stats counts what the receiver did.
@@ -115,7 +130,21 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{opts: opts, mux: http.NewServeMux(), creds: map[string][][32]byte{}}
+	r := &Receiver{opts: opts, mux: http.NewServeMux(), creds: map[string][][32]byte{}, tracer: opts.Telemetry.TracerFor()}
+	m := opts.Telemetry.MeterFor()
+	var err error
+	if r.requests, err = m.Int64Counter("layerq.webhook.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Webhook requests by source and the status answered.")); err != nil {
+		return nil, err
+	}
+	if r.published, err = m.Int64Counter("layerq.events.published", metric.WithUnit("{event}"),
+		metric.WithDescription("Events stored on the stream (result=stored) or found there already (result=duplicate).")); err != nil {
+		return nil, err
+	}
+	if r.ignored, err = m.Int64Counter("layerq.events.ignored", metric.WithUnit("{event}"),
+		metric.WithDescription("Events in webhooks that need no work (blob pulls, pushes of blobs).")); err != nil {
+		return nil, err
+	}
 	for src, c := range opts.Credentials {
 		for _, t := range c.Tokens {
 			if t != "" {
@@ -173,8 +202,18 @@ type answer struct {
 }
 
 func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source string) {
-	a := r.handle(req, source)
+	ctx, span := r.tracer.Start(telemetry.Extract(req.Context(), req.Header), "webhook "+source,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("url.path", req.URL.Path)))
+	defer span.End()
+	a := r.handle(ctx, req, source)
+	span.SetAttributes(attribute.Int("http.response.status_code", a.Status),
+		attribute.Int("layerq.events.published", a.Published), attribute.Int("layerq.events.duplicates", a.Duplicates))
+	if a.Status >= 500 {
+		span.SetStatus(codes.Error, a.Error)
+	}
 	r.stats.add(source, a.Status)
+	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("code", strconv.Itoa(a.Status))))
 	if a.Status != http.StatusOK {
 		r.opts.Log.Warn("webhook refused", "source", source, "status", a.Status, "reason", a.Error, "remote", req.RemoteAddr)
 	}
@@ -189,7 +228,7 @@ func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source stri
 	json.NewEncoder(w).Encode(a)
 }
 
-func (r *Receiver) handle(req *http.Request, source string) answer {
+func (r *Receiver) handle(ctx context.Context, req *http.Request, source string) answer {
 	if !r.authorized(req, source) {
 		return answer{Status: http.StatusUnauthorized, Error: "missing or wrong credentials"}
 	}
@@ -215,18 +254,23 @@ func (r *Receiver) handle(req *http.Request, source string) answer {
 	}
 	a := answer{Status: http.StatusOK, Ignored: res.Ignored}
 	r.stats.Ignored.Add(int64(res.Ignored))
+	r.ignored.Add(ctx, int64(res.Ignored), metric.WithAttributes(attribute.String("source", source)))
 	for _, ev := range res.Events {
-		dup, err := r.opts.Publisher.Publish(req.Context(), ev)
+		dup, err := r.opts.Publisher.Publish(ctx, ev)
 		if err != nil {
 			return answer{Status: http.StatusServiceUnavailable, Error: err.Error()}
 		}
+		result := "stored"
 		if dup {
 			a.Duplicates++
 			r.stats.Duplicate.Add(1)
+			result = "duplicate"
 		} else {
 			a.Published++
 			r.stats.Published.Add(1)
 		}
+		r.published.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source),
+			attribute.String("action", string(ev.Action)), attribute.String("result", result)))
 	}
 	return a
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -48,7 +49,7 @@ func setup(t *testing.T, opts receiver.Options) bundle {
 		t.Fatal(err)
 	}
 	opts.Registries = regs
-	opts.Publisher = stream.NewPublisher(ns.JS)
+	opts.Publisher = stream.NewPublisher(ns.JS, telemetry.Providers{})
 	if opts.Credentials == nil && !opts.InsecureNoAuth {
 		opts.Credentials = map[string]receiver.Credentials{
 			"distribution": {Tokens: []string{"s3cret", "n3xt"}, Basic: []string{"reg:pw"}},

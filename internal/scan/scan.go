@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -35,6 +38,8 @@ type Options struct {
 	BatchSize int
 	// Progress hears about the scan as it goes; nil means silence.
 	Progress Progress
+	// Telemetry receives a span for the scan and its progress as metrics.
+	Telemetry telemetry.Providers
 }
 
 // Progress hears about a running scan. Calls come from one goroutine at a time.
@@ -95,7 +100,7 @@ func (s Summary) String() string {
 }
 
 // Run scans one registry into store.
-func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options) (Summary, error) {
+func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options) (_ Summary, err error) {
 	start := time.Now()
 	if opts.Jobs <= 0 {
 		opts.Jobs = 16
@@ -109,7 +114,10 @@ func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options
 	if opts.Progress == nil {
 		opts.Progress = nopProgress{}
 	}
-	opts.Progress = &lockedProgress{p: opts.Progress}
+	ctx, span := opts.Telemetry.TracerFor().Start(ctx, "scan registry", trace.WithAttributes(
+		attribute.String("layerq.registry", opts.Name), attribute.String("layerq.repositories", opts.Repositories.String())))
+	defer func() { telemetry.End(span, err) }()
+	opts.Progress = &lockedProgress{p: newMeteredProgress(ctx, opts.Telemetry, opts.Name, opts.Progress)}
 	sum := Summary{Registry: opts.Name}
 	reg, err := w.Registry(opts.Registry)
 	if err != nil {

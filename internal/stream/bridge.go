@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/webhook"
 )
 
@@ -19,7 +20,7 @@ const ZotStream = "LAYERQ_ZOT"
 // registry's subject keeps them durably, and each is decoded like a
 // /webhooks/cloudevents request and republished with its event id, then
 // acked. A message that does not decode is terminated and logged.
-func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replicas int, log *slog.Logger) error {
+func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replicas int, tel telemetry.Providers, log *slog.Logger) error {
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        ZotStream,
 		Description: "CloudEvents published by zot, bridged into " + Name,
@@ -36,7 +37,7 @@ func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replica
 	if err != nil {
 		return fmt.Errorf("creating the bridge consumer: %w", err)
 	}
-	pub := NewPublisher(js)
+	pub := NewPublisher(js, tel)
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		// NATS keeps header names as sent (ce-id); canonicalise them.
 		h := http.Header{}
@@ -55,7 +56,7 @@ func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replica
 			return
 		}
 		for _, ev := range res.Events {
-			if _, err := pub.Publish(ctx, ev); err != nil {
+			if _, err := pub.Publish(telemetry.Extract(ctx, msg.Headers()), ev); err != nil {
 				msg.Nak()
 				return
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 )
 
 const zotUpdated = `{"specversion":"1.0","id":"5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11","source":"https://zot.example.com:5000",` +
@@ -23,7 +24,9 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 	ns := natstest.Start(t, stream.Settings{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, telemetry.Providers{}, slog.New(slog.DiscardHandler))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -8,6 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/layerq/layerq/internal/telemetry"
 )
 
 // Names of the layer-scan stream, its subject and the scanners' consumer.
@@ -44,18 +47,22 @@ const publishTimeout = 30 * time.Second
 // within the duplicate window, and a job that failed in one repository does
 // not hide the layer pushed to another (the indexer skips a blob already
 // indexed without fetching it).
-func (p *Publisher) PublishLayers(ctx context.Context, jobs []LayerJob) error {
+func (p *Publisher) PublishLayers(ctx context.Context, jobs []LayerJob) (err error) {
 	// All at once, then wait for every acknowledgement: the stream's fsyncs
 	// overlap instead of adding up on the ingest path.
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
+	ctx, span := p.span(ctx, LayersSubject, attribute.Int("messaging.batch.message_count", len(jobs)))
+	defer func() { telemetry.End(span, err) }()
 	futures := make([]jetstream.PubAckFuture, 0, len(jobs))
 	for _, j := range jobs {
 		body, err := json.Marshal(j)
 		if err != nil {
 			return err
 		}
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: LayersSubject, Data: body},
+		msg := &nats.Msg{Subject: LayersSubject, Data: body}
+		telemetry.InjectMsg(ctx, msg)
+		f, err := p.js.PublishMsgAsync(msg,
 			jetstream.WithMsgID("layer:"+j.Registry+"/"+j.Repository+"@"+j.Digest), jetstream.WithExpectStream(LayersName))
 		if err != nil {
 			return fmt.Errorf("%w: publishing layer %s: %v", ErrUnavailable, j.Digest, err)

@@ -14,7 +14,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/webhook"
 )
 
@@ -113,13 +116,26 @@ func token(s string) string {
 	}, s)
 }
 
-// Publisher publishes events to the stream.
+// Publisher publishes events to the stream. Each message carries the
+// publishing span's context in its headers, so the worker's spans join the
+// webhook's trace.
 type Publisher struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	tracer trace.Tracer
 }
 
-// NewPublisher returns a Publisher on js.
-func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+// NewPublisher returns a Publisher on js whose spans go to tel.
+func NewPublisher(js jetstream.JetStream, tel telemetry.Providers) *Publisher {
+	return &Publisher{js: js, tracer: tel.TracerFor()}
+}
+
+// span starts a producer span for a publish to subject.
+func (p *Publisher) span(ctx context.Context, subject string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return p.tracer.Start(ctx, "publish "+subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(append([]attribute.KeyValue{
+			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
+		}, attrs...)...))
+}
 
 // ErrUnavailable wraps every failure to get an event stored: the caller
 // should have the sender retry later.
@@ -132,10 +148,15 @@ func (p *Publisher) Publish(ctx context.Context, ev webhook.Event) (duplicate bo
 	if err != nil {
 		return false, err
 	}
-	ack, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: Subject(ev), Data: body}, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(Name))
+	msg := &nats.Msg{Subject: Subject(ev), Data: body}
+	ctx, span := p.span(ctx, msg.Subject, attribute.String("messaging.message.id", ev.ID))
+	defer func() { telemetry.End(span, err) }()
+	telemetry.InjectMsg(ctx, msg)
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(Name))
 	if err != nil {
 		return false, fmt.Errorf("%w: publishing event %s: %v", ErrUnavailable, ev.ID, err)
 	}
+	span.SetAttributes(attribute.Bool("layerq.duplicate", ack.Duplicate))
 	return ack.Duplicate, nil
 }
 

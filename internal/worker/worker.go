@@ -16,10 +16,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 	"github.com/layerq/layerq/internal/webhook"
 )
@@ -41,6 +46,10 @@ type Options struct {
 	// not indexed yet, while the image is written; a failure to queue them
 	// retries the event.
 	Layers LayerQueue
+	// Telemetry receives a consumer span per event, in the trace of the
+	// webhook that published it, with the walk and the write under it,
+	// and the event metrics.
+	Telemetry telemetry.Providers
 
 	// afterCommit, in tests, runs between the commit and the ack; returning
 	// true drops the event unacknowledged, as a crash there would.
@@ -57,6 +66,11 @@ type LayerQueue interface {
 type Worker struct {
 	opts  Options
 	stats Stats
+
+	tracer     trace.Tracer
+	processed  metric.Int64Counter
+	latency    metric.Float64Histogram
+	walkErrors metric.Int64Counter
 }
 
 // Stats counts what a worker did.
@@ -86,7 +100,16 @@ func New(opts Options) *Worker {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{opts: opts}
+	w := &Worker{opts: opts, tracer: opts.Telemetry.TracerFor()}
+	m := opts.Telemetry.MeterFor()
+	// The instrument options are fixed and valid: errors cannot happen.
+	w.processed, _ = m.Int64Counter("layerq.events.processed", metric.WithUnit("{event}"),
+		metric.WithDescription("Events settled by workers, by action and outcome (applied, retried, failed)."))
+	w.latency, _ = m.Float64Histogram("layerq.ingest.latency", metric.WithUnit("s"), telemetry.LatencyBuckets,
+		metric.WithDescription("Time from an event being stored on the stream to its graph write being committed."))
+	w.walkErrors, _ = m.Int64Counter("layerq.walk.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("Failed manifest walks by class (retried or not)."))
+	return w
 }
 
 // Stats returns the worker's counters.
@@ -100,14 +123,22 @@ func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
 
 // process handles one message and settles it with the stream.
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
+	ctx, span := w.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
+	defer span.End()
 	ev, err := stream.Decode(msg.Data())
 	if err != nil {
 		w.fail(context.WithoutCancel(ctx), webhook.Event{}, msg.Data(), "invalid", err.Error(), 1)
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
+		w.outcome(ctx, span, "", "failed", err)
 		return
 	}
 	delivered := stream.Delivered(msg)
+	span.SetAttributes(attribute.String("messaging.message.id", ev.ID), attribute.Int64("messaging.delivery.count", int64(delivered)),
+		attribute.String("layerq.registry", ev.Registry), attribute.String("layerq.repository", ev.Repository),
+		attribute.String("layerq.action", string(ev.Action)))
 	// Long walks say they are still in progress, so the server does not
 	// hand the event to another worker meanwhile.
 	stop := stream.KeepAlive(msg, w.opts.AckWait)
@@ -115,6 +146,9 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 	stop()
 
 	var we *walker.Error
+	if errors.As(err, &we) {
+		w.walkErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("class", string(we.Class))))
+	}
 	switch {
 	case err == nil:
 		if w.opts.afterCommit != nil && w.opts.afterCommit(ev) {
@@ -122,22 +156,40 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 		}
 		w.settle(msg.Ack())
 		w.count(func(s *Stats) { s.Acked++ })
+		if meta, merr := msg.Metadata(); merr == nil {
+			w.latency.Record(ctx, time.Since(meta.Timestamp).Seconds(), metric.WithAttributes(attribute.String("action", string(ev.Action))))
+		}
+		w.outcome(ctx, span, ev.Action, "applied", nil)
 	case ctx.Err() != nil:
 		// Shutting down: hand the event back at once.
 		w.settle(msg.Nak())
+		w.outcome(ctx, span, ev.Action, "retried", err)
 	case errors.As(err, &we) && we.Permanent(), errors.Is(err, registries.ErrUnknown), graph.IsDataError(err):
 		w.fail(ctx, ev, msg.Data(), class(err), err.Error(), int(delivered))
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
+		w.outcome(ctx, span, ev.Action, "failed", err)
 	case delivered >= uint64(w.opts.MaxDeliver):
 		w.fail(ctx, ev, msg.Data(), "gave_up", fmt.Sprintf("still failing after %d deliveries: %v", delivered, err), int(delivered))
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
+		w.outcome(ctx, span, ev.Action, "failed", err)
 	default:
 		delay := stream.Backoff(delivered)
 		w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
 		w.settle(msg.NakWithDelay(delay))
 		w.count(func(s *Stats) { s.Naked++ })
+		w.outcome(ctx, span, ev.Action, "retried", err)
+	}
+}
+
+// outcome counts how an event was settled and says so on its span.
+func (w *Worker) outcome(ctx context.Context, span trace.Span, action webhook.Action, outcome string, err error) {
+	w.processed.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(action)), attribute.String("outcome", outcome)))
+	span.SetAttributes(attribute.String("layerq.outcome", outcome))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
 }
 
@@ -198,7 +250,12 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		if ref == "" {
 			ref = ev.Tag
 		}
-		obs, err := wk.Walk(ctx, reg.Host, ev.Repository, ref)
+		wctx, span := w.tracer.Start(ctx, "walk", trace.WithAttributes(attribute.String("layerq.reference", ref)))
+		obs, err := wk.Walk(wctx, reg.Host, ev.Repository, ref)
+		if err == nil {
+			span.SetAttributes(attribute.Int("layerq.manifests", len(obs.Manifests)))
+		}
+		telemetry.End(span, err)
 		if err != nil {
 			return err
 		}
@@ -208,7 +265,10 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		// the event is acked only once both are durable.
 		queued := make(chan error, 1)
 		go func() { queued <- w.queueLayers(ctx, ev.Registry, reg.Name, obs) }()
-		if err := w.opts.Store.Ingest(ctx, []graph.Observation{obs}); err != nil {
+		pctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.digest", obs.Root().Digest)))
+		err = w.opts.Store.Ingest(pctx, []graph.Observation{obs})
+		telemetry.End(span, err)
+		if err != nil {
 			<-queued
 			return fmt.Errorf("writing %s/%s@%s: %w", reg.Name, ev.Repository, obs.Root().Digest, err)
 		}
@@ -217,10 +277,14 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		}
 		return w.opts.Store.ClearFailures(ctx, reg.Name, ev.Repository, []string{ref})
 	case webhook.Delete:
+		ctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.digest", ev.Digest)))
 		_, _, err := w.opts.Store.DeleteManifest(ctx, reg.Name, ev.Repository, ev.Digest, ev.Time, ev.Source, ev.ID)
+		telemetry.End(span, err)
 		return err
 	case webhook.TagDelete:
+		ctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.tag", ev.Tag)))
 		_, err := w.opts.Store.DeleteTags(ctx, reg.Name, ev.Repository, []string{ev.Tag}, ev.Time, ev.Source, ev.ID)
+		telemetry.End(span, err)
 		return err
 	}
 	return fmt.Errorf("unknown action %q", ev.Action)

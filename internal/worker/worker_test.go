@@ -18,6 +18,7 @@ import (
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 	"github.com/layerq/layerq/internal/webhook"
 	"github.com/layerq/layerq/internal/worker"
@@ -42,7 +43,7 @@ func setup(t *testing.T) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle{pool: pool, reg: reg, nats: ns, pub: stream.NewPublisher(ns.JS), opts: worker.Options{
+	return bundle{pool: pool, reg: reg, nats: ns, pub: stream.NewPublisher(ns.JS, telemetry.Providers{}), opts: worker.Options{
 		Store: graph.New(pool), Registries: regs, Concurrency: 2, MaxDeliver: 5, AckWait: time.Second,
 	}}
 }
