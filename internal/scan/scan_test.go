@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/otlptest"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -87,9 +88,29 @@ func TestScanCorpus(t *testing.T) {
 	reg.PushImage(t, "old/app:v2", worker)
 
 	rec := &recorder{}
-	sum, err := scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile(""), Progress: rec})
+	tel := otlptest.NewRecorder()
+	sum, err := scan.Run(ctx, graph.New(pool), newWalker(t), scan.Options{Registry: reg.Host, Repositories: repoglob.Compile(""), Progress: rec, Telemetry: tel.Providers})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Progress as metrics: 4 of 4 repositories; 5 tags walked, 1 failed.
+	for _, c := range []struct {
+		name  string
+		attrs []string
+		want  float64
+	}{
+		{"layerq.scan.repositories", []string{"registry", reg.Host}, 4},
+		{"layerq.scan.repositories.done", []string{"registry", reg.Host}, 4},
+		{"layerq.scan.references", []string{"registry", reg.Host, "result", "walked"}, 5},
+		{"layerq.scan.references", []string{"result", "failed"}, 1},
+		{"layerq.scan.references", []string{"result", "unchanged"}, 0},
+	} {
+		if v := tel.Value(t, c.name, c.attrs...); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.attrs, v, c.want)
+		}
+	}
+	if spans := tel.Spans(); len(spans) != 1 || spans[0].Name() != "scan registry" {
+		t.Errorf("spans = %v, want one scan registry span", spans)
 	}
 	// 4 repositories, 6 tags; manifests base api worker; layers base-rootfs api worker.
 	if sum.Repositories != 4 || sum.Tags != 6 || sum.Manifests != 3 || sum.Layers != 3 || sum.Errors != 1 || sum.Unchanged != 0 {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/natstest"
+	"github.com/layerq/layerq/internal/otlptest"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/registrytest"
@@ -173,6 +175,8 @@ func TestPermanentAndTransientFailures(t *testing.T) {
 		}
 		return false
 	})
+	rec := otlptest.NewRecorder()
+	b.opts.Telemetry = rec.Providers
 	w := worker.New(b.opts)
 	run(t, w, b)
 	ctx := context.Background()
@@ -203,6 +207,34 @@ func TestPermanentAndTransientFailures(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[1].Class != "unknown_registry" || got[1].Registry != "evil.example.com" {
 		t.Fatalf("failures = %+v", got)
+	}
+
+	// The metrics say the same: two 503s (retried), one walk not found.
+	for _, c := range []struct {
+		name  string
+		attrs []string
+		want  float64
+	}{
+		{"layerq.walk.errors", []string{"class", "registry"}, 2},
+		{"layerq.walk.errors", []string{"class", "not_found"}, 1},
+		{"layerq.walk.errors", nil, 3},
+		{"layerq.events.processed", []string{"action", "push", "outcome", "applied"}, 1},
+		{"layerq.events.processed", []string{"action", "push", "outcome", "retried"}, float64(naked)},
+		{"layerq.events.processed", []string{"action", "push", "outcome", "failed"}, 2},
+		{"layerq.ingest.latency", []string{"action", "push"}, 1},
+	} {
+		if v := rec.Value(t, c.name, c.attrs...); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.attrs, v, c.want)
+		}
+	}
+	failed := 0
+	for _, s := range rec.Spans() {
+		if s.Name() == "process layerq.events.distribution.push" && s.Status().Code == codes.Error {
+			failed++
+		}
+	}
+	if want := 2 + naked; failed != want {
+		t.Errorf("%d process spans marked failed, want %d (2 failures, %d retries)", failed, want, naked)
 	}
 }
 
