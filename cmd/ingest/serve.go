@@ -24,6 +24,7 @@ import (
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
@@ -232,6 +233,11 @@ func runServer(ctx context.Context, s server) error {
 			store.Aggregate(ctx, time.Second, func(err error) { s.log.Warn("aggregates", "error", err) })
 			return nil
 		})
+		// Work out the waste of newly indexed images for the dashboards.
+		g.Go(func() error {
+			analyzeWaste(ctx, s.pool, store, 5*time.Second, s.log)
+			return nil
+		})
 	}
 	return g.Wait()
 }
@@ -250,6 +256,32 @@ func readyOnly(checks []receiver.Check) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// analyzeWaste stores the waste of images whose layers are all indexed,
+// every interval (at once again while a batch comes back full), until ctx
+// ends.
+func analyzeWaste(ctx context.Context, db report.DB, store *graph.Store, every time.Duration, log *slog.Logger) {
+	const batch = 200
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		ws, err := report.PendingWaste(ctx, db, batch)
+		if err == nil {
+			err = store.SaveWaste(ctx, ws)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("image waste", "error", err)
+		}
+		if err == nil && len(ws) == batch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // reconcile scans every configured registry now and then.

@@ -1,0 +1,353 @@
+package dashboards_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerindex"
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/walker"
+)
+
+// seed fills a fresh graph with the demo registry: scanned, every layer
+// indexed, aggregates folded, waste worked out, and two failures recorded.
+func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	dbURL = pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	reg := registrytest.New(t)
+	if _, err := sample.Demo(ctx, reg.Host); err != nil {
+		t.Fatal(err)
+	}
+	w, err := walker.New(walker.Options{Jobs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := graph.New(pool)
+	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "demo-registry", Repositories: repoglob.Compile("**")}); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := layerindex.Pending(ctx, store, "demo-registry", reg.Host, repoglob.Compile("**").Regexp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, layers, 2, nil); err != nil || sum.Failed+sum.Rejected > 0 {
+		t.Fatalf("indexing layers: %+v, %v", sum, err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := report.PendingWaste(ctx, pool, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveWaste(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []graph.Failure{
+		{Registry: "demo-registry", Repository: "team-x/gone", Reference: "sha256:" + strings.Repeat("0", 64), Source: "distribution", Class: "not_found", Reason: "manifest unknown"},
+		{Registry: "demo-registry", Repository: "team-x/old", Reference: "v1", Source: "scan", Class: "unsupported", Reason: "schema 1 manifest"},
+	} {
+		if err := store.RecordFailure(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dbURL, pool
+}
+
+// readerURL creates a login role that is a member of layerq_reader, as
+// Grafana's would be, and returns dbURL connecting as it.
+func readerURL(t *testing.T, admin *pgxpool.Pool, dbURL string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	role, password := "grafana_"+hex.EncodeToString(b), hex.EncodeToString(b)+"-pw"
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE layerq_reader", role, password)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, password)
+	return u.String()
+}
+
+// timeRange is the dashboards' time range in the test: wide enough for the
+// demo's build dates.
+var timeRange = struct{ from, to time.Time }{time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().Add(24 * time.Hour).UTC()}
+
+// macro matches Grafana's SQL macros: $__name(args).
+var macro = regexp.MustCompile(`\$(__[a-zA-Z]+)\(([^)]*)\)`)
+
+// expand does what Grafana's Postgres datasource does to a panel's SQL
+// before running it: template variables (every value, as "All" selects),
+// then the time macros, as grafana-postgresql-datasource defines them.
+func expand(t *testing.T, sql string, values map[string][]string) string {
+	t.Helper()
+	sql = varRef.ReplaceAllStringFunc(sql, func(ref string) string {
+		m := varRef.FindStringSubmatch(ref)
+		name := m[1] + m[2]
+		if strings.HasPrefix(name, "__") {
+			return ref // a macro or a global variable
+		}
+		vals, ok := values[name]
+		if !ok {
+			t.Errorf("query uses $%s, which has no values", name)
+			return ref
+		}
+		format := "sqlstring" // an SQL datasource quotes multi-values
+		if i := strings.Index(ref, ":"); i > 0 {
+			format = strings.TrimSuffix(ref[i+1:], "}")
+		}
+		quoted := make([]string, len(vals))
+		for i, v := range vals {
+			switch format {
+			case "sqlstring", "singlequote":
+				quoted[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+			case "csv", "raw":
+				quoted[i] = v
+			default:
+				t.Errorf("variable format %q is not one the test knows", format)
+			}
+		}
+		return strings.Join(quoted, ",")
+	})
+	ts := func(x time.Time) string { return x.Format(time.RFC3339Nano) }
+	sql = macro.ReplaceAllStringFunc(sql, func(call string) string {
+		m := macro.FindStringSubmatch(call)
+		var args []string
+		for _, a := range strings.Split(m[2], ",") {
+			args = append(args, strings.TrimSpace(a))
+		}
+		switch m[1] {
+		case "__timeFilter":
+			return fmt.Sprintf("%s BETWEEN '%s' AND '%s'", args[0], ts(timeRange.from), ts(timeRange.to))
+		case "__timeFrom":
+			return "'" + ts(timeRange.from) + "'"
+		case "__timeTo":
+			return "'" + ts(timeRange.to) + "'"
+		case "__time":
+			return args[0] + ` AS "time"`
+		case "__timeGroup", "__timeGroupAlias":
+			d, err := time.ParseDuration(strings.Trim(args[1], "'"))
+			if err != nil {
+				t.Errorf("%s: %v", call, err)
+			}
+			s := fmt.Sprintf("floor(extract(epoch from %s)/%v)*%v", args[0], d.Seconds(), d.Seconds())
+			if m[1] == "__timeGroupAlias" {
+				s += ` AS "time"`
+			}
+			return s
+		case "__unixEpochFilter":
+			return fmt.Sprintf("%s >= %d AND %s <= %d", args[0], timeRange.from.Unix(), args[0], timeRange.to.Unix())
+		}
+		t.Errorf("macro %s is not one the test expands", call)
+		return call
+	})
+	if strings.Contains(sql, "$") {
+		t.Errorf("left unexpanded: %s", sql)
+	}
+	return sql
+}
+
+// result is what a query returned.
+type result struct {
+	columns []string
+	types   []uint32
+	rows    [][]any
+}
+
+func run(t *testing.T, db *pgxpool.Pool, sql string) result {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	defer rows.Close()
+	var r result
+	for _, f := range rows.FieldDescriptions() {
+		r.columns = append(r.columns, f.Name)
+		r.types = append(r.types, f.DataTypeOID)
+	}
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.rows = append(r.rows, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	return r
+}
+
+func numeric(oid uint32) bool {
+	switch oid {
+	case 20, 21, 23, 700, 701, 1700: // int8, int2, int4, float4, float8, numeric
+		return true
+	}
+	return false
+}
+
+// Every Postgres panel and variable runs as a member of layerq_reader on the
+// seeded graph, returns rows, and returns the columns the panel lays out.
+func TestPanelQueries(t *testing.T) {
+	t.Parallel()
+	dbURL, admin := seed(t)
+	reader, err := pgxpool.New(context.Background(), readerURL(t, admin, dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+
+	queries := 0
+	for _, d := range loadDashboards(t) {
+		t.Run(d.UID, func(t *testing.T) {
+			// The variables, in order: each may use the ones before it.
+			values := map[string][]string{}
+			for _, v := range d.Templating.List {
+				res := run(t, reader, expand(t, v.Query, values))
+				for _, row := range res.rows {
+					values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
+				}
+				if len(values[v.Name]) == 0 {
+					t.Fatalf("variable %s has no values on the seeded graph", v.Name)
+				}
+			}
+			for _, p := range d.leaves() {
+				for _, tg := range p.Targets {
+					if tg.RawSQL == "" {
+						continue
+					}
+					queries++
+					res := run(t, reader, expand(t, tg.RawSQL, values))
+					what := fmt.Sprintf("panel %q", p.Title)
+					if len(res.rows) == 0 {
+						t.Errorf("%s returns no rows on the seeded graph", what)
+					}
+					switch p.Type {
+					case "table":
+						if want := p.columns(); strings.Join(res.columns, ",") != strings.Join(want, ",") {
+							t.Errorf("%s returns columns %v, lays out %v", what, res.columns, want)
+						}
+					case "stat":
+						i := indexOf(res.columns, p.statField())
+						if i < 0 || !numeric(res.types[i]) {
+							t.Errorf("%s shows %q: not a numeric column of %v", what, p.statField(), res.columns)
+						} else if len(res.rows) > 0 && res.rows[0][i] == nil {
+							t.Errorf("%s: %s is NULL on the seeded graph", what, p.statField())
+						}
+					case "timeseries":
+						if tg.Format != "time_series" || len(res.columns) < 2 || res.columns[0] != "time" || res.types[0] != 1184 {
+							t.Errorf("%s: a time series wants format time_series and a timestamptz time column first: %s %v", what, tg.Format, res.columns)
+						}
+						for i, c := range res.columns[1:] {
+							if c != "metric" && !numeric(res.types[i+1]) {
+								t.Errorf("%s: column %s is neither metric nor numeric", what, c)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+	if queries < 20 {
+		t.Errorf("%d SQL panel queries ran", queries)
+	}
+
+	// The views show what the reports say.
+	ctx := context.Background()
+	st, err := report.LoadStorage(ctx, admin, report.StorageOptions{By: report.ByRepository, Names: repoglob.Compile("**")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logical, physical int64
+	var ratio float64
+	if err := reader.QueryRow(ctx, `SELECT logical_bytes, physical_bytes, dedup_ratio FROM storage_registries`).Scan(&logical, &physical, &ratio); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Registries[0]; logical != r.LogicalBytes || physical != r.PhysicalBytes || logical <= physical {
+		t.Errorf("storage_registries logical %d physical %d; layerq storage says %d and %d", logical, physical, r.LogicalBytes, r.PhysicalBytes)
+	}
+	bloat, err := report.LoadBloat(ctx, admin, report.BloatOptions{Repositories: repoglob.Compile("**")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repo string
+	var wasted, wastedCompressed int64
+	if err := reader.QueryRow(ctx, `SELECT repository, wasted_bytes, wasted_compressed_bytes FROM bloated_images ORDER BY wasted_bytes DESC, repository LIMIT 1`).Scan(&repo, &wasted, &wastedCompressed); err != nil {
+		t.Fatal(err)
+	}
+	if top := bloat.Images[0]; repo != top.Repository || wasted != top.WastedBytes || wastedCompressed != top.WastedCompressedBytes || wasted == 0 {
+		t.Errorf("bloated_images top: %s wastes %d (%d compressed); layerq bloat: %s %d (%d)", repo, wasted, wastedCompressed, top.Repository, top.WastedBytes, top.WastedCompressedBytes)
+	}
+	var analyzed int
+	if err := reader.QueryRow(ctx, `SELECT count(*) FROM image_waste`).Scan(&analyzed); err != nil || analyzed != bloat.Analyzed-dupImages(t, reader) {
+		t.Errorf("image_waste rows = %d (%v); the bloat report analyzed %d images", analyzed, err, bloat.Analyzed)
+	}
+
+	// layerq_reader writes nothing, and cannot run the applier.
+	for _, sql := range []string{
+		`INSERT INTO ingest_failures (registry, repository, reference, source, class, reason) VALUES ('r', 'x', 'y', 'z', 'c', 'forged')`,
+		`DELETE FROM tags`,
+		`UPDATE image_waste SET wasted_bytes = 0`,
+		`TRUNCATE aggregate_queue`,
+		`CREATE TABLE stolen (x int)`,
+		`SELECT layerq_apply_pending()`,
+	} {
+		_, err := reader.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("as layerq_reader, %s: %v, want permission denied (42501)", sql, err)
+		}
+	}
+}
+
+// dupImages counts images the bloat report lists once per repository that
+// image_waste holds once: live manifests in more than one repository.
+func dupImages(t *testing.T, db *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	err := db.QueryRow(context.Background(), `SELECT coalesce(sum(c - 1), 0) FROM (
+		SELECT count(*) AS c FROM repository_manifests rm JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+		WHERE rm.deleted_at IS NULL GROUP BY rm.manifest_digest) x`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func indexOf(xs []string, s string) int {
+	for i, x := range xs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
