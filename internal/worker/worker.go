@@ -165,12 +165,12 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 		w.settle(msg.Nak())
 		w.outcome(ctx, span, ev.Action, "retried", err)
 	case errors.As(err, &we) && we.Permanent(), errors.Is(err, registries.ErrUnknown), graph.IsDataError(err):
-		w.fail(ctx, ev, msg.Data(), class(err), err.Error(), int(delivered))
+		w.fail(context.WithoutCancel(ctx), ev, msg.Data(), class(err), err.Error(), int(delivered))
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
 		w.outcome(ctx, span, ev.Action, "failed", err)
 	case delivered >= uint64(w.opts.MaxDeliver):
-		w.fail(ctx, ev, msg.Data(), "gave_up", fmt.Sprintf("still failing after %d deliveries: %v", delivered, err), int(delivered))
+		w.fail(context.WithoutCancel(ctx), ev, msg.Data(), "gave_up", fmt.Sprintf("still failing after %d deliveries: %v", delivered, err), int(delivered))
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
 		w.outcome(ctx, span, ev.Action, "failed", err)
