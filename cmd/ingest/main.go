@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/completion"
 	"github.com/layerq/layerq/internal/database"
 )
 
@@ -28,7 +29,7 @@ func main() {
 // newApp builds the command tree; commands print to out and report progress
 // and notices to errOut.
 func newApp(out, errOut io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Writer:    out,
 		ErrWriter: errOut,
 		Name:      "layerq-ingest",
@@ -40,6 +41,8 @@ func newApp(out, errOut io.Writer) *cli.App {
 		Commands:        []*cli.Command{migrateCommand(), scanCommand(), serveCommand(), demoCommand(), localCommand()},
 		HideHelpCommand: true,
 	}
+	completion.Enable(app)
+	return app
 }
 
 // open connects to the graph database the global flags name.

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/completion"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
@@ -31,7 +32,7 @@ func main() {
 
 // newApp builds the command tree; reports go to out, notices to errOut.
 func newApp(out, errOut io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Writer:    out,
 		ErrWriter: errOut,
 		Name:      "layerq",
@@ -48,6 +49,8 @@ func newApp(out, errOut io.Writer) *cli.App {
 		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand()},
 		HideHelpCommand: true,
 	}
+	completion.Enable(app)
+	return app
 }
 
 func exitCode(err error) int {
