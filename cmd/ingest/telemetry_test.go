@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +51,7 @@ func TestServeTelemetry(t *testing.T) {
 	go func() {
 		served <- clierr.Run(ctx, newApp(&out, &errOut), []string{"layerq-ingest",
 			"--database-url", dbURL, "--data-dir", t.TempDir(),
-			"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret"})
+			"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret", "--reconcile-every", "1s"})
 	}()
 	stopped := false
 	stopServe := func() {
@@ -102,9 +105,32 @@ func TestServeTelemetry(t *testing.T) {
 		parsed = promtest.Families(t, body)
 		applied, _ := promtest.Value(parsed, "layerq_events_processed_total", "action", "push")
 		indexed, _ := promtest.Value(parsed, "layerq_layers_total")
-		return applied >= 1 && indexed >= 2
+		scanned, _ := promtest.Value(parsed, "layerq_scan_repositories_done")
+		return applied >= 1 && indexed >= 2 && scanned >= 1
 	})
 	promtest.CheckMetrics(t, body)
+	// Every metric the README lists is served.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := 0
+	for _, line := range strings.Split(string(readme), "\n") {
+		if !strings.HasPrefix(line, "| `layerq_") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		for _, name := range regexp.MustCompile("`(layerq_[a-z_]+)`").FindAllStringSubmatch(first, -1) {
+			listed++
+			if _, ok := parsed[name[1]]; !ok {
+				t.Errorf("the README lists %s; /metrics does not serve it", name[1])
+			}
+		}
+	}
+	if listed < 14 {
+		t.Errorf("the README lists %d metrics", listed)
+	}
+
 	value := func(name string, labels ...string) float64 {
 		v, _ := promtest.Value(parsed, name, labels...)
 		return v

@@ -109,6 +109,11 @@ func New(opts Options) *Worker {
 		metric.WithDescription("Time from an event being stored on the stream to its graph write being committed."))
 	w.walkErrors, _ = m.Int64Counter("layerq.walk.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Failed manifest walks by class (retried or not)."))
+	// Every class is served from the start, at zero, so a rate over it
+	// reads 0 rather than no data.
+	for _, c := range []walker.Class{walker.Registry, walker.NotFound, walker.Unauthorized, walker.TooLarge, walker.Invalid, walker.Unsupported} {
+		w.walkErrors.Add(context.Background(), 0, metric.WithAttributes(attribute.String("class", string(c))))
+	}
 	return w
 }
 
