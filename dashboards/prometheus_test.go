@@ -187,6 +187,7 @@ func TestPrometheusPanels(t *testing.T) {
 	// Wait until Prometheus holds a few scrapes of everything.
 	waitFor(t, "Prometheus to scrape layerq's walk error, layer scans and scan progress", 60*time.Second, func() bool {
 		for _, q := range []string{
+			`layerq_walk_errors_total{class="not_found"} > 0`,
 			`count_over_time(layerq_walk_errors_total{class="not_found"}[1m]) >= 3`,
 			`count_over_time(layerq_layers_total{outcome="indexed"}[1m]) >= 3`,
 			`count_over_time(layerq_scan_repositories_done[1m]) >= 3`,

@@ -233,11 +233,15 @@ func runServer(ctx context.Context, s server) error {
 			store.Aggregate(ctx, time.Second, func(err error) { s.log.Warn("aggregates", "error", err) })
 			return nil
 		})
-		// Work out the waste of newly indexed images for the dashboards.
-		g.Go(func() error {
-			analyzeWaste(ctx, s.pool, store, 5*time.Second, s.log)
-			return nil
-		})
+		// Work out the waste of newly indexed images for the dashboards
+		// (where this process scans layers: layers indexed elsewhere, by
+		// scan --layers, are picked up by those that do).
+		if layerCons != nil && s.layerWorkers > 0 {
+			g.Go(func() error {
+				analyzeWaste(ctx, s.pool, store, 5*time.Second, s.log)
+				return nil
+			})
+		}
 	}
 	return g.Wait()
 }

@@ -106,7 +106,8 @@ func TestServeTelemetry(t *testing.T) {
 		applied, _ := promtest.Value(parsed, "layerq_events_processed_total", "action", "push")
 		indexed, _ := promtest.Value(parsed, "layerq_layers_total")
 		scanned, _ := promtest.Value(parsed, "layerq_scan_repositories_done")
-		return applied >= 1 && indexed >= 2 && scanned >= 1
+		unacked, _ := promtest.Value(parsed, "layerq_consumer_ack_pending", "consumer", "layerq-layer-scanners")
+		return applied >= 1 && indexed >= 2 && scanned >= 1 && unacked == 0
 	})
 	promtest.CheckMetrics(t, body)
 	// Every metric the README lists is served.

@@ -70,7 +70,11 @@ func exitCode(err error) int {
 // the figures are exact.
 func folded(c *cli.Context, load func(db *database.Pool) (output.Table, error)) func(db *database.Pool) (output.Table, error) {
 	return func(db *database.Pool) (output.Table, error) {
-		if _, err := graph.New(db).ApplyAggregates(c.Context); err != nil {
+		_, err := graph.New(db).ApplyAggregates(c.Context)
+		switch {
+		case errors.Is(err, graph.ErrReadOnly):
+			fmt.Fprintln(c.App.ErrWriter, "layerq: read-only database role: figures as of the last fold by layerq-ingest serve (every second while it runs)")
+		case err != nil:
 			return nil, err
 		}
 		return load(db)

@@ -6,8 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/graph"
@@ -348,5 +350,50 @@ func TestStorageBasesCacheCommands(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &cache); err != nil || len(cache.Repositories) != 0 || cache.OverTime == nil || cache.Busters == nil {
 		t.Fatalf("cache json %s (%v)", out, err)
+	}
+}
+
+// As a member of layerq_reader, the reports run on the aggregates as of the
+// last fold, and say so; the role folds nothing.
+func TestReadOnlyRole(t *testing.T) {
+	url, _, _ := seeded(t)
+	if _, _, err := runCLI(t, "--database-url", url, "storage"); err != nil { // folds, as the writer
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	role := fmt.Sprintf("reader_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw' IN ROLE layerq_reader"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(ctx, "DROP ROLE "+role)
+	u, _ := neturl.Parse(url)
+	u.User = neturl.UserPassword(role, "pw")
+	// A change the writer has not folded yet.
+	if _, err := admin.Exec(ctx, `UPDATE repository_manifests SET deleted_at = now()
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = 'team/other')`); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, "--database-url", u.String(), "-o", "csv", "storage")
+	if err != nil {
+		t.Fatalf("storage as a reader: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "read-only database role: figures as of the last fold") {
+		t.Errorf("stderr = %q", errOut)
+	}
+	if !strings.Contains(out, "team/other") {
+		t.Errorf("the reader folded the delete (or lost the row): %q", out)
+	}
+	var queued int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM aggregate_queue`).Scan(&queued); err != nil || queued == 0 {
+		t.Errorf("queue = %d, %v: the reader's run emptied it", queued, err)
+	}
+	out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "storage")
+	if err != nil || strings.Contains(out, "team/other") {
+		t.Errorf("the writer's storage still shows team/other after folding the delete: %v\n%s", err, out)
 	}
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,10 +20,23 @@ import (
 // applier at a time; the SQL checks for it by the same numbers.
 const aggregatesLockClass, aggregatesLockID = 0x6c71, 1
 
+// ErrReadOnly means the database role may read the graph but not fold the
+// aggregates (layerq_reader): the aggregates are as of the last fold by a
+// writer (serve folds every second).
+var ErrReadOnly = errors.New("this database role may not fold the aggregates (a read-only role such as layerq_reader)")
+
 // ApplyAggregates folds every queued change into the aggregates and says
 // how many queue rows it took in. Appliers take turns: one waits for the
-// other to finish, then applies what is left.
+// other to finish, then applies what is left. A role that may not fold
+// gets ErrReadOnly before it waits for anything.
 func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
+	var may bool
+	if err := s.pool.QueryRow(ctx, `SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE')`).Scan(&may); err != nil {
+		return 0, fmt.Errorf("checking the right to fold the aggregates: %w", err)
+	}
+	if !may {
+		return 0, ErrReadOnly
+	}
 	return s.applyAggregates(ctx, true)
 }
 

@@ -51,7 +51,8 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	ctx, span := c.Indexer.Telemetry.TracerFor().Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
-	defer span.End()
+	var err error
+	defer func() { telemetry.End(span, err) }()
 	job, err := stream.DecodeLayerJob(msg.Data())
 	if err != nil {
 		c.Log.Warn("dropping an invalid layer job", "err", err)

@@ -79,7 +79,7 @@ func (ix *Indexer) instruments() {
 		ix.scanned, _ = m.Int64Counter("layerq.layer.scanned", metric.WithUnit("By"),
 			metric.WithDescription("Compressed layer bytes read by the layer scanner."))
 		ix.layers, _ = m.Int64Counter("layerq.layers", metric.WithUnit("{layer}"),
-			metric.WithDescription("Layers the scanner finished, by outcome (indexed, skipped, rejected, failed)."))
+			metric.WithDescription("Layer scans by outcome (indexed, skipped, rejected, failed); a failure that is retried counts each attempt."))
 	})
 }
 

@@ -87,10 +87,9 @@ type Receiver struct {
 	creds map[string][][32]byte // source -> sha256 of accepted Authorization headers
 	stats Stats
 
-	tracer    trace.Tracer
-	requests  metric.Int64Counter
-	published metric.Int64Counter
-	ignored   metric.Int64Counter
+	tracer   trace.Tracer
+	requests metric.Int64Counter
+	ignored  metric.Int64Counter
 }
 
 // Stats counts what the receiver did.
@@ -135,10 +134,6 @@ func New(opts Options) (*Receiver, error) {
 	var err error
 	if r.requests, err = m.Int64Counter("layerq.webhook.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Webhook requests by source and the status answered.")); err != nil {
-		return nil, err
-	}
-	if r.published, err = m.Int64Counter("layerq.events.published", metric.WithUnit("{event}"),
-		metric.WithDescription("Events stored on the stream (result=stored) or found there already (result=duplicate).")); err != nil {
 		return nil, err
 	}
 	if r.ignored, err = m.Int64Counter("layerq.events.ignored", metric.WithUnit("{event}"),
@@ -260,17 +255,13 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source string)
 		if err != nil {
 			return answer{Status: http.StatusServiceUnavailable, Error: err.Error()}
 		}
-		result := "stored"
 		if dup {
 			a.Duplicates++
 			r.stats.Duplicate.Add(1)
-			result = "duplicate"
 		} else {
 			a.Published++
 			r.stats.Published.Add(1)
 		}
-		r.published.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source),
-			attribute.String("action", string(ev.Action)), attribute.String("result", result)))
 	}
 	return a
 }

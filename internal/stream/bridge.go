@@ -56,7 +56,7 @@ func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replica
 			return
 		}
 		for _, ev := range res.Events {
-			if _, err := pub.Publish(telemetry.Extract(ctx, msg.Headers()), ev); err != nil {
+			if _, err := pub.Publish(telemetry.Extract(ctx, h), ev); err != nil {
 				msg.Nak()
 				return
 			}

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/layerq/layerq/internal/natstest"
+	"github.com/layerq/layerq/internal/otlptest"
 	"github.com/layerq/layerq/internal/stream"
-	"github.com/layerq/layerq/internal/telemetry"
 )
 
 const zotUpdated = `{"specversion":"1.0","id":"5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11","source":"https://zot.example.com:5000",` +
@@ -24,8 +24,9 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 	ns := natstest.Start(t, stream.Settings{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	rec := otlptest.NewRecorder()
 	go func() {
-		done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, telemetry.Providers{}, slog.New(slog.DiscardHandler))
+		done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, rec.Providers, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -50,7 +51,7 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 		{Subject: "zot.events", Data: []byte(zotUpdated)},
 		{Subject: "zot.events", Data: []byte(zotUpdated)},
 		{Subject: "zot.events", Data: []byte("hello")},
-		{Subject: "zot.events", Header: nats.Header{"ce-id": {"b-1"}, "ce-specversion": {"1.0"}, "ce-type": {"zotregistry.image.deleted"},
+		{Subject: "zot.events", Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "ce-id": {"b-1"}, "ce-specversion": {"1.0"}, "ce-type": {"zotregistry.image.deleted"},
 			"ce-source": {"https://zot.example.com:5000"}, "ce-time": {"2026-11-23T12:31:00Z"}, "content-type": {"application/json"}},
 			Data: []byte(`{"name":"golang","reference":"1.26","digest":"","mediaType":""}`)},
 	} {
@@ -76,5 +77,28 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 	}
 	if _, err := st.GetLastMsgForSubject(ctx, "layerq.events.cloudevents.tag_delete"); err != nil {
 		t.Fatalf("binary-mode delete not bridged: %v", err)
+	}
+	// Counted as published, the retry as a duplicate; the binary-mode
+	// message's trace context (a lowercase NATS header) is carried on.
+	for _, c := range []struct {
+		attrs []string
+		want  float64
+	}{
+		{[]string{"source", "cloudevents", "action", "push", "result", "stored"}, 1},
+		{[]string{"source", "cloudevents", "action", "push", "result", "duplicate"}, 1},
+		{[]string{"action", "tag_delete", "result", "stored"}, 1},
+	} {
+		if v := rec.Value(t, "layerq.events.published", c.attrs...); v != c.want {
+			t.Errorf("layerq.events.published%v = %v, want %v", c.attrs, v, c.want)
+		}
+	}
+	carried := false
+	for _, s := range rec.Spans() {
+		if s.SpanContext().TraceID().String() == "0af7651916cd43dd8448eb211c80319c" && s.Parent().SpanID().String() == "b7ad6b7169203331" {
+			carried = true
+		}
+	}
+	if !carried {
+		t.Errorf("the bridged delete's publish span is not in the trace its message carried")
 	}
 }

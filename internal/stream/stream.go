@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/telemetry"
@@ -120,13 +121,18 @@ func token(s string) string {
 // publishing span's context in its headers, so the worker's spans join the
 // webhook's trace.
 type Publisher struct {
-	js     jetstream.JetStream
-	tracer trace.Tracer
+	js        jetstream.JetStream
+	tracer    trace.Tracer
+	published metric.Int64Counter
 }
 
-// NewPublisher returns a Publisher on js whose spans go to tel.
+// NewPublisher returns a Publisher on js whose spans and counts go to tel.
 func NewPublisher(js jetstream.JetStream, tel telemetry.Providers) *Publisher {
-	return &Publisher{js: js, tracer: tel.TracerFor()}
+	p := &Publisher{js: js, tracer: tel.TracerFor()}
+	// The instrument options are fixed and valid: errors cannot happen.
+	p.published, _ = tel.MeterFor().Int64Counter("layerq.events.published", metric.WithUnit("{event}"),
+		metric.WithDescription("Events stored on the stream (result=stored) or found there already (result=duplicate), from webhooks and the zot bridge."))
+	return p
 }
 
 // span starts a producer span for a publish to subject.
@@ -157,6 +163,12 @@ func (p *Publisher) Publish(ctx context.Context, ev webhook.Event) (duplicate bo
 		return false, fmt.Errorf("%w: publishing event %s: %v", ErrUnavailable, ev.ID, err)
 	}
 	span.SetAttributes(attribute.Bool("layerq.duplicate", ack.Duplicate))
+	result := "stored"
+	if ack.Duplicate {
+		result = "duplicate"
+	}
+	p.published.Add(ctx, 1, metric.WithAttributes(attribute.String("source", ev.Source),
+		attribute.String("action", string(ev.Action)), attribute.String("result", result)))
 	return ack.Duplicate, nil
 }
 

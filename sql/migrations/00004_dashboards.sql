@@ -2,7 +2,7 @@
 --
 -- The dashboards query views only (dashboards/*.json), as layerq_reader: a
 -- role with SELECT on the graph and no write grant, which a login role for
--- Grafana joins (docs/operations.md says how). The views add to those of
+-- Grafana joins (the README, Dashboards, says how). The views add to those of
 -- 00003 what the overview and cache dashboards show beyond the reports'
 -- tables: each image's waste, bases by name, blobs stored twice, cache
 -- busters per repository, and the ingest backlog.
@@ -28,10 +28,13 @@ CREATE TABLE image_waste (
 -- by the first live tag naming them (or an index holding them).
 CREATE VIEW bloated_images AS
 SELECT r.registry, r.name AS repository,
-    coalesce((SELECT min(t.name) FROM tags t
-              WHERE t.repository_id = r.id AND t.deleted_at IS NULL
-                AND (t.manifest_digest = m.digest
-                     OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = m.digest))), '') AS tag,
+    coalesce((SELECT min(x.name) FROM (
+                  SELECT t.name FROM tags t
+                  WHERE t.manifest_digest = m.digest AND t.repository_id = r.id AND t.deleted_at IS NULL
+                  UNION ALL
+                  SELECT t.name FROM index_children ic
+                  JOIN tags t ON t.manifest_digest = ic.index_digest AND t.repository_id = r.id AND t.deleted_at IS NULL
+                  WHERE ic.child_digest = m.digest) x), '') AS tag,
     m.digest, layerq_platform(m.os, m.architecture, m.variant) AS platform,
     w.layers, w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
 FROM image_waste w
@@ -42,13 +45,21 @@ JOIN repositories r ON r.id = rm.repository_id;
 -- Bases by name (the repository:tag that points or last pointed at their
 -- builds): builds in use, images built on them, and those on a stale build.
 CREATE VIEW base_usage AS
-SELECT r.registry, r.name AS repository, b.base_tag AS tag,
-    count(*)::bigint AS builds, sum(b.images)::bigint AS images,
-    sum(b.repositories)::bigint AS dependent_repositories,
-    coalesce(sum(b.images) FILTER (WHERE b.stale), 0)::bigint AS stale_images
-FROM base_builds b
-JOIN repositories r ON r.id = b.base_repository_id
-GROUP BY r.registry, r.name, b.base_tag;
+WITH named AS (
+    SELECT r.registry, r.name AS repository, b.base_tag AS tag,
+        count(*)::bigint AS builds, sum(b.images)::bigint AS images,
+        coalesce(sum(b.images) FILTER (WHERE b.stale), 0)::bigint AS stale_images,
+        array_agg(b.base_digest) AS digests
+    FROM base_builds b
+    JOIN repositories r ON r.id = b.base_repository_id
+    GROUP BY r.registry, r.name, b.base_tag
+)
+SELECT n.registry, n.repository, n.tag, n.builds, n.images,
+    -- A repository with images on two builds of the base counts once.
+    (SELECT count(DISTINCT br.repository_id) FROM base_repositories br
+     WHERE br.base_digest = ANY (n.digests) AND br.images > 0) AS dependent_repositories,
+    n.stale_images
+FROM named n;
 
 -- Layers a registry stores under more than one blob (the same tar
 -- compressed differently): bytes_stored_twice keeps the smallest encoding.
@@ -74,15 +85,20 @@ FROM cache_history_steps s;
 -- live images (as of the last fold) neither indexed nor rejected.
 CREATE VIEW ingest_backlog AS
 SELECT (SELECT count(*) FROM aggregate_queue)::bigint AS aggregate_changes,
+    -- blob_usage holds configs too: blobs holds layers only. Foreign and
+    -- non-distributable layers live outside the registry and are never
+    -- indexed (as layers_pending.sql leaves them out).
     (SELECT count(*) FROM blob_usage u
-     WHERE u.manifests > 0
+     JOIN blobs b ON b.digest = u.digest
+     WHERE u.manifests > 0 AND b.diff_id IS NOT NULL
+       AND b.media_type NOT LIKE '%foreign%' AND b.media_type NOT LIKE '%nondistributable%'
        AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = u.digest)
        AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = u.digest))::bigint AS layers_pending;
 
 -- The read-only role. Roles belong to the cluster: another database's
 -- migration may have made it already. A migrating user that may not create
 -- roles (some managed services) gets a warning; an administrator then
--- creates the role and runs the grants below by hand (docs/operations.md).
+-- creates the role and runs the grants below by hand (README, Dashboards).
 -- Down leaves the role: other databases of the cluster may use it.
 -- +goose StatementBegin
 DO $$
@@ -99,6 +115,17 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO layerq_reader', current_schema());
     -- Tables and views later migrations make are readable too.
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT ON TABLES TO layerq_reader', current_schema());
+END
+$$;
+-- +goose StatementEnd
+
+-- PostgreSQL before 15 lets every role create tables in the public schema;
+-- layerq's schema is written by migrations only. (Revoking what another
+-- owner granted only warns.)
+-- +goose StatementBegin
+DO $$
+BEGIN
+    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', current_schema());
 END
 $$;
 -- +goose StatementEnd
