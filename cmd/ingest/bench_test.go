@@ -16,12 +16,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
+	"github.com/layerq/layerq/internal/otlptest"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
 )
 
@@ -31,8 +33,17 @@ const benchEvents = 400
 // notifications POSTed to the receiver, through the embedded JetStream, to
 // workers that walk each manifest from an in-process registry and commit it.
 // Latency is from the POST to the tag being visible in Postgres (polled
-// every 2 ms); events/s is over the whole burst.
+// every 2 ms); events/s is over the whole burst. telemetry=on runs it with
+// the OpenTelemetry SDK as serve sets it up, exporting every span and metric
+// over OTLP/HTTP to an in-process collector (and /metrics registered);
+// telemetry=off with none, for the ratio.
 func BenchmarkWebhookToGraph(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "telemetry=off", true: "telemetry=on"}[on], func(b *testing.B) { benchWebhookToGraph(b, on) })
+	}
+}
+
+func benchWebhookToGraph(b *testing.B, withTelemetry bool) {
 	reg := registrytest.New(b)
 	type pushed struct{ repo, digest string }
 	var imgs []pushed
@@ -67,11 +78,20 @@ func BenchmarkWebhookToGraph(b *testing.B) {
 		settings := stream.Settings{}
 		settings.Defaults()
 		ctx, cancel := context.WithCancel(context.Background())
+		srv := server{role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 8,
+			creds: map[string]receiver.Credentials{"*": {Tokens: []string{"t"}}}, log: slog.New(slog.DiscardHandler)}
+		var tel *telemetry.Telemetry
+		if withTelemetry {
+			col := otlptest.New(b)
+			b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.HTTP)
+			b.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+			if tel, err = telemetry.Start(ctx, telemetry.Options{Service: "layerq-ingest"}); err != nil {
+				b.Fatal(err)
+			}
+			srv.telemetry, srv.metrics = tel.Providers, tel.MetricsHandler()
+		}
 		served := make(chan error, 1)
-		go func() {
-			served <- runServer(ctx, server{role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 8,
-				creds: map[string]receiver.Credentials{"*": {Tokens: []string{"t"}}}, log: slog.New(slog.DiscardHandler)})
-		}()
+		go func() { served <- runServer(ctx, srv) }()
 		hook := "http://" + ln.Addr().String() + "/webhooks/distribution"
 		seen := map[string]time.Time{}
 		var mu sync.Mutex
@@ -166,6 +186,9 @@ func BenchmarkWebhookToGraph(b *testing.B) {
 		rates = append(rates, float64(len(imgs))/last.Sub(start).Seconds())
 		cancel()
 		<-served
+		if tel != nil {
+			tel.Shutdown(context.Background())
+		}
 		stopNATS()
 		pool.Close()
 		b.StartTimer()
