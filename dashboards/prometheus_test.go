@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/layerq/layerq/internal/pgtest"
@@ -94,7 +93,8 @@ func promQuery(t *testing.T, base, expr string) (status string, series int, errT
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatalf("query %s: %v", expr, err)
+		// Starting up, Prometheus answers 503 in plain text.
+		return "unready: " + resp.Status, 0, err.Error()
 	}
 	return r.Status, len(r.Data.Result), r.Error
 }
@@ -121,13 +121,7 @@ func TestPrometheusPanels(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
-		c.Notifications.EventConfig.IncludeReferences = true
-		c.Notifications.Endpoints = []configuration.Endpoint{{
-			Name: "layerq", URL: base + "/webhooks/distribution", Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,
-			Headers: http.Header{"Authorization": {"Bearer s3cret"}},
-		}}
-	}})
+	reg := registrytest.NewNotifyingDistribution(t, base+"/webhooks/distribution", "s3cret")
 	start(t, bin, "--database-url", dbURL, "--data-dir", t.TempDir(), "serve", "--listen", "127.0.0.1:"+strconv.Itoa(port),
 		"--registry", reg.Host, "--webhook-token", "s3cret", "--reconcile-every", "2s")
 	waitFor(t, "layerq /readyz", 30*time.Second, func() bool {

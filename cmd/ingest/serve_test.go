@@ -38,13 +38,7 @@ func TestServeWithDistributionNotifications(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	port := freePort(t)
 	hook := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhooks/distribution"
-	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
-		c.Notifications.EventConfig.IncludeReferences = true
-		c.Notifications.Endpoints = []configuration.Endpoint{{
-			Name: "layerq", URL: hook, Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,
-			Headers: http.Header{"Authorization": {"Bearer s3cret"}},
-		}}
-	}})
+	reg := registrytest.NewNotifyingDistribution(t, hook, "s3cret")
 
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer

@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	dto "github.com/prometheus/client_model/go"
 
@@ -38,13 +36,7 @@ func TestServeTelemetry(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	reg := registrytest.NewDistribution(t, registrytest.DistributionOptions{Configure: func(c *configuration.Configuration) {
-		c.Notifications.EventConfig.IncludeReferences = true
-		c.Notifications.Endpoints = []configuration.Endpoint{{
-			Name: "layerq", URL: base + "/webhooks/distribution", Timeout: 2 * time.Second, Threshold: 3, Backoff: 200 * time.Millisecond,
-			Headers: http.Header{"Authorization": {"Bearer s3cret"}},
-		}}
-	}})
+	reg := registrytest.NewNotifyingDistribution(t, base+"/webhooks/distribution", "s3cret")
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
 	served := make(chan error, 1)

@@ -126,36 +126,20 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		byKey[fmt.Sprint(x.Digest, x.repoID)] = x
 		x.ok = true
 	}
-	rows, err = db.Query(ctx, qBloatLayers, digests, repoIDs)
-	if err != nil {
-		return nil, fmt.Errorf("querying layers: %w", err)
-	}
-	var (
-		mdigest          string
-		repoID           int64
-		l                dedup.Layer
-		uncompressed     *int64
-		rejected, inBase bool
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&mdigest, &repoID, &l.Position, &l.Digest, &l.MediaType, &l.Size, &l.CreatedBy, &uncompressed, &rejected, &inBase}, func() error {
-		cur := byKey[fmt.Sprint(mdigest, repoID)]
+	if err := forEachLayer(ctx, db, digests, repoIDs, func(r layerRow) error {
+		cur := byKey[fmt.Sprint(r.manifest, r.repositoryID)]
 		if cur == nil {
-			return fmt.Errorf("layer of unexpected manifest %s", mdigest)
+			return fmt.Errorf("layer of unexpected manifest %s", r.manifest)
 		}
-		c := l
-		if uncompressed == nil || rejected {
-			cur.ok = false
-		} else {
-			c.UncompressedSize = *uncompressed
-		}
-		if inBase {
+		cur.ok = cur.ok && r.indexed
+		if r.baseTop {
 			cur.baseTops = append(cur.baseTops, len(cur.layers)+1)
 		}
-		cur.layers = append(cur.layers, c)
-		cur.blobs = append(cur.blobs, l.Digest)
+		cur.layers = append(cur.layers, r.layer)
+		cur.blobs = append(cur.blobs, r.layer.Digest)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("reading layers: %w", err)
+		return nil, err
 	}
 
 	cache := newEntryCache(db, maxCachedEntries)
@@ -211,6 +195,47 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		out.Notes = append(out.Notes, fmt.Sprintf("%d images have layers not indexed yet (or rejected, see layer_rejections) and are left out: run layerq-ingest scan --layers", out.Pending))
 	}
 	return out, nil
+}
+
+// layerRow is one layer of an image manifest, as bloat_layers.sql reads it.
+type layerRow struct {
+	manifest     string
+	repositoryID int64
+	// layer has its UncompressedSize when indexed.
+	layer dedup.Layer
+	// indexed: the layer's file index is stored (and it is not rejected).
+	indexed bool
+	// baseTop: the stack up to this layer is a whole image in another
+	// repository than repositoryID.
+	baseTop bool
+}
+
+// forEachLayer reads the layers of manifests[i] in repositoryIDs[i], bottom
+// first, manifest by manifest.
+func forEachLayer(ctx context.Context, db DB, manifests []string, repositoryIDs []int64, fn func(layerRow) error) error {
+	rows, err := db.Query(ctx, qBloatLayers, manifests, repositoryIDs)
+	if err != nil {
+		return fmt.Errorf("querying layers: %w", err)
+	}
+	var (
+		r            layerRow
+		uncompressed *int64
+		rejected     bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&r.manifest, &r.repositoryID, &r.layer.Position, &r.layer.Digest, &r.layer.MediaType,
+		&r.layer.Size, &r.layer.CreatedBy, &uncompressed, &rejected, &r.baseTop}, func() error {
+		c := r
+		c.indexed = uncompressed != nil && !rejected
+		c.layer.UncompressedSize = 0
+		if c.indexed {
+			c.layer.UncompressedSize = *uncompressed
+		}
+		return fn(c)
+	})
+	if err != nil {
+		return fmt.Errorf("reading layers: %w", err)
+	}
+	return nil
 }
 
 // indexChildren lists the child manifests of an index.

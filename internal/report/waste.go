@@ -26,40 +26,24 @@ func PendingWaste(ctx context.Context, db DB, limit int) ([]graph.ImageWaste, er
 	if err != nil || len(digests) == 0 {
 		return nil, err
 	}
-	rows, err = db.Query(ctx, qBloatLayers, digests, make([]int64, len(digests)))
-	if err != nil {
-		return nil, fmt.Errorf("querying layers: %w", err)
-	}
 	type image struct {
 		layers   []dedup.Layer
 		blobs    []string
 		rejected bool
 	}
 	images := map[string]*image{}
-	var (
-		mdigest          string
-		repoID           int64
-		l                dedup.Layer
-		uncompressed     *int64
-		rejected, inBase bool
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&mdigest, &repoID, &l.Position, &l.Digest, &l.MediaType, &l.Size, &l.CreatedBy, &uncompressed, &rejected, &inBase}, func() error {
-		img := images[mdigest]
+	if err := forEachLayer(ctx, db, digests, make([]int64, len(digests)), func(r layerRow) error {
+		img := images[r.manifest]
 		if img == nil {
 			img = &image{}
-			images[mdigest] = img
+			images[r.manifest] = img
 		}
-		c := l
-		if uncompressed == nil || rejected {
-			img.rejected = true
-		} else {
-			c.UncompressedSize = *uncompressed
-		}
-		img.layers = append(img.layers, c)
-		img.blobs = append(img.blobs, l.Digest)
+		img.rejected = img.rejected || !r.indexed
+		img.layers = append(img.layers, r.layer)
+		img.blobs = append(img.blobs, r.layer.Digest)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("reading layers: %w", err)
+		return nil, err
 	}
 	cache := newEntryCache(db, maxCachedEntries)
 	var out []graph.ImageWaste
