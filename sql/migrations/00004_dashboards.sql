@@ -105,7 +105,12 @@ DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_reader') THEN
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = current_user AND (rolcreaterole OR rolsuper)) THEN
-            CREATE ROLE layerq_reader NOLOGIN;
+            -- Another database's migration may create it at the same time.
+            BEGIN
+                CREATE ROLE layerq_reader NOLOGIN;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
         ELSE
             RAISE WARNING 'layerq: cannot create role layerq_reader as %; create it (CREATE ROLE layerq_reader NOLOGIN) and grant it SELECT on schema %', current_user, current_schema();
             RETURN;
