@@ -3,6 +3,7 @@ package walker
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -76,6 +77,31 @@ func rememberPlainHTTP(next http.RoundTripper) http.RoundTripper {
 type plainHTTP struct {
 	err error
 	at  time.Time
+}
+
+// maxRedirects bounds a chain of redirects, as net/http's own default does:
+// go-containerregistry replaces that check with one that guards against
+// SSRF but lets a registry redirect a request to itself forever.
+const maxRedirects = 10
+
+var errRedirectLoop = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
+// limitRedirects wraps a transport so that the request after the
+// maxRedirects-th redirect of a chain fails instead of being sent.
+func limitRedirects(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		n := 0
+		for r := req.Response; r != nil && r.Request != nil; r = r.Request.Response {
+			n++
+		}
+		if n >= maxRedirects {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, errRedirectLoop
+		}
+		return next.RoundTrip(req)
+	})
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

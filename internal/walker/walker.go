@@ -95,7 +95,7 @@ func New(opts Options) (*Walker, error) {
 	}
 	p, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(opts.Keychain),
-		remote.WithTransport(capManifests(rememberPlainHTTP(opts.Transport))),
+		remote.WithTransport(capManifests(limitRedirects(rememberPlainHTTP(opts.Transport)))),
 		remote.WithJobs(opts.Jobs),
 		remote.WithPageSize(opts.PageSize),
 		remote.WithUserAgent("layerq"),

@@ -1,13 +1,18 @@
 package walker_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +288,34 @@ func TestWalkFailures(t *testing.T) {
 			reg.PutManifest(t, "bad/app", "v1", "application/vnd.oci.image.manifest.v1+json", []byte("<html>"))
 			return "bad/app", "v1"
 		}, walker.Invalid, "not valid JSON", true},
+		{"endless body", func(t *testing.T, reg *registrytest.Server) (string, string) {
+			reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.Contains(r.URL.Path, "/manifests/") {
+					return false
+				}
+				// No length, and bytes until the client hangs up.
+				w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+				w.Write([]byte(`{"schemaVersion":2,"annotations":{"x":"`))
+				chunk := bytes.Repeat([]byte("x"), 64<<10)
+				for r.Context().Err() == nil {
+					if _, err := w.Write(chunk); err != nil {
+						break
+					}
+				}
+				return true
+			})
+			return "team/app", "1"
+		}, walker.TooLarge, "larger than 4194304 bytes", true},
+		{"redirect loop", func(t *testing.T, reg *registrytest.Server) (string, string) {
+			reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.Contains(r.URL.Path, "/manifests/") {
+					return false
+				}
+				http.Redirect(w, r, r.URL.Path, http.StatusTemporaryRedirect)
+				return true
+			})
+			return "team/app", "1"
+		}, walker.Registry, "stopped after 10 redirects", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -298,6 +331,31 @@ func TestWalkFailures(t *testing.T) {
 				t.Fatalf("err = %s %q permanent=%v; want %s containing %q permanent=%v", we.Class, we.Reason, we.Permanent(), c.class, c.reason, c.permanent)
 			}
 		})
+	}
+}
+
+// A registry whose certificate does not verify is refused with the reason,
+// as a failure that may heal (a certificate can be renewed).
+func TestTLSErrorIsRecorded(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS() // a certificate nobody trusts
+	defer srv.Close()
+	// A registry by name (a loopback address would be tried over plain
+	// HTTP too): registry.test is dialled at the server.
+	tr := walker.DefaultTransport(4)
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	w, err := walker.New(walker.Options{Transport: tr, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Walk(context.Background(), "registry.test", "team/app", "1")
+	var we *walker.Error
+	if !errors.As(err, &we) || we.Class != walker.Registry || !strings.Contains(we.Reason, "certificate") || we.Permanent() {
+		t.Fatalf("err = %v (%T); want a transient registry error naming the certificate", err, err)
 	}
 }
 
