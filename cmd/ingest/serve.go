@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,8 @@ func serveCommand() *cli.Command {
 		Usage: "receive registry webhooks onto NATS JetStream and apply them to the graph",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: []string{"LAYERQ_LISTEN"}, Usage: "`ADDR` for webhooks, /healthz, /readyz and /metrics"},
+			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"LAYERQ_TLS_CERT"}, Usage: "serve HTTPS with this certificate `FILE` (PEM, chain included); with --tls-key"},
+			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"LAYERQ_TLS_KEY"}, Usage: "the certificate's private key `FILE` (PEM)"},
 			&cli.StringFlag{Name: "role", Value: "all", Usage: "`ROLE`: all, receiver or worker"},
 			&cli.StringSliceFlag{Name: "registry", EnvVars: []string{"LAYERQ_REGISTRIES"}, Usage: "a registry `HOST[:PORT]` events may name (repeat, or comma-separate)"},
 			&cli.StringFlag{Name: "registries-file", EnvVars: []string{"LAYERQ_REGISTRIES_FILE"}, Usage: "YAML `FILE` of registries (name, host, aliases, insecure, credentials)"},
@@ -113,9 +116,16 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer pool.Close()
+	tlsConfig, err := serverTLS(c.String("tls-cert"), c.String("tls-key"))
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	limits, err := layerLimits(c)
 	if err != nil {
@@ -244,6 +254,22 @@ func runServer(ctx context.Context, s server) error {
 		}
 	}
 	return g.Wait()
+}
+
+// serverTLS loads the certificate serve presents, or returns nil for plain
+// HTTP when neither file is given.
+func serverTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("HTTPS needs both --tls-cert and --tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the TLS certificate (--tls-cert, --tls-key): %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // readyOnly serves the health endpoints of a worker-only process.
