@@ -49,6 +49,7 @@ var composeEnv = map[string]string{
 	"LAYERQ_WEBHOOK_TOKEN":       "webhook-token-1",
 	"LAYERQ_DB_PASSWORD":         "db-password-1",
 	"LAYERQ_GRAFANA_DB_PASSWORD": "grafana-password-1",
+	"LAYERQ_INGEST_DB_PASSWORD":  "ingest-password-1",
 }
 
 var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}`)
@@ -172,8 +173,13 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s ran no command", name)
 			continue
 		}
-		if ctx.String("database-url") == "" || !strings.Contains(ctx.String("database-url"), "@postgres:5432/") {
-			t.Errorf("%s: database URL %q", name, ctx.String("database-url"))
+		// Migrations as the owner, the rest as the writer's login role.
+		wantUser := "layerq_ingest:" + composeEnv["LAYERQ_INGEST_DB_PASSWORD"]
+		if name == "layerq-migrate" {
+			wantUser = "layerq:" + composeEnv["LAYERQ_DB_PASSWORD"]
+		}
+		if !strings.Contains(ctx.String("database-url"), "//"+wantUser+"@postgres:5432/") {
+			t.Errorf("%s: database URL %q, want it as %s", name, ctx.String("database-url"), strings.Split(wantUser, ":")[0])
 		}
 		if ctx.Command.Name != "serve" {
 			continue
@@ -257,15 +263,17 @@ func TestComposeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := exec.Command("sh", filepath.Join(root, "deploy/postgres/10-layerq-roles.sh"))
+	pg := c.Services["postgres"]
 	script.Env = append(os.Environ(), "POSTGRES_USER="+admin.User.Username(), "POSTGRES_DB="+dbURL,
-		"LAYERQ_GRAFANA_DB_PASSWORD="+g.Environment["LAYERQ_GRAFANA_DB_PASSWORD"])
+		"LAYERQ_GRAFANA_DB_PASSWORD="+pg.Environment["LAYERQ_GRAFANA_DB_PASSWORD"], "LAYERQ_INGEST_DB_PASSWORD="+pg.Environment["LAYERQ_INGEST_DB_PASSWORD"])
 	if out, err := script.CombinedOutput(); err != nil {
 		t.Fatalf("10-layerq-roles.sh: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		conn, err := pgx.Connect(context.Background(), dbURL)
 		if err == nil {
-			conn.Exec(context.Background(), "DROP OWNED BY layerq_grafana; DROP ROLE IF EXISTS layerq_grafana")
+			conn.Exec(context.Background(), "DROP ROLE IF EXISTS layerq_grafana")
+			conn.Exec(context.Background(), "DROP ROLE IF EXISTS layerq_ingest")
 			conn.Close(context.Background())
 		}
 	})
@@ -285,6 +293,20 @@ func TestComposeFile(t *testing.T) {
 	}
 	if _, err := conn.Exec(context.Background(), `DELETE FROM tags`); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("Grafana's role deleting tags: %v, want permission denied", err)
+	}
+	// The ingest role: rows yes, schema no.
+	iu := *admin
+	iu.User = url.UserPassword("layerq_ingest", composeEnv["LAYERQ_INGEST_DB_PASSWORD"])
+	ic, err := pgx.Connect(context.Background(), iu.String())
+	if err != nil {
+		t.Fatalf("connecting as the ingest role: %v", err)
+	}
+	defer ic.Close(context.Background())
+	if _, err := ic.Exec(context.Background(), `INSERT INTO ingest_failures (registry, repository, reference, source, class, reason) VALUES ('r', 'x', 'y', 'z', 'c', 'test')`); err != nil {
+		t.Errorf("the ingest role writing a row: %v", err)
+	}
+	if _, err := ic.Exec(context.Background(), `DROP TABLE tags`); err == nil || !strings.Contains(err.Error(), "must be owner") {
+		t.Errorf("the ingest role dropping a table: %v, want refused", err)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -23,9 +25,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
+	"github.com/layerq/layerq/internal/sample"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns
@@ -214,5 +221,98 @@ func TestNoSecretLogged(t *testing.T) {
 	}
 	if !strings.Contains(text, "webhook refused") || !strings.Contains(text, "registry not configured") {
 		t.Errorf("the run did not log what it should have:\n%s", text)
+	}
+}
+
+// loginIn creates a login role that is a member of group, dropped when the
+// test ends, and returns dbURL connecting as it.
+func loginIn(t *testing.T, dbURL, group string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	role := fmt.Sprintf("%s_%d", strings.TrimPrefix(group, "layerq_"), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw' IN ROLE "+group); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), dbURL)
+		if err == nil {
+			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+	u, _ := url.Parse(dbURL)
+	u.User = url.UserPassword(role, "pw")
+	return u.String()
+}
+
+// Ingest runs as a member of layerq_writer: scans, layer indexing, the fold,
+// failures, and the live path all work; the schema cannot be changed. A
+// member of layerq_reader cannot ingest.
+func TestLeastPrivilegeRoles(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	writer, reader := loginIn(t, dbURL, "layerq_writer"), loginIn(t, dbURL, "layerq_reader")
+	reg := registrytest.New(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: sample.Text("app", 3000)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/app:1", img)
+	reg.PutManifest(t, "old/app", "v1", "application/vnd.docker.distribution.manifest.v1+prettyjws",
+		[]byte(`{"schemaVersion":1,"name":"old/app","tag":"v1","fsLayers":[],"history":[]}`))
+
+	out, errOut, err := runCLI(t, "--database-url", writer, "scan", "--registry", reg.Host, "--layers")
+	if err != nil {
+		t.Fatalf("scan as layerq_writer: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "2 repositories") || !strings.Contains(out, "1 errors") || !strings.Contains(out, "layers: 1 indexed") {
+		t.Errorf("scan as layerq_writer: %q", out)
+	}
+	if out, _, err := runCLI(t, "--database-url", writer, "migrate"); err != nil || !strings.Contains(out, "up to date") {
+		t.Errorf("migrate as layerq_writer on an up-to-date schema: %q, %v", out, err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var live, failures, queued int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM tags WHERE deleted_at IS NULL), (SELECT count(*) FROM ingest_failures), (SELECT count(*) FROM aggregate_queue)`).Scan(&live, &failures, &queued); err != nil {
+		t.Fatal(err)
+	}
+	if live != 1 || failures != 1 || queued != 0 {
+		t.Errorf("as layerq_writer: %d live tags, %d failures, %d queued changes; want 1, 1, 0 (scanned and folded)", live, failures, queued)
+	}
+	for _, sql := range []string{`CREATE TABLE stolen (x int)`, `DROP TABLE tags`, `ALTER TABLE tags ADD COLUMN x int`, `TRUNCATE tags`, `CREATE INDEX x ON tags (name)`} {
+		_, err := conn.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("as layerq_writer, %s: %v, want permission denied (42501)", sql, err)
+		}
+	}
+
+	// The live path as the writer.
+	port := freePort(t)
+	dist := registrytest.NewNotifyingDistribution(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/webhooks/distribution", "s3cret")
+	startServe(t, writer, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--registry", dist.Host, "--webhook-token", "s3cret")
+	waitReady(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")
+	if err := remote.Write(dist.Ref(t, "team/live:1"), img); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the push in the graph, written as layerq_writer", func() bool {
+		var n int
+		conn.QueryRow(ctx, `SELECT count(*) FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = 'team/live'`).Scan(&n)
+		return n == 1
+	})
+
+	// A reader cannot ingest, and is told so in one line.
+	_, _, err = runCLI(t, "--database-url", reader, "scan", "--registry", reg.Host)
+	if err == nil || !strings.Contains(err.Error(), "permission denied") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("scan as layerq_reader: %v", err)
 	}
 }
