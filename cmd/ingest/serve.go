@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "nats-cert", EnvVars: []string{"NATS_CERT"}, Usage: "client certificate `FILE` for NATS TLS"},
 			&cli.StringFlag{Name: "nats-key", EnvVars: []string{"NATS_KEY"}, Usage: "client key `FILE` for NATS TLS"},
 			&cli.IntFlag{Name: "stream-replicas", Value: 1, Usage: "JetStream replicas of the event stream (3 on a cluster)"},
+			&cli.DurationFlag{Name: "ack-wait", Value: 60 * time.Second, Usage: "how long a worker may hold an event unacknowledged before JetStream hands it to another (`DURATION`; long walks extend it)"},
 			&cli.IntFlag{Name: "workers", Value: 4, Usage: "events handled at once by this process"},
 			&cli.IntFlag{Name: "layer-workers", Value: 1, Usage: "layer blobs scanned at once by this process (0: this process scans none; pushed layers still queue)"},
 			&cli.BoolFlag{Name: "no-layer-scan", Usage: "do not queue pushed layers for file indexing (bloat and file duplicates then need `scan --layers`)"},
@@ -131,7 +133,10 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	settings := stream.Settings{Replicas: c.Int("stream-replicas")}
+	if c.Duration("ack-wait") < time.Second {
+		return fmt.Errorf("--ack-wait must be at least 1s")
+	}
+	settings := stream.Settings{Replicas: c.Int("stream-replicas"), AckWait: c.Duration("ack-wait")}
 	settings.Defaults()
 	tel, stopTelemetry, err := startTelemetry(c, role)
 	if err != nil {
@@ -221,6 +226,10 @@ func runServer(ctx context.Context, s server) error {
 	if s.role != "receiver" {
 		opts := worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
 			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log, Telemetry: s.telemetry}
+		// A fault-injection hook for failure tests (docs/operations.md).
+		if n, err := strconv.Atoi(os.Getenv("LAYERQ_FAULT_EXIT_AFTER_COMMITS")); err == nil {
+			opts.FaultExitAfterCommits = n
+		}
 		if layerCons != nil {
 			opts.Layers = stream.NewPublisher(js, s.telemetry)
 		}

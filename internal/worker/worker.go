@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,6 +52,12 @@ type Options struct {
 	// webhook that published it, with the walk and the write under it,
 	// and the event metrics.
 	Telemetry telemetry.Providers
+
+	// FaultExitAfterCommits, when above 0, ends the process (exit status 3)
+	// right after its FaultExitAfterCommits-th commit, before the ack: the
+	// worst moment for a crash, for failure testing (serve sets it from
+	// LAYERQ_FAULT_EXIT_AFTER_COMMITS). The event is then redelivered.
+	FaultExitAfterCommits int
 
 	// afterCommit, in tests, runs between the commit and the ack; returning
 	// true drops the event unacknowledged, as a crash there would.
@@ -99,6 +107,16 @@ func New(opts Options) *Worker {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if n := int64(opts.FaultExitAfterCommits); n > 0 && opts.afterCommit == nil {
+		var commits atomic.Int64
+		opts.afterCommit = func(ev webhook.Event) bool {
+			if commits.Add(1) >= n {
+				opts.Log.Warn("fault injection: exiting between commit and ack", "id", ev.ID)
+				os.Exit(3)
+			}
+			return false
+		}
 	}
 	w := &Worker{opts: opts, tracer: opts.Telemetry.TracerFor()}
 	m := opts.Telemetry.MeterFor()
@@ -228,7 +246,14 @@ func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, cla
 	if ref == "" {
 		ref = ev.Tag
 	}
-	f := graph.Failure{Registry: ev.Registry, Repository: ev.Repository, Reference: ref, Source: ev.Source, Class: class, Reason: reason}
+	// The graph names a registry as configured (its rows, and the
+	// ClearFailures of a later success, use that name), not by the host
+	// the event used; an unknown host is recorded as sent.
+	registry := ev.Registry
+	if r, err := w.opts.Registries.Lookup(ev.Registry); err == nil && r.Name != "" {
+		registry = r.Name
+	}
+	f := graph.Failure{Registry: registry, Repository: ev.Repository, Reference: ref, Source: ev.Source, Class: class, Reason: reason}
 	if json.Valid(payload) {
 		f.Payload = payload
 	}

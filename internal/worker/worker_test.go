@@ -205,7 +205,7 @@ func TestPermanentAndTransientFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[1].Class != "unknown_registry" || got[1].Registry != "evil.example.com" {
+	if len(got) != 2 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[0].Registry != "reg.test" || got[1].Class != "unknown_registry" || got[1].Registry != "evil.example.com" {
 		t.Fatalf("failures = %+v", got)
 	}
 
