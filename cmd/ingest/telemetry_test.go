@@ -108,7 +108,15 @@ func TestServeTelemetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := 0
-	for _, line := range strings.Split(string(readme), "\n") {
+	// The metric table of the README's Observability section.
+	section := string(readme)
+	if i := strings.Index(section, "\n## Observability"); i >= 0 {
+		section = section[i+1:]
+		if j := strings.Index(section[3:], "\n## "); j >= 0 {
+			section = section[:j+3]
+		}
+	}
+	for _, line := range strings.Split(section, "\n") {
 		if !strings.HasPrefix(line, "| `layerq_") {
 			continue
 		}
