@@ -54,7 +54,7 @@ func settings() (images int, faults time.Duration) {
 // registry at the versions go.mod pins.
 type binaries struct{ ingest, nats, registry string }
 
-func build(t *testing.T) binaries {
+func build(t testing.TB) binaries {
 	t.Helper()
 	dir := t.TempDir()
 	b := binaries{filepath.Join(dir, "layerq-ingest"), filepath.Join(dir, "nats-server"), filepath.Join(dir, "registry")}
@@ -70,7 +70,7 @@ func build(t *testing.T) binaries {
 	return b
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +82,7 @@ func freePort(t *testing.T) int {
 
 // proc is a process the test starts, kills and restarts.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	args []string
 	env  func() []string // extra environment at each start
@@ -95,7 +95,7 @@ type proc struct {
 	exits atomic.Int32
 }
 
-func newProc(t *testing.T, name string, args ...string) *proc {
+func newProc(t testing.TB, name string, args ...string) *proc {
 	f, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +169,9 @@ func (p *proc) exited() bool {
 // requests 503, resets some connections, and trickles some bodies.
 type faultProxy struct {
 	faulty atomic.Bool
+	// latency is added to every request (nanoseconds), as a distant
+	// registry would.
+	latency atomic.Int64
 	proxy  *httputil.ReverseProxy
 	served atomic.Int64
 	// injected 503s, resets and trickled bodies.
@@ -176,6 +179,9 @@ type faultProxy struct {
 }
 
 func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d := f.latency.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	if f.faulty.Load() {
 		switch x := rand.Float64(); {
 		case x < 0.15:
@@ -226,7 +232,7 @@ func (s *slowWriter) Write(b []byte) (int, error) {
 // rig is one run's processes: nats-server, the distribution registry (with
 // the fault proxy in front for fetches), one receiver, two workers.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	dbURL    string
 	natsURL  string
 	regHost  string
@@ -242,7 +248,7 @@ type rig struct {
 	exitAfter func() int
 }
 
-func newRig(t *testing.T, b binaries, dbURL string) *rig {
+func newRig(t testing.TB, b binaries, dbURL string, workers int, workerArgs ...string) *rig {
 	dir := t.TempDir()
 	r := &rig{t: t, dbURL: dbURL, token: "chaos-token"}
 	natsPort, regPort, recvPort := freePort(t), freePort(t), freePort(t)
@@ -298,8 +304,11 @@ notifications:
 	os.WriteFile(regs, fmt.Appendf(nil, "registries:\n  - name: chaos-registry\n    host: %s\n    aliases: [%s]\n", proxyLn.Addr(), r.regHost), 0o644)
 	common := []string{"--database-url", dbURL, "serve", "--nats-url", r.natsURL, "--registries-file", regs, "--ack-wait", "5s"}
 	r.receiver = newProc(t, b.ingest, append(common, "--role", "receiver", "--listen", fmt.Sprintf("127.0.0.1:%d", recvPort), "--webhook-token", r.token)...)
-	for i := range 2 {
-		w := newProc(t, b.ingest, append(common, "--role", "worker", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--workers", "4", "--layer-workers", "1")...)
+	if len(workerArgs) == 0 {
+		workerArgs = []string{"--workers", "4", "--layer-workers", "1"}
+	}
+	for i := range workers {
+		w := newProc(t, b.ingest, append(append(common, "--role", "worker", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))), workerArgs...)...)
 		if i == 1 {
 			w.env = func() []string {
 				if r.exitAfter == nil {
@@ -314,12 +323,17 @@ notifications:
 }
 
 func (r *rig) start() {
+	r.startWith(len(r.workers))
+}
+
+// startWith starts everything but the workers after the first n.
+func (r *rig) startWith(n int) {
 	r.nats.start()
 	waitFor(r.t, "nats-server", 30*time.Second, func() bool { return dial(strings.TrimPrefix(r.natsURL, "nats://")) })
 	r.registry.start()
 	waitFor(r.t, "the registry", 30*time.Second, func() bool { return dial(r.regHost) })
 	r.receiver.start()
-	for _, w := range r.workers {
+	for _, w := range r.workers[:n] {
 		w.start()
 	}
 	waitFor(r.t, "the receiver", 30*time.Second, func() bool {
@@ -340,7 +354,7 @@ func dial(addr string) bool {
 	return err == nil
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -358,7 +372,7 @@ type corpus struct {
 	digests []string
 }
 
-func makeCorpus(t *testing.T, n int) corpus {
+func makeCorpus(t testing.TB, n int) corpus {
 	var bases []v1.Image
 	for i := range 6 {
 		b, err := sample.Build(sample.Spec{Steps: []sample.Step{
@@ -395,9 +409,9 @@ func deletedLatest(i int) bool   { return i%10 == 5 }
 
 // run pushes the corpus and deletes, with faults or without, and returns the
 // graph as rows.
-func run(t *testing.T, b binaries, c corpus, chaos bool, faultFor time.Duration) map[string][]string {
+func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration) map[string][]string {
 	dbURL := pgtest.NewDatabase(t)
-	r := newRig(t, b, dbURL)
+	r := newRig(t, b, dbURL, 2)
 	r.start()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, dbURL)
@@ -548,7 +562,7 @@ func run(t *testing.T, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	return rows
 }
 
-func push(t *testing.T, host, ref string, img v1.Image) {
+func push(t testing.TB, host, ref string, img v1.Image) {
 	t.Helper()
 	r, err := name.ParseReference(host+"/"+ref, name.Insecure)
 	if err != nil {
@@ -559,7 +573,7 @@ func push(t *testing.T, host, ref string, img v1.Image) {
 	}
 }
 
-func del(t *testing.T, host, repo, ref string) {
+func del(t testing.TB, host, repo, ref string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -573,7 +587,7 @@ func del(t *testing.T, host, repo, ref string) {
 	}
 }
 
-func forge(t *testing.T, r *rig, repo, digest string) {
+func forge(t testing.TB, r *rig, repo, digest string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"events":[{"id":"forged-1","timestamp":"2026-12-02T10:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":2,"repository":%q,"url":"http://%s/v2/%s/manifests/%s"},"request":{"host":%q}}]}`,
 		digest, repo, r.regHost, repo, digest, r.regHost)
@@ -593,7 +607,7 @@ func forge(t *testing.T, r *rig, repo, digest string) {
 }
 
 // quiesce waits until both streams are drained and acked and cond holds.
-func quiesce(t *testing.T, r *rig, pool *pgxpool.Pool, cond string) {
+func quiesce(t testing.TB, r *rig, pool *pgxpool.Pool, cond string) {
 	t.Helper()
 	waitFor(t, "the graph to settle: "+cond, 4*time.Minute, func() bool {
 		nc, err := nats.Connect(r.natsURL, nats.Timeout(time.Second))
@@ -624,7 +638,7 @@ func quiesce(t *testing.T, r *rig, pool *pgxpool.Pool, cond string) {
 
 // dump reads the graph as sorted rows per table, leaving out what differs
 // between any two runs (ids, times, the registry's event ids).
-func dump(t *testing.T, pool *pgxpool.Pool) map[string][]string {
+func dump(t testing.TB, pool *pgxpool.Pool) map[string][]string {
 	t.Helper()
 	queries := map[string]string{
 		"repositories": `SELECT registry, name FROM repositories`,

@@ -96,7 +96,12 @@ func loadFixture(b *testing.B) *benchFixture {
 }
 
 func buildFixture() (*benchFixture, error) {
+	// LAYERQ_BENCH_REGISTRY=distribution serves the fixture from the CNCF
+	// distribution registry (in memory) instead of go-containerregistry's.
 	reg := registrytest.New(processTB{})
+	if os.Getenv("LAYERQ_BENCH_REGISTRY") == "distribution" {
+		reg = registrytest.NewDistribution(processTB{}, registrytest.DistributionOptions{})
+	}
 	fx := &benchFixture{reg: reg, images: make([]benchImage, benchImages)}
 
 	bases := make([]v1.Image, benchBases)

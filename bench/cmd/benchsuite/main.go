@@ -1,0 +1,274 @@
+// Command benchsuite runs layerq's benchmarks in one go (`go tool task
+// bench`) and writes what they measured into docs/benchmarks.md, between the
+// markers of its "Suite" section, with the machine and the date, and plots
+// into docs/img/: throughput against worker processes, and report latency
+// against graph size. Every figure is set beside its limit or peer measured
+// in the same run (raw GETs, gzip -dc, one worker).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// bench is one `go test -bench` run.
+type bench struct {
+	name    string // for the log
+	pkg     string
+	pattern string
+	times   string // -benchtime
+	env     []string
+}
+
+// results maps benchmark name (without the -N suffix) to unit to value.
+type results map[string]map[string]float64
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// run runs b and parses its metrics.
+func run(b bench, into results) error {
+	fmt.Fprintf(os.Stderr, "benchsuite: %s: go test -bench %s %s\n", b.name, b.pattern, b.pkg)
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", b.pattern, "-benchtime", b.times, "-timeout", "60m", b.pkg)
+	cmd.Env = append(os.Environ(), b.env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	err := cmd.Run()
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		if into[name] == nil {
+			into[name] = map[string]float64{}
+		}
+		f := strings.Fields(m[2])
+		for i := 0; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				into[name][f[i+1]] = v
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", b.name, err, out.String())
+	}
+	return nil
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "smaller runs (10k images for the large report graph, 100 events per worker run)")
+	docs := flag.String("docs", "docs", "the docs directory to write benchmarks.md and img/ into")
+	flag.Parse()
+	big := "100000"
+	events := "300"
+	if *quick {
+		big, events = "10000", "100"
+	}
+	all := []bench{
+		{"scan vs raw GETs (go-containerregistry's registry)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", nil},
+		{"scan vs raw GETs (distribution)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", []string{"LAYERQ_BENCH_REGISTRY=distribution"}},
+		{"webhook to graph", "./cmd/ingest/", "^BenchmarkWebhookToGraph$", "3x", nil},
+		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil},
+		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}},
+		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}},
+		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}},
+	}
+	got := map[string]results{}
+	started := time.Now()
+	for _, b := range all {
+		r := results{}
+		if err := run(b, r); err != nil {
+			fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
+			os.Exit(1)
+		}
+		got[b.name] = r
+	}
+	m := machine()
+	section, err := render(m, all, got, big, *docs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
+		os.Exit(1)
+	}
+	if err := splice(filepath.Join(*docs, "benchmarks.md"), section); err != nil {
+		fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "benchsuite: done in %s; wrote %s\n", time.Since(started).Round(time.Second), filepath.Join(*docs, "benchmarks.md"))
+}
+
+// machine describes where the figures come from.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"), "%f", &kb)
+		mem = fmt.Sprintf(", %.1f GiB", kb/1024/1024)
+	}
+	pg := "PostgreSQL (version unknown)"
+	if out, err := exec.Command("sh", "-c", "ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | tail -1").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		if v, err := exec.Command(strings.TrimSpace(string(out)), "--version").Output(); err == nil {
+			pg = strings.TrimSpace(strings.TrimPrefix(string(v), "postgres (PostgreSQL) "))
+			pg = "PostgreSQL " + pg
+		}
+	}
+	return fmt.Sprintf("%d cores (%s)%s, %s, %s, %s", runtime.NumCPU(), cpu, mem, runtime.Version(), pg, time.Now().UTC().Format("2006-01-02"))
+}
+
+func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// render writes the plots and returns the section's Markdown.
+func render(m string, all []bench, got map[string]results, big, docs string) (string, error) {
+	var s strings.Builder
+	fmt.Fprintf(&s, "Machine: %s. Written by `go tool task bench` (bench/cmd/benchsuite); each row's peer or limit is measured in the same run.\n\n", m)
+	s.WriteString("| what | figure | limit or peer (same run) | ratio |\n|---|---|---|---|\n")
+	row := func(what, fig, peer, ratio string) { fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", what, fig, peer, ratio) }
+	for _, reg := range []string{"go-containerregistry's registry", "distribution"} {
+		r := got["scan vs raw GETs ("+reg+")"]["BenchmarkScanVsRaw"]
+		row("scan, "+reg, f0(r["images/s"])+" images/s", f0(r["raw_images/s"])+" images/s of bare manifest + config GETs", f2(r["ratio_to_raw"])+"×")
+	}
+	w := got["webhook to graph"]
+	on, off := w["BenchmarkWebhookToGraph/telemetry=on"], w["BenchmarkWebhookToGraph/telemetry=off"]
+	row("webhook → graph, telemetry on", f0(on["events/s"])+" events/s, p50 "+f0(on["p50_ms"])+" ms, p99 "+f0(on["p99_ms"])+" ms",
+		"telemetry off: "+f0(off["events/s"])+" events/s, p50 "+f0(off["p50_ms"])+" ms", f2(on["events/s"]/off["events/s"])+"×")
+	l := got["layer scan vs gzip -dc"]
+	gz := l["BenchmarkScanGzip"]
+	for k, v := range gz {
+		if strings.HasPrefix(k, "speed-vs-") {
+			row("layer scan (gzip layer)", "", strings.TrimPrefix(k, "speed-vs-"), f2(v)+"×")
+		}
+	}
+	if rss := l["BenchmarkScanPeakRSS"]; rss != nil {
+		row("layer scan peak RSS", f1(rss["peak-RSS-MiB"])+" MiB", "at start "+f1(rss["start-RSS-MiB"])+" MiB", "")
+	}
+	wk := got["worker processes"]["BenchmarkWorkers"]
+	row("1 worker process", f1(wk["events/s-1w"])+" events/s", "", "1×")
+	row("2 worker processes", f1(wk["events/s-2w"])+" events/s", "1 worker", f2(wk["scale-2w"])+"× (goal ≥ 1.8×)")
+	row("4 worker processes", f1(wk["events/s-4w"])+" events/s", "1 worker", f2(wk["scale-4w"])+"×")
+	row("worker peak RSS", f1(wk["worker-peak-RSS-MiB"])+" MiB", "", "")
+
+	// Report latency at both sizes.
+	sizes := []string{"10k", big}
+	reports := map[string]map[string]float64{} // report -> size -> p50 ms
+	for i, name := range []string{"reports at 10k images", "reports at " + big + " images"} {
+		for bn, v := range got[name] {
+			rep := strings.TrimPrefix(bn, "BenchmarkReports/")
+			if reports[rep] == nil {
+				reports[rep] = map[string]float64{}
+			}
+			reports[rep][sizes[i]] = v["p50-ms"]
+		}
+	}
+	var names []string
+	for n := range reports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(&s, "\nReport latency, p50 of 11, synthetic graphs (internal/synth):\n\n| report | 10k images | %s images | ratio |\n|---|---|---|---|\n", big)
+	for _, n := range names {
+		a, b := reports[n]["10k"], reports[n][big]
+		ratio := ""
+		if a > 0 {
+			ratio = f1(b/a) + "×"
+		}
+		fmt.Fprintf(&s, "| %s | %s ms | %s ms | %s |\n", n, f1(a), f1(b), ratio)
+	}
+	if err := os.MkdirAll(filepath.Join(docs, "img"), 0o755); err != nil {
+		return "", err
+	}
+	if err := plotWorkers(filepath.Join(docs, "img", "bench-workers.svg"), wk); err != nil {
+		return "", err
+	}
+	if err := plotReports(filepath.Join(docs, "img", "bench-reports.svg"), names, reports, big); err != nil {
+		return "", err
+	}
+	s.WriteString("\n![events/s against worker processes](img/bench-workers.svg)\n![report latency against graph size](img/bench-reports.svg)\n")
+	return s.String(), nil
+}
+
+func plotWorkers(path string, wk map[string]float64) error {
+	p := plot.New()
+	p.Title.Text = "layerq workers: events/s against worker processes"
+	p.X.Label.Text = "worker processes"
+	p.Y.Label.Text = "events/s"
+	pts := plotter.XYs{{X: 1, Y: wk["events/s-1w"]}, {X: 2, Y: wk["events/s-2w"]}, {X: 4, Y: wk["events/s-4w"]}}
+	ideal := plotter.XYs{{X: 1, Y: wk["events/s-1w"]}, {X: 2, Y: 2 * wk["events/s-1w"]}, {X: 4, Y: 4 * wk["events/s-1w"]}}
+	if err := plotutil.AddLinePoints(p, "measured", pts, "linear", ideal); err != nil {
+		return err
+	}
+	p.Y.Min = 0
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+func plotReports(path string, names []string, reports map[string]map[string]float64, big string) error {
+	p := plot.New()
+	p.Title.Text = "layerq reports: p50 latency against graph size"
+	p.X.Label.Text = "images in the graph (thousands)"
+	p.Y.Label.Text = "ms"
+	bigK, _ := strconv.ParseFloat(big, 64)
+	for i, n := range names {
+		pts := plotter.XYs{{X: 10, Y: reports[n]["10k"]}, {X: bigK / 1000, Y: reports[n][big]}}
+		l, sc, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		c := plotutil.Color(i)
+		l.Color, sc.Color = c, c
+		sc.Shape = plotutil.Shape(i)
+		p.Add(l, sc)
+		p.Legend.Add(n, l, sc)
+	}
+	p.Legend.Top = true
+	p.Y.Min = 0
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+// The section of docs/benchmarks.md the suite owns.
+const (
+	begin = "<!-- benchsuite:begin (written by go tool task bench) -->"
+	end   = "<!-- benchsuite:end -->"
+)
+
+// splice replaces the suite's section of path, or appends one.
+func splice(path, section string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	doc := string(b)
+	block := begin + "\n" + section + end
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i >= 0 && j > i {
+		doc = doc[:i] + block + doc[j+len(end):]
+	} else {
+		doc = strings.TrimRight(doc, "\n") + "\n\n## Suite\n\n" + block + "\n"
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
+}

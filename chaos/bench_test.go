@@ -1,0 +1,151 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/stream"
+)
+
+// peakRSS is the process's peak resident set (VmHWM), in KiB.
+func (p *proc) peakRSS() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkWorkers measures the scale-out of worker processes. A receiver
+// stores LAYERQ_BENCH_EVENTS push events (default 300) from the real
+// distribution registry while no worker runs; then 1, 2 or 4 worker
+// processes (each --workers 2, no layer scanning) drain the stream,
+// fetching every manifest and config through a proxy that adds
+// LAYERQ_BENCH_LATENCY_MS (default 20) to each registry request, as a
+// registry across a network would. events/s is the events over the drain;
+// scale-2w and scale-4w are the ratios to one worker, in the same run.
+func BenchmarkWorkers(b *testing.B) {
+	n := envInt("LAYERQ_BENCH_EVENTS", 300)
+	latency := time.Duration(envInt("LAYERQ_BENCH_LATENCY_MS", 20)) * time.Millisecond
+	bins := build(b)
+	c := makeCorpus(b, n)
+	rates := map[int][]float64{}
+	var peak int64
+	for range b.N {
+		for _, w := range []int{1, 2, 4} {
+			rate, rss := drain(b, bins, c, w, latency)
+			rates[w] = append(rates[w], rate)
+			peak = max(peak, rss)
+		}
+	}
+	med := func(w int) float64 { return median(rates[w]) }
+	b.ReportMetric(med(1), "events/s-1w")
+	b.ReportMetric(med(2), "events/s-2w")
+	b.ReportMetric(med(4), "events/s-4w")
+	b.ReportMetric(med(2)/med(1), "scale-2w")
+	b.ReportMetric(med(4)/med(1), "scale-4w")
+	b.ReportMetric(float64(peak)/1024, "worker-peak-RSS-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
+
+// drain stores the corpus's pushes on the stream, then times workers
+// worker processes applying them all; it returns events/s and the
+// workers' largest peak RSS in KiB.
+func drain(b *testing.B, bins binaries, c corpus, workers int, latency time.Duration) (float64, int64) {
+	b.StopTimer()
+	defer b.StartTimer()
+	dbURL := pgtest.NewDatabase(b)
+	r := newRig(b, bins, dbURL, workers, "--workers", "2", "--no-layer-scan")
+	r.proxy.latency.Store(int64(latency))
+	r.startWith(0)
+	defer func() {
+		for _, p := range append(r.workers, r.receiver, r.registry, r.nats) {
+			p.stop()
+		}
+	}()
+	for i, img := range c.images {
+		push(b, r.regHost, c.repos[i]+":1", img)
+	}
+	ctx := context.Background()
+	pending := func() (uint64, uint64) {
+		nc, err := nats.Connect(r.natsURL)
+		if err != nil {
+			return 0, 0
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		cons, err := js.Consumer(ctx, stream.Name, stream.Consumer)
+		if err != nil {
+			return 0, 0
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, 0
+		}
+		return info.NumPending, uint64(info.NumAckPending)
+	}
+	waitFor(b, "every push on the stream", 2*time.Minute, func() bool { p, _ := pending(); return p == uint64(len(c.images)) })
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	start := time.Now()
+	for _, w := range r.workers {
+		w.start()
+	}
+	var peak int64
+	waitFor(b, "the stream drained into the graph", 5*time.Minute, func() bool {
+		for _, w := range r.workers {
+			peak = max(peak, w.peakRSS())
+		}
+		var tags int
+		pool.QueryRow(ctx, `SELECT count(*) FROM tags`).Scan(&tags)
+		if tags != len(c.images) {
+			return false
+		}
+		p, a := pending()
+		return p == 0 && a == 0
+	})
+	return float64(len(c.images)) / time.Since(start).Seconds(), peak
+}
