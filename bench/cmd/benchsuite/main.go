@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -75,6 +76,7 @@ func run(b bench, into results) error {
 func main() {
 	quick := flag.Bool("quick", false, "smaller runs (10k images for the large report graph, 100 events per worker run)")
 	docs := flag.String("docs", "docs", "the docs directory to write benchmarks.md and img/ into")
+	only := flag.String("only", "", "run only the benchmarks whose name contains `TEXT`, and take the others from the last run's results (docs/img/bench-results.json)")
 	flag.Parse()
 	big := "100000"
 	events := "300"
@@ -91,14 +93,35 @@ func main() {
 		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}},
 	}
 	got := map[string]results{}
+	saved := filepath.Join(*docs, "img", "bench-results.json")
+	if *only != "" {
+		b, err := os.ReadFile(saved)
+		if err == nil {
+			err = json.Unmarshal(b, &got)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "benchsuite: -only needs the results of a whole run: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	started := time.Now()
 	for _, b := range all {
+		if !strings.Contains(b.name, *only) {
+			continue
+		}
 		r := results{}
 		if err := run(b, r); err != nil {
 			fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
 			os.Exit(1)
 		}
 		got[b.name] = r
+	}
+	if err := os.MkdirAll(filepath.Dir(saved), 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
+		os.Exit(1)
+	}
+	if b, err := json.MarshalIndent(got, "", "  "); err == nil {
+		os.WriteFile(saved, b, 0o644)
 	}
 	m := machine()
 	section, err := render(m, all, got, big, *docs)
@@ -159,14 +182,18 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 	row("webhook → graph, telemetry on", f0(on["events/s"])+" events/s, p50 "+f0(on["p50_ms"])+" ms, p99 "+f0(on["p99_ms"])+" ms",
 		"telemetry off: "+f0(off["events/s"])+" events/s, p50 "+f0(off["p50_ms"])+" ms", f2(on["events/s"]/off["events/s"])+"×")
 	l := got["layer scan vs gzip -dc"]
-	gz := l["BenchmarkScanGzip"]
-	for k, v := range gz {
-		if strings.HasPrefix(k, "speed-vs-") {
-			row("layer scan (gzip layer)", "", strings.TrimPrefix(k, "speed-vs-"), f2(v)+"×")
+	for _, c := range []struct{ what, scan, peer, peerName string }{
+		{"layer scan, gzip layer, one stream", "BenchmarkScanGzip/scan", "BenchmarkScanGzip/gzip-dc", "`gzip -dc`"},
+		{"layer scan, gzip layers, two at once", "BenchmarkScanGzip/scan-x2", "BenchmarkScanGzip/gzip-dc-x2", "two `gzip -dc` at once"},
+	} {
+		if l[c.scan] != nil && l[c.peer] != nil {
+			row(c.what, f0(l[c.scan]["MB/s"])+" MB/s", c.peerName+": "+f0(l[c.peer]["MB/s"])+" MB/s", f2(l[c.scan]["MB/s"]/l[c.peer]["MB/s"])+"×")
 		}
 	}
-	if rss := l["BenchmarkScanPeakRSS"]; rss != nil {
-		row("layer scan peak RSS", f1(rss["peak-RSS-MiB"])+" MiB", "at start "+f1(rss["start-RSS-MiB"])+" MiB", "")
+	for _, c := range []string{"gzip", "zstd", "zstd-window32M"} {
+		if rss := l["BenchmarkScanPeakRSS/"+c]; rss != nil {
+			row("layer scan peak RSS, "+c+" ("+f0(rss["entries"])+" entries)", f1(rss["peak-RSS-MiB"])+" MiB", "at start "+f1(rss["start-RSS-MiB"])+" MiB", "")
+		}
 	}
 	wk := got["worker processes"]["BenchmarkWorkers"]
 	row("1 worker process", f1(wk["events/s-1w"])+" events/s", "", "1×")
