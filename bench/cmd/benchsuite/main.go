@@ -173,7 +173,9 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 	var s strings.Builder
 	fmt.Fprintf(&s, "Machine: %s. Written by `go tool task bench` (bench/cmd/benchsuite); each row's peer or limit is measured in the same run.\n\n", m)
 	s.WriteString("| what | figure | limit or peer (same run) | ratio |\n|---|---|---|---|\n")
-	row := func(what, fig, peer, ratio string) { fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", what, fig, peer, ratio) }
+	row := func(what, fig, peer, ratio string) {
+		fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", what, fig, peer, ratio)
+	}
 	for _, reg := range []string{"go-containerregistry's registry", "distribution"} {
 		r := got["scan vs raw GETs ("+reg+")"]["BenchmarkScanVsRaw"]
 		row("scan, "+reg, f0(r["images/s"])+" images/s", f0(r["raw_images/s"])+" images/s of bare manifest + config GETs", f2(r["ratio_to_raw"])+"×")
