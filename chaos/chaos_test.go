@@ -172,8 +172,8 @@ type faultProxy struct {
 	// latency is added to every request (nanoseconds), as a distant
 	// registry would.
 	latency atomic.Int64
-	proxy  *httputil.ReverseProxy
-	served atomic.Int64
+	proxy   *httputil.ReverseProxy
+	served  atomic.Int64
 	// injected 503s, resets and trickled bodies.
 	unavailable, resets, slow atomic.Int64
 }

@@ -94,7 +94,7 @@ func rawWalk(ctx context.Context, host string, refs []synth.Pushed) (int, error)
 		return body, err
 	}
 	type doc struct {
-		Config    *struct{ Digest string } `json:"config"`
+		Config    *struct{ Digest string }  `json:"config"`
 		Manifests []struct{ Digest string } `json:"manifests"`
 	}
 	var gets = make([]int, len(refs))
