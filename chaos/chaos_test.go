@@ -91,8 +91,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  *os.File
-	// exits counts the times the process ended without the test asking.
-	exits atomic.Int32
+	// asked is set once the test signalled the process.
+	asked bool
 }
 
 func newProc(t testing.TB, name string, args ...string) *proc {
@@ -121,6 +121,8 @@ func (p *proc) start() {
 	cmd := exec.Command(p.name, p.args...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.Env = os.Environ()
+	// Children die with the test, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if p.env != nil {
 		cmd.Env = append(cmd.Env, p.env()...)
 	}
@@ -129,13 +131,14 @@ func (p *proc) start() {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
+	p.cmd, p.done, p.asked = cmd, done, false
 }
 
 // signal sends sig and waits for the exit (SIGKILL after 15 s).
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
+	p.asked = true
 	p.mu.Unlock()
 	if cmd == nil {
 		return
@@ -153,15 +156,19 @@ func (p *proc) kill()    { p.signal(syscall.SIGKILL) }
 func (p *proc) stop()    { p.signal(syscall.SIGTERM) }
 func (p *proc) restart() { p.stop(); p.start() }
 
-// exited reports whether the process ended on its own.
-func (p *proc) exited() bool {
+// exitedOnItsOwn returns the exit status of a process that ended without
+// the test signalling it, or -1 while it runs (or was signalled).
+func (p *proc) exitedOnItsOwn() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
 	case <-p.done:
-		return true
+		if p.asked {
+			return -1
+		}
+		return p.cmd.ProcessState.ExitCode()
 	default:
-		return false
+		return -1
 	}
 }
 
@@ -370,6 +377,15 @@ type corpus struct {
 	repos   []string
 	images  []v1.Image
 	digests []string
+	// extra are pushed after the applications and never deleted: the
+	// bases themselves (so images have bases in the graph), and a second
+	// build of every tenth application (so builds have cache history).
+	extra []extraPush
+}
+
+type extraPush struct {
+	ref string
+	img v1.Image
 }
 
 func makeCorpus(t testing.TB, n int) corpus {
@@ -397,6 +413,19 @@ func makeCorpus(t testing.TB, n int) corpus {
 		c.repos = append(c.repos, fmt.Sprintf("team-%d/app-%d", i%10, i))
 		c.images = append(c.images, img)
 		c.digests = append(c.digests, d.String())
+		if i%10 == 7 {
+			next, err := sample.Build(sample.Spec{Base: bases[i%len(bases)], Created: sample.Epoch.Add(time.Hour), Steps: []sample.Step{
+				{CreatedBy: "COPY requirements.txt .", Files: []sample.File{{Path: "app/requirements.txt", Content: []byte(fmt.Sprint("deps", i%10))}}},
+				{CreatedBy: "COPY . /app", Files: []sample.File{{Path: "app/main", Content: sample.Text(fmt.Sprint("app v2 ", i), 1500)}}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.extra = append(c.extra, extraPush{c.repos[i] + ":2", next})
+		}
+	}
+	for i, b := range bases {
+		c.extra = append(c.extra, extraPush{fmt.Sprintf("library/base-%d:1", i), b})
 	}
 	return c
 }
@@ -422,7 +451,24 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 
 	stopFaults := make(chan struct{})
 	var faultsDone sync.WaitGroup
-	var kills, natsRestarts, pgRestarts atomic.Int32
+	var once sync.Once
+	stop := func() { once.Do(func() { close(stopFaults); faultsDone.Wait() }) }
+	defer stop() // also when the test fails midway: no fault outlives the run
+	var kills, natsRestarts, pgRestarts, hookExits atomic.Int32
+	// reap restarts workers that exited on their own: status 3 is the
+	// commit-then-exit fault, anything else a failure.
+	reap := func() {
+		for i, w := range r.workers {
+			switch code := w.exitedOnItsOwn(); {
+			case code == 3:
+				hookExits.Add(1)
+				w.start()
+			case code >= 0:
+				t.Errorf("worker %d exited with status %d", i, code)
+				w.start()
+			}
+		}
+	}
 	if chaos {
 		r.exitAfter = func() int { return 3 + rand.IntN(10) }
 		r.workers[1].restart() // now with the commit-then-exit fault
@@ -435,16 +481,11 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 					return
 				case <-time.After(time.Duration(2000+rand.IntN(1000)) * time.Millisecond):
 				}
+				reap()
 				w := r.workers[rand.IntN(len(r.workers))]
 				w.kill()
 				kills.Add(1)
 				w.start()
-				for _, w := range r.workers {
-					if w.exited() {
-						w.exits.Add(1)
-						w.start()
-					}
-				}
 			}
 		}()
 		go func() { // the timeline of the other faults
@@ -493,11 +534,14 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 		}
 		time.Sleep(pace)
 	}
+	for _, e := range c.extra {
+		push(t, r.regHost, e.ref, e.img)
+	}
 	// A forged event for a manifest the registry does not have: the one
 	// failure the run causes on purpose.
 	forge(t, r, "team-0/app-0", "sha256:"+strings.Repeat("0", 64))
 
-	wantTags := 0
+	wantTags := len(c.extra)
 	for i := range c.images {
 		wantTags++
 		if taggedLatest(i) {
@@ -519,17 +563,13 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 		if left := faultFor - time.Since(start); left > 0 {
 			time.Sleep(left)
 		}
-		close(stopFaults)
-		faultsDone.Wait()
+		stop()
 		r.proxy.faulty.Store(false)
-		for _, w := range r.workers {
-			if w.exited() {
-				w.exits.Add(1)
-				w.start()
-			}
-		}
+		reap()
+		r.exitAfter = nil // the last start runs without the hook
+		r.workers[1].restart()
 	}
-	gone, liveTags := 0, 0
+	gone, liveTags := 0, len(c.extra)
 	for i := range c.images {
 		switch {
 		case deletedManifest(i): // untags all its tags
@@ -543,7 +583,7 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	quiesce(t, r, pool, fmt.Sprintf(`SELECT (SELECT count(*) FROM repository_manifests WHERE deleted_at IS NOT NULL) = %d
 		AND (SELECT count(*) FROM tags WHERE deleted_at IS NULL) = %d`, gone, liveTags))
 	if chaos {
-		exits := r.workers[0].exits.Load() + r.workers[1].exits.Load()
+		exits := hookExits.Load()
 		p := r.proxy
 		t.Logf("chaos: %d images in %s; %d SIGKILLs, %d exits between commit and ack, %d nats-server restarts, %d Postgres restarts; registry proxy: %d requests, %d answered 503, %d reset, %d trickled",
 			len(c.images), time.Since(start).Round(time.Second), kills.Load(), exits, natsRestarts.Load(), pgRestarts.Load(),
@@ -591,7 +631,8 @@ func forge(t testing.TB, r *rig, repo, digest string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"events":[{"id":"forged-1","timestamp":"2026-12-02T10:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":2,"repository":%q,"url":"http://%s/v2/%s/manifests/%s"},"request":{"host":%q}}]}`,
 		digest, repo, r.regHost, repo, digest, r.regHost)
-	for {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
 		req, _ := http.NewRequest(http.MethodPost, r.hookURL, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+r.token)
 		req.Header.Set("Content-Type", "application/vnd.docker.distribution.events.v2+json")
@@ -604,6 +645,7 @@ func forge(t testing.TB, r *rig, repo, digest string) {
 		}
 		time.Sleep(200 * time.Millisecond) // 503 while NATS restarts: send again, as a registry would
 	}
+	t.Fatal("the receiver never took the forged event")
 }
 
 // quiesce waits until both streams are drained and acked and cond holds.
@@ -686,6 +728,9 @@ func dump(t testing.TB, pool *pgxpool.Pool) map[string][]string {
 // Real processes under faults: the graph ends up row for row as a
 // fault-free run of the same pushes leaves it.
 func TestChaos(t *testing.T) {
+	if pgtest.Cluster() == nil {
+		t.Fatal("the chaos test restarts Postgres, so it needs the test harness's own cluster: unset LAYERQ_TEST_DATABASE_URL")
+	}
 	images, faultFor := settings()
 	b := build(t)
 	c := makeCorpus(t, images)
@@ -700,10 +745,22 @@ func TestChaos(t *testing.T) {
 	if len(clean["layer_indexes"]) == 0 || len(clean["tag_events"]) < images {
 		t.Fatalf("the fault-free run is empty: %d layers indexed, %d tag events", len(clean["layer_indexes"]), len(clean["tag_events"]))
 	}
+	for _, table := range []string{"cache", "image_bases", "layer_indexes", "layer_files", "tag_events", "blob_usage", "storage", "repository_manifests"} {
+		if len(clean[table]) == 0 {
+			t.Fatalf("the fault-free run left %s empty: the comparison would prove nothing there", table)
+		}
+	}
 	chaotic := run(t, b, c, true, faultFor)
 
-	for table, want := range clean {
-		got := chaotic[table]
+	tables := map[string]bool{}
+	for table := range clean {
+		tables[table] = true
+	}
+	for table := range chaotic {
+		tables[table] = true
+	}
+	for table := range tables {
+		want, got := clean[table], chaotic[table]
 		if slices.Equal(got, want) {
 			continue
 		}

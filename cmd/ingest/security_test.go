@@ -288,7 +288,10 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	if live != 1 || failures != 1 || queued != 0 {
 		t.Errorf("as layerq_writer: %d live tags, %d failures, %d queued changes; want 1, 1, 0 (scanned and folded)", live, failures, queued)
 	}
-	for _, sql := range []string{`CREATE TABLE stolen (x int)`, `DROP TABLE tags`, `ALTER TABLE tags ADD COLUMN x int`, `TRUNCATE tags`, `CREATE INDEX x ON tags (name)`} {
+	for _, sql := range []string{`CREATE TABLE stolen (x int)`, `DROP TABLE tags`, `ALTER TABLE tags ADD COLUMN x int`, `TRUNCATE tags`, `CREATE INDEX x ON tags (name)`,
+		// The aggregates are the fold's to write, the migrations' table migrate's.
+		`UPDATE blob_usage SET manifests = 0`, `DELETE FROM registry_usage`, `DELETE FROM aggregate_queue`,
+		`INSERT INTO layerq_schema_migrations (version_id, is_applied) VALUES (99, true)`} {
 		_, err := conn.Exec(ctx, sql)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {

@@ -51,7 +51,7 @@ func (o *RegistryOptions) defaults() {
 
 // Pushed is one tag the generator pushed.
 type Pushed struct {
-	Repository, Tag string
+	Repository, Tag, Digest string
 	// Kind is "image", "index" or "artifact".
 	Kind string
 }
@@ -104,7 +104,8 @@ func PushRegistry(ctx context.Context, host string, o RegistryOptions) (Registry
 		}
 		sum.Images++
 		sum.Tags++
-		sum.Refs = append(sum.Refs, Pushed{Repository: fmt.Sprintf("library/base-%d", i), Tag: "1", Kind: "image"})
+		d, _ := img.Digest()
+		sum.Refs = append(sum.Refs, Pushed{Repository: fmt.Sprintf("library/base-%d", i), Tag: "1", Digest: d.String(), Kind: "image"})
 	}
 	zipf := mrand.NewZipf(mrand.New(mrand.NewSource(int64(o.Seed))), 1.2, 1, uint64(o.Bases-1))
 
@@ -201,10 +202,10 @@ func PushRegistry(ctx context.Context, host string, o RegistryOptions) (Registry
 				}
 				kind := map[bool]string{true: "index", false: "image"}[p.index]
 				res.Tags++
-				res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: tags[0], Kind: kind})
+				res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: tags[0], Digest: subject.Digest.String(), Kind: kind})
 				if n == o.Pushes-1 {
 					res.Tags++
-					res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: "latest", Kind: kind})
+					res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: "latest", Digest: subject.Digest.String(), Kind: kind})
 				}
 				if p.sbomAt[n] {
 					sbom, err := sample.Artifact("application/spdx+json", []byte(fmt.Sprintf(`{"spdxVersion":"SPDX-2.3","name":%q}`, p.repo)), subject)
@@ -217,7 +218,8 @@ func PushRegistry(ctx context.Context, host string, o RegistryOptions) (Registry
 					}
 					res.Artifacts++
 					res.Tags++
-					res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: tag, Kind: "artifact"})
+					sd, _ := sbom.Digest()
+					res.Refs = append(res.Refs, Pushed{Repository: p.repo, Tag: tag, Digest: sd.String(), Kind: "artifact"})
 				}
 			}
 			return nil

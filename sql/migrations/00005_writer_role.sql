@@ -1,8 +1,11 @@
 -- The role layerq-ingest writes the graph as.
 --
--- layerq_writer may read and write every row of the graph and fold the
--- aggregates, and nothing more: no DDL (tables, indexes, functions belong to
--- the role that runs the migrations), no TRUNCATE. A login role for the
+-- layerq_writer may read every row and write the graph's own rows (what
+-- ingest writes), queue changes for the fold and run the fold, and nothing
+-- more: the aggregates are written only by the fold (layerq_apply_pending,
+-- which runs as its owner), the migrations' own table only by `migrate`, and
+-- there is no DDL (tables, indexes, functions belong to the role that runs
+-- the migrations) and no TRUNCATE. A login role for the
 -- ingest processes joins it (CREATE ROLE layerq_ingest LOGIN PASSWORD '…'
 -- IN ROLE layerq_writer); `layerq-ingest migrate` runs as the owner.
 -- Like layerq_reader (00004), the role is made when the migrating user may
@@ -29,8 +32,14 @@ BEGIN
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO layerq_writer', current_schema());
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO layerq_writer', current_schema());
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO layerq_writer', current_schema());
-    -- The applier writes the aggregates as its owner; the writer may call it.
+    -- The applier writes the aggregates as its owner; the writer may call it,
+    -- and only queues changes itself (the triggers run as the writer).
     GRANT EXECUTE ON FUNCTION layerq_apply_pending() TO layerq_writer;
+    REVOKE INSERT, UPDATE, DELETE ON manifest_refs, repository_blobs, namespace_blobs, registry_blobs, blob_usage,
+        repository_usage, namespace_usage, registry_usage, image_bases, image_tops, base_repositories,
+        cache_transitions, cache_tagged_repositories, cache_monthly, cache_totals, cache_steps FROM layerq_writer;
+    REVOKE UPDATE, DELETE ON aggregate_queue FROM layerq_writer;
+    REVOKE INSERT, UPDATE, DELETE ON layerq_schema_migrations FROM layerq_writer;
 END
 $$;
 -- +goose StatementEnd
