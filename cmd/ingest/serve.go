@@ -227,8 +227,9 @@ func runServer(ctx context.Context, s server) error {
 		opts := worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
 			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log, Telemetry: s.telemetry}
 		// A fault-injection hook for failure tests (docs/operations.md).
-		if n, err := strconv.Atoi(os.Getenv("LAYERQ_FAULT_EXIT_AFTER_COMMITS")); err == nil {
+		if n, err := strconv.Atoi(os.Getenv("LAYERQ_FAULT_EXIT_AFTER_COMMITS")); err == nil && n > 0 {
 			opts.FaultExitAfterCommits = n
+			s.log.Warn("fault injection: this worker exits between a commit and its ack", "after_commits", n)
 		}
 		if layerCons != nil {
 			opts.Layers = stream.NewPublisher(js, s.telemetry)
