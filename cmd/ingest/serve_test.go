@@ -42,10 +42,13 @@ func TestServeWithDistributionNotifications(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
+	// The data directory is made before serve starts, so that its removal
+	// (a cleanup, run last-registered first) waits for serve to stop.
+	dataDir := t.TempDir()
 	served := make(chan error, 1)
 	go func() {
 		served <- clierr.Run(ctx, newApp(&out, &errOut), []string{"layerq-ingest",
-			"--database-url", dbURL, "--data-dir", t.TempDir(),
+			"--database-url", dbURL, "--data-dir", dataDir,
 			"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret"})
 	}()
 	t.Cleanup(func() {
@@ -142,9 +145,10 @@ func startServe(t *testing.T, dbURL string, args ...string) {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
+	dataDir := t.TempDir() // before serve starts: removed after it stops
 	served := make(chan error, 1)
 	go func() {
-		served <- clierr.Run(ctx, newApp(&out, &errOut), append([]string{"layerq-ingest", "--database-url", dbURL, "--data-dir", t.TempDir(), "serve"}, args...))
+		served <- clierr.Run(ctx, newApp(&out, &errOut), append([]string{"layerq-ingest", "--database-url", dbURL, "--data-dir", dataDir, "serve"}, args...))
 	}()
 	t.Cleanup(func() {
 		stop()

@@ -39,10 +39,13 @@ func TestServeTelemetry(t *testing.T) {
 	reg := registrytest.NewNotifyingDistribution(t, base+"/webhooks/distribution", "s3cret")
 	ctx, stop := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer
+	// The data directory is made before serve starts, so that its removal
+	// (a cleanup, run last-registered first) waits for serve to stop.
+	dataDir := t.TempDir()
 	served := make(chan error, 1)
 	go func() {
 		served <- clierr.Run(ctx, newApp(&out, &errOut), []string{"layerq-ingest",
-			"--database-url", dbURL, "--data-dir", t.TempDir(),
+			"--database-url", dbURL, "--data-dir", dataDir,
 			"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--registry", reg.Host, "--webhook-token", "s3cret", "--reconcile-every", "1s"})
 	}()
 	stopped := false
