@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -113,7 +114,12 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer shutdownNATS()
-	pool, err := open(c, false)
+	// A serve process may start before Postgres is up, or while it
+	// restarts: it waits (a wrong URL or an old schema is not waited for).
+	pool, err := retryStart(c.Context, c.App.ErrWriter, "Postgres", func() (*database.Pool, error) { return open(c, false) },
+		func(err error) bool {
+			return !errors.Is(err, database.ErrSchemaBehind) && c.String("database-url") != ""
+		})
 	if err != nil {
 		return err
 	}
@@ -163,13 +169,14 @@ func runServer(ctx context.Context, s server) error {
 	if err != nil {
 		return err
 	}
-	cons, err := stream.Ensure(ctx, js, s.settings)
+	// The stream is made (or checked) once NATS answers.
+	cons, err := retryStart(ctx, nil, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.Ensure(ctx, js, s.settings) }, nil)
 	if err != nil {
 		return err
 	}
 	var layerCons jetstream.Consumer
 	if !s.noLayerScan {
-		if layerCons, err = stream.EnsureLayers(ctx, js, s.settings); err != nil {
+		if layerCons, err = retryStart(ctx, nil, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayers(ctx, js, s.settings) }, nil); err != nil {
 			return err
 		}
 	}
@@ -264,6 +271,33 @@ func runServer(ctx context.Context, s server) error {
 		}
 	}
 	return g.Wait()
+}
+
+// startWait bounds how long serve waits for a dependency at start.
+const startWait = 5 * time.Minute
+
+// retryStart calls try until it succeeds, an error is not worth waiting
+// for (retryable says; nil: every error is), startWait passes, or ctx ends,
+// pausing 1 s, 2 s … 10 s between tries and saying so on log (nil: stderr).
+func retryStart[T any](ctx context.Context, log io.Writer, what string, try func() (T, error), retryable func(error) bool) (T, error) {
+	if log == nil {
+		log = os.Stderr
+	}
+	deadline := time.Now().Add(startWait)
+	pause := time.Second
+	for {
+		v, err := try()
+		if err == nil || ctx.Err() != nil || (retryable != nil && !retryable(err)) || time.Now().After(deadline) {
+			return v, err
+		}
+		fmt.Fprintf(log, "layerq-ingest: waiting for %s: %v\n", what, err)
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 10*time.Second)
+	}
 }
 
 // serverTLS loads the certificate serve presents, or returns nil for plain
@@ -417,7 +451,9 @@ func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error)
 
 // connectNATS connects to NATS_URL, or starts the embedded server.
 func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
-	opts := []nats.Option{nats.Name("layerq-" + role), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	// RetryOnFailedConnect: a process started while NATS is down connects
+	// when it comes up, as it reconnects after a restart.
+	opts := []nats.Option{nats.Name("layerq-" + role), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true)}
 	if url := c.String("nats-url"); url != "" {
 		if f := c.String("nats-creds"); f != "" {
 			opts = append(opts, nats.UserCredentials(f))
