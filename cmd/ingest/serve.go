@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -116,7 +115,8 @@ func serve(c *cli.Context) error {
 	defer shutdownNATS()
 	// A serve process may start before Postgres is up, or while it
 	// restarts: it waits (a wrong URL or an old schema is not waited for).
-	pool, err := retryStart(c.Context, c.App.ErrWriter, "Postgres", func() (*database.Pool, error) { return open(c, false) },
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	pool, err := retryStart(c.Context, log, "Postgres", func() (*database.Pool, error) { return open(c, false) },
 		func(err error) bool {
 			return !errors.Is(err, database.ErrSchemaBehind) && c.String("database-url") != ""
 		})
@@ -155,7 +155,7 @@ func serve(c *cli.Context) error {
 		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
 		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"), layerLimits: limits,
 		zotSubject: c.String("zot-nats-subject"), reconcile: c.Duration("reconcile-every"),
-		log: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)),
+		log: log,
 	})
 	if c.Context.Err() != nil {
 		return nil // stopped by a signal: a clean shutdown
@@ -170,13 +170,13 @@ func runServer(ctx context.Context, s server) error {
 		return err
 	}
 	// The stream is made (or checked) once NATS answers.
-	cons, err := retryStart(ctx, nil, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.Ensure(ctx, js, s.settings) }, nil)
+	cons, err := retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.Ensure(ctx, js, s.settings) }, nil)
 	if err != nil {
 		return err
 	}
 	var layerCons jetstream.Consumer
 	if !s.noLayerScan {
-		if layerCons, err = retryStart(ctx, nil, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayers(ctx, js, s.settings) }, nil); err != nil {
+		if layerCons, err = retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayers(ctx, js, s.settings) }, nil); err != nil {
 			return err
 		}
 	}
@@ -278,11 +278,8 @@ const startWait = 5 * time.Minute
 
 // retryStart calls try until it succeeds, an error is not worth waiting
 // for (retryable says; nil: every error is), startWait passes, or ctx ends,
-// pausing 1 s, 2 s … 10 s between tries and saying so on log (nil: stderr).
-func retryStart[T any](ctx context.Context, log io.Writer, what string, try func() (T, error), retryable func(error) bool) (T, error) {
-	if log == nil {
-		log = os.Stderr
-	}
+// pausing 1 s, 2 s … 10 s between tries and saying so on log.
+func retryStart[T any](ctx context.Context, log *slog.Logger, what string, try func() (T, error), retryable func(error) bool) (T, error) {
 	deadline := time.Now().Add(startWait)
 	pause := time.Second
 	for {
@@ -290,7 +287,7 @@ func retryStart[T any](ctx context.Context, log io.Writer, what string, try func
 		if err == nil || ctx.Err() != nil || (retryable != nil && !retryable(err)) || time.Now().After(deadline) {
 			return v, err
 		}
-		fmt.Fprintf(log, "layerq-ingest: waiting for %s: %v\n", what, err)
+		log.Warn("waiting for "+what, "err", err, "retry_in", pause)
 		select {
 		case <-ctx.Done():
 			return v, err

@@ -100,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Prometheus exporter: %w", err)
 	}
-	t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
+	t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	readers := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
 	if configured("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
