@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/stream"
 )
 
@@ -22,7 +23,9 @@ type Server struct {
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
 	Consumer jetstream.Consumer
-	Settings stream.Settings
+	// Quarantine is the consumer of the quarantine stream.
+	Quarantine jetstream.Consumer
+	Settings   stream.Settings
 	dir      string
 	port     int
 }
@@ -70,6 +73,9 @@ func (s *Server) start(t testing.TB, port int) {
 	if s.Consumer, err = stream.Ensure(ctx, s.JS, s.Settings); err != nil {
 		t.Fatal(err)
 	}
+	if s.Quarantine, err = stream.EnsureQuarantine(ctx, s.JS, s.Settings); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Stop shuts the server down (clients see it gone).
@@ -101,4 +107,31 @@ func (s *Server) Messages(t testing.TB) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// QuarantineItems returns the items on the quarantine stream, oldest first.
+func (s *Server) QuarantineItems(t testing.TB) []quarantine.Item {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.JS.Stream(ctx, stream.QuarantineName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []quarantine.Item
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		it, err := stream.DecodeQuarantine(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, it)
+	}
+	return out
 }

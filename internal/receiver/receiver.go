@@ -1,19 +1,32 @@
 // Package receiver is the HTTP side of the live path: it takes registry
-// webhooks, checks who sent them, decodes them into events and publishes the
-// events that need work, answering the registry only once they are stored.
+// webhooks, checks who sent them, decodes them into events, attributes each
+// event to a configured registry, and publishes the events that need work,
+// answering the registry only once they are stored.
 //
-// Answers (the CNCF distribution registry blocks its whole queue on any
-// non-2xx, and retries it):
+// A registry's events are known by how they reached layerq: its own
+// endpoint, POST /webhooks/<source>/<registry name>, or webhook credentials
+// bound to it. On a source's shared endpoint, POST /webhooks/<source>, an
+// event is attributed by the host it names (the registry's host or an
+// alias), else to the only registry that takes that source's events. The
+// host an event names is kept on it (Event.Host), and a host the registry
+// did not list is recorded as an alias when the event is applied.
 //
-//	401  no or wrong credentials
-//	413  body over 1 MiB
-//	415  wrong content type
-//	400  malformed body or wrong shape (one-line reason)
-//	422  an event names a registry layerq is not configured for
-//	503  the event stream is unavailable: retry later
-//	200  stored (or nothing to do), with counts
+// The CNCF distribution registry blocks its whole queue on any non-2xx
+// answer and retries it, so one event layerq cannot use must not be
+// refused: from an authenticated request whose body is within the cap,
+// every event that can be used is published, and every one that cannot (an
+// event of no configured registry, a malformed event in a good envelope, a
+// body that does not parse, a JSON body of a media type the source does not
+// send) is stored in the quarantine, then the answer is 200 with counts.
+// Answers:
 //
-// Except for 200, nothing is published.
+//	401  no or wrong credentials (nothing is read)
+//	413  body over 1 MiB (nothing is kept)
+//	415  a Content-Type that is not JSON at all (nothing is kept)
+//	503  the stream is unavailable: the events and quarantine items
+//	     stored before the failure stay stored; the sender's retry
+//	     stores them again as duplicates (same ids), so nothing is twice
+//	200  {"published","duplicates","ignored","quarantined"}
 package receiver
 
 import (
@@ -38,6 +51,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/webhook"
@@ -49,6 +63,12 @@ const MaxBody = 1 << 20
 // Publisher stores an event durably and says whether it was a duplicate.
 type Publisher interface {
 	Publish(ctx context.Context, ev webhook.Event) (duplicate bool, err error)
+}
+
+// Quarantiner stores an item durably (on the stream) before the sender is
+// answered, and says whether it held it already.
+type Quarantiner interface {
+	Quarantine(ctx context.Context, it quarantine.Item) (duplicate bool, err error)
 }
 
 // Check is one readiness check (Postgres, NATS).
@@ -67,38 +87,57 @@ type Credentials struct {
 // Options configure a receiver.
 type Options struct {
 	// Credentials per source ("distribution", "harbor", "dockerhub",
-	// "cloudevents"); "*" applies to every source.
+	// "cloudevents"); "*" applies to every source. Credentials bound to
+	// one registry come from Registries (webhook_tokens, webhook_basic).
 	Credentials map[string]Credentials
 	// InsecureNoAuth accepts webhooks without credentials.
 	InsecureNoAuth bool
 	Registries     *registries.Set
 	Publisher      Publisher
+	Quarantine     Quarantiner
 	Ready          []Check
 	Log            *slog.Logger
 	// Telemetry receives a server span per webhook (joining the sender's
 	// trace when it sends a traceparent header) and the request metrics.
 	Telemetry telemetry.Providers
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// credential is one accepted Authorization header, by its digest, and the
+// registry it is bound to ("" for a source-wide one).
+type credential struct {
+	sum      [32]byte
+	registry string
 }
 
 // Receiver is the webhook HTTP handler.
 type Receiver struct {
-	opts  Options
-	mux   *http.ServeMux
-	creds map[string][][32]byte // source -> sha256 of accepted Authorization headers
-	stats Stats
+	opts Options
+	mux  *http.ServeMux
+	// shared[source] are the credentials accepted on a source's shared
+	// endpoint (the source's, "*", and every registry-bound one);
+	// bound[source][registry] those on a registry's own endpoint. Built
+	// once, read only.
+	shared map[string][]credential
+	bound  map[string]map[string][]credential
+	anyCreds bool
+	stats    Stats
 
-	tracer   trace.Tracer
-	requests metric.Int64Counter
-	ignored  metric.Int64Counter
+	tracer      trace.Tracer
+	requests    metric.Int64Counter
+	ignored     metric.Int64Counter
+	quarantined metric.Int64Counter
 }
 
 // Stats counts what the receiver did.
 type Stats struct {
-	mu        sync.Mutex
-	Responses map[string]int // "<source> <status>"
-	Published atomic.Int64
-	Duplicate atomic.Int64
-	Ignored   atomic.Int64
+	mu          sync.Mutex
+	Responses   map[string]int // "<source> <status>"
+	Published   atomic.Int64
+	Duplicate   atomic.Int64
+	Ignored     atomic.Int64
+	Quarantined atomic.Int64
 }
 
 // Count returns how many requests from source got status.
@@ -120,8 +159,48 @@ func (s *Stats) add(source string, status int) {
 // ErrNoAuth means no credentials are configured and InsecureNoAuth is off.
 var ErrNoAuth = errors.New("no webhook credentials configured: set --webhook-token (or LAYERQ_WEBHOOK_TOKENS), or pass --insecure-no-auth to accept unauthenticated webhooks")
 
-// Sources are the webhook sources, each served at POST /webhooks/<source>.
+// Sources are the webhook sources, each served at POST /webhooks/<source>
+// and POST /webhooks/<source>/<registry name>.
 var Sources = []string{webhook.SourceDistribution, webhook.SourceHarbor, webhook.SourceDockerHub, webhook.SourceCloudEvents}
+
+// bearerSum and basicSum are the digests of the Authorization header a
+// credential is sent as.
+func bearerSum(token string) [32]byte { return sha256.Sum256([]byte("Bearer " + token)) }
+
+func basicSum(userPass string) ([32]byte, error) {
+	user, pass, ok := strings.Cut(userPass, ":")
+	if !ok {
+		return [32]byte{}, errors.New("basic credentials must be user:password")
+	}
+	req, _ := http.NewRequest(http.MethodPost, "/", nil)
+	req.SetBasicAuth(user, pass)
+	return sha256.Sum256([]byte(req.Header.Get("Authorization"))), nil
+}
+
+// sums turns credentials into accepted digests bound to registry.
+func sums(c Credentials, registry string) ([]credential, error) {
+	var out []credential
+	for _, t := range c.Tokens {
+		if t != "" {
+			out = append(out, credential{sum: bearerSum(t), registry: registry})
+		}
+	}
+	for _, b := range c.Basic {
+		sum, err := basicSum(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w (for %s)", err, registryOr(registry, "a source"))
+		}
+		out = append(out, credential{sum: sum, registry: registry})
+	}
+	return out, nil
+}
+
+func registryOr(r, alt string) string {
+	if r == "" {
+		return alt
+	}
+	return "registry " + r
+}
 
 // New builds a receiver. It refuses to run with no credentials unless
 // InsecureNoAuth is set.
@@ -129,7 +208,14 @@ func New(opts Options) (*Receiver, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{opts: opts, mux: http.NewServeMux(), creds: map[string][][32]byte{}, tracer: opts.Telemetry.TracerFor()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Registries == nil {
+		return nil, errors.New("receiver: no registries configured")
+	}
+	r := &Receiver{opts: opts, mux: http.NewServeMux(), shared: map[string][]credential{},
+		bound: map[string]map[string][]credential{}, tracer: opts.Telemetry.TracerFor()}
 	m := opts.Telemetry.MeterFor()
 	var err error
 	if r.requests, err = m.Int64Counter("layerq.webhook.requests", metric.WithUnit("{request}"),
@@ -140,27 +226,54 @@ func New(opts Options) (*Receiver, error) {
 		metric.WithDescription("Events in webhooks that need no work (blob pulls, pushes of blobs).")); err != nil {
 		return nil, err
 	}
-	for src, c := range opts.Credentials {
-		for _, t := range c.Tokens {
-			if t != "" {
-				r.creds[src] = append(r.creds[src], sha256.Sum256([]byte("Bearer "+t)))
-			}
-		}
-		for _, b := range c.Basic {
-			user, pass, ok := strings.Cut(b, ":")
-			if !ok {
-				return nil, fmt.Errorf("basic credentials for %s must be user:password", src)
-			}
-			req, _ := http.NewRequest(http.MethodPost, "/", nil)
-			req.SetBasicAuth(user, pass)
-			r.creds[src] = append(r.creds[src], sha256.Sum256([]byte(req.Header.Get("Authorization"))))
+	if r.quarantined, err = m.Int64Counter("layerq.events.quarantined", metric.WithUnit("{event}"),
+		metric.WithDescription("Events and bodies from authenticated senders kept in the quarantine instead of refused, by source and reason.")); err != nil {
+		return nil, err
+	}
+	for _, src := range Sources {
+		for _, reason := range quarantine.Reasons {
+			r.quarantined.Add(context.Background(), 0, metric.WithAttributes(attribute.String("source", src), attribute.String("reason", string(reason))))
 		}
 	}
-	if len(r.creds) == 0 && !opts.InsecureNoAuth {
+	// Source-wide credentials, then registry-bound ones; each list is
+	// built here once and only read afterwards.
+	wide := map[string][]credential{}
+	for src, c := range opts.Credentials {
+		cs, err := sums(c, "")
+		if err != nil {
+			return nil, err
+		}
+		wide[src] = cs
+	}
+	var boundAll []credential
+	perRegistry := map[string][]credential{}
+	for _, reg := range opts.Registries.All() {
+		cs, err := sums(Credentials{Tokens: reg.WebhookTokens, Basic: reg.WebhookBasic}, reg.Name)
+		if err != nil {
+			return nil, err
+		}
+		perRegistry[reg.Name] = cs
+		boundAll = append(boundAll, cs...)
+	}
+	for _, src := range Sources {
+		base := append(append([]credential{}, wide[src]...), wide["*"]...)
+		r.shared[src] = append(append([]credential{}, base...), boundAll...)
+		r.bound[src] = map[string][]credential{}
+		for name, cs := range perRegistry {
+			r.bound[src][name] = append(append([]credential{}, base...), cs...)
+		}
+		if len(r.shared[src]) > 0 {
+			r.anyCreds = true
+		}
+	}
+	if !r.anyCreds && !opts.InsecureNoAuth {
 		return nil, ErrNoAuth
 	}
 	for _, src := range Sources {
-		r.mux.HandleFunc("POST /webhooks/"+src, func(w http.ResponseWriter, req *http.Request) { r.webhook(w, req, src) })
+		r.mux.HandleFunc("POST /webhooks/"+src, func(w http.ResponseWriter, req *http.Request) { r.webhook(w, req, src, "") })
+		r.mux.HandleFunc("POST /webhooks/"+src+"/{registry}", func(w http.ResponseWriter, req *http.Request) {
+			r.webhook(w, req, src, req.PathValue("registry"))
+		})
 	}
 	r.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	r.mux.HandleFunc("GET /readyz", r.ready)
@@ -173,44 +286,80 @@ func (r *Receiver) Stats() *Stats { return &r.stats }
 // ServeHTTP implements http.Handler.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.ServeHTTP(w, req) }
 
-// authorized compares the Authorization header with every accepted one in
-// constant time (over fixed-length digests, so lengths leak nothing).
-func (r *Receiver) authorized(req *http.Request, source string) bool {
-	if r.opts.InsecureNoAuth && len(r.creds) == 0 {
-		return true
+// authorize compares the Authorization header with every credential
+// accepted on the endpoint, in constant time over fixed-length digests (so
+// lengths leak nothing), and returns the registry the matching credential
+// is bound to ("" for a source-wide one).
+func (r *Receiver) authorize(req *http.Request, source, endpointRegistry string) (registry string, ok bool) {
+	if r.opts.InsecureNoAuth && !r.anyCreds {
+		return "", true
+	}
+	accepted := r.shared[source]
+	if endpointRegistry != "" {
+		if cs, known := r.bound[source][endpointRegistry]; known {
+			accepted = cs
+		} else {
+			// A registry that is not configured: source-wide credentials
+			// only (its events are then quarantined).
+			accepted = r.sourceWide(source)
+		}
 	}
 	got := sha256.Sum256([]byte(req.Header.Get("Authorization")))
-	ok := 0
-	for _, want := range append(r.creds[source], r.creds["*"]...) {
-		ok |= subtle.ConstantTimeCompare(got[:], want[:])
+	match := -1
+	for i, want := range accepted {
+		if subtle.ConstantTimeCompare(got[:], want.sum[:]) == 1 && match < 0 {
+			match = i
+		}
 	}
-	return ok == 1
+	if match < 0 {
+		return "", false
+	}
+	return accepted[match].registry, true
+}
+
+// sourceWide returns the source's own and "*" credentials.
+func (r *Receiver) sourceWide(source string) []credential {
+	var out []credential
+	for _, c := range r.shared[source] {
+		if c.registry == "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // answer is the JSON body of every webhook answer.
 type answer struct {
-	Status     int    `json:"-"`
-	Error      string `json:"error,omitempty"`
-	Published  int    `json:"published"`
-	Duplicates int    `json:"duplicates"`
-	Ignored    int    `json:"ignored"`
+	Status      int    `json:"-"`
+	Error       string `json:"error,omitempty"`
+	Published   int    `json:"published"`
+	Duplicates  int    `json:"duplicates"`
+	Ignored     int    `json:"ignored"`
+	Quarantined int    `json:"quarantined"`
+	// reasons are why items were quarantined, for the log.
+	reasons []string
 }
 
-func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source string) {
+func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source, endpointRegistry string) {
 	ctx, span := r.tracer.Start(telemetry.Extract(req.Context(), req.Header), "webhook "+source,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("url.path", req.URL.Path)))
 	defer span.End()
-	a := r.handle(ctx, req, source)
+	a := r.handle(ctx, req, source, endpointRegistry)
 	span.SetAttributes(attribute.Int("http.response.status_code", a.Status),
-		attribute.Int("layerq.events.published", a.Published), attribute.Int("layerq.events.duplicates", a.Duplicates))
+		attribute.Int("layerq.events.published", a.Published), attribute.Int("layerq.events.duplicates", a.Duplicates),
+		attribute.Int("layerq.events.quarantined", a.Quarantined))
 	if a.Status >= 500 {
 		span.SetStatus(codes.Error, a.Error)
 	}
 	r.stats.add(source, a.Status)
 	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("code", strconv.Itoa(a.Status))))
-	if a.Status != http.StatusOK {
+	switch {
+	case a.Status != http.StatusOK:
 		r.opts.Log.Warn("webhook refused", "source", source, "status", a.Status, "reason", a.Error, "remote", req.RemoteAddr)
+	case a.Quarantined > 0:
+		r.opts.Log.Warn("webhook events quarantined (see layerq-ingest quarantine list)", "source", source, "registry", endpointRegistry,
+			"quarantined", a.Quarantined, "published", a.Published, "reasons", strings.Join(a.reasons, "; "), "remote", req.RemoteAddr)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if a.Status == http.StatusServiceUnavailable {
@@ -223,11 +372,13 @@ func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source stri
 	json.NewEncoder(w).Encode(a)
 }
 
-func (r *Receiver) handle(ctx context.Context, req *http.Request, source string) answer {
-	if !r.authorized(req, source) {
+func (r *Receiver) handle(ctx context.Context, req *http.Request, source, endpointRegistry string) answer {
+	credRegistry, ok := r.authorize(req, source, endpointRegistry)
+	if !ok {
 		return answer{Status: http.StatusUnauthorized, Error: "missing or wrong credentials"}
 	}
-	if err := checkContentType(source, req.Header.Get("Content-Type")); err != nil {
+	mt, err := checkContentType(source, req.Header.Get("Content-Type"))
+	if err != nil {
 		return answer{Status: http.StatusUnsupportedMediaType, Error: err.Error()}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, MaxBody))
@@ -238,22 +389,59 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source string)
 		}
 		return answer{Status: http.StatusBadRequest, Error: "reading body: " + err.Error()}
 	}
+	// The registry the sender is known by: its endpoint, else the one its
+	// credentials are bound to.
+	bound := endpointRegistry
+	if bound == "" {
+		bound = credRegistry
+	}
+	a := answer{Status: http.StatusOK}
+	kept := quarantine.KeptHeader(req.Header)
+	keep := func(reason quarantine.Reason, detail, kind string, data []byte, header map[string]string) error {
+		it := quarantine.Item{Source: source, Registry: bound, Reason: reason, Detail: detail, Kind: kind, Data: data,
+			Header: header, ReceivedAt: r.opts.Now().UTC()}
+		it.ID = quarantine.NewID(it.Source, it.Registry, it.Kind, it.Data, it.Header)
+		if r.opts.Quarantine == nil {
+			return errors.New("no quarantine configured")
+		}
+		if _, err := r.opts.Quarantine.Quarantine(ctx, it); err != nil {
+			return err
+		}
+		a.Quarantined++
+		a.reasons = append(a.reasons, string(reason)+": "+detail)
+		r.stats.Quarantined.Add(1)
+		r.quarantined.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", string(reason))))
+		return nil
+	}
+	unavailable := func(err error) answer {
+		return answer{Status: http.StatusServiceUnavailable, Error: err.Error()}
+	}
 	res, err := webhook.Decode(source, body, req.Header)
 	if err != nil {
-		return answer{Status: http.StatusBadRequest, Error: err.Error()}
-	}
-	for _, ev := range res.Events {
-		if _, err := r.opts.Registries.Lookup(ev.Registry); err != nil {
-			return answer{Status: http.StatusUnprocessableEntity, Error: err.Error()}
+		reason := quarantine.UnparseableBody
+		if !expectedMediaType(source, mt) {
+			reason = quarantine.UnsupportedMediaType
 		}
+		if err := keep(reason, oneLine(err.Error()), quarantine.KindBody, body, kept); err != nil {
+			return unavailable(err)
+		}
+		return a
 	}
-	a := answer{Status: http.StatusOK, Ignored: res.Ignored}
+	a.Ignored = res.Ignored
 	r.stats.Ignored.Add(int64(res.Ignored))
 	r.ignored.Add(ctx, int64(res.Ignored), metric.WithAttributes(attribute.String("source", source)))
 	for _, ev := range res.Events {
+		ev, err := r.attribute(ev, bound)
+		if err != nil {
+			data, _ := json.Marshal(ev)
+			if err := keep(quarantine.UnknownRegistry, oneLine(err.Error()), quarantine.KindEvent, data, nil); err != nil {
+				return unavailable(err)
+			}
+			continue
+		}
 		dup, err := r.opts.Publisher.Publish(ctx, ev)
 		if err != nil {
-			return answer{Status: http.StatusServiceUnavailable, Error: err.Error()}
+			return unavailable(err)
 		}
 		if dup {
 			a.Duplicates++
@@ -263,31 +451,73 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source string)
 			r.stats.Published.Add(1)
 		}
 	}
+	for _, rej := range res.Rejected {
+		if err := keep(quarantine.MalformedEvent, oneLine(rej.Reason), quarantine.KindBody, rej.Body, kept); err != nil {
+			return unavailable(err)
+		}
+	}
 	return a
 }
 
-// checkContentType accepts what each source sends.
-func checkContentType(source, ct string) error {
+// Attribute gives ev to the configured registry the sender is known by
+// (bound, a registry name, when its endpoint or credentials say), else to
+// the one its host names, else to the only registry of its source; the
+// host the event named is kept in ev.Host.
+func Attribute(regs *registries.Set, ev webhook.Event, bound string) (webhook.Event, error) {
+	var reg registries.Registry
+	if bound != "" {
+		var ok bool
+		if reg, ok = regs.ByName(bound); !ok {
+			return ev, fmt.Errorf("%w: no registry named %q is configured (its endpoint is /webhooks/%s/%s)", registries.ErrUnknown, bound, ev.Source, bound)
+		}
+	} else {
+		var err error
+		if reg, err = regs.Resolve(ev.Source, ev.Registry); err != nil {
+			return ev, err
+		}
+	}
+	if ev.Host == "" {
+		ev.Host = ev.Registry
+	}
+	ev.Registry = reg.Name
+	return ev, nil
+}
+
+func (r *Receiver) attribute(ev webhook.Event, bound string) (webhook.Event, error) {
+	return Attribute(r.opts.Registries, ev, bound)
+}
+
+// oneLine folds a reason onto one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// checkContentType refuses a Content-Type that is not JSON at all (nor,
+// for CloudEvents' binary mode, any type): a sender misconfigured, not an
+// event. It returns the media type.
+func checkContentType(source, ct string) (string, error) {
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
 		mt = ""
 	}
+	switch {
+	case source == webhook.SourceCloudEvents && mt != "":
+		// Binary mode carries the event's own data content type.
+		return mt, nil
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return mt, nil
+	}
+	return mt, fmt.Errorf("content type %q is not what %s webhooks send (JSON)", ct, source)
+}
+
+// expectedMediaType reports whether a source sends bodies of media type mt.
+func expectedMediaType(source, mt string) bool {
 	switch source {
 	case webhook.SourceDistribution:
-		if mt == webhook.DistributionMediaType || mt == "application/json" {
-			return nil
-		}
+		return mt == webhook.DistributionMediaType || mt == "application/json"
 	case webhook.SourceCloudEvents:
-		// Binary mode carries the event's own data content type.
-		if mt != "" {
-			return nil
-		}
+		return true
 	default:
-		if mt == "application/json" || strings.HasPrefix(mt, "application/cloudevents") {
-			return nil
-		}
+		return mt == "application/json" || strings.HasPrefix(mt, "application/cloudevents")
 	}
-	return fmt.Errorf("content type %q is not what %s webhooks send", ct, source)
 }
 
 func (r *Receiver) ready(w http.ResponseWriter, req *http.Request) {

@@ -3,15 +3,18 @@ package receiver_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/layerq/layerq/internal/natstest"
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
@@ -48,8 +51,11 @@ func setup(t *testing.T, opts receiver.Options) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Registries = regs
+	if opts.Registries == nil {
+		opts.Registries = regs
+	}
 	opts.Publisher = stream.NewPublisher(ns.JS, telemetry.Providers{})
+	opts.Quarantine = stream.NewPublisher(ns.JS, telemetry.Providers{})
 	if opts.Credentials == nil && !opts.InsecureNoAuth {
 		opts.Credentials = map[string]receiver.Credentials{
 			"distribution": {Tokens: []string{"s3cret", "n3xt"}, Basic: []string{"reg:pw"}},
@@ -84,9 +90,6 @@ const distCT = "application/vnd.docker.distribution.events.v2+json"
 func TestAnswers(t *testing.T) {
 	t.Parallel()
 	push := fixture(t, "manifest-push-oci-tagged.json")
-	unknownHost := bytes.ReplaceAll(push, []byte(`"host": "127.0.0.1:5000"`), []byte(`"host": "evil.example.com"`))
-	unknownHost = bytes.ReplaceAll(unknownHost, []byte(`127.0.0.1:5000`), []byte(`evil.example.com`))
-	nested := []byte(`{"events":[` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `]}`)
 	auth := map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT}
 	cases := []struct {
 		name   string
@@ -99,14 +102,10 @@ func TestAnswers(t *testing.T) {
 		{"no credentials", "/webhooks/distribution", push, map[string]string{"Content-Type": distCT}, 401, "missing or wrong credentials"},
 		{"wrong token", "/webhooks/distribution", push, map[string]string{"Authorization": "Bearer s3cre", "Content-Type": distCT}, 401, "missing or wrong credentials"},
 		{"token of another source", "/webhooks/harbor", push, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "application/json"}, 401, "missing or wrong credentials"},
+		{"no credentials on a registry's endpoint", "/webhooks/distribution/127.0.0.1:5000", push, map[string]string{"Content-Type": distCT}, 401, "missing or wrong credentials"},
 		{"wrong content type", "/webhooks/distribution", push, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "text/plain"}, 415, `content type \"text/plain\" is not what distribution webhooks send`},
 		{"oversize", "/webhooks/distribution", append([]byte(`{"events":[],"pad":"`), bytes.Repeat([]byte("x"), receiver.MaxBody)...), auth, 413, "body over 1048576 bytes"},
-		{"truncated", "/webhooks/distribution", push[:len(push)/2], auth, 400, "distribution:"},
-		{"deeply nested", "/webhooks/distribution", nested, auth, 400, "distribution:"},
-		{"not an envelope", "/webhooks/distribution", []byte(`[1,2,3]`), auth, 400, "distribution:"},
 		{"unknown action", "/webhooks/distribution", bytes.Replace(push, []byte(`"action": "push"`), []byte(`"action": "frobnicate"`), 1), auth, 200, `"ignored":1`},
-		{"unknown registry host", "/webhooks/distribution", unknownHost, auth, 422, `registry not configured: \"evil.example.com\"`},
-		{"non-UTF-8", "/webhooks/distribution", bytes.Replace(push, []byte("library/base"), []byte("library/\xff\xfe"), 1), auth, 400, "distribution:"},
 		{"unknown source", "/webhooks/quay", push, auth, 404, "404 page not found"},
 		{"GET", "/webhooks/distribution", nil, auth, 405, "Method Not Allowed"},
 	}
@@ -134,6 +133,250 @@ func TestAnswers(t *testing.T) {
 	if n := b.nats.Messages(t); n != 0 {
 		t.Fatalf("refused requests published %d messages", n)
 	}
+	if q := b.nats.QuarantineItems(t); len(q) != 0 {
+		t.Fatalf("refused requests quarantined %d items", len(q))
+	}
+}
+
+// What an authenticated sender sends that cannot be used is kept aside,
+// and the sender answered 200: its queue never stops on it.
+func TestQuarantineInsteadOfRefusal(t *testing.T) {
+	t.Parallel()
+	push := fixture(t, "manifest-push-oci-tagged.json")
+	unknownHost := bytes.ReplaceAll(push, []byte(`127.0.0.1:5000`), []byte(`evil.example.com`))
+	nested := []byte(`{"events":[` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `]}`)
+	auth := map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT}
+	cases := []struct {
+		name, path string
+		body       []byte
+		header     map[string]string
+		reason     quarantine.Reason
+		detail     string
+		kind       string
+	}{
+		{"truncated", "/webhooks/distribution", push[:len(push)/2], auth, quarantine.UnparseableBody, "distribution: malformed JSON", quarantine.KindBody},
+		{"deeply nested", "/webhooks/distribution", nested, auth, quarantine.UnparseableBody, "distribution: JSON nested deeper", quarantine.KindBody},
+		{"not an envelope", "/webhooks/distribution", []byte(`[1,2,3]`), auth, quarantine.UnparseableBody, "distribution: wrong shape", quarantine.KindBody},
+		{"another JSON media type", "/webhooks/distribution", []byte(`{"specversion":"1.0"}`), map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "application/cloudevents+json"},
+			quarantine.UnsupportedMediaType, `distribution: no "events" array`, quarantine.KindBody},
+		{"non-UTF-8", "/webhooks/distribution", bytes.Replace(push, []byte("library/base"), []byte("library/\xff\xfe"), 1), auth, quarantine.UnparseableBody, "not valid UTF-8", quarantine.KindBody},
+		{"malformed event", "/webhooks/distribution", bytes.Replace(push, []byte("library/base"), []byte("Library/Base"), 1), auth, quarantine.MalformedEvent, `invalid repository name \"Library/Base\"`, quarantine.KindBody},
+		{"unknown registry host", "/webhooks/distribution", unknownHost, auth, quarantine.UnknownRegistry, `registry not configured: \"evil.example.com\"`, quarantine.KindEvent},
+		{"endpoint of no configured registry", "/webhooks/distribution/nosuch", push, auth, quarantine.UnknownRegistry, `no registry named \"nosuch\" is configured`, quarantine.KindEvent},
+	}
+	// Two registries, so that an unknown host cannot be attributed by
+	// elimination.
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}, {Host: "other.example.com"}}, walker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, receiver.Options{Registries: regs})
+	for i, c := range cases {
+		status, body := post(t, b.srv.URL+c.path, c.body, c.header)
+		if status != 200 || body != `{"published":0,"duplicates":0,"ignored":0,"quarantined":1}` {
+			t.Fatalf("%s: %d %s; want 200 with one quarantined", c.name, status, body)
+		}
+		items := b.nats.QuarantineItems(t)
+		if len(items) != i+1 {
+			t.Fatalf("%s: %d items quarantined, want %d", c.name, len(items), i+1)
+		}
+		it := items[i]
+		if it.Reason != c.reason || !strings.Contains(it.Detail, strings.ReplaceAll(c.detail, `\"`, `"`)) || it.Kind != c.kind || it.Source != "distribution" {
+			t.Errorf("%s: kept %s %s %q (%s); want %s %s containing %q", c.name, it.Kind, it.Reason, it.Detail, it.Source, c.kind, c.reason, c.detail)
+		}
+		if c.kind == quarantine.KindBody && !bytes.Equal(it.Data, c.body) && c.reason != quarantine.MalformedEvent {
+			t.Errorf("%s: kept body differs from the one sent", c.name)
+		}
+		if it.Header["Authorization"] != "" || it.Header["Content-Type"] == "" && c.kind == quarantine.KindBody {
+			t.Errorf("%s: kept headers %v: want Content-Type and never credentials", c.name, it.Header)
+		}
+		// The sender retries: stored once.
+		if status, body := post(t, b.srv.URL+c.path, c.body, c.header); status != 200 || !strings.Contains(body, `"quarantined":1`) {
+			t.Fatalf("%s: retry: %d %s", c.name, status, body)
+		}
+		if n := len(b.nats.QuarantineItems(t)); n != i+1 {
+			t.Fatalf("%s: a retry stored the item again (%d items)", c.name, n)
+		}
+	}
+	if n := b.nats.Messages(t); n != 0 {
+		t.Fatalf("published %d events, want none", n)
+	}
+	if got := b.rcv.Stats().Quarantined.Load(); got != int64(2*len(cases)) {
+		t.Fatalf("quarantined counted %d, want %d", got, 2*len(cases))
+	}
+}
+
+// One bad event in an envelope of good ones: the good ones are published,
+// the bad one is quarantined as an envelope of its own.
+func TestBadEventAmongGood(t *testing.T) {
+	t.Parallel()
+	b := setup(t, receiver.Options{})
+	events := func(names ...string) []json.RawMessage {
+		var out []json.RawMessage
+		for _, n := range names {
+			var env struct{ Events []json.RawMessage }
+			if err := json.Unmarshal(fixture(t, n), &env); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, env.Events...)
+		}
+		return out
+	}
+	evs := events("manifest-push-oci-tagged.json", "blob-push.json", "manifest-push-oci-untagged.json", "tag-delete.json")
+	evs[2] = json.RawMessage(bytes.Replace(evs[2], []byte(`"sha256:`), []byte(`"sha256:XYZ`), 1))
+	body, _ := json.Marshal(map[string]any{"events": evs})
+	status, ans := post(t, b.srv.URL+"/webhooks/distribution", body, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT})
+	if status != 200 || ans != `{"published":2,"duplicates":0,"ignored":1,"quarantined":1}` {
+		t.Fatalf("%d %s", status, ans)
+	}
+	if n := b.nats.Messages(t); n != 2 {
+		t.Fatalf("stream holds %d events, want 2", n)
+	}
+	items := b.nats.QuarantineItems(t)
+	if len(items) != 1 || items[0].Reason != quarantine.MalformedEvent || !strings.HasPrefix(string(items[0].Data), `{"events":[`) || !bytes.Contains(items[0].Data, []byte("sha256:XYZ")) {
+		t.Fatalf("quarantined %+v", items)
+	}
+}
+
+// A registry's own endpoint and credentials bound to it say which registry
+// sent an event, whatever host the event names; the host is kept on it.
+func TestRegistryIdentity(t *testing.T) {
+	t.Parallel()
+	regs, err := registries.New([]registries.Registry{
+		{Name: "main", Host: "127.0.0.1:5000", Aliases: []string{"registry.internal:5000"}},
+		{Name: "mirror", Host: "127.0.0.1:5001", WebhookTokens: []string{"mirror-token"}},
+	}, walker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, receiver.Options{Registries: regs})
+	push := fixture(t, "manifest-push-oci-tagged.json")
+	viaLocalhost := func(id string) []byte {
+		p := bytes.ReplaceAll(push, []byte("127.0.0.1:5000"), []byte("localhost:5000"))
+		return bytes.ReplaceAll(p, []byte("01a20860-d649-73cb-917e-ab930386ed41"), []byte(id))
+	}
+	send := func(path, token string, body []byte) string {
+		t.Helper()
+		status, ans := post(t, b.srv.URL+path, body, map[string]string{"Authorization": "Bearer " + token, "Content-Type": distCT})
+		if status != 200 {
+			t.Fatalf("%s: %d %s", path, status, ans)
+		}
+		return ans
+	}
+	// Through its own endpoint: the event names localhost:5000, a name of
+	// the registry layerq was not told; it is main's.
+	if ans := send("/webhooks/distribution/main", "s3cret", viaLocalhost("e-endpoint")); ans != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+		t.Fatalf("own endpoint: %s", ans)
+	}
+	// With credentials bound to the mirror, on the shared endpoint.
+	if ans := send("/webhooks/distribution", "mirror-token", viaLocalhost("e-bound")); ans != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+		t.Fatalf("bound credentials: %s", ans)
+	}
+	// The mirror's credentials on main's endpoint are refused.
+	if status, ans := post(t, b.srv.URL+"/webhooks/distribution/main", viaLocalhost("e-x"), map[string]string{"Authorization": "Bearer mirror-token", "Content-Type": distCT}); status != 401 {
+		t.Fatalf("another registry's credentials: %d %s", status, ans)
+	}
+	// On the shared endpoint, a listed alias names main; an unknown host
+	// names nobody with two registries configured.
+	aliased := bytes.ReplaceAll(bytes.ReplaceAll(push, []byte("127.0.0.1:5000"), []byte("registry.internal:5000")), []byte("01a20860-d649-73cb-917e-ab930386ed41"), []byte("e-alias"))
+	if ans := send("/webhooks/distribution", "s3cret", aliased); ans != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+		t.Fatalf("alias: %s", ans)
+	}
+	if ans := send("/webhooks/distribution", "s3cret", viaLocalhost("e-unknown")); ans != `{"published":0,"duplicates":0,"ignored":0,"quarantined":1}` {
+		t.Fatalf("unknown host, shared endpoint: %s", ans)
+	}
+	st, err := b.nats.JS.Stream(t.Context(), stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"e-endpoint": {"main", "localhost:5000"}, "e-bound": {"mirror", "localhost:5000"}, "e-alias": {"main", "registry.internal:5000"}}
+	for seq := uint64(1); seq <= 3; seq++ {
+		m, err := st.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := stream.Decode(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want[ev.ID]; ev.Registry != w[0] || ev.Host != w[1] {
+			t.Errorf("event %s: registry %q host %q; want %q %q", ev.ID, ev.Registry, ev.Host, w[0], w[1])
+		}
+	}
+}
+
+// With exactly one registry, the shared endpoint attributes an event that
+// names another host to it (the registry reached by a second name).
+func TestOneRegistryTakesEveryName(t *testing.T) {
+	t.Parallel()
+	b := setup(t, receiver.Options{})
+	push := bytes.ReplaceAll(fixture(t, "manifest-push-oci-tagged.json"), []byte("127.0.0.1:5000"), []byte("localhost:5000"))
+	status, ans := post(t, b.srv.URL+"/webhooks/distribution", push, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT})
+	if status != 200 || ans != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+		t.Fatalf("%d %s", status, ans)
+	}
+}
+
+// Credentials per source, for every source ("*") and bound to registries,
+// checked by many requests at once (run with -race).
+func TestCredentialsConcurrently(t *testing.T) {
+	t.Parallel()
+	regs, err := registries.New([]registries.Registry{
+		{Name: "main", Host: "127.0.0.1:5000", WebhookTokens: []string{"main-token"}},
+		{Name: "other", Host: "127.0.0.1:5001", WebhookBasic: []string{"u:p"}},
+	}, walker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, receiver.Options{Registries: regs, Credentials: map[string]receiver.Credentials{
+		"distribution": {Tokens: []string{"dist-1", "dist-2"}},
+		"*":            {Tokens: []string{"any-1"}, Basic: []string{"all:pw"}},
+		"harbor":       {Tokens: []string{"harbor-1"}},
+	}})
+	body := fixture(t, "blob-pull.json")
+	cases := []struct {
+		path, auth string
+		status     int
+	}{
+		{"/webhooks/distribution", "Bearer dist-2", 200},
+		{"/webhooks/distribution", "Bearer any-1", 200},
+		{"/webhooks/distribution", "Bearer main-token", 200},
+		{"/webhooks/distribution", "Basic dTpw", 200},
+		{"/webhooks/distribution", "Bearer harbor-1", 401},
+		{"/webhooks/distribution/main", "Bearer main-token", 200},
+		{"/webhooks/distribution/main", "Bearer dist-1", 200},
+		{"/webhooks/distribution/other", "Bearer main-token", 401},
+		{"/webhooks/distribution/other", "Basic dTpw", 200},
+		{"/webhooks/distribution/other", "Basic YWxsOnB3", 200},
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 1000)
+	for range 20 {
+		for _, c := range cases {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodPost, b.srv.URL+c.path, bytes.NewReader(body))
+				req.Header.Set("Authorization", c.auth)
+				req.Header.Set("Content-Type", distCT)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != c.status {
+					errs <- fmt.Sprintf("%s with %s: %d, want %d", c.path, c.auth, resp.StatusCode, c.status)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
 
 func TestPublishOnceAndDedupe(t *testing.T) {
@@ -143,10 +386,10 @@ func TestPublishOnceAndDedupe(t *testing.T) {
 	for i, tc := range []struct {
 		auth, want string
 	}{
-		{"Bearer s3cret", `{"published":1,"duplicates":0,"ignored":0}`},
+		{"Bearer s3cret", `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}`},
 		// The registry retries the same event (same id), with the rotated token.
-		{"Bearer n3xt", `{"published":0,"duplicates":1,"ignored":0}`},
-		{"Basic cmVnOnB3", `{"published":0,"duplicates":1,"ignored":0}`},
+		{"Bearer n3xt", `{"published":0,"duplicates":1,"ignored":0,"quarantined":0}`},
+		{"Basic cmVnOnB3", `{"published":0,"duplicates":1,"ignored":0,"quarantined":0}`},
 	} {
 		status, body := post(t, b.srv.URL+"/webhooks/distribution", push, map[string]string{"Authorization": tc.auth, "Content-Type": distCT})
 		if status != 200 || body != tc.want {
@@ -159,7 +402,7 @@ func TestPublishOnceAndDedupe(t *testing.T) {
 	// Work that needs nothing: answered 200, dropped, counted.
 	for _, f := range []string{"blob-push.json", "blob-mount.json", "blob-pull.json", "manifest-pull.json"} {
 		status, body := post(t, b.srv.URL+"/webhooks/distribution", fixture(t, f), map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
-		if status != 200 || body != `{"published":0,"duplicates":0,"ignored":1}` {
+		if status != 200 || body != `{"published":0,"duplicates":0,"ignored":1,"quarantined":0}` {
 			t.Fatalf("%s: %d %s", f, status, body)
 		}
 	}
@@ -196,7 +439,7 @@ func TestNATSDownAnswers503ThenRecovers(t *testing.T) {
 	// it reconnected (its PubAck came too late for the 503): either way the
 	// event is stored once.
 	status, body = post(t, b.srv.URL+"/webhooks/distribution", push, hdr)
-	if status != 200 || (body != `{"published":1,"duplicates":0,"ignored":0}` && body != `{"published":0,"duplicates":1,"ignored":0}`) {
+	if status != 200 || (body != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` && body != `{"published":0,"duplicates":1,"ignored":0,"quarantined":0}`) {
 		t.Fatalf("after restart: %d %s", status, body)
 	}
 	if n := b.nats.Messages(t); n != 1 {
@@ -206,12 +449,16 @@ func TestNATSDownAnswers503ThenRecovers(t *testing.T) {
 
 func TestRefusesToRunWithoutAuth(t *testing.T) {
 	t.Parallel()
-	if _, err := receiver.New(receiver.Options{}); err != receiver.ErrNoAuth {
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}}, walker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := receiver.New(receiver.Options{Registries: regs}); err != receiver.ErrNoAuth {
 		t.Fatalf("New without credentials: %v", err)
 	}
 	b := setup(t, receiver.Options{InsecureNoAuth: true})
 	status, body := post(t, b.srv.URL+"/webhooks/distribution", fixture(t, "tag-delete.json"), map[string]string{"Content-Type": distCT})
-	if status != 200 || body != `{"published":1,"duplicates":0,"ignored":0}` {
+	if status != 200 || body != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
 		t.Fatalf("insecure-no-auth: %d %s", status, body)
 	}
 }

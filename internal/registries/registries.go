@@ -1,13 +1,20 @@
-// Package registries is the set of registries layerq may fetch from. Events
-// name a registry host; only a host configured here (by its address or an
-// alias) is ever fetched, so a forged event cannot point layerq at an
-// arbitrary URL.
+// Package registries is the set of registries layerq may fetch from. Every
+// event is attributed to one configured registry, and only a configured
+// registry's own address is ever fetched, so a forged event cannot point
+// layerq at an arbitrary URL.
+//
+// A registry is known by its name (what the graph calls it), its host
+// (where layerq fetches from) and any aliases (other names clients push
+// to). The host an event names is only a hint: the receiver attributes an
+// event to the registry whose endpoint or credentials it arrived through,
+// and records a host it did not know as an alias seen for that registry.
 package registries
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -18,23 +25,53 @@ import (
 
 // Registry is one configured registry.
 type Registry struct {
-	// Name is what the graph calls it (default: Host).
+	// Name is what the graph calls it (default: Host). It is also the last
+	// path segment of its own webhook endpoints, /webhooks/<source>/<name>.
 	Name string `yaml:"name"`
 	// Host is host[:port] where layerq fetches from.
 	Host string `yaml:"host"`
 	// Aliases are other hosts events may name for it (the name clients push
 	// to, when it differs from Host).
 	Aliases []string `yaml:"aliases"`
+	// Source, when set, is the only webhook source ("distribution",
+	// "harbor", "dockerhub", "cloudevents") that sends this registry's
+	// events; "" means any.
+	Source string `yaml:"source"`
 	// Insecure allows plain HTTP to a host not on localhost.
 	Insecure bool `yaml:"insecure"`
-	// Credentials, else the docker config's.
+	// Credentials for fetching, else the docker config's.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	Token    string `yaml:"token"`
+	// WebhookTokens and WebhookBasic ("user:password") are webhook
+	// credentials bound to this registry: a request carrying one is this
+	// registry's, whatever host its events name.
+	WebhookTokens []string `yaml:"webhook_tokens"`
+	WebhookBasic  []string `yaml:"webhook_basic"`
+}
+
+// Hosts returns the registry's host and aliases, lower-cased.
+func (r Registry) Hosts() []string {
+	out := []string{strings.ToLower(r.Host)}
+	for _, a := range r.Aliases {
+		out = append(out, strings.ToLower(a))
+	}
+	return out
+}
+
+// Knows reports whether host is the registry's host or one of its aliases.
+func (r Registry) Knows(host string) bool {
+	for _, h := range r.Hosts() {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // Set is the configured registries, with one walker each.
 type Set struct {
+	byName map[string]*entry
 	byHost map[string]*entry
 	list   []*entry
 }
@@ -47,10 +84,17 @@ type entry struct {
 	opts   walker.Options
 }
 
+// nameRE is what a registry name may be: a host-like token, usable as a
+// URL path segment and as an event's registry.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$`)
+
+// Sources are the webhook sources a registry may be bound to.
+var Sources = []string{"distribution", "harbor", "dockerhub", "cloudevents"}
+
 // New checks the registries and builds a Set. opts are the walker options
 // shared by all (Keychain and Insecure are set per registry).
 func New(regs []Registry, opts walker.Options) (*Set, error) {
-	s := &Set{byHost: map[string]*entry{}}
+	s := &Set{byName: map[string]*entry{}, byHost: map[string]*entry{}}
 	for i, r := range regs {
 		r.Host = strings.TrimSpace(r.Host)
 		if r.Host == "" || strings.ContainsAny(r.Host, "/ ") {
@@ -59,9 +103,24 @@ func New(regs []Registry, opts walker.Options) (*Set, error) {
 		if r.Name == "" {
 			r.Name = r.Host
 		}
+		if !nameRE.MatchString(r.Name) {
+			return nil, fmt.Errorf("registry %d: name %q must be letters, digits, '.' and '-' (and a :port), as a host is", i+1, r.Name)
+		}
+		if r.Source != "" && !contains(Sources, r.Source) {
+			return nil, fmt.Errorf("registry %s: source %q is not one of %s", r.Name, r.Source, strings.Join(Sources, ", "))
+		}
+		for _, b := range r.WebhookBasic {
+			if u, _, ok := strings.Cut(b, ":"); !ok || u == "" {
+				return nil, fmt.Errorf("registry %s: webhook_basic entries must be user:password", r.Name)
+			}
+		}
 		e := &entry{Registry: r, opts: opts}
-		for _, h := range append([]string{r.Host}, r.Aliases...) {
-			h = strings.ToLower(h)
+		key := strings.ToLower(r.Name)
+		if _, dup := s.byName[key]; dup {
+			return nil, fmt.Errorf("registry name %q is configured twice", r.Name)
+		}
+		s.byName[key] = e
+		for _, h := range r.Hosts() {
 			if _, dup := s.byHost[h]; dup {
 				return nil, fmt.Errorf("registry host %q is configured twice", h)
 			}
@@ -69,7 +128,22 @@ func New(regs []Registry, opts walker.Options) (*Set, error) {
 		}
 		s.list = append(s.list, e)
 	}
+	// A name that is another registry's host would make lookups ambiguous.
+	for name, e := range s.byName {
+		if o, ok := s.byHost[name]; ok && o != e {
+			return nil, fmt.Errorf("registry name %q is the host of registry %q", e.Name, o.Name)
+		}
+	}
 	return s, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Load reads registries from a YAML file: a list under "registries".
@@ -92,20 +166,71 @@ func Load(path string, opts walker.Options) (*Set, error) {
 // ErrUnknown means an event named a registry that is not configured.
 var ErrUnknown = errors.New("registry not configured")
 
-// Lookup finds the registry an event's host names.
-func (s *Set) Lookup(host string) (Registry, error) {
-	e, ok := s.byHost[strings.ToLower(host)]
-	if !ok {
-		return Registry{}, fmt.Errorf("%w: %q (configure it with --registry)", ErrUnknown, host)
+// find returns the entry a key names: a registry name first, then a host
+// or alias.
+func (s *Set) find(key string) (*entry, error) {
+	k := strings.ToLower(key)
+	if e, ok := s.byName[k]; ok {
+		return e, nil
+	}
+	if e, ok := s.byHost[k]; ok {
+		return e, nil
+	}
+	return nil, fmt.Errorf("%w: %q (configure it with --registry, or as an alias in --registries-file)", ErrUnknown, key)
+}
+
+// Lookup finds the registry a name, host or alias names.
+func (s *Set) Lookup(key string) (Registry, error) {
+	e, err := s.find(key)
+	if err != nil {
+		return Registry{}, err
 	}
 	return e.Registry, nil
 }
 
-// Walker returns the walker for the registry an event's host names.
-func (s *Set) Walker(host string) (*walker.Walker, Registry, error) {
-	e, ok := s.byHost[strings.ToLower(host)]
+// ByName finds a registry by its configured name only.
+func (s *Set) ByName(name string) (Registry, bool) {
+	e, ok := s.byName[strings.ToLower(name)]
 	if !ok {
-		return nil, Registry{}, fmt.Errorf("%w: %q (configure it with --registry)", ErrUnknown, host)
+		return Registry{}, false
+	}
+	return e.Registry, true
+}
+
+// Resolve attributes an event that arrived on source's shared endpoint,
+// without credentials bound to a registry, and names host: the registry
+// host (or an alias) names, else the only registry that takes events from
+// source. Docker Hub's events always name docker.io, so they are never
+// attributed by elimination.
+func (s *Set) Resolve(source, host string) (Registry, error) {
+	if e, ok := s.byHost[strings.ToLower(host)]; ok && (e.Source == "" || e.Source == source) {
+		return e.Registry, nil
+	}
+	if e, ok := s.byName[strings.ToLower(host)]; ok && (e.Source == "" || e.Source == source) {
+		return e.Registry, nil
+	}
+	if source != "dockerhub" {
+		var only *entry
+		n := 0
+		for _, e := range s.list {
+			if e.Source == "" || e.Source == source {
+				only = e
+				n++
+			}
+		}
+		if n == 1 {
+			return only.Registry, nil
+		}
+	}
+	return Registry{}, fmt.Errorf("%w: %q, and %s events may come from more than one registry: point each registry at its own endpoint, /webhooks/%s/<registry name>, or list the host as an alias", ErrUnknown, host, source, source)
+}
+
+// Walker returns the walker for the registry a name, host or alias names;
+// it always fetches from the registry's configured Host.
+func (s *Set) Walker(key string) (*walker.Walker, Registry, error) {
+	e, err := s.find(key)
+	if err != nil {
+		return nil, Registry{}, err
 	}
 	e.once.Do(func() {
 		o := e.opts

@@ -37,7 +37,8 @@ type distEvent struct {
 // application/vnd.docker.distribution.events.v2+json), into the events that
 // need work: manifest and index pushes, manifest deletes and tag deletes.
 // Blob pushes and mounts, pulls, repository deletes and unknown actions are
-// counted in Result.Ignored.
+// counted in Result.Ignored. An event that needs work but is malformed is
+// in Result.Rejected, as an envelope of its own, and the others are used.
 func DecodeDistribution(body []byte) (Result, error) {
 	const src = SourceDistribution
 	if err := checkJSON(src, "body", body); err != nil {
@@ -58,21 +59,27 @@ func DecodeDistribution(body []byte) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
+	reject := func(raw json.RawMessage, reason string) {
+		res.Rejected = append(res.Rejected, Rejected{Body: append(append([]byte(`{"events":[`), raw...), "]}"...), Reason: reason})
+	}
 	for i, raw := range raws {
 		prefix := fmt.Sprintf("%s: event %d", src, i)
 		if firstByte(raw) != '{' {
-			return Result{}, &DecodeError{Reason: prefix + " is not an object"}
+			reject(raw, prefix+" is not an object")
+			continue
 		}
 		var de distEvent
 		if err := unmarshal(prefix, raw, &de); err != nil {
-			return Result{}, err
+			reject(raw, err.Error())
+			continue
 		}
 		ev, work, err := distributionEvent(de)
 		if err != nil {
 			if de.Action != "" {
 				prefix += " (" + de.Action + ")"
 			}
-			return Result{}, &DecodeError{Reason: fmt.Sprintf("%s: %v", prefix, err)}
+			reject(raw, fmt.Sprintf("%s: %v", prefix, err))
+			continue
 		}
 		if !work {
 			res.Ignored++

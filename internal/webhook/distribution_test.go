@@ -162,14 +162,38 @@ func TestDistributionMixedBody(t *testing.T) {
 	}, 4)
 }
 
-// One invalid event that needs work rejects the whole body, even next to
-// valid ones.
-func TestDistributionAllOrNothing(t *testing.T) {
+// One invalid event that needs work is rejected alone: the valid ones next
+// to it are used, and its body decodes to it alone.
+func TestDistributionBadEventAmongGood(t *testing.T) {
 	t.Parallel()
-	evs := fixtureEvents(t, "manifest-push-oci-tagged", "blob-push", "manifest-push-oci-untagged")
+	evs := fixtureEvents(t, "manifest-push-oci-tagged", "blob-push", "manifest-push-oci-untagged", "tag-delete")
 	evs[2] = strings.Replace(evs[2], `"repository": "ops/multi"`, `"repository": "Ops/Multi"`, 1)
 	res, err := DecodeDistribution(envelope(evs...))
-	checkReason(t, res, err, `distribution: event 2 (push): invalid repository name "Ops/Multi"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Event{wantFixture(t, "manifest-push-oci-tagged"), wantFixture(t, "tag-delete")}
+	if dump(res.Events) != dump(want) || res.Ignored != 1 {
+		t.Errorf("used %s, ignored %d; want %s and 1", dump(res.Events), res.Ignored, dump(want))
+	}
+	if len(res.Rejected) != 1 {
+		t.Fatalf("rejected %d events, want 1", len(res.Rejected))
+	}
+	r := res.Rejected[0]
+	if want := `distribution: event 2 (push): invalid repository name "Ops/Multi"`; r.Reason != want {
+		t.Errorf("reason %q, want %q", r.Reason, want)
+	}
+	again, err := DecodeDistribution(r.Body)
+	if err != nil || len(again.Events) != 0 || len(again.Rejected) != 1 {
+		t.Fatalf("the rejected body decodes to %+v, %v; want that event rejected alone", again, err)
+	}
+	if want := `distribution: event 0 (push): invalid repository name "Ops/Multi"`; again.Rejected[0].Reason != want {
+		t.Errorf("decoded again: reason %q, want %q", again.Rejected[0].Reason, want)
+	}
+	// Fixed, it is the event the registry meant.
+	fixed := strings.Replace(string(r.Body), `"Ops/Multi"`, `"ops/multi"`, 1)
+	res, err = DecodeDistribution([]byte(fixed))
+	checkResult(t, res, err, []Event{wantFixture(t, "manifest-push-oci-untagged")}, 0)
 }
 
 func TestDistributionVariants(t *testing.T) {

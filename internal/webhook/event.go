@@ -8,9 +8,13 @@
 //
 //   - a nil error: 2xx; queue Result.Events (possibly none) and count
 //     Result.Ignored;
-//   - a *DecodeError: 400 with Error() as the one-line reason. Nothing in
-//     the body was accepted: a body in which any event that needs work is
-//     invalid is rejected whole.
+//   - a *DecodeError: the body as a whole cannot be read (not JSON, not the
+//     source's envelope), with Error() as the one-line reason; nothing in it
+//     was accepted;
+//   - Result.Rejected: events of a well-formed body that cannot be used (an
+//     event that needs work but is invalid), each with a body that decodes
+//     to it alone, so it can be kept aside and decoded again later, while
+//     the rest of the body is used.
 //
 // Every error the decoders return is a *DecodeError, and every Event they
 // return passes [Event.Validate].
@@ -112,8 +116,14 @@ type Event struct {
 	Source string `json:"source"`
 	// Registry is the registry host as the event names it, with the port if
 	// any and without scheme or path (e.g. "127.0.0.1:5000",
-	// "harbor.example.com", "docker.io").
+	// "harbor.example.com", "docker.io"), as the decoders return it; once
+	// the receiver has attributed the event to a configured registry, that
+	// registry's name.
 	Registry string `json:"registry"`
+	// Host is the registry host the event named when the receiver
+	// attributed it to a configured registry ("" when decoded): the name
+	// the pushing client used, recorded as an alias when it is new.
+	Host string `json:"host,omitempty"`
 	// Repository is the repository name within the registry, e.g.
 	// "library/base".
 	Repository string `json:"repository"`
@@ -136,6 +146,19 @@ type Result struct {
 	// Ignored counts the well-formed events that need no work: pulls, blob
 	// pushes and mounts, and event types layerq does not act on.
 	Ignored int
+	// Rejected are the events that need work but cannot be used, in body
+	// order.
+	Rejected []Rejected
+}
+
+// Rejected is an event of a well-formed body that cannot be used.
+type Rejected struct {
+	// Body decodes, with the request's headers, to this event alone (for
+	// distribution, an envelope holding only it; for Harbor, whose body is
+	// one event, the body).
+	Body []byte
+	// Reason is one line, starting with the source.
+	Reason string
 }
 
 // DecodeError reports a body that is malformed or of the wrong shape, or that
@@ -197,6 +220,11 @@ func (e Event) Validate() error {
 	}
 	if err := validateHost(e.Registry); err != nil {
 		return err
+	}
+	if e.Host != "" {
+		if err := validateHost(e.Host); err != nil {
+			return err
+		}
 	}
 	if e.Repository == "" {
 		return fmt.Errorf("missing repository")

@@ -11,8 +11,10 @@ import (
 // checkFuzzed asserts what holds for any input: no panic (the fuzzer sees
 // one), an error is a one-line *DecodeError with no result, every event
 // passes Validate and carries the decoder's source, and decoding again gives
-// the same answer (IDs included).
-func checkFuzzed(t *testing.T, source string, decode func() (Result, error)) {
+// the same answer (IDs included); a rejected event has a one-line reason.
+// redecode, when set, decodes a rejected event's body: it is well formed,
+// and holds at least one rejected event again.
+func checkFuzzed(t *testing.T, source string, decode func() (Result, error), redecode ...func([]byte) (Result, error)) {
 	t.Helper()
 	res, err := decode()
 	if err != nil {
@@ -35,6 +37,17 @@ func checkFuzzed(t *testing.T, source string, decode func() (Result, error)) {
 			t.Fatalf("event %d has source %q, want %q", i, ev.Source, source)
 		}
 	}
+	for i, r := range res.Rejected {
+		if !strings.HasPrefix(r.Reason, source+": ") || strings.ContainsAny(r.Reason, "\r\n") {
+			t.Fatalf("rejected event %d: reason %q is not one line starting with the source", i, r.Reason)
+		}
+		for _, dec := range redecode {
+			again, err := dec(r.Body)
+			if err != nil || len(again.Rejected) == 0 {
+				t.Fatalf("rejected event %d: its body %q decodes to %+v, %v; want it rejected again", i, r.Body, again, err)
+			}
+		}
+	}
 	res2, err2 := decode()
 	if !reflect.DeepEqual(res, res2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
 		t.Fatalf("decoding twice differs:\n%+v %v\n%+v %v", res, err, res2, err2)
@@ -50,7 +63,7 @@ func FuzzDecodeDistribution(f *testing.F) {
 	}
 	f.Add([]byte(`{"events":[]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		checkFuzzed(t, SourceDistribution, func() (Result, error) { return DecodeDistribution(body) })
+		checkFuzzed(t, SourceDistribution, func() (Result, error) { return DecodeDistribution(body) }, DecodeDistribution)
 	})
 }
 

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -28,6 +29,32 @@ type harborDefault struct {
 	Type      string      `json:"type"`
 	OccurAt   int64       `json:"occur_at"`
 	EventData *harborData `json:"event_data"`
+	// EventType is the type member of Harbor 1.x's documented format,
+	// {"event_type":"pushImage","events":[...]}.
+	EventType json.RawMessage `json:"event_type"`
+}
+
+// harbor1Types are the event types of Harbor 1.x (1.10's
+// src/pkg/notification/model/const.go, 1.9's testPolicy); Harbor 2.x renamed
+// them all (PUSH_ARTIFACT, ...).
+var harbor1Types = map[string]bool{
+	"pushImage": true, "pullImage": true, "deleteImage": true,
+	"uploadChart": true, "deleteChart": true, "downloadChart": true,
+	"scanningCompleted": true, "scanningFailed": true, "projectQuota": true,
+	"replication": true, "testEndpoint": true, "testPolicy": true,
+}
+
+// harbor1 names what marks p as a Harbor 1.x payload (`type "pushImage"`),
+// "" when nothing does.
+func harbor1(p harborDefault) string {
+	if harbor1Types[p.Type] {
+		return "type " + quote(p.Type)
+	}
+	var et string
+	if p.Type == "" && json.Unmarshal(p.EventType, &et) == nil && et != "" {
+		return "event_type " + quote(et)
+	}
+	return ""
 }
 
 // DecodeHarbor decodes a Harbor webhook body in either payload format:
@@ -43,7 +70,8 @@ type harborDefault struct {
 // contentType is the request's Content-Type header. Each resource of an
 // artifact push is a Push and of an artifact delete a Delete; the resources of
 // every other event type (pulls, scans, quotas, replication, retention) are
-// counted in Result.Ignored.
+// counted in Result.Ignored. Harbor 1.x payloads (event types such as
+// "pushImage") are not supported: they are a *DecodeError saying so.
 func DecodeHarbor(body []byte, contentType string) (Result, error) {
 	const src = SourceHarbor
 	if mediaType(contentType) == CloudEventsMediaType || looksStructured(body) {
@@ -55,6 +83,9 @@ func DecodeHarbor(body []byte, contentType string) (Result, error) {
 	var p harborDefault
 	if err := unmarshal(src, body, &p); err != nil {
 		return Result{}, err
+	}
+	if v1 := harbor1(p); v1 != "" {
+		return Result{}, errorf(src, "Harbor 1.x payload (%s) is not supported; upgrade to Harbor 2.x", v1)
 	}
 	var action Action
 	switch p.Type {
@@ -78,7 +109,7 @@ func DecodeHarbor(body []byte, contentType string) (Result, error) {
 		}
 	}
 	t := time.Unix(p.OccurAt, 0).UTC()
-	return harborEvents(p.Type, action, p.EventData, t, func(i int) string { return ids[i] })
+	return harborEvents(body, p.Type, action, p.EventData, t, func(i int) string { return ids[i] })
 }
 
 func decodeHarborCloudEvent(body []byte) (Result, error) {
@@ -116,7 +147,7 @@ func decodeHarborCloudEvent(body []byte) (Result, error) {
 	if ce.Time.IsZero() {
 		return Result{}, errorf(src, "%s: missing time", ce.Type)
 	}
-	return harborEvents(ce.Type, action, data, ce.Time, func(i int) string {
+	return harborEvents(body, ce.Type, action, data, ce.Time, func(i int) string {
 		if data != nil && len(data.Resources) > 1 {
 			return fmt.Sprintf("%s#%d", ce.ID, i)
 		}
@@ -133,8 +164,10 @@ func harborIgnored(d *harborData) int {
 	return len(d.Resources)
 }
 
-// harborEvents makes one event per resource of an artifact push or delete.
-func harborEvents(typ string, action Action, d *harborData, t time.Time, id func(int) string) (Result, error) {
+// harborEvents makes one event per resource of an artifact push or delete;
+// a resource that cannot be used is rejected with the whole body (decoding
+// it again yields the others too, which are then duplicates).
+func harborEvents(body []byte, typ string, action Action, d *harborData, t time.Time, id func(int) string) (Result, error) {
 	const src = SourceHarbor
 	if d == nil {
 		return Result{}, errorf(src, "%s: missing event data", typ)
@@ -165,7 +198,8 @@ func harborEvents(typ string, action Action, d *harborData, t time.Time, id func
 			ev.Tag = r.Tag
 		}
 		if err := ev.Validate(); err != nil {
-			return Result{}, errorf(src, "event %d (%s): %v", i, typ, err)
+			res.Rejected = append(res.Rejected, Rejected{Body: body, Reason: errorf(src, "event %d (%s): %v", i, typ, err).Reason})
+			continue
 		}
 		res.Events = append(res.Events, ev)
 	}

@@ -91,7 +91,14 @@ func sameEvent(a, b Event) bool {
 func checkReason(t *testing.T, res Result, err error, want string) {
 	t.Helper()
 	if err == nil {
-		t.Fatalf("no error (result %+v), want %q", res, want)
+		// An event of a well-formed body: rejected alone, nothing used.
+		if len(res.Rejected) != 1 || len(res.Events) != 0 {
+			t.Fatalf("no error and not one rejected event (result %+v), want %q", res, want)
+		}
+		if got := res.Rejected[0].Reason; got != want {
+			t.Errorf("rejected event's reason:\n got: %s\nwant: %s", got, want)
+		}
+		return
 	}
 	var de *DecodeError
 	if !errors.As(err, &de) {
@@ -103,7 +110,7 @@ func checkReason(t *testing.T, res Result, err error, want string) {
 	if strings.ContainsAny(de.Error(), "\r\n") {
 		t.Errorf("reason is not one line: %q", de.Error())
 	}
-	if len(res.Events) != 0 || res.Ignored != 0 {
+	if len(res.Events) != 0 || res.Ignored != 0 || len(res.Rejected) != 0 {
 		t.Errorf("error came with a result: %+v", res)
 	}
 }
