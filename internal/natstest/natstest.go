@@ -23,11 +23,13 @@ type Server struct {
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
 	Consumer jetstream.Consumer
-	// Quarantine is the consumer of the quarantine stream.
+	// Quarantine and Deferred are the consumers of the quarantine and
+	// deferred streams.
 	Quarantine jetstream.Consumer
+	Deferred   jetstream.Consumer
 	Settings   stream.Settings
-	dir      string
-	port     int
+	dir        string
+	port       int
 }
 
 // Start starts a server listening on a loopback port (so that it can be
@@ -74,6 +76,9 @@ func (s *Server) start(t testing.TB, port int) {
 		t.Fatal(err)
 	}
 	if s.Quarantine, err = stream.EnsureQuarantine(ctx, s.JS, s.Settings); err != nil {
+		t.Fatal(err)
+	}
+	if s.Deferred, err = stream.EnsureDeferred(ctx, s.JS, s.Settings); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -119,8 +119,8 @@ type Receiver struct {
 	// endpoint (the source's, "*", and every registry-bound one);
 	// bound[source][registry] those on a registry's own endpoint. Built
 	// once, read only.
-	shared map[string][]credential
-	bound  map[string]map[string][]credential
+	shared   map[string][]credential
+	bound    map[string]map[string][]credential
 	anyCreds bool
 	stats    Stats
 

@@ -62,13 +62,9 @@ func KeepAlive(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
 	return func() { close(done) }
 }
 
-// Backoff is the delay before redelivery n+1: 1s, 2s, 4s … capped at 2 minutes.
-func Backoff(delivered uint64) time.Duration {
-	if delivered > 7 {
-		return 2 * time.Minute
-	}
-	return time.Duration(1<<(delivered-1)) * time.Second
-}
+// Backoff is the delay before redelivery n+1 with the default settings:
+// 1s, 2s, 4s … capped at 2 minutes.
+func Backoff(delivered uint64) time.Duration { return Settings{}.Backoff(delivered) }
 
 // Delivered is how many times msg has been delivered (1 when unknown).
 func Delivered(msg jetstream.Msg) uint64 {

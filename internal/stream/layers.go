@@ -35,7 +35,7 @@ type LayerJob struct {
 // EnsureLayers creates the layer-scan stream and consumer, or updates them to
 // these settings. It is idempotent.
 func EnsureLayers(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
-	return ensure(ctx, js, s, LayersName, "layerq layer blobs to index", LayersSubject, LayersConsumer, "layerq layer scanners")
+	return ensure(ctx, js, s, s.MaxDeliver, LayersName, "layerq layer blobs to index", LayersSubject, LayersConsumer, "layerq layer scanners")
 }
 
 // publishTimeout bounds the wait for the stream's acknowledgements.

@@ -26,7 +26,7 @@ const (
 // EnsureQuarantine creates the quarantine stream and its consumer, or
 // updates them to these settings. It is idempotent.
 func EnsureQuarantine(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
-	return ensure(ctx, js, s, QuarantineName, "layerq webhook events kept aside", QuarantineSubjectPrefix+".>", QuarantineConsumer, "layerq quarantine keeper")
+	return ensure(ctx, js, s, -1, QuarantineName, "layerq webhook events kept aside", QuarantineSubjectPrefix+".>", QuarantineConsumer, "layerq quarantine keeper")
 }
 
 // Quarantine stores it on the quarantine stream and returns once JetStream

@@ -36,9 +36,15 @@ type Settings struct {
 	// Duplicates is how long an event id is remembered, so a registry's
 	// retry within it is stored once (default 24h).
 	Duplicates time.Duration
-	// MaxDeliver bounds redeliveries of one event (default 10); past it the
-	// event stays in the stream and the failure is recorded by the worker.
+	// MaxDeliver is how many deliveries an event gets on the event stream
+	// before a worker that still cannot apply it for a passing reason moves
+	// it to the deferred stream (default 10, about 6 minutes of backoff);
+	// on the layer stream, how many a layer job gets before its failure is
+	// recorded for the next `scan --layers`. The event stream itself never
+	// stops redelivering.
 	MaxDeliver int
+	// MaxDelay caps the delay between redeliveries (default 2 minutes).
+	MaxDelay time.Duration
 	// AckWait is how long a worker may hold an event without acking it or
 	// saying it is still in progress (default 60s).
 	AckWait time.Duration
@@ -58,17 +64,36 @@ func (s *Settings) Defaults() {
 	if s.AckWait <= 0 {
 		s.AckWait = 60 * time.Second
 	}
+	if s.MaxDelay <= 0 {
+		s.MaxDelay = 2 * time.Minute
+	}
+}
+
+// Backoff is the delay before redelivery n+1: 1s, 2s, 4s … capped at
+// MaxDelay.
+func (s Settings) Backoff(delivered uint64) time.Duration {
+	s.Defaults()
+	if delivered < 1 {
+		delivered = 1
+	}
+	if delivered > 20 {
+		return s.MaxDelay
+	}
+	return min(time.Duration(1<<(delivered-1))*time.Second, s.MaxDelay)
 }
 
 // Ensure creates the stream and the workers' consumer, or updates them to
-// these settings. It is idempotent.
+// these settings. It is idempotent. The consumer redelivers an event until
+// a worker acknowledges or terminates it: a worker terminates an event only
+// once it is recorded elsewhere (a failure, the deferred stream).
 func Ensure(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
-	return ensure(ctx, js, s, Name, "layerq registry events", SubjectPrefix+".>", Consumer, "layerq ingest workers")
+	return ensure(ctx, js, s, -1, Name, "layerq registry events", SubjectPrefix+".>", Consumer, "layerq ingest workers")
 }
 
 // ensure creates or updates a durable work-queue stream on subject and its
-// one shared pull consumer.
-func ensure(ctx context.Context, js jetstream.JetStream, s Settings, name, about, subject, consumer, consumerAbout string) (jetstream.Consumer, error) {
+// one shared pull consumer, which delivers a message at most maxDeliver
+// times (-1: until it is settled).
+func ensure(ctx context.Context, js jetstream.JetStream, s Settings, maxDeliver int, name, about, subject, consumer, consumerAbout string) (jetstream.Consumer, error) {
 	s.Defaults()
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
@@ -88,7 +113,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, s Settings, name, about
 		Description:   consumerAbout,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.AckWait,
-		MaxDeliver:    s.MaxDeliver,
+		MaxDeliver:    maxDeliver,
 		MaxAckPending: 1000,
 		FilterSubject: subject,
 		Replicas:      s.Replicas,

@@ -54,6 +54,17 @@ func checkFuzzed(t *testing.T, source string, decode func() (Result, error), red
 	}
 }
 
+// addRealFormats passes each file of testdata/real-formats that source
+// decodes (every one, TestRealFormatsListed checks) to add, with the header
+// it is sent with.
+func addRealFormats(f *testing.F, source string, add func(body []byte, h http.Header)) {
+	for _, tc := range realFormatCases {
+		if tc.source == source {
+			add(tc.load(f))
+		}
+	}
+}
+
 func FuzzDecodeDistribution(f *testing.F) {
 	for _, tc := range distributionFixtureCases {
 		f.Add([]byte(loadFixture(f, tc.name).Body))
@@ -77,6 +88,7 @@ func FuzzDecodeHarbor(f *testing.F) {
 	for _, tc := range harborBad {
 		f.Add([]byte(tc.body), tc.contentType)
 	}
+	addRealFormats(f, SourceHarbor, func(body []byte, h http.Header) { f.Add(body, h.Get("Content-Type")) })
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		checkFuzzed(t, SourceHarbor, func() (Result, error) { return DecodeHarbor(body, contentType) })
 	})
@@ -88,6 +100,7 @@ func FuzzDecodeDockerHub(f *testing.F) {
 	for _, tc := range dockerHubBad {
 		f.Add([]byte(tc.body))
 	}
+	addRealFormats(f, SourceDockerHub, func(body []byte, _ http.Header) { f.Add(body) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkFuzzed(t, SourceDockerHub, func() (Result, error) { return DecodeDockerHub(body) })
 	})
@@ -111,6 +124,7 @@ func FuzzDecodeCloudEvent(f *testing.F) {
 	for _, tc := range cloudEventBad {
 		add(tc.body, tc.header)
 	}
+	addRealFormats(f, SourceCloudEvents, func(body []byte, h http.Header) { add(string(body), h) })
 	f.Fuzz(func(t *testing.T, body []byte, contentType, spec, id, source, typ, ts string) {
 		h := http.Header{}
 		for i, v := range []string{contentType, spec, id, source, typ, ts} {

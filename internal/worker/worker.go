@@ -1,8 +1,13 @@
 // Package worker applies registry events from the stream to the graph: a
 // push is walked and written, a delete marks what it deletes. An event is
 // acknowledged only after its writes are committed; a transient failure is
-// retried later with a growing delay; a permanent one is recorded in
-// ingest_failures and terminated.
+// retried later with a growing delay, and after MaxDeliver deliveries moved
+// to the deferred stream, where it is retried at the capped delay until it
+// is applied (a long outage of the database or a registry then holds up
+// nothing behind it, and loses nothing); a permanent failure is recorded in
+// ingest_failures, and an event of a registry no longer configured in the
+// quarantine. An event is terminated only once it is durably recorded
+// elsewhere: if the record cannot be written, the event is retried.
 package worker
 
 import (
@@ -17,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -24,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
@@ -37,9 +44,14 @@ type Options struct {
 	Registries *registries.Set
 	// Concurrency is how many events are handled at once (default 4).
 	Concurrency int
-	// MaxDeliver must match the consumer's: on the last delivery a
-	// transient failure is recorded and the event terminated.
+	// MaxDeliver is how many deliveries an event gets on the event stream
+	// before a transient failure moves it to Deferred (default 10).
 	MaxDeliver int
+	// MaxDelay caps the delay between deliveries (default 2 minutes).
+	MaxDelay time.Duration
+	// Deferred takes events that still fail after MaxDeliver deliveries;
+	// without it they are retried on the event stream at MaxDelay.
+	Deferred Deferrer
 	// AckWait must match the consumer's; long walks tell the server they
 	// are in progress at a third of it.
 	AckWait time.Duration
@@ -64,6 +76,13 @@ type Options struct {
 	afterCommit func(webhook.Event) bool
 }
 
+// Deferrer stores an event's message on the deferred stream;
+// *stream.Publisher is one.
+type Deferrer interface {
+	// Defer returns once the message is stored durably, or fails.
+	Defer(ctx context.Context, ev webhook.Event, data []byte, header nats.Header, reason string) error
+}
+
 // LayerQueue takes layer blobs for indexing; *stream.Publisher is one.
 type LayerQueue interface {
 	// PublishLayers stores the jobs durably, or fails.
@@ -83,8 +102,15 @@ type Worker struct {
 
 // Stats counts what a worker did.
 type Stats struct {
-	mu                           sync.Mutex
-	Acked, Naked, Termed, Failed int
+	mu                                     sync.Mutex
+	Acked, Naked, Termed, Failed, Deferred int
+}
+
+// DeferredCount returns how many events were moved to the deferred stream.
+func (s *Stats) DeferredCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Deferred
 }
 
 // Snapshot returns the counts.
@@ -104,6 +130,9 @@ func New(opts Options) *Worker {
 	}
 	if opts.AckWait <= 0 {
 		opts.AckWait = 60 * time.Second
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 2 * time.Minute
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -141,27 +170,34 @@ func (w *Worker) Stats() *Stats { return &w.stats }
 // Run consumes events from cons until ctx ends, then drains: it stops
 // fetching, finishes the events in hand, and returns.
 func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
-	return stream.Consume(ctx, cons, w.opts.Concurrency, "events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg) })
+	return stream.Consume(ctx, cons, w.opts.Concurrency, "events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg, false) })
+}
+
+// RunDeferred consumes the deferred stream's events as Run does, except
+// that a transient failure is retried at MaxDelay for as long as it lasts.
+func (w *Worker) RunDeferred(ctx context.Context, cons jetstream.Consumer) error {
+	return stream.Consume(ctx, cons, 1, "deferred events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg, true) })
+}
+
+func (w *Worker) backoff(delivered uint64) time.Duration {
+	return stream.Settings{MaxDelay: w.opts.MaxDelay}.Backoff(delivered)
 }
 
 // process handles one message and settles it with the stream.
-func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
+func (w *Worker) process(ctx context.Context, msg jetstream.Msg, deferred bool) {
 	ctx, span := w.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
 	defer span.End()
+	delivered := stream.Delivered(msg)
 	ev, err := stream.Decode(msg.Data())
 	if err != nil {
-		w.fail(context.WithoutCancel(ctx), webhook.Event{}, msg.Data(), "invalid", err.Error(), 1)
-		w.settle(msg.Term())
-		w.count(func(s *Stats) { s.Termed++ })
-		w.outcome(ctx, span, "", "failed", err)
+		w.terminate(ctx, span, msg, webhook.Event{}, "invalid", err, delivered)
 		return
 	}
-	delivered := stream.Delivered(msg)
 	span.SetAttributes(attribute.String("messaging.message.id", ev.ID), attribute.Int64("messaging.delivery.count", int64(delivered)),
 		attribute.String("layerq.registry", ev.Registry), attribute.String("layerq.repository", ev.Repository),
-		attribute.String("layerq.action", string(ev.Action)))
+		attribute.String("layerq.action", string(ev.Action)), attribute.Bool("layerq.deferred", deferred))
 	// Long walks say they are still in progress, so the server does not
 	// hand the event to another worker meanwhile.
 	stop := stream.KeepAlive(msg, w.opts.AckWait)
@@ -187,23 +223,61 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) {
 		// Shutting down: hand the event back at once.
 		w.settle(msg.Nak())
 		w.outcome(ctx, span, ev.Action, "retried", err)
-	case errors.As(err, &we) && we.Permanent(), errors.Is(err, registries.ErrUnknown), graph.IsDataError(err):
-		w.fail(context.WithoutCancel(ctx), ev, msg.Data(), class(err), err.Error(), int(delivered))
+	case errors.Is(err, registries.ErrUnknown):
+		// The registry was configured when the event was received, and is
+		// not now: keep it for a replay once the configuration is fixed.
+		if qerr := w.quarantine(context.WithoutCancel(ctx), ev, msg.Data(), err); qerr != nil {
+			w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; quarantining it: %w", err, qerr))
+			return
+		}
 		w.settle(msg.Term())
 		w.count(func(s *Stats) { s.Termed++ })
 		w.outcome(ctx, span, ev.Action, "failed", err)
-	case delivered >= uint64(w.opts.MaxDeliver):
-		w.fail(context.WithoutCancel(ctx), ev, msg.Data(), "gave_up", fmt.Sprintf("still failing after %d deliveries: %v", delivered, err), int(delivered))
+	case errors.As(err, &we) && we.Permanent(), graph.IsDataError(err):
+		w.terminate(ctx, span, msg, ev, class(err), err, delivered)
+	case !deferred && delivered >= uint64(w.opts.MaxDeliver) && w.opts.Deferred != nil:
+		reason := fmt.Sprintf("still failing after %d deliveries: %v", delivered, err)
+		if derr := w.opts.Deferred.Defer(context.WithoutCancel(ctx), ev, msg.Data(), msg.Headers(), reason); derr != nil {
+			w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; deferring it: %w", err, derr))
+			return
+		}
+		w.opts.Log.Warn("event deferred: retried on the deferred stream until it can be applied", "id", ev.ID, "deliveries", delivered, "err", err)
 		w.settle(msg.Term())
-		w.count(func(s *Stats) { s.Termed++ })
-		w.outcome(ctx, span, ev.Action, "failed", err)
+		w.count(func(s *Stats) { s.Deferred++ })
+		w.outcome(ctx, span, ev.Action, "deferred", err)
 	default:
-		delay := stream.Backoff(delivered)
-		w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
-		w.settle(msg.NakWithDelay(delay))
-		w.count(func(s *Stats) { s.Naked++ })
-		w.outcome(ctx, span, ev.Action, "retried", err)
+		w.retry(ctx, span, msg, ev, delivered, err)
 	}
+}
+
+// retry hands the event back to the stream after the backoff delay.
+func (w *Worker) retry(ctx context.Context, span trace.Span, msg jetstream.Msg, ev webhook.Event, delivered uint64, err error) {
+	delay := w.backoff(delivered)
+	w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
+	w.settle(msg.NakWithDelay(delay))
+	w.count(func(s *Stats) { s.Naked++ })
+	w.outcome(ctx, span, ev.Action, "retried", err)
+}
+
+// terminate records an event that can never be applied, then terminates
+// it; if the record cannot be written, the event is retried instead.
+func (w *Worker) terminate(ctx context.Context, span trace.Span, msg jetstream.Msg, ev webhook.Event, class string, err error, delivered uint64) {
+	if ferr := w.fail(context.WithoutCancel(ctx), ev, msg.Data(), class, err.Error(), int(delivered)); ferr != nil {
+		w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; recording the failure: %w", err, ferr))
+		return
+	}
+	w.settle(msg.Term())
+	w.count(func(s *Stats) { s.Termed++ })
+	w.outcome(ctx, span, ev.Action, "failed", err)
+}
+
+// quarantine keeps an event of a registry that is not configured.
+func (w *Worker) quarantine(ctx context.Context, ev webhook.Event, data []byte, cause error) error {
+	it := quarantine.Item{Source: ev.Source, Reason: quarantine.UnknownRegistry, Detail: strings.Join(strings.Fields(cause.Error()), " "),
+		Kind: quarantine.KindEvent, Data: data, ReceivedAt: ev.Time}
+	it.ID = quarantine.NewID(it.Source, it.Registry, it.Kind, it.Data, nil)
+	w.opts.Log.Warn("event quarantined: its registry is not configured", "id", ev.ID, "registry", ev.Registry)
+	return w.opts.Store.SaveQuarantine(ctx, it)
 }
 
 // outcome counts how an event was settled and says so on its span.
@@ -241,14 +315,14 @@ func class(err error) string {
 }
 
 // fail records an event that cannot be applied.
-func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, class, reason string, attempts int) {
+func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, class, reason string, attempts int) error {
 	ref := ev.Digest
 	if ref == "" {
 		ref = ev.Tag
 	}
 	// The graph names a registry as configured (its rows, and the
 	// ClearFailures of a later success, use that name), not by the host
-	// the event used; an unknown host is recorded as sent.
+	// the event used; an unknown one is recorded as sent.
 	registry := ev.Registry
 	if r, err := w.opts.Registries.Lookup(ev.Registry); err == nil && r.Name != "" {
 		registry = r.Name
@@ -263,8 +337,10 @@ func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, cla
 	w.count(func(s *Stats) { s.Failed++ })
 	w.opts.Log.Warn("event failed", "id", ev.ID, "class", class, "reason", reason, "attempts", attempts)
 	if err := w.opts.Store.RecordFailure(ctx, f); err != nil {
-		w.opts.Log.Error("recording a failed event", "id", ev.ID, "err", err)
+		w.opts.Log.Error("recording a failed event: it will be retried", "id", ev.ID, "err", err)
+		return err
 	}
+	return nil
 }
 
 // Handle applies one event to the graph. Applying the same event twice
@@ -272,6 +348,9 @@ func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, cla
 func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 	wk, reg, err := w.opts.Registries.Walker(ev.Registry)
 	if err != nil {
+		return err
+	}
+	if err := w.seeHost(ctx, reg, ev.Host); err != nil {
 		return err
 	}
 	switch ev.Action {
@@ -294,7 +373,7 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		// write that then fails is harmless: indexing a blob is idempotent);
 		// the event is acked only once both are durable.
 		queued := make(chan error, 1)
-		go func() { queued <- w.queueLayers(ctx, ev.Registry, reg.Name, obs) }()
+		go func() { queued <- w.queueLayers(ctx, reg.Name, obs) }()
 		pctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.digest", obs.Root().Digest)))
 		err = w.opts.Store.Ingest(pctx, []graph.Observation{obs})
 		telemetry.End(span, err)
@@ -320,9 +399,26 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 	return fmt.Errorf("unknown action %q", ev.Action)
 }
 
+// seeHost records a host an event named for reg that its configuration
+// does not list, and says so the first time.
+func (w *Worker) seeHost(ctx context.Context, reg registries.Registry, host string) error {
+	if host == "" || reg.Knows(host) || strings.EqualFold(host, reg.Name) {
+		return nil
+	}
+	first, err := w.opts.Store.SeeAlias(ctx, reg.Name, strings.ToLower(host))
+	if err != nil {
+		return fmt.Errorf("recording host %s of registry %s: %w", host, reg.Name, err)
+	}
+	if first {
+		w.opts.Log.Info("registry reached through another name: recorded as an alias (fetching still goes to its configured host)",
+			"registry", reg.Name, "alias", host, "host", reg.Host)
+	}
+	return nil
+}
+
 // queueLayers hands the layers of obs that are not indexed yet to the layer
-// queue, naming the registry by the host the event used.
-func (w *Worker) queueLayers(ctx context.Context, host, name string, obs graph.Observation) error {
+// queue, naming the registry by its configured name.
+func (w *Worker) queueLayers(ctx context.Context, name string, obs graph.Observation) error {
 	if w.opts.Layers == nil {
 		return nil
 	}
@@ -352,7 +448,7 @@ func (w *Worker) queueLayers(ctx context.Context, host, name string, obs graph.O
 	for _, d := range digests {
 		if l := byDigest[d]; todo[d] {
 			// Fetch from the repository pushed to: credentials may be scoped to it.
-			jobs = append(jobs, stream.LayerJob{Registry: host, Repository: obs.Repository, Digest: d, DiffID: l.DiffID, Size: l.Size})
+			jobs = append(jobs, stream.LayerJob{Registry: name, Repository: obs.Repository, Digest: d, DiffID: l.DiffID, Size: l.Size})
 		}
 	}
 	if err := w.opts.Layers.PublishLayers(ctx, jobs); err != nil {

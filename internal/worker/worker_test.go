@@ -205,8 +205,16 @@ func TestPermanentAndTransientFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[0].Registry != "reg.test" || got[1].Class != "unknown_registry" || got[1].Registry != "evil.example.com" {
+	if len(got) != 1 || got[0].Class != "not_found" || got[0].Reference != gone.Digest || got[0].Registry != "reg.test" {
 		t.Fatalf("failures = %+v", got)
+	}
+	// An event of a registry that is not configured is kept for a replay.
+	q, err := graph.New(b.pool).ListQuarantine(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Reason != "unknown_registry" || q[0].Kind != "event" || !strings.Contains(string(q[0].Data), `"ev-forged"`) {
+		t.Fatalf("quarantine = %+v", q)
 	}
 
 	// The metrics say the same: two 503s (retried), one walk not found.
@@ -290,12 +298,113 @@ func TestPushQueuesLayers(t *testing.T) {
 		sz, _ := l.Size()
 		found := false
 		for _, j := range jobs {
-			if j.Digest == d.String() && j.DiffID == di.String() && j.Size == sz && j.Registry == b.reg.Host && j.Repository == "team/app" {
+			if j.Digest == d.String() && j.DiffID == di.String() && j.Size == sz && j.Registry == "reg.test" && j.Repository == "team/app" {
 				found = true
 			}
 		}
 		if !found {
 			t.Errorf("layer %d (%s) not queued: %+v", i, d, jobs)
 		}
+	}
+}
+
+// runDeferred runs a worker on the deferred stream until the test ends.
+func runDeferred(t *testing.T, w *worker.Worker, b bundle) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.RunDeferred(ctx, b.nats.Deferred) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// A registry outage longer than the whole retry schedule: the event moves
+// to the deferred stream, is retried there at the capped delay for as long
+// as the outage lasts, and is applied once the registry is back. Nothing is
+// recorded as failed and nothing is lost.
+func TestOutageLongerThanRetries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: []byte("outage")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := b.reg.PushImage(t, "team/app:1", img)
+	var down atomic.Bool
+	var refused atomic.Int32
+	down.Store(true)
+	b.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if down.Load() {
+			refused.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	b.opts.MaxDeliver = 3
+	b.opts.MaxDelay = 500 * time.Millisecond
+	b.opts.Deferred = b.pub
+	w := worker.New(b.opts)
+	run(t, w, b)
+	runDeferred(t, w, b)
+	ev := webhook.Event{ID: "ev-outage", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: digest, Tag: "1", Action: webhook.Push, Time: time.Now().UTC()}
+	if _, err := b.pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event deferred", func() bool { return deferred(w) == 1 })
+	// The outage goes on well past the schedule: the deferred event keeps
+	// being retried.
+	at := refused.Load()
+	eventually(t, "retries on the deferred stream", func() bool { return refused.Load() >= at+3 })
+	if n := scalar(t, b.pool, `SELECT count(*) FROM ingest_failures`); n != 0 {
+		t.Fatalf("%d failures recorded during an outage", n)
+	}
+	down.Store(false)
+	eventually(t, "the push in the graph", func() bool {
+		return scalar(t, b.pool, `SELECT count(*) FROM tags WHERE name = '1' AND manifest_digest = $1 AND deleted_at IS NULL`, digest) == 1
+	})
+	eventually(t, "the deferred event acked", func() bool { a, _, _ := w.Stats().Snapshot(); return a == 1 })
+	if n := scalar(t, b.pool, `SELECT count(*) FROM ingest_failures`); n != 0 {
+		t.Fatalf("%d failures recorded", n)
+	}
+	if n := b.nats.Messages(t); n != 0 {
+		t.Fatalf("%d messages left on the event stream", n)
+	}
+}
+
+func deferred(w *worker.Worker) int {
+	st := w.Stats()
+	return st.DeferredCount()
+}
+
+// A permanent failure whose record cannot be written (the database refuses
+// it) is not terminated: it is retried until the record is written.
+func TestTerminatedOnlyOnceRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := b.pool.Exec(ctx, `ALTER TABLE ingest_failures RENAME TO ingest_failures_away`); err != nil {
+		t.Fatal(err)
+	}
+	b.opts.MaxDelay = 500 * time.Millisecond
+	w := worker.New(b.opts)
+	run(t, w, b)
+	gone := webhook.Event{ID: "ev-gone", Source: "distribution", Registry: b.reg.Host, Repository: "team/app", Digest: "sha256:" + strings.Repeat("0", 64), Action: webhook.Push, Time: time.Now().UTC()}
+	if _, err := b.pub.Publish(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "retries while the failure cannot be recorded", func() bool { _, n, _ := w.Stats().Snapshot(); return n >= 2 })
+	if _, _, termed := w.Stats().Snapshot(); termed != 0 {
+		t.Fatalf("terminated %d events whose failure was not recorded", termed)
+	}
+	if _, err := b.pool.Exec(ctx, `ALTER TABLE ingest_failures_away RENAME TO ingest_failures`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event terminated", func() bool { _, _, tm := w.Stats().Snapshot(); return tm == 1 })
+	if n := scalar(t, b.pool, `SELECT count(*) FROM ingest_failures WHERE reference = $1 AND class = 'not_found'`, gone.Digest); n != 1 {
+		t.Fatalf("failure rows = %d, want 1", n)
 	}
 }

@@ -1,0 +1,51 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/webhook"
+)
+
+// Names of the deferred stream, its subjects and its consumer. An event
+// that still fails for a passing reason (the registry or the database
+// unreachable) after Settings.MaxDeliver deliveries moves here, so that a
+// long outage never holds up the events behind it, and is retried here at
+// the capped delay until it is applied: nothing is dropped however long the
+// outage lasts.
+const (
+	DeferredName          = "LAYERQ_DEFERRED"
+	DeferredSubjectPrefix = "layerq.deferred"
+	DeferredConsumer      = "layerq-deferred"
+)
+
+// EnsureDeferred creates the deferred stream and its consumer, or updates
+// them to these settings. It is idempotent.
+func EnsureDeferred(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
+	return ensure(ctx, js, s, -1, DeferredName, "layerq events retried after an outage", DeferredSubjectPrefix+".>", DeferredConsumer, "layerq deferred events")
+}
+
+// Defer stores an event's message on the deferred stream, with the headers
+// it came with (its trace context), and returns once JetStream has
+// acknowledged it. An event deferred twice (its first move acknowledged,
+// but not the termination of the original) is stored once.
+func (p *Publisher) Defer(ctx context.Context, ev webhook.Event, data []byte, header nats.Header, reason string) (err error) {
+	msg := &nats.Msg{Subject: DeferredSubjectPrefix + "." + token(ev.Source) + "." + token(string(ev.Action)), Data: data, Header: nats.Header{}}
+	for k, v := range header {
+		if k != jetstream.MsgIDHeader {
+			msg.Header[k] = v
+		}
+	}
+	msg.Header.Set("Layerq-Deferred-Reason", reason)
+	ctx, span := p.span(ctx, msg.Subject, attribute.String("messaging.message.id", ev.ID))
+	defer func() { telemetry.End(span, err) }()
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("deferred:"+ev.ID), jetstream.WithExpectStream(DeferredName)); err != nil {
+		return fmt.Errorf("%w: deferring event %s: %v", ErrUnavailable, ev.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+-- Drop quarantined items by id.
+DELETE FROM quarantine WHERE id = ANY($1::text[])
