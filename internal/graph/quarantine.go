@@ -27,11 +27,11 @@ var (
 type Quarantined struct {
 	quarantine.Item
 	// Seen counts the deliveries of the item.
-	Seen int
+	Seen int `json:"-"`
 	// ReplayedAt is when a replay used everything in it (zero: not yet).
-	ReplayedAt time.Time
+	ReplayedAt time.Time `json:"-"`
 	// ReplayNote says what the last replay did.
-	ReplayNote string
+	ReplayNote string `json:"-"`
 }
 
 // SaveQuarantine keeps an item in the quarantine table (once per id).

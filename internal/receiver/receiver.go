@@ -464,22 +464,15 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source, endpoi
 // the one its host names, else to the only registry of its source; the
 // host the event named is kept in ev.Host.
 func Attribute(regs *registries.Set, ev webhook.Event, bound string) (webhook.Event, error) {
-	var reg registries.Registry
-	if bound != "" {
-		var ok bool
-		if reg, ok = regs.ByName(bound); !ok {
-			return ev, fmt.Errorf("%w: no registry named %q is configured (its endpoint is /webhooks/%s/%s)", registries.ErrUnknown, bound, ev.Source, bound)
-		}
-	} else {
-		var err error
-		if reg, err = regs.Resolve(ev.Source, ev.Registry); err != nil {
-			return ev, err
-		}
+	host := ev.Host
+	if host == "" {
+		host = ev.Registry
 	}
-	if ev.Host == "" {
-		ev.Host = ev.Registry
+	reg, err := regs.Attribute(ev.Source, host, bound)
+	if err != nil {
+		return ev, err
 	}
-	ev.Registry = reg.Name
+	ev.Host, ev.Registry = host, reg.Name
 	return ev, nil
 }
 

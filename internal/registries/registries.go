@@ -225,6 +225,19 @@ func (s *Set) Resolve(source, host string) (Registry, error) {
 	return Registry{}, fmt.Errorf("%w: %q, and %s events may come from more than one registry: point each registry at its own endpoint, /webhooks/%s/<registry name>, or list the host as an alias", ErrUnknown, host, source, source)
 }
 
+// Attribute returns the registry an event from source that names host
+// belongs to: bound, when the endpoint or credentials it came through name
+// a registry, else as Resolve says.
+func (s *Set) Attribute(source, host, bound string) (Registry, error) {
+	if bound == "" {
+		return s.Resolve(source, host)
+	}
+	if reg, ok := s.ByName(bound); ok {
+		return reg, nil
+	}
+	return Registry{}, fmt.Errorf("%w: no registry named %q is configured (its endpoint is /webhooks/%s/%s)", ErrUnknown, bound, source, bound)
+}
+
 // Walker returns the walker for the registry a name, host or alias names;
 // it always fetches from the registry's configured Host.
 func (s *Set) Walker(key string) (*walker.Walker, Registry, error) {

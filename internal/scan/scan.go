@@ -74,7 +74,10 @@ type Summary struct {
 	Manifests    int // distinct manifests written (children of indexes included)
 	Layers       int // distinct layer blobs referenced by them
 	Unchanged    int
-	DeletedTags  int
+	// Walked are the references fetched and written: new to the graph,
+	// or moved since it last saw them.
+	Walked      int
+	DeletedTags int
 	// GoneRepositories held live manifests in the graph but are no longer
 	// in the catalog: everything in them is marked deleted.
 	GoneRepositories int
@@ -305,6 +308,7 @@ func (s *scanner) run(ctx context.Context, repos []string) error {
 	s.sum.Repositories += s.done.Repositories
 	s.sum.Tags += s.done.Tags
 	s.sum.Unchanged += s.done.Unchanged
+	s.sum.Walked += s.done.Walked
 	s.sum.DeletedTags += s.done.DeletedTags
 	s.sum.GoneManifests += s.done.GoneManifests
 	s.sum.Errors += s.done.Errors
@@ -684,6 +688,7 @@ func (s *scanner) finish(ctx context.Context, t *repoTracker) error {
 	s.done.Repositories++
 	s.done.Tags += t.res.Tags
 	s.done.Unchanged += t.res.Unchanged
+	s.done.Walked += t.res.Walked
 	s.done.DeletedTags += t.res.DeletedTags
 	s.done.GoneManifests += t.res.GoneManifests
 	s.done.Errors += t.res.Errors

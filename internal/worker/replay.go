@@ -1,0 +1,63 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/layerq/layerq/internal/quarantine"
+	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/webhook"
+)
+
+// ErrStillUnusable means a quarantined item cannot be used with the
+// configuration now either.
+var ErrStillUnusable = errors.New("still cannot be used")
+
+// Replay decodes a quarantined item with the configuration the worker has
+// now, attributes its events to registries as the receiver would have, and
+// applies each to the graph. It returns how many events it applied; an
+// item that still cannot be used is an ErrStillUnusable saying why.
+func (w *Worker) Replay(ctx context.Context, it quarantine.Item) (applied int, err error) {
+	var events []webhook.Event
+	switch it.Kind {
+	case quarantine.KindEvent:
+		ev, err := stream.Decode(it.Data)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrStillUnusable, err)
+		}
+		events = []webhook.Event{ev}
+	case quarantine.KindBody:
+		res, err := webhook.Decode(it.Source, it.Data, quarantine.HTTPHeader(it.Header))
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrStillUnusable, err)
+		}
+		if len(res.Rejected) > 0 {
+			var reasons []string
+			for _, r := range res.Rejected {
+				reasons = append(reasons, r.Reason)
+			}
+			return 0, fmt.Errorf("%w: %s", ErrStillUnusable, strings.Join(reasons, "; "))
+		}
+		events = res.Events
+	default:
+		return 0, fmt.Errorf("%w: unknown kind %q", ErrStillUnusable, it.Kind)
+	}
+	for _, ev := range events {
+		host := ev.Host
+		if host == "" {
+			host = ev.Registry
+		}
+		reg, err := w.opts.Registries.Attribute(ev.Source, host, it.Registry)
+		if err != nil {
+			return applied, fmt.Errorf("%w: %v", ErrStillUnusable, err)
+		}
+		ev.Host, ev.Registry = host, reg.Name
+		if err := w.Handle(ctx, ev); err != nil {
+			return applied, fmt.Errorf("applying event %s: %w", ev.ID, err)
+		}
+		applied++
+	}
+	return applied, nil
+}
