@@ -27,7 +27,9 @@ func (s Summary) Healed() Healed {
 }
 
 // Total adds the parts up.
-func (h Healed) Total() int { return h.References + h.DeletedTags + h.GoneManifests + h.GoneRepositories }
+func (h Healed) Total() int {
+	return h.References + h.DeletedTags + h.GoneManifests + h.GoneRepositories
+}
 
 // Reconcile scans every configured registry every interval until ctx ends,
 // so that what a registry dropped (distribution keeps undelivered events in
