@@ -12,6 +12,7 @@ import (
 
 var (
 	qRecordFailure      = sqlfiles.Query("record_failure")
+	qTagDigest          = sqlfiles.Query("tag_digest")
 	qClearFailure       = sqlfiles.Query("clear_failure")
 	qDeleteTags         = sqlfiles.Query("delete_tags")
 	qDeleteManifest     = sqlfiles.Query("delete_manifest")
@@ -102,6 +103,14 @@ func (s *Store) DeleteRepository(ctx context.Context, registry, repository strin
 func (s *Store) DeleteMembership(ctx context.Context, registry, repository, digest string, at time.Time) (bool, error) {
 	tag, err := s.pool.Exec(ctx, qDeleteMembership, registry, repository, digest, at)
 	return tag.RowsAffected() > 0, err
+}
+
+// TagDigest returns the manifest a tag names, or last named before it was
+// deleted; ErrNotFound when the graph never saw the tag.
+func (s *Store) TagDigest(ctx context.Context, registry, repository, tag string) (string, error) {
+	var d string
+	err := s.pool.QueryRow(ctx, qTagDigest, registry, repository, tag).Scan(&d)
+	return d, interpret(err)
 }
 
 // Children returns every manifest below the given ones through index

@@ -7,6 +7,7 @@
 package walker
 
 import (
+	"errors"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -180,6 +181,27 @@ func (w *Walker) Walk(ctx context.Context, registry, repository, reference strin
 	}
 	obs.Manifests = manifests
 	return obs, nil
+}
+
+// Exists reports whether registry/repository still has the manifest
+// digest (a HEAD): false when the registry answers 404, an error when it
+// cannot tell.
+func (w *Walker) Exists(ctx context.Context, registry, repository, digest string) (bool, error) {
+	repo, err := w.Repository(registry, repository)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if _, err = w.puller.Head(ctx, repo.Digest(digest)); err == nil {
+		return true, nil
+	}
+	err = Classify("checking "+repo.Name()+"@"+digest, err)
+	var we *Error
+	if errors.As(err, &we) && we.Class == NotFound {
+		return false, nil
+	}
+	return false, err
 }
 
 func rebase(ref name.Reference, repo name.Repository) name.Reference {

@@ -391,12 +391,44 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		telemetry.End(span, err)
 		return err
 	case webhook.TagDelete:
-		ctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.tag", ev.Tag)))
-		_, err := w.opts.Store.DeleteTags(ctx, reg.Name, ev.Repository, []string{ev.Tag}, ev.Time, ev.Source, ev.ID)
+		pctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.tag", ev.Tag)))
+		_, err := w.opts.Store.DeleteTags(pctx, reg.Name, ev.Repository, []string{ev.Tag}, ev.Time, ev.Source, ev.ID)
 		telemetry.End(span, err)
-		return err
+		if err != nil {
+			return err
+		}
+		return w.manifestGone(ctx, wk, reg, ev)
 	}
 	return fmt.Errorf("unknown action %q", ev.Action)
+}
+
+// manifestGone checks, after a tag delete, whether the registry still has
+// the manifest the tag named, and marks it deleted from the repository
+// when it does not: some registries (zot) delete a manifest with its last
+// tag, and say only that the tag was deleted.
+func (w *Worker) manifestGone(ctx context.Context, wk *walker.Walker, reg registries.Registry, ev webhook.Event) error {
+	digest := ev.Digest
+	if digest == "" {
+		d, err := w.opts.Store.TagDigest(ctx, reg.Name, ev.Repository, ev.Tag)
+		if errors.Is(err, graph.ErrNotFound) {
+			return nil // a tag the graph never saw
+		}
+		if err != nil {
+			return err
+		}
+		digest = d
+	}
+	hctx, span := w.tracer.Start(ctx, "walk", trace.WithAttributes(attribute.String("layerq.reference", digest)))
+	exists, err := wk.Exists(hctx, reg.Host, ev.Repository, digest)
+	telemetry.End(span, err)
+	if err != nil || exists {
+		return err
+	}
+	marked, err := w.opts.Store.DeleteMembership(ctx, reg.Name, ev.Repository, digest, ev.Time)
+	if marked {
+		w.opts.Log.Info("the registry deleted the manifest with its last tag", "registry", reg.Name, "repository", ev.Repository, "digest", digest)
+	}
+	return err
 }
 
 // seeHost records a host an event named for reg that its configuration

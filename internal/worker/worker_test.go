@@ -2,12 +2,14 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/codes"
@@ -406,5 +408,73 @@ func TestTerminatedOnlyOnceRecorded(t *testing.T) {
 	eventually(t, "the event terminated", func() bool { _, _, tm := w.Stats().Snapshot(); return tm == 1 })
 	if n := scalar(t, b.pool, `SELECT count(*) FROM ingest_failures WHERE reference = $1 AND class = 'not_found'`, gone.Digest); n != 1 {
 		t.Fatalf("failure rows = %d, want 1", n)
+	}
+}
+
+// A registry that deletes a manifest with its last tag (zot) says only that
+// the tag was deleted: the worker asks the registry, and marks the manifest
+// gone once its last tag is; a tag delete that leaves another tag on it
+// leaves it live. Events with the digest (zot) and without it (the CNCF
+// distribution registry) both.
+func TestTagDeleteOfLastTag(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reg := registrytest.NewDeletingLastTag(t)
+	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "zot.test"}}, walker.Options{Source: "webhook", Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.opts.Registries = regs
+	w := worker.New(b.opts)
+	run(t, w, b)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	publish := func(ev webhook.Event) {
+		t.Helper()
+		if _, err := b.pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(repo, digest string) int {
+		return scalar(t, b.pool, `SELECT count(*) FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+			WHERE r.registry = 'zot.test' AND r.name = $1 AND rm.manifest_digest = $2 AND rm.deleted_at IS NULL`, repo, digest)
+	}
+	for i, withDigest := range []bool{true, false} {
+		repo := fmt.Sprintf("team/app%d", i)
+		img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: []byte(repo)}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := reg.PushImage(t, repo+":1", img)
+		reg.PushImage(t, repo+":2", img)
+		for j, tag := range []string{"1", "2"} {
+			publish(webhook.Event{ID: fmt.Sprintf("push-%d-%s", i, tag), Source: "cloudevents", Registry: reg.Host, Repository: repo, Digest: digest, Tag: tag, Action: webhook.Push, Time: t0.Add(time.Duration(j) * time.Second)})
+		}
+		eventually(t, "both tags in the graph", func() bool {
+			return scalar(t, b.pool, `SELECT count(*) FROM tags WHERE manifest_digest = $1 AND deleted_at IS NULL`, digest) == 2
+		})
+		tagDelete := func(tag string, at time.Time) {
+			if err := remote.Delete(reg.Ref(t, repo+":"+tag)); err != nil {
+				t.Fatal(err)
+			}
+			ev := webhook.Event{ID: fmt.Sprintf("del-%d-%s", i, tag), Source: "cloudevents", Registry: reg.Host, Repository: repo, Tag: tag, Action: webhook.TagDelete, Time: at}
+			if withDigest {
+				ev.Digest = digest
+			}
+			publish(ev)
+			eventually(t, "the tag delete applied", func() bool {
+				return scalar(t, b.pool, `SELECT count(*) FROM tags WHERE manifest_digest = $1 AND name = $2 AND deleted_at IS NOT NULL`, digest, tag) == 1
+			})
+		}
+		tagDelete("1", t0.Add(time.Minute))
+		eventually(t, "the tag delete settled", func() bool { a, _, _ := w.Stats().Snapshot(); return a == 3+4*i })
+		if n := live(repo, digest); n != 1 {
+			t.Fatalf("%s: the manifest still tagged 2 is marked gone (live rows %d)", repo, n)
+		}
+		tagDelete("2", t0.Add(2*time.Minute))
+		eventually(t, "the manifest marked gone with its last tag", func() bool { return live(repo, digest) == 0 })
+	}
+	if n := scalar(t, b.pool, `SELECT count(*) FROM ingest_failures`); n != 0 {
+		t.Fatalf("%d failures", n)
 	}
 }
