@@ -22,6 +22,7 @@ import (
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/walker"
 )
@@ -73,6 +74,18 @@ func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
 		if err := store.RecordFailure(ctx, f); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A malformed event kept aside, and the registry reached by a name its
+	// configuration did not list.
+	body := []byte(`{"events":[{"id":"e1","timestamp":"2026-12-03T10:00:00Z","action":"push","target":{"repository":"Team/App","digest":"sha256:` + strings.Repeat("1", 64) + `"},"request":{"host":"localhost:5000"}}]}`)
+	it := quarantine.Item{Source: "distribution", Reason: quarantine.MalformedEvent, Detail: `distribution: event 0 (push): invalid repository name "Team/App"`,
+		Kind: quarantine.KindBody, Data: body, Header: map[string]string{"Content-Type": "application/json"}, ReceivedAt: time.Now().UTC()}
+	it.ID = quarantine.NewID(it.Source, it.Registry, it.Kind, it.Data, it.Header)
+	if err := store.SaveQuarantine(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SeeAlias(ctx, "demo-registry", "localhost:5000"); err != nil {
+		t.Fatal(err)
 	}
 	return dbURL, pool
 }

@@ -43,6 +43,12 @@ func Reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, ev
 	if err != nil {
 		return err
 	}
+	kinds := []string{"references", "deleted_tags", "gone_manifests", "gone_repositories"}
+	for _, r := range regs.All() { // served from zero
+		for _, what := range kinds {
+			healed.Add(ctx, 0, metric.WithAttributes(attribute.String("registry", r.Name), attribute.String("what", what)))
+		}
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
