@@ -2,7 +2,9 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,15 +12,27 @@ import (
 
 	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/otlptest"
+	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/webhook"
 )
 
 const zotUpdated = `{"specversion":"1.0","id":"5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11","source":"https://zot.example.com:5000",` +
 	`"type":"zotregistry.image.updated","datacontenttype":"application/json","time":"2026-11-23T12:30:01Z",` +
 	`"data":{"name":"golang","reference":"1.26","digest":"sha256:` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `","mediaType":"application/vnd.oci.image.manifest.v1+json"}}`
 
+// attribute knows one registry, "zot", at zot.example.com:5000.
+func attribute(ev webhook.Event) (webhook.Event, error) {
+	if ev.Registry != "zot.example.com:5000" {
+		return ev, fmt.Errorf("registry not configured: %q", ev.Registry)
+	}
+	ev.Host, ev.Registry = ev.Registry, "zot"
+	return ev, nil
+}
+
 // zot publishes CloudEvents to its own NATS subject; the bridge keeps them
-// in a stream and feeds each, once, to the workers' stream.
+// in a stream and feeds each, once, to the workers' stream; what it cannot
+// use it keeps in the quarantine.
 func TestBridgeFeedsZotEvents(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t, stream.Settings{})
@@ -26,7 +40,7 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 	done := make(chan error, 1)
 	rec := otlptest.NewRecorder()
 	go func() {
-		done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, rec.Providers, slog.New(slog.DiscardHandler))
+		done <- stream.Bridge(ctx, ns.JS, "zot.events", 1, attribute, rec.Providers, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -51,6 +65,7 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 		{Subject: "zot.events", Data: []byte(zotUpdated)},
 		{Subject: "zot.events", Data: []byte(zotUpdated)},
 		{Subject: "zot.events", Data: []byte("hello")},
+		{Subject: "zot.events", Data: []byte(strings.ReplaceAll(strings.ReplaceAll(zotUpdated, "zot.example.com", "other.example.com"), "5f9a3f0e", "00000000"))},
 		{Subject: "zot.events", Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "ce-id": {"b-1"}, "ce-specversion": {"1.0"}, "ce-type": {"zotregistry.image.deleted"},
 			"ce-source": {"https://zot.example.com:5000"}, "ce-time": {"2026-11-23T12:31:00Z"}, "content-type": {"application/json"}},
 			Data: []byte(`{"name":"golang","reference":"1.26","digest":"","mediaType":""}`)},
@@ -72,11 +87,16 @@ func TestBridgeFeedsZotEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, err := stream.Decode(push.Data)
-	if err != nil || ev.Registry != "zot.example.com:5000" || ev.Repository != "golang" || ev.Tag != "1.26" || ev.ID != "5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11" {
+	if err != nil || ev.Registry != "zot" || ev.Host != "zot.example.com:5000" || ev.Repository != "golang" || ev.Tag != "1.26" || ev.ID != "5f9a3f0e-5b7c-4d1e-9c1a-2b0f6f3d8e11" {
 		t.Fatalf("bridged event = %+v, %v", ev, err)
 	}
 	if _, err := st.GetLastMsgForSubject(ctx, "layerq.events.cloudevents.tag_delete"); err != nil {
 		t.Fatalf("binary-mode delete not bridged: %v", err)
+	}
+	items := ns.QuarantineItems(t)
+	if len(items) != 2 || items[0].Reason != quarantine.UnparseableBody || string(items[0].Data) != "hello" ||
+		items[1].Reason != quarantine.UnknownRegistry || !strings.Contains(string(items[1].Data), "other.example.com:5000") {
+		t.Fatalf("quarantined %+v", items)
 	}
 	// Counted as published, the retry as a duplicate; the binary-mode
 	// message's trace context (a lowercase NATS header) is carried on.
