@@ -46,7 +46,7 @@ func demoCommand() *cli.Command {
 
 			// The live path, in this process: an embedded JetStream, the
 			// webhook receiver and the workers.
-			natsDir := filepath.Join(c.String("data-dir"), "demo", "nats")
+			natsDir := filepath.Join(c.String("data-dir"), "demo-nats")
 			if err := os.RemoveAll(natsDir); err != nil {
 				return err
 			}

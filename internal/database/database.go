@@ -8,15 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	neturl "net/url"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/pglaunch"
+	"github.com/layerq/layerq/internal/redact"
 )
 
 // Options say where the graph lives.
@@ -115,11 +117,13 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 func unreachable(url string, err error) error {
+	// Only a connection string is shown (redacted): anything else may be
+	// a secret given in the wrong place.
 	where := "the database"
-	if u, perr := neturl.Parse(url); perr == nil && u.Scheme != "" {
-		where = u.Redacted()
+	if strings.Contains(url, "://") || strings.Contains(url, "=") {
+		where = redact.URL(url)
 	}
-	return &UnreachableError{Where: where, Err: err}
+	return &UnreachableError{Where: where, Err: redact.Error(err, url)}
 }
 
 // rootCause follows wrapped errors to the innermost one, taking the first
@@ -151,6 +155,9 @@ func Local(ctx context.Context, dataDir string, notices io.Writer) (string, erro
 	if notices == nil {
 		notices = io.Discard
 	}
+	if err := EnsureDataDir(dataDir); err != nil {
+		return "", err
+	}
 	dir := filepath.Join(dataDir, "postgres")
 	c, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Persistent: true, Database: "layerq"})
 	if err != nil {
@@ -170,14 +177,120 @@ func StopLocal(ctx context.Context, dataDir string) error {
 		dataDir = DefaultDataDir()
 	}
 	dir := filepath.Join(dataDir, "postgres")
-	if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no local Postgres runs in %s", dir)
-	}
-	c, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Persistent: true})
+	stopped, err := pglaunch.StopRunning(ctx, dir)
 	if err != nil {
 		return err
 	}
-	return c.Stop(ctx)
+	if !stopped {
+		return fmt.Errorf("no local Postgres runs in %s", dir)
+	}
+	return nil
+}
+
+// EnsureDataDir makes dir ready as layerq's data directory, whatever
+// command runs first: it creates dir and any missing parent with
+// dataDirMode, whatever the umask. A data directory that an older layerq
+// made 0700 as root (so the Postgres server user could not reach
+// <dir>/postgres) is repaired to dataDirMode when layerq can tell it made
+// it: it holds nothing but what layerq puts there before Postgres (nats/,
+// demo/). Any other directory is left as it is; if the server user cannot
+// traverse it, starting the local Postgres says what to chmod.
+func EnsureDataDir(dir string) error {
+	mode := dataDirMode()
+	var missing []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		_, err := os.Stat(p)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("data directory %s: %w", dir, err)
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return repairDataDir(dir, mode)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		p := missing[i]
+		if err := os.Mkdir(p, mode); errors.Is(err, fs.ErrExist) {
+			continue // made meanwhile by another command
+		} else if err != nil {
+			return fmt.Errorf("creating data directory %s: %w", p, err)
+		}
+		if err := chmodDir(p, mode); err != nil {
+			return fmt.Errorf("creating data directory %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// dataDirMode is the mode of the directories EnsureDataDir makes. Run as
+// root, layerq runs Postgres as an unprivileged user, who must pass through
+// the data directory to <data-dir>/postgres, its own: 0711 lets it (and
+// anyone) pass through to an entry whose name it knows, but not list or
+// change the directory, and each entry guards itself (nats/ is 0700, root's;
+// postgres/ is 0700, the server user's). Otherwise Postgres runs as the
+// caller, and 0700 is enough.
+func dataDirMode() fs.FileMode {
+	if os.Geteuid() == 0 {
+		return 0o711
+	}
+	return 0o700
+}
+
+// madeBeforePostgres are the entries an older layerq put in a data directory
+// that it made 0700 (the embedded JetStream stores of serve and the demo).
+var madeBeforePostgres = map[string]bool{"nats": true, "demo": true}
+
+// repairDataDir gives the existing data directory dir mode if it is one an
+// older layerq made as root: root's own, mode 0700, holding only
+// madeBeforePostgres. (A symlink is the user's doing, and is left alone.)
+func repairDataDir(dir string, mode fs.FileMode) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory; choose another --data-dir (LAYERQ_DATA_DIR)", dir)
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err = os.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != 0 || fi.Mode().Perm() != 0o700 {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		if !madeBeforePostgres[e.Name()] {
+			return nil
+		}
+	}
+	if err := chmodDir(dir, mode); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// chmodDir sets the mode of the directory p through a descriptor, not
+// following a symlink at p.
+func chmodDir(p string, mode fs.FileMode) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(mode)
 }
 
 // Pool is a connection pool on the graph database.

@@ -10,12 +10,13 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/layerq/layerq/internal/redact"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
@@ -37,7 +38,7 @@ func Up(ctx context.Context, databaseURL string) error {
 func Run(ctx context.Context, databaseURL string) (Result, error) {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
-		return Result{}, fmt.Errorf("opening %s: %w", redact(databaseURL), err)
+		return Result{}, fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
 	}
 	defer db.Close()
 	p, err := provider(db)
@@ -75,13 +76,14 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 
 var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
 
-// redact hides a password in a connection URL for error messages.
-func redact(databaseURL string) string {
-	u, err := url.Parse(databaseURL)
-	if err != nil || u.Scheme == "" {
-		return "the database"
+// describe names the database for error messages: the connection string
+// with its secrets hidden, or, for anything else (a secret given in the
+// wrong place?), "the database".
+func describe(databaseURL string) string {
+	if strings.Contains(databaseURL, "://") || strings.Contains(databaseURL, "=") {
+		return redact.URL(databaseURL)
 	}
-	return u.Redacted()
+	return "the database"
 }
 
 // RunTo applies the pending migrations up to and including version, for
@@ -89,7 +91,7 @@ func redact(databaseURL string) string {
 func RunTo(ctx context.Context, databaseURL string, version int64) error {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", redact(databaseURL), err)
+		return fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
 	}
 	defer db.Close()
 	p, err := provider(db)
@@ -107,7 +109,7 @@ func RunTo(ctx context.Context, databaseURL string, version int64) error {
 func Pending(ctx context.Context, databaseURL string) (bool, error) {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
-		return false, fmt.Errorf("opening %s: %w", redact(databaseURL), err)
+		return false, fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
 	}
 	defer db.Close()
 	p, err := provider(db)

@@ -43,9 +43,10 @@ type Options struct {
 	// Database is a database to create after start if it does not exist
 	// (for example "layerq"); "" creates none.
 	Database string
-	// User overrides the unprivileged OS user the server runs as when the
-	// caller is root (default: $LAYERQ_PG_USER, else "postgres" if it
-	// exists, else "nobody"). Ignored when the caller is not root.
+	// User overrides the unprivileged OS user a new cluster's server runs
+	// as when the caller is root (see the package documentation for the
+	// default). Ignored when the caller is not root, and when the data
+	// directory exists: the server always runs as its owner.
 	User string
 }
 
@@ -97,7 +98,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := resolveServerUser(opts.User)
+	sockDir := filepath.Join(dir, "sock")
+	if sock := filepath.Join(sockDir, ".s.PGSQL.65535"); len(sock) > maxSocketPath {
+		return nil, fmt.Errorf("cluster dir %s is too long: the unix socket path %s would exceed %d bytes; choose a shorter Dir", dir, sock, maxSocketPath)
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	dataDir := filepath.Join(dir, "data")
+	u, err := resolveServerUser(ctx, opts.User, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -105,17 +113,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts:    opts,
 		binDir:  binDir,
 		user:    u,
-		dataDir: filepath.Join(dir, "data"),
-		sockDir: filepath.Join(dir, "sock"),
+		dataDir: dataDir,
+		sockDir: sockDir,
 		logPath: filepath.Join(dir, "server.log"),
 		port:    opts.Port,
 		tcp:     opts.ListenTCP,
 	}
-	if sock := filepath.Join(c.sockDir, ".s.PGSQL.65535"); len(sock) > maxSocketPath {
-		return nil, fmt.Errorf("cluster dir %s is too long: the unix socket path %s would exceed %d bytes; choose a shorter Dir", dir, sock, maxSocketPath)
-	}
-	ctx, cancel := withDefaultTimeout(ctx)
-	defer cancel()
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -53,17 +54,21 @@ func waitReady(ctx context.Context, url string, gone func() (bool, string)) erro
 // returns true once that server answers on the cluster's socket, false when
 // none is running (clearing a postmaster.pid that would wrongly block a new
 // start), and an error when one runs but does not answer before ctx is done.
-func (c *Cluster) reuseRunning(ctx context.Context) (bool, error) {
-	pf, err := readPIDFile(c.dataDir)
+func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error) {
+	pf, err := readPIDFile(root)
 	if err != nil {
 		return false, nil // absent or unreadable: postgres itself re-checks
 	}
-	switch processState(pf.pid) {
+	state := processState(pf.pid)
+	if state == procPostgres && !c.ownsProcess(pf.pid) {
+		state = procOther // another user's postgres cannot serve this data dir
+	}
+	switch state {
 	case procGone:
 		return false, nil // stale; postgres replaces it
 	case procZombie, procOther:
 		// postgres would see the PID as alive and refuse to start.
-		if err := removeStalePIDFile(c.dataDir, pf.pid); err != nil {
+		if err := removeStalePIDFile(root, pf.pid); err != nil {
 			return false, err
 		}
 		return false, nil
@@ -86,7 +91,7 @@ func (c *Cluster) reuseRunning(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 		return false, fmt.Errorf("postgres (pid %d) is running in %s but not answering on %s: %w%s",
-			pf.pid, c.dataDir, c.sockDir, err, formatLogTail(c.logPath, c.logTail(0)))
+			pf.pid, c.dataDir, c.sockDir, err, formatLogTail(c.logPath, readLogTail(root, 0)))
 	}
 	conn, err := connect(ctx, url)
 	if err != nil {

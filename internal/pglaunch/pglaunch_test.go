@@ -91,10 +91,20 @@ func queryString(t *testing.T, ctx context.Context, conn *pgx.Conn, sql string) 
 	return s
 }
 
+// pidFileIn reads data/postmaster.pid in the cluster dir dir.
+func pidFileIn(dir string) (pidFile, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return pidFile{}, err
+	}
+	defer root.Close()
+	return readPIDFile(root)
+}
+
 // postmasterPID reads the running server's PID from its pid file.
 func postmasterPID(t *testing.T, c *Cluster) int {
 	t.Helper()
-	pf, err := readPIDFile(c.dataDir)
+	pf, err := pidFileIn(c.Dir())
 	if err != nil {
 		t.Fatalf("reading postmaster.pid: %v", err)
 	}
@@ -442,7 +452,7 @@ func TestPersistentStalePIDFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-c1.child.exited
-	if _, err := readPIDFile(c1.dataDir); err != nil {
+	if _, err := pidFileIn(c1.Dir()); err != nil {
 		t.Fatalf("expected a stale postmaster.pid after the crash: %v", err)
 	}
 

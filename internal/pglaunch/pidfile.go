@@ -17,18 +17,27 @@ type pidFile struct {
 	port int
 }
 
-// readPIDFile parses dataDir/postmaster.pid: line 1 is the postmaster's PID,
-// line 4 its port.
-func readPIDFile(dataDir string) (pidFile, error) {
-	path := filepath.Join(dataDir, "postmaster.pid")
-	b, err := os.ReadFile(path)
+// pidFileName is the server's PID file in the data directory.
+const pidFileName = "postmaster.pid"
+
+// readPIDFile parses data/postmaster.pid in the cluster dir root: line 1 is
+// the postmaster's PID, line 4 its port. The server user writes the file, so
+// it is read through the Root, with its checks (see clusterdir.go).
+func readPIDFile(root *os.Root) (pidFile, error) {
+	data, err := openSubRoot(root, "data")
+	if err != nil {
+		return pidFile{}, err
+	}
+	defer data.Close()
+	path := filepath.Join(data.Name(), pidFileName)
+	b, err := readEntry(data, pidFileName, 4<<10)
 	if err != nil {
 		return pidFile{}, err
 	}
 	lines := strings.Split(string(b), "\n")
 	var pf pidFile
 	if pf.pid, err = strconv.Atoi(strings.TrimSpace(lines[0])); err != nil || pf.pid <= 0 {
-		return pidFile{}, fmt.Errorf("parsing %s: bad pid line %q", path, lines[0])
+		return pidFile{}, fmt.Errorf("parsing %s: the first line is not a PID", path)
 	}
 	if len(lines) > 3 {
 		pf.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
@@ -74,4 +83,17 @@ func processState(pid int) procState {
 		return procOther
 	}
 	return procPostgres
+}
+
+// processOwner returns the uid pid runs as (the owner of /proc/<pid>).
+func processOwner(pid int) (uint32, bool) {
+	fi, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Uid, true
 }

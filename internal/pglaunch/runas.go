@@ -1,9 +1,12 @@
 package pglaunch
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -13,6 +16,13 @@ import (
 // serverUserEnv names the environment variable that chooses the OS user the
 // server runs as when the caller is root.
 const serverUserEnv = "LAYERQ_PG_USER"
+
+// dedicatedUser is the system user the server runs as, made if need be, when
+// neither serverUserEnv nor an existing "postgres" user names one.
+const dedicatedUser = "layerq"
+
+// fallbackUser is the server user when no dedicated one exists or can be made.
+const fallbackUser = "nobody"
 
 // osUser is the OS identity initdb and postgres run as.
 type osUser struct {
@@ -26,27 +36,128 @@ type osUser struct {
 }
 
 // resolveServerUser picks the OS user for the server: the caller itself
-// unless it is root, in which case override, $LAYERQ_PG_USER, "postgres" or
-// "nobody", in that order.
-func resolveServerUser(override string) (*osUser, error) {
+// unless it is root. For root it is the owner of the existing data directory
+// dataDir (unless that is root), so that every start on one cluster runs as
+// the user who made it, whatever the environment says; else the user
+// chooseServerUser names.
+func resolveServerUser(ctx context.Context, override, dataDir string) (*osUser, error) {
 	if os.Geteuid() != 0 {
-		u := &osUser{uid: uint32(os.Geteuid()), gid: uint32(os.Getegid())}
-		u.name = strconv.Itoa(os.Geteuid())
-		if cur, err := user.Current(); err == nil {
-			u.name = cur.Username
-		}
+		return currentUser(), nil
+	}
+	if u, ok := dataDirOwner(dataDir); ok {
 		return u, nil
 	}
-	name := override
-	if name == "" {
-		name = os.Getenv(serverUserEnv)
+	name := chooseServerUser(override, os.Getenv(serverUserEnv), userExists, func(name string) error {
+		return createSystemUser(ctx, name)
+	})
+	return userByName(name)
+}
+
+// currentUser is the caller, as which the server runs when it is not root.
+func currentUser() *osUser {
+	u := &osUser{uid: uint32(os.Geteuid()), gid: uint32(os.Getegid())}
+	u.name = strconv.Itoa(os.Geteuid())
+	if cur, err := user.Current(); err == nil {
+		u.name = cur.Username
 	}
-	if name == "" {
-		name = "nobody"
-		if _, err := user.Lookup("postgres"); err == nil {
-			name = "postgres"
+	return u
+}
+
+// dataDirOwner returns the owner of the existing data directory dataDir,
+// unless that is root. For a root caller only.
+func dataDirOwner(dataDir string) (*osUser, bool) {
+	// Lstat: the last element is the server user's; it is not followed.
+	fi, err := os.Lstat(dataDir)
+	if err != nil || !fi.IsDir() {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil, false
+	}
+	return userByID(st.Uid, st.Gid), true
+}
+
+// chooseServerUser names the server user for a new cluster: override, else
+// env ($LAYERQ_PG_USER), else "postgres" if that user exists, else the
+// dedicated user "layerq" if it exists or create makes it, else "nobody".
+// A dedicated user is better than nobody, whose files every other program
+// running as nobody could reach.
+func chooseServerUser(override, env string, exists func(name string) bool, create func(name string) error) string {
+	switch {
+	case override != "":
+		return override
+	case env != "":
+		return env
+	case exists("postgres"):
+		return "postgres"
+	case exists(dedicatedUser):
+		return dedicatedUser
+	}
+	_ = create(dedicatedUser) // on failure a concurrent start may have made it
+	if exists(dedicatedUser) {
+		return dedicatedUser
+	}
+	return fallbackUser
+}
+
+// userExists reports whether the OS knows the user name.
+func userExists(name string) bool {
+	_, err := user.Lookup(name)
+	return err == nil
+}
+
+// errNoUserTool means neither useradd nor adduser could be found.
+var errNoUserTool = errors.New("neither useradd nor adduser found")
+
+// sbinDirs are searched for useradd and adduser after PATH, which in a
+// container does not always hold them.
+var sbinDirs = []string{"/usr/sbin", "/sbin"}
+
+// findProgram returns the path of the program name, on PATH or in sbinDirs.
+func findProgram(name string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
+	}
+	for _, dir := range sbinDirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, true
 		}
 	}
+	return "", false
+}
+
+// nologinShell returns a shell that refuses logins.
+func nologinShell() string {
+	for _, sh := range []string{"/usr/sbin/nologin", "/sbin/nologin"} {
+		if _, err := os.Stat(sh); err == nil {
+			return sh
+		}
+	}
+	return "/bin/false"
+}
+
+// createSystemUser adds name as a system user with a group of its own, no
+// home directory and no login shell, with useradd, else Debian's adduser.
+func createSystemUser(ctx context.Context, name string) error {
+	shell := nologinShell()
+	var cmd *exec.Cmd
+	if p, ok := findProgram("useradd"); ok {
+		cmd = exec.CommandContext(ctx, p, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", shell, name)
+	} else if p, ok := findProgram("adduser"); ok {
+		cmd = exec.CommandContext(ctx, p, "--system", "--group", "--no-create-home", "--home", "/nonexistent", "--shell", shell, "--quiet", name)
+	} else {
+		return errNoUserTool
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("creating system user %s with %s: %w\n%s", name, cmd.Path, err, out)
+	}
+	return nil
+}
+
+// userByName looks the server user up by name.
+func userByName(name string) (*osUser, error) {
 	lu, err := user.Lookup(name)
 	if err != nil {
 		return nil, fmt.Errorf("looking up server OS user %q (running as root; set %s to an unprivileged user): %w", name, serverUserEnv, err)
@@ -62,15 +173,40 @@ func resolveServerUser(override string) (*osUser, error) {
 	if uid == 0 {
 		return nil, fmt.Errorf("server OS user %q is root, which PostgreSQL refuses; set %s to an unprivileged user", name, serverUserEnv)
 	}
-	u := &osUser{name: name, uid: uint32(uid), gid: uint32(gid), switchCred: true}
-	if ids, err := lu.GroupIds(); err == nil {
-		for _, id := range ids {
-			if g, err := strconv.ParseUint(id, 10, 32); err == nil {
-				u.groups = append(u.groups, uint32(g))
-			}
+	return &osUser{name: name, uid: uint32(uid), gid: uint32(gid), groups: groupIDs(lu), switchCred: true}, nil
+}
+
+// userByID is the owner of an existing data directory: uid, with the group
+// and groups of its passwd entry, or with gid (the directory's group) if it
+// has none.
+func userByID(uid, gid uint32) *osUser {
+	id := strconv.FormatUint(uint64(uid), 10)
+	u := &osUser{name: "uid " + id, uid: uid, gid: gid, switchCred: true}
+	lu, err := user.LookupId(id)
+	if err != nil {
+		return u
+	}
+	u.name = lu.Username
+	if g, err := strconv.ParseUint(lu.Gid, 10, 32); err == nil {
+		u.gid = uint32(g)
+	}
+	u.groups = groupIDs(lu)
+	return u
+}
+
+// groupIDs returns the numeric groups lu belongs to.
+func groupIDs(lu *user.User) []uint32 {
+	ids, err := lu.GroupIds()
+	if err != nil {
+		return nil
+	}
+	var groups []uint32
+	for _, id := range ids {
+		if g, err := strconv.ParseUint(id, 10, 32); err == nil {
+			groups = append(groups, uint32(g))
 		}
 	}
-	return u, nil
+	return groups
 }
 
 // String names the user for error messages.
@@ -135,8 +271,8 @@ func (u *osUser) checkReachable(dir string) error {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 				owner = int(st.Uid)
 			}
-			return fmt.Errorf("cluster directory %s is not reachable by server OS user %s: %s (mode %v, owner uid %d) is not traversable by that user; choose a Dir that user can reach (for example under %s), or set %s",
-				dir, u, p, fi.Mode().Perm(), owner, os.TempDir(), serverUserEnv)
+			return fmt.Errorf("cluster directory %s is not reachable by server OS user %s: %s (mode %v, owner uid %d) is not traversable by that user; make it so (chmod o+x %s), choose a Dir that user can reach (for example under %s), or set %s",
+				dir, u, p, fi.Mode().Perm(), owner, p, os.TempDir(), serverUserEnv)
 		}
 		if p == filepath.Dir(p) {
 			return nil
@@ -144,22 +280,14 @@ func (u *osUser) checkReachable(dir string) error {
 	}
 }
 
-// chownTree gives u ownership of root and everything below it except the
-// directory skip (the data directory, which the server user creates itself).
-func (u *osUser) chownTree(root, skip string) error {
+// own gives u the open file or directory f, through its descriptor, so that
+// no path is followed. A no-op unless the caller is root.
+func (u *osUser) own(f *os.File) error {
 	if !u.switchCred {
 		return nil
 	}
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == skip && d.IsDir() {
-			return filepath.SkipDir
-		}
-		if err := os.Lchown(p, int(u.uid), int(u.gid)); err != nil {
-			return fmt.Errorf("chown %s to %s: %w", p, u, err)
-		}
-		return nil
-	})
+	if err := f.Chown(int(u.uid), int(u.gid)); err != nil {
+		return fmt.Errorf("chown %s to %s: %w", f.Name(), u, err)
+	}
+	return nil
 }

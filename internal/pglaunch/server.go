@@ -43,14 +43,23 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.user.checkReachable(dir); err != nil {
 		return err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, "lock"))
+	root, err := openRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	lock, err := c.openOwned(root, "lock", os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return fmt.Errorf("starting cluster in %s: opening the lock file: %w", dir, err)
+	}
+	unlock, err := lockFile(ctx, lock)
 	if err != nil {
 		return fmt.Errorf("starting cluster in %s: %w", dir, err)
 	}
 	defer unlock()
 
 	if c.opts.Persistent {
-		reused, err := c.reuseRunning(ctx)
+		reused, err := c.reuseRunning(ctx, root)
 		if err != nil {
 			return err
 		}
@@ -60,60 +69,108 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	c.reused = false
-	if err := c.prepareDir(); err != nil {
+	if err := c.prepareDir(root); err != nil {
+		return fmt.Errorf("preparing cluster dir %s: %w", dir, err)
+	}
+	if err := c.initdb(ctx, root); err != nil {
 		return err
 	}
-	if err := c.initdb(ctx); err != nil {
+	if err := c.launch(ctx, root); err != nil {
 		return err
 	}
-	if err := c.launch(ctx); err != nil {
-		return err
-	}
-	if err := c.writePortFile(); err != nil {
+	if err := c.writePortFile(root); err != nil {
 		return err
 	}
 	return c.ensureDatabase(ctx)
 }
 
-// prepareDir creates the socket dir and log file and hands Dir to the
-// server user.
-func (c *Cluster) prepareDir() error {
-	if err := os.Mkdir(c.sockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("creating socket dir %s: %w", c.sockDir, err)
-	}
-	if err := os.Chmod(c.sockDir, 0o700); err != nil {
-		return fmt.Errorf("chmod socket dir %s: %w", c.sockDir, err)
-	}
-	f, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+// prepareDir creates the socket dir and log file, checks the port file and
+// data dir, and hands Dir and the files pglaunch made in it to the server
+// user. Everything goes through root (see clusterdir.go); nothing else in Dir
+// is touched, so a link planted there is never followed.
+func (c *Cluster) prepareDir(root *os.Root) error {
+	d, err := root.Open(".")
 	if err != nil {
-		return fmt.Errorf("creating server log %s: %w", c.logPath, err)
+		return err
 	}
-	f.Close()
-	if c.user.switchCred {
-		if fi, err := os.Stat(c.dataDir); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != c.user.uid {
-				return fmt.Errorf("data dir %s belongs to uid %d, not to server OS user %s; set %s to its owner or choose another Dir", c.dataDir, st.Uid, c.user, serverUserEnv)
-			}
+	err = c.user.own(d)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	sock, err := makeDirEntry(root, "sock", 0o700)
+	if err != nil {
+		return fmt.Errorf("creating socket dir: %w", err)
+	}
+	err = sock.Chmod(0o700)
+	if err == nil {
+		err = c.user.own(sock)
+	}
+	sock.Close()
+	if err != nil {
+		return fmt.Errorf("socket dir: %w", err)
+	}
+	if err := c.ownEntry(root, "server.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE); err != nil {
+		return err
+	}
+	// Checked now, so that a bad one stops Start before postgres runs.
+	if _, err := root.Lstat("port"); err == nil {
+		if err := c.ownEntry(root, "port", os.O_RDONLY); err != nil {
+			return err
 		}
 	}
-	if err := c.user.chownTree(c.opts.Dir, c.dataDir); err != nil {
-		return fmt.Errorf("preparing cluster dir %s: %w", c.opts.Dir, err)
+	fi, err := root.Lstat("data")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := checkEntry(root, "data", fi, true); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && c.user.switchCred && st.Uid != c.user.uid {
+		return fmt.Errorf("data dir %s belongs to uid %d, not to server OS user %s; give it to an unprivileged user (chown -R) or choose another Dir", c.dataDir, st.Uid, c.user)
 	}
 	return nil
+}
+
+// openOwned opens the file name in root with flag (creating it 0600 with
+// O_CREATE) and gives it to the server user.
+func (c *Cluster) openOwned(root *os.Root, name string, flag int) (*os.File, error) {
+	f, err := openEntry(root, name, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.user.own(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ownEntry is openOwned for a file that need not stay open.
+func (c *Cluster) ownEntry(root *os.Root, name string, flag int) error {
+	f, err := c.openOwned(root, name, flag)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // initdb creates the data directory unless it already holds a cluster. It
 // initialises into a scratch directory and renames it into place, so an
 // interrupted initdb never leaves a half-made data/ behind.
-func (c *Cluster) initdb(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+func (c *Cluster) initdb(ctx context.Context, root *os.Root) error {
+	if _, err := root.Stat("data/PG_VERSION"); err == nil {
 		return nil
 	}
-	if _, err := os.Stat(c.dataDir); err == nil {
+	if _, err := root.Lstat("data"); err == nil {
 		return fmt.Errorf("initdb in %s: directory exists but holds no cluster (no PG_VERSION); remove it", c.dataDir)
 	}
-	scratch := c.dataDir + ".initdb"
-	if err := os.RemoveAll(scratch); err != nil {
+	const scratchName = "data.initdb"
+	scratch := filepath.Join(c.opts.Dir, scratchName)
+	if err := root.RemoveAll(scratchName); err != nil {
 		return fmt.Errorf("initdb in %s: removing leftover %s: %w", c.dataDir, scratch, err)
 	}
 	args := []string{"-D", scratch, "-U", SuperUser, "--auth=trust", "-E", "UTF8", "--locale=C"}
@@ -126,10 +183,10 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	cmd.SysProcAttr = c.user.sysProcAttr()
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(scratch)
+		root.RemoveAll(scratchName)
 		return fmt.Errorf("initdb in %s as %s: %w\n%s", c.dataDir, c.user, err, tail(out, 40))
 	}
-	if err := os.Rename(scratch, c.dataDir); err != nil {
+	if err := root.Rename(scratchName, "data"); err != nil {
 		return fmt.Errorf("initdb in %s: moving data into place: %w", c.dataDir, err)
 	}
 	return nil
@@ -138,10 +195,10 @@ func (c *Cluster) initdb(ctx context.Context) error {
 // launch starts postgres and waits until it accepts connections, retrying
 // on another port if an automatically chosen one turns out to be taken, and
 // after a pause if a crashed server's backends still hold shared memory.
-func (c *Cluster) launch(ctx context.Context) error {
+func (c *Cluster) launch(ctx context.Context, root *os.Root) error {
 	auto := c.opts.Port == 0
 	if c.port == 0 && c.opts.Persistent {
-		c.port = c.readPortFile()
+		c.port = readPortFile(root)
 	}
 	for attempt := 1; ; attempt++ {
 		if c.port == 0 {
@@ -151,7 +208,7 @@ func (c *Cluster) launch(ctx context.Context) error {
 			}
 			c.port = p
 		}
-		err := c.launchOnce(ctx)
+		err := c.launchOnce(ctx, root)
 		switch {
 		case err == nil:
 			return nil
@@ -180,10 +237,10 @@ var errPortTaken = errors.New("port already in use")
 var errShmemInUse = errors.New("shared memory of a previous server still in use")
 
 // launchOnce starts postgres on c.port and waits for readiness.
-func (c *Cluster) launchOnce(ctx context.Context) error {
-	logf, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+func (c *Cluster) launchOnce(ctx context.Context, root *os.Root) error {
+	logf, err := c.openOwned(root, "server.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
-		return fmt.Errorf("opening server log %s: %w", c.logPath, err)
+		return fmt.Errorf("opening server log: %w", err)
 	}
 	logStart, _ := logf.Seek(0, io.SeekEnd)
 	fmt.Fprintf(logf, "--- pglaunch: starting postgres as %s on port %d at %s ---\n",
@@ -225,7 +282,7 @@ func (c *Cluster) launchOnce(ctx context.Context) error {
 		case <-ch.exited:
 		case <-time.After(5 * time.Second):
 		}
-		logTail := c.logTail(logStart)
+		logTail := readLogTail(root, logStart)
 		err = fmt.Errorf("waiting for postgres in %s to accept connections: %w%s", c.dataDir, err, formatLogTail(c.logPath, logTail))
 		switch {
 		case strings.Contains(logTail, "could not bind") || strings.Contains(logTail, "could not create any TCP/IP sockets"):
@@ -296,9 +353,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// readPortFile returns the port recorded by the last successful start, or 0.
-func (c *Cluster) readPortFile() int {
-	b, err := os.ReadFile(filepath.Join(c.opts.Dir, "port"))
+// readPortFile returns the port recorded in Dir by the last successful
+// start, or 0.
+func readPortFile(root *os.Root) int {
+	b, err := readEntry(root, "port", 16)
 	if err != nil {
 		return 0
 	}
@@ -311,22 +369,30 @@ func (c *Cluster) readPortFile() int {
 
 // writePortFile records the port so a later start of a Persistent cluster
 // keeps its URL.
-func (c *Cluster) writePortFile() error {
-	path := filepath.Join(c.opts.Dir, "port")
-	if err := os.WriteFile(path, []byte(strconv.Itoa(c.port)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("writing port file %s: %w", path, err)
+func (c *Cluster) writePortFile(root *os.Root) error {
+	f, err := openEntry(root, "port", os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the port file: %w", err)
 	}
-	if c.user.switchCred {
-		if err := os.Lchown(path, int(c.user.uid), int(c.user.gid)); err != nil {
-			return fmt.Errorf("chown %s: %w", path, err)
-		}
+	err = c.user.own(f)
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err == nil {
+		_, err = f.WriteString(strconv.Itoa(c.port) + "\n")
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing port file %s: %w", f.Name(), err)
 	}
 	return nil
 }
 
-// logTail returns the end of the server log written since offset.
-func (c *Cluster) logTail(offset int64) string {
-	f, err := os.Open(c.logPath)
+// readLogTail returns the end of the server log in Dir written since offset.
+func readLogTail(root *os.Root, offset int64) string {
+	f, err := openEntry(root, "server.log", os.O_RDONLY, 0)
 	if err != nil {
 		return ""
 	}
@@ -338,7 +404,7 @@ func (c *Cluster) logTail(offset int64) string {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return ""
 	}
-	b, _ := io.ReadAll(f)
+	b, _ := io.ReadAll(io.LimitReader(f, maxBytes))
 	return tail(b, 40)
 }
 
