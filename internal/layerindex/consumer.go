@@ -20,7 +20,8 @@ import (
 // Consumer indexes the layers queued on the layer-scan stream. A job is
 // acknowledged once its index or rejection is committed; a fetch that may
 // heal is retried with a growing delay; a permanent failure, or the last
-// delivery, is recorded in ingest_failures and terminated.
+// delivery, is recorded in ingest_failures and then terminated (retried
+// while the record cannot be written).
 type Consumer struct {
 	Indexer    *Indexer
 	Registries *registries.Set
@@ -80,11 +81,9 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	case ctx.Err() != nil:
 		c.settle(msg.Nak())
 	case errors.Is(err, registries.ErrUnknown), errors.As(err, &fe) && fe.Permanent():
-		c.fail(ctx, l, err)
-		c.settle(msg.Term())
+		c.terminate(ctx, msg, l, err, delivered)
 	case delivered >= uint64(c.MaxDeliver):
-		c.fail(ctx, l, fmt.Errorf("still failing after %d deliveries: %w", delivered, err))
-		c.settle(msg.Term())
+		c.terminate(ctx, msg, l, fmt.Errorf("still failing after %d deliveries: %w", delivered, err), delivered)
 	default:
 		delay := stream.Backoff(delivered)
 		c.Log.Info("layer will be retried", "digest", l.Digest, "delivery", delivered, "delay", delay, "err", err)
@@ -104,7 +103,18 @@ func (c *Consumer) layer(j stream.LayerJob) (Layer, Fetcher, error) {
 	return l, wk, nil
 }
 
-func (c *Consumer) fail(ctx context.Context, l Layer, err error) {
+// terminate records a layer that failed for good, then terminates its job
+// (the next `scan --layers` tries it again); while the record cannot be
+// written, the job is retried instead.
+func (c *Consumer) terminate(ctx context.Context, msg jetstream.Msg, l Layer, err error, delivered uint64) {
+	if rerr := c.fail(ctx, l, err); rerr != nil {
+		c.settle(msg.NakWithDelay(stream.Backoff(delivered)))
+		return
+	}
+	c.settle(msg.Term())
+}
+
+func (c *Consumer) fail(ctx context.Context, l Layer, err error) error {
 	class := "invalid"
 	var fe *FetchError
 	switch {
@@ -117,8 +127,10 @@ func (c *Consumer) fail(ctx context.Context, l Layer, err error) {
 	if rerr := c.Indexer.Store.RecordFailure(context.WithoutCancel(ctx), graph.Failure{
 		Registry: l.Registry, Repository: l.Repository, Reference: l.Digest, Source: Source, Class: class, Reason: err.Error(),
 	}); rerr != nil {
-		c.Log.Error("recording a failed layer", "digest", l.Digest, "err", rerr)
+		c.Log.Error("recording a failed layer: it will be retried", "digest", l.Digest, "err", rerr)
+		return rerr
 	}
+	return nil
 }
 
 func (c *Consumer) settle(err error) {

@@ -24,7 +24,8 @@ const (
 
 // LayerJob asks for one layer blob to be indexed.
 type LayerJob struct {
-	// Registry is the host the event named (a key of registries.Set).
+	// Registry is the configured registry's name (older jobs: the host the
+	// event named); either is a key of registries.Set.
 	Registry   string `json:"registry"`
 	Repository string `json:"repository"`
 	Digest     string `json:"digest"`
