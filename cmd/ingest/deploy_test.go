@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
+	"flag"
 	"io"
 	"net/url"
 	"os"
@@ -13,14 +15,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/jackc/pgx/v5"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/promtest"
+	"github.com/layerq/layerq/internal/redact"
+	"github.com/layerq/layerq/internal/stream"
 )
 
 // root is the repository's top directory.
@@ -46,11 +54,17 @@ type composeFile struct {
 
 // composeEnv is what a user's .env holds.
 var composeEnv = map[string]string{
-	"LAYERQ_WEBHOOK_TOKEN":       "webhook-token-1",
-	"LAYERQ_DB_PASSWORD":         "db-password-1",
-	"LAYERQ_GRAFANA_DB_PASSWORD": "grafana-password-1",
-	"LAYERQ_INGEST_DB_PASSWORD":  "ingest-password-1",
+	"LAYERQ_WEBHOOK_TOKEN":          "webhook-token-1",
+	"LAYERQ_DB_PASSWORD":            "db-password-1",
+	"LAYERQ_GRAFANA_DB_PASSWORD":    "grafana-password-1",
+	"LAYERQ_INGEST_DB_PASSWORD":     "ingest-password-1",
+	"LAYERQ_GRAFANA_ADMIN_PASSWORD": "grafana-admin-password-1",
+	// All digits: nats-server must still read it as a string.
+	"LAYERQ_NATS_PASSWORD": "20260512",
 }
+
+// pinnedImage is an image reference with its tag and digest.
+var pinnedImage = regexp.MustCompile(`^[^@\s]+:[^@:/\s]+@sha256:[0-9a-f]{64}$`)
 
 var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}`)
 
@@ -72,15 +86,32 @@ func interpolate(t *testing.T, s string) string {
 
 func loadCompose(t *testing.T) composeFile {
 	t.Helper()
+	return parseCompose(t, interpolate)
+}
+
+// parseCompose reads compose.yaml, its variables replaced by interp.
+func parseCompose(t *testing.T, interp func(*testing.T, string) string) composeFile {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "compose.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c composeFile
-	if err := yaml.Unmarshal([]byte(interpolate(t, string(b))), &c); err != nil {
+	if err := yaml.Unmarshal([]byte(interp(t, string(b))), &c); err != nil {
 		t.Fatalf("compose.yaml: %v", err)
 	}
 	return c
+}
+
+// hostPath maps a path inside a container to the repository's file that
+// volumes mounts there; other values are returned as they are.
+func hostPath(v string, volumes []string) string {
+	for _, vol := range volumes {
+		if src, dst, ok := strings.Cut(strings.TrimSuffix(vol, ":ro"), ":"); ok && v == dst {
+			return filepath.Join(root, src)
+		}
+	}
+	return v
 }
 
 // dependsOn lists a service's depends_on, in either of compose's forms.
@@ -143,6 +174,7 @@ func TestComposeFile(t *testing.T) {
 	// The layerq commands, through the real command line, in each
 	// service's environment (container paths mapped to the repository's).
 	parsed := map[string]*cli.Context{}
+	natsURLs := map[string]*url.URL{}
 	for _, name := range []string{"layerq-migrate", "layerq-receiver", "layerq-worker"} {
 		s := c.Services[name]
 		if s.Build != "." {
@@ -152,17 +184,8 @@ func TestComposeFile(t *testing.T) {
 		for _, cmd := range app.Commands {
 			cmd.Action = func(ctx *cli.Context) error { parsed[name] = ctx; return nil }
 		}
-		env := map[string]string{}
 		for k, v := range s.Environment {
-			for _, vol := range s.Volumes {
-				if src, dst, ok := strings.Cut(strings.TrimSuffix(vol, ":ro"), ":"); ok && v == dst {
-					v = filepath.Join(root, src)
-				}
-			}
-			env[k] = v
-		}
-		for k, v := range env {
-			t.Setenv(k, v)
+			t.Setenv(k, hostPath(v, s.Volumes))
 		}
 		if err := app.Run(append([]string{"layerq-ingest"}, s.Command...)); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -192,9 +215,22 @@ func TestComposeFile(t *testing.T) {
 		if r, err := regs.Lookup("localhost:5000"); err != nil || r.Host != "registry:5000" {
 			t.Errorf("%s: localhost:5000 resolves to %+v, %v", name, r, err)
 		}
-		if ctx.String("nats-url") != "nats://nats:4222" || ctx.String("listen") != ":8080" {
-			t.Errorf("%s: nats %q, listen %q", name, ctx.String("nats-url"), ctx.String("listen"))
+		// NATS as layerq's user, with the password from .env.
+		nu, err := url.Parse(ctx.String("nats-url"))
+		if err != nil {
+			nu = &url.URL{}
 		}
+		if pw, _ := nu.User.Password(); nu.Scheme != "nats" || nu.Host != "nats:4222" || nu.User.Username() != "layerq" || pw != composeEnv["LAYERQ_NATS_PASSWORD"] {
+			t.Errorf("%s: NATS URL %q, want nats://layerq:<LAYERQ_NATS_PASSWORD>@nats:4222", name, redact.URL(ctx.String("nats-url")))
+		} else {
+			natsURLs[name] = nu
+		}
+		if ctx.String("listen") != ":8080" {
+			t.Errorf("%s: listen %q", name, ctx.String("listen"))
+		}
+	}
+	if len(natsURLs) != 2 {
+		t.Errorf("NATS URLs for %d services, want the receiver's and the worker's", len(natsURLs))
 	}
 	if r := parsed["layerq-receiver"]; r == nil || r.String("role") != "receiver" {
 		t.Fatalf("the receiver does not run --role receiver")
@@ -227,8 +263,90 @@ func TestComposeFile(t *testing.T) {
 	if !cfg.Notifications.EventConfig.IncludeReferences || cfg.Storage["delete"]["enabled"] != true {
 		t.Errorf("the registry should include references in events and allow deletes")
 	}
-	if !slices.Contains(c.Services["registry"].Ports, "5000:5000") {
+	if !slices.Contains(c.Services["registry"].Ports, "127.0.0.1:5000:5000") {
 		t.Errorf("the registry is not published on localhost:5000, the host registries.yaml aliases")
+	}
+
+	// Published ports are on the loopback interface only (unless .env
+	// says otherwise).
+	for name, s := range c.Services {
+		for _, p := range s.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") || strings.Count(p, ":") != 2 {
+				t.Errorf("%s publishes %q, not on 127.0.0.1 alone", name, p)
+			}
+		}
+	}
+
+	// Images are pinned by digest, but for tags that move, for which no
+	// digest was resolved: those are named here, so that a new image is
+	// pinned or its tag added on purpose.
+	movingTags := []string{"postgres:15", "nats:2.11", "registry:3"}
+	for name, s := range c.Services {
+		switch {
+		case s.Build != "":
+		case pinnedImage.MatchString(s.Image):
+		case slices.Contains(movingTags, s.Image):
+		default:
+			t.Errorf("%s's image %q is not pinned by digest", name, s.Image)
+		}
+	}
+
+	// NATS: the compose service's command and configuration, run by
+	// nats-server's own code (the version go.mod pins), refuse a client
+	// without the password; the URL layerq's services have connects, with
+	// JetStream.
+	natsService := c.Services["nats"]
+	var natsArgs []string
+	for _, a := range natsService.Command {
+		natsArgs = append(natsArgs, hostPath(a, natsService.Volumes))
+	}
+	for k, v := range natsService.Environment {
+		t.Setenv(k, v)
+	}
+	natsOpts, err := natsserver.ConfigureOptions(flag.NewFlagSet("nats-server", flag.ContinueOnError),
+		append(natsArgs, "--port", "-1", "--addr", "127.0.0.1"), nil, nil, nil)
+	if err != nil {
+		t.Fatalf("nats-server %q: %v", natsService.Command, err)
+	}
+	if !natsOpts.JetStream || natsOpts.HTTPPort != 0 {
+		t.Errorf("nats-server: JetStream %v, monitoring port %d; want JetStream and no monitoring port (it answers anyone)", natsOpts.JetStream, natsOpts.HTTPPort)
+	}
+	natsOpts.NoSigs, natsOpts.NoLog, natsOpts.StoreDir = true, true, t.TempDir()
+	ns, err := natsserver.NewServer(natsOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	for _, refused := range []string{"nats://" + ns.Addr().String(), "nats://layerq:wrong@" + ns.Addr().String(), "nats://" + composeEnv["LAYERQ_NATS_PASSWORD"] + "@" + ns.Addr().String()} {
+		if nc, err := nats.Connect(refused, nats.Timeout(5*time.Second)); !errors.Is(err, nats.ErrAuthorization) {
+			t.Errorf("NATS let in %s: %v", redact.URL(refused), err)
+			if nc != nil {
+				nc.Close()
+			}
+		}
+	}
+	for name, nu := range natsURLs {
+		u := *nu
+		u.Host = ns.Addr().String()
+		nc, err := nats.Connect(u.String(), nats.Timeout(5*time.Second))
+		if err != nil {
+			t.Errorf("%s's NATS URL is refused: %v", name, err)
+			continue
+		}
+		js, err := jetstream.New(nc)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err = stream.Ensure(ctx, js, stream.Settings{})
+			cancel()
+		}
+		if err != nil {
+			t.Errorf("%s: JetStream as layerq: %v", name, err)
+		}
+		nc.Close()
 	}
 
 	// Prometheus scrapes both layerq services.
@@ -238,8 +356,22 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("prometheus.yml does not scrape layerq-receiver and layerq-worker on 8080")
 	}
 
-	// Grafana: every variable its provisioning uses is set.
+	// Grafana: the admin password is the one .env must set.
 	g := c.Services["grafana"]
+	raw := parseCompose(t, func(_ *testing.T, s string) string { return s })
+	if p := raw.Services["grafana"].Environment["GF_SECURITY_ADMIN_PASSWORD"]; !regexp.MustCompile(`^\$\{LAYERQ_GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$`).MatchString(p) {
+		t.Errorf("Grafana's admin password is %q, want ${LAYERQ_GRAFANA_ADMIN_PASSWORD:?…}", p)
+	}
+	if g.Environment["GF_SECURITY_ADMIN_PASSWORD"] != composeEnv["LAYERQ_GRAFANA_ADMIN_PASSWORD"] {
+		t.Errorf("Grafana's admin password is not LAYERQ_GRAFANA_ADMIN_PASSWORD's")
+	}
+	for k := range g.Environment {
+		if strings.HasPrefix(k, "GF_SECURITY_ADMIN_PASSWORD_") || k == "GF_AUTH_ANONYMOUS_ENABLED" || k == "GF_AUTH_DISABLE_LOGIN_FORM" {
+			t.Errorf("grafana sets %s", k)
+		}
+	}
+
+	// Grafana: every variable its provisioning uses is set.
 	prov, _ := os.ReadFile(filepath.Join(root, "dashboards/provisioning/datasources/layerq.yaml"))
 	for _, m := range regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`).FindAllStringSubmatch(string(prov), -1) {
 		if g.Environment[m[1]] == "" {
@@ -333,6 +465,14 @@ func TestDockerfile(t *testing.T) {
 	}
 	if len(stages) != 2 || !strings.Contains(stages[1], "static") {
 		t.Errorf("stages = %q: want a build stage and a static runtime", stages)
+	}
+	// Base images pinned by digest, but for tags that move, for which no
+	// digest was resolved (named here, so that a new one is on purpose).
+	movingTags := []string{"golang:1.26-bookworm", "gcr.io/distroless/static-debian12:nonroot"}
+	for _, st := range stages {
+		if f := strings.Fields(st); len(f) < 2 || !pinnedImage.MatchString(f[1]) && !slices.Contains(movingTags, f[1]) {
+			t.Errorf("%q: the base image is not pinned by digest", st)
+		}
 	}
 	if user == "" || user == "root" || strings.HasPrefix(user, "0:") || user == "0" {
 		t.Errorf("the image runs as %q", user)

@@ -30,11 +30,11 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
 	out, _, err := runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "applied 5 migrations; schema at version 5\n" {
+	if err != nil || out != "applied 6 migrations; schema at version 6\n" {
 		t.Fatalf("first migrate: %q, %v", out, err)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "schema up to date at version 5\n" {
+	if err != nil || out != "schema up to date at version 6\n" {
 		t.Fatalf("second migrate: %q, %v", out, err)
 	}
 }

@@ -24,13 +24,14 @@ import (
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/receiver"
+	"github.com/layerq/layerq/internal/redact"
 	"github.com/layerq/layerq/internal/registries"
-	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
+	"github.com/layerq/layerq/internal/webhook"
 	"github.com/layerq/layerq/internal/worker"
 )
 
@@ -56,6 +57,9 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "nats-cert", EnvVars: []string{"NATS_CERT"}, Usage: "client certificate `FILE` for NATS TLS"},
 			&cli.StringFlag{Name: "nats-key", EnvVars: []string{"NATS_KEY"}, Usage: "client key `FILE` for NATS TLS"},
 			&cli.IntFlag{Name: "stream-replicas", Value: 1, Usage: "JetStream replicas of the event stream (3 on a cluster)"},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"LAYERQ_METRICS_LISTEN"}, Usage: "serve /metrics on this `ADDR` only (not on --listen), so the webhook port can face registries without exposing metrics"},
+			&cli.IntFlag{Name: "retries", Value: 10, Usage: "deliveries of an event before one still failing for a passing reason (registry or database down) moves to the deferred stream, where it is retried until applied"},
+			&cli.DurationFlag{Name: "retry-max-delay", Value: 2 * time.Minute, Usage: "the longest delay between two deliveries of a failing event (`DURATION`)"},
 			&cli.DurationFlag{Name: "ack-wait", Value: 60 * time.Second, Usage: "how long a worker may hold an event unacknowledged before JetStream hands it to another (`DURATION`; long walks extend it)"},
 			&cli.IntFlag{Name: "workers", Value: 4, Usage: "events handled at once by this process"},
 			&cli.IntFlag{Name: "layer-workers", Value: 1, Usage: "layer blobs scanned at once by this process (0: this process scans none; pushed layers still queue)"},
@@ -71,6 +75,11 @@ func serveCommand() *cli.Command {
 type server struct {
 	role     string
 	listener net.Listener
+	// metricsListener, when set, serves /metrics alone (else it is served
+	// on listener).
+	metricsListener net.Listener
+	// http bounds what one connection may hold (zero: httpLimits()).
+	http     httpLimits
 	regs     *registries.Set
 	creds    map[string]receiver.Credentials
 	noAuth   bool
@@ -142,7 +151,16 @@ func serve(c *cli.Context) error {
 	if c.Duration("ack-wait") < time.Second {
 		return fmt.Errorf("--ack-wait must be at least 1s")
 	}
-	settings := stream.Settings{Replicas: c.Int("stream-replicas"), AckWait: c.Duration("ack-wait")}
+	if c.Int("retries") < 1 || c.Duration("retry-max-delay") < time.Second {
+		return fmt.Errorf("--retries must be at least 1 and --retry-max-delay at least 1s")
+	}
+	var metricsLn net.Listener
+	if addr := c.String("metrics-listen"); addr != "" {
+		if metricsLn, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listening on %s (--metrics-listen): %w", addr, err)
+		}
+	}
+	settings := stream.Settings{Replicas: c.Int("stream-replicas"), AckWait: c.Duration("ack-wait"), MaxDeliver: c.Int("retries"), MaxDelay: c.Duration("retry-max-delay")}
 	settings.Defaults()
 	tel, stopTelemetry, err := startTelemetry(c, role)
 	if err != nil {
@@ -151,7 +169,7 @@ func serve(c *cli.Context) error {
 	defer stopTelemetry()
 	err = runServer(c.Context, server{
 		telemetry: tel.Providers, metrics: tel.MetricsHandler(),
-		role: role, listener: ln, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
+		role: role, listener: ln, metricsListener: metricsLn, regs: regs, creds: creds, noAuth: c.Bool("insecure-no-auth"),
 		nc: nc, settings: settings, pool: pool, workers: c.Int("workers"),
 		layerWorkers: c.Int("layer-workers"), noLayerScan: c.Bool("no-layer-scan"), layerLimits: limits,
 		zotSubject: c.String("zot-nats-subject"), reconcile: c.Duration("reconcile-every"),
@@ -174,6 +192,14 @@ func runServer(ctx context.Context, s server) error {
 	if err != nil {
 		return err
 	}
+	quarantineCons, err := retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureQuarantine(ctx, js, s.settings) }, nil)
+	if err != nil {
+		return err
+	}
+	deferredCons, err := retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureDeferred(ctx, js, s.settings) }, nil)
+	if err != nil {
+		return err
+	}
 	var layerCons jetstream.Consumer
 	if !s.noLayerScan {
 		if layerCons, err = retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayers(ctx, js, s.settings) }, nil); err != nil {
@@ -181,7 +207,7 @@ func runServer(ctx context.Context, s server) error {
 		}
 	}
 	store := graph.New(s.pool)
-	consumers := []jetstream.Consumer{cons}
+	consumers := []jetstream.Consumer{cons, quarantineCons, deferredCons}
 	if layerCons != nil {
 		consumers = append(consumers, layerCons)
 	}
@@ -201,38 +227,50 @@ func runServer(ctx context.Context, s server) error {
 	}
 	var handler http.Handler = readyOnly(checks)
 	if s.role != "worker" {
+		pub := stream.NewPublisher(js, s.telemetry)
 		rcv, err := receiver.New(receiver.Options{
 			Credentials: s.creds, InsecureNoAuth: s.noAuth, Registries: s.regs,
-			Publisher: stream.NewPublisher(js, s.telemetry), Ready: checks, Log: s.log, Telemetry: s.telemetry,
+			Publisher: pub, Quarantine: pub, Ready: checks, Log: s.log, Telemetry: s.telemetry,
 		})
 		if err != nil {
 			return err
 		}
 		handler = rcv
 	}
-	if s.metrics != nil {
+	servers := map[net.Listener]http.Handler{}
+	switch {
+	case s.metrics != nil && s.metricsListener != nil:
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics)
+		servers[s.metricsListener] = mux
+	case s.metrics != nil:
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", s.metrics)
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	servers[s.listener] = handler
 	s.log.Info("layerq serving", "role", s.role, "listen", s.listener.Addr().String(), "registries", len(s.regs.All()))
-	g.Go(func() error {
-		if err := srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	for ln, h := range servers {
+		srv := s.http.server(h)
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
 	if s.role != "receiver" {
+		pub := stream.NewPublisher(js, s.telemetry)
 		opts := worker.Options{Store: store, Registries: s.regs, Concurrency: s.workers,
-			MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log, Telemetry: s.telemetry}
+			MaxDeliver: s.settings.MaxDeliver, MaxDelay: s.settings.MaxDelay, Deferred: pub,
+			AckWait: s.settings.AckWait, Log: s.log, Telemetry: s.telemetry}
 		// A fault-injection hook for failure tests (docs/operations.md).
 		if n, err := strconv.Atoi(os.Getenv("LAYERQ_FAULT_EXIT_AFTER_COMMITS")); err == nil && n > 0 {
 			opts.FaultExitAfterCommits = n
@@ -243,16 +281,21 @@ func runServer(ctx context.Context, s server) error {
 		}
 		wk := worker.New(opts)
 		g.Go(func() error { return wk.Run(ctx, cons) })
+		g.Go(func() error { return wk.RunDeferred(ctx, deferredCons) })
+		g.Go(func() error { return worker.KeepQuarantine(ctx, quarantineCons, store, s.settings.MaxDelay, s.log) })
 		if layerCons != nil && s.layerWorkers > 0 {
 			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: s.layerLimits, Telemetry: s.telemetry}, Registries: s.regs,
 				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
 			g.Go(func() error { return lc.Run(ctx, layerCons) })
 		}
 		if s.zotSubject != "" {
-			g.Go(func() error { return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, s.telemetry, s.log) })
+			attribute := func(ev webhook.Event) (webhook.Event, error) { return receiver.Attribute(s.regs, ev, "") }
+			g.Go(func() error {
+				return stream.Bridge(ctx, js, s.zotSubject, s.settings.Replicas, attribute, s.telemetry, s.log)
+			})
 		}
 		if s.reconcile > 0 {
-			g.Go(func() error { return reconcile(ctx, store, s.regs, s.reconcile, s.telemetry, s.log) })
+			g.Go(func() error { return scan.Reconcile(ctx, store, s.regs, s.reconcile, s.telemetry, s.log) })
 		}
 		// Fold the queued changes into the aggregates the dashboards read;
 		// reports fold them themselves before reading.
@@ -271,6 +314,36 @@ func runServer(ctx context.Context, s server) error {
 		}
 	}
 	return g.Wait()
+}
+
+// httpLimits bound what one HTTP connection may hold, so that slow or idle
+// clients (with or without credentials) cannot pile up.
+type httpLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+// server returns an HTTP server for h within the limits (defaults: 10 s for
+// the headers, 30 s for a whole request, 60 s to answer, 2 minutes idle,
+// 64 KiB of headers).
+func (l httpLimits) server(h http.Handler) *http.Server {
+	def := func(d, v time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return v
+	}
+	maxHeader := l.maxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 64 << 10
+	}
+	return &http.Server{Handler: h,
+		ReadHeaderTimeout: def(l.readHeader, 10*time.Second),
+		ReadTimeout:       def(l.read, 30*time.Second),
+		WriteTimeout:      def(l.write, 60*time.Second),
+		IdleTimeout:       def(l.idle, 2*time.Minute),
+		MaxHeaderBytes:    maxHeader,
+	}
 }
 
 // startWait bounds how long serve waits for a dependency at start.
@@ -355,34 +428,6 @@ func analyzeWaste(ctx context.Context, db report.DB, store *graph.Store, every t
 	}
 }
 
-// reconcile scans every configured registry now and then.
-func reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, every time.Duration, tel telemetry.Providers, log *slog.Logger) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		for _, r := range regs.All() {
-			w, reg, err := regs.Walker(r.Host)
-			if err != nil {
-				return err
-			}
-			sum, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: reg.Name, Repositories: repoglob.Compile("**"), Telemetry: tel})
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				log.Warn("reconcile scan failed", "registry", reg.Name, "err", err)
-				continue
-			}
-			log.Info("reconciled", "summary", sum.String())
-		}
-	}
-}
-
 func loadRegistries(c *cli.Context) (*registries.Set, error) {
 	// The stream redelivers failed events with a growing delay; a walk
 	// need not retry requests itself.
@@ -407,37 +452,38 @@ func loadRegistries(c *cli.Context) (*registries.Set, error) {
 	return registries.New(regs, opts)
 }
 
-// webhookCredentials parses [SOURCE=]TOKEN and [SOURCE=]USER:PASSWORD flags.
+// webhookCredentials parses the [SOURCE=]TOKEN and [SOURCE=]USER:PASSWORD
+// flags. What comes before the first "=" is a SOURCE only when it is one of
+// receiver.Sources; otherwise the whole value is the credential, so a token
+// may hold "=" (base64 padding) and a password "=" and ":" (a user may not
+// hold ":"). A credential without a SOURCE is accepted from every source.
+// The values are secrets: an error says which one is wrong, never what it
+// holds.
 func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error) {
 	out := map[string]receiver.Credentials{}
-	split := func(v string) (string, string, error) {
-		src, val, ok := strings.Cut(v, "=")
-		if !ok {
-			return "*", v, nil
-		}
-		for _, s := range receiver.Sources {
-			if s == src {
-				return src, val, nil
+	split := func(v string) (string, string) {
+		if src, val, ok := strings.Cut(v, "="); ok {
+			for _, s := range receiver.Sources {
+				if s == src {
+					return src, val
+				}
 			}
 		}
-		return "", "", fmt.Errorf("unknown webhook source %q in %q: use one of %s", src, src+"=…", strings.Join(receiver.Sources, ", "))
+		return "*", v
 	}
-	for _, v := range c.StringSlice("webhook-token") {
-		src, tok, err := split(v)
-		if err != nil {
-			return nil, err
+	for i, v := range c.StringSlice("webhook-token") {
+		src, tok := split(v)
+		if tok == "" {
+			return nil, fmt.Errorf("--webhook-token (or LAYERQ_WEBHOOK_TOKENS) value %d has no token: it takes [SOURCE=]TOKEN", i+1)
 		}
 		cr := out[src]
 		cr.Tokens = append(cr.Tokens, tok)
 		out[src] = cr
 	}
-	for _, v := range c.StringSlice("webhook-basic") {
-		src, up, err := split(v)
-		if err != nil {
-			return nil, err
-		}
-		if !strings.Contains(up, ":") {
-			return nil, fmt.Errorf("--webhook-basic takes [SOURCE=]USER:PASSWORD")
+	for i, v := range c.StringSlice("webhook-basic") {
+		src, up := split(v)
+		if user, pass, ok := strings.Cut(up, ":"); !ok || user == "" || pass == "" {
+			return nil, fmt.Errorf("--webhook-basic (or LAYERQ_WEBHOOK_BASIC) value %d is not USER:PASSWORD: it takes [SOURCE=]USER:PASSWORD, with a user (no \":\" in it) and a password", i+1)
 		}
 		cr := out[src]
 		cr.Basic = append(cr.Basic, up)
@@ -470,7 +516,7 @@ func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
 		}
 		nc, err := nats.Connect(url, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URL(url), redact.Error(err, url))
 		}
 		return nc, nc.Close, nil
 	}
@@ -487,9 +533,13 @@ func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
 }
 
 // embeddedNATS starts the in-process JetStream server with its store in dir
-// and connects to it.
+// and connects to it. dir is private (0700); its parent is the data
+// directory, made as database.EnsureDataDir makes it.
 func embeddedNATS(dir string, opts []nats.Option) (*nats.Conn, func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := database.EnsureDataDir(filepath.Dir(dir)); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, nil, err
 	}
 	s, err := stream.StartEmbedded(stream.EmbeddedOptions{StoreDir: dir})

@@ -134,6 +134,12 @@ func TestServeTelemetry(t *testing.T) {
 	if listed < 14 {
 		t.Errorf("the README lists %d metrics", listed)
 	}
+	// And every layerq metric served is in the README.
+	for name := range parsed {
+		if strings.HasPrefix(name, "layerq_") && !strings.Contains(section, "`"+name+"`") {
+			t.Errorf("/metrics serves %s; the README's Observability section does not list it", name)
+		}
+	}
 
 	value := func(name string, labels ...string) float64 {
 		v, _ := promtest.Value(parsed, name, labels...)
