@@ -326,10 +326,14 @@ func TestNoSecretLogged(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server did not start")
 	}
-	var natsLog syncBuffer
-	err = serveUntil(t, &natsLog, "waiting for NATS JetStream", "--database-url", dbURL, "--data-dir", t.TempDir(), "serve", "--role", "worker",
+	// Refused credentials do not heal: serve says so at once.
+	start := time.Now()
+	out, errOut, err := runCLI(t, "--database-url", dbURL, "--data-dir", t.TempDir(), "serve", "--role", "worker",
 		"--nats-url", "nats://layerq:"+secrets["refused NATS password"]+"@"+ns.Addr().String(), "--listen", "127.0.0.1:0", "--registry", "reg.test")
-	printed["serve's log, NATS refusing the password"] = natsLog.String() + fmt.Sprint(err)
+	printed["serve's log, NATS refusing the password"] = out + errOut + fmt.Sprint(err)
+	if err == nil || !strings.Contains(err.Error(), "NATS refused layerq's credentials") || time.Since(start) > 30*time.Second {
+		t.Errorf("serve with a NATS password the server refuses: %v after %s", err, time.Since(start))
+	}
 
 	// scan with registry credentials the registry refuses.
 	for _, creds := range [][]string{{"--username", "layerq", "--password", secrets["scan registry password"]}, {"--token", secrets["scan registry token"]}} {

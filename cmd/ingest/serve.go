@@ -188,7 +188,12 @@ func runServer(ctx context.Context, s server) error {
 		return err
 	}
 	// The stream is made (or checked) once NATS answers.
-	cons, err := retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.Ensure(ctx, js, s.settings) }, nil)
+	// Refused credentials are not waited for: they will not heal.
+	natsRetryable := func(error) bool { return !errors.Is(s.nc.LastError(), nats.ErrAuthorization) }
+	cons, err := retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.Ensure(ctx, js, s.settings) }, natsRetryable)
+	if errors.Is(s.nc.LastError(), nats.ErrAuthorization) {
+		return errors.New("NATS refused layerq's credentials (authorization violation): check the user and password in --nats-url, or --nats-creds / --nats-nkey")
+	}
 	if err != nil {
 		return err
 	}
