@@ -28,16 +28,13 @@ func quarantineCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				pool, err := open(c, false)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				items, err := graph.New(pool).ListQuarantine(c.Context, c.Bool("all"))
-				if err != nil {
-					return err
-				}
-				return output.Print(c.App.Writer, format, quarantineList{Items: toListed(items)})
+				return withStore(c, func(store *graph.Store) error {
+					items, err := store.ListQuarantine(c.Context, c.Bool("all"))
+					if err != nil {
+						return err
+					}
+					return output.Print(c.App.Writer, format, quarantineList{Items: toListed(items)})
+				})
 			},
 		}, {
 			Name:      "show",
@@ -47,21 +44,18 @@ func quarantineCommand() *cli.Command {
 				if c.NArg() != 1 {
 					return errors.New("quarantine show takes one ID (or a unique start of one): see `layerq-ingest quarantine list`")
 				}
-				pool, err := open(c, false)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				q, err := graph.New(pool).GetQuarantine(c.Context, c.Args().First())
-				if err != nil {
-					return err
-				}
-				b, err := json.MarshalIndent(showItem(q), "", "  ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(c.App.Writer, string(b))
-				return nil
+				return withStore(c, func(store *graph.Store) error {
+					q, err := store.GetQuarantine(c.Context, c.Args().First())
+					if err != nil {
+						return err
+					}
+					b, err := json.MarshalIndent(showItem(q), "", "  ")
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, string(b))
+					return nil
+				})
 			},
 		}, {
 			Name:      "replay",
@@ -82,26 +76,22 @@ func quarantineCommand() *cli.Command {
 				if c.NArg() == 0 {
 					return errors.New("quarantine drop takes the IDs to drop: see `layerq-ingest quarantine list`")
 				}
-				pool, err := open(c, false)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				store := graph.New(pool)
-				var ids []string
-				for _, a := range c.Args().Slice() {
-					q, err := store.GetQuarantine(c.Context, a)
+				return withStore(c, func(store *graph.Store) error {
+					var ids []string
+					for _, a := range c.Args().Slice() {
+						q, err := store.GetQuarantine(c.Context, a)
+						if err != nil {
+							return err
+						}
+						ids = append(ids, q.ID)
+					}
+					n, err := store.DropQuarantine(c.Context, ids)
 					if err != nil {
 						return err
 					}
-					ids = append(ids, q.ID)
-				}
-				n, err := store.DropQuarantine(c.Context, ids)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "dropped %d items\n", n)
-				return nil
+					fmt.Fprintf(c.App.Writer, "dropped %d items\n", n)
+					return nil
+				})
 			},
 		}},
 	}
@@ -162,6 +152,16 @@ func replayQuarantine(c *cli.Context) error {
 		return fmt.Errorf("%d items still cannot be used: fix the configuration (see `layerq-ingest quarantine show ID`) and replay them, or drop them", left)
 	}
 	return nil
+}
+
+// withStore runs fn on the graph the global flags name.
+func withStore(c *cli.Context, fn func(*graph.Store) error) error {
+	pool, err := open(c, false)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return fn(graph.New(pool))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -248,20 +248,17 @@ func aliasesCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			pool, err := open(c, false)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			as, err := graph.New(pool).Aliases(c.Context)
-			if err != nil {
-				return err
-			}
-			l := aliasList{Aliases: []aliasRow{}}
-			for _, a := range as {
-				l.Aliases = append(l.Aliases, aliasRow{Registry: a.Registry, Host: a.Host, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Events: a.Events})
-			}
-			return output.Print(c.App.Writer, format, l)
+			return withStore(c, func(store *graph.Store) error {
+				as, err := store.Aliases(c.Context)
+				if err != nil {
+					return err
+				}
+				l := aliasList{Aliases: []aliasRow{}}
+				for _, a := range as {
+					l.Aliases = append(l.Aliases, aliasRow{Registry: a.Registry, Host: a.Host, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Events: a.Events})
+				}
+				return output.Print(c.App.Writer, format, l)
+			})
 		},
 	}
 }
