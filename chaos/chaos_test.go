@@ -2,8 +2,10 @@ package chaos_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -48,6 +50,26 @@ func settings() (images int, faults time.Duration) {
 		faults = time.Duration(n) * time.Second
 	}
 	return images, faults
+}
+
+// The retry schedule every serve process of the test runs with, shortened
+// so that each outage of the faulty run outlasts it: an event failing for a
+// passing reason is delivered retries times (after 0 s, 1 s and 3 s), then
+// moved to the deferred stream and retried there every retryMaxDelay. The
+// faulty run cuts off the registry, then Postgres, for outage each.
+const (
+	retries       = 3
+	retryMaxDelay = 2 * time.Second
+	outage        = 12 * time.Second
+)
+
+// retrySchedule is how long an event is retried before it is deferred.
+func retrySchedule() time.Duration {
+	var d time.Duration
+	for n := 1; n < retries; n++ {
+		d += min(time.Duration(1<<(n-1))*time.Second, retryMaxDelay)
+	}
+	return d
 }
 
 // binaries builds layerq-ingest, nats-server and the CNCF distribution
@@ -109,10 +131,26 @@ func newProc(t testing.TB, name string, args ...string) *proc {
 				b = b[len(b)-6000:]
 			}
 			t.Logf("%s (last of its log):\n%s", filepath.Base(name), b)
+			if filepath.Base(name) == "layerq-ingest" {
+				t.Logf("layerq-ingest (what failed, from the whole log):\n%s", failedLines(f.Name(), 30))
+			}
 		}
 		f.Close()
 	})
 	return p
+}
+
+// failedLines returns the first n lines of a layerq-ingest log that say
+// something failed.
+func failedLines(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if len(out) < n && (strings.Contains(line, "level=ERROR") || strings.Contains(line, ` failed" `)) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
 
 func (p *proc) start() {
@@ -173,21 +211,28 @@ func (p *proc) exitedOnItsOwn() int {
 }
 
 // faultProxy stands in front of the registry; while faulty it answers some
-// requests 503, resets some connections, and trickles some bodies.
+// requests 503, resets some connections, and trickles some bodies; while
+// down it answers every request 503, as a registry in an outage does.
 type faultProxy struct {
 	faulty atomic.Bool
+	down   atomic.Bool
 	// latency is added to every request (nanoseconds), as a distant
 	// registry would.
 	latency atomic.Int64
 	proxy   *httputil.ReverseProxy
 	served  atomic.Int64
-	// injected 503s, resets and trickled bodies.
-	unavailable, resets, slow atomic.Int64
+	// injected 503s, resets and trickled bodies; 503s while down.
+	unavailable, resets, slow, refused atomic.Int64
 }
 
 func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d := f.latency.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
+	}
+	if f.down.Load() {
+		f.refused.Add(1)
+		http.Error(w, "registry outage", http.StatusServiceUnavailable)
+		return
 	}
 	if f.faulty.Load() {
 		switch x := rand.Float64(); {
@@ -238,11 +283,21 @@ func (s *slowWriter) Write(b []byte) (int, error) {
 
 // rig is one run's processes: nats-server, the distribution registry (with
 // the fault proxy in front for fetches), one receiver, two workers.
+//
+// layerq knows two registries: the run's, chaos-registry, and another that
+// takes distribution events too, so that the shared endpoint cannot
+// attribute an event of an unknown host by elimination. The registry
+// notifies its own endpoint, which attributes its events whatever host they
+// name: pushes through aliasHost, a name layerq was not told, are its.
 type rig struct {
-	t        testing.TB
-	dbURL    string
-	natsURL  string
-	regHost  string
+	t       testing.TB
+	dbURL   string
+	natsURL string
+	regHost string
+	// aliasHost is the registry under another name (localhost).
+	aliasHost string
+	// hookURL is the receiver's shared endpoint for distribution; the
+	// registry notifies hookURL + "/" + registryName.
 	hookURL  string
 	token    string
 	proxy    *faultProxy
@@ -255,12 +310,16 @@ type rig struct {
 	exitAfter func() int
 }
 
+// registryName is what layerq calls the run's registry.
+const registryName = "chaos-registry"
+
 func newRig(t testing.TB, b binaries, dbURL string, workers int, workerArgs ...string) *rig {
 	dir := t.TempDir()
 	r := &rig{t: t, dbURL: dbURL, token: "chaos-token"}
 	natsPort, regPort, recvPort := freePort(t), freePort(t), freePort(t)
 	r.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	r.regHost = fmt.Sprintf("127.0.0.1:%d", regPort)
+	r.aliasHost = fmt.Sprintf("localhost:%d", regPort)
 	r.hookURL = fmt.Sprintf("http://127.0.0.1:%d/webhooks/distribution", recvPort)
 
 	natsConf := filepath.Join(dir, "nats.conf")
@@ -291,7 +350,7 @@ notifications:
       timeout: 3s
       threshold: 3
       backoff: 200ms
-`, filepath.Join(dir, "registry"), r.regHost, r.hookURL, r.token), 0o644)
+`, filepath.Join(dir, "registry"), r.regHost, r.hookURL+"/"+registryName, r.token), 0o644)
 	r.registry = newProc(t, b.registry, "serve", regConf)
 	r.registry.env = func() []string { return []string{"OTEL_TRACES_EXPORTER=none"} } // distribution traces by default
 
@@ -306,10 +365,13 @@ notifications:
 	go proxySrv.Serve(proxyLn)
 	t.Cleanup(func() { proxySrv.Close() })
 
-	// Events name the registry's own address; layerq fetches through the proxy.
+	// Events name the registry's own address (or aliasHost); layerq
+	// fetches through the proxy. Nothing listens at the other registry.
 	regs := filepath.Join(dir, "registries.yaml")
-	os.WriteFile(regs, fmt.Appendf(nil, "registries:\n  - name: chaos-registry\n    host: %s\n    aliases: [%s]\n", proxyLn.Addr(), r.regHost), 0o644)
-	common := []string{"--database-url", dbURL, "serve", "--nats-url", r.natsURL, "--registries-file", regs, "--ack-wait", "5s"}
+	os.WriteFile(regs, fmt.Appendf(nil, "registries:\n  - name: %s\n    host: %s\n    aliases: [%s]\n  - name: elsewhere\n    host: 127.0.0.1:1\n    source: distribution\n",
+		registryName, proxyLn.Addr(), r.regHost), 0o644)
+	common := []string{"--database-url", dbURL, "serve", "--nats-url", r.natsURL, "--registries-file", regs, "--ack-wait", "5s",
+		"--retries", strconv.Itoa(retries), "--retry-max-delay", retryMaxDelay.String()}
 	r.receiver = newProc(t, b.ingest, append(common, "--role", "receiver", "--listen", fmt.Sprintf("127.0.0.1:%d", recvPort), "--webhook-token", r.token)...)
 	if len(workerArgs) == 0 {
 		workerArgs = []string{"--workers", "4", "--layer-workers", "1"}
@@ -436,9 +498,24 @@ func deletedManifest(i int) bool { return i%10 == 3 }
 func taggedLatest(i int) bool    { return i%5 == 0 }
 func deletedLatest(i int) bool   { return i%10 == 5 }
 
+// aliased: every seventh image is pushed through the registry's alias.
+func aliased(i int) bool { return i%7 == 3 }
+
+// misfitsAt are the images after whose push a webhook mixing a good event
+// with unusable ones is posted; tornAt, after which a body that does not
+// parse.
+func misfitsAt(n int) []int { return []int{n / 3, 2 * n / 3} }
+func tornAt(n int) int      { return n / 2 }
+
+// figures are what a run counts besides the graph.
+type figures struct {
+	elapsed  time.Duration
+	deferred int // "event deferred" lines in the workers' logs
+}
+
 // run pushes the corpus and deletes, with faults or without, and returns the
 // graph as rows.
-func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration) map[string][]string {
+func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration) (map[string][]string, figures) {
 	dbURL := pgtest.NewDatabase(t)
 	r := newRig(t, b, dbURL, 2)
 	r.start()
@@ -455,6 +532,10 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	stop := func() { once.Do(func() { close(stopFaults); faultsDone.Wait() }) }
 	defer stop() // also when the test fails midway: no fault outlives the run
 	var kills, natsRestarts, pgRestarts, hookExits atomic.Int32
+	// The outages, as long as they lasted; timelineDone is closed once the
+	// timeline of faults has run its course.
+	var registryDown, postgresDown time.Duration
+	timelineDone := make(chan struct{})
 	// reap restarts workers that exited on their own: status 3 is the
 	// commit-then-exit fault, anything else a failure.
 	reap := func() {
@@ -469,7 +550,11 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 			}
 		}
 	}
+	// Pushes are paced in chaos so that the faults meet them, up to the
+	// end of the second outage.
+	window := faultFor / 2
 	if chaos {
+		window = faultFor/2 + 2*outage + 2*time.Second
 		r.exitAfter = func() int { return 3 + rand.IntN(10) }
 		r.workers[1].restart() // now with the commit-then-exit fault
 		faultsDone.Add(2)
@@ -490,6 +575,7 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 		}()
 		go func() { // the timeline of the other faults
 			defer faultsDone.Done()
+			defer close(timelineDone)
 			at := func(d time.Duration) bool {
 				select {
 				case <-stopFaults:
@@ -507,14 +593,39 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 			}
 			r.nats.restart()
 			natsRestarts.Add(1)
-			if !at(faultFor / 6) {
+			if !at(faultFor / 12) {
 				return
 			}
 			if err := pgtest.Cluster().Restart(ctx); err != nil {
 				t.Errorf("restarting Postgres: %v", err)
 			}
 			pgRestarts.Add(1)
-			if !at(faultFor / 4) {
+			if !at(faultFor / 12) {
+				return
+			}
+			// The outages, each longer than the whole retry schedule, run
+			// to their end even when the run stops meanwhile: Postgres
+			// must come back.
+			began := time.Now()
+			r.proxy.down.Store(true)
+			time.Sleep(outage)
+			r.proxy.down.Store(false)
+			registryDown = time.Since(began)
+			if !at(2 * time.Second) {
+				return
+			}
+			began = time.Now()
+			cluster := pgtest.Cluster()
+			if err := cluster.Stop(ctx); err != nil {
+				t.Errorf("stopping Postgres: %v", err)
+			}
+			time.Sleep(outage)
+			// Restart starts the stopped server (stopping it is a no-op).
+			if err := cluster.Restart(ctx); err != nil {
+				t.Errorf("starting Postgres: %v", err)
+			}
+			postgresDown = time.Since(began)
+			if !at(faultFor / 12) {
 				return
 			}
 			r.proxy.faulty.Store(false)
@@ -522,17 +633,35 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	}
 
 	start := time.Now()
-	// Pushes, paced in chaos so that the faults meet them.
-	pace := time.Duration(0)
-	if chaos {
-		pace = faultFor / 2 / time.Duration(len(c.images))
-	}
+	misfits := misfitsAt(len(c.images))
+	extraTags := 0
 	for i, img := range c.images {
-		push(t, r.regHost, c.repos[i]+":1", img)
-		if taggedLatest(i) {
-			push(t, r.regHost, c.repos[i]+":latest", img)
+		host := r.regHost
+		if aliased(i) {
+			host = r.aliasHost
 		}
-		time.Sleep(pace)
+		push(t, host, c.repos[i]+":1", img)
+		if taggedLatest(i) {
+			push(t, host, c.repos[i]+":latest", img)
+		}
+		// A sender's webhook that holds events layerq cannot use: the good
+		// event tags an image pushed already, one that stays.
+		for k, at := range misfits {
+			if i == at && i > 0 {
+				j := i - 1
+				for deletedManifest(j) {
+					j--
+				}
+				postMisfits(t, r, k, c.repos[j], c.digests[j])
+				extraTags++
+			}
+		}
+		if i == tornAt(len(c.images)) {
+			postTorn(t, r)
+		}
+		if chaos {
+			time.Sleep(time.Until(start.Add(time.Duration(i+1) * window / time.Duration(len(c.images)))))
+		}
 	}
 	for _, e := range c.extra {
 		push(t, r.regHost, e.ref, e.img)
@@ -541,7 +670,7 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	// failure the run causes on purpose.
 	forge(t, r, "team-0/app-0", "sha256:"+strings.Repeat("0", 64))
 
-	wantTags := len(c.extra)
+	wantTags := len(c.extra) + extraTags
 	for i := range c.images {
 		wantTags++
 		if taggedLatest(i) {
@@ -558,8 +687,10 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 			del(t, r.regHost, c.repos[i], "latest")
 		}
 	}
-	// Faults go on for at least faultFor, then stop.
+	// Faults go on for at least faultFor, and until the timeline has run
+	// (the outages happen once, however short the run), then stop.
 	if chaos {
+		<-timelineDone
 		if left := faultFor - time.Since(start); left > 0 {
 			time.Sleep(left)
 		}
@@ -569,7 +700,7 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 		r.exitAfter = nil // the last start runs without the hook
 		r.workers[1].restart()
 	}
-	gone, liveTags := 0, len(c.extra)
+	gone, liveTags := 0, len(c.extra)+extraTags
 	for i := range c.images {
 		switch {
 		case deletedManifest(i): // untags all its tags
@@ -582,14 +713,21 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	}
 	quiesce(t, r, pool, fmt.Sprintf(`SELECT (SELECT count(*) FROM repository_manifests WHERE deleted_at IS NOT NULL) = %d
 		AND (SELECT count(*) FROM tags WHERE deleted_at IS NULL) = %d`, gone, liveTags))
+	fig := figures{elapsed: time.Since(start), deferred: countInLogs(t, r.workers, "event deferred")}
 	if chaos {
 		exits := hookExits.Load()
 		p := r.proxy
 		t.Logf("chaos: %d images in %s; %d SIGKILLs, %d exits between commit and ack, %d nats-server restarts, %d Postgres restarts; registry proxy: %d requests, %d answered 503, %d reset, %d trickled",
-			len(c.images), time.Since(start).Round(time.Second), kills.Load(), exits, natsRestarts.Load(), pgRestarts.Load(),
-			p.served.Load()+p.unavailable.Load()+p.resets.Load(), p.unavailable.Load(), p.resets.Load(), p.slow.Load())
+			len(c.images), fig.elapsed.Round(time.Second), kills.Load(), exits, natsRestarts.Load(), pgRestarts.Load(),
+			p.served.Load()+p.unavailable.Load()+p.resets.Load()+p.refused.Load(), p.unavailable.Load(), p.resets.Load(), p.slow.Load())
+		t.Logf("chaos: outages longer than the retry schedule (%d deliveries over %s, then deferred, retried every %s): registry down %s (%d requests answered 503), Postgres down %s; %d events deferred",
+			retries, retrySchedule(), retryMaxDelay, registryDown.Round(100*time.Millisecond), p.refused.Load(), postgresDown.Round(100*time.Millisecond), fig.deferred)
 		if kills.Load() < 3 || exits < 1 || natsRestarts.Load() != 1 || pgRestarts.Load() != 1 || p.unavailable.Load() == 0 || p.resets.Load() == 0 || p.slow.Load() == 0 {
 			t.Errorf("the faults did not all happen")
+		}
+		if registryDown < outage || postgresDown < outage || p.refused.Load() == 0 || fig.deferred == 0 {
+			t.Errorf("the outages did not outlast the retry schedule: registry down %s (%d requests answered 503), Postgres down %s, %d events deferred",
+				registryDown, p.refused.Load(), postgresDown, fig.deferred)
 		}
 	}
 	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
@@ -599,7 +737,25 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	for _, p := range append(r.workers, r.receiver, r.registry, r.nats) {
 		p.stop()
 	}
-	return rows
+	return rows, fig
+}
+
+// countInLogs counts the lines holding s in the logs of procs.
+func countInLogs(t testing.TB, procs []*proc, s string) int {
+	t.Helper()
+	n := 0
+	for _, p := range procs {
+		b, err := os.ReadFile(p.log.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, s) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func push(t testing.TB, host, ref string, img v1.Image) {
@@ -629,8 +785,54 @@ func del(t testing.TB, host, repo, ref string) {
 
 func forge(t testing.TB, r *rig, repo, digest string) {
 	t.Helper()
-	body := fmt.Sprintf(`{"events":[{"id":"forged-1","timestamp":"2026-12-02T10:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":2,"repository":%q,"url":"http://%s/v2/%s/manifests/%s"},"request":{"host":%q}}]}`,
-		digest, repo, r.regHost, repo, digest, r.regHost)
+	body := fmt.Sprintf(`{"events":[%s]}`, hookEvent("forged-1", r.regHost, repo, "", digest))
+	if a := post(t, r, body); a.Published+a.Duplicates != 1 || a.Quarantined != 0 {
+		t.Fatalf("the forged event: the receiver answered %+v, want it published", a)
+	}
+}
+
+// hookEvent is a distribution push event for repo@digest (with tag, if
+// any) that names host.
+func hookEvent(id, host, repo, tag, digest string) string {
+	return fmt.Sprintf(`{"id":%q,"timestamp":"2026-12-02T10:00:00Z","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":2,"repository":%q,"tag":%q,"url":"http://%s/v2/%s/manifests/%s"},"request":{"host":%q}}`,
+		id, digest, repo, tag, host, repo, digest, host)
+}
+
+// postMisfits posts, on the shared endpoint, the k-th envelope of a good
+// event (tag misfit-k on repo@digest, naming the registry's own address),
+// a malformed one (a repository name in capitals) and one naming a host no
+// registry has. The receiver publishes the first and quarantines the
+// others. What is quarantined names no address of the run, so both runs
+// keep the same items.
+func postMisfits(t testing.TB, r *rig, k int, repo, digest string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"events":[%s,%s,%s]}`,
+		hookEvent(fmt.Sprintf("misfit-%d-good", k), r.regHost, repo, fmt.Sprintf("misfit-%d", k), digest),
+		hookEvent(fmt.Sprintf("misfit-%d-malformed", k), "registry.invalid", "Team-X/App", "1", "sha256:"+strings.Repeat("1", 64)),
+		hookEvent(fmt.Sprintf("misfit-%d-unknown", k), "registry.example:5000", repo, fmt.Sprintf("misfit-%d", k), digest))
+	if a := post(t, r, body); a.Published+a.Duplicates != 1 || a.Quarantined != 2 {
+		t.Fatalf("misfits %d: the receiver answered %+v, want 1 event published and 2 quarantined", k, a)
+	}
+}
+
+// postTorn posts a body cut short, as a sender that crashed midway sends
+// it; the receiver quarantines it whole.
+func postTorn(t testing.TB, r *rig) {
+	t.Helper()
+	body := fmt.Sprintf(`{"events":[%s`, hookEvent("torn-1", "registry.invalid", "team-x/torn", "1", "sha256:"+strings.Repeat("2", 64)))
+	if a := post(t, r, body[:len(body)-40]); a.Published+a.Duplicates != 0 || a.Quarantined != 1 {
+		t.Fatalf("the torn body: the receiver answered %+v, want it quarantined", a)
+	}
+}
+
+// hookAnswer is the receiver's answer to a webhook.
+type hookAnswer struct{ Published, Duplicates, Ignored, Quarantined int }
+
+// post sends a distribution webhook body to the shared endpoint with the
+// run's credentials until the receiver takes it (it answers 503 while
+// nats-server restarts: a registry sends again), and returns the answer.
+func post(t testing.TB, r *rig, body string) hookAnswer {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequest(http.MethodPost, r.hookURL, strings.NewReader(body))
@@ -638,17 +840,27 @@ func forge(t testing.TB, r *rig, repo, digest string) {
 		req.Header.Set("Content-Type", "application/vnd.docker.distribution.events.v2+json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
+			var a hookAnswer
+			derr := json.NewDecoder(resp.Body).Decode(&a)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				if derr != nil {
+					t.Fatalf("the receiver's answer: %v", derr)
+				}
+				return a
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("the receiver answered %s to a webhook, want 200 (or 503 while NATS restarts)", resp.Status)
 			}
 		}
-		time.Sleep(200 * time.Millisecond) // 503 while NATS restarts: send again, as a registry would
+		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal("the receiver never took the forged event")
+	t.Fatal("the receiver never took a webhook")
+	return hookAnswer{}
 }
 
-// quiesce waits until both streams are drained and acked and cond holds.
+// quiesce waits until the event, deferred, layer and quarantine streams are
+// drained and acked and cond holds.
 func quiesce(t testing.TB, r *rig, pool *pgxpool.Pool, cond string) {
 	t.Helper()
 	waitFor(t, "the graph to settle: "+cond, 4*time.Minute, func() bool {
@@ -660,7 +872,8 @@ func quiesce(t testing.TB, r *rig, pool *pgxpool.Pool, cond string) {
 		js, _ := jetstream.New(nc)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		for _, c := range [][2]string{{stream.Name, stream.Consumer}, {stream.LayersName, stream.LayersConsumer}} {
+		for _, c := range [][2]string{{stream.Name, stream.Consumer}, {stream.DeferredName, stream.DeferredConsumer},
+			{stream.LayersName, stream.LayersConsumer}, {stream.QuarantineName, stream.QuarantineConsumer}} {
 			cons, err := js.Consumer(ctx, c[0], c[1])
 			if err != nil {
 				return false
@@ -695,10 +908,15 @@ func dump(t testing.TB, pool *pgxpool.Pool) map[string][]string {
 		"layer_indexes":   `SELECT blob_digest, compression, compressed_size, uncompressed_size, entries, files, file_bytes FROM layer_indexes`,
 		"layer_files":     `SELECT blob_digest, ordinal, type, path, size, encode(digest, 'hex') FROM layer_files`,
 		"ingest_failures": `SELECT registry, repository, reference, class FROM ingest_failures`,
-		"image_bases":     `SELECT manifest_digest, base_digest, base_layers, source FROM image_bases`,
-		"blob_usage":      `SELECT digest, size, manifests, repositories FROM blob_usage WHERE manifests > 0 OR repositories > 0`,
-		"storage":         `SELECT registry, images, manifests, logical_bytes, physical_bytes FROM storage_registries`,
-		"cache":           `SELECT repository, stream, reused_layers, total_layers FROM cache_history`,
+		// What the receiver kept aside, as received (not when, nor how often).
+		"quarantine": `SELECT source, registry, reason, kind, encode(data, 'escape') FROM quarantine`,
+		// The other names the registry was reached through; each run's
+		// registry listens on a port of its own.
+		"registry_aliases": `SELECT registry, regexp_replace(host, ':[0-9]+$', ':<port>') FROM registry_aliases`,
+		"image_bases":      `SELECT manifest_digest, base_digest, base_layers, source FROM image_bases`,
+		"blob_usage":       `SELECT digest, size, manifests, repositories FROM blob_usage WHERE manifests > 0 OR repositories > 0`,
+		"storage":          `SELECT registry, images, manifests, logical_bytes, physical_bytes FROM storage_registries`,
+		"cache":            `SELECT repository, stream, reused_layers, total_layers FROM cache_history`,
 		// No event applied twice: an event moves a tag once.
 		"events applied twice": `SELECT count(*) FROM (SELECT 1 FROM tag_events WHERE event_id IS NOT NULL
 			GROUP BY event_id, repository_id, tag, action HAVING count(*) > 1) x`,
@@ -714,7 +932,11 @@ func dump(t testing.TB, pool *pgxpool.Pool) map[string][]string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[table] = append(out[table], fmt.Sprint(v...))
+			cols := make([]string, len(v))
+			for i, x := range v {
+				cols[i] = fmt.Sprint(x)
+			}
+			out[table] = append(out[table], strings.Join(cols, " | "))
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -735,7 +957,9 @@ func TestChaos(t *testing.T) {
 	b := build(t)
 	c := makeCorpus(t, images)
 
-	clean := run(t, b, c, false, 0)
+	clean, fig := run(t, b, c, false, 0)
+	t.Logf("fault-free: %d images in %s; %d events deferred; %d items quarantined; aliases %q",
+		images, fig.elapsed.Round(time.Second), fig.deferred, len(clean["quarantine"]), clean["registry_aliases"])
 	if failures := clean["ingest_failures"]; len(failures) != 1 || !strings.HasSuffix(failures[0], "not_found") {
 		t.Fatalf("the fault-free run recorded failures %q, want the forged event's not_found", failures)
 	}
@@ -750,7 +974,28 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("the fault-free run left %s empty: the comparison would prove nothing there", table)
 		}
 	}
-	chaotic := run(t, b, c, true, faultFor)
+	// Pushes through the alias are the registry's, and the alias is
+	// recorded; the misfits' unusable events and the torn body are kept.
+	if a := clean["registry_aliases"]; !slices.Equal(a, []string{registryName + " | localhost:<port>"}) {
+		t.Fatalf("the fault-free run recorded aliases %q, want localhost for %s", a, registryName)
+	}
+	reasons := map[string]int{}
+	for _, q := range clean["quarantine"] {
+		if f := strings.Split(q, " | "); len(f) > 2 {
+			reasons[f[2]]++
+		}
+	}
+	misfits := 0
+	for _, at := range misfitsAt(images) {
+		if at > 0 {
+			misfits++
+		}
+	}
+	if want := map[string]int{"malformed_event": misfits, "unknown_registry": misfits, "unparseable_body": 1}; !maps.Equal(reasons, want) {
+		t.Fatalf("the fault-free run quarantined %v, want %v", reasons, want)
+	}
+	chaotic, fig := run(t, b, c, true, faultFor)
+	t.Logf("chaos: %d events deferred; %d items quarantined; aliases %q", fig.deferred, len(chaotic["quarantine"]), chaotic["registry_aliases"])
 
 	tables := map[string]bool{}
 	for table := range clean {

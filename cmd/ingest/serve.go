@@ -205,16 +205,19 @@ func runServer(ctx context.Context, s server) error {
 	if err != nil {
 		return err
 	}
-	var layerCons jetstream.Consumer
+	var layerCons, layerDeferredCons jetstream.Consumer
 	if !s.noLayerScan {
 		if layerCons, err = retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayers(ctx, js, s.settings) }, nil); err != nil {
+			return err
+		}
+		if layerDeferredCons, err = retryStart(ctx, s.log, "NATS JetStream", func() (jetstream.Consumer, error) { return stream.EnsureLayersDeferred(ctx, js, s.settings) }, nil); err != nil {
 			return err
 		}
 	}
 	store := graph.New(s.pool)
 	consumers := []jetstream.Consumer{cons, quarantineCons, deferredCons}
 	if layerCons != nil {
-		consumers = append(consumers, layerCons)
+		consumers = append(consumers, layerCons, layerDeferredCons)
 	}
 	if err := stream.Observe(s.telemetry.MeterFor(), consumers...); err != nil {
 		return err
@@ -290,8 +293,10 @@ func runServer(ctx context.Context, s server) error {
 		g.Go(func() error { return worker.KeepQuarantine(ctx, quarantineCons, store, s.settings.MaxDelay, s.log) })
 		if layerCons != nil && s.layerWorkers > 0 {
 			lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: s.layerLimits, Telemetry: s.telemetry}, Registries: s.regs,
-				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, AckWait: s.settings.AckWait, Log: s.log}
+				Concurrency: s.layerWorkers, MaxDeliver: s.settings.MaxDeliver, MaxDelay: s.settings.MaxDelay, AckWait: s.settings.AckWait,
+				Deferred: stream.NewPublisher(js, s.telemetry), Log: s.log}
 			g.Go(func() error { return lc.Run(ctx, layerCons) })
+			g.Go(func() error { return lc.RunDeferred(ctx, layerDeferredCons) })
 		}
 		if s.zotSubject != "" {
 			attribute := func(ev webhook.Event) (webhook.Event, error) { return receiver.Attribute(s.regs, ev, "") }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -19,25 +21,58 @@ import (
 
 // Consumer indexes the layers queued on the layer-scan stream. A job is
 // acknowledged once its index or rejection is committed; a fetch that may
-// heal is retried with a growing delay; a permanent failure, or the last
-// delivery, is recorded in ingest_failures and then terminated (retried
-// while the record cannot be written).
+// heal (the registry or the database unreachable) is retried with a growing
+// delay, and after MaxDeliver deliveries moved to the deferred layer stream,
+// where it is retried at MaxDelay until it succeeds; a permanent failure is
+// recorded in ingest_failures and then terminated (retried while the record
+// cannot be written).
 type Consumer struct {
 	Indexer    *Indexer
 	Registries *registries.Set
 	// Concurrency is how many layers are scanned at once (default 1).
 	Concurrency int
-	// MaxDeliver and AckWait must match the consumer's (defaults 10, 60s).
+	// MaxDeliver is how many deliveries a failing job gets before it moves
+	// to Deferred (default 10); MaxDelay caps the delay between two
+	// (default 2 minutes). AckWait must match the consumer's (60s).
 	MaxDeliver int
+	MaxDelay   time.Duration
 	AckWait    time.Duration
-	Log        *slog.Logger
+	// Deferred takes jobs still failing after MaxDeliver deliveries;
+	// without it they are retried on the layer stream.
+	Deferred LayerDeferrer
+	Log      *slog.Logger
+
+	once sync.Once // fills in the defaults
+}
+
+// LayerDeferrer stores a layer job's message on the deferred layer stream;
+// *stream.Publisher is one.
+type LayerDeferrer interface {
+	DeferLayer(ctx context.Context, j stream.LayerJob, data []byte, header nats.Header, reason string) error
 }
 
 // Run consumes jobs until ctx ends, then drains: it fetches nothing more
 // and finishes the layers in hand.
 func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
+	c.defaults()
+	return stream.Consume(ctx, cons, c.Concurrency, "layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg, false) })
+}
+
+// RunDeferred consumes the deferred layer stream as Run does, one job at a
+// time, retrying a transient failure at MaxDelay for as long as it lasts.
+func (c *Consumer) RunDeferred(ctx context.Context, cons jetstream.Consumer) error {
+	c.defaults()
+	return stream.Consume(ctx, cons, 1, "deferred layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg, true) })
+}
+
+func (c *Consumer) defaults() { c.once.Do(c.fillDefaults) }
+
+func (c *Consumer) fillDefaults() {
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 10
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 2 * time.Minute
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 60 * time.Second
@@ -45,10 +80,9 @@ func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return stream.Consume(ctx, cons, c.Concurrency, "layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg) })
 }
 
-func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, deferred bool) {
 	ctx, span := c.Indexer.Telemetry.TracerFor().Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
@@ -82,12 +116,16 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.settle(msg.Nak())
 	case errors.Is(err, registries.ErrUnknown), errors.As(err, &fe) && fe.Permanent():
 		c.terminate(ctx, msg, l, err, delivered)
-	case delivered >= uint64(c.MaxDeliver):
-		c.terminate(ctx, msg, l, fmt.Errorf("still failing after %d deliveries: %w", delivered, err), delivered)
+	case !deferred && delivered >= uint64(c.MaxDeliver) && c.Deferred != nil:
+		reason := fmt.Sprintf("still failing after %d deliveries: %v", delivered, err)
+		if derr := c.Deferred.DeferLayer(context.WithoutCancel(ctx), job, msg.Data(), msg.Headers(), reason); derr != nil {
+			c.retry(msg, l, delivered, fmt.Errorf("%v; deferring it: %w", err, derr))
+			return
+		}
+		c.Log.Warn("layer deferred: retried on the deferred layer stream until it can be indexed", "digest", l.Digest, "deliveries", delivered, "err", err)
+		c.settle(msg.Term())
 	default:
-		delay := stream.Backoff(delivered)
-		c.Log.Info("layer will be retried", "digest", l.Digest, "delivery", delivered, "delay", delay, "err", err)
-		c.settle(msg.NakWithDelay(delay))
+		c.retry(msg, l, delivered, err)
 	}
 }
 
@@ -103,12 +141,19 @@ func (c *Consumer) layer(j stream.LayerJob) (Layer, Fetcher, error) {
 	return l, wk, nil
 }
 
+// retry hands the job back after the backoff delay.
+func (c *Consumer) retry(msg jetstream.Msg, l Layer, delivered uint64, err error) {
+	delay := stream.Settings{MaxDelay: c.MaxDelay}.Backoff(delivered)
+	c.Log.Info("layer will be retried", "digest", l.Digest, "delivery", delivered, "delay", delay, "err", err)
+	c.settle(msg.NakWithDelay(delay))
+}
+
 // terminate records a layer that failed for good, then terminates its job
 // (the next `scan --layers` tries it again); while the record cannot be
 // written, the job is retried instead.
 func (c *Consumer) terminate(ctx context.Context, msg jetstream.Msg, l Layer, err error, delivered uint64) {
 	if rerr := c.fail(ctx, l, err); rerr != nil {
-		c.settle(msg.NakWithDelay(stream.Backoff(delivered)))
+		c.retry(msg, l, delivered, fmt.Errorf("%v; recording the failure: %w", err, rerr))
 		return
 	}
 	c.settle(msg.Term())

@@ -20,6 +20,12 @@ const (
 	LayersName     = "LAYERQ_LAYERS"
 	LayersSubject  = "layerq.layers"
 	LayersConsumer = "layerq-layer-scanners"
+	// A layer job still failing for a passing reason after
+	// Settings.MaxDeliver deliveries waits out the outage on a stream of its
+	// own, as events do on LAYERQ_DEFERRED.
+	LayersDeferredName     = "LAYERQ_LAYERS_DEFERRED"
+	LayersDeferredSubject  = "layerq.layers.deferred"
+	LayersDeferredConsumer = "layerq-layer-scanners-deferred"
 )
 
 // LayerJob asks for one layer blob to be indexed.
@@ -34,9 +40,35 @@ type LayerJob struct {
 }
 
 // EnsureLayers creates the layer-scan stream and consumer, or updates them to
-// these settings. It is idempotent.
+// these settings. It is idempotent. The consumer redelivers a job until a
+// scanner settles it.
 func EnsureLayers(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
-	return ensure(ctx, js, s, s.MaxDeliver, LayersName, "layerq layer blobs to index", LayersSubject, LayersConsumer, "layerq layer scanners")
+	return ensure(ctx, js, s, -1, LayersName, "layerq layer blobs to index", LayersSubject, LayersConsumer, "layerq layer scanners")
+}
+
+// EnsureLayersDeferred creates the stream of layer jobs waiting out an
+// outage, and its consumer, or updates them. It is idempotent.
+func EnsureLayersDeferred(ctx context.Context, js jetstream.JetStream, s Settings) (jetstream.Consumer, error) {
+	return ensure(ctx, js, s, -1, LayersDeferredName, "layerq layer blobs retried after an outage", LayersDeferredSubject, LayersDeferredConsumer, "layerq deferred layer scanners")
+}
+
+// DeferLayer stores a layer job's message on the deferred layer stream,
+// with the headers it came with, and returns once JetStream acknowledged
+// it.
+func (p *Publisher) DeferLayer(ctx context.Context, j LayerJob, data []byte, header nats.Header, reason string) (err error) {
+	msg := &nats.Msg{Subject: LayersDeferredSubject, Data: data, Header: nats.Header{}}
+	for k, v := range header {
+		if k != jetstream.MsgIDHeader {
+			msg.Header[k] = v
+		}
+	}
+	msg.Header.Set("Layerq-Deferred-Reason", reason)
+	ctx, span := p.span(ctx, msg.Subject, attribute.String("layerq.digest", j.Digest))
+	defer func() { telemetry.End(span, err) }()
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("deferred-layer:"+j.Registry+"/"+j.Repository+"@"+j.Digest), jetstream.WithExpectStream(LayersDeferredName)); err != nil {
+		return fmt.Errorf("%w: deferring layer %s: %v", ErrUnavailable, j.Digest, err)
+	}
+	return nil
 }
 
 // publishTimeout bounds the wait for the stream's acknowledgements.
