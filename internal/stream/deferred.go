@@ -34,18 +34,27 @@ func EnsureDeferred(ctx context.Context, js jetstream.JetStream, s Settings) (je
 // it came with (its trace context), and returns once JetStream has
 // acknowledged it. An event deferred twice (its first move acknowledged,
 // but not the termination of the original) is stored once.
-func (p *Publisher) Defer(ctx context.Context, ev webhook.Event, data []byte, header nats.Header, reason string) (err error) {
-	msg := &nats.Msg{Subject: DeferredSubjectPrefix + "." + token(ev.Source) + "." + token(string(ev.Action)), Data: data, Header: nats.Header{}}
+func (p *Publisher) Defer(ctx context.Context, ev webhook.Event, data []byte, header nats.Header, reason string) error {
+	subject := DeferredSubjectPrefix + "." + token(ev.Source) + "." + token(string(ev.Action))
+	if err := p.deferMsg(ctx, subject, DeferredName, "deferred:"+ev.ID, data, header, reason, attribute.String("messaging.message.id", ev.ID)); err != nil {
+		return fmt.Errorf("%w: deferring event %s: %v", ErrUnavailable, ev.ID, err)
+	}
+	return nil
+}
+
+// deferMsg stores a message that failed for a passing reason on a deferred
+// stream, with the headers it came with (its trace context) and the reason,
+// under msgID, and returns once JetStream has acknowledged it.
+func (p *Publisher) deferMsg(ctx context.Context, subject, streamName, msgID string, data []byte, header nats.Header, reason string, attr attribute.KeyValue) (err error) {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	for k, v := range header {
 		if k != jetstream.MsgIDHeader {
 			msg.Header[k] = v
 		}
 	}
 	msg.Header.Set("Layerq-Deferred-Reason", reason)
-	ctx, span := p.span(ctx, msg.Subject, attribute.String("messaging.message.id", ev.ID))
+	ctx, span := p.span(ctx, subject, attr)
 	defer func() { telemetry.End(span, err) }()
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("deferred:"+ev.ID), jetstream.WithExpectStream(DeferredName)); err != nil {
-		return fmt.Errorf("%w: deferring event %s: %v", ErrUnavailable, ev.ID, err)
-	}
-	return nil
+	_, err = p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(streamName))
+	return err
 }

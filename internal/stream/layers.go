@@ -55,17 +55,9 @@ func EnsureLayersDeferred(ctx context.Context, js jetstream.JetStream, s Setting
 // DeferLayer stores a layer job's message on the deferred layer stream,
 // with the headers it came with, and returns once JetStream acknowledged
 // it.
-func (p *Publisher) DeferLayer(ctx context.Context, j LayerJob, data []byte, header nats.Header, reason string) (err error) {
-	msg := &nats.Msg{Subject: LayersDeferredSubject, Data: data, Header: nats.Header{}}
-	for k, v := range header {
-		if k != jetstream.MsgIDHeader {
-			msg.Header[k] = v
-		}
-	}
-	msg.Header.Set("Layerq-Deferred-Reason", reason)
-	ctx, span := p.span(ctx, msg.Subject, attribute.String("layerq.digest", j.Digest))
-	defer func() { telemetry.End(span, err) }()
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("deferred-layer:"+j.Registry+"/"+j.Repository+"@"+j.Digest), jetstream.WithExpectStream(LayersDeferredName)); err != nil {
+func (p *Publisher) DeferLayer(ctx context.Context, j LayerJob, data []byte, header nats.Header, reason string) error {
+	id := "deferred-layer:" + j.Registry + "/" + j.Repository + "@" + j.Digest
+	if err := p.deferMsg(ctx, LayersDeferredSubject, LayersDeferredName, id, data, header, reason, attribute.String("layerq.digest", j.Digest)); err != nil {
 		return fmt.Errorf("%w: deferring layer %s: %v", ErrUnavailable, j.Digest, err)
 	}
 	return nil

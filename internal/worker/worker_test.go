@@ -356,7 +356,7 @@ func TestOutageLongerThanRetries(t *testing.T) {
 	if _, err := b.pub.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the event deferred", func() bool { return deferred(w) == 1 })
+	eventually(t, "the event deferred", func() bool { return w.Stats().DeferredCount() == 1 })
 	// The outage goes on well past the schedule: the deferred event keeps
 	// being retried.
 	at := refused.Load()
@@ -375,11 +375,6 @@ func TestOutageLongerThanRetries(t *testing.T) {
 	if n := b.nats.Messages(t); n != 0 {
 		t.Fatalf("%d messages left on the event stream", n)
 	}
-}
-
-func deferred(w *worker.Worker) int {
-	st := w.Stats()
-	return st.DeferredCount()
 }
 
 // A permanent failure whose record cannot be written (the database refuses
