@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/layerq/layerq/internal/quarantine"
+	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/webhook"
 )
@@ -45,15 +46,10 @@ func (w *Worker) Replay(ctx context.Context, it quarantine.Item) (applied int, e
 		return 0, fmt.Errorf("%w: unknown kind %q", ErrStillUnusable, it.Kind)
 	}
 	for _, ev := range events {
-		host := ev.Host
-		if host == "" {
-			host = ev.Registry
-		}
-		reg, err := w.opts.Registries.Attribute(ev.Source, host, it.Registry)
+		ev, err := receiver.Attribute(w.opts.Registries, ev, it.Registry)
 		if err != nil {
 			return applied, fmt.Errorf("%w: %v", ErrStillUnusable, err)
 		}
-		ev.Host, ev.Registry = host, reg.Name
 		if err := w.Handle(ctx, ev); err != nil {
 			return applied, fmt.Errorf("applying event %s: %w", ev.ID, err)
 		}
