@@ -15,7 +15,7 @@ import (
 )
 
 func quarantineCommand() *cli.Command {
-	outputFlag := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "`FORMAT`: table, json or csv"}
+	outputFlag := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "`FORMAT`: table, wide, json or csv"}
 	return &cli.Command{
 		Name:  "quarantine",
 		Usage: "list, show, replay and drop the webhook events kept aside instead of refused",
@@ -33,7 +33,7 @@ func quarantineCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return output.Print(c.App.Writer, format, quarantineList{Items: toListed(items)})
+					return output.Print(c.App.Writer, output.Options{Format: format, Width: output.TerminalWidth(c.App.Writer)}, quarantineList{Items: toListed(items)})
 				})
 			},
 		}, {
@@ -199,8 +199,9 @@ func toListed(qs []graph.Quarantined) []listedItem {
 	return out
 }
 
-func (l quarantineList) Columns() []string {
-	return []string{"ID", "RECEIVED", "SOURCE", "REGISTRY", "REASON", "SEEN", "DETAIL"}
+func (l quarantineList) Columns() []output.Column {
+	return []output.Column{{Key: "id"}, {Key: "received_at", Title: "RECEIVED"}, {Key: "source"}, {Key: "registry"},
+		{Key: "reason"}, {Key: "replayed", Wide: true}, {Key: "seen"}, {Key: "detail"}}
 }
 
 func (l quarantineList) Rows() [][]any {
@@ -210,7 +211,7 @@ func (l quarantineList) Rows() [][]any {
 		if it.Replayed {
 			reason += " (replayed)"
 		}
-		rows = append(rows, []any{short(it.ID), it.ReceivedAt.UTC().Format(time.RFC3339), it.Source, it.Registry, reason, it.Seen, output.Truncate(it.Detail, 100)})
+		rows = append(rows, []any{output.Digest(it.ID), it.ReceivedAt, it.Source, it.Registry, reason, it.Replayed, it.Seen, it.Detail})
 	}
 	return rows
 }
@@ -242,7 +243,7 @@ func aliasesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "aliases",
 		Usage: "the hosts events named for each registry that its configuration does not list",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "`FORMAT`: table, json or csv"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "`FORMAT`: table, wide, json or csv"}},
 		Action: func(c *cli.Context) error {
 			format, err := output.ParseFormat(c.String("output"))
 			if err != nil {
@@ -257,7 +258,7 @@ func aliasesCommand() *cli.Command {
 				for _, a := range as {
 					l.Aliases = append(l.Aliases, aliasRow{Registry: a.Registry, Host: a.Host, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Events: a.Events})
 				}
-				return output.Print(c.App.Writer, format, l)
+				return output.Print(c.App.Writer, output.Options{Format: format, Width: output.TerminalWidth(c.App.Writer)}, l)
 			})
 		},
 	}
@@ -275,14 +276,14 @@ type aliasList struct {
 	Aliases []aliasRow `json:"aliases"`
 }
 
-func (l aliasList) Columns() []string {
-	return []string{"REGISTRY", "HOST", "FIRST_SEEN", "LAST_SEEN", "EVENTS"}
+func (l aliasList) Columns() []output.Column {
+	return output.Cols("registry", "host", "first_seen", "last_seen", "events")
 }
 
 func (l aliasList) Rows() [][]any {
 	rows := make([][]any, 0, len(l.Aliases))
 	for _, a := range l.Aliases {
-		rows = append(rows, []any{a.Registry, a.Host, a.FirstSeen.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339), a.Events})
+		rows = append(rows, []any{a.Registry, a.Host, a.FirstSeen, a.LastSeen, a.Events})
 	}
 	return rows
 }

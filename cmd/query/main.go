@@ -37,15 +37,10 @@ func newApp(out, errOut io.Writer) *cli.App {
 		ErrWriter: errOut,
 		Name:      "layerq",
 		Usage:     "what is in your registry, what is shared, what is duplicated",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, the local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` of the local default Postgres cluster"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output `FORMAT`: table, json or csv"},
-		},
-		Before: func(c *cli.Context) error {
-			_, err := output.ParseFormat(c.String("output"))
-			return err
-		},
+		}, outputFlags()...),
 		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand()},
 		HideHelpCommand: true,
 	}
@@ -82,6 +77,10 @@ func folded(c *cli.Context, load func(db *database.Pool) (output.Table, error)) 
 }
 
 func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) error {
+	opts, err := printOptions(c)
+	if err != nil {
+		return err
+	}
 	pool, err := database.Open(c.Context, database.Options{
 		URL:     c.String("database-url"),
 		DataDir: c.String("data-dir"),
@@ -95,6 +94,37 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 	if err != nil {
 		return err
 	}
-	format, _ := output.ParseFormat(c.String("output"))
-	return output.Print(c.App.Writer, format, report)
+	return output.Print(c.App.Writer, opts, report)
+}
+
+// outputFlags say how a report prints; every report takes them after its
+// name, where users type them (layerq top-shared -o json).
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "`FORMAT`: table (fitted to the terminal), wide (every column, whole values), json or csv"},
+		&cli.BoolFlag{Name: "no-trunc", Usage: "print every value whole on a terminal too (full digests, whole steps)"},
+	}
+}
+
+// printOptions reads the output flags, and whether the report goes to a
+// terminal.
+// They may come before the report's name too (layerq -o json top-shared);
+// after it, they win.
+func printOptions(c *cli.Context) (output.Options, error) {
+	format, err := output.ParseFormat(innermost(c, "output").String("output"))
+	if err != nil {
+		return output.Options{}, err
+	}
+	return output.Options{Format: format, Width: output.TerminalWidth(c.App.Writer), NoTrunc: innermost(c, "no-trunc").Bool("no-trunc")}, nil
+}
+
+// innermost is the context of c's lineage where flag name was given, the
+// command's own when none.
+func innermost(c *cli.Context, name string) *cli.Context {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return x
+		}
+	}
+	return c
 }

@@ -2,8 +2,16 @@
 // every report, as a table for people or as JSON or CSV for scripts.
 //
 // A report is a value that marshals to JSON (snake_case keys, stable) and
-// implements Table. Cells are plain values; Bytes cells print as exact
-// integers in JSON and CSV and in IEC units in tables.
+// implements Table. Its columns are named by the JSON keys of the values
+// they show, so a CSV header is the JSON key of its column. Cells are plain
+// values; Bytes cells print as exact integers in JSON and CSV and in IEC
+// units in tables, Ratio cells as fractions (0 to 1) in JSON and CSV and as
+// percentages in tables.
+//
+// Tables fit the terminal they print to: digests shortened to 12 hex digits
+// (as docker images prints them), long text cut to the width, the last
+// column's advice wrapped. Printed anywhere else (a pipe, a file), a table
+// shows every value whole, so grep and awk see what the database holds.
 package output
 
 import (
@@ -11,9 +19,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/mattn/go-runewidth"
+	"golang.org/x/term"
 )
 
 // Format is an output format.
@@ -22,31 +35,74 @@ type Format string
 // The formats.
 const (
 	TableFormat Format = "table"
-	JSONFormat  Format = "json"
-	CSVFormat   Format = "csv"
+	// WideFormat is a table with every column and every value whole.
+	WideFormat Format = "wide"
+	JSONFormat Format = "json"
+	CSVFormat  Format = "csv"
 )
 
 // ParseFormat checks a --output value.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(s)); f {
-	case TableFormat, JSONFormat, CSVFormat:
+	case TableFormat, WideFormat, JSONFormat, CSVFormat:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown output format %q: use table, json or csv", s)
+	return "", fmt.Errorf("unknown output format %q: use table, wide, json or csv", s)
+}
+
+// Column is one column of a report's rows.
+type Column struct {
+	// Key is the column's CSV header: the JSON key of the value it shows.
+	Key string
+	// Title is its table header; empty: Key in capitals, "_" as a space.
+	Title string
+	// Wide columns show in CSV and in wide tables only.
+	Wide bool
+}
+
+// Cols is columns named by their keys alone.
+func Cols(keys ...string) []Column {
+	out := make([]Column, len(keys))
+	for i, k := range keys {
+		out[i] = Column{Key: k}
+	}
+	return out
+}
+
+func (c Column) title() string {
+	if c.Title != "" {
+		return c.Title
+	}
+	return strings.ReplaceAll(strings.ToUpper(c.Key), "_", " ")
 }
 
 // Table is a report that renders as rows.
 type Table interface {
 	// Columns names the columns, in order.
-	Columns() []string
+	Columns() []Column
 	// Rows returns the cells, one slice per row, in column order.
 	Rows() [][]any
+}
+
+// Grouped is optionally implemented by a Table whose table for people is
+// laid out differently from its records: bloat shows each image's findings
+// under a summary line of the image, while CSV has one whole record per
+// finding.
+type Grouped interface {
+	TableColumns() []Column
+	TableRows() [][]any
 }
 
 // Preamble is optionally implemented by a Table that shows a few lines of
 // context above its rows (table format only).
 type Preamble interface {
 	Preamble() []string
+}
+
+// Empty is optionally implemented by a Table to say in one line, in the
+// table format, that it has no rows, and why that may be.
+type Empty interface {
+	Empty() string
 }
 
 // Bytes is a byte count.
@@ -66,17 +122,47 @@ func (b Bytes) String() string {
 	return fmt.Sprintf("%.1f %ciB", v/unit, "KMGTPE"[exp])
 }
 
-// Digest is a content digest: tables show its algorithm and first 12 hex
-// digits, CSV the whole digest.
+// Ratio is a fraction from 0 to 1.
+type Ratio float64
+
+// Digest is a content digest: tables on a terminal show its first 12 hex
+// digits, everything else the whole digest.
 type Digest string
 
-// Whole is a text cell that tables print whole, never truncated: for the
-// last column, when cutting it would lose its point (advice, say).
+// ShortDigest is the hex digits a terminal table shows of a digest.
+const ShortDigest = 12
+
+// Short is d as a terminal table shows it: the first 12 hex digits, without
+// the algorithm.
+func (d Digest) Short() string {
+	_, hex, ok := strings.Cut(string(d), ":")
+	if !ok {
+		hex = string(d)
+	}
+	if len(hex) > ShortDigest {
+		hex = hex[:ShortDigest]
+	}
+	return hex
+}
+
+// Whole is a text cell that tables never cut: advice, say. On a terminal,
+// in the last column, it wraps at the terminal's width.
 type Whole string
 
-// Print renders report in format.
-func Print(w io.Writer, format Format, report Table) error {
-	switch format {
+// Options say how to print.
+type Options struct {
+	Format Format
+	// Width is the terminal's width in columns when the output is a
+	// terminal; 0 when it is not (a pipe, a file): tables then print every
+	// value whole.
+	Width int
+	// NoTrunc prints every value whole on a terminal too.
+	NoTrunc bool
+}
+
+// Print renders report as opts say.
+func Print(w io.Writer, opts Options, report Table) error {
+	switch opts.Format {
 	case JSONFormat:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -84,13 +170,18 @@ func Print(w io.Writer, format Format, report Table) error {
 		return enc.Encode(report)
 	case CSVFormat:
 		cw := csv.NewWriter(w)
-		if err := cw.Write(report.Columns()); err != nil {
+		cols := report.Columns()
+		head := make([]string, len(cols))
+		for i, c := range cols {
+			head[i] = c.Key
+		}
+		if err := cw.Write(head); err != nil {
 			return err
 		}
 		for _, row := range report.Rows() {
 			rec := make([]string, len(row))
 			for i, c := range row {
-				rec[i] = cell(c, false)
+				rec[i] = record(c)
 			}
 			if err := cw.Write(rec); err != nil {
 				return err
@@ -99,41 +190,194 @@ func Print(w io.Writer, format Format, report Table) error {
 		cw.Flush()
 		return cw.Error()
 	default:
-		if p, ok := report.(Preamble); ok {
-			for _, line := range p.Preamble() {
-				if _, err := fmt.Fprintln(w, line); err != nil {
-					return err
-				}
-			}
-		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		cols := report.Columns()
-		head := make([]string, len(cols))
-		for i, c := range cols {
-			head[i] = strings.ToUpper(c)
-		}
-		fmt.Fprintln(tw, strings.Join(head, "\t"))
-		for _, row := range report.Rows() {
-			rec := make([]string, len(row))
-			for i, c := range row {
-				rec[i] = strings.ReplaceAll(cell(c, true), "\t", " ")
-			}
-			fmt.Fprintln(tw, strings.Join(rec, "\t"))
-		}
-		return tw.Flush()
+		return printTable(w, opts, report)
 	}
 }
 
-// cell renders one value; human picks units for people.
-func cell(v any, human bool) string {
+func printTable(w io.Writer, opts Options, report Table) error {
+	var lines []string
+	if p, ok := report.(Preamble); ok {
+		lines = append(lines, p.Preamble()...)
+	}
+	cols, rows := report.Columns(), report.Rows()
+	if g, ok := report.(Grouped); ok {
+		cols, rows = g.TableColumns(), g.TableRows()
+	}
+	if len(rows) == 0 {
+		if e, ok := report.(Empty); ok {
+			lines = append(lines, e.Empty())
+		} else {
+			lines = append(lines, "nothing to show")
+		}
+		return writeLines(w, lines)
+	}
+	wide := opts.Format == WideFormat
+	terminal := opts.Width > 0 && !opts.NoTrunc && !wide
+	var keep []int
+	for i, c := range cols {
+		if wide || !c.Wide {
+			keep = append(keep, i)
+		}
+	}
+	grid := make([][]string, 0, len(rows)+1)
+	head := make([]string, len(keep))
+	for j, i := range keep {
+		head[j] = cols[i].title()
+	}
+	grid = append(grid, head)
+	whole := make([]bool, len(keep)) // columns that wrap rather than cut
+	for _, row := range rows {
+		rec := make([]string, len(keep))
+		for j, i := range keep {
+			var c any
+			if i < len(row) {
+				c = row[i]
+			}
+			if _, ok := c.(Whole); ok {
+				whole[j] = true
+			}
+			rec[j] = human(c, terminal)
+		}
+		grid = append(grid, rec)
+	}
+	widths := make([]int, len(keep))
+	for _, rec := range grid {
+		for j, s := range rec {
+			widths[j] = max(widths[j], runewidth.StringWidth(s))
+		}
+	}
+	wrap := -1 // a last column of advice wraps instead of being cut
+	if terminal {
+		if last := len(keep) - 1; last >= 0 && whole[last] {
+			wrap = last
+		}
+		fit(widths, grid[0], wrap, opts.Width)
+	}
+	for r, rec := range grid {
+		var b strings.Builder
+		indent := 0
+		for j, s := range rec {
+			last := j == len(rec)-1
+			if j == wrap && r > 0 {
+				parts := wrapText(s, widths[j])
+				b.WriteString(parts[0])
+				for _, p := range parts[1:] {
+					b.WriteString("\n" + strings.Repeat(" ", indent) + p)
+				}
+				continue
+			}
+			if runewidth.StringWidth(s) > widths[j] {
+				s = runewidth.Truncate(s, widths[j], "…")
+			}
+			if last {
+				b.WriteString(s)
+				continue
+			}
+			b.WriteString(runewidth.FillRight(s, widths[j]) + "  ")
+			indent += widths[j] + 2
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	return writeLines(w, lines)
+}
+
+// minCut is the narrowest a cut column gets, "…" included.
+const minCut = 10
+
+// fit narrows the text columns of widths so the rows fit in width: the
+// widest first, none under its header or minCut. A column of wrapped
+// advice takes what is left, at least a third of the width.
+func fit(widths []int, head []string, wrap, width int) {
+	total := func() int {
+		n := 2 * (len(widths) - 1)
+		for _, w := range widths {
+			n += w
+		}
+		return n
+	}
+	if wrap >= 0 {
+		widths[wrap] = max(runewidth.StringWidth(head[wrap]), width/3, min(widths[wrap], width-(total()-widths[wrap])))
+	}
+	for total() > width {
+		widest := -1
+		for j, w := range widths {
+			if j == wrap || w <= max(minCut, runewidth.StringWidth(head[j])) {
+				continue
+			}
+			if widest < 0 || w > widths[widest] {
+				widest = j
+			}
+		}
+		if widest < 0 {
+			return // as narrow as the columns go: the terminal wraps the rest
+		}
+		widths[widest]--
+	}
+}
+
+// wrapText breaks s into lines of at most width columns, at spaces where it
+// can.
+func wrapText(s string, width int) []string {
+	width = max(width, 1)
+	var out []string
+	for runewidth.StringWidth(s) > width {
+		cut := runewidth.Truncate(s, width, "")
+		if i := strings.LastIndexByte(cut, ' '); i > 0 {
+			cut = cut[:i]
+		}
+		out = append(out, cut)
+		s = strings.TrimLeft(s[len(cut):], " ")
+	}
+	return append(out, s)
+}
+
+func writeLines(w io.Writer, lines []string) error {
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// human renders a cell for a table; short shortens digests for a terminal.
+// Text is put on one line: tabs and line breaks become spaces.
+func human(v any, short bool) string {
+	switch c := v.(type) {
+	case Bytes:
+		return c.String()
+	case Ratio:
+		return strconv.FormatFloat(float64(c)*100, 'f', 1, 64) + "%"
+	case Digest:
+		if short {
+			return c.Short()
+		}
+		return string(c)
+	case []Digest:
+		parts := make([]string, len(c))
+		for i, d := range c {
+			parts[i] = human(d, short)
+		}
+		return strings.Join(parts, ",")
+	case []string:
+		return oneLine(strings.Join(c, ", "))
+	case string:
+		return oneLine(c)
+	case Whole:
+		return oneLine(string(c))
+	}
+	return record(v)
+}
+
+// record renders a cell for CSV: whole, exact, as JSON would say it.
+func record(v any) string {
 	switch c := v.(type) {
 	case nil:
 		return ""
 	case Bytes:
-		if human {
-			return c.String()
-		}
-		return fmt.Sprint(int64(c))
+		return strconv.FormatInt(int64(c), 10)
+	case Ratio:
+		return strconv.FormatFloat(float64(c), 'f', 4, 64)
 	case *time.Time:
 		if c == nil {
 			return ""
@@ -141,30 +385,42 @@ func cell(v any, human bool) string {
 		return c.UTC().Format(time.RFC3339)
 	case time.Time:
 		return c.UTC().Format(time.RFC3339)
+	case *int:
+		if c == nil {
+			return ""
+		}
+		return strconv.Itoa(*c)
 	case []string:
 		return strings.Join(c, ",")
-	case float64:
-		return fmt.Sprintf("%.2f", c)
-	case string:
-		if human {
-			return Truncate(c, 72)
+	case []Digest:
+		parts := make([]string, len(c))
+		for i, d := range c {
+			parts[i] = string(d)
 		}
+		return strings.Join(parts, ",")
+	case float64:
+		return strconv.FormatFloat(c, 'f', -1, 64)
+	case string:
 		return c
 	case Digest:
-		if human {
-			if alg, hex, ok := strings.Cut(string(c), ":"); ok && len(hex) > 12 {
-				return alg + ":" + hex[:12]
-			}
-		}
 		return string(c)
 	case Whole:
-		return strings.Join(strings.Fields(string(c)), " ")
+		return string(c)
 	default:
 		return fmt.Sprint(c)
 	}
 }
 
-// Truncate shortens s to at most n runes for a table cell, ending in "…".
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r") && !strings.Contains(s, "  ") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// Truncate shortens s to at most n runes, ending in "…", on one line: for
+// text inside a sentence (a preamble line), not for table cells, which
+// the printer fits to the terminal.
 func Truncate(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	r := []rune(s)
@@ -172,4 +428,32 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// Keys returns the keys of cols, for tests and callers that check a
+// report's columns.
+func Keys(cols []Column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.Key
+	}
+	return slices.Clip(out)
+}
+
+// TerminalWidth is the width of the terminal w writes to, for
+// Options.Width: the COLUMNS environment variable when it holds a width (as
+// shells set it), else what the terminal says, else 80; 0 when w is not a
+// terminal.
+func TerminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+		return w
+	}
+	return 80
 }

@@ -154,8 +154,8 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 }
 
 // Columns implements output.Table.
-func (b *Bases) Columns() []string {
-	return []string{"base", "current", "builds", "images", "repositories", "stale_images", "stale_repositories", "pinned", "top_dependents"}
+func (b *Bases) Columns() []output.Column {
+	return output.Cols("base", "current", "builds", "images", "repositories", "stale_images", "stale_repositories", "pinned", "top_dependents")
 }
 
 // Rows implements output.Table.

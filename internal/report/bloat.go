@@ -327,8 +327,8 @@ func (b *Bloat) Preamble() []string {
 }
 
 // Columns implements output.Table.
-func (b *Bloat) Columns() []string {
-	return []string{"image", "finding", "bytes", "compressed", "steps", "top_paths", "fix"}
+func (b *Bloat) Columns() []output.Column {
+	return output.Cols("image", "finding", "bytes", "compressed", "steps", "top_paths", "fix")
 }
 
 // Rows implements output.Table: per image a summary row, then one row per

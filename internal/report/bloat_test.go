@@ -318,7 +318,7 @@ func TestBloat(t *testing.T) {
 		}
 		for _, f := range []output.Format{output.TableFormat, output.JSONFormat, output.CSVFormat} {
 			var buf bytes.Buffer
-			if err := output.Print(&buf, f, b); err != nil {
+			if err := output.Print(&buf, output.Options{Format: f}, b); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("testdata", "bloat."+string(f)+".golden"), buf.Bytes())

@@ -297,8 +297,8 @@ func (c *Cache) Preamble() []string {
 }
 
 // Columns implements output.Table: one row per listed push.
-func (c *Cache) Columns() []string {
-	return []string{"repository", "stream", "platform", "at", "from", "to", "reused_layers", "total_layers", "reused_bytes", "reused_pct", "first_changed_position", "first_changed_step"}
+func (c *Cache) Columns() []output.Column {
+	return output.Cols("repository", "stream", "platform", "at", "from", "to", "reused_layers", "total_layers", "reused_bytes", "reused_pct", "first_changed_position", "first_changed_step")
 }
 
 // Rows implements output.Table.

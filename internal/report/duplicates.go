@@ -103,8 +103,8 @@ func (r *BlobDuplicates) Preamble() []string {
 }
 
 // Columns implements output.Table.
-func (r *BlobDuplicates) Columns() []string {
-	return []string{"diff_id", "blob", "size", "media_type", "bytes_stored_twice"}
+func (r *BlobDuplicates) Columns() []output.Column {
+	return output.Cols("diff_id", "blob", "size", "media_type", "bytes_stored_twice")
 }
 
 // Rows implements output.Table: one row per blob, the smallest first.
@@ -168,8 +168,8 @@ func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*L
 }
 
 // Columns implements output.Table.
-func (r *LayerDuplicates) Columns() []string {
-	return []string{"layer_a", "repository_a", "layer_b", "repository_b", "similarity", "shared_files", "bytes_saved", "created_by"}
+func (r *LayerDuplicates) Columns() []output.Column {
+	return output.Cols("layer_a", "repository_a", "layer_b", "repository_b", "similarity", "shared_files", "bytes_saved", "created_by")
 }
 
 // Rows implements output.Table.
@@ -248,8 +248,8 @@ func (r *FileDuplicates) Preamble() []string {
 }
 
 // Columns implements output.Table.
-func (r *FileDuplicates) Columns() []string {
-	return []string{"content", "size", "copies", "layers", "extra_bytes", "sample_path"}
+func (r *FileDuplicates) Columns() []output.Column {
+	return output.Cols("content", "size", "copies", "layers", "extra_bytes", "sample_path")
 }
 
 // Rows implements output.Table.

@@ -316,7 +316,7 @@ func TestGolden(t *testing.T) {
 	}{{"top_shared", top}, {"image", img}} {
 		for _, f := range []output.Format{output.TableFormat, output.JSONFormat, output.CSVFormat} {
 			var buf bytes.Buffer
-			if err := output.Print(&buf, f, r.report); err != nil {
+			if err := output.Print(&buf, output.Options{Format: f}, r.report); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("testdata", r.name+"."+string(f)+".golden"), buf.Bytes())

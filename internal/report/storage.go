@@ -106,8 +106,8 @@ func (s *Storage) Preamble() []string {
 }
 
 // Columns implements output.Table.
-func (s *Storage) Columns() []string {
-	return []string{"registry", s.By, "images", "logical", "physical", "unique", "shared"}
+func (s *Storage) Columns() []output.Column {
+	return output.Cols("registry", s.By, "images", "logical", "physical", "unique", "shared")
 }
 
 // Rows implements output.Table.

@@ -63,8 +63,8 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 }
 
 // Columns implements output.Table.
-func (t *TopShared) Columns() []string {
-	return []string{"digest", "size", "manifests", "repositories", "bytes_saved", "created_by", "sample_repositories"}
+func (t *TopShared) Columns() []output.Column {
+	return output.Cols("digest", "size", "manifests", "repositories", "bytes_saved", "created_by", "sample_repositories")
 }
 
 // Rows implements output.Table.

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/urfave/cli/v2"
+)
+
+func duplicatesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "duplicates",
+		Usage: "what is stored twice: one layer under several blobs, near-identical layers, file-level dedup",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "kind", Value: "blob", Usage: "`KIND`: blob (one diff_id, several blobs), layer (layers whose files match), file (registry-wide file dedup ratio)"},
+			repoFlag(),
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N`"},
+			&cli.Float64Flag{Name: "min-similarity", Value: 0.9, Usage: "kind layer: the least share of file bytes two layers must share (0..1)"},
+		}, outputFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("duplicates takes no arguments (got %q)", c.Args().Slice())
+			}
+			return run(c, func(db *database.Pool) (output.Table, error) {
+				return report.LoadDuplicates(c.Context, db, report.DuplicatesOptions{
+					Kind:          c.String("kind"),
+					Repositories:  repoglob.Compile(c.String("repo")),
+					Limit:         c.Int("limit"),
+					MinSimilarity: c.Float64("min-similarity"),
+				})
+			})
+		},
+	}
+}

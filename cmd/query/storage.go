@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/urfave/cli/v2"
+)
+
+func storageCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "storage",
+		Usage: "where storage goes per repository or namespace: logical, physical (each blob once), unique and shared bytes, and the registry's dedup ratio",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
+			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
+		}, outputFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("storage takes no arguments (got %q)", c.Args().Slice())
+			}
+			by := c.String("by")
+			if by != report.ByRepository && by != report.ByNamespace {
+				return fmt.Errorf("--by %q: choose repository or namespace", by)
+			}
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
+				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo"))})
+			}))
+		},
+	}
+}
