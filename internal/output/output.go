@@ -365,8 +365,16 @@ func human(v any, short bool) string {
 		return oneLine(c)
 	case Whole:
 		return oneLine(string(c))
+	case fmt.Stringer:
+		return oneLine(c.String())
 	}
 	return record(v)
+}
+
+// Recorder is a cell with a form of its own for CSV; a list of objects,
+// say, is its JSON.
+type Recorder interface {
+	Record() string
 }
 
 // record renders a cell for CSV: whole, exact, as JSON would say it.
@@ -406,6 +414,8 @@ func record(v any) string {
 		return string(c)
 	case Whole:
 		return string(c)
+	case Recorder:
+		return c.Record()
 	default:
 		return fmt.Sprint(c)
 	}

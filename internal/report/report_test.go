@@ -87,6 +87,11 @@ func setup(t *testing.T) corpus {
 	reg.PushImage(t, "mirror/app1:1", app1)
 	reg.PushImage(t, "team/app2:1", app2)
 	reg.PushImage(t, "team/app2:2", app2) // a second tag: still one manifest
+	app2zstd, err := sample.Recompress(app2, sample.Zstd, sample.OCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "team/app2-zstd:1", app2zstd) // the same layers, other blobs
 	reg.PushIndex(t, "multi/arch:1", idx)
 	goneDigest := reg.PushImage(t, "team/gone:1", gone)
 	d, _ := app1.Digest()
@@ -113,20 +118,25 @@ func setup(t *testing.T) corpus {
 		t.Fatal(err)
 	}
 	return corpus{pool: pool, app1: app1, arm: arm, live: []pushed{
-		{"library/base", base}, {"team/app1", app1}, {"mirror/app1", app1}, {"team/app2", app2},
+		{"library/base", base}, {"team/app1", app1}, {"mirror/app1", app1}, {"team/app2", app2}, {"team/app2-zstd", app2zstd},
 		{"multi/arch", amd2}, {"multi/arch", arm},
 	}}
 }
 
-// expectTopShared computes top-shared from what the test pushed.
-func expectTopShared(t *testing.T, live []pushed, keep func(repo string) bool) []report.SharedLayer {
+// expectTopShared computes top-shared from what the test pushed: per
+// layer content (diff_id), the live image manifests and repositories
+// holding it, and per encoding (blob) its size and the manifests listing
+// it; contents held by at least minImages manifests.
+func expectTopShared(t *testing.T, live []pushed, keep func(repo string) bool, minImages int) []report.SharedLayer {
 	t.Helper()
 	type agg struct {
 		l     report.SharedLayer
 		ms    map[string]bool
 		repos map[string]bool
+		blobs map[string]*report.Encoding
+		blobM map[string]map[string]bool
 	}
-	byDigest := map[string]*agg{}
+	byContent := map[string]*agg{}
 	for _, p := range live {
 		if !keep(p.repo) {
 			continue
@@ -137,27 +147,47 @@ func expectTopShared(t *testing.T, live []pushed, keep func(repo string) bool) [
 		for i, l := range layers {
 			d, _ := l.Digest()
 			sz, _ := l.Size()
-			a := byDigest[d.String()]
+			mt, _ := l.MediaType()
+			content := cf.RootFS.DiffIDs[i].String()
+			a := byContent[content]
 			if a == nil {
-				a = &agg{l: report.SharedLayer{Digest: d.String(), DiffID: cf.RootFS.DiffIDs[i].String(), Size: sz}, ms: map[string]bool{}, repos: map[string]bool{}}
-				byDigest[d.String()] = a
+				a = &agg{l: report.SharedLayer{Content: content}, ms: map[string]bool{}, repos: map[string]bool{},
+					blobs: map[string]*report.Encoding{}, blobM: map[string]map[string]bool{}}
+				byContent[content] = a
 			}
 			a.ms[md.String()] = true
 			a.repos[p.repo] = true
+			if a.blobs[d.String()] == nil {
+				a.blobs[d.String()] = &report.Encoding{Digest: d.String(), MediaType: string(mt), Compression: report.Compression(string(mt)), Size: sz}
+				a.blobM[d.String()] = map[string]bool{}
+			}
+			a.blobM[d.String()][md.String()] = true
 		}
 	}
 	var out []report.SharedLayer
-	for _, a := range byDigest {
-		a.l.Manifests, a.l.Repositories = int64(len(a.ms)), int64(len(a.repos))
-		a.l.BytesSaved = a.l.Size * (a.l.Manifests - 1)
+	for _, a := range byContent {
+		a.l.Images, a.l.Repositories = int64(len(a.ms)), int64(len(a.repos))
+		if a.l.Images < int64(minImages) {
+			continue
+		}
+		for d, e := range a.blobs {
+			e.Images = int64(len(a.blobM[d]))
+			a.l.StoredBytes += e.Size
+			a.l.SavedBytes += e.Size * (e.Images - 1)
+			a.l.Encodings = append(a.l.Encodings, *e)
+		}
+		slices.SortFunc(a.l.Encodings, func(x, y report.Encoding) int {
+			return cmp.Or(cmp.Compare(x.Size, y.Size), cmp.Compare(x.Digest, y.Digest))
+		})
 		for r := range a.repos {
 			a.l.SampleRepositories = append(a.l.SampleRepositories, r)
 		}
 		slices.Sort(a.l.SampleRepositories)
+		a.l.SampleRepositories = a.l.SampleRepositories[:min(5, len(a.l.SampleRepositories))]
 		out = append(out, a.l)
 	}
 	slices.SortFunc(out, func(a, b report.SharedLayer) int {
-		return cmp.Or(-cmp.Compare(a.Manifests, b.Manifests), -cmp.Compare(a.Repositories, b.Repositories), -cmp.Compare(a.Size, b.Size), cmp.Compare(a.Digest, b.Digest))
+		return cmp.Or(-cmp.Compare(a.Images, b.Images), -cmp.Compare(a.Repositories, b.Repositories), -cmp.Compare(a.StoredBytes, b.StoredBytes), cmp.Compare(a.Content, b.Content))
 	})
 	return out
 }
@@ -167,28 +197,39 @@ func TestTopShared(t *testing.T) {
 	c := setup(t)
 	ctx := context.Background()
 	for _, glob := range []string{"**", "team/*", "multi/**"} {
-		t.Run(glob, func(t *testing.T) {
-			g := repoglob.Compile(glob)
-			got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 100, Repositories: g})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := expectTopShared(t, c.live, g.Match)
-			if len(got.Layers) != len(want) {
-				t.Fatalf("%d layers, want %d", len(got.Layers), len(want))
-			}
-			for i := range want {
-				g, w := got.Layers[i], want[i]
-				g.CreatedBy = "" // checked below
-				if fmt.Sprint(g) != fmt.Sprint(w) {
-					t.Errorf("row %d:\n got %+v\nwant %+v", i, g, w)
+		for _, minImages := range []int{1, 2} {
+			t.Run(fmt.Sprint(glob, minImages), func(t *testing.T) {
+				g := repoglob.Compile(glob)
+				got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 100, Repositories: g, MinImages: minImages})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				want := expectTopShared(t, c.live, g.Match, minImages)
+				if len(got.Layers) != len(want) {
+					t.Fatalf("%d layers, want %d", len(got.Layers), len(want))
+				}
+				for i := range want {
+					g, w := got.Layers[i], want[i]
+					g.CreatedBy = "" // checked below
+					// One blob listed by a Docker and an OCI manifest keeps
+					// the media type it was first seen with.
+					for _, es := range [][]report.Encoding{g.Encodings, w.Encodings} {
+						for j := range es {
+							es[j].MediaType = ""
+						}
+					}
+					if fmt.Sprint(g) != fmt.Sprint(w) {
+						t.Errorf("row %d:\n got %+v\nwant %+v", i, g, w)
+					}
+				}
+			})
+		}
 	}
-	// The figures for the base layers, worked by hand: the two base layers
-	// are in base, app1 (twice, one manifest) and app2: 3 manifests in 4
-	// repositories; the deleted image and the signature do not count.
+	// The figures for the base layers, worked by hand: each base layer's
+	// content is in base, app1 (twice, one manifest), app2 and app2's zstd
+	// copy: 4 manifests in 5 repositories, under two blobs (gzip in 3
+	// manifests, zstd in 1); the deleted image and the signature do not
+	// count.
 	got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 2, Repositories: repoglob.Compile("")})
 	if err != nil {
 		t.Fatal(err)
@@ -197,8 +238,41 @@ func TestTopShared(t *testing.T) {
 		t.Fatalf("limit 2 gave %d rows", len(got.Layers))
 	}
 	for _, l := range got.Layers {
-		if l.Manifests != 3 || l.Repositories != 4 || l.BytesSaved != 2*l.Size || !strings.HasPrefix(l.CreatedBy, "RUN ") {
+		if l.Images != 4 || l.Repositories != 5 || len(l.Encodings) != 2 || !strings.HasPrefix(l.CreatedBy, "RUN ") {
 			t.Errorf("base layer %+v", l)
+			continue
+		}
+		byComp := map[string]report.Encoding{}
+		for _, e := range l.Encodings {
+			byComp[e.Compression] = e
+		}
+		gz, zs := byComp["gzip"], byComp["zstd"]
+		if gz.Images != 3 || zs.Images != 1 || l.StoredBytes != gz.Size+zs.Size || l.SavedBytes != 2*gz.Size {
+			t.Errorf("base layer encodings %+v", l)
+		}
+	}
+	// Each ranking, over the whole graph and under a filter, agrees with
+	// the figures worked out above.
+	for _, sortBy := range []string{report.SortImages, report.SortRepositories, report.SortSaved, report.SortStored} {
+		for _, glob := range []string{"**", "team/**"} {
+			g := repoglob.Compile(glob)
+			got, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 3, Repositories: g, SortBy: sortBy, MinImages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := expectTopShared(t, c.live, g.Match, 1)
+			key := func(l report.SharedLayer) int64 {
+				return map[string]int64{report.SortImages: l.Images, report.SortRepositories: l.Repositories, report.SortSaved: l.SavedBytes, report.SortStored: l.StoredBytes}[sortBy]
+			}
+			slices.SortStableFunc(want, func(a, b report.SharedLayer) int { return -cmp.Compare(key(a), key(b)) })
+			var gotKeys, wantKeys []string
+			for i := range got.Layers {
+				gotKeys = append(gotKeys, fmt.Sprint(got.Layers[i].Content, key(got.Layers[i])))
+				wantKeys = append(wantKeys, fmt.Sprint(want[i].Content, key(want[i])))
+			}
+			if !slices.Equal(gotKeys, wantKeys) {
+				t.Errorf("sort by %s over %s:\n got %v\nwant %v", sortBy, glob, gotKeys, wantKeys)
+			}
 		}
 	}
 	if _, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 0}); err == nil {

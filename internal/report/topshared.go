@@ -1,8 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -14,29 +18,95 @@ var (
 	qTopSharedKept = sqlfiles.Query("top_shared_kept")
 )
 
-// SharedLayer is one row of top-shared: a layer blob and how widely it is used.
+// SharedLayer is one row of top-shared: a layer's content (its
+// uncompressed tar, named by its diff_id) and how widely it is used, with
+// the blobs it is stored as.
+//
+// Images and Repositories are content figures: how many live images hold
+// the layer, whichever encoding they list. StoredBytes and SavedBytes are
+// storage figures: what the registry stores for it (each encoding once) and
+// what sharing already saves (each encoding stored once instead of once per
+// image that lists it).
 type SharedLayer struct {
-	Digest       string `json:"digest"`
-	DiffID       string `json:"diff_id"`
-	Size         int64  `json:"size"`
-	Manifests    int64  `json:"manifests"`
+	// Content is the layer's diff_id, or its blob digest when no image
+	// config names a diff_id for it.
+	Content      string `json:"content"`
+	Images       int64  `json:"images"`
 	Repositories int64  `json:"repositories"`
-	// BytesSaved is what sharing saves over storing the layer once per
-	// manifest: size × (manifests − 1).
-	BytesSaved         int64    `json:"bytes_saved"`
-	CreatedBy          string   `json:"created_by"`
-	SampleRepositories []string `json:"sample_repositories"`
+	StoredBytes  int64  `json:"stored_bytes"`
+	SavedBytes   int64  `json:"saved_bytes"`
+	// Encodings are the blobs the content is stored as, smallest first.
+	Encodings          []Encoding `json:"encodings"`
+	CreatedBy          string     `json:"created_by"`
+	SampleRepositories []string   `json:"sample_repositories"`
 }
 
-// TopShared ranks layers by the live image manifests and repositories using them.
+// Encoding is one blob a layer's content is stored as.
+type Encoding struct {
+	Digest string `json:"digest"`
+	// MediaType is the one the blob was first listed with (Docker and OCI
+	// manifests may list the same blob).
+	MediaType   string `json:"media_type"`
+	Compression string `json:"compression"`
+	Size        int64  `json:"size"`
+	// Images counts the live images that list this blob.
+	Images int64 `json:"images"`
+}
+
+// Compression names the compression a layer media type says: gzip, zstd,
+// none, or "" when the media type does not say.
+func Compression(mediaType string) string {
+	switch {
+	case strings.HasSuffix(mediaType, "+gzip"), strings.HasSuffix(mediaType, ".gzip"), mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip":
+		return "gzip"
+	case strings.HasSuffix(mediaType, "+zstd"), strings.HasSuffix(mediaType, ".zstd"):
+		return "zstd"
+	case strings.HasSuffix(mediaType, ".tar"), strings.HasSuffix(mediaType, "layer.v1.tar"):
+		return "none"
+	}
+	return ""
+}
+
+// TopShared ranks layer contents by the live images and repositories
+// holding them.
 type TopShared struct {
+	SortBy string        `json:"sort_by"`
 	Layers []SharedLayer `json:"layers"`
+}
+
+// The rankings of top-shared.
+const (
+	SortImages       = "images"
+	SortRepositories = "repositories"
+	SortSaved        = "saved"
+	SortStored       = "stored"
+)
+
+// ParseSortBy reads a --sort-by value: images (or manifests),
+// repositories, bytes-saved (saved) or size (stored).
+func ParseSortBy(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "images", "manifests", "":
+		return SortImages, nil
+	case "repositories", "repos":
+		return SortRepositories, nil
+	case "bytes-saved", "saved", "saved-bytes":
+		return SortSaved, nil
+	case "size", "stored", "stored-bytes":
+		return SortStored, nil
+	}
+	return "", fmt.Errorf("--sort-by %q: choose images, repositories, bytes-saved or size", s)
 }
 
 // TopSharedOptions select what top-shared looks at.
 type TopSharedOptions struct {
 	Limit        int
 	Repositories repoglob.Glob
+	// SortBy is one of SortImages, SortRepositories, SortSaved, SortStored.
+	SortBy string
+	// MinImages keeps the contents held by at least this many live images
+	// (default 2: shared layers only).
+	MinImages int
 }
 
 // LoadTopShared runs the top-shared report.
@@ -44,34 +114,111 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 	if opts.Limit <= 0 {
 		return nil, fmt.Errorf("--limit must be positive, got %d", opts.Limit)
 	}
-	// Over the whole graph the kept per-blob counts answer; a repository
-	// filter counts the matching repositories' live images afresh.
-	q, args := qTopSharedKept, []any{opts.Limit}
-	if !opts.Repositories.All() {
-		q, args = qTopShared, []any{opts.Repositories.Regexp(), opts.Limit}
+	if opts.SortBy == "" {
+		opts.SortBy = SortImages
 	}
-	out := &TopShared{Layers: []SharedLayer{}}
-	var l SharedLayer
+	if opts.MinImages == 0 {
+		opts.MinImages = 2
+	}
+	// Over the whole graph the kept per-content counts answer; a
+	// repository filter counts the matching repositories' live images
+	// afresh.
+	q, args := qTopSharedKept, []any{opts.Limit, opts.SortBy, opts.MinImages}
+	if !opts.Repositories.All() {
+		q, args = qTopShared, []any{opts.Repositories.Regexp(), opts.Limit, opts.SortBy, opts.MinImages}
+	}
+	out := &TopShared{SortBy: opts.SortBy, Layers: []SharedLayer{}}
+	var (
+		l          SharedLayer
+		digests    []string
+		sizes      []int64
+		mediaTypes []string
+		images     []int64
+	)
 	if err := forEach(ctx, db, "top-shared", q, args,
-		[]any{&l.Digest, &l.DiffID, &l.Size, &l.Manifests, &l.Repositories, &l.BytesSaved, &l.CreatedBy, &l.SampleRepositories}, func() error {
-			out.Layers = append(out.Layers, l)
+		[]any{&l.Content, &l.Images, &l.Repositories, &l.StoredBytes, &l.SavedBytes, &digests, &sizes, &mediaTypes, &images,
+			&l.CreatedBy, &l.SampleRepositories}, func() error {
+			c := l
+			c.Encodings = make([]Encoding, len(digests))
+			for i := range digests {
+				c.Encodings[i] = Encoding{Digest: digests[i], MediaType: mediaTypes[i], Compression: Compression(mediaTypes[i]), Size: sizes[i], Images: images[i]}
+			}
+			out.Layers = append(out.Layers, c)
 			return nil
 		}); err != nil {
 		return nil, err
 	}
+	key := func(l SharedLayer) int64 {
+		switch opts.SortBy {
+		case SortRepositories:
+			return l.Repositories
+		case SortSaved:
+			return l.SavedBytes
+		case SortStored:
+			return l.StoredBytes
+		}
+		return l.Images
+	}
+	slices.SortFunc(out.Layers, func(a, b SharedLayer) int {
+		return cmp.Or(cmp.Compare(key(b), key(a)), cmp.Compare(b.Images, a.Images), cmp.Compare(b.Repositories, a.Repositories),
+			cmp.Compare(b.StoredBytes, a.StoredBytes), strings.Compare(a.Content, b.Content))
+	})
 	return out, nil
+}
+
+// Preamble implements output.Preamble.
+func (t *TopShared) Preamble() []string {
+	return []string{"IMAGES and REPOS count the live images holding each layer's content, in any encoding; STORED is what the registry keeps (each encoding once), SAVED what sharing already saves over a copy per image.", ""}
+}
+
+// Empty implements output.Empty.
+func (t *TopShared) Empty() string {
+	return "no layer is shared by two live images yet (--min-images 1 lists every layer)"
 }
 
 // Columns implements output.Table.
 func (t *TopShared) Columns() []output.Column {
-	return output.Cols("digest", "size", "manifests", "repositories", "bytes_saved", "created_by", "sample_repositories")
+	return []output.Column{
+		{Key: "content", Title: "LAYER (DIFF_ID)"},
+		{Key: "images"},
+		{Key: "repositories", Title: "REPOS"},
+		{Key: "stored_bytes", Title: "STORED"},
+		{Key: "saved_bytes", Title: "SAVED"},
+		{Key: "encodings"},
+		{Key: "created_by"},
+		{Key: "sample_repositories", Wide: true},
+	}
 }
 
 // Rows implements output.Table.
 func (t *TopShared) Rows() [][]any {
 	rows := make([][]any, 0, len(t.Layers))
 	for _, l := range t.Layers {
-		rows = append(rows, []any{l.Digest, output.Bytes(l.Size), l.Manifests, l.Repositories, output.Bytes(l.BytesSaved), l.CreatedBy, l.SampleRepositories})
+		rows = append(rows, []any{output.Digest(l.Content), l.Images, l.Repositories, output.Bytes(l.StoredBytes), output.Bytes(l.SavedBytes),
+			encodings(l.Encodings), l.CreatedBy, l.SampleRepositories})
 	}
 	return rows
+}
+
+// encodings is a content's blobs in a cell: "gzip 90.7 MiB ×8, zstd
+// 79.3 MiB ×6" in a table, their JSON in CSV.
+type encodings []Encoding
+
+// Record implements output.Recorder.
+func (e encodings) Record() string {
+	b, _ := json.Marshal([]Encoding(e))
+	return string(b)
+}
+
+// String is the table form.
+func (e encodings) String() string {
+	parts := make([]string, len(e))
+	for i, x := range e {
+		c := x.Compression
+		if c == "" {
+			c = x.MediaType
+		}
+		parts[i] = fmt.Sprintf("%s %s ×%d", c, output.Bytes(x.Size), x.Images)
+	}
+	return strings.Join(parts, ", ")
 }

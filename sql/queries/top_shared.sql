@@ -1,5 +1,7 @@
--- Layers ranked by how many live image manifests use them.
--- $1: repository regexp (repoglob), $2: limit.
+-- Layer contents ranked by the live image manifests in repositories
+-- matching $1 that hold them, counted afresh: the $2 contents held by at
+-- least $4 of those images, ranked by $3 (images, repositories, saved or
+-- stored), with their encodings as those images use them.
 WITH live AS (
     SELECT DISTINCT rm.manifest_digest, r.id AS repository_id, r.name AS repository
     FROM repository_manifests rm
@@ -8,25 +10,41 @@ WITH live AS (
     WHERE rm.deleted_at IS NULL AND r.name ~ $1
 ),
 uses AS (
-    SELECT ml.blob_digest, l.manifest_digest, l.repository_id, l.repository
+    SELECT layerq_content(b.diff_id, b.digest) AS content, b.digest, b.size, b.media_type,
+        l.manifest_digest, l.repository_id, l.repository
     FROM manifest_layers ml
     JOIN live l ON l.manifest_digest = ml.manifest_digest
+    JOIN blobs b ON b.digest = ml.blob_digest
+),
+contents AS (
+    SELECT content, count(DISTINCT manifest_digest) AS images, count(DISTINCT repository_id) AS repositories,
+        (array_agg(DISTINCT repository ORDER BY repository))[1:5] AS sample_repositories
+    FROM uses GROUP BY 1
+    HAVING count(DISTINCT manifest_digest) >= $4
+),
+encodings AS (
+    SELECT content, digest, size, media_type, count(DISTINCT manifest_digest) AS images
+    FROM uses WHERE content IN (SELECT content FROM contents)
+    GROUP BY 1, 2, 3, 4
 ),
 ranked AS (
-    SELECT u.blob_digest,
-        count(DISTINCT u.manifest_digest) AS manifests,
-        count(DISTINCT u.repository_id) AS repositories,
-        array_agg(DISTINCT u.repository ORDER BY u.repository) AS repos
-    FROM uses u
-    GROUP BY u.blob_digest
+    SELECT c.content, c.images, c.repositories, sum(e.size)::bigint AS stored_bytes,
+        sum(e.size * (e.images - 1))::bigint AS saved_bytes,
+        array_agg(e.digest ORDER BY e.size, e.digest) AS digests,
+        array_agg(e.size ORDER BY e.size, e.digest) AS sizes,
+        array_agg(e.media_type ORDER BY e.size, e.digest) AS media_types,
+        array_agg(e.images ORDER BY e.size, e.digest) AS encoding_images,
+        c.sample_repositories
+    FROM contents c JOIN encodings e USING (content)
+    GROUP BY c.content, c.images, c.repositories, c.sample_repositories
 )
-SELECT b.digest, coalesce(b.diff_id, ''), b.size, r.manifests, r.repositories,
-    b.size * (r.manifests - 1) AS bytes_saved,
+SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
+    r.digests, r.sizes, r.media_types, r.encoding_images,
     coalesce((SELECT ml.created_by FROM manifest_layers ml
-              WHERE ml.blob_digest = b.digest AND ml.created_by IS NOT NULL
+              WHERE ml.blob_digest = ANY (r.digests) AND ml.created_by IS NOT NULL
               ORDER BY ml.manifest_digest, ml.position LIMIT 1), '') AS created_by,
-    r.repos[1:5] AS sample_repositories
+    r.sample_repositories
 FROM ranked r
-JOIN blobs b ON b.digest = r.blob_digest
-ORDER BY r.manifests DESC, r.repositories DESC, b.size DESC, b.digest
+ORDER BY CASE $3 WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
+    r.images DESC, r.repositories DESC, r.stored_bytes DESC, r.content
 LIMIT $2

@@ -1,13 +1,44 @@
--- Top-shared over the whole graph, from the kept per-blob counts
--- (shared_layers); the same figures as top_shared with a match-all glob.
--- $1: limit.
-SELECT s.digest, s.diff_id, s.size, s.manifests::bigint, s.repositories::bigint, s.bytes_saved,
-    coalesce((SELECT ml.created_by FROM manifest_layers ml
-              WHERE ml.blob_digest = s.digest AND ml.created_by IS NOT NULL
-              ORDER BY ml.manifest_digest, ml.position LIMIT 1), '') AS created_by,
-    ARRAY(SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-          WHERE rb.digest = s.digest AND rb.refs > 0 AND rb.image_refs > 0
+-- Top-shared over the whole graph, from the kept per-content counts
+-- (content_usage): the $1 layer contents held by at least $3 live images,
+-- ranked by $2 (images, repositories, saved or stored), each with its
+-- encodings (blob, size, media type, live images using it), the step that
+-- made it and a few repositories holding it. Each ranking reads its own
+-- index; the report orders the rows (the ranking's keys are in them).
+WITH top AS (
+    (SELECT content FROM content_usage WHERE $2 = 'images' AND images > 1 AND images >= $3
+     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+    UNION ALL
+    (SELECT content FROM content_usage WHERE $2 = 'repositories' AND images > 1 AND images >= $3
+     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $1)
+    UNION ALL
+    (SELECT content FROM content_usage WHERE $2 = 'saved' AND images > 1 AND images >= $3
+     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+    UNION ALL
+    (SELECT content FROM content_usage WHERE $2 = 'stored' AND images > 1 AND images >= $3
+     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $1)
+    UNION ALL
+    -- Unshared contents too (--min-images 1): no index serves these.
+    (SELECT content FROM content_usage WHERE $3 <= 1 AND images > 0
+     ORDER BY CASE $2 WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
+         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+)
+SELECT s.content, s.images::bigint, s.repositories::bigint, s.stored_bytes, s.saved_bytes,
+    e.digests, e.sizes, e.media_types, e.images,
+    coalesce((SELECT x.created_by FROM unnest(e.digests) AS d(digest)
+              CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
+                                  WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
+                                  ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
+              ORDER BY x.manifest_digest, x.position LIMIT 1), '') AS created_by,
+    ARRAY(SELECT r.name FROM repository_contents rc JOIN repositories r ON r.id = rc.repository_id
+          WHERE rc.content = s.content AND rc.images > 0
           GROUP BY r.name ORDER BY r.name LIMIT 5) AS sample_repositories
-FROM shared_layers s
-ORDER BY s.manifests DESC, s.repositories DESC, s.size DESC, s.digest
-LIMIT $1
+FROM (SELECT DISTINCT content FROM top) t
+JOIN content_usage s ON s.content = t.content
+CROSS JOIN LATERAL (
+    SELECT array_agg(b.digest ORDER BY b.size, b.digest) AS digests,
+        array_agg(b.size ORDER BY b.size, b.digest) AS sizes,
+        array_agg(b.media_type ORDER BY b.size, b.digest) AS media_types,
+        array_agg(u.manifests::bigint ORDER BY b.size, b.digest) AS images
+    FROM blobs b JOIN blob_usage u ON u.digest = b.digest
+    WHERE (b.diff_id = s.content OR b.diff_id IS NULL AND b.digest = s.content) AND u.manifests > 0
+) e
