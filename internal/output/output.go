@@ -195,9 +195,17 @@ func Print(w io.Writer, opts Options, report Table) error {
 }
 
 func printTable(w io.Writer, opts Options, report Table) error {
+	wide := opts.Format == WideFormat
+	terminal := opts.Width > 0 && !opts.NoTrunc && !wide
 	var lines []string
 	if p, ok := report.(Preamble); ok {
-		lines = append(lines, p.Preamble()...)
+		for _, l := range p.Preamble() {
+			if terminal { // prose: wrapped at the terminal's width
+				lines = append(lines, wrapText(l, opts.Width)...)
+			} else {
+				lines = append(lines, l)
+			}
+		}
 	}
 	cols, rows := report.Columns(), report.Rows()
 	if g, ok := report.(Grouped); ok {
@@ -211,8 +219,6 @@ func printTable(w io.Writer, opts Options, report Table) error {
 		}
 		return writeLines(w, lines)
 	}
-	wide := opts.Format == WideFormat
-	terminal := opts.Width > 0 && !opts.NoTrunc && !wide
 	var keep []int
 	for i, c := range cols {
 		if wide || !c.Wide {
@@ -226,6 +232,7 @@ func printTable(w io.Writer, opts Options, report Table) error {
 	}
 	grid = append(grid, head)
 	whole := make([]bool, len(keep)) // columns that wrap rather than cut
+	text := make([]bool, len(keep))  // columns that may be cut
 	for _, row := range rows {
 		rec := make([]string, len(keep))
 		for j, i := range keep {
@@ -233,8 +240,13 @@ func printTable(w io.Writer, opts Options, report Table) error {
 			if i < len(row) {
 				c = row[i]
 			}
-			if _, ok := c.(Whole); ok {
+			switch c.(type) {
+			case Whole:
 				whole[j] = true
+			case string, []string, fmt.Stringer:
+				if _, ok := c.(Bytes); !ok {
+					text[j] = true
+				}
 			}
 			rec[j] = human(c, terminal)
 		}
@@ -251,7 +263,7 @@ func printTable(w io.Writer, opts Options, report Table) error {
 		if last := len(keep) - 1; last >= 0 && whole[last] {
 			wrap = last
 		}
-		fit(widths, grid[0], wrap, opts.Width)
+		fit(widths, grid[0], text, wrap, opts.Width)
 	}
 	for r, rec := range grid {
 		var b strings.Builder
@@ -282,12 +294,13 @@ func printTable(w io.Writer, opts Options, report Table) error {
 }
 
 // minCut is the narrowest a cut column gets, "…" included.
-const minCut = 10
+const minCut = 8
 
 // fit narrows the text columns of widths so the rows fit in width: the
-// widest first, none under its header or minCut. A column of wrapped
-// advice takes what is left, at least a third of the width.
-func fit(widths []int, head []string, wrap, width int) {
+// widest first, none under its header or minCut; digests and figures are
+// never cut. A column of wrapped advice takes what is left, at least a
+// third of the width.
+func fit(widths []int, head []string, text []bool, wrap, width int) {
 	total := func() int {
 		n := 2 * (len(widths) - 1)
 		for _, w := range widths {
@@ -301,7 +314,7 @@ func fit(widths []int, head []string, wrap, width int) {
 	for total() > width {
 		widest := -1
 		for j, w := range widths {
-			if j == wrap || w <= max(minCut, runewidth.StringWidth(head[j])) {
+			if j == wrap || !text[j] || w <= max(minCut, runewidth.StringWidth(head[j])) {
 				continue
 			}
 			if widest < 0 || w > widths[widest] {
@@ -348,6 +361,11 @@ func human(v any, short bool) string {
 		return c.String()
 	case Ratio:
 		return strconv.FormatFloat(float64(c)*100, 'f', 1, 64) + "%"
+	case bool:
+		if c {
+			return "yes"
+		}
+		return "no"
 	case Digest:
 		if short {
 			return c.Short()

@@ -3,8 +3,10 @@ package report
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -155,22 +157,54 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 
 // Columns implements output.Table.
 func (b *Bases) Columns() []output.Column {
-	return output.Cols("base", "current", "builds", "images", "repositories", "stale_images", "stale_repositories", "pinned", "top_dependents")
+	return []output.Column{{Key: "registry", Wide: true}, {Key: "repository", Title: "BASE"}, {Key: "tag"},
+		{Key: "current_digest", Title: "CURRENT"}, {Key: "builds_in_use", Title: "BUILDS"},
+		{Key: "stale_builds", Title: "OUTDATED BUILDS", Wide: true}, {Key: "images"}, {Key: "repositories", Title: "REPOS", Wide: true},
+		{Key: "stale_images", Title: "OUTDATED"}, {Key: "stale_repositories", Title: "OUTDATED REPOS", Wide: true},
+		{Key: "pinned_bytes", Title: "KEPT"}, {Key: "dependents", Title: "TOP DEPENDENTS"}}
+}
+
+// Preamble implements output.Preamble: what the columns count.
+func (b *Bases) Preamble() []string {
+	return []string{
+		"BUILDS: the base's builds live images are built on. OUTDATED: images on a build the base's tag no longer points at.",
+		"KEPT: what the registry stores only for those images (the outdated builds' layers the current build does not have).",
+		"",
+	}
+}
+
+// Empty implements output.Empty.
+func (b *Bases) Empty() string {
+	return "no live image is built on an image of another repository yet"
 }
 
 // Rows implements output.Table.
 func (b *Bases) Rows() [][]any {
 	out := make([][]any, 0, len(b.Bases))
 	for _, x := range b.Bases {
-		name := x.Repository
-		if x.Tag != "" {
-			name += ":" + x.Tag
-		}
-		var top []string
-		for _, d := range x.Dependents[:min(3, len(x.Dependents))] {
-			top = append(top, fmt.Sprintf("%s (%d)", d.Repository, d.Images))
-		}
-		out = append(out, []any{name, output.Digest(x.Current), x.Builds, x.Images, x.Repositories, x.StaleImages, x.StaleRepositories, output.Bytes(x.PinnedBytes), top})
+		out = append(out, []any{x.Registry, x.Repository, x.Tag, output.Digest(x.Current), x.Builds, x.StaleBuilds, x.Images, x.Repositories,
+			x.StaleImages, x.StaleRepositories, output.Bytes(x.PinnedBytes), dependents(x.Dependents)})
 	}
 	return out
+}
+
+// dependents is a base's dependents in a cell: the top three in a table,
+// every one as JSON in CSV.
+type dependents []BaseDependent
+
+func (d dependents) String() string {
+	var top []string
+	for _, x := range d[:min(3, len(d))] {
+		top = append(top, fmt.Sprintf("%s (%d)", x.Repository, x.Images))
+	}
+	if len(d) > 3 {
+		top = append(top, fmt.Sprintf("%d more", len(d)-3))
+	}
+	return strings.Join(top, ", ")
+}
+
+// Record implements output.Recorder.
+func (d dependents) Record() string {
+	b, _ := json.Marshal([]BaseDependent(d))
+	return string(b)
 }

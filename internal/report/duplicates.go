@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -49,9 +50,14 @@ func LoadDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (output.
 
 // BlobEncoding is one blob a layer is stored as.
 type BlobEncoding struct {
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-	MediaType string `json:"media_type"`
+	Digest      string `json:"digest"`
+	Size        int64  `json:"size"`
+	MediaType   string `json:"media_type"`
+	Compression string `json:"compression"`
+	// Kept marks the smallest encoding, the one to keep; ExtraBytes is
+	// what each other one stores again (its size).
+	Kept       bool  `json:"kept"`
+	ExtraBytes int64 `json:"extra_bytes"`
 }
 
 // BlobDuplicate is one layer stored under several blob digests.
@@ -84,8 +90,11 @@ func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Bl
 	)
 	_, err = pgx.ForEachRow(rows, []any{&d.DiffID, &d.StoredBytes, &d.BytesStoredTwice, &digests, &sizes, &types}, func() error {
 		d.Blobs = make([]BlobEncoding, len(digests))
-		for i := range digests {
-			d.Blobs[i] = BlobEncoding{Digest: digests[i], Size: sizes[i], MediaType: types[i]}
+		for i := range digests { // smallest first
+			d.Blobs[i] = BlobEncoding{Digest: digests[i], Size: sizes[i], MediaType: types[i], Compression: Compression(types[i]), Kept: i == 0}
+			if i > 0 {
+				d.Blobs[i].ExtraBytes = sizes[i]
+			}
 		}
 		out.Layers = append(out.Layers, d)
 		out.BytesStoredTwice += d.BytesStoredTwice
@@ -99,24 +108,27 @@ func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Bl
 
 // Preamble implements output.Preamble.
 func (r *BlobDuplicates) Preamble() []string {
-	return []string{fmt.Sprintf("%d layers stored under more than one blob digest; %s stored twice", len(r.Layers), output.Bytes(r.BytesStoredTwice))}
+	return []string{fmt.Sprintf("%d layers stored under more than one blob (the same content compressed differently); keeping only the smallest of each would free %s", len(r.Layers), output.Bytes(r.BytesStoredTwice)), ""}
+}
+
+// Empty implements output.Empty.
+func (r *BlobDuplicates) Empty() string {
+	return "no layer is stored under more than one blob"
 }
 
 // Columns implements output.Table.
 func (r *BlobDuplicates) Columns() []output.Column {
-	return output.Cols("diff_id", "blob", "size", "media_type", "bytes_stored_twice")
+	return []output.Column{{Key: "diff_id", Title: "DIFF ID"}, {Key: "digest", Title: "BLOB"}, {Key: "compression"},
+		{Key: "media_type", Wide: true}, {Key: "size"}, {Key: "kept"}, {Key: "extra_bytes", Title: "STORED AGAIN"}}
 }
 
-// Rows implements output.Table: one row per blob, the smallest first.
+// Rows implements output.Table: one row per blob, the smallest (kept)
+// first.
 func (r *BlobDuplicates) Rows() [][]any {
 	var rows [][]any
 	for _, d := range r.Layers {
-		for i, b := range d.Blobs {
-			twice := any("")
-			if i == 0 {
-				twice = output.Bytes(d.BytesStoredTwice)
-			}
-			rows = append(rows, []any{d.DiffID, b.Digest, output.Bytes(b.Size), b.MediaType, twice})
+		for _, b := range d.Blobs {
+			rows = append(rows, []any{output.Digest(d.DiffID), output.Digest(b.Digest), b.Compression, b.MediaType, output.Bytes(b.Size), b.Kept, output.Bytes(b.ExtraBytes)})
 		}
 	}
 	return rows
@@ -124,22 +136,33 @@ func (r *BlobDuplicates) Rows() [][]any {
 
 // LayerSide is one layer blob of a near-duplicate pair.
 type LayerSide struct {
-	Digest     string `json:"digest"`
-	Files      int64  `json:"files"`
-	FileBytes  int64  `json:"file_bytes"`
-	Repository string `json:"repository"`
-	CreatedBy  string `json:"created_by"`
+	Digest     string
+	Files      int64
+	FileBytes  int64
+	Repository string
+	CreatedBy  string
 }
 
-// LayerDuplicate is a pair of different layers whose files match.
+// LayerDuplicate is a pair of different layers whose files match; JSON
+// has its fields flat, the same keys as CSV (layer_a, repository_a, …).
 type LayerDuplicate struct {
-	A           LayerSide `json:"a"`
-	B           LayerSide `json:"b"`
-	SharedFiles int64     `json:"shared_files"`
+	A, B        LayerSide
+	SharedFiles int64
 	// BytesSaved is the bytes of the files the two share: what file-level
 	// dedup would store once instead of twice.
-	BytesSaved int64   `json:"bytes_saved"`
-	Similarity float64 `json:"similarity"`
+	BytesSaved int64
+	// Similarity is the share of the two layers' file bytes they share,
+	// 0 to 1.
+	Similarity float64
+}
+
+// MarshalJSON implements json.Marshaler: the pair as one flat object.
+func (p LayerDuplicate) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"layer_a": p.A.Digest, "files_a": p.A.Files, "file_bytes_a": p.A.FileBytes, "repository_a": p.A.Repository, "created_by_a": p.A.CreatedBy,
+		"layer_b": p.B.Digest, "files_b": p.B.Files, "file_bytes_b": p.B.FileBytes, "repository_b": p.B.Repository, "created_by_b": p.B.CreatedBy,
+		"shared_files": p.SharedFiles, "bytes_saved": p.BytesSaved, "similarity": p.Similarity,
+	})
 }
 
 // LayerDuplicates is the duplicates report of kind layer.
@@ -167,17 +190,26 @@ func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*L
 	return out, nil
 }
 
+// Empty implements output.Empty.
+func (r *LayerDuplicates) Empty() string {
+	return fmt.Sprintf("no two different layers share %.0f%% of their file bytes (--min-similarity %g); layers not indexed yet are not compared", r.MinSimilarity*100, r.MinSimilarity)
+}
+
 // Columns implements output.Table.
 func (r *LayerDuplicates) Columns() []output.Column {
-	return output.Cols("layer_a", "repository_a", "layer_b", "repository_b", "similarity", "shared_files", "bytes_saved", "created_by")
+	return []output.Column{{Key: "layer_a"}, {Key: "repository_a"}, {Key: "layer_b"}, {Key: "repository_b"},
+		{Key: "similarity"}, {Key: "shared_files"}, {Key: "bytes_saved", Title: "SHARED BYTES"},
+		{Key: "files_a", Wide: true}, {Key: "file_bytes_a", Wide: true}, {Key: "files_b", Wide: true}, {Key: "file_bytes_b", Wide: true},
+		{Key: "created_by_a"}, {Key: "created_by_b", Wide: true}}
 }
 
 // Rows implements output.Table.
 func (r *LayerDuplicates) Rows() [][]any {
 	rows := make([][]any, 0, len(r.Pairs))
 	for _, p := range r.Pairs {
-		rows = append(rows, []any{p.A.Digest, p.A.Repository, p.B.Digest, p.B.Repository,
-			fmt.Sprintf("%.3f", p.Similarity), p.SharedFiles, output.Bytes(p.BytesSaved), p.A.CreatedBy})
+		rows = append(rows, []any{output.Digest(p.A.Digest), p.A.Repository, output.Digest(p.B.Digest), p.B.Repository,
+			output.Ratio(p.Similarity), p.SharedFiles, output.Bytes(p.BytesSaved),
+			p.A.Files, output.Bytes(p.A.FileBytes), p.B.Files, output.Bytes(p.B.FileBytes), p.A.CreatedBy, p.B.CreatedBy})
 	}
 	return rows
 }
@@ -247,16 +279,22 @@ func (r *FileDuplicates) Preamble() []string {
 	return lines
 }
 
+// Empty implements output.Empty.
+func (r *FileDuplicates) Empty() string {
+	return "no file content is stored more than once"
+}
+
 // Columns implements output.Table.
 func (r *FileDuplicates) Columns() []output.Column {
-	return output.Cols("content", "size", "copies", "layers", "extra_bytes", "sample_path")
+	return []output.Column{{Key: "digest", Title: "CONTENT (XXH3)"}, {Key: "size"}, {Key: "copies"}, {Key: "layers"},
+		{Key: "extra_bytes", Title: "STORED AGAIN"}, {Key: "sample_path"}}
 }
 
 // Rows implements output.Table.
 func (r *FileDuplicates) Rows() [][]any {
 	rows := make([][]any, 0, len(r.Top))
 	for _, c := range r.Top {
-		rows = append(rows, []any{c.Digest, output.Bytes(c.Size), c.Copies, c.Layers, output.Bytes(c.ExtraBytes), c.SamplePath})
+		rows = append(rows, []any{output.Digest(c.Digest), output.Bytes(c.Size), c.Copies, c.Layers, output.Bytes(c.ExtraBytes), c.SamplePath})
 	}
 	return rows
 }

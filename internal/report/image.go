@@ -19,39 +19,61 @@ var (
 	qImageManifest = sqlfiles.Query("image_manifest")
 	qImageChildren = sqlfiles.Query("image_children")
 	qImageLayers   = sqlfiles.Query("image_layers")
+	qImageDeclared = sqlfiles.Query("image_declared_platform")
 )
 
 // ImageLayer is one layer of an image report.
 type ImageLayer struct {
-	Position  int        `json:"position"`
-	Digest    string     `json:"digest"`
-	DiffID    string     `json:"diff_id"`
-	ChainID   string     `json:"chain_id"`
-	MediaType string     `json:"media_type"`
-	Size      int64      `json:"size"`
-	CreatedBy string     `json:"created_by"`
-	Created   *time.Time `json:"created"`
-	// SharedWith counts the other live manifests that use this layer blob.
-	SharedWith int64 `json:"shared_with"`
+	Position int `json:"position"`
+	// Digest is the blob this image lists; DiffID names the layer's
+	// content, whichever blob holds it.
+	Digest      string     `json:"digest"`
+	DiffID      string     `json:"diff_id"`
+	ChainID     string     `json:"chain_id"`
+	MediaType   string     `json:"media_type"`
+	Compression string     `json:"compression"`
+	Size        int64      `json:"size"`
+	CreatedBy   string     `json:"created_by"`
+	Created     *time.Time `json:"created"`
+	// FromBase is set on the layers that come with the image's base.
+	FromBase bool `json:"from_base"`
+	// OtherImages counts the other live images that hold this layer's
+	// content, in any encoding (a gzip or a zstd blob of one diff_id).
+	OtherImages int64 `json:"other_images"`
 }
 
 // Image is the layer-by-layer view of one image.
 type Image struct {
-	Registry        string     `json:"registry"`
-	Repository      string     `json:"repository"`
-	Tag             string     `json:"tag"`
-	Digest          string     `json:"digest"`
-	IndexDigest     string     `json:"index_digest,omitempty"`
-	MediaType       string     `json:"media_type"`
-	Platform        string     `json:"platform"`
-	Created         *time.Time `json:"created"`
-	LayerCount      int        `json:"layer_count"`
-	Size            int64      `json:"size"`
-	HistoryMismatch string     `json:"history_mismatch,omitempty"`
+	Registry    string `json:"registry"`
+	Repository  string `json:"repository"`
+	Tag         string `json:"tag"`
+	Digest      string `json:"digest"`
+	IndexDigest string `json:"index_digest,omitempty"`
+	MediaType   string `json:"media_type"`
+	// Platform is the one the index declares for this image when an index
+	// lists it, else its config's; "" when neither says.
+	Platform string `json:"platform"`
+	// ConfigPlatform is what the image's config says, when it disagrees
+	// with the index.
+	ConfigPlatform string `json:"config_platform,omitempty"`
+	// Platforms are the images of the index the reference names, as the
+	// index declares them.
+	Platforms       []IndexEntry `json:"platforms,omitempty"`
+	Created         *time.Time   `json:"created"`
+	LayerCount      int          `json:"layer_count"`
+	Size            int64        `json:"size"`
+	HistoryMismatch string       `json:"history_mismatch,omitempty"`
 	// Base is the image this one is built on (see Base), nil when none
 	// is known.
 	Base   *ImageBase   `json:"base"`
 	Layers []ImageLayer `json:"layers"`
+}
+
+// IndexEntry is one image of an index, with the platform the index
+// declares for it.
+type IndexEntry struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
 }
 
 // ImageBase is the base an image is built on: the image seen in another
@@ -82,15 +104,29 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	declared := ""
 	if kind == "index" {
-		child, err := pickChild(ctx, db, img.Digest, opts.Platform)
+		entries, err := readIndex(ctx, db, img.Digest)
+		if err != nil {
+			return nil, err
+		}
+		child, err := pickChild(entries, opts.Platform)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
-		img.IndexDigest, img.Digest = img.Digest, child
+		img.Platforms = entries
+		img.IndexDigest, img.Digest, declared = img.Digest, child.Digest, child.Platform
 		if _, err := img.loadManifest(ctx, db); err != nil {
 			return nil, err
 		}
+	} else if err := db.QueryRow(ctx, qImageDeclared, img.Digest).Scan(&declared); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("reading the platform of %s: %w", img.Digest, err)
+	}
+	if declared != "" {
+		if !samePlatform(declared, img.Platform) {
+			img.ConfigPlatform = img.Platform
+		}
+		img.Platform = declared
 	}
 	if err := img.loadBase(ctx, db); err != nil {
 		return nil, err
@@ -121,7 +157,9 @@ func (img *Image) loadLayers(ctx context.Context, db DB) (*Image, error) {
 		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
 	}
 	var l ImageLayer
-	if _, err := pgx.ForEachRow(rows, []any{&l.Position, &l.Digest, &l.Size, &l.MediaType, &l.DiffID, &l.ChainID, &l.CreatedBy, &l.Created, &l.SharedWith}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&l.Position, &l.Digest, &l.Size, &l.MediaType, &l.DiffID, &l.ChainID, &l.CreatedBy, &l.Created, &l.OtherImages}, func() error {
+		l.Compression = Compression(l.MediaType)
+		l.FromBase = img.Base != nil && l.Position < img.Base.Layers
 		img.Layers = append(img.Layers, l)
 		return nil
 	}); err != nil {
@@ -145,36 +183,80 @@ func (img *Image) loadManifest(ctx context.Context, db DB) (kind string, err err
 	return kind, nil
 }
 
-func pickChild(ctx context.Context, db DB, index, want string) (string, error) {
+// readIndex lists the images of an index with the platforms it declares.
+func readIndex(ctx context.Context, db DB, index string) ([]IndexEntry, error) {
 	rows, err := db.Query(ctx, qImageChildren, index)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("reading index %s: %w", index, err)
 	}
 	var digest, os, arch, variant string
-	var seen []string
-	found := ""
+	out := []IndexEntry{}
 	if _, err := pgx.ForEachRow(rows, []any{&digest, &os, &arch, &variant}, func() error {
-		p := platform(os, arch, variant)
-		seen = append(seen, p)
-		if found == "" && (p == want || platform(os, arch, "") == want) {
-			found = digest
-		}
+		out = append(out, IndexEntry{Platform: platform(os, arch, variant), Digest: digest})
 		return nil
 	}); err != nil {
-		return "", err
+		return nil, fmt.Errorf("reading index %s: %w", index, err)
 	}
-	if found == "" {
-		return "", fmt.Errorf("is an index with no %s image; pick one with --platform: %s", want, strings.Join(seen, ", "))
-	}
-	return found, nil
+	return out, nil
 }
 
+// pickChild is the entry of an index for platform want (os/arch, with or
+// without a variant).
+func pickChild(entries []IndexEntry, want string) (IndexEntry, error) {
+	var seen []string
+	for _, e := range entries {
+		if e.Platform == "" {
+			continue // attestations and other entries with no platform
+		}
+		seen = append(seen, e.Platform)
+		if samePlatform(e.Platform, want) || withoutVariant(e.Platform) == want {
+			return e, nil
+		}
+	}
+	return IndexEntry{}, fmt.Errorf("is an index with no %s image; pick one with --platform: %s", want, strings.Join(seen, ", "))
+}
+
+// platform is os/arch[/variant], or "" when neither os nor arch is known.
 func platform(os, arch, variant string) string {
+	if os == "" && arch == "" {
+		return ""
+	}
 	p := os + "/" + arch
 	if variant != "" {
 		p += "/" + variant
 	}
 	return p
+}
+
+// samePlatform compares two platforms the way containerd does: arm64's
+// default variant v8 may be left out.
+func samePlatform(a, b string) bool {
+	return normalPlatform(a) == normalPlatform(b)
+}
+
+func normalPlatform(p string) string {
+	if rest, ok := strings.CutSuffix(p, "/arm64/v8"); ok {
+		return rest + "/arm64"
+	}
+	return p
+}
+
+func withoutVariant(p string) string {
+	if parts := strings.Split(p, "/"); len(parts) == 3 {
+		return parts[0] + "/" + parts[1]
+	}
+	return p
+}
+
+// BaseName names a base for people: repository:tag, or its digest.
+func (b *ImageBase) BaseName() string {
+	switch {
+	case b.Repository == "":
+		return output.Digest(b.Digest).Short()
+	case b.Tag == "":
+		return b.Repository + "@" + output.Digest(b.Digest).Short()
+	}
+	return b.Repository + ":" + b.Tag
 }
 
 // Preamble implements output.Preamble.
@@ -187,46 +269,82 @@ func (img *Image) Preamble() []string {
 		}
 	}
 	lines := []string{
-		"image:    " + name,
-		fmt.Sprintf("digest:   %s", img.Digest),
+		"image:     " + name,
+		"digest:    " + img.Digest,
 	}
 	if img.IndexDigest != "" {
-		lines = append(lines, fmt.Sprintf("index:    %s", img.IndexDigest))
+		lines = append(lines, "index:     "+img.IndexDigest)
+		var ps []string
+		for _, e := range img.Platforms {
+			if e.Platform == "" {
+				continue
+			}
+			p := e.Platform
+			if e.Digest == img.Digest {
+				p += " (shown)"
+			}
+			ps = append(ps, p)
+		}
+		lines = append(lines, "platforms: "+strings.Join(ps, ", ")+" (pick one with --platform)")
 	}
-	lines = append(lines,
-		fmt.Sprintf("platform: %s", img.Platform),
-		fmt.Sprintf("layers:   %d, %s compressed", img.LayerCount, output.Bytes(img.Size)),
-	)
+	if img.Platform != "" {
+		line := "platform:  " + img.Platform
+		if img.ConfigPlatform != "" {
+			line += fmt.Sprintf(" as the index declares it; the image's config says %s", img.ConfigPlatform)
+		}
+		lines = append(lines, line)
+	}
+	lines = append(lines, fmt.Sprintf("layers:    %d, %s compressed", img.LayerCount, output.Bytes(img.Size)))
 	if b := img.Base; b != nil {
-		name := b.Repository
-		if b.Tag != "" {
-			name += ":" + b.Tag
+		how := "its layers are the bottom of this image's"
+		if b.Source == "annotation" {
+			how = "named by the image's base-image annotation"
 		}
-		if name == "" {
-			name = b.Digest
-		}
-		line := fmt.Sprintf("base:     %s (%d layers, by %s)", name, b.Layers, b.Source)
+		line := fmt.Sprintf("base:      %s, the bottom %s (%s)", b.BaseName(), plural(int64(b.Layers), "layer", "layers"), how)
 		if b.Stale {
-			line += fmt.Sprintf("; stale: %s:%s is now %s", b.Repository, b.Tag, output.Digest(b.Current))
+			line += fmt.Sprintf("; outdated: %s:%s now points at %s", b.Repository, b.Tag, output.Digest(b.Current).Short())
 		}
 		lines = append(lines, line)
 	}
 	if img.HistoryMismatch != "" {
-		lines = append(lines, "warning:  "+img.HistoryMismatch)
+		lines = append(lines, "warning:   "+img.HistoryMismatch)
 	}
-	return append(lines, "")
+	return append(lines, "OTHER IMAGES counts the other live images holding each layer's content (any compression).", "")
 }
 
 // Columns implements output.Table.
 func (img *Image) Columns() []output.Column {
-	return output.Cols("position", "digest", "size", "shared_with", "created_by")
+	return []output.Column{
+		{Key: "position", Title: "#"},
+		{Key: "digest"},
+		{Key: "diff_id", Wide: true},
+		{Key: "compression", Wide: true},
+		{Key: "size"},
+		{Key: "other_images"},
+		{Key: "from_base", Wide: true},
+		{Key: "created_by"},
+	}
 }
 
-// Rows implements output.Table.
+// Rows implements output.Table. A base's layers name the base before the
+// step that made them.
 func (img *Image) Rows() [][]any {
 	rows := make([][]any, 0, len(img.Layers))
 	for _, l := range img.Layers {
-		rows = append(rows, []any{l.Position, l.Digest, output.Bytes(l.Size), l.SharedWith, l.CreatedBy})
+		step := l.CreatedBy
+		if l.FromBase {
+			step = "(" + img.Base.BaseName() + ") " + step
+		}
+		rows = append(rows, []any{l.Position, output.Digest(l.Digest), output.Digest(l.DiffID), l.Compression, output.Bytes(l.Size), l.OtherImages, l.FromBase, baseStep{step, l.CreatedBy}})
 	}
 	return rows
 }
+
+// baseStep is a step as a table shows it (named by the base it comes
+// from) and as CSV and JSON hold it.
+type baseStep struct{ shown, raw string }
+
+func (s baseStep) String() string { return s.shown }
+
+// Record implements output.Recorder.
+func (s baseStep) Record() string { return s.raw }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,8 +56,9 @@ type pushed struct {
 type corpus struct {
 	pool *pgxpool.Pool
 	live []pushed // every live image manifest membership
-	app1 v1.Image
-	arm  v1.Image
+	app1     v1.Image
+	arm      v1.Image
+	crossArm v1.Image
 }
 
 // setup pushes a known corpus, scans it, and deletes one manifest, so that
@@ -93,6 +96,15 @@ func setup(t *testing.T) corpus {
 	}
 	reg.PushImage(t, "team/app2-zstd:1", app2zstd) // the same layers, other blobs
 	reg.PushIndex(t, "multi/arch:1", idx)
+	// A cross-build its builder mislabelled: the index says arm64/v8, the
+	// image's config says amd64.
+	crossAmd := build(t, nil, sample.OCI, "cross-amd")
+	crossArm := build(t, nil, sample.OCI, "cross-arm")
+	cross, err := sample.Index([]v1.Image{crossAmd, crossArm}, []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}}, sample.OCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushIndex(t, "multi/cross:1", cross)
 	goneDigest := reg.PushImage(t, "team/gone:1", gone)
 	d, _ := app1.Digest()
 	mt, _ := app1.MediaType()
@@ -119,8 +131,8 @@ func setup(t *testing.T) corpus {
 	}
 	return corpus{pool: pool, app1: app1, arm: arm, live: []pushed{
 		{"library/base", base}, {"team/app1", app1}, {"mirror/app1", app1}, {"team/app2", app2}, {"team/app2-zstd", app2zstd},
-		{"multi/arch", amd2}, {"multi/arch", arm},
-	}}
+		{"multi/arch", amd2}, {"multi/arch", arm}, {"multi/cross", crossAmd}, {"multi/cross", crossArm},
+	}, crossArm: crossArm}
 }
 
 // expectTopShared computes top-shared from what the test pushed: per
@@ -295,21 +307,46 @@ func TestImage(t *testing.T) {
 		t.Fatalf("image = %+v", img)
 	}
 	wantBy := []string{"RUN debian-rootfs", "RUN apt-get-install", "RUN app1-code"}
-	// Base layers: in library/base, team/app2 and team/gone (deleted: not
-	// counted) besides this manifest; app1 itself is in two repositories but
-	// is one manifest.
-	wantShared := []int64{2, 2, 0}
+	// Base layers' contents: in library/base, team/app2, team/app2-zstd
+	// (other blobs, the same diff_ids) and team/gone (deleted: not
+	// counted) besides this manifest; app1 itself is in two repositories
+	// but is one manifest.
+	wantShared := []int64{3, 3, 0}
+	wantBase := []bool{true, true, false}
 	var total int64
 	for i, l := range img.Layers {
 		ld, _ := layers[i].Digest()
 		sz, _ := layers[i].Size()
 		total += sz
-		if l.Position != i || l.Digest != ld.String() || l.Size != sz || l.CreatedBy != wantBy[i] || l.SharedWith != wantShared[i] {
-			t.Errorf("layer %d = %+v; want %s %d %q shared %d", i, l, ld, sz, wantBy[i], wantShared[i])
+		if l.Position != i || l.Digest != ld.String() || l.Size != sz || l.CreatedBy != wantBy[i] || l.OtherImages != wantShared[i] ||
+			l.FromBase != wantBase[i] || l.Compression != "gzip" {
+			t.Errorf("layer %d = %+v; want %s %d %q shared %d from base %v", i, l, ld, sz, wantBy[i], wantShared[i], wantBase[i])
 		}
 	}
 	if img.Size != total {
 		t.Errorf("size = %d, want %d", img.Size, total)
+	}
+	if img.Base == nil || img.Base.Repository != "library/base" || img.Base.Layers != 2 || img.Platform != "linux/amd64" || img.Platforms != nil {
+		t.Errorf("base %+v, platform %q %v", img.Base, img.Platform, img.Platforms)
+	}
+
+	// The zstd copy of app2: the same contents, so the same base (by chain
+	// id) and the same sharing, under other blobs.
+	ref, _ = report.ParseRef("team/app2-zstd:1")
+	if img, err = report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	// Base layers: base, app1 and app2 besides it; app2-code: app2;
+	// app2-assets: app2 and multi/arch's arm64 image, whose second layer
+	// has the same content.
+	wantShared = []int64{3, 3, 1, 2}
+	if img.Base == nil || img.Base.Repository != "library/base" || img.Base.Layers != 2 || len(img.Layers) != 4 {
+		t.Fatalf("zstd image %+v", img)
+	}
+	for i, l := range img.Layers {
+		if l.Compression != "zstd" || l.OtherImages != wantShared[i] || l.FromBase != (i < 2) {
+			t.Errorf("zstd layer %d = %+v, want %d other images", i, l, wantShared[i])
+		}
 	}
 
 	// An index: the platform picks the child.
@@ -319,9 +356,24 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	armD, _ := c.arm.Digest()
-	if img.Digest != armD.String() || img.IndexDigest == "" || img.Platform != "linux/arm64/v8" || len(img.Layers) != 2 {
+	if img.Digest != armD.String() || img.IndexDigest == "" || img.Platform != "linux/arm64/v8" || len(img.Layers) != 2 ||
+		img.ConfigPlatform != "" || len(img.Platforms) != 2 || img.Platforms[0].Platform != "linux/amd64" {
 		t.Fatalf("arm image = %+v", img)
 	}
+	// The mislabelled child: the index's platform, the config's beside it,
+	// by the index and by its own digest.
+	crossD, _ := c.crossArm.Digest()
+	for _, r := range []string{"multi/cross:1", "multi/cross@" + crossD.String()} {
+		ref, _ = report.ParseRef(r)
+		img, err = report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/arm64"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.Digest != crossD.String() || img.Platform != "linux/arm64/v8" || img.ConfigPlatform != "linux/amd64" {
+			t.Errorf("%s: digest %s platform %q config %q", r, img.Digest, img.Platform, img.ConfigPlatform)
+		}
+	}
+	ref, _ = report.ParseRef("multi/arch:1")
 	_, err = report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/s390x"})
 	if err == nil || !strings.Contains(err.Error(), "linux/amd64, linux/arm64/v8") {
 		t.Errorf("missing platform: %v", err)
@@ -370,30 +422,109 @@ func TestParseRef(t *testing.T) {
 }
 
 // The rendered reports, in every format, against golden files: the corpus
-// is deterministic, so a change in output is a reviewable diff.
+// is deterministic, so a change in output is a reviewable diff. Tables are
+// rendered piped (every value whole) and on terminals 80 and 120 columns
+// wide.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	c := setup(t)
 	ctx := context.Background()
-	top, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 5, Repositories: repoglob.Compile("")})
+	all := repoglob.Compile("")
+	top, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 5, Repositories: all})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := report.ParseRef("team/app2:2")
-	img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref, Platform: "linux/amd64"})
+	image := func(ref string) *report.Image {
+		r, _ := report.ParseRef(ref)
+		img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: r, Platform: "linux/arm64"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	storage, err := report.LoadStorage(ctx, c.pool, report.StorageOptions{Names: all})
 	if err != nil {
 		t.Fatal(err)
+	}
+	bases, err := report.LoadBases(ctx, c.pool, report.BasesOptions{Repositories: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "blob", Repositories: all, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 5, Repositories: repoglob.Compile("nothing/**")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := []struct {
+		name string
+		opts output.Options
+	}{
+		{"table", output.Options{Format: output.TableFormat}},
+		{"tty80", output.Options{Format: output.TableFormat, Width: 80}},
+		{"tty120", output.Options{Format: output.TableFormat, Width: 120}},
+		{"wide", output.Options{Format: output.WideFormat, Width: 80}},
+		{"json", output.Options{Format: output.JSONFormat}},
+		{"csv", output.Options{Format: output.CSVFormat}},
 	}
 	for _, r := range []struct {
 		name   string
 		report output.Table
-	}{{"top_shared", top}, {"image", img}} {
-		for _, f := range []output.Format{output.TableFormat, output.JSONFormat, output.CSVFormat} {
+	}{
+		{"top_shared", top}, {"image", image("team/app2:2")}, {"image_index", image("multi/cross:1")},
+		{"storage", storage}, {"bases", bases}, {"duplicates_blob", blobs}, {"empty", none},
+	} {
+		for _, f := range formats {
 			var buf bytes.Buffer
-			if err := output.Print(&buf, output.Options{Format: f}, r.report); err != nil {
+			if err := output.Print(&buf, f.opts, r.report); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", r.name+"."+string(f)+".golden"), buf.Bytes())
+			golden(t, filepath.Join("testdata", r.name+"."+f.name+".golden"), buf.Bytes())
+			if f.opts.Width > 0 && f.opts.Format == output.TableFormat {
+				for i, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+					if n := len([]rune(line)); n > f.opts.Width {
+						t.Errorf("%s %s line %d is %d columns wide: %q", r.name, f.name, i, n, line)
+					}
+				}
+			}
+		}
+		checkCSVKeys(t, r.name, r.report)
+	}
+}
+
+// checkCSVKeys checks that every CSV header of report is a key of its JSON,
+// and that its table's wide columns are among the CSV ones.
+func checkCSVKeys(t *testing.T, name string, report output.Table) {
+	t.Helper()
+	b, err := json.Marshal(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, v := range x {
+				keys[k] = true
+				walk(v)
+			}
+		case []any:
+			for _, v := range x {
+				walk(v)
+			}
+		}
+	}
+	walk(doc)
+	for _, c := range report.Columns() {
+		if !keys[c.Key] && len(report.Rows()) > 0 {
+			t.Errorf("%s: CSV header %q is not a JSON key (keys: %v)", name, c.Key, slices.Sorted(maps.Keys(keys)))
 		}
 	}
 }
@@ -412,5 +543,73 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs (rerun with -update and review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// A layer stored gzip and zstd: the smaller encoding is kept, the larger is
+// what is stored again, on its own row.
+func TestBlobDuplicates(t *testing.T) {
+	t.Parallel()
+	c := setup(t)
+	ctx := context.Background()
+	type enc struct {
+		digest string
+		size   int64
+	}
+	encodings := map[string]map[string]enc{} // diff_id -> blob -> encoding
+	for _, p := range c.live {
+		layers, _ := p.img.Layers()
+		for _, l := range layers {
+			d, _ := l.Digest()
+			id, _ := l.DiffID()
+			sz, _ := l.Size()
+			if encodings[id.String()] == nil {
+				encodings[id.String()] = map[string]enc{}
+			}
+			encodings[id.String()][d.String()] = enc{d.String(), sz}
+		}
+	}
+	var wantTwice int64
+	wantLayers := 0
+	for _, es := range encodings {
+		if len(es) < 2 {
+			continue
+		}
+		wantLayers++
+		var sizes []int64
+		for _, e := range es {
+			sizes = append(sizes, e.size)
+		}
+		slices.Sort(sizes)
+		for _, s := range sizes[1:] {
+			wantTwice += s
+		}
+	}
+	r, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "blob", Repositories: repoglob.Compile(""), Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.(*report.BlobDuplicates)
+	if len(got.Layers) != wantLayers || got.BytesStoredTwice != wantTwice || wantLayers != 4 {
+		t.Fatalf("%d layers stored twice, %d bytes; want %d (4: app2's and its zstd copy's), %d", len(got.Layers), got.BytesStoredTwice, wantLayers, wantTwice)
+	}
+	for _, l := range got.Layers {
+		es := encodings[l.DiffID]
+		if len(l.Blobs) != len(es) {
+			t.Fatalf("%s: %d blobs, want %d", l.DiffID, len(l.Blobs), len(es))
+		}
+		var extra int64
+		for i, b := range l.Blobs {
+			if es[b.Digest].size != b.Size || b.Kept != (i == 0) || (i > 0) != (b.ExtraBytes == b.Size) || (i == 0) != (b.ExtraBytes == 0) {
+				t.Errorf("%s blob %d: %+v", l.DiffID, i, b)
+			}
+			if i > 0 && b.Size < l.Blobs[0].Size {
+				t.Errorf("%s: kept %d bytes over %d", l.DiffID, l.Blobs[0].Size, b.Size)
+			}
+			extra += b.ExtraBytes
+		}
+		if extra != l.BytesStoredTwice {
+			t.Errorf("%s: rows say %d stored again, the layer %d", l.DiffID, extra, l.BytesStoredTwice)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -107,7 +108,14 @@ func (s *Storage) Preamble() []string {
 
 // Columns implements output.Table.
 func (s *Storage) Columns() []output.Column {
-	return output.Cols("registry", s.By, "images", "logical", "physical", "unique", "shared")
+	return []output.Column{{Key: "registry"}, {Key: "name", Title: strings.ToUpper(s.By)}, {Key: "images"},
+		{Key: "logical_bytes", Title: "LOGICAL"}, {Key: "physical_bytes", Title: "PHYSICAL"},
+		{Key: "unique_bytes", Title: "UNIQUE"}, {Key: "shared_bytes", Title: "SHARED"}}
+}
+
+// Empty implements output.Empty.
+func (s *Storage) Empty() string {
+	return "no live image in a repository matching --repo (run layerq-ingest scan, or check the glob)"
 }
 
 // Rows implements output.Table.

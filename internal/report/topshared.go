@@ -179,7 +179,7 @@ func (t *TopShared) Empty() string {
 // Columns implements output.Table.
 func (t *TopShared) Columns() []output.Column {
 	return []output.Column{
-		{Key: "content", Title: "LAYER (DIFF_ID)"},
+		{Key: "content", Title: "DIFF ID"},
 		{Key: "images"},
 		{Key: "repositories", Title: "REPOS"},
 		{Key: "stored_bytes", Title: "STORED"},

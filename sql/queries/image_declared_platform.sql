@@ -1,0 +1,7 @@
+-- The platform the first index listing image $1 declares for it, as
+-- os/architecture[/variant]; no row when no index lists it.
+SELECT CASE WHEN coalesce(os, '') = '' AND coalesce(architecture, '') = '' THEN ''
+    ELSE concat_ws('/', os, architecture, nullif(variant, '')) END
+FROM index_children WHERE child_digest = $1
+ORDER BY index_digest, position
+LIMIT 1
