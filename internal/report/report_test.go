@@ -54,8 +54,8 @@ type pushed struct {
 }
 
 type corpus struct {
-	pool *pgxpool.Pool
-	live []pushed // every live image manifest membership
+	pool     *pgxpool.Pool
+	live     []pushed // every live image manifest membership
 	app1     v1.Image
 	arm      v1.Image
 	crossArm v1.Image
