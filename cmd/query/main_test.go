@@ -99,7 +99,8 @@ func TestTopSharedJSONAndCSV(t *testing.T) {
 	d, _ := layers[0].Digest()
 	size, _ := layers[0].Size()
 
-	out, _, err := runCLI(t, "--database-url", url, "-o", "json", "top-shared", "--limit", "1")
+	// The output flag after the command, where users type it.
+	out, _, err := runCLI(t, "--database-url", url, "top-shared", "--limit", "1", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,18 +114,21 @@ func TestTopSharedJSONAndCSV(t *testing.T) {
 		t.Fatalf("rows = %d", len(got.Layers))
 	}
 	row := got.Layers[0]
-	for k, want := range map[string]any{"digest": d.String(), "size": float64(size), "manifests": float64(3), "repositories": float64(3), "bytes_saved": float64(2 * size), "created_by": "RUN rootfs"} {
+	diffID, _ := layers[0].DiffID()
+	for k, want := range map[string]any{"content": diffID.String(), "stored_bytes": float64(size), "images": float64(3), "repositories": float64(3),
+		"saved_bytes": float64(2 * size), "created_by": "RUN rootfs"} {
 		if row[k] != want {
 			t.Errorf("%s = %v, want %v", k, row[k], want)
 		}
 	}
-	for _, k := range []string{"diff_id", "sample_repositories"} {
-		if _, ok := row[k]; !ok {
-			t.Errorf("JSON lacks %s", k)
-		}
+	if encs, _ := row["encodings"].([]any); len(encs) != 1 || encs[0].(map[string]any)["digest"] != d.String() || encs[0].(map[string]any)["images"] != float64(3) {
+		t.Errorf("encodings = %v, want %s in 3 images", row["encodings"], d)
+	}
+	if _, ok := row["sample_repositories"]; !ok {
+		t.Errorf("JSON lacks sample_repositories")
 	}
 
-	out, _, err = runCLI(t, "--database-url", url, "--output", "csv", "top-shared", "--repo", "team/*")
+	out, _, err = runCLI(t, "--database-url", url, "--output", "csv", "top-shared", "--repo", "team/*", "--min-images", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +137,11 @@ func TestTopSharedJSONAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Header, the base layer (2 manifests under team/*), and the two app layers.
-	if len(recs) != 4 || strings.Join(recs[0], ",") != "digest,size,manifests,repositories,bytes_saved,created_by,sample_repositories" {
+	if len(recs) != 4 || strings.Join(recs[0], ",") != "content,images,repositories,stored_bytes,saved_bytes,encodings,created_by,sample_repositories" {
 		t.Fatalf("csv = %q", recs)
 	}
-	if recs[1][0] != d.String() || recs[1][2] != "2" || recs[1][3] != "2" || recs[1][5] != "RUN rootfs" || recs[1][6] != "team/app,team/other" {
+	if recs[1][0] != diffID.String() || recs[1][1] != "2" || recs[1][2] != "2" || recs[1][3] != fmt.Sprint(size) || recs[1][4] != fmt.Sprint(size) ||
+		!strings.Contains(recs[1][5], d.String()) || recs[1][6] != "RUN rootfs" || recs[1][7] != "team/app,team/other" {
 		t.Fatalf("csv row = %q", recs[1])
 	}
 }
@@ -149,7 +154,10 @@ func TestImageCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if lines[0] != "image:    reg.test/team/app@"+d.String() || !strings.HasPrefix(lines[len(lines)-1], "1         sha256:") || !strings.HasSuffix(lines[len(lines)-1], "RUN app") {
+	// Piped, a table prints every value whole.
+	last := strings.Fields(lines[len(lines)-1])
+	if lines[0] != "image:     reg.test/team/app@"+d.String() || len(last) < 2 || last[0] != "1" || !strings.HasPrefix(last[1], "sha256:") || len(last[1]) != 71 ||
+		!strings.HasSuffix(lines[len(lines)-1], "RUN app") {
 		t.Fatalf("output:\n%s", out)
 	}
 	_, _, err = runCLI(t, "--database-url", url, "image", "team/app:9")
@@ -163,7 +171,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-o", "yaml", "top-shared"}, `unknown output format "yaml": use table, json or csv`},
+		{[]string{"-o", "yaml", "top-shared"}, `unknown output format "yaml": use table, wide, json or csv`},
+		{[]string{"top-shared", "-o", "yaml"}, `unknown output format "yaml": use table, wide, json or csv`},
 		{[]string{"top-shared", "--limit", "0"}, "--limit must be at least 1, got 0"},
 		{[]string{"top-shared", "--limit", "ten"}, `invalid value "ten" for flag -limit: parse error (see layerq top-shared --help)`},
 		{[]string{"image"}, `image takes one reference, like library/debian:12, with flags before it (got 0 arguments: [])`},
@@ -252,7 +261,7 @@ func TestBloatGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out, "content,size,copies,layers,extra_bytes,sample_path\n") {
+	if !strings.HasPrefix(out, "digest,size,copies,layers,extra_bytes,sample_path\n") {
 		t.Errorf("duplicates csv = %q", out)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "duplicates", "--kind", "file")
@@ -286,7 +295,7 @@ func TestStorageBasesCacheCommands(t *testing.T) {
 	}
 	// library holds the rootfs layer (shared with team) and its config;
 	// team holds rootfs once, two app layers and two configs.
-	if len(recs) != 3 || strings.Join(recs[0], ",") != "registry,namespace,images,logical,physical,unique,shared" {
+	if len(recs) != 3 || strings.Join(recs[0], ",") != "registry,name,images,logical_bytes,physical_bytes,unique_bytes,shared_bytes" {
 		t.Fatalf("csv = %q", recs)
 	}
 	library := []string{"reg.test", "library", "1", fmt.Sprint(bl[0] + bc), fmt.Sprint(bl[0] + bc), fmt.Sprint(bc), fmt.Sprint(bl[0])}
@@ -327,14 +336,22 @@ func TestStorageBasesCacheCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "BASE") || !strings.HasPrefix(lines[1], "library/base:1") ||
-		!strings.Contains(lines[1], "team/app (1),team/other (1)") {
+	if len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-2], "BASE") || !strings.HasPrefix(lines[len(lines)-1], "library/base  1") ||
+		!strings.Contains(lines[len(lines)-1], "team/app (1), team/other (1)") {
 		t.Fatalf("bases table:\n%s", out)
 	}
-	fields := strings.Fields(lines[1])
-	// base, current, builds, images, repositories, stale images, stale repositories
-	if strings.Join(fields[2:7], " ") != "1 2 2 0 0" {
-		t.Errorf("bases figures %q", fields[2:7])
+	out, _, err = runCLI(t, "--database-url", url, "bases", "-o", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err = csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// builds in use, stale builds, images, repositories, stale images, stale repositories
+	if len(recs) != 2 || strings.Join(recs[0][4:10], " ") != "builds_in_use stale_builds images repositories stale_images stale_repositories" ||
+		strings.Join(recs[1][4:10], " ") != "1 0 2 2 0 0" {
+		t.Errorf("bases csv %q", recs)
 	}
 
 	// One scan, no tag moves: the created streams; each repository has one
