@@ -14,6 +14,17 @@ func basesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bases",
 		Usage: "base images, the live images built on each, and how many sit on an outdated build of their base",
+		Description: `An image's base is the image in another repository whose layers are the
+bottom of its own (the longest such, by chain id), or the one its
+org.opencontainers.image.base.digest annotation names. BUILDS are the
+base's builds live images are built on; OUTDATED counts the images on a
+build the base's tag no longer points at; KEPT is what the registry stores
+only for those images (the outdated builds' layers the current build does
+not have). --repo selects the dependent images counted.
+
+Examples:
+   layerq bases
+   layerq bases --repo 'team-b/**' -o wide`,
 		Flags: append([]cli.Flag{repoFlag()}, outputFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -14,6 +14,19 @@ func duplicatesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "duplicates",
 		Usage: "what is stored twice: one layer under several blobs, near-identical layers, file-level dedup",
+		Description: `--kind blob: layers stored under more than one blob (the same content
+compressed differently, e.g. gzip and zstd copies): one row per blob, the
+smallest KEPT, each other one with what it STORES AGAIN.
+--kind layer: pairs of different layers whose files match (rebuilds that
+changed only timestamps), with the bytes file-level dedup would save.
+--kind file: the registry-wide file-level dedup ratio and the file
+contents stored most often. Layer and file kinds read the file indexes:
+layers not indexed yet are not counted.
+
+Examples:
+   layerq duplicates
+   layerq duplicates --kind layer --min-similarity 0.95
+   layerq duplicates --kind file --repo 'team-a/**' -o csv`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "kind", Value: "blob", Usage: "`KIND`: blob (one diff_id, several blobs), layer (layers whose files match), file (registry-wide file dedup ratio)"},
 			repoFlag(),

@@ -13,6 +13,19 @@ func imageCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "image",
 		Usage:     "an image's layers in order, with size, the step that made each and how widely it is shared",
+		Description: `The layers of one image, bottom first: the blob each is stored as, its
+compressed size, the step that made it, and OTHER IMAGES: how many other
+live images hold the same layer content (its diff_id), whichever
+compression they store it in. A base's layers are named by the base
+("(library/debian:12) ADD …"). For an index the report lists its platforms
+and shows the one --platform picks; the platform is the one the index
+declares, and when the image's own config says another, both are shown.
+-o wide adds diff ids, compression and whether each layer is the base's.
+
+Examples:
+   layerq image library/debian:12
+   layerq image --platform linux/arm64 team-c/multi:1.0
+   layerq image -o json team-a/api@3f2a1b2c3d4e`,
 		ArgsUsage: "[REGISTRY/]REPOSITORY[:TAG|@DIGEST]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for an index, the `OS/ARCH[/VARIANT]` to show"},

@@ -14,6 +14,16 @@ func storageCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "storage",
 		Usage: "where storage goes per repository or namespace: logical, physical (each blob once), unique and shared bytes, and the registry's dedup ratio",
+		Description: `LOGICAL adds up each live image's layers and config as if nothing were
+shared; PHYSICAL counts each blob the repository holds once; UNIQUE is what
+no other repository (namespace) of the registry holds — what deleting it
+would free; SHARED is the rest. Above the table, per registry: logical vs
+physical bytes with every blob counted once across the registry.
+
+Examples:
+   layerq storage
+   layerq storage --by namespace
+   layerq storage --repo 'team-a/**' -o csv`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
 			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
