@@ -11,8 +11,8 @@ import (
 
 func imageCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "image",
-		Usage:     "an image's layers in order, with size, the step that made each and how widely it is shared",
+		Name:  "image",
+		Usage: "an image's layers in order, with size, the step that made each and how widely it is shared",
 		Description: `The layers of one image, bottom first: the blob each is stored as, its
 compressed size, the step that made it, and OTHER IMAGES: how many other
 live images hold the same layer content (its diff_id), whichever
