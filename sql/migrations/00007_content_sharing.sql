@@ -17,6 +17,11 @@
 
 -- +goose Up
 LOCK TABLE repository_manifests, tag_events, manifest_layers IN SHARE ROW EXCLUSIVE MODE;
+-- Fold what is queued first, with the functions as they were (as the one
+-- applier: the fold's advisory lock, held to the end of the migration), so
+-- the per-blob aggregates and the counts made below start from one state.
+SELECT pg_advisory_xact_lock(27761, 1);
+SELECT layerq_apply_queue();
 
 CREATE TABLE repository_contents (
     repository_id bigint NOT NULL,
@@ -139,11 +144,7 @@ END;
 $$;
 -- +goose StatementEnd
 
--- Count what the graph holds now: fold what is queued first (as the one
--- applier: the fold's advisory lock, held to the end of the migration), so
--- the per-blob aggregates and the counts here start from the same state.
-SELECT pg_advisory_xact_lock(27761, 1);
-SELECT layerq_apply_queue();
+-- Count what the graph holds now.
 INSERT INTO repository_contents (repository_id, content, images)
 SELECT rm.repository_id, layerq_content(b.diff_id, b.digest), count(DISTINCT rm.manifest_digest)
 FROM repository_manifests rm
