@@ -26,7 +26,7 @@ Examples:
    layerq image library/debian:12
    layerq image --platform linux/arm64 team-c/multi:1.0
    layerq image -o json team-a/api@3f2a1b2c3d4e`,
-		ArgsUsage: "[REGISTRY/]REPOSITORY[:TAG|@DIGEST]",
+		ArgsUsage: "[REGISTRY/]REPOSITORY[:TAG|@DIGEST] or DIGEST",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for an index, the `OS/ARCH[/VARIANT]` to show"},
 		}, outputFlags()...),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/buildinfo"
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/completion"
 	"github.com/layerq/layerq/internal/database"
@@ -36,12 +37,13 @@ func newApp(out, errOut io.Writer) *cli.App {
 		Writer:    out,
 		ErrWriter: errOut,
 		Name:      "layerq",
+		Version:   buildinfo.Read().String(),
 		Usage:     "what is in your registry, what is shared, what is duplicated",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, the local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` of the local default Postgres cluster"},
 		}, outputFlags()...),
-		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand()},
+		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand(), versionCommand()},
 		HideHelpCommand: true,
 	}
 	completion.Enable(app)

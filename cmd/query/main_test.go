@@ -8,6 +8,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"strings"
+	"runtime"
 	"testing"
 	"time"
 
@@ -161,7 +162,7 @@ func TestImageCommand(t *testing.T) {
 		t.Fatalf("output:\n%s", out)
 	}
 	_, _, err = runCLI(t, "--database-url", url, "image", "team/app:9")
-	if err == nil || err.Error() != "team/app:9: not found in the graph (check the name with a scan, or the tag may be deleted)" {
+	if err == nil || err.Error() != `team/app:9: reg.test/team/app has no tag "9"; live tags, newest first: 1` {
 		t.Fatalf("missing tag: %v", err)
 	}
 }
@@ -177,10 +178,12 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"top-shared", "--limit", "ten"}, `invalid value "ten" for flag -limit: parse error (see layerq top-shared --help)`},
 		{[]string{"image"}, `image takes one reference, like library/debian:12, with flags before it (got 0 arguments: [])`},
 		{[]string{"image", "x:1", "--platform", "linux/arm64"}, `image takes one reference, like library/debian:12, with flags before it (got 3 arguments: ["x:1" "--platform" "linux/arm64"])`},
-		{[]string{"image", "team/app@sha256:abc"}, `bad digest in "team/app@sha256:abc": want sha256: followed by 64 hex digits`},
+		{[]string{"image", "team/app@sha256:abc"}, `bad digest in "team/app@sha256:abc": want sha256: and 64 hex digits, or the first 4 or more of them`},
+		{[]string{"top-shard"}, `unknown command "top-shard": did you mean "top-shared"? (see layerq --help)`},
+		{[]string{"top-shared", "--limt", "3"}, `flag provided but not defined: -limt; did you mean "--limit"? (see layerq top-shared --help)`},
 		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "top-shared"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
 		{[]string{"dedupe"}, `unknown command "dedupe" (see layerq --help)`},
-		{[]string{"bloat", "--image", "x@sha256:1"}, `bad digest in "x@sha256:1": want sha256: followed by 64 hex digits`},
+		{[]string{"bloat", "--image", "x@sha256:1"}, `bad digest in "x@sha256:1": want sha256: and 64 hex digits, or the first 4 or more of them`},
 		{[]string{"bloat", "team/app:1"}, `bloat takes no arguments (got ["team/app:1"]): give an image with --image REF`},
 		{[]string{"bloat", "--min-bytes", "-1"}, "--min-bytes and --max-layers must not be negative, --small-layer must be positive"},
 		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "duplicates", "--kind", "tree"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
@@ -412,5 +415,17 @@ func TestReadOnlyRole(t *testing.T) {
 	out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "storage")
 	if err != nil || strings.Contains(out, "team/other") {
 		t.Errorf("the writer's storage still shows team/other after folding the delete: %v\n%s", err, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := runCLI(t, "version")
+	if err != nil || !strings.HasPrefix(out, "layerq version ") || !strings.Contains(out, runtime.Version()) || strings.Count(out, "\n") != 1 {
+		t.Errorf("version = %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, "version", "-o", "json")
+	var v map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v["go_version"] != runtime.Version() || v["platform"] != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Errorf("version -o json = %q, %v", out, err)
 	}
 }

@@ -78,10 +78,14 @@ func TestTerminalOutput(t *testing.T) {
 		t.Errorf("piped image rows (%v):\n%s", err, out)
 	}
 	// COLUMNS, as shells set it, wins over the terminal's own width.
-	t.Setenv("COLUMNS", "50")
-	for _, line := range strings.Split(runOnTerminal(t, 200, "--database-url", url, "top-shared", "--min-images", "1"), "\n") {
-		if len([]rune(line)) > 50 {
-			t.Errorf("COLUMNS=50: %q", line)
+	t.Setenv("COLUMNS", "72")
+	out = runOnTerminal(t, 200, "--database-url", url, "top-shared", "--min-images", "1")
+	for _, line := range strings.Split(out, "\n") {
+		if len([]rune(line)) > 72 {
+			t.Errorf("COLUMNS=72: %q", line)
 		}
+	}
+	if !strings.Contains(out, "…") { // 200 columns would show every value whole
+		t.Errorf("COLUMNS=72 cut nothing:\n%s", out)
 	}
 }

@@ -1,13 +1,16 @@
 // Package clierr makes layerq's command-line mistakes one line each: a bad
 // flag, an unknown command or a missing argument says what was wrong and how
-// to get help, instead of printing the whole usage.
+// to get help, instead of printing the whole usage. A mistyped command or
+// flag name is answered with the name it most likely meant.
 package clierr
 
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xrash/smetrics"
 )
 
 // Run runs app with args. Usage errors of the app and of every command come
@@ -16,7 +19,7 @@ func Run(ctx context.Context, app *cli.App, args []string) error {
 	var notFound error
 	app.OnUsageError = usageError
 	app.CommandNotFound = func(c *cli.Context, name string) {
-		notFound = fmt.Errorf("unknown command %q (see %s --help)", name, app.Name)
+		notFound = unknownCommand(c, name)
 	}
 	setUsageErrors(app.Commands)
 	if err := app.RunContext(ctx, args); err != nil {
@@ -32,6 +35,94 @@ func setUsageErrors(cmds []*cli.Command) {
 	}
 }
 
+// unknownCommand is the error for name, which is none of the commands c
+// runs.
+func unknownCommand(c *cli.Context, name string) error {
+	cmds, help := c.App.Commands, c.App.Name
+	if c.Command != nil && c.Command.Subcommands != nil {
+		cmds = c.Command.Subcommands
+		if len(c.Lineage()) > 1 && c.Command.HelpName != "" {
+			help = c.Command.HelpName
+		}
+	}
+	var names []string
+	for _, cmd := range cmds {
+		if !cmd.Hidden {
+			names = append(names, cmd.Names()...)
+		}
+	}
+	if s := closest(name, names); s != "" {
+		return fmt.Errorf("unknown command %q: did you mean %q? (see %s --help)", name, s, help)
+	}
+	return fmt.Errorf("unknown command %q (see %s --help)", name, help)
+}
+
+// undefinedFlag is how Go's flag package says a flag is not defined; the
+// name follows, after one dash however many were typed.
+const undefinedFlag = "flag provided but not defined: -"
+
 func usageError(c *cli.Context, err error, _ bool) error {
+	if name, ok := strings.CutPrefix(err.Error(), undefinedFlag); ok {
+		if s := closest(name, flagNames(c)); s != "" {
+			return fmt.Errorf("%v; did you mean %q? (see %s --help)", err, dashed(s), c.Command.HelpName)
+		}
+	}
 	return fmt.Errorf("%v (see %s --help)", err, c.Command.HelpName)
+}
+
+// flagNames are the names of the visible flags c's command takes, help
+// included.
+func flagNames(c *cli.Context) []string {
+	var names []string
+	flags := c.Command.Flags
+	if !c.Command.HideHelp && cli.HelpFlag != nil {
+		flags = append(flags[:len(flags):len(flags)], cli.HelpFlag)
+	}
+	for _, f := range flags {
+		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
+			continue
+		}
+		names = append(names, f.Names()...)
+	}
+	return names
+}
+
+// dashed is a flag name as typed: -o, --output.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// closest is the one of names that typed most likely misspells: the nearest
+// by edit distance (insertions, deletions and substitutions) when it is
+// near enough for typed's length (one edit in a word of up to three
+// letters, one more per four letters: two letters swapped are two edits),
+// else the only name that typed begins, else "". Ties go to the name listed
+// first.
+func closest(typed string, names []string) string {
+	best, bestEdits := "", maxEdits(typed)+1
+	for _, n := range names {
+		if d := smetrics.WagnerFischer(typed, n, 1, 1, 1); d < bestEdits {
+			best, bestEdits = n, d
+		}
+	}
+	if best != "" || len(typed) < 2 {
+		return best
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, typed) {
+			if best != "" && best != n {
+				return ""
+			}
+			best = n
+		}
+	}
+	return best
+}
+
+// maxEdits is how many edits typed may be away from a name it misspells.
+func maxEdits(typed string) int {
+	return 1 + len(typed)/4
 }
