@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	neturl "net/url"
-	"strings"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
