@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
@@ -11,16 +12,47 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// The exit statuses of a CI gate; 1 means layerq itself failed.
+const (
+	// exitCrossed: an image crossed --fail-over or --max-layers.
+	exitCrossed = 3
+	// exitCannotJudge: an image cannot be judged: layers of it are not
+	// indexed yet, or one cannot be indexed.
+	exitCannotJudge = 4
+)
+
+// waitInterval is how often --wait looks at the file index.
+const waitInterval = time.Second
+
 func bloatCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bloat",
 		Usage: "bytes lower layers carry that the final filesystem hides, by the steps that added and hid them, with the fix; and runs of small RUN layers",
+		Description: `Per image, the bytes lower layers carry that the final filesystem does not
+show (a later RUN rm, a RUN chmod that copies files up, a file rewritten),
+by the pair of steps that added and hid them, with the top paths and the
+fix. The base is the one "layerq image" names; a pair whose bytes a base
+layer added is FROM BASE (your steps can only hide them), one hidden inside
+the base too is IN BASE. Also runs of small RUN layers one RUN would merge.
+
+Exit status for CI gates: 3 when an image crosses --fail-over or
+--max-layers; 4 when, with --fail-over or --wait, an image cannot be judged
+because layers of it are not indexed yet (wait for layerq-ingest serve to
+index them, or run layerq-ingest scan --layers) or one cannot be indexed;
+1 when layerq itself failed. Without --fail-over, --max-layers or --wait,
+images not indexed yet are left out with a note and the status is 0.
+
+Examples:
+   layerq bloat --min-bytes 10485760 --repo 'team-a/**'
+   layerq bloat --image team-a/api:1.3 --fail-over 52428800 --wait 10m
+   layerq bloat --image team-a/api:1.3 -o csv`,
 		Flags: append([]cli.Flag{
 			repoFlag(),
-			&cli.StringFlag{Name: "image", Usage: "only the image `REF` ([REGISTRY/]REPOSITORY[:TAG|@DIGEST]; an index: every platform)"},
+			&cli.StringFlag{Name: "image", Usage: "only the image `REF` ([REGISTRY/]REPOSITORY[:TAG|@DIGEST], or a digest; an index: every platform)"},
 			&cli.Int64Flag{Name: "min-bytes", Usage: "hide images wasting fewer than `N` bytes (images with layer runs still show)"},
-			&cli.Int64Flag{Name: "fail-over", Value: -1, Usage: "exit 3 when an image wastes more than `BYTES` (for CI gates)"},
+			&cli.Int64Flag{Name: "fail-over", Value: -1, Usage: "exit 3 when an image wastes more than `BYTES`, 4 when an image cannot be judged yet (layers not indexed) (for CI gates)"},
 			&cli.IntFlag{Name: "max-layers", Usage: "flag images with more than `N` layers, and exit 3 if any"},
+			&cli.DurationFlag{Name: "wait", Usage: "first wait up to `DURATION` (like 10m) for every layer of the images to be indexed; exit 4 if some still are not"},
 			&cli.Int64Flag{Name: "small-layer", Value: 1 << 20, Usage: "a RUN layer under `BYTES` (compressed) is small, for layer runs"},
 		}, outputFlags()...),
 		Action: func(c *cli.Context) error {
@@ -29,6 +61,9 @@ func bloatCommand() *cli.Command {
 			}
 			if c.Int64("min-bytes") < 0 || c.Int("max-layers") < 0 || c.Int64("small-layer") < 1 {
 				return fmt.Errorf("--min-bytes and --max-layers must not be negative, --small-layer must be positive")
+			}
+			if c.Duration("wait") < 0 {
+				return fmt.Errorf("--wait %s: give a positive duration like 10m", c.Duration("wait"))
 			}
 			opts := report.BloatOptions{
 				Repositories: repoglob.Compile(c.String("repo")),
@@ -43,48 +78,101 @@ func bloatCommand() *cli.Command {
 				}
 				opts.Image = &ref
 			}
+			g := gate{failOver: c.Int64("fail-over"), maxLayers: c.Int("max-layers"), wait: c.Duration("wait")}
 			var b *report.Bloat
 			err := run(c, func(db *database.Pool) (output.Table, error) {
-				var err error
-				b, err = report.LoadBloat(c.Context, db, opts)
-				return b, err
+				if g.wait > 0 {
+					backlog, err := report.WaitIndexed(c.Context, db, opts, g.wait, waitInterval)
+					if err != nil {
+						return nil, err
+					}
+					g.timedOut = backlog.Unindexed > 0 && backlog.Rejected == 0
+				}
+				return folded(c, func(db *database.Pool) (output.Table, error) {
+					var err error
+					b, err = report.LoadBloat(c.Context, db, opts)
+					return b, err
+				})(db)
 			})
 			if err != nil {
 				return err
 			}
-			return bloatGate(b, c.Int64("fail-over"), c.Int("max-layers"))
+			return g.judge(b)
 		},
 	}
 }
 
-// bloatGate turns the CI thresholds into exit status 3.
-func bloatGate(b *report.Bloat, failOver int64, maxLayers int) error {
+// gate is what a CI gate asks of the bloat report.
+type gate struct {
+	failOver  int64 // -1: not asked
+	maxLayers int
+	wait      time.Duration
+	// timedOut: layers were still not indexed when the wait ran out.
+	timedOut bool
+}
+
+// judge turns the report into exit status 3 when an image crosses a
+// threshold, else 4 when --fail-over or --wait was given and an image could
+// not be judged.
+func (g gate) judge(b *report.Bloat) error {
 	var over, tooMany int
 	for _, img := range b.Images {
-		if failOver >= 0 && img.WastedBytes > failOver {
+		if g.failOver >= 0 && img.WastedBytes > g.failOver {
 			over++
 		}
 		if img.OverMaxLayers {
 			tooMany++
 		}
 	}
+	for _, l := range b.LeftOut { // the layer count needs no file index
+		if l.OverMaxLayers {
+			tooMany++
+		}
+	}
 	var why []string
 	if over > 0 {
-		why = append(why, fmt.Sprintf("%d images waste more than %d bytes (--fail-over)", over, failOver))
+		why = append(why, fmt.Sprintf("%d images waste more than %d bytes (--fail-over)", over, g.failOver))
 	}
 	if tooMany > 0 {
-		why = append(why, fmt.Sprintf("%d images have more than %d layers (--max-layers)", tooMany, maxLayers))
+		why = append(why, fmt.Sprintf("%d images have more than %d layers (--max-layers)", tooMany, g.maxLayers))
 	}
-	if len(why) == 0 {
+	if len(why) > 0 {
+		return &gateError{msg: strings.Join(why, "; "), status: exitCrossed}
+	}
+	if (g.failOver < 0 && g.wait == 0) || len(b.LeftOut) == 0 {
 		return nil
 	}
-	return &gateError{msg: strings.Join(why, "; ")}
+	var waiting, refused int
+	for _, l := range b.LeftOut {
+		if l.Unindexed > 0 {
+			waiting++
+		}
+		if len(l.Rejected) > 0 {
+			refused++
+		}
+	}
+	var parts []string
+	if waiting > 0 {
+		since := "yet"
+		if g.timedOut {
+			since = "after waiting " + g.wait.String()
+		}
+		parts = append(parts, fmt.Sprintf("%d images have %d layers not indexed %s: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers",
+			waiting, b.Backlog().Unindexed, since))
+	}
+	if refused > 0 {
+		parts = append(parts, fmt.Sprintf("%d images have a layer that cannot be indexed (the report's notes say why, and how to retry)", refused))
+	}
+	return &gateError{msg: fmt.Sprintf("cannot judge %d images (exit status %d): %s", len(b.LeftOut), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
 }
 
-// gateError is a report that crossed a CI threshold: the report is printed,
-// and the process exits with status 3 (not 1, which means layerq failed).
-// It is not a cli.ExitCoder, which would make urfave/cli exit the process
-// itself.
-type gateError struct{ msg string }
+// gateError is a CI gate's verdict other than a pass: the report is
+// printed, and the process exits with status (exitCrossed or
+// exitCannotJudge; not 1, which means layerq failed). It is not a
+// cli.ExitCoder, which would make urfave/cli exit the process itself.
+type gateError struct {
+	msg    string
+	status int
+}
 
 func (e *gateError) Error() string { return e.msg }

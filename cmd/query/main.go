@@ -53,7 +53,7 @@ func newApp(out, errOut io.Writer) *cli.App {
 func exitCode(err error) int {
 	var gate *gateError
 	if errors.As(err, &gate) {
-		return 3
+		return gate.status
 	}
 	if ec, ok := err.(cli.ExitCoder); ok {
 		return ec.ExitCode()

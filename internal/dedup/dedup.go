@@ -38,8 +38,12 @@ type Options struct {
 	TopPaths int
 	// BaseLayers is how many bottom layers come from the base image: they
 	// are never proposed for merging (the image's author does not build
-	// them). Their hidden bytes still count.
+	// them), and bytes they add cannot be removed by this image's steps.
+	// Their hidden bytes still count.
 	BaseLayers int
+	// BaseName names the base image (repository:tag) in the steps of its
+	// layers and in advice; empty: "the base image".
+	BaseName string
 }
 
 // DefaultSmallLayer is the default Options.SmallLayer.
@@ -73,7 +77,11 @@ type Pair struct {
 	Kind string `json:"kind"`
 	// InBase is set when the step that hid the bytes belongs to the base
 	// image: the fix is the base's to make (or pick another base).
-	InBase          bool       `json:"in_base"`
+	InBase bool `json:"in_base"`
+	// FromBase is set when the step that added the bytes belongs to the
+	// base image (the one that hid them too, when InBase): this image's
+	// steps cannot remove them, a later rm only hides them.
+	FromBase        bool       `json:"from_base"`
 	Bytes           int64      `json:"bytes"`
 	CompressedBytes int64      `json:"compressed_bytes"`
 	Files           int        `json:"files"`
@@ -90,6 +98,8 @@ type PathSize struct {
 
 // Run is consecutive small RUN layers that one RUN would make one layer.
 type Run struct {
+	// Kind is RunKind, beside the kinds of pairs.
+	Kind         string   `json:"kind"`
 	FromPosition int      `json:"from_position"`
 	ToPosition   int      `json:"to_position"`
 	Layers       int      `json:"layers"`
@@ -97,6 +107,9 @@ type Run struct {
 	Steps        []string `json:"steps"`
 	Fix          string   `json:"fix"`
 }
+
+// RunKind is the Kind of every Run.
+const RunKind = "layer_run"
 
 // Analyze computes the analysis of an image's layers, bottom first.
 func Analyze(layers []Layer, opts Options) Analysis {
@@ -145,10 +158,11 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		g := groups[k]
 		added, hidden := layers[k.added], layers[k.hidden]
 		p := Pair{
-			AddedBy: added.CreatedBy, AddedByPosition: added.Position,
-			HiddenBy: hidden.CreatedBy, HiddenByPosition: hidden.Position,
+			AddedBy: opts.step(k.added, added), AddedByPosition: added.Position,
+			HiddenBy: opts.step(k.hidden, hidden), HiddenByPosition: hidden.Position,
 			Kind: dominant(g.kinds).String(), Bytes: g.bytes, Files: g.files,
 			CompressedBytes: compressed(g.bytes, added),
+			InBase:          k.hidden < opts.BaseLayers, FromBase: k.added < opts.BaseLayers,
 		}
 		for path, n := range g.paths {
 			p.TopPaths = append(p.TopPaths, PathSize{Path: path, Bytes: n})
@@ -159,9 +173,14 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		if len(p.TopPaths) > opts.TopPaths {
 			p.TopPaths = p.TopPaths[:opts.TopPaths]
 		}
-		p.Fix = fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden)
-		if p.InBase = k.hidden < opts.BaseLayers; p.InBase {
-			p.Fix = "inside the base image, not this image's steps: fix it in the base or pick a slimmer one (" + p.Fix + ")"
+		switch {
+		case p.InBase:
+			p.Fix = "inside the base image" + opts.named() + ", not this image's steps: fix it in the base or pick a slimmer one (" +
+				fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden) + ")"
+		case p.FromBase:
+			p.Fix = fromBase(dominant(g.kinds), opts.named(), p.TopPaths)
+		default:
+			p.Fix = fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden)
 		}
 		a.WastedBytes += p.Bytes
 		a.WastedCompressedBytes += p.CompressedBytes
@@ -177,6 +196,33 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		}
 	}
 	return a
+}
+
+// step names the step that made layers[i]: its history step, or for a
+// layer of the base the base and the layer's position, as "library/debian:12
+// (base layer #0)" (builders write base history wrong, and the image's
+// author did not write those steps).
+func (o Options) step(i int, l Layer) string {
+	if i < o.BaseLayers {
+		return fmt.Sprintf("%s (base layer #%d)", o.base(), l.Position)
+	}
+	return l.CreatedBy
+}
+
+// base names the base image.
+func (o Options) base() string {
+	if o.BaseName == "" {
+		return "the base image"
+	}
+	return o.BaseName
+}
+
+// named is " " and the base's name, "" when it has none.
+func (o Options) named() string {
+	if o.BaseName == "" {
+		return ""
+	}
+	return " " + o.BaseName
 }
 
 // absPath shows an index path ("." for the root) as the container sees it.
@@ -231,7 +277,7 @@ func runs(layers []Layer, opts Options) []Run {
 		if to-from < 1 {
 			return
 		}
-		r := Run{FromPosition: layers[from].Position, ToPosition: layers[to].Position, Layers: to - from + 1}
+		r := Run{Kind: RunKind, FromPosition: layers[from].Position, ToPosition: layers[to].Position, Layers: to - from + 1}
 		for _, l := range layers[from : to+1] {
 			r.Bytes += l.Size
 			r.Steps = append(r.Steps, l.CreatedBy)

@@ -27,13 +27,15 @@ func TestBaseLayers(t *testing.T) {
 	if len(a.Pairs) != 2 || a.WastedBytes != 1400 || a.WastedCompressedBytes != 500+100 {
 		t.Fatalf("analysis = %+v", a)
 	}
-	if p := a.Pairs[0]; p.Bytes != 1000 || !p.InBase || !strings.HasPrefix(p.Fix, "inside the base image") || p.Kind != "removed" {
+	if p := a.Pairs[0]; p.Bytes != 1000 || !p.InBase || !p.FromBase || !strings.HasPrefix(p.Fix, "inside the base image, ") || p.Kind != "removed" ||
+		p.AddedBy != "the base image (base layer #0)" || p.HiddenBy != "the base image (base layer #1)" {
 		t.Errorf("base pair = %+v", p)
 	}
-	if p := a.Pairs[1]; p.Bytes != 400 || p.InBase || !strings.Contains(p.Fix, "apk add --no-cache") || p.TopPaths[0].Path != "/var/cache/apk" {
+	if p := a.Pairs[1]; p.Bytes != 400 || p.InBase || p.FromBase || !strings.Contains(p.Fix, "apk add --no-cache") || p.TopPaths[0].Path != "/var/cache/apk" ||
+		p.AddedBy != "RUN /bin/sh -c apk add curl" || p.HiddenBy != "RUN /bin/sh -c rm -rf /var/cache/apk" {
 		t.Errorf("own pair = %+v", p)
 	}
-	if len(a.LayerRuns) != 1 || a.LayerRuns[0].FromPosition != 2 || a.LayerRuns[0].ToPosition != 3 || a.LayerRuns[0].Bytes != 150 || a.ExtraLayers != 1 {
+	if len(a.LayerRuns) != 1 || a.LayerRuns[0].Kind != "layer_run" || a.LayerRuns[0].FromPosition != 2 || a.LayerRuns[0].ToPosition != 3 || a.LayerRuns[0].Bytes != 150 || a.ExtraLayers != 1 {
 		t.Errorf("runs = %+v", a.LayerRuns)
 	}
 	if a.ExtraManifestBytes != DescriptorBytes("", "", 50) {
@@ -84,5 +86,67 @@ func TestDotDirectories(t *testing.T) {
 	a := Analyze(layers, Options{})
 	if len(a.Pairs) != 1 || a.Pairs[0].TopPaths[0].Path != "/.npm" || !strings.Contains(a.Pairs[0].Fix, "npm cache clean") {
 		t.Errorf("pairs = %+v", a.Pairs)
+	}
+}
+
+// Bytes a base layer added cannot be removed by the image's own steps,
+// whatever the step that hid them: the pair says so, names the base, and
+// the advice fits how they were hidden.
+func TestFromBase(t *testing.T) {
+	base := Layer{Position: 0, Size: 100, UncompressedSize: 100, CreatedBy: `/bin/sh -c #(nop)  CMD ["bash"]`, Entries: []layerscan.Entry{
+		f("var/lib/apt/lists/a", 4000, 1), f("var/lib/apt/lists/b", 6000, 2), f("usr/bin/tool", 300, 3), f("etc/motd", 20, 4),
+		f("etc/issue", 30, 5), f("srv/f", 50, 6), f("opt/data/x", 70, 7),
+	}}
+	tool := f("usr/bin/tool", 300, 3)
+	tool.Mode = 0o700
+	app := []Layer{base,
+		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*", Entries: []layerscan.Entry{
+			wh("var/lib/apt/lists/a"), wh("var/lib/apt/lists/b"), f("usr/bin/curl", 900, 8),
+		}},
+		{Position: 2, CreatedBy: "RUN /bin/sh -c chmod 0700 /usr/bin/tool", Entries: []layerscan.Entry{tool}},
+		{Position: 3, CreatedBy: "COPY motd /etc/motd", Entries: []layerscan.Entry{f("etc/motd", 25, 9)}},
+		{Position: 4, CreatedBy: "COPY issue /etc/issue", Entries: []layerscan.Entry{f("etc/issue", 30, 5)}},
+		{Position: 5, CreatedBy: "RUN /bin/sh -c rm /srv/f && mkdir /srv/f", Entries: []layerscan.Entry{{Path: "srv/f", Type: layerscan.Dir}}},
+		{Position: 6, CreatedBy: "COPY data /opt/data", Entries: []layerscan.Entry{{Path: "opt/data", Type: layerscan.Opaque}}},
+	}
+	a := Analyze(app, Options{BaseLayers: 1, BaseName: "library/debian:12"})
+	want := []struct {
+		hidden int
+		kind   string
+		bytes  int64
+		fix    string
+	}{
+		{1, "removed", 10000, "these files come with the base image library/debian:12: a later rm only hides them, every pull still downloads them; use a slimmer base, or drop the rm, which only stores whiteouts"},
+		{2, "metadata_changed", 300, "these files come with the base image library/debian:12: changing their mode or owner copies each whole"},
+		{6, "opaque_hidden", 70, "a later step replaced a directory that the base image library/debian:12 fills"},
+		{5, "replaced", 50, "a later step gave a path of the base image library/debian:12 another type"},
+		{4, "rewritten", 30, "these files come with the base image library/debian:12 already, unchanged: don't add them again"},
+		{3, "overwritten", 20, "these files come with the base image library/debian:12: rewriting them stores them again"},
+	}
+	if len(a.Pairs) != len(want) {
+		t.Fatalf("pairs = %+v", a.Pairs)
+	}
+	for i, w := range want {
+		p := a.Pairs[i]
+		if p.HiddenByPosition != w.hidden || p.Kind != w.kind || p.Bytes != w.bytes || !p.FromBase || p.InBase ||
+			p.AddedByPosition != 0 || p.AddedBy != "library/debian:12 (base layer #0)" || p.HiddenBy != app[w.hidden].CreatedBy ||
+			!strings.HasPrefix(p.Fix, w.fix) {
+			t.Errorf("pair %d = %+v\nwant hidden by #%d, %s, %d bytes, fix %q…", i, p, w.hidden, w.kind, w.bytes, w.fix)
+		}
+	}
+	// A package database the base ships, rewritten by an install.
+	dpkg := []Layer{
+		{Position: 0, Entries: []layerscan.Entry{f("var/lib/dpkg/status", 5000, 1)}},
+		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get install -y curl", Entries: []layerscan.Entry{f("var/lib/dpkg/status", 5100, 2)}},
+	}
+	if p := Analyze(dpkg, Options{BaseLayers: 1}).Pairs[0]; p.Kind != "overwritten" || !p.FromBase ||
+		p.Fix != "the package database of the base image, rewritten by an install: each step that installs packages stores it whole again, so install them in one RUN" {
+		t.Errorf("dpkg pair = %+v", p)
+	}
+	// The same layers with no base known: the apt lists are the RUN's to
+	// clean, as far as layerq can tell.
+	a = Analyze(app, Options{})
+	if p := a.Pairs[0]; p.FromBase || p.InBase || p.AddedBy != base.CreatedBy || !strings.Contains(p.Fix, "clean apt in the same RUN") {
+		t.Errorf("no base: %+v", p)
 	}
 }

@@ -3,10 +3,12 @@ package report
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,9 +20,10 @@ import (
 )
 
 var (
-	qBloatImages = sqlfiles.Query("bloat_images")
-	qBloatLayers = sqlfiles.Query("bloat_layers")
-	qLayerFiles  = sqlfiles.Query("layer_files_of")
+	qBloatImages  = sqlfiles.Query("bloat_images")
+	qBloatLayers  = sqlfiles.Query("bloat_layers")
+	qBloatBacklog = sqlfiles.Query("bloat_backlog")
+	qLayerFiles   = sqlfiles.Query("layer_files_of")
 )
 
 // BloatOptions select what the bloat report looks at.
@@ -43,13 +46,42 @@ type BloatImage struct {
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"`
 	Digest     string `json:"digest"`
-	Platform   string `json:"platform"`
-	Layers     int    `json:"layers"`
-	// BaseLayers is how many bottom layers come from a base image (shared,
-	// chain and all, with a manifest in another repository).
-	BaseLayers    int  `json:"base_layers"`
-	OverMaxLayers bool `json:"over_max_layers"`
+	// Platform is what the index holding the image declares for it (its
+	// config's, for an image in no index); "" when neither says.
+	Platform string `json:"platform"`
+	Layers   int    `json:"layers"`
+	// BaseLayers is how many bottom layers come from the base image, as
+	// the image report says (image_bases): the bytes they add can only be
+	// hidden, not removed, by the image's own steps.
+	BaseLayers int `json:"base_layers"`
+	// Base names the base (repository:tag), "" when none is known.
+	Base          string `json:"base"`
+	OverMaxLayers bool   `json:"over_max_layers"`
 	dedup.Analysis
+}
+
+// BloatLeftOut is an image the report cannot judge: layers of it are not
+// indexed yet, or one cannot be indexed.
+type BloatLeftOut struct {
+	Registry      string `json:"registry"`
+	Repository    string `json:"repository"`
+	Tag           string `json:"tag"`
+	Digest        string `json:"digest"`
+	Platform      string `json:"platform"`
+	Layers        int    `json:"layers"`
+	OverMaxLayers bool   `json:"over_max_layers"`
+	// Unindexed counts its layers not indexed yet.
+	Unindexed int `json:"unindexed_layers"`
+	// Rejected are its layers that can never be indexed as they are.
+	Rejected []RejectedLayer `json:"rejected_layers"`
+}
+
+// RejectedLayer is a layer the file index refused, and why.
+type RejectedLayer struct {
+	Position int    `json:"position"`
+	Digest   string `json:"digest"`
+	Class    string `json:"class"`
+	Reason   string `json:"reason"`
 }
 
 // Bloat is the bloat report.
@@ -58,55 +90,129 @@ type Bloat struct {
 	WastedBytes           int64        `json:"wasted_bytes"`
 	WastedCompressedBytes int64        `json:"wasted_compressed_bytes"`
 	// Analyzed counts the images whose layers are all indexed; Pending the
-	// images with a layer not indexed yet (or rejected), left out.
-	Analyzed int      `json:"analyzed_images"`
-	Pending  int      `json:"pending_images"`
-	Notes    []string `json:"notes"`
+	// images with a layer not indexed yet (or rejected), left out and
+	// listed in LeftOut.
+	Analyzed int            `json:"analyzed_images"`
+	Pending  int            `json:"pending_images"`
+	LeftOut  []BloatLeftOut `json:"left_out"`
+	Notes    []string       `json:"notes"`
+
+	backlog BloatBacklog
 }
 
-// LoadBloat runs the bloat report.
-func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
-	var (
-		digests  []string // nil: every image
-		registry string
-		tag      string
-	)
-	re := opts.Repositories.Regexp()
-	if opts.Image != nil {
-		img, kind, err := resolve(ctx, db, *opts.Image)
-		if err != nil {
-			return nil, err
-		}
-		registry, re, tag = img.Registry, "^"+regexp.QuoteMeta(img.Repository)+"$", opts.Image.Tag
-		digests = []string{img.Digest}
-		if kind == "index" {
-			if digests, err = indexChildren(ctx, db, img.Digest); err != nil {
-				return nil, err
-			}
+// BloatBacklog is what keeps the bloat report from judging images: their
+// distinct layer blobs not indexed yet, and those rejected.
+type BloatBacklog struct {
+	Unindexed int
+	Rejected  int
+}
+
+// Backlog is what kept the report from judging the images it left out.
+func (b *Bloat) Backlog() BloatBacklog { return b.backlog }
+
+// selection is what bloat_images.sql and bloat_backlog.sql take: a
+// repository regexp, manifest digests (nil: every image) and a registry
+// (""); tag names the images of --image.
+type selection struct {
+	re       string
+	digests  []string
+	registry string
+	tag      string
+}
+
+// selection resolves opts.Image.
+func (opts BloatOptions) selection(ctx context.Context, db DB) (selection, error) {
+	sel := selection{re: opts.Repositories.Regexp()}
+	if opts.Image == nil {
+		return sel, nil
+	}
+	img, kind, err := resolve(ctx, db, *opts.Image)
+	if err != nil {
+		return sel, err
+	}
+	sel.registry, sel.re, sel.tag = img.Registry, "^"+regexp.QuoteMeta(img.Repository)+"$", opts.Image.Tag
+	sel.digests = []string{img.Digest}
+	if kind == "index" {
+		if sel.digests, err = indexChildren(ctx, db, img.Digest); err != nil {
+			return sel, err
 		}
 	}
-	rows, err := db.Query(ctx, qBloatImages, re, digests, registry)
+	return sel, nil
+}
+
+// LoadBloatBacklog counts the layers of the images opts selects that keep
+// the report from judging them.
+func LoadBloatBacklog(ctx context.Context, db DB, opts BloatOptions) (BloatBacklog, error) {
+	var b BloatBacklog
+	sel, err := opts.selection(ctx, db)
+	if err != nil {
+		return b, err
+	}
+	if err := db.QueryRow(ctx, qBloatBacklog, sel.re, sel.digests, sel.registry).Scan(&b.Unindexed, &b.Rejected); err != nil {
+		return b, fmt.Errorf("counting layers not indexed: %w", err)
+	}
+	return b, nil
+}
+
+// WaitIndexed waits up to timeout, looking every interval, until every
+// layer of the images opts selects is indexed, or one is rejected (waiting
+// longer would not let the report judge its image). An image not in the
+// graph yet is waited for too. The time running out is no error: the
+// report then leaves out what it cannot judge.
+func WaitIndexed(ctx context.Context, db DB, opts BloatOptions, timeout, interval time.Duration) (BloatBacklog, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := LoadBloatBacklog(ctx, db, opts)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return b, err
+		case b.Unindexed == 0 || b.Rejected > 0:
+			return b, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return b, ctx.Err()
+		case <-time.After(min(interval, left)):
+		}
+	}
+}
+
+// LoadBloat runs the bloat report. The base of each image is the one the
+// aggregates hold (image_bases): fold them first (graph.Store.ApplyAggregates)
+// for figures as of now.
+func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
+	sel, err := opts.selection(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query(ctx, qBloatImages, sel.re, sel.digests, sel.registry)
 	if err != nil {
 		return nil, fmt.Errorf("querying images: %w", err)
 	}
 	type target struct {
 		BloatImage
-		repoID int64
-		layers []dedup.Layer
-		blobs  []string
-		ok     bool
-		// baseTops are the layer counts at which the stack so far is a
-		// whole image in another repository.
-		baseTops []int
+		repoID    int64
+		layers    []dedup.Layer
+		blobs     []string
+		unindexed int
+		rejected  []RejectedLayer
 	}
 	var targets []*target
 	var t target
-	var os, arch, variant string
-	if _, err := pgx.ForEachRow(rows, []any{&t.Registry, &t.Repository, &t.repoID, &t.Digest, &os, &arch, &variant, &t.Tag}, func() error {
+	var baseDigest, baseRepo, baseTag string
+	if _, err := pgx.ForEachRow(rows, []any{&t.Registry, &t.Repository, &t.repoID, &t.Digest, &t.Platform, &t.Tag,
+		&t.BaseLayers, &baseDigest, &baseRepo, &baseTag}, func() error {
 		c := t
-		c.Platform = strings.TrimSuffix(os+"/"+arch+"/"+variant, "/")
-		if tag != "" {
-			c.Tag = tag
+		if sel.tag != "" {
+			c.Tag = sel.tag
+		}
+		if baseDigest != "" {
+			c.Base = baseName(baseRepo, baseTag, baseDigest)
 		}
 		targets = append(targets, &c)
 		return nil
@@ -114,26 +220,30 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		return nil, fmt.Errorf("reading images: %w", err)
 	}
 
-	out := &Bloat{Images: []BloatImage{}, Notes: []string{}}
+	out := &Bloat{Images: []BloatImage{}, LeftOut: []BloatLeftOut{}, Notes: []string{}}
 	if len(targets) == 0 {
 		return out, nil
 	}
-	digests = make([]string, len(targets))
+	digests := make([]string, len(targets))
 	repoIDs := make([]int64, len(targets))
 	byKey := map[string]*target{}
 	for i, x := range targets {
 		digests[i], repoIDs[i] = x.Digest, x.repoID
 		byKey[fmt.Sprint(x.Digest, x.repoID)] = x
-		x.ok = true
 	}
+	unindexed, rejected := map[string]bool{}, map[string]bool{}
 	if err := forEachLayer(ctx, db, digests, repoIDs, func(r layerRow) error {
 		cur := byKey[fmt.Sprint(r.manifest, r.repositoryID)]
 		if cur == nil {
 			return fmt.Errorf("layer of unexpected manifest %s", r.manifest)
 		}
-		cur.ok = cur.ok && r.indexed
-		if r.baseTop {
-			cur.baseTops = append(cur.baseTops, len(cur.layers)+1)
+		switch {
+		case r.rejectClass != "":
+			cur.rejected = append(cur.rejected, RejectedLayer{Position: r.layer.Position, Digest: r.layer.Digest, Class: r.rejectClass, Reason: r.rejectReason})
+			rejected[r.layer.Digest] = true
+		case !r.indexed:
+			cur.unindexed++
+			unindexed[r.layer.Digest] = true
 		}
 		cur.layers = append(cur.layers, r.layer)
 		cur.blobs = append(cur.blobs, r.layer.Digest)
@@ -143,31 +253,25 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	}
 
 	cache := newEntryCache(db, maxCachedEntries)
-	// One manifest in several repositories is analyzed once per base depth.
-	type memoKey struct {
-		digest string
-		base   int
-	}
-	memo := map[memoKey]dedup.Analysis{}
+	// One manifest in several repositories is analyzed once.
+	memo := map[string]dedup.Analysis{}
 	for _, x := range targets {
 		x.Layers = len(x.layers)
-		// The base is the largest image in another repository that this
-		// one is built on: a stack as tall as this image is a copy of it
-		// (or this is its base), not its base.
-		for _, n := range x.baseTops {
-			if n < x.Layers {
-				x.BaseLayers = max(x.BaseLayers, n)
-			}
-		}
 		x.OverMaxLayers = opts.MaxLayers > 0 && x.Layers > opts.MaxLayers
-		if !x.ok || len(x.layers) == 0 {
-			if len(x.layers) > 0 {
-				out.Pending++
-			}
+		if len(x.layers) == 0 {
 			continue
 		}
-		k := memoKey{x.Digest, x.BaseLayers}
-		a, ok := memo[k]
+		if x.unindexed > 0 || len(x.rejected) > 0 {
+			out.Pending++
+			l := BloatLeftOut{Registry: x.Registry, Repository: x.Repository, Tag: x.Tag, Digest: x.Digest, Platform: x.Platform,
+				Layers: x.Layers, OverMaxLayers: x.OverMaxLayers, Unindexed: x.unindexed, Rejected: x.rejected}
+			if l.Rejected == nil {
+				l.Rejected = []RejectedLayer{}
+			}
+			out.LeftOut = append(out.LeftOut, l)
+			continue
+		}
+		a, ok := memo[x.Digest]
 		if !ok {
 			if err := cache.load(ctx, x.blobs); err != nil {
 				return nil, err
@@ -175,8 +279,8 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			for j := range x.layers {
 				x.layers[j].Entries = cache.entries[x.blobs[j]]
 			}
-			a = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers})
-			memo[k] = a
+			a = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers, BaseName: x.Base})
+			memo[x.Digest] = a
 		}
 		x.Analysis = a
 		out.Analyzed++
@@ -191,10 +295,79 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		return cmp.Or(cmp.Compare(b.WastedBytes, a.WastedBytes), strings.Compare(a.Repository, b.Repository),
 			strings.Compare(a.Tag, b.Tag), strings.Compare(a.Digest, b.Digest))
 	})
-	if out.Pending > 0 {
-		out.Notes = append(out.Notes, fmt.Sprintf("%d images have layers not indexed yet (or rejected, see layer_rejections) and are left out: run layerq-ingest scan --layers", out.Pending))
-	}
+	out.backlog = BloatBacklog{Unindexed: len(unindexed), Rejected: len(rejected)}
+	out.Notes = out.leftOutNotes()
 	return out, nil
+}
+
+// baseName names a base as the image report shows it: repository:tag;
+// repository@digest when no tag names the build; the digest when no
+// repository holds it.
+func baseName(repository, tag, digest string) string {
+	switch {
+	case repository == "":
+		return digest
+	case tag == "":
+		return repository + "@" + digest
+	}
+	return repository + ":" + tag
+}
+
+// maxRejectedNotes bounds the rejected layers the notes name one by one.
+const maxRejectedNotes = 3
+
+// leftOutNotes say, in words, why images were left out and what to run.
+func (b *Bloat) leftOutNotes() []string {
+	notes := []string{}
+	var waiting, refused int
+	for _, l := range b.LeftOut {
+		if l.Unindexed > 0 {
+			waiting++
+		}
+		if len(l.Rejected) > 0 {
+			refused++
+		}
+	}
+	if waiting > 0 {
+		notes = append(notes, fmt.Sprintf("%d images are left out until their layers are indexed (%d layers to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
+			waiting, b.backlog.Unindexed))
+	}
+	if refused == 0 {
+		return notes
+	}
+	notes = append(notes, fmt.Sprintf("%d images are left out because a layer of theirs cannot be indexed:", refused))
+	seen := map[string]bool{}
+	for _, l := range b.LeftOut {
+		for _, r := range l.Rejected {
+			if seen[r.Digest] {
+				continue
+			}
+			seen[r.Digest] = true
+			if len(seen) > maxRejectedNotes {
+				continue
+			}
+			notes = append(notes, "  "+rejectedNote(l, r))
+		}
+	}
+	if n := len(seen) - maxRejectedNotes; n > 0 {
+		notes = append(notes, fmt.Sprintf("  and %d more layers (-o json lists them all, under left_out)", n))
+	}
+	return notes
+}
+
+// rejectedNote says why a layer of image l was not indexed, and how to
+// retry when a limit stopped it.
+func rejectedNote(l BloatLeftOut, r RejectedLayer) string {
+	name := l.Repository
+	if l.Tag != "" {
+		name += ":" + l.Tag
+	}
+	what := fmt.Sprintf("layer #%d of %s (%s): %s", r.Position, name, r.Digest, r.Reason)
+	switch r.Class {
+	case layerscan.ClassTooLarge, layerscan.ClassTooManyEntries:
+		return what + fmt.Sprintf("; it is over a limit of the layer indexer: to index it, raise --layer-max-bytes or --layer-max-entries, forget the verdict (psql \"$DATABASE_URL\" -c \"DELETE FROM layer_rejections WHERE blob_digest = '%s'\") and run layerq-ingest scan --layers", r.Digest)
+	}
+	return what + "; it cannot be read as a layer (" + strings.ReplaceAll(r.Class, "_", " ") + "): rebuild and push the image"
 }
 
 // layerRow is one layer of an image manifest, as bloat_layers.sql reads it.
@@ -205,13 +378,14 @@ type layerRow struct {
 	layer dedup.Layer
 	// indexed: the layer's file index is stored (and it is not rejected).
 	indexed bool
-	// baseTop: the stack up to this layer is a whole image in another
-	// repository than repositoryID.
-	baseTop bool
+	// rejectClass and rejectReason say why the file index refused the
+	// layer; "" when it did not.
+	rejectClass, rejectReason string
 }
 
-// forEachLayer reads the layers of manifests[i] in repositoryIDs[i], bottom
-// first, manifest by manifest.
+// forEachLayer reads the layers of manifests[i], bottom first, manifest by
+// manifest; repositoryIDs[i] is the repository the caller reads it for,
+// echoed in the rows.
 func forEachLayer(ctx context.Context, db DB, manifests []string, repositoryIDs []int64, fn func(layerRow) error) error {
 	rows, err := db.Query(ctx, qBloatLayers, manifests, repositoryIDs)
 	if err != nil {
@@ -220,12 +394,11 @@ func forEachLayer(ctx context.Context, db DB, manifests []string, repositoryIDs 
 	var (
 		r            layerRow
 		uncompressed *int64
-		rejected     bool
 	)
 	_, err = pgx.ForEachRow(rows, []any{&r.manifest, &r.repositoryID, &r.layer.Position, &r.layer.Digest, &r.layer.MediaType,
-		&r.layer.Size, &r.layer.CreatedBy, &uncompressed, &rejected, &r.baseTop}, func() error {
+		&r.layer.Size, &r.layer.CreatedBy, &uncompressed, &r.rejectClass, &r.rejectReason}, func() error {
 		c := r
-		c.indexed = uncompressed != nil && !rejected
+		c.indexed = uncompressed != nil && c.rejectClass == ""
 		c.layer.UncompressedSize = 0
 		if c.indexed {
 			c.layer.UncompressedSize = *uncompressed
@@ -326,35 +499,92 @@ func (b *Bloat) Preamble() []string {
 	return append(lines, b.Notes...)
 }
 
-// Columns implements output.Table.
-func (b *Bloat) Columns() []output.Column {
-	return output.Cols("image", "finding", "bytes", "compressed", "steps", "top_paths", "fix")
+// Empty implements output.Empty.
+func (b *Bloat) Empty() string {
+	return "no image analyzed hides bytes, has a run of small RUN layers or is over --max-layers"
 }
 
-// Rows implements output.Table: per image a summary row, then one row per
-// pair of steps and per layer run.
+// Columns implements output.Table: the records, one per finding (a pair
+// of steps or a run of layers), each with its image.
+func (b *Bloat) Columns() []output.Column {
+	return output.Cols("registry", "repository", "tag", "digest", "platform", "base", "base_layers", "over_max_layers",
+		"kind", "bytes", "compressed_bytes", "files", "added_by_position", "added_by", "hidden_by_position", "hidden_by",
+		"in_base", "from_base", "top_paths", "from_position", "to_position", "steps", "fix")
+}
+
+// Rows implements output.Table: per image a record for each pair and each
+// layer run, or one with no finding for an image shown only for
+// --max-layers. Lists (top paths, steps) are one item a line.
 func (b *Bloat) Rows() [][]any {
+	var rows [][]any
+	for _, img := range b.Images {
+		head := []any{img.Registry, img.Repository, img.Tag, output.Digest(img.Digest), img.Platform, img.Base, img.BaseLayers, img.OverMaxLayers}
+		record := func(finding ...any) {
+			rows = append(rows, append(slices.Clone(head), finding...))
+		}
+		for _, p := range img.Pairs {
+			paths := make([]string, len(p.TopPaths))
+			for i, tp := range p.TopPaths {
+				paths[i] = tp.Path
+			}
+			record(p.Kind, output.Bytes(p.Bytes), output.Bytes(p.CompressedBytes), p.Files, p.AddedByPosition, p.AddedBy,
+				p.HiddenByPosition, p.HiddenBy, p.InBase, p.FromBase, strings.Join(paths, "\n"), nil, nil, nil, output.Whole(p.Fix))
+		}
+		for _, r := range img.LayerRuns {
+			record(r.Kind, output.Bytes(r.Bytes), nil, nil, nil, nil, nil, nil, nil, nil, nil,
+				r.FromPosition, r.ToPosition, strings.Join(r.Steps, "\n"), output.Whole(r.Fix))
+		}
+		if len(img.Pairs) == 0 && len(img.LayerRuns) == 0 {
+			record()
+		}
+	}
+	return rows
+}
+
+// TableColumns implements output.Grouped: for people, each image on a
+// line (what it is, in the last column) with its findings under it.
+func (b *Bloat) TableColumns() []output.Column {
+	return []output.Column{{Key: "image", Title: "IMAGE / FINDING"}, {Key: "digest", Wide: true}, {Key: "platform"},
+		{Key: "bytes"}, {Key: "compressed_bytes", Title: "COMPRESSED", Wide: true}, {Key: "steps"}, {Key: "top_paths"}, {Key: "fix"}}
+}
+
+// TableRows implements output.Grouped.
+func (b *Bloat) TableRows() [][]any {
 	var rows [][]any
 	for _, img := range b.Images {
 		name := img.Repository
 		if img.Tag != "" {
 			name += ":" + img.Tag
 		}
-		if img.Platform != "" && img.Platform != "linux/amd64" {
-			name += " (" + img.Platform + ")"
+		summary := fmt.Sprintf("%d layers, no base known", img.Layers)
+		if img.Base != "" {
+			summary = fmt.Sprintf("%d layers, %d from the base %s", img.Layers, img.BaseLayers, img.Base)
 		}
-		summary := fmt.Sprintf("%d layers (%d from the base)", img.Layers, img.BaseLayers)
 		if img.OverMaxLayers {
 			summary += ", over --max-layers"
 		}
-		rows = append(rows, []any{name, summary, output.Bytes(img.WastedBytes), output.Bytes(img.WastedCompressedBytes), "", "", ""})
+		rows = append(rows, []any{name, output.Digest(img.Digest), img.Platform,
+			output.Bytes(img.WastedBytes), output.Bytes(img.WastedCompressedBytes), "", "", output.Whole(summary)})
+		step := func(pos int, createdBy string) string {
+			if pos < img.BaseLayers {
+				return createdBy // the base and the layer, named by dedup
+			}
+			return fmt.Sprintf("#%d %s", pos, shortStep(createdBy))
+		}
 		for _, p := range img.Pairs {
+			finding := "- " + p.Kind
+			switch {
+			case p.InBase:
+				finding += " (in the base)"
+			case p.FromBase:
+				finding += " (from the base)"
+			}
 			var paths []string
 			for _, tp := range p.TopPaths {
 				paths = append(paths, fmt.Sprintf("%s (%s)", tp.Path, output.Bytes(tp.Bytes)))
 			}
-			rows = append(rows, []any{"", p.Kind, output.Bytes(p.Bytes), output.Bytes(p.CompressedBytes),
-				fmt.Sprintf("#%d %s -> #%d %s", p.AddedByPosition, shortStep(p.AddedBy), p.HiddenByPosition, shortStep(p.HiddenBy)),
+			rows = append(rows, []any{finding, "", "", output.Bytes(p.Bytes), output.Bytes(p.CompressedBytes),
+				step(p.AddedByPosition, p.AddedBy) + " -> " + step(p.HiddenByPosition, p.HiddenBy),
 				strings.Join(paths, ", "), output.Whole(p.Fix)})
 		}
 		for _, r := range img.LayerRuns {
@@ -362,25 +592,28 @@ func (b *Bloat) Rows() [][]any {
 			for _, s := range r.Steps {
 				steps = append(steps, shortStep(s))
 			}
-			rows = append(rows, []any{"", fmt.Sprintf("%d small RUN layers", r.Layers), output.Bytes(r.Bytes), "",
+			rows = append(rows, []any{fmt.Sprintf("- %d small RUN layers", r.Layers), "", "", output.Bytes(r.Bytes), "",
 				fmt.Sprintf("#%d..#%d %s", r.FromPosition, r.ToPosition, strings.Join(steps, " | ")), "", output.Whole(r.Fix)})
 		}
 	}
 	return rows
 }
 
-// shortStep trims a history step for a table cell.
+// shortStep is a history step as a person reads it: the builder's shell
+// wrapper and BuildKit's marker taken out.
 func shortStep(s string) string {
 	s = strings.TrimSuffix(strings.TrimSpace(s), " # buildkit")
 	if rest, ok := strings.CutPrefix(s, "/bin/sh -c #(nop) "); ok {
-		s = strings.TrimSpace(rest) // the classic builder's non-RUN instructions
-	} else {
-		for _, shell := range []string{"/bin/sh -c ", "|"} {
-			if rest, ok := strings.CutPrefix(strings.TrimPrefix(s, "RUN "), shell); ok {
-				s = "RUN " + strings.TrimSpace(rest)
-				break
-			}
+		return strings.TrimSpace(rest) // the classic builder's non-RUN instructions
+	}
+	run := strings.TrimPrefix(s, "RUN ")
+	if strings.HasPrefix(run, "|") { // the classic builder's RUN with build arguments: |2 A=1 B=2 /bin/sh -c …
+		if _, rest, ok := strings.Cut(run, " /bin/sh -c "); ok {
+			return "RUN " + strings.TrimSpace(rest)
 		}
 	}
-	return output.Truncate(s, 40)
+	if rest, ok := strings.CutPrefix(run, "/bin/sh -c "); ok {
+		return "RUN " + strings.TrimSpace(rest)
+	}
+	return s
 }

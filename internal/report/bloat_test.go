@@ -4,6 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -11,8 +14,10 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/output"
@@ -127,8 +132,9 @@ func setupBloat(t *testing.T) bloatCorpus {
 		t.Fatal(err)
 	}
 	reg.PushImage(t, "team/app:sbom", sbom)
-	// The app and its rebuild as two platforms of one index.
-	idx, err := sample.Index([]v1.Image{c.app, c.rebuild}, []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}, sample.Docker)
+	// The app and its rebuild as two platforms of one index, which
+	// declares for the app another platform than its config says.
+	idx, err := sample.Index([]v1.Image{c.app, c.rebuild}, []v1.Platform{{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "arm64"}}, sample.Docker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +169,10 @@ func setupBloat(t *testing.T) bloatCorpus {
 	if sum.Indexed != 13 || sum.Skipped != 0 || sum.Rejected+sum.Failed != 0 {
 		t.Fatalf("indexing: %+v", sum)
 	}
+	// The bases (image_bases) are kept by the aggregates.
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
@@ -184,18 +194,37 @@ func TestBloat(t *testing.T) {
 	if len(got.Images) != 3 || got.Images[0].Repository != "team/app" || got.Images[1].Repository != "team/child" || got.Images[2].Repository != "team/multi" {
 		t.Fatalf("images shown: %+v", got.Images)
 	}
-	if ch := got.Images[1]; ch.BaseLayers != 10 || ch.Layers != 11 || len(ch.LayerRuns) != 0 || ch.WastedBytes != 15560 || !ch.Pairs[0].InBase {
+	if ch := got.Images[1]; ch.BaseLayers != 10 || ch.Layers != 11 || len(ch.LayerRuns) != 0 || ch.WastedBytes != 15560 || !ch.Pairs[0].InBase || !ch.Pairs[0].FromBase {
 		t.Errorf("team/child: %d layers, %d from the base, runs %+v, wasted %d, first pair in base %v",
 			ch.Layers, ch.BaseLayers, ch.LayerRuns, ch.WastedBytes, ch.Pairs[0].InBase)
 	}
 	img := got.Images[0]
 	appDigest, _ := c.app.Digest()
-	if img.Repository != "team/app" || img.Tag != "1" || img.Digest != appDigest.String() || img.Layers != 10 || img.BaseLayers != 1 {
-		t.Errorf("image = %s:%s@%s, %d layers (%d base)", img.Repository, img.Tag, img.Digest, img.Layers, img.BaseLayers)
+	// The base is the one-layer image the app's first layer makes, in
+	// lib/deb (gzip) and zstd/deb (zstd, the same chain): of two as tall and
+	// as old, the lower digest.
+	bd, _ := c.base.Digest()
+	zd, _ := c.zbase.Digest()
+	base := "lib/deb:12"
+	if zd.String() < bd.String() {
+		base = "zstd/deb:12"
 	}
+	if img.Repository != "team/app" || img.Tag != "1" || img.Digest != appDigest.String() || img.Layers != 10 || img.BaseLayers != 1 || img.Base != base {
+		t.Errorf("image = %s:%s@%s, %d layers (%d base, %s)", img.Repository, img.Tag, img.Digest, img.Layers, img.BaseLayers, img.Base)
+	}
+	// The image report says the same of the base.
+	ref, _ := report.ParseRef("team/app:1")
+	if im, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref}); err != nil || im.Base == nil || im.Base.Layers != img.BaseLayers ||
+		im.Base.Repository+":"+im.Base.Tag != img.Base {
+		t.Errorf("image report: base %+v (%v); bloat: %d layers of %s", im.Base, err, img.BaseLayers, img.Base)
+	}
+	if img.Platform != "linux/amd64" || got.Images[2].Platform != "linux/arm/v7" {
+		t.Errorf("platforms %q, %q; want the config's linux/amd64 and the index's linux/arm/v7", img.Platform, got.Images[2].Platform)
+	}
+	// The base's layer is named by the base, not by its history step.
 	step := func(i int) string {
 		if i == 0 {
-			return baseStep.CreatedBy
+			return base + " (base layer #0)"
 		}
 		return appSteps[i-1].CreatedBy
 	}
@@ -210,14 +239,16 @@ func TestBloat(t *testing.T) {
 		top           string // the first top path
 		fix           string // a word the fix must contain
 	}
-	// Worked by hand from the corpus above.
+	// Worked by hand from the corpus above. What the base's layer added
+	// (position 0) this image's steps cannot remove: the advice says how
+	// to live with the base, or pick another.
 	want := []pair{
 		{1, 3, "removed", 10000, 2, "/var/lib/apt/lists/b", "apt-get update with rm -rf /var/lib/apt/lists/* in one RUN"},
-		{0, 4, "metadata_changed", 3000, 1, "/usr/bin/tool", "--chmod"},
-		{0, 5, "removed", 1200, 2, "/usr/share/doc", "same RUN"},
-		{0, 6, "opaque_hidden", 1000, 2, "/opt/data", "whole directory"},
-		{0, 7, "replaced", 250, 1, "/srv/f", "final type"},
-		{0, 9, "overwritten", 100, 1, "/etc/passwd", "final version once"},
+		{0, 4, "metadata_changed", 3000, 1, "/usr/bin/tool", "come with the base image " + base + ": changing their mode or owner"},
+		{0, 5, "removed", 1200, 2, "/usr/share/doc", "come with the base image " + base + ": a later rm only hides them"},
+		{0, 6, "opaque_hidden", 1000, 2, "/opt/data", "replaced a directory that the base image " + base + " fills"},
+		{0, 7, "replaced", 250, 1, "/srv/f", "gave a path of the base image " + base + " another type"},
+		{0, 9, "overwritten", 100, 1, "/etc/passwd", "come with the base image " + base + ": rewriting them"},
 		{7, 8, "removed", 10, 1, "/srv/f", "same RUN"},
 	}
 	var total, totalCompressed int64
@@ -227,7 +258,7 @@ func TestBloat(t *testing.T) {
 	for i, w := range want {
 		p := img.Pairs[i]
 		if p.AddedByPosition != w.added || p.HiddenByPosition != w.hidden || p.AddedBy != step(w.added) || p.HiddenBy != step(w.hidden) ||
-			p.Kind != w.kind || p.Bytes != w.bytes || p.Files != w.files || p.CompressedBytes != est(w.bytes, w.added) ||
+			p.FromBase != (w.added == 0) || p.InBase || p.Kind != w.kind || p.Bytes != w.bytes || p.Files != w.files || p.CompressedBytes != est(w.bytes, w.added) ||
 			len(p.TopPaths) == 0 || p.TopPaths[0].Path != w.top || !strings.Contains(p.Fix, w.fix) {
 			t.Errorf("pair %d = %+v\nwant %+v (compressed %d)", i, p, w, est(w.bytes, w.added))
 		}
@@ -302,7 +333,8 @@ func TestBloat(t *testing.T) {
 		}
 		// Both children are analyzed; the rebuild wastes nothing and has
 		// no small layers, so only the app is shown.
-		if b.Analyzed != 2 || len(b.Images) != 1 || b.Images[0].Repository != "team/multi" || b.Images[0].Tag != "1" || b.Images[0].WastedBytes != 15560 {
+		if b.Analyzed != 2 || len(b.Images) != 1 || b.Images[0].Repository != "team/multi" || b.Images[0].Tag != "1" || b.Images[0].WastedBytes != 15560 ||
+			b.Images[0].Platform != "linux/arm/v7" {
 			t.Errorf("--image team/multi:1: analyzed %d, images %+v", b.Analyzed, b.Images)
 		}
 	})
@@ -316,12 +348,26 @@ func TestBloat(t *testing.T) {
 		if b.Analyzed != 1 || len(b.Images) != 1 || b.Images[0].WastedBytes != 15560 {
 			t.Errorf("--image team/app:1: %+v", b)
 		}
+		printed := map[output.Format][]byte{}
 		for _, f := range []output.Format{output.TableFormat, output.JSONFormat, output.CSVFormat} {
 			var buf bytes.Buffer
 			if err := output.Print(&buf, output.Options{Format: f}, b); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("testdata", "bloat."+string(f)+".golden"), buf.Bytes())
+			printed[f] = buf.Bytes()
+		}
+		// Every CSV column is a JSON key of the report (pairs and layer
+		// runs both show here).
+		keys := jsonKeys(t, printed[output.JSONFormat])
+		head, err := csv.NewReader(bytes.NewReader(printed[output.CSVFormat])).Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range head {
+			if !keys[h] {
+				t.Errorf("CSV column %s is no JSON key of the report", h)
+			}
 		}
 	})
 }
@@ -421,6 +467,236 @@ func TestDuplicates(t *testing.T) {
 		_, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "tree", Repositories: all, Limit: 3})
 		if err == nil || !strings.Contains(err.Error(), "use blob, layer or file") {
 			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+// The debian corpus: library/debian:12 with its history as buildah writes
+// it (the ADD that made its first layer marked empty_layer, its CMD not),
+// apt lists in that layer and a second layer deleting its docs;
+// team-a/api:1.3 on it, whose one RUN deletes the apt lists the base
+// ships; the same image recompressed with zstd (team-b/worker-zstd:1.0),
+// and with no platform in its config (team-c/bare:1); and
+// library/classic:1, whose classic history maps onto its layers as it
+// should.
+var (
+	debianADD   = "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf47ec609712007327828f7530cc3455c43bbcdcaf449a75a9 in / "
+	debianCMD   = `/bin/sh -c #(nop)  CMD ["bash"]`
+	debianSteps = []sample.Step{
+		{CreatedBy: debianADD, Empty: true},
+		{CreatedBy: debianCMD, Files: []sample.File{
+			dir("etc"), file("etc/os-release", 20),
+			dir("var"), dir("var/lib"), dir("var/lib/apt"), dir("var/lib/apt/lists"),
+			file("var/lib/apt/lists/main", 6000), file("var/lib/apt/lists/security", 4000),
+			dir("usr"), dir("usr/share"), dir("usr/share/doc"), file("usr/share/doc/a", 700), file("usr/share/doc/b", 300),
+		}},
+		{CreatedBy: "/bin/sh -c rm -rf /usr/share/doc", Files: []sample.File{sample.Whiteout("usr/share/doc")}},
+	}
+	apiStep = sample.Step{CreatedBy: "RUN /bin/sh -c apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/* # buildkit", Files: []sample.File{
+		dir("usr/bin"), {Path: "usr/bin/curl", Content: content("usr/bin/curl", 2000), Mode: 0o755},
+		sample.Whiteout("var/lib/apt/lists/main"), sample.Whiteout("var/lib/apt/lists/security"),
+	}}
+	classicSteps = []sample.Step{
+		{CreatedBy: debianADD, Files: []sample.File{file("etc/os-release", 30)}},
+		{CreatedBy: debianCMD, Empty: true},
+		{CreatedBy: "/bin/sh -c apt-get install -y make", Files: []sample.File{file("usr/bin/make", 40)}},
+	}
+	// debianMismatch is what the walker says of the debian layers' history.
+	debianMismatch = `layer #0 is from history entry #0 (/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf47ec609712007327…, marked empty_layer), ` +
+		`not #1 (/bin/sh -c #(nop) CMD ["bash"]), which makes no layer`
+)
+
+// jsonKeys are the object keys anywhere in a JSON document.
+func jsonKeys(t *testing.T, doc []byte) map[string]bool {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				keys[k] = true
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return keys
+}
+
+type debianCorpus struct {
+	pool              *pgxpool.Pool
+	debian, api, zapi v1.Image
+	bare, classic     v1.Image
+}
+
+func setupDebian(t *testing.T) debianCorpus {
+	t.Helper()
+	ctx := context.Background()
+	reg := registrytest.New(t)
+	c := debianCorpus{pool: pgtest.NewPool(t)}
+	c.debian = mustBuild(t, sample.Spec{Steps: debianSteps})
+	c.api = mustBuild(t, sample.Spec{Base: c.debian, Steps: []sample.Step{apiStep}})
+	var err error
+	if c.zapi, err = sample.Recompress(c.api, sample.Zstd, sample.OCI); err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := c.api.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "", ""
+	if c.bare, err = mutate.ConfigFile(c.api, cf); err != nil {
+		t.Fatal(err)
+	}
+	c.classic = mustBuild(t, sample.Spec{Steps: classicSteps})
+	reg.PushImage(t, "library/debian:12", c.debian)
+	reg.PushImage(t, "team-a/api:1.3", c.api)
+	reg.PushImage(t, "team-b/worker-zstd:1.0", c.zapi)
+	reg.PushImage(t, "team-c/bare:1", c.bare)
+	reg.PushImage(t, "library/classic:1", c.classic)
+
+	w, err := walker.New(walker.Options{Jobs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := graph.New(c.pool)
+	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("**")}); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := layerindex.Pending(ctx, store, "reg.test", reg.Host, repoglob.Compile("**").Regexp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// debian's 2 layers, the api layer gzip and zstd (the zstd copy's base
+	// layers are blobs of their own too: 2 more), classic's 2.
+	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, ls, 2, nil); err != nil || sum.Indexed != 8 {
+		t.Fatalf("indexing: %+v, %v", sum, err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The base is the one the image report names, whatever the encoding of
+// the layers: a zstd copy of an image on a gzip base has the same base.
+// What the base's layers add is marked from_base, what its own steps hide
+// in_base, and the base's layers are named by the base.
+func TestBloatBase(t *testing.T) {
+	t.Parallel()
+	c := setupDebian(t)
+	ctx := context.Background()
+	got, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// debian, api, its zstd copy and its bare copy; classic wastes nothing.
+	if got.Analyzed != 5 || got.Pending != 0 || len(got.Images) != 4 {
+		t.Fatalf("analyzed %d, pending %d, shown %+v", got.Analyzed, got.Pending, got.Images)
+	}
+	// Sorted by waste, then repository.
+	names := []string{"team-a/api", "team-b/worker-zstd", "team-c/bare", "library/debian"}
+	for i, img := range got.Images {
+		if img.Repository != names[i] {
+			t.Fatalf("image %d is %s, want %s", i, img.Repository, names[i])
+		}
+	}
+	base := "library/debian:12 (base layer #0)"
+	for _, img := range got.Images[:3] {
+		t.Run(img.Repository, func(t *testing.T) {
+			// By hand: base layer #0 adds the apt lists (10000 bytes), the
+			// image's RUN (#2) deletes them; base layer #1 deletes the docs
+			// #0 added (1000 bytes).
+			if img.Layers != 3 || img.BaseLayers != 2 || img.Base != "library/debian:12" || img.WastedBytes != 11000 || len(img.Pairs) != 2 || len(img.LayerRuns) != 0 {
+				t.Fatalf("%d layers, %d of %s, wasted %d, pairs %+v, runs %+v", img.Layers, img.BaseLayers, img.Base, img.WastedBytes, img.Pairs, img.LayerRuns)
+			}
+			lists, docs := img.Pairs[0], img.Pairs[1]
+			if lists.AddedBy != base || lists.AddedByPosition != 0 || lists.HiddenBy != apiStep.CreatedBy || lists.HiddenByPosition != 2 ||
+				lists.Kind != "removed" || lists.Bytes != 10000 || lists.Files != 2 || !lists.FromBase || lists.InBase ||
+				len(lists.TopPaths) != 2 || lists.TopPaths[0] != (dedup.PathSize{Path: "/var/lib/apt/lists/main", Bytes: 6000}) ||
+				lists.Fix != "these files come with the base image library/debian:12: a later rm only hides them, every pull still downloads them; use a slimmer base, or drop the rm, which only stores whiteouts" {
+				t.Errorf("apt lists pair = %+v", lists)
+			}
+			if docs.AddedBy != base || docs.HiddenBy != "library/debian:12 (base layer #1)" || docs.HiddenByPosition != 1 || docs.Bytes != 1000 ||
+				!docs.InBase || !docs.FromBase || !strings.HasPrefix(docs.Fix, "inside the base image library/debian:12, not this image's steps") {
+				t.Errorf("docs pair = %+v", docs)
+			}
+			// The image report says the same of the base.
+			ref, _ := report.ParseRef(img.Repository + ":" + img.Tag)
+			im, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: ref})
+			if err != nil || im.Base == nil || im.Base.Layers != 2 || im.Base.Repository != "library/debian" || im.Base.Tag != "12" {
+				t.Errorf("image report: base %+v (%v)", im.Base, err)
+			}
+		})
+	}
+	if got.Images[0].Platform != "linux/amd64" || got.Images[2].Platform != "" {
+		t.Errorf("platforms %q and %q; want linux/amd64 and nothing", got.Images[0].Platform, got.Images[2].Platform)
+	}
+	// The base itself: no base known, and its first layer is ADD's, not
+	// CMD's, as buildah's history would have it.
+	if d := got.Images[3]; d.BaseLayers != 0 || d.Base != "" || len(d.Pairs) != 1 || d.Pairs[0].AddedBy != debianADD || d.Pairs[0].Bytes != 1000 || d.Pairs[0].FromBase {
+		t.Errorf("library/debian = %+v", d)
+	}
+
+	t.Run("csv", func(t *testing.T) {
+		var csvOut bytes.Buffer
+		if err := output.Print(&csvOut, output.Options{Format: output.CSVFormat}, got); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(&csvOut).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := "registry,repository,tag,digest,platform,base,base_layers,over_max_layers,kind,bytes,compressed_bytes,files," +
+			"added_by_position,added_by,hidden_by_position,hidden_by,in_base,from_base,top_paths,from_position,to_position,steps,fix"
+		// One record per pair: 2 for each of the three images on the
+		// base, 1 for the base.
+		if len(recs) != 1+7 || strings.Join(recs[0], ",") != head {
+			t.Fatalf("csv = %q", recs)
+		}
+		zd, _ := c.zapi.Digest()
+		// The compressed cost: the bytes at the ratio of the zstd blob of
+		// the layer that added them.
+		zl, _ := c.zapi.Layers()
+		zsize, _ := zl[0].Size()
+		rc, _ := zl[0].Uncompressed()
+		ztar, _ := io.Copy(io.Discard, rc)
+		rc.Close()
+		compressed := fmt.Sprint(int64(float64(10000) * float64(zsize) / float64(ztar)))
+		// The zstd copy's first pair, every value whole.
+		want := []string{"reg.test", "team-b/worker-zstd", "1.0", zd.String(), "linux/amd64", "library/debian:12", "2", "false",
+			"removed", "10000", compressed, "2", "0", base, "2", apiStep.CreatedBy, "false", "true",
+			"/var/lib/apt/lists/main\n/var/lib/apt/lists/security", "", "", "",
+			"these files come with the base image library/debian:12: a later rm only hides them, every pull still downloads them; use a slimmer base, or drop the rm, which only stores whiteouts"}
+		if strings.Join(recs[3], "|") != strings.Join(want, "|") {
+			t.Errorf("record = %q\nwant     %q", recs[3], want)
+		}
+		if recs[5][1] != "team-c/bare" || recs[5][4] != "" {
+			t.Errorf("bare record = %q", recs[5])
+		}
+	})
+
+	t.Run("table", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := output.Print(&buf, output.Options{Format: output.TableFormat}, got); err != nil {
+			t.Fatal(err)
+		}
+		var bare string
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.HasPrefix(l, "team-c/bare:1 ") {
+				bare = l
+			}
+		}
+		// No platform: the column is blank, then the waste (11000 bytes).
+		if f := strings.Fields(bare); len(f) < 3 || f[1] != "10.7" || f[2] != "KiB" {
+			t.Errorf("bare line %q in\n%s", bare, buf.String())
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -429,15 +430,159 @@ func applyConfig(m *graph.Manifest, cfg *configDoc) {
 		if i >= len(nonEmpty) {
 			break
 		}
-		h := m.History[nonEmpty[i]]
-		m.Layers[i].HistoryIndex = nonEmpty[i]
-		m.Layers[i].CreatedBy = h.CreatedBy
-		m.Layers[i].Created = h.Created
-		m.Layers[i].Comment = h.Comment
+		attribute(&m.Layers[i], m.History, nonEmpty[i])
 	}
+	problems = append(problems, honestSteps(m)...)
 	if len(problems) > 0 {
 		m.HistoryMismatch = joinProblems(problems)
 	}
+}
+
+// attribute records history entry h as the step that made layer l.
+func attribute(l *graph.Layer, history []graph.HistoryEntry, h int) {
+	e := history[h]
+	l.HistoryIndex, l.CreatedBy, l.Created, l.Comment = h, e.CreatedBy, e.Created, e.Comment
+}
+
+// metadataOnly are the Dockerfile instructions that change only the image
+// config: none of them can have made a layer with content.
+var metadataOnly = map[string]bool{
+	"CMD": true, "ENTRYPOINT": true, "ENV": true, "LABEL": true, "EXPOSE": true, "USER": true, "WORKDIR": true,
+	"VOLUME": true, "STOPSIGNAL": true, "HEALTHCHECK": true, "SHELL": true, "ONBUILD": true, "ARG": true, "MAINTAINER": true,
+}
+
+// makesLayer are the instructions that write files.
+var makesLayer = map[string]bool{"ADD": true, "COPY": true, "RUN": true}
+
+// emptyTarDiffID is the diff_id of an empty tar (1024 zero bytes): the
+// layer some builders commit for an instruction that changed nothing.
+const emptyTarDiffID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+// workdirLayerBytes: BuildKit commits the directory a WORKDIR creates as a
+// layer of its own, a few hundred bytes compressed. A larger layer is not
+// WORKDIR's.
+const workdirLayerBytes = 1024
+
+// honestSteps re-attributes the layers that the spec's mapping gives to an
+// instruction that changes only the config. Builders get empty_layer wrong:
+// buildah marks a base's "ADD file:… in /" empty and its CMD ["bash"] not,
+// and the spec's mapping then says a 90 MiB layer was made by CMD. Such a
+// layer goes to the nearest ADD, COPY or RUN entry that no other layer maps
+// to: among the entries between it and the layer below, the nearest first;
+// else among those up to the layer above, unless that layer needs them
+// itself. An empty layer, and BuildKit's small WORKDIR layer, stay as they
+// are. It returns what it did, for history_mismatch.
+// sql/migrations/00009_history_steps.sql does the same to the layers of a
+// graph ingested before: keep the two alike.
+func honestSteps(m *graph.Manifest) []string {
+	mapped := make([]int, len(m.Layers)) // the spec's mapping, before any change
+	for i, l := range m.Layers {
+		mapped[i] = l.HistoryIndex
+	}
+	// at is the entry layer i maps to: -1 below the first layer, past the
+	// history above the last mapped one.
+	at := func(i int) int {
+		switch {
+		case i < 0:
+			return -1
+		case i >= len(mapped) || mapped[i] < 0:
+			return len(m.History)
+		}
+		return mapped[i]
+	}
+	needs := func(i int) bool {
+		if i < 0 || i >= len(mapped) || mapped[i] < 0 {
+			return false
+		}
+		l, in := m.Layers[i], instruction(m.History[mapped[i]].CreatedBy)
+		return metadataOnly[in] && l.DiffID != emptyTarDiffID && !(in == "WORKDIR" && l.Size < workdirLayerBytes)
+	}
+	writes := func(j int) bool { return makesLayer[instruction(m.History[j].CreatedBy)] }
+	var notes []string
+	for i := range m.Layers {
+		if !needs(i) {
+			continue
+		}
+		h, to := mapped[i], -1
+		for j := h - 1; j > at(i-1) && to < 0; j-- {
+			if writes(j) {
+				to = j
+			}
+		}
+		if to < 0 && !needs(i+1) {
+			for j := h + 1; j < at(i+1) && to < 0; j++ {
+				if writes(j) {
+					to = j
+				}
+			}
+		}
+		if to < 0 {
+			notes = append(notes, fmt.Sprintf("layer #%d maps to history entry #%d (%s), which makes no layer, and no ADD, COPY or RUN entry beside it could have made it",
+				i, h, brief(m.History[h].CreatedBy)))
+			continue
+		}
+		marked := ""
+		if m.History[to].EmptyLayer {
+			marked = ", marked empty_layer"
+		}
+		notes = append(notes, fmt.Sprintf("layer #%d is from history entry #%d (%s%s), not #%d (%s), which makes no layer",
+			i, to, brief(m.History[to].CreatedBy), marked, h, brief(m.History[h].CreatedBy)))
+		attribute(&m.Layers[i], m.History, to)
+	}
+	return notes
+}
+
+// instruction is the Dockerfile instruction a history entry records, as
+// the classic builder spells it ("/bin/sh -c #(nop) CMD […]", "/bin/sh -c
+// make" and "|2 A=1 B=2 /bin/sh -c make" for RUN) and as BuildKit and
+// buildah do ("CMD […]", "RUN /bin/sh -c make # buildkit"); "" when the
+// entry names none.
+func instruction(createdBy string) string {
+	s := strings.TrimLeftFunc(createdBy, isSpace)
+	if rest, ok := strings.CutPrefix(s, "/bin/sh -c #(nop)"); ok {
+		return keyword(strings.TrimLeftFunc(rest, isSpace))
+	}
+	if strings.HasPrefix(s, "/bin/sh -c ") || buildArgs(s) {
+		return "RUN"
+	}
+	return keyword(s)
+}
+
+// buildArgs reports whether s starts as the classic builder's RUN with
+// build arguments: "|2 A=1 B=2 …".
+func buildArgs(s string) bool {
+	n := 1
+	for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+		n++
+	}
+	return len(s) > 0 && s[0] == '|' && n > 1 && n < len(s) && s[n] == ' '
+}
+
+// keyword is the word of capitals s starts with, "" when it starts
+// otherwise.
+func keyword(s string) string {
+	n := 0
+	for n < len(s) && 'A' <= s[n] && s[n] <= 'Z' {
+		n++
+	}
+	if n == 0 || n < len(s) && !isSpace(rune(s[n])) {
+		return ""
+	}
+	return s[:n]
+}
+
+// isSpace is ASCII white space, as Postgres regular expressions see it.
+func isSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v'
+}
+
+// brief is a history step on one line, at most 60 characters, for a note.
+func brief(s string) string {
+	s = strings.Join(strings.FieldsFunc(s, isSpace), " ")
+	if r := []rune(s); len(r) > 60 {
+		s = string(r[:59]) + "…"
+	}
+	return s
 }
 
 func sha256Hex(b []byte) string {
