@@ -16,11 +16,41 @@ import (
 func cacheCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cache",
-		Usage: "build-cache reuse between consecutive pushes, the step that broke it, and the steps that break it most",
+		Usage: "build-cache reuse between each build and the build before it, the step that broke it, and the steps that break it most",
+		Description: `Builds are compared in streams, each of one platform:
+
+   tag       a tag's pushes, in the order they were seen (webhooks, or
+             scans that saw the tag move); an index pushed under the tag
+             is one build per platform.
+   created   for a repository none of whose tags has moved: its builds of
+             one platform in the order their configs say they were built
+             (created), which is what a scan can tell without push history.
+             An image seen once counts once, so a rebuild identical to the
+             build before it does not show.
+
+A build's platform is what the index of its repository listing it declares (a
+cross-built image whose config names the builder's platform is shown with
+"(config: …)"); an image pushed on its own has its config's platform.
+
+Each build is compared with the build before it in its stream: a stream of
+N builds gives N-1 compared. The lines above the table give per repository
+its builds (each tag push per platform, or each image), how many were
+compared, the layers and bytes of the compared builds and those reused (the
+leading layers with the same chain as in the build before), and the reuse:
+reused bytes over the bytes of the compared builds (reuse_ratio, from 0 to
+1, in JSON and CSV); then the steps most often the first to change, with
+advice. The table lists each repository's latest comparisons with the first
+layer that changed (the cache buster) and the step that made it. CSV has one
+record per listed comparison, with the keys of a transition's JSON.
+
+Examples:
+   layerq cache
+   layerq cache --repo 'team-a/**' --limit 0
+   layerq cache --since 30d -o csv`,
 		Flags: append([]cli.Flag{
 			repoFlag(),
-			&cli.StringFlag{Name: "since", Usage: "only pushes in the last `DURATION` (like 36h, 30d)"},
-			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each repository's latest `N` pushes (0: all; totals count every push)"},
+			&cli.StringFlag{Name: "since", Usage: "only builds compared (and builds pushed) in the last `DURATION` (like 36h, 30d)"},
+			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each repository's latest `N` comparisons (0: all; totals count every one)"},
 			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
 		}, outputFlags()...),
 		Action: func(c *cli.Context) error {

@@ -360,7 +360,13 @@ func human(v any, short bool) string {
 	case Bytes:
 		return c.String()
 	case Ratio:
-		return strconv.FormatFloat(float64(c)*100, 'f', 1, 64) + "%"
+		p := strconv.FormatFloat(float64(c)*100, 'f', 1, 64)
+		if p == "100.0" && c < 1 {
+			p = "99.9" // not all of it
+		}
+		return p + "%"
+	case time.Time, *time.Time:
+		return record(c)
 	case bool:
 		if c {
 			return "yes"

@@ -247,7 +247,7 @@ func TestCache(t *testing.T) {
 		return s
 	}
 	type tr struct {
-		stream        string
+		kind, tag     string
 		from, to      v1.Image
 		reused, total int
 		first         int // -1: none
@@ -255,16 +255,19 @@ func TestCache(t *testing.T) {
 	}
 	want := map[string][]tr{
 		// The base's tag moved to a new build: nothing reused.
-		"library/debian": {{"tag 12", h.d1, h.d2, 0, 1, 0, "ADD rootfs.tar.xz / # buildkit"}},
+		"library/debian": {{"tag", "12", h.d1, h.d2, 0, 1, 0, "ADD rootfs.tar.xz / # buildkit"}},
 		// Tag stream: new source busts only the last step; then a new base busts all.
 		"team-a/api": {
-			{"tag latest", h.a1, h.a2, 3, 4, 3, "COPY . . # buildkit"},
-			{"tag latest", h.a2, h.a3, 0, 4, 0, "ADD rootfs.tar.xz / # buildkit"},
+			{"tag", "latest", h.a1, h.a2, 3, 4, 3, "COPY . . # buildkit"},
+			{"tag", "latest", h.a2, h.a3, 0, 4, 0, "ADD rootfs.tar.xz / # buildkit"},
 		},
 		// No tag moved: the builds in created order; the source copied
 		// before the install busts the install too.
-		"team-b/web": {{"created", h.w1, h.w2, 1, 3, 1, "COPY . . # buildkit"}},
+		"team-b/web": {{"created", "", h.w1, h.w2, 1, 3, 1, "COPY . . # buildkit"}},
 	}
+	// The builds the streams hold: the tag pushes (debian's 12 twice,
+	// api's latest three times), or the images (web's two).
+	builds := map[string]int64{"library/debian": 2, "team-a/api": 3, "team-b/web": 2}
 	if len(got.Repositories) != len(want) {
 		t.Fatalf("%d repositories with pushes, want %d: %+v", len(got.Repositories), len(want), got.Repositories)
 	}
@@ -286,16 +289,19 @@ func TestCache(t *testing.T) {
 				first = *g.FirstChangedPosition
 			}
 			wantBytes, totalBytes := sum(x.to, x.reused), sum(x.to, x.total)
-			if g.Stream != x.stream || g.Platform != "linux/amd64" || g.From != digestOf(t, x.from) || g.To != digestOf(t, x.to) ||
+			if g.StreamKind != x.kind || g.Tag != x.tag || g.Registry != "reg.test" || g.Repository != r.Repository ||
+				g.Platform != "linux/amd64" || g.ConfigPlatform != "" || g.From != digestOf(t, x.from) || g.To != digestOf(t, x.to) ||
 				g.ReusedLayers != x.reused || g.TotalLayers != x.total || g.ReusedBytes != wantBytes || g.TotalBytes != totalBytes ||
-				first != x.first || g.FirstChangedStep != x.step {
+				first != x.first || g.FirstChangedStep != x.step || g.ReuseRatio != float64(wantBytes)/float64(totalBytes) {
 				t.Errorf("%s transition %d:\n got %+v (first %d)\nwant %+v reused bytes %d of %d", r.Repository, i, g, first, x, wantBytes, totalBytes)
 			}
 			reused, total, rb, tb = reused+int64(x.reused), total+int64(x.total), rb+wantBytes, tb+totalBytes
 		}
-		if r.Pushes != int64(len(w)) || r.ReusedLayers != reused || r.TotalLayers != total || r.ReusedBytes != rb || r.TotalBytes != tb ||
-			r.HitRatio != float64(reused)/float64(total) {
-			t.Errorf("%s totals %+v; want %d pushes, %d/%d layers, %d/%d bytes", r.Repository, r, len(w), reused, total, rb, tb)
+		if r.StreamKind != w[0].kind || r.Builds != builds[r.Repository] || r.Compared != int64(len(w)) ||
+			r.ReusedLayers != reused || r.TotalLayers != total || r.ReusedBytes != rb || r.TotalBytes != tb ||
+			r.ReuseRatio != float64(rb)/float64(tb) {
+			t.Errorf("%s totals %+v; want %s streams, %d builds, %d compared, %d/%d layers, %d/%d bytes",
+				r.Repository, r, w[0].kind, builds[r.Repository], len(w), reused, total, rb, tb)
 		}
 	}
 	// Busters: the base moving (twice, in two repositories), then COPY . .
@@ -304,10 +310,10 @@ func TestCache(t *testing.T) {
 		t.Fatalf("busters %+v, want 2", got.Busters)
 	}
 	b0, b1 := got.Busters[0], got.Busters[1]
-	if b0.Step != "ADD rootfs.tar.xz /" || !b0.BaseChanged || b0.Pushes != 2 || b0.Repositories != 2 || !strings.Contains(b0.Advice, "base image changed") {
+	if b0.Step != "ADD rootfs.tar.xz /" || !b0.BaseChanged || b0.Busts != 2 || b0.Repositories != 2 || !strings.Contains(b0.Advice, "base image changed") {
 		t.Errorf("first buster %+v", b0)
 	}
-	if b1.Step != "COPY . ." || b1.BaseChanged || b1.Pushes != 2 || b1.Repositories != 2 || !strings.Contains(b1.Advice, "lock file first") {
+	if b1.Step != "COPY . ." || b1.BaseChanged || b1.Busts != 2 || b1.Repositories != 2 || !strings.Contains(b1.Advice, "lock file first") {
 		t.Errorf("second buster %+v", b1)
 	}
 	// Over time: one row per repository and day of the push.
@@ -316,10 +322,10 @@ func TestCache(t *testing.T) {
 	}
 	var days int64
 	for _, d := range got.OverTime {
-		days += d.Pushes
+		days += d.Compared
 	}
 	if days != 4 {
-		t.Errorf("over time counts %d pushes, want 4", days)
+		t.Errorf("over time counts %d compared, want 4", days)
 	}
 
 	// --limit keeps each repository's latest pushes; the totals stay.
@@ -328,7 +334,7 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range lim.Repositories {
-		if len(r.Transitions) != 1 || (r.Repository == "team-a/api" && (r.Transitions[0].To != digestOf(t, h.a3) || r.Pushes != 2)) {
+		if len(r.Transitions) != 1 || (r.Repository == "team-a/api" && (r.Transitions[0].To != digestOf(t, h.a3) || r.Compared != 2 || r.Builds != 3)) {
 			t.Errorf("--limit 1: %s %+v", r.Repository, r)
 		}
 	}
@@ -336,19 +342,22 @@ func TestCache(t *testing.T) {
 		t.Errorf("--busters 1 gave %d", len(lim.Busters))
 	}
 	// --since an hour ago: the tag moves the scans saw just now, not the
-	// created stream, whose builds are dated by their configs (in 2024).
+	// created stream, whose builds are dated by their configs (in 2024);
+	// every tag push is in the window (debian's 2, api's 3).
 	recent, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Since: time.Now().Add(-time.Hour), Busters: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recent.Repositories) != 2 || recent.Repositories[0].Repository != "library/debian" || recent.Repositories[1].Repository != "team-a/api" ||
-		recent.Repositories[1].Pushes != 2 || recent.Repositories[1].ReusedLayers != 3 || recent.Repositories[1].TotalLayers != 8 {
+		recent.Repositories[0].Builds != 2 || recent.Repositories[0].Compared != 1 || recent.Repositories[0].StreamKind != "tag" ||
+		recent.Repositories[1].Builds != 3 || recent.Repositories[1].Compared != 2 ||
+		recent.Repositories[1].ReusedLayers != 3 || recent.Repositories[1].TotalLayers != 8 {
 		t.Errorf("--since 1h repositories %+v", recent.Repositories)
 	}
-	if len(recent.Busters) != 2 || recent.Busters[0].Pushes != 2 || !recent.Busters[0].BaseChanged || recent.Busters[1].Pushes != 1 || recent.Busters[1].Step != "COPY . ." {
+	if len(recent.Busters) != 2 || recent.Busters[0].Busts != 2 || !recent.Busters[0].BaseChanged || recent.Busters[1].Busts != 1 || recent.Busters[1].Step != "COPY . ." {
 		t.Errorf("--since 1h busters %+v", recent.Busters)
 	}
-	if len(recent.OverTime) != 2 || recent.OverTime[1].Pushes != 2 {
+	if len(recent.OverTime) != 2 || recent.OverTime[1].Compared != 2 {
 		t.Errorf("--since 1h over time %+v", recent.OverTime)
 	}
 	// --since after every push: nothing.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -22,62 +23,99 @@ var (
 	qCacheSince        = sqlfiles.Query("cache_since")
 )
 
-// Transition is one push compared with the one before it in its stream:
-// the layers of the new build whose chain id matches the previous build's
-// at the same position were reused from the build cache; the first layer
-// that differs, and the step that made it, is the cache buster.
+// Kinds of stream: how a stream orders a repository's builds.
+const (
+	// StreamTag is one tag's pushes, in the order they were seen (tag
+	// events from webhooks, or scans that saw the tag move).
+	StreamTag = "tag"
+	// StreamCreated is a repository's builds of one platform in the order
+	// their configs say they were built: what a scan can tell without push
+	// history. It shows for repositories none of whose tags has moved.
+	StreamCreated = "created"
+)
+
+// Transition is one build compared with the build before it in its stream
+// (a stream holds builds of one platform): the layers of the later build
+// whose chain id matches the earlier build's at the same position were
+// reused from the build cache; the first layer that differs, and the step
+// that made it, is the cache buster.
 type Transition struct {
-	// Stream is "tag <name>" for a tag's moves, or "created" for a
-	// repository's builds in config created order (what a scan tells).
-	Stream        string    `json:"stream"`
-	Platform      string    `json:"platform"`
-	From          string    `json:"from"`
-	To            string    `json:"to"`
-	At            time.Time `json:"at"`
-	ReusedLayers  int       `json:"reused_layers"`
-	TotalLayers   int       `json:"total_layers"`
-	ReusedBytes   int64     `json:"reused_bytes"`
-	TotalBytes    int64     `json:"total_bytes"`
-	ReusedPercent float64   `json:"reused_bytes_percent"`
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	// StreamKind is StreamTag or StreamCreated.
+	StreamKind string `json:"stream_kind"`
+	// Tag is a tag stream's tag; "" for created streams.
+	Tag string `json:"tag"`
+	// Platform is the stream's: the platform the index listing the build
+	// declares for it, or the build's config's for an image pushed on its
+	// own.
+	Platform string `json:"platform"`
+	// ConfigPlatform is the platform the later build's config states when
+	// it differs from Platform (a cross-build its builder labelled with
+	// the platform it ran on); "" when they agree.
+	ConfigPlatform string    `json:"config_platform"`
+	From           string    `json:"from"`
+	To             string    `json:"to"`
+	At             time.Time `json:"at"`
+	// ReusedLayers of the later build's TotalLayers came from the cache;
+	// ReusedBytes of its TotalBytes are theirs.
+	ReusedLayers int   `json:"reused_layers"`
+	TotalLayers  int   `json:"total_layers"`
+	ReusedBytes  int64 `json:"reused_bytes"`
+	TotalBytes   int64 `json:"total_bytes"`
+	// ReuseRatio is ReusedBytes over TotalBytes, from 0 to 1.
+	ReuseRatio float64 `json:"reuse_ratio"`
 	// FirstChangedPosition counts layers from 0; nil when every layer was
 	// reused.
 	FirstChangedPosition *int   `json:"first_changed_position"`
 	FirstChangedStep     string `json:"first_changed_step"`
 }
 
-// CacheRepository is one repository's pushes and their reuse.
+// CacheRepository is the reuse between one repository's builds.
 type CacheRepository struct {
-	Registry     string `json:"registry"`
-	Repository   string `json:"repository"`
-	Pushes       int64  `json:"pushes"`
-	ReusedLayers int64  `json:"reused_layers"`
-	TotalLayers  int64  `json:"total_layers"`
-	ReusedBytes  int64  `json:"reused_bytes"`
-	TotalBytes   int64  `json:"total_bytes"`
-	// HitRatio is reused layers over layers pushed.
-	HitRatio float64 `json:"hit_ratio"`
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	// StreamKind says which streams the figures come from: StreamTag once
+	// a tag of the repository has moved, else StreamCreated.
+	StreamKind string `json:"stream_kind"`
+	// Builds counts the builds the streams hold: each push of a tag, per
+	// platform (tag streams), or each image (created streams).
+	Builds int64 `json:"builds"`
+	// Compared counts the builds compared with the build before them in
+	// their stream: a stream of N builds gives N-1.
+	Compared int64 `json:"compared"`
+	// The layers and bytes of the compared builds, and those reused.
+	ReusedLayers int64 `json:"reused_layers"`
+	TotalLayers  int64 `json:"total_layers"`
+	ReusedBytes  int64 `json:"reused_bytes"`
+	TotalBytes   int64 `json:"total_bytes"`
+	// ReuseRatio is ReusedBytes over TotalBytes, from 0 to 1.
+	ReuseRatio float64 `json:"reuse_ratio"`
 	// Transitions are the latest ones (--limit), oldest first.
 	Transitions []Transition `json:"transitions"`
 }
 
-// CacheMonth is one repository's reuse in one calendar month (UTC).
+// CacheMonth is the reuse between one repository's builds compared in one
+// calendar month (UTC).
 type CacheMonth struct {
 	Registry     string    `json:"registry"`
 	Repository   string    `json:"repository"`
 	Month        time.Time `json:"month"`
-	Pushes       int64     `json:"pushes"`
+	Compared     int64     `json:"compared"`
 	ReusedLayers int64     `json:"reused_layers"`
 	TotalLayers  int64     `json:"total_layers"`
 	ReusedBytes  int64     `json:"reused_bytes"`
 	TotalBytes   int64     `json:"total_bytes"`
-	HitRatio     float64   `json:"hit_ratio"`
+	ReuseRatio   float64   `json:"reuse_ratio"`
 }
 
-// CacheBuster is a step that was the first to change in many pushes.
+// CacheBuster is a step that was often the first to change.
 type CacheBuster struct {
-	Step         string `json:"step"`
-	BaseChanged  bool   `json:"base_changed"`
-	Pushes       int64  `json:"pushes"`
+	Step        string `json:"step"`
+	BaseChanged bool   `json:"base_changed"`
+	// Busts counts the compared builds in which the step was the first to
+	// change.
+	Busts        int64  `json:"busts"`
 	Repositories int64  `json:"repositories"`
 	Advice       string `json:"advice"`
 }
@@ -87,15 +125,18 @@ type Cache struct {
 	Repositories []CacheRepository `json:"repositories"`
 	OverTime     []CacheMonth      `json:"over_time"`
 	Busters      []CacheBuster     `json:"busters"`
+
+	windowed bool // --since: the figures are the window's
 }
 
 // CacheOptions select what the cache report looks at.
 type CacheOptions struct {
 	Repositories repoglob.Glob
-	// Since keeps pushes at or after it (zero: all).
+	// Since keeps builds compared (and counts builds) at or after it
+	// (zero: all).
 	Since time.Time
 	// Limit is how many of each repository's latest transitions to list
-	// (0: all); the aggregates count every push.
+	// (0: all); the aggregates count every comparison.
 	Limit int
 	// Busters is how many top cache busters to list.
 	Busters int
@@ -106,47 +147,41 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	if opts.Limit < 0 || opts.Busters < 1 {
 		return nil, fmt.Errorf("--limit must not be negative and --busters must be positive (got %d and %d)", opts.Limit, opts.Busters)
 	}
-	// The whole history reads the rollups; a --since window, the pushes in
-	// it, in one pass.
+	// The whole history reads the rollups; a --since window, the
+	// comparisons in it, in one pass.
 	re := regexpOrNil(opts.Repositories)
 	since := opts.Since
 	windowed := !since.IsZero()
 	if !windowed {
-		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) // every push
+		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) // every comparison
 	}
-	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}}
-	type pushed struct {
-		registry, repository string
-		t                    Transition
-	}
-	var transitions []pushed
+	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}, windowed: windowed}
+	var transitions []Transition
 
 	// The queries are independent: on a pool they run at once.
 	var r CacheRepository
 	var (
-		p            pushed
-		kind, stream string
-		first        *int32
+		t     Transition
+		first *int32
 	)
-	t := &p.t
 	var d CacheMonth
 	var b CacheBuster
 	fns := []func(context.Context) error{
 		func(ctx context.Context) error {
-			return forEach(ctx, db, "pushes", qCacheTransitions, []any{re, since, opts.Limit},
-				[]any{&p.registry, &p.repository, &kind, &stream, &t.Platform, &t.From, &t.To, &t.At,
+			return forEach(ctx, db, "compared builds", qCacheTransitions, []any{re, since, opts.Limit},
+				[]any{&t.Registry, &t.Repository, &t.StreamKind, &t.Tag, &t.Platform, &t.ConfigPlatform, &t.From, &t.To, &t.At,
 					&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep}, func() error {
-					t.Stream = "created"
-					if kind == "tag" {
-						t.Stream = "tag " + stream
+					if t.ConfigPlatform == t.Platform {
+						t.ConfigPlatform = ""
 					}
+					t.At = t.At.UTC()
 					t.FirstChangedPosition = nil
 					if first != nil {
 						pos := int(*first)
 						t.FirstChangedPosition = &pos
 					}
-					t.ReusedPercent = percent(t.ReusedBytes, t.TotalBytes)
-					transitions = append(transitions, p)
+					t.ReuseRatio = ratio(t.ReusedBytes, t.TotalBytes)
+					transitions = append(transitions, t)
 					return nil
 				})
 		},
@@ -155,22 +190,23 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		fns = append(fns,
 			func(ctx context.Context) error {
 				var (
-					what, registry, repository, step, advice string
-					month                                    *time.Time
-					baseChanged                              bool
-					pushes, repos, rl, tl, rb, tb            int64
+					what, registry, repository, kind, step, advice string
+					month                                          *time.Time
+					baseChanged                                    bool
+					builds, compared, repos, rl, tl, rb, tb        int64
 				)
 				return forEach(ctx, db, "cache reuse since "+since.Format(time.RFC3339), qCacheSince, []any{re, since, opts.Busters},
-					[]any{&what, &registry, &repository, &month, &step, &baseChanged, &pushes, &repos, &rl, &tl, &rb, &tb, &advice}, func() error {
+					[]any{&what, &registry, &repository, &kind, &month, &step, &baseChanged, &builds, &compared, &repos, &rl, &tl, &rb, &tb, &advice}, func() error {
 						switch what {
 						case "repository":
-							out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, Pushes: pushes,
-								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, HitRatio: ratio(rl, tl), Transitions: []Transition{}})
+							out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, StreamKind: kind,
+								Builds: builds, Compared: compared, ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb,
+								ReuseRatio: ratio(rb, tb), Transitions: []Transition{}})
 						case "month":
-							out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: month.UTC(), Pushes: pushes,
-								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, HitRatio: ratio(rl, tl)})
+							out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: month.UTC(), Compared: compared,
+								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb)})
 						case "step":
-							out.Busters = append(out.Busters, CacheBuster{Step: step, BaseChanged: baseChanged, Pushes: pushes, Repositories: repos, Advice: advice})
+							out.Busters = append(out.Busters, CacheBuster{Step: step, BaseChanged: baseChanged, Busts: compared, Repositories: repos, Advice: advice})
 						}
 						return nil
 					})
@@ -180,8 +216,8 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		fns = append(fns,
 			func(ctx context.Context) error {
 				return forEach(ctx, db, "cache reuse", qCacheRepositories, []any{re},
-					[]any{&r.Registry, &r.Repository, &r.Pushes, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
-						r.HitRatio = ratio(r.ReusedLayers, r.TotalLayers)
+					[]any{&r.Registry, &r.Repository, &r.StreamKind, &r.Builds, &r.Compared, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
+						r.ReuseRatio = ratio(r.ReusedBytes, r.TotalBytes)
 						r.Transitions = []Transition{}
 						out.Repositories = append(out.Repositories, r)
 						return nil
@@ -189,16 +225,16 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 			},
 			func(ctx context.Context) error {
 				return forEach(ctx, db, "cache reuse over time", qCacheOverTime, []any{re},
-					[]any{&d.Registry, &d.Repository, &d.Month, &d.Pushes, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
+					[]any{&d.Registry, &d.Repository, &d.Month, &d.Compared, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
 						d.Month = d.Month.UTC()
-						d.HitRatio = ratio(d.ReusedLayers, d.TotalLayers)
+						d.ReuseRatio = ratio(d.ReusedBytes, d.TotalBytes)
 						out.OverTime = append(out.OverTime, d)
 						return nil
 					})
 			},
 			func(ctx context.Context) error {
 				return forEach(ctx, db, "cache busters", qCacheBusters, []any{re, opts.Busters},
-					[]any{&b.Step, &b.BaseChanged, &b.Pushes, &b.Repositories, &b.Advice}, func() error {
+					[]any{&b.Step, &b.BaseChanged, &b.Busts, &b.Repositories, &b.Advice}, func() error {
 						out.Busters = append(out.Busters, b)
 						return nil
 					})
@@ -215,7 +251,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		})
 		slices.SortFunc(out.OverTime, func(a, b CacheMonth) int { return a.Month.Compare(b.Month) })
 		slices.SortFunc(out.Busters, func(a, b CacheBuster) int {
-			return cmp.Or(cmp.Compare(b.Pushes, a.Pushes), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
+			return cmp.Or(cmp.Compare(b.Busts, a.Busts), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
 		})
 	}
 	// Months come grouped by repository (by id), each in order; put the
@@ -241,13 +277,13 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	for i, r := range out.Repositories {
 		byRepo[[2]string{r.Registry, r.Repository}] = i
 	}
-	for _, p := range transitions {
-		i, ok := byRepo[[2]string{p.registry, p.repository}]
+	for _, t := range transitions {
+		i, ok := byRepo[[2]string{t.Registry, t.Repository}]
 		if !ok {
-			// A push after the totals were read, by a concurrent writer.
+			// Compared after the totals were read, for a concurrent writer.
 			continue
 		}
-		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, p.t)
+		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
 	}
 	return out, nil
 }
@@ -266,39 +302,70 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
-func percent(a, b int64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return float64(a*10000/b) / 100
+// percent renders a ratio from 0 to 1 as a percentage with one decimal,
+// rounded down: 99.99% reads 99.9%, never 100.0%.
+func percent(r float64) string {
+	return fmt.Sprintf("%.1f%%", math.Floor(r*1000+1e-9)/10)
 }
 
-// Preamble implements output.Preamble: reuse per repository, then the top
-// cache busters with their advice.
+// cacheNote says what the report's figures are; the command's help
+// says it at more length.
+const cacheNote = "A stream is a tag's pushes, or (\"created\") a repository's builds of one platform in the order their configs say they were built; " +
+	"each build is compared with the one before it: a stream of N builds gives N-1 compared. " +
+	"Reuse is the share of the compared builds' layer bytes the build before could serve from its cache (same layers at the same positions)."
+
+// Preamble implements output.Preamble: what the figures are, reuse per
+// repository, then the top cache busters with their advice.
 func (c *Cache) Preamble() []string {
-	var lines []string
+	if len(c.Repositories) == 0 {
+		return nil
+	}
+	lines := []string{cacheNote, ""}
 	for _, r := range c.Repositories {
-		lines = append(lines, fmt.Sprintf("%s: %s, %d of %d layers reused (hit ratio %.2f), %s of %s",
-			r.Repository, plural(r.Pushes, "push", "pushes"), r.ReusedLayers, r.TotalLayers, r.HitRatio, output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes)))
+		streams := "tag streams"
+		if r.StreamKind == StreamCreated {
+			streams = "builds in created order"
+		}
+		lines = append(lines, fmt.Sprintf("%s (%s): %s, %d compared: %d of %d layers reused, %s of %s (reuse %s)",
+			r.Repository, streams, plural(r.Builds, "build", "builds"), r.Compared, r.ReusedLayers, r.TotalLayers,
+			output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes), percent(r.ReuseRatio)))
+		flagged := map[[2]string]bool{}
+		for _, t := range r.Transitions {
+			k := [2]string{t.Platform, t.ConfigPlatform}
+			if t.ConfigPlatform == "" || flagged[k] {
+				continue
+			}
+			flagged[k] = true
+			lines = append(lines, fmt.Sprintf("  builds its index lists as %s say %s in their configs (a cross-build labelled by its builder): compared as %s",
+				t.Platform, t.ConfigPlatform, t.Platform))
+		}
 	}
 	if len(c.Busters) > 0 {
 		lines = append(lines, "", "Top cache busters:")
 		for _, b := range c.Busters {
-			lines = append(lines, fmt.Sprintf("  %s in %s: %s", plural(b.Pushes, "push", "pushes"), plural(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
+			lines = append(lines, fmt.Sprintf("  first to change in %s of %s: %s", plural(b.Busts, "build", "builds"),
+				plural(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
 			if b.Advice != "" {
 				lines = append(lines, "    → "+b.Advice)
 			}
 		}
 	}
-	if len(lines) > 0 {
-		lines = append(lines, "")
-	}
-	return lines
+	return append(lines, "")
 }
 
-// Columns implements output.Table: one row per listed push.
+// Empty implements output.Empty.
+func (c *Cache) Empty() string {
+	if c.windowed {
+		return "no rebuilds to compare in the window: no tag was pushed over another build, and no repository gained a second build of a platform, since then"
+	}
+	return "no rebuilds to compare yet: every stream holds one build (a tag pushed once, a repository's only build of a platform); one shows once a tag is pushed again or a repository holds a second build"
+}
+
+// Columns implements output.Table: one record per listed transition, its
+// keys those of a Transition.
 func (c *Cache) Columns() []output.Column {
-	return output.Cols("repository", "stream", "platform", "at", "from", "to", "reused_layers", "total_layers", "reused_bytes", "reused_pct", "first_changed_position", "first_changed_step")
+	return output.Cols("registry", "repository", "stream_kind", "tag", "platform", "config_platform", "from", "to", "at",
+		"reused_layers", "total_layers", "reused_bytes", "total_bytes", "reuse_ratio", "first_changed_position", "first_changed_step")
 }
 
 // Rows implements output.Table.
@@ -306,13 +373,60 @@ func (c *Cache) Rows() [][]any {
 	var out [][]any
 	for _, r := range c.Repositories {
 		for _, t := range r.Transitions {
-			var pos any
-			if t.FirstChangedPosition != nil {
-				pos = *t.FirstChangedPosition
-			}
-			out = append(out, []any{r.Repository, t.Stream, t.Platform, t.At, output.Digest(t.From), output.Digest(t.To),
-				t.ReusedLayers, t.TotalLayers, output.Bytes(t.ReusedBytes), t.ReusedPercent, pos, t.FirstChangedStep})
+			out = append(out, []any{t.Registry, t.Repository, t.StreamKind, t.Tag, t.Platform, t.ConfigPlatform,
+				output.Digest(t.From), output.Digest(t.To), t.At, t.ReusedLayers, t.TotalLayers,
+				output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes), output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.FirstChangedStep})
 		}
 	}
 	return out
+}
+
+// TableColumns implements output.Grouped: the stream in words, reuse as
+// "n of m", a platform its config disagrees with flagged, times in UTC to
+// the minute.
+func (c *Cache) TableColumns() []output.Column {
+	return []output.Column{
+		{Key: "registry", Wide: true},
+		{Key: "repository"},
+		{Key: "stream"},
+		{Key: "platform"},
+		{Key: "at"},
+		{Key: "from"},
+		{Key: "to"},
+		{Key: "reused_layers", Title: "LAYERS REUSED"},
+		{Key: "reused_bytes", Title: "BYTES REUSED"},
+		{Key: "reuse_ratio", Title: "REUSE"},
+		{Key: "first_changed_position", Title: "FIRST CHANGED"},
+		{Key: "first_changed_step", Title: "STEP"},
+	}
+}
+
+// TableRows implements output.Grouped.
+func (c *Cache) TableRows() [][]any {
+	var out [][]any
+	for _, r := range c.Repositories {
+		for _, t := range r.Transitions {
+			stream := "created order"
+			if t.StreamKind == StreamTag {
+				stream = "tag " + t.Tag
+			}
+			platform := t.Platform
+			if t.ConfigPlatform != "" {
+				platform += " (config: " + t.ConfigPlatform + ")"
+			}
+			out = append(out, []any{t.Registry, t.Repository, stream, platform, t.At.UTC().Format("2006-01-02 15:04"), output.Digest(t.From), output.Digest(t.To),
+				fmt.Sprintf("%d of %d", t.ReusedLayers, t.TotalLayers),
+				fmt.Sprintf("%s of %s", output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes)),
+				output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.FirstChangedStep})
+		}
+	}
+	return out
+}
+
+// position is a first changed position as a cell: empty when none.
+func position(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

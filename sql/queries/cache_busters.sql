@@ -1,5 +1,6 @@
--- The steps most often the first to change between consecutive pushes,
--- over the whole history (view cache_effective_steps), with advice.
+-- The steps most often the first to change between a build and the build
+-- before it, over the whole history (view cache_effective_steps, whose
+-- pushes count those comparisons), with advice.
 -- $1: repository regexp, NULL for all; $2: limit.
 SELECT s.step, s.base_changed, sum(s.pushes)::bigint, count(DISTINCT s.repository_id),
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')

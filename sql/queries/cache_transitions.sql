@@ -1,7 +1,9 @@
--- Consecutive pushes (the streams view cache_history shows), each
--- repository's latest $3 ($3 = 0: all) since $2, oldest first.
--- $1: repository regexp, NULL for all.
-SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
+-- Builds compared with the build before them in their stream (the streams
+-- view cache_history shows), each repository's latest $3 ($3 = 0: all)
+-- since $2, oldest first, with the platform the later build's config
+-- states. $1: repository regexp, NULL for all.
+SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform,
+    coalesce(layerq_platform(m.os, m.architecture, m.variant), ''), t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
     coalesce(t.first_changed_step, '')
 FROM repositories r
@@ -13,5 +15,6 @@ CROSS JOIN LATERAL (
     ORDER BY t.occurred_at DESC, t.id DESC
     LIMIT CASE WHEN $3::integer = 0 THEN NULL ELSE $3::integer END
 ) t
+LEFT JOIN manifests m ON m.digest = t.to_digest
 WHERE $1::text IS NULL OR r.name ~ $1
 ORDER BY r.id, t.occurred_at, t.id
