@@ -213,7 +213,7 @@ func TestStorage(t *testing.T) {
 				t.Errorf("rows\n got %+v\nwant %+v", got.Entries, want)
 			}
 			wantTotal := report.StorageTotal{Registry: "reg.test", Images: 10, LogicalBytes: logical, PhysicalBytes: physical,
-				DedupRatio: float64(int64(float64(logical)/float64(physical)*10000+0.5)) / 10000}
+				DedupFactor: float64(int64(float64(logical)/float64(physical)*10000+0.5)) / 10000}
 			if len(got.Registries) != 1 || got.Registries[0] != wantTotal {
 				t.Errorf("registry totals %+v, want %+v", got.Registries, wantTotal)
 			}

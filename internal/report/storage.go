@@ -32,14 +32,14 @@ type StorageRow struct {
 }
 
 // StorageTotal is one registry's storage: physical bytes count every blob
-// once across the registry, so DedupRatio (logical / physical) is what layer
-// sharing already saves.
+// once across the registry, so DedupFactor (logical / physical, 1 or more:
+// a factor, not a fraction) is what layer sharing already saves.
 type StorageTotal struct {
 	Registry      string  `json:"registry"`
 	Images        int64   `json:"images"`
 	LogicalBytes  int64   `json:"logical_bytes"`
 	PhysicalBytes int64   `json:"physical_bytes"`
-	DedupRatio    float64 `json:"dedup_ratio"`
+	DedupFactor   float64 `json:"dedup_factor"`
 }
 
 // Storage is the storage report.
@@ -84,7 +84,7 @@ func LoadStorage(ctx context.Context, db DB, opts StorageOptions) (*Storage, err
 	}
 	var tot StorageTotal
 	if err := forEach(ctx, db, "storage totals", qStorageRegistries, nil,
-		[]any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupRatio}, func() error {
+		[]any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupFactor}, func() error {
 			out.Registries = append(out.Registries, tot)
 			return nil
 		}); err != nil {
@@ -98,7 +98,7 @@ func (s *Storage) Preamble() []string {
 	lines := make([]string, 0, len(s.Registries)+1)
 	for _, t := range s.Registries {
 		lines = append(lines, fmt.Sprintf("%s: %d images, logical %s, physical %s (each blob once): layer sharing stores %.2f× less",
-			t.Registry, t.Images, output.Bytes(t.LogicalBytes), output.Bytes(t.PhysicalBytes), t.DedupRatio))
+			t.Registry, t.Images, output.Bytes(t.LogicalBytes), output.Bytes(t.PhysicalBytes), t.DedupFactor))
 	}
 	if len(s.Registries) > 0 {
 		lines = append(lines, "")
