@@ -1,8 +1,11 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -424,4 +428,33 @@ func TestBases(t *testing.T) {
 	if len(got.Bases) != 1 || got.Bases[0].Images != 3 || got.Bases[0].StaleImages != 2 || got.Bases[0].Repositories != 2 || got.Bases[0].PinnedBytes != d1Layers[0].size {
 		t.Errorf("team-b/* bases %+v", got.Bases)
 	}
+}
+
+// The cache report's shapes, in every format, against golden files (the
+// times a scan saw the tags move are masked: they are the test's own).
+func TestCacheGolden(t *testing.T) {
+	t.Parallel()
+	h := newHistory(t)
+	ctx := context.Background()
+	got, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Limit: 0, Busters: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?Z?|\d{4}-[\d:TZ -]*…`)
+	for _, f := range []struct {
+		name string
+		opts output.Options
+	}{
+		{"table", output.Options{Format: output.TableFormat}},
+		{"tty100", output.Options{Format: output.TableFormat, Width: 100}},
+		{"json", output.Options{Format: output.JSONFormat}},
+		{"csv", output.Options{Format: output.CSVFormat}},
+	} {
+		var buf bytes.Buffer
+		if err := output.Print(&buf, f.opts, got); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("testdata", "cache."+f.name+".golden"), when.ReplaceAll(buf.Bytes(), []byte("<time>")))
+	}
+	checkCSVKeys(t, "cache", got)
 }

@@ -404,6 +404,7 @@ func TestDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := r.(*report.LayerDuplicates)
+		checkCSVKeys(t, "duplicates layer", l)
 		al, _ := c.app.Layers()
 		rl, _ := c.rebuild.Layers()
 		ad, _ := al[2].Digest()
@@ -430,6 +431,7 @@ func TestDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := r.(*report.FileDuplicates)
+		checkCSVKeys(t, "duplicates file", f)
 		// Every File entry of the 13 distinct layer blobs (the base twice:
 		// gzip and zstd), from the specs.
 		steps := append([]sample.Step{baseStep, baseStep, installStep(sample.Epoch.Add(time.Hour)),

@@ -391,13 +391,13 @@ func (c *Cache) TableColumns() []output.Column {
 		{Key: "stream"},
 		{Key: "platform"},
 		{Key: "at"},
-		{Key: "from"},
-		{Key: "to"},
+		{Key: "from", Wide: true},
+		{Key: "to", Title: "BUILD"},
 		{Key: "reused_layers", Title: "LAYERS REUSED"},
-		{Key: "reused_bytes", Title: "BYTES REUSED"},
+		{Key: "reused_bytes", Title: "BYTES REUSED", Wide: true},
 		{Key: "reuse_ratio", Title: "REUSE"},
-		{Key: "first_changed_position", Title: "FIRST CHANGED"},
-		{Key: "first_changed_step", Title: "STEP"},
+		{Key: "first_changed_position", Title: "FIRST CHANGED", Wide: true},
+		{Key: "first_changed_step", Title: "FIRST CHANGED STEP"},
 	}
 }
 
