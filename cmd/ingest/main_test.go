@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -29,12 +31,17 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
+	files, err := fs.Glob(sqlfiles.Migrations, "migrations/*.sql")
+	if err != nil || len(files) < 7 {
+		t.Fatalf("migration files %v, %v", files, err)
+	}
+	n := len(files) // numbered 1 to n
 	out, _, err := runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "applied 6 migrations; schema at version 6\n" {
+	if err != nil || out != fmt.Sprintf("applied %d migrations; schema at version %d\n", n, n) {
 		t.Fatalf("first migrate: %q, %v", out, err)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "migrate")
-	if err != nil || out != "schema up to date at version 6\n" {
+	if err != nil || out != fmt.Sprintf("schema up to date at version %d\n", n) {
 		t.Fatalf("second migrate: %q, %v", out, err)
 	}
 }
