@@ -124,9 +124,12 @@ BEGIN
         SELECT x.content,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS stored,
             coalesce(sum(u.size * (u.manifests - 1)) FILTER (WHERE u.manifests > 0), 0)::bigint AS saved
-        FROM unnest(touched) AS x(content)
-        LEFT JOIN blobs b ON b.diff_id = x.content OR b.digest = x.content AND b.diff_id IS NULL
-        LEFT JOIN blob_usage u ON u.digest = b.digest
+        FROM (
+            SELECT x.content, b.digest FROM unnest(touched) AS x(content) JOIN blobs b ON b.diff_id = x.content
+            UNION ALL
+            SELECT x.content, b.digest FROM unnest(touched) AS x(content) JOIN blobs b ON b.digest = x.content AND b.diff_id IS NULL
+        ) x
+        LEFT JOIN blob_usage u ON u.digest = x.digest
         GROUP BY 1
     ) s
     WHERE t.content = s.content AND (t.stored_bytes, t.saved_bytes) IS DISTINCT FROM (s.stored, s.saved);

@@ -39,6 +39,9 @@ CROSS JOIN LATERAL (
         array_agg(b.size ORDER BY b.size, b.digest) AS sizes,
         array_agg(b.media_type ORDER BY b.size, b.digest) AS media_types,
         array_agg(u.manifests::bigint ORDER BY b.size, b.digest) AS images
-    FROM blobs b JOIN blob_usage u ON u.digest = b.digest
-    WHERE (b.diff_id = s.content OR b.diff_id IS NULL AND b.digest = s.content) AND u.manifests > 0
+    FROM (SELECT digest, size, media_type FROM blobs WHERE diff_id = s.content
+          UNION ALL
+          SELECT digest, size, media_type FROM blobs WHERE digest = s.content AND diff_id IS NULL) b
+    JOIN blob_usage u ON u.digest = b.digest
+    WHERE u.manifests > 0
 ) e
