@@ -125,6 +125,16 @@ func (b Bytes) String() string {
 // Ratio is a fraction from 0 to 1.
 type Ratio float64
 
+// String renders r as a percentage to one decimal, as tables show it; a
+// ratio under 1 never shows as 100%.
+func (r Ratio) String() string {
+	p := strconv.FormatFloat(float64(r)*100, 'f', 1, 64)
+	if p == "100.0" && r < 1 {
+		p = "99.9"
+	}
+	return p + "%"
+}
+
 // Digest is a content digest: tables on a terminal show its first 12 hex
 // digits, everything else the whole digest.
 type Digest string
@@ -148,6 +158,14 @@ func (d Digest) Short() string {
 // Whole is a text cell that tables never cut: advice, say. On a terminal,
 // in the last column, it wraps at the terminal's width.
 type Whole string
+
+// Note is a cell a table prints on its own lines under its row, indented
+// (and wrapped at a terminal's width), rather than in a column: advice too
+// long for one. CSV has it in its column.
+type Note string
+
+// noteIndent is how far a note is indented under its row.
+const noteIndent = 4
 
 // Options say how to print.
 type Options struct {
@@ -219,9 +237,21 @@ func printTable(w io.Writer, opts Options, report Table) error {
 		}
 		return writeLines(w, lines)
 	}
-	var keep []int
+	// Columns of notes print under their rows, not as columns.
+	note := map[int]bool{}
+	for _, row := range rows {
+		for i, c := range row {
+			if _, ok := c.(Note); ok {
+				note[i] = true
+			}
+		}
+	}
+	var keep, notes []int
 	for i, c := range cols {
-		if wide || !c.Wide {
+		switch {
+		case note[i]:
+			notes = append(notes, i)
+		case wide || !c.Wide:
 			keep = append(keep, i)
 		}
 	}
@@ -289,6 +319,25 @@ func printTable(w io.Writer, opts Options, report Table) error {
 			indent += widths[j] + 2
 		}
 		lines = append(lines, strings.TrimRight(b.String(), " "))
+		if r == 0 {
+			continue
+		}
+		for _, i := range notes {
+			if i >= len(rows[r-1]) {
+				continue
+			}
+			n, _ := rows[r-1][i].(Note)
+			if n == "" {
+				continue
+			}
+			text := []string{oneLine(string(n))}
+			if terminal {
+				text = wrapText(text[0], max(opts.Width-noteIndent, 20))
+			}
+			for _, t := range text {
+				lines = append(lines, strings.Repeat(" ", noteIndent)+t)
+			}
+		}
 	}
 	return writeLines(w, lines)
 }
@@ -360,11 +409,7 @@ func human(v any, short bool) string {
 	case Bytes:
 		return c.String()
 	case Ratio:
-		p := strconv.FormatFloat(float64(c)*100, 'f', 1, 64)
-		if p == "100.0" && c < 1 {
-			p = "99.9" // not all of it
-		}
-		return p + "%"
+		return c.String()
 	case time.Time, *time.Time:
 		return record(c)
 	case bool:
@@ -437,6 +482,8 @@ func record(v any) string {
 	case Digest:
 		return string(c)
 	case Whole:
+		return string(c)
+	case Note:
 		return string(c)
 	case Recorder:
 		return c.Record()

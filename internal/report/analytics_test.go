@@ -440,7 +440,7 @@ func TestCacheGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	when := regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?Z?|\d{4}-[\d:TZ -]*…`)
+	when := regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?Z?|\d{4}-[\d:TZ -]*…`)
 	for _, f := range []struct {
 		name string
 		opts output.Options

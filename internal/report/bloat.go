@@ -564,8 +564,8 @@ func (b *Bloat) TableRows() [][]any {
 			summary += ", over --max-layers"
 		}
 		rows = append(rows, []any{name, output.Digest(img.Digest), img.Platform,
-			output.Bytes(img.WastedBytes), output.Bytes(img.WastedCompressedBytes), "", "", output.Whole(summary)})
-		step := func(pos int, createdBy string) string {
+			output.Bytes(img.WastedBytes), output.Bytes(img.WastedCompressedBytes), summary, "", output.Note("")})
+		stepAt := func(pos int, createdBy string) string {
 			if pos < img.BaseLayers {
 				return createdBy // the base and the layer, named by dedup
 			}
@@ -584,8 +584,8 @@ func (b *Bloat) TableRows() [][]any {
 				paths = append(paths, fmt.Sprintf("%s (%s)", tp.Path, output.Bytes(tp.Bytes)))
 			}
 			rows = append(rows, []any{finding, "", "", output.Bytes(p.Bytes), output.Bytes(p.CompressedBytes),
-				step(p.AddedByPosition, p.AddedBy) + " -> " + step(p.HiddenByPosition, p.HiddenBy),
-				strings.Join(paths, ", "), output.Whole(p.Fix)})
+				stepAt(p.AddedByPosition, p.AddedBy) + " -> " + stepAt(p.HiddenByPosition, p.HiddenBy),
+				strings.Join(paths, ", "), output.Note("fix: " + p.Fix)})
 		}
 		for _, r := range img.LayerRuns {
 			var steps []string
@@ -593,7 +593,7 @@ func (b *Bloat) TableRows() [][]any {
 				steps = append(steps, shortStep(s))
 			}
 			rows = append(rows, []any{fmt.Sprintf("- %d small RUN layers", r.Layers), "", "", output.Bytes(r.Bytes), "",
-				fmt.Sprintf("#%d..#%d %s", r.FromPosition, r.ToPosition, strings.Join(steps, " | ")), "", output.Whole(r.Fix)})
+				fmt.Sprintf("#%d..#%d %s", r.FromPosition, r.ToPosition, strings.Join(steps, " | ")), "", output.Note("fix: " + r.Fix)})
 		}
 	}
 	return rows

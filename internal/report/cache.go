@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -302,10 +301,9 @@ func ratio(a, b int64) float64 {
 	return float64(a) / float64(b)
 }
 
-// percent renders a ratio from 0 to 1 as a percentage with one decimal,
-// rounded down: 99.99% reads 99.9%, never 100.0%.
+// percent renders a ratio from 0 to 1 as the table's REUSE column does.
 func percent(r float64) string {
-	return fmt.Sprintf("%.1f%%", math.Floor(r*1000+1e-9)/10)
+	return output.Ratio(r).String()
 }
 
 // cacheNote says what the report's figures are; the command's help
@@ -393,11 +391,11 @@ func (c *Cache) TableColumns() []output.Column {
 		{Key: "at"},
 		{Key: "from", Wide: true},
 		{Key: "to", Title: "BUILD"},
-		{Key: "reused_layers", Title: "LAYERS REUSED"},
+		{Key: "reused_layers", Title: "REUSED"},
 		{Key: "reused_bytes", Title: "BYTES REUSED", Wide: true},
 		{Key: "reuse_ratio", Title: "REUSE"},
 		{Key: "first_changed_position", Title: "FIRST CHANGED", Wide: true},
-		{Key: "first_changed_step", Title: "FIRST CHANGED STEP"},
+		{Key: "first_changed_step", Title: "FIRST CHANGE"},
 	}
 }
 
@@ -417,7 +415,7 @@ func (c *Cache) TableRows() [][]any {
 			out = append(out, []any{t.Registry, t.Repository, stream, platform, t.At.UTC().Format("2006-01-02 15:04"), output.Digest(t.From), output.Digest(t.To),
 				fmt.Sprintf("%d of %d", t.ReusedLayers, t.TotalLayers),
 				fmt.Sprintf("%s of %s", output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes)),
-				output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.FirstChangedStep})
+				output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), step(t.FirstChangedStep)})
 		}
 	}
 	return out

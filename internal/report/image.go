@@ -331,20 +331,23 @@ func (img *Image) Columns() []output.Column {
 func (img *Image) Rows() [][]any {
 	rows := make([][]any, 0, len(img.Layers))
 	for _, l := range img.Layers {
-		step := l.CreatedBy
+		step := shortStep(l.CreatedBy)
 		if l.FromBase {
 			step = "(" + img.Base.BaseName() + ") " + step
 		}
-		rows = append(rows, []any{l.Position, output.Digest(l.Digest), output.Digest(l.DiffID), l.Compression, output.Bytes(l.Size), l.OtherImages, l.FromBase, baseStep{step, l.CreatedBy}})
+		rows = append(rows, []any{l.Position, output.Digest(l.Digest), output.Digest(l.DiffID), l.Compression, output.Bytes(l.Size), l.OtherImages, l.FromBase, stepCell{step, l.CreatedBy}})
 	}
 	return rows
 }
 
-// baseStep is a step as a table shows it (named by the base it comes
-// from) and as CSV and JSON hold it.
-type baseStep struct{ shown, raw string }
+// stepCell is a history step as a table shows it (shortened by shortStep,
+// named by the base it comes from) and, whole, as CSV holds it.
+type stepCell struct{ shown, raw string }
 
-func (s baseStep) String() string { return s.shown }
+func (s stepCell) String() string { return s.shown }
 
 // Record implements output.Recorder.
-func (s baseStep) Record() string { return s.raw }
+func (s stepCell) Record() string { return s.raw }
+
+// step is a step cell shortened for a table.
+func step(createdBy string) stepCell { return stepCell{shortStep(createdBy), createdBy} }

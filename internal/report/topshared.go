@@ -195,7 +195,7 @@ func (t *TopShared) Rows() [][]any {
 	rows := make([][]any, 0, len(t.Layers))
 	for _, l := range t.Layers {
 		rows = append(rows, []any{output.Digest(l.Content), l.Images, l.Repositories, output.Bytes(l.StoredBytes), output.Bytes(l.SavedBytes),
-			encodings(l.Encodings), l.CreatedBy, l.SampleRepositories})
+			encodings(l.Encodings), step(l.CreatedBy), l.SampleRepositories})
 	}
 	return rows
 }
