@@ -131,10 +131,10 @@ func (g gate) judge(b *report.Bloat) error {
 	}
 	var why []string
 	if over > 0 {
-		why = append(why, fmt.Sprintf("%d images waste more than %d bytes (--fail-over)", over, g.failOver))
+		why = append(why, fmt.Sprintf("%s more than %d bytes (--fail-over)", count(over, "image wastes", "images waste"), g.failOver))
 	}
 	if tooMany > 0 {
-		why = append(why, fmt.Sprintf("%d images have more than %d layers (--max-layers)", tooMany, g.maxLayers))
+		why = append(why, fmt.Sprintf("%s more than %d layers (--max-layers)", count(tooMany, "image has", "images have"), g.maxLayers))
 	}
 	if len(why) > 0 {
 		return &gateError{msg: strings.Join(why, "; "), status: exitCrossed}
@@ -157,13 +157,13 @@ func (g gate) judge(b *report.Bloat) error {
 		if g.timedOut {
 			since = "after waiting " + g.wait.String()
 		}
-		parts = append(parts, fmt.Sprintf("%d images have %d layers not indexed %s: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers",
-			waiting, b.Backlog().Unindexed, since))
+		parts = append(parts, fmt.Sprintf("%s %s not indexed %s: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers",
+			count(waiting, "image has", "images have"), count(b.Backlog().Unindexed, "layer", "layers"), since))
 	}
 	if refused > 0 {
-		parts = append(parts, fmt.Sprintf("%d images have a layer that cannot be indexed (the report's notes say why, and how to retry)", refused))
+		parts = append(parts, fmt.Sprintf("%s a layer that cannot be indexed (the report's notes say why, and how to retry)", count(refused, "image has", "images have")))
 	}
-	return &gateError{msg: fmt.Sprintf("cannot judge %d images (exit status %d): %s", len(b.LeftOut), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
+	return &gateError{msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", count(len(b.LeftOut), "image", "images"), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
 }
 
 // gateError is a CI gate's verdict other than a pass: the report is
@@ -176,3 +176,12 @@ type gateError struct {
 }
 
 func (e *gateError) Error() string { return e.msg }
+
+// count is n with the singular or plural words after it: "1 image has",
+// "2 images have".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -74,11 +74,11 @@ func TestBloatCannotJudge(t *testing.T) {
 		}
 		return exitCode(err)
 	}
-	const notIndexed = "cannot judge 1 images (exit status 4): 1 images have 3 layers not indexed yet: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers"
+	const notIndexed = "cannot judge 1 image (exit status 4): 1 image has 3 layers not indexed yet: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers"
 
 	out, err := bloat()
 	if err != nil || !strings.Contains(out, "0 images analyzed") ||
-		!strings.Contains(out, "1 images are left out until their layers are indexed (3 layers to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers") {
+		!strings.Contains(out, "1 image is left out until their layers are indexed (3 layers to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers") {
 		t.Errorf("no gate: %v (exit %d)\n%s", err, status(err), out)
 	}
 	if _, err := bloat("--fail-over", "1"); status(err) != 4 || err.Error() != notIndexed {
@@ -88,12 +88,12 @@ func TestBloatCannotJudge(t *testing.T) {
 	if _, err := bloat("--max-layers", "3"); err != nil {
 		t.Errorf("--max-layers 3: %v", err)
 	}
-	if _, err := bloat("--max-layers", "2"); status(err) != 3 || err.Error() != "1 images have more than 2 layers (--max-layers)" {
+	if _, err := bloat("--max-layers", "2"); status(err) != 3 || err.Error() != "1 image has more than 2 layers (--max-layers)" {
 		t.Errorf("--max-layers 2: %v (exit %d)", err, status(err))
 	}
 	// Waiting in vain.
 	if _, err := bloat("--fail-over", "1", "--wait", "1s"); status(err) != 4 ||
-		!strings.HasPrefix(err.Error(), "cannot judge 1 images (exit status 4): 1 images have 3 layers not indexed after waiting 1s: ") {
+		!strings.HasPrefix(err.Error(), "cannot judge 1 image (exit status 4): 1 image has 3 layers not indexed after waiting 1s: ") {
 		t.Errorf("--wait 1s: %v (exit %d)", err, status(err))
 	}
 
@@ -114,12 +114,12 @@ func TestBloatCannotJudge(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = bloat("--fail-over", "1", "--wait", "10m")
-	if status(err) != 4 || err.Error() != "cannot judge 1 images (exit status 4): 1 images have 2 layers not indexed yet: "+
+	if status(err) != 4 || err.Error() != "cannot judge 1 image (exit status 4): 1 image has 2 layers not indexed yet: "+
 		"wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers; "+
-		"1 images have a layer that cannot be indexed (the report's notes say why, and how to retry)" {
+		"1 image has a layer that cannot be indexed (the report's notes say why, and how to retry)" {
 		t.Errorf("rejected: %v (exit %d)", err, status(err))
 	}
-	if !strings.Contains(out, "1 images are left out because a layer of theirs cannot be indexed:\n  layer #1 of team/tricky:1.0 ("+blob+"): layer tar over 8 GiB; "+
+	if !strings.Contains(out, "1 image is left out because a layer of theirs cannot be indexed:\n  layer #1 of team/tricky:1.0 ("+blob+"): layer tar over 8 GiB; "+
 		"it is over a limit of the layer indexer: to index it, raise --layer-max-bytes or --layer-max-entries, forget the verdict "+
 		`(psql "$DATABASE_URL" -c "DELETE FROM layer_rejections WHERE blob_digest = '`+blob+`'") and run layerq-ingest scan --layers`) ||
 		strings.Contains(out, "see layer_rejections") {
@@ -140,7 +140,7 @@ func TestBloatCannotJudge(t *testing.T) {
 	if ierr := <-indexed; ierr != nil {
 		t.Fatal(ierr)
 	}
-	if status(err) != 3 || err.Error() != "1 images waste more than 7999 bytes (--fail-over)" || !strings.Contains(out, `"wasted_bytes": 8000`) {
+	if status(err) != 3 || err.Error() != "1 image wastes more than 7999 bytes (--fail-over)" || !strings.Contains(out, `"wasted_bytes": 8000`) {
 		t.Errorf("--wait while indexing: %v (exit %d)\n%s", err, status(err), out)
 	}
 	if _, err := bloat("--fail-over", "8000", "--wait", "10m"); err != nil {

@@ -227,7 +227,7 @@ func bloated(t *testing.T) string {
 func TestBloatGate(t *testing.T) {
 	url := bloated(t)
 	out, _, err := runCLI(t, "--database-url", url, "-o", "json", "bloat", "--fail-over", "7999")
-	if err == nil || err.Error() != "1 images waste more than 7999 bytes (--fail-over)" || exitCode(err) != 3 {
+	if err == nil || err.Error() != "1 image wastes more than 7999 bytes (--fail-over)" || exitCode(err) != 3 {
 		t.Fatalf("--fail-over 7999: err = %v (exit %d)", err, exitCode(err))
 	}
 	var got struct {
@@ -257,7 +257,7 @@ func TestBloatGate(t *testing.T) {
 		t.Errorf("--fail-over 8000: %v", err)
 	}
 	_, _, err = runCLI(t, "--database-url", url, "bloat", "--max-layers", "2", "--image", "team/bloated:1")
-	if err == nil || err.Error() != "1 images have more than 2 layers (--max-layers)" || exitCode(err) != 3 {
+	if err == nil || err.Error() != "1 image has more than 2 layers (--max-layers)" || exitCode(err) != 3 {
 		t.Errorf("--max-layers 2: %v", err)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "duplicates", "--kind", "file")

@@ -329,13 +329,13 @@ func (b *Bloat) leftOutNotes() []string {
 		}
 	}
 	if waiting > 0 {
-		notes = append(notes, fmt.Sprintf("%d images are left out until their layers are indexed (%d layers to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
-			waiting, b.backlog.Unindexed))
+		notes = append(notes, fmt.Sprintf("%s left out until their layers are indexed (%s to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
+			plural(int64(waiting), "image is", "images are"), plural(int64(b.backlog.Unindexed), "layer", "layers")))
 	}
 	if refused == 0 {
 		return notes
 	}
-	notes = append(notes, fmt.Sprintf("%d images are left out because a layer of theirs cannot be indexed:", refused))
+	notes = append(notes, fmt.Sprintf("%s left out because a layer of theirs cannot be indexed:", plural(int64(refused), "image is", "images are")))
 	seen := map[string]bool{}
 	for _, l := range b.LeftOut {
 		for _, r := range l.Rejected {
@@ -494,8 +494,8 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 
 // Preamble implements output.Preamble.
 func (b *Bloat) Preamble() []string {
-	lines := []string{fmt.Sprintf("%d images analyzed; %d shown, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
-		b.Analyzed, len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
+	lines := []string{fmt.Sprintf("%s analyzed; %d shown, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
+		plural(int64(b.Analyzed), "image", "images"), len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
 	return append(lines, b.Notes...)
 }
 
