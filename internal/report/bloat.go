@@ -49,7 +49,10 @@ type BloatImage struct {
 	// Platform is what the index holding the image declares for it (its
 	// config's, for an image in no index); "" when neither says.
 	Platform string `json:"platform"`
-	Layers   int    `json:"layers"`
+	// ConfigPlatform is what the image's config says, when it disagrees
+	// with the index (a cross-build its builder mislabelled); else "".
+	ConfigPlatform string `json:"config_platform"`
+	Layers         int    `json:"layers"`
 	// BaseLayers is how many bottom layers come from the base image, as
 	// the image report says (image_bases): the bytes they add can only be
 	// hidden, not removed, by the image's own steps.
@@ -204,10 +207,13 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	}
 	var targets []*target
 	var t target
-	var baseDigest, baseRepo, baseTag string
-	if _, err := pgx.ForEachRow(rows, []any{&t.Registry, &t.Repository, &t.repoID, &t.Digest, &t.Platform, &t.Tag,
+	var baseDigest, baseRepo, baseTag, configPlatform string
+	if _, err := pgx.ForEachRow(rows, []any{&t.Registry, &t.Repository, &t.repoID, &t.Digest, &t.Platform, &configPlatform, &t.Tag,
 		&t.BaseLayers, &baseDigest, &baseRepo, &baseTag}, func() error {
 		c := t
+		if !samePlatform(c.Platform, configPlatform) {
+			c.ConfigPlatform = configPlatform
+		}
 		if sel.tag != "" {
 			c.Tag = sel.tag
 		}
@@ -507,7 +513,7 @@ func (b *Bloat) Empty() string {
 // Columns implements output.Table: the records, one per finding (a pair
 // of steps or a run of layers), each with its image.
 func (b *Bloat) Columns() []output.Column {
-	return output.Cols("registry", "repository", "tag", "digest", "platform", "base", "base_layers", "over_max_layers",
+	return output.Cols("registry", "repository", "tag", "digest", "platform", "config_platform", "base", "base_layers", "over_max_layers",
 		"kind", "bytes", "compressed_bytes", "files", "added_by_position", "added_by", "hidden_by_position", "hidden_by",
 		"in_base", "from_base", "top_paths", "from_position", "to_position", "steps", "fix")
 }
@@ -518,7 +524,7 @@ func (b *Bloat) Columns() []output.Column {
 func (b *Bloat) Rows() [][]any {
 	var rows [][]any
 	for _, img := range b.Images {
-		head := []any{img.Registry, img.Repository, img.Tag, output.Digest(img.Digest), img.Platform, img.Base, img.BaseLayers, img.OverMaxLayers}
+		head := []any{img.Registry, img.Repository, img.Tag, output.Digest(img.Digest), img.Platform, img.ConfigPlatform, img.Base, img.BaseLayers, img.OverMaxLayers}
 		record := func(finding ...any) {
 			rows = append(rows, append(slices.Clone(head), finding...))
 		}
@@ -563,7 +569,11 @@ func (b *Bloat) TableRows() [][]any {
 		if img.OverMaxLayers {
 			summary += ", over --max-layers"
 		}
-		rows = append(rows, []any{name, output.Digest(img.Digest), img.Platform,
+		shownPlatform := img.Platform
+		if img.ConfigPlatform != "" {
+			shownPlatform += " (config: " + img.ConfigPlatform + ")"
+		}
+		rows = append(rows, []any{name, output.Digest(img.Digest), shownPlatform,
 			output.Bytes(img.WastedBytes), output.Bytes(img.WastedCompressedBytes), summary, "", output.Note("")})
 		stepAt := func(pos int, createdBy string) string {
 			if pos < img.BaseLayers {

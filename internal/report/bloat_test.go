@@ -218,8 +218,9 @@ func TestBloat(t *testing.T) {
 		im.Base.Repository+":"+im.Base.Tag != img.Base {
 		t.Errorf("image report: base %+v (%v); bloat: %d layers of %s", im.Base, err, img.BaseLayers, img.Base)
 	}
-	if img.Platform != "linux/amd64" || got.Images[2].Platform != "linux/arm/v7" {
-		t.Errorf("platforms %q, %q; want the config's linux/amd64 and the index's linux/arm/v7", img.Platform, got.Images[2].Platform)
+	if img.Platform != "linux/amd64" || img.ConfigPlatform != "" || got.Images[2].Platform != "linux/arm/v7" || got.Images[2].ConfigPlatform != "linux/amd64" {
+		t.Errorf("platforms %q (config %q), %q (config %q); want the config's linux/amd64 and the index's linux/arm/v7, whose config says linux/amd64",
+			img.Platform, img.ConfigPlatform, got.Images[2].Platform, got.Images[2].ConfigPlatform)
 	}
 	// The base's layer is named by the base, not by its history step.
 	step := func(i int) string {
@@ -656,7 +657,7 @@ func TestBloatBase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		head := "registry,repository,tag,digest,platform,base,base_layers,over_max_layers,kind,bytes,compressed_bytes,files," +
+		head := "registry,repository,tag,digest,platform,config_platform,base,base_layers,over_max_layers,kind,bytes,compressed_bytes,files," +
 			"added_by_position,added_by,hidden_by_position,hidden_by,in_base,from_base,top_paths,from_position,to_position,steps,fix"
 		// One record per pair: 2 for each of the three images on the
 		// base, 1 for the base.
@@ -673,7 +674,7 @@ func TestBloatBase(t *testing.T) {
 		rc.Close()
 		compressed := fmt.Sprint(int64(float64(10000) * float64(zsize) / float64(ztar)))
 		// The zstd copy's first pair, every value whole.
-		want := []string{"reg.test", "team-b/worker-zstd", "1.0", zd.String(), "linux/amd64", "library/debian:12", "2", "false",
+		want := []string{"reg.test", "team-b/worker-zstd", "1.0", zd.String(), "linux/amd64", "", "library/debian:12", "2", "false",
 			"removed", "10000", compressed, "2", "0", base, "2", apiStep.CreatedBy, "false", "true",
 			"/var/lib/apt/lists/main\n/var/lib/apt/lists/security", "", "", "",
 			"these files come with the base image library/debian:12: a later rm only hides them, every pull still downloads them; use a slimmer base, or drop the rm, which only stores whiteouts"}

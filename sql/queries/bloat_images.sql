@@ -1,7 +1,7 @@
 -- Live image manifests (index children included) in repositories matching
 -- $1, each with the first live tag that names it or an index holding it;
 -- its platform as an index of the repository declares it for a child (else
--- as its config says; '' when neither says); and its base as image_bases
+-- as its config says; '' when neither says), and its config's; and its base as image_bases
 -- holds it, which the image report shows too: how many of its layers are
 -- the base's, and the base's name (as image_base.sql names it).
 -- $2: only these manifest digests (NULL: all); $3: only this registry ('').
@@ -12,6 +12,7 @@ SELECT r.registry, r.name, r.id, m.digest,
               WHERE ic.child_digest = m.digest
               ORDER BY ic.index_digest, ic.position LIMIT 1),
              concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, ''))) AS platform,
+    concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')) AS config_platform,
     coalesce((SELECT min(t.name) FROM tags t
               WHERE t.repository_id = r.id AND t.deleted_at IS NULL
                 AND (t.manifest_digest = m.digest
