@@ -41,7 +41,7 @@ func newApp(out, errOut io.Writer) *cli.App {
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, a local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` for the local default Postgres cluster"},
 		},
-		Commands:        []*cli.Command{migrateCommand(), scanCommand(), serveCommand(), quarantineCommand(), aliasesCommand(), demoCommand(), localCommand(), versionCommand()},
+		Commands:        []*cli.Command{migrateCommand(), scanCommand(), serveCommand(), quarantineCommand(), aliasesCommand(), localCommand(), versionCommand()},
 		HideHelpCommand: true,
 	}
 	completion.Enable(app)

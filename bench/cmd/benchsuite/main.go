@@ -99,7 +99,7 @@ func main() {
 		{"scan vs raw GETs (go-containerregistry's registry)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", nil},
 		{"scan vs raw GETs (distribution)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", []string{"LAYERQ_BENCH_REGISTRY=distribution"}},
 		{"synthetic registry scan", "./internal/scan/", "^BenchmarkScanSynthetic$", "3x", nil},
-		{"webhook to graph", "./cmd/ingest/", "^BenchmarkWebhookToGraph$", "3x", nil},
+		{"webhook to graph", "./internal/serve/", "^BenchmarkWebhookToGraph$", "3x", nil},
 		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil},
 		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}},
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}},

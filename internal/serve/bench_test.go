@@ -1,4 +1,4 @@
-package main
+package serve_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/serve"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
@@ -66,7 +67,7 @@ func benchWebhookToGraph(b *testing.B, withTelemetry bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		nc, stopNATS, err := embeddedNATS(b.TempDir(), []nats.Option{})
+		nc, stopNATS, err := serve.EmbeddedNATS(b.TempDir(), []nats.Option{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -78,8 +79,8 @@ func benchWebhookToGraph(b *testing.B, withTelemetry bool) {
 		settings := stream.Settings{}
 		settings.Defaults()
 		ctx, cancel := context.WithCancel(context.Background())
-		srv := server{role: "all", listener: ln, regs: regs, nc: nc, settings: settings, pool: pool, workers: 8,
-			creds: map[string]receiver.Credentials{"*": {Tokens: []string{"t"}}}, log: slog.New(slog.DiscardHandler)}
+		srv := serve.Config{Role: serve.RoleAll, Listener: ln, Registries: regs, NATS: nc, Settings: settings, Pool: pool, Workers: 8,
+			Credentials: map[string]receiver.Credentials{"*": {Tokens: []string{"t"}}}, Log: slog.New(slog.DiscardHandler)}
 		var tel *telemetry.Telemetry
 		if withTelemetry {
 			col := otlptest.New(b)
@@ -88,10 +89,10 @@ func benchWebhookToGraph(b *testing.B, withTelemetry bool) {
 			if tel, err = telemetry.Start(ctx, telemetry.Options{Service: "layerq-ingest"}); err != nil {
 				b.Fatal(err)
 			}
-			srv.telemetry, srv.metrics = tel.Providers, tel.MetricsHandler()
+			srv.Telemetry, srv.Metrics = tel.Providers, tel.MetricsHandler()
 		}
 		served := make(chan error, 1)
-		go func() { served <- runServer(ctx, srv) }()
+		go func() { served <- serve.Run(ctx, srv) }()
 		hook := "http://" + ln.Addr().String() + "/webhooks/distribution"
 		seen := map[string]time.Time{}
 		var mu sync.Mutex
