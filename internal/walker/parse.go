@@ -7,18 +7,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/layerq/layerq/internal/jsonscan"
 )
 
 // The walker decodes a manifest once, into manifestDoc, and a config into
 // configDoc, which hold only what layerq reads, in up to three steps, each
 // taking over only when the one before gives up:
 //
-//  1. fastJSON (below) decodes common documents exactly as json.Unmarshal
-//     would into manifestDoc and configDoc, without reflection.
+//  1. fastManifest and fastConfig (below, reading with package jsonscan)
+//     decode common documents exactly as json.Unmarshal would into
+//     manifestDoc and configDoc, without reflection.
 //  2. json.Unmarshal decodes into manifestDoc and configDoc. Their types are
 //     as strict as go-containerregistry's (digests are checked by
 //     v1.NewHash, descriptors and platforms decode every field v1.Descriptor
@@ -313,468 +314,30 @@ func cleanMap(m map[string]string) map[string]string {
 	return out
 }
 
-// fastJSON decodes the documents the walker reads for every image (the
-// manifest, its config descriptor, the config) into manifestDoc, descriptor
-// and configDoc three times faster than json.Unmarshal. It is conservative:
-// it takes only documents it decodes exactly as json.Unmarshal would, and
-// gives up (false) on anything else: escaped UTF-16 surrogates and invalid
-// UTF-8 in strings it keeps, keys with escapes or non-ASCII bytes, a key that
-// matches a field only when case is ignored, a field given twice, numbers
-// that are not plain integers where an integer goes, values of the wrong
-// type, base64 data and platforms in descriptors, syntax errors anywhere,
-// nesting deeper than 64. (It was checked against json.Unmarshal by fuzzing:
-// whatever it accepts, json.Unmarshal accepts and decodes the same.)
-type fastJSON struct {
-	b     []byte
-	i     int
-	depth int
-}
-
-const fastMaxDepth = 64
-
-// peek skips white space and returns the next byte, 0 at the end.
-func (r *fastJSON) peek() byte {
-	for r.i < len(r.b) {
-		switch c := r.b[r.i]; c {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return c
-		}
-	}
-	return 0
-}
-
-// end reports whether only white space is left.
-func (r *fastJSON) end() bool { return r.peek() == 0 && r.i == len(r.b) }
-
-func (r *fastJSON) literal(s string) bool {
-	if len(r.b)-r.i >= len(s) && string(r.b[r.i:r.i+len(s)]) == s {
-		r.i += len(s)
-		return true
-	}
-	return false
-}
-
-// null consumes a null if one comes next.
-func (r *fastJSON) null() bool { return r.peek() == 'n' && r.literal("null") }
-
-// str reads a string value.
-func (r *fastJSON) str() (string, bool) {
-	if r.peek() != '"' {
-		return "", false
-	}
-	r.i++
-	start := r.i
-	var buf []byte // the unescaped string, once it has an escape
-	ascii := true
-	for r.i < len(r.b) {
-		c := r.b[r.i]
-		switch {
-		case c == '"':
-			seg := r.b[start:r.i]
-			r.i++
-			if buf != nil {
-				buf = append(buf, seg...)
-				seg = buf
-			}
-			if !ascii && !utf8.Valid(seg) {
-				return "", false
-			}
-			return string(seg), true
-		case c == '\\':
-			if r.i+1 >= len(r.b) {
-				return "", false
-			}
-			var e byte
-			switch r.b[r.i+1] {
-			case '"', '\\', '/':
-				e = r.b[r.i+1]
-			case 'b':
-				e = '\b'
-			case 'f':
-				e = '\f'
-			case 'n':
-				e = '\n'
-			case 'r':
-				e = '\r'
-			case 't':
-				e = '\t'
-			case 'u': // as encoding/json Go writes <, > and &
-				if r.i+6 > len(r.b) {
-					return "", false
-				}
-				var u rune
-				for _, h := range r.b[r.i+2 : r.i+6] {
-					switch {
-					case '0' <= h && h <= '9':
-						u = u<<4 | rune(h-'0')
-					case 'a' <= h && h <= 'f':
-						u = u<<4 | rune(h-'a'+10)
-					case 'A' <= h && h <= 'F':
-						u = u<<4 | rune(h-'A'+10)
-					default:
-						return "", false
-					}
-				}
-				if utf16.IsSurrogate(u) {
-					return "", false
-				}
-				buf = utf8.AppendRune(append(buf, r.b[start:r.i]...), u)
-				r.i += 6
-				start = r.i
-				continue
-			default:
-				return "", false
-			}
-			buf = append(append(buf, r.b[start:r.i]...), e)
-			r.i += 2
-			start = r.i
-		case c < 0x20:
-			return "", false
-		default:
-			if c >= 0x80 {
-				ascii = false
-			}
-			r.i++
-		}
-	}
-	return "", false
-}
-
-// key reads an object key (and its colon) without escapes or non-ASCII bytes.
-func (r *fastJSON) key() ([]byte, bool) {
-	if r.peek() != '"' {
-		return nil, false
-	}
-	r.i++
-	start := r.i
-	for r.i < len(r.b) {
-		c := r.b[r.i]
-		if c == '"' {
-			k := r.b[start:r.i]
-			r.i++
-			if r.peek() != ':' {
-				return nil, false
-			}
-			r.i++
-			return k, true
-		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			return nil, false
-		}
-		r.i++
-	}
-	return nil, false
-}
-
-// skip checks and skips any value.
-func (r *fastJSON) skip() bool {
-	switch r.peek() {
-	case '"':
-		r.i++
-		for r.i < len(r.b) {
-			c := r.b[r.i]
-			switch {
-			case c == '"':
-				r.i++
-				return true
-			case c == '\\':
-				if r.i+1 >= len(r.b) {
-					return false
-				}
-				switch r.b[r.i+1] {
-				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-					r.i += 2
-				case 'u':
-					if r.i+6 > len(r.b) {
-						return false
-					}
-					for _, h := range r.b[r.i+2 : r.i+6] {
-						if !isHex(h) {
-							return false
-						}
-					}
-					r.i += 6
-				default:
-					return false
-				}
-			case c < 0x20:
-				return false
-			default:
-				r.i++
-			}
-		}
-		return false
-	case '{':
-		return r.container('{', '}', func() bool {
-			if r.peek() != '"' || !r.skip() || r.peek() != ':' {
-				return false
-			}
-			r.i++
-			return r.skip()
-		})
-	case '[':
-		return r.container('[', ']', r.skip)
-	case 't':
-		return r.literal("true")
-	case 'f':
-		return r.literal("false")
-	case 'n':
-		return r.literal("null")
-	}
-	_, ok := r.number()
-	return ok
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// number reads a number as JSON writes it and returns its text.
-func (r *fastJSON) number() ([]byte, bool) {
-	r.peek()
-	start := r.i
-	digits := func() bool {
-		n := r.i
-		for r.i < len(r.b) && isDigit(r.b[r.i]) {
-			r.i++
-		}
-		return r.i > n
-	}
-	if r.i < len(r.b) && r.b[r.i] == '-' {
-		r.i++
-	}
-	switch {
-	case r.i < len(r.b) && r.b[r.i] == '0':
-		r.i++
-	case !digits():
-		return nil, false
-	}
-	if r.i < len(r.b) && r.b[r.i] == '.' {
-		r.i++
-		if !digits() {
-			return nil, false
-		}
-	}
-	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
-		r.i++
-		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
-			r.i++
-		}
-		if !digits() {
-			return nil, false
-		}
-	}
-	return r.b[start:r.i], true
-}
-
-// container reads an object or array, elem reading each member.
-func (r *fastJSON) container(open, close byte, elem func() bool) bool {
-	if r.peek() != open {
-		return false
-	}
-	if r.depth++; r.depth > fastMaxDepth {
-		return false
-	}
-	r.i++
-	if r.peek() == close {
-		r.i++
-		r.depth--
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		switch r.peek() {
-		case ',':
-			r.i++
-		case close:
-			r.i++
-			r.depth--
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// object reads an object whose keys that matter are names; field reads the
-// value of names[k]. Other keys are skipped.
-func (r *fastJSON) object(names []string, field func(k int) bool) bool {
-	var seen uint64
-	return r.container('{', '}', func() bool {
-		key, ok := r.key()
-		if !ok {
-			return false
-		}
-		for k, n := range names {
-			if string(key) == n {
-				if seen&(1<<k) != 0 {
-					return false
-				}
-				seen |= 1 << k
-				return field(k)
-			}
-		}
-		for _, n := range names {
-			if asciiEqualFold(key, n) {
-				return false
-			}
-		}
-		return r.skip()
-	})
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// raw returns the text of the next value.
-func (r *fastJSON) raw() ([]byte, bool) {
-	r.peek()
-	start := r.i
-	if !r.skip() {
-		return nil, false
-	}
-	return r.b[start:r.i], true
-}
-
-// The field readers below decode as json.Unmarshal does, null included.
-
-func (r *fastJSON) strField(s *string) bool {
-	if r.null() {
-		return true
-	}
-	v, ok := r.str()
-	*s = v
-	return ok
-}
-
-func (r *fastJSON) intField(n *int64, bits int) bool {
-	if r.null() {
-		return true
-	}
-	t, ok := r.number()
-	if !ok {
-		return false
-	}
-	v, err := strconv.ParseInt(string(t), 10, bits)
-	*n = v
-	return err == nil
-}
-
-func (r *fastJSON) boolField(b *bool) bool {
-	switch {
-	case r.null():
-	case r.literal("true"):
-		*b = true
-	case r.literal("false"):
-		*b = false
-	default:
-		return false
-	}
-	return true
-}
-
-// unmarshalerField hands the value's text to u, as json.Unmarshal does.
-func (r *fastJSON) unmarshalerField(u json.Unmarshaler) bool {
-	t, ok := r.raw()
-	return ok && u.UnmarshalJSON(t) == nil
-}
-
-func (r *fastJSON) mapField(m *map[string]string) bool {
-	if r.null() {
-		*m = nil
-		return true
-	}
-	if r.peek() != '{' {
-		return false
-	}
-	if *m == nil {
-		*m = map[string]string{}
-	}
-	return r.container('{', '}', func() bool {
-		k, ok := r.str()
-		if !ok || r.peek() != ':' {
-			return false
-		}
-		r.i++
-		var v string
-		if !r.strField(&v) {
-			return false
-		}
-		(*m)[k] = v
-		return true
-	})
-}
-
-// sliceField reads an array into *s (nil for null, empty for []), elem
-// reading each element, null included.
-func sliceField[T any](r *fastJSON, s *[]T, elem func(*T) bool) bool {
-	if r.null() {
-		*s = nil
-		return true
-	}
-	if r.peek() != '[' {
-		return false
-	}
-	*s = (*s)[:0]
-	if *s == nil {
-		*s = []T{}
-	}
-	return r.container('[', ']', func() bool {
-		var v T
-		if !elem(&v) {
-			return false
-		}
-		*s = append(*s, v)
-		return true
-	})
-}
-
 var descriptorFields = []string{"mediaType", "size", "digest", "data", "urls", "annotations", "platform", "artifactType"}
 
-// descriptor reads a descriptor (or null, leaving it) into d, which is zero.
-func (r *fastJSON) descriptor(d *descriptor) bool {
-	if r.null() {
+// readDescriptor reads a descriptor (or null, leaving it) into d, which is zero.
+func readDescriptor(r *jsonscan.Reader, d *descriptor) bool {
+	if r.Null() {
 		return true
 	}
-	return r.object(descriptorFields, func(k int) bool {
+	return r.Object(descriptorFields, func(k int) bool {
 		switch k {
 		case 0:
-			return r.strField(&d.MediaType)
+			return r.StrField(&d.MediaType)
 		case 1:
-			return r.intField(&d.Size, 64)
+			return r.IntField(&d.Size, 64)
 		case 2:
-			return r.unmarshalerField(&d.Digest)
+			return r.UnmarshalerField(&d.Digest)
 		case 4:
-			return sliceField(r, &d.URLs, func(u *string) bool { return r.strField(u) })
+			return jsonscan.SliceField(r, &d.URLs, func(u *string) bool { return r.StrField(u) })
 		case 5:
-			return r.mapField(&d.Annotations)
+			return r.MapField(&d.Annotations)
 		case 7:
-			return r.strField(&d.ArtifactType)
+			return r.StrField(&d.ArtifactType)
 		}
 		// data (base64) and platform: only null.
-		return r.null()
+		return r.Null()
 	})
 }
 
@@ -782,21 +345,21 @@ var manifestFields = []string{"schemaVersion", "mediaType", "artifactType", "con
 
 // fastManifest decodes a manifest as json.Unmarshal into manifestDoc would.
 func fastManifest(raw []byte) (*manifestDoc, bool) {
-	r := &fastJSON{b: raw}
+	r := jsonscan.NewReader(raw)
 	var d manifestDoc
-	ok := r.object(manifestFields, func(k int) bool {
+	ok := r.Object(manifestFields, func(k int) bool {
 		switch k {
 		case 0:
 			var n int64
-			ok := r.intField(&n, strconv.IntSize)
+			ok := r.IntField(&n, strconv.IntSize)
 			d.SchemaVersion = int(n)
 			return ok
 		case 1:
-			return r.strField(&d.MediaType)
+			return r.StrField(&d.MediaType)
 		case 2:
-			return r.strField(&d.ArtifactType)
+			return r.StrField(&d.ArtifactType)
 		case 3, 4:
-			t, ok := r.raw()
+			t, ok := r.Raw()
 			if k == 3 {
 				d.Config = append(json.RawMessage{}, t...)
 			} else {
@@ -804,20 +367,20 @@ func fastManifest(raw []byte) (*manifestDoc, bool) {
 			}
 			return ok
 		case 5:
-			return sliceField(r, &d.Layers, r.descriptor)
+			return jsonscan.SliceField(r, &d.Layers, func(x *descriptor) bool { return readDescriptor(r, x) })
 		case 6:
-			return sliceField(r, &d.Blobs, r.descriptor)
+			return jsonscan.SliceField(r, &d.Blobs, func(x *descriptor) bool { return readDescriptor(r, x) })
 		case 7:
-			if r.null() {
+			if r.Null() {
 				return true
 			}
 			d.Subject = &descriptor{}
-			return r.descriptor(d.Subject)
+			return readDescriptor(r, d.Subject)
 		default:
-			return r.mapField(&d.Annotations)
+			return r.MapField(&d.Annotations)
 		}
 	})
-	if !ok || !r.end() {
+	if !ok || !r.End() {
 		return nil, false
 	}
 	return &d, true
@@ -825,8 +388,8 @@ func fastManifest(raw []byte) (*manifestDoc, bool) {
 
 // fastDescriptor decodes a descriptor (or null) on its own.
 func fastDescriptor(raw []byte, d *descriptor) bool {
-	r := &fastJSON{b: raw}
-	return r.descriptor(d) && r.end()
+	r := jsonscan.NewReader(raw)
+	return readDescriptor(r, d) && r.End()
 }
 
 var (
@@ -838,45 +401,45 @@ var (
 
 // fastConfig decodes an image config as json.Unmarshal into configDoc would.
 func fastConfig(raw []byte) (*configDoc, bool) {
-	r := &fastJSON{b: raw}
+	r := jsonscan.NewReader(raw)
 	var c configDoc
-	ok := r.object(configFields, func(k int) bool {
+	ok := r.Object(configFields, func(k int) bool {
 		switch k {
 		case 0:
-			return r.strField(&c.Architecture)
+			return r.StrField(&c.Architecture)
 		case 1:
-			return r.strField(&c.OS)
+			return r.StrField(&c.OS)
 		case 2:
-			return r.strField(&c.OSVersion)
+			return r.StrField(&c.OSVersion)
 		case 3:
-			return r.strField(&c.Variant)
+			return r.StrField(&c.Variant)
 		case 4:
-			return r.unmarshalerField(&c.Created)
+			return r.UnmarshalerField(&c.Created)
 		case 5:
-			return r.null() || r.object(labelsFields, func(int) bool { return r.mapField(&c.Config.Labels) })
+			return r.Null() || r.Object(labelsFields, func(int) bool { return r.MapField(&c.Config.Labels) })
 		case 6:
-			return r.null() || r.object(rootFSFields, func(int) bool {
-				return sliceField(r, &c.RootFS.DiffIDs, func(d *digest) bool { return r.unmarshalerField(d) })
+			return r.Null() || r.Object(rootFSFields, func(int) bool {
+				return jsonscan.SliceField(r, &c.RootFS.DiffIDs, func(d *digest) bool { return r.UnmarshalerField(d) })
 			})
 		default:
-			return sliceField(r, &c.History, func(h *historyDoc) bool {
-				return r.null() || r.object(historyFields, func(k int) bool {
+			return jsonscan.SliceField(r, &c.History, func(h *historyDoc) bool {
+				return r.Null() || r.Object(historyFields, func(k int) bool {
 					switch k {
 					case 0:
-						return r.strField(&h.Author)
+						return r.StrField(&h.Author)
 					case 1:
-						return r.unmarshalerField(&h.Created)
+						return r.UnmarshalerField(&h.Created)
 					case 2:
-						return r.strField(&h.CreatedBy)
+						return r.StrField(&h.CreatedBy)
 					case 3:
-						return r.strField(&h.Comment)
+						return r.StrField(&h.Comment)
 					}
-					return r.boolField(&h.EmptyLayer)
+					return r.BoolField(&h.EmptyLayer)
 				})
 			})
 		}
 	})
-	if !ok || !r.end() {
+	if !ok || !r.End() {
 		return nil, false
 	}
 	return &c, true
