@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/clibytes"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
@@ -18,17 +19,18 @@ import (
 // layerLimitFlags cap what one layer may cost to scan.
 func layerLimitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.Int64Flag{Name: "layer-max-bytes", Value: layerscan.DefaultMaxUncompressed, Usage: "reject a layer whose tar is over `BYTES` uncompressed (compression bombs stop there)"},
+		clibytes.Flag("layer-max-bytes", layerscan.DefaultMaxUncompressed, "reject a layer whose tar is over `BYTES` uncompressed (compression bombs stop there)"),
 		&cli.IntFlag{Name: "layer-max-entries", Value: layerscan.DefaultMaxEntries, Usage: "reject a layer with more than `N` tar entries"},
 	}
 }
 
 // layerLimits reads the layerLimitFlags.
 func layerLimits(c *cli.Context) (layerscan.Limits, error) {
-	if c.Int64("layer-max-bytes") < 1 || c.Int("layer-max-entries") < 1 {
+	maxBytes := clibytes.Get(c, "layer-max-bytes")
+	if maxBytes < 1 || c.Int("layer-max-entries") < 1 {
 		return layerscan.Limits{}, fmt.Errorf("--layer-max-bytes and --layer-max-entries must be at least 1")
 	}
-	return layerscan.Limits{MaxUncompressed: c.Int64("layer-max-bytes"), MaxEntries: c.Int("layer-max-entries")}, nil
+	return layerscan.Limits{MaxUncompressed: maxBytes, MaxEntries: c.Int("layer-max-entries")}, nil
 }
 
 // registryFlags are the flags that say how to reach a registry.

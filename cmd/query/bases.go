@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -26,13 +25,10 @@ Examples:
    layerq bases
    layerq bases --repo 'team-b/**' -o wide`,
 		Flags: append([]cli.Flag{repoFlag()}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("bases takes no arguments (got %q)", c.Args().Slice())
-			}
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadBases(c.Context, db, report.BasesOptions{Repositories: repoglob.Compile(c.String("repo"))})
 			}))
-		},
+		}),
 	}
 }

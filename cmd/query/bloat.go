@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layerq/layerq/internal/clibytes"
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -42,24 +44,24 @@ index them, or run layerq-ingest scan --layers) or one cannot be indexed;
 1 when layerq itself failed. Without --fail-over, --max-layers or --wait,
 images not indexed yet are left out with a note and the status is 0.
 
+Sizes are bytes (52428800), or with a unit as dive's CI rules take them:
+decimal (50MB: 50,000,000 bytes) or binary (50MiB: 52,428,800 bytes).
+
 Examples:
-   layerq bloat --min-bytes 10485760 --repo 'team-a/**'
-   layerq bloat --image team-a/api:1.3 --fail-over 52428800 --wait 10m
+   layerq bloat --min-bytes 10MiB --repo 'team-a/**'
+   layerq bloat --image team-a/api:1.3 --fail-over 50MB --wait 10m
    layerq bloat --image team-a/api:1.3 -o csv`,
 		Flags: append([]cli.Flag{
 			repoFlag(),
 			&cli.StringFlag{Name: "image", Usage: "only the image `REF` ([REGISTRY/]REPOSITORY[:TAG|@DIGEST], or a digest; an index: every platform)"},
-			&cli.Int64Flag{Name: "min-bytes", Usage: "hide images wasting fewer than `N` bytes (images with layer runs still show)"},
-			&cli.Int64Flag{Name: "fail-over", Value: -1, Usage: "exit 3 when an image wastes more than `BYTES`, 4 when an image cannot be judged yet (layers not indexed) (for CI gates)"},
+			clibytes.Flag("min-bytes", 0, "hide images wasting fewer than `BYTES` (images with layer runs still show)"),
+			clibytes.Flag("fail-over", -1, "for CI gates: exit 3 when an image wastes more than `BYTES`, 4 when an image cannot be judged yet (layers not indexed); -1: no gate"),
 			&cli.IntFlag{Name: "max-layers", Usage: "flag images with more than `N` layers, and exit 3 if any"},
 			&cli.DurationFlag{Name: "wait", Usage: "first wait up to `DURATION` (like 10m) for every layer of the images to be indexed; exit 4 if some still are not"},
-			&cli.Int64Flag{Name: "small-layer", Value: 1 << 20, Usage: "a RUN layer under `BYTES` (compressed) is small, for layer runs"},
+			clibytes.Flag("small-layer", 1<<20, "a RUN layer under `BYTES` (compressed) is small, for layer runs"),
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("bloat takes no arguments (got %q): give an image with --image REF", c.Args().Slice())
-			}
-			if c.Int64("min-bytes") < 0 || c.Int("max-layers") < 0 || c.Int64("small-layer") < 1 {
+		Action: clierr.NoArgs("give an image with --image REF", func(c *cli.Context) error {
+			if clibytes.Get(c, "min-bytes") < 0 || c.Int("max-layers") < 0 || clibytes.Get(c, "small-layer") < 1 {
 				return fmt.Errorf("--min-bytes and --max-layers must not be negative, --small-layer must be positive")
 			}
 			if c.Duration("wait") < 0 {
@@ -67,9 +69,9 @@ Examples:
 			}
 			opts := report.BloatOptions{
 				Repositories: repoglob.Compile(c.String("repo")),
-				MinBytes:     c.Int64("min-bytes"),
+				MinBytes:     clibytes.Get(c, "min-bytes"),
 				MaxLayers:    c.Int("max-layers"),
-				SmallLayer:   c.Int64("small-layer"),
+				SmallLayer:   clibytes.Get(c, "small-layer"),
 			}
 			if s := c.String("image"); s != "" {
 				ref, err := report.ParseRef(s)
@@ -78,7 +80,7 @@ Examples:
 				}
 				opts.Image = &ref
 			}
-			g := gate{failOver: c.Int64("fail-over"), maxLayers: c.Int("max-layers"), wait: c.Duration("wait")}
+			g := gate{failOver: clibytes.Get(c, "fail-over"), maxLayers: c.Int("max-layers"), wait: c.Duration("wait")}
 			var b *report.Bloat
 			err := run(c, func(db *database.Pool) (output.Table, error) {
 				if g.wait > 0 {
@@ -98,7 +100,7 @@ Examples:
 				return err
 			}
 			return g.judge(b)
-		},
+		}),
 	}
 }
 

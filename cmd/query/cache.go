@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -53,10 +54,7 @@ Examples:
 			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each repository's latest `N` comparisons (0: all; totals count every one)"},
 			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("cache takes no arguments (got %q)", c.Args().Slice())
-			}
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			opts := report.CacheOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Busters: c.Int("busters")}
 			if s := c.String("since"); s != "" {
 				d, err := parseSince(s)
@@ -71,7 +69,7 @@ Examples:
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadCache(c.Context, db, opts)
 			}))
-		},
+		}),
 	}
 }
 

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -33,10 +32,7 @@ Examples:
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N`"},
 			&cli.Float64Flag{Name: "min-similarity", Value: 0.9, Usage: "kind layer: the least share of file bytes two layers must share (0..1)"},
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("duplicates takes no arguments (got %q)", c.Args().Slice())
-			}
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			return run(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadDuplicates(c.Context, db, report.DuplicatesOptions{
 					Kind:          c.String("kind"),
@@ -45,6 +41,6 @@ Examples:
 					MinSimilarity: c.Float64("min-similarity"),
 				})
 			})
-		},
+		}),
 	}
 }

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/report"
@@ -24,16 +23,13 @@ declares, and when the image's own config says another, both are shown.
 
 Examples:
    layerq image library/debian:12
-   layerq image --platform linux/arm64 team-c/multi:1.0
-   layerq image -o json team-a/api@3f2a1b2c3d4e`,
+   layerq image team-c/multi:1.0 --platform linux/arm64
+   layerq image team-a/api@3f2a1b2c3d4e -o json`,
 		ArgsUsage: "[REGISTRY/]REPOSITORY[:TAG|@DIGEST] or DIGEST",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for an index, the `OS/ARCH[/VARIANT]` to show"},
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("image takes one reference, like library/debian:12, with flags before it (got %d arguments: %q)", c.NArg(), c.Args().Slice())
-			}
+		Action: clierr.OneArg("reference, like library/debian:12", func(c *cli.Context) error {
 			ref, err := report.ParseRef(c.Args().First())
 			if err != nil {
 				return err
@@ -41,6 +37,6 @@ Examples:
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadImage(c.Context, db, report.ImageOptions{Ref: ref, Platform: c.String("platform")})
 			}))
-		},
+		}),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -28,10 +29,7 @@ Examples:
 			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
 			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("storage takes no arguments (got %q)", c.Args().Slice())
-			}
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			by := c.String("by")
 			if by != report.ByRepository && by != report.ByNamespace {
 				return fmt.Errorf("--by %q: choose repository or namespace", by)
@@ -39,6 +37,6 @@ Examples:
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo"))})
 			}))
-		},
+		}),
 	}
 }

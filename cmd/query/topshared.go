@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -35,10 +36,7 @@ Examples:
 			&cli.IntFlag{Name: "min-images", Value: 2, Usage: "only layers held by at least `N` live images (1: unshared layers too)"},
 			repoFlag(),
 		}, outputFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("top-shared takes no arguments (got %q)", c.Args().Slice())
-			}
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			if c.Int("limit") < 1 {
 				return fmt.Errorf("--limit must be at least 1, got %d", c.Int("limit"))
 			}
@@ -57,6 +55,6 @@ Examples:
 					MinImages:    c.Int("min-images"),
 				})
 			}))
-		},
+		}),
 	}
 }

@@ -1,12 +1,16 @@
 // Package clierr makes layerq's command-line mistakes one line each: a bad
 // flag, an unknown command or a missing argument says what was wrong and how
 // to get help, instead of printing the whole usage. A mistyped command or
-// flag name is answered with the name it most likely meant.
+// flag name is answered with the name it most likely meant. Flags may be
+// typed after a command's arguments, and the program's flags after the
+// command's name.
 package clierr
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -14,7 +18,9 @@ import (
 )
 
 // Run runs app with args. Usage errors of the app and of every command come
-// back as one-line errors; so does an unknown command.
+// back as one-line errors; so does an unknown command. Flags may follow a
+// command's positional arguments, and a flag of the app or of a parent
+// command may follow the name of the command that runs (see inOrder).
 func Run(ctx context.Context, app *cli.App, args []string) error {
 	var notFound error
 	app.OnUsageError = usageError
@@ -22,7 +28,7 @@ func Run(ctx context.Context, app *cli.App, args []string) error {
 		notFound = unknownCommand(c, name)
 	}
 	setUsageErrors(app.Commands)
-	if err := app.RunContext(ctx, args); err != nil {
+	if err := app.RunContext(ctx, inOrder(app, args)); err != nil {
 		return err
 	}
 	return notFound
@@ -61,13 +67,44 @@ func unknownCommand(c *cli.Context, name string) error {
 // name follows, after one dash however many were typed.
 const undefinedFlag = "flag provided but not defined: -"
 
+// invalidValue is how Go's flag package says a flag's value did not parse:
+// the value, the flag's name and the error of the value follow.
+const invalidValue = "invalid value "
+
 func usageError(c *cli.Context, err error, _ bool) error {
+	if msg, ok := selfDescribed(err.Error()); ok {
+		return errors.New(msg)
+	}
 	if name, ok := strings.CutPrefix(err.Error(), undefinedFlag); ok {
 		if s := closest(name, flagNames(c)); s != "" {
 			return fmt.Errorf("%v; did you mean %q? (see %s --help)", err, dashed(s), c.Command.HelpName)
 		}
 	}
 	return fmt.Errorf("%v (see %s --help)", err, c.Command.HelpName)
+}
+
+// selfDescribed is the error of a flag's value (as clibytes gives) when it
+// already says which flag and which value, like `--fail-over "10 zebras":
+// give bytes like …`: then Go's wrapping of it, which would say both again,
+// is left out.
+func selfDescribed(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, invalidValue)
+	if !ok {
+		return "", false
+	}
+	value, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(rest[len(value):], " for flag -")
+	if !ok {
+		return "", false
+	}
+	name, inner, ok := strings.Cut(rest, ": ")
+	if !ok || !strings.HasPrefix(inner, "--"+name+" "+value+":") {
+		return "", false
+	}
+	return inner, true
 }
 
 // flagNames are the names of the visible flags c's command takes, help
