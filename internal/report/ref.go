@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/xrash/smetrics"
 
+	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
@@ -24,8 +25,9 @@ var (
 	qRefAlias        = sqlfiles.Query("ref_alias")
 )
 
-// ErrNotFound means a reference names nothing live in the graph.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound means a reference names nothing live in the graph. It is
+// graph.ErrNotFound: one error for "not there", whichever package looked.
+var ErrNotFound = graph.ErrNotFound
 
 // ErrAmbiguous means a reference names more than one manifest: a short
 // digest that starts several, or a repository name in several registries.
