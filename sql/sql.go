@@ -1,5 +1,6 @@
-// Package sqlfiles holds layerq's SQL: numbered migrations and one file per
-// named query, embedded so every binary carries the schema it expects.
+// Package sqlfiles holds layerq's SQL: numbered migrations, the functions
+// the schema runs, and one file per named query, embedded so every binary
+// carries the schema it expects.
 package sqlfiles
 
 import "embed"
@@ -8,6 +9,44 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// Functions are the current definitions of the schema's functions (the
+// aggregates' fold and the triggers that queue for it): functions/*.sql, one
+// function or a few closely related ones per file. Every migrate applies
+// them, in file-name order, after the migrations, so a change to a function
+// is an edit of its file and not a new migration holding a copy of it.
+// Migrations that defined a function before it had a file keep their copy:
+// a database migrated from empty runs them, then the files replace them.
+//
+// The files are written to run any number of times:
+//
+//   - A file holds CREATE OR REPLACE FUNCTION statements with unqualified
+//     names (the schema is the migrations' schema). Replacing a function keeps
+//     its OID, owner and grants, so the triggers and views that use it and
+//     the grants the migrations made keep working.
+//   - CREATE OR REPLACE cannot change a function's argument types or result
+//     type. For that, the file drops the old signature first, by its
+//     argument types and without CASCADE (DROP FUNCTION IF EXISTS
+//     layerq_x(bigint[]);), then creates the new one, and re-grants what the
+//     old one had (a REVOKE EXECUTE ... FROM PUBLIC, a GRANT to
+//     layerq_writer inside a DO block that checks the role exists, as
+//     migration 00005 does). What depends on the old signature (a trigger, a
+//     view) needs a migration.
+//   - Removing a function takes a migration that drops it.
+//   - A function whose results the schema stores (a generated column, a
+//     key of an aggregate) changes with a migration that recomputes them.
+//   - A migration runs before the files, with the definitions the database
+//     has then: the older migrations' (from empty) or the files' of the
+//     layerq that migrated it last. One that calls a function relies only on
+//     what those share, or defines the copy it needs.
+//   - A SQL-language function is checked when it is created: one that calls
+//     a function new in these files goes in a file sorting after it.
+//   - internal/migrate's tests list the functions whose file differs from
+//     the copy in the last migration that defined them: add a function
+//     there when you change its file.
+//
+//go:embed functions/*.sql
+var Functions embed.FS
 
 // Queries are the named queries, one per file: queries/<name>.sql.
 //

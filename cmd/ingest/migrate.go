@@ -25,6 +25,10 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if len(res.Applied) == 0 && res.Functions {
+				fmt.Fprintf(c.App.Writer, "functions brought up to date; schema at version %d\n", res.Version)
+				return nil
+			}
 			if len(res.Applied) == 0 {
 				fmt.Fprintf(c.App.Writer, "schema up to date at version %d\n", res.Version)
 				return nil

@@ -2,6 +2,7 @@ package layerindex
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,22 +11,22 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/settle"
 	"github.com/layerq/layerq/internal/stream"
-	"github.com/layerq/layerq/internal/telemetry"
 )
 
 // Consumer indexes the layers queued on the layer-scan stream. A job is
 // acknowledged once its index or rejection is committed; a fetch that may
 // heal (the registry or the database unreachable) is retried with a growing
 // delay, and after MaxDeliver deliveries moved to the deferred layer stream,
-// where it is retried at MaxDelay until it succeeds; a permanent failure is
-// recorded in ingest_failures and then terminated (retried while the record
-// cannot be written).
+// where it is retried at MaxDelay until it succeeds; a job that can never
+// succeed (a permanent fetch failure, a registry no longer configured, data
+// the graph refuses, a message that is not a job) is recorded in
+// ingest_failures and then terminated (retried while the record cannot be
+// written).
 type Consumer struct {
 	Indexer    *Indexer
 	Registries *registries.Set
@@ -42,7 +43,8 @@ type Consumer struct {
 	Deferred LayerDeferrer
 	Log      *slog.Logger
 
-	once sync.Once // fills in the defaults
+	once           sync.Once // makes the loops
+	jobs, deferred *settle.Loop[stream.LayerJob]
 }
 
 // LayerDeferrer stores a layer job's message on the deferred layer stream;
@@ -54,79 +56,107 @@ type LayerDeferrer interface {
 // Run consumes jobs until ctx ends, then drains: it fetches nothing more
 // and finishes the layers in hand.
 func (c *Consumer) Run(ctx context.Context, cons jetstream.Consumer) error {
-	c.defaults()
-	return stream.Consume(ctx, cons, c.Concurrency, "layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg, false) })
+	c.once.Do(c.loops)
+	return c.jobs.Run(ctx, cons)
 }
 
 // RunDeferred consumes the deferred layer stream as Run does, one job at a
 // time, retrying a transient failure at MaxDelay for as long as it lasts.
 func (c *Consumer) RunDeferred(ctx context.Context, cons jetstream.Consumer) error {
-	c.defaults()
-	return stream.Consume(ctx, cons, 1, "deferred layer jobs", c.Log, func(msg jetstream.Msg) { c.process(ctx, msg, true) })
+	c.once.Do(c.loops)
+	return c.deferred.Run(ctx, cons)
 }
 
-func (c *Consumer) defaults() { c.once.Do(c.fillDefaults) }
-
-func (c *Consumer) fillDefaults() {
-	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = 10
-	}
-	if c.MaxDelay <= 0 {
-		c.MaxDelay = 2 * time.Minute
-	}
-	if c.AckWait <= 0 {
-		c.AckWait = 60 * time.Second
-	}
+// loops makes the settle loops of the layer stream and of the deferred
+// layer stream, from the consumer's fields as they are at its first run.
+func (c *Consumer) loops() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	so := settle.Options{Concurrency: c.Concurrency, MaxDeliver: c.MaxDeliver, MaxDelay: c.MaxDelay,
+		AckWait: c.AckWait, Log: c.Log, Tracer: c.Indexer.Telemetry.TracerFor()}
+	c.jobs = &settle.Loop[stream.LayerJob]{Name: "layer jobs", Item: "a layer job", Decode: stream.DecodeLayerJob, Handler: jobHandler{c}, Options: so}
+	if c.Deferred != nil {
+		c.jobs.Deferrer = deferrer{c.Deferred}
+	}
+	c.deferred = &settle.Loop[stream.LayerJob]{Name: "deferred layer jobs", Item: "a layer job", Decode: stream.DecodeLayerJob, Handler: jobHandler{c}, Options: so}
+	c.deferred.Options.Concurrency = 1
 }
 
-func (c *Consumer) process(ctx context.Context, msg jetstream.Msg, deferred bool) {
-	ctx, span := c.Indexer.Telemetry.TracerFor().Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
-	var err error
-	defer func() { telemetry.End(span, err) }()
-	job, err := stream.DecodeLayerJob(msg.Data())
-	if err != nil {
-		c.Log.Warn("dropping an invalid layer job", "err", err)
-		c.settle(msg.Term())
-		return
-	}
-	delivered := stream.Delivered(msg)
-	stop := stream.KeepAlive(msg, c.AckWait)
-	l, f, err := c.layer(job)
-	if err == nil {
-		var o Outcome
-		// A layer in hand is finished even when shutdown begins: a
-		// multi-gigabyte blob would otherwise start again from zero.
-		o, err = c.Indexer.Index(context.WithoutCancel(ctx), f, l)
-		if err == nil {
-			c.Log.Info("layer "+o.String(), "digest", l.Digest, "repository", l.Repository)
-		}
-	}
-	stop()
+// jobHandler is the consumer's part of settling a layer job.
+type jobHandler struct{ c *Consumer }
 
-	var fe *FetchError
-	switch {
-	case err == nil:
-		c.settle(msg.Ack())
-	case ctx.Err() != nil:
-		c.settle(msg.Nak())
-	case errors.Is(err, registries.ErrUnknown), errors.As(err, &fe) && fe.Permanent():
-		c.terminate(ctx, msg, l, err, delivered)
-	case !deferred && delivered >= uint64(c.MaxDeliver) && c.Deferred != nil:
-		reason := fmt.Sprintf("still failing after %d deliveries: %v", delivered, err)
-		if derr := c.Deferred.DeferLayer(context.WithoutCancel(ctx), job, msg.Data(), msg.Headers(), reason); derr != nil {
-			c.retry(msg, l, delivered, fmt.Errorf("%v; deferring it: %w", err, derr))
-			return
-		}
-		c.Log.Warn("layer deferred: retried on the deferred layer stream until it can be indexed", "digest", l.Digest, "deliveries", delivered, "err", err)
-		c.settle(msg.Term())
-	default:
-		c.retry(msg, l, delivered, err)
+// Handle indexes the job's layer.
+func (h jobHandler) Handle(ctx context.Context, j stream.LayerJob) error {
+	c := h.c
+	l, f, err := c.layer(j)
+	if err != nil {
+		return err
 	}
+	// A layer in hand is finished even when shutdown begins: a
+	// multi-gigabyte blob would otherwise start again from zero.
+	o, err := c.Indexer.Index(context.WithoutCancel(ctx), f, l)
+	if err != nil {
+		return err
+	}
+	c.Log.Info("layer "+o.String(), "digest", l.Digest, "repository", l.Repository)
+	return nil
+}
+
+// Permanent reports whether a job failing with err can never succeed: the
+// blob cannot be fetched (gone, or the registry serves other bytes), its
+// registry is no longer configured, or the graph refuses its data.
+func (jobHandler) Permanent(err error) bool {
+	var fe *FetchError
+	return errors.Is(err, registries.ErrUnknown) || errors.As(err, &fe) && fe.Permanent() || graph.IsDataError(err)
+}
+
+// Record records a layer that failed for good in ingest_failures (the next
+// `scan --layers` tries it again), and a message that is not a job with
+// its body.
+func (h jobHandler) Record(ctx context.Context, j stream.LayerJob, data []byte, err error, _ uint64) error {
+	c := h.c
+	f := graph.Failure{Source: Source, Class: "invalid", Reason: err.Error()}
+	if j == (stream.LayerJob{}) {
+		c.Log.Warn("dropping an invalid layer job", "err", err)
+		if json.Valid(data) {
+			f.Payload = data
+		}
+	} else {
+		l, _, _ := c.layer(j)
+		f.Registry, f.Repository, f.Reference = l.Registry, l.Repository, l.Digest
+		var fe *FetchError
+		switch {
+		case errors.As(err, &fe):
+			f.Class = fe.Class()
+		case errors.Is(err, registries.ErrUnknown):
+			f.Class = "unknown_registry"
+		}
+		c.Log.Warn("layer failed", "digest", l.Digest, "class", f.Class, "err", err)
+	}
+	if rerr := c.Indexer.Store.RecordFailure(ctx, f); rerr != nil {
+		c.Log.Error("recording a failed layer: it will be retried", "digest", f.Reference, "err", rerr)
+		return fmt.Errorf("recording the failure: %w", rerr)
+	}
+	return nil
+}
+
+// Settled logs retries and deferrals.
+func (h jobHandler) Settled(_ context.Context, j stream.LayerJob, s settle.Settlement) {
+	switch s.Outcome {
+	case settle.Retried:
+		h.c.Log.Info("layer will be retried", "digest", j.Digest, "delivery", s.Delivered, "delay", s.Delay, "err", s.Err)
+	case settle.Deferred:
+		h.c.Log.Warn("layer deferred: retried on the deferred layer stream until it can be indexed", "digest", j.Digest, "deliveries", s.Delivered, "err", s.Err)
+	}
+}
+
+// deferrer moves layer jobs to the deferred layer stream.
+type deferrer struct{ LayerDeferrer }
+
+// Defer stores the job's message on the deferred layer stream.
+func (d deferrer) Defer(ctx context.Context, j stream.LayerJob, data []byte, header nats.Header, reason string) error {
+	return d.DeferLayer(ctx, j, data, header, reason)
 }
 
 // layer resolves a job's registry host to what the graph calls it and the
@@ -139,47 +169,4 @@ func (c *Consumer) layer(j stream.LayerJob) (Layer, Fetcher, error) {
 	}
 	l.Registry, l.Host = reg.Name, reg.Host
 	return l, wk, nil
-}
-
-// retry hands the job back after the backoff delay.
-func (c *Consumer) retry(msg jetstream.Msg, l Layer, delivered uint64, err error) {
-	delay := stream.Settings{MaxDelay: c.MaxDelay}.Backoff(delivered)
-	c.Log.Info("layer will be retried", "digest", l.Digest, "delivery", delivered, "delay", delay, "err", err)
-	c.settle(msg.NakWithDelay(delay))
-}
-
-// terminate records a layer that failed for good, then terminates its job
-// (the next `scan --layers` tries it again); while the record cannot be
-// written, the job is retried instead.
-func (c *Consumer) terminate(ctx context.Context, msg jetstream.Msg, l Layer, err error, delivered uint64) {
-	if rerr := c.fail(ctx, l, err); rerr != nil {
-		c.retry(msg, l, delivered, fmt.Errorf("%v; recording the failure: %w", err, rerr))
-		return
-	}
-	c.settle(msg.Term())
-}
-
-func (c *Consumer) fail(ctx context.Context, l Layer, err error) error {
-	class := "invalid"
-	var fe *FetchError
-	switch {
-	case errors.As(err, &fe):
-		class = fe.Class()
-	case errors.Is(err, registries.ErrUnknown):
-		class = "unknown_registry"
-	}
-	c.Log.Warn("layer failed", "digest", l.Digest, "class", class, "err", err)
-	if rerr := c.Indexer.Store.RecordFailure(context.WithoutCancel(ctx), graph.Failure{
-		Registry: l.Registry, Repository: l.Repository, Reference: l.Digest, Source: Source, Class: class, Reason: err.Error(),
-	}); rerr != nil {
-		c.Log.Error("recording a failed layer: it will be retried", "digest", l.Digest, "err", rerr)
-		return rerr
-	}
-	return nil
-}
-
-func (c *Consumer) settle(err error) {
-	if err != nil {
-		c.Log.Warn("settling a layer job with the stream", "err", err)
-	}
 }

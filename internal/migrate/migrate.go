@@ -1,8 +1,10 @@
-// Package migrate applies layerq's embedded schema migrations with goose.
+// Package migrate applies layerq's embedded schema migrations with goose,
+// then the current definitions of the schema's functions.
 //
-// Migrations are the numbered files in sql/migrations, compiled into every
-// binary. Up is idempotent and safe to run from several processes at once: a
-// Postgres advisory lock serialises them.
+// Migrations are the numbered files in sql/migrations, functions the files
+// in sql/functions, compiled into every binary. Up is idempotent and safe to
+// run from several processes at once: a Postgres advisory lock serialises
+// them, migrations and functions alike.
 package migrate
 
 import (
@@ -26,22 +28,59 @@ type Result struct {
 	Applied []int64
 	// Version is the schema version after the call.
 	Version int64
+	// Functions says whether the call replaced function definitions (with
+	// those of sql/functions, which differed from the database's).
+	Functions bool
 }
 
-// Up applies every pending migration to the database at databaseURL.
+// Up applies every pending migration to the database at databaseURL, as
+// commands do at start on the local default: like Run, but it takes the
+// functions as they are when the fingerprint they carry is that of this
+// binary's files.
 func Up(ctx context.Context, databaseURL string) error {
-	_, err := Run(ctx, databaseURL)
+	_, err := run(ctx, databaseURL, true)
 	return err
 }
 
-// Run is Up that also reports which migrations it applied.
-func Run(ctx context.Context, databaseURL string) (Result, error) {
+// Run is Up that also reports what it applied.
+//
+// Under the migration lock, it applies the pending migrations, then brings
+// the functions to the definitions in sql/functions: checked first, and
+// replaced only if one differs, so a run with nothing to do changes nothing
+// (and needs no right to). A database whose schema is newer than this
+// binary's migrations keeps its functions: they belong to that schema.
+func Run(ctx context.Context, databaseURL string) (res Result, err error) {
+	return run(ctx, databaseURL, false)
+}
+
+// run is Run; fast is Up's shortcut for the functions.
+func run(ctx context.Context, databaseURL string, fast bool) (res Result, err error) {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		return Result{}, fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
 	}
 	defer db.Close()
-	p, err := provider(db)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("migrating: %w", err)
+	}
+	defer conn.Close()
+	// The lock goose takes itself when given a locker (as RunTo does): one
+	// migrator at a time, whichever version of layerq runs it.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := locker.SessionLock(ctx, conn); err != nil {
+		return Result{}, fmt.Errorf("migrating: taking the migration lock: %w", err)
+	}
+	defer func() {
+		if uerr := locker.SessionUnlock(context.WithoutCancel(ctx), conn); uerr != nil && err == nil {
+			err = fmt.Errorf("migrating: releasing the migration lock: %w", uerr)
+		}
+	}()
+
+	p, err := newProvider(db, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -49,29 +88,49 @@ func Run(ctx context.Context, databaseURL string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("migrating: %w", err)
 	}
-	var res Result
 	for _, r := range results {
 		res.Applied = append(res.Applied, r.Source.Version)
 	}
-	if res.Version, err = p.GetDBVersion(ctx); err != nil {
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
 		return Result{}, fmt.Errorf("reading schema version: %w", err)
+	}
+	res.Version = current
+	if current > target {
+		return res, nil
+	}
+	files, err := functionFiles()
+	if err != nil {
+		return Result{}, fmt.Errorf("reading the function files: %w", err)
+	}
+	if res.Functions, err = applyFunctions(ctx, conn, files, fast && len(res.Applied) == 0); err != nil {
+		return Result{}, fmt.Errorf("migrating: %w", err)
 	}
 	return res, nil
 }
 
+// provider is the migrations' provider, which takes the migration lock for
+// each call.
 func provider(db *sql.DB) (*goose.Provider, error) {
-	migrations, err := fs.Sub(sqlfiles.Migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, err
 	}
-	return goose.NewProvider(goose.DialectPostgres, db, migrations,
-		goose.WithSessionLocker(locker),
-		goose.WithTableName("layerq_schema_migrations"),
-	)
+	return newProvider(db, locker)
+}
+
+// newProvider is the migrations' provider; without a locker, the caller
+// holds the migration lock.
+func newProvider(db *sql.DB, locker lock.SessionLocker) (*goose.Provider, error) {
+	migrations, err := fs.Sub(sqlfiles.Migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithTableName("layerq_schema_migrations")}
+	if locker != nil {
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, migrations, opts...)
 }
 
 var _ = stdlib.GetDefaultDriver // registers the "pgx" database/sql driver
@@ -87,7 +146,9 @@ func describe(databaseURL string) string {
 }
 
 // RunTo applies the pending migrations up to and including version, for
-// tests of what a migration does to a graph made by an older schema.
+// tests of what a migration does to a graph made by an older schema. It
+// leaves the functions as the migrations define them: Run brings them up to
+// date.
 func RunTo(ctx context.Context, databaseURL string, version int64) error {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {

@@ -25,13 +25,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/registries"
+	"github.com/layerq/layerq/internal/settle"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
@@ -98,6 +98,10 @@ type Worker struct {
 	processed  metric.Int64Counter
 	latency    metric.Float64Histogram
 	walkErrors metric.Int64Counter
+
+	// events and deferredEvents settle the messages of the event stream
+	// and of the deferred stream.
+	events, deferredEvents *settle.Loop[webhook.Event]
 }
 
 // Stats counts what a worker did.
@@ -124,15 +128,6 @@ func (s *Stats) Snapshot() (acked, naked, termed int) {
 func New(opts Options) *Worker {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
-	}
-	if opts.MaxDeliver <= 0 {
-		opts.MaxDeliver = 10
-	}
-	if opts.AckWait <= 0 {
-		opts.AckWait = 60 * time.Second
-	}
-	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 2 * time.Minute
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -161,6 +156,7 @@ func New(opts Options) *Worker {
 	for _, c := range []walker.Class{walker.Registry, walker.NotFound, walker.Unauthorized, walker.TooLarge, walker.Invalid, walker.Unsupported} {
 		w.walkErrors.Add(context.Background(), 0, metric.WithAttributes(attribute.String("class", string(c))))
 	}
+	w.events, w.deferredEvents = w.loop("events", false), w.loop("deferred events", true)
 	return w
 }
 
@@ -170,105 +166,105 @@ func (w *Worker) Stats() *Stats { return &w.stats }
 // Run consumes events from cons until ctx ends, then drains: it stops
 // fetching, finishes the events in hand, and returns.
 func (w *Worker) Run(ctx context.Context, cons jetstream.Consumer) error {
-	return stream.Consume(ctx, cons, w.opts.Concurrency, "events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg, false) })
+	return w.events.Run(ctx, cons)
 }
 
 // RunDeferred consumes the deferred stream's events as Run does, except
 // that a transient failure is retried at MaxDelay for as long as it lasts.
 func (w *Worker) RunDeferred(ctx context.Context, cons jetstream.Consumer) error {
-	return stream.Consume(ctx, cons, 1, "deferred events", w.opts.Log, func(msg jetstream.Msg) { w.process(ctx, msg, true) })
+	return w.deferredEvents.Run(ctx, cons)
 }
 
-func (w *Worker) backoff(delivered uint64) time.Duration {
-	return stream.Settings{MaxDelay: w.opts.MaxDelay}.Backoff(delivered)
-}
-
-// process handles one message and settles it with the stream.
-func (w *Worker) process(ctx context.Context, msg jetstream.Msg, deferred bool) {
-	ctx, span := w.tracer.Start(telemetry.Extract(ctx, msg.Headers()), "process "+msg.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
-	defer span.End()
-	delivered := stream.Delivered(msg)
-	ev, err := stream.Decode(msg.Data())
-	if err != nil {
-		w.terminate(ctx, span, msg, webhook.Event{}, "invalid", err, delivered)
-		return
+// loop returns the settle loop of one stream of events.
+func (w *Worker) loop(name string, deferred bool) *settle.Loop[webhook.Event] {
+	so := settle.Options{Concurrency: w.opts.Concurrency, MaxDeliver: w.opts.MaxDeliver, MaxDelay: w.opts.MaxDelay,
+		AckWait: w.opts.AckWait, Log: w.opts.Log, Tracer: w.tracer}
+	l := &settle.Loop[webhook.Event]{Name: name, Item: "an event", Decode: stream.Decode, Handler: eventHandler{w: w, deferred: deferred}, Options: so}
+	if deferred {
+		l.Options.Concurrency = 1
+	} else if w.opts.Deferred != nil {
+		l.Deferrer = w.opts.Deferred
 	}
-	span.SetAttributes(attribute.String("messaging.message.id", ev.ID), attribute.Int64("messaging.delivery.count", int64(delivered)),
-		attribute.String("layerq.registry", ev.Registry), attribute.String("layerq.repository", ev.Repository),
-		attribute.String("layerq.action", string(ev.Action)), attribute.Bool("layerq.deferred", deferred))
-	// Long walks say they are still in progress, so the server does not
-	// hand the event to another worker meanwhile.
-	stop := stream.KeepAlive(msg, w.opts.AckWait)
-	err = w.Handle(ctx, ev)
-	stop()
+	return l
+}
 
+// eventHandler is the worker's part of settling an event.
+type eventHandler struct {
+	w        *Worker
+	deferred bool
+}
+
+// Handle applies the event, in the span of its delivery.
+func (h eventHandler) Handle(ctx context.Context, ev webhook.Event) error {
+	w := h.w
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("messaging.message.id", ev.ID),
+		attribute.String("layerq.registry", ev.Registry), attribute.String("layerq.repository", ev.Repository),
+		attribute.String("layerq.action", string(ev.Action)), attribute.Bool("layerq.deferred", h.deferred))
+	err := w.Handle(ctx, ev)
 	var we *walker.Error
 	if errors.As(err, &we) {
 		w.walkErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("class", string(we.Class))))
 	}
-	switch {
-	case err == nil:
-		if w.opts.afterCommit != nil && w.opts.afterCommit(ev) {
-			return
-		}
-		w.settle(msg.Ack())
-		w.count(func(s *Stats) { s.Acked++ })
-		if meta, merr := msg.Metadata(); merr == nil {
-			w.latency.Record(ctx, time.Since(meta.Timestamp).Seconds(), metric.WithAttributes(attribute.String("action", string(ev.Action))))
-		}
-		w.outcome(ctx, span, ev.Action, "applied", nil)
-	case ctx.Err() != nil:
-		// Shutting down: hand the event back at once.
-		w.settle(msg.Nak())
-		w.outcome(ctx, span, ev.Action, "retried", err)
-	case errors.Is(err, registries.ErrUnknown):
+	if err == nil && w.opts.afterCommit != nil && w.opts.afterCommit(ev) {
+		return settle.ErrUnsettled
+	}
+	return err
+}
+
+// Permanent reports whether an event failing with err can never be
+// applied: a walk that cannot succeed, data the graph refuses, or a
+// registry no longer configured.
+func (eventHandler) Permanent(err error) bool {
+	var we *walker.Error
+	return errors.As(err, &we) && we.Permanent() || graph.IsDataError(err) || errors.Is(err, registries.ErrUnknown)
+}
+
+// Record keeps an event of a registry that is not configured in the
+// quarantine, for a replay once the configuration is fixed, and records
+// any other event that can never be applied in ingest_failures.
+func (h eventHandler) Record(ctx context.Context, ev webhook.Event, data []byte, err error, delivered uint64) error {
+	if errors.Is(err, registries.ErrUnknown) {
 		// The registry was configured when the event was received, and is
-		// not now: keep it for a replay once the configuration is fixed.
-		if qerr := w.quarantine(context.WithoutCancel(ctx), ev, msg.Data(), err); qerr != nil {
-			w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; quarantining it: %w", err, qerr))
-			return
+		// not now.
+		if qerr := h.w.quarantine(ctx, ev, data, err); qerr != nil {
+			return fmt.Errorf("quarantining it: %w", qerr)
 		}
-		w.settle(msg.Term())
+		return nil
+	}
+	if ferr := h.w.fail(ctx, ev, data, class(err), err.Error(), int(delivered)); ferr != nil {
+		return fmt.Errorf("recording the failure: %w", ferr)
+	}
+	return nil
+}
+
+// Settled counts how an event was settled, says so on its span, and logs
+// retries and deferrals.
+func (h eventHandler) Settled(ctx context.Context, ev webhook.Event, s settle.Settlement) {
+	w := h.w
+	outcome := ""
+	switch s.Outcome {
+	case settle.Done:
+		outcome = "applied"
+		w.count(func(s *Stats) { s.Acked++ })
+		if !s.Stored.IsZero() {
+			w.latency.Record(ctx, time.Since(s.Stored).Seconds(), metric.WithAttributes(attribute.String("action", string(ev.Action))))
+		}
+	case settle.Released:
+		outcome = "retried"
+	case settle.Retried:
+		outcome = "retried"
+		w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", s.Delivered, "delay", s.Delay, "err", s.Err)
+		w.count(func(s *Stats) { s.Naked++ })
+	case settle.Failed:
+		outcome = "failed"
 		w.count(func(s *Stats) { s.Termed++ })
-		w.outcome(ctx, span, ev.Action, "failed", err)
-	case errors.As(err, &we) && we.Permanent(), graph.IsDataError(err):
-		w.terminate(ctx, span, msg, ev, class(err), err, delivered)
-	case !deferred && delivered >= uint64(w.opts.MaxDeliver) && w.opts.Deferred != nil:
-		reason := fmt.Sprintf("still failing after %d deliveries: %v", delivered, err)
-		if derr := w.opts.Deferred.Defer(context.WithoutCancel(ctx), ev, msg.Data(), msg.Headers(), reason); derr != nil {
-			w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; deferring it: %w", err, derr))
-			return
-		}
-		w.opts.Log.Warn("event deferred: retried on the deferred stream until it can be applied", "id", ev.ID, "deliveries", delivered, "err", err)
-		w.settle(msg.Term())
+	case settle.Deferred:
+		outcome = "deferred"
+		w.opts.Log.Warn("event deferred: retried on the deferred stream until it can be applied", "id", ev.ID, "deliveries", s.Delivered, "err", s.Err)
 		w.count(func(s *Stats) { s.Deferred++ })
-		w.outcome(ctx, span, ev.Action, "deferred", err)
-	default:
-		w.retry(ctx, span, msg, ev, delivered, err)
 	}
-}
-
-// retry hands the event back to the stream after the backoff delay.
-func (w *Worker) retry(ctx context.Context, span trace.Span, msg jetstream.Msg, ev webhook.Event, delivered uint64, err error) {
-	delay := w.backoff(delivered)
-	w.opts.Log.Info("event will be retried", "id", ev.ID, "delivery", delivered, "delay", delay, "err", err)
-	w.settle(msg.NakWithDelay(delay))
-	w.count(func(s *Stats) { s.Naked++ })
-	w.outcome(ctx, span, ev.Action, "retried", err)
-}
-
-// terminate records an event that can never be applied, then terminates
-// it; if the record cannot be written, the event is retried instead.
-func (w *Worker) terminate(ctx context.Context, span trace.Span, msg jetstream.Msg, ev webhook.Event, class string, err error, delivered uint64) {
-	if ferr := w.fail(context.WithoutCancel(ctx), ev, msg.Data(), class, err.Error(), int(delivered)); ferr != nil {
-		w.retry(ctx, span, msg, ev, delivered, fmt.Errorf("%v; recording the failure: %w", err, ferr))
-		return
-	}
-	w.settle(msg.Term())
-	w.count(func(s *Stats) { s.Termed++ })
-	w.outcome(ctx, span, ev.Action, "failed", err)
+	w.processed.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(ev.Action)), attribute.String("outcome", outcome)))
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("layerq.outcome", outcome))
 }
 
 // quarantine keeps an event of a registry that is not configured.
@@ -278,22 +274,6 @@ func (w *Worker) quarantine(ctx context.Context, ev webhook.Event, data []byte, 
 	it.ID = quarantine.NewID(it.Source, it.Registry, it.Kind, it.Data, nil)
 	w.opts.Log.Warn("event quarantined: its registry is not configured", "id", ev.ID, "registry", ev.Registry)
 	return w.opts.Store.SaveQuarantine(ctx, it)
-}
-
-// outcome counts how an event was settled and says so on its span.
-func (w *Worker) outcome(ctx context.Context, span trace.Span, action webhook.Action, outcome string, err error) {
-	w.processed.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(action)), attribute.String("outcome", outcome)))
-	span.SetAttributes(attribute.String("layerq.outcome", outcome))
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
-}
-
-func (w *Worker) settle(err error) {
-	if err != nil {
-		w.opts.Log.Warn("settling an event with the stream", "err", err)
-	}
 }
 
 func (w *Worker) count(f func(*Stats)) {

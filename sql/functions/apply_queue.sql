@@ -1,0 +1,104 @@
+-- The files of this folder hold the schema's functions as they are now;
+-- every migrate applies them after the migrations. sql/sql.go (Functions)
+-- says how to write them: CREATE OR REPLACE, and how to change a signature.
+
+-- The fold. EXECUTE on layerq_apply_queue is revoked from PUBLIC (migration
+-- 00003); on layerq_apply_pending, revoked from PUBLIC (00004) and granted to
+-- layerq_writer (00005). CREATE OR REPLACE keeps both.
+
+-- Fold every queued change into the aggregates: count membership changes,
+-- record the tops of images new to a repository, work out the bases of new
+-- images and of the images they are a base of, extend the created streams,
+-- compare the tag moves. Returns how many queue rows it took in.
+--
+-- One applier at a time, and it must see the queue and the graph in one
+-- snapshot (what it reads of memberships must be exactly what the queue
+-- rows it takes have changed): graph.Store.ApplyAggregates takes a session
+-- advisory lock, then calls this in a REPEATABLE READ transaction.
+CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    n integer;
+    r bigint[]; m text[]; d integer[];
+    nr bigint[]; nm text[];
+    fresh text[]; affected text[]; events bigint[];
+BEGIN
+    WITH q AS (DELETE FROM aggregate_queue RETURNING *)
+    SELECT count(*),
+        array_agg(repository_id ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(delta::integer ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(repository_id) FILTER (WHERE inserted),
+        array_agg(manifest_digest) FILTER (WHERE inserted),
+        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL)
+    INTO n, r, m, d, nr, nm, events
+    FROM q;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+
+    IF r IS NOT NULL THEN
+        PERFORM layerq_apply_membership(r, m, d);
+        PERFORM layerq_apply_base_membership(r, m, d);
+    END IF;
+
+    IF nr IS NOT NULL THEN
+        -- Image manifests seen in a repository for the first time.
+        SELECT array_agg(DISTINCT x.digest) INTO fresh
+        FROM unnest(nm) AS x(digest)
+        JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+    END IF;
+    IF nr IS NOT NULL THEN
+        INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
+        SELECT ml.chain_id, mf.digest, mf.layer_count
+        FROM manifests mf
+        JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
+        WHERE mf.digest = ANY (fresh) AND ml.chain_id IS NOT NULL
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+
+        -- The new images, and the images built on them (their whole chain
+        -- of layers is a prefix of those, or they name them as base).
+        SELECT array_agg(DISTINCT digest) INTO affected FROM (
+            SELECT unnest(coalesce(fresh, '{}')) AS digest
+            UNION
+            SELECT dl.manifest_digest
+            FROM manifests mf
+            JOIN manifest_layers top ON top.manifest_digest = mf.digest AND top.position = mf.layer_count - 1
+            JOIN manifest_layers dl ON dl.chain_id = top.chain_id AND dl.position = top.position
+            WHERE mf.digest = ANY (fresh) AND top.chain_id IS NOT NULL AND dl.manifest_digest <> mf.digest
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = dl.manifest_digest)
+            UNION
+            SELECT mm.digest FROM manifests mm
+            WHERE mm.kind = 'image'
+              AND (mm.base_digest = ANY (nm)
+                   OR mm.base_digest IN (SELECT c.index_digest FROM index_children c WHERE c.child_digest = ANY (fresh)))
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mm.digest)
+        ) a;
+        PERFORM layerq_recompute_bases(affected);
+        PERFORM layerq_extend_created_streams(nr, nm);
+    END IF;
+
+    IF events IS NOT NULL THEN
+        PERFORM layerq_add_tag_transitions(events);
+    END IF;
+    RETURN n;
+END;
+$$;
+
+-- layerq_apply_queue, for callers holding up their end: the applier lock
+-- and one snapshot for the whole fold. Anything else would count changes
+-- twice or not at all, so it refuses.
+CREATE OR REPLACE FUNCTION layerq_apply_pending() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
+        RAISE EXCEPTION 'layerq_apply_pending must run in a REPEATABLE READ transaction (graph.Store.ApplyAggregates does)';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 27761 AND objid = 1
+                   AND objsubid = 2 AND pid = pg_backend_pid() AND granted) THEN
+        RAISE EXCEPTION 'layerq_apply_pending needs the applier lock, pg_advisory_lock(27761, 1), taken before the transaction';
+    END IF;
+    RETURN layerq_apply_queue();
+END;
+$$;

@@ -1,0 +1,112 @@
+-- The image each image is built on (image_bases) and the live images per
+-- (base, repository) (base_repositories).
+
+-- Live image counts per (base, repository) follow membership changes of the
+-- images whose base is known.
+CREATE OR REPLACE FUNCTION layerq_apply_base_membership(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    WITH ch AS (
+        SELECT u.r AS repository_id, u.m AS manifest_digest, sum(u.d)::integer AS delta
+        FROM unnest(p_repo, p_manifest, p_delta) AS u(r, m, d)
+        GROUP BY 1, 2 HAVING sum(u.d) <> 0
+    ),
+    bases AS (
+        SELECT ib.manifest_digest, ib.base_digest FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT manifest_digest FROM ch)
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT b.base_digest, ch.repository_id, sum(ch.delta)::integer
+    FROM ch JOIN bases b USING (manifest_digest)
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+END;
+$$;
+
+-- Work out the bases of p_images (image manifests), store the ones that
+-- changed, and move their live images' counts to the new base.
+CREATE OR REPLACE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    ch_digest text[]; ch_old text[]; ch_new text[]; ch_source text[];
+BEGIN
+    IF p_images IS NULL OR cardinality(p_images) = 0 THEN
+        RETURN;
+    END IF;
+    WITH s AS (
+        SELECT m.digest, m.layer_count, m.base_digest AS annotated, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM manifests m WHERE m.digest = ANY (p_images) AND m.kind = 'image'
+    ),
+    annotated AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN LATERAL (
+            SELECT bm.digest, bm.layer_count, 0 AS pos FROM manifests bm
+            WHERE bm.digest = s.annotated AND bm.kind = 'image'
+            UNION ALL
+            SELECT c.child_digest, cm.layer_count, c.position FROM index_children c
+            JOIN manifests cm ON cm.digest = c.child_digest AND cm.kind = 'image'
+            WHERE c.index_digest = s.annotated AND layerq_platform(c.os, c.architecture, c.variant) = s.platform
+        ) b ON true
+        WHERE s.annotated IS NOT NULL AND b.digest <> s.digest
+        ORDER BY s.digest, b.pos
+    ),
+    chained AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN manifest_layers ml ON ml.manifest_digest = s.digest
+        JOIN image_tops it ON it.top_chain_id = ml.chain_id AND it.layer_count = ml.position + 1
+        JOIN manifests b ON b.digest = it.manifest_digest
+        WHERE b.digest <> s.digest AND b.layer_count < s.layer_count
+          AND EXISTS (
+            SELECT 1 FROM repository_manifests rb
+            WHERE rb.manifest_digest = b.digest
+              AND NOT EXISTS (SELECT 1 FROM repository_manifests rs
+                              WHERE rs.manifest_digest = s.digest AND rs.repository_id = rb.repository_id))
+        ORDER BY s.digest, b.layer_count DESC, b.created DESC NULLS LAST, b.digest
+    ),
+    best AS (
+        SELECT s.digest, coalesce(a.base, c.base) AS base, coalesce(a.layer_count, c.layer_count) AS layers,
+            CASE WHEN a.base IS NOT NULL THEN 'annotation' ELSE 'chain' END AS source
+        FROM s
+        LEFT JOIN annotated a USING (digest)
+        LEFT JOIN chained c USING (digest)
+    ),
+    stored AS (
+        SELECT ib.manifest_digest, ib.base_digest, ib.source FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT digest FROM best)
+    )
+    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest),
+        array_agg(b.source ORDER BY b.digest)
+    INTO ch_digest, ch_old, ch_new, ch_source
+    FROM best b LEFT JOIN stored l ON l.manifest_digest = b.digest
+    WHERE b.base IS DISTINCT FROM l.base_digest OR (b.base IS NOT NULL AND b.source IS DISTINCT FROM l.source);
+
+    IF ch_digest IS NULL THEN
+        RETURN;
+    END IF;
+
+    DELETE FROM image_bases WHERE manifest_digest = ANY (ch_digest);
+    INSERT INTO image_bases (manifest_digest, base_digest, base_layers, source)
+    SELECT s.digest, s.base, bm.layer_count, s.source
+    FROM unnest(ch_digest, ch_new, ch_source) AS s(digest, base, source)
+    JOIN manifests bm ON bm.digest = s.base
+    WHERE s.base IS NOT NULL
+    ORDER BY s.digest;
+
+    -- The applier's snapshot holds exactly the memberships counted so far
+    -- (layerq_apply_base_membership ran first): move them to the new base.
+    WITH moved AS (
+        SELECT u.old, u.new, rm.repository_id
+        FROM unnest(ch_digest, ch_old, ch_new) AS u(digest, old, new)
+        JOIN repository_manifests rm ON rm.manifest_digest = u.digest AND rm.deleted_at IS NULL
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT base, repository_id, sum(d)::integer FROM (
+        SELECT old AS base, repository_id, -1 AS d FROM moved WHERE old IS NOT NULL
+        UNION ALL
+        SELECT new, repository_id, 1 FROM moved WHERE new IS NOT NULL
+    ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+END;
+$$;

@@ -1,0 +1,75 @@
+-- The cache rollups (cache_monthly, cache_totals, cache_steps) follow
+-- cache_transitions through the statement triggers on it (migration 00003).
+
+-- Add transitions p_ids (p_sign 1), or the given deleted ones (-1), to the
+-- rollups.
+CREATE OR REPLACE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position), p_sign)
+    FROM cache_transitions WHERE id = ANY (p_ids);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_first integer[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_first)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, first)
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    )
+    INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+    SELECT repository_id, stream_kind, step, first = 0, p_sign * count(*)::integer
+    FROM x WHERE step IS NOT NULL
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cache_tagged_repositories (repository_id)
+        SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+        ON CONFLICT DO NOTHING;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    ELSE
+        PERFORM layerq_cache_rollup_rows(
+            array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+            array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+            array_agg(first_changed_position), -1)
+        FROM old_rows;
+    END IF;
+    RETURN NULL;
+END;
+$$;
