@@ -158,4 +158,3 @@ func TestHTTPLimitsDefaults(t *testing.T) {
 		t.Fatalf("defaults: header %s, read %s, write %s, idle %s, header bytes %d", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
 	}
 }
-
