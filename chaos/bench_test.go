@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // peakRSS is the process's peak resident set (VmHWM), in KiB.

@@ -31,9 +31,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

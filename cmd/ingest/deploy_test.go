@@ -25,10 +25,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/promtest"
 	"github.com/layerq/layerq/internal/redact"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/promtest"
 )
 
 // root is the repository's top directory.

@@ -19,11 +19,11 @@ func TestProductionBinaryLinksNoTestCode(t *testing.T) {
 			"github.com/distribution/distribution/v3",
 			"github.com/google/go-containerregistry/pkg/registry",
 			"github.com/layerq/layerq/internal/sample",
-			"github.com/layerq/layerq/internal/synth",
+			"github.com/layerq/layerq/bench/synth",
 			"github.com/layerq/layerq/internal/localregistry",
-			"github.com/layerq/layerq/internal/registrytest",
-			"github.com/layerq/layerq/internal/natstest",
-			"github.com/layerq/layerq/internal/pgtest",
+			"github.com/layerq/layerq/internal/testenv/registrytest",
+			"github.com/layerq/layerq/internal/testenv/natstest",
+			"github.com/layerq/layerq/internal/testenv/pgtest",
 			"github.com/layerq/layerq/internal/demo",
 		} {
 			if dep == banned || strings.HasPrefix(dep, banned+"/") {

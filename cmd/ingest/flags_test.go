@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // Flags may follow the command's arguments, global ones too.

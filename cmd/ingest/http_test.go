@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/layerq/layerq/internal/clierr"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // With --metrics-listen, /metrics is served there and not on the webhook

@@ -11,9 +11,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/layerq/layerq/internal/clierr"
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 

@@ -33,11 +33,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/clierr"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/redact"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns

@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/clierr"
-	"github.com/layerq/layerq/internal/natstest"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/receiver"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/natstest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 func freePort(t *testing.T) int {

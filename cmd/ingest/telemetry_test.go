@@ -16,11 +16,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/layerq/layerq/internal/clierr"
-	"github.com/layerq/layerq/internal/otlptest"
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/promtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/promtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // One push through the real distribution registry's notifications: serve

@@ -19,8 +19,8 @@ func TestReportsLinkNoStreamNorRegistryClient(t *testing.T) {
 				"github.com/nats-io/",
 				"github.com/google/go-containerregistry/pkg/v1/remote",
 				"github.com/distribution/distribution/v3",
-				"github.com/layerq/layerq/internal/pgtest",
-				"github.com/layerq/layerq/internal/registrytest",
+				"github.com/layerq/layerq/internal/testenv/pgtest",
+				"github.com/layerq/layerq/internal/testenv/registrytest",
 			} {
 				if strings.HasPrefix(dep, banned) {
 					t.Errorf("%s links %s", pkg, dep)

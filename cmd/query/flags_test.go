@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // Every flag may follow the report's name and its argument: the report is

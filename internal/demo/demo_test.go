@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/layerq/layerq/internal/demo"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

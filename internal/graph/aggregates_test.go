@@ -15,7 +15,7 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/migrate"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // The aggregates the triggers keep, each next to a from-scratch query over

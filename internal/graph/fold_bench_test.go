@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/synth"
+	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // BenchmarkFold times the fold that takes a synthetic graph's whole history

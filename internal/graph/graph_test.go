@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/layerq/layerq/internal/layerindex"
-	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/testenv/natstest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

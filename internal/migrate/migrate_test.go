@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/migrate"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 

@@ -13,12 +13,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/testenv/natstest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

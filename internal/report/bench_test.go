@@ -11,11 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/database"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
-	"github.com/layerq/layerq/internal/synth"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/layerq/layerq/internal/migrate"
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 

@@ -9,11 +9,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 	sqlfiles "github.com/layerq/layerq/sql"
 )

@@ -22,11 +22,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

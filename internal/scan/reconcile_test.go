@@ -12,11 +12,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/otlptest"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/registries"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

@@ -13,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/otlptest"
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

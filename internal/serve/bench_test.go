@@ -16,15 +16,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
-	"github.com/layerq/layerq/internal/otlptest"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/serve"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerq/layerq/internal/natstest"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/serve"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/natstest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

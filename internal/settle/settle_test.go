@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/layerq/layerq/internal/natstest"
 	"github.com/layerq/layerq/internal/settle"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/natstest"
 )
 
 // job is the test's message: what its handler is scripted to do.

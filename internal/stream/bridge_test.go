@@ -10,10 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/layerq/layerq/internal/natstest"
-	"github.com/layerq/layerq/internal/otlptest"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/natstest"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
 	"github.com/layerq/layerq/internal/webhook"
 )
 

@@ -12,9 +12,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/layerq/layerq/internal/otlptest"
-	"github.com/layerq/layerq/internal/promtest"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/testenv/otlptest"
+	"github.com/layerq/layerq/internal/testenv/promtest"
 )
 
 // exercise makes one span, a child carried over NATS headers, a counter and

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 

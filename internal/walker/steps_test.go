@@ -5,8 +5,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // Layers the spec's mapping gives to an instruction that changes only the

@@ -248,7 +248,7 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(&s, "\nReport latency, p50 of 11, synthetic graphs (internal/synth); the peer is the naive `GROUP BY` over every edge that the kept aggregates replace, in the same run:\n\n| report | 10k images | %s images | growth | against naive GROUP BY at %s |\n|---|---|---|---|---|\n", big, big)
+	fmt.Fprintf(&s, "\nReport latency, p50 of 11, synthetic graphs (bench/synth); the peer is the naive `GROUP BY` over every edge that the kept aggregates replace, in the same run:\n\n| report | 10k images | %s images | growth | against naive GROUP BY at %s |\n|---|---|---|---|---|\n", big, big)
 	naive := reports["naive-group-by"][big]
 	for _, n := range names {
 		a, b := reports[n]["10k"], reports[n][big]

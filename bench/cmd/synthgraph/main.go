@@ -1,4 +1,4 @@
-// Command synthgraph writes a synthetic registry graph (internal/synth) into
+// Command synthgraph writes a synthetic registry graph (bench/synth) into
 // an empty, migrated database, to look at reports and query plans at sizes
 // no test registry reaches:
 //
@@ -12,8 +12,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/database"
-	"github.com/layerq/layerq/internal/synth"
 )
 
 func main() {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/synth"
+	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
