@@ -11,7 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/layerq/layerq/dashboards"
-	"github.com/layerq/layerq/internal/pgtest"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -18,10 +18,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/layerq/layerq/internal/pgtest"
-	"github.com/layerq/layerq/internal/promtest"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/promtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 func freePort(t *testing.T) int {

@@ -17,13 +17,13 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
-	"github.com/layerq/layerq/internal/pgtest"
 	"github.com/layerq/layerq/internal/quarantine"
-	"github.com/layerq/layerq/internal/registrytest"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
 )
 
