@@ -44,8 +44,8 @@ type SharedLayer struct {
 // Encoding is one blob a layer's content is stored as.
 type Encoding struct {
 	Digest string `json:"digest"`
-	// MediaType is the one the blob was first listed with (Docker and OCI
-	// manifests may list the same blob).
+	// MediaType is the least of those the blob is listed with (Docker and
+	// OCI manifests may list the same blob).
 	MediaType   string `json:"media_type"`
 	Compression string `json:"compression"`
 	Size        int64  `json:"size"`
