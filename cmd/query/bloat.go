@@ -144,15 +144,7 @@ func (g gate) judge(b *report.Bloat) error {
 	if (g.failOver < 0 && g.wait == 0) || len(b.LeftOut) == 0 {
 		return nil
 	}
-	var waiting, refused int
-	for _, l := range b.LeftOut {
-		if l.Unindexed > 0 {
-			waiting++
-		}
-		if len(l.Rejected) > 0 {
-			refused++
-		}
-	}
+	waiting, refused := b.LeftOutCounts()
 	var parts []string
 	if waiting > 0 {
 		since := "yet"

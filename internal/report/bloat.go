@@ -319,13 +319,10 @@ func baseName(repository, tag, digest string) string {
 	return repository + ":" + tag
 }
 
-// maxRejectedNotes bounds the rejected layers the notes name one by one.
-const maxRejectedNotes = 3
-
-// leftOutNotes say, in words, why images were left out and what to run.
-func (b *Bloat) leftOutNotes() []string {
-	notes := []string{}
-	var waiting, refused int
+// LeftOutCounts says how many of the images left out wait for a layer to
+// be indexed, and how many have a layer that cannot be (an image may be
+// both).
+func (b *Bloat) LeftOutCounts() (waiting, refused int) {
 	for _, l := range b.LeftOut {
 		if l.Unindexed > 0 {
 			waiting++
@@ -334,6 +331,16 @@ func (b *Bloat) leftOutNotes() []string {
 			refused++
 		}
 	}
+	return waiting, refused
+}
+
+// maxRejectedNotes bounds the rejected layers the notes name one by one.
+const maxRejectedNotes = 3
+
+// leftOutNotes say, in words, why images were left out and what to run.
+func (b *Bloat) leftOutNotes() []string {
+	notes := []string{}
+	waiting, refused := b.LeftOutCounts()
 	if waiting > 0 {
 		notes = append(notes, fmt.Sprintf("%s left out until their layers are indexed (%s to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
 			plural(int64(waiting), "image is", "images are"), plural(int64(b.backlog.Unindexed), "layer", "layers")))
