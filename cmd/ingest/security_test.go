@@ -447,38 +447,12 @@ func TestWebhookCredentials(t *testing.T) {
 	}
 }
 
-// loginIn creates a login role that is a member of group, dropped when the
-// test ends, and returns dbURL connecting as it.
-func loginIn(t *testing.T, dbURL, group string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	role := fmt.Sprintf("%s_%d", strings.TrimPrefix(group, "layerq_"), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw' IN ROLE "+group); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dbURL)
-		if err == nil {
-			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(dbURL)
-	u.User = url.UserPassword(role, "pw")
-	return u.String()
-}
-
 // Ingest runs as a member of layerq_writer: scans, layer indexing, the fold,
 // failures, and the live path all work; the schema cannot be changed. A
 // member of layerq_reader cannot ingest.
 func TestLeastPrivilegeRoles(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	writer, reader := loginIn(t, dbURL, "layerq_writer"), loginIn(t, dbURL, "layerq_reader")
+	writer, reader := pgtest.LoginIn(t, dbURL, "layerq_writer"), pgtest.LoginIn(t, dbURL, "layerq_reader")
 	reg := registrytest.New(t)
 	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN app", Files: []sample.File{{Path: "app", Content: sample.Text("app", 3000)}}}}})
 	if err != nil {

@@ -3,14 +3,11 @@ package migrate_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -442,7 +439,7 @@ func TestFunctionsAsWriter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	writer := loginIn(t, url, "layerq_writer")
+	writer := pgtest.LoginIn(t, url, "layerq_writer")
 	res, err := migrate.Run(ctx, writer)
 	if err != nil || len(res.Applied) != 0 || res.Functions {
 		t.Fatalf("Run as layerq_writer on an up-to-date database = %+v, %v; want nothing done", res, err)
@@ -458,31 +455,6 @@ func TestFunctionsAsWriter(t *testing.T) {
 	if got := schemaFunctions(t, conn); !mapsEqual(got, want) {
 		t.Errorf("the failed run changed the functions")
 	}
-}
-
-// loginIn creates a login role in group, dropped when the test ends, and
-// returns dbURL connecting as it.
-func loginIn(t *testing.T, dbURL, group string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn := connect(t, dbURL)
-	role := fmt.Sprintf("migrate_%s_%d", strings.TrimPrefix(group, "layerq_"), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw' IN ROLE "+group); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dbURL)
-		if err == nil {
-			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(role, "pw")
-	return u.String()
 }
 
 // A file can change a function's signature as sql.go describes: it drops
@@ -515,7 +487,7 @@ BEGIN
 END
 $$;
 `}
-	writer := loginIn(t, url, "layerq_writer")
+	writer := pgtest.LoginIn(t, url, "layerq_writer")
 	var pgErr *pgconn.PgError
 	if _, err := migrate.ApplyFunctionFiles(ctx, writer, files); !errors.As(err, &pgErr) || pgErr.Code != "42501" {
 		t.Fatalf("layerq_writer changing a function's signature: %v; want insufficient_privilege (42501)", err)

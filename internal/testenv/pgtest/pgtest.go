@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/layerq/layerq/internal/database"
 	"net/url"
 	"os"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/pglaunch"
 )
@@ -195,6 +195,34 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// LoginIn makes a login role, a member of group (layerq_writer,
+// layerq_reader), dropped when t ends, and returns dbURL as that role.
+func LoginIn(t testing.TB, dbURL, group string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer conn.Close(ctx)
+	role := fmt.Sprintf("login_%s_%d", strings.TrimPrefix(group, "layerq_"), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'pw' IN ROLE "+group); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), dbURL); err == nil {
+			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.UserPassword(role, "pw")
+	return u.String()
 }
 
 // requireMain fails t if TestMain did not call Main.
