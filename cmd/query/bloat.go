@@ -133,10 +133,10 @@ func (g gate) judge(b *report.Bloat) error {
 	}
 	var why []string
 	if over > 0 {
-		why = append(why, fmt.Sprintf("%s more than %d bytes (--fail-over)", count(over, "image wastes", "images waste"), g.failOver))
+		why = append(why, fmt.Sprintf("%s more than %d bytes (--fail-over)", output.Count(int64(over), "image wastes", "images waste"), g.failOver))
 	}
 	if tooMany > 0 {
-		why = append(why, fmt.Sprintf("%s more than %d layers (--max-layers)", count(tooMany, "image has", "images have"), g.maxLayers))
+		why = append(why, fmt.Sprintf("%s more than %d layers (--max-layers)", output.Count(int64(tooMany), "image has", "images have"), g.maxLayers))
 	}
 	if len(why) > 0 {
 		return &gateError{msg: strings.Join(why, "; "), status: exitCrossed}
@@ -152,12 +152,12 @@ func (g gate) judge(b *report.Bloat) error {
 			since = "after waiting " + g.wait.String()
 		}
 		parts = append(parts, fmt.Sprintf("%s %s not indexed %s: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers",
-			count(waiting, "image has", "images have"), count(b.Backlog().Unindexed, "layer", "layers"), since))
+			output.Count(int64(waiting), "image has", "images have"), output.Count(int64(b.Backlog().Unindexed), "layer", "layers"), since))
 	}
 	if refused > 0 {
-		parts = append(parts, fmt.Sprintf("%s a layer that cannot be indexed (the report's notes say why, and how to retry)", count(refused, "image has", "images have")))
+		parts = append(parts, fmt.Sprintf("%s a layer that cannot be indexed (the report's notes say why, and how to retry)", output.Count(int64(refused), "image has", "images have")))
 	}
-	return &gateError{msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", count(len(b.LeftOut), "image", "images"), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
+	return &gateError{msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", output.Count(int64(len(b.LeftOut)), "image", "images"), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
 }
 
 // gateError is a CI gate's verdict other than a pass: the report is
@@ -170,12 +170,3 @@ type gateError struct {
 }
 
 func (e *gateError) Error() string { return e.msg }
-
-// count is n with the singular or plural words after it: "1 image has",
-// "2 images have".
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}

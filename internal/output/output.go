@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -511,16 +510,6 @@ func Truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// Keys returns the keys of cols, for tests and callers that check a
-// report's columns.
-func Keys(cols []Column) []string {
-	out := make([]string, len(cols))
-	for i, c := range cols {
-		out[i] = c.Key
-	}
-	return slices.Clip(out)
-}
-
 // TerminalWidth is the width of the terminal w writes to, for
 // Options.Width: the COLUMNS environment variable when it holds a width (as
 // shells set it), else what the terminal says, else 80; 0 when w is not a
@@ -537,4 +526,13 @@ func TerminalWidth(w io.Writer) int {
 		return w
 	}
 	return 80
+}
+
+// Count is n with the singular or plural words after it, for sentences
+// about a report: "1 image has", "2 images have".
+func Count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }

@@ -343,12 +343,12 @@ func (b *Bloat) leftOutNotes() []string {
 	waiting, refused := b.LeftOutCounts()
 	if waiting > 0 {
 		notes = append(notes, fmt.Sprintf("%s left out until their layers are indexed (%s to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
-			plural(int64(waiting), "image is", "images are"), plural(int64(b.backlog.Unindexed), "layer", "layers")))
+			output.Count(int64(waiting), "image is", "images are"), output.Count(int64(b.backlog.Unindexed), "layer", "layers")))
 	}
 	if refused == 0 {
 		return notes
 	}
-	notes = append(notes, fmt.Sprintf("%s left out because a layer of theirs cannot be indexed:", plural(int64(refused), "image is", "images are")))
+	notes = append(notes, fmt.Sprintf("%s left out because a layer of theirs cannot be indexed:", output.Count(int64(refused), "image is", "images are")))
 	seen := map[string]bool{}
 	for _, l := range b.LeftOut {
 		for _, r := range l.Rejected {
@@ -508,7 +508,7 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 // Preamble implements output.Preamble.
 func (b *Bloat) Preamble() []string {
 	lines := []string{fmt.Sprintf("%s analyzed; %d shown, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
-		plural(int64(b.Analyzed), "image", "images"), len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
+		output.Count(int64(b.Analyzed), "image", "images"), len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
 	return append(lines, b.Notes...)
 }
 

@@ -287,23 +287,11 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	return out, nil
 }
 
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 func ratio(a, b int64) float64 {
 	if b == 0 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-// percent renders a ratio from 0 to 1 as the table's REUSE column does.
-func percent(r float64) string {
-	return output.Ratio(r).String()
 }
 
 // cacheNote says what the report's figures are; the command's help
@@ -325,8 +313,8 @@ func (c *Cache) Preamble() []string {
 			streams = "builds in created order"
 		}
 		lines = append(lines, fmt.Sprintf("%s (%s): %s, %d compared: %d of %d layers reused, %s of %s (reuse %s)",
-			r.Repository, streams, plural(r.Builds, "build", "builds"), r.Compared, r.ReusedLayers, r.TotalLayers,
-			output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes), percent(r.ReuseRatio)))
+			r.Repository, streams, output.Count(r.Builds, "build", "builds"), r.Compared, r.ReusedLayers, r.TotalLayers,
+			output.Bytes(r.ReusedBytes), output.Bytes(r.TotalBytes), output.Ratio(r.ReuseRatio)))
 		flagged := map[[2]string]bool{}
 		for _, t := range r.Transitions {
 			k := [2]string{t.Platform, t.ConfigPlatform}
@@ -341,8 +329,8 @@ func (c *Cache) Preamble() []string {
 	if len(c.Busters) > 0 {
 		lines = append(lines, "", "Top cache busters:")
 		for _, b := range c.Busters {
-			lines = append(lines, fmt.Sprintf("  first to change in %s of %s: %s", plural(b.Busts, "build", "builds"),
-				plural(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
+			lines = append(lines, fmt.Sprintf("  first to change in %s of %s: %s", output.Count(b.Busts, "build", "builds"),
+				output.Count(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
 			if b.Advice != "" {
 				lines = append(lines, "    → "+b.Advice)
 			}

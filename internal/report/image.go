@@ -300,7 +300,7 @@ func (img *Image) Preamble() []string {
 		if b.Source == "annotation" {
 			how = "named by the image's base-image annotation"
 		}
-		line := fmt.Sprintf("base:      %s, the bottom %s (%s)", b.BaseName(), plural(int64(b.Layers), "layer", "layers"), how)
+		line := fmt.Sprintf("base:      %s, the bottom %s (%s)", b.BaseName(), output.Count(int64(b.Layers), "layer", "layers"), how)
 		if b.Stale {
 			line += fmt.Sprintf("; outdated: %s:%s now points at %s", b.Repository, b.Tag, output.Digest(b.Current).Short())
 		}
