@@ -106,9 +106,16 @@ func buildBatch(obs []Observation) *ingestBatch {
 				members[k] = o.ObservedAt
 			}
 			for _, l := range m.Layers {
-				if prev, ok := blobs[l.Digest]; !ok || prev.DiffID == "" {
-					blobs[l.Digest] = l
+				// One blob listed by several manifests of the batch: its
+				// diff_id where one names it, and the least media type, as
+				// ingest_blobs.sql keeps across batches.
+				if prev, ok := blobs[l.Digest]; ok {
+					if l.DiffID == "" {
+						l.DiffID = prev.DiffID
+					}
+					l.MediaType = min(l.MediaType, prev.MediaType)
 				}
+				blobs[l.Digest] = l
 			}
 		}
 		if o.Tag != "" {
