@@ -48,10 +48,20 @@ var Migrations embed.FS
 //go:embed functions/*.sql
 var Functions embed.FS
 
-// Queries are the named queries, one per file: queries/<name>.sql.
+// Queries are the named queries, one per file: queries/<name>.sql. sqlc
+// generates their Go (internal/dbsqlc) from these files.
 //
 //go:embed queries/*.sql
 var Queries embed.FS
+
+// Handwritten are the statements sqlc cannot express, run through pgx as
+// they are, one per file: pgx/<name>.sql. These are the ingest's statements,
+// queued as one pgx batch (sqlc cannot queue different statements in one
+// round trip), and those that read several arrays as the columns of one
+// set (unnest with several arguments, which sqlc does not know).
+//
+//go:embed pgx/*.sql
+var Handwritten embed.FS
 
 // Query returns the text of the named query (queries/<name>.sql). A missing
 // name is a programming error and panics, so callers load their queries into
@@ -60,6 +70,16 @@ func Query(name string) string {
 	b, err := Queries.ReadFile("queries/" + name + ".sql")
 	if err != nil {
 		panic("sqlfiles: no query " + name)
+	}
+	return string(b)
+}
+
+// Statement returns the text of the named hand-written statement
+// (pgx/<name>.sql), panicking on a missing name as Query does.
+func Statement(name string) string {
+	b, err := Handwritten.ReadFile("pgx/" + name + ".sql")
+	if err != nil {
+		panic("sqlfiles: no statement " + name)
 	}
 	return string(b)
 }

@@ -13,11 +13,11 @@ import (
 )
 
 var (
-	qIngestRepositories        = sqlfiles.Query("ingest_repositories")
-	qIngestBlobs               = sqlfiles.Query("ingest_blobs")
-	qIngestManifests           = sqlfiles.Query("ingest_manifests")
-	qIngestRepositoryManifests = sqlfiles.Query("ingest_repository_manifests")
-	qIngestTags                = sqlfiles.Query("ingest_tags")
+	qIngestRepositories        = sqlfiles.Statement("ingest_repositories")
+	qIngestBlobs               = sqlfiles.Statement("ingest_blobs")
+	qIngestManifests           = sqlfiles.Statement("ingest_manifests")
+	qIngestRepositoryManifests = sqlfiles.Statement("ingest_repository_manifests")
+	qIngestTags                = sqlfiles.Statement("ingest_tags")
 )
 
 // Ingest writes a batch of observations: one set-based statement per table

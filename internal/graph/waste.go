@@ -6,7 +6,7 @@ import (
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
-var qWasteInsert = sqlfiles.Query("waste_insert")
+var qWasteInsert = sqlfiles.Statement("waste_insert")
 
 // ImageWaste is the bloat analysis of one image manifest that depends on
 // its layers alone (see the image_waste table).

@@ -21,7 +21,7 @@ import (
 
 var (
 	qBloatImages  = sqlfiles.Query("bloat_images")
-	qBloatLayers  = sqlfiles.Query("bloat_layers")
+	qBloatLayers  = sqlfiles.Statement("bloat_layers")
 	qBloatBacklog = sqlfiles.Query("bloat_backlog")
 	qLayerFiles   = sqlfiles.Query("layer_files_of")
 )

@@ -1,4 +1,5 @@
+-- name: AliasList :many
 -- Hosts seen for each registry, by registry then host.
 SELECT registry, host, first_seen, last_seen, events
 FROM registry_aliases
-ORDER BY registry, host
+ORDER BY registry, host;

@@ -1,3 +1,4 @@
+-- name: Bases :many
 -- Base builds in use (view base_builds) with their live dependents, one row
 -- per (build, dependent repository). $1: dependent repository regexp, NULL
 -- for all.
@@ -8,4 +9,4 @@ JOIN repositories rb ON rb.id = b.base_repository_id
 JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
 JOIN repositories r ON r.id = d.repository_id
 WHERE $1::text IS NULL OR r.name ~ $1
-ORDER BY 1, 2, 3, 4, 7, 8
+ORDER BY 1, 2, 3, 4, 7, 8;

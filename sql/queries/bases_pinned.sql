@@ -1,3 +1,4 @@
+-- name: BasesPinned :many
 -- Bytes that stale base builds keep stored, per base (registry, repository,
 -- tag): the distinct layer blobs of its stale builds in use by live images
 -- in repositories matching $1 (NULL for all) that the base's current build
@@ -16,4 +17,4 @@ stale AS (
 )
 SELECT s.registry, s.name, s.base_tag, sum(bl.size)::bigint
 FROM stale s JOIN blobs bl ON bl.digest = s.blob_digest
-GROUP BY 1, 2, 3
+GROUP BY 1, 2, 3;

@@ -1,3 +1,4 @@
+-- name: BloatBacklog :one
 -- What keeps the bloat report from judging the images bloat_images.sql
 -- selects (the same $1-$3): the distinct layer blobs of theirs that the
 -- file index does not hold yet, and those it rejected.
@@ -14,4 +15,4 @@ SELECT count(DISTINCT ml.blob_digest) FILTER (WHERE li.blob_digest IS NULL AND l
 FROM images i
 JOIN manifest_layers ml ON ml.manifest_digest = i.digest
 LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
-LEFT JOIN layer_rejections lr ON lr.blob_digest = ml.blob_digest
+LEFT JOIN layer_rejections lr ON lr.blob_digest = ml.blob_digest;

@@ -1,3 +1,4 @@
+-- name: BloatImages :many
 -- Live image manifests (index children included) in repositories matching
 -- $1, each with the first live tag that names it or an index holding it;
 -- its platform as an index of the repository declares it for a child (else
@@ -26,4 +27,4 @@ LEFT JOIN base_builds bb ON bb.base_digest = ib.base_digest
 LEFT JOIN repositories br ON br.id = bb.base_repository_id
 WHERE rm.deleted_at IS NULL AND r.name ~ $1
   AND ($2::text[] IS NULL OR m.digest = ANY ($2)) AND ($3 = '' OR r.registry = $3)
-ORDER BY r.registry, r.name, tag, m.digest
+ORDER BY r.registry, r.name, tag, m.digest;

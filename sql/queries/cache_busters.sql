@@ -1,3 +1,4 @@
+-- name: CacheBusters :many
 -- The steps most often the first to change between a build and the build
 -- before it, over the whole history (view cache_effective_steps, whose
 -- pushes count those comparisons), with advice.
@@ -8,4 +9,4 @@ FROM cache_effective_steps s
 WHERE $1::text IS NULL OR s.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
 GROUP BY 1, 2
 ORDER BY 3 DESC, 4 DESC, 1
-LIMIT $2
+LIMIT $2;

@@ -1,3 +1,4 @@
+-- name: CacheRepositories :many
 -- Cache reuse per repository over its whole history (view
 -- cache_effective_totals, whose pushes are builds compared with the build
 -- before them), with the builds its streams hold (cache_builds).
@@ -8,4 +9,4 @@ FROM cache_effective_totals m
 JOIN repositories r ON r.id = m.repository_id
 LEFT JOIN cache_builds b ON b.repository_id = m.repository_id AND b.stream_kind = m.stream_kind
 WHERE $1::text IS NULL OR r.name ~ $1
-ORDER BY r.registry COLLATE "C", r.name COLLATE "C"
+ORDER BY r.registry COLLATE "C", r.name COLLATE "C";

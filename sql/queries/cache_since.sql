@@ -1,3 +1,4 @@
+-- name: CacheSince :many
 -- The cache reuse of the builds compared since $2 (view cache_history) in
 -- one pass over them: per repository ('repository', with the builds its
 -- streams gained in the window: each tag push per platform for tag streams,
@@ -8,7 +9,7 @@ WITH w AS MATERIALIZED (
     SELECT registry, repository, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS month,
         reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position
     FROM cache_history
-    WHERE ($1::text IS NULL OR repository ~ $1) AND occurred_at >= $2
+    WHERE ($1::text IS NULL OR repository ~ $1::text) AND occurred_at >= $2::timestamp with time zone
 ),
 listed AS (
     SELECT DISTINCT r.id, w.registry, w.repository, w.stream_kind
@@ -17,7 +18,7 @@ listed AS (
 pushes AS (
     SELECT l.registry, l.repository, e.id, e.manifest_digest
     FROM listed l
-    JOIN tag_events e ON e.repository_id = l.id AND e.action = 'push' AND e.occurred_at >= $2
+    JOIN tag_events e ON e.repository_id = l.id AND e.action = 'push' AND e.occurred_at >= $2::timestamp with time zone
     WHERE l.stream_kind = 'tag'
 ),
 -- What layerq_stream_images counts, for many pushes at once: a pushed
@@ -38,7 +39,7 @@ builds AS (
     JOIN repository_manifests rm ON rm.repository_id = l.id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     WHERE l.stream_kind = 'created'
-      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $2
+      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $2::timestamp with time zone
     GROUP BY 1, 2
 ),
 steps AS (
@@ -47,7 +48,7 @@ steps AS (
     FROM w WHERE step IS NOT NULL
     GROUP BY 1, 2
     ORDER BY 3 DESC, 4 DESC, 1
-    LIMIT $3
+    LIMIT $3::bigint
 )
 SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
     coalesce(b.builds, 0)::bigint AS builds, g.compared, 0::bigint AS repositories, g.reused_layers, g.total_layers,
@@ -65,4 +66,4 @@ FROM w GROUP BY registry, repository, month
 UNION ALL
 SELECT 'step', '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
     coalesce(layerq_cache_advice(step, pos), '')
-FROM steps
+FROM steps;

@@ -1,3 +1,4 @@
+-- name: CacheTransitions :many
 -- Builds compared with the build before them in their stream (the streams
 -- view cache_history shows), each repository's latest $3 ($3 = 0: all)
 -- since $2, oldest first, with the platform the later build's config
@@ -9,7 +10,9 @@ SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform,
 FROM repositories r
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = r.id
 CROSS JOIN LATERAL (
-    SELECT * FROM cache_transitions t
+    SELECT t.id, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
+        t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step
+    FROM cache_transitions t
     WHERE t.repository_id = r.id AND t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
       AND t.occurred_at >= $2
     ORDER BY t.occurred_at DESC, t.id DESC
@@ -17,4 +20,4 @@ CROSS JOIN LATERAL (
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
 WHERE $1::text IS NULL OR r.name ~ $1
-ORDER BY r.id, t.occurred_at, t.id
+ORDER BY r.id, t.occurred_at, t.id;

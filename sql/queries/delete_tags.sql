@@ -1,3 +1,4 @@
+-- name: DeleteTags :exec
 -- Mark tags deleted ($3: tag names) at $4 and record each as a tag event. A
 -- tag that moved after $4 stays: the delete is older than what it would undo.
 WITH gone AS (
@@ -9,4 +10,4 @@ WITH gone AS (
 )
 INSERT INTO tag_events (repository_id, tag, action, manifest_digest, previous_digest, occurred_at, source, event_id)
 SELECT repository_id, name, 'delete', NULL, manifest_digest, $4, $5, $6 FROM gone
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING;

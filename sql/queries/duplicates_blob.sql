@@ -1,3 +1,4 @@
+-- name: DuplicatesBlob :many
 -- Layers (by diff_id) that live image manifests in repositories matching $1
 -- use under more than one blob digest: the same tar compressed differently
 -- (gzip and zstd, other levels or compressors), stored once per encoding.
@@ -17,4 +18,4 @@ WHERE b.diff_id IS NOT NULL
 GROUP BY b.diff_id
 HAVING count(*) > 1
 ORDER BY bytes_stored_twice DESC, b.diff_id
-LIMIT $2
+LIMIT $2;

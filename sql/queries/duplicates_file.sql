@@ -1,3 +1,4 @@
+-- name: DuplicatesFile :one
 -- File-level deduplication over the distinct indexed layer blobs of live
 -- images in repositories matching $1 (each blob counted once, as the
 -- registry stores it once): regular files, their bytes, the distinct contents and
@@ -21,4 +22,4 @@ SELECT (SELECT count(*) FROM live l JOIN layer_indexes li USING (blob_digest)) A
     (SELECT count(*) FROM f) AS files,
     (SELECT coalesce(sum(size), 0)::bigint FROM f) AS total_bytes,
     (SELECT count(*) FROM u) AS unique_files,
-    (SELECT coalesce(sum(size), 0)::bigint FROM u) AS unique_bytes
+    (SELECT coalesce(sum(size), 0)::bigint FROM u) AS unique_bytes;

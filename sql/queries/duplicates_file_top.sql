@@ -1,3 +1,4 @@
+-- name: DuplicatesFileTop :many
 -- The file contents stored most often over the distinct indexed layer
 -- blobs of live images in repositories matching $1, by the bytes the extra copies
 -- take. $2: limit.
@@ -12,4 +13,4 @@ WHERE lf.type = 1 AND lf.size > 0
 GROUP BY lf.digest
 HAVING count(*) > 1
 ORDER BY extra_bytes DESC, 1
-LIMIT $2
+LIMIT $2;

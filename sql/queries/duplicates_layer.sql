@@ -1,3 +1,4 @@
+-- name: DuplicatesLayer :many
 -- Pairs of different layers of live images in repositories matching $1
 -- whose regular files match: same path, same content. A rebuild that
 -- changed only mtimes, or a few files, gives a new digest for the same
@@ -7,7 +8,7 @@
 -- files); bytes_saved is what storing the shared files once would save.
 -- $2: least similarity (0..1); $3: limit.
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1::text AND diff_id IS NOT NULL
 ),
 f AS (
     -- Each (path, content) once per layer (a tar may hold a path twice);
@@ -24,7 +25,7 @@ shared AS (
     GROUP BY a.blob_digest, b.blob_digest
 ),
 scored AS (
-    SELECT s.*, la.files AS a_files, lb.files AS b_files, la.file_bytes AS a_bytes, lb.file_bytes AS b_bytes,
+    SELECT s.a, s.b, s.bytes, s.files, la.files AS a_files, lb.files AS b_files, la.file_bytes AS a_bytes, lb.file_bytes AS b_bytes,
         CASE WHEN la.file_bytes + lb.file_bytes - s.bytes > 0
             THEN s.bytes::float8 / (la.file_bytes + lb.file_bytes - s.bytes)
             ELSE s.files::float8 / nullif(la.files + lb.files - s.files, 0)
@@ -45,6 +46,6 @@ LEFT JOIN LATERAL (
     SELECT ll.repository AS name, ml.created_by FROM live_layers ll
     JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
     WHERE ll.blob_digest = s.b ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ub ON true
-WHERE s.similarity >= $2
+WHERE s.similarity >= $2::double precision
 ORDER BY s.bytes DESC, s.similarity DESC, s.a, s.b
-LIMIT $3
+LIMIT $3::bigint;

@@ -1,3 +1,4 @@
+-- name: ImageBase :one
 -- The base of image $1 (image_bases), named by base_builds when it is in
 -- use: repository, tag, whether the tag has moved on, how the base was
 -- found, and how many of the image's layers are the base's.
@@ -6,4 +7,4 @@ SELECT ib.base_digest, coalesce(r.name, ''), coalesce(bb.base_tag, ''), coalesce
 FROM image_bases ib
 LEFT JOIN base_builds bb ON bb.base_digest = ib.base_digest
 LEFT JOIN repositories r ON r.id = bb.base_repository_id
-WHERE ib.manifest_digest = $1
+WHERE ib.manifest_digest = $1;

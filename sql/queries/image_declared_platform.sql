@@ -1,7 +1,8 @@
+-- name: ImageDeclaredPlatform :one
 -- The platform the first index listing image $1 declares for it, as
 -- os/architecture[/variant]; no row when no index lists it.
 SELECT CASE WHEN coalesce(os, '') = '' AND coalesce(architecture, '') = '' THEN ''
     ELSE concat_ws('/', os, architecture, nullif(variant, '')) END
 FROM index_children WHERE child_digest = $1
 ORDER BY index_digest, position
-LIMIT 1
+LIMIT 1;

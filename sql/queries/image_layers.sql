@@ -1,3 +1,4 @@
+-- name: ImageLayers :many
 -- An image's layers, bottom first, with how many other live images hold
 -- each layer's content (content_usage counts per diff_id, any encoding).
 SELECT ml.position, ml.blob_digest, b.size, ml.media_type, coalesce(b.diff_id, ''),
@@ -9,4 +10,4 @@ FROM manifest_layers ml
 JOIN blobs b ON b.digest = ml.blob_digest
 LEFT JOIN content_usage cu ON cu.content = layerq_content(b.diff_id, b.digest)
 WHERE ml.manifest_digest = $1
-ORDER BY ml.position
+ORDER BY ml.position;

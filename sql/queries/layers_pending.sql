@@ -1,3 +1,4 @@
+-- name: LayersPending :many
 -- Layer blobs of live image manifests that are neither indexed nor
 -- rejected, each once, with one repository to fetch it from.
 -- $1: registry name; $2: repository regexp (repoglob).
@@ -12,4 +13,4 @@ WHERE b.diff_id IS NOT NULL
   AND ml.media_type NOT LIKE '%foreign%' AND ml.media_type NOT LIKE '%nondistributable%'
   AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = b.digest)
-ORDER BY b.digest, r.name
+ORDER BY b.digest, r.name;

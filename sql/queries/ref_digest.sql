@@ -1,3 +1,4 @@
+-- name: RefDigest :many
 -- The repositories that hold, or held, a manifest whose digest starts with
 -- $1 (a whole digest, or a short one: "sha256:" and its first hex digits):
 -- registry, repository, digest, kind, when the manifest was deleted from the
@@ -12,4 +13,4 @@ FROM repository_manifests rm
 JOIN repositories r ON r.id = rm.repository_id
 JOIN manifests m ON m.digest = rm.manifest_digest
 WHERE starts_with(rm.manifest_digest, $1)
-ORDER BY rm.manifest_digest, rm.deleted_at IS NOT NULL, tagged DESC, rm.deleted_at DESC, r.registry, r.name
+ORDER BY rm.manifest_digest, rm.deleted_at IS NOT NULL, tagged DESC, rm.deleted_at DESC, r.registry, r.name;

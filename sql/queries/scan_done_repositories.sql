@@ -1,1 +1,2 @@
-SELECT repository FROM scan_repositories WHERE scan_id = $1
+-- name: ScanDoneRepositories :many
+SELECT repository FROM scan_repositories WHERE scan_id = $1;

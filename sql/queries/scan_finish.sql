@@ -1,1 +1,2 @@
-UPDATE scans SET finished_at = now() WHERE id = $1
+-- name: ScanFinish :exec
+UPDATE scans SET finished_at = now() WHERE id = $1;

@@ -1,2 +1,3 @@
+-- name: ScanRepositoryDone :exec
 INSERT INTO scan_repositories (scan_id, repository) VALUES ($1, $2)
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING;

@@ -1,3 +1,4 @@
+-- name: TopShared :many
 -- Layer contents ranked by the live image manifests in repositories
 -- matching $1 that hold them, counted afresh: the $2 contents held by at
 -- least $4 of those images, ranked by $3 (images, repositories, saved or
@@ -7,7 +8,7 @@ WITH live AS (
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-    WHERE rm.deleted_at IS NULL AND r.name ~ $1
+    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
 ),
 uses AS (
     SELECT layerq_content(b.diff_id, b.digest) AS content, b.digest, b.size, b.media_type,
@@ -20,7 +21,7 @@ contents AS (
     SELECT content, count(DISTINCT manifest_digest) AS images, count(DISTINCT repository_id) AS repositories,
         (array_agg(DISTINCT repository ORDER BY repository))[1:5] AS sample_repositories
     FROM uses GROUP BY 1
-    HAVING count(DISTINCT manifest_digest) >= $4
+    HAVING count(DISTINCT manifest_digest) >= $4::bigint
 ),
 encodings AS (
     SELECT content, digest, size, media_type, count(DISTINCT manifest_digest) AS images
@@ -45,6 +46,6 @@ SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
               ORDER BY ml.manifest_digest, ml.position LIMIT 1), '') AS created_by,
     r.sample_repositories
 FROM ranked r
-ORDER BY CASE $3 WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
+ORDER BY CASE $3::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
     r.images DESC, r.repositories DESC, r.stored_bytes DESC, r.content
-LIMIT $2
+LIMIT $2::bigint;

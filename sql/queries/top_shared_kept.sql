@@ -1,3 +1,4 @@
+-- name: TopSharedKept :many
 -- Top-shared over the whole graph, from the kept per-content counts
 -- (content_usage): the $1 layer contents held by at least $3 live images,
 -- ranked by $2 (images, repositories, saved or stored), each with its
@@ -5,22 +6,22 @@
 -- made it and a few repositories holding it. Each ranking reads its own
 -- index; the report orders the rows (the ranking's keys are in them).
 WITH top AS (
-    (SELECT content FROM content_usage WHERE $2 = 'images' AND images > 1 AND images >= $3
-     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+    (SELECT content FROM content_usage WHERE $2::text = 'images' AND images > 1 AND images >= $3::integer
+     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2 = 'repositories' AND images > 1 AND images >= $3
-     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $1)
+    (SELECT content FROM content_usage WHERE $2::text = 'repositories' AND images > 1 AND images >= $3::integer
+     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $1::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2 = 'saved' AND images > 1 AND images >= $3
-     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+    (SELECT content FROM content_usage WHERE $2::text = 'saved' AND images > 1 AND images >= $3::integer
+     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2 = 'stored' AND images > 1 AND images >= $3
-     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $1)
+    (SELECT content FROM content_usage WHERE $2::text = 'stored' AND images > 1 AND images >= $3::integer
+     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $1::bigint)
     UNION ALL
     -- Unshared contents too (--min-images 1): no index serves these.
-    (SELECT content FROM content_usage WHERE $3 <= 1 AND images > 0
-     ORDER BY CASE $2 WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
-         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1)
+    (SELECT content FROM content_usage WHERE $3::integer <= 1 AND images > 0
+     ORDER BY CASE $2::text WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
+         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
 )
 SELECT s.content, s.images::bigint, s.repositories::bigint, s.stored_bytes, s.saved_bytes,
     e.digests, e.sizes, e.media_types, e.images,
@@ -44,4 +45,4 @@ CROSS JOIN LATERAL (
           SELECT digest, size, media_type FROM blobs WHERE digest = s.content AND diff_id IS NULL) b
     JOIN blob_usage u ON u.digest = b.digest
     WHERE u.manifests > 0
-) e
+) e;

@@ -8,4 +8,4 @@ JOIN manifest_layers ml ON ml.manifest_digest = t.manifest_digest
 JOIN blobs b ON b.digest = ml.blob_digest
 LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
 LEFT JOIN layer_rejections lr ON lr.blob_digest = ml.blob_digest
-ORDER BY t.manifest_digest, t.repository_id, ml.position
+ORDER BY t.manifest_digest, t.repository_id, ml.position;

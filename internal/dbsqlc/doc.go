@@ -1,0 +1,2 @@
+// Package dbsqlc is the Go sqlc generates for sql/queries.
+package dbsqlc
