@@ -11,6 +11,7 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/walker"
 	"github.com/layerq/layerq/internal/worker"
 )
 
@@ -127,7 +128,7 @@ func replayQuarantine(c *cli.Context) error {
 			items = append(items, q)
 		}
 	}
-	w := worker.New(worker.Options{Store: store, Registries: regs})
+	w := worker.New(worker.Options{Store: store, Walkers: walker.NewWalkers(regs, walker.Options{Source: "webhook", Attempts: 1})})
 	var replayed, left, events int
 	for _, q := range items {
 		n, err := w.Replay(c.Context, q.Item)

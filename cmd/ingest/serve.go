@@ -19,7 +19,6 @@ import (
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/serve"
 	"github.com/layerq/layerq/internal/stream"
-	"github.com/layerq/layerq/internal/walker"
 )
 
 func serveCommand() *cli.Command {
@@ -155,14 +154,11 @@ func serverTLS(certFile, keyFile string) (*tls.Config, error) {
 }
 
 func loadRegistries(c *cli.Context) (*registries.Set, error) {
-	// The stream redelivers failed events with a growing delay; a walk
-	// need not retry requests itself.
-	opts := walker.Options{Source: "webhook", Attempts: 1}
 	if f := c.String("registries-file"); f != "" {
 		if len(c.StringSlice("registry")) > 0 {
 			return nil, errors.New("give registries with --registry or --registries-file, not both")
 		}
-		return registries.Load(f, opts)
+		return registries.Load(f)
 	}
 	var regs []registries.Registry
 	for _, h := range c.StringSlice("registry") {
@@ -175,7 +171,7 @@ func loadRegistries(c *cli.Context) (*registries.Set, error) {
 	if len(regs) == 0 {
 		return nil, errors.New("serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)")
 	}
-	return registries.New(regs, opts)
+	return registries.New(regs)
 }
 
 // webhookCredentials parses the [SOURCE=]TOKEN and [SOURCE=]USER:PASSWORD

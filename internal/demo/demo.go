@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("starting the demo registry: %w", err)
 	}
 	defer reg.Close()
-	regs, err := registries.New([]registries.Registry{{Name: demoRegistryName, Host: reg.Host}}, walker.Options{Source: "webhook", Attempts: 1})
+	regs, err := registries.New([]registries.Registry{{Name: demoRegistryName, Host: reg.Host}})
 	if err != nil {
 		return err
 	}

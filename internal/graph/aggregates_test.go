@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
@@ -247,17 +248,17 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 					if rng.IntN(3) == 0 {
 						layers = append(layers, fmt.Sprintf("assets-%d", rng.IntN(4)))
 					}
-					m := image(strings.Join(layers, "+"), layers...)
+					m := imageOf(strings.Join(layers, "+"), layers...)
 					if rng.IntN(2) == 0 { // the base itself, pushed to its own repository
-						m = image(strings.Join(base, "+"), base...)
+						m = imageOf(strings.Join(base, "+"), base...)
 						repo = "library/" + base[len(base)-1]
 					}
 					o := obs(repo, fmt.Sprintf("t%d", rng.IntN(3)), at, m)
 					o.Registry = reg
-					err = store.Ingest(ctx, []graph.Observation{o})
+					err = store.Ingest(ctx, []image.Observation{o})
 				case op < 8: // delete a manifest that may be live
 					layers := append(slices.Clone(bases[rng.IntN(len(bases))]), fmt.Sprintf("app-%d", rng.IntN(12)))
-					_, _, err = store.DeleteManifest(ctx, reg, repo, image(strings.Join(layers, "+"), layers...).Digest, at, "test", fmt.Sprint(w, s))
+					_, _, err = store.DeleteManifest(ctx, reg, repo, imageOf(strings.Join(layers, "+"), layers...).Digest, at, "test", fmt.Sprint(w, s))
 				case op < 9:
 					_, err = store.DeleteTags(ctx, reg, repo, []string{"t0"}, at, "test", fmt.Sprint(w, s))
 				default:
@@ -313,7 +314,7 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	push := func(repo, tag string, layers ...string) {
 		t.Helper()
 		at = at.Add(time.Minute)
-		if err := store.Ingest(ctx, []graph.Observation{obs(repo, tag, at, image(strings.Join(layers, "+"), layers...))}); err != nil {
+		if err := store.Ingest(ctx, []image.Observation{obs(repo, tag, at, imageOf(strings.Join(layers, "+"), layers...))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -322,7 +323,7 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	push("team-a/api", "latest", "os1", "api-2") // a tag move
 	push("team-b/web", "v1", "os1", "web-1")
 	push("library/os", "1", "os2") // a new base build: the others are stale
-	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-b/web", image("os1+web-1", "os1", "web-1").Digest, at.Add(time.Minute), "test", "d1"); err != nil {
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-b/web", imageOf("os1+web-1", "os1", "web-1").Digest, at.Add(time.Minute), "test", "d1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := migrate.RunTo(ctx, url, 3); err != nil {
@@ -355,15 +356,15 @@ func TestCacheComparesLayersWithoutChainIDs(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := graph.New(pool)
 	ctx := context.Background()
-	bare := func(name string, layers ...string) graph.Manifest {
-		m := image(name, layers...)
+	bare := func(name string, layers ...string) image.Manifest {
+		m := imageOf(name, layers...)
 		for i := range m.Layers {
 			m.Layers[i].ChainID, m.Layers[i].DiffID = "", ""
 		}
 		return m
 	}
-	for i, m := range []graph.Manifest{bare("v1", "a", "b1"), bare("v2", "a", "b2"), bare("v3", "c", "d")} {
-		if err := store.Ingest(ctx, []graph.Observation{obs("team/app", "latest", t0.Add(time.Duration(i)*time.Minute), m)}); err != nil {
+	for i, m := range []image.Manifest{bare("v1", "a", "b1"), bare("v2", "a", "b2"), bare("v3", "c", "d")} {
+		if err := store.Ingest(ctx, []image.Observation{obs("team/app", "latest", t0.Add(time.Duration(i)*time.Minute), m)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -385,14 +386,14 @@ func TestBaseNamedByAnIndexThatArrivesLater(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := graph.New(pool)
 	ctx := context.Background()
-	base := image("os", "os")
-	app := image("os+app", "os", "app")
-	index := graph.Manifest{Digest: digest("index os"), MediaType: "application/vnd.oci.image.index.v1+json", Size: 300, Kind: graph.KindIndex,
-		Children: []graph.Child{{Digest: base.Digest, MediaType: base.MediaType, Size: base.Size, Platform: graph.Platform{OS: "linux", Architecture: "amd64"}}}}
+	base := imageOf("os", "os")
+	app := imageOf("os+app", "os", "app")
+	index := image.Manifest{Digest: digest("index os"), MediaType: "application/vnd.oci.image.index.v1+json", Size: 300, Kind: image.KindIndex,
+		Children: []image.Child{{Digest: base.Digest, MediaType: base.MediaType, Size: base.Size, Platform: image.Platform{OS: "linux", Architecture: "amd64"}}}}
 	app.BaseName, app.BaseDigest = "reg.test/library/os:1", index.Digest
-	apply := func(o graph.Observation) {
+	apply := func(o image.Observation) {
 		t.Helper()
-		if err := store.Ingest(ctx, []graph.Observation{o}); err != nil {
+		if err := store.Ingest(ctx, []image.Observation{o}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := store.ApplyAggregates(ctx); err != nil {
@@ -437,7 +438,7 @@ func TestAggregateSkipsWhileAnotherApplies(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := graph.New(pool)
 	ctx := context.Background()
-	if err := store.Ingest(ctx, []graph.Observation{obs("team/app", "1", t0, image("a", "a"))}); err != nil {
+	if err := store.Ingest(ctx, []image.Observation{obs("team/app", "1", t0, imageOf("a", "a"))}); err != nil {
 		t.Fatal(err)
 	}
 	queued := func() int {

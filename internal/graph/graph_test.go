@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
@@ -27,26 +28,26 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // image makes a synthetic image manifest with the given layers (names), each
 // made by "RUN <name>", and one empty history entry on top.
-func image(name string, layers ...string) graph.Manifest {
-	m := graph.Manifest{
+func imageOf(name string, layers ...string) image.Manifest {
+	m := image.Manifest{
 		Digest: digest("manifest " + name), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 1000,
-		Kind: graph.KindImage, ConfigDigest: digest("config " + name), ConfigMediaType: "application/vnd.oci.image.config.v1+json", ConfigSize: 500,
-		Platform: graph.Platform{OS: "linux", Architecture: "amd64"}, Created: &t0,
+		Kind: image.KindImage, ConfigDigest: digest("config " + name), ConfigMediaType: "application/vnd.oci.image.config.v1+json", ConfigSize: 500,
+		Platform: image.Platform{OS: "linux", Architecture: "amd64"}, Created: &t0,
 		Labels: map[string]string{"name": name},
 	}
 	for i, l := range layers {
-		m.History = append(m.History, graph.HistoryEntry{CreatedBy: "RUN " + l, Created: &t0})
-		m.Layers = append(m.Layers, graph.Layer{
+		m.History = append(m.History, image.HistoryEntry{CreatedBy: "RUN " + l, Created: &t0})
+		m.Layers = append(m.Layers, image.Layer{
 			Digest: digest("blob " + l), Size: int64(100 * (i + 1)), MediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
 			DiffID: digest("diff " + l), ChainID: digest(fmt.Sprint("chain ", layers[:i+1])), HistoryIndex: i, CreatedBy: "RUN " + l, Created: &t0,
 		})
 	}
-	m.History = append(m.History, graph.HistoryEntry{CreatedBy: "CMD [\"sh\"]", EmptyLayer: true})
+	m.History = append(m.History, image.HistoryEntry{CreatedBy: "CMD [\"sh\"]", EmptyLayer: true})
 	return m
 }
 
-func obs(repo, tag string, at time.Time, ms ...graph.Manifest) graph.Observation {
-	return graph.Observation{Registry: "reg.test", Repository: repo, Tag: tag, Manifests: ms, ObservedAt: at, Source: "scan"}
+func obs(repo, tag string, at time.Time, ms ...image.Manifest) image.Observation {
+	return image.Observation{Registry: "reg.test", Repository: repo, Tag: tag, Manifests: ms, ObservedAt: at, Source: "scan"}
 }
 
 type counts struct {
@@ -70,19 +71,19 @@ func count(t *testing.T, pool *pgxpool.Pool) counts {
 }
 
 // corpus: two bases sharing nothing, three apps on them, one index of two.
-func corpus() []graph.Observation {
-	debian := image("debian", "debian-rootfs")
-	alpine := image("alpine", "alpine-rootfs")
-	api := image("api", "debian-rootfs", "pip", "api-code")
-	worker := image("worker", "debian-rootfs", "pip", "worker-code")
-	web := image("web", "alpine-rootfs", "web-code")
-	arm := image("web-arm", "alpine-arm-rootfs", "web-code")
-	idx := graph.Manifest{Digest: digest("index web"), MediaType: "application/vnd.oci.image.index.v1+json", Size: 300, Kind: graph.KindIndex,
-		Children: []graph.Child{
-			{Digest: web.Digest, MediaType: web.MediaType, Size: web.Size, Platform: graph.Platform{OS: "linux", Architecture: "amd64"}},
-			{Digest: arm.Digest, MediaType: arm.MediaType, Size: arm.Size, Platform: graph.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
+func corpus() []image.Observation {
+	debian := imageOf("debian", "debian-rootfs")
+	alpine := imageOf("alpine", "alpine-rootfs")
+	api := imageOf("api", "debian-rootfs", "pip", "api-code")
+	worker := imageOf("worker", "debian-rootfs", "pip", "worker-code")
+	web := imageOf("web", "alpine-rootfs", "web-code")
+	arm := imageOf("web-arm", "alpine-arm-rootfs", "web-code")
+	idx := image.Manifest{Digest: digest("index web"), MediaType: "application/vnd.oci.image.index.v1+json", Size: 300, Kind: image.KindIndex,
+		Children: []image.Child{
+			{Digest: web.Digest, MediaType: web.MediaType, Size: web.Size, Platform: image.Platform{OS: "linux", Architecture: "amd64"}},
+			{Digest: arm.Digest, MediaType: arm.MediaType, Size: arm.Size, Platform: image.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
 		}}
-	return []graph.Observation{
+	return []image.Observation{
 		obs("library/debian", "12", t0, debian),
 		obs("library/alpine", "3", t0, alpine),
 		obs("team/api", "1", t0, api),
@@ -209,15 +210,15 @@ func TestTagMovesAndDeletes(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	s := graph.New(pool)
 	ctx := context.Background()
-	v1, v2 := image("app-v1", "base", "v1"), image("app-v2", "base", "v2")
-	steps := []graph.Observation{
+	v1, v2 := imageOf("app-v1", "base", "v1"), imageOf("app-v2", "base", "v2")
+	steps := []image.Observation{
 		obs("team/app", "latest", t0, v1),
 		obs("team/app", "latest", t0.Add(time.Minute), v1),   // unchanged: no event
 		obs("team/app", "latest", t0.Add(2*time.Minute), v2), // moved
 		obs("team/app", "latest", t0.Add(time.Minute), v1),   // late, older observation: ignored
 	}
 	for _, o := range steps {
-		if err := s.Ingest(ctx, []graph.Observation{o}); err != nil {
+		if err := s.Ingest(ctx, []image.Observation{o}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -240,7 +241,7 @@ func TestTagMovesAndDeletes(t *testing.T) {
 		t.Fatalf("state after tag delete = %+v", st)
 	}
 	// Pushed again after the delete: comes back, with no previous digest.
-	if err := s.Ingest(ctx, []graph.Observation{obs("team/app", "latest", t0.Add(5*time.Minute), v1)}); err != nil {
+	if err := s.Ingest(ctx, []image.Observation{obs("team/app", "latest", t0.Add(5*time.Minute), v1)}); err != nil {
 		t.Fatal(err)
 	}
 	want = append(want, tagEvent{"delete", "", v2.Digest}, tagEvent{"push", v1.Digest, ""})
@@ -296,9 +297,9 @@ func TestDeletesAndLateObservations(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	s := graph.New(pool)
 	ctx := context.Background()
-	app := image("app", "base", "code")
+	app := imageOf("app", "base", "code")
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
-	two := []graph.Observation{obs("team/app", "v1", at(0), app), obs("team/app", "latest", at(0), app)}
+	two := []image.Observation{obs("team/app", "v1", at(0), app), obs("team/app", "latest", at(0), app)}
 	if err := s.Ingest(ctx, two); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestDeletesAndLateObservations(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A scan that walked before the delete commits after it: no resurrection.
-	if err := s.Ingest(ctx, []graph.Observation{obs("team/app", "v1", at(5), app)}); err != nil {
+	if err := s.Ingest(ctx, []image.Observation{obs("team/app", "v1", at(5), app)}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := s.Repository(ctx, "reg.test", "team/app")
@@ -323,7 +324,7 @@ func TestDeletesAndLateObservations(t *testing.T) {
 		t.Fatalf("a late observation undid the delete: %+v", st)
 	}
 	// Pushed again after the delete: live again.
-	if err := s.Ingest(ctx, []graph.Observation{obs("team/app", "v1", at(20), app)}); err != nil {
+	if err := s.Ingest(ctx, []image.Observation{obs("team/app", "v1", at(20), app)}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Repository(ctx, "reg.test", "team/app")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/layerq/layerq/internal/image"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
@@ -32,7 +33,7 @@ var (
 // second writer of a new repository or blob would wait for the first
 // writer's whole batch to commit. Everything else, which says where
 // manifests live, is written in one transaction.
-func (s *Store) Ingest(ctx context.Context, obs []Observation) error {
+func (s *Store) Ingest(ctx context.Context, obs []image.Observation) error {
 	if len(obs) == 0 {
 		return nil
 	}
@@ -87,10 +88,10 @@ type tagRow struct {
 	at                           time.Time
 }
 
-func buildBatch(obs []Observation) *ingestBatch {
+func buildBatch(obs []image.Observation) *ingestBatch {
 	repos := map[repoKey]bool{}
-	blobs := map[string]Layer{}
-	manifests := map[string]Manifest{}
+	blobs := map[string]image.Layer{}
+	manifests := map[string]image.Manifest{}
 	type rm struct {
 		repoKey
 		digest string
@@ -148,7 +149,7 @@ func buildBatch(obs []Observation) *ingestBatch {
 	var mc manifestColumns
 	var lc layerColumns
 	var cc childColumns
-	configs := map[string][]HistoryEntry{}
+	configs := map[string][]image.HistoryEntry{}
 	for _, d := range sortedKeys(manifests, cmp.Compare[string]) {
 		m := manifests[d]
 		mc.add(m)
@@ -221,7 +222,7 @@ type manifestColumns struct {
 	layerCount                                             []int32
 }
 
-func (c *manifestColumns) add(m Manifest) {
+func (c *manifestColumns) add(m image.Manifest) {
 	var layersSize int64
 	for _, l := range m.Layers {
 		layersSize += l.Size
@@ -258,7 +259,7 @@ func (c *manifestColumns) args() []any {
 // historyJSON is a config history as the JSON array configs.history holds:
 // per entry created (RFC 3339, UTC, to the microsecond Postgres keeps),
 // created_by, author, comment and empty_layer, each left out when empty.
-func historyJSON(h []HistoryEntry) string {
+func historyJSON(h []image.HistoryEntry) string {
 	n := 2
 	for _, e := range h {
 		n += 96 + len(e.CreatedBy) + len(e.Author) + len(e.Comment)
@@ -343,7 +344,7 @@ type layerColumns struct {
 	created                                              []time.Time
 }
 
-func (c *layerColumns) add(m Manifest) {
+func (c *layerColumns) add(m image.Manifest) {
 	for i, l := range m.Layers {
 		c.manifest = append(c.manifest, m.Digest)
 		c.position = append(c.position, int32(i))
@@ -367,7 +368,7 @@ type childColumns struct {
 	size                                                  []int64
 }
 
-func (c *childColumns) add(m Manifest) {
+func (c *childColumns) add(m image.Manifest) {
 	for i, ch := range m.Children {
 		c.index = append(c.index, m.Digest)
 		c.position = append(c.position, int32(i))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
@@ -110,7 +111,7 @@ func (s *Store) DeleteMembership(ctx context.Context, registry, repository, dige
 func (s *Store) TagDigest(ctx context.Context, registry, repository, tag string) (string, error) {
 	var d string
 	err := s.pool.QueryRow(ctx, qTagDigest, registry, repository, tag).Scan(&d)
-	return d, interpret(err)
+	return d, dbsqlc.Interpret(err)
 }
 
 // Children returns every manifest below the given ones through index

@@ -19,10 +19,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/internal/dbsqlc"
 )
 
 // ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = dbsqlc.ErrNotFound
 
 // Store is the graph in one Postgres database.
 type Store struct {
@@ -61,14 +63,6 @@ func retryable(err error) bool {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"
 	}
 	return false
-}
-
-// interpret maps driver errors to the graph's own, so callers never import pgx.
-func interpret(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	return err
 }
 
 func batchErr(what string, err error) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/settle"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/walker"
 )
 
 // Consumer indexes the layers queued on the layer-scan stream. A job is
@@ -28,8 +29,9 @@ import (
 // ingest_failures and then terminated (retried while the record cannot be
 // written).
 type Consumer struct {
-	Indexer    *Indexer
-	Registries *registries.Set
+	Indexer *Indexer
+	// Walkers fetch the layers from the registry a job names.
+	Walkers *walker.Walkers
 	// Concurrency is how many layers are scanned at once (default 1).
 	Concurrency int
 	// MaxDeliver is how many deliveries a failing job gets before it moves
@@ -163,7 +165,7 @@ func (d deferrer) Defer(ctx context.Context, j stream.LayerJob, data []byte, hea
 // walker that fetches from it.
 func (c *Consumer) layer(j stream.LayerJob) (Layer, Fetcher, error) {
 	l := Layer{Registry: j.Registry, Host: j.Registry, Repository: j.Repository, Digest: j.Digest, DiffID: j.DiffID, Size: j.Size}
-	wk, reg, err := c.Registries.Walker(j.Registry)
+	wk, reg, err := c.Walkers.For(j.Registry)
 	if err != nil {
 		return l, nil, err
 	}

@@ -39,7 +39,7 @@ func TestLayerJobOutlivesAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regs, err := registries.New([]registries.Registry{{Name: "reg", Host: b.reg.Host}}, walker.Options{Attempts: 1})
+	regs, err := registries.New([]registries.Registry{{Name: "reg", Host: b.reg.Host}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestLayerJobOutlivesAnOutage(t *testing.T) {
 		return false
 	})
 	pub := stream.NewPublisher(ns.JS, telemetry.Providers{})
-	c := &layerindex.Consumer{Indexer: b.ix, Registries: regs, Concurrency: 1, MaxDeliver: 3, MaxDelay: 500 * time.Millisecond, AckWait: time.Second, Deferred: pub}
+	c := &layerindex.Consumer{Indexer: b.ix, Walkers: walker.NewWalkers(regs, walker.Options{Attempts: 1}), Concurrency: 1, MaxDeliver: 3, MaxDelay: 500 * time.Millisecond, AckWait: time.Second, Deferred: pub}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 2)
 	go func() { done <- c.Run(runCtx, layers) }()

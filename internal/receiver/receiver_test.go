@@ -19,7 +19,6 @@ import (
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/testenv/natstest"
-	"github.com/layerq/layerq/internal/walker"
 )
 
 // fixture returns the body of a captured distribution notification.
@@ -47,7 +46,7 @@ type bundle struct {
 func setup(t *testing.T, opts receiver.Options) bundle {
 	t.Helper()
 	ns := natstest.Start(t, stream.Settings{})
-	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}}, walker.Options{})
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ func TestQuarantineInsteadOfRefusal(t *testing.T) {
 	}
 	// Two registries, so that an unknown host cannot be attributed by
 	// elimination.
-	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}, {Host: "other.example.com"}}, walker.Options{})
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}, {Host: "other.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +244,7 @@ func TestRegistryIdentity(t *testing.T) {
 	regs, err := registries.New([]registries.Registry{
 		{Name: "main", Host: "127.0.0.1:5000", Aliases: []string{"registry.internal:5000"}},
 		{Name: "mirror", Host: "127.0.0.1:5001", WebhookTokens: []string{"mirror-token"}},
-	}, walker.Options{})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +323,7 @@ func TestCredentialsConcurrently(t *testing.T) {
 	regs, err := registries.New([]registries.Registry{
 		{Name: "main", Host: "127.0.0.1:5000", WebhookTokens: []string{"main-token"}},
 		{Name: "other", Host: "127.0.0.1:5001", WebhookBasic: []string{"u:p"}},
-	}, walker.Options{})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +448,7 @@ func TestNATSDownAnswers503ThenRecovers(t *testing.T) {
 
 func TestRefusesToRunWithoutAuth(t *testing.T) {
 	t.Parallel()
-	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}}, walker.Options{})
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/layerq/layerq/internal/walker"
 )
 
 // Registry is one configured registry.
@@ -69,7 +66,7 @@ func (r Registry) Knows(host string) bool {
 	return false
 }
 
-// Set is the configured registries, with one walker each.
+// Set is the configured registries.
 type Set struct {
 	byName map[string]*entry
 	byHost map[string]*entry
@@ -78,10 +75,6 @@ type Set struct {
 
 type entry struct {
 	Registry
-	once   sync.Once
-	walker *walker.Walker
-	err    error
-	opts   walker.Options
 }
 
 // nameRE is what a registry name may be: a host-like token, usable as a
@@ -91,9 +84,8 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[
 // Sources are the webhook sources a registry may be bound to.
 var Sources = []string{"distribution", "harbor", "dockerhub", "cloudevents"}
 
-// New checks the registries and builds a Set. opts are the walker options
-// shared by all (Keychain and Insecure are set per registry).
-func New(regs []Registry, opts walker.Options) (*Set, error) {
+// New checks the registries and builds a Set.
+func New(regs []Registry) (*Set, error) {
 	s := &Set{byName: map[string]*entry{}, byHost: map[string]*entry{}}
 	for i, r := range regs {
 		r.Host = strings.TrimSpace(r.Host)
@@ -114,7 +106,7 @@ func New(regs []Registry, opts walker.Options) (*Set, error) {
 				return nil, fmt.Errorf("registry %s: webhook_basic entries must be user:password", r.Name)
 			}
 		}
-		e := &entry{Registry: r, opts: opts}
+		e := &entry{Registry: r}
 		key := strings.ToLower(r.Name)
 		if _, dup := s.byName[key]; dup {
 			return nil, fmt.Errorf("registry name %q is configured twice", r.Name)
@@ -147,7 +139,7 @@ func contains(list []string, s string) bool {
 }
 
 // Load reads registries from a YAML file: a list under "registries".
-func Load(path string, opts walker.Options) (*Set, error) {
+func Load(path string) (*Set, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading registries: %w", err)
@@ -160,7 +152,7 @@ func Load(path string, opts walker.Options) (*Set, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("reading registries from %s: %w", path, err)
 	}
-	return New(f.Registries, opts)
+	return New(f.Registries)
 }
 
 // ErrUnknown means an event named a registry that is not configured.
@@ -236,22 +228,6 @@ func (s *Set) Attribute(source, host, bound string) (Registry, error) {
 		return reg, nil
 	}
 	return Registry{}, fmt.Errorf("%w: no registry named %q is configured (its endpoint is /webhooks/%s/%s)", ErrUnknown, bound, source, bound)
-}
-
-// Walker returns the walker for the registry a name, host or alias names;
-// it always fetches from the registry's configured Host.
-func (s *Set) Walker(key string) (*walker.Walker, Registry, error) {
-	e, err := s.find(key)
-	if err != nil {
-		return nil, Registry{}, err
-	}
-	e.once.Do(func() {
-		o := e.opts
-		o.Insecure = e.Insecure
-		o.Keychain = walker.Keychain(walker.Credentials{Registry: e.Host, Username: e.Username, Password: e.Password, Token: e.Token})
-		e.walker, e.err = walker.New(o)
-	})
-	return e.walker, e.Registry, e.err
 }
 
 // All returns the configured registries in order.

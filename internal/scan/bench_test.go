@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/scan"
@@ -480,7 +481,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	obs := make([]graph.Observation, len(fx.images))
+	obs := make([]image.Observation, len(fx.images))
 	var g errgroup.Group
 	g.SetLimit(benchClients)
 	for i, im := range fx.images {

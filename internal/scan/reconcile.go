@@ -9,9 +9,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/walker"
 )
 
 // Healed is what a reconcile scan of one registry found the live path had
@@ -37,13 +37,14 @@ func (h Healed) Total() int {
 // is in the graph within one interval. Each scan says what it healed, in a
 // log line and in the layerq.reconcile.healed counter. A registry whose
 // scan fails is tried again at the next interval.
-func Reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, every time.Duration, tel telemetry.Providers, log *slog.Logger) error {
+func Reconcile(ctx context.Context, store *graph.Store, walkers *walker.Walkers, every time.Duration, tel telemetry.Providers, log *slog.Logger) error {
 	healed, err := tel.MeterFor().Int64Counter("layerq.reconcile.healed", metric.WithUnit("{change}"),
 		metric.WithDescription("What reconcile scans found the live path had missed, by registry and kind: references (new or moved), deleted_tags, gone_manifests, gone_repositories."))
 	if err != nil {
 		return err
 	}
 	kinds := []string{"references", "deleted_tags", "gone_manifests", "gone_repositories"}
+	regs := walkers.Registries()
 	for _, r := range regs.All() { // served from zero
 		for _, what := range kinds {
 			healed.Add(ctx, 0, metric.WithAttributes(attribute.String("registry", r.Name), attribute.String("what", what)))
@@ -58,7 +59,7 @@ func Reconcile(ctx context.Context, store *graph.Store, regs *registries.Set, ev
 		case <-t.C:
 		}
 		for _, r := range regs.All() {
-			w, reg, err := regs.Walker(r.Name)
+			w, reg, err := walkers.For(r.Name)
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ func TestReconcileHeals(t *testing.T) {
 	for _, ref := range []string{"team/a:1", "team/a:2", "team/b:1"} {
 		reg.PushImage(t, ref, build(t, base, ref))
 	}
-	regs, err := registries.New([]registries.Registry{{Name: "main", Host: reg.Host}}, walker.Options{Jobs: 4})
+	regs, err := registries.New([]registries.Registry{{Name: "main", Host: reg.Host}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestReconcileHeals(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- scan.Reconcile(ctx, store, regs, 200*time.Millisecond, rec.Providers, slog.New(slog.NewTextHandler(&logs, nil)))
+		done <- scan.Reconcile(ctx, store, walker.NewWalkers(regs, walker.Options{Jobs: 4}), 200*time.Millisecond, rec.Providers, slog.New(slog.NewTextHandler(&logs, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()

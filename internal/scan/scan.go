@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
@@ -252,7 +253,7 @@ type job struct {
 // result is a walked job.
 type result struct {
 	job
-	obs graph.Observation
+	obs image.Observation
 	err error
 }
 
@@ -478,7 +479,7 @@ func (s *scanner) write(parent context.Context, results <-chan result, listed <-
 		go func() {
 			defer wg.Done()
 			for batch := range todo {
-				obs := make([]graph.Observation, len(batch))
+				obs := make([]image.Observation, len(batch))
 				for i, r := range batch {
 					obs[i] = r.obs
 				}
@@ -527,10 +528,10 @@ func (s *scanner) write(parent context.Context, results <-chan result, listed <-
 
 // ingestEach writes observations one at a time, returning those the database
 // refuses as data errors; any other error stops it.
-func (s *scanner) ingestEach(ctx context.Context, obs []graph.Observation) (map[int]error, error) {
+func (s *scanner) ingestEach(ctx context.Context, obs []image.Observation) (map[int]error, error) {
 	failed := map[int]error{}
 	for i, o := range obs {
-		if err := s.store.Ingest(ctx, []graph.Observation{o}); err != nil {
+		if err := s.store.Ingest(ctx, []image.Observation{o}); err != nil {
 			if !graph.IsDataError(err) {
 				return failed, err
 			}

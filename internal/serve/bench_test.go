@@ -25,7 +25,6 @@ import (
 	"github.com/layerq/layerq/internal/testenv/otlptest"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 	"github.com/layerq/layerq/internal/testenv/registrytest"
-	"github.com/layerq/layerq/internal/walker"
 )
 
 const benchEvents = 400
@@ -75,7 +74,7 @@ func benchWebhookToGraph(b *testing.B, withTelemetry bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		regs, _ := registries.New([]registries.Registry{{Host: reg.Host}}, walker.Options{Source: "webhook", Attempts: 1})
+		regs, _ := registries.New([]registries.Registry{{Host: reg.Host}})
 		settings := stream.Settings{}
 		settings.Defaults()
 		ctx, cancel := context.WithCancel(context.Background())

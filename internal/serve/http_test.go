@@ -19,7 +19,6 @@ import (
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/testenv/natstest"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
-	"github.com/layerq/layerq/internal/walker"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -47,7 +46,7 @@ func waitReady(t *testing.T, url string) {
 func TestSlowClientsCannotExhaustServe(t *testing.T) {
 	ns := natstest.Start(t, stream.Settings{})
 	pool := pgtest.NewPool(t)
-	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}}, walker.Options{})
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/telemetry"
+	"github.com/layerq/layerq/internal/walker"
 	"github.com/layerq/layerq/internal/webhook"
 	"github.com/layerq/layerq/internal/worker"
 )
@@ -239,7 +240,10 @@ func httpStage(name string, srv *http.Server, ln net.Listener) stage {
 // graph's aggregates, waste figures and completeness.
 func workerStages(cfg Config, st streams) []stage {
 	store := graph.New(cfg.Pool)
-	opts := worker.Options{Store: store, Registries: cfg.Registries, Concurrency: cfg.Workers,
+	// The stream redelivers failed events with a growing delay; a walk
+	// need not retry requests itself.
+	walkers := walker.NewWalkers(cfg.Registries, walker.Options{Source: "webhook", Attempts: 1})
+	opts := worker.Options{Store: store, Walkers: walkers, Concurrency: cfg.Workers,
 		MaxDeliver: cfg.Settings.MaxDeliver, MaxDelay: cfg.Settings.MaxDelay, Deferred: stream.NewPublisher(st.js, cfg.Telemetry),
 		AckWait: cfg.Settings.AckWait, Log: cfg.Log, Telemetry: cfg.Telemetry}
 	// A fault-injection hook for failure tests (docs/operations.md).
@@ -265,7 +269,7 @@ func workerStages(cfg Config, st streams) []stage {
 		}},
 	}
 	if st.layers != nil && cfg.LayerWorkers > 0 {
-		lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: cfg.LayerLimits, Telemetry: cfg.Telemetry}, Registries: cfg.Registries,
+		lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: cfg.LayerLimits, Telemetry: cfg.Telemetry}, Walkers: walkers,
 			Concurrency: cfg.LayerWorkers, MaxDeliver: cfg.Settings.MaxDeliver, MaxDelay: cfg.Settings.MaxDelay, AckWait: cfg.Settings.AckWait,
 			Deferred: stream.NewPublisher(st.js, cfg.Telemetry), Log: cfg.Log}
 		stages = append(stages,
@@ -288,7 +292,7 @@ func workerStages(cfg Config, st streams) []stage {
 	}
 	if cfg.Reconcile > 0 {
 		stages = append(stages, stage{"reconciler", func(ctx context.Context) error {
-			return scan.Reconcile(ctx, store, cfg.Registries, cfg.Reconcile, cfg.Telemetry, cfg.Log)
+			return scan.Reconcile(ctx, store, walkers, cfg.Reconcile, cfg.Telemetry, cfg.Log)
 		}})
 	}
 	return stages

@@ -1,5 +1,5 @@
 // Package walker fetches a manifest from a registry, with everything below it
-// (index children, image config), and turns it into a graph.Observation.
+// (index children, image config), and turns it into a image.Observation.
 //
 // It reads only manifests and configs, never layers. Everything fetched by
 // digest is verified against the digest; manifests and configs over
@@ -22,7 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 )
 
 // ociArtifactManifest is the short-lived OCI artifact manifest (image-spec
@@ -152,8 +152,8 @@ func (w *Walker) Puller() *remote.Puller { return w.puller }
 
 // Walk fetches the manifest that reference (a tag or a digest) names in
 // registry/repository and everything below it.
-func (w *Walker) Walk(ctx context.Context, registry, repository, reference string) (graph.Observation, error) {
-	obs := graph.Observation{Registry: registry, Repository: repository, Source: w.source}
+func (w *Walker) Walk(ctx context.Context, registry, repository, reference string) (image.Observation, error) {
+	obs := image.Observation{Registry: registry, Repository: repository, Source: w.source}
 	repo, err := w.Repository(registry, repository)
 	if err != nil {
 		return obs, err
@@ -216,7 +216,7 @@ func rebase(ref name.Reference, repo name.Repository) name.Reference {
 }
 
 // walk fetches one manifest and, for an index, every child. The root comes first.
-func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]graph.Manifest, error) {
+func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]image.Manifest, error) {
 	desc, err := w.puller.Get(ctx, ref)
 	if err != nil {
 		return nil, Classify("fetching manifest "+ref.String(), err)
@@ -235,7 +235,7 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 	if schemaVersion == 1 || types.MediaType(mediaType).IsSchema1() {
 		return nil, failf(Unsupported, nil, "manifest %s is Docker image manifest schema 1, which layerq does not support (deprecated since 2017); re-push the image with a current client", ref)
 	}
-	m := graph.Manifest{Digest: digest, MediaType: mediaType, Size: int64(len(raw))}
+	m := image.Manifest{Digest: digest, MediaType: mediaType, Size: int64(len(raw))}
 	switch types.MediaType(mediaType) {
 	case types.OCIImageIndex, types.DockerManifestList:
 		if depth >= maxIndexDepth {
@@ -246,34 +246,34 @@ func (w *Walker) walk(ctx context.Context, ref name.Reference, depth int) ([]gra
 		if err := w.image(ctx, ref, &m, raw, doc); err != nil {
 			return nil, err
 		}
-		return []graph.Manifest{m}, nil
+		return []image.Manifest{m}, nil
 	case ociArtifactManifest:
 		if err := artifactManifest(ref, &m, raw, doc); err != nil {
 			return nil, err
 		}
-		return []graph.Manifest{m}, nil
+		return []image.Manifest{m}, nil
 	default:
 		return nil, failf(Unsupported, nil, "manifest %s has media type %q, which is not an image manifest or index", ref, mediaType)
 	}
 }
 
-func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest, raw []byte, doc *manifestDoc, depth int) ([]graph.Manifest, error) {
+func (w *Walker) index(ctx context.Context, ref name.Reference, m image.Manifest, raw []byte, doc *manifestDoc, depth int) ([]image.Manifest, error) {
 	idx, err := readIndex(raw, doc)
 	if err != nil {
 		return nil, failf(Invalid, err, "index %s: %v", ref, err)
 	}
-	m.Kind = graph.KindIndex
+	m.Kind = image.KindIndex
 	m.ArtifactType = idx.ArtifactType
 	m.Annotations = cleanMap(idx.Annotations)
 	if idx.Subject != nil {
 		m.SubjectDigest = idx.Subject.String()
 	}
-	out := []graph.Manifest{m}
+	out := []image.Manifest{m}
 	seen := map[string]bool{m.Digest: true}
 	for _, c := range idx.Manifests {
-		child := graph.Child{Digest: c.String(), MediaType: c.MediaType, Size: c.Size}
+		child := image.Child{Digest: c.String(), MediaType: c.MediaType, Size: c.Size}
 		if c.Platform != nil {
-			child.Platform = graph.Platform{OS: c.Platform.OS, Architecture: c.Platform.Architecture, Variant: c.Platform.Variant, OSVersion: c.Platform.OSVersion}
+			child.Platform = image.Platform{OS: c.Platform.OS, Architecture: c.Platform.Architecture, Variant: c.Platform.Variant, OSVersion: c.Platform.OSVersion}
 		}
 		out[0].Children = append(out[0].Children, child)
 		if seen[child.Digest] {
@@ -296,7 +296,7 @@ func (w *Walker) index(ctx context.Context, ref name.Reference, m graph.Manifest
 	return out, nil
 }
 
-func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifest, raw []byte, doc *manifestDoc) error {
+func (w *Walker) image(ctx context.Context, ref name.Reference, m *image.Manifest, raw []byte, doc *manifestDoc) error {
 	man, err := readImage(raw, doc)
 	if err != nil {
 		return failf(Invalid, err, "manifest %s: %v", ref, err)
@@ -315,20 +315,20 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 		m.SubjectDigest = man.Subject.String()
 	}
 	if len(man.Layers) > 0 {
-		m.Layers = make([]graph.Layer, len(man.Layers))
+		m.Layers = make([]image.Layer, len(man.Layers))
 		for i, l := range man.Layers {
-			m.Layers[i] = graph.Layer{Digest: l.String(), Size: l.Size, MediaType: l.MediaType, HistoryIndex: -1}
+			m.Layers[i] = image.Layer{Digest: l.String(), Size: l.Size, MediaType: l.MediaType, HistoryIndex: -1}
 		}
 	}
 	cmt := types.MediaType(man.Config.MediaType)
 	if man.ArtifactType != "" || (cmt != types.OCIConfigJSON && cmt != types.DockerConfigJSON) {
-		m.Kind = graph.KindArtifact
+		m.Kind = image.KindArtifact
 		if m.ArtifactType == "" {
 			m.ArtifactType = string(cmt)
 		}
 		return nil
 	}
-	m.Kind = graph.KindImage
+	m.Kind = image.KindImage
 	m.ArtifactType = ""
 	if man.Config.Size > MaxManifestBytes {
 		return failf(TooLarge, nil, "config %s of %s is %d bytes, over the %d byte limit", man.Config.Digest, ref, man.Config.Size, MaxManifestBytes)
@@ -347,19 +347,19 @@ func (w *Walker) image(ctx context.Context, ref name.Reference, m *graph.Manifes
 
 // artifactManifest records an OCI artifact manifest: its blobs, artifactType
 // and subject.
-func artifactManifest(ref name.Reference, m *graph.Manifest, raw []byte, doc *manifestDoc) error {
+func artifactManifest(ref name.Reference, m *image.Manifest, raw []byte, doc *manifestDoc) error {
 	am, err := readArtifact(raw, doc)
 	if err != nil {
 		return failf(Invalid, err, "artifact manifest %s: %v", ref, err)
 	}
-	m.Kind = graph.KindArtifact
+	m.Kind = image.KindArtifact
 	m.ArtifactType = am.ArtifactType
 	m.Annotations = cleanMap(am.Annotations)
 	if am.Subject != nil {
 		m.SubjectDigest = am.Subject.String()
 	}
 	for _, b := range am.Blobs {
-		m.Layers = append(m.Layers, graph.Layer{Digest: b.String(), Size: b.Size, MediaType: b.MediaType, HistoryIndex: -1})
+		m.Layers = append(m.Layers, image.Layer{Digest: b.String(), Size: b.Size, MediaType: b.MediaType, HistoryIndex: -1})
 	}
 	return nil
 }
@@ -384,14 +384,14 @@ func (w *Walker) config(ctx context.Context, d name.Digest) ([]byte, error) {
 // applyConfig fills in what the image config says: platform, created, labels,
 // history, and per layer its diff_id, chain id and the history entry that
 // made it.
-func applyConfig(m *graph.Manifest, cfg *configDoc) {
-	m.Platform = graph.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+func applyConfig(m *image.Manifest, cfg *configDoc) {
+	m.Platform = image.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
 	m.Created = timePtr(cfg.Created)
 	m.Labels = cleanMap(cfg.Config.Labels)
 	if len(cfg.History) > 0 {
-		m.History = make([]graph.HistoryEntry, len(cfg.History))
+		m.History = make([]image.HistoryEntry, len(cfg.History))
 		for i, h := range cfg.History {
-			m.History[i] = graph.HistoryEntry{
+			m.History[i] = image.HistoryEntry{
 				Created: timePtr(h.Created), CreatedBy: clean(h.CreatedBy), Author: clean(h.Author), Comment: clean(h.Comment), EmptyLayer: h.EmptyLayer,
 			}
 		}
@@ -439,7 +439,7 @@ func applyConfig(m *graph.Manifest, cfg *configDoc) {
 }
 
 // attribute records history entry h as the step that made layer l.
-func attribute(l *graph.Layer, history []graph.HistoryEntry, h int) {
+func attribute(l *image.Layer, history []image.HistoryEntry, h int) {
 	e := history[h]
 	l.HistoryIndex, l.CreatedBy, l.Created, l.Comment = h, e.CreatedBy, e.Created, e.Comment
 }
@@ -474,7 +474,7 @@ const workdirLayerBytes = 1024
 // are. It returns what it did, for history_mismatch.
 // sql/migrations/00009_history_steps.sql does the same to the layers of a
 // graph ingested before: keep the two alike.
-func honestSteps(m *graph.Manifest) []string {
+func honestSteps(m *image.Manifest) []string {
 	mapped := make([]int, len(m.Layers)) // the spec's mapping, before any change
 	for i, l := range m.Layers {
 		mapped[i] = l.HistoryIndex

@@ -19,7 +19,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/sample"
 	"github.com/layerq/layerq/internal/testenv/registrytest"
 	"github.com/layerq/layerq/internal/walker"
@@ -96,7 +96,7 @@ func TestWalkImage(t *testing.T) {
 			raw, _ := img.RawManifest()
 			mt, _ := img.MediaType()
 			cfgName, _ := img.ConfigName()
-			if m.Digest != digest || m.Size != int64(len(raw)) || m.MediaType != string(mt) || m.Kind != graph.KindImage || m.ConfigDigest != cfgName.String() {
+			if m.Digest != digest || m.Size != int64(len(raw)) || m.MediaType != string(mt) || m.Kind != image.KindImage || m.ConfigDigest != cfgName.String() {
 				t.Fatalf("manifest = %s %d %s %s %s; want %s %d %s image %s", m.Digest, m.Size, m.MediaType, m.Kind, m.ConfigDigest, digest, len(raw), mt, cfgName)
 			}
 			if m.Platform.OS != "linux" || m.Platform.Architecture != "amd64" || m.Labels["team"] != "a" || m.Created == nil {
@@ -155,10 +155,10 @@ func TestWalkIndex(t *testing.T) {
 	root := obs.Root()
 	amdD, _ := amd.Digest()
 	armD, _ := arm.Digest()
-	if root.Digest != digest || root.Kind != graph.KindIndex || len(root.Children) != 2 {
+	if root.Digest != digest || root.Kind != image.KindIndex || len(root.Children) != 2 {
 		t.Fatalf("root = %+v", root)
 	}
-	if c := root.Children[1]; c.Digest != armD.String() || c.Platform != (graph.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}) {
+	if c := root.Children[1]; c.Digest != armD.String() || c.Platform != (image.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}) {
 		t.Errorf("child 1 = %+v", c)
 	}
 	if obs.Manifests[1].Digest != amdD.String() || obs.Manifests[2].Digest != armD.String() || obs.Manifests[2].Platform.Architecture != "arm64" {
@@ -187,7 +187,7 @@ func TestWalkArtifact(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := obs.Root()
-	if m.Digest != sbomDigest || m.Kind != graph.KindArtifact || m.ArtifactType != "application/spdx+json" || m.SubjectDigest != d.String() || len(m.Layers) != 1 || m.Layers[0].DiffID != "" {
+	if m.Digest != sbomDigest || m.Kind != image.KindArtifact || m.ArtifactType != "application/spdx+json" || m.SubjectDigest != d.String() || len(m.Layers) != 1 || m.Layers[0].DiffID != "" {
 		t.Fatalf("artifact = %+v", m)
 	}
 }

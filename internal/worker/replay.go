@@ -46,7 +46,7 @@ func (w *Worker) Replay(ctx context.Context, it quarantine.Item) (applied int, e
 		return 0, fmt.Errorf("%w: unknown kind %q", ErrStillUnusable, it.Kind)
 	}
 	for _, ev := range events {
-		ev, err := receiver.Attribute(w.opts.Registries, ev, it.Registry)
+		ev, err := receiver.Attribute(w.opts.Walkers.Registries(), ev, it.Registry)
 		if err != nil {
 			return applied, fmt.Errorf("%w: %v", ErrStillUnusable, err)
 		}

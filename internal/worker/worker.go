@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/settle"
@@ -40,8 +41,9 @@ import (
 
 // Options configure a Worker.
 type Options struct {
-	Store      *graph.Store
-	Registries *registries.Set
+	Store *graph.Store
+	// Walkers fetch from the registries an event may name.
+	Walkers *walker.Walkers
 	// Concurrency is how many events are handled at once (default 4).
 	Concurrency int
 	// MaxDeliver is how many deliveries an event gets on the event stream
@@ -304,7 +306,7 @@ func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, cla
 	// ClearFailures of a later success, use that name), not by the host
 	// the event used; an unknown one is recorded as sent.
 	registry := ev.Registry
-	if r, err := w.opts.Registries.Lookup(ev.Registry); err == nil && r.Name != "" {
+	if r, err := w.opts.Walkers.Registries().Lookup(ev.Registry); err == nil && r.Name != "" {
 		registry = r.Name
 	}
 	f := graph.Failure{Registry: registry, Repository: ev.Repository, Reference: ref, Source: ev.Source, Class: class, Reason: reason}
@@ -326,7 +328,7 @@ func (w *Worker) fail(ctx context.Context, ev webhook.Event, payload []byte, cla
 // Handle applies one event to the graph. Applying the same event twice
 // leaves the graph as applying it once.
 func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
-	wk, reg, err := w.opts.Registries.Walker(ev.Registry)
+	wk, reg, err := w.opts.Walkers.For(ev.Registry)
 	if err != nil {
 		return err
 	}
@@ -355,7 +357,7 @@ func (w *Worker) Handle(ctx context.Context, ev webhook.Event) error {
 		queued := make(chan error, 1)
 		go func() { queued <- w.queueLayers(ctx, reg.Name, obs) }()
 		pctx, span := w.tracer.Start(ctx, "persist", trace.WithAttributes(attribute.String("layerq.digest", obs.Root().Digest)))
-		err = w.opts.Store.Ingest(pctx, []graph.Observation{obs})
+		err = w.opts.Store.Ingest(pctx, []image.Observation{obs})
 		telemetry.End(span, err)
 		if err != nil {
 			<-queued
@@ -430,15 +432,15 @@ func (w *Worker) seeHost(ctx context.Context, reg registries.Registry, host stri
 
 // queueLayers hands the layers of obs that are not indexed yet to the layer
 // queue, naming the registry by its configured name.
-func (w *Worker) queueLayers(ctx context.Context, name string, obs graph.Observation) error {
+func (w *Worker) queueLayers(ctx context.Context, name string, obs image.Observation) error {
 	if w.opts.Layers == nil {
 		return nil
 	}
 	// The walk already knows every layer: ask the index only which are new.
-	byDigest := map[string]graph.Layer{}
+	byDigest := map[string]image.Layer{}
 	var digests []string
 	for _, m := range obs.Manifests {
-		if m.Kind != graph.KindImage {
+		if m.Kind != image.KindImage {
 			continue
 		}
 		for _, l := range m.Layers {

@@ -43,12 +43,12 @@ func setup(t *testing.T) bundle {
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
 	ns := natstest.Start(t, stream.Settings{AckWait: time.Second, MaxDeliver: 5})
-	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "reg.test"}}, walker.Options{Source: "webhook", Attempts: 1})
+	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "reg.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bundle{pool: pool, reg: reg, nats: ns, pub: stream.NewPublisher(ns.JS, telemetry.Providers{}), opts: worker.Options{
-		Store: graph.New(pool), Registries: regs, Concurrency: 2, MaxDeliver: 5, AckWait: time.Second,
+		Store: graph.New(pool), Walkers: walker.NewWalkers(regs, walker.Options{Source: "webhook", Attempts: 1}), Concurrency: 2, MaxDeliver: 5, AckWait: time.Second,
 	}}
 }
 
@@ -415,11 +415,11 @@ func TestTagDeleteOfLastTag(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	reg := registrytest.NewDeletingLastTag(t)
-	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "zot.test"}}, walker.Options{Source: "webhook", Attempts: 1})
+	regs, err := registries.New([]registries.Registry{{Host: reg.Host, Name: "zot.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.opts.Registries = regs
+	b.opts.Walkers = walker.NewWalkers(regs, walker.Options{Source: "webhook", Attempts: 1})
 	w := worker.New(b.opts)
 	run(t, w, b)
 	ctx := context.Background()

@@ -1,4 +1,10 @@
-package graph
+// Package image holds what layerq learns of an image from its registry: a
+// reference's manifests (an index and its children, or one image), each
+// image's layers, platform and build history. The walker produces these;
+// the graph stores them. It imports nothing of layerq's, so whatever
+// passes them around (the receiver, the worker) links neither Postgres nor
+// a registry client for them.
+package image
 
 import "time"
 
