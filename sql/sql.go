@@ -1,6 +1,8 @@
 // Package sqlfiles holds layerq's SQL: numbered migrations, the functions
-// the schema runs, and one file per named query, embedded so every binary
-// carries the schema it expects.
+// the schema runs, and the statements run through pgx as they are, embedded
+// so every binary carries the schema it expects. The named queries in
+// queries/ are compiled into Go by sqlc (internal/dbsqlc), which carries
+// their text.
 package sqlfiles
 
 import "embed"
@@ -48,12 +50,6 @@ var Migrations embed.FS
 //go:embed functions/*.sql
 var Functions embed.FS
 
-// Queries are the named queries, one per file: queries/<name>.sql. sqlc
-// generates their Go (internal/dbsqlc) from these files.
-//
-//go:embed queries/*.sql
-var Queries embed.FS
-
 // Handwritten are the statements sqlc cannot express, run through pgx as
 // they are, one per file: pgx/<name>.sql. These are the ingest's statements,
 // queued as one pgx batch (sqlc cannot queue different statements in one
@@ -63,19 +59,10 @@ var Queries embed.FS
 //go:embed pgx/*.sql
 var Handwritten embed.FS
 
-// Query returns the text of the named query (queries/<name>.sql). A missing
-// name is a programming error and panics, so callers load their queries into
-// package variables and a wrong name fails every test of the package.
-func Query(name string) string {
-	b, err := Queries.ReadFile("queries/" + name + ".sql")
-	if err != nil {
-		panic("sqlfiles: no query " + name)
-	}
-	return string(b)
-}
-
 // Statement returns the text of the named hand-written statement
-// (pgx/<name>.sql), panicking on a missing name as Query does.
+// (pgx/<name>.sql). A missing name is a programming error and panics, so
+// callers load their statements into package variables and a wrong name
+// fails every test of the package.
 func Statement(name string) string {
 	b, err := Handwritten.ReadFile("pgx/" + name + ".sql")
 	if err != nil {

@@ -1,22 +1,16 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/receiver"
-	"github.com/layerq/layerq/internal/redact"
-	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/serve"
 	"github.com/layerq/layerq/internal/stream"
 )
@@ -73,7 +67,8 @@ func serveAction(c *cli.Context) error {
 	if len(creds) == 0 && !c.Bool("insecure-no-auth") && role != "worker" {
 		return receiver.ErrNoAuth
 	}
-	nc, shutdownNATS, err := connectNATS(c, role)
+	nc, shutdownNATS, err := serve.ConnectNATS(serve.NATSConfig{URL: c.String("nats-url"), Creds: c.String("nats-creds"), NKey: c.String("nats-nkey"),
+		CA: c.String("nats-ca"), Cert: c.String("nats-cert"), Key: c.String("nats-key"), Role: role, DataDir: c.String("data-dir")}, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
@@ -89,16 +84,9 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer pool.Close()
-	tlsConfig, err := serverTLS(c.String("tls-cert"), c.String("tls-key"))
+	ln, err := serve.Listen(c.String("listen"), c.String("tls-cert"), c.String("tls-key"))
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", c.String("listen"))
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", c.String("listen"), err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 	}
 	limits, err := layerLimits(c)
 	if err != nil {
@@ -135,121 +123,4 @@ func serveAction(c *cli.Context) error {
 		return nil // stopped by a signal: a clean shutdown
 	}
 	return err
-}
-
-// serverTLS loads the certificate serve presents, or returns nil for plain
-// HTTP when neither file is given.
-func serverTLS(certFile, keyFile string) (*tls.Config, error) {
-	if certFile == "" && keyFile == "" {
-		return nil, nil
-	}
-	if certFile == "" || keyFile == "" {
-		return nil, errors.New("HTTPS needs both --tls-cert and --tls-key")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("loading the TLS certificate (--tls-cert, --tls-key): %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-func loadRegistries(c *cli.Context) (*registries.Set, error) {
-	if f := c.String("registries-file"); f != "" {
-		if len(c.StringSlice("registry")) > 0 {
-			return nil, errors.New("give registries with --registry or --registries-file, not both")
-		}
-		return registries.Load(f)
-	}
-	var regs []registries.Registry
-	for _, h := range c.StringSlice("registry") {
-		for _, h := range strings.Split(h, ",") {
-			if h = strings.TrimSpace(h); h != "" {
-				regs = append(regs, registries.Registry{Host: h, Insecure: c.Bool("insecure")})
-			}
-		}
-	}
-	if len(regs) == 0 {
-		return nil, errors.New("serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)")
-	}
-	return registries.New(regs)
-}
-
-// webhookCredentials parses the [SOURCE=]TOKEN and [SOURCE=]USER:PASSWORD
-// flags. What comes before the first "=" is a SOURCE only when it is one of
-// receiver.Sources; otherwise the whole value is the credential, so a token
-// may hold "=" (base64 padding) and a password "=" and ":" (a user may not
-// hold ":"). A credential without a SOURCE is accepted from every source.
-// The values are secrets: an error says which one is wrong, never what it
-// holds.
-func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error) {
-	out := map[string]receiver.Credentials{}
-	split := func(v string) (string, string) {
-		if src, val, ok := strings.Cut(v, "="); ok {
-			for _, s := range receiver.Sources {
-				if s == src {
-					return src, val
-				}
-			}
-		}
-		return "*", v
-	}
-	for i, v := range c.StringSlice("webhook-token") {
-		src, tok := split(v)
-		if tok == "" {
-			return nil, fmt.Errorf("--webhook-token (or LAYERQ_WEBHOOK_TOKENS) value %d has no token: it takes [SOURCE=]TOKEN", i+1)
-		}
-		cr := out[src]
-		cr.Tokens = append(cr.Tokens, tok)
-		out[src] = cr
-	}
-	for i, v := range c.StringSlice("webhook-basic") {
-		src, up := split(v)
-		if user, pass, ok := strings.Cut(up, ":"); !ok || user == "" || pass == "" {
-			return nil, fmt.Errorf("--webhook-basic (or LAYERQ_WEBHOOK_BASIC) value %d is not USER:PASSWORD: it takes [SOURCE=]USER:PASSWORD, with a user (no \":\" in it) and a password", i+1)
-		}
-		cr := out[src]
-		cr.Basic = append(cr.Basic, up)
-		out[src] = cr
-	}
-	return out, nil
-}
-
-// connectNATS connects to NATS_URL, or starts the embedded server.
-func connectNATS(c *cli.Context, role string) (*nats.Conn, func(), error) {
-	// RetryOnFailedConnect: a process started while NATS is down connects
-	// when it comes up, as it reconnects after a restart.
-	opts := []nats.Option{nats.Name("layerq-" + role), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true)}
-	if url := c.String("nats-url"); url != "" {
-		if f := c.String("nats-creds"); f != "" {
-			opts = append(opts, nats.UserCredentials(f))
-		}
-		if f := c.String("nats-nkey"); f != "" {
-			o, err := nats.NkeyOptionFromSeed(f)
-			if err != nil {
-				return nil, nil, fmt.Errorf("reading the NATS nkey seed: %w", err)
-			}
-			opts = append(opts, o)
-		}
-		if f := c.String("nats-ca"); f != "" {
-			opts = append(opts, nats.RootCAs(f))
-		}
-		if cert, key := c.String("nats-cert"), c.String("nats-key"); cert != "" || key != "" {
-			opts = append(opts, nats.ClientCert(cert, key))
-		}
-		nc, err := nats.Connect(url, opts...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URL(url), redact.Error(err, url))
-		}
-		return nc, nc.Close, nil
-	}
-	if role != "all" {
-		return nil, nil, errors.New("--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)")
-	}
-	dir := filepath.Join(c.String("data-dir"), "nats")
-	nc, stop, err := serve.EmbeddedNATS(dir, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintf(c.App.ErrWriter, "layerq: no NATS URL given; using an embedded JetStream server with its store in %s\n", dir)
-	return nc, stop, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/layerq/layerq/internal/clibytes"
@@ -14,13 +13,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// The exit statuses of a CI gate; 1 means layerq itself failed.
+// The exit statuses of a CI gate (report.Gate); 1 means layerq itself
+// failed.
 const (
-	// exitCrossed: an image crossed --fail-over or --max-layers.
-	exitCrossed = 3
-	// exitCannotJudge: an image cannot be judged: layers of it are not
-	// indexed yet, or one cannot be indexed.
-	exitCannotJudge = 4
+	exitCrossed     = report.GateCrossed
+	exitCannotJudge = report.GateCannotJudge
 )
 
 // waitInterval is how often --wait looks at the file index.
@@ -80,15 +77,15 @@ Examples:
 				}
 				opts.Image = &ref
 			}
-			g := gate{failOver: clibytes.Get(c, "fail-over"), maxLayers: c.Int("max-layers"), wait: c.Duration("wait")}
+			g := report.Gate{FailOver: clibytes.Get(c, "fail-over"), MaxLayers: c.Int("max-layers"), Wait: c.Duration("wait")}
 			var b *report.Bloat
 			err := run(c, func(db *database.Pool) (output.Table, error) {
-				if g.wait > 0 {
-					backlog, err := report.WaitIndexed(c.Context, db, opts, g.wait, waitInterval)
+				if g.Wait > 0 {
+					backlog, err := report.WaitIndexed(c.Context, db, opts, g.Wait, waitInterval)
 					if err != nil {
 						return nil, err
 					}
-					g.timedOut = backlog.Unindexed > 0 && backlog.Rejected == 0
+					g.TimedOut = backlog.Unindexed > 0 && backlog.Rejected == 0
 				}
 				return folded(c, func(db *database.Pool) (output.Table, error) {
 					var err error
@@ -99,74 +96,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return g.judge(b)
+			return g.Judge(b)
 		}),
 	}
 }
-
-// gate is what a CI gate asks of the bloat report.
-type gate struct {
-	failOver  int64 // -1: not asked
-	maxLayers int
-	wait      time.Duration
-	// timedOut: layers were still not indexed when the wait ran out.
-	timedOut bool
-}
-
-// judge turns the report into exit status 3 when an image crosses a
-// threshold, else 4 when --fail-over or --wait was given and an image could
-// not be judged.
-func (g gate) judge(b *report.Bloat) error {
-	var over, tooMany int
-	for _, img := range b.Images {
-		if g.failOver >= 0 && img.WastedBytes > g.failOver {
-			over++
-		}
-		if img.OverMaxLayers {
-			tooMany++
-		}
-	}
-	for _, l := range b.LeftOut { // the layer count needs no file index
-		if l.OverMaxLayers {
-			tooMany++
-		}
-	}
-	var why []string
-	if over > 0 {
-		why = append(why, fmt.Sprintf("%s more than %d bytes (--fail-over)", output.Count(int64(over), "image wastes", "images waste"), g.failOver))
-	}
-	if tooMany > 0 {
-		why = append(why, fmt.Sprintf("%s more than %d layers (--max-layers)", output.Count(int64(tooMany), "image has", "images have"), g.maxLayers))
-	}
-	if len(why) > 0 {
-		return &gateError{msg: strings.Join(why, "; "), status: exitCrossed}
-	}
-	if (g.failOver < 0 && g.wait == 0) || len(b.LeftOut) == 0 {
-		return nil
-	}
-	waiting, refused := b.LeftOutCounts()
-	var parts []string
-	if waiting > 0 {
-		since := "yet"
-		if g.timedOut {
-			since = "after waiting " + g.wait.String()
-		}
-		parts = append(parts, fmt.Sprintf("%s %s not indexed %s: wait for layerq-ingest serve to index them (--wait DURATION waits here), or run layerq-ingest scan --layers",
-			output.Count(int64(waiting), "image has", "images have"), output.Count(int64(b.Backlog().Unindexed), "layer", "layers"), since))
-	}
-	if refused > 0 {
-		parts = append(parts, fmt.Sprintf("%s a layer that cannot be indexed (the report's notes say why, and how to retry)", output.Count(int64(refused), "image has", "images have")))
-	}
-	return &gateError{msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", output.Count(int64(len(b.LeftOut)), "image", "images"), exitCannotJudge, strings.Join(parts, "; ")), status: exitCannotJudge}
-}
-
-// gateError is a CI gate's verdict other than a pass: the report is
-// printed, and the process exits with status (exitCrossed or
-// exitCannotJudge; not 1, which means layerq failed). It is not a
-// cli.ExitCoder, which would make urfave/cli exit the process itself.
-type gateError struct {
-	msg    string
-	status int
-}
-
-func (e *gateError) Error() string { return e.msg }

@@ -20,6 +20,7 @@ import (
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/report"
 )
 
 func main() {
@@ -51,9 +52,9 @@ func newApp(out, errOut io.Writer) *cli.App {
 }
 
 func exitCode(err error) int {
-	var gate *gateError
+	var gate *report.GateError
 	if errors.As(err, &gate) {
-		return gate.status
+		return gate.Status
 	}
 	if ec, ok := err.(cli.ExitCoder); ok {
 		return ec.ExitCode()

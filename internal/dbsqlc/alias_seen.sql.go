@@ -13,7 +13,7 @@ const aliasSeen = `-- name: AliasSeen :one
 INSERT INTO registry_aliases AS a (registry, host)
 VALUES ($1, $2)
 ON CONFLICT (registry, host) DO UPDATE SET last_seen = now(), events = a.events + 1
-RETURNING events = 1
+RETURNING events = 1 AS first
 `
 
 type AliasSeenParams struct {
@@ -24,7 +24,7 @@ type AliasSeenParams struct {
 // A host an event named for a registry; true when it is seen the first time.
 func (q *Queries) AliasSeen(ctx context.Context, db DBTX, arg AliasSeenParams) (bool, error) {
 	row := db.QueryRow(ctx, aliasSeen, arg.Registry, arg.Host)
-	var column_1 bool
-	err := row.Scan(&column_1)
-	return column_1, err
+	var first bool
+	err := row.Scan(&first)
+	return first, err
 }

@@ -10,8 +10,8 @@ import (
 )
 
 const bases = `-- name: Bases :many
-SELECT rb.registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, ''), r.registry, r.name AS repository, d.images::bigint
+SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
+    coalesce(b.current_digest, '') AS current_digest, r.registry, r.name AS repository, d.images::bigint AS images
 FROM base_builds b
 JOIN repositories rb ON rb.id = b.base_repository_id
 JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
@@ -21,22 +21,22 @@ ORDER BY 1, 2, 3, 4, 7, 8
 `
 
 type BasesRow struct {
-	Registry       string
+	BaseRegistry   string
 	BaseRepository string
 	BaseTag        *string
 	BaseDigest     *string
 	Stale          *bool
 	CurrentDigest  string
-	Registry_2     string
+	Registry       string
 	Repository     string
-	DImages        int64
+	Images         int64
 }
 
 // Base builds in use (view base_builds) with their live dependents, one row
-// per (build, dependent repository). $1: dependent repository regexp, NULL
-// for all.
-func (q *Queries) Bases(ctx context.Context, db DBTX, dollar_1 string) ([]BasesRow, error) {
-	rows, err := db.Query(ctx, bases, dollar_1)
+// per (build, dependent repository). repository: dependent repository
+// regexp, NULL for all.
+func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]BasesRow, error) {
+	rows, err := db.Query(ctx, bases, repository)
 	if err != nil {
 		return nil, err
 	}
@@ -45,15 +45,15 @@ func (q *Queries) Bases(ctx context.Context, db DBTX, dollar_1 string) ([]BasesR
 	for rows.Next() {
 		var i BasesRow
 		if err := rows.Scan(
-			&i.Registry,
+			&i.BaseRegistry,
 			&i.BaseRepository,
 			&i.BaseTag,
 			&i.BaseDigest,
 			&i.Stale,
 			&i.CurrentDigest,
-			&i.Registry_2,
+			&i.Registry,
 			&i.Repository,
-			&i.DImages,
+			&i.Images,
 		); err != nil {
 			return nil, err
 		}

@@ -22,24 +22,24 @@ stale AS (
     EXCEPT
     SELECT b.registry, b.name, b.base_tag, ml.blob_digest FROM b JOIN manifest_layers ml ON ml.manifest_digest = b.current_digest
 )
-SELECT s.registry, s.name, s.base_tag, sum(bl.size)::bigint
+SELECT s.registry AS base_registry, s.name AS base_repository, s.base_tag, sum(bl.size)::bigint AS pinned_bytes
 FROM stale s JOIN blobs bl ON bl.digest = s.blob_digest
 GROUP BY 1, 2, 3
 `
 
 type BasesPinnedRow struct {
-	Registry string
-	Name     string
-	BaseTag  *string
-	Column4  int64
+	BaseRegistry   string
+	BaseRepository string
+	BaseTag        *string
+	PinnedBytes    int64
 }
 
 // Bytes that stale base builds keep stored, per base (registry, repository,
 // tag): the distinct layer blobs of its stale builds in use by live images
-// in repositories matching $1 (NULL for all) that the base's current build
-// lacks.
-func (q *Queries) BasesPinned(ctx context.Context, db DBTX, dollar_1 string) ([]BasesPinnedRow, error) {
-	rows, err := db.Query(ctx, basesPinned, dollar_1)
+// in repositories matching repository (a regexp; NULL for all) that the
+// base's current build lacks.
+func (q *Queries) BasesPinned(ctx context.Context, db DBTX, repository *string) ([]BasesPinnedRow, error) {
+	rows, err := db.Query(ctx, basesPinned, repository)
 	if err != nil {
 		return nil, err
 	}
@@ -48,10 +48,10 @@ func (q *Queries) BasesPinned(ctx context.Context, db DBTX, dollar_1 string) ([]
 	for rows.Next() {
 		var i BasesPinnedRow
 		if err := rows.Scan(
-			&i.Registry,
-			&i.Name,
+			&i.BaseRegistry,
+			&i.BaseRepository,
 			&i.BaseTag,
-			&i.Column4,
+			&i.PinnedBytes,
 		); err != nil {
 			return nil, err
 		}

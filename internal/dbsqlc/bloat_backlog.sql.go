@@ -15,11 +15,12 @@ WITH images AS (
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-    WHERE rm.deleted_at IS NULL AND r.name ~ $1
-      AND ($2::text[] IS NULL OR m.digest = ANY ($2)) AND ($3 = '' OR r.registry = $3)
+    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
+      AND ($2::text[] IS NULL OR m.digest = ANY ($2))
+      AND ($3::text = '' OR r.registry = $3)
 )
-SELECT count(DISTINCT ml.blob_digest) FILTER (WHERE li.blob_digest IS NULL AND lr.blob_digest IS NULL),
-    count(DISTINCT ml.blob_digest) FILTER (WHERE lr.blob_digest IS NOT NULL)
+SELECT count(DISTINCT ml.blob_digest) FILTER (WHERE li.blob_digest IS NULL AND lr.blob_digest IS NULL) AS unindexed,
+    count(DISTINCT ml.blob_digest) FILTER (WHERE lr.blob_digest IS NOT NULL) AS rejected
 FROM images i
 JOIN manifest_layers ml ON ml.manifest_digest = i.digest
 LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
@@ -27,22 +28,23 @@ LEFT JOIN layer_rejections lr ON lr.blob_digest = ml.blob_digest
 `
 
 type BloatBacklogParams struct {
-	Name    string
-	Column2 []string
-	Column3 interface{}
+	Repository string
+	Digests    []string
+	Registry   string
 }
 
 type BloatBacklogRow struct {
-	Count   int64
-	Count_2 int64
+	Unindexed int64
+	Rejected  int64
 }
 
 // What keeps the bloat report from judging the images bloat_images.sql
-// selects (the same $1-$3): the distinct layer blobs of theirs that the
-// file index does not hold yet, and those it rejected.
+// selects (the same repository, digests and registry): the distinct layer
+// blobs of theirs that the file index does not hold yet, and those it
+// rejected.
 func (q *Queries) BloatBacklog(ctx context.Context, db DBTX, arg BloatBacklogParams) (BloatBacklogRow, error) {
-	row := db.QueryRow(ctx, bloatBacklog, arg.Name, arg.Column2, arg.Column3)
+	row := db.QueryRow(ctx, bloatBacklog, arg.Repository, arg.Digests, arg.Registry)
 	var i BloatBacklogRow
-	err := row.Scan(&i.Count, &i.Count_2)
+	err := row.Scan(&i.Unindexed, &i.Rejected)
 	return i, err
 }

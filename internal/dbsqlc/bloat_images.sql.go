@@ -10,59 +10,62 @@ import (
 )
 
 const bloatImages = `-- name: BloatImages :many
-SELECT r.registry, r.name, r.id, m.digest,
+SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest,
     coalesce((SELECT nullif(concat_ws('/', nullif(ic.os, ''), nullif(ic.architecture, ''), nullif(ic.variant, '')), '')
               FROM index_children ic
               JOIN repository_manifests irm ON irm.manifest_digest = ic.index_digest AND irm.repository_id = r.id AND irm.deleted_at IS NULL
               WHERE ic.child_digest = m.digest
               ORDER BY ic.index_digest, ic.position LIMIT 1),
-             concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, ''))) AS platform,
+             concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')))::text AS platform,
     concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')) AS config_platform,
     coalesce((SELECT min(t.name) FROM tags t
               WHERE t.repository_id = r.id AND t.deleted_at IS NULL
                 AND (t.manifest_digest = m.digest
-                     OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = m.digest))), '') AS tag,
-    coalesce(ib.base_layers, 0), coalesce(ib.base_digest, ''), coalesce(br.name, ''), coalesce(bb.base_tag, '')
+                     OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = m.digest))), '')::text AS tag,
+    coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
+    coalesce(br.name, '') AS base_repository, coalesce(bb.base_tag, '') AS base_tag
 FROM repository_manifests rm
 JOIN repositories r ON r.id = rm.repository_id
 JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
 LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
 LEFT JOIN base_builds bb ON bb.base_digest = ib.base_digest
 LEFT JOIN repositories br ON br.id = bb.base_repository_id
-WHERE rm.deleted_at IS NULL AND r.name ~ $1
-  AND ($2::text[] IS NULL OR m.digest = ANY ($2)) AND ($3 = '' OR r.registry = $3)
+WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
+  AND ($2::text[] IS NULL OR m.digest = ANY ($2))
+  AND ($3::text = '' OR r.registry = $3)
 ORDER BY r.registry, r.name, tag, m.digest
 `
 
 type BloatImagesParams struct {
-	Name    string
-	Column2 []string
-	Column3 interface{}
+	Repository string
+	Digests    []string
+	Registry   string
 }
 
 type BloatImagesRow struct {
 	Registry       string
-	Name           string
-	ID             int64
+	Repository     string
+	RepositoryID   int64
 	Digest         string
-	Platform       interface{}
+	Platform       string
 	ConfigPlatform string
-	Tag            interface{}
+	Tag            string
 	BaseLayers     int32
 	BaseDigest     string
-	Name_2         string
+	BaseRepository string
 	BaseTag        string
 }
 
 // Live image manifests (index children included) in repositories matching
-// $1, each with the first live tag that names it or an index holding it;
-// its platform as an index of the repository declares it for a child (else
-// as its config says; ” when neither says), and its config's; and its base as image_bases
-// holds it, which the image report shows too: how many of its layers are
-// the base's, and the base's name (as image_base.sql names it).
-// $2: only these manifest digests (NULL: all); $3: only this registry (”).
+// repository (a regexp), each with the first live tag that names it or an
+// index holding it; its platform as an index of the repository declares it
+// for a child (else as its config says; empty when neither says), and its
+// config's; and its base as image_bases holds it, which the image report
+// shows too: how many of its layers are the base's, and the base's name (as
+// image_base.sql names it). digests: only these manifests (NULL: all);
+// registry: only this registry (empty: all).
 func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParams) ([]BloatImagesRow, error) {
-	rows, err := db.Query(ctx, bloatImages, arg.Name, arg.Column2, arg.Column3)
+	rows, err := db.Query(ctx, bloatImages, arg.Repository, arg.Digests, arg.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -72,15 +75,15 @@ func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParam
 		var i BloatImagesRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
-			&i.ID,
+			&i.Repository,
+			&i.RepositoryID,
 			&i.Digest,
 			&i.Platform,
 			&i.ConfigPlatform,
 			&i.Tag,
 			&i.BaseLayers,
 			&i.BaseDigest,
-			&i.Name_2,
+			&i.BaseRepository,
 			&i.BaseTag,
 		); err != nil {
 			return nil, err

@@ -10,34 +10,34 @@ import (
 )
 
 const cacheBusters = `-- name: CacheBusters :many
-SELECT s.step, s.base_changed, sum(s.pushes)::bigint, count(DISTINCT s.repository_id),
-    coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')
+SELECT s.step, s.base_changed, sum(s.pushes)::bigint AS busts, count(DISTINCT s.repository_id) AS repositories,
+    coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
 FROM cache_effective_steps s
 WHERE $1::text IS NULL OR s.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
 GROUP BY 1, 2
 ORDER BY 3 DESC, 4 DESC, 1
-LIMIT $2
+LIMIT $2::bigint
 `
 
 type CacheBustersParams struct {
-	Column1 string
-	Limit   int32
+	Repository *string
+	Limit      int64
 }
 
 type CacheBustersRow struct {
-	Step        *string
-	BaseChanged *bool
-	Column3     int64
-	Count       int64
-	Coalesce    interface{}
+	Step         *string
+	BaseChanged  *bool
+	Busts        int64
+	Repositories int64
+	Advice       string
 }
 
 // The steps most often the first to change between a build and the build
 // before it, over the whole history (view cache_effective_steps, whose
 // pushes count those comparisons), with advice.
-// $1: repository regexp, NULL for all; $2: limit.
+// repository: repository regexp, NULL for all; limit: how many steps.
 func (q *Queries) CacheBusters(ctx context.Context, db DBTX, arg CacheBustersParams) ([]CacheBustersRow, error) {
-	rows, err := db.Query(ctx, cacheBusters, arg.Column1, arg.Limit)
+	rows, err := db.Query(ctx, cacheBusters, arg.Repository, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +48,9 @@ func (q *Queries) CacheBusters(ctx context.Context, db DBTX, arg CacheBustersPar
 		if err := rows.Scan(
 			&i.Step,
 			&i.BaseChanged,
-			&i.Column3,
-			&i.Count,
-			&i.Coalesce,
+			&i.Busts,
+			&i.Repositories,
+			&i.Advice,
 		); err != nil {
 			return nil, err
 		}

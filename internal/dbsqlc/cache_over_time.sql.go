@@ -12,7 +12,8 @@ import (
 )
 
 const cacheOverTime = `-- name: CacheOverTime :many
-SELECT r.registry, r.name, m.month::timestamp, m.pushes::bigint, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+SELECT r.registry, r.name AS repository, m.month::timestamp AS month, m.pushes::bigint AS compared,
+    m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
 FROM cache_effective_monthly m JOIN repositories r ON r.id = m.repository_id
 WHERE $1::text IS NULL OR r.name ~ $1
 ORDER BY m.repository_id, m.month
@@ -20,9 +21,9 @@ ORDER BY m.repository_id, m.month
 
 type CacheOverTimeRow struct {
 	Registry     string
-	Name         string
-	MMonth       pgtype.Timestamp
-	MPushes      int64
+	Repository   string
+	Month        pgtype.Timestamp
+	Compared     int64
 	ReusedLayers *int64
 	TotalLayers  *int64
 	ReusedBytes  *int64
@@ -32,9 +33,9 @@ type CacheOverTimeRow struct {
 // Cache reuse per repository and month (UTC), from the rollups (view
 // cache_effective_monthly, whose pushes are builds compared with the build
 // before them), by repository id (the report sorts by name).
-// $1: repository regexp, NULL for all.
-func (q *Queries) CacheOverTime(ctx context.Context, db DBTX, dollar_1 string) ([]CacheOverTimeRow, error) {
-	rows, err := db.Query(ctx, cacheOverTime, dollar_1)
+// repository: repository regexp, NULL for all.
+func (q *Queries) CacheOverTime(ctx context.Context, db DBTX, repository *string) ([]CacheOverTimeRow, error) {
+	rows, err := db.Query(ctx, cacheOverTime, repository)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +45,9 @@ func (q *Queries) CacheOverTime(ctx context.Context, db DBTX, dollar_1 string) (
 		var i CacheOverTimeRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
-			&i.MMonth,
-			&i.MPushes,
+			&i.Repository,
+			&i.Month,
+			&i.Compared,
 			&i.ReusedLayers,
 			&i.TotalLayers,
 			&i.ReusedBytes,

@@ -10,7 +10,7 @@ import (
 )
 
 const cacheRepositories = `-- name: CacheRepositories :many
-SELECT r.registry, r.name, m.stream_kind, coalesce(b.builds, 0)::bigint, m.pushes::bigint,
+SELECT r.registry, r.name AS repository, m.stream_kind, coalesce(b.builds, 0)::bigint AS builds, m.pushes::bigint AS compared,
     m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
 FROM cache_effective_totals m
 JOIN repositories r ON r.id = m.repository_id
@@ -21,10 +21,10 @@ ORDER BY r.registry COLLATE "C", r.name COLLATE "C"
 
 type CacheRepositoriesRow struct {
 	Registry     string
-	Name         string
+	Repository   string
 	StreamKind   *string
-	Column4      int64
-	MPushes      int64
+	Builds       int64
+	Compared     int64
 	ReusedLayers *int64
 	TotalLayers  *int64
 	ReusedBytes  *int64
@@ -34,9 +34,9 @@ type CacheRepositoriesRow struct {
 // Cache reuse per repository over its whole history (view
 // cache_effective_totals, whose pushes are builds compared with the build
 // before them), with the builds its streams hold (cache_builds).
-// $1: repository regexp, NULL for all.
-func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, dollar_1 string) ([]CacheRepositoriesRow, error) {
-	rows, err := db.Query(ctx, cacheRepositories, dollar_1)
+// repository: repository regexp, NULL for all.
+func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, repository *string) ([]CacheRepositoriesRow, error) {
+	rows, err := db.Query(ctx, cacheRepositories, repository)
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +46,10 @@ func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, dollar_1 strin
 		var i CacheRepositoriesRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
+			&i.Repository,
 			&i.StreamKind,
-			&i.Column4,
-			&i.MPushes,
+			&i.Builds,
+			&i.Compared,
 			&i.ReusedLayers,
 			&i.TotalLayers,
 			&i.ReusedBytes,

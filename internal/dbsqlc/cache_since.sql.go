@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -16,7 +17,8 @@ WITH w AS MATERIALIZED (
     SELECT registry, repository, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS month,
         reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position
     FROM cache_history
-    WHERE ($1::text IS NULL OR repository ~ $1::text) AND occurred_at >= $2::timestamp with time zone
+    WHERE ($1::text IS NULL OR repository ~ $1::text)
+      AND occurred_at >= $2::timestamp with time zone
 ),
 listed AS (
     SELECT DISTINCT r.id, w.registry, w.repository, w.stream_kind
@@ -29,6 +31,8 @@ pushes AS (
     WHERE l.stream_kind = 'tag'
 ),
 builds AS (
+    -- What layerq_stream_images counts, for many pushes at once: a pushed
+    -- image, or the platforms of a pushed index's image children.
     SELECT p.registry, p.repository, count(*) AS builds
     FROM pushes p JOIN manifests m ON m.digest = p.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     GROUP BY 1, 2
@@ -55,7 +59,7 @@ steps AS (
     ORDER BY 3 DESC, 4 DESC, 1
     LIMIT $3::bigint
 )
-SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
+SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind::text AS stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
     coalesce(b.builds, 0)::bigint AS builds, g.compared, 0::bigint AS repositories, g.reused_layers, g.total_layers,
     g.reused_bytes, g.total_bytes, '' AS advice
 FROM (
@@ -75,16 +79,16 @@ FROM steps
 `
 
 type CacheSinceParams struct {
-	Column1 string
-	Column2 pgtype.Timestamptz
-	Column3 int64
+	Repository *string
+	Since      time.Time
+	Busters    int64
 }
 
 type CacheSinceRow struct {
 	What         string
 	Registry     *string
 	Repository   *string
-	StreamKind   interface{}
+	StreamKind   string
 	Month        pgtype.Timestamp
 	Step         string
 	BaseChanged  bool
@@ -98,16 +102,15 @@ type CacheSinceRow struct {
 	Advice       string
 }
 
-// The cache reuse of the builds compared since $2 (view cache_history) in
-// one pass over them: per repository ('repository', with the builds its
-// streams gained in the window: each tag push per platform for tag streams,
-// each image built in it for created streams), per repository and month UTC
-// ('month'), and the $3 steps most often the first to change ('step'), with
-// advice. $1: repository regexp, NULL for all.
-// What layerq_stream_images counts, for many pushes at once: a pushed
-// image, or the platforms of a pushed index's image children.
+// The cache reuse of the builds compared at or after since (view
+// cache_history) in one pass over them, each row saying what it is: per
+// repository ('repository', with the builds its streams gained in the
+// window: each tag push per platform for tag streams, each image built in it
+// for created streams), per repository and month UTC ('month'), and the
+// steps most often the first to change, the top busters of them ('step'),
+// with advice. repository: repository regexp, NULL for all.
 func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams) ([]CacheSinceRow, error) {
-	rows, err := db.Query(ctx, cacheSince, arg.Column1, arg.Column2, arg.Column3)
+	rows, err := db.Query(ctx, cacheSince, arg.Repository, arg.Since, arg.Busters)
 	if err != nil {
 		return nil, err
 	}

@@ -7,15 +7,14 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const cacheTransitions = `-- name: CacheTransitions :many
-SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform,
-    coalesce(layerq_platform(m.os, m.architecture, m.variant), ''), t.from_digest, t.to_digest, t.occurred_at,
+SELECT r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
+    coalesce(layerq_platform(m.os, m.architecture, m.variant), '')::text AS config_platform, t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
-    coalesce(t.first_changed_step, '')
+    coalesce(t.first_changed_step, '') AS first_changed_step
 FROM repositories r
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = r.id
 CROSS JOIN LATERAL (
@@ -23,31 +22,31 @@ CROSS JOIN LATERAL (
         t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step
     FROM cache_transitions t
     WHERE t.repository_id = r.id AND t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
-      AND t.occurred_at >= $2
+      AND t.occurred_at >= $1
     ORDER BY t.occurred_at DESC, t.id DESC
-    LIMIT CASE WHEN $3::integer = 0 THEN NULL ELSE $3::integer END
+    LIMIT CASE WHEN $2::integer = 0 THEN NULL ELSE $2::integer END
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
-WHERE $1::text IS NULL OR r.name ~ $1
+WHERE $3::text IS NULL OR r.name ~ $3
 ORDER BY r.id, t.occurred_at, t.id
 `
 
 type CacheTransitionsParams struct {
-	Column1    string
-	OccurredAt pgtype.Timestamptz
-	Column3    int32
+	Since      time.Time
+	Limit      int32
+	Repository *string
 }
 
 type CacheTransitionsRow struct {
 	Registry             string
-	Name                 string
+	Repository           string
 	StreamKind           string
 	Stream               string
 	Platform             string
-	Coalesce             interface{}
+	ConfigPlatform       string
 	FromDigest           string
 	ToDigest             string
-	OccurredAt           pgtype.Timestamptz
+	OccurredAt           time.Time
 	ReusedLayers         int32
 	TotalLayers          int32
 	ReusedBytes          int64
@@ -57,11 +56,11 @@ type CacheTransitionsRow struct {
 }
 
 // Builds compared with the build before them in their stream (the streams
-// view cache_history shows), each repository's latest $3 ($3 = 0: all)
-// since $2, oldest first, with the platform the later build's config
-// states. $1: repository regexp, NULL for all.
+// view cache_history shows), each repository's latest limit (0: all) at or
+// after since, oldest first, with the platform the later build's config
+// states. repository: repository regexp, NULL for all.
 func (q *Queries) CacheTransitions(ctx context.Context, db DBTX, arg CacheTransitionsParams) ([]CacheTransitionsRow, error) {
-	rows, err := db.Query(ctx, cacheTransitions, arg.Column1, arg.OccurredAt, arg.Column3)
+	rows, err := db.Query(ctx, cacheTransitions, arg.Since, arg.Limit, arg.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -71,11 +70,11 @@ func (q *Queries) CacheTransitions(ctx context.Context, db DBTX, arg CacheTransi
 		var i CacheTransitionsRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
+			&i.Repository,
 			&i.StreamKind,
 			&i.Stream,
 			&i.Platform,
-			&i.Coalesce,
+			&i.ConfigPlatform,
 			&i.FromDigest,
 			&i.ToDigest,
 			&i.OccurredAt,

@@ -17,11 +17,12 @@ WHERE registry = $1 AND repository = $2 AND reference = ANY($3::text[])
 type ClearFailureParams struct {
 	Registry   string
 	Repository string
-	Column3    []string
+	Refs       []string
 }
 
-// A reference that has now been ingested no longer counts as failing.
+// References (refs) of a repository that have now been ingested no longer
+// count as failing.
 func (q *Queries) ClearFailure(ctx context.Context, db DBTX, arg ClearFailureParams) error {
-	_, err := db.Exec(ctx, clearFailure, arg.Registry, arg.Repository, arg.Column3)
+	_, err := db.Exec(ctx, clearFailure, arg.Registry, arg.Repository, arg.Refs)
 	return err
 }

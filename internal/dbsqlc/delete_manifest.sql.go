@@ -7,8 +7,7 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const deleteManifest = `-- name: DeleteManifest :one
@@ -16,51 +15,52 @@ WITH repo AS (
     SELECT r.id FROM repositories r WHERE r.registry = $1::text AND r.name = $2::text
 ),
 rm AS (
-    UPDATE repository_manifests SET deleted_at = $4::timestamp with time zone
-    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3::text
-      AND deleted_at IS NULL AND observed_at <= $4::timestamp with time zone
+    UPDATE repository_manifests SET deleted_at = $3::timestamp with time zone
+    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $4::text
+      AND deleted_at IS NULL AND observed_at <= $3::timestamp with time zone
     RETURNING manifest_digest
 ),
 gone AS (
-    UPDATE tags SET deleted_at = $4::timestamp with time zone, updated_at = $4::timestamp with time zone
-    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $3::text
-      AND deleted_at IS NULL AND updated_at <= $4::timestamp with time zone
+    UPDATE tags SET deleted_at = $3::timestamp with time zone, updated_at = $3::timestamp with time zone
+    WHERE repository_id = (SELECT id FROM repo) AND manifest_digest = $4::text
+      AND deleted_at IS NULL AND updated_at <= $3::timestamp with time zone
     RETURNING repository_id, name, manifest_digest
 ),
 events AS (
     INSERT INTO tag_events (repository_id, tag, action, manifest_digest, previous_digest, occurred_at, source, event_id)
-    SELECT repository_id, name, 'delete', NULL, manifest_digest, $4::timestamp with time zone, $5::text, $6::text FROM gone
+    SELECT repository_id, name, 'delete', NULL, manifest_digest, $3::timestamp with time zone, $5::text, $6::text FROM gone
     ON CONFLICT DO NOTHING
 )
-SELECT (SELECT count(*) FROM rm), (SELECT count(*) FROM gone)
+SELECT (SELECT count(*) FROM rm) AS manifests, (SELECT count(*) FROM gone) AS tags
 `
 
 type DeleteManifestParams struct {
-	Column1 string
-	Column2 string
-	Column3 string
-	Column4 pgtype.Timestamptz
-	Column5 string
-	Column6 string
+	Registry   string
+	Repository string
+	At         time.Time
+	Digest     string
+	Source     string
+	EventID    *string
 }
 
 type DeleteManifestRow struct {
-	Count   int64
-	Count_2 int64
+	Manifests int64
+	Tags      int64
 }
 
-// Mark a manifest deleted from one repository at $4, with every tag pointing
-// at it. What was observed after $4 stays.
+// Mark a manifest (digest) deleted from one repository at a time (at), with
+// every tag pointing at it; returns how many memberships (manifests) and tags
+// it marked. What was observed after at stays.
 func (q *Queries) DeleteManifest(ctx context.Context, db DBTX, arg DeleteManifestParams) (DeleteManifestRow, error) {
 	row := db.QueryRow(ctx, deleteManifest,
-		arg.Column1,
-		arg.Column2,
-		arg.Column3,
-		arg.Column4,
-		arg.Column5,
-		arg.Column6,
+		arg.Registry,
+		arg.Repository,
+		arg.At,
+		arg.Digest,
+		arg.Source,
+		arg.EventID,
 	)
 	var i DeleteManifestRow
-	err := row.Scan(&i.Count, &i.Count_2)
+	err := row.Scan(&i.Manifests, &i.Tags)
 	return i, err
 }

@@ -7,32 +7,34 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
-const deleteMembership = `-- name: DeleteMembership :exec
-UPDATE repository_manifests SET deleted_at = $4
-WHERE repository_id = (SELECT id FROM repositories WHERE registry = $1 AND name = $2)
-  AND manifest_digest = $3 AND deleted_at IS NULL AND observed_at <= $4
+const deleteMembership = `-- name: DeleteMembership :execrows
+UPDATE repository_manifests SET deleted_at = $1::timestamptz
+WHERE repository_id = (SELECT id FROM repositories WHERE registry = $2 AND name = $3)
+  AND manifest_digest = $4 AND deleted_at IS NULL AND observed_at <= $1::timestamptz
 `
 
 type DeleteMembershipParams struct {
-	Registry       string
-	Name           string
-	ManifestDigest string
-	DeletedAt      pgtype.Timestamptz
+	At         time.Time
+	Registry   string
+	Repository string
+	Digest     string
 }
 
-// Mark a manifest deleted from one repository at $4 without touching tags
-// (a scan reconciles tags from the tag list itself). What was observed after
-// $4 stays.
-func (q *Queries) DeleteMembership(ctx context.Context, db DBTX, arg DeleteMembershipParams) error {
-	_, err := db.Exec(ctx, deleteMembership,
+// Mark a manifest (digest) deleted from one repository at a time (at)
+// without touching tags (a scan reconciles tags from the tag list itself).
+// What was observed after at stays.
+func (q *Queries) DeleteMembership(ctx context.Context, db DBTX, arg DeleteMembershipParams) (int64, error) {
+	result, err := db.Exec(ctx, deleteMembership,
+		arg.At,
 		arg.Registry,
-		arg.Name,
-		arg.ManifestDigest,
-		arg.DeletedAt,
+		arg.Repository,
+		arg.Digest,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

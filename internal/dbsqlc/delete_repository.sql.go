@@ -7,8 +7,7 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const deleteRepository = `-- name: DeleteRepository :one
@@ -16,44 +15,46 @@ WITH repo AS (
     SELECT r.id FROM repositories r WHERE r.registry = $1::text AND r.name = $2::text
 ),
 rm AS (
-    UPDATE repository_manifests SET deleted_at = $3
-    WHERE repository_id = (SELECT id FROM repo) AND deleted_at IS NULL AND observed_at <= $3
+    UPDATE repository_manifests SET deleted_at = $3::timestamptz
+    WHERE repository_id = (SELECT id FROM repo) AND deleted_at IS NULL AND observed_at <= $3::timestamptz
     RETURNING manifest_digest
 ),
 gone AS (
-    UPDATE tags SET deleted_at = $3, updated_at = $3
-    WHERE repository_id = (SELECT id FROM repo) AND deleted_at IS NULL AND updated_at <= $3
+    UPDATE tags SET deleted_at = $3::timestamptz, updated_at = $3::timestamptz
+    WHERE repository_id = (SELECT id FROM repo) AND deleted_at IS NULL AND updated_at <= $3::timestamptz
     RETURNING repository_id, name, manifest_digest
 ),
 events AS (
     INSERT INTO tag_events (repository_id, tag, action, manifest_digest, previous_digest, occurred_at, source, event_id)
-    SELECT repository_id, name, 'delete', NULL, manifest_digest, $3, $4, NULL FROM gone
+    SELECT repository_id, name, 'delete', NULL, manifest_digest, $3::timestamptz, $4, NULL FROM gone
 )
-SELECT (SELECT count(*) FROM rm), (SELECT count(*) FROM gone)
+SELECT (SELECT count(*) FROM rm) AS manifests, (SELECT count(*) FROM gone) AS tags
 `
 
 type DeleteRepositoryParams struct {
-	Column1   string
-	Column2   string
-	DeletedAt pgtype.Timestamptz
-	Source    string
+	Registry   string
+	Repository string
+	At         time.Time
+	Source     string
 }
 
 type DeleteRepositoryRow struct {
-	Count   int64
-	Count_2 int64
+	Manifests int64
+	Tags      int64
 }
 
-// Mark everything live in a repository deleted at $3 (the registry no longer
-// lists it), recording each tag as deleted. What was observed after $3 stays.
+// Mark everything live in a repository deleted at a time (at) (the registry
+// no longer lists it), recording each tag as deleted; returns how many
+// memberships (manifests) and tags it marked. What was observed after at
+// stays.
 func (q *Queries) DeleteRepository(ctx context.Context, db DBTX, arg DeleteRepositoryParams) (DeleteRepositoryRow, error) {
 	row := db.QueryRow(ctx, deleteRepository,
-		arg.Column1,
-		arg.Column2,
-		arg.DeletedAt,
+		arg.Registry,
+		arg.Repository,
+		arg.At,
 		arg.Source,
 	)
 	var i DeleteRepositoryRow
-	err := row.Scan(&i.Count, &i.Count_2)
+	err := row.Scan(&i.Manifests, &i.Tags)
 	return i, err
 }

@@ -7,42 +7,45 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
-const deleteTags = `-- name: DeleteTags :exec
+const deleteTags = `-- name: DeleteTags :execrows
 WITH gone AS (
-    UPDATE tags tg SET deleted_at = $4, updated_at = $4
+    UPDATE tags tg SET deleted_at = $1, updated_at = $1
     FROM repositories r
-    WHERE r.registry = $1 AND r.name = $2 AND tg.repository_id = r.id
-      AND tg.name = ANY($3::text[]) AND tg.deleted_at IS NULL AND tg.updated_at <= $4
+    WHERE r.registry = $4 AND r.name = $5 AND tg.repository_id = r.id
+      AND tg.name = ANY($6::text[]) AND tg.deleted_at IS NULL AND tg.updated_at <= $1
     RETURNING tg.repository_id, tg.name, tg.manifest_digest
 )
 INSERT INTO tag_events (repository_id, tag, action, manifest_digest, previous_digest, occurred_at, source, event_id)
-SELECT repository_id, name, 'delete', NULL, manifest_digest, $4, $5, $6 FROM gone
+SELECT repository_id, name, 'delete', NULL, manifest_digest, $1, $2, $3 FROM gone
 ON CONFLICT DO NOTHING
 `
 
 type DeleteTagsParams struct {
-	Registry   string
-	Name       string
-	Column3    []string
-	OccurredAt pgtype.Timestamptz
+	At         time.Time
 	Source     string
 	EventID    *string
+	Registry   string
+	Repository string
+	Tags       []string
 }
 
-// Mark tags deleted ($3: tag names) at $4 and record each as a tag event. A
-// tag that moved after $4 stays: the delete is older than what it would undo.
-func (q *Queries) DeleteTags(ctx context.Context, db DBTX, arg DeleteTagsParams) error {
-	_, err := db.Exec(ctx, deleteTags,
-		arg.Registry,
-		arg.Name,
-		arg.Column3,
-		arg.OccurredAt,
+// Mark tags of a repository deleted at a time (at) and record each as a tag
+// event; the count is of the events recorded. A tag that moved after at
+// stays: the delete is older than what it would undo.
+func (q *Queries) DeleteTags(ctx context.Context, db DBTX, arg DeleteTagsParams) (int64, error) {
+	result, err := db.Exec(ctx, deleteTags,
+		arg.At,
 		arg.Source,
 		arg.EventID,
+		arg.Registry,
+		arg.Repository,
+		arg.Tags,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -11,43 +11,44 @@ import (
 
 const duplicatesBlob = `-- name: DuplicatesBlob :many
 WITH live_blobs AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $2::text
 )
 SELECT b.diff_id,
     sum(b.size)::bigint AS stored_bytes,
     (sum(b.size) - min(b.size))::bigint AS bytes_stored_twice,
-    array_agg(b.digest ORDER BY b.size, b.digest) AS digests,
-    array_agg(b.size ORDER BY b.size, b.digest) AS sizes,
-    array_agg(b.media_type ORDER BY b.size, b.digest) AS media_types
+    array_agg(b.digest ORDER BY b.size, b.digest)::text[] AS digests,
+    array_agg(b.size ORDER BY b.size, b.digest)::bigint[] AS sizes,
+    array_agg(b.media_type ORDER BY b.size, b.digest)::text[] AS media_types
 FROM blobs b
 JOIN live_blobs lb ON lb.blob_digest = b.digest
 WHERE b.diff_id IS NOT NULL
 GROUP BY b.diff_id
 HAVING count(*) > 1
 ORDER BY bytes_stored_twice DESC, b.diff_id
-LIMIT $2
+LIMIT $1::bigint
 `
 
 type DuplicatesBlobParams struct {
-	Repository *string
-	Limit      int32
+	Limit      int64
+	Repository string
 }
 
 type DuplicatesBlobRow struct {
 	DiffID           *string
 	StoredBytes      int64
 	BytesStoredTwice int64
-	Digests          interface{}
-	Sizes            interface{}
-	MediaTypes       interface{}
+	Digests          []string
+	Sizes            []int64
+	MediaTypes       []string
 }
 
-// Layers (by diff_id) that live image manifests in repositories matching $1
-// use under more than one blob digest: the same tar compressed differently
-// (gzip and zstd, other levels or compressors), stored once per encoding.
-// bytes_stored_twice keeps the smallest encoding. $2: limit.
+// Layers (by diff_id) that live image manifests in repositories matching
+// repository (a regexp) use under more than one blob digest: the same tar
+// compressed differently (gzip and zstd, other levels or compressors),
+// stored once per encoding. bytes_stored_twice keeps the smallest encoding.
+// limit: how many layers.
 func (q *Queries) DuplicatesBlob(ctx context.Context, db DBTX, arg DuplicatesBlobParams) ([]DuplicatesBlobRow, error) {
-	rows, err := db.Query(ctx, duplicatesBlob, arg.Repository, arg.Limit)
+	rows, err := db.Query(ctx, duplicatesBlob, arg.Limit, arg.Repository)
 	if err != nil {
 		return nil, err
 	}

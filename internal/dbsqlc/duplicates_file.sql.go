@@ -11,7 +11,7 @@ import (
 
 const duplicatesFile = `-- name: DuplicatesFile :one
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1::text AND diff_id IS NOT NULL
 ),
 f AS (
     SELECT lf.digest, lf.size
@@ -40,12 +40,13 @@ type DuplicatesFileRow struct {
 }
 
 // File-level deduplication over the distinct indexed layer blobs of live
-// images in repositories matching $1 (each blob counted once, as the
-// registry stores it once): regular files, their bytes, the distinct contents and
-// their bytes. unique_bytes / total_bytes is what file-level dedup would
-// keep. Also the number of live layers not indexed yet. Image layers only
-// (a diff_id in a config): artifact blobs are not file systems.
-func (q *Queries) DuplicatesFile(ctx context.Context, db DBTX, repository *string) (DuplicatesFileRow, error) {
+// images in repositories matching repository, a regexp (each blob counted
+// once, as the registry stores it once): regular files, their bytes, the
+// distinct contents and their bytes. unique_bytes / total_bytes is what
+// file-level dedup would keep. Also the number of live layers not indexed
+// yet. Image layers only (a diff_id in a config): artifact blobs are not
+// file systems.
+func (q *Queries) DuplicatesFile(ctx context.Context, db DBTX, repository string) (DuplicatesFileRow, error) {
 	row := db.QueryRow(ctx, duplicatesFile, repository)
 	var i DuplicatesFileRow
 	err := row.Scan(

@@ -11,38 +11,40 @@ import (
 
 const duplicatesFileTop = `-- name: DuplicatesFileTop :many
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $2::text AND diff_id IS NOT NULL
 )
-SELECT encode(lf.digest, 'hex'), min(lf.size)::bigint, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
-    (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path) AS sample_path
+SELECT encode(lf.digest, 'hex') AS digest, min(lf.size)::bigint AS size, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
+    (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path)::text AS sample_path
 FROM layer_files lf
 JOIN live USING (blob_digest)
 WHERE lf.type = 1 AND lf.size > 0
 GROUP BY lf.digest
 HAVING count(*) > 1
 ORDER BY extra_bytes DESC, 1
-LIMIT $2
+LIMIT $1::bigint
 `
 
 type DuplicatesFileTopParams struct {
-	Repository *string
-	Limit      int32
+	Limit      int64
+	Repository string
 }
 
 type DuplicatesFileTopRow struct {
-	Encode     string
-	Column2    int64
+	Digest     string
+	Size       int64
 	Copies     int64
 	Layers     int64
 	ExtraBytes int64
-	SamplePath interface{}
+	SamplePath string
 }
 
 // The file contents stored most often over the distinct indexed layer
-// blobs of live images in repositories matching $1, by the bytes the extra copies
-// take. $2: limit.
+// blobs of live images in repositories matching repository (a regexp), by
+// the bytes the extra copies take: the content's digest (hex), its size,
+// its copies, the layers holding them, the extra copies' bytes and one of
+// its paths. limit: how many contents.
 func (q *Queries) DuplicatesFileTop(ctx context.Context, db DBTX, arg DuplicatesFileTopParams) ([]DuplicatesFileTopRow, error) {
-	rows, err := db.Query(ctx, duplicatesFileTop, arg.Repository, arg.Limit)
+	rows, err := db.Query(ctx, duplicatesFileTop, arg.Limit, arg.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +53,8 @@ func (q *Queries) DuplicatesFileTop(ctx context.Context, db DBTX, arg Duplicates
 	for rows.Next() {
 		var i DuplicatesFileTopRow
 		if err := rows.Scan(
-			&i.Encode,
-			&i.Column2,
+			&i.Digest,
+			&i.Size,
 			&i.Copies,
 			&i.Layers,
 			&i.ExtraBytes,

@@ -11,7 +11,7 @@ import (
 
 const duplicatesLayer = `-- name: DuplicatesLayer :many
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1::text AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $3::text AND diff_id IS NOT NULL
 ),
 f AS (
     -- Each (path, content) once per layer (a tar may hold a path twice);
@@ -38,8 +38,11 @@ scored AS (
     JOIN layer_indexes lb ON lb.blob_digest = s.b
     WHERE la.diff_id IS DISTINCT FROM lb.diff_id OR la.diff_id IS NULL
 )
-SELECT s.a, s.a_files, s.a_bytes, s.b, s.b_files, s.b_bytes, s.files, s.bytes, s.similarity,
-    coalesce(ua.name, ''), coalesce(ua.created_by, ''), coalesce(ub.name, ''), coalesce(ub.created_by, '')
+SELECT s.a AS layer_a, s.a_files AS files_a, s.a_bytes AS file_bytes_a,
+    s.b AS layer_b, s.b_files AS files_b, s.b_bytes AS file_bytes_b,
+    s.files AS shared_files, s.bytes AS bytes_saved, s.similarity::double precision AS similarity,
+    coalesce(ua.name, '') AS repository_a, coalesce(ua.created_by, '') AS created_by_a,
+    coalesce(ub.name, '') AS repository_b, coalesce(ub.created_by, '') AS created_by_b
 FROM scored s
 LEFT JOIN LATERAL (
     SELECT ll.repository AS name, ml.created_by FROM live_layers ll
@@ -49,43 +52,45 @@ LEFT JOIN LATERAL (
     SELECT ll.repository AS name, ml.created_by FROM live_layers ll
     JOIN manifest_layers ml ON ml.manifest_digest = ll.manifest_digest AND ml.position = ll.position
     WHERE ll.blob_digest = s.b ORDER BY ll.repository, ll.manifest_digest, ll.position LIMIT 1) ub ON true
-WHERE s.similarity >= $2::double precision
+WHERE s.similarity >= $1::double precision
 ORDER BY s.bytes DESC, s.similarity DESC, s.a, s.b
-LIMIT $3::bigint
+LIMIT $2::bigint
 `
 
 type DuplicatesLayerParams struct {
-	Column1 string
-	Column2 float64
-	Column3 int64
+	MinSimilarity float64
+	Limit         int64
+	Repository    string
 }
 
 type DuplicatesLayerRow struct {
-	A           string
-	AFiles      int32
-	ABytes      int64
-	B           string
-	BFiles      int32
-	BBytes      int64
-	Files       int64
-	Bytes       int64
-	Similarity  interface{}
-	Name        string
-	CreatedBy   string
-	Name_2      string
-	CreatedBy_2 string
+	LayerA      string
+	FilesA      int32
+	FileBytesA  int64
+	LayerB      string
+	FilesB      int32
+	FileBytesB  int64
+	SharedFiles int64
+	BytesSaved  int64
+	Similarity  float64
+	RepositoryA string
+	CreatedByA  string
+	RepositoryB string
+	CreatedByB  string
 }
 
-// Pairs of different layers of live images in repositories matching $1
-// whose regular files match: same path, same content. A rebuild that
-// changed only mtimes, or a few files, gives a new digest for the same
-// bytes. Two blobs the configs give the same diff_id (one tar, compressed
-// twice) are blob duplicates, not listed here. similarity is shared file
-// bytes over the pair's union (by file count when both hold only empty
-// files); bytes_saved is what storing the shared files once would save.
-// $2: least similarity (0..1); $3: limit.
+// Pairs of different layers of live images in repositories matching
+// repository (a regexp) whose regular files match: same path, same content.
+// A rebuild that changed only mtimes, or a few files, gives a new digest
+// for the same bytes. Two blobs the configs give the same diff_id (one tar,
+// compressed twice) are blob duplicates, not listed here. similarity is
+// shared file bytes over the pair's union (by file count when both hold
+// only empty files); bytes_saved is what storing the shared files once
+// would save. Each side of a pair comes with its files, their bytes, and
+// the first repository by name holding it with the step that made it.
+// min_similarity: the least similarity (0..1); limit: how many pairs.
 func (q *Queries) DuplicatesLayer(ctx context.Context, db DBTX, arg DuplicatesLayerParams) ([]DuplicatesLayerRow, error) {
-	rows, err := db.Query(ctx, duplicatesLayer, arg.Column1, arg.Column2, arg.Column3)
+	rows, err := db.Query(ctx, duplicatesLayer, arg.MinSimilarity, arg.Limit, arg.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -94,19 +99,19 @@ func (q *Queries) DuplicatesLayer(ctx context.Context, db DBTX, arg DuplicatesLa
 	for rows.Next() {
 		var i DuplicatesLayerRow
 		if err := rows.Scan(
-			&i.A,
-			&i.AFiles,
-			&i.ABytes,
-			&i.B,
-			&i.BFiles,
-			&i.BBytes,
-			&i.Files,
-			&i.Bytes,
+			&i.LayerA,
+			&i.FilesA,
+			&i.FileBytesA,
+			&i.LayerB,
+			&i.FilesB,
+			&i.FileBytesB,
+			&i.SharedFiles,
+			&i.BytesSaved,
 			&i.Similarity,
-			&i.Name,
-			&i.CreatedBy,
-			&i.Name_2,
-			&i.CreatedBy_2,
+			&i.RepositoryA,
+			&i.CreatedByA,
+			&i.RepositoryB,
+			&i.CreatedByB,
 		); err != nil {
 			return nil, err
 		}

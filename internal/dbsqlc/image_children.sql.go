@@ -10,7 +10,7 @@ import (
 )
 
 const imageChildren = `-- name: ImageChildren :many
-SELECT child_digest, coalesce(os, ''), coalesce(architecture, ''), coalesce(variant, '')
+SELECT child_digest, coalesce(os, '') AS os, coalesce(architecture, '') AS architecture, coalesce(variant, '') AS variant
 FROM index_children WHERE index_digest = $1 ORDER BY position
 `
 
@@ -21,9 +21,10 @@ type ImageChildrenRow struct {
 	Variant      string
 }
 
-// The entries of an index.
-func (q *Queries) ImageChildren(ctx context.Context, db DBTX, indexDigest string) ([]ImageChildrenRow, error) {
-	rows, err := db.Query(ctx, imageChildren, indexDigest)
+// The entries of an index (index: its digest), in its order, with the
+// platforms it declares for them (empty when it does not say).
+func (q *Queries) ImageChildren(ctx context.Context, db DBTX, index string) ([]ImageChildrenRow, error) {
+	rows, err := db.Query(ctx, imageChildren, index)
 	if err != nil {
 		return nil, err
 	}

@@ -10,18 +10,18 @@ import (
 )
 
 const imageDeclaredPlatform = `-- name: ImageDeclaredPlatform :one
-SELECT CASE WHEN coalesce(os, '') = '' AND coalesce(architecture, '') = '' THEN ''
-    ELSE concat_ws('/', os, architecture, nullif(variant, '')) END
+SELECT (CASE WHEN coalesce(os, '') = '' AND coalesce(architecture, '') = '' THEN ''
+    ELSE concat_ws('/', os, architecture, nullif(variant, '')) END)::text AS platform
 FROM index_children WHERE child_digest = $1
 ORDER BY index_digest, position
 LIMIT 1
 `
 
-// The platform the first index listing image $1 declares for it, as
+// The platform the first index listing image digest declares for it, as
 // os/architecture[/variant]; no row when no index lists it.
-func (q *Queries) ImageDeclaredPlatform(ctx context.Context, db DBTX, childDigest string) (interface{}, error) {
-	row := db.QueryRow(ctx, imageDeclaredPlatform, childDigest)
-	var column_1 interface{}
-	err := row.Scan(&column_1)
-	return column_1, err
+func (q *Queries) ImageDeclaredPlatform(ctx context.Context, db DBTX, digest string) (string, error) {
+	row := db.QueryRow(ctx, imageDeclaredPlatform, digest)
+	var platform string
+	err := row.Scan(&platform)
+	return platform, err
 }

@@ -7,16 +7,15 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const imageLayers = `-- name: ImageLayers :many
-SELECT ml.position, ml.blob_digest, b.size, ml.media_type, coalesce(b.diff_id, ''),
-    coalesce(ml.chain_id, ''), coalesce(ml.created_by, ''), ml.created,
+SELECT ml.position, ml.blob_digest, b.size, ml.media_type, coalesce(b.diff_id, '') AS diff_id,
+    coalesce(ml.chain_id, '') AS chain_id, coalesce(ml.created_by, '') AS created_by, ml.created,
     greatest(coalesce(cu.images, 0)
         - CASE WHEN EXISTS (SELECT 1 FROM manifest_refs mr JOIN manifests m ON m.digest = mr.manifest_digest AND m.kind = 'image'
-                            WHERE mr.manifest_digest = ml.manifest_digest AND mr.repositories > 0) THEN 1 ELSE 0 END, 0)::bigint
+                            WHERE mr.manifest_digest = ml.manifest_digest AND mr.repositories > 0) THEN 1 ELSE 0 END, 0)::bigint AS other_images
 FROM manifest_layers ml
 JOIN blobs b ON b.digest = ml.blob_digest
 LEFT JOIN content_usage cu ON cu.content = layerq_content(b.diff_id, b.digest)
@@ -25,21 +24,22 @@ ORDER BY ml.position
 `
 
 type ImageLayersRow struct {
-	Position   int32
-	BlobDigest string
-	Size       int64
-	MediaType  string
-	DiffID     string
-	ChainID    string
-	CreatedBy  string
-	Created    pgtype.Timestamptz
-	Column9    int64
+	Position    int32
+	BlobDigest  string
+	Size        int64
+	MediaType   string
+	DiffID      string
+	ChainID     string
+	CreatedBy   string
+	Created     *time.Time
+	OtherImages int64
 }
 
-// An image's layers, bottom first, with how many other live images hold
-// each layer's content (content_usage counts per diff_id, any encoding).
-func (q *Queries) ImageLayers(ctx context.Context, db DBTX, manifestDigest string) ([]ImageLayersRow, error) {
-	rows, err := db.Query(ctx, imageLayers, manifestDigest)
+// The layers of image digest, bottom first, with how many other live images
+// hold each layer's content (content_usage counts per diff_id, any
+// encoding).
+func (q *Queries) ImageLayers(ctx context.Context, db DBTX, digest string) ([]ImageLayersRow, error) {
+	rows, err := db.Query(ctx, imageLayers, digest)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (q *Queries) ImageLayers(ctx context.Context, db DBTX, manifestDigest strin
 			&i.ChainID,
 			&i.CreatedBy,
 			&i.Created,
-			&i.Column9,
+			&i.OtherImages,
 		); err != nil {
 			return nil, err
 		}

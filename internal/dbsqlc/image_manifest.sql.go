@@ -7,14 +7,13 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const imageManifest = `-- name: ImageManifest :one
-SELECT digest, media_type, size, kind, coalesce(config_digest, ''),
-    coalesce(os, ''), coalesce(architecture, ''), coalesce(variant, ''), created,
-    coalesce(artifact_type, ''), coalesce(history_mismatch, ''), layer_count, layers_size
+SELECT digest, media_type, size, kind, coalesce(config_digest, '') AS config_digest,
+    coalesce(os, '') AS os, coalesce(architecture, '') AS architecture, coalesce(variant, '') AS variant, created,
+    coalesce(artifact_type, '') AS artifact_type, coalesce(history_mismatch, '') AS history_mismatch, layer_count, layers_size
 FROM manifests WHERE digest = $1
 `
 
@@ -27,14 +26,14 @@ type ImageManifestRow struct {
 	Os              string
 	Architecture    string
 	Variant         string
-	Created         pgtype.Timestamptz
+	Created         *time.Time
 	ArtifactType    string
 	HistoryMismatch string
 	LayerCount      int32
 	LayersSize      int64
 }
 
-// One manifest's own facts.
+// One manifest's own facts (empty strings for what it does not say).
 func (q *Queries) ImageManifest(ctx context.Context, db DBTX, digest string) (ImageManifestRow, error) {
 	row := db.QueryRow(ctx, imageManifest, digest)
 	var i ImageManifestRow

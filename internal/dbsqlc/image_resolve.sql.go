@@ -10,35 +10,36 @@ import (
 )
 
 const imageResolve = `-- name: ImageResolve :many
-SELECT r.registry, r.name, rm.manifest_digest, coalesce(tg.name, '')
+SELECT r.registry, r.name AS repository, rm.manifest_digest, coalesce(tg.name, '') AS tag
 FROM repositories r
 JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
 LEFT JOIN tags tg ON tg.repository_id = r.id AND tg.manifest_digest = rm.manifest_digest
-    AND tg.deleted_at IS NULL AND tg.name = $2
-WHERE (r.name = $1 OR r.registry || '/' || r.name = $1)
-  AND (($3 <> '' AND starts_with(rm.manifest_digest, $3)) OR ($2 <> '' AND tg.name IS NOT NULL))
+    AND tg.deleted_at IS NULL AND tg.name = $1
+WHERE (r.name = $2 OR r.registry || '/' || r.name = $2)
+  AND (($3::text <> '' AND starts_with(rm.manifest_digest, $3))
+       OR ($1 <> '' AND tg.name IS NOT NULL))
 ORDER BY r.registry, r.name, rm.manifest_digest
 `
 
 type ImageResolveParams struct {
-	Name    string
-	Name_2  string
-	Column3 interface{}
+	Tag        string
+	Repository string
+	Digest     string
 }
 
 type ImageResolveRow struct {
 	Registry       string
-	Name           string
+	Repository     string
 	ManifestDigest string
-	Name_2         string
+	Tag            string
 }
 
-// Find the manifest a reference names. $1: repository, as "name" or
-// "registry/name"; $2: tag ("" when $3 is set); $3: digest, whole or short
-// ("sha256:" and its first hex digits; "" when $2 is set). Only live tags
-// and live memberships count.
+// Find the manifest a reference names. repository: as "name" or
+// "registry/name"; tag: empty when digest is set; digest: whole or short
+// ("sha256:" and its first hex digits; empty when tag is set). Only live
+// tags and live memberships count.
 func (q *Queries) ImageResolve(ctx context.Context, db DBTX, arg ImageResolveParams) ([]ImageResolveRow, error) {
-	rows, err := db.Query(ctx, imageResolve, arg.Name, arg.Name_2, arg.Column3)
+	rows, err := db.Query(ctx, imageResolve, arg.Tag, arg.Repository, arg.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +49,9 @@ func (q *Queries) ImageResolve(ctx context.Context, db DBTX, arg ImageResolvePar
 		var i ImageResolveRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
+			&i.Repository,
 			&i.ManifestDigest,
-			&i.Name_2,
+			&i.Tag,
 		); err != nil {
 			return nil, err
 		}

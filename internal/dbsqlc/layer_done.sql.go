@@ -11,13 +11,13 @@ import (
 
 const layerDone = `-- name: LayerDone :one
 SELECT EXISTS (SELECT 1 FROM layer_indexes WHERE blob_digest = $1::text)
-    OR EXISTS (SELECT 1 FROM layer_rejections WHERE blob_digest = $1::text)
+    OR EXISTS (SELECT 1 FROM layer_rejections WHERE blob_digest = $1::text) AS done
 `
 
 // Whether a layer blob needs no more work: it is indexed or rejected.
-func (q *Queries) LayerDone(ctx context.Context, db DBTX, dollar_1 string) (*bool, error) {
-	row := db.QueryRow(ctx, layerDone, dollar_1)
-	var column_1 *bool
-	err := row.Scan(&column_1)
-	return column_1, err
+func (q *Queries) LayerDone(ctx context.Context, db DBTX, blobDigest string) (*bool, error) {
+	row := db.QueryRow(ctx, layerDone, blobDigest)
+	var done *bool
+	err := row.Scan(&done)
+	return done, err
 }

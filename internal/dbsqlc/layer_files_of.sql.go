@@ -10,7 +10,7 @@ import (
 )
 
 const layerFilesOf = `-- name: LayerFilesOf :many
-SELECT blob_digest, type, path, size, mode, uid, gid, digest, coalesce(link, '')
+SELECT blob_digest, type, path, size, mode, uid, gid, digest, coalesce(link, '') AS link
 FROM layer_files
 WHERE blob_digest = ANY ($1::text[])
 ORDER BY blob_digest, ordinal
@@ -28,9 +28,10 @@ type LayerFilesOfRow struct {
 	Link       string
 }
 
-// The file index entries of layer blobs $1, in tar order.
-func (q *Queries) LayerFilesOf(ctx context.Context, db DBTX, dollar_1 []string) ([]LayerFilesOfRow, error) {
-	rows, err := db.Query(ctx, layerFilesOf, dollar_1)
+// The file index entries of the layer blobs whose digests are blobs, in tar
+// order.
+func (q *Queries) LayerFilesOf(ctx context.Context, db DBTX, blobs []string) ([]LayerFilesOfRow, error) {
+	rows, err := db.Query(ctx, layerFilesOf, blobs)
 	if err != nil {
 		return nil, err
 	}

@@ -10,13 +10,13 @@ import (
 )
 
 const layerIndexCount = `-- name: LayerIndexCount :one
-SELECT count(*) FROM layer_indexes
+SELECT count(*) AS layers FROM layer_indexes
 `
 
 // How many layer blobs the file index holds.
 func (q *Queries) LayerIndexCount(ctx context.Context, db DBTX) (int64, error) {
 	row := db.QueryRow(ctx, layerIndexCount)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+	var layers int64
+	err := row.Scan(&layers)
+	return layers, err
 }

@@ -9,15 +9,15 @@ import (
 	"context"
 )
 
-const layerIndexInsert = `-- name: LayerIndexInsert :exec
+const layerIndexInsert = `-- name: LayerIndexInsert :execrows
 INSERT INTO layer_indexes (blob_digest, diff_id, compression, compressed_size, uncompressed_size, entries, files, file_bytes)
-VALUES ($1, nullif($2, ''), $3, $4, $5, $6, $7, $8)
+VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8)
 ON CONFLICT (blob_digest) DO NOTHING
 `
 
 type LayerIndexInsertParams struct {
 	BlobDigest       string
-	Column2          interface{}
+	DiffID           string
 	Compression      string
 	CompressedSize   int64
 	UncompressedSize int64
@@ -26,13 +26,14 @@ type LayerIndexInsertParams struct {
 	FileBytes        int64
 }
 
-// A layer's index row; the entries follow in the same transaction (COPY into
-// layer_files) only when this inserted a row. Indexing a blob that another
-// worker indexed first does nothing.
-func (q *Queries) LayerIndexInsert(ctx context.Context, db DBTX, arg LayerIndexInsertParams) error {
-	_, err := db.Exec(ctx, layerIndexInsert,
+// A layer's index row (an empty diff_id is stored as NULL); the entries
+// follow in the same transaction (COPY into layer_files) only when this
+// inserted a row (1 row affected). Indexing a blob that another worker
+// indexed first does nothing.
+func (q *Queries) LayerIndexInsert(ctx context.Context, db DBTX, arg LayerIndexInsertParams) (int64, error) {
+	result, err := db.Exec(ctx, layerIndexInsert,
 		arg.BlobDigest,
-		arg.Column2,
+		arg.DiffID,
 		arg.Compression,
 		arg.CompressedSize,
 		arg.UncompressedSize,
@@ -40,5 +41,8 @@ func (q *Queries) LayerIndexInsert(ctx context.Context, db DBTX, arg LayerIndexI
 		arg.Files,
 		arg.FileBytes,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

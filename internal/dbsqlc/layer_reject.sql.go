@@ -11,25 +11,26 @@ import (
 
 const layerReject = `-- name: LayerReject :exec
 INSERT INTO layer_rejections (blob_digest, diff_id, registry, repository, class, reason)
-VALUES ($1, nullif($2, ''), $3, $4, $5, $6)
+VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6)
 ON CONFLICT (blob_digest) DO UPDATE
 SET class = excluded.class, reason = excluded.reason, occurred_at = now()
 `
 
 type LayerRejectParams struct {
 	BlobDigest string
-	Column2    interface{}
+	DiffID     string
 	Registry   string
 	Repository string
 	Class      string
 	Reason     string
 }
 
-// A layer blob that cannot be indexed; the same verdict again replaces the reason.
+// A layer blob that cannot be indexed (an empty diff_id is stored as NULL);
+// the same verdict again replaces the reason.
 func (q *Queries) LayerReject(ctx context.Context, db DBTX, arg LayerRejectParams) error {
 	_, err := db.Exec(ctx, layerReject,
 		arg.BlobDigest,
-		arg.Column2,
+		arg.DiffID,
 		arg.Registry,
 		arg.Repository,
 		arg.Class,

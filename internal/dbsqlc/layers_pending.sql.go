@@ -10,7 +10,7 @@ import (
 )
 
 const layersPending = `-- name: LayersPending :many
-SELECT DISTINCT ON (b.digest) b.digest, b.diff_id, b.size, r.name
+SELECT DISTINCT ON (b.digest) b.digest, b.diff_id, b.size, r.name AS repository
 FROM blobs b
 JOIN manifest_layers ml ON ml.blob_digest = b.digest
 JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
@@ -24,23 +24,24 @@ ORDER BY b.digest, r.name
 `
 
 type LayersPendingParams struct {
-	Registry string
-	Name     string
+	Registry         string
+	RepositoryRegexp string
 }
 
 type LayersPendingRow struct {
-	Digest string
-	DiffID *string
-	Size   int64
-	Name   string
+	Digest     string
+	DiffID     *string
+	Size       int64
+	Repository string
 }
 
 // Layer blobs of live image manifests that are neither indexed nor
-// rejected, each once, with one repository to fetch it from.
-// $1: registry name; $2: repository regexp (repoglob).
+// rejected, each once, with one repository to fetch it from: those of
+// registry whose repository name matches repository_regexp (repoglob).
 // Foreign and non-distributable layers live outside the registry and are left out.
+// diff_id is never NULL here.
 func (q *Queries) LayersPending(ctx context.Context, db DBTX, arg LayersPendingParams) ([]LayersPendingRow, error) {
-	rows, err := db.Query(ctx, layersPending, arg.Registry, arg.Name)
+	rows, err := db.Query(ctx, layersPending, arg.Registry, arg.RepositoryRegexp)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func (q *Queries) LayersPending(ctx context.Context, db DBTX, arg LayersPendingP
 			&i.Digest,
 			&i.DiffID,
 			&i.Size,
-			&i.Name,
+			&i.Repository,
 		); err != nil {
 			return nil, err
 		}

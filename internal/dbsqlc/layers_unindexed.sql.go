@@ -10,26 +10,26 @@ import (
 )
 
 const layersUnindexed = `-- name: LayersUnindexed :many
-SELECT d FROM unnest($1::text[]) AS d
+SELECT d::text AS digest FROM unnest($1::text[]) AS d
 WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = d)
   AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = d)
 `
 
-// Of the layer blobs $1, those neither indexed nor rejected: what a push
-// queues for indexing. Primary-key lookups only, on the ingest path.
-func (q *Queries) LayersUnindexed(ctx context.Context, db DBTX, dollar_1 []string) ([]interface{}, error) {
-	rows, err := db.Query(ctx, layersUnindexed, dollar_1)
+// Of the layer blobs digests, those neither indexed nor rejected: what a
+// push queues for indexing. Primary-key lookups only, on the ingest path.
+func (q *Queries) LayersUnindexed(ctx context.Context, db DBTX, digests []string) ([]string, error) {
+	rows, err := db.Query(ctx, layersUnindexed, digests)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []interface{}
+	var items []string
 	for rows.Next() {
-		var d interface{}
-		if err := rows.Scan(&d); err != nil {
+		var digest string
+		if err := rows.Scan(&digest); err != nil {
 			return nil, err
 		}
-		items = append(items, d)
+		items = append(items, digest)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ WHERE r.registry = $1 AND (
 ORDER BY r.name
 `
 
-// Repositories of a registry that hold anything live.
+// Repositories of a registry that hold anything live, by name.
 func (q *Queries) LiveRepositories(ctx context.Context, db DBTX, registry string) ([]string, error) {
 	rows, err := db.Query(ctx, liveRepositories, registry)
 	if err != nil {

@@ -18,9 +18,10 @@ WITH RECURSIVE below(digest) AS (
 SELECT digest FROM below
 `
 
-// Every manifest below the given ones through index entries, at any depth.
-func (q *Queries) ManifestChildren(ctx context.Context, db DBTX, dollar_1 []string) ([]string, error) {
-	rows, err := db.Query(ctx, manifestChildren, dollar_1)
+// Every manifest below the given ones (digests) through index entries, at
+// any depth.
+func (q *Queries) ManifestChildren(ctx context.Context, db DBTX, digests []string) ([]string, error) {
+	rows, err := db.Query(ctx, manifestChildren, digests)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@
 package dbsqlc
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -81,7 +83,7 @@ type CacheBuildPlatform struct {
 	Image          *string
 	Platform       *string
 	ConfigPlatform *string
-	BuiltAt        pgtype.Timestamptz
+	BuiltAt        *time.Time
 }
 
 type CacheBuster struct {
@@ -131,7 +133,7 @@ type CacheHistory struct {
 	Platform             *string
 	FromDigest           *string
 	ToDigest             *string
-	OccurredAt           pgtype.Timestamptz
+	OccurredAt           *time.Time
 	ReusedLayers         *int32
 	TotalLayers          *int32
 	ReusedBytes          *int64
@@ -213,7 +215,7 @@ type CacheTransition struct {
 	TagEventID           *int64
 	FromDigest           string
 	ToDigest             string
-	OccurredAt           pgtype.Timestamptz
+	OccurredAt           time.Time
 	ReusedLayers         int32
 	TotalLayers          int32
 	ReusedBytes          int64
@@ -231,7 +233,7 @@ type Config struct {
 type ConfigHistory struct {
 	ConfigDigest *string
 	Position     *int32
-	Created      pgtype.Timestamptz
+	Created      *time.Time
 	CreatedBy    *string
 	Author       *string
 	Comment      *string
@@ -276,7 +278,7 @@ type ImageWaste struct {
 	WastedCompressedBytes int64
 	FinalFiles            int32
 	FinalBytes            int64
-	AnalyzedAt            pgtype.Timestamptz
+	AnalyzedAt            time.Time
 }
 
 type IndexChild struct {
@@ -306,7 +308,7 @@ type IngestFailure struct {
 	Reason     string
 	Payload    []byte
 	Attempts   int32
-	OccurredAt pgtype.Timestamptz
+	OccurredAt time.Time
 }
 
 type LayerFile struct {
@@ -336,7 +338,7 @@ type LayerIndex struct {
 	Entries          int32
 	Files            int32
 	FileBytes        int64
-	ScannedAt        pgtype.Timestamptz
+	ScannedAt        time.Time
 }
 
 type LayerRejection struct {
@@ -346,7 +348,7 @@ type LayerRejection struct {
 	Repository string
 	Class      string
 	Reason     string
-	OccurredAt pgtype.Timestamptz
+	OccurredAt time.Time
 }
 
 type LayerqSchemaMigration struct {
@@ -377,7 +379,7 @@ type Manifest struct {
 	Os              *string
 	Architecture    *string
 	Variant         *string
-	Created         pgtype.Timestamptz
+	Created         *time.Time
 	ArtifactType    *string
 	SubjectDigest   *string
 	Annotations     []byte
@@ -387,7 +389,7 @@ type Manifest struct {
 	HistoryMismatch *string
 	LayerCount      int32
 	LayersSize      int64
-	FirstSeen       pgtype.Timestamptz
+	FirstSeen       time.Time
 }
 
 type ManifestLayer struct {
@@ -398,7 +400,7 @@ type ManifestLayer struct {
 	ChainID        *string
 	HistoryIndex   *int32
 	CreatedBy      *string
-	Created        pgtype.Timestamptz
+	Created        *time.Time
 	Comment        *string
 }
 
@@ -433,18 +435,18 @@ type Quarantine struct {
 	Kind       string
 	Data       []byte
 	Header     []byte
-	ReceivedAt pgtype.Timestamptz
-	StoredAt   pgtype.Timestamptz
+	ReceivedAt time.Time
+	StoredAt   time.Time
 	Seen       int32
-	ReplayedAt pgtype.Timestamptz
+	ReplayedAt *time.Time
 	ReplayNote *string
 }
 
 type RegistryAlias struct {
 	Registry  string
 	Host      string
-	FirstSeen pgtype.Timestamptz
-	LastSeen  pgtype.Timestamptz
+	FirstSeen time.Time
+	LastSeen  time.Time
 	Events    int64
 }
 
@@ -467,7 +469,7 @@ type Repository struct {
 	ID        int64
 	Registry  string
 	Name      string
-	FirstSeen pgtype.Timestamptz
+	FirstSeen time.Time
 }
 
 type RepositoryBlob struct {
@@ -487,9 +489,9 @@ type RepositoryContent struct {
 type RepositoryManifest struct {
 	RepositoryID   int64
 	ManifestDigest string
-	FirstSeen      pgtype.Timestamptz
-	ObservedAt     pgtype.Timestamptz
-	DeletedAt      pgtype.Timestamptz
+	FirstSeen      time.Time
+	ObservedAt     time.Time
+	DeletedAt      *time.Time
 }
 
 type RepositoryUsage struct {
@@ -505,14 +507,14 @@ type Scan struct {
 	ID         int64
 	Registry   string
 	RepoGlob   string
-	StartedAt  pgtype.Timestamptz
-	FinishedAt pgtype.Timestamptz
+	StartedAt  time.Time
+	FinishedAt *time.Time
 }
 
 type ScanRepository struct {
 	ScanID     int64
 	Repository string
-	DoneAt     pgtype.Timestamptz
+	DoneAt     time.Time
 }
 
 type SharedContent struct {
@@ -568,8 +570,8 @@ type Tag struct {
 	RepositoryID   int64
 	Name           string
 	ManifestDigest string
-	UpdatedAt      pgtype.Timestamptz
-	DeletedAt      pgtype.Timestamptz
+	UpdatedAt      time.Time
+	DeletedAt      *time.Time
 	PreviousDigest *string
 }
 
@@ -580,7 +582,7 @@ type TagEvent struct {
 	Action         string
 	ManifestDigest *string
 	PreviousDigest *string
-	OccurredAt     pgtype.Timestamptz
+	OccurredAt     time.Time
 	Source         string
 	EventID        *string
 }

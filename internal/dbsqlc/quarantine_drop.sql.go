@@ -9,12 +9,15 @@ import (
 	"context"
 )
 
-const quarantineDrop = `-- name: QuarantineDrop :exec
+const quarantineDrop = `-- name: QuarantineDrop :execrows
 DELETE FROM quarantine WHERE id = ANY($1::text[])
 `
 
 // Drop quarantined items by id.
-func (q *Queries) QuarantineDrop(ctx context.Context, db DBTX, dollar_1 []string) error {
-	_, err := db.Exec(ctx, quarantineDrop, dollar_1)
-	return err
+func (q *Queries) QuarantineDrop(ctx context.Context, db DBTX, ids []string) (int64, error) {
+	result, err := db.Exec(ctx, quarantineDrop, ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

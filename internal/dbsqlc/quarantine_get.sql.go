@@ -7,12 +7,12 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const quarantineGet = `-- name: QuarantineGet :many
-SELECT id, source, registry, reason, detail, kind, data, header, received_at, seen, replayed_at, coalesce(replay_note, '')
+SELECT id, source, registry, reason, detail, kind, data, header, received_at, seen, replayed_at,
+    coalesce(replay_note, '') AS replay_note
 FROM quarantine
 WHERE id = $1 OR id LIKE $1 || '%'
 ORDER BY id = $1 DESC
@@ -28,13 +28,15 @@ type QuarantineGetRow struct {
 	Kind       string
 	Data       []byte
 	Header     []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 	Seen       int32
-	ReplayedAt pgtype.Timestamptz
+	ReplayedAt *time.Time
 	ReplayNote string
 }
 
-// One quarantined item by id, or by a unique prefix of it.
+// One quarantined item by id, or by a unique prefix of it: the item whose
+// id is id first, and at most two rows (a second means the prefix is
+// ambiguous unless the first is an exact match).
 func (q *Queries) QuarantineGet(ctx context.Context, db DBTX, id string) ([]QuarantineGetRow, error) {
 	rows, err := db.Query(ctx, quarantineGet, id)
 	if err != nil {

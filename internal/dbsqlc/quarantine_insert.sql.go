@@ -7,8 +7,7 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const quarantineInsert = `-- name: QuarantineInsert :exec
@@ -25,11 +24,12 @@ type QuarantineInsertParams struct {
 	Detail     string
 	Kind       string
 	Data       []byte
-	Column8    []byte
-	ReceivedAt pgtype.Timestamptz
+	Header     []byte
+	ReceivedAt time.Time
 }
 
-// Keep a quarantined item; the same item again counts another delivery.
+// Keep a quarantined item (header: JSON, or NULL); the same item again
+// counts another delivery.
 func (q *Queries) QuarantineInsert(ctx context.Context, db DBTX, arg QuarantineInsertParams) error {
 	_, err := db.Exec(ctx, quarantineInsert,
 		arg.ID,
@@ -39,7 +39,7 @@ func (q *Queries) QuarantineInsert(ctx context.Context, db DBTX, arg QuarantineI
 		arg.Detail,
 		arg.Kind,
 		arg.Data,
-		arg.Column8,
+		arg.Header,
 		arg.ReceivedAt,
 	)
 	return err

@@ -7,14 +7,14 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const quarantineList = `-- name: QuarantineList :many
-SELECT id, source, registry, reason, detail, kind, data, header, received_at, seen, replayed_at, coalesce(replay_note, '')
+SELECT id, source, registry, reason, detail, kind, data, header, received_at, seen, replayed_at,
+    coalesce(replay_note, '') AS replay_note
 FROM quarantine
-WHERE $1 OR replayed_at IS NULL
+WHERE $1::boolean OR replayed_at IS NULL
 ORDER BY received_at, id
 `
 
@@ -27,15 +27,16 @@ type QuarantineListRow struct {
 	Kind       string
 	Data       []byte
 	Header     []byte
-	ReceivedAt pgtype.Timestamptz
+	ReceivedAt time.Time
 	Seen       int32
-	ReplayedAt pgtype.Timestamptz
+	ReplayedAt *time.Time
 	ReplayNote string
 }
 
-// Quarantined items, oldest first; $1: include replayed ones.
-func (q *Queries) QuarantineList(ctx context.Context, db DBTX, dollar_1 interface{}) ([]QuarantineListRow, error) {
-	rows, err := db.Query(ctx, quarantineList, dollar_1)
+// Quarantined items, oldest first; the replayed ones too when
+// include_replayed.
+func (q *Queries) QuarantineList(ctx context.Context, db DBTX, includeReplayed bool) ([]QuarantineListRow, error) {
+	rows, err := db.Query(ctx, quarantineList, includeReplayed)
 	if err != nil {
 		return nil, err
 	}

@@ -7,24 +7,23 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const quarantineReplayed = `-- name: QuarantineReplayed :exec
 UPDATE quarantine
-SET replayed_at = CASE WHEN $2 THEN now() END, replay_note = $3
-WHERE id = $1
+SET replayed_at = CASE WHEN $1::boolean THEN now() END, replay_note = $2::text
+WHERE id = $3
 `
 
 type QuarantineReplayedParams struct {
-	ID         string
-	ReplayedAt pgtype.Timestamptz
-	ReplayNote *string
+	Done bool
+	Note string
+	ID   string
 }
 
-// Mark an item replayed ($2 true) or note why a replay left it ($2 false).
+// Mark an item replayed (done true) or note why a replay left it (done
+// false); note is what the replay did.
 func (q *Queries) QuarantineReplayed(ctx context.Context, db DBTX, arg QuarantineReplayedParams) error {
-	_, err := db.Exec(ctx, quarantineReplayed, arg.ID, arg.ReplayedAt, arg.ReplayNote)
+	_, err := db.Exec(ctx, quarantineReplayed, arg.Done, arg.Note, arg.ID)
 	return err
 }

@@ -24,11 +24,12 @@ type RecordFailureParams struct {
 	Source     string
 	Class      string
 	Reason     string
-	Column7    []byte
+	Payload    []byte
 }
 
-// A reference that could not be ingested. The same failure seen again bumps
-// attempts instead of adding a row.
+// A reference that could not be ingested (payload: the event that caused
+// it, JSON, or NULL). The same failure seen again bumps attempts instead of
+// adding a row, keeping the earlier payload when this one is NULL.
 func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureParams) error {
 	_, err := db.Exec(ctx, recordFailure,
 		arg.Registry,
@@ -37,7 +38,7 @@ func (q *Queries) RecordFailure(ctx context.Context, db DBTX, arg RecordFailureP
 		arg.Source,
 		arg.Class,
 		arg.Reason,
-		arg.Column7,
+		arg.Payload,
 	)
 	return err
 }

@@ -12,14 +12,14 @@ import (
 const refAlias = `-- name: RefAlias :many
 SELECT DISTINCT registry
 FROM registry_aliases
-WHERE lower(host) = lower($1)
+WHERE lower(host) = lower($1::text)
 ORDER BY registry
 `
 
-// The registries whose events have named them by host $1 (an alias the
+// The registries whose events have named them by host (an alias the
 // registry's configuration does not list: see registry_aliases).
-func (q *Queries) RefAlias(ctx context.Context, db DBTX, lower string) ([]string, error) {
-	rows, err := db.Query(ctx, refAlias, lower)
+func (q *Queries) RefAlias(ctx context.Context, db DBTX, host string) ([]string, error) {
+	rows, err := db.Query(ctx, refAlias, host)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,11 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const refDigest = `-- name: RefDigest :many
-SELECT r.registry, r.name, rm.manifest_digest, m.kind, rm.deleted_at,
+SELECT r.registry, r.name AS repository, rm.manifest_digest, m.kind, rm.deleted_at,
     EXISTS (SELECT 1 FROM tags tg WHERE tg.repository_id = rm.repository_id
         AND tg.manifest_digest = rm.manifest_digest AND tg.deleted_at IS NULL) AS tagged
 FROM repository_manifests rm
@@ -24,22 +23,23 @@ ORDER BY rm.manifest_digest, rm.deleted_at IS NOT NULL, tagged DESC, rm.deleted_
 
 type RefDigestRow struct {
 	Registry       string
-	Name           string
+	Repository     string
 	ManifestDigest string
 	Kind           string
-	DeletedAt      pgtype.Timestamptz
+	DeletedAt      *time.Time
 	Tagged         bool
 }
 
 // The repositories that hold, or held, a manifest whose digest starts with
-// $1 (a whole digest, or a short one: "sha256:" and its first hex digits):
-// registry, repository, digest, kind, when the manifest was deleted from the
-// repository (NULL while live there) and whether a live tag there names it.
+// digest (a whole digest, or a short one: "sha256:" and its first hex
+// digits): registry, repository, the manifest's digest, its kind, when it
+// was deleted from the repository (NULL while live there) and whether a
+// live tag there names it.
 // Per digest, live memberships come first, tagged ones first among them.
 // The digest index does not serve a prefix: this reads every membership,
 // once per command-line lookup.
-func (q *Queries) RefDigest(ctx context.Context, db DBTX, startsWith string) ([]RefDigestRow, error) {
-	rows, err := db.Query(ctx, refDigest, startsWith)
+func (q *Queries) RefDigest(ctx context.Context, db DBTX, digest string) ([]RefDigestRow, error) {
+	rows, err := db.Query(ctx, refDigest, digest)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (q *Queries) RefDigest(ctx context.Context, db DBTX, startsWith string) ([]
 		var i RefDigestRow
 		if err := rows.Scan(
 			&i.Registry,
-			&i.Name,
+			&i.Repository,
 			&i.ManifestDigest,
 			&i.Kind,
 			&i.DeletedAt,

@@ -11,8 +11,8 @@ import (
 
 const refRepositories = `-- name: RefRepositories :many
 SELECT r.id, r.registry, r.name,
-    EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id AND rm.deleted_at IS NULL)
-    OR EXISTS (SELECT 1 FROM tags tg WHERE tg.repository_id = r.id AND tg.deleted_at IS NULL)
+    (EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id AND rm.deleted_at IS NULL)
+     OR EXISTS (SELECT 1 FROM tags tg WHERE tg.repository_id = r.id AND tg.deleted_at IS NULL))::boolean AS live
 FROM repositories r
 ORDER BY r.registry, r.name
 `
@@ -21,7 +21,7 @@ type RefRepositoriesRow struct {
 	ID       int64
 	Registry string
 	Name     string
-	Column4  *bool
+	Live     bool
 }
 
 // Every repository the graph knows, and whether it holds anything live:
@@ -39,7 +39,7 @@ func (q *Queries) RefRepositories(ctx context.Context, db DBTX) ([]RefRepositori
 			&i.ID,
 			&i.Registry,
 			&i.Name,
-			&i.Column4,
+			&i.Live,
 		); err != nil {
 			return nil, err
 		}

@@ -7,8 +7,7 @@ package dbsqlc
 
 import (
 	"context"
-
-	"github.com/jackc/pgx/v5/pgtype"
+	"time"
 )
 
 const refTags = `-- name: RefTags :many
@@ -21,15 +20,15 @@ ORDER BY tg.updated_at DESC, tg.name
 type RefTagsRow struct {
 	RepositoryID int64
 	Name         string
-	UpdatedAt    pgtype.Timestamptz
-	DeletedAt    pgtype.Timestamptz
+	UpdatedAt    time.Time
+	DeletedAt    *time.Time
 }
 
-// The tags of the repositories $1 (ids), live and deleted, the latest moved
-// first: repository id, tag, when it last moved, when it was deleted (NULL
-// while live).
-func (q *Queries) RefTags(ctx context.Context, db DBTX, dollar_1 []int64) ([]RefTagsRow, error) {
-	rows, err := db.Query(ctx, refTags, dollar_1)
+// The tags of the repositories whose ids are repository_ids, live and
+// deleted, the latest moved first: repository id, tag, when it last moved,
+// when it was deleted (NULL while live).
+func (q *Queries) RefTags(ctx context.Context, db DBTX, repositoryIds []int64) ([]RefTagsRow, error) {
+	rows, err := db.Query(ctx, refTags, repositoryIds)
 	if err != nil {
 		return nil, err
 	}

@@ -10,29 +10,30 @@ import (
 )
 
 const repositoryState = `-- name: RepositoryState :many
+SELECT NULL::text AS tag, rm.manifest_digest AS digest
+FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+WHERE r.registry = $1 AND r.name = $2 AND rm.deleted_at IS NULL
+UNION ALL
 SELECT tg.name, tg.manifest_digest
 FROM tags tg JOIN repositories r ON r.id = tg.repository_id
 WHERE r.registry = $1 AND r.name = $2 AND tg.deleted_at IS NULL
-UNION ALL
-SELECT NULL, rm.manifest_digest
-FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
-WHERE r.registry = $1 AND r.name = $2 AND rm.deleted_at IS NULL
 `
 
 type RepositoryStateParams struct {
-	Registry string
-	Name     string
+	Registry   string
+	Repository string
 }
 
 type RepositoryStateRow struct {
-	Name           string
-	ManifestDigest string
+	Tag    *string
+	Digest string
 }
 
-// What the graph holds for one repository: live tags and their digests, and
-// every live manifest digest (tag is NULL for manifests held untagged).
+// What the graph holds for one repository: every live manifest digest (tag
+// NULL), and live tags with their digests. The untagged half comes first so
+// that sqlc, which types a UNION by its first branch, sees tag as nullable.
 func (q *Queries) RepositoryState(ctx context.Context, db DBTX, arg RepositoryStateParams) ([]RepositoryStateRow, error) {
-	rows, err := db.Query(ctx, repositoryState, arg.Registry, arg.Name)
+	rows, err := db.Query(ctx, repositoryState, arg.Registry, arg.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (q *Queries) RepositoryState(ctx context.Context, db DBTX, arg RepositorySt
 	var items []RepositoryStateRow
 	for rows.Next() {
 		var i RepositoryStateRow
-		if err := rows.Scan(&i.Name, &i.ManifestDigest); err != nil {
+		if err := rows.Scan(&i.Tag, &i.Digest); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

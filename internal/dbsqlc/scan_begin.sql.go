@@ -26,8 +26,8 @@ SELECT id, true FROM open
 `
 
 type ScanBeginParams struct {
-	Column1 string
-	Column2 string
+	Registry string
+	RepoGlob string
 }
 
 type ScanBeginRow struct {
@@ -35,9 +35,10 @@ type ScanBeginRow struct {
 	Resumed bool
 }
 
-// Resume the newest unfinished scan of this registry and glob, or start one.
+// Resume the newest unfinished scan of this registry and glob (repo_glob),
+// or start one; resumed says which.
 func (q *Queries) ScanBegin(ctx context.Context, db DBTX, arg ScanBeginParams) (ScanBeginRow, error) {
-	row := db.QueryRow(ctx, scanBegin, arg.Column1, arg.Column2)
+	row := db.QueryRow(ctx, scanBegin, arg.Registry, arg.RepoGlob)
 	var i ScanBeginRow
 	err := row.Scan(&i.ID, &i.Resumed)
 	return i, err

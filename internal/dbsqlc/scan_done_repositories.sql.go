@@ -13,6 +13,7 @@ const scanDoneRepositories = `-- name: ScanDoneRepositories :many
 SELECT repository FROM scan_repositories WHERE scan_id = $1
 `
 
+// The repositories a scan has finished.
 func (q *Queries) ScanDoneRepositories(ctx context.Context, db DBTX, scanID int64) ([]string, error) {
 	rows, err := db.Query(ctx, scanDoneRepositories, scanID)
 	if err != nil {

@@ -13,7 +13,8 @@ const scanFinish = `-- name: ScanFinish :exec
 UPDATE scans SET finished_at = now() WHERE id = $1
 `
 
-func (q *Queries) ScanFinish(ctx context.Context, db DBTX, id int64) error {
-	_, err := db.Exec(ctx, scanFinish, id)
+// Mark a scan complete; the next scan of its registry and glob starts afresh.
+func (q *Queries) ScanFinish(ctx context.Context, db DBTX, scanID int64) error {
+	_, err := db.Exec(ctx, scanFinish, scanID)
 	return err
 }

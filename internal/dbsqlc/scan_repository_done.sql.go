@@ -19,6 +19,7 @@ type ScanRepositoryDoneParams struct {
 	Repository string
 }
 
+// Record that a scan finished one repository (once).
 func (q *Queries) ScanRepositoryDone(ctx context.Context, db DBTX, arg ScanRepositoryDoneParams) error {
 	_, err := db.Exec(ctx, scanRepositoryDone, arg.ScanID, arg.Repository)
 	return err

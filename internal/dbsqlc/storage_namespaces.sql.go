@@ -12,7 +12,7 @@ import (
 const storageNamespaces = `-- name: StorageNamespaces :many
 SELECT registry, namespace, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
 FROM storage_namespaces
-WHERE namespace ~ $1
+WHERE namespace ~ $1::text
 ORDER BY physical_bytes DESC, registry, namespace
 `
 
@@ -27,8 +27,8 @@ type StorageNamespacesRow struct {
 }
 
 // Storage per namespace (view storage_namespaces), largest physical first.
-// $1: namespace regexp.
-func (q *Queries) StorageNamespaces(ctx context.Context, db DBTX, namespace *string) ([]StorageNamespacesRow, error) {
+// namespace: namespace regexp.
+func (q *Queries) StorageNamespaces(ctx context.Context, db DBTX, namespace string) ([]StorageNamespacesRow, error) {
 	rows, err := db.Query(ctx, storageNamespaces, namespace)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 )
 
 const storageRegistries = `-- name: StorageRegistries :many
-SELECT registry, images, logical_bytes, physical_bytes, coalesce(dedup_ratio, 0)
+SELECT registry, images, logical_bytes, physical_bytes, coalesce(dedup_ratio, 0) AS dedup_ratio
 FROM storage_registries
 ORDER BY registry
 `
@@ -23,7 +23,8 @@ type StorageRegistriesRow struct {
 	DedupRatio    float64
 }
 
-// Storage per registry (view storage_registries).
+// Storage per registry (view storage_registries); dedup_ratio is 0 when the
+// registry stores no bytes.
 func (q *Queries) StorageRegistries(ctx context.Context, db DBTX) ([]StorageRegistriesRow, error) {
 	rows, err := db.Query(ctx, storageRegistries)
 	if err != nil {

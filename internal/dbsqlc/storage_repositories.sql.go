@@ -12,7 +12,7 @@ import (
 const storageRepositories = `-- name: StorageRepositories :many
 SELECT registry, repository, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
 FROM storage_repositories
-WHERE repository ~ $1
+WHERE repository ~ $1::text
 ORDER BY physical_bytes DESC, registry, repository
 `
 
@@ -27,8 +27,8 @@ type StorageRepositoriesRow struct {
 }
 
 // Storage per repository (view storage_repositories), largest physical
-// first. $1: repository regexp.
-func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, repository *string) ([]StorageRepositoriesRow, error) {
+// first. repository: repository regexp.
+func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, repository string) ([]StorageRepositoriesRow, error) {
 	rows, err := db.Query(ctx, storageRepositories, repository)
 	if err != nil {
 		return nil, err

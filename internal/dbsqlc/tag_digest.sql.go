@@ -10,21 +10,21 @@ import (
 )
 
 const tagDigest = `-- name: TagDigest :one
-SELECT tg.manifest_digest
+SELECT tg.manifest_digest AS digest
 FROM tags tg JOIN repositories r ON r.id = tg.repository_id
 WHERE r.registry = $1 AND r.name = $2 AND tg.name = $3
 `
 
 type TagDigestParams struct {
-	Registry string
-	Name     string
-	Name_2   string
+	Registry   string
+	Repository string
+	Tag        string
 }
 
 // The manifest a tag names, or last named before it was deleted.
 func (q *Queries) TagDigest(ctx context.Context, db DBTX, arg TagDigestParams) (string, error) {
-	row := db.QueryRow(ctx, tagDigest, arg.Registry, arg.Name, arg.Name_2)
-	var manifest_digest string
-	err := row.Scan(&manifest_digest)
-	return manifest_digest, err
+	row := db.QueryRow(ctx, tagDigest, arg.Registry, arg.Repository, arg.Tag)
+	var digest string
+	err := row.Scan(&digest)
+	return digest, err
 }

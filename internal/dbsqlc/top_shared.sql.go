@@ -15,7 +15,7 @@ WITH live AS (
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
+    WHERE rm.deleted_at IS NULL AND r.name ~ $3::text
 ),
 uses AS (
     SELECT layerq_content(b.diff_id, b.digest) AS content, b.digest, b.size, b.media_type,
@@ -47,22 +47,23 @@ ranked AS (
     GROUP BY c.content, c.images, c.repositories, c.sample_repositories
 )
 SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
-    r.digests, r.sizes, r.media_types, r.encoding_images,
+    r.digests::text[] AS digests, r.sizes::bigint[] AS sizes, r.media_types::text[] AS media_types,
+    r.encoding_images::bigint[] AS encoding_images,
     coalesce((SELECT ml.created_by FROM manifest_layers ml
               WHERE ml.blob_digest = ANY (r.digests) AND ml.created_by IS NOT NULL
-              ORDER BY ml.manifest_digest, ml.position LIMIT 1), '') AS created_by,
-    r.sample_repositories
+              ORDER BY ml.manifest_digest, ml.position LIMIT 1), '')::text AS created_by,
+    r.sample_repositories::text[] AS sample_repositories
 FROM ranked r
-ORDER BY CASE $3::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
+ORDER BY CASE $1::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
     r.images DESC, r.repositories DESC, r.stored_bytes DESC, r.content
 LIMIT $2::bigint
 `
 
 type TopSharedParams struct {
-	Column1 string
-	Column2 int64
-	Column3 string
-	Column4 int64
+	SortBy     string
+	Limit      int64
+	Repository string
+	MinImages  int64
 }
 
 type TopSharedRow struct {
@@ -71,24 +72,25 @@ type TopSharedRow struct {
 	Repositories       int64
 	StoredBytes        int64
 	SavedBytes         int64
-	Digests            interface{}
-	Sizes              interface{}
-	MediaTypes         interface{}
-	EncodingImages     interface{}
-	CreatedBy          interface{}
-	SampleRepositories interface{}
+	Digests            []string
+	Sizes              []int64
+	MediaTypes         []string
+	EncodingImages     []int64
+	CreatedBy          string
+	SampleRepositories []string
 }
 
 // Layer contents ranked by the live image manifests in repositories
-// matching $1 that hold them, counted afresh: the $2 contents held by at
-// least $4 of those images, ranked by $3 (images, repositories, saved or
-// stored), with their encodings as those images use them.
+// matching repository (a regexp) that hold them, counted afresh: the limit
+// contents held by at least min_images of those images, ranked by sort_by
+// (images, repositories, saved or stored), with their encodings as those
+// images use them.
 func (q *Queries) TopShared(ctx context.Context, db DBTX, arg TopSharedParams) ([]TopSharedRow, error) {
 	rows, err := db.Query(ctx, topShared,
-		arg.Column1,
-		arg.Column2,
-		arg.Column3,
-		arg.Column4,
+		arg.SortBy,
+		arg.Limit,
+		arg.Repository,
+		arg.MinImages,
 	)
 	if err != nil {
 		return nil, err

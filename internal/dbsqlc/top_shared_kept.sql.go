@@ -11,33 +11,34 @@ import (
 
 const topSharedKept = `-- name: TopSharedKept :many
 WITH top AS (
-    (SELECT content FROM content_usage WHERE $2::text = 'images' AND images > 1 AND images >= $3::integer
-     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE $1::text = 'images' AND images > 1 AND images >= $2::integer
+     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $3::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'repositories' AND images > 1 AND images >= $3::integer
-     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE $1::text = 'repositories' AND images > 1 AND images >= $2::integer
+     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $3::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'saved' AND images > 1 AND images >= $3::integer
-     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE $1::text = 'saved' AND images > 1 AND images >= $2::integer
+     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $3::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'stored' AND images > 1 AND images >= $3::integer
-     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE $1::text = 'stored' AND images > 1 AND images >= $2::integer
+     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $3::bigint)
     UNION ALL
     -- Unshared contents too (--min-images 1): no index serves these.
-    (SELECT content FROM content_usage WHERE $3::integer <= 1 AND images > 0
-     ORDER BY CASE $2::text WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
-         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE $2::integer <= 1 AND images > 0
+     ORDER BY CASE $1::text WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
+         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $3::bigint)
 )
-SELECT s.content, s.images::bigint, s.repositories::bigint, s.stored_bytes, s.saved_bytes,
-    e.digests, e.sizes, e.media_types, e.images,
+SELECT s.content, s.images::bigint AS images, s.repositories::bigint AS repositories, s.stored_bytes, s.saved_bytes,
+    e.digests::text[] AS digests, e.sizes::bigint[] AS sizes, e.media_types::text[] AS media_types,
+    e.images::bigint[] AS encoding_images,
     coalesce((SELECT x.created_by FROM unnest(e.digests) AS d(digest)
               CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
                                   WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
                                   ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
-              ORDER BY x.manifest_digest, x.position LIMIT 1), '') AS created_by,
+              ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
     ARRAY(SELECT r.name FROM repository_contents rc JOIN repositories r ON r.id = rc.repository_id
           WHERE rc.content = s.content AND rc.images > 0
-          GROUP BY r.name ORDER BY r.name LIMIT 5) AS sample_repositories
+          GROUP BY r.name ORDER BY r.name LIMIT 5)::text[] AS sample_repositories
 FROM (SELECT DISTINCT content FROM top) t
 JOIN content_usage s ON s.content = t.content
 CROSS JOIN LATERAL (
@@ -54,33 +55,34 @@ CROSS JOIN LATERAL (
 `
 
 type TopSharedKeptParams struct {
-	Column1 int64
-	Column2 string
-	Column3 int32
+	SortBy    string
+	MinImages int32
+	Limit     int64
 }
 
 type TopSharedKeptRow struct {
 	Content            string
-	SImages            int64
-	SRepositories      int64
+	Images             int64
+	Repositories       int64
 	StoredBytes        int64
 	SavedBytes         int64
-	Digests            interface{}
-	Sizes              interface{}
-	MediaTypes         interface{}
-	Images             interface{}
-	CreatedBy          interface{}
-	SampleRepositories interface{}
+	Digests            []string
+	Sizes              []int64
+	MediaTypes         []string
+	EncodingImages     []int64
+	CreatedBy          string
+	SampleRepositories []string
 }
 
 // Top-shared over the whole graph, from the kept per-content counts
-// (content_usage): the $1 layer contents held by at least $3 live images,
-// ranked by $2 (images, repositories, saved or stored), each with its
-// encodings (blob, size, media type, live images using it), the step that
-// made it and a few repositories holding it. Each ranking reads its own
-// index; the report orders the rows (the ranking's keys are in them).
+// (content_usage): the limit layer contents held by at least min_images
+// live images, ranked by sort_by (images, repositories, saved or stored),
+// each with its encodings (blob, size, media type, live images using it),
+// the step that made it and a few repositories holding it. Each ranking
+// reads its own index; the report orders the rows (the ranking's keys are
+// in them).
 func (q *Queries) TopSharedKept(ctx context.Context, db DBTX, arg TopSharedKeptParams) ([]TopSharedKeptRow, error) {
-	rows, err := db.Query(ctx, topSharedKept, arg.Column1, arg.Column2, arg.Column3)
+	rows, err := db.Query(ctx, topSharedKept, arg.SortBy, arg.MinImages, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -90,14 +92,14 @@ func (q *Queries) TopSharedKept(ctx context.Context, db DBTX, arg TopSharedKeptP
 		var i TopSharedKeptRow
 		if err := rows.Scan(
 			&i.Content,
-			&i.SImages,
-			&i.SRepositories,
+			&i.Images,
+			&i.Repositories,
 			&i.StoredBytes,
 			&i.SavedBytes,
 			&i.Digests,
 			&i.Sizes,
 			&i.MediaTypes,
-			&i.Images,
+			&i.EncodingImages,
 			&i.CreatedBy,
 			&i.SampleRepositories,
 		); err != nil {

@@ -19,13 +19,13 @@ WHERE m.kind = 'image' AND m.layer_count > 0
                   LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
                   WHERE ml.manifest_digest = m.digest AND li.blob_digest IS NULL)
 ORDER BY m.digest
-LIMIT $1
+LIMIT $1::bigint
 `
 
 // Live image manifests with no image_waste row yet whose layers are all
 // indexed (none rejected): the next ones whose waste can be worked out.
-// $1: how many.
-func (q *Queries) WastePending(ctx context.Context, db DBTX, limit int32) ([]string, error) {
+// limit: how many.
+func (q *Queries) WastePending(ctx context.Context, db DBTX, limit int64) ([]string, error) {
 	rows, err := db.Query(ctx, wastePending, limit)
 	if err != nil {
 		return nil, err

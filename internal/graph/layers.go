@@ -3,22 +3,14 @@ package graph
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/layerscan"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qLayerIndexInsert = sqlfiles.Query("layer_index_insert")
-	qLayerReject      = sqlfiles.Query("layer_reject")
-	qLayerDone        = sqlfiles.Query("layer_done")
-	qLayersPending    = sqlfiles.Query("layers_pending")
-	qLayerIndexCount  = sqlfiles.Query("layer_index_count")
-	qLayersUnindexed  = sqlfiles.Query("layers_unindexed")
 )
 
 // LayerIndex is the file index of one layer blob.
@@ -60,14 +52,27 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 			fileBytes += e.Size
 		}
 	}
+	// The counts are integer columns (int32): the driver refused a larger
+	// count, and so does this rather than wrap it.
+	if len(li.Index.Entries) > math.MaxInt32 {
+		return false, fmt.Errorf("writing index of layer %s: %d entries, more than an integer column holds", li.BlobDigest, len(li.Index.Entries))
+	}
 	var wrote bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, qLayerIndexInsert, li.BlobDigest, li.DiffID, li.Index.Compression,
-			li.CompressedSize, li.Index.UncompressedSize, len(li.Index.Entries), files, fileBytes)
+		inserted, err := queries.LayerIndexInsert(ctx, tx, dbsqlc.LayerIndexInsertParams{
+			BlobDigest:       li.BlobDigest,
+			DiffID:           li.DiffID,
+			Compression:      li.Index.Compression,
+			CompressedSize:   li.CompressedSize,
+			UncompressedSize: li.Index.UncompressedSize,
+			Entries:          int32(len(li.Index.Entries)),
+			Files:            int32(files), // files <= entries
+			FileBytes:        fileBytes,
+		})
 		if err != nil {
 			return fmt.Errorf("writing index of layer %s: %w", li.BlobDigest, err)
 		}
-		if wrote = tag.RowsAffected() == 1; !wrote {
+		if wrote = inserted == 1; !wrote {
 			return nil
 		}
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"layer_files"},
@@ -131,7 +136,14 @@ func pathText(p string) string {
 
 // RejectLayer records that a layer blob cannot be indexed.
 func (s *Store) RejectLayer(ctx context.Context, r LayerRejection) error {
-	_, err := s.pool.Exec(ctx, qLayerReject, r.BlobDigest, r.DiffID, r.Registry, r.Repository, r.Class, r.Reason)
+	err := queries.LayerReject(ctx, s.pool, dbsqlc.LayerRejectParams{
+		BlobDigest: r.BlobDigest,
+		DiffID:     r.DiffID,
+		Registry:   r.Registry,
+		Repository: r.Repository,
+		Class:      r.Class,
+		Reason:     r.Reason,
+	})
 	if err != nil {
 		return fmt.Errorf("recording rejection of layer %s: %w", r.BlobDigest, err)
 	}
@@ -141,56 +153,53 @@ func (s *Store) RejectLayer(ctx context.Context, r LayerRejection) error {
 // LayerDone reports whether a layer blob needs no more work: it is indexed
 // or rejected.
 func (s *Store) LayerDone(ctx context.Context, blobDigest string) (bool, error) {
-	var done bool
-	if err := s.pool.QueryRow(ctx, qLayerDone, blobDigest).Scan(&done); err != nil {
-		return false, fmt.Errorf("looking up layer %s: %w", blobDigest, err)
+	done, err := queries.LayerDone(ctx, s.pool, blobDigest)
+	if err != nil {
+		return false, fmt.Errorf("looking up layer %s: %w", blobDigest, dbsqlc.Interpret(err))
 	}
-	return done, nil
+	if done == nil { // EXISTS OR EXISTS is never NULL
+		return false, fmt.Errorf("looking up layer %s: %w", blobDigest, errNull)
+	}
+	return *done, nil
 }
 
 // PendingLayers lists the layer blobs of live images in a registry's
 // repositories matching repoRegexp that are neither indexed nor rejected,
 // each once.
 func (s *Store) PendingLayers(ctx context.Context, registry, repoRegexp string) ([]PendingLayer, error) {
-	rows, err := s.pool.Query(ctx, qLayersPending, registry, repoRegexp)
+	rows, err := queries.LayersPending(ctx, s.pool, dbsqlc.LayersPendingParams{Registry: registry, RepositoryRegexp: repoRegexp})
 	if err != nil {
 		return nil, fmt.Errorf("listing layers to index: %w", err)
 	}
 	var out []PendingLayer
-	var p PendingLayer
-	_, err = pgx.ForEachRow(rows, []any{&p.Digest, &p.DiffID, &p.Size, &p.Repository}, func() error {
-		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing layers to index: %w", err)
+	for _, r := range rows {
+		if r.DiffID == nil { // the query keeps only blobs with a diff ID
+			return nil, fmt.Errorf("listing layers to index: layer %s: %w", r.Digest, errNull)
+		}
+		out = append(out, PendingLayer{Digest: r.Digest, DiffID: *r.DiffID, Size: r.Size, Repository: r.Repository})
 	}
 	return out, nil
 }
 
 // LayerIndexCount is how many layer blobs the file index holds.
 func (s *Store) LayerIndexCount(ctx context.Context) (int, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, qLayerIndexCount).Scan(&n); err != nil {
-		return 0, fmt.Errorf("counting indexed layers: %w", err)
+	n, err := queries.LayerIndexCount(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("counting indexed layers: %w", dbsqlc.Interpret(err))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // UnindexedLayers returns those of the blob digests that are neither
 // indexed nor rejected.
 func (s *Store) UnindexedLayers(ctx context.Context, digests []string) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, qLayersUnindexed, digests)
+	unindexed, err := queries.LayersUnindexed(ctx, s.pool, digests)
 	if err != nil {
 		return nil, fmt.Errorf("looking up layers: %w", err)
 	}
-	out := map[string]bool{}
-	var d string
-	if _, err := pgx.ForEachRow(rows, []any{&d}, func() error {
+	out := make(map[string]bool, len(unindexed))
+	for _, d := range unindexed {
 		out[d] = true
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("looking up layers: %w", err)
 	}
 	return out, nil
 }

@@ -7,20 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/quarantine"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qQuarantineInsert   = sqlfiles.Query("quarantine_insert")
-	qQuarantineList     = sqlfiles.Query("quarantine_list")
-	qQuarantineGet      = sqlfiles.Query("quarantine_get")
-	qQuarantineReplayed = sqlfiles.Query("quarantine_replayed")
-	qQuarantineDrop     = sqlfiles.Query("quarantine_drop")
-	qAliasSeen          = sqlfiles.Query("alias_seen")
-	qAliasList          = sqlfiles.Query("alias_list")
 )
 
 // Quarantined is a quarantined item as the table keeps it.
@@ -43,37 +31,43 @@ func (s *Store) SaveQuarantine(ctx context.Context, it quarantine.Item) error {
 			return err
 		}
 	}
-	_, err := s.pool.Exec(ctx, qQuarantineInsert, it.ID, it.Source, it.Registry, string(it.Reason), it.Detail, it.Kind, it.Data,
-		nullBytes(header), it.ReceivedAt)
-	return err
+	return queries.QuarantineInsert(ctx, s.pool, dbsqlc.QuarantineInsertParams{
+		ID:         it.ID,
+		Source:     it.Source,
+		Registry:   it.Registry,
+		Reason:     string(it.Reason),
+		Detail:     it.Detail,
+		Kind:       it.Kind,
+		Data:       it.Data,
+		Header:     header, // nil: NULL
+		ReceivedAt: it.ReceivedAt,
+	})
 }
 
-func nullBytes(b []byte) *string {
-	if b == nil {
-		return nil
+// quarantined is a row of quarantine_list or quarantine_get (the same
+// columns) as a Quarantined.
+func quarantined(r dbsqlc.QuarantineListRow) (Quarantined, error) {
+	q := Quarantined{
+		Item: quarantine.Item{
+			ID:         r.ID,
+			Source:     r.Source,
+			Registry:   r.Registry,
+			Reason:     quarantine.Reason(r.Reason),
+			Detail:     r.Detail,
+			Kind:       r.Kind,
+			Data:       r.Data,
+			ReceivedAt: r.ReceivedAt,
+		},
+		Seen:       int(r.Seen),
+		ReplayNote: r.ReplayNote,
 	}
-	s := string(b)
-	return &s
-}
-
-func scanQuarantined(row pgx.Row) (Quarantined, error) {
-	var (
-		q        Quarantined
-		reason   string
-		header   []byte
-		replayed *time.Time
-	)
-	if err := row.Scan(&q.ID, &q.Source, &q.Registry, &reason, &q.Detail, &q.Kind, &q.Data, &header, &q.ReceivedAt, &q.Seen, &replayed, &q.ReplayNote); err != nil {
-		return q, err
-	}
-	q.Reason = quarantine.Reason(reason)
-	if len(header) > 0 {
-		if err := json.Unmarshal(header, &q.Header); err != nil {
+	if len(r.Header) > 0 {
+		if err := json.Unmarshal(r.Header, &q.Header); err != nil {
 			return q, fmt.Errorf("quarantine item %s: header: %w", q.ID, err)
 		}
 	}
-	if replayed != nil {
-		q.ReplayedAt = *replayed
+	if r.ReplayedAt != nil {
+		q.ReplayedAt = *r.ReplayedAt
 	}
 	return q, nil
 }
@@ -81,20 +75,19 @@ func scanQuarantined(row pgx.Row) (Quarantined, error) {
 // ListQuarantine returns the quarantined items, oldest first; with all,
 // the replayed ones too.
 func (s *Store) ListQuarantine(ctx context.Context, all bool) ([]Quarantined, error) {
-	rows, err := s.pool.Query(ctx, qQuarantineList, all)
+	rows, err := queries.QuarantineList(ctx, s.pool, all)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []Quarantined
-	for rows.Next() {
-		q, err := scanQuarantined(rows)
+	for _, r := range rows {
+		q, err := quarantined(r)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, q)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ErrAmbiguous means an id prefix names more than one item.
@@ -103,21 +96,17 @@ var ErrAmbiguous = errors.New("ambiguous")
 // GetQuarantine returns the item with id, or the one item whose id starts
 // with it: ErrNotFound when none, ErrAmbiguous when several.
 func (s *Store) GetQuarantine(ctx context.Context, id string) (Quarantined, error) {
-	rows, err := s.pool.Query(ctx, qQuarantineGet, id)
+	rows, err := queries.QuarantineGet(ctx, s.pool, id)
 	if err != nil {
 		return Quarantined{}, err
 	}
-	defer rows.Close()
 	var out []Quarantined
-	for rows.Next() {
-		q, err := scanQuarantined(rows)
+	for _, r := range rows {
+		q, err := quarantined(dbsqlc.QuarantineListRow(r))
 		if err != nil {
 			return Quarantined{}, err
 		}
 		out = append(out, q)
-	}
-	if err := rows.Err(); err != nil {
-		return Quarantined{}, err
 	}
 	switch {
 	case len(out) == 0:
@@ -131,14 +120,12 @@ func (s *Store) GetQuarantine(ctx context.Context, id string) (Quarantined, erro
 // MarkReplayed records what a replay of an item did: done when everything
 // in it was used (it then leaves the default listing).
 func (s *Store) MarkReplayed(ctx context.Context, id string, done bool, note string) error {
-	_, err := s.pool.Exec(ctx, qQuarantineReplayed, id, done, note)
-	return err
+	return queries.QuarantineReplayed(ctx, s.pool, dbsqlc.QuarantineReplayedParams{ID: id, Done: done, Note: note})
 }
 
 // DropQuarantine deletes items; it returns how many it deleted.
 func (s *Store) DropQuarantine(ctx context.Context, ids []string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, qQuarantineDrop, ids)
-	return tag.RowsAffected(), err
+	return queries.QuarantineDrop(ctx, s.pool, ids)
 }
 
 // Alias is a host events named for a configured registry.
@@ -152,19 +139,19 @@ type Alias struct {
 // SeeAlias records that an event named host for registry; first is true
 // the first time.
 func (s *Store) SeeAlias(ctx context.Context, registry, host string) (first bool, err error) {
-	err = s.pool.QueryRow(ctx, qAliasSeen, registry, host).Scan(&first)
-	return first, err
+	first, err = queries.AliasSeen(ctx, s.pool, dbsqlc.AliasSeenParams{Registry: registry, Host: host})
+	return first, dbsqlc.Interpret(err)
 }
 
 // Aliases returns the hosts seen for each registry.
 func (s *Store) Aliases(ctx context.Context) ([]Alias, error) {
-	rows, err := s.pool.Query(ctx, qAliasList)
+	rows, err := queries.AliasList(ctx, s.pool)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Alias, error) {
-		var a Alias
-		err := r.Scan(&a.Registry, &a.Host, &a.FirstSeen, &a.LastSeen, &a.Events)
-		return a, err
-	})
+	out := make([]Alias, 0, len(rows)) // never nil, as before sqlc
+	for _, r := range rows {
+		out = append(out, Alias{Registry: r.Registry, Host: r.Host, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Events: r.Events})
+	}
+	return out, nil
 }

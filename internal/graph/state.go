@@ -8,24 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qRecordFailure      = sqlfiles.Query("record_failure")
-	qTagDigest          = sqlfiles.Query("tag_digest")
-	qClearFailure       = sqlfiles.Query("clear_failure")
-	qDeleteTags         = sqlfiles.Query("delete_tags")
-	qDeleteManifest     = sqlfiles.Query("delete_manifest")
-	qRepositoryState    = sqlfiles.Query("repository_state")
-	qScanBegin          = sqlfiles.Query("scan_begin")
-	qScanDone           = sqlfiles.Query("scan_done_repositories")
-	qScanRepositoryDone = sqlfiles.Query("scan_repository_done")
-	qScanFinish         = sqlfiles.Query("scan_finish")
-	qLiveRepositories   = sqlfiles.Query("live_repositories")
-	qDeleteRepository   = sqlfiles.Query("delete_repository")
-	qManifestChildren   = sqlfiles.Query("manifest_children")
-	qDeleteMembership   = sqlfiles.Query("delete_membership")
 )
 
 // Failure is a reference that could not be ingested, and why.
@@ -43,19 +25,24 @@ type Failure struct {
 
 // RecordFailure stores f; the same reference failing again bumps its attempts.
 func (s *Store) RecordFailure(ctx context.Context, f Failure) error {
-	var payload *string
+	var payload []byte // NULL unless there is one
 	if len(f.Payload) > 0 {
-		p := string(f.Payload)
-		payload = &p
+		payload = f.Payload
 	}
-	_, err := s.pool.Exec(ctx, qRecordFailure, f.Registry, f.Repository, f.Reference, f.Source, f.Class, f.Reason, payload)
-	return err
+	return queries.RecordFailure(ctx, s.pool, dbsqlc.RecordFailureParams{
+		Registry:   f.Registry,
+		Repository: f.Repository,
+		Reference:  f.Reference,
+		Source:     f.Source,
+		Class:      f.Class,
+		Reason:     f.Reason,
+		Payload:    payload,
+	})
 }
 
 // ClearFailures forgets earlier failures of references now ingested.
 func (s *Store) ClearFailures(ctx context.Context, registry, repository string, refs []string) error {
-	_, err := s.pool.Exec(ctx, qClearFailure, registry, repository, refs)
-	return err
+	return queries.ClearFailure(ctx, s.pool, dbsqlc.ClearFailureParams{Registry: registry, Repository: repository, Refs: refs})
 }
 
 // DeleteTags marks tags of a repository deleted at the given time and records
@@ -63,8 +50,15 @@ func (s *Store) ClearFailures(ctx context.Context, registry, repository string, 
 func (s *Store) DeleteTags(ctx context.Context, registry, repository string, tags []string, at time.Time, source, eventID string) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, qDeleteTags, registry, repository, tags, at, source, nullString(eventID))
-		n = tag.RowsAffected()
+		var err error
+		n, err = queries.DeleteTags(ctx, tx, dbsqlc.DeleteTagsParams{
+			Registry:   registry,
+			Repository: repository,
+			Tags:       tags,
+			At:         at,
+			Source:     source,
+			EventID:    nullString(eventID),
+		})
 		return err
 	})
 	return n, err
@@ -75,18 +69,24 @@ func (s *Store) DeleteTags(ctx context.Context, registry, repository string, tag
 // marked.
 func (s *Store) DeleteManifest(ctx context.Context, registry, repository, digest string, at time.Time, source, eventID string) (manifests, tags int64, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, qDeleteManifest, registry, repository, digest, at, source, nullString(eventID)).Scan(&manifests, &tags)
+		r, err := queries.DeleteManifest(ctx, tx, dbsqlc.DeleteManifestParams{
+			Registry:   registry,
+			Repository: repository,
+			Digest:     digest,
+			At:         at,
+			Source:     source,
+			EventID:    nullString(eventID),
+		})
+		manifests, tags = r.Manifests, r.Tags
+		return err
 	})
-	return manifests, tags, err
+	return manifests, tags, dbsqlc.Interpret(err)
 }
 
 // LiveRepositories lists the repositories of a registry that hold anything live.
 func (s *Store) LiveRepositories(ctx context.Context, registry string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, qLiveRepositories, registry)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := queries.LiveRepositories(ctx, s.pool, registry)
+	return orEmpty(names), err
 }
 
 // DeleteRepository marks everything live in a repository deleted at the
@@ -94,34 +94,42 @@ func (s *Store) LiveRepositories(ctx context.Context, registry string) ([]string
 // tags it marked.
 func (s *Store) DeleteRepository(ctx context.Context, registry, repository string, at time.Time, source string) (manifests, tags int64, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, qDeleteRepository, registry, repository, at, source).Scan(&manifests, &tags)
+		r, err := queries.DeleteRepository(ctx, tx, dbsqlc.DeleteRepositoryParams{
+			Registry:   registry,
+			Repository: repository,
+			At:         at,
+			Source:     source,
+		})
+		manifests, tags = r.Manifests, r.Tags
+		return err
 	})
-	return manifests, tags, err
+	return manifests, tags, dbsqlc.Interpret(err)
 }
 
 // DeleteMembership marks a manifest deleted from one repository at the given
 // time, leaving tags alone. It reports whether it marked anything.
 func (s *Store) DeleteMembership(ctx context.Context, registry, repository, digest string, at time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, qDeleteMembership, registry, repository, digest, at)
-	return tag.RowsAffected() > 0, err
+	n, err := queries.DeleteMembership(ctx, s.pool, dbsqlc.DeleteMembershipParams{
+		Registry:   registry,
+		Repository: repository,
+		Digest:     digest,
+		At:         at,
+	})
+	return n > 0, err
 }
 
 // TagDigest returns the manifest a tag names, or last named before it was
 // deleted; ErrNotFound when the graph never saw the tag.
 func (s *Store) TagDigest(ctx context.Context, registry, repository, tag string) (string, error) {
-	var d string
-	err := s.pool.QueryRow(ctx, qTagDigest, registry, repository, tag).Scan(&d)
+	d, err := queries.TagDigest(ctx, s.pool, dbsqlc.TagDigestParams{Registry: registry, Repository: repository, Tag: tag})
 	return d, dbsqlc.Interpret(err)
 }
 
 // Children returns every manifest below the given ones through index
 // entries, at any depth.
 func (s *Store) Children(ctx context.Context, digests []string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, qManifestChildren, digests)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	children, err := queries.ManifestChildren(ctx, s.pool, digests)
+	return orEmpty(children), err
 }
 
 // RepositoryState is what the graph holds for one repository.
@@ -133,53 +141,47 @@ type RepositoryState struct {
 // Repository returns the live tags and manifests of one repository.
 func (s *Store) Repository(ctx context.Context, registry, repository string) (RepositoryState, error) {
 	st := RepositoryState{Tags: map[string]string{}, Manifests: map[string]bool{}}
-	rows, err := s.pool.Query(ctx, qRepositoryState, registry, repository)
+	rows, err := queries.RepositoryState(ctx, s.pool, dbsqlc.RepositoryStateParams{Registry: registry, Repository: repository})
 	if err != nil {
 		return st, err
 	}
-	var tag *string
-	var digest string
-	_, err = pgx.ForEachRow(rows, []any{&tag, &digest}, func() error {
-		if tag != nil {
-			st.Tags[*tag] = digest
+	for _, r := range rows {
+		if r.Tag != nil {
+			st.Tags[*r.Tag] = r.Digest
 		} else {
-			st.Manifests[digest] = true
+			st.Manifests[r.Digest] = true
 		}
-		return nil
-	})
-	return st, err
+	}
+	return st, nil
 }
 
 // BeginScan resumes the newest unfinished scan of registry and glob, or
 // starts a new one. It returns the scan id, whether it resumed, and the
 // repositories an earlier run of it already finished.
 func (s *Store) BeginScan(ctx context.Context, registry, glob string) (id int64, resumed bool, done map[string]bool, err error) {
-	if err = s.pool.QueryRow(ctx, qScanBegin, registry, glob).Scan(&id, &resumed); err != nil {
-		return 0, false, nil, err
+	scan, err := queries.ScanBegin(ctx, s.pool, dbsqlc.ScanBeginParams{Registry: registry, RepoGlob: glob})
+	if err != nil {
+		return 0, false, nil, dbsqlc.Interpret(err)
 	}
-	done = map[string]bool{}
-	rows, err := s.pool.Query(ctx, qScanDone, id)
+	repos, err := queries.ScanDoneRepositories(ctx, s.pool, scan.ID)
 	if err != nil {
 		return 0, false, nil, err
 	}
-	var repo string
-	_, err = pgx.ForEachRow(rows, []any{&repo}, func() error {
+	done = make(map[string]bool, len(repos))
+	for _, repo := range repos {
 		done[repo] = true
-		return nil
-	})
-	return id, resumed, done, err
+	}
+	return scan.ID, scan.Resumed, done, nil
 }
 
 // ScanRepositoryDone records that a scan finished one repository.
 func (s *Store) ScanRepositoryDone(ctx context.Context, scanID int64, repository string) error {
-	_, err := s.pool.Exec(ctx, qScanRepositoryDone, scanID, repository)
-	return err
+	return queries.ScanRepositoryDone(ctx, s.pool, dbsqlc.ScanRepositoryDoneParams{ScanID: scanID, Repository: repository})
 }
 
 // FinishScan marks a scan complete; the next scan starts afresh.
 func (s *Store) FinishScan(ctx context.Context, scanID int64) error {
-	_, err := s.pool.Exec(ctx, qScanFinish, scanID)
-	return err
+	return queries.ScanFinish(ctx, s.pool, scanID)
 }
 
 func nullString(s string) *string {

@@ -26,6 +26,17 @@ import (
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = dbsqlc.ErrNotFound
 
+// queries are the statements sqlc generates from sql/queries; each method
+// takes the pool or the transaction to run on. The store maps their "no
+// rows" to ErrNotFound (dbsqlc.Interpret), so its callers never see pgx's.
+var queries = dbsqlc.New()
+
+// errNull reports a NULL in a column that the query never leaves NULL but
+// sqlc types as nullable (an expression, a column of an outer join or a
+// view): scanning it into a plain Go value failed before sqlc, so it is
+// still an error.
+var errNull = errors.New("unexpected NULL in a result column")
+
 // Store is the graph in one Postgres database.
 type Store struct {
 	pool *pgxpool.Pool
@@ -63,6 +74,15 @@ func retryable(err error) bool {
 		return pgErr.Code == "40001" || pgErr.Code == "40P01"
 	}
 	return false
+}
+
+// orEmpty returns s, or an empty slice for nil: the lists that the store
+// has always returned non-nil when empty stay so.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func batchErr(what string, err error) error {

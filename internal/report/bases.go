@@ -8,14 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qBases       = sqlfiles.Query("bases")
-	qBasesPinned = sqlfiles.Query("bases_pinned")
 )
 
 // BaseDependent is one repository's live images on a base.
@@ -66,32 +61,25 @@ type BasesOptions struct {
 func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	type key struct{ registry, repository, tag string }
 	re := regexpOrNil(opts.Repositories)
-	type row struct {
-		key
-		build, current    string
-		depRegistry, repo string
-		stale             bool
-		images            int64
-	}
-	var deps []row
+	var deps []dbsqlc.BasesRow
 	pinned := map[key]int64{}
-	var r row
-	var k key
-	var n int64
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
-			return forEach(ctx, db, "bases", qBases, []any{re},
-				[]any{&r.registry, &r.repository, &r.tag, &r.build, &r.stale, &r.current, &r.depRegistry, &r.repo, &r.images}, func() error {
-					deps = append(deps, r)
-					return nil
-				})
+			var err error
+			if deps, err = queries.Bases(ctx, db, re); err != nil {
+				return fmt.Errorf("querying bases: %w", err)
+			}
+			return nil
 		},
 		func(ctx context.Context) error {
-			return forEach(ctx, db, "bytes pinned by stale bases", qBasesPinned, []any{re},
-				[]any{&k.registry, &k.repository, &k.tag, &n}, func() error {
-					pinned[k] = n
-					return nil
-				})
+			rows, err := queries.BasesPinned(ctx, db, re)
+			if err != nil {
+				return fmt.Errorf("querying bytes pinned by stale bases: %w", err)
+			}
+			for _, r := range rows {
+				pinned[key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}] = r.PinnedBytes
+			}
+			return nil
 		},
 	)
 	if err != nil {
@@ -103,29 +91,31 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	builds := map[key]map[string]bool{} // build digest -> stale
 	dependents := map[key]map[[2]string]*BaseDependent{}
 	for _, r := range deps {
-		i, ok := index[r.key]
+		// base_builds leaves none of these NULL.
+		k, build, stale := key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}, value(r.BaseDigest), value(r.Stale)
+		i, ok := index[k]
 		if !ok {
 			i = len(out.Bases)
-			index[r.key] = i
-			out.Bases = append(out.Bases, Base{Registry: r.registry, Repository: r.repository, Tag: r.tag, PinnedBytes: pinned[r.key]})
-			builds[r.key], dependents[r.key] = map[string]bool{}, map[[2]string]*BaseDependent{}
+			index[k] = i
+			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, PinnedBytes: pinned[k]})
+			builds[k], dependents[k] = map[string]bool{}, map[[2]string]*BaseDependent{}
 		}
 		b := &out.Bases[i]
-		if r.current != "" && (r.stale || b.Current == "") {
-			b.Current = r.current
+		if r.CurrentDigest != "" && (stale || b.Current == "") {
+			b.Current = r.CurrentDigest
 		}
-		builds[r.key][r.build] = r.stale
-		dk := [2]string{r.depRegistry, r.repo}
-		d := dependents[r.key][dk]
+		builds[k][build] = stale
+		dk := [2]string{r.Registry, r.Repository}
+		d := dependents[k][dk]
 		if d == nil {
-			d = &BaseDependent{Registry: r.depRegistry, Repository: r.repo}
-			dependents[r.key][dk] = d
+			d = &BaseDependent{Registry: r.Registry, Repository: r.Repository}
+			dependents[k][dk] = d
 		}
-		d.Images += r.images
-		b.Images += r.images
-		if r.stale {
-			d.StaleImages += r.images
-			b.StaleImages += r.images
+		d.Images += r.Images
+		b.Images += r.Images
+		if stale {
+			d.StaleImages += r.Images
+			b.StaleImages += r.Images
 		}
 	}
 	for i := range out.Bases {

@@ -13,10 +13,10 @@ import (
 
 	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
-	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 var synthGraph struct {
@@ -84,7 +84,6 @@ func BenchmarkReports(b *testing.B) {
 	if until.IsZero() {
 		until = time.Now()
 	}
-	naive := sqlfiles.Query("top_shared")
 	cases := []struct {
 		name string
 		run  func() error
@@ -114,13 +113,9 @@ func BenchmarkReports(b *testing.B) {
 			return rows.Err()
 		}},
 		{"top-shared-live", func() error {
-			rows, err := pool.Query(ctx, naive, all.Regexp(), 20)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-			}
-			return rows.Err()
+			_, err := dbsqlc.New().TopShared(ctx, pool, dbsqlc.TopSharedParams{
+				Repository: all.Regexp(), Limit: 20, SortBy: report.SortImages, MinImages: 2})
+			return err
 		}},
 		{"top-shared", func() error {
 			_, err := report.LoadTopShared(ctx, pool, report.TopSharedOptions{Limit: 20, Repositories: all})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/output"
@@ -19,12 +20,10 @@ import (
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
-var (
-	qBloatImages  = sqlfiles.Query("bloat_images")
-	qBloatLayers  = sqlfiles.Statement("bloat_layers")
-	qBloatBacklog = sqlfiles.Query("bloat_backlog")
-	qLayerFiles   = sqlfiles.Query("layer_files_of")
-)
+// qBloatLayers is run through pgx as it is: it reads two arrays as the
+// columns of one set (unnest with several arguments), which sqlc does not
+// know.
+var qBloatLayers = sqlfiles.Statement("bloat_layers")
 
 // BloatOptions select what the bloat report looks at.
 type BloatOptions struct {
@@ -151,10 +150,11 @@ func LoadBloatBacklog(ctx context.Context, db DB, opts BloatOptions) (BloatBackl
 	if err != nil {
 		return b, err
 	}
-	if err := db.QueryRow(ctx, qBloatBacklog, sel.re, sel.digests, sel.registry).Scan(&b.Unindexed, &b.Rejected); err != nil {
+	r, err := queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry})
+	if err != nil {
 		return b, fmt.Errorf("counting layers not indexed: %w", err)
 	}
-	return b, nil
+	return BloatBacklog{Unindexed: int(r.Unindexed), Rejected: int(r.Rejected)}, nil
 }
 
 // WaitIndexed waits up to timeout, looking every interval, until every
@@ -193,7 +193,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(ctx, qBloatImages, sel.re, sel.digests, sel.registry)
+	rows, err := queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry})
 	if err != nil {
 		return nil, fmt.Errorf("querying images: %w", err)
 	}
@@ -205,25 +205,20 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		unindexed int
 		rejected  []RejectedLayer
 	}
-	var targets []*target
-	var t target
-	var baseDigest, baseRepo, baseTag, configPlatform string
-	if _, err := pgx.ForEachRow(rows, []any{&t.Registry, &t.Repository, &t.repoID, &t.Digest, &t.Platform, &configPlatform, &t.Tag,
-		&t.BaseLayers, &baseDigest, &baseRepo, &baseTag}, func() error {
-		c := t
-		if !samePlatform(c.Platform, configPlatform) {
-			c.ConfigPlatform = configPlatform
+	targets := make([]*target, 0, len(rows))
+	for _, r := range rows {
+		t := &target{BloatImage: BloatImage{Registry: r.Registry, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
+			Platform: r.Platform, BaseLayers: int(r.BaseLayers)}, repoID: r.RepositoryID}
+		if !samePlatform(r.Platform, r.ConfigPlatform) {
+			t.ConfigPlatform = r.ConfigPlatform
 		}
 		if sel.tag != "" {
-			c.Tag = sel.tag
+			t.Tag = sel.tag
 		}
-		if baseDigest != "" {
-			c.Base = baseName(baseRepo, baseTag, baseDigest)
+		if r.BaseDigest != "" {
+			t.Base = baseName(r.BaseRepository, r.BaseTag, r.BaseDigest)
 		}
-		targets = append(targets, &c)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading images: %w", err)
+		targets = append(targets, t)
 	}
 
 	out := &Bloat{Images: []BloatImage{}, LeftOut: []BloatLeftOut{}, Notes: []string{}}
@@ -426,18 +421,13 @@ func forEachLayer(ctx context.Context, db DB, manifests []string, repositoryIDs 
 
 // indexChildren lists the child manifests of an index.
 func indexChildren(ctx context.Context, db DB, index string) ([]string, error) {
-	rows, err := db.Query(ctx, qImageChildren, index)
+	rows, err := queries.ImageChildren(ctx, db, index)
 	if err != nil {
 		return nil, fmt.Errorf("reading the children of %s: %w", index, err)
 	}
 	var out []string
-	var d, os, arch, variant string
-	_, err = pgx.ForEachRow(rows, []any{&d, &os, &arch, &variant}, func() error {
-		out = append(out, d)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the children of %s: %w", index, err)
+	for _, r := range rows {
+		out = append(out, r.ChildDigest)
 	}
 	return out, nil
 }
@@ -479,28 +469,15 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	for _, d := range missing {
 		c.entries[d] = []layerscan.Entry{}
 	}
-	rows, err := c.db.Query(ctx, qLayerFiles, missing)
+	rows, err := queries.LayerFilesOf(ctx, c.db, missing)
 	if err != nil {
 		return fmt.Errorf("querying layer files: %w", err)
 	}
-	var (
-		blob     string
-		typ      int16
-		e        layerscan.Entry
-		mode     int32
-		uid, gid int64
-		digest   []byte
-	)
-	_, err = pgx.ForEachRow(rows, []any{&blob, &typ, &e.Path, &e.Size, &mode, &uid, &gid, &digest, &e.Link}, func() error {
-		x := e
-		x.Type, x.Mode, x.UID, x.GID = layerscan.EntryType(typ), int64(mode), int(uid), int(gid)
-		copy(x.Digest[:], digest)
-		c.entries[blob] = append(c.entries[blob], x)
+	for _, r := range rows {
+		e := layerscan.Entry{Type: layerscan.EntryType(r.Type), Path: r.Path, Size: r.Size, Mode: int64(r.Mode), UID: int(r.Uid), GID: int(r.Gid), Link: r.Link}
+		copy(e.Digest[:], r.Digest)
+		c.entries[r.BlobDigest] = append(c.entries[r.BlobDigest], e)
 		c.held++
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reading layer files: %w", err)
 	}
 	return nil
 }

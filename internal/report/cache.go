@@ -5,21 +5,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qCacheTransitions  = sqlfiles.Query("cache_transitions")
-	qCacheRepositories = sqlfiles.Query("cache_repositories")
-	qCacheOverTime     = sqlfiles.Query("cache_over_time")
-	qCacheBusters      = sqlfiles.Query("cache_busters")
-	qCacheSince        = sqlfiles.Query("cache_since")
 )
 
 // Kinds of stream: how a stream orders a repository's builds.
@@ -158,85 +151,67 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	var transitions []Transition
 
 	// The queries are independent: on a pool they run at once.
-	var r CacheRepository
-	var (
-		t     Transition
-		first *int32
-	)
-	var d CacheMonth
-	var b CacheBuster
 	fns := []func(context.Context) error{
 		func(ctx context.Context) error {
-			return forEach(ctx, db, "compared builds", qCacheTransitions, []any{re, since, opts.Limit},
-				[]any{&t.Registry, &t.Repository, &t.StreamKind, &t.Tag, &t.Platform, &t.ConfigPlatform, &t.From, &t.To, &t.At,
-					&t.ReusedLayers, &t.TotalLayers, &t.ReusedBytes, &t.TotalBytes, &first, &t.FirstChangedStep}, func() error {
-					if t.ConfigPlatform == t.Platform {
-						t.ConfigPlatform = ""
-					}
-					t.At = t.At.UTC()
-					t.FirstChangedPosition = nil
-					if first != nil {
-						pos := int(*first)
-						t.FirstChangedPosition = &pos
-					}
-					t.ReuseRatio = ratio(t.ReusedBytes, t.TotalBytes)
-					transitions = append(transitions, t)
-					return nil
-				})
+			rows, err := queries.CacheTransitions(ctx, db, dbsqlc.CacheTransitionsParams{Repository: re, Since: since,
+				Limit: int32(min(opts.Limit, math.MaxInt32))}) // past MaxInt32, every stream is shorter
+			if err != nil {
+				return fmt.Errorf("querying compared builds: %w", err)
+			}
+			transitions = mapRows(rows, transition)
+			return nil
 		},
 	}
 	if windowed {
-		fns = append(fns,
-			func(ctx context.Context) error {
-				var (
-					what, registry, repository, kind, step, advice string
-					month                                          *time.Time
-					baseChanged                                    bool
-					builds, compared, repos, rl, tl, rb, tb        int64
-				)
-				return forEach(ctx, db, "cache reuse since "+since.Format(time.RFC3339), qCacheSince, []any{re, since, opts.Busters},
-					[]any{&what, &registry, &repository, &kind, &month, &step, &baseChanged, &builds, &compared, &repos, &rl, &tl, &rb, &tb, &advice}, func() error {
-						switch what {
-						case "repository":
-							out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, StreamKind: kind,
-								Builds: builds, Compared: compared, ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb,
-								ReuseRatio: ratio(rb, tb), Transitions: []Transition{}})
-						case "month":
-							out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: month.UTC(), Compared: compared,
-								ReusedLayers: rl, TotalLayers: tl, ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb)})
-						case "step":
-							out.Busters = append(out.Busters, CacheBuster{Step: step, BaseChanged: baseChanged, Busts: compared, Repositories: repos, Advice: advice})
-						}
-						return nil
-					})
-			},
-		)
+		fns = append(fns, func(ctx context.Context) error {
+			rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Busters: int64(opts.Busters)})
+			if err != nil {
+				return fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
+			}
+			for _, r := range rows {
+				// Registry and repository (read from a view) are NULL in no row.
+				registry, repository, reuse := value(r.Registry), value(r.Repository), ratio(r.ReusedBytes, r.TotalBytes)
+				switch r.What {
+				case "repository":
+					out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, StreamKind: r.StreamKind,
+						Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
+						ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}})
+				case "month":
+					out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: r.Month.Time.UTC(),
+						Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
+						ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse})
+				case "step":
+					out.Busters = append(out.Busters, CacheBuster{Step: r.Step, BaseChanged: r.BaseChanged, Busts: r.Compared,
+						Repositories: r.Repositories, Advice: r.Advice})
+				}
+			}
+			return nil
+		})
 	} else {
 		fns = append(fns,
 			func(ctx context.Context) error {
-				return forEach(ctx, db, "cache reuse", qCacheRepositories, []any{re},
-					[]any{&r.Registry, &r.Repository, &r.StreamKind, &r.Builds, &r.Compared, &r.ReusedLayers, &r.TotalLayers, &r.ReusedBytes, &r.TotalBytes}, func() error {
-						r.ReuseRatio = ratio(r.ReusedBytes, r.TotalBytes)
-						r.Transitions = []Transition{}
-						out.Repositories = append(out.Repositories, r)
-						return nil
-					})
+				rows, err := queries.CacheRepositories(ctx, db, re)
+				if err != nil {
+					return fmt.Errorf("querying cache reuse: %w", err)
+				}
+				out.Repositories = mapRows(rows, cacheRepository)
+				return nil
 			},
 			func(ctx context.Context) error {
-				return forEach(ctx, db, "cache reuse over time", qCacheOverTime, []any{re},
-					[]any{&d.Registry, &d.Repository, &d.Month, &d.Compared, &d.ReusedLayers, &d.TotalLayers, &d.ReusedBytes, &d.TotalBytes}, func() error {
-						d.Month = d.Month.UTC()
-						d.ReuseRatio = ratio(d.ReusedBytes, d.TotalBytes)
-						out.OverTime = append(out.OverTime, d)
-						return nil
-					})
+				rows, err := queries.CacheOverTime(ctx, db, re)
+				if err != nil {
+					return fmt.Errorf("querying cache reuse over time: %w", err)
+				}
+				out.OverTime = mapRows(rows, cacheMonth)
+				return nil
 			},
 			func(ctx context.Context) error {
-				return forEach(ctx, db, "cache busters", qCacheBusters, []any{re, opts.Busters},
-					[]any{&b.Step, &b.BaseChanged, &b.Busts, &b.Repositories, &b.Advice}, func() error {
-						out.Busters = append(out.Busters, b)
-						return nil
-					})
+				rows, err := queries.CacheBusters(ctx, db, dbsqlc.CacheBustersParams{Repository: re, Limit: int64(opts.Busters)})
+				if err != nil {
+					return fmt.Errorf("querying cache busters: %w", err)
+				}
+				out.Busters = mapRows(rows, cacheBuster)
+				return nil
 			},
 		)
 	}
@@ -285,6 +260,42 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
 	}
 	return out, nil
+}
+
+// transition is a compared build as cache_transitions.sql reads it.
+func transition(r dbsqlc.CacheTransitionsRow) Transition {
+	t := Transition{Registry: r.Registry, Repository: r.Repository, StreamKind: r.StreamKind, Tag: r.Stream, Platform: r.Platform,
+		From: r.FromDigest, To: r.ToDigest, At: r.OccurredAt.UTC(), ReusedLayers: int(r.ReusedLayers), TotalLayers: int(r.TotalLayers),
+		ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: ratio(r.ReusedBytes, r.TotalBytes), FirstChangedStep: r.FirstChangedStep}
+	if r.ConfigPlatform != r.Platform {
+		t.ConfigPlatform = r.ConfigPlatform
+	}
+	if r.FirstChangedPosition != nil {
+		pos := int(*r.FirstChangedPosition)
+		t.FirstChangedPosition = &pos
+	}
+	return t
+}
+
+// The rollups of the whole history, as cache_repositories.sql,
+// cache_over_time.sql and cache_busters.sql read them; the views' columns
+// are NULL in no row.
+
+func cacheRepository(r dbsqlc.CacheRepositoriesRow) CacheRepository {
+	rb, tb := value(r.ReusedBytes), value(r.TotalBytes)
+	return CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: value(r.StreamKind), Builds: r.Builds, Compared: r.Compared,
+		ReusedLayers: value(r.ReusedLayers), TotalLayers: value(r.TotalLayers), ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb),
+		Transitions: []Transition{}}
+}
+
+func cacheMonth(r dbsqlc.CacheOverTimeRow) CacheMonth {
+	rb, tb := value(r.ReusedBytes), value(r.TotalBytes)
+	return CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(), Compared: r.Compared,
+		ReusedLayers: value(r.ReusedLayers), TotalLayers: value(r.TotalLayers), ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb)}
+}
+
+func cacheBuster(r dbsqlc.CacheBustersRow) CacheBuster {
+	return CacheBuster{Step: value(r.Step), BaseChanged: value(r.BaseChanged), Busts: r.Busts, Repositories: r.Repositories, Advice: r.Advice}
 }
 
 func ratio(a, b int64) float64 {

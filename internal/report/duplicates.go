@@ -5,18 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qDuplicatesBlob    = sqlfiles.Query("duplicates_blob")
-	qDuplicatesLayer   = sqlfiles.Query("duplicates_layer")
-	qDuplicatesFile    = sqlfiles.Query("duplicates_file")
-	qDuplicatesFileTop = sqlfiles.Query("duplicates_file_top")
 )
 
 // DuplicatesOptions select what the duplicates report looks at.
@@ -77,31 +68,22 @@ type BlobDuplicates struct {
 }
 
 func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*BlobDuplicates, error) {
-	rows, err := db.Query(ctx, qDuplicatesBlob, opts.Repositories.Regexp(), opts.Limit)
+	rows, err := queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
 	if err != nil {
 		return nil, fmt.Errorf("querying blob duplicates: %w", err)
 	}
 	out := &BlobDuplicates{Kind: "blob", Layers: []BlobDuplicate{}}
-	var (
-		d       BlobDuplicate
-		digests []string
-		sizes   []int64
-		types   []string
-	)
-	_, err = pgx.ForEachRow(rows, []any{&d.DiffID, &d.StoredBytes, &d.BytesStoredTwice, &digests, &sizes, &types}, func() error {
-		d.Blobs = make([]BlobEncoding, len(digests))
-		for i := range digests { // smallest first
-			d.Blobs[i] = BlobEncoding{Digest: digests[i], Size: sizes[i], MediaType: types[i], Compression: Compression(types[i]), Kept: i == 0}
+	for _, r := range rows {
+		d := BlobDuplicate{DiffID: value(r.DiffID), StoredBytes: r.StoredBytes, BytesStoredTwice: r.BytesStoredTwice,
+			Blobs: make([]BlobEncoding, len(r.Digests))}
+		for i, digest := range r.Digests { // smallest first
+			d.Blobs[i] = BlobEncoding{Digest: digest, Size: r.Sizes[i], MediaType: r.MediaTypes[i], Compression: Compression(r.MediaTypes[i]), Kept: i == 0}
 			if i > 0 {
-				d.Blobs[i].ExtraBytes = sizes[i]
+				d.Blobs[i].ExtraBytes = r.Sizes[i]
 			}
 		}
 		out.Layers = append(out.Layers, d)
 		out.BytesStoredTwice += d.BytesStoredTwice
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading blob duplicates: %w", err)
 	}
 	return out, nil
 }
@@ -173,19 +155,18 @@ type LayerDuplicates struct {
 }
 
 func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*LayerDuplicates, error) {
-	rows, err := db.Query(ctx, qDuplicatesLayer, opts.Repositories.Regexp(), opts.MinSimilarity, opts.Limit)
+	rows, err := queries.DuplicatesLayer(ctx, db, dbsqlc.DuplicatesLayerParams{
+		Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, Limit: int64(opts.Limit)})
 	if err != nil {
 		return nil, fmt.Errorf("querying layer duplicates: %w", err)
 	}
-	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: []LayerDuplicate{}}
-	var p LayerDuplicate
-	_, err = pgx.ForEachRow(rows, []any{&p.A.Digest, &p.A.Files, &p.A.FileBytes, &p.B.Digest, &p.B.Files, &p.B.FileBytes,
-		&p.SharedFiles, &p.BytesSaved, &p.Similarity, &p.A.Repository, &p.A.CreatedBy, &p.B.Repository, &p.B.CreatedBy}, func() error {
-		out.Pairs = append(out.Pairs, p)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading layer duplicates: %w", err)
+	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: make([]LayerDuplicate, 0, len(rows))}
+	for _, r := range rows {
+		out.Pairs = append(out.Pairs, LayerDuplicate{
+			A:           LayerSide{Digest: r.LayerA, Files: int64(r.FilesA), FileBytes: r.FileBytesA, Repository: r.RepositoryA, CreatedBy: r.CreatedByA},
+			B:           LayerSide{Digest: r.LayerB, Files: int64(r.FilesB), FileBytes: r.FileBytesB, Repository: r.RepositoryB, CreatedBy: r.CreatedByB},
+			SharedFiles: r.SharedFiles, BytesSaved: r.BytesSaved, Similarity: r.Similarity,
+		})
 	}
 	return out, nil
 }
@@ -244,25 +225,21 @@ type FileDuplicates struct {
 
 func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
 	re := opts.Repositories.Regexp()
-	out := &FileDuplicates{Kind: "file", Top: []FileContent{}}
-	if err := db.QueryRow(ctx, qDuplicatesFile, re).Scan(&out.Layers, &out.Unindexed, &out.Files, &out.TotalBytes, &out.UniqueFiles, &out.UniqueBytes); err != nil {
+	sum, err := queries.DuplicatesFile(ctx, db, re)
+	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
-	out.DedupRatio = 1
+	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
+		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes, DedupRatio: 1, Top: []FileContent{}}
 	if out.TotalBytes > 0 {
 		out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
 	}
-	rows, err := db.Query(ctx, qDuplicatesFileTop, re, opts.Limit)
+	top, err := queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: re, Limit: int64(opts.Limit)})
 	if err != nil {
 		return nil, fmt.Errorf("querying duplicated files: %w", err)
 	}
-	var c FileContent
-	_, err = pgx.ForEachRow(rows, []any{&c.Digest, &c.Size, &c.Copies, &c.Layers, &c.ExtraBytes, &c.SamplePath}, func() error {
-		out.Top = append(out.Top, c)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading duplicated files: %w", err)
+	for _, c := range top {
+		out.Top = append(out.Top, FileContent{Digest: c.Digest, Size: c.Size, Copies: c.Copies, Layers: c.Layers, ExtraBytes: c.ExtraBytes, SamplePath: c.SamplePath})
 	}
 	return out, nil
 }

@@ -7,19 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qImageResolve  = sqlfiles.Query("image_resolve")
-	qImageBase     = sqlfiles.Query("image_base")
-	qImageManifest = sqlfiles.Query("image_manifest")
-	qImageChildren = sqlfiles.Query("image_children")
-	qImageLayers   = sqlfiles.Query("image_layers")
-	qImageDeclared = sqlfiles.Query("image_declared_platform")
 )
 
 // ImageLayer is one layer of an image report.
@@ -119,8 +108,12 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 		if _, err := img.loadManifest(ctx, db); err != nil {
 			return nil, err
 		}
-	} else if err := db.QueryRow(ctx, qImageDeclared, img.Digest).Scan(&declared); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("reading the platform of %s: %w", img.Digest, err)
+	} else {
+		// ErrNotFound: no index lists the image, which declares none.
+		declared, err = queries.ImageDeclaredPlatform(ctx, db, img.Digest)
+		if err = dbsqlc.Interpret(err); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("reading the platform of %s: %w", img.Digest, err)
+		}
 	}
 	if declared != "" {
 		if !samePlatform(declared, img.Platform) {
@@ -135,67 +128,58 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 }
 
 func (img *Image) loadBase(ctx context.Context, db DB) error {
-	var b ImageBase
-	err := db.QueryRow(ctx, qImageBase, img.Digest).Scan(&b.Digest, &b.Repository, &b.Tag, &b.Stale, &b.Current, &b.Source, &b.Layers)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+	r, err := queries.ImageBase(ctx, db, img.Digest)
+	err = dbsqlc.Interpret(err)
+	if errors.Is(err, ErrNotFound) {
+		return nil // no base known
 	}
 	if err != nil {
 		return fmt.Errorf("reading the base of %s: %w", img.Digest, err)
 	}
-	if !b.Stale {
-		b.Current = ""
+	img.Base = &ImageBase{Digest: r.BaseDigest, Repository: r.Repository, Tag: r.Tag, Layers: int(r.BaseLayers), Source: r.Source, Stale: r.Stale}
+	if r.Stale {
+		img.Base.Current = r.CurrentDigest
 	}
-	img.Base = &b
 	return nil
 }
 
 // loadLayers reads the image's layers.
 func (img *Image) loadLayers(ctx context.Context, db DB) (*Image, error) {
-	rows, err := db.Query(ctx, qImageLayers, img.Digest)
+	rows, err := queries.ImageLayers(ctx, db, img.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
 	}
-	var l ImageLayer
-	if _, err := pgx.ForEachRow(rows, []any{&l.Position, &l.Digest, &l.Size, &l.MediaType, &l.DiffID, &l.ChainID, &l.CreatedBy, &l.Created, &l.OtherImages}, func() error {
-		l.Compression = Compression(l.MediaType)
-		l.FromBase = img.Base != nil && l.Position < img.Base.Layers
-		img.Layers = append(img.Layers, l)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading layers of %s: %w", img.Digest, err)
+	for _, r := range rows {
+		img.Layers = append(img.Layers, ImageLayer{Position: int(r.Position), Digest: r.BlobDigest, DiffID: r.DiffID, ChainID: r.ChainID,
+			MediaType: r.MediaType, Compression: Compression(r.MediaType), Size: r.Size, CreatedBy: r.CreatedBy, Created: r.Created,
+			FromBase: img.Base != nil && int(r.Position) < img.Base.Layers, OtherImages: r.OtherImages})
 	}
 	return img, nil
 }
 
 func (img *Image) loadManifest(ctx context.Context, db DB) (kind string, err error) {
-	var os, arch, variant, config, artifactType string
-	var size int64
-	err = db.QueryRow(ctx, qImageManifest, img.Digest).Scan(&img.Digest, &img.MediaType, &size, &kind, &config,
-		&os, &arch, &variant, &img.Created, &artifactType, &img.HistoryMismatch, &img.LayerCount, &img.Size)
+	m, err := queries.ImageManifest(ctx, db, img.Digest)
 	if err != nil {
-		return "", fmt.Errorf("reading manifest %s: %w", img.Digest, err)
+		return "", fmt.Errorf("reading manifest %s: %w", img.Digest, dbsqlc.Interpret(err))
 	}
-	img.Platform = platform(os, arch, variant)
-	if kind == "artifact" {
-		return kind, fmt.Errorf("%s/%s@%s is an artifact (%s), not an image", img.Registry, img.Repository, img.Digest, artifactType)
+	img.Digest, img.MediaType, img.Created, img.HistoryMismatch = m.Digest, m.MediaType, m.Created, m.HistoryMismatch
+	img.LayerCount, img.Size = int(m.LayerCount), m.LayersSize
+	img.Platform = platform(m.Os, m.Architecture, m.Variant)
+	if m.Kind == "artifact" {
+		return m.Kind, fmt.Errorf("%s/%s@%s is an artifact (%s), not an image", img.Registry, img.Repository, img.Digest, m.ArtifactType)
 	}
-	return kind, nil
+	return m.Kind, nil
 }
 
 // readIndex lists the images of an index with the platforms it declares.
 func readIndex(ctx context.Context, db DB, index string) ([]IndexEntry, error) {
-	rows, err := db.Query(ctx, qImageChildren, index)
+	rows, err := queries.ImageChildren(ctx, db, index)
 	if err != nil {
 		return nil, fmt.Errorf("reading index %s: %w", index, err)
 	}
-	var digest, os, arch, variant string
-	out := []IndexEntry{}
-	if _, err := pgx.ForEachRow(rows, []any{&digest, &os, &arch, &variant}, func() error {
-		out = append(out, IndexEntry{Platform: platform(os, arch, variant), Digest: digest})
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("reading index %s: %w", index, err)
+	out := make([]IndexEntry, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, IndexEntry{Platform: platform(r.Os, r.Architecture, r.Variant), Digest: r.ChildDigest})
 	}
 	return out, nil
 }

@@ -10,24 +10,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/xrash/smetrics"
 
-	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qRefDigest       = sqlfiles.Query("ref_digest")
-	qRefRepositories = sqlfiles.Query("ref_repositories")
-	qRefTags         = sqlfiles.Query("ref_tags")
-	qRefAlias        = sqlfiles.Query("ref_alias")
 )
 
 // ErrNotFound means a reference names nothing live in the graph. It is
-// graph.ErrNotFound: one error for "not there", whichever package looked.
-var ErrNotFound = graph.ErrNotFound
+// dbsqlc.ErrNotFound (graph.ErrNotFound too): one error for "not there",
+// whichever package looked.
+var ErrNotFound = dbsqlc.ErrNotFound
 
 // ErrAmbiguous means a reference names more than one manifest: a short
 // digest that starts several, or a repository name in several registries.
@@ -202,17 +194,15 @@ func lookup(ctx context.Context, db DB, ref Ref) (hits []hit, byName bool, err e
 }
 
 func namedHits(ctx context.Context, db DB, repository, tag, digest string) ([]hit, error) {
-	rows, err := db.Query(ctx, qImageResolve, repository, tag, digest)
+	rows, err := queries.ImageResolve(ctx, db, dbsqlc.ImageResolveParams{Repository: repository, Tag: tag, Digest: digest})
 	if err != nil {
 		return nil, err
 	}
 	var hits []hit
-	var h hit
-	_, err = pgx.ForEachRow(rows, []any{&h.registry, &h.name, &h.digest, &h.tag}, func() error {
-		hits = append(hits, h)
-		return nil
-	})
-	return hits, err
+	for _, r := range rows {
+		hits = append(hits, hit{registry: r.Registry, name: r.Repository, digest: r.ManifestDigest, tag: r.Tag})
+	}
+	return hits, nil
 }
 
 func digestsOf(hits []hit) []string {
@@ -289,17 +279,16 @@ type membership struct {
 // memberships are the repositories that hold or held a manifest whose
 // digest starts with digest (see ref_digest.sql for the order).
 func memberships(ctx context.Context, db DB, digest string) ([]membership, error) {
-	rows, err := db.Query(ctx, qRefDigest, digest)
+	rows, err := queries.RefDigest(ctx, db, digest)
 	if err != nil {
 		return nil, err
 	}
 	var ms []membership
-	var m membership
-	_, err = pgx.ForEachRow(rows, []any{&m.registry, &m.repository, &m.digest, &m.kind, &m.deleted, &m.tagged}, func() error {
-		ms = append(ms, m)
-		return nil
-	})
-	return ms, err
+	for _, r := range rows {
+		ms = append(ms, membership{registry: r.Registry, repository: r.Repository, digest: r.ManifestDigest, kind: r.Kind,
+			deleted: r.DeletedAt, tagged: r.Tagged})
+	}
+	return ms, nil
 }
 
 // knownRepository is a repository of the graph.
@@ -312,17 +301,15 @@ type knownRepository struct {
 func (r knownRepository) full() string { return r.registry + "/" + r.name }
 
 func repositories(ctx context.Context, db DB) ([]knownRepository, error) {
-	rows, err := db.Query(ctx, qRefRepositories)
+	rows, err := queries.RefRepositories(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	var rs []knownRepository
-	var r knownRepository
-	_, err = pgx.ForEachRow(rows, []any{&r.id, &r.registry, &r.name, &r.live}, func() error {
-		rs = append(rs, r)
-		return nil
-	})
-	return rs, err
+	for _, r := range rows {
+		rs = append(rs, knownRepository{id: r.ID, registry: r.Registry, name: r.Name, live: r.Live})
+	}
+	return rs, nil
 }
 
 // notFound explains why ref names no live manifest: which part of it the
@@ -439,17 +426,15 @@ func refTags(ctx context.Context, db DB, repos []knownRepository) ([]refTag, err
 	for i, r := range repos {
 		ids[i] = r.id
 	}
-	rows, err := db.Query(ctx, qRefTags, ids)
+	rows, err := queries.RefTags(ctx, db, ids)
 	if err != nil {
 		return nil, err
 	}
 	var ts []refTag
-	var t refTag
-	_, err = pgx.ForEachRow(rows, []any{&t.repository, &t.name, &t.updated, &t.deleted}, func() error {
-		ts = append(ts, t)
-		return nil
-	})
-	return ts, err
+	for _, r := range rows {
+		ts = append(ts, refTag{repository: r.RepositoryID, name: r.Name, updated: r.UpdatedAt, deleted: r.DeletedAt})
+	}
+	return ts, nil
 }
 
 // liveTags says which live tags there are among ts, the latest moved
@@ -590,11 +575,7 @@ func unknownRepository(ctx context.Context, db DB, ref Ref, repos []knownReposit
 // graph does not know, and points at the same repository in the registries
 // it does know.
 func unknownRegistry(ctx context.Context, db DB, ref Ref, host, rest string, registries []string, repos []knownRepository) error {
-	rows, err := db.Query(ctx, qRefAlias, host)
-	if err != nil {
-		return err
-	}
-	aliasOf, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	aliasOf, err := queries.RefAlias(ctx, db, host)
 	if err != nil {
 		return err
 	}

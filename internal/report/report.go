@@ -1,24 +1,26 @@
 // Package report computes layerq's reports over the graph. Each report is a
 // value that marshals to stable JSON and renders through package output; the
-// SQL behind it lives in sql/queries.
+// SQL behind it lives in sql/queries, run through the code sqlc generates
+// from it (internal/dbsqlc).
 package report
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/repoglob"
 )
 
 // DB is what reports read through: a pool, a connection or a transaction.
 type DB interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	dbsqlc.DBTX
 }
+
+// queries runs the named queries of sql/queries.
+var queries = dbsqlc.New()
 
 // concurrently runs fns at once when db is a pool (each query takes its own
 // connection), one after the other otherwise (a connection or transaction
@@ -49,15 +51,23 @@ func regexpOrNil(g repoglob.Glob) *string {
 	return &re
 }
 
-// forEach runs q and calls fn after scanning each row into dest; errors
-// say what was being queried or read.
-func forEach(ctx context.Context, db DB, what, q string, args []any, dest []any, fn func() error) error {
-	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("querying %s: %w", what, err)
+// value is a column sqlc types as nullable because it reads a view (sqlc
+// sees a view's columns as nullable) but that the view never leaves NULL:
+// its value, or the zero value for a NULL.
+func value[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
 	}
-	if _, err := pgx.ForEachRow(rows, dest, fn); err != nil {
-		return fmt.Errorf("reading %s: %w", what, err)
+	return *p
+}
+
+// mapRows converts the rows a generated query returned, in their order
+// (none: an empty slice, not nil).
+func mapRows[R, T any](rows []R, conv func(R) T) []T {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
 	}
-	return nil
+	return out
 }

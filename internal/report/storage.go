@@ -7,13 +7,6 @@ import (
 
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qStorageRepositories = sqlfiles.Query("storage_repositories")
-	qStorageNamespaces   = sqlfiles.Query("storage_namespaces")
-	qStorageRegistries   = sqlfiles.Query("storage_registries")
 )
 
 // StorageRow is where one repository's (or namespace's) bytes go. Logical
@@ -64,31 +57,41 @@ type StorageOptions struct {
 
 // LoadStorage runs the storage report from the kept aggregates.
 func LoadStorage(ctx context.Context, db DB, opts StorageOptions) (*Storage, error) {
-	q := qStorageRepositories
 	switch opts.By {
 	case ByRepository, "":
 		opts.By = ByRepository
 	case ByNamespace:
-		q = qStorageNamespaces
 	default:
 		return nil, fmt.Errorf("--by %q: choose repository or namespace", opts.By)
 	}
 	out := &Storage{By: opts.By, Entries: []StorageRow{}, Registries: []StorageTotal{}}
-	var r StorageRow
-	if err := forEach(ctx, db, "storage", q, []any{opts.Names.Regexp()},
-		[]any{&r.Registry, &r.Name, &r.Images, &r.LogicalBytes, &r.PhysicalBytes, &r.UniqueBytes, &r.SharedBytes}, func() error {
-			out.Entries = append(out.Entries, r)
-			return nil
-		}); err != nil {
-		return nil, err
+	// The views' columns are never NULL.
+	if opts.By == ByNamespace {
+		rows, err := queries.StorageNamespaces(ctx, db, opts.Names.Regexp())
+		if err != nil {
+			return nil, fmt.Errorf("querying storage: %w", err)
+		}
+		for _, r := range rows {
+			out.Entries = append(out.Entries, StorageRow{Registry: value(r.Registry), Name: value(r.Namespace), Images: int64(value(r.Images)),
+				LogicalBytes: value(r.LogicalBytes), PhysicalBytes: value(r.PhysicalBytes), UniqueBytes: value(r.UniqueBytes), SharedBytes: value(r.SharedBytes)})
+		}
+	} else {
+		rows, err := queries.StorageRepositories(ctx, db, opts.Names.Regexp())
+		if err != nil {
+			return nil, fmt.Errorf("querying storage: %w", err)
+		}
+		for _, r := range rows {
+			out.Entries = append(out.Entries, StorageRow{Registry: value(r.Registry), Name: value(r.Repository), Images: int64(value(r.Images)),
+				LogicalBytes: value(r.LogicalBytes), PhysicalBytes: value(r.PhysicalBytes), UniqueBytes: value(r.UniqueBytes), SharedBytes: value(r.SharedBytes)})
+		}
 	}
-	var tot StorageTotal
-	if err := forEach(ctx, db, "storage totals", qStorageRegistries, nil,
-		[]any{&tot.Registry, &tot.Images, &tot.LogicalBytes, &tot.PhysicalBytes, &tot.DedupFactor}, func() error {
-			out.Registries = append(out.Registries, tot)
-			return nil
-		}); err != nil {
-		return nil, err
+	totals, err := queries.StorageRegistries(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("querying storage totals: %w", err)
+	}
+	for _, t := range totals {
+		out.Registries = append(out.Registries, StorageTotal{Registry: value(t.Registry), Images: value(t.Images),
+			LogicalBytes: value(t.LogicalBytes), PhysicalBytes: value(t.PhysicalBytes), DedupFactor: t.DedupRatio})
 	}
 	return out, nil
 }

@@ -5,17 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
-	sqlfiles "github.com/layerq/layerq/sql"
-)
-
-var (
-	qTopShared     = sqlfiles.Query("top_shared")
-	qTopSharedKept = sqlfiles.Query("top_shared_kept")
 )
 
 // SharedLayer is one row of top-shared: a layer's content (its
@@ -122,31 +118,34 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 	}
 	// Over the whole graph the kept per-content counts answer; a
 	// repository filter counts the matching repositories' live images
-	// afresh.
-	q, args := qTopSharedKept, []any{opts.Limit, opts.SortBy, opts.MinImages}
-	if !opts.Repositories.All() {
-		q, args = qTopShared, []any{opts.Repositories.Regexp(), opts.Limit, opts.SortBy, opts.MinImages}
+	// afresh. Both queries give the same columns.
+	var rows []dbsqlc.TopSharedRow
+	if opts.Repositories.All() {
+		kept, err := queries.TopSharedKept(ctx, db, dbsqlc.TopSharedKeptParams{
+			Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int32(min(opts.MinImages, math.MaxInt32))}) // no content has more images
+		if err != nil {
+			return nil, fmt.Errorf("querying top-shared: %w", err)
+		}
+		for _, r := range kept {
+			rows = append(rows, dbsqlc.TopSharedRow(r))
+		}
+	} else {
+		var err error
+		rows, err = queries.TopShared(ctx, db, dbsqlc.TopSharedParams{
+			Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})
+		if err != nil {
+			return nil, fmt.Errorf("querying top-shared: %w", err)
+		}
 	}
-	out := &TopShared{SortBy: opts.SortBy, Layers: []SharedLayer{}}
-	var (
-		l          SharedLayer
-		digests    []string
-		sizes      []int64
-		mediaTypes []string
-		images     []int64
-	)
-	if err := forEach(ctx, db, "top-shared", q, args,
-		[]any{&l.Content, &l.Images, &l.Repositories, &l.StoredBytes, &l.SavedBytes, &digests, &sizes, &mediaTypes, &images,
-			&l.CreatedBy, &l.SampleRepositories}, func() error {
-			c := l
-			c.Encodings = make([]Encoding, len(digests))
-			for i := range digests {
-				c.Encodings[i] = Encoding{Digest: digests[i], MediaType: mediaTypes[i], Compression: Compression(mediaTypes[i]), Size: sizes[i], Images: images[i]}
-			}
-			out.Layers = append(out.Layers, c)
-			return nil
-		}); err != nil {
-		return nil, err
+	out := &TopShared{SortBy: opts.SortBy, Layers: make([]SharedLayer, 0, len(rows))}
+	for _, r := range rows {
+		l := SharedLayer{Content: r.Content, Images: r.Images, Repositories: r.Repositories, StoredBytes: r.StoredBytes,
+			SavedBytes: r.SavedBytes, Encodings: make([]Encoding, len(r.Digests)), CreatedBy: r.CreatedBy, SampleRepositories: r.SampleRepositories}
+		for i, d := range r.Digests {
+			l.Encodings[i] = Encoding{Digest: d, MediaType: r.MediaTypes[i], Compression: Compression(r.MediaTypes[i]),
+				Size: r.Sizes[i], Images: r.EncodingImages[i]}
+		}
+		out.Layers = append(out.Layers, l)
 	}
 	key := func(l SharedLayer) int64 {
 		switch opts.SortBy {

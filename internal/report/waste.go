@@ -4,27 +4,21 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/graph"
-	sqlfiles "github.com/layerq/layerq/sql"
 )
-
-var qWastePending = sqlfiles.Query("waste_pending")
 
 // PendingWaste works out the waste of up to limit live image manifests
 // whose layers are all indexed and whose waste is not stored yet, with the
 // bloat report's analysis, for graph.Store.SaveWaste. Rejected layers keep
 // an image out, as the bloat report leaves it out.
 func PendingWaste(ctx context.Context, db DB, limit int) ([]graph.ImageWaste, error) {
-	rows, err := db.Query(ctx, qWastePending, limit)
+	digests, err := queries.WastePending(ctx, db, int64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("querying images to analyze: %w", err)
 	}
-	digests, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(digests) == 0 {
-		return nil, err
+	if len(digests) == 0 {
+		return nil, nil
 	}
 	type image struct {
 		layers   []dedup.Layer

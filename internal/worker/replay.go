@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/receiver"
 	"github.com/layerq/layerq/internal/stream"
@@ -56,4 +57,33 @@ func (w *Worker) Replay(ctx context.Context, it quarantine.Item) (applied int, e
 		applied++
 	}
 	return applied, nil
+}
+
+// Replayed is what replaying one quarantined item did: the events it
+// applied, and Err when the item is left in quarantine (with why).
+type Replayed struct {
+	ID     string
+	Events int
+	Note   string
+	Err    error
+}
+
+// ReplayQuarantined replays items in order (Replay), marks each in the
+// store as replayed with what it applied or as left with why, and calls
+// done after each. It stops at the first error of the store itself.
+func (w *Worker) ReplayQuarantined(ctx context.Context, items []graph.Quarantined, done func(Replayed)) error {
+	for _, q := range items {
+		n, err := w.Replay(ctx, q.Item)
+		r := Replayed{ID: q.ID, Events: n, Err: err}
+		if err != nil {
+			r.Note = strings.Join(strings.Fields(err.Error()), " ")
+		} else {
+			r.Note = fmt.Sprintf("applied %d events", n)
+		}
+		if err := w.opts.Store.MarkReplayed(ctx, q.ID, r.Err == nil, r.Note); err != nil {
+			return err
+		}
+		done(r)
+	}
+	return nil
 }

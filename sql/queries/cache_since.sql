@@ -1,15 +1,17 @@
 -- name: CacheSince :many
--- The cache reuse of the builds compared since $2 (view cache_history) in
--- one pass over them: per repository ('repository', with the builds its
--- streams gained in the window: each tag push per platform for tag streams,
--- each image built in it for created streams), per repository and month UTC
--- ('month'), and the $3 steps most often the first to change ('step'), with
--- advice. $1: repository regexp, NULL for all.
+-- The cache reuse of the builds compared at or after since (view
+-- cache_history) in one pass over them, each row saying what it is: per
+-- repository ('repository', with the builds its streams gained in the
+-- window: each tag push per platform for tag streams, each image built in it
+-- for created streams), per repository and month UTC ('month'), and the
+-- steps most often the first to change, the top busters of them ('step'),
+-- with advice. repository: repository regexp, NULL for all.
 WITH w AS MATERIALIZED (
     SELECT registry, repository, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS month,
         reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position
     FROM cache_history
-    WHERE ($1::text IS NULL OR repository ~ $1::text) AND occurred_at >= $2::timestamp with time zone
+    WHERE (sqlc.narg(repository)::text IS NULL OR repository ~ sqlc.narg(repository)::text)
+      AND occurred_at >= sqlc.arg(since)::timestamp with time zone
 ),
 listed AS (
     SELECT DISTINCT r.id, w.registry, w.repository, w.stream_kind
@@ -18,12 +20,12 @@ listed AS (
 pushes AS (
     SELECT l.registry, l.repository, e.id, e.manifest_digest
     FROM listed l
-    JOIN tag_events e ON e.repository_id = l.id AND e.action = 'push' AND e.occurred_at >= $2::timestamp with time zone
+    JOIN tag_events e ON e.repository_id = l.id AND e.action = 'push' AND e.occurred_at >= sqlc.arg(since)::timestamp with time zone
     WHERE l.stream_kind = 'tag'
 ),
--- What layerq_stream_images counts, for many pushes at once: a pushed
--- image, or the platforms of a pushed index's image children.
 builds AS (
+    -- What layerq_stream_images counts, for many pushes at once: a pushed
+    -- image, or the platforms of a pushed index's image children.
     SELECT p.registry, p.repository, count(*) AS builds
     FROM pushes p JOIN manifests m ON m.digest = p.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     GROUP BY 1, 2
@@ -39,7 +41,7 @@ builds AS (
     JOIN repository_manifests rm ON rm.repository_id = l.id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     WHERE l.stream_kind = 'created'
-      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $2::timestamp with time zone
+      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= sqlc.arg(since)::timestamp with time zone
     GROUP BY 1, 2
 ),
 steps AS (
@@ -48,9 +50,9 @@ steps AS (
     FROM w WHERE step IS NOT NULL
     GROUP BY 1, 2
     ORDER BY 3 DESC, 4 DESC, 1
-    LIMIT $3::bigint
+    LIMIT sqlc.arg(busters)::bigint
 )
-SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
+SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind::text AS stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
     coalesce(b.builds, 0)::bigint AS builds, g.compared, 0::bigint AS repositories, g.reused_layers, g.total_layers,
     g.reused_bytes, g.total_bytes, '' AS advice
 FROM (

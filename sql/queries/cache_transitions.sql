@@ -1,12 +1,12 @@
 -- name: CacheTransitions :many
 -- Builds compared with the build before them in their stream (the streams
--- view cache_history shows), each repository's latest $3 ($3 = 0: all)
--- since $2, oldest first, with the platform the later build's config
--- states. $1: repository regexp, NULL for all.
-SELECT r.registry, r.name, t.stream_kind, t.stream, t.platform,
-    coalesce(layerq_platform(m.os, m.architecture, m.variant), ''), t.from_digest, t.to_digest, t.occurred_at,
+-- view cache_history shows), each repository's latest limit (0: all) at or
+-- after since, oldest first, with the platform the later build's config
+-- states. repository: repository regexp, NULL for all.
+SELECT r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
+    coalesce(layerq_platform(m.os, m.architecture, m.variant), '')::text AS config_platform, t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
-    coalesce(t.first_changed_step, '')
+    coalesce(t.first_changed_step, '') AS first_changed_step
 FROM repositories r
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = r.id
 CROSS JOIN LATERAL (
@@ -14,10 +14,10 @@ CROSS JOIN LATERAL (
         t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step
     FROM cache_transitions t
     WHERE t.repository_id = r.id AND t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
-      AND t.occurred_at >= $2
+      AND t.occurred_at >= sqlc.arg(since)
     ORDER BY t.occurred_at DESC, t.id DESC
-    LIMIT CASE WHEN $3::integer = 0 THEN NULL ELSE $3::integer END
+    LIMIT CASE WHEN sqlc.arg('limit')::integer = 0 THEN NULL ELSE sqlc.arg('limit')::integer END
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
-WHERE $1::text IS NULL OR r.name ~ $1
+WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)
 ORDER BY r.id, t.occurred_at, t.id;

@@ -1,4 +1,5 @@
 -- name: ClearFailure :exec
--- A reference that has now been ingested no longer counts as failing.
+-- References (refs) of a repository that have now been ingested no longer
+-- count as failing.
 DELETE FROM ingest_failures
-WHERE registry = $1 AND repository = $2 AND reference = ANY($3::text[]);
+WHERE registry = @registry AND repository = @repository AND reference = ANY(@refs::text[]);

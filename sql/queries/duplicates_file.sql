@@ -1,12 +1,13 @@
 -- name: DuplicatesFile :one
 -- File-level deduplication over the distinct indexed layer blobs of live
--- images in repositories matching $1 (each blob counted once, as the
--- registry stores it once): regular files, their bytes, the distinct contents and
--- their bytes. unique_bytes / total_bytes is what file-level dedup would
--- keep. Also the number of live layers not indexed yet. Image layers only
--- (a diff_id in a config): artifact blobs are not file systems.
+-- images in repositories matching repository, a regexp (each blob counted
+-- once, as the registry stores it once): regular files, their bytes, the
+-- distinct contents and their bytes. unique_bytes / total_bytes is what
+-- file-level dedup would keep. Also the number of live layers not indexed
+-- yet. Image layers only (a diff_id in a config): artifact blobs are not
+-- file systems.
 WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1 AND diff_id IS NOT NULL
+    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ sqlc.arg(repository)::text AND diff_id IS NOT NULL
 ),
 f AS (
     SELECT lf.digest, lf.size

@@ -1,4 +1,4 @@
 -- name: LayerDone :one
 -- Whether a layer blob needs no more work: it is indexed or rejected.
-SELECT EXISTS (SELECT 1 FROM layer_indexes WHERE blob_digest = $1::text)
-    OR EXISTS (SELECT 1 FROM layer_rejections WHERE blob_digest = $1::text);
+SELECT EXISTS (SELECT 1 FROM layer_indexes WHERE blob_digest = @blob_digest::text)
+    OR EXISTS (SELECT 1 FROM layer_rejections WHERE blob_digest = @blob_digest::text) AS done;

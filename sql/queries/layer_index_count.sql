@@ -1,3 +1,3 @@
 -- name: LayerIndexCount :one
 -- How many layer blobs the file index holds.
-SELECT count(*) FROM layer_indexes;
+SELECT count(*) AS layers FROM layer_indexes;

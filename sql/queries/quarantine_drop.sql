@@ -1,3 +1,3 @@
--- name: QuarantineDrop :exec
+-- name: QuarantineDrop :execrows
 -- Drop quarantined items by id.
-DELETE FROM quarantine WHERE id = ANY($1::text[]);
+DELETE FROM quarantine WHERE id = ANY(@ids::text[]);

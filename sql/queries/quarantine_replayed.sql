@@ -1,5 +1,6 @@
 -- name: QuarantineReplayed :exec
--- Mark an item replayed ($2 true) or note why a replay left it ($2 false).
+-- Mark an item replayed (done true) or note why a replay left it (done
+-- false); note is what the replay did.
 UPDATE quarantine
-SET replayed_at = CASE WHEN $2 THEN now() END, replay_note = $3
-WHERE id = $1;
+SET replayed_at = CASE WHEN @done::boolean THEN now() END, replay_note = @note::text
+WHERE id = @id;

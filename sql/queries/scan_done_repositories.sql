@@ -1,2 +1,3 @@
 -- name: ScanDoneRepositories :many
-SELECT repository FROM scan_repositories WHERE scan_id = $1;
+-- The repositories a scan has finished.
+SELECT repository FROM scan_repositories WHERE scan_id = @scan_id;

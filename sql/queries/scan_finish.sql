@@ -1,2 +1,3 @@
 -- name: ScanFinish :exec
-UPDATE scans SET finished_at = now() WHERE id = $1;
+-- Mark a scan complete; the next scan of its registry and glob starts afresh.
+UPDATE scans SET finished_at = now() WHERE id = @scan_id;

@@ -1,3 +1,4 @@
 -- name: ScanRepositoryDone :exec
-INSERT INTO scan_repositories (scan_id, repository) VALUES ($1, $2)
+-- Record that a scan finished one repository (once).
+INSERT INTO scan_repositories (scan_id, repository) VALUES (@scan_id, @repository)
 ON CONFLICT DO NOTHING;

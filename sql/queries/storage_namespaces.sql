@@ -1,7 +1,7 @@
 -- name: StorageNamespaces :many
 -- Storage per namespace (view storage_namespaces), largest physical first.
--- $1: namespace regexp.
+-- namespace: namespace regexp.
 SELECT registry, namespace, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
 FROM storage_namespaces
-WHERE namespace ~ $1
+WHERE namespace ~ sqlc.arg(namespace)::text
 ORDER BY physical_bytes DESC, registry, namespace;

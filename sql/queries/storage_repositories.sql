@@ -1,7 +1,7 @@
 -- name: StorageRepositories :many
 -- Storage per repository (view storage_repositories), largest physical
--- first. $1: repository regexp.
+-- first. repository: repository regexp.
 SELECT registry, repository, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
 FROM storage_repositories
-WHERE repository ~ $1
+WHERE repository ~ sqlc.arg(repository)::text
 ORDER BY physical_bytes DESC, registry, repository;

@@ -1,14 +1,15 @@
 -- name: TopShared :many
 -- Layer contents ranked by the live image manifests in repositories
--- matching $1 that hold them, counted afresh: the $2 contents held by at
--- least $4 of those images, ranked by $3 (images, repositories, saved or
--- stored), with their encodings as those images use them.
+-- matching repository (a regexp) that hold them, counted afresh: the limit
+-- contents held by at least min_images of those images, ranked by sort_by
+-- (images, repositories, saved or stored), with their encodings as those
+-- images use them.
 WITH live AS (
     SELECT DISTINCT rm.manifest_digest, r.id AS repository_id, r.name AS repository
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
+    WHERE rm.deleted_at IS NULL AND r.name ~ sqlc.arg(repository)::text
 ),
 uses AS (
     SELECT layerq_content(b.diff_id, b.digest) AS content, b.digest, b.size, b.media_type,
@@ -21,7 +22,7 @@ contents AS (
     SELECT content, count(DISTINCT manifest_digest) AS images, count(DISTINCT repository_id) AS repositories,
         (array_agg(DISTINCT repository ORDER BY repository))[1:5] AS sample_repositories
     FROM uses GROUP BY 1
-    HAVING count(DISTINCT manifest_digest) >= $4::bigint
+    HAVING count(DISTINCT manifest_digest) >= sqlc.arg(min_images)::bigint
 ),
 encodings AS (
     SELECT content, digest, size, media_type, count(DISTINCT manifest_digest) AS images
@@ -40,12 +41,13 @@ ranked AS (
     GROUP BY c.content, c.images, c.repositories, c.sample_repositories
 )
 SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
-    r.digests, r.sizes, r.media_types, r.encoding_images,
+    r.digests::text[] AS digests, r.sizes::bigint[] AS sizes, r.media_types::text[] AS media_types,
+    r.encoding_images::bigint[] AS encoding_images,
     coalesce((SELECT ml.created_by FROM manifest_layers ml
               WHERE ml.blob_digest = ANY (r.digests) AND ml.created_by IS NOT NULL
-              ORDER BY ml.manifest_digest, ml.position LIMIT 1), '') AS created_by,
-    r.sample_repositories
+              ORDER BY ml.manifest_digest, ml.position LIMIT 1), '')::text AS created_by,
+    r.sample_repositories::text[] AS sample_repositories
 FROM ranked r
-ORDER BY CASE $3::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
+ORDER BY CASE sqlc.arg(sort_by)::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,
     r.images DESC, r.repositories DESC, r.stored_bytes DESC, r.content
-LIMIT $2::bigint;
+LIMIT sqlc.arg('limit')::bigint;

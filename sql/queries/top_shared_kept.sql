@@ -1,38 +1,40 @@
 -- name: TopSharedKept :many
 -- Top-shared over the whole graph, from the kept per-content counts
--- (content_usage): the $1 layer contents held by at least $3 live images,
--- ranked by $2 (images, repositories, saved or stored), each with its
--- encodings (blob, size, media type, live images using it), the step that
--- made it and a few repositories holding it. Each ranking reads its own
--- index; the report orders the rows (the ranking's keys are in them).
+-- (content_usage): the limit layer contents held by at least min_images
+-- live images, ranked by sort_by (images, repositories, saved or stored),
+-- each with its encodings (blob, size, media type, live images using it),
+-- the step that made it and a few repositories holding it. Each ranking
+-- reads its own index; the report orders the rows (the ranking's keys are
+-- in them).
 WITH top AS (
-    (SELECT content FROM content_usage WHERE $2::text = 'images' AND images > 1 AND images >= $3::integer
-     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE sqlc.arg(sort_by)::text = 'images' AND images > 1 AND images >= sqlc.arg(min_images)::integer
+     ORDER BY images DESC, repositories DESC, stored_bytes DESC, content LIMIT sqlc.arg('limit')::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'repositories' AND images > 1 AND images >= $3::integer
-     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE sqlc.arg(sort_by)::text = 'repositories' AND images > 1 AND images >= sqlc.arg(min_images)::integer
+     ORDER BY repositories DESC, images DESC, stored_bytes DESC, content LIMIT sqlc.arg('limit')::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'saved' AND images > 1 AND images >= $3::integer
-     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE sqlc.arg(sort_by)::text = 'saved' AND images > 1 AND images >= sqlc.arg(min_images)::integer
+     ORDER BY saved_bytes DESC, images DESC, repositories DESC, stored_bytes DESC, content LIMIT sqlc.arg('limit')::bigint)
     UNION ALL
-    (SELECT content FROM content_usage WHERE $2::text = 'stored' AND images > 1 AND images >= $3::integer
-     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE sqlc.arg(sort_by)::text = 'stored' AND images > 1 AND images >= sqlc.arg(min_images)::integer
+     ORDER BY stored_bytes DESC, images DESC, repositories DESC, content LIMIT sqlc.arg('limit')::bigint)
     UNION ALL
     -- Unshared contents too (--min-images 1): no index serves these.
-    (SELECT content FROM content_usage WHERE $3::integer <= 1 AND images > 0
-     ORDER BY CASE $2::text WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
-         images DESC, repositories DESC, stored_bytes DESC, content LIMIT $1::bigint)
+    (SELECT content FROM content_usage WHERE sqlc.arg(min_images)::integer <= 1 AND images > 0
+     ORDER BY CASE sqlc.arg(sort_by)::text WHEN 'repositories' THEN repositories WHEN 'saved' THEN saved_bytes WHEN 'stored' THEN stored_bytes ELSE images END DESC,
+         images DESC, repositories DESC, stored_bytes DESC, content LIMIT sqlc.arg('limit')::bigint)
 )
-SELECT s.content, s.images::bigint, s.repositories::bigint, s.stored_bytes, s.saved_bytes,
-    e.digests, e.sizes, e.media_types, e.images,
+SELECT s.content, s.images::bigint AS images, s.repositories::bigint AS repositories, s.stored_bytes, s.saved_bytes,
+    e.digests::text[] AS digests, e.sizes::bigint[] AS sizes, e.media_types::text[] AS media_types,
+    e.images::bigint[] AS encoding_images,
     coalesce((SELECT x.created_by FROM unnest(e.digests) AS d(digest)
               CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
                                   WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
                                   ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
-              ORDER BY x.manifest_digest, x.position LIMIT 1), '') AS created_by,
+              ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
     ARRAY(SELECT r.name FROM repository_contents rc JOIN repositories r ON r.id = rc.repository_id
           WHERE rc.content = s.content AND rc.images > 0
-          GROUP BY r.name ORDER BY r.name LIMIT 5) AS sample_repositories
+          GROUP BY r.name ORDER BY r.name LIMIT 5)::text[] AS sample_repositories
 FROM (SELECT DISTINCT content FROM top) t
 JOIN content_usage s ON s.content = t.content
 CROSS JOIN LATERAL (

@@ -1,7 +1,7 @@
 -- name: WastePending :many
 -- Live image manifests with no image_waste row yet whose layers are all
 -- indexed (none rejected): the next ones whose waste can be worked out.
--- $1: how many.
+-- limit: how many.
 SELECT m.digest
 FROM manifests m
 WHERE m.kind = 'image' AND m.layer_count > 0
@@ -11,4 +11,4 @@ WHERE m.kind = 'image' AND m.layer_count > 0
                   LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
                   WHERE ml.manifest_digest = m.digest AND li.blob_digest IS NULL)
 ORDER BY m.digest
-LIMIT $1;
+LIMIT sqlc.arg('limit')::bigint;
