@@ -50,7 +50,7 @@ func TestLivePathNeverStalls(t *testing.T) {
 	regsFile := writeRegistries("registries.yaml", "")
 
 	ctx, stop := context.WithCancel(context.Background())
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer // serve writes while the test reads
 	dataDir := t.TempDir()
 	served := make(chan error, 1)
 	go func() {
