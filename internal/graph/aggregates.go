@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/layerq/layerq/internal/dbsqlc"
 )
 
 // The aggregates the reports read (storage, top-shared, bases, cache) are
@@ -30,8 +32,8 @@ var ErrReadOnly = errors.New("this database role may not fold the aggregates (a 
 // other to finish, then applies what is left. A role that may not fold
 // gets ErrReadOnly before it waits for anything.
 func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
-	var may bool
-	if err := s.pool.QueryRow(ctx, `SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE')`).Scan(&may); err != nil {
+	may, err := queries.AggregatesMayFold(ctx, s.pool)
+	if err != nil {
 		return 0, fmt.Errorf("checking the right to fold the aggregates: %w", err)
 	}
 	if !may {
@@ -52,12 +54,12 @@ func (s *Store) applyAggregates(ctx context.Context, wait bool) (int, error) {
 	// (REPEATABLE READ: one for the whole fold) is taken after the last
 	// applier committed; inside it, the queue and the graph agree.
 	if wait {
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
+		if err := queries.AggregatesLock(ctx, conn, dbsqlc.AggregatesLockParams{Class: aggregatesLockClass, ID: aggregatesLockID}); err != nil {
 			return 0, fmt.Errorf("waiting for the aggregates lock: %w", err)
 		}
 	} else {
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, aggregatesLockClass, aggregatesLockID).Scan(&got); err != nil {
+		got, err := queries.AggregatesTryLock(ctx, conn, dbsqlc.AggregatesTryLockParams{Class: aggregatesLockClass, ID: aggregatesLockID})
+		if err != nil {
 			return 0, fmt.Errorf("trying the aggregates lock: %w", err)
 		}
 		if !got {
@@ -69,13 +71,15 @@ func (s *Store) applyAggregates(ctx context.Context, wait bool) (int, error) {
 		// closed, which releases the lock.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, $2)`, aggregatesLockClass, aggregatesLockID); err != nil {
+		if err := queries.AggregatesUnlock(uctx, conn, dbsqlc.AggregatesUnlockParams{Class: aggregatesLockClass, ID: aggregatesLockID}); err != nil {
 			conn.Hijack().Close(uctx)
 		}
 	}()
 	var n int
 	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT layerq_apply_pending()`).Scan(&n)
+		applied, err := queries.AggregatesFold(ctx, tx)
+		n = int(applied)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("applying queued changes to the aggregates: %w", err)

@@ -1,0 +1,4 @@
+-- name: AggregatesMayFold :one
+-- Whether this role may fold the aggregates (run layerq_apply_pending; a
+-- read-only role such as layerq_reader may not).
+SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE') AS may_fold;
