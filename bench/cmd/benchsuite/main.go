@@ -179,7 +179,21 @@ func machine() string {
 			pg = "PostgreSQL " + pg
 		}
 	}
-	return fmt.Sprintf("%d cores (%s)%s, %s, %s, %s", runtime.NumCPU(), cpu, mem, runtime.Version(), pg, time.Now().UTC().Format("2006-01-02"))
+	return fmt.Sprintf("%d cores (%s)%s, %s, %s, %s, commit %s", runtime.NumCPU(), cpu, mem, runtime.Version(), pg, time.Now().UTC().Format("2006-01-02"), commit())
+}
+
+// commit is the commit the suite measures, marked when Go files differ
+// from it.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if diff, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", "*.go", "*.sql").Output(); err == nil && len(bytes.TrimSpace(diff)) > 0 {
+		c += " with uncommitted changes"
+	}
+	return c
 }
 
 func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
