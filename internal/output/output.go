@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-runewidth"
+	"github.com/clipperhouse/displaywidth"
 	"golang.org/x/term"
 )
 
@@ -284,7 +284,7 @@ func printTable(w io.Writer, opts Options, report Table) error {
 	widths := make([]int, len(keep))
 	for _, rec := range grid {
 		for j, s := range rec {
-			widths[j] = max(widths[j], runewidth.StringWidth(s))
+			widths[j] = max(widths[j], displaywidth.String(s))
 		}
 	}
 	wrap := -1 // a last column of advice wraps instead of being cut
@@ -307,14 +307,14 @@ func printTable(w io.Writer, opts Options, report Table) error {
 				}
 				continue
 			}
-			if runewidth.StringWidth(s) > widths[j] {
-				s = runewidth.Truncate(s, widths[j], "…")
+			if displaywidth.String(s) > widths[j] {
+				s = displaywidth.TruncateString(s, widths[j], "…")
 			}
 			if last {
 				b.WriteString(s)
 				continue
 			}
-			b.WriteString(runewidth.FillRight(s, widths[j]) + "  ")
+			b.WriteString(s + strings.Repeat(" ", max(0, widths[j]-displaywidth.String(s))) + "  ")
 			indent += widths[j] + 2
 		}
 		lines = append(lines, strings.TrimRight(b.String(), " "))
@@ -357,12 +357,12 @@ func fit(widths []int, head []string, text []bool, wrap, width int) {
 		return n
 	}
 	if wrap >= 0 {
-		widths[wrap] = max(runewidth.StringWidth(head[wrap]), width/3, min(widths[wrap], width-(total()-widths[wrap])))
+		widths[wrap] = max(displaywidth.String(head[wrap]), width/3, min(widths[wrap], width-(total()-widths[wrap])))
 	}
 	for total() > width {
 		widest := -1
 		for j, w := range widths {
-			if j == wrap || !text[j] || w <= max(minCut, runewidth.StringWidth(head[j])) {
+			if j == wrap || !text[j] || w <= max(minCut, displaywidth.String(head[j])) {
 				continue
 			}
 			if widest < 0 || w > widths[widest] {
@@ -381,8 +381,8 @@ func fit(widths []int, head []string, text []bool, wrap, width int) {
 func wrapText(s string, width int) []string {
 	width = max(width, 1)
 	var out []string
-	for runewidth.StringWidth(s) > width {
-		cut := runewidth.Truncate(s, width, "")
+	for displaywidth.String(s) > width {
+		cut := displaywidth.TruncateString(s, width, "")
 		if i := strings.LastIndexByte(cut, ' '); i > 0 {
 			cut = cut[:i]
 		}
