@@ -68,14 +68,6 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		if err := migrate.Up(ctx, url); err != nil {
 			return nil, unreachable(url, err)
 		}
-	} else {
-		pending, err := migrate.Pending(ctx, url)
-		if err != nil {
-			return nil, unreachable(url, err)
-		}
-		if pending {
-			return nil, ErrSchemaBehind
-		}
 	}
 	cfg, err := PoolConfig(url)
 	if err != nil {
@@ -84,6 +76,19 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	if !migrateNow {
+		// On the pool: the connection that checks is the one the
+		// command goes on with.
+		pending, err := migrate.PendingOn(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, unreachable(url, err)
+		}
+		if pending {
+			pool.Close()
+			return nil, ErrSchemaBehind
+		}
 	}
 	return pool, nil
 }

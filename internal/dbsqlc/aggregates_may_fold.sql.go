@@ -10,14 +10,21 @@ import (
 )
 
 const aggregatesMayFold = `-- name: AggregatesMayFold :one
-SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE') AS may_fold
+SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE') AS may_fold,
+    has_table_privilege('aggregate_queue', 'SELECT') AS may_peek
 `
 
+type AggregatesMayFoldRow struct {
+	MayFold bool
+	MayPeek bool
+}
+
 // Whether this role may fold the aggregates (run layerq_apply_pending; a
-// read-only role such as layerq_reader may not).
-func (q *Queries) AggregatesMayFold(ctx context.Context, db DBTX) (bool, error) {
+// read-only role such as layerq_reader may not), and whether it may look
+// at the queue (AggregatesQueued) first.
+func (q *Queries) AggregatesMayFold(ctx context.Context, db DBTX) (AggregatesMayFoldRow, error) {
 	row := db.QueryRow(ctx, aggregatesMayFold)
-	var may_fold bool
-	err := row.Scan(&may_fold)
-	return may_fold, err
+	var i AggregatesMayFoldRow
+	err := row.Scan(&i.MayFold, &i.MayPeek)
+	return i, err
 }

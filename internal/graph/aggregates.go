@@ -36,8 +36,21 @@ func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checking the right to fold the aggregates: %w", err)
 	}
-	if !may {
+	if !may.MayFold {
 		return 0, ErrReadOnly
+	}
+	// Nothing queued, nothing to wait for: every committed change is
+	// folded (one an applier is folding stays queued until it commits).
+	// This spares a command that reads the aggregates the lock and the
+	// fold's transaction.
+	if may.MayPeek {
+		queued, err := queries.AggregatesQueued(ctx, s.pool)
+		if err != nil {
+			return 0, fmt.Errorf("looking at the aggregates' queue: %w", err)
+		}
+		if !queued {
+			return 0, nil
+		}
 	}
 	return s.applyAggregates(ctx, true)
 }

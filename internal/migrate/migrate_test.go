@@ -103,3 +103,41 @@ func TestConcurrentUp(t *testing.T) {
 		t.Fatalf("migrations applied in all = %d, want %d (each migration file once)", total, len(files))
 	}
 }
+
+// PendingOn (one query on the command's own connection) says what goose's
+// Pending says: on an empty database, one migration short of this binary,
+// and migrated.
+func TestPendingOnAgreesWithGoose(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewEmptyDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	files, err := fs.Glob(sqlfiles.Migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, want bool) {
+		t.Helper()
+		goose, err := migrate.Pending(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := migrate.PendingOn(ctx, conn)
+		if err != nil || got != want || goose != want {
+			t.Fatalf("%s: PendingOn = %v, %v; goose's Pending = %v; want %v", when, got, err, goose, want)
+		}
+	}
+	check("empty", true)
+	if err := migrate.RunTo(ctx, url, int64(len(files)-1)); err != nil {
+		t.Fatal(err)
+	}
+	check("one migration short", true)
+	if _, err := migrate.Run(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	check("migrated", false)
+}

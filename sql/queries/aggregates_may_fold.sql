@@ -1,4 +1,6 @@
 -- name: AggregatesMayFold :one
 -- Whether this role may fold the aggregates (run layerq_apply_pending; a
--- read-only role such as layerq_reader may not).
-SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE') AS may_fold;
+-- read-only role such as layerq_reader may not), and whether it may look
+-- at the queue (AggregatesQueued) first.
+SELECT has_function_privilege('layerq_apply_pending()', 'EXECUTE') AS may_fold,
+    has_table_privilege('aggregate_queue', 'SELECT') AS may_peek;

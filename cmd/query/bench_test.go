@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+)
+
+// BenchmarkProcess times every report as a user runs it: the layerq
+// binary started as a process against a synthetic graph (bench/synth,
+// 100k images by default; LAYERQ_SYNTH_IMAGES sets another size, and
+// LAYERQ_BENCH_DATABASE_URL points at a graph that exists already), from
+// exec to exit, output to a pipe. Each case reports its median wall time as
+// p50-ms; a run that takes longer than LAYERQ_BENCH_TIMEOUT (default 60s)
+// is killed, and the case reports timed-out instead. "help" is a process
+// that opens no database; "storage-by-namespace" reads one small kept
+// aggregate (well under a millisecond in-process, BenchmarkReports), so its
+// wall time is the fixed cost of a report: start, connect, schema check,
+// fold check. LAYERQ_BENCH_PEER names another layerq binary (an older
+// build, say) to run alternately with this one on the same graph: each
+// case then reports its median as peer-p50-ms too.
+func BenchmarkProcess(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "layerq")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	url := benchGraph(b)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	// One repository with images, its namespace, and one of its tags.
+	var repo, tag string
+	if err := pool.QueryRow(ctx, `SELECT r.name, t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+		WHERE t.deleted_at IS NULL AND r.name LIKE '%/%' ORDER BY r.id DESC, t.name LIMIT 1`).Scan(&repo, &tag); err != nil {
+		b.Fatalf("picking a repository: %v", err)
+	}
+	namespace, _, _ := strings.Cut(repo, "/")
+	ref := repo + ":" + tag
+	timeout := 60 * time.Second
+	if s := os.Getenv("LAYERQ_BENCH_TIMEOUT"); s != "" {
+		if timeout, err = time.ParseDuration(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"help", []string{"--help"}},
+		{"storage-by-namespace", []string{"storage", "--by", "namespace"}},
+		{"storage", []string{"storage"}},
+		{"top-shared", []string{"top-shared"}},
+		{"top-shared-namespace", []string{"top-shared", "--repo", namespace + "/**"}},
+		{"top-shared-repository", []string{"top-shared", "--repo", repo}},
+		{"image", []string{"image", ref}},
+		{"bases", []string{"bases"}},
+		{"bases-namespace", []string{"bases", "--repo", namespace + "/**"}},
+		{"cache", []string{"cache"}},
+		{"cache-since-30d", []string{"cache", "--since", "30d"}},
+		{"cache-limit-20", []string{"cache", "--limit", "20"}},
+		{"cache-repository", []string{"cache", "--repo", repo}},
+		{"duplicates-blob", []string{"duplicates", "--kind", "blob"}},
+		{"duplicates-layer", []string{"duplicates", "--kind", "layer"}},
+		{"duplicates-file", []string{"duplicates", "--kind", "file"}},
+		{"bloat-image", []string{"bloat", "--image", ref}},
+		{"bloat-repository", []string{"bloat", "--repo", repo}},
+		{"bloat-namespace", []string{"bloat", "--repo", namespace + "/**"}},
+		{"bloat", []string{"bloat"}},
+	}
+	b.Logf("graph: %s; repository %s, namespace %s, image %s", graphSummary(ctx, pool), repo, namespace, ref)
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			args := append([]string{"--database-url", url}, c.args...)
+			if _, err := runProcess(bin, args, timeout); err != nil { // warm, and fail early
+				if errors.Is(err, context.DeadlineExceeded) {
+					b.ReportMetric(timeout.Seconds(), "timed-out-s")
+					b.Logf("layerq %s: did not finish within %s", strings.Join(c.args, " "), timeout)
+					return
+				}
+				b.Fatal(err)
+			}
+			peer := os.Getenv("LAYERQ_BENCH_PEER")
+			times := make([]time.Duration, 0, b.N)
+			var peerTimes []time.Duration
+			b.ResetTimer()
+			for range b.N {
+				took, err := runProcess(bin, args, timeout)
+				if err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, took)
+				if peer != "" {
+					took, err := runProcess(peer, args, timeout)
+					if err != nil {
+						b.Fatal(err)
+					}
+					peerTimes = append(peerTimes, took)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(median(times), "p50-ms")
+			if peer != "" {
+				b.ReportMetric(median(peerTimes), "peer-p50-ms")
+			}
+		})
+	}
+}
+
+// median is the middle of ts, in milliseconds.
+func median(ts []time.Duration) float64 {
+	slices.Sort(ts)
+	return float64(ts[len(ts)/2].Microseconds()) / 1000
+}
+
+// runProcess runs bin with args to exit, its output to a pipe, and returns
+// the wall time.
+func runProcess(bin string, args []string, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		return took, ctx.Err()
+	}
+	if err != nil {
+		return took, errors.New(strings.Join(args[2:], " ") + ": " + err.Error() + "\n" + out.String())
+	}
+	return took, nil
+}
+
+// benchGraph returns the URL of the graph BenchmarkProcess reads: the
+// existing one LAYERQ_BENCH_DATABASE_URL names, or a synthetic one written
+// into a fresh database.
+func benchGraph(b *testing.B) string {
+	if url := os.Getenv("LAYERQ_BENCH_DATABASE_URL"); url != "" {
+		return url
+	}
+	opts := synth.Defaults
+	if s := os.Getenv("LAYERQ_SYNTH_IMAGES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 100 {
+			b.Fatalf("LAYERQ_SYNTH_IMAGES=%q: give a number of images, at least 100", s)
+		}
+		opts.Images = n
+	}
+	url := pgtest.NewDatabase(b)
+	cfg, err := database.PoolConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	start := time.Now()
+	if _, err := synth.Generate(context.Background(), pool, opts); err != nil {
+		b.Fatalf("generating the synthetic graph: %v", err)
+	}
+	b.Logf("synthetic graph of %d images generated in %s", opts.Images, time.Since(start).Round(time.Second))
+	return url
+}
+
+func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
+	var repos, images, edges, blobs, files int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests WHERE kind = 'image'),
+		(SELECT count(*) FROM manifest_layers), (SELECT count(*) FROM blobs), (SELECT count(*) FROM layer_files)`).Scan(&repos, &images, &edges, &blobs, &files); err != nil {
+		return err.Error()
+	}
+	return strconv.FormatInt(repos, 10) + " repositories, " + strconv.FormatInt(images, 10) + " images, " +
+		strconv.FormatInt(edges, 10) + " manifest-layer edges, " + strconv.FormatInt(blobs, 10) + " blobs, " + strconv.FormatInt(files, 10) + " indexed files"
+}
