@@ -64,11 +64,6 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		}
 		migrateNow = true
 	}
-	if migrateNow {
-		if err := migrate.Up(ctx, url); err != nil {
-			return nil, unreachable(url, err)
-		}
-	}
 	cfg, err := PoolConfig(url)
 	if err != nil {
 		return nil, err
@@ -77,7 +72,19 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	if !migrateNow {
+	if migrateNow {
+		// Most starts find the schema current: two queries on the pool's
+		// connection, instead of a connection of the migrator's own and
+		// the migration lock.
+		current, err := migrate.CurrentOn(ctx, pool)
+		if err == nil && !current {
+			err = migrate.Up(ctx, url)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, unreachable(url, err)
+		}
+	} else {
 		// On the pool: the connection that checks is the one the
 		// command goes on with.
 		pending, err := migrate.PendingOn(ctx, pool)

@@ -60,7 +60,7 @@ func applyFunctions(ctx context.Context, conn *sql.Conn, files []functionFile, f
 		c := driverConn.(*stdlib.Conn).Conn()
 		if fast {
 			var comment *string
-			if err := c.QueryRow(ctx, `SELECT obj_description(to_regprocedure('layerq_apply_pending()'), 'pg_proc')`).Scan(&comment); err != nil {
+			if err := c.QueryRow(ctx, qFunctionsFingerprint).Scan(&comment); err != nil {
 				return fmt.Errorf("reading the functions' fingerprint: %w", err)
 			}
 			if comment != nil && *comment == fp {

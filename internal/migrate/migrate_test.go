@@ -140,4 +140,21 @@ func TestPendingOnAgreesWithGoose(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("migrated", false)
+
+	// CurrentOn: what Up's fast path takes as current, and only that.
+	current := func(when string, want bool) {
+		t.Helper()
+		if got, err := migrate.CurrentOn(ctx, conn); err != nil || got != want {
+			t.Fatalf("%s: CurrentOn = %v, %v; want %v", when, got, err, want)
+		}
+	}
+	current("migrated", true)
+	if _, err := conn.Exec(ctx, `COMMENT ON FUNCTION layerq_apply_pending() IS 'layerq functions sha256:other'`); err != nil {
+		t.Fatal(err)
+	}
+	current("functions from other files", false)
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	current("after Up", true)
 }

@@ -17,12 +17,37 @@ import (
 // qSchemaVersions is run through pgx as it is (sql/pgx): the sqlc
 // generator's own test migrates a database with this package, so the
 // package cannot use the generated code.
-var qSchemaVersions = sqlfiles.Statement("schema_versions")
+var (
+	qSchemaVersions       = sqlfiles.Statement("schema_versions")
+	qFunctionsFingerprint = sqlfiles.Statement("functions_fingerprint")
+)
 
 // Querier is what PendingOn reads through: a pool, a connection or a
 // transaction.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// CurrentOn reports whether Up would leave the database db reaches as it
+// is: no migration pending, and the functions last brought to this
+// binary's files (the fingerprint Up's fast path trusts). Two queries on
+// db, without the migration lock; when it says false, Up does the work
+// under the lock.
+func CurrentOn(ctx context.Context, db Querier) (bool, error) {
+	pending, err := PendingOn(ctx, db)
+	if err != nil || pending {
+		return false, err
+	}
+	files, err := functionFiles()
+	if err != nil {
+		return false, fmt.Errorf("reading the function files: %w", err)
+	}
+	var comment *string
+	if err := db.QueryRow(ctx, qFunctionsFingerprint).Scan(&comment); err != nil {
+		return false, fmt.Errorf("reading the functions' fingerprint: %w", err)
+	}
+	return comment != nil && *comment == fingerprint(files), nil
 }
 
 // PendingOn reports whether the database db reaches lacks migrations this
