@@ -33,14 +33,14 @@ Examples:
 			&cli.Float64Flag{Name: "min-similarity", Value: 0.9, Usage: "kind layer: the least share of file bytes two layers must share (0..1)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
-			return run(c, func(db *database.Pool) (output.Table, error) {
+			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadDuplicates(c.Context, db, report.DuplicatesOptions{
 					Kind:          c.String("kind"),
 					Repositories:  repoglob.Compile(c.String("repo")),
 					Limit:         c.Int("limit"),
 					MinSimilarity: c.Float64("min-similarity"),
 				})
-			})
+			}))
 		}),
 	}
 }

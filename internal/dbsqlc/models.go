@@ -246,6 +246,8 @@ type ContentUsage struct {
 	Repositories int32
 	StoredBytes  int64
 	SavedBytes   int64
+	Encodings    int32
+	ExtraBytes   int64
 }
 
 type DuplicateBlob struct {

@@ -76,7 +76,7 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		JOIN blobs b ON b.digest = ml.blob_digest
 		WHERE rm.deleted_at IS NULL GROUP BY 1, 2`},
 	{"layer content usage", `
-		SELECT content, images, repositories, stored_bytes, saved_bytes FROM content_usage WHERE images <> 0 OR repositories <> 0`, `
+		SELECT content, images, repositories, stored_bytes, saved_bytes, encodings, extra_bytes FROM content_usage WHERE images <> 0 OR repositories <> 0`, `
 		WITH live AS (SELECT DISTINCT rm.repository_id, rm.manifest_digest FROM repository_manifests rm
 		              JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' WHERE rm.deleted_at IS NULL),
 		uses AS (SELECT coalesce(b.diff_id, b.digest) AS content, b.digest, b.size, l.manifest_digest, l.repository_id
@@ -84,7 +84,9 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		enc AS (SELECT content, digest, size, count(DISTINCT manifest_digest) AS images FROM uses GROUP BY 1, 2, 3)
 		SELECT u.content, count(DISTINCT u.manifest_digest), count(DISTINCT u.repository_id),
 			(SELECT sum(size) FROM enc WHERE enc.content = u.content)::bigint,
-			(SELECT sum(size * (images - 1)) FROM enc WHERE enc.content = u.content)::bigint
+			(SELECT sum(size * (images - 1)) FROM enc WHERE enc.content = u.content)::bigint,
+			(SELECT count(*) FROM enc WHERE enc.content = u.content)::integer,
+			(SELECT sum(size) - min(size) FROM enc WHERE enc.content = u.content)::bigint
 		FROM uses u GROUP BY 1`},
 	{"cache rollups", `
 		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes
@@ -253,6 +255,9 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 						m = imageOf(strings.Join(base, "+"), base...)
 						repo = "library/" + base[len(base)-1]
 					}
+					if rng.IntN(4) == 0 { // the same layers recompressed: other blobs, same contents
+						m = zstdCopy(m)
+					}
 					o := obs(repo, fmt.Sprintf("t%d", rng.IntN(3)), at, m)
 					o.Registry = reg
 					err = store.Ingest(ctx, []image.Observation{o})
@@ -292,6 +297,13 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	}
 	if nBases == 0 || nStreams == 0 {
 		t.Errorf("%d image bases and %d created-stream transitions kept; the history should make both", nBases, nStreams)
+	}
+	var recompressed int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM content_usage WHERE encodings > 1`).Scan(&recompressed); err != nil {
+		t.Fatal(err)
+	}
+	if recompressed == 0 {
+		t.Error("no content kept with two live encodings; the history should make some")
 	}
 }
 
@@ -333,19 +345,31 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	// that adds the per-content counts folds them first.
 	push("team-c/zstd", "1", "os2", "c-1")
 	push("team-a/api", "latest", "os2", "api-3")
+	// A recompressed copy: the migration that keeps the live encodings
+	// per content counts two for each of its layers.
+	if err := store.Ingest(ctx, []image.Observation{obs("team-a/api-zstd", "latest", at.Add(time.Minute), zstdCopy(imageOf("os2+api-3", "os2", "api-3")))}); err != nil {
+		t.Fatal(err)
+	}
 	if err := migrate.Up(ctx, url); err != nil {
 		t.Fatal(err)
 	}
 	checkAggregates(t, pool)
+	var recompressed int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM content_usage WHERE encodings = 2 AND extra_bytes > 0`).Scan(&recompressed); err != nil {
+		t.Fatal(err)
+	}
+	if recompressed != 2 {
+		t.Errorf("%d contents with two live encodings after the migrations; want 2 (os2, api-3)", recompressed)
+	}
 	var transitions, bases, stale int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'tag'),
 		(SELECT count(*) FROM image_bases), (SELECT count(*) FROM base_builds WHERE stale)`).Scan(&transitions, &bases, &stale); err != nil {
 		t.Fatal(err)
 	}
 	// Three tag moves (api twice, os); api-1, api-2 and web-1 on os1,
-	// c-1 and api-3 on os2; os1 stale.
-	if transitions != 3 || bases != 5 || stale != 1 {
-		t.Errorf("after the migration: %d tag transitions, %d image bases, %d stale base builds; want 3, 5, 1", transitions, bases, stale)
+	// c-1, api-3 and its recompressed copy on os2; os1 stale.
+	if transitions != 3 || bases != 6 || stale != 1 {
+		t.Errorf("after the migration: %d tag transitions, %d image bases, %d stale base builds; want 3, 6, 1", transitions, bases, stale)
 	}
 }
 
@@ -480,4 +504,17 @@ func TestAggregateSkipsWhileAnotherApplies(t *testing.T) {
 		t.Fatalf("fold error: %v", err)
 	default:
 	}
+}
+
+// zstdCopy is m recompressed: every layer another blob (zstd, smaller) of
+// the same content (diff_id), so another manifest with the same config.
+func zstdCopy(m image.Manifest) image.Manifest {
+	c := m
+	c.Digest = digest("zstd " + m.Digest)
+	c.Layers = slices.Clone(m.Layers)
+	for i, l := range c.Layers {
+		l.Digest, l.Size, l.MediaType = digest("zstd "+l.Digest), l.Size*2/3, "application/vnd.oci.image.layer.v1.tar+zstd"
+		c.Layers[i] = l
+	}
+	return c
 }

@@ -68,7 +68,19 @@ type BlobDuplicates struct {
 }
 
 func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*BlobDuplicates, error) {
-	rows, err := queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+	var rows []dbsqlc.DuplicatesBlobRow
+	var err error
+	if opts.Repositories.All() {
+		// Every repository: the kept per-content figures, from an index.
+		var kept []dbsqlc.DuplicatesBlobKeptRow
+		kept, err = queries.DuplicatesBlobKept(ctx, db, int64(opts.Limit))
+		rows = mapRows(kept, func(r dbsqlc.DuplicatesBlobKeptRow) dbsqlc.DuplicatesBlobRow {
+			return dbsqlc.DuplicatesBlobRow{DiffID: &r.DiffID, StoredBytes: r.StoredBytes, BytesStoredTwice: r.BytesStoredTwice,
+				Digests: r.Digests, Sizes: r.Sizes, MediaTypes: r.MediaTypes}
+		})
+	} else {
+		rows, err = queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("querying blob duplicates: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -618,6 +619,23 @@ func TestBlobDuplicates(t *testing.T) {
 		}
 		if extra != l.BytesStoredTwice {
 			t.Errorf("%s: rows say %d stored again, the layer %d", l.DiffID, extra, l.BytesStoredTwice)
+		}
+	}
+
+	// Every repository reads the kept per-content figures; a --repo
+	// filter groups the live blobs afresh. A filter that every
+	// repository matches gives the same rows.
+	live, err := dbsqlc.New().DuplicatesBlob(ctx, c.pool, dbsqlc.DuplicatesBlobParams{Repository: ".", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != len(got.Layers) {
+		t.Fatalf("grouped afresh: %d layers; kept: %d", len(live), len(got.Layers))
+	}
+	for i, l := range live {
+		k := got.Layers[i]
+		if *l.DiffID != k.DiffID || l.StoredBytes != k.StoredBytes || l.BytesStoredTwice != k.BytesStoredTwice || len(l.Digests) != len(k.Blobs) {
+			t.Errorf("row %d grouped afresh: %s %d %d %v; kept: %+v", i, *l.DiffID, l.StoredBytes, l.BytesStoredTwice, l.Digests, k)
 		}
 	}
 }

@@ -58,14 +58,16 @@ BEGIN
     IF touched IS NULL THEN
         RETURN;
     END IF;
-    -- The bytes follow the per-blob counts of the touched contents'
-    -- encodings, which the blob fold has just updated.
+    -- The bytes and the live encodings follow the per-blob counts of the
+    -- touched contents' encodings, which the blob fold has just updated.
     UPDATE content_usage t
-    SET stored_bytes = s.stored, saved_bytes = s.saved
+    SET stored_bytes = s.stored, saved_bytes = s.saved, encodings = s.encodings, extra_bytes = s.extra
     FROM (
         SELECT x.content,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS stored,
-            coalesce(sum(u.size * (u.manifests - 1)) FILTER (WHERE u.manifests > 0), 0)::bigint AS saved
+            coalesce(sum(u.size * (u.manifests - 1)) FILTER (WHERE u.manifests > 0), 0)::bigint AS saved,
+            count(*) FILTER (WHERE u.manifests > 0)::integer AS encodings,
+            coalesce(sum(u.size) FILTER (WHERE u.manifests > 0) - min(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS extra
         FROM (
             SELECT x.content, b.digest FROM unnest(touched) AS x(content) JOIN blobs b ON b.diff_id = x.content
             UNION ALL
@@ -74,6 +76,7 @@ BEGIN
         LEFT JOIN blob_usage u ON u.digest = x.digest
         GROUP BY 1
     ) s
-    WHERE t.content = s.content AND (t.stored_bytes, t.saved_bytes) IS DISTINCT FROM (s.stored, s.saved);
+    WHERE t.content = s.content
+      AND (t.stored_bytes, t.saved_bytes, t.encodings, t.extra_bytes) IS DISTINCT FROM (s.stored, s.saved, s.encodings, s.extra);
 END;
 $$;
