@@ -18,7 +18,9 @@ SELECT b.diff_id,
     (sum(b.size) - min(b.size))::bigint AS bytes_stored_twice,
     array_agg(b.digest ORDER BY b.size, b.digest)::text[] AS digests,
     array_agg(b.size ORDER BY b.size, b.digest)::bigint[] AS sizes,
-    array_agg(b.media_type ORDER BY b.size, b.digest)::text[] AS media_types
+    array_agg(b.media_type ORDER BY b.size, b.digest)::text[] AS media_types,
+    count(*) OVER ()::bigint AS total_layers,
+    (sum(sum(b.size) - min(b.size)) OVER ())::bigint AS total_bytes_stored_twice
 FROM blobs b
 JOIN live_blobs lb ON lb.blob_digest = b.digest
 WHERE b.diff_id IS NOT NULL
@@ -34,19 +36,22 @@ type DuplicatesBlobParams struct {
 }
 
 type DuplicatesBlobRow struct {
-	DiffID           *string
-	StoredBytes      int64
-	BytesStoredTwice int64
-	Digests          []string
-	Sizes            []int64
-	MediaTypes       []string
+	DiffID                *string
+	StoredBytes           int64
+	BytesStoredTwice      int64
+	Digests               []string
+	Sizes                 []int64
+	MediaTypes            []string
+	TotalLayers           int64
+	TotalBytesStoredTwice int64
 }
 
 // Layers (by diff_id) that live image manifests in repositories matching
 // repository (a regexp) use under more than one blob digest: the same tar
 // compressed differently (gzip and zstd, other levels or compressors),
 // stored once per encoding. bytes_stored_twice keeps the smallest encoding.
-// limit: how many layers.
+// limit: how many layers; total_layers and total_bytes_stored_twice count
+// them all.
 func (q *Queries) DuplicatesBlob(ctx context.Context, db DBTX, arg DuplicatesBlobParams) ([]DuplicatesBlobRow, error) {
 	rows, err := db.Query(ctx, duplicatesBlob, arg.Limit, arg.Repository)
 	if err != nil {
@@ -63,6 +68,8 @@ func (q *Queries) DuplicatesBlob(ctx context.Context, db DBTX, arg DuplicatesBlo
 			&i.Digests,
 			&i.Sizes,
 			&i.MediaTypes,
+			&i.TotalLayers,
+			&i.TotalBytesStoredTwice,
 		); err != nil {
 			return nil, err
 		}

@@ -62,29 +62,45 @@ type BlobDuplicate struct {
 
 // BlobDuplicates is the duplicates report of kind blob.
 type BlobDuplicates struct {
-	Kind             string          `json:"kind"`
+	Kind string `json:"kind"`
+	// TotalLayers and BytesStoredTwice are over every layer stored more
+	// than once, Layers the top --limit of them.
+	TotalLayers      int64           `json:"total_layers"`
 	BytesStoredTwice int64           `json:"bytes_stored_twice"`
 	Layers           []BlobDuplicate `json:"layers"`
 }
 
 func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*BlobDuplicates, error) {
+	out := &BlobDuplicates{Kind: "blob", Layers: []BlobDuplicate{}}
 	var rows []dbsqlc.DuplicatesBlobRow
 	var err error
 	if opts.Repositories.All() {
 		// Every repository: the kept per-content figures, from an index.
 		var kept []dbsqlc.DuplicatesBlobKeptRow
-		kept, err = queries.DuplicatesBlobKept(ctx, db, int64(opts.Limit))
+		var totals dbsqlc.DuplicatesBlobTotalsRow
+		err = concurrently(ctx, db,
+			func(ctx context.Context) (err error) {
+				kept, err = queries.DuplicatesBlobKept(ctx, db, int64(opts.Limit))
+				return err
+			},
+			func(ctx context.Context) (err error) {
+				totals, err = queries.DuplicatesBlobTotals(ctx, db)
+				return err
+			})
 		rows = mapRows(kept, func(r dbsqlc.DuplicatesBlobKeptRow) dbsqlc.DuplicatesBlobRow {
 			return dbsqlc.DuplicatesBlobRow{DiffID: &r.DiffID, StoredBytes: r.StoredBytes, BytesStoredTwice: r.BytesStoredTwice,
 				Digests: r.Digests, Sizes: r.Sizes, MediaTypes: r.MediaTypes}
 		})
+		out.TotalLayers, out.BytesStoredTwice = totals.TotalLayers, totals.TotalBytesStoredTwice
 	} else {
 		rows, err = queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+		if len(rows) > 0 { // every row carries the totals
+			out.TotalLayers, out.BytesStoredTwice = rows[0].TotalLayers, rows[0].TotalBytesStoredTwice
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("querying blob duplicates: %w", err)
 	}
-	out := &BlobDuplicates{Kind: "blob", Layers: []BlobDuplicate{}}
 	for _, r := range rows {
 		d := BlobDuplicate{DiffID: value(r.DiffID), StoredBytes: r.StoredBytes, BytesStoredTwice: r.BytesStoredTwice,
 			Blobs: make([]BlobEncoding, len(r.Digests))}
@@ -95,14 +111,17 @@ func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Bl
 			}
 		}
 		out.Layers = append(out.Layers, d)
-		out.BytesStoredTwice += d.BytesStoredTwice
 	}
 	return out, nil
 }
 
 // Preamble implements output.Preamble.
 func (r *BlobDuplicates) Preamble() []string {
-	return []string{fmt.Sprintf("%d layers stored under more than one blob (the same content compressed differently); keeping only the smallest of each would free %s", len(r.Layers), output.Bytes(r.BytesStoredTwice)), ""}
+	line := fmt.Sprintf("%d layers stored under more than one blob (the same content compressed differently); keeping only the smallest of each would free %s", r.TotalLayers, output.Bytes(r.BytesStoredTwice))
+	if int64(len(r.Layers)) < r.TotalLayers {
+		line += fmt.Sprintf("; the %d that store the most again below (--limit)", len(r.Layers))
+	}
+	return []string{line, ""}
 }
 
 // Empty implements output.Empty.

@@ -629,6 +629,25 @@ func TestBlobDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.TotalLayers != int64(wantLayers) || len(live) == 0 || live[0].TotalLayers != int64(wantLayers) || live[0].TotalBytesStoredTwice != wantTwice {
+		t.Errorf("totals: kept %d layers; grouped afresh %+v; want %d layers, %d bytes", got.TotalLayers, live, wantLayers, wantTwice)
+	}
+	// A page of one keeps the totals of all.
+	one, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "blob", Repositories: repoglob.Compile(""), Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := one.(*report.BlobDuplicates); len(p.Layers) != 1 || p.TotalLayers != int64(wantLayers) || p.BytesStoredTwice != wantTwice ||
+		!strings.Contains(p.Preamble()[0], "the 1 that store the most again below") {
+		t.Errorf("--limit 1: %d layers shown, totals %d layers, %d bytes, %q; want 1, %d, %d", len(p.Layers), p.TotalLayers, p.BytesStoredTwice, p.Preamble()[0], wantLayers, wantTwice)
+	}
+	liveOne, err := dbsqlc.New().DuplicatesBlob(ctx, c.pool, dbsqlc.DuplicatesBlobParams{Repository: ".", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(liveOne) != 1 || liveOne[0].TotalLayers != int64(wantLayers) || liveOne[0].TotalBytesStoredTwice != wantTwice {
+		t.Errorf("grouped afresh, limit 1: %+v; want totals %d layers, %d bytes", liveOne, wantLayers, wantTwice)
+	}
 	if len(live) != len(got.Layers) {
 		t.Fatalf("grouped afresh: %d layers; kept: %d", len(live), len(got.Layers))
 	}
