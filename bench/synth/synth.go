@@ -39,6 +39,12 @@ type Options struct {
 	AppLayers int
 	// DeleteFraction of application images are deleted at the end.
 	DeleteFraction float64
+	// Recompressed is the fraction of application pushes also held as a
+	// zstd-recompressed copy (as registries that convert images hold
+	// them): another manifest with the same config and layer contents,
+	// every layer another, smaller blob; untagged, deleted with its
+	// original.
+	Recompressed float64
 	// Chunk is how many memberships (and tag events) go in per statement.
 	Chunk int
 	Seed  uint64
@@ -51,12 +57,14 @@ type Options struct {
 // application).
 var Defaults = Options{
 	Images: 100_000, PerRepository: 100, Namespaces: 50, Bases: 20, BaseBuilds: 5,
-	AppLayers: 7, DeleteFraction: 0.05, Chunk: 10_000, Seed: 1,
+	AppLayers: 7, DeleteFraction: 0.05, Recompressed: 0.02, Chunk: 10_000, Seed: 1,
 }
 
 // Summary says what was generated.
 type Summary struct {
 	Repositories, Images, Edges, Blobs, TagEvents, Deleted int
+	// Recompressed counts the recompressed copies among Images.
+	Recompressed int
 	// Until is the time of the last push.
 	Until time.Time
 }
@@ -69,6 +77,15 @@ func digest(parts ...any) string {
 type layer struct {
 	blob, diffID, chain, createdBy string
 	size                           int64
+	zstd                           bool
+}
+
+// mediaType is the layer's blob's media type.
+func (l layer) mediaType() string {
+	if l.zstd {
+		return "application/vnd.oci.image.layer.v1.tar+zstd"
+	}
+	return "application/vnd.oci.image.layer.v1.tar+gzip"
 }
 
 type image struct {
@@ -80,6 +97,7 @@ type image struct {
 	cfgSize  int64
 	deleted  bool
 	tagEvent bool // pushed to its repository's latest tag after another
+	copy     bool // a recompressed copy, untagged
 }
 
 // appSteps are the steps an application adds, with the probability that
@@ -169,9 +187,13 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		}
 	}
 
+	var sum Summary
 	// Applications: each repository picks a base (Zipf), pins it (30%) or
 	// follows its new builds, and pushes PerRepository times.
 	zipf := rand.NewZipf(rng, 1.2, 1, uint64(opts.Bases-1))
+	// Copies draw from their own source, so the rest of the graph is the
+	// same with or without them.
+	copies := rand.New(rand.NewPCG(opts.Seed, 7))
 	for r := range nRepos {
 		repo := opts.Bases + r
 		k := int(zipf.Uint64())
@@ -223,10 +245,19 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 			prev = img.layers
 			img.deleted = rng.Float64() < opts.DeleteFraction
 			images = append(images, img)
+			if copies.Float64() < opts.Recompressed {
+				c := &image{repo: repo, digest: digest("app zstd ", r, " ", i), created: at, cfg: img.cfg, cfgSize: img.cfgSize,
+					deleted: img.deleted, copy: true}
+				for _, l := range img.layers {
+					l.blob, l.size, l.zstd = digest("zstd ", l.blob), l.size*17/20, true
+					c.layers = append(c.layers, l)
+				}
+				images = append(images, c)
+				sum.Recompressed++
+			}
 		}
 	}
 
-	var sum Summary
 	sum.Repositories = len(repoNames)
 	for _, img := range images {
 		if img.created.After(sum.Until) {
@@ -246,7 +277,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 			for p, l := range img.layers {
 				blobs[l.blob] = l
 				total += l.size
-				edges = append(edges, []any{img.digest, int32(p), l.blob, "application/vnd.oci.image.layer.v1.tar+gzip", l.chain, l.createdBy, img.created})
+				edges = append(edges, []any{img.digest, int32(p), l.blob, l.mediaType(), l.chain, l.createdBy, img.created})
 			}
 			manifests = append(manifests, []any{img.digest, "application/vnd.oci.image.manifest.v1+json", int64(1200), "image",
 				img.cfg, "application/vnd.oci.image.config.v1+json", img.cfgSize, "linux", "amd64", img.created,
@@ -254,7 +285,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		}
 		var blobRows [][]any
 		for _, l := range blobs {
-			blobRows = append(blobRows, []any{l.blob, l.size, "application/vnd.oci.image.layer.v1.tar+gzip", l.diffID})
+			blobRows = append(blobRows, []any{l.blob, l.size, l.mediaType(), l.diffID})
 		}
 		sum.Images, sum.Edges, sum.Blobs = len(images), len(edges), len(blobRows)
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"blobs"}, []string{"digest", "size", "media_type", "diff_id"}, pgx.CopyFromRows(blobRows)); err != nil {
@@ -323,6 +354,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	last := map[int]*image{}
 	var events [][]any
 	for _, img := range images {
+		if img.copy {
+			continue
+		}
 		if img.tagEvent {
 			events = append(events, []any{repoID(img), "latest", "push", img.digest, last[img.repo].digest, img.created, "synth"})
 		}
@@ -339,7 +373,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	var first [][]any
 	seen := map[int]bool{}
 	for _, img := range images {
-		if !seen[img.repo] {
+		if !seen[img.repo] && !img.copy {
 			seen[img.repo] = true
 			first = append(first, []any{repoID(img), "latest", "push", img.digest, nil, img.created, "synth"})
 		}
