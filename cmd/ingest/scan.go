@@ -11,6 +11,7 @@ import (
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
@@ -54,7 +55,8 @@ func newWalker(c *cli.Context, registry string, jobs int) (*walker.Walker, error
 }
 
 // indexLayers reads every pending layer of the scanned registry into the
-// file index and prints the summary line.
+// file index, prints the summary line, and works out the waste of the
+// images those layers complete.
 func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob, tel telemetry.Providers) error {
 	if c.Int("layer-jobs") < 1 {
 		return fmt.Errorf("--layer-jobs must be at least 1")
@@ -76,7 +78,13 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, sum)
-	return nil
+	// What the layers just indexed make ready: the fold's index state,
+	// then the waste of the images whose layers are now all indexed, as
+	// serve works it out in the background.
+	if _, err := store.ApplyAggregates(c.Context); err != nil {
+		return err
+	}
+	return report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store.SaveWaste)
 }
 
 func scanCommand() *cli.Command {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/layerq/layerq/internal/clibytes"
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
@@ -56,10 +58,11 @@ Examples:
 			&cli.IntFlag{Name: "max-layers", Usage: "flag images with more than `N` layers, and exit 3 if any"},
 			&cli.DurationFlag{Name: "wait", Usage: "first wait up to `DURATION` (like 10m) for every layer of the images to be indexed; exit 4 if some still are not"},
 			clibytes.Flag("small-layer", 1<<20, "a RUN layer under `BYTES` (compressed) is small, for layer runs"),
+			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the `N` images wasting most, and N of those left out (0: all; totals and gates count every image)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("give an image with --image REF", func(c *cli.Context) error {
-			if clibytes.Get(c, "min-bytes") < 0 || c.Int("max-layers") < 0 || clibytes.Get(c, "small-layer") < 1 {
-				return fmt.Errorf("--min-bytes and --max-layers must not be negative, --small-layer must be positive")
+			if clibytes.Get(c, "min-bytes") < 0 || c.Int("max-layers") < 0 || c.Int("limit") < 0 || clibytes.Get(c, "small-layer") < 1 {
+				return fmt.Errorf("--min-bytes, --max-layers and --limit must not be negative, --small-layer must be positive")
 			}
 			if c.Duration("wait") < 0 {
 				return fmt.Errorf("--wait %s: give a positive duration like 10m", c.Duration("wait"))
@@ -69,6 +72,8 @@ Examples:
 				MinBytes:     clibytes.Get(c, "min-bytes"),
 				MaxLayers:    c.Int("max-layers"),
 				SmallLayer:   clibytes.Get(c, "small-layer"),
+				FailOver:     clibytes.Get(c, "fail-over"),
+				Limit:        c.Int("limit"),
 			}
 			if s := c.String("image"); s != "" {
 				ref, err := report.ParseRef(s)
@@ -88,7 +93,11 @@ Examples:
 					g.TimedOut = backlog.Unindexed > 0 && backlog.Rejected == 0
 				}
 				return folded(c, func(db *database.Pool) (output.Table, error) {
-					var err error
+					// What serve has not analyzed yet, unless this role may not write.
+					err := report.SettleWaste(c.Context, db, opts, graph.New(db).SaveWaste)
+					if err != nil && !errors.Is(err, graph.ErrPermission) {
+						return nil, err
+					}
 					b, err = report.LoadBloat(c.Context, db, opts)
 					return b, err
 				})(db)

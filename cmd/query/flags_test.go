@@ -97,7 +97,7 @@ func TestArgumentMistakesAreOneLine(t *testing.T) {
 		{[]string{"bloat", "--min-bytes", "10 zebras"}, "--min-bytes " + zebras},
 		{[]string{"bloat", "--small-layer", "10 zebras"}, "--small-layer " + zebras},
 		{[]string{"bloat", "--small-layer", "-1MB"}, `--small-layer "-1MB": give bytes like 52428800, 50MB or 1.5GiB`},
-		{[]string{"bloat", "--small-layer", "0MiB"}, "--min-bytes and --max-layers must not be negative, --small-layer must be positive"},
+		{[]string{"bloat", "--small-layer", "0MiB"}, "--min-bytes, --max-layers and --limit must not be negative, --small-layer must be positive"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)

@@ -185,7 +185,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"dedupe"}, `unknown command "dedupe" (see layerq --help)`},
 		{[]string{"bloat", "--image", "x@sha256:1"}, `bad digest in "x@sha256:1": want sha256: and 64 hex digits, or the first 4 or more of them`},
 		{[]string{"bloat", "team/app:1"}, `bloat takes no arguments (got ["team/app:1"]): give an image with --image REF`},
-		{[]string{"bloat", "--min-bytes", "-1"}, "--min-bytes and --max-layers must not be negative, --small-layer must be positive"},
+		{[]string{"bloat", "--min-bytes", "-1"}, "--min-bytes, --max-layers and --limit must not be negative, --small-layer must be positive"},
 		{[]string{"--database-url", "postgres://u:pw@127.0.0.1:1/db", "duplicates", "--kind", "tree"}, "cannot use postgres://u:xxxxx@127.0.0.1:1/db: connection refused (check --database-url or DATABASE_URL)"},
 		{[]string{"storage", "--by", "team"}, `--by "team": choose repository or namespace`},
 		{[]string{"storage", "team/app"}, `storage takes no arguments (got ["team/app"])`},

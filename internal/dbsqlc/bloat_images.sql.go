@@ -10,62 +10,97 @@ import (
 )
 
 const bloatImages = `-- name: BloatImages :many
-SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest,
+WITH shown AS (
+    SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
+        coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
+        w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes, w.pairs
+    FROM repository_manifests rm
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+    JOIN image_index_state s ON s.manifest_digest = m.digest AND s.unindexed = 0 AND s.rejected = 0
+    JOIN image_waste w ON w.manifest_digest = m.digest
+    LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
+    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
+      AND ($2::text[] IS NULL OR m.digest = ANY ($2))
+      AND ($3::text = '' OR r.registry = $3)
+      AND ((w.wasted_bytes > 0 AND w.wasted_bytes >= $4::bigint)
+           OR layerq_has_layer_run(s.run_sizes, coalesce(ib.base_layers, 0), $5::bigint)
+           OR ($6::integer > 0 AND m.layer_count > $6))
+    ORDER BY w.wasted_bytes DESC, r.name, m.digest, r.registry
+    OFFSET $7::bigint
+    LIMIT $8::bigint
+)
+SELECT x.registry, x.repository, x.repository_id, x.digest,
     coalesce((SELECT nullif(concat_ws('/', nullif(ic.os, ''), nullif(ic.architecture, ''), nullif(ic.variant, '')), '')
               FROM index_children ic
-              JOIN repository_manifests irm ON irm.manifest_digest = ic.index_digest AND irm.repository_id = r.id AND irm.deleted_at IS NULL
-              WHERE ic.child_digest = m.digest
+              JOIN repository_manifests irm ON irm.manifest_digest = ic.index_digest AND irm.repository_id = x.repository_id AND irm.deleted_at IS NULL
+              WHERE ic.child_digest = x.digest
               ORDER BY ic.index_digest, ic.position LIMIT 1),
-             concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')))::text AS platform,
-    concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')) AS config_platform,
+             concat_ws('/', nullif(x.os, ''), nullif(x.architecture, ''), nullif(x.variant, '')))::text AS platform,
+    concat_ws('/', nullif(x.os, ''), nullif(x.architecture, ''), nullif(x.variant, '')) AS config_platform,
     coalesce((SELECT min(t.name) FROM tags t
-              WHERE t.repository_id = r.id AND t.deleted_at IS NULL
-                AND (t.manifest_digest = m.digest
-                     OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = m.digest))), '')::text AS tag,
-    coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
-    coalesce(br.name, '') AS base_repository, coalesce(bb.base_tag, '') AS base_tag
-FROM repository_manifests rm
-JOIN repositories r ON r.id = rm.repository_id
-JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
-LEFT JOIN base_builds bb ON bb.base_digest = ib.base_digest
+              WHERE t.repository_id = x.repository_id AND t.deleted_at IS NULL
+                AND (t.manifest_digest = x.digest
+                     OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = x.digest))), '')::text AS tag,
+    x.base_layers, x.base_digest, coalesce(br.name, '') AS base_repository, coalesce(bb.base_tag, '') AS base_tag,
+    x.wasted_bytes, x.wasted_compressed_bytes, x.final_files, x.final_bytes, x.pairs
+FROM shown x
+LEFT JOIN base_builds bb ON bb.base_digest = x.base_digest
 LEFT JOIN repositories br ON br.id = bb.base_repository_id
-WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
-  AND ($2::text[] IS NULL OR m.digest = ANY ($2))
-  AND ($3::text = '' OR r.registry = $3)
-ORDER BY r.registry, r.name, tag, m.digest
+ORDER BY x.wasted_bytes DESC, x.repository, x.digest, x.registry
 `
 
 type BloatImagesParams struct {
 	Repository string
 	Digests    []string
 	Registry   string
+	MinBytes   int64
+	SmallLayer int64
+	MaxLayers  int32
+	Offset     int64
+	Limit      *int64
 }
 
 type BloatImagesRow struct {
-	Registry       string
-	Repository     string
-	RepositoryID   int64
-	Digest         string
-	Platform       string
-	ConfigPlatform string
-	Tag            string
-	BaseLayers     int32
-	BaseDigest     string
-	BaseRepository string
-	BaseTag        string
+	Registry              string
+	Repository            string
+	RepositoryID          int64
+	Digest                string
+	Platform              string
+	ConfigPlatform        string
+	Tag                   string
+	BaseLayers            int32
+	BaseDigest            string
+	BaseRepository        string
+	BaseTag               string
+	WastedBytes           int64
+	WastedCompressedBytes int64
+	FinalFiles            int32
+	FinalBytes            int64
+	Pairs                 []byte
 }
 
-// Live image manifests (index children included) in repositories matching
-// repository (a regexp), each with the first live tag that names it or an
-// index holding it; its platform as an index of the repository declares it
-// for a child (else as its config says; empty when neither says), and its
-// config's; and its base as image_bases holds it, which the image report
-// shows too: how many of its layers are the base's, and the base's name (as
-// image_base.sql names it). digests: only these manifests (NULL: all);
-// registry: only this registry (empty: all).
+// A page of the images the bloat report shows (as bloat_totals.sql selects
+// them: repository a regexp, registry empty for all, digests NULL for all),
+// most bytes wasted first, then by repository and digest; offset and
+// limit (NULL: all) say which. Each with the first live tag that names it
+// or an index holding it; its platform as an index of the repository
+// declares it for a child (else as its config says; empty when neither
+// says), and its config's; its base as image_bases holds it, which the
+// image report shows too: how many of its layers are the base's, and the
+// base's name (as image_base.sql names it); and what image_waste keeps of
+// it.
 func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParams) ([]BloatImagesRow, error) {
-	rows, err := db.Query(ctx, bloatImages, arg.Repository, arg.Digests, arg.Registry)
+	rows, err := db.Query(ctx, bloatImages,
+		arg.Repository,
+		arg.Digests,
+		arg.Registry,
+		arg.MinBytes,
+		arg.SmallLayer,
+		arg.MaxLayers,
+		arg.Offset,
+		arg.Limit,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +120,11 @@ func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParam
 			&i.BaseDigest,
 			&i.BaseRepository,
 			&i.BaseTag,
+			&i.WastedBytes,
+			&i.WastedCompressedBytes,
+			&i.FinalFiles,
+			&i.FinalBytes,
+			&i.Pairs,
 		); err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ type AggregateQueue struct {
 	Delta          *int16
 	Inserted       bool
 	TagEventID     *int64
+	BlobDigest     *string
 }
 
 type BaseBuild struct {
@@ -267,6 +268,13 @@ type ImageBasis struct {
 	Source         string
 }
 
+type ImageIndexState struct {
+	ManifestDigest string
+	Unindexed      int32
+	Rejected       int32
+	RunSizes       []int64
+}
+
 type ImageTop struct {
 	TopChainID     string
 	ManifestDigest string
@@ -281,6 +289,7 @@ type ImageWaste struct {
 	FinalFiles            int32
 	FinalBytes            int64
 	AnalyzedAt            time.Time
+	Pairs                 []byte
 }
 
 type IndexChild struct {
@@ -587,4 +596,8 @@ type TagEvent struct {
 	OccurredAt     time.Time
 	Source         string
 	EventID        *string
+}
+
+type WastePending struct {
+	ManifestDigest string
 }

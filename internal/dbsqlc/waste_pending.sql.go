@@ -10,34 +10,49 @@ import (
 )
 
 const wastePending = `-- name: WastePending :many
-SELECT m.digest
-FROM manifests m
-WHERE m.kind = 'image' AND m.layer_count > 0
-  AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = m.digest)
-  AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = m.digest AND rm.deleted_at IS NULL)
-  AND NOT EXISTS (SELECT 1 FROM manifest_layers ml
-                  LEFT JOIN layer_indexes li ON li.blob_digest = ml.blob_digest
-                  WHERE ml.manifest_digest = m.digest AND li.blob_digest IS NULL)
-ORDER BY m.digest
-LIMIT $1::bigint
+SELECT p.manifest_digest
+FROM waste_pending p
+JOIN image_index_state s ON s.manifest_digest = p.manifest_digest AND s.unindexed = 0 AND s.rejected = 0
+WHERE NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)
+  AND EXISTS (SELECT 1 FROM repository_manifests rm
+              JOIN repositories r ON r.id = rm.repository_id
+              WHERE rm.manifest_digest = p.manifest_digest AND rm.deleted_at IS NULL
+                AND r.name ~ $1::text
+                AND ($2::text = '' OR r.registry = $2))
+  AND ($3::text[] IS NULL OR p.manifest_digest = ANY ($3))
+ORDER BY 1
+LIMIT $4::bigint
 `
 
-// Live image manifests with no image_waste row yet whose layers are all
-// indexed (none rejected): the next ones whose waste can be worked out.
-// limit: how many.
-func (q *Queries) WastePending(ctx context.Context, db DBTX, limit int64) ([]string, error) {
-	rows, err := db.Query(ctx, wastePending, limit)
+type WastePendingParams struct {
+	Repository string
+	Registry   string
+	Digests    []string
+	Limit      int64
+}
+
+// Image manifests the fold found ready for the waste analysis (every
+// layer indexed, none refused: waste_pending, and still so) and not
+// analyzed yet, live in a repository matching repository (a regexp) of
+// registry (empty: any); digests: only these (NULL: all). limit: how many.
+func (q *Queries) WastePending(ctx context.Context, db DBTX, arg WastePendingParams) ([]string, error) {
+	rows, err := db.Query(ctx, wastePending,
+		arg.Repository,
+		arg.Registry,
+		arg.Digests,
+		arg.Limit,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var items []string
 	for rows.Next() {
-		var digest string
-		if err := rows.Scan(&digest); err != nil {
+		var manifest_digest string
+		if err := rows.Scan(&manifest_digest); err != nil {
 			return nil, err
 		}
-		items = append(items, digest)
+		items = append(items, manifest_digest)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -111,11 +111,32 @@ type Run struct {
 // RunKind is the Kind of every Run.
 const RunKind = "layer_run"
 
-// Analyze computes the analysis of an image's layers, bottom first.
-func Analyze(layers []Layer, opts Options) Analysis {
-	if opts.SmallLayer <= 0 {
-		opts.SmallLayer = DefaultSmallLayer
-	}
+// Hidden is the bytes one pair of layers lost, before the steps are named:
+// what depends on the layers' file indexes alone, and so what can be kept
+// for an image whatever later becomes known of its base (Name adds the rest).
+type Hidden struct {
+	// Added and HiddenBy index the layers (bottom first).
+	Added    int    `json:"added"`
+	HiddenBy int    `json:"hidden_by"`
+	Kind     string `json:"kind"` // how most of the bytes were hidden (overlay.Kind names)
+	Bytes    int64  `json:"bytes"`
+	Files    int    `json:"files"`
+	// TopPaths are the paths with the most hidden bytes, most first (up to
+	// Options.TopPaths).
+	TopPaths []PathSize `json:"top_paths"`
+}
+
+// Found is what the file indexes of an image's layers show: the hidden
+// bytes by pair of layers (most bytes first), and the final filesystem.
+type Found struct {
+	Hidden     []Hidden
+	FinalFiles int
+	FinalBytes int64
+}
+
+// Find works out, from the layers' file indexes (bottom first), the bytes
+// each pair of layers hid. Only opts.TopPaths is used.
+func Find(layers []Layer, opts Options) Found {
 	if opts.TopPaths <= 0 {
 		opts.TopPaths = 5
 	}
@@ -124,15 +145,14 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		stacks[i] = l.Entries
 	}
 	res := overlay.Apply(stacks)
-	a := Analysis{FinalFiles: res.FinalFiles, FinalBytes: res.FinalBytes, Pairs: []Pair{}, LayerRuns: []Run{}}
+	f := Found{FinalFiles: res.FinalFiles, FinalBytes: res.FinalBytes, Hidden: []Hidden{}}
 
 	type key struct{ added, hidden int }
 	type acc struct {
-		bytes  int64
-		files  int
-		kinds  map[overlay.Kind]int64
-		paths  map[string]int64
-		sample []string
+		bytes int64
+		files int
+		kinds map[overlay.Kind]int64
+		paths map[string]int64
 	}
 	groups := map[key]*acc{}
 	for _, loss := range res.Losses {
@@ -147,40 +167,58 @@ func Analyze(layers []Layer, opts Options) Analysis {
 		g.kinds[loss.Kind] += loss.Size
 		g.paths[absPath(loss.Path)] += loss.Size
 	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y key) int {
-		return cmp.Or(cmp.Compare(groups[y].bytes, groups[x].bytes), cmp.Compare(x.added, y.added), cmp.Compare(x.hidden, y.hidden))
-	})
-	for _, k := range keys {
-		g := groups[k]
-		added, hidden := layers[k.added], layers[k.hidden]
-		p := Pair{
-			AddedBy: opts.step(k.added, added), AddedByPosition: added.Position,
-			HiddenBy: opts.step(k.hidden, hidden), HiddenByPosition: hidden.Position,
-			Kind: dominant(g.kinds).String(), Bytes: g.bytes, Files: g.files,
-			CompressedBytes: compressed(g.bytes, added),
-			InBase:          k.hidden < opts.BaseLayers, FromBase: k.added < opts.BaseLayers,
-		}
+	for k, g := range groups {
+		h := Hidden{Added: k.added, HiddenBy: k.hidden, Kind: dominant(g.kinds).String(), Bytes: g.bytes, Files: g.files}
 		for path, n := range g.paths {
-			p.TopPaths = append(p.TopPaths, PathSize{Path: path, Bytes: n})
+			h.TopPaths = append(h.TopPaths, PathSize{Path: path, Bytes: n})
 		}
-		slices.SortFunc(p.TopPaths, func(x, y PathSize) int {
+		slices.SortFunc(h.TopPaths, func(x, y PathSize) int {
 			return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), strings.Compare(x.Path, y.Path))
 		})
-		if len(p.TopPaths) > opts.TopPaths {
-			p.TopPaths = p.TopPaths[:opts.TopPaths]
+		if len(h.TopPaths) > opts.TopPaths {
+			h.TopPaths = h.TopPaths[:opts.TopPaths]
 		}
+		f.Hidden = append(f.Hidden, h)
+	}
+	slices.SortFunc(f.Hidden, func(x, y Hidden) int {
+		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.Added, y.Added), cmp.Compare(x.HiddenBy, y.HiddenBy))
+	})
+	return f
+}
+
+// Analyze computes the analysis of an image's layers, bottom first: Find,
+// then Name.
+func Analyze(layers []Layer, opts Options) Analysis {
+	return Name(layers, Find(layers, opts), opts)
+}
+
+// Name completes what Find found into the analysis: the steps named (the
+// base's layers as the base's), each pair's compressed cost and fix, and
+// the runs of small RUN layers. layers need no file index here (their
+// Entries are not read), but must be the layers Find was given.
+func Name(layers []Layer, f Found, opts Options) Analysis {
+	if opts.SmallLayer <= 0 {
+		opts.SmallLayer = DefaultSmallLayer
+	}
+	a := Analysis{FinalFiles: f.FinalFiles, FinalBytes: f.FinalBytes, Pairs: []Pair{}, LayerRuns: []Run{}}
+	for _, h := range f.Hidden {
+		added, hidden := layers[h.Added], layers[h.HiddenBy]
+		p := Pair{
+			AddedBy: opts.step(h.Added, added), AddedByPosition: added.Position,
+			HiddenBy: opts.step(h.HiddenBy, hidden), HiddenByPosition: hidden.Position,
+			Kind: h.Kind, Bytes: h.Bytes, Files: h.Files, TopPaths: slices.Clone(h.TopPaths),
+			CompressedBytes: compressed(h.Bytes, added),
+			InBase:          h.HiddenBy < opts.BaseLayers, FromBase: h.Added < opts.BaseLayers,
+		}
+		kind := kindNamed(h.Kind)
 		switch {
 		case p.InBase:
 			p.Fix = "inside the base image" + opts.named() + ", not this image's steps: fix it in the base or pick a slimmer one (" +
-				fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden) + ")"
+				fix(kind, added.CreatedBy, hidden.CreatedBy, p.TopPaths, h.Added == h.HiddenBy) + ")"
 		case p.FromBase:
-			p.Fix = fromBase(dominant(g.kinds), opts.named(), p.TopPaths)
+			p.Fix = fromBase(kind, opts.named(), p.TopPaths)
 		default:
-			p.Fix = fix(dominant(g.kinds), added.CreatedBy, hidden.CreatedBy, p.TopPaths, k.added == k.hidden)
+			p.Fix = fix(kind, added.CreatedBy, hidden.CreatedBy, p.TopPaths, h.Added == h.HiddenBy)
 		}
 		a.WastedBytes += p.Bytes
 		a.WastedCompressedBytes += p.CompressedBytes
@@ -239,6 +277,16 @@ func compressed(n int64, l Layer) int64 {
 		return n
 	}
 	return int64(float64(n) * float64(l.Size) / float64(l.UncompressedSize))
+}
+
+// kindNamed is the overlay.Kind a Hidden names (0 for no kind).
+func kindNamed(name string) overlay.Kind {
+	for k := overlay.Removed; k <= overlay.Replaced; k++ {
+		if k.String() == name {
+			return k
+		}
+	}
+	return 0
 }
 
 // dominant is the kind that hid the most bytes (the lowest kind on a tie).

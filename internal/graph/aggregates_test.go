@@ -15,6 +15,7 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
+	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
@@ -104,6 +105,27 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
 		SELECT repository_id, stream_kind, step, first_changed_position = 0, count(*)::integer
 		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
+	{"image index state", `
+		SELECT manifest_digest, unindexed, rejected, run_sizes FROM image_index_state
+		WHERE manifest_digest IN (SELECT manifest_digest FROM manifest_layers)`, `
+		SELECT ml.manifest_digest,
+			count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ml.blob_digest)
+			                   AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))::integer,
+			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))::integer,
+			array_agg(CASE WHEN ml.created_by LIKE 'RUN %' THEN b.size END ORDER BY ml.position)
+		FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest GROUP BY 1`},
+	// What the waste analysis reads of waste_pending: rows of images that
+	// are no longer ready may stay there, as the analysis skips them.
+	{"images ready for the waste analysis", `
+		SELECT p.manifest_digest FROM waste_pending p
+		JOIN image_index_state s ON s.manifest_digest = p.manifest_digest AND s.unindexed = 0 AND s.rejected = 0
+		WHERE p.manifest_digest IN (SELECT manifest_digest FROM manifest_layers)
+		  AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)`, `
+		SELECT ml.manifest_digest FROM manifest_layers ml
+		GROUP BY 1
+		HAVING bool_and(EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ml.blob_digest)
+		                AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))
+		   AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = ml.manifest_digest)`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
@@ -273,6 +295,12 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 					errs <- fmt.Errorf("writer %d step %d: %w", w, s, err)
 					return
 				}
+				// The layer indexer at work: a layer indexed, refused, or its
+				// refusal forgotten (as an operator does to index it again).
+				if err := indexStep(ctx, store, rng); err != nil {
+					errs <- fmt.Errorf("writer %d step %d: %w", w, s, err)
+					return
+				}
 			}
 		}()
 	}
@@ -305,6 +333,38 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if recompressed == 0 {
 		t.Error("no content kept with two live encodings; the history should make some")
 	}
+	var ready, waiting, refused int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE unindexed = 0 AND rejected = 0), count(*) FILTER (WHERE unindexed > 0),
+		count(*) FILTER (WHERE rejected > 0) FROM image_index_state`).Scan(&ready, &waiting, &refused); err != nil {
+		t.Fatal(err)
+	}
+	if ready == 0 || waiting == 0 || refused == 0 {
+		t.Errorf("image index states: %d ready, %d waiting for a layer, %d with a refused layer; the history should make each", ready, waiting, refused)
+	}
+}
+
+// indexLayers are the layers the writers of
+// TestAggregatesExactUnderConcurrentWrites push (gzip; their zstd copies
+// are never indexed).
+var indexLayers = []string{"os1", "py", "os2", "node", "npm", "app-0", "app-1", "app-2", "app-3", "app-4", "app-5",
+	"app-6", "app-7", "app-8", "app-9", "app-10", "app-11", "assets-0", "assets-1", "assets-2", "assets-3"}
+
+// indexStep, more often than not, indexes a layer (an empty index: what the
+// bloat report finds in it is not the point), refuses one, or forgets a
+// refusal.
+func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
+	l := digest("blob " + indexLayers[rng.IntN(len(indexLayers))])
+	switch rng.IntN(16) {
+	case 0, 1, 2, 3, 4, 5:
+		_, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: l, CompressedSize: 100, Index: &layerscan.Index{Compression: "gzip"}})
+		return err
+	case 6:
+		return store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: l, Registry: "reg.test", Repository: "r", Class: "test", Reason: "refused by the test"})
+	case 7, 8:
+		_, err := store.Pool().Exec(ctx, `DELETE FROM layer_rejections WHERE blob_digest = $1`, l)
+		return err
+	}
+	return nil
 }
 
 // A graph written before the aggregates existed (schema version 2) gets

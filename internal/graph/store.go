@@ -26,6 +26,10 @@ import (
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = dbsqlc.ErrNotFound
 
+// ErrPermission is returned when the database role may not write what was
+// asked (a read-only role such as layerq_reader).
+var ErrPermission = dbsqlc.ErrPermission
+
 // queries are the statements sqlc generates from sql/queries; each method
 // takes the pool or the transaction to run on. The store maps their "no
 // rows" to ErrNotFound (dbsqlc.Interpret), so its callers never see pgx's.

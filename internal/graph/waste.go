@@ -3,13 +3,15 @@ package graph
 import (
 	"context"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 var qWasteInsert = sqlfiles.Statement("waste_insert")
 
 // ImageWaste is the bloat analysis of one image manifest that depends on
-// its layers alone (see the image_waste table).
+// its layers alone (see the image_waste table): its totals, and the pairs
+// of layers that hid bytes, before they are named.
 type ImageWaste struct {
 	Digest                string
 	Layers                int
@@ -17,9 +19,14 @@ type ImageWaste struct {
 	WastedCompressedBytes int64
 	FinalFiles            int
 	FinalBytes            int64
+	// Pairs is the pairs of layers that hid bytes, before they are named
+	// (dedup.Hidden, as JSON); nil: none.
+	Pairs []byte
 }
 
-// SaveWaste stores image waste; a manifest already stored is left as is.
+// SaveWaste stores image waste, a manifest already stored left as is, and
+// takes the manifests off the images waiting for the analysis. A role
+// that may not write gets an error wrapping dbsqlc.ErrPermission.
 func (s *Store) SaveWaste(ctx context.Context, ws []ImageWaste) error {
 	if len(ws) == 0 {
 		return nil
@@ -28,6 +35,7 @@ func (s *Store) SaveWaste(ctx context.Context, ws []ImageWaste) error {
 		digests              []string
 		layers, files        []int32
 		wasted, compr, final []int64
+		pairs                []string
 	)
 	for _, w := range ws {
 		digests = append(digests, w.Digest)
@@ -36,7 +44,12 @@ func (s *Store) SaveWaste(ctx context.Context, ws []ImageWaste) error {
 		compr = append(compr, w.WastedCompressedBytes)
 		files = append(files, int32(w.FinalFiles))
 		final = append(final, w.FinalBytes)
+		p := string(w.Pairs)
+		if w.Pairs == nil {
+			p = "[]"
+		}
+		pairs = append(pairs, p)
 	}
-	_, err := s.pool.Exec(ctx, qWasteInsert, digests, layers, wasted, compr, files, final)
-	return err
+	_, err := s.pool.Exec(ctx, qWasteInsert, digests, layers, wasted, compr, files, final, pairs)
+	return dbsqlc.Interpret(err)
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -37,6 +38,13 @@ type BloatOptions struct {
 	MaxLayers int
 	// SmallLayer is dedup.Options.SmallLayer.
 	SmallLayer int64
+	// FailOver is the CI gate's threshold (Gate.FailOver), counted over
+	// every image whatever the report lists; -1: none.
+	FailOver int64
+	// Limit is how many images the report lists, most bytes wasted first,
+	// and how many of those it leaves out; 0: all. Its figures count every
+	// image whatever it lists.
+	Limit int
 }
 
 // BloatImage is the bloat of one image in one repository.
@@ -88,18 +96,37 @@ type RejectedLayer struct {
 
 // Bloat is the bloat report.
 type Bloat struct {
-	Images                []BloatImage `json:"images"`
-	WastedBytes           int64        `json:"wasted_bytes"`
-	WastedCompressedBytes int64        `json:"wasted_compressed_bytes"`
-	// Analyzed counts the images whose layers are all indexed; Pending the
-	// images with a layer not indexed yet (or rejected), left out and
-	// listed in LeftOut.
+	// Images are the images shown, most bytes wasted first: the first
+	// BloatOptions.Limit of the Shown.
+	Images []BloatImage `json:"images"`
+	// Shown counts the images shown: wasting --min-bytes or more, or with
+	// a run of small RUN layers, or over --max-layers; WastedBytes and
+	// WastedCompressedBytes sum their waste, all of them, not only those
+	// listed.
+	Shown                 int   `json:"shown_images"`
+	WastedBytes           int64 `json:"wasted_bytes"`
+	WastedCompressedBytes int64 `json:"wasted_compressed_bytes"`
+	// Analyzed counts the images whose waste is known; Pending the images
+	// left out: with a layer not indexed yet (or refused), or not analyzed
+	// yet. LeftOut lists the first BloatOptions.Limit of them.
 	Analyzed int            `json:"analyzed_images"`
 	Pending  int            `json:"pending_images"`
 	LeftOut  []BloatLeftOut `json:"left_out"`
 	Notes    []string       `json:"notes"`
 
 	backlog BloatBacklog
+	counts  bloatCounts
+}
+
+// bloatCounts are the report's counts over every image it selects, for
+// the notes and the CI gate.
+type bloatCounts struct {
+	// waiting: images left out that wait for a layer to be indexed (or
+	// for the analysis); refused: with a layer that cannot be indexed.
+	waiting, refused int
+	// overFailOver: images shown wasting more than FailOver;
+	// overMaxLayers: images over MaxLayers, analyzed or not.
+	overFailOver, overMaxLayers int
 }
 
 // BloatBacklog is what keeps the bloat report from judging images: their
@@ -185,120 +212,139 @@ func WaitIndexed(ctx context.Context, db DB, opts BloatOptions, timeout, interva
 	}
 }
 
-// LoadBloat runs the bloat report. The base of each image is the one the
-// aggregates hold (image_bases): fold them first (graph.Store.ApplyAggregates)
-// for figures as of now.
+// LoadBloat runs the bloat report from what the graph keeps of every image
+// (image_waste, image_index_state): exact totals over every image opts
+// selects, and the first opts.Limit images shown and left out. The base of
+// each image is the one the aggregates hold (image_bases), and images
+// ready but not analyzed yet are left out: fold first
+// (graph.Store.ApplyAggregates), then SettleWaste, for figures as of now.
 func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	sel, err := opts.selection(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry})
-	if err != nil {
-		return nil, fmt.Errorf("querying images: %w", err)
+	smallLayer := cmp.Or(opts.SmallLayer, dedup.DefaultSmallLayer)
+	var limit *int64
+	if opts.Limit > 0 {
+		limit = new(int64(opts.Limit))
 	}
-	type target struct {
-		BloatImage
-		repoID    int64
-		layers    []dedup.Layer
-		blobs     []string
-		unindexed int
-		rejected  []RejectedLayer
-	}
-	targets := make([]*target, 0, len(rows))
-	for _, r := range rows {
-		t := &target{BloatImage: BloatImage{Registry: r.Registry, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
-			Platform: r.Platform, BaseLayers: int(r.BaseLayers)}, repoID: r.RepositoryID}
-		if !samePlatform(r.Platform, r.ConfigPlatform) {
-			t.ConfigPlatform = r.ConfigPlatform
-		}
-		if sel.tag != "" {
-			t.Tag = sel.tag
-		}
-		if r.BaseDigest != "" {
-			t.Base = baseName(r.BaseRepository, r.BaseTag, r.BaseDigest)
-		}
-		targets = append(targets, t)
-	}
-
 	out := &Bloat{Images: []BloatImage{}, LeftOut: []BloatLeftOut{}, Notes: []string{}}
-	if len(targets) == 0 {
-		return out, nil
-	}
-	digests := make([]string, len(targets))
-	repoIDs := make([]int64, len(targets))
-	byKey := map[string]*target{}
-	for i, x := range targets {
-		digests[i], repoIDs[i] = x.Digest, x.repoID
-		byKey[fmt.Sprint(x.Digest, x.repoID)] = x
-	}
-	unindexed, rejected := map[string]bool{}, map[string]bool{}
-	if err := forEachLayer(ctx, db, digests, repoIDs, func(r layerRow) error {
-		cur := byKey[fmt.Sprint(r.manifest, r.repositoryID)]
-		if cur == nil {
-			return fmt.Errorf("layer of unexpected manifest %s", r.manifest)
-		}
-		switch {
-		case r.rejectClass != "":
-			cur.rejected = append(cur.rejected, RejectedLayer{Position: r.layer.Position, Digest: r.layer.Digest, Class: r.rejectClass, Reason: r.rejectReason})
-			rejected[r.layer.Digest] = true
-		case !r.indexed:
-			cur.unindexed++
-			unindexed[r.layer.Digest] = true
-		}
-		cur.layers = append(cur.layers, r.layer)
-		cur.blobs = append(cur.blobs, r.layer.Digest)
-		return nil
-	}); err != nil {
+	var (
+		totals dbsqlc.BloatTotalsRow
+		rows   []dbsqlc.BloatImagesRow
+		left   []dbsqlc.BloatLeftOutRow
+		layers dbsqlc.BloatLeftOutLayersRow
+	)
+	err = concurrently(ctx, db,
+		func(ctx context.Context) (err error) {
+			totals, err = queries.BloatTotals(ctx, db, dbsqlc.BloatTotalsParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
+				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), FailOver: opts.FailOver})
+			return wrap(err, "counting images")
+		},
+		func(ctx context.Context) (err error) {
+			rows, err = queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
+				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), Limit: limit})
+			return wrap(err, "querying images")
+		},
+		func(ctx context.Context) (err error) {
+			left, err = queries.BloatLeftOut(ctx, db, dbsqlc.BloatLeftOutParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, Limit: limit})
+			return wrap(err, "querying images left out")
+		},
+		func(ctx context.Context) (err error) {
+			layers, err = queries.BloatLeftOutLayers(ctx, db, dbsqlc.BloatLeftOutLayersParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry})
+			return wrap(err, "counting layers not indexed")
+		})
+	if err != nil {
 		return nil, err
 	}
+	out.Analyzed, out.Pending, out.Shown = int(totals.Analyzed), int(totals.LeftOut), int(totals.Shown)
+	out.WastedBytes, out.WastedCompressedBytes = totals.WastedBytes, totals.WastedCompressedBytes
+	out.counts = bloatCounts{waiting: int(totals.Waiting), refused: int(totals.Refused), overFailOver: int(totals.OverFailOver), overMaxLayers: int(totals.OverMaxLayers)}
+	out.backlog = BloatBacklog{Unindexed: int(layers.Unindexed), Rejected: int(layers.Rejected)}
 
-	cache := newEntryCache(db, maxCachedEntries)
-	// One manifest in several repositories is analyzed once.
-	memo := map[string]dedup.Analysis{}
-	for _, x := range targets {
-		x.Layers = len(x.layers)
-		x.OverMaxLayers = opts.MaxLayers > 0 && x.Layers > opts.MaxLayers
-		if len(x.layers) == 0 {
-			continue
-		}
-		if x.unindexed > 0 || len(x.rejected) > 0 {
-			out.Pending++
-			l := BloatLeftOut{Registry: x.Registry, Repository: x.Repository, Tag: x.Tag, Digest: x.Digest, Platform: x.Platform,
-				Layers: x.Layers, OverMaxLayers: x.OverMaxLayers, Unindexed: x.unindexed, Rejected: x.rejected}
-			if l.Rejected == nil {
-				l.Rejected = []RejectedLayer{}
-			}
-			out.LeftOut = append(out.LeftOut, l)
-			continue
-		}
-		a, ok := memo[x.Digest]
-		if !ok {
-			if err := cache.load(ctx, x.blobs); err != nil {
-				return nil, err
-			}
-			for j := range x.layers {
-				x.layers[j].Entries = cache.entries[x.blobs[j]]
-			}
-			a = dedup.Analyze(x.layers, dedup.Options{SmallLayer: opts.SmallLayer, BaseLayers: x.BaseLayers, BaseName: x.Base})
-			memo[x.Digest] = a
-		}
-		x.Analysis = a
-		out.Analyzed++
-		if !(x.WastedBytes > 0 && x.WastedBytes >= opts.MinBytes) && len(x.LayerRuns) == 0 && !x.OverMaxLayers {
-			continue
-		}
-		out.Images = append(out.Images, x.BloatImage)
-		out.WastedBytes += x.WastedBytes
-		out.WastedCompressedBytes += x.WastedCompressedBytes
+	// The images listed, named with their base: their layers (no file
+	// index needed) and the pairs image_waste keeps.
+	digests := make([]string, len(rows))
+	repoIDs := make([]int64, len(rows))
+	for i, r := range rows {
+		digests[i], repoIDs[i] = r.Digest, r.RepositoryID
 	}
-	slices.SortStableFunc(out.Images, func(a, b BloatImage) int {
-		return cmp.Or(cmp.Compare(b.WastedBytes, a.WastedBytes), strings.Compare(a.Repository, b.Repository),
-			strings.Compare(a.Tag, b.Tag), strings.Compare(a.Digest, b.Digest))
-	})
-	out.backlog = BloatBacklog{Unindexed: len(unindexed), Rejected: len(rejected)}
+	layersOf := map[string][]dedup.Layer{}
+	if len(rows) > 0 {
+		if err := forEachLayer(ctx, db, digests, repoIDs, func(r layerRow) error {
+			key := fmt.Sprint(r.manifest, " ", r.repositoryID)
+			layersOf[key] = append(layersOf[key], r.layer)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range rows {
+		img := BloatImage{Registry: r.Registry, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
+			Platform: r.Platform, BaseLayers: int(r.BaseLayers)}
+		if !samePlatform(r.Platform, r.ConfigPlatform) {
+			img.ConfigPlatform = r.ConfigPlatform
+		}
+		if sel.tag != "" {
+			img.Tag = sel.tag
+		}
+		if r.BaseDigest != "" {
+			img.Base = baseName(r.BaseRepository, r.BaseTag, r.BaseDigest)
+		}
+		ls := layersOf[fmt.Sprint(r.Digest, " ", r.RepositoryID)]
+		found := dedup.Found{FinalFiles: int(r.FinalFiles), FinalBytes: r.FinalBytes}
+		if err := json.Unmarshal(r.Pairs, &found.Hidden); err != nil {
+			return nil, fmt.Errorf("reading the waste kept for %s: %w", r.Digest, err)
+		}
+		for _, h := range found.Hidden {
+			if h.Added >= len(ls) || h.HiddenBy >= len(ls) {
+				return nil, fmt.Errorf("the waste kept for %s names layer %d of %d", r.Digest, max(h.Added, h.HiddenBy), len(ls))
+			}
+		}
+		img.Layers = len(ls)
+		img.OverMaxLayers = opts.MaxLayers > 0 && img.Layers > opts.MaxLayers
+		img.Analysis = dedup.Name(ls, found, dedup.Options{SmallLayer: smallLayer, BaseLayers: img.BaseLayers, BaseName: img.Base})
+		out.Images = append(out.Images, img)
+	}
+
+	var refused []string
+	for _, l := range left {
+		if l.Rejected > 0 {
+			refused = append(refused, l.Digest)
+		}
+	}
+	rejectedOf := map[string][]RejectedLayer{}
+	if len(refused) > 0 {
+		rs, err := queries.BloatRejected(ctx, db, refused)
+		if err != nil {
+			return nil, fmt.Errorf("querying refused layers: %w", err)
+		}
+		for _, r := range rs {
+			rejectedOf[r.ManifestDigest] = append(rejectedOf[r.ManifestDigest], RejectedLayer{Position: int(r.Position), Digest: r.BlobDigest, Class: r.Class, Reason: r.Reason})
+		}
+	}
+	for _, l := range left {
+		lo := BloatLeftOut{Registry: l.Registry, Repository: l.Repository, Tag: l.Tag, Digest: l.Digest, Platform: l.Platform,
+			Layers: int(l.LayerCount), OverMaxLayers: opts.MaxLayers > 0 && int(l.LayerCount) > opts.MaxLayers,
+			Unindexed: int(l.Unindexed), Rejected: rejectedOf[l.Digest]}
+		if sel.tag != "" {
+			lo.Tag = sel.tag
+		}
+		if lo.Rejected == nil {
+			lo.Rejected = []RejectedLayer{}
+		}
+		out.LeftOut = append(out.LeftOut, lo)
+	}
 	out.Notes = out.leftOutNotes()
 	return out, nil
+}
+
+// wrap adds what was being done to err, when there is one.
+func wrap(err error, doing string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return nil
 }
 
 // baseName names a base as the image report shows it: repository:tag;
@@ -315,18 +361,10 @@ func baseName(repository, tag, digest string) string {
 }
 
 // LeftOutCounts says how many of the images left out wait for a layer to
-// be indexed, and how many have a layer that cannot be (an image may be
-// both).
+// be indexed (or for the analysis), and how many have a layer that cannot
+// be; all of them, not only those listed.
 func (b *Bloat) LeftOutCounts() (waiting, refused int) {
-	for _, l := range b.LeftOut {
-		if l.Unindexed > 0 {
-			waiting++
-		}
-		if len(l.Rejected) > 0 {
-			refused++
-		}
-	}
-	return waiting, refused
+	return b.counts.waiting, b.counts.refused
 }
 
 // maxRejectedNotes bounds the rejected layers the notes name one by one.
@@ -336,7 +374,11 @@ const maxRejectedNotes = 3
 func (b *Bloat) leftOutNotes() []string {
 	notes := []string{}
 	waiting, refused := b.LeftOutCounts()
-	if waiting > 0 {
+	switch {
+	case waiting > 0 && b.backlog.Unindexed == 0:
+		notes = append(notes, fmt.Sprintf("%s left out until their waste is worked out: layerq-ingest serve does it in the background (this database role may not)",
+			output.Count(int64(waiting), "image is", "images are")))
+	case waiting > 0:
 		notes = append(notes, fmt.Sprintf("%s left out until their layers are indexed (%s to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",
 			output.Count(int64(waiting), "image is", "images are"), output.Count(int64(b.backlog.Unindexed), "layer", "layers")))
 	}
@@ -357,8 +399,8 @@ func (b *Bloat) leftOutNotes() []string {
 			notes = append(notes, "  "+rejectedNote(l, r))
 		}
 	}
-	if n := len(seen) - maxRejectedNotes; n > 0 {
-		notes = append(notes, fmt.Sprintf("  and %d more layers (-o json lists them all, under left_out)", n))
+	if n := max(b.backlog.Rejected, len(seen)) - min(len(seen), maxRejectedNotes); n > 0 {
+		notes = append(notes, fmt.Sprintf("  and %d more layers (-o json --limit 0 lists them all, under left_out)", n))
 	}
 	return notes
 }
@@ -484,8 +526,12 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 
 // Preamble implements output.Preamble.
 func (b *Bloat) Preamble() []string {
-	lines := []string{fmt.Sprintf("%s analyzed; %d shown, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
-		output.Count(int64(b.Analyzed), "image", "images"), len(b.Images), output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
+	listed := ""
+	if len(b.Images) < b.Shown {
+		listed = fmt.Sprintf(" (the first %d listed; --limit 0 lists all)", len(b.Images))
+	}
+	lines := []string{fmt.Sprintf("%s analyzed; %d shown%s, wasting %s (about %s compressed), summed per image (a base's waste counts in every image on it)",
+		output.Count(int64(b.Analyzed), "image", "images"), b.Shown, listed, output.Bytes(b.WastedBytes), output.Bytes(b.WastedCompressedBytes))}
 	return append(lines, b.Notes...)
 }
 

@@ -176,11 +176,24 @@ func setupBloat(t *testing.T) bloatCorpus {
 	return c
 }
 
+// loadBloat runs the bloat report as layerq does: the fold, the waste of
+// images not analyzed yet, then the report.
+func loadBloat(ctx context.Context, pool *pgxpool.Pool, opts report.BloatOptions) (*report.Bloat, error) {
+	store := graph.New(pool)
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		return nil, err
+	}
+	if err := report.SettleWaste(ctx, pool, opts, store.SaveWaste); err != nil {
+		return nil, err
+	}
+	return report.LoadBloat(ctx, pool, opts)
+}
+
 func TestBloat(t *testing.T) {
 	t.Parallel()
 	c := setupBloat(t)
 	ctx := context.Background()
-	got, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
+	got, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,21 +310,21 @@ func TestBloat(t *testing.T) {
 	}
 
 	t.Run("thresholds", func(t *testing.T) {
-		b, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), MinBytes: 20000, SmallLayer: 1})
+		b, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), MinBytes: 20000, SmallLayer: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(b.Images) != 0 {
 			t.Errorf("--min-bytes 20000 with no small layers shows %d images", len(b.Images))
 		}
-		b, err = report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("lib/*"), MaxLayers: 0, SmallLayer: 1})
+		b, err = loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("lib/*"), MaxLayers: 0, SmallLayer: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if b.Analyzed != 1 || len(b.Images) != 0 {
 			t.Errorf("lib/*: analyzed %d, shown %d", b.Analyzed, len(b.Images))
 		}
-		b, err = report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), MaxLayers: 1, SmallLayer: 1})
+		b, err = loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), MaxLayers: 1, SmallLayer: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +341,7 @@ func TestBloat(t *testing.T) {
 
 	t.Run("an index", func(t *testing.T) {
 		ref, _ := report.ParseRef("team/multi:1")
-		b, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Image: &ref, SmallLayer: 1})
+		b, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Image: &ref, SmallLayer: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +355,7 @@ func TestBloat(t *testing.T) {
 
 	t.Run("one image", func(t *testing.T) {
 		ref, _ := report.ParseRef("team/app:1")
-		b, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Image: &ref})
+		b, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Image: &ref})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -596,7 +609,7 @@ func TestBloatBase(t *testing.T) {
 	t.Parallel()
 	c := setupDebian(t)
 	ctx := context.Background()
-	got, err := report.LoadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
+	got, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
 	if err != nil {
 		t.Fatal(err)
 	}

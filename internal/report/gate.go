@@ -30,20 +30,12 @@ type Gate struct {
 // Judge turns the report into a *GateError with exit status 3 when an image crosses a
 // threshold, else 4 when --fail-over or --wait was given and an image could
 // not be judged.
+// It counts every image the report selected, not only those it lists; the
+// report must have been loaded with the gate's FailOver and MaxLayers.
 func (g Gate) Judge(b *Bloat) error {
-	var over, tooMany int
-	for _, img := range b.Images {
-		if g.FailOver >= 0 && img.WastedBytes > g.FailOver {
-			over++
-		}
-		if img.OverMaxLayers {
-			tooMany++
-		}
-	}
-	for _, l := range b.LeftOut { // the layer count needs no file index
-		if l.OverMaxLayers {
-			tooMany++
-		}
+	over, tooMany := 0, b.counts.overMaxLayers // the layer count needs no file index
+	if g.FailOver >= 0 {
+		over = b.counts.overFailOver
 	}
 	var why []string
 	if over > 0 {
@@ -55,7 +47,7 @@ func (g Gate) Judge(b *Bloat) error {
 	if len(why) > 0 {
 		return &GateError{Msg: strings.Join(why, "; "), Status: GateCrossed}
 	}
-	if (g.FailOver < 0 && g.Wait == 0) || len(b.LeftOut) == 0 {
+	if (g.FailOver < 0 && g.Wait == 0) || b.Pending == 0 {
 		return nil
 	}
 	waiting, refused := b.LeftOutCounts()
@@ -71,7 +63,7 @@ func (g Gate) Judge(b *Bloat) error {
 	if refused > 0 {
 		parts = append(parts, fmt.Sprintf("%s a layer that cannot be indexed (the report's notes say why, and how to retry)", output.Count(int64(refused), "image has", "images have")))
 	}
-	return &GateError{Msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", output.Count(int64(len(b.LeftOut)), "image", "images"), GateCannotJudge, strings.Join(parts, "; ")), Status: GateCannotJudge}
+	return &GateError{Msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", output.Count(int64(b.Pending), "image", "images"), GateCannotJudge, strings.Join(parts, "; ")), Status: GateCannotJudge}
 }
 
 // GateError is a CI gate's verdict other than a pass: the report is

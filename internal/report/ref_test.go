@@ -227,7 +227,7 @@ func TestShortDigests(t *testing.T) {
 
 	// bloat --image resolves the same way: one image, not yet indexed.
 	ref, _ := report.ParseRef(hex(six)[:12])
-	b, err := report.LoadBloat(ctx, g.pool, report.BloatOptions{Image: &ref, SmallLayer: 1})
+	b, err := loadBloat(ctx, g.pool, report.BloatOptions{Image: &ref, SmallLayer: 1})
 	if err != nil || b.Pending+b.Analyzed != 1 {
 		t.Errorf("bloat --image %s: %+v, %v; want one image", ref, b, err)
 	}
@@ -259,7 +259,7 @@ func TestAmbiguousShortDigests(t *testing.T) {
 		if !errors.Is(err, report.ErrAmbiguous) || errors.Is(err, report.ErrNotFound) || err.Error() != c.want {
 			t.Errorf("%s:\n got %v\nwant %s", c.ref, err, c.want)
 		}
-		_, err = report.LoadBloat(ctx, g.pool, report.BloatOptions{Image: &ref, SmallLayer: 1})
+		_, err = loadBloat(ctx, g.pool, report.BloatOptions{Image: &ref, SmallLayer: 1})
 		if !errors.Is(err, report.ErrAmbiguous) {
 			t.Errorf("bloat --image %s: %v, want ambiguous", c.ref, err)
 		}

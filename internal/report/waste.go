@@ -2,18 +2,26 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/repoglob"
 )
 
 // PendingWaste works out the waste of up to limit live image manifests
-// whose layers are all indexed and whose waste is not stored yet, with the
-// bloat report's analysis, for graph.Store.SaveWaste. Rejected layers keep
-// an image out, as the bloat report leaves it out.
+// that the fold found ready (every layer indexed, none refused) and that
+// are not analyzed yet, with the bloat report's analysis, for
+// graph.Store.SaveWaste.
 func PendingWaste(ctx context.Context, db DB, limit int) ([]graph.ImageWaste, error) {
-	digests, err := queries.WastePending(ctx, db, int64(limit))
+	return pendingWaste(ctx, db, selection{re: repoglob.Compile("").Regexp()}, limit)
+}
+
+// pendingWaste is PendingWaste for the images sel selects.
+func pendingWaste(ctx context.Context, db DB, sel selection, limit int) ([]graph.ImageWaste, error) {
+	digests, err := queries.WastePending(ctx, db, dbsqlc.WastePendingParams{Repository: sel.re, Registry: sel.registry, Digests: sel.digests, Limit: int64(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("querying images to analyze: %w", err)
 	}
@@ -52,9 +60,37 @@ func PendingWaste(ctx context.Context, db DB, limit int) ([]graph.ImageWaste, er
 		for j := range img.layers {
 			img.layers[j].Entries = cache.entries[img.blobs[j]]
 		}
-		a := dedup.Analyze(img.layers, dedup.Options{})
+		f := dedup.Find(img.layers, dedup.Options{})
+		a := dedup.Name(img.layers, f, dedup.Options{})
+		pairs, err := json.Marshal(f.Hidden)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, graph.ImageWaste{Digest: d, Layers: len(img.layers), WastedBytes: a.WastedBytes,
-			WastedCompressedBytes: a.WastedCompressedBytes, FinalFiles: a.FinalFiles, FinalBytes: a.FinalBytes})
+			WastedCompressedBytes: a.WastedCompressedBytes, FinalFiles: a.FinalFiles, FinalBytes: a.FinalBytes, Pairs: pairs})
 	}
 	return out, nil
+}
+
+// SettleWaste works out and saves (through save, graph.Store.SaveWaste)
+// the waste of every image opts selects that is ready and not analyzed
+// yet, so the bloat report that follows judges them: what serve does in
+// the background, for a report run before it got there. It stops at the
+// first error of save (dbsqlc.ErrPermission for a read-only role: the
+// report then leaves those images out as not analyzed yet).
+func SettleWaste(ctx context.Context, db DB, opts BloatOptions, save func(context.Context, []graph.ImageWaste) error) error {
+	sel, err := opts.selection(ctx, db)
+	if err != nil {
+		return err
+	}
+	const batch = 500
+	for {
+		ws, err := pendingWaste(ctx, db, sel, batch)
+		if err != nil || len(ws) == 0 {
+			return err
+		}
+		if err := save(ctx, ws); err != nil {
+			return err
+		}
+	}
 }

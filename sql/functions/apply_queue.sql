@@ -21,7 +21,7 @@ DECLARE
     n integer;
     r bigint[]; m text[]; d integer[];
     nr bigint[]; nm text[];
-    fresh text[]; affected text[]; events bigint[];
+    fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[];
 BEGIN
     WITH q AS (DELETE FROM aggregate_queue RETURNING *)
     SELECT count(*),
@@ -30,8 +30,10 @@ BEGIN
         array_agg(delta::integer ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
         array_agg(repository_id) FILTER (WHERE inserted),
         array_agg(manifest_digest) FILTER (WHERE inserted),
-        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL)
-    INTO n, r, m, d, nr, nm, events
+        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL),
+        array_agg(DISTINCT blob_digest) FILTER (WHERE blob_digest IS NOT NULL),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0)
+    INTO n, r, m, d, nr, nm, events, blobs, live
     FROM q;
     IF n = 0 THEN
         RETURN 0;
@@ -81,6 +83,9 @@ BEGIN
 
     IF events IS NOT NULL THEN
         PERFORM layerq_add_tag_transitions(events);
+    END IF;
+    IF live IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_index_state(live, blobs);
     END IF;
     RETURN n;
 END;

@@ -1,0 +1,61 @@
+package report_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/layerq/layerq/internal/dedup"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+)
+
+// The schema's layerq_is_run says what dedup.IsRun says of every kind of
+// history step the builders write.
+func TestIsRunAgreesWithTheSchema(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	steps := []string{
+		"RUN apt-get update # buildkit", "RUN /bin/sh -c apt-get update # buildkit", "/bin/sh -c apt-get update",
+		"/bin/sh -c #(nop) COPY file:abc in / ", "|2 A=1 B=2 /bin/sh -c make", "|1 X=1 /bin/sh -c #(nop) ARG Y",
+		"COPY . . # buildkit", "ADD rootfs.tar.xz / # buildkit", "", "  RUN padded  ", "\tRUN tabbed",
+		"RUNNER", "run lower", "WORKDIR /app", "ENV A=1", "/bin/sh", "/bin/sh -c", "#(nop) RUN",
+	}
+	for _, s := range steps {
+		var got bool
+		if err := pool.QueryRow(context.Background(), `SELECT layerq_is_run($1)`, s).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := dedup.IsRun(s); got != want {
+			t.Errorf("layerq_is_run(%q) = %v, dedup.IsRun = %v", s, got, want)
+		}
+	}
+}
+
+// The schema's layerq_has_layer_run finds a run of small RUN layers above
+// the base exactly when dedup's analysis lists one, over random images.
+func TestHasLayerRunAgreesWithTheAnalysis(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 400 {
+		n := rng.IntN(9)
+		layers := make([]dedup.Layer, n)
+		sizes := make([]*int64, n)
+		for j := range layers {
+			layers[j] = dedup.Layer{Position: j, Size: int64(rng.IntN(300)), CreatedBy: "COPY x y"}
+			if rng.IntN(3) > 0 {
+				layers[j].CreatedBy = "RUN step"
+				sizes[j] = &layers[j].Size
+			}
+		}
+		base, small := rng.IntN(n+2), int64(rng.IntN(300)+1)
+		want := len(dedup.Analyze(layers, dedup.Options{BaseLayers: base, SmallLayer: small}).LayerRuns) > 0
+		var got bool
+		if err := pool.QueryRow(context.Background(), `SELECT layerq_has_layer_run($1::bigint[], $2, $3)`, sizes, base, small).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("image %d: layers %+v, base %d, small %d: the schema says a run = %v, the analysis %v", i, layers, base, small, got, want)
+		}
+	}
+}
