@@ -45,6 +45,10 @@ type Options struct {
 	// every layer another, smaller blob; untagged, deleted with its
 	// original.
 	Recompressed float64
+	// Files gives every layer blob a file index of realistic shape
+	// (files.go) and every live image its waste, as serve keeps them once
+	// the layers are indexed.
+	Files bool
 	// Chunk is how many memberships (and tag events) go in per statement.
 	Chunk int
 	Seed  uint64
@@ -65,6 +69,9 @@ type Summary struct {
 	Repositories, Images, Edges, Blobs, TagEvents, Deleted int
 	// Recompressed counts the recompressed copies among Images.
 	Recompressed int
+	// IndexedLayers and Entries count the layer blobs given a file index
+	// and their entries (Options.Files).
+	IndexedLayers, Entries int
 	// Until is the time of the last push.
 	Until time.Time
 }
@@ -78,6 +85,14 @@ type layer struct {
 	blob, diffID, chain, createdBy string
 	size                           int64
 	zstd                           bool
+	// What its file index follows from (files.go): its key, and the
+	// key of the layer below it when it was built; the step that made it;
+	// for a base layer, the base, its build, how many steps the build has
+	// and whether it is built on another base.
+	key, parent   string
+	step          int
+	base, derived bool
+	k, b, n       int
 }
 
 // mediaType is the layer's blob's media type.
@@ -153,7 +168,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		if parent != nil {
 			p = parent.chain
 		}
-		return layer{blob: digest("blob ", key), diffID: diff, chain: chainOf(p, diff), createdBy: createdBy, size: size}
+		pk := ""
+		if parent != nil {
+			pk = parent.key
+		}
+		return layer{blob: digest("blob ", key), diffID: diff, chain: chainOf(p, diff), createdBy: createdBy, size: size, key: key, parent: pk}
 	}
 	buildAt := func(k int, at time.Time) *image {
 		var cur *image
@@ -178,8 +197,10 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 				if len(img.layers) > 0 {
 					parent = &img.layers[len(img.layers)-1]
 				}
-				img.layers = append(img.layers, newLayer(parent, fmt.Sprint("base ", k, " ", b, " ", j),
-					fmt.Sprintf("RUN /bin/sh -c build-base-%02d step %d # buildkit", k, j), 5<<20+int64(rng.IntN(40<<20))))
+				l := newLayer(parent, fmt.Sprint("base ", k, " ", b, " ", j),
+					fmt.Sprintf("RUN /bin/sh -c build-base-%02d step %d # buildkit", k, j), 5<<20+int64(rng.IntN(40<<20)))
+				l.base, l.derived, l.k, l.b, l.step, l.n = true, k >= 10 && opts.Bases > 10, k, b, j, n
+				img.layers = append(img.layers, l)
 			}
 			img.tagEvent = b > 0
 			baseBuilds[k] = append(baseBuilds[k], build{img, at})
@@ -240,7 +261,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 					continue
 				}
 				size := int64(math.Exp(rng.Float64()*math.Log(50<<20-1024))) + 1024
-				img.layers = append(img.layers, newLayer(parent, fmt.Sprint("app ", r, " ", i, " ", j), appSteps[j%len(appSteps)].createdBy, size))
+				l := newLayer(parent, fmt.Sprint("app ", r, " ", i, " ", j), appSteps[j%len(appSteps)].createdBy, size)
+				l.step = j % len(appSteps)
+				img.layers = append(img.layers, l)
 			}
 			prev = img.layers
 			img.deleted = rng.Float64() < opts.DeleteFraction
@@ -416,6 +439,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 		return sum, fmt.Errorf("applying the aggregates: %w", err)
 	}
 	logf("aggregates applied: %s", time.Since(phase).Round(time.Millisecond))
+	if opts.Files {
+		if err := writeFiles(ctx, graph.New(pool), images, &sum, logf); err != nil {
+			return sum, err
+		}
+	}
 	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
 		return sum, err
 	}

@@ -2,9 +2,17 @@ package synth_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
@@ -52,4 +60,84 @@ func TestGenerate(t *testing.T) {
 	if sum.Deleted == 0 || edges < 9*manifests || queued != 0 || live != sum.Images-sum.Deleted {
 		t.Errorf("%d deleted, %d edges for %d images, %d still queued, %d live images counted (want %d)", sum.Deleted, edges, manifests, queued, live, sum.Images-sum.Deleted)
 	}
+}
+
+// With Files, every layer blob has its file index, and the waste synth
+// stores for each live image is what layerq works out from the database
+// (report.SettleWaste, as serve and the report run it); the registry has
+// real work for the bloat report: waste of every kind the builders make.
+func TestGenerateFiles(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	opts := synth.Defaults
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk, opts.Files = 200, 20, 4, 100, true
+	sum, err := synth.Generate(ctx, pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indexed, entries, unindexed, pending int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM layer_indexes), (SELECT count(*) FROM layer_files),
+		(SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = b.digest)),
+		(SELECT count(*) FROM waste_pending)`).Scan(&indexed, &entries, &unindexed, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if indexed != sum.Blobs || indexed != sum.IndexedLayers || entries != sum.Entries || unindexed != 0 {
+		t.Errorf("%d layers indexed with %d entries, %d blobs without an index; summary %+v", indexed, entries, unindexed, sum)
+	}
+	if sum.Entries < 50*sum.IndexedLayers {
+		t.Errorf("%d entries for %d layers: the indexes are too small to give the reports work", sum.Entries, sum.IndexedLayers)
+	}
+	const waste = `SELECT manifest_digest, layers, wasted_bytes, wasted_compressed_bytes, final_files, final_bytes, pairs::text FROM image_waste ORDER BY 1`
+	kept := rowsOf(t, pool, waste)
+	if len(kept) != sum.Images-sum.Deleted || pending != sum.Deleted {
+		t.Fatalf("%d images with their waste and %d waiting for it; want the %d live and the %d deleted", len(kept), pending, sum.Images-sum.Deleted, sum.Deleted)
+	}
+	if _, err := pool.Exec(ctx, `TRUNCATE image_waste; INSERT INTO waste_pending SELECT manifest_digest FROM image_index_state ON CONFLICT DO NOTHING`); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, graph.New(pool).SaveWaste); err != nil {
+		t.Fatal(err)
+	}
+	if again := rowsOf(t, pool, waste); !slices.Equal(kept, again) {
+		t.Errorf("synth's image waste differs from layerq's analysis of the same layers:\nsynth:  %.2000s\nlayerq: %.2000s", strings.Join(kept, "\n"), strings.Join(again, "\n"))
+	}
+	// Every kind of finding the builders' habits make, in the live images.
+	b, err := report.LoadBloat(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**"), Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range rowsOf(t, pool, `SELECT DISTINCT p->>'kind' FROM image_waste, jsonb_array_elements(pairs) p`) {
+		kinds[r]++
+	}
+	for _, k := range []string{"[removed]", "[overwritten]", "[metadata_changed]"} {
+		if kinds[k] == 0 {
+			t.Errorf("no image hides bytes as %s; kinds found: %v", k, kinds)
+		}
+	}
+	if b.Analyzed != sum.Images-sum.Deleted || b.Shown == 0 || len(b.Images) != 5 || b.Pending != 0 {
+		t.Errorf("bloat: %d analyzed, %d shown, %d listed, %d pending; want %d analyzed, some shown, 5 listed, none pending",
+			b.Analyzed, b.Shown, len(b.Images), b.Pending, sum.Images-sum.Deleted)
+	}
+}
+
+// rowsOf runs sql and renders each row as one string.
+func rowsOf(t *testing.T, pool *pgxpool.Pool, sql string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(vals))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

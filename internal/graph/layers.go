@@ -11,6 +11,7 @@ import (
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/layerscan"
+	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 // LayerIndex is the file index of one layer blob.
@@ -88,6 +89,80 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 	})
 	return wrote, err
 }
+
+var qLayerIndexInsertMany = sqlfiles.Statement("layer_index_insert_many")
+
+// SaveLayerIndexes stores many layer blobs' indexes and their entries in
+// one transaction, as SaveLayerIndex does one (a blob already indexed is
+// left as it is), and says how many it wrote: for bulk loads.
+func (s *Store) SaveLayerIndexes(ctx context.Context, lis []LayerIndex) (int, error) {
+	var (
+		digests, diffIDs, compression []string
+		compressed, uncompressed      []int64
+		entries, files                []int32
+		fileBytes                     []int64
+	)
+	byDigest := map[string]*LayerIndex{}
+	for i := range lis {
+		li := &lis[i]
+		if len(li.Index.Entries) > math.MaxInt32 {
+			return 0, fmt.Errorf("writing index of layer %s: %d entries, more than an integer column holds", li.BlobDigest, len(li.Index.Entries))
+		}
+		n, bytes := 0, int64(0)
+		for _, e := range li.Index.Entries {
+			if e.Type == layerscan.File {
+				n++
+				bytes += e.Size
+			}
+		}
+		byDigest[li.BlobDigest] = li
+		digests, diffIDs, compression = append(digests, li.BlobDigest), append(diffIDs, li.DiffID), append(compression, li.Index.Compression)
+		compressed, uncompressed = append(compressed, li.CompressedSize), append(uncompressed, li.Index.UncompressedSize)
+		entries, files, fileBytes = append(entries, int32(len(li.Index.Entries))), append(files, int32(n)), append(fileBytes, bytes)
+	}
+	wrote := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, qLayerIndexInsertMany, digests, diffIDs, compression, compressed, uncompressed, entries, files, fileBytes)
+		if err != nil {
+			return fmt.Errorf("writing layer indexes: %w", err)
+		}
+		inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("writing layer indexes: %w", err)
+		}
+		wrote = len(inserted)
+		src := &manyEntryRows{}
+		for _, d := range inserted {
+			li := byDigest[d]
+			src.layers = append(src.layers, entryRows{blob: li.BlobDigest, entries: li.Index.Entries, i: -1})
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"layer_files"},
+			[]string{"blob_digest", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"}, src)
+		if err != nil {
+			return fmt.Errorf("writing layer entries: %w", err)
+		}
+		return nil
+	})
+	return wrote, err
+}
+
+// manyEntryRows feeds the entries of several layers to COPY, one layer
+// after the other.
+type manyEntryRows struct {
+	layers []entryRows
+}
+
+func (r *manyEntryRows) Next() bool {
+	for len(r.layers) > 0 {
+		if r.layers[0].Next() {
+			return true
+		}
+		r.layers = r.layers[1:]
+	}
+	return false
+}
+func (r *manyEntryRows) Err() error             { return nil }
+func (r *manyEntryRows) Values() ([]any, error) { return r.layers[0].Values() }
 
 // entryRows feeds index entries to COPY.
 type entryRows struct {

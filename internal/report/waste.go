@@ -60,14 +60,11 @@ func pendingWaste(ctx context.Context, db DB, sel selection, limit int) ([]graph
 		for j := range img.layers {
 			img.layers[j].Entries = cache.entries[img.blobs[j]]
 		}
-		f := dedup.Find(img.layers, dedup.Options{})
-		a := dedup.Name(img.layers, f, dedup.Options{})
-		pairs, err := json.Marshal(f.Hidden)
+		w, err := WasteOf(d, img.layers)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, graph.ImageWaste{Digest: d, Layers: len(img.layers), WastedBytes: a.WastedBytes,
-			WastedCompressedBytes: a.WastedCompressedBytes, FinalFiles: a.FinalFiles, FinalBytes: a.FinalBytes, Pairs: pairs})
+		out = append(out, w)
 	}
 	return out, nil
 }
@@ -93,4 +90,18 @@ func SettleWaste(ctx context.Context, db DB, opts BloatOptions, save func(contex
 			return err
 		}
 	}
+}
+
+// WasteOf is the waste analysis of one image manifest from its layers
+// (bottom first, each with its file index and uncompressed size), as
+// image_waste keeps it.
+func WasteOf(digest string, layers []dedup.Layer) (graph.ImageWaste, error) {
+	f := dedup.Find(layers, dedup.Options{})
+	a := dedup.Name(layers, f, dedup.Options{})
+	pairs, err := json.Marshal(f.Hidden)
+	if err != nil {
+		return graph.ImageWaste{}, err
+	}
+	return graph.ImageWaste{Digest: digest, Layers: len(layers), WastedBytes: a.WastedBytes,
+		WastedCompressedBytes: a.WastedCompressedBytes, FinalFiles: a.FinalFiles, FinalBytes: a.FinalBytes, Pairs: pairs}, nil
 }

@@ -22,6 +22,7 @@ func main() {
 	flag.IntVar(&opts.Images, "images", opts.Images, "application images to push")
 	flag.IntVar(&opts.PerRepository, "per-repository", opts.PerRepository, "pushes per application repository")
 	flag.IntVar(&opts.Chunk, "chunk", opts.Chunk, "memberships and tag events per statement")
+	flag.BoolVar(&opts.Files, "files", opts.Files, "give every layer a file index of realistic shape, and every live image its waste")
 	flag.Parse()
 	ctx := context.Background()
 	pool, err := database.Open(ctx, database.Options{URL: *url, Migrate: true, Notices: os.Stderr})
