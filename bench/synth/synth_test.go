@@ -87,12 +87,13 @@ func TestGenerateFiles(t *testing.T) {
 	if sum.Entries < 50*sum.IndexedLayers {
 		t.Errorf("%d entries for %d layers: the indexes are too small to give the reports work", sum.Entries, sum.IndexedLayers)
 	}
-	const waste = `SELECT manifest_digest, layers, wasted_bytes, wasted_compressed_bytes, final_files, final_bytes, pairs::text FROM image_waste ORDER BY 1`
+	const waste = `SELECT manifest_digest, layers, wasted_bytes, wasted_compressed_bytes, final_files, final_bytes, pairs::text
+		FROM image_waste JOIN image_waste_pairs USING (manifest_digest) ORDER BY 1`
 	kept := rowsOf(t, pool, waste)
 	if len(kept) != sum.Images-sum.Deleted || pending != sum.Deleted {
 		t.Fatalf("%d images with their waste and %d waiting for it; want the %d live and the %d deleted", len(kept), pending, sum.Images-sum.Deleted, sum.Deleted)
 	}
-	if _, err := pool.Exec(ctx, `TRUNCATE image_waste; INSERT INTO waste_pending SELECT manifest_digest FROM image_index_state ON CONFLICT DO NOTHING`); err != nil {
+	if _, err := pool.Exec(ctx, `TRUNCATE image_waste, image_waste_pairs; INSERT INTO waste_pending SELECT manifest_digest FROM image_index_state ON CONFLICT DO NOTHING`); err != nil {
 		t.Fatal(err)
 	}
 	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, graph.New(pool).SaveWaste); err != nil {
@@ -107,7 +108,7 @@ func TestGenerateFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[string]int{}
-	for _, r := range rowsOf(t, pool, `SELECT DISTINCT p->>'kind' FROM image_waste, jsonb_array_elements(pairs) p`) {
+	for _, r := range rowsOf(t, pool, `SELECT DISTINCT p->>'kind' FROM image_waste_pairs, jsonb_array_elements(pairs) p`) {
 		kinds[r]++
 	}
 	for _, k := range []string{"[removed]", "[overwritten]", "[metadata_changed]"} {

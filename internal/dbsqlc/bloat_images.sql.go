@@ -13,7 +13,7 @@ const bloatImages = `-- name: BloatImages :many
 WITH shown AS (
     SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
         coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
-        w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes, w.pairs
+        w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
@@ -43,8 +43,9 @@ SELECT x.registry, x.repository, x.repository_id, x.digest,
                 AND (t.manifest_digest = x.digest
                      OR t.manifest_digest IN (SELECT ic.index_digest FROM index_children ic WHERE ic.child_digest = x.digest))), '')::text AS tag,
     x.base_layers, x.base_digest, coalesce(br.name, '') AS base_repository, coalesce(bb.base_tag, '') AS base_tag,
-    x.wasted_bytes, x.wasted_compressed_bytes, x.final_files, x.final_bytes, x.pairs
+    x.wasted_bytes, x.wasted_compressed_bytes, x.final_files, x.final_bytes, coalesce(p.pairs, '[]') AS pairs
 FROM shown x
+LEFT JOIN image_waste_pairs p ON p.manifest_digest = x.digest
 LEFT JOIN base_builds bb ON bb.base_digest = x.base_digest
 LEFT JOIN repositories br ON br.id = bb.base_repository_id
 ORDER BY x.wasted_bytes DESC, x.repository, x.digest, x.registry
@@ -88,8 +89,8 @@ type BloatImagesRow struct {
 // declares it for a child (else as its config says; empty when neither
 // says), and its config's; its base as image_bases holds it, which the
 // image report shows too: how many of its layers are the base's, and the
-// base's name (as image_base.sql names it); and what image_waste keeps of
-// it.
+// base's name (as image_base.sql names it); and what image_waste and
+// image_waste_pairs keep of it.
 func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParams) ([]BloatImagesRow, error) {
 	rows, err := db.Query(ctx, bloatImages,
 		arg.Repository,

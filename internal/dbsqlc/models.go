@@ -261,6 +261,24 @@ type DuplicateBlob struct {
 	MediaTypes       []string
 }
 
+type FileContent struct {
+	Digest     []byte
+	Size       int64
+	Copies     int64
+	Layers     int32
+	SamplePath string
+}
+
+type FileTotal struct {
+	One         bool
+	Layers      int64
+	Unindexed   int64
+	Files       int64
+	TotalBytes  int64
+	UniqueFiles int64
+	UniqueBytes int64
+}
+
 type ImageBasis struct {
 	ManifestDigest string
 	BaseDigest     string
@@ -289,7 +307,11 @@ type ImageWaste struct {
 	FinalFiles            int32
 	FinalBytes            int64
 	AnalyzedAt            time.Time
-	Pairs                 []byte
+}
+
+type ImageWastePair struct {
+	ManifestDigest string
+	Pairs          []byte
 }
 
 type IndexChild struct {
@@ -377,6 +399,11 @@ type LiveLayer struct {
 	BlobDigest     *string
 	DiffID         *string
 	Size           *int64
+}
+
+type LiveLayerBlob struct {
+	BlobDigest string
+	Indexed    bool
 }
 
 type Manifest struct {

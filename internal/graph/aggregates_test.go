@@ -126,11 +126,32 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		HAVING bool_and(EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ml.blob_digest)
 		                AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))
 		   AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = ml.manifest_digest)`},
+	{"live layers and whether they are indexed", `
+		SELECT blob_digest, indexed FROM live_layer_blobs`, `
+		SELECT DISTINCT ll.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)
+		FROM live_layers ll WHERE ll.diff_id IS NOT NULL`},
+	{"file contents of the live indexed layers", `
+		SELECT encode(digest, 'hex'), size, copies, layers FROM file_contents`, liveIndexed + `
+		SELECT encode(lf.digest, 'hex'), max(lf.size), count(*), count(DISTINCT lf.blob_digest)
+		FROM layer_files lf JOIN l USING (blob_digest) WHERE lf.type = 1 GROUP BY lf.digest`},
+	{"file totals", `
+		SELECT layers, unindexed, files, total_bytes, unique_files, unique_bytes FROM file_totals`, liveIndexed + `,
+		f AS (SELECT lf.digest, lf.size FROM layer_files lf JOIN l USING (blob_digest) WHERE lf.type = 1)
+		SELECT (SELECT count(*) FROM l),
+			(SELECT count(DISTINCT ll.blob_digest) FROM live_layers ll WHERE ll.diff_id IS NOT NULL
+			 AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)),
+			(SELECT count(*) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM f),
+			(SELECT count(DISTINCT digest) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f) u)`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
 		JOIN image_bases ib USING (manifest_digest) WHERE rm.deleted_at IS NULL GROUP BY 1, 2`},
 }
+
+// liveIndexed opens a WITH: the live layers (with a diff_id) that are
+// indexed.
+const liveIndexed = `
+	WITH l AS (SELECT DISTINCT ll.blob_digest FROM live_layers ll JOIN layer_indexes li USING (blob_digest) WHERE ll.diff_id IS NOT NULL)`
 
 // naiveContent opens a WITH: live memberships, the distinct blobs (layers
 // and configs) each repository holds, and how many repositories of its
@@ -356,7 +377,24 @@ func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
 	l := digest("blob " + indexLayers[rng.IntN(len(indexLayers))])
 	switch rng.IntN(16) {
 	case 0, 1, 2, 3, 4, 5:
-		_, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: l, CompressedSize: 100, Index: &layerscan.Index{Compression: "gzip"}})
+		// A file every layer holds, one some hold, one of its own (twice
+		// in its tar), an empty one, and a directory.
+		name := indexLayers[rng.IntN(len(indexLayers))]
+		l = digest("blob " + name)
+		file := func(path, content string, size int64) layerscan.Entry {
+			e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
+			copy(e.Digest[:], digest(content))
+			return e
+		}
+		idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{
+			{Path: "etc", Type: layerscan.Dir, Mode: 0o755},
+			file("etc/os-release", "os-release", 300),
+			file("etc/"+name[:2], "shared "+name[:2], 1000),
+			file("own/"+name, "own "+name, int64(100+len(name))),
+			file("own/"+name, "own "+name, int64(100+len(name))),
+			file("etc/empty", "", 0),
+		}}
+		_, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: l, CompressedSize: 100, Index: idx})
 		return err
 	case 6:
 		return store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: l, Registry: "reg.test", Repository: "r", Class: "test", Reason: "refused by the test"})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -476,6 +477,15 @@ func TestDuplicates(t *testing.T) {
 		// files and not listed.
 		if len(f.Top) < 2 || f.Top[0].ExtraBytes != 6000 || f.Top[0].SamplePath != "usr/bin/tool" || f.Top[1].ExtraBytes != 2000 || f.Top[1].SamplePath != "usr/bin/curl" {
 			t.Errorf("top = %+v", f.Top)
+		}
+		// Every repository reads what the fold keeps; a filter that selects
+		// them all counts afresh, and agrees.
+		afresh, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "file", Repositories: repoglob.Compile("*/**"), Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(f, afresh) {
+			t.Errorf("file duplicates kept:\n%+v\ncounted afresh:\n%+v", f, afresh)
 		}
 	})
 

@@ -255,19 +255,38 @@ type FileDuplicates struct {
 }
 
 func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
-	re := opts.Repositories.Regexp()
-	sum, err := queries.DuplicatesFile(ctx, db, re)
+	var (
+		sum dbsqlc.DuplicatesFileRow
+		top []dbsqlc.DuplicatesFileTopRow
+	)
+	err := concurrently(ctx, db,
+		func(ctx context.Context) error {
+			if opts.Repositories.All() { // every repository: the totals the fold keeps
+				kept, err := queries.DuplicatesFileKept(ctx, db)
+				sum = dbsqlc.DuplicatesFileRow(kept)
+				return wrap(err, "querying file duplicates")
+			}
+			var err error
+			sum, err = queries.DuplicatesFile(ctx, db, opts.Repositories.Regexp())
+			return wrap(err, "querying file duplicates")
+		},
+		func(ctx context.Context) error {
+			if opts.Repositories.All() { // from the kept contents' index
+				kept, err := queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
+				top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow { return dbsqlc.DuplicatesFileTopRow(r) })
+				return wrap(err, "querying duplicated files")
+			}
+			var err error
+			top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+			return wrap(err, "querying duplicated files")
+		})
 	if err != nil {
-		return nil, fmt.Errorf("querying file duplicates: %w", err)
+		return nil, err
 	}
 	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
 		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes, DedupRatio: 1, Top: []FileContent{}}
 	if out.TotalBytes > 0 {
 		out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
-	}
-	top, err := queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: re, Limit: int64(opts.Limit)})
-	if err != nil {
-		return nil, fmt.Errorf("querying duplicated files: %w", err)
 	}
 	for _, c := range top {
 		out.Top = append(out.Top, FileContent{Digest: c.Digest, Size: c.Size, Copies: c.Copies, Layers: c.Layers, ExtraBytes: c.ExtraBytes, SamplePath: c.SamplePath})

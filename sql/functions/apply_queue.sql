@@ -87,6 +87,9 @@ BEGIN
     IF live IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_index_state(live, blobs);
     END IF;
+    IF m IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_file_contents(m, blobs);
+    END IF;
     RETURN n;
 END;
 $$;

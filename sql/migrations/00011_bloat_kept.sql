@@ -9,10 +9,11 @@
 -- index or rejection was written or removed (the triggers below queue the
 -- layer's blob).
 --
--- image_waste gains each image's pairs of steps as the analysis found them
--- before they are named (dedup.Hidden), so the report names them with the
--- base it knows at that moment. Rows written before lack them and are
--- dropped: `serve` and the report work them out again.
+-- image_waste_pairs holds each image's pairs of steps as the analysis
+-- found them before they are named (dedup.Hidden), so the report names
+-- them with the base it knows at that moment; apart from image_waste, so
+-- the totals read its narrow rows. image_waste rows written before have
+-- none and are dropped: `serve` and the report work them out again.
 --
 -- waste_pending holds the images the fold found ready (every layer
 -- indexed, none refused) and not analyzed yet: what serve and the report
@@ -95,7 +96,10 @@ CREATE TABLE waste_pending (
 );
 
 TRUNCATE image_waste;
-ALTER TABLE image_waste ADD COLUMN pairs jsonb NOT NULL DEFAULT '[]';
+CREATE TABLE image_waste_pairs (
+    manifest_digest text PRIMARY KEY,
+    pairs           jsonb NOT NULL
+);
 CREATE INDEX image_waste_wasted_idx ON image_waste (wasted_bytes DESC, manifest_digest);
 
 -- +goose StatementBegin
@@ -127,7 +131,7 @@ DROP TRIGGER layer_rejections_queue_ins ON layer_rejections;
 DROP TRIGGER layer_rejections_queue_del ON layer_rejections;
 DROP FUNCTION layerq_layer_files_changed();
 DROP INDEX image_waste_wasted_idx;
-ALTER TABLE image_waste DROP COLUMN pairs;
+DROP TABLE image_waste_pairs;
 DROP TABLE waste_pending;
 DROP TABLE image_index_state;
 DROP FUNCTION layerq_apply_index_state(text[], text[]);
