@@ -60,11 +60,8 @@ func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ws, err := report.PendingWaste(ctx, pool, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.SaveWaste(ctx, ws); err != nil {
+	// The images' waste, and its fold, as serve works them out.
+	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, store); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []graph.Failure{

@@ -97,7 +97,7 @@ func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *S
 		}
 	}
 	const per = 500
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for lo := 0; lo < len(live); lo += per {
 		chunk := live[lo:min(lo+per, len(live))]
@@ -116,11 +116,14 @@ func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *S
 				}
 				ws = append(ws, w)
 			}
-			return store.SaveWaste(ctx, ws)
+			return store.SaveWaste(gctx, ws)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("image waste: %w", err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil { // the bloat totals
+		return fmt.Errorf("applying the aggregates: %w", err)
 	}
 	logf("image waste of %d images: %s", len(live), time.Since(phase).Round(time.Millisecond))
 	return nil

@@ -72,8 +72,10 @@ Examples:
 				MinBytes:     clibytes.Get(c, "min-bytes"),
 				MaxLayers:    c.Int("max-layers"),
 				SmallLayer:   clibytes.Get(c, "small-layer"),
-				FailOver:     clibytes.Get(c, "fail-over"),
 				Limit:        c.Int("limit"),
+			}
+			if f := clibytes.Get(c, "fail-over"); f >= 0 {
+				opts.FailOver = &f
 			}
 			if s := c.String("image"); s != "" {
 				ref, err := report.ParseRef(s)
@@ -94,7 +96,7 @@ Examples:
 				}
 				return folded(c, func(db *database.Pool) (output.Table, error) {
 					// What serve has not analyzed yet, unless this role may not write.
-					err := report.SettleWaste(c.Context, db, opts, graph.New(db).SaveWaste)
+					err := report.SettleWaste(c.Context, db, opts, graph.New(db))
 					if err != nil && !errors.Is(err, graph.ErrPermission) {
 						return nil, err
 					}

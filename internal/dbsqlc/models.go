@@ -286,6 +286,16 @@ type ImageBasis struct {
 	Source         string
 }
 
+type ImageBloat struct {
+	ManifestDigest        string
+	Analyzed              int32
+	Waiting               int32
+	Refused               int32
+	Shown                 int32
+	WastedBytes           int64
+	WastedCompressedBytes int64
+}
+
 type ImageIndexState struct {
 	ManifestDigest string
 	Unindexed      int32
@@ -508,6 +518,17 @@ type Repository struct {
 	Registry  string
 	Name      string
 	FirstSeen time.Time
+}
+
+type RepositoryBloat struct {
+	RepositoryID          int64
+	Images                int64
+	Analyzed              int64
+	Waiting               int64
+	Refused               int64
+	Shown                 int64
+	WastedBytes           int64
+	WastedCompressedBytes int64
 }
 
 type RepositoryBlob struct {

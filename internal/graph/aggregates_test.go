@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -119,13 +120,13 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 	{"images ready for the waste analysis", `
 		SELECT p.manifest_digest FROM waste_pending p
 		JOIN image_index_state s ON s.manifest_digest = p.manifest_digest AND s.unindexed = 0 AND s.rejected = 0
-		WHERE p.manifest_digest IN (SELECT manifest_digest FROM manifest_layers)
-		  AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)`, `
+		WHERE p.manifest_digest IN (SELECT manifest_digest FROM manifest_layers)`, `
 		SELECT ml.manifest_digest FROM manifest_layers ml
 		GROUP BY 1
 		HAVING bool_and(EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ml.blob_digest)
 		                AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))
-		   AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = ml.manifest_digest)`},
+		   AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = ml.manifest_digest)
+		   AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL)`},
 	{"live layers and whether they are indexed", `
 		SELECT blob_digest, indexed FROM live_layer_blobs`, `
 		SELECT DISTINCT ll.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)
@@ -142,6 +143,23 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			 AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)),
 			(SELECT count(*) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM f),
 			(SELECT count(DISTINCT digest) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f) u)`},
+	{"bloat totals per repository", `
+		SELECT repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes
+		FROM repository_bloat WHERE images <> 0`, `
+		WITH x AS (
+			SELECT rm.repository_id, w.wasted_bytes, w.wasted_compressed_bytes, s.unindexed, s.rejected,
+				w.manifest_digest IS NOT NULL
+					AND (w.wasted_bytes > 0 OR layerq_has_layer_run(s.run_sizes, coalesce(ib.base_layers, 0), 1048576)) AS shown
+			FROM repository_manifests rm
+			JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+			JOIN image_index_state s ON s.manifest_digest = m.digest
+			LEFT JOIN image_waste w ON w.manifest_digest = m.digest AND s.unindexed = 0 AND s.rejected = 0
+			LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
+			WHERE rm.deleted_at IS NULL)
+		SELECT repository_id, count(*), count(wasted_bytes), count(*) FILTER (WHERE wasted_bytes IS NULL AND (unindexed > 0 OR rejected = 0)),
+			count(*) FILTER (WHERE rejected > 0), count(*) FILTER (WHERE shown),
+			coalesce(sum(wasted_bytes) FILTER (WHERE shown), 0)::bigint, coalesce(sum(wasted_compressed_bytes) FILTER (WHERE shown), 0)::bigint
+		FROM x GROUP BY 1`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
@@ -339,6 +357,17 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if live < 10 {
 		t.Fatalf("only %d live memberships after the run; the test should leave a graph to check", live)
 	}
+	// The last images ready are analyzed too, after the writers: the
+	// history ends with waste to fold whatever the schedule was.
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(99, 7))
+	for range 3 {
+		if err := indexStepWaste(ctx, store, rng); err != nil {
+			t.Fatal(err)
+		}
+	}
 	checkAggregates(t, pool)
 	var nBases, nStreams int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM image_bases), (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'created')`).Scan(&nBases, &nStreams); err != nil {
@@ -362,6 +391,30 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if ready == 0 || waiting == 0 || refused == 0 {
 		t.Errorf("image index states: %d ready, %d waiting for a layer, %d with a refused layer; the history should make each", ready, waiting, refused)
 	}
+	var analyzed, shown int
+	if err := pool.QueryRow(ctx, `SELECT coalesce(sum(analyzed), 0), coalesce(sum(shown), 0) FROM repository_bloat`).Scan(&analyzed, &shown); err != nil {
+		t.Fatal(err)
+	}
+	if analyzed == 0 || shown == 0 {
+		t.Errorf("bloat totals: %d images analyzed, %d shown; the history should make both", analyzed, shown)
+	}
+}
+
+// indexStepWaste saves the waste analysis of an image that is ready, if
+// any (its figures made up: the aggregates only follow them).
+func indexStepWaste(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
+	var m string
+	err := store.Pool().QueryRow(ctx, `SELECT p.manifest_digest FROM waste_pending p
+		JOIN image_index_state s ON s.manifest_digest = p.manifest_digest AND s.unindexed = 0 AND s.rejected = 0
+		WHERE NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)
+		ORDER BY md5(p.manifest_digest || $1) LIMIT 1`, fmt.Sprint(rng.Uint64())).Scan(&m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return store.SaveWaste(ctx, []graph.ImageWaste{{Digest: m, Layers: 2, WastedBytes: int64(1+rng.IntN(3)) * 1000, WastedCompressedBytes: 300}})
 }
 
 // indexLayers are the layers the writers of
@@ -398,6 +451,8 @@ func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
 		return err
 	case 6:
 		return store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: l, Registry: "reg.test", Repository: "r", Class: "test", Reason: "refused by the test"})
+	case 9, 10:
+		return indexStepWaste(ctx, store, rng)
 	case 7, 8:
 		_, err := store.Pool().Exec(ctx, `DELETE FROM layer_rejections WHERE blob_digest = $1`, l)
 		return err

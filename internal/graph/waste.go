@@ -24,8 +24,9 @@ type ImageWaste struct {
 	Pairs []byte
 }
 
-// SaveWaste stores image waste, a manifest already stored left as is, and
-// takes the manifests off the images waiting for the analysis. A role
+// SaveWaste stores image waste, a manifest already stored left as is (the
+// next fold takes the manifests off the images waiting for the analysis,
+// and into the bloat totals). A role
 // that may not write gets an error wrapping dbsqlc.ErrPermission.
 func (s *Store) SaveWaste(ctx context.Context, ws []ImageWaste) error {
 	if len(ws) == 0 {

@@ -39,12 +39,23 @@ type BloatOptions struct {
 	// SmallLayer is dedup.Options.SmallLayer.
 	SmallLayer int64
 	// FailOver is the CI gate's threshold (Gate.FailOver), counted over
-	// every image whatever the report lists; -1: none.
-	FailOver int64
+	// every image whatever the report lists; nil: no gate.
+	FailOver *int64
 	// Limit is how many images the report lists, most bytes wasted first,
 	// and how many of those it leaves out; 0: all. Its figures count every
 	// image whatever it lists.
 	Limit int
+	// Afresh counts the totals from every image even where the totals the
+	// fold keeps per repository would do (for checking them).
+	Afresh bool
+}
+
+// keptTotals reports whether the totals the fold keeps per repository
+// (repository_bloat) answer for these options: the report's defaults, no
+// gate, repositories rather than one image.
+func (opts BloatOptions) keptTotals() bool {
+	return !opts.Afresh && opts.Image == nil && opts.MinBytes == 0 && opts.MaxLayers == 0 && opts.FailOver == nil &&
+		(opts.SmallLayer == 0 || opts.SmallLayer == dedup.DefaultSmallLayer)
 }
 
 // BloatImage is the bloat of one image in one repository.
@@ -237,8 +248,18 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	)
 	err = concurrently(ctx, db,
 		func(ctx context.Context) (err error) {
+			if opts.keptTotals() {
+				kept, err := queries.BloatTotalsKept(ctx, db, dbsqlc.BloatTotalsKeptParams{Repository: sel.re, Registry: sel.registry})
+				totals = dbsqlc.BloatTotalsRow{Analyzed: kept.Analyzed, LeftOut: kept.LeftOut, Waiting: kept.Waiting, Refused: kept.Refused,
+					Shown: kept.Shown, WastedBytes: kept.WastedBytes, WastedCompressedBytes: kept.WastedCompressedBytes}
+				return wrap(err, "counting images")
+			}
+			failOver := int64(-1)
+			if opts.FailOver != nil {
+				failOver = *opts.FailOver
+			}
 			totals, err = queries.BloatTotals(ctx, db, dbsqlc.BloatTotalsParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
-				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), FailOver: opts.FailOver})
+				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), FailOver: failOver})
 			return wrap(err, "counting images")
 		},
 		func(ctx context.Context) (err error) {

@@ -184,7 +184,7 @@ func loadBloat(ctx context.Context, pool *pgxpool.Pool, opts report.BloatOptions
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		return nil, err
 	}
-	if err := report.SettleWaste(ctx, pool, opts, store.SaveWaste); err != nil {
+	if err := report.SettleWaste(ctx, pool, opts, store); err != nil {
 		return nil, err
 	}
 	return report.LoadBloat(ctx, pool, opts)
@@ -197,6 +197,22 @@ func TestBloat(t *testing.T) {
 	got, err := loadBloat(ctx, c.pool, report.BloatOptions{Repositories: repoglob.Compile("**")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The totals the fold keeps per repository are those counted afresh.
+	for _, glob := range []string{"**", "team/*", "lib/deb"} {
+		opts := report.BloatOptions{Repositories: repoglob.Compile(glob), Limit: 2}
+		kept, err := report.LoadBloat(ctx, c.pool, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Afresh = true
+		afresh, err := report.LoadBloat(ctx, c.pool, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(kept, afresh) {
+			t.Errorf("--repo %s: kept totals\n%+v\ncounted afresh\n%+v", glob, kept, afresh)
+		}
 	}
 	// lib/deb, zstd/deb, team/app, team/rebuild, team/child, and the two
 	// children of team/multi.

@@ -273,7 +273,9 @@ func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Fi
 		func(ctx context.Context) error {
 			if opts.Repositories.All() { // from the kept contents' index
 				kept, err := queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
-				top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow { return dbsqlc.DuplicatesFileTopRow(r) })
+				top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow {
+					return dbsqlc.DuplicatesFileTopRow(r)
+				})
 				return wrap(err, "querying duplicated files")
 			}
 			var err error

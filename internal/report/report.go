@@ -22,11 +22,14 @@ type DB interface {
 // queries runs the named queries of sql/queries.
 var queries = dbsqlc.New()
 
-// concurrently runs fns at once when db is a pool (each query takes its own
-// connection), one after the other otherwise (a connection or transaction
-// runs one query at a time). It returns the first error.
+// concurrently runs fns at once when db is a pool with an idle connection
+// for each (a warm pool, as a long-running process holds), one after the
+// other otherwise: a connection or transaction runs one query at a time,
+// and for a process that has just connected, starting more Postgres
+// backends (each with cold caches) costs more than running the queries in
+// turn on the one it has. It returns the first error.
 func concurrently(ctx context.Context, db DB, fns ...func(context.Context) error) error {
-	if _, ok := db.(*pgxpool.Pool); !ok {
+	if pool, ok := db.(*pgxpool.Pool); !ok || int(pool.Stat().IdleConns()) < len(fns) {
 		for _, fn := range fns {
 			if err := fn(ctx); err != nil {
 				return err

@@ -69,27 +69,46 @@ func pendingWaste(ctx context.Context, db DB, sel selection, limit int) ([]graph
 	return out, nil
 }
 
-// SettleWaste works out and saves (through save, graph.Store.SaveWaste)
-// the waste of every image opts selects that is ready and not analyzed
-// yet, so the bloat report that follows judges them: what serve does in
-// the background, for a report run before it got there. It stops at the
-// first error of save (dbsqlc.ErrPermission for a read-only role: the
-// report then leaves those images out as not analyzed yet).
-func SettleWaste(ctx context.Context, db DB, opts BloatOptions, save func(context.Context, []graph.ImageWaste) error) error {
+// WasteStore is where SettleWaste keeps what it works out
+// (graph.Store).
+type WasteStore interface {
+	SaveWaste(ctx context.Context, ws []graph.ImageWaste) error
+	ApplyAggregates(ctx context.Context) (int, error)
+}
+
+// SettleWaste works out and saves the waste of every image opts selects
+// that is ready and not analyzed yet, then folds it into the totals the
+// bloat report reads, so the report that follows judges those images: what
+// serve does in the background, for a report run before it got there. It
+// stops at the first error of the store (one wrapping dbsqlc.ErrPermission
+// for a read-only role: the report then leaves those images out as not
+// analyzed yet).
+func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore) error {
 	sel, err := opts.selection(ctx, db)
 	if err != nil {
 		return err
 	}
 	const batch = 500
+	saved := 0
 	for {
 		ws, err := pendingWaste(ctx, db, sel, batch)
-		if err != nil || len(ws) == 0 {
+		if err != nil {
 			return err
 		}
-		if err := save(ctx, ws); err != nil {
+		if len(ws) == 0 {
+			break
+		}
+		if err := store.SaveWaste(ctx, ws); err != nil {
+			return err
+		}
+		saved += len(ws)
+	}
+	if saved > 0 {
+		if _, err := store.ApplyAggregates(ctx); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // WasteOf is the waste analysis of one image manifest from its layers

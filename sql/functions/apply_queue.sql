@@ -21,7 +21,7 @@ DECLARE
     n integer;
     r bigint[]; m text[]; d integer[];
     nr bigint[]; nm text[];
-    fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[];
+    fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
 BEGIN
     WITH q AS (DELETE FROM aggregate_queue RETURNING *)
     SELECT count(*),
@@ -32,8 +32,9 @@ BEGIN
         array_agg(manifest_digest) FILTER (WHERE inserted),
         array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL),
         array_agg(DISTINCT blob_digest) FILTER (WHERE blob_digest IS NOT NULL),
-        array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0)
-    INTO n, r, m, d, nr, nm, events, blobs, live
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE repository_id IS NULL AND manifest_digest IS NOT NULL)
+    INTO n, r, m, d, nr, nm, events, blobs, live, marked
     FROM q;
     IF n = 0 THEN
         RETURN 0;
@@ -87,8 +88,28 @@ BEGIN
     IF live IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_index_state(live, blobs);
     END IF;
+    -- Off the analysis queue: images analyzed (their image_waste row
+    -- queued them), and images no longer live anywhere. Only the fold
+    -- writes waste_pending.
+    IF marked IS NOT NULL OR m IS NOT NULL THEN
+        DELETE FROM waste_pending p
+        WHERE p.manifest_digest = ANY (coalesce(marked, '{}'))
+           OR (p.manifest_digest = ANY (coalesce(m, '{}'))
+               AND NOT EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = p.manifest_digest AND rm.deleted_at IS NULL));
+    END IF;
     IF m IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_file_contents(m, blobs);
+    END IF;
+    -- The bloat totals: the images whose contribution may have changed
+    -- (new, index state, waste, base), after everything they read.
+    SELECT array_agg(DISTINCT x) INTO changed FROM (
+        SELECT unnest(coalesce(live, '{}')) AS x
+        UNION ALL SELECT unnest(coalesce(marked, '{}'))
+        UNION ALL SELECT unnest(coalesce(affected, '{}'))
+        UNION ALL SELECT ml.manifest_digest FROM manifest_layers ml WHERE ml.blob_digest = ANY (coalesce(blobs, '{}'))
+    ) c;
+    IF r IS NOT NULL OR changed IS NOT NULL THEN
+        PERFORM layerq_apply_bloat(r, m, d, changed);
     END IF;
     RETURN n;
 END;

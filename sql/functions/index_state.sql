@@ -35,7 +35,8 @@ $$;
 
 -- Recompute the state of image manifests p_manifests and of every image
 -- manifest holding a layer blob of p_blobs; queue for the waste analysis
--- those now ready (every layer indexed, none refused) and not analyzed.
+-- those now ready (every layer indexed, none refused), live and not
+-- analyzed.
 -- Part of the fold (layerq_apply_queue): one applier, one snapshot.
 CREATE OR REPLACE FUNCTION layerq_apply_index_state(p_manifests text[], p_blobs text[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
@@ -71,6 +72,7 @@ BEGIN
     SELECT s.manifest_digest FROM image_index_state s
     WHERE s.manifest_digest = ANY (affected) AND s.unindexed = 0 AND s.rejected = 0
       AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = s.manifest_digest)
+      AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = s.manifest_digest AND rm.deleted_at IS NULL)
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 END;

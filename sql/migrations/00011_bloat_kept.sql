@@ -77,6 +77,7 @@ BEGIN
     SELECT s.manifest_digest FROM image_index_state s
     WHERE s.manifest_digest = ANY (affected) AND s.unindexed = 0 AND s.rejected = 0
       AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = s.manifest_digest)
+      AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = s.manifest_digest AND rm.deleted_at IS NULL)
     ORDER BY 1
     ON CONFLICT DO NOTHING;
 END;

@@ -4,14 +4,24 @@
 -- by repository and digest, offset and limit (NULL: all) saying which. Each
 -- with its first live tag (as bloat_images.sql), its platform as its
 -- config says, its layers, and how many are not indexed yet.
-WITH left_out AS (
+WITH candidates AS (
+    -- Images with a layer not indexed or refused, and those waiting for the
+    -- analysis (the fold queues every image it finds ready): small sets,
+    -- read from their indexes.
+    SELECT s.manifest_digest FROM image_index_state s WHERE s.unindexed > 0 OR s.rejected > 0
+    UNION
+    SELECT p.manifest_digest FROM waste_pending p
+    WHERE NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)
+),
+left_out AS (
     SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
         m.layer_count, s.unindexed, s.rejected
-    FROM repository_manifests rm
+    FROM candidates c
+    JOIN image_index_state s ON s.manifest_digest = c.manifest_digest
+    JOIN manifests m ON m.digest = c.manifest_digest AND m.kind = 'image'
+    JOIN repository_manifests rm ON rm.manifest_digest = m.digest AND rm.deleted_at IS NULL
     JOIN repositories r ON r.id = rm.repository_id
-    JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-    JOIN image_index_state s ON s.manifest_digest = m.digest
-    WHERE rm.deleted_at IS NULL AND r.name ~ sqlc.arg(repository)::text
+    WHERE r.name ~ sqlc.arg(repository)::text
       AND (sqlc.narg(digests)::text[] IS NULL OR m.digest = ANY (sqlc.narg(digests)))
       AND (sqlc.arg(registry)::text = '' OR r.registry = sqlc.arg(registry))
       AND (s.unindexed > 0 OR s.rejected > 0
