@@ -135,6 +135,10 @@ func runProcess(bin string, args []string, timeout time.Duration) (time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// Timed out, it is interrupted as a user's Ctrl-C would, so it cancels
+	// its query rather than leave Postgres running it for the next runs.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
