@@ -118,7 +118,7 @@ func (d dashboard) leaves() []panel {
 	return out
 }
 
-func loadDashboards(t *testing.T) []dashboard {
+func loadDashboards(t testing.TB) []dashboard {
 	t.Helper()
 	files, err := fs.Glob(dashboards.Files, "*.json")
 	if err != nil || len(files) == 0 {

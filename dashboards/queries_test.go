@@ -117,7 +117,7 @@ var macro = regexp.MustCompile(`\$(__[a-zA-Z]+)\(([^)]*)\)`)
 // expand does what Grafana's Postgres datasource does to a panel's SQL
 // before running it: template variables (every value, as "All" selects),
 // then the time macros, as grafana-postgresql-datasource defines them.
-func expand(t *testing.T, sql string, values map[string][]string) string {
+func expand(t testing.TB, sql string, values map[string][]string) string {
 	t.Helper()
 	sql = varRef.ReplaceAllStringFunc(sql, func(ref string) string {
 		m := varRef.FindStringSubmatch(ref)
@@ -192,7 +192,7 @@ type result struct {
 	rows    [][]any
 }
 
-func run(t *testing.T, db *pgxpool.Pool, sql string) result {
+func run(t testing.TB, db *pgxpool.Pool, sql string) result {
 	t.Helper()
 	rows, err := db.Query(context.Background(), sql)
 	if err != nil {

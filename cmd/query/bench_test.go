@@ -15,8 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/bench/synth"
-	"github.com/layerq/layerq/internal/database"
-	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // BenchmarkProcess times every report as a user runs it: the layerq
@@ -37,7 +35,7 @@ func BenchmarkProcess(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	url := benchGraph(b)
+	url := synth.BenchGraph(b)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -153,38 +151,6 @@ func runProcess(bin string, args []string, timeout time.Duration) (time.Duration
 	return took, nil
 }
 
-// benchGraph returns the URL of the graph BenchmarkProcess reads: the
-// existing one LAYERQ_BENCH_DATABASE_URL names, or a synthetic one written
-// into a fresh database.
-func benchGraph(b *testing.B) string {
-	if url := os.Getenv("LAYERQ_BENCH_DATABASE_URL"); url != "" {
-		return url
-	}
-	opts := synth.Defaults
-	if s := os.Getenv("LAYERQ_SYNTH_IMAGES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 100 {
-			b.Fatalf("LAYERQ_SYNTH_IMAGES=%q: give a number of images, at least 100", s)
-		}
-		opts.Images = n
-	}
-	url := pgtest.NewDatabase(b)
-	cfg, err := database.PoolConfig(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
-	start := time.Now()
-	if _, err := synth.Generate(context.Background(), pool, opts); err != nil {
-		b.Fatalf("generating the synthetic graph: %v", err)
-	}
-	b.Logf("synthetic graph of %d images generated in %s", opts.Images, time.Since(start).Round(time.Second))
-	return url
-}
 
 func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 	var repos, images, edges, blobs, files int64

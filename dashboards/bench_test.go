@@ -1,0 +1,60 @@
+package dashboards_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/layerq/layerq/bench/synth"
+)
+
+// BenchmarkPanels times every Postgres panel query of the dashboards as
+// Grafana runs it on each refresh, with every value of each variable (the
+// "All" selection), on a synthetic graph (synth.BenchGraph: 100k images by
+// default, or the graph LAYERQ_BENCH_DATABASE_URL names). Each panel
+// reports its median as p50-ms; the goal is 100 ms.
+func BenchmarkPanels(b *testing.B) {
+	url := synth.BenchGraph(b)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	for _, d := range loadDashboards(b) {
+		values := map[string][]string{}
+		for _, v := range d.Templating.List {
+			for _, row := range run(b, pool, expand(b, v.Query, values)).rows {
+				values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
+			}
+		}
+		for _, p := range d.leaves() {
+			for i, tg := range p.Targets {
+				if tg.RawSQL == "" {
+					continue
+				}
+				sql := expand(b, tg.RawSQL, values)
+				name := d.UID + "/" + strings.ReplaceAll(p.Title, " ", "_")
+				if i > 0 {
+					name += "/" + tg.RefID
+				}
+				b.Run(name, func(b *testing.B) {
+					run(b, pool, sql) // warm
+					times := make([]time.Duration, 0, b.N)
+					for range b.N {
+						start := time.Now()
+						run(b, pool, sql)
+						times = append(times, time.Since(start))
+					}
+					slices.Sort(times)
+					b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+				})
+			}
+		}
+	}
+}
