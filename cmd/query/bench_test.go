@@ -151,7 +151,6 @@ func runProcess(bin string, args []string, timeout time.Duration) (time.Duration
 	return took, nil
 }
 
-
 func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 	var repos, images, edges, blobs, files int64
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM repositories), (SELECT count(*) FROM manifests WHERE kind = 'image'),
