@@ -97,7 +97,7 @@ Examples:
 				return folded(c, func(db *database.Pool) (output.Table, error) {
 					// What serve has not analyzed yet, unless this role may not write.
 					err := report.SettleWaste(c.Context, db, opts, graph.New(db))
-					if err != nil && !errors.Is(err, graph.ErrPermission) {
+					if err != nil && !errors.Is(err, graph.ErrPermission) && !errors.Is(err, graph.ErrReadOnly) {
 						return nil, err
 					}
 					b, err = report.LoadBloat(c.Context, db, opts)

@@ -453,6 +453,12 @@ func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
 		return store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: l, Registry: "reg.test", Repository: "r", Class: "test", Reason: "refused by the test"})
 	case 9, 10:
 		return indexStepWaste(ctx, store, rng)
+	case 11:
+		// An analysis deleted, as an operator does to have it worked out
+		// again: the image goes back on the queue.
+		_, err := store.Pool().Exec(ctx, `DELETE FROM image_waste WHERE manifest_digest =
+			(SELECT manifest_digest FROM image_waste ORDER BY md5(manifest_digest || $1) LIMIT 1)`, fmt.Sprint(rng.Uint64()))
+		return err
 	case 7, 8:
 		_, err := store.Pool().Exec(ctx, `DELETE FROM layer_rejections WHERE blob_digest = $1`, l)
 		return err

@@ -318,7 +318,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			return nil, fmt.Errorf("reading the waste kept for %s: %w", r.Digest, err)
 		}
 		for _, h := range found.Hidden {
-			if h.Added >= len(ls) || h.HiddenBy >= len(ls) {
+			if h.Added < 0 || h.HiddenBy < 0 || h.Added >= len(ls) || h.HiddenBy >= len(ls) {
 				return nil, fmt.Errorf("the waste kept for %s names layer %d of %d", r.Digest, max(h.Added, h.HiddenBy), len(ls))
 			}
 		}

@@ -80,10 +80,14 @@ type WasteStore interface {
 // that is ready and not analyzed yet, then folds it into the totals the
 // bloat report reads, so the report that follows judges those images: what
 // serve does in the background, for a report run before it got there. It
-// stops at the first error of the store (one wrapping dbsqlc.ErrPermission
-// for a read-only role: the report then leaves those images out as not
-// analyzed yet).
+// folds first, and stops at the first error of the store (graph.ErrReadOnly
+// or one wrapping dbsqlc.ErrPermission for a read-only role: the report
+// then leaves those images out as not analyzed yet).
 func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore) error {
+	// A role that may not fold may not save either: nothing to work out.
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		return err
+	}
 	sel, err := opts.selection(ctx, db)
 	if err != nil {
 		return err

@@ -88,14 +88,25 @@ BEGIN
     IF live IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_index_state(live, blobs);
     END IF;
-    -- Off the analysis queue: images analyzed (their image_waste row
-    -- queued them), and images no longer live anywhere. Only the fold
-    -- writes waste_pending.
+    -- The analysis queue (only the fold writes waste_pending): off it, the
+    -- images analyzed (an image_waste row queued them) and those no longer
+    -- live anywhere; back on it, the images whose analysis was deleted
+    -- (to be worked out again).
     IF marked IS NOT NULL OR m IS NOT NULL THEN
         DELETE FROM waste_pending p
-        WHERE p.manifest_digest = ANY (coalesce(marked, '{}'))
+        WHERE (p.manifest_digest = ANY (coalesce(marked, '{}'))
+               AND EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest))
            OR (p.manifest_digest = ANY (coalesce(m, '{}'))
                AND NOT EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = p.manifest_digest AND rm.deleted_at IS NULL));
+    END IF;
+    IF marked IS NOT NULL THEN
+        INSERT INTO waste_pending (manifest_digest)
+        SELECT s.manifest_digest FROM image_index_state s
+        WHERE s.manifest_digest = ANY (marked) AND s.unindexed = 0 AND s.rejected = 0
+          AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = s.manifest_digest)
+          AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = s.manifest_digest AND rm.deleted_at IS NULL)
+        ORDER BY 1
+        ON CONFLICT DO NOTHING;
     END IF;
     IF m IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_file_contents(m, blobs);

@@ -85,12 +85,23 @@ BEGIN
 END;
 $$;
 
--- image_waste rows queue their manifest for the fold (aggregate_queue,
--- manifest_digest alone): its bloat contribution changes.
+-- image_waste rows written or deleted queue their manifest for the fold
+-- (aggregate_queue, manifest_digest alone): its bloat contribution
+-- changes, and a deleted analysis is to be worked out again.
 CREATE OR REPLACE FUNCTION layerq_waste_saved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO aggregate_queue (manifest_digest) SELECT manifest_digest FROM saved;
+    RETURN NULL;
+END;
+$$;
+
+-- TRUNCATE image_waste (to have every image analyzed again) queues every
+-- image manifest.
+CREATE OR REPLACE FUNCTION layerq_waste_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO aggregate_queue (manifest_digest) SELECT manifest_digest FROM image_index_state;
     RETURN NULL;
 END;
 $$;

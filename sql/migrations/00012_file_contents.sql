@@ -114,8 +114,103 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- The fold with the file contents, as sql/functions/apply_queue.sql had it
+-- then.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    n integer;
+    r bigint[]; m text[]; d integer[];
+    nr bigint[]; nm text[];
+    fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
+BEGIN
+    WITH q AS (DELETE FROM aggregate_queue RETURNING *)
+    SELECT count(*),
+        array_agg(repository_id ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(delta::integer ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(repository_id) FILTER (WHERE inserted),
+        array_agg(manifest_digest) FILTER (WHERE inserted),
+        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL),
+        array_agg(DISTINCT blob_digest) FILTER (WHERE blob_digest IS NOT NULL),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE repository_id IS NULL AND manifest_digest IS NOT NULL)
+    INTO n, r, m, d, nr, nm, events, blobs, live, marked
+    FROM q;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+
+    IF r IS NOT NULL THEN
+        PERFORM layerq_apply_membership(r, m, d);
+        PERFORM layerq_apply_base_membership(r, m, d);
+    END IF;
+
+    IF nr IS NOT NULL THEN
+        -- Image manifests seen in a repository for the first time.
+        SELECT array_agg(DISTINCT x.digest) INTO fresh
+        FROM unnest(nm) AS x(digest)
+        JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+    END IF;
+    IF nr IS NOT NULL THEN
+        INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
+        SELECT ml.chain_id, mf.digest, mf.layer_count
+        FROM manifests mf
+        JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
+        WHERE mf.digest = ANY (fresh) AND ml.chain_id IS NOT NULL
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+
+        -- The new images, and the images built on them (their whole chain
+        -- of layers is a prefix of those, or they name them as base).
+        SELECT array_agg(DISTINCT digest) INTO affected FROM (
+            SELECT unnest(coalesce(fresh, '{}')) AS digest
+            UNION
+            SELECT dl.manifest_digest
+            FROM manifests mf
+            JOIN manifest_layers top ON top.manifest_digest = mf.digest AND top.position = mf.layer_count - 1
+            JOIN manifest_layers dl ON dl.chain_id = top.chain_id AND dl.position = top.position
+            WHERE mf.digest = ANY (fresh) AND top.chain_id IS NOT NULL AND dl.manifest_digest <> mf.digest
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = dl.manifest_digest)
+            UNION
+            SELECT mm.digest FROM manifests mm
+            WHERE mm.kind = 'image'
+              AND (mm.base_digest = ANY (nm)
+                   OR mm.base_digest IN (SELECT c.index_digest FROM index_children c WHERE c.child_digest = ANY (fresh)))
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mm.digest)
+        ) a;
+        PERFORM layerq_recompute_bases(affected);
+        PERFORM layerq_extend_created_streams(nr, nm);
+    END IF;
+
+    IF events IS NOT NULL THEN
+        PERFORM layerq_add_tag_transitions(events);
+    END IF;
+    IF live IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_index_state(live, blobs);
+    END IF;
+    IF m IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_file_contents(m, blobs);
+    END IF;
+    RETURN n;
+END;
+$$;
+-- +goose StatementEnd
+
 -- What the graph holds now, as the fold would have made it.
 SELECT layerq_apply_file_contents(NULL, array_agg(digest)) FROM blob_usage WHERE manifests > 0;
+
+-- The fold alone writes the kept tables.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_writer') THEN
+        REVOKE INSERT, UPDATE, DELETE ON live_layer_blobs, file_contents, file_totals FROM layerq_writer;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
 DROP FUNCTION layerq_apply_file_contents(text[], text[]);

@@ -124,8 +124,148 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- The fold with the bloat totals and the analysis queue's upkeep, as
+-- sql/functions/apply_queue.sql has it.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    n integer;
+    r bigint[]; m text[]; d integer[];
+    nr bigint[]; nm text[];
+    fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
+BEGIN
+    WITH q AS (DELETE FROM aggregate_queue RETURNING *)
+    SELECT count(*),
+        array_agg(repository_id ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(manifest_digest ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(delta::integer ORDER BY repository_id, manifest_digest) FILTER (WHERE delta IS NOT NULL),
+        array_agg(repository_id) FILTER (WHERE inserted),
+        array_agg(manifest_digest) FILTER (WHERE inserted),
+        array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL),
+        array_agg(DISTINCT blob_digest) FILTER (WHERE blob_digest IS NOT NULL),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0),
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE repository_id IS NULL AND manifest_digest IS NOT NULL)
+    INTO n, r, m, d, nr, nm, events, blobs, live, marked
+    FROM q;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+
+    IF r IS NOT NULL THEN
+        PERFORM layerq_apply_membership(r, m, d);
+        PERFORM layerq_apply_base_membership(r, m, d);
+    END IF;
+
+    IF nr IS NOT NULL THEN
+        -- Image manifests seen in a repository for the first time.
+        SELECT array_agg(DISTINCT x.digest) INTO fresh
+        FROM unnest(nm) AS x(digest)
+        JOIN manifests mf ON mf.digest = x.digest AND mf.kind = 'image';
+    END IF;
+    IF nr IS NOT NULL THEN
+        INSERT INTO image_tops (top_chain_id, manifest_digest, layer_count)
+        SELECT ml.chain_id, mf.digest, mf.layer_count
+        FROM manifests mf
+        JOIN manifest_layers ml ON ml.manifest_digest = mf.digest AND ml.position = mf.layer_count - 1
+        WHERE mf.digest = ANY (fresh) AND ml.chain_id IS NOT NULL
+        ORDER BY 1, 2
+        ON CONFLICT DO NOTHING;
+
+        -- The new images, and the images built on them (their whole chain
+        -- of layers is a prefix of those, or they name them as base).
+        SELECT array_agg(DISTINCT digest) INTO affected FROM (
+            SELECT unnest(coalesce(fresh, '{}')) AS digest
+            UNION
+            SELECT dl.manifest_digest
+            FROM manifests mf
+            JOIN manifest_layers top ON top.manifest_digest = mf.digest AND top.position = mf.layer_count - 1
+            JOIN manifest_layers dl ON dl.chain_id = top.chain_id AND dl.position = top.position
+            WHERE mf.digest = ANY (fresh) AND top.chain_id IS NOT NULL AND dl.manifest_digest <> mf.digest
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = dl.manifest_digest)
+            UNION
+            SELECT mm.digest FROM manifests mm
+            WHERE mm.kind = 'image'
+              AND (mm.base_digest = ANY (nm)
+                   OR mm.base_digest IN (SELECT c.index_digest FROM index_children c WHERE c.child_digest = ANY (fresh)))
+              AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = mm.digest)
+        ) a;
+        PERFORM layerq_recompute_bases(affected);
+        PERFORM layerq_extend_created_streams(nr, nm);
+    END IF;
+
+    IF events IS NOT NULL THEN
+        PERFORM layerq_add_tag_transitions(events);
+    END IF;
+    IF live IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_index_state(live, blobs);
+    END IF;
+    -- The analysis queue (only the fold writes waste_pending): off it, the
+    -- images analyzed (an image_waste row queued them) and those no longer
+    -- live anywhere; back on it, the images whose analysis was deleted
+    -- (to be worked out again).
+    IF marked IS NOT NULL OR m IS NOT NULL THEN
+        DELETE FROM waste_pending p
+        WHERE (p.manifest_digest = ANY (coalesce(marked, '{}'))
+               AND EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest))
+           OR (p.manifest_digest = ANY (coalesce(m, '{}'))
+               AND NOT EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = p.manifest_digest AND rm.deleted_at IS NULL));
+    END IF;
+    IF marked IS NOT NULL THEN
+        INSERT INTO waste_pending (manifest_digest)
+        SELECT s.manifest_digest FROM image_index_state s
+        WHERE s.manifest_digest = ANY (marked) AND s.unindexed = 0 AND s.rejected = 0
+          AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = s.manifest_digest)
+          AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = s.manifest_digest AND rm.deleted_at IS NULL)
+        ORDER BY 1
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF m IS NOT NULL OR blobs IS NOT NULL THEN
+        PERFORM layerq_apply_file_contents(m, blobs);
+    END IF;
+    -- The bloat totals: the images whose contribution may have changed
+    -- (new, index state, waste, base), after everything they read.
+    SELECT array_agg(DISTINCT x) INTO changed FROM (
+        SELECT unnest(coalesce(live, '{}')) AS x
+        UNION ALL SELECT unnest(coalesce(marked, '{}'))
+        UNION ALL SELECT unnest(coalesce(affected, '{}'))
+        UNION ALL SELECT ml.manifest_digest FROM manifest_layers ml WHERE ml.blob_digest = ANY (coalesce(blobs, '{}'))
+    ) c;
+    IF r IS NOT NULL OR changed IS NOT NULL THEN
+        PERFORM layerq_apply_bloat(r, m, d, changed);
+    END IF;
+    RETURN n;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION layerq_waste_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO aggregate_queue (manifest_digest) SELECT manifest_digest FROM image_index_state;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
 CREATE TRIGGER image_waste_queue_ins AFTER INSERT ON image_waste
     REFERENCING NEW TABLE AS saved FOR EACH STATEMENT EXECUTE FUNCTION layerq_waste_saved();
+CREATE TRIGGER image_waste_queue_del AFTER DELETE ON image_waste
+    REFERENCING OLD TABLE AS saved FOR EACH STATEMENT EXECUTE FUNCTION layerq_waste_saved();
+CREATE TRIGGER image_waste_queue_trunc AFTER TRUNCATE ON image_waste
+    FOR EACH STATEMENT EXECUTE FUNCTION layerq_waste_truncated();
+
+-- The fold alone writes the kept tables.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_writer') THEN
+        REVOKE INSERT, UPDATE, DELETE ON image_bloat, repository_bloat FROM layerq_writer;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 
 -- From now on only the fold writes waste_pending, and it holds live
 -- images only (SaveWaste no longer takes rows off it; the fold does, when
@@ -145,6 +285,9 @@ GROUP BY 1;
 
 -- +goose Down
 DROP TRIGGER image_waste_queue_ins ON image_waste;
+DROP TRIGGER image_waste_queue_del ON image_waste;
+DROP TRIGGER image_waste_queue_trunc ON image_waste;
+DROP FUNCTION layerq_waste_truncated();
 DROP FUNCTION layerq_waste_saved();
 DROP FUNCTION layerq_apply_bloat(bigint[], text[], integer[], text[]);
 DROP FUNCTION layerq_image_bloat(text[]);
