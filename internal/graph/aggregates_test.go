@@ -160,6 +160,22 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			count(*) FILTER (WHERE rejected > 0), count(*) FILTER (WHERE shown),
 			coalesce(sum(wasted_bytes) FILTER (WHERE shown), 0)::bigint, coalesce(sum(wasted_compressed_bytes) FILTER (WHERE shown), 0)::bigint
 		FROM x GROUP BY 1`},
+	// Dashboard views that read the kept tables, next to how they read the
+	// graph before (migration 00014).
+	{"duplicate_blobs view", `
+		SELECT registry, diff_id, encodings, stored_bytes, bytes_stored_twice, digests, media_types FROM duplicate_blobs`, `
+		SELECT rb.registry, b.diff_id, count(*)::bigint, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint,
+			array_agg(b.digest ORDER BY b.size, b.digest), array_agg(b.media_type ORDER BY b.size, b.digest)
+		FROM registry_blobs rb JOIN blobs b ON b.digest = rb.digest
+		WHERE rb.repositories > 0 AND b.diff_id IS NOT NULL
+		GROUP BY rb.registry, b.diff_id HAVING count(*) > 1`},
+	{"ingest_backlog view", `
+		SELECT layers_pending FROM ingest_backlog`, `
+		SELECT count(*)::bigint FROM blob_usage u JOIN blobs b ON b.digest = u.digest
+		WHERE u.manifests > 0 AND b.diff_id IS NOT NULL
+		  AND b.media_type NOT LIKE '%foreign%' AND b.media_type NOT LIKE '%nondistributable%'
+		  AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = u.digest)
+		  AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = u.digest)`},
 	{"live images per base", `
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
