@@ -161,7 +161,7 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			coalesce(sum(wasted_bytes) FILTER (WHERE shown), 0)::bigint, coalesce(sum(wasted_compressed_bytes) FILTER (WHERE shown), 0)::bigint
 		FROM x GROUP BY 1`},
 	// Dashboard views that read the kept tables, next to how they read the
-	// graph before (migration 00014).
+	// graph before (migration 00011).
 	{"duplicate_blobs view", `
 		SELECT registry, diff_id, encodings, stored_bytes, bytes_stored_twice, digests, media_types FROM duplicate_blobs`, `
 		SELECT rb.registry, b.diff_id, count(*)::bigint, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint,

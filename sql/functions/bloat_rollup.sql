@@ -1,5 +1,5 @@
 -- The bloat report's totals per repository at its defaults (migration
--- 00013): image_bloat holds what one membership of each image manifest
+-- 00011): image_bloat holds what one membership of each image manifest
 -- adds, repository_bloat the sums over each repository's live images.
 
 -- What one live membership of each image manifest of p_manifests adds to

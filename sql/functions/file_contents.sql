@@ -1,5 +1,5 @@
 -- What `layerq duplicates --kind file` reads over every repository
--- (migration 00012): the live layer blobs and whether they are indexed
+-- (migration 00011): the live layer blobs and whether they are indexed
 -- (live_layer_blobs), per file content its copies in the live indexed
 -- layers (file_contents), and the totals (file_totals).
 
