@@ -61,7 +61,7 @@ func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	// The images' waste, and its fold, as serve works them out.
-	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, store); err != nil {
+	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, store, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []graph.Failure{

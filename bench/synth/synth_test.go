@@ -96,7 +96,7 @@ func TestGenerateFiles(t *testing.T) {
 	if _, err := pool.Exec(ctx, `TRUNCATE image_waste, image_waste_pairs; INSERT INTO waste_pending SELECT manifest_digest FROM image_index_state ON CONFLICT DO NOTHING`); err != nil {
 		t.Fatal(err)
 	}
-	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, graph.New(pool)); err != nil {
+	if err := report.SettleWaste(ctx, pool, report.BloatOptions{Repositories: repoglob.Compile("**")}, graph.New(pool), 0); err != nil {
 		t.Fatal(err)
 	}
 	if again := rowsOf(t, pool, waste); !slices.Equal(kept, again) {

@@ -84,7 +84,7 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	if _, err := store.ApplyAggregates(c.Context); err != nil {
 		return err
 	}
-	return report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store)
+	return report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0)
 }
 
 func scanCommand() *cli.Command {

@@ -25,6 +25,10 @@ const (
 // waitInterval is how often --wait looks at the file index.
 const waitInterval = time.Second
 
+// settleLimit bounds the images a bloat report without a gate works out
+// itself (a few seconds' work) when serve has not analyzed them yet.
+const settleLimit = 2000
+
 func bloatCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bloat",
@@ -96,7 +100,13 @@ Examples:
 				}
 				return folded(c, func(db *database.Pool) (output.Table, error) {
 					// What serve has not analyzed yet, unless this role may not write.
-					err := report.SettleWaste(c.Context, db, opts, graph.New(db))
+					// A gate judges every image; a report to read works out a
+					// bounded number and says how many wait.
+					limit := settleLimit
+					if g.Wait > 0 || g.FailOver >= 0 || g.MaxLayers > 0 {
+						limit = 0
+					}
+					err := report.SettleWaste(c.Context, db, opts, graph.New(db), limit)
 					if err != nil && !errors.Is(err, graph.ErrPermission) && !errors.Is(err, graph.ErrReadOnly) {
 						return nil, err
 					}

@@ -397,7 +397,7 @@ func (b *Bloat) leftOutNotes() []string {
 	waiting, refused := b.LeftOutCounts()
 	switch {
 	case waiting > 0 && b.backlog.Unindexed == 0:
-		notes = append(notes, fmt.Sprintf("%s left out until their waste is worked out: layerq-ingest serve does it in the background (this database role may not)",
+		notes = append(notes, fmt.Sprintf("%s left out until their waste is worked out: layerq-ingest serve does it in the background, so run the report again later (or run layerq-ingest scan --layers; a read-only database role cannot do it itself)",
 			output.Count(int64(waiting), "image is", "images are")))
 	case waiting > 0:
 		notes = append(notes, fmt.Sprintf("%s left out until their layers are indexed (%s to go): layerq-ingest serve indexes the layers of what is pushed; for images already in the registry, run layerq-ingest scan --layers",

@@ -2,10 +2,15 @@ package report_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/layerq/layerq/internal/dedup"
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
@@ -57,5 +62,43 @@ func TestHasLayerRunAgreesWithTheAnalysis(t *testing.T) {
 		if got != want {
 			t.Errorf("image %d: layers %+v, base %d, small %d: the schema says a run = %v, the analysis %v", i, layers, base, small, got, want)
 		}
+	}
+}
+
+// A report works out a bounded number of images serve has not analyzed
+// yet, counts the others as waiting and says so; the next run picks up
+// where it stopped.
+func TestSettleWasteBounded(t *testing.T) {
+	t.Parallel()
+	c := setupBloat(t)
+	ctx := context.Background()
+	store := graph.New(c.pool)
+	opts := report.BloatOptions{Repositories: repoglob.Compile("**")}
+	if err := report.SettleWaste(ctx, c.pool, opts, store, 2); err != nil {
+		t.Fatal(err)
+	}
+	b, err := report.LoadBloat(ctx, c.pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two manifests worked out; the report counts images per repository
+	// holding them.
+	var manifests, memberships int
+	if err := c.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM image_waste), (SELECT count(*) FROM repository_manifests rm
+		JOIN image_waste w ON w.manifest_digest = rm.manifest_digest WHERE rm.deleted_at IS NULL)`).Scan(&manifests, &memberships); err != nil {
+		t.Fatal(err)
+	}
+	waiting, _ := b.LeftOutCounts()
+	left := 7 - memberships
+	if manifests != 2 || b.Analyzed != memberships || b.Pending != left || waiting != left || len(b.Notes) != 1 ||
+		!strings.Contains(b.Notes[0], fmt.Sprintf("%d images are left out until their waste is worked out", left)) {
+		t.Errorf("after working out %d images (%d in repositories): %d analyzed, %d pending, %d waiting, notes %q; want %d, %d, %d and a note",
+			manifests, memberships, b.Analyzed, b.Pending, waiting, b.Notes, memberships, left, left)
+	}
+	if err := report.SettleWaste(ctx, c.pool, opts, store, 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = report.LoadBloat(ctx, c.pool, opts); err != nil || b.Analyzed != 7 || b.Pending != 0 || len(b.Notes) != 0 {
+		t.Errorf("after working out the rest: %+v, %v; want 7 analyzed, none pending, no note", b, err)
 	}
 }

@@ -184,7 +184,7 @@ func loadBloat(ctx context.Context, pool *pgxpool.Pool, opts report.BloatOptions
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		return nil, err
 	}
-	if err := report.SettleWaste(ctx, pool, opts, store); err != nil {
+	if err := report.SettleWaste(ctx, pool, opts, store, 0); err != nil {
 		return nil, err
 	}
 	return report.LoadBloat(ctx, pool, opts)

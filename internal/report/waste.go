@@ -83,7 +83,11 @@ type WasteStore interface {
 // folds first, and stops at the first error of the store (graph.ErrReadOnly
 // or one wrapping dbsqlc.ErrPermission for a read-only role: the report
 // then leaves those images out as not analyzed yet).
-func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore) error {
+//
+// max bounds the images it works out (0: every one), so a report over a
+// registry whose analysis serve has not caught up with (after an upgrade,
+// say) answers in bounded time and leaves the rest waiting.
+func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore, max int) error {
 	// A role that may not fold may not save either: nothing to work out.
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		return err
@@ -94,8 +98,12 @@ func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore
 	}
 	const batch = 500
 	saved := 0
-	for {
-		ws, err := pendingWaste(ctx, db, sel, batch)
+	for max == 0 || saved < max {
+		n := batch
+		if max > 0 {
+			n = min(batch, max-saved)
+		}
+		ws, err := pendingWaste(ctx, db, sel, n)
 		if err != nil {
 			return err
 		}
