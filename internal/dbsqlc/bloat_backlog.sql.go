@@ -15,9 +15,11 @@ WITH images AS (
     FROM repository_manifests rm
     JOIN repositories r ON r.id = rm.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+    LEFT JOIN image_index_state s ON s.manifest_digest = m.digest
     WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
       AND ($2::text[] IS NULL OR m.digest = ANY ($2))
       AND ($3::text = '' OR r.registry = $3)
+      AND (NOT $4::boolean OR s.unindexed > 0 OR s.rejected > 0)
 )
 SELECT count(DISTINCT ml.blob_digest) FILTER (WHERE li.blob_digest IS NULL AND lr.blob_digest IS NULL) AS unindexed,
     count(DISTINCT ml.blob_digest) FILTER (WHERE lr.blob_digest IS NOT NULL) AS rejected
@@ -31,6 +33,7 @@ type BloatBacklogParams struct {
 	Repository string
 	Digests    []string
 	Registry   string
+	KeptState  bool
 }
 
 type BloatBacklogRow struct {
@@ -38,12 +41,20 @@ type BloatBacklogRow struct {
 	Rejected  int64
 }
 
-// What keeps the bloat report from judging the images bloat_images.sql
+// What keeps the bloat report from judging the images bloat_totals.sql
 // selects (the same repository, digests and registry): the distinct layer
 // blobs of theirs that the file index does not hold yet, and those it
-// rejected.
+// rejected. kept_state: read only the images the fold marked as having
+// such a layer (image_index_state; for a report, which folds first), not
+// every selected image's layers (for --wait, which polls without folding:
+// an image pushed since the last fold has no state yet).
 func (q *Queries) BloatBacklog(ctx context.Context, db DBTX, arg BloatBacklogParams) (BloatBacklogRow, error) {
-	row := db.QueryRow(ctx, bloatBacklog, arg.Repository, arg.Digests, arg.Registry)
+	row := db.QueryRow(ctx, bloatBacklog,
+		arg.Repository,
+		arg.Digests,
+		arg.Registry,
+		arg.KeptState,
+	)
 	var i BloatBacklogRow
 	err := row.Scan(&i.Unindexed, &i.Rejected)
 	return i, err

@@ -244,7 +244,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		totals dbsqlc.BloatTotalsRow
 		rows   []dbsqlc.BloatImagesRow
 		left   []dbsqlc.BloatLeftOutRow
-		layers dbsqlc.BloatLeftOutLayersRow
+		layers dbsqlc.BloatBacklogRow
 	)
 	err = concurrently(ctx, db,
 		func(ctx context.Context) (err error) {
@@ -272,7 +272,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			return wrap(err, "querying images left out")
 		},
 		func(ctx context.Context) (err error) {
-			layers, err = queries.BloatLeftOutLayers(ctx, db, dbsqlc.BloatLeftOutLayersParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry})
+			layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})
 			return wrap(err, "counting layers not indexed")
 		})
 	if err != nil {
