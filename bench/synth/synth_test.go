@@ -142,3 +142,70 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 	}
 	return out
 }
+
+// top-shared names the first five repositories by name holding each
+// content, whether the content is held by a few repositories (read and
+// sorted) or by more than a hundred (a walk of the repositories in name
+// order): on a registry with both, each ranking's sample is what the
+// graph's own tables say.
+func TestTopSharedSampleRepositories(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	opts := synth.Defaults
+	// 600 repositories of 3 pushes: the popular bases sit under hundreds
+	// of them, the rest under a few.
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 1800, 3, 6, 1000
+	if _, err := synth.Generate(ctx, pool, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{} // content -> every live repository holding it, by name
+	rows, err := pool.Query(ctx, `
+		SELECT DISTINCT coalesce(b.diff_id, b.digest), r.name
+		FROM repository_manifests rm
+		JOIN repositories r ON r.id = rm.repository_id
+		JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+		JOIN blobs b ON b.digest = ml.blob_digest
+		WHERE rm.deleted_at IS NULL ORDER BY 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var content, repo string
+		if err := rows.Scan(&content, &repo); err != nil {
+			t.Fatal(err)
+		}
+		want[content] = append(want[content], repo)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	many, few := 0, 0
+	for _, sort := range []string{report.SortImages, report.SortRepositories, report.SortSaved, report.SortStored} {
+		got, err := report.LoadTopShared(ctx, pool, report.TopSharedOptions{Limit: 60, Repositories: repoglob.Compile(""), MinImages: 2, SortBy: sort})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Layers) != 60 {
+			t.Fatalf("--sort-by %s: %d rows, want 60", sort, len(got.Layers))
+		}
+		for _, l := range got.Layers {
+			all := want[l.Content]
+			if int64(len(all)) != l.Repositories {
+				t.Errorf("--sort-by %s: %s in %d repositories, the graph says %d", sort, l.Content, l.Repositories, len(all))
+			}
+			if w := all[:min(5, len(all))]; !slices.Equal(l.SampleRepositories, w) {
+				t.Errorf("--sort-by %s: %s (%d repositories) names %v, want %v", sort, l.Content, len(all), l.SampleRepositories, w)
+			}
+			switch {
+			case len(all) > 100:
+				many++
+			case len(all) > 5:
+				few++
+			}
+		}
+	}
+	if many == 0 || few == 0 {
+		t.Errorf("%d rows of contents held by over 100 repositories, %d by 6 to 100: the test needs both", many, few)
+	}
+}

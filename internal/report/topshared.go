@@ -110,9 +110,11 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 	if opts.Limit <= 0 {
 		return nil, fmt.Errorf("--limit must be positive, got %d", opts.Limit)
 	}
-	if opts.SortBy == "" {
-		opts.SortBy = SortImages
+	sortBy, err := ParseSortBy(opts.SortBy) // an unknown one would match no ranking
+	if err != nil {
+		return nil, err
 	}
+	opts.SortBy = sortBy
 	if opts.MinImages == 0 {
 		opts.MinImages = 2
 	}

@@ -32,9 +32,19 @@ SELECT s.content, s.images::bigint AS images, s.repositories::bigint AS reposito
                                   WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
                                   ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
               ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
-    ARRAY(SELECT r.name FROM repository_contents rc JOIN repositories r ON r.id = rc.repository_id
-          WHERE rc.content = s.content AND rc.images > 0
-          GROUP BY r.name ORDER BY r.name LIMIT 5)::text[] AS sample_repositories
+    -- The first five repositories by name that hold it: a content held by
+    -- many walks the repositories in name order until five hold it (a
+    -- subquery in WHERE, so the planner keeps the walk); one held by few
+    -- reads its holders and sorts them.
+    CASE WHEN s.repositories > 100 THEN
+        ARRAY(SELECT r.name FROM repositories r
+              WHERE (SELECT rc.images > 0 FROM repository_contents rc WHERE rc.repository_id = r.id AND rc.content = s.content)
+              GROUP BY r.name ORDER BY r.name LIMIT 5)
+    ELSE
+        ARRAY(SELECT r.name FROM repository_contents rc JOIN repositories r ON r.id = rc.repository_id
+              WHERE rc.content = s.content AND rc.images > 0
+              GROUP BY r.name ORDER BY r.name LIMIT 5)
+    END::text[] AS sample_repositories
 FROM (SELECT DISTINCT content FROM top) t
 JOIN content_usage s ON s.content = t.content
 CROSS JOIN LATERAL (
