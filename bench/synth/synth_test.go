@@ -143,12 +143,14 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 	return out
 }
 
-// top-shared names the first five repositories by name holding each
-// content, whether the content is held by a few repositories (read and
-// sorted) or by more than a hundred (a walk of the repositories in name
-// order): on a registry with both, each ranking's sample is what the
-// graph's own tables say.
-func TestTopSharedSampleRepositories(t *testing.T) {
+// The ranked reports on a registry of hundreds of repositories:
+//   - top-shared names the first five repositories by name holding each
+//     content, whether the content is held by a few repositories (read and
+//     sorted) or by more than a hundred (a walk of the repositories in name
+//     order): each ranking's sample is what the graph's own tables say;
+//   - cache --top N lists the first N of every repository ranked by the
+//     bytes their builds pushed anew, and its totals are theirs summed.
+func TestRankings(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
 	opts := synth.Defaults
@@ -207,5 +209,42 @@ func TestTopSharedSampleRepositories(t *testing.T) {
 	}
 	if many == 0 || few == 0 {
 		t.Errorf("%d rows of contents held by over 100 repositories, %d by 6 to 100: the test needs both", many, few)
+	}
+
+	for _, glob := range []string{"", "ns03/**"} {
+		all, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Busters: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum report.CacheTotal
+		for i, r := range all.Repositories {
+			if i > 0 {
+				p := all.Repositories[i-1]
+				if a, b := p.TotalBytes-p.ReusedBytes, r.TotalBytes-r.ReusedBytes; a < b || a == b && p.Repository > r.Repository {
+					t.Errorf("--repo %q: %s (%d bytes anew) listed before %s (%d)", glob, p.Repository, a, r.Repository, b)
+				}
+			}
+			sum.Repositories++
+			sum.Builds, sum.Compared = sum.Builds+r.Builds, sum.Compared+r.Compared
+			sum.ReusedLayers, sum.TotalLayers = sum.ReusedLayers+r.ReusedLayers, sum.TotalLayers+r.TotalLayers
+			sum.ReusedBytes, sum.TotalBytes = sum.ReusedBytes+r.ReusedBytes, sum.TotalBytes+r.TotalBytes
+		}
+		sum.ReuseRatio = float64(sum.ReusedBytes) / float64(sum.TotalBytes)
+		if all.Total != sum || sum.Repositories < 20 {
+			t.Errorf("--repo %q --top 0: total %+v, the listed repositories sum to %+v", glob, all.Total, sum)
+		}
+		top, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Top: 7, Limit: 2, Busters: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if top.Total != all.Total || len(top.Repositories) != 7 {
+			t.Fatalf("--repo %q --top 7: %d listed, total %+v; want 7, %+v", glob, len(top.Repositories), top.Total, all.Total)
+		}
+		for i, r := range top.Repositories {
+			w := all.Repositories[i]
+			if r.Repository != w.Repository || r.TotalBytes != w.TotalBytes || len(r.Transitions) != min(2, len(w.Transitions)) {
+				t.Errorf("--repo %q --top 7: row %d is %s (%d transitions), want %s (%d)", glob, i, r.Repository, len(r.Transitions), w.Repository, len(w.Transitions))
+			}
+		}
 	}
 }

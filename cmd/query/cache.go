@@ -34,8 +34,10 @@ cross-built image whose config names the builder's platform is shown with
 "(config: …)"); an image pushed on its own has its config's platform.
 
 Each build is compared with the build before it in its stream: a stream of
-N builds gives N-1 compared. The lines above the table give per repository
-its builds (each tag push per platform, or each image), how many were
+N builds gives N-1 compared. The lines above the table give the totals over
+every repository, then for each of the --top repositories whose compared builds
+pushed the most bytes anew (the bytes their cache did not serve), most
+first: its builds (each tag push per platform, or each image), how many were
 compared, the layers and bytes of the compared builds and those reused (the
 leading layers with the same chain as in the build before), and the reuse:
 reused bytes over the bytes of the compared builds (reuse_ratio, from 0 to
@@ -47,15 +49,17 @@ record per listed comparison, with the keys of a transition's JSON.
 Examples:
    layerq cache
    layerq cache --repo 'team-a/**' --limit 0
+   layerq cache --top 0 -o json
    layerq cache --since 30d -o csv`,
 		Flags: append([]cli.Flag{
 			repoFlag(),
 			&cli.StringFlag{Name: "since", Usage: "only builds compared (and builds pushed) in the last `DURATION` (like 36h, 30d)"},
-			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each repository's latest `N` comparisons (0: all; totals count every one)"},
+			&cli.IntFlag{Name: "top", Value: 20, Usage: "list the `N` repositories whose compared builds pushed the most bytes anew (0: all; totals and busters count every one)"},
+			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each listed repository's latest `N` comparisons (0: all; totals count every one)"},
 			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
-			opts := report.CacheOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Busters: c.Int("busters")}
+			opts := report.CacheOptions{Repositories: repoglob.Compile(c.String("repo")), Top: c.Int("top"), Limit: c.Int("limit"), Busters: c.Int("busters")}
 			if s := c.String("since"); s != "" {
 				d, err := parseSince(s)
 				if err != nil {
@@ -63,8 +67,13 @@ Examples:
 				}
 				opts.Since = time.Now().Add(-d)
 			}
-			if opts.Limit < 0 || opts.Busters < 1 {
-				return fmt.Errorf("--limit must not be negative and --busters must be at least 1 (got %d and %d)", opts.Limit, opts.Busters)
+			for _, f := range []struct {
+				name     string
+				val, min int
+			}{{"top", opts.Top, 0}, {"limit", opts.Limit, 0}, {"busters", opts.Busters, 1}} {
+				if f.val < f.min {
+					return fmt.Errorf("--%s must be at least %d (got %d)", f.name, f.min, f.val)
+				}
 			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadCache(c.Context, db, opts)

@@ -192,7 +192,9 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"bases", "x"}, `bases takes no arguments (got ["x"])`},
 		{[]string{"cache", "--since", "yesterday"}, `--since "yesterday": give a positive duration like 36h or 30d`},
 		{[]string{"cache", "--since", "-3h"}, `--since "-3h": give a positive duration like 36h or 30d`},
-		{[]string{"cache", "--limit", "-1"}, "--limit must not be negative and --busters must be at least 1 (got -1 and 10)"},
+		{[]string{"cache", "--limit", "-1"}, "--limit must be at least 0 (got -1)"},
+		{[]string{"cache", "--top", "-2"}, "--top must be at least 0 (got -2)"},
+		{[]string{"cache", "--busters", "0"}, "--busters must be at least 1 (got 0)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)

@@ -10,7 +10,7 @@ import (
 )
 
 const cacheBusters = `-- name: CacheBusters :many
-SELECT s.step, s.base_changed, sum(s.pushes)::bigint AS busts, count(DISTINCT s.repository_id) AS repositories,
+SELECT s.step, s.base_changed, sum(s.pushes)::bigint AS busts, count(*) AS repositories,
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
 FROM cache_effective_steps s
 WHERE $1::text IS NULL OR s.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
@@ -35,7 +35,10 @@ type CacheBustersRow struct {
 // The steps most often the first to change between a build and the build
 // before it, over the whole history (view cache_effective_steps, whose
 // pushes count those comparisons), with advice.
-// repository: repository regexp, NULL for all; limit: how many steps.
+// A repository's effective rows are of one stream kind, and (repository,
+// kind, step, base_changed) is cache_steps' key: count(*) counts the
+// repositories. repository: repository regexp, NULL for all; limit: how many
+// steps.
 func (q *Queries) CacheBusters(ctx context.Context, db DBTX, arg CacheBustersParams) ([]CacheBustersRow, error) {
 	rows, err := db.Query(ctx, cacheBusters, arg.Repository, arg.Limit)
 	if err != nil {

@@ -15,7 +15,7 @@ const cacheOverTime = `-- name: CacheOverTime :many
 SELECT r.registry, r.name AS repository, m.month::timestamp AS month, m.pushes::bigint AS compared,
     m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
 FROM cache_effective_monthly m JOIN repositories r ON r.id = m.repository_id
-WHERE $1::text IS NULL OR r.name ~ $1
+WHERE m.repository_id = ANY($1::bigint[])
 ORDER BY m.repository_id, m.month
 `
 
@@ -32,10 +32,10 @@ type CacheOverTimeRow struct {
 
 // Cache reuse per repository and month (UTC), from the rollups (view
 // cache_effective_monthly, whose pushes are builds compared with the build
-// before them), by repository id (the report sorts by name).
-// repository: repository regexp, NULL for all.
-func (q *Queries) CacheOverTime(ctx context.Context, db DBTX, repository *string) ([]CacheOverTimeRow, error) {
-	rows, err := db.Query(ctx, cacheOverTime, repository)
+// before them), of the repositories listed, by repository id (the report
+// puts them in its order).
+func (q *Queries) CacheOverTime(ctx context.Context, db DBTX, repositoryIds []int64) ([]CacheOverTimeRow, error) {
+	rows, err := db.Query(ctx, cacheOverTime, repositoryIds)
 	if err != nil {
 		return nil, err
 	}

@@ -10,33 +10,68 @@ import (
 )
 
 const cacheRepositories = `-- name: CacheRepositories :many
-SELECT r.registry, r.name AS repository, m.stream_kind, coalesce(b.builds, 0)::bigint AS builds, m.pushes::bigint AS compared,
-    m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
-FROM cache_effective_totals m
-JOIN repositories r ON r.id = m.repository_id
-LEFT JOIN cache_builds b ON b.repository_id = m.repository_id AND b.stream_kind = m.stream_kind
-WHERE $1::text IS NULL OR r.name ~ $1
-ORDER BY r.registry COLLATE "C", r.name COLLATE "C"
+WITH e AS (
+    SELECT m.repository_id, m.stream_kind, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+    FROM cache_effective_totals m
+    WHERE $2::text IS NULL OR m.repository_id IN (SELECT id FROM repositories WHERE name ~ $2)
+),
+total AS (
+    SELECT count(*) AS repositories, sum(pushes)::bigint AS compared, sum(reused_layers)::bigint AS reused_layers,
+        sum(total_layers)::bigint AS total_layers, sum(reused_bytes)::bigint AS reused_bytes, sum(total_bytes)::bigint AS total_bytes,
+        (SELECT coalesce(sum(b.builds), 0) FROM e JOIN cache_builds b USING (repository_id, stream_kind))::bigint AS builds
+    FROM e
+),
+top AS (
+    SELECT repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes FROM e ORDER BY total_bytes - reused_bytes DESC
+    FETCH FIRST (CASE WHEN $1::integer = 0 THEN 9223372036854775807 ELSE $1::integer END) ROWS WITH TIES
+)
+SELECT r.id AS repository_id, r.registry, r.name AS repository, t.stream_kind, coalesce(b.builds, 0)::bigint AS builds, t.pushes::bigint AS compared,
+    t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes,
+    a.repositories AS all_repositories, a.builds AS all_builds, a.compared AS all_compared, a.reused_layers AS all_reused_layers,
+    a.total_layers AS all_total_layers, a.reused_bytes AS all_reused_bytes, a.total_bytes AS all_total_bytes
+FROM top t
+JOIN repositories r ON r.id = t.repository_id
+LEFT JOIN cache_builds b ON b.repository_id = t.repository_id AND b.stream_kind = t.stream_kind
+CROSS JOIN total a
+ORDER BY t.total_bytes - t.reused_bytes DESC, r.registry COLLATE "C", r.name COLLATE "C"
+LIMIT CASE WHEN $1::integer = 0 THEN NULL ELSE $1::integer END
 `
 
+type CacheRepositoriesParams struct {
+	Top        int32
+	Repository *string
+}
+
 type CacheRepositoriesRow struct {
-	Registry     string
-	Repository   string
-	StreamKind   *string
-	Builds       int64
-	Compared     int64
-	ReusedLayers *int64
-	TotalLayers  *int64
-	ReusedBytes  *int64
-	TotalBytes   *int64
+	RepositoryID    int64
+	Registry        string
+	Repository      string
+	StreamKind      *string
+	Builds          int64
+	Compared        int64
+	ReusedLayers    *int64
+	TotalLayers     *int64
+	ReusedBytes     *int64
+	TotalBytes      *int64
+	AllRepositories int64
+	AllBuilds       int64
+	AllCompared     int64
+	AllReusedLayers int64
+	AllTotalLayers  int64
+	AllReusedBytes  int64
+	AllTotalBytes   int64
 }
 
 // Cache reuse per repository over its whole history (view
 // cache_effective_totals, whose pushes are builds compared with the build
-// before them), with the builds its streams hold (cache_builds).
+// before them), with the builds its streams hold (cache_builds): the top
+// (0: all) repositories whose compared builds reused the fewest bytes of
+// theirs (the bytes their builds pushed anew), each row with the totals
+// over every matching repository. Only the listed rows are joined to their
+// names: the ranking keeps its ties (WITH TIES), then names break them.
 // repository: repository regexp, NULL for all.
-func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, repository *string) ([]CacheRepositoriesRow, error) {
-	rows, err := db.Query(ctx, cacheRepositories, repository)
+func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, arg CacheRepositoriesParams) ([]CacheRepositoriesRow, error) {
+	rows, err := db.Query(ctx, cacheRepositories, arg.Top, arg.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +80,7 @@ func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, repository *st
 	for rows.Next() {
 		var i CacheRepositoriesRow
 		if err := rows.Scan(
+			&i.RepositoryID,
 			&i.Registry,
 			&i.Repository,
 			&i.StreamKind,
@@ -54,6 +90,13 @@ func (q *Queries) CacheRepositories(ctx context.Context, db DBTX, repository *st
 			&i.TotalLayers,
 			&i.ReusedBytes,
 			&i.TotalBytes,
+			&i.AllRepositories,
+			&i.AllBuilds,
+			&i.AllCompared,
+			&i.AllReusedLayers,
+			&i.AllTotalLayers,
+			&i.AllReusedBytes,
+			&i.AllTotalBytes,
 		); err != nil {
 			return nil, err
 		}

@@ -59,7 +59,7 @@ steps AS (
     ORDER BY 3 DESC, 4 DESC, 1
     LIMIT $3::bigint
 )
-SELECT 'repository' AS what, g.registry, g.repository, g.stream_kind::text AS stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
+SELECT 'repository' AS what, r.id AS repository_id, g.registry, g.repository, g.stream_kind::text AS stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
     coalesce(b.builds, 0)::bigint AS builds, g.compared, 0::bigint AS repositories, g.reused_layers, g.total_layers,
     g.reused_bytes, g.total_bytes, '' AS advice
 FROM (
@@ -67,13 +67,14 @@ FROM (
         sum(total_layers)::bigint AS total_layers, sum(reused_bytes)::bigint AS reused_bytes, sum(total_bytes)::bigint AS total_bytes
     FROM w GROUP BY registry, repository
 ) g
-LEFT JOIN (SELECT registry, repository, sum(builds) AS builds FROM builds GROUP BY 1, 2) b USING (registry, repository)
+JOIN repositories r ON r.registry = g.registry AND r.name = g.repository
+LEFT JOIN (SELECT registry, repository, sum(builds) AS builds FROM builds GROUP BY 1, 2) b ON b.registry = g.registry AND b.repository = g.repository
 UNION ALL
-SELECT 'month', registry, repository, '', month, '', false, 0, count(*), 0, sum(reused_layers)::bigint, sum(total_layers)::bigint,
+SELECT 'month', 0, registry, repository, '', month, '', false, 0, count(*), 0, sum(reused_layers)::bigint, sum(total_layers)::bigint,
     sum(reused_bytes)::bigint, sum(total_bytes)::bigint, ''
 FROM w GROUP BY registry, repository, month
 UNION ALL
-SELECT 'step', '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
+SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
     coalesce(layerq_cache_advice(step, pos), '')
 FROM steps
 `
@@ -86,6 +87,7 @@ type CacheSinceParams struct {
 
 type CacheSinceRow struct {
 	What         string
+	RepositoryID int64
 	Registry     *string
 	Repository   *string
 	StreamKind   string
@@ -108,7 +110,8 @@ type CacheSinceRow struct {
 // window: each tag push per platform for tag streams, each image built in it
 // for created streams), per repository and month UTC ('month'), and the
 // steps most often the first to change, the top busters of them ('step'),
-// with advice. repository: repository regexp, NULL for all.
+// with advice (the report ranks the repositories and lists the top ones).
+// repository: repository regexp, NULL for all.
 func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams) ([]CacheSinceRow, error) {
 	rows, err := db.Query(ctx, cacheSince, arg.Repository, arg.Since, arg.Busters)
 	if err != nil {
@@ -120,6 +123,7 @@ func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams)
 		var i CacheSinceRow
 		if err := rows.Scan(
 			&i.What,
+			&i.RepositoryID,
 			&i.Registry,
 			&i.Repository,
 			&i.StreamKind,

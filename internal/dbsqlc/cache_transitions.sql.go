@@ -27,14 +27,14 @@ CROSS JOIN LATERAL (
     LIMIT CASE WHEN $2::integer = 0 THEN NULL ELSE $2::integer END
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
-WHERE $3::text IS NULL OR r.name ~ $3
+WHERE r.id = ANY($3::bigint[])
 ORDER BY r.id, t.occurred_at, t.id
 `
 
 type CacheTransitionsParams struct {
-	Since      time.Time
-	Limit      int32
-	Repository *string
+	Since         time.Time
+	Limit         int32
+	RepositoryIds []int64
 }
 
 type CacheTransitionsRow struct {
@@ -58,9 +58,9 @@ type CacheTransitionsRow struct {
 // Builds compared with the build before them in their stream (the streams
 // view cache_history shows), each repository's latest limit (0: all) at or
 // after since, oldest first, with the platform the later build's config
-// states. repository: repository regexp, NULL for all.
+// states, for the repositories listed.
 func (q *Queries) CacheTransitions(ctx context.Context, db DBTX, arg CacheTransitionsParams) ([]CacheTransitionsRow, error) {
-	rows, err := db.Query(ctx, cacheTransitions, arg.Since, arg.Limit, arg.Repository)
+	rows, err := db.Query(ctx, cacheTransitions, arg.Since, arg.Limit, arg.RepositoryIds)
 	if err != nil {
 		return nil, err
 	}

@@ -275,6 +275,8 @@ func TestCache(t *testing.T) {
 	if len(got.Repositories) != len(want) {
 		t.Fatalf("%d repositories with pushes, want %d: %+v", len(got.Repositories), len(want), got.Repositories)
 	}
+	var all report.CacheTotal // over every repository, from the images
+	anew := map[string]int64{} // the bytes each repository's builds pushed anew
 	for _, r := range got.Repositories {
 		w, ok := want[r.Repository]
 		if !ok {
@@ -301,11 +303,47 @@ func TestCache(t *testing.T) {
 			}
 			reused, total, rb, tb = reused+int64(x.reused), total+int64(x.total), rb+wantBytes, tb+totalBytes
 		}
+		all.Repositories++
+		all.Builds += builds[r.Repository]
+		all.Compared += int64(len(w))
+		all.ReusedLayers, all.TotalLayers, all.ReusedBytes, all.TotalBytes = all.ReusedLayers+reused, all.TotalLayers+total, all.ReusedBytes+rb, all.TotalBytes+tb
+		anew[r.Repository] = tb - rb
 		if r.StreamKind != w[0].kind || r.Builds != builds[r.Repository] || r.Compared != int64(len(w)) ||
 			r.ReusedLayers != reused || r.TotalLayers != total || r.ReusedBytes != rb || r.TotalBytes != tb ||
 			r.ReuseRatio != float64(rb)/float64(tb) {
 			t.Errorf("%s totals %+v; want %s streams, %d builds, %d compared, %d/%d layers, %d/%d bytes",
 				r.Repository, r, w[0].kind, builds[r.Repository], len(w), reused, total, rb, tb)
+		}
+	}
+	all.ReuseRatio = float64(all.ReusedBytes) / float64(all.TotalBytes)
+	if got.Total != all {
+		t.Errorf("total %+v, want %+v", got.Total, all)
+	}
+	// Listed by the bytes pushed anew, most first.
+	for i := 1; i < len(got.Repositories); i++ {
+		if a, b := got.Repositories[i-1].Repository, got.Repositories[i].Repository; anew[a] < anew[b] {
+			t.Errorf("%s (%d bytes anew) listed before %s (%d)", a, anew[a], b, anew[b])
+		}
+	}
+	// --top 1: the repository whose builds pushed the most anew, alone,
+	// with its transitions and months; the totals stay.
+	most := ""
+	for r, n := range anew {
+		if most == "" || n > anew[most] {
+			most = r
+		}
+	}
+	one, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Top: 1, Busters: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one.Repositories) != 1 || one.Repositories[0].Repository != most || len(one.Repositories[0].Transitions) != len(want[most]) ||
+		one.Total != all || len(one.Busters) != 2 {
+		t.Errorf("--top 1: %+v; want %s alone, total %+v", one, most, all)
+	}
+	for _, m := range one.OverTime {
+		if m.Repository != most {
+			t.Errorf("--top 1 lists the months of %s", m.Repository)
 		}
 	}
 	// Busters: the base moving (twice, in two repositories), then COPY . .
@@ -352,16 +390,30 @@ func TestCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recent.Repositories) != 2 || recent.Repositories[0].Repository != "library/debian" || recent.Repositories[1].Repository != "team-a/api" ||
-		recent.Repositories[0].Builds != 2 || recent.Repositories[0].Compared != 1 || recent.Repositories[0].StreamKind != "tag" ||
-		recent.Repositories[1].Builds != 3 || recent.Repositories[1].Compared != 2 ||
-		recent.Repositories[1].ReusedLayers != 3 || recent.Repositories[1].TotalLayers != 8 {
+	// api's builds pushed more bytes anew than debian's: listed first.
+	if len(recent.Repositories) != 2 || recent.Repositories[1].Repository != "library/debian" || recent.Repositories[0].Repository != "team-a/api" ||
+		recent.Repositories[1].Builds != 2 || recent.Repositories[1].Compared != 1 || recent.Repositories[1].StreamKind != "tag" ||
+		recent.Repositories[0].Builds != 3 || recent.Repositories[0].Compared != 2 ||
+		recent.Repositories[0].ReusedLayers != 3 || recent.Repositories[0].TotalLayers != 8 {
 		t.Errorf("--since 1h repositories %+v", recent.Repositories)
+	}
+	if tt := recent.Total; tt.Repositories != 2 || tt.Builds != 5 || tt.Compared != 3 || tt.ReusedLayers != 3 || tt.TotalLayers != 9 {
+		t.Errorf("--since 1h total %+v: want 2 repositories, 5 builds, 3 compared, 3 of 9 layers reused", tt)
+	}
+	// --top 1: api alone, with its months and transitions; the totals and
+	// busters still count debian.
+	top, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Since: time.Now().Add(-time.Hour), Busters: 5, Top: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top.Repositories) != 1 || top.Repositories[0].Repository != "team-a/api" || len(top.Repositories[0].Transitions) != 2 ||
+		top.Total != recent.Total || len(top.Busters) != 2 || len(top.OverTime) != 1 || top.OverTime[0].Repository != "team-a/api" {
+		t.Errorf("--since 1h --top 1: %+v", top)
 	}
 	if len(recent.Busters) != 2 || recent.Busters[0].Busts != 2 || !recent.Busters[0].BaseChanged || recent.Busters[1].Busts != 1 || recent.Busters[1].Step != "COPY . ." {
 		t.Errorf("--since 1h busters %+v", recent.Busters)
 	}
-	if len(recent.OverTime) != 2 || recent.OverTime[1].Compared != 2 {
+	if len(recent.OverTime) != 2 || recent.OverTime[0].Compared != 2 {
 		t.Errorf("--since 1h over time %+v", recent.OverTime)
 	}
 	// --since after every push: nothing.

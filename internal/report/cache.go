@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -112,8 +111,25 @@ type CacheBuster struct {
 	Advice       string `json:"advice"`
 }
 
+// CacheTotal is the reuse over every repository the report looked at,
+// listed or not.
+type CacheTotal struct {
+	Repositories int64   `json:"repositories"`
+	Builds       int64   `json:"builds"`
+	Compared     int64   `json:"compared"`
+	ReusedLayers int64   `json:"reused_layers"`
+	TotalLayers  int64   `json:"total_layers"`
+	ReusedBytes  int64   `json:"reused_bytes"`
+	TotalBytes   int64   `json:"total_bytes"`
+	ReuseRatio   float64 `json:"reuse_ratio"`
+}
+
 // Cache is the build-cache report.
 type Cache struct {
+	// Total counts every repository with compared builds; Repositories
+	// lists the top ones (CacheOptions.Top), the most bytes pushed anew
+	// first.
+	Total        CacheTotal        `json:"total"`
 	Repositories []CacheRepository `json:"repositories"`
 	OverTime     []CacheMonth      `json:"over_time"`
 	Busters      []CacheBuster     `json:"busters"`
@@ -127,8 +143,12 @@ type CacheOptions struct {
 	// Since keeps builds compared (and counts builds) at or after it
 	// (zero: all).
 	Since time.Time
-	// Limit is how many of each repository's latest transitions to list
-	// (0: all); the aggregates count every comparison.
+	// Top is how many repositories to list (0: all): those whose compared
+	// builds pushed the most bytes anew (total bytes less those reused).
+	// The totals and the busters count every repository.
+	Top int
+	// Limit is how many of each listed repository's latest transitions to
+	// list (0: all); the aggregates count every comparison.
 	Limit int
 	// Busters is how many top cache busters to list.
 	Busters int
@@ -136,11 +156,12 @@ type CacheOptions struct {
 
 // LoadCache runs the build-cache report.
 func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
-	if opts.Limit < 0 || opts.Busters < 1 {
-		return nil, fmt.Errorf("--limit must not be negative and --busters must be positive (got %d and %d)", opts.Limit, opts.Busters)
+	if opts.Limit < 0 || opts.Top < 0 || opts.Busters < 1 {
+		return nil, fmt.Errorf("--limit and --top must not be negative and --busters must be positive (got %d, %d and %d)", opts.Limit, opts.Top, opts.Busters)
 	}
-	// The whole history reads the rollups; a --since window, the
-	// comparisons in it, in one pass.
+	// The whole history reads the rollups, which rank the repositories; a
+	// --since window, the comparisons in it, in one pass, ranked here.
+	// Then the listed repositories' transitions (and months).
 	re := regexpOrNil(opts.Repositories)
 	since := opts.Since
 	windowed := !since.IsZero()
@@ -148,12 +169,23 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC) // every comparison
 	}
 	out := &Cache{Repositories: []CacheRepository{}, OverTime: []CacheMonth{}, Busters: []CacheBuster{}, windowed: windowed}
-	var transitions []Transition
+	var ids []int64
+	var months []CacheMonth
+	var err error
+	if windowed {
+		ids, months, err = loadCacheWindow(ctx, db, out, re, since, opts)
+	} else {
+		ids, err = loadCacheHistory(ctx, db, out, re, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.Total.ReuseRatio = ratio(out.Total.ReusedBytes, out.Total.TotalBytes)
 
-	// The queries are independent: on a pool they run at once.
+	var transitions []Transition
 	fns := []func(context.Context) error{
 		func(ctx context.Context) error {
-			rows, err := queries.CacheTransitions(ctx, db, dbsqlc.CacheTransitionsParams{Repository: re, Since: since,
+			rows, err := queries.CacheTransitions(ctx, db, dbsqlc.CacheTransitionsParams{RepositoryIds: ids, Since: since,
 				Limit: int32(min(opts.Limit, math.MaxInt32))}) // past MaxInt32, every stream is shorter
 			if err != nil {
 				return fmt.Errorf("querying compared builds: %w", err)
@@ -162,104 +194,136 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 			return nil
 		},
 	}
-	if windowed {
+	if !windowed {
 		fns = append(fns, func(ctx context.Context) error {
-			rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Busters: int64(opts.Busters)})
+			rows, err := queries.CacheOverTime(ctx, db, ids)
 			if err != nil {
-				return fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
+				return fmt.Errorf("querying cache reuse over time: %w", err)
 			}
-			for _, r := range rows {
-				// Registry and repository (read from a view) are NULL in no row.
-				registry, repository, reuse := value(r.Registry), value(r.Repository), ratio(r.ReusedBytes, r.TotalBytes)
-				switch r.What {
-				case "repository":
-					out.Repositories = append(out.Repositories, CacheRepository{Registry: registry, Repository: repository, StreamKind: r.StreamKind,
-						Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
-						ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}})
-				case "month":
-					out.OverTime = append(out.OverTime, CacheMonth{Registry: registry, Repository: repository, Month: r.Month.Time.UTC(),
-						Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
-						ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse})
-				case "step":
-					out.Busters = append(out.Busters, CacheBuster{Step: r.Step, BaseChanged: r.BaseChanged, Busts: r.Compared,
-						Repositories: r.Repositories, Advice: r.Advice})
-				}
-			}
+			months = mapRows(rows, cacheMonth)
 			return nil
 		})
-	} else {
-		fns = append(fns,
-			func(ctx context.Context) error {
-				rows, err := queries.CacheRepositories(ctx, db, re)
-				if err != nil {
-					return fmt.Errorf("querying cache reuse: %w", err)
-				}
-				out.Repositories = mapRows(rows, cacheRepository)
-				return nil
-			},
-			func(ctx context.Context) error {
-				rows, err := queries.CacheOverTime(ctx, db, re)
-				if err != nil {
-					return fmt.Errorf("querying cache reuse over time: %w", err)
-				}
-				out.OverTime = mapRows(rows, cacheMonth)
-				return nil
-			},
-			func(ctx context.Context) error {
-				rows, err := queries.CacheBusters(ctx, db, dbsqlc.CacheBustersParams{Repository: re, Limit: int64(opts.Busters)})
-				if err != nil {
-					return fmt.Errorf("querying cache busters: %w", err)
-				}
-				out.Busters = mapRows(rows, cacheBuster)
-				return nil
-			},
-		)
 	}
-	err := concurrently(ctx, db, fns...)
-	if err != nil {
-		return nil, err
+	if len(ids) > 0 {
+		if err := concurrently(ctx, db, fns...); err != nil {
+			return nil, err
+		}
 	}
-	if windowed { // one query, rows in no order
-		slices.SortFunc(out.Repositories, func(a, b CacheRepository) int {
-			return cmp.Or(strings.Compare(a.Registry, b.Registry), strings.Compare(a.Repository, b.Repository))
-		})
-		slices.SortFunc(out.OverTime, func(a, b CacheMonth) int { return a.Month.Compare(b.Month) })
-		slices.SortFunc(out.Busters, func(a, b CacheBuster) int {
-			return cmp.Or(cmp.Compare(b.Busts, a.Busts), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
-		})
-	}
-	// Months come grouped by repository (by id), each in order; put the
-	// groups in the repositories' order (by name).
-	months := map[[2]string][]CacheMonth{}
-	for _, m := range out.OverTime {
-		k := [2]string{m.Registry, m.Repository}
-		months[k] = append(months[k], m)
-	}
-	ordered := make([]CacheMonth, 0, len(out.OverTime))
-	for _, r := range out.Repositories {
-		k := [2]string{r.Registry, r.Repository}
-		ordered = append(ordered, months[k]...)
-		delete(months, k)
-	}
-	for _, k := range slices.SortedFunc(maps.Keys(months), func(a, b [2]string) int {
-		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
-	}) {
-		ordered = append(ordered, months[k]...) // read after the totals
-	}
-	out.OverTime = ordered
+	// Months and transitions go with their repositories, in the
+	// repositories' order, each in time order.
 	byRepo := make(map[[2]string]int, len(out.Repositories))
 	for i, r := range out.Repositories {
 		byRepo[[2]string{r.Registry, r.Repository}] = i
 	}
-	for _, t := range transitions {
-		i, ok := byRepo[[2]string{t.Registry, t.Repository}]
-		if !ok {
-			// Compared after the totals were read, for a concurrent writer.
-			continue
+	perRepo := make([][]CacheMonth, len(out.Repositories))
+	for _, m := range months {
+		if i, ok := byRepo[[2]string{m.Registry, m.Repository}]; ok {
+			perRepo[i] = append(perRepo[i], m)
 		}
-		out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
+	}
+	for _, ms := range perRepo {
+		slices.SortStableFunc(ms, func(a, b CacheMonth) int { return a.Month.Compare(b.Month) })
+		out.OverTime = append(out.OverTime, ms...)
+	}
+	for _, t := range transitions {
+		if i, ok := byRepo[[2]string{t.Registry, t.Repository}]; ok {
+			out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
+		}
 	}
 	return out, nil
+}
+
+// loadCacheHistory reads the whole history from the rollups: the listed
+// repositories with the totals, and the busters. It returns the listed
+// repositories' ids.
+func loadCacheHistory(ctx context.Context, db DB, out *Cache, re *string, opts CacheOptions) ([]int64, error) {
+	var ids []int64
+	err := concurrently(ctx, db,
+		func(ctx context.Context) error {
+			rows, err := queries.CacheRepositories(ctx, db, dbsqlc.CacheRepositoriesParams{Repository: re, Top: int32(min(opts.Top, math.MaxInt32))})
+			if err != nil {
+				return fmt.Errorf("querying cache reuse: %w", err)
+			}
+			out.Repositories = mapRows(rows, cacheRepository)
+			for _, r := range rows {
+				ids = append(ids, r.RepositoryID)
+			}
+			if len(rows) > 0 {
+				r := rows[0]
+				out.Total = CacheTotal{Repositories: r.AllRepositories, Builds: r.AllBuilds, Compared: r.AllCompared,
+					ReusedLayers: r.AllReusedLayers, TotalLayers: r.AllTotalLayers, ReusedBytes: r.AllReusedBytes, TotalBytes: r.AllTotalBytes}
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			rows, err := queries.CacheBusters(ctx, db, dbsqlc.CacheBustersParams{Repository: re, Limit: int64(opts.Busters)})
+			if err != nil {
+				return fmt.Errorf("querying cache busters: %w", err)
+			}
+			out.Busters = mapRows(rows, cacheBuster)
+			return nil
+		},
+	)
+	return ids, err
+}
+
+// loadCacheWindow reads the builds compared in a --since window in one
+// pass, counts the totals, lists the top repositories and returns their
+// ids and months.
+func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since time.Time, opts CacheOptions) ([]int64, []CacheMonth, error) {
+	rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Busters: int64(opts.Busters)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
+	}
+	type listed struct {
+		id int64
+		r  CacheRepository
+	}
+	var repos []listed
+	var months []CacheMonth
+	for _, r := range rows {
+		// Registry and repository (read from a view) are NULL in no row.
+		registry, repository, reuse := value(r.Registry), value(r.Repository), ratio(r.ReusedBytes, r.TotalBytes)
+		switch r.What {
+		case "repository":
+			repos = append(repos, listed{r.RepositoryID, CacheRepository{Registry: registry, Repository: repository, StreamKind: r.StreamKind,
+				Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
+				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}}})
+			t := &out.Total
+			t.Repositories++
+			t.Builds += r.Builds
+			t.Compared += r.Compared
+			t.ReusedLayers += r.ReusedLayers
+			t.TotalLayers += r.TotalLayers
+			t.ReusedBytes += r.ReusedBytes
+			t.TotalBytes += r.TotalBytes
+		case "month":
+			months = append(months, CacheMonth{Registry: registry, Repository: repository, Month: r.Month.Time.UTC(),
+				Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
+				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse})
+		case "step":
+			out.Busters = append(out.Busters, CacheBuster{Step: r.Step, BaseChanged: r.BaseChanged, Busts: r.Compared,
+				Repositories: r.Repositories, Advice: r.Advice})
+		}
+	}
+	// As cache_repositories.sql ranks them: the most bytes pushed anew
+	// first, then by name.
+	slices.SortFunc(repos, func(a, b listed) int {
+		return cmp.Or(cmp.Compare(b.r.TotalBytes-b.r.ReusedBytes, a.r.TotalBytes-a.r.ReusedBytes),
+			strings.Compare(a.r.Registry, b.r.Registry), strings.Compare(a.r.Repository, b.r.Repository))
+	})
+	if opts.Top > 0 && len(repos) > opts.Top {
+		repos = repos[:opts.Top]
+	}
+	var ids []int64
+	for _, l := range repos {
+		ids = append(ids, l.id)
+		out.Repositories = append(out.Repositories, l.r)
+	}
+	slices.SortFunc(out.Busters, func(a, b CacheBuster) int {
+		return cmp.Or(cmp.Compare(b.Busts, a.Busts), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
+	})
+	return ids, months, nil
 }
 
 // transition is a compared build as cache_transitions.sql reads it.
@@ -318,6 +382,14 @@ func (c *Cache) Preamble() []string {
 		return nil
 	}
 	lines := []string{cacheNote, ""}
+	t := c.Total
+	lines = append(lines, fmt.Sprintf("%s: %s, %d compared: %d of %d layers reused, %s of %s (reuse %s)",
+		output.Count(t.Repositories, "repository", "repositories"), output.Count(t.Builds, "build", "builds"), t.Compared,
+		t.ReusedLayers, t.TotalLayers, output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes), output.Ratio(t.ReuseRatio)))
+	if n := int64(len(c.Repositories)); n < t.Repositories {
+		lines = append(lines, fmt.Sprintf("The %d whose compared builds pushed the most bytes anew (--top 0 lists all %d):", n, t.Repositories))
+	}
+	lines = append(lines, "")
 	for _, r := range c.Repositories {
 		streams := "tag streams"
 		if r.StreamKind == StreamCreated {

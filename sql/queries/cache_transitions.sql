@@ -2,7 +2,7 @@
 -- Builds compared with the build before them in their stream (the streams
 -- view cache_history shows), each repository's latest limit (0: all) at or
 -- after since, oldest first, with the platform the later build's config
--- states. repository: repository regexp, NULL for all.
+-- states, for the repositories listed.
 SELECT r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
     coalesce(layerq_platform(m.os, m.architecture, m.variant), '')::text AS config_platform, t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
@@ -19,5 +19,5 @@ CROSS JOIN LATERAL (
     LIMIT CASE WHEN sqlc.arg('limit')::integer = 0 THEN NULL ELSE sqlc.arg('limit')::integer END
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
-WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)
+WHERE r.id = ANY(sqlc.arg(repository_ids)::bigint[])
 ORDER BY r.id, t.occurred_at, t.id;
