@@ -275,7 +275,7 @@ func TestCache(t *testing.T) {
 	if len(got.Repositories) != len(want) {
 		t.Fatalf("%d repositories with pushes, want %d: %+v", len(got.Repositories), len(want), got.Repositories)
 	}
-	var all report.CacheTotal // over every repository, from the images
+	var all report.CacheTotal  // over every repository, from the images
 	anew := map[string]int64{} // the bytes each repository's builds pushed anew
 	for _, r := range got.Repositories {
 		w, ok := want[r.Repository]
