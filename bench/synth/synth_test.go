@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -157,7 +158,8 @@ func TestRankings(t *testing.T) {
 	// 600 repositories of 3 pushes: the popular bases sit under hundreds
 	// of them, the rest under a few.
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 1800, 3, 6, 1000
-	if _, err := synth.Generate(ctx, pool, opts); err != nil {
+	sum, err := synth.Generate(ctx, pool, opts)
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{} // content -> every live repository holding it, by name
@@ -211,12 +213,16 @@ func TestRankings(t *testing.T) {
 		t.Errorf("%d rows of contents held by over 100 repositories, %d by 6 to 100: the test needs both", many, few)
 	}
 
-	for _, glob := range []string{"", "ns03/**"} {
-		all, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Busters: 3})
+	for _, c := range []struct {
+		glob  string
+		since time.Time
+	}{{"", time.Time{}}, {"ns03/**", time.Time{}}, {"", sum.Until.Add(-20 * 24 * time.Hour)}, {"ns03/**", sum.Until.Add(-20 * 24 * time.Hour)}} {
+		glob := c.glob
+		all, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Since: c.since, Busters: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sum report.CacheTotal
+		var total report.CacheTotal
 		for i, r := range all.Repositories {
 			if i > 0 {
 				p := all.Repositories[i-1]
@@ -224,16 +230,16 @@ func TestRankings(t *testing.T) {
 					t.Errorf("--repo %q: %s (%d bytes anew) listed before %s (%d)", glob, p.Repository, a, r.Repository, b)
 				}
 			}
-			sum.Repositories++
-			sum.Builds, sum.Compared = sum.Builds+r.Builds, sum.Compared+r.Compared
-			sum.ReusedLayers, sum.TotalLayers = sum.ReusedLayers+r.ReusedLayers, sum.TotalLayers+r.TotalLayers
-			sum.ReusedBytes, sum.TotalBytes = sum.ReusedBytes+r.ReusedBytes, sum.TotalBytes+r.TotalBytes
+			total.Repositories++
+			total.Builds, total.Compared = total.Builds+r.Builds, total.Compared+r.Compared
+			total.ReusedLayers, total.TotalLayers = total.ReusedLayers+r.ReusedLayers, total.TotalLayers+r.TotalLayers
+			total.ReusedBytes, total.TotalBytes = total.ReusedBytes+r.ReusedBytes, total.TotalBytes+r.TotalBytes
 		}
-		sum.ReuseRatio = float64(sum.ReusedBytes) / float64(sum.TotalBytes)
-		if all.Total != sum || sum.Repositories < 20 {
-			t.Errorf("--repo %q --top 0: total %+v, the listed repositories sum to %+v", glob, all.Total, sum)
+		total.ReuseRatio = float64(total.ReusedBytes) / float64(total.TotalBytes)
+		if all.Total != total || total.Repositories < 20 {
+			t.Errorf("--repo %q --since %v --top 0: total %+v, the listed repositories sum to %+v", glob, c.since, all.Total, total)
 		}
-		top, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Top: 7, Limit: 2, Busters: 3})
+		top, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Since: c.since, Top: 7, Limit: 2, Busters: 3})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,65 +14,83 @@ import (
 
 const cacheSince = `-- name: CacheSince :many
 WITH w AS MATERIALIZED (
-    SELECT registry, repository, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS month,
-        reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position
-    FROM cache_history
-    WHERE ($1::text IS NULL OR repository ~ $1::text)
-      AND occurred_at >= $2::timestamp with time zone
-),
-listed AS (
-    SELECT DISTINCT r.id, w.registry, w.repository, w.stream_kind
-    FROM w JOIN repositories r ON r.registry = w.registry AND r.name = w.repository
-),
-pushes AS (
-    SELECT l.registry, l.repository, e.id, e.manifest_digest
-    FROM listed l
-    JOIN tag_events e ON e.repository_id = l.id AND e.action = 'push' AND e.occurred_at >= $2::timestamp with time zone
-    WHERE l.stream_kind = 'tag'
+    SELECT t.repository_id, t.stream_kind, date_trunc('month', t.occurred_at AT TIME ZONE 'UTC') AS month,
+        t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.step, t.first_changed_position
+    FROM cache_transitions t
+    LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
+    WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
+      AND t.occurred_at >= $1::timestamp with time zone
+      AND ($2::text IS NULL OR t.repository_id IN (SELECT id FROM repositories WHERE name ~ $2::text))
 ),
 builds AS (
     -- What layerq_stream_images counts, for many pushes at once: a pushed
-    -- image, or the platforms of a pushed index's image children.
-    SELECT p.registry, p.repository, count(*) AS builds
-    FROM pushes p JOIN manifests m ON m.digest = p.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
-    GROUP BY 1, 2
+    -- image, or the platforms of a pushed index's image children, for a
+    -- repository a tag of which moved; else each image built in the
+    -- window (of the repositories with builds compared in it: those are
+    -- few). Repositories with no build compared drop out below.
+    SELECT e.repository_id, 1::bigint AS builds
+    FROM tag_events e
+    JOIN cache_tagged_repositories x ON x.repository_id = e.repository_id
+    JOIN manifests m ON m.digest = e.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
+    WHERE e.action = 'push' AND e.occurred_at >= $1::timestamp with time zone
     UNION ALL
-    SELECT p.registry, p.repository, count(DISTINCT (p.id, layerq_platform(c.os, c.architecture, c.variant)))
-    FROM pushes p
-    JOIN index_children c ON c.index_digest = p.manifest_digest AND coalesce(c.os, '') <> 'unknown'
+    SELECT e.repository_id, count(DISTINCT layerq_platform(c.os, c.architecture, c.variant))
+    FROM tag_events e
+    JOIN cache_tagged_repositories x ON x.repository_id = e.repository_id
+    JOIN index_children c ON c.index_digest = e.manifest_digest AND coalesce(c.os, '') <> 'unknown'
     JOIN manifests m ON m.digest = c.child_digest AND m.kind = 'image' AND m.layer_count > 0
-    GROUP BY 1, 2
+    WHERE e.action = 'push' AND e.occurred_at >= $1::timestamp with time zone
+    GROUP BY e.repository_id, e.id
     UNION ALL
-    SELECT l.registry, l.repository, count(*)
-    FROM listed l
-    JOIN repository_manifests rm ON rm.repository_id = l.id
+    SELECT rm.repository_id, 1
+    FROM (SELECT DISTINCT repository_id FROM w WHERE stream_kind = 'created') c
+    JOIN repository_manifests rm ON rm.repository_id = c.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
-    WHERE l.stream_kind = 'created'
-      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $2::timestamp with time zone
-    GROUP BY 1, 2
+    WHERE CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $1::timestamp with time zone
+),
+repos AS MATERIALIZED (
+    SELECT g.repository_id, g.stream_kind, g.builds, g.compared, g.reused_layers, g.total_layers, g.reused_bytes, g.total_bytes, r.registry, r.name,
+        row_number() OVER (ORDER BY g.total_bytes - g.reused_bytes DESC, r.registry COLLATE "C", r.name COLLATE "C") AS rank
+    FROM (
+        SELECT repository_id, min(stream_kind) AS stream_kind, sum(builds)::bigint AS builds, sum(compared)::bigint AS compared,
+            sum(reused_layers)::bigint AS reused_layers, sum(total_layers)::bigint AS total_layers,
+            sum(reused_bytes)::bigint AS reused_bytes, sum(total_bytes)::bigint AS total_bytes
+        FROM (
+            SELECT repository_id, stream_kind, 0::bigint AS builds, 1 AS compared, reused_layers, total_layers, reused_bytes, total_bytes FROM w
+            UNION ALL
+            SELECT repository_id, NULL, builds, 0, 0, 0, 0, 0 FROM builds
+        ) u
+        GROUP BY repository_id
+        HAVING sum(compared) > 0
+    ) g
+    JOIN repositories r ON r.id = g.repository_id
+),
+listed AS (
+    SELECT repository_id, stream_kind, builds, compared, reused_layers, total_layers, reused_bytes, total_bytes, registry, name, rank
+    FROM repos WHERE $3::integer = 0 OR rank <= $3::integer
 ),
 steps AS (
     SELECT step, first_changed_position = 0 AS base_changed, count(*) AS compared,
-        count(DISTINCT (registry, repository)) AS repositories, min(first_changed_position) AS pos
+        count(DISTINCT repository_id) AS repositories, min(first_changed_position) AS pos
     FROM w WHERE step IS NOT NULL
     GROUP BY 1, 2
     ORDER BY 3 DESC, 4 DESC, 1
-    LIMIT $3::bigint
+    LIMIT $4::bigint
 )
-SELECT 'repository' AS what, r.id AS repository_id, g.registry, g.repository, g.stream_kind::text AS stream_kind, NULL::timestamp AS month, '' AS step, false AS base_changed,
-    coalesce(b.builds, 0)::bigint AS builds, g.compared, 0::bigint AS repositories, g.reused_layers, g.total_layers,
-    g.reused_bytes, g.total_bytes, '' AS advice
-FROM (
-    SELECT registry, repository, min(stream_kind) AS stream_kind, count(*) AS compared, sum(reused_layers)::bigint AS reused_layers,
-        sum(total_layers)::bigint AS total_layers, sum(reused_bytes)::bigint AS reused_bytes, sum(total_bytes)::bigint AS total_bytes
-    FROM w GROUP BY registry, repository
-) g
-JOIN repositories r ON r.registry = g.registry AND r.name = g.repository
-LEFT JOIN (SELECT registry, repository, sum(builds) AS builds FROM builds GROUP BY 1, 2) b ON b.registry = g.registry AND b.repository = g.repository
+SELECT 'repository' AS what, l.repository_id, l.registry, l.name AS repository, l.stream_kind::text AS stream_kind, NULL::timestamp AS month,
+    '' AS step, false AS base_changed, l.builds, l.compared, 0::bigint AS repositories, l.reused_layers, l.total_layers,
+    l.reused_bytes, l.total_bytes, '' AS advice
+FROM listed l
 UNION ALL
-SELECT 'month', 0, registry, repository, '', month, '', false, 0, count(*), 0, sum(reused_layers)::bigint, sum(total_layers)::bigint,
-    sum(reused_bytes)::bigint, sum(total_bytes)::bigint, ''
-FROM w GROUP BY registry, repository, month
+SELECT 'total', 0, '', '', '', NULL, '', false, coalesce(sum(builds), 0)::bigint, coalesce(sum(compared), 0)::bigint, count(*),
+    coalesce(sum(reused_layers), 0)::bigint, coalesce(sum(total_layers), 0)::bigint, coalesce(sum(reused_bytes), 0)::bigint,
+    coalesce(sum(total_bytes), 0)::bigint, ''
+FROM repos
+UNION ALL
+SELECT 'month', 0, l.registry, l.name, '', w.month, '', false, 0, count(*), 0, sum(w.reused_layers)::bigint, sum(w.total_layers)::bigint,
+    sum(w.reused_bytes)::bigint, sum(w.total_bytes)::bigint, ''
+FROM w JOIN listed l USING (repository_id)
+GROUP BY l.registry, l.name, w.month
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
     coalesce(layerq_cache_advice(step, pos), '')
@@ -80,16 +98,17 @@ FROM steps
 `
 
 type CacheSinceParams struct {
-	Repository *string
 	Since      time.Time
+	Repository *string
+	Top        int32
 	Busters    int64
 }
 
 type CacheSinceRow struct {
 	What         string
 	RepositoryID int64
-	Registry     *string
-	Repository   *string
+	Registry     string
+	Repository   string
 	StreamKind   string
 	Month        pgtype.Timestamp
 	Step         string
@@ -104,16 +123,25 @@ type CacheSinceRow struct {
 	Advice       string
 }
 
-// The cache reuse of the builds compared at or after since (view
-// cache_history) in one pass over them, each row saying what it is: per
-// repository ('repository', with the builds its streams gained in the
-// window: each tag push per platform for tag streams, each image built in it
-// for created streams), per repository and month UTC ('month'), and the
-// steps most often the first to change, the top busters of them ('step'),
-// with advice (the report ranks the repositories and lists the top ones).
-// repository: repository regexp, NULL for all.
+// The cache reuse of the builds compared at or after since (the comparisons
+// view cache_history shows) in one pass over them, each row saying what it
+// is: per repository ('repository', the top (0: all) repositories whose
+// compared builds pushed the most bytes anew, with the builds their streams
+// gained in the window: each tag push per platform for tag streams, each
+// image built in it for created streams), the same summed over every
+// repository ('total'), per listed repository and month UTC ('month'), and
+// the steps most often the first to change, the top busters of them
+// ('step'), with advice. Everything is keyed by repository id and counted
+// in one grouping: estimates over a window are poor, and a join between two
+// groupings became a nested loop. repository: repository regexp, NULL for
+// all.
 func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams) ([]CacheSinceRow, error) {
-	rows, err := db.Query(ctx, cacheSince, arg.Repository, arg.Since, arg.Busters)
+	rows, err := db.Query(ctx, cacheSince,
+		arg.Since,
+		arg.Repository,
+		arg.Top,
+		arg.Busters,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -268,10 +268,11 @@ func loadCacheHistory(ctx context.Context, db DB, out *Cache, re *string, opts C
 }
 
 // loadCacheWindow reads the builds compared in a --since window in one
-// pass, counts the totals, lists the top repositories and returns their
-// ids and months.
+// pass: the top repositories, the totals, the busters; it returns the
+// listed repositories' ids and months.
 func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since time.Time, opts CacheOptions) ([]int64, []CacheMonth, error) {
-	rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Busters: int64(opts.Busters)})
+	rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since,
+		Top: int32(min(opts.Top, math.MaxInt32)), Busters: int64(opts.Busters)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
 	}
@@ -282,23 +283,17 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 	var repos []listed
 	var months []CacheMonth
 	for _, r := range rows {
-		// Registry and repository (read from a view) are NULL in no row.
-		registry, repository, reuse := value(r.Registry), value(r.Repository), ratio(r.ReusedBytes, r.TotalBytes)
+		reuse := ratio(r.ReusedBytes, r.TotalBytes)
 		switch r.What {
 		case "repository":
-			repos = append(repos, listed{r.RepositoryID, CacheRepository{Registry: registry, Repository: repository, StreamKind: r.StreamKind,
+			repos = append(repos, listed{r.RepositoryID, CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: r.StreamKind,
 				Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
 				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}}})
-			t := &out.Total
-			t.Repositories++
-			t.Builds += r.Builds
-			t.Compared += r.Compared
-			t.ReusedLayers += r.ReusedLayers
-			t.TotalLayers += r.TotalLayers
-			t.ReusedBytes += r.ReusedBytes
-			t.TotalBytes += r.TotalBytes
+		case "total":
+			out.Total = CacheTotal{Repositories: r.Repositories, Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers,
+				TotalLayers: r.TotalLayers, ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes}
 		case "month":
-			months = append(months, CacheMonth{Registry: registry, Repository: repository, Month: r.Month.Time.UTC(),
+			months = append(months, CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(),
 				Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
 				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse})
 		case "step":
@@ -306,15 +301,12 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 				Repositories: r.Repositories, Advice: r.Advice})
 		}
 	}
-	// As cache_repositories.sql ranks them: the most bytes pushed anew
-	// first, then by name.
+	// One query, rows in no order: as the query ranks them, the most
+	// bytes pushed anew first, then by name.
 	slices.SortFunc(repos, func(a, b listed) int {
 		return cmp.Or(cmp.Compare(b.r.TotalBytes-b.r.ReusedBytes, a.r.TotalBytes-a.r.ReusedBytes),
 			strings.Compare(a.r.Registry, b.r.Registry), strings.Compare(a.r.Repository, b.r.Repository))
 	})
-	if opts.Top > 0 && len(repos) > opts.Top {
-		repos = repos[:opts.Top]
-	}
 	var ids []int64
 	for _, l := range repos {
 		ids = append(ids, l.id)
