@@ -150,7 +150,9 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 //     sorted) or by more than a hundred (a walk of the repositories in name
 //     order): each ranking's sample is what the graph's own tables say;
 //   - cache --top N lists the first N of every repository ranked by the
-//     bytes their builds pushed anew, and its totals are theirs summed.
+//     bytes their builds pushed anew, and its totals are theirs summed;
+//   - bases --dependents N lists the first N of each base's dependents,
+//     and its counts are the whole list's.
 func TestRankings(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
@@ -251,6 +253,52 @@ func TestRankings(t *testing.T) {
 			if r.Repository != w.Repository || r.TotalBytes != w.TotalBytes || len(r.Transitions) != min(2, len(w.Transitions)) {
 				t.Errorf("--repo %q --top 7: row %d is %s (%d transitions), want %s (%d)", glob, i, r.Repository, len(r.Transitions), w.Repository, len(w.Transitions))
 			}
+		}
+	}
+
+	// bases --dependents 3: each base's three repositories with the most
+	// images on it, of the whole list; the counts are the whole list's.
+	for _, glob := range []string{"", "ns03/**"} {
+		all, err := report.LoadBases(ctx, pool, report.BasesOptions{Repositories: repoglob.Compile(glob)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		top, err := report.LoadBases(ctx, pool, report.BasesOptions{Repositories: repoglob.Compile(glob), Dependents: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all.Bases) < 5 || len(top.Bases) != len(all.Bases) {
+			t.Fatalf("--repo %q: %d bases listed with every dependent, %d with 3", glob, len(all.Bases), len(top.Bases))
+		}
+		over3 := 0
+		for i, b := range all.Bases {
+			var images, stale int64
+			staleRepos := 0
+			for j, d := range b.Dependents {
+				images, stale = images+d.Images, stale+d.StaleImages
+				if d.StaleImages > 0 {
+					staleRepos++
+				}
+				if j > 0 && (b.Dependents[j-1].Images < d.Images || b.Dependents[j-1].Images == d.Images && b.Dependents[j-1].Repository > d.Repository) {
+					t.Errorf("--repo %q: base %s lists %s before %s", glob, b.Repository, b.Dependents[j-1].Repository, d.Repository)
+				}
+			}
+			if images != b.Images || stale != b.StaleImages || staleRepos != b.StaleRepositories || len(b.Dependents) != b.Repositories {
+				t.Errorf("--repo %q: base %s:%s counts %d images (%d outdated) in %d repositories (%d outdated); its dependents sum to %d (%d) in %d (%d)",
+					glob, b.Repository, b.Tag, b.Images, b.StaleImages, b.Repositories, b.StaleRepositories, images, stale, len(b.Dependents), staleRepos)
+			}
+			g := top.Bases[i]
+			w := b
+			w.Dependents = b.Dependents[:min(3, len(b.Dependents))]
+			if fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Errorf("--repo %q --dependents 3:\n got %+v\nwant %+v", glob, g, w)
+			}
+			if b.Repositories > 3 {
+				over3++
+			}
+		}
+		if over3 == 0 {
+			t.Errorf("--repo %q: no base with over 3 dependent repositories", glob)
 		}
 	}
 }

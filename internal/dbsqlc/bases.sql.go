@@ -9,15 +9,90 @@ import (
 	"context"
 )
 
+const baseDependents = `-- name: BaseDependents :many
+WITH per_repo AS (
+    SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, d.repository_id,
+        sum(d.images)::bigint AS images, coalesce(sum(d.images) FILTER (WHERE b.stale), 0)::bigint AS stale_images
+    FROM base_builds b
+    JOIN repositories rb ON rb.id = b.base_repository_id
+    JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
+    WHERE $2::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ $2)
+    GROUP BY 1, 2, 3, 4
+),
+ranked AS (
+    SELECT p.base_registry, p.base_repository, p.base_tag, r.registry, r.name, p.images, p.stale_images,
+        row_number() OVER w AS rank,
+        count(*) OVER b AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER b AS stale_repositories
+    FROM per_repo p JOIN repositories r ON r.id = p.repository_id
+    WINDOW b AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
+        w AS (b ORDER BY p.images DESC, r.name, r.registry)
+)
+SELECT base_registry, base_repository, base_tag, registry, name AS repository, images, stale_images, repositories, stale_repositories
+FROM ranked
+WHERE $1::integer = 0 OR rank <= $1::integer
+ORDER BY 1, 2, 3, rank
+`
+
+type BaseDependentsParams struct {
+	Top        int32
+	Repository *string
+}
+
+type BaseDependentsRow struct {
+	BaseRegistry      string
+	BaseRepository    string
+	BaseTag           *string
+	Registry          string
+	Repository        string
+	Images            int64
+	StaleImages       int64
+	Repositories      int64
+	StaleRepositories int64
+}
+
+// Each base's (registry, repository, tag) dependent repositories matching
+// repository (a regexp, NULL for all): their live images on its builds and
+// those on stale ones, the top (0: all) by images, each row with the base's
+// count of dependent repositories and of those with stale images.
+func (q *Queries) BaseDependents(ctx context.Context, db DBTX, arg BaseDependentsParams) ([]BaseDependentsRow, error) {
+	rows, err := db.Query(ctx, baseDependents, arg.Top, arg.Repository)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BaseDependentsRow
+	for rows.Next() {
+		var i BaseDependentsRow
+		if err := rows.Scan(
+			&i.BaseRegistry,
+			&i.BaseRepository,
+			&i.BaseTag,
+			&i.Registry,
+			&i.Repository,
+			&i.Images,
+			&i.StaleImages,
+			&i.Repositories,
+			&i.StaleRepositories,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const bases = `-- name: Bases :many
 SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, '') AS current_digest, r.registry, r.name AS repository, d.images::bigint AS images
+    coalesce(b.current_digest, '') AS current_digest, sum(d.images)::bigint AS images
 FROM base_builds b
 JOIN repositories rb ON rb.id = b.base_repository_id
 JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-JOIN repositories r ON r.id = d.repository_id
-WHERE $1::text IS NULL OR r.name ~ $1
-ORDER BY 1, 2, 3, 4, 7, 8
+WHERE $1::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 2, 3, 4
 `
 
 type BasesRow struct {
@@ -27,14 +102,12 @@ type BasesRow struct {
 	BaseDigest     *string
 	Stale          *bool
 	CurrentDigest  string
-	Registry       string
-	Repository     string
 	Images         int64
 }
 
-// Base builds in use (view base_builds) with their live dependents, one row
-// per (build, dependent repository). repository: dependent repository
-// regexp, NULL for all.
+// Base builds in use (view base_builds) with their live dependents counted,
+// one row per build: the images and repositories matching repository (a
+// regexp, NULL for all) built on it.
 func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]BasesRow, error) {
 	rows, err := db.Query(ctx, bases, repository)
 	if err != nil {
@@ -51,8 +124,6 @@ func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]Bas
 			&i.BaseDigest,
 			&i.Stale,
 			&i.CurrentDigest,
-			&i.Registry,
-			&i.Repository,
 			&i.Images,
 		); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -43,8 +44,10 @@ type Base struct {
 	StaleRepositories int    `json:"stale_repositories"`
 	// PinnedBytes are the layers of the stale builds that the current
 	// build does not have: kept stored only for the images still on them.
-	PinnedBytes int64           `json:"pinned_bytes"`
-	Dependents  []BaseDependent `json:"dependents"`
+	PinnedBytes int64 `json:"pinned_bytes"`
+	// Dependents are the top dependent repositories (most images first;
+	// BasesOptions.Dependents), of Repositories in all.
+	Dependents []BaseDependent `json:"dependents"`
 }
 
 // Bases is the bases report, most used first.
@@ -55,19 +58,35 @@ type Bases struct {
 // BasesOptions select the dependents the report counts.
 type BasesOptions struct {
 	Repositories repoglob.Glob
+	// Dependents is how many of each base's dependent repositories to
+	// list, those with the most images first (0: all); the counts cover
+	// every one.
+	Dependents int
 }
 
 // LoadBases runs the bases report.
 func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
+	if opts.Dependents < 0 {
+		return nil, fmt.Errorf("--dependents must not be negative, got %d", opts.Dependents)
+	}
 	type key struct{ registry, repository, tag string }
 	re := regexpOrNil(opts.Repositories)
-	var deps []dbsqlc.BasesRow
+	var builds []dbsqlc.BasesRow
+	var deps []dbsqlc.BaseDependentsRow
 	pinned := map[key]int64{}
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
 			var err error
-			if deps, err = queries.Bases(ctx, db, re); err != nil {
+			if builds, err = queries.Bases(ctx, db, re); err != nil {
 				return fmt.Errorf("querying bases: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			var err error
+			deps, err = queries.BaseDependents(ctx, db, dbsqlc.BaseDependentsParams{Repository: re, Top: int32(min(opts.Dependents, math.MaxInt32))})
+			if err != nil {
+				return fmt.Errorf("querying the dependents of bases: %w", err)
 			}
 			return nil
 		},
@@ -88,55 +107,34 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 
 	index := map[key]int{}
 	out := &Bases{Bases: []Base{}}
-	builds := map[key]map[string]bool{} // build digest -> stale
-	dependents := map[key]map[[2]string]*BaseDependent{}
-	for _, r := range deps {
+	for _, r := range builds {
 		// base_builds leaves none of these NULL.
-		k, build, stale := key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}, value(r.BaseDigest), value(r.Stale)
+		k, stale := key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}, value(r.Stale)
 		i, ok := index[k]
 		if !ok {
 			i = len(out.Bases)
 			index[k] = i
-			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, PinnedBytes: pinned[k]})
-			builds[k], dependents[k] = map[string]bool{}, map[[2]string]*BaseDependent{}
+			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, PinnedBytes: pinned[k], Dependents: []BaseDependent{}})
 		}
 		b := &out.Bases[i]
 		if r.CurrentDigest != "" && (stale || b.Current == "") {
 			b.Current = r.CurrentDigest
 		}
-		builds[k][build] = stale
-		dk := [2]string{r.Registry, r.Repository}
-		d := dependents[k][dk]
-		if d == nil {
-			d = &BaseDependent{Registry: r.Registry, Repository: r.Repository}
-			dependents[k][dk] = d
-		}
-		d.Images += r.Images
+		b.Builds++
 		b.Images += r.Images
 		if stale {
-			d.StaleImages += r.Images
+			b.StaleBuilds++
 			b.StaleImages += r.Images
 		}
 	}
-	for i := range out.Bases {
+	for _, r := range deps {
+		i, ok := index[key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}]
+		if !ok {
+			continue // a build in use since the builds were read
+		}
 		b := &out.Bases[i]
-		k := key{b.Registry, b.Repository, b.Tag}
-		b.Builds = len(builds[k])
-		for _, stale := range builds[k] {
-			if stale {
-				b.StaleBuilds++
-			}
-		}
-		for _, d := range dependents[k] {
-			b.Dependents = append(b.Dependents, *d)
-			if d.StaleImages > 0 {
-				b.StaleRepositories++
-			}
-		}
-		b.Repositories = len(b.Dependents)
-		slices.SortFunc(b.Dependents, func(x, y BaseDependent) int {
-			return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Repository, y.Repository), cmp.Compare(x.Registry, y.Registry))
-		})
+		b.Repositories, b.StaleRepositories = int(r.Repositories), int(r.StaleRepositories)
+		b.Dependents = append(b.Dependents, BaseDependent{Registry: r.Registry, Repository: r.Repository, Images: r.Images, StaleImages: r.StaleImages})
 	}
 	slices.SortFunc(out.Bases, func(x, y Base) int {
 		return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Registry, y.Registry),
@@ -173,28 +171,31 @@ func (b *Bases) Rows() [][]any {
 	out := make([][]any, 0, len(b.Bases))
 	for _, x := range b.Bases {
 		out = append(out, []any{x.Registry, x.Repository, x.Tag, output.Digest(x.Current), x.Builds, x.StaleBuilds, x.Images, x.Repositories,
-			x.StaleImages, x.StaleRepositories, output.Bytes(x.PinnedBytes), dependents(x.Dependents)})
+			x.StaleImages, x.StaleRepositories, output.Bytes(x.PinnedBytes), dependents{x.Dependents, x.Repositories}})
 	}
 	return out
 }
 
-// dependents is a base's dependents in a cell: the top three in a table,
-// every one as JSON in CSV.
-type dependents []BaseDependent
+// dependents is a base's dependents in a cell: the top three in a table
+// with how many more there are, every one listed as JSON in CSV.
+type dependents struct {
+	list  []BaseDependent
+	total int // the base's dependent repositories, listed or not
+}
 
 func (d dependents) String() string {
 	var top []string
-	for _, x := range d[:min(3, len(d))] {
+	for _, x := range d.list[:min(3, len(d.list))] {
 		top = append(top, fmt.Sprintf("%s (%d)", x.Repository, x.Images))
 	}
-	if len(d) > 3 {
-		top = append(top, fmt.Sprintf("%d more", len(d)-3))
+	if n := d.total - min(3, len(d.list)); n > 0 {
+		top = append(top, fmt.Sprintf("%d more", n))
 	}
 	return strings.Join(top, ", ")
 }
 
 // Record implements output.Recorder.
 func (d dependents) Record() string {
-	b, _ := json.Marshal([]BaseDependent(d))
+	b, _ := json.Marshal(d.list)
 	return string(b)
 }
