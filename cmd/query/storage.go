@@ -19,23 +19,29 @@ func storageCommand() *cli.Command {
 shared; PHYSICAL counts each blob the repository holds once; UNIQUE is what
 no other repository (namespace) of the registry holds — what deleting it
 would free; SHARED is the rest. Above the table, per registry: logical vs
-physical bytes with every blob counted once across the registry.
+physical bytes with every blob counted once across the registry. --limit
+rows are listed, the largest physical first.
 
 Examples:
    layerq storage
    layerq storage --by namespace
-   layerq storage --repo 'team-a/**' -o csv`,
+   layerq storage --repo 'team-a/**' -o csv
+   layerq storage --limit 0 -o json`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
 			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
+			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the `N` rows with the most physical bytes (0: all)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			by := c.String("by")
 			if by != report.ByRepository && by != report.ByNamespace {
 				return fmt.Errorf("--by %q: choose repository or namespace", by)
 			}
+			if n := c.Int("limit"); n < 0 {
+				return fmt.Errorf("--limit must be at least 0 (got %d)", n)
+			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
-				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo"))})
+				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo")), Limit: c.Int("limit")})
 			}))
 		}),
 	}

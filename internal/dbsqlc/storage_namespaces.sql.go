@@ -10,11 +10,17 @@ import (
 )
 
 const storageNamespaces = `-- name: StorageNamespaces :many
-SELECT registry, namespace, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
+SELECT registry, namespace, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes, count(*) OVER () AS matching
 FROM storage_namespaces
 WHERE namespace ~ $1::text
 ORDER BY physical_bytes DESC, registry, namespace
+LIMIT CASE WHEN $2::integer = 0 THEN NULL ELSE $2::integer END
 `
+
+type StorageNamespacesParams struct {
+	Namespace string
+	Limit     int32
+}
 
 type StorageNamespacesRow struct {
 	Registry      *string
@@ -24,12 +30,14 @@ type StorageNamespacesRow struct {
 	PhysicalBytes *int64
 	UniqueBytes   *int64
 	SharedBytes   *int64
+	Matching      int64
 }
 
-// Storage per namespace (view storage_namespaces), largest physical first.
+// Storage per namespace (view storage_namespaces), largest physical first: the
+// first limit rows (0: all), each with how many match.
 // namespace: namespace regexp.
-func (q *Queries) StorageNamespaces(ctx context.Context, db DBTX, namespace string) ([]StorageNamespacesRow, error) {
-	rows, err := db.Query(ctx, storageNamespaces, namespace)
+func (q *Queries) StorageNamespaces(ctx context.Context, db DBTX, arg StorageNamespacesParams) ([]StorageNamespacesRow, error) {
+	rows, err := db.Query(ctx, storageNamespaces, arg.Namespace, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +53,7 @@ func (q *Queries) StorageNamespaces(ctx context.Context, db DBTX, namespace stri
 			&i.PhysicalBytes,
 			&i.UniqueBytes,
 			&i.SharedBytes,
+			&i.Matching,
 		); err != nil {
 			return nil, err
 		}

@@ -10,11 +10,17 @@ import (
 )
 
 const storageRepositories = `-- name: StorageRepositories :many
-SELECT registry, repository, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes
+SELECT registry, repository, images, logical_bytes, physical_bytes, unique_bytes, shared_bytes, count(*) OVER () AS matching
 FROM storage_repositories
 WHERE repository ~ $1::text
 ORDER BY physical_bytes DESC, registry, repository
+LIMIT CASE WHEN $2::integer = 0 THEN NULL ELSE $2::integer END
 `
+
+type StorageRepositoriesParams struct {
+	Repository string
+	Limit      int32
+}
 
 type StorageRepositoriesRow struct {
 	Registry      *string
@@ -24,12 +30,13 @@ type StorageRepositoriesRow struct {
 	PhysicalBytes *int64
 	UniqueBytes   *int64
 	SharedBytes   *int64
+	Matching      int64
 }
 
-// Storage per repository (view storage_repositories), largest physical
-// first. repository: repository regexp.
-func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, repository string) ([]StorageRepositoriesRow, error) {
-	rows, err := db.Query(ctx, storageRepositories, repository)
+// Storage per repository (view storage_repositories), largest physical first: the
+// first limit rows (0: all), each with how many match. repository: repository regexp.
+func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, arg StorageRepositoriesParams) ([]StorageRepositoriesRow, error) {
+	rows, err := db.Query(ctx, storageRepositories, arg.Repository, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +52,7 @@ func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, repository s
 			&i.PhysicalBytes,
 			&i.UniqueBytes,
 			&i.SharedBytes,
+			&i.Matching,
 		); err != nil {
 			return nil, err
 		}

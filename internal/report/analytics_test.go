@@ -213,8 +213,16 @@ func TestStorage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got.Entries) != fmt.Sprint(want) {
-				t.Errorf("rows\n got %+v\nwant %+v", got.Entries, want)
+			if fmt.Sprint(got.Entries) != fmt.Sprint(want) || got.Matching != int64(len(want)) {
+				t.Errorf("rows (%d matching)\n got %+v\nwant %+v", got.Matching, got.Entries, want)
+			}
+			// --limit 2: the two largest, of every row.
+			two, err := report.LoadStorage(ctx, h.pool, report.StorageOptions{By: by, Limit: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) <= 2 || fmt.Sprint(two.Entries) != fmt.Sprint(want[:2]) || two.Matching != int64(len(want)) || fmt.Sprint(two.Registries) != fmt.Sprint(got.Registries) {
+				t.Errorf("--limit 2: %d of %d rows %+v; want the first 2 of %d", len(two.Entries), two.Matching, two.Entries, len(want))
 			}
 			wantTotal := report.StorageTotal{Registry: "reg.test", Images: 10, LogicalBytes: logical, PhysicalBytes: physical,
 				DedupFactor: float64(int64(float64(logical)/float64(physical)*10000+0.5)) / 10000}

@@ -3,8 +3,10 @@ package report
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 )
@@ -37,8 +39,11 @@ type StorageTotal struct {
 
 // Storage is the storage report.
 type Storage struct {
-	By         string         `json:"by"`
+	By string `json:"by"`
+	// Entries are the first rows, largest physical first; Matching counts
+	// every row that matches, listed or not.
 	Entries    []StorageRow   `json:"rows"`
+	Matching   int64          `json:"matching_rows"`
 	Registries []StorageTotal `json:"registries"`
 }
 
@@ -53,6 +58,8 @@ type StorageOptions struct {
 	By string // ByRepository or ByNamespace
 	// Names filters the rows (repositories, or namespaces) by glob.
 	Names repoglob.Glob
+	// Limit is how many rows to list, largest physical first (0: all).
+	Limit int
 }
 
 // LoadStorage runs the storage report from the kept aggregates.
@@ -64,23 +71,29 @@ func LoadStorage(ctx context.Context, db DB, opts StorageOptions) (*Storage, err
 	default:
 		return nil, fmt.Errorf("--by %q: choose repository or namespace", opts.By)
 	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("--limit must not be negative, got %d", opts.Limit)
+	}
+	limit := int32(min(opts.Limit, math.MaxInt32))
 	out := &Storage{By: opts.By, Entries: []StorageRow{}, Registries: []StorageTotal{}}
 	// The views' columns are never NULL.
 	if opts.By == ByNamespace {
-		rows, err := queries.StorageNamespaces(ctx, db, opts.Names.Regexp())
+		rows, err := queries.StorageNamespaces(ctx, db, dbsqlc.StorageNamespacesParams{Namespace: opts.Names.Regexp(), Limit: limit})
 		if err != nil {
 			return nil, fmt.Errorf("querying storage: %w", err)
 		}
 		for _, r := range rows {
+			out.Matching = r.Matching
 			out.Entries = append(out.Entries, StorageRow{Registry: value(r.Registry), Name: value(r.Namespace), Images: int64(value(r.Images)),
 				LogicalBytes: value(r.LogicalBytes), PhysicalBytes: value(r.PhysicalBytes), UniqueBytes: value(r.UniqueBytes), SharedBytes: value(r.SharedBytes)})
 		}
 	} else {
-		rows, err := queries.StorageRepositories(ctx, db, opts.Names.Regexp())
+		rows, err := queries.StorageRepositories(ctx, db, dbsqlc.StorageRepositoriesParams{Repository: opts.Names.Regexp(), Limit: limit})
 		if err != nil {
 			return nil, fmt.Errorf("querying storage: %w", err)
 		}
 		for _, r := range rows {
+			out.Matching = r.Matching
 			out.Entries = append(out.Entries, StorageRow{Registry: value(r.Registry), Name: value(r.Repository), Images: int64(value(r.Images)),
 				LogicalBytes: value(r.LogicalBytes), PhysicalBytes: value(r.PhysicalBytes), UniqueBytes: value(r.UniqueBytes), SharedBytes: value(r.SharedBytes)})
 		}
@@ -103,10 +116,21 @@ func (s *Storage) Preamble() []string {
 		lines = append(lines, fmt.Sprintf("%s: %d images, logical %s, physical %s (each blob once): layer sharing stores %.2f× less",
 			t.Registry, t.Images, output.Bytes(t.LogicalBytes), output.Bytes(t.PhysicalBytes), t.DedupFactor))
 	}
-	if len(s.Registries) > 0 {
+	if n := int64(len(s.Entries)); n < s.Matching {
+		lines = append(lines, fmt.Sprintf("The %d %s with the most physical bytes, of %d (--limit 0 lists all):", n, plural(s.By), s.Matching))
+	}
+	if len(lines) > 0 {
 		lines = append(lines, "")
 	}
 	return lines
+}
+
+// plural is a grouping's name for many rows.
+func plural(by string) string {
+	if by == ByNamespace {
+		return "namespaces"
+	}
+	return "repositories"
 }
 
 // Columns implements output.Table.
