@@ -3,6 +3,7 @@ package synth_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
@@ -299,6 +301,67 @@ func TestRankings(t *testing.T) {
 		}
 		if over3 == 0 {
 			t.Errorf("--repo %q: no base with over 3 dependent repositories", glob)
+		}
+	}
+
+	// bloat over every image, while the layers are not indexed: the
+	// layers it waits for, counted from what the fold keeps, are those
+	// counted from every image's layers; with a few layers refused (one of
+	// them indexed too) and a few indexed.
+	store := graph.New(pool)
+	var layers []string
+	rows, err = pool.Query(ctx, `SELECT DISTINCT ml.blob_digest FROM repository_manifests rm
+		JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+		WHERE rm.deleted_at IS NULL ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, d)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for step, want := range []report.BloatBacklog{{Unindexed: len(layers)}, {Unindexed: len(layers) - 7 - 4, Rejected: 7}} {
+		if step == 1 {
+			// layers[:7] refused, layers[6:11] indexed.
+			for i, d := range layers[:11] {
+				if i < 7 {
+					if err := store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: d, Registry: "synth.test", Class: "test", Reason: "refused by the test"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if i >= 6 { // layers[6] refused and indexed
+					idx := &layerscan.Index{Entries: []layerscan.Entry{{Path: "etc/os-release", Type: layerscan.File, Size: 3}}, Compression: "gzip"}
+					if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: d, Index: idx}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if _, err := store.ApplyAggregates(ctx); err != nil {
+			t.Fatal(err)
+		}
+		opts := report.BloatOptions{Repositories: repoglob.Compile("**"), Limit: 5}
+		kept, err := report.LoadBloat(ctx, pool, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Afresh = true
+		afresh, err := report.LoadBloat(ctx, pool, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept.Backlog() != afresh.Backlog() || !reflect.DeepEqual(kept, afresh) {
+			t.Errorf("step %d: bloat from the kept counts (waiting for %+v)\n%+v\ncounted afresh (%+v)\n%+v", step, kept.Backlog(), kept, afresh.Backlog(), afresh)
+		}
+		if kept.Backlog() != want {
+			t.Errorf("step %d: waiting for %+v, want %+v", step, kept.Backlog(), want)
 		}
 	}
 }

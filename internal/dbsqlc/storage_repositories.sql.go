@@ -33,8 +33,9 @@ type StorageRepositoriesRow struct {
 	Matching      int64
 }
 
-// Storage per repository (view storage_repositories), largest physical first: the
-// first limit rows (0: all), each with how many match. repository: repository regexp.
+// Storage per repository (view storage_repositories), largest physical
+// first: the first limit rows (0: all), each with how many match.
+// repository: repository regexp.
 func (q *Queries) StorageRepositories(ctx context.Context, db DBTX, arg StorageRepositoriesParams) ([]StorageRepositoriesRow, error) {
 	rows, err := db.Query(ctx, storageRepositories, arg.Repository, arg.Limit)
 	if err != nil {

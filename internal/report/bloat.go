@@ -272,6 +272,12 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 			return wrap(err, "querying images left out")
 		},
 		func(ctx context.Context) (err error) {
+			if !opts.Afresh && opts.Repositories.All() && sel.digests == nil && sel.registry == "" {
+				// Every image: the fold's counts of the live layers.
+				kept, err := queries.BloatBacklogKept(ctx, db)
+				layers = dbsqlc.BloatBacklogRow(kept)
+				return wrap(err, "counting layers not indexed")
+			}
 			layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})
 			return wrap(err, "counting layers not indexed")
 		})
