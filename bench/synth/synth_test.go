@@ -217,6 +217,46 @@ func TestRankings(t *testing.T) {
 		t.Errorf("%d rows of contents held by over 100 repositories, %d by 6 to 100: the test needs both", many, few)
 	}
 
+	// top-shared --repo from the repositories' kept counts is what
+	// counting their images afresh gives, ties and all; then with a
+	// manifest live in two of the matching repositories (where the sums
+	// would count it twice).
+	compare := func(when string) {
+		for _, glob := range []string{"ns03/**", "ns03/app-0000*", "ns0*/app-000*", "ns04/app-00004", "library/**"} {
+			for _, sort := range []string{report.SortImages, report.SortRepositories} {
+				for _, minImages := range []int{1, 2} {
+					opts := report.TopSharedOptions{Limit: 15, Repositories: repoglob.Compile(glob), SortBy: sort, MinImages: minImages}
+					kept, err := report.LoadTopShared(ctx, pool, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					opts.Afresh = true
+					afresh, err := report.LoadTopShared(ctx, pool, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if minImages == 1 && len(afresh.Layers) == 0 {
+						t.Errorf("%s: --repo %s: no image", when, glob)
+					}
+					if !reflect.DeepEqual(kept, afresh) {
+						t.Errorf("%s: --repo %s --sort-by %s --min-images %d: from the kept counts\n%+v\nafresh\n%+v", when, glob, sort, minImages, kept, afresh)
+					}
+				}
+			}
+		}
+	}
+	compare("each image in one repository")
+	if _, err := pool.Exec(ctx, `INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at)
+		SELECT (SELECT id FROM repositories WHERE name = 'ns03/app-00009'), rm.manifest_digest, now(), now()
+		FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+		WHERE r.name = 'ns03/app-00003' AND rm.deleted_at IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compare("ns03/app-00003's images in ns03/app-00009 too")
+
 	for _, c := range []struct {
 		glob  string
 		since time.Time

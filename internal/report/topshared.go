@@ -103,6 +103,9 @@ type TopSharedOptions struct {
 	// MinImages keeps the contents held by at least this many live images
 	// (default 2: shared layers only).
 	MinImages int
+	// Afresh counts a repository filter's images from their layers even
+	// where the kept per-repository counts answer (for tests).
+	Afresh bool
 }
 
 // LoadTopShared runs the top-shared report.
@@ -132,11 +135,33 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 			rows = append(rows, dbsqlc.TopSharedRow(r))
 		}
 	} else {
-		var err error
-		rows, err = queries.TopShared(ctx, db, dbsqlc.TopSharedParams{
-			Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})
-		if err != nil {
-			return nil, fmt.Errorf("querying top-shared: %w", err)
+		// Ranked by images or repositories, the matching repositories'
+		// kept counts add up, unless a manifest is live in two of them;
+		// else the matching images are counted afresh.
+		re := opts.Repositories.Regexp()
+		exact := false
+		if !opts.Afresh && (opts.SortBy == SortImages || opts.SortBy == SortRepositories) {
+			var err error
+			if exact, err = queries.TopSharedInExact(ctx, db, re); err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
+		}
+		if exact {
+			in, err := queries.TopSharedIn(ctx, db, dbsqlc.TopSharedInParams{
+				Repository: re, Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})
+			if err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
+			for _, r := range in {
+				rows = append(rows, dbsqlc.TopSharedRow(r))
+			}
+		} else {
+			var err error
+			rows, err = queries.TopShared(ctx, db, dbsqlc.TopSharedParams{
+				Repository: re, Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})
+			if err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
 		}
 	}
 	out := &TopShared{SortBy: opts.SortBy, Layers: make([]SharedLayer, 0, len(rows))}
