@@ -20,21 +20,43 @@ WITH candidates AS (
     WHERE NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = p.manifest_digest)
 ),
 left_out AS (
-    SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
+    (SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
         m.layer_count, s.unindexed, s.rejected
     FROM candidates c
     JOIN image_index_state s ON s.manifest_digest = c.manifest_digest
     JOIN manifests m ON m.digest = c.manifest_digest AND m.kind = 'image'
     JOIN repository_manifests rm ON rm.manifest_digest = m.digest AND rm.deleted_at IS NULL
     JOIN repositories r ON r.id = rm.repository_id
-    WHERE r.name ~ $1::text
-      AND ($2::text[] IS NULL OR m.digest = ANY ($2))
-      AND ($3::text = '' OR r.registry = $3)
+    WHERE NOT $1::boolean
+      AND r.name ~ $2::text
+      AND ($3::text[] IS NULL OR m.digest = ANY ($3))
+      AND ($4::text = '' OR r.registry = $4)
       AND (s.unindexed > 0 OR s.rejected > 0
            OR NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = m.digest))
     ORDER BY r.name, m.digest, r.registry
-    OFFSET $4::bigint
-    LIMIT $5::bigint
+    OFFSET $5::bigint
+    LIMIT $6::bigint)
+    UNION ALL
+    -- walk: when many of the selected images are left out (a registry
+    -- whose layers are not indexed yet), the selected images in order,
+    -- repositories by name and each one's memberships by digest, until
+    -- the page is full.
+    (SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
+        m.layer_count, s.unindexed, s.rejected
+    FROM repositories r
+    JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
+    JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+    JOIN image_index_state s ON s.manifest_digest = rm.manifest_digest
+    WHERE $1::boolean
+      AND r.name ~ $2::text
+      AND ($3::text[] IS NULL OR rm.manifest_digest = ANY ($3))
+      AND ($4::text = '' OR r.registry = $4)
+      AND (s.unindexed > 0 OR s.rejected > 0
+           OR (EXISTS (SELECT 1 FROM waste_pending p WHERE p.manifest_digest = rm.manifest_digest)
+               AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = rm.manifest_digest)))
+    ORDER BY r.name, rm.manifest_digest, r.registry
+    OFFSET $5::bigint
+    LIMIT $6::bigint)
 )
 SELECT x.registry, x.repository, x.digest,
     coalesce((SELECT nullif(concat_ws('/', nullif(ic.os, ''), nullif(ic.architecture, ''), nullif(ic.variant, '')), '')
@@ -53,6 +75,7 @@ ORDER BY x.repository, x.digest, x.registry
 `
 
 type BloatLeftOutParams struct {
+	Walk       bool
 	Repository string
 	Digests    []string
 	Registry   string
@@ -75,9 +98,12 @@ type BloatLeftOutRow struct {
 // selects them): a layer not indexed yet or refused, or not analyzed yet;
 // by repository and digest, offset and limit (NULL: all) saying which. Each
 // with its first live tag (as bloat_images.sql), its platform as its
-// config says, its layers, and how many are not indexed yet.
+// config says, its layers, and how many are not indexed yet. Read from the
+// images left out (few, once the layers are indexed), or with walk from
+// the selected images in order (when many of them are left out).
 func (q *Queries) BloatLeftOut(ctx context.Context, db DBTX, arg BloatLeftOutParams) ([]BloatLeftOutRow, error) {
 	rows, err := db.Query(ctx, bloatLeftOut,
+		arg.Walk,
 		arg.Repository,
 		arg.Digests,
 		arg.Registry,

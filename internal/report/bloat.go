@@ -46,7 +46,9 @@ type BloatOptions struct {
 	// image whatever it lists.
 	Limit int
 	// Afresh counts the totals from every image even where the totals the
-	// fold keeps per repository would do (for checking them).
+	// fold keeps per repository would do, and reads the images left out
+	// and the layers they wait for the same way whatever their number
+	// (for checking the other ways).
 	Afresh bool
 }
 
@@ -246,42 +248,55 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		left   []dbsqlc.BloatLeftOutRow
 		layers dbsqlc.BloatBacklogRow
 	)
-	err = concurrently(ctx, db,
-		func(ctx context.Context) (err error) {
-			if opts.keptTotals() {
-				kept, err := queries.BloatTotalsKept(ctx, db, dbsqlc.BloatTotalsKeptParams{Repository: sel.re, Registry: sel.registry})
-				totals = dbsqlc.BloatTotalsRow{Analyzed: kept.Analyzed, LeftOut: kept.LeftOut, Waiting: kept.Waiting, Refused: kept.Refused,
-					Shown: kept.Shown, WastedBytes: kept.WastedBytes, WastedCompressedBytes: kept.WastedCompressedBytes}
-				return wrap(err, "counting images")
-			}
-			failOver := int64(-1)
-			if opts.FailOver != nil {
-				failOver = *opts.FailOver
-			}
-			totals, err = queries.BloatTotals(ctx, db, dbsqlc.BloatTotalsParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
-				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), FailOver: failOver})
-			return wrap(err, "counting images")
-		},
+	// The totals first: they say whether any image is left out, and how
+	// to read those that are.
+	if opts.keptTotals() {
+		kept, err := queries.BloatTotalsKept(ctx, db, dbsqlc.BloatTotalsKeptParams{Repository: sel.re, Registry: sel.registry})
+		if err != nil {
+			return nil, wrap(err, "counting images")
+		}
+		totals = dbsqlc.BloatTotalsRow{Analyzed: kept.Analyzed, LeftOut: kept.LeftOut, Waiting: kept.Waiting, Refused: kept.Refused,
+			Shown: kept.Shown, WastedBytes: kept.WastedBytes, WastedCompressedBytes: kept.WastedCompressedBytes}
+	} else {
+		failOver := int64(-1)
+		if opts.FailOver != nil {
+			failOver = *opts.FailOver
+		}
+		if totals, err = queries.BloatTotals(ctx, db, dbsqlc.BloatTotalsParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
+			MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), FailOver: failOver}); err != nil {
+			return nil, wrap(err, "counting images")
+		}
+	}
+	fns := []func(context.Context) error{
 		func(ctx context.Context) (err error) {
 			rows, err = queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
 				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), Limit: limit})
 			return wrap(err, "querying images")
 		},
-		func(ctx context.Context) (err error) {
-			left, err = queries.BloatLeftOut(ctx, db, dbsqlc.BloatLeftOutParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, Limit: limit})
-			return wrap(err, "querying images left out")
-		},
-		func(ctx context.Context) (err error) {
-			if !opts.Afresh && opts.Repositories.All() && sel.digests == nil && sel.registry == "" {
-				// Every image: the fold's counts of the live layers.
-				kept, err := queries.BloatBacklogKept(ctx, db)
-				layers = dbsqlc.BloatBacklogRow(kept)
+	}
+	if totals.LeftOut > 0 { // else no layer of theirs waits either
+		// Where one selected image in a hundred or more is left out, a
+		// page of them is found soonest walking the selected images in
+		// order; else from the few left out.
+		walk := totals.LeftOut*100 >= totals.Analyzed+totals.LeftOut
+		fns = append(fns,
+			func(ctx context.Context) (err error) {
+				left, err = queries.BloatLeftOut(ctx, db, dbsqlc.BloatLeftOutParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
+					Limit: limit, Walk: walk && !opts.Afresh})
+				return wrap(err, "querying images left out")
+			},
+			func(ctx context.Context) (err error) {
+				if !opts.Afresh && opts.Repositories.All() && sel.digests == nil && sel.registry == "" {
+					// Every image: the fold's counts of the live layers.
+					kept, err := queries.BloatBacklogKept(ctx, db)
+					layers = dbsqlc.BloatBacklogRow(kept)
+					return wrap(err, "counting layers not indexed")
+				}
+				layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})
 				return wrap(err, "counting layers not indexed")
-			}
-			layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})
-			return wrap(err, "counting layers not indexed")
-		})
-	if err != nil {
+			})
+	}
+	if err := concurrently(ctx, db, fns...); err != nil {
 		return nil, err
 	}
 	out.Analyzed, out.Pending, out.Shown = int(totals.Analyzed), int(totals.LeftOut), int(totals.Shown)
