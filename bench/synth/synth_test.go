@@ -283,6 +283,36 @@ func TestRankings(t *testing.T) {
 		if all.Total != total || total.Repositories < 20 {
 			t.Errorf("--repo %q --since %v --top 0: total %+v, the listed repositories sum to %+v", glob, c.since, all.Total, total)
 		}
+		if c.since.IsZero() {
+			// The figures of a filter are those of every repository
+			// restricted to it; its busters are the steps its builds
+			// compared first changed at, as cache_history lists them.
+			every, err := report.LoadCache(ctx, pool, report.CacheOptions{Busters: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]report.CacheRepository{}
+			for _, r := range every.Repositories {
+				r.Transitions = nil
+				byName[r.Repository] = r
+			}
+			for _, r := range all.Repositories {
+				r.Transitions = nil
+				if !reflect.DeepEqual(r, byName[r.Repository]) {
+					t.Errorf("--repo %q: %+v; over every repository %+v", glob, r, byName[r.Repository])
+				}
+			}
+			want := rowsOf(t, pool, fmt.Sprintf(`SELECT step, first_changed_position = 0, count(*), count(DISTINCT repository)
+				FROM cache_history WHERE step IS NOT NULL AND repository ~ '%s'
+				GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 3`, repoglob.Compile(glob).Regexp()))
+			var got []string
+			for _, b := range all.Busters {
+				got = append(got, fmt.Sprint([]any{b.Step, b.BaseChanged, b.Busts, b.Repositories}))
+			}
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("--repo %q busters %v, want %v", glob, got, want)
+			}
+		}
 		top, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(glob), Since: c.since, Top: 7, Limit: 2, Busters: 3})
 		if err != nil {
 			t.Fatal(err)

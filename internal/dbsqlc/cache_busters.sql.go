@@ -12,8 +12,20 @@ import (
 const cacheBusters = `-- name: CacheBusters :many
 SELECT s.step, s.base_changed, sum(s.pushes)::bigint AS busts, count(*) AS repositories,
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
-FROM cache_effective_steps s
-WHERE $1::text IS NULL OR s.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
+FROM (
+    -- Every repository's effective rows, or (a filter) the matching
+    -- repositories' rows from the rollup's key: one branch runs.
+    SELECT e.step, e.base_changed, e.pushes
+    FROM cache_effective_steps e
+    WHERE $1::text IS NULL
+    UNION ALL
+    SELECT m.step, m.base_changed, m.pushes
+    FROM cache_steps m
+    LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+    WHERE $1::text IS NOT NULL
+      AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
+      AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
+) s
 GROUP BY 1, 2
 ORDER BY 3 DESC, 4 DESC, 1
 LIMIT $2::bigint

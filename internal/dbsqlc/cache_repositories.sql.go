@@ -11,9 +11,18 @@ import (
 
 const cacheRepositories = `-- name: CacheRepositories :many
 WITH e AS (
+    -- Every repository's effective row, or (a filter) the matching
+    -- repositories' rows from the rollup's key: one branch runs.
     SELECT m.repository_id, m.stream_kind, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
     FROM cache_effective_totals m
-    WHERE $2::text IS NULL OR m.repository_id IN (SELECT id FROM repositories WHERE name ~ $2)
+    WHERE $2::text IS NULL
+    UNION ALL
+    SELECT m.repository_id, m.stream_kind, m.pushes, m.reused_layers, m.total_layers, m.reused_bytes, m.total_bytes
+    FROM cache_totals m
+    LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+    WHERE $2::text IS NOT NULL
+      AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
+      AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ $2)
 ),
 total AS (
     SELECT count(*) AS repositories, sum(pushes)::bigint AS compared, sum(reused_layers)::bigint AS reused_layers,
