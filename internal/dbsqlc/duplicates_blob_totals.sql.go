@@ -10,9 +10,8 @@ import (
 )
 
 const duplicatesBlobTotals = `-- name: DuplicatesBlobTotals :one
-SELECT count(*)::bigint AS total_layers, coalesce(sum(extra_bytes), 0)::bigint AS total_bytes_stored_twice
-FROM content_usage
-WHERE encodings > 1
+SELECT contents AS total_layers, extra_bytes AS total_bytes_stored_twice
+FROM content_totals
 `
 
 type DuplicatesBlobTotalsRow struct {
@@ -22,7 +21,8 @@ type DuplicatesBlobTotalsRow struct {
 
 // How many layer contents live images use under more than one blob, and
 // the bytes all but the smallest encoding of each store again, over every
-// repository (the kept figures DuplicatesBlobKept pages through).
+// repository (the kept figures DuplicatesBlobKept pages through), as the
+// fold keeps them (content_totals).
 func (q *Queries) DuplicatesBlobTotals(ctx context.Context, db DBTX) (DuplicatesBlobTotalsRow, error) {
 	row := db.QueryRow(ctx, duplicatesBlobTotals)
 	var i DuplicatesBlobTotalsRow

@@ -241,6 +241,12 @@ type ConfigHistory struct {
 	EmptyLayer   *bool
 }
 
+type ContentTotal struct {
+	One        bool
+	Contents   int64
+	ExtraBytes int64
+}
+
 type ContentUsage struct {
 	Content      string
 	Images       int32

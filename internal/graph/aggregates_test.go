@@ -90,6 +90,14 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			(SELECT count(*) FROM enc WHERE enc.content = u.content)::integer,
 			(SELECT sum(size) - min(size) FROM enc WHERE enc.content = u.content)::bigint
 		FROM uses u GROUP BY 1`},
+	{"duplicate encodings over the registry", `
+		SELECT contents, extra_bytes FROM content_totals`, `
+		WITH live AS (SELECT DISTINCT rm.manifest_digest FROM repository_manifests rm
+		              JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' WHERE rm.deleted_at IS NULL),
+		enc AS (SELECT DISTINCT coalesce(b.diff_id, b.digest) AS content, b.digest, b.size
+		        FROM live l JOIN manifest_layers ml USING (manifest_digest) JOIN blobs b ON b.digest = ml.blob_digest),
+		dup AS (SELECT content, sum(size) - min(size) AS extra FROM enc GROUP BY 1 HAVING count(*) > 1)
+		SELECT count(*), coalesce(sum(extra), 0)::bigint FROM dup`},
 	{"cache rollups", `
 		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes
 		FROM cache_monthly WHERE pushes <> 0`, `

@@ -59,10 +59,10 @@ BEGIN
         RETURN;
     END IF;
     -- The bytes and the live encodings follow the per-blob counts of the
-    -- touched contents' encodings, which the blob fold has just updated.
-    UPDATE content_usage t
-    SET stored_bytes = s.stored, saved_bytes = s.saved, encodings = s.encodings, extra_bytes = s.extra
-    FROM (
+    -- touched contents' encodings, which the blob fold has just updated;
+    -- the registry totals of duplicate encodings (content_totals) move by
+    -- what changed.
+    WITH s AS (
         SELECT x.content,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS stored,
             coalesce(sum(u.size * (u.manifests - 1)) FILTER (WHERE u.manifests > 0), 0)::bigint AS saved,
@@ -75,8 +75,25 @@ BEGIN
         ) x
         LEFT JOIN blob_usage u ON u.digest = x.digest
         GROUP BY 1
-    ) s
-    WHERE t.content = s.content
-      AND (t.stored_bytes, t.saved_bytes, t.encodings, t.extra_bytes) IS DISTINCT FROM (s.stored, s.saved, s.encodings, s.extra);
+    ),
+    before AS (
+        -- As the statement found them (the update below is not seen here).
+        SELECT t.content, t.encodings, t.extra_bytes FROM content_usage t JOIN s USING (content)
+    ),
+    changed AS (
+        UPDATE content_usage t
+        SET stored_bytes = s.stored, saved_bytes = s.saved, encodings = s.encodings, extra_bytes = s.extra
+        FROM s
+        WHERE t.content = s.content
+          AND (t.stored_bytes, t.saved_bytes, t.encodings, t.extra_bytes) IS DISTINCT FROM (s.stored, s.saved, s.encodings, s.extra)
+        RETURNING t.content, t.encodings, t.extra_bytes
+    ),
+    d AS (
+        SELECT coalesce(sum((c.encodings > 1)::integer - (b.encodings > 1)::integer), 0) AS dc,
+            coalesce(sum(CASE WHEN c.encodings > 1 THEN c.extra_bytes ELSE 0 END - CASE WHEN b.encodings > 1 THEN b.extra_bytes ELSE 0 END), 0) AS de
+        FROM changed c JOIN before b USING (content)
+    )
+    UPDATE content_totals t SET contents = t.contents + d.dc, extra_bytes = t.extra_bytes + d.de
+    FROM d WHERE d.dc <> 0 OR d.de <> 0;
 END;
 $$;
