@@ -86,11 +86,17 @@ func (q *Queries) BaseDependents(ctx context.Context, db DBTX, arg BaseDependent
 
 const bases = `-- name: Bases :many
 SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, '') AS current_digest, sum(d.images)::bigint AS images
+    coalesce(b.current_digest, '') AS current_digest, b.images::bigint AS images
+FROM base_builds b
+JOIN repositories rb ON rb.id = b.base_repository_id
+WHERE $1::text IS NULL
+UNION ALL
+SELECT rb.registry, rb.name, b.base_tag, b.base_digest, b.stale, coalesce(b.current_digest, ''), sum(d.images)::bigint
 FROM base_builds b
 JOIN repositories rb ON rb.id = b.base_repository_id
 JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-WHERE $1::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
+WHERE $1::text IS NOT NULL
+  AND d.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
 GROUP BY 1, 2, 3, 4, 5, 6
 ORDER BY 1, 2, 3, 4
 `
@@ -106,8 +112,8 @@ type BasesRow struct {
 }
 
 // Base builds in use (view base_builds) with their live dependents counted,
-// one row per build: the images and repositories matching repository (a
-// regexp, NULL for all) built on it.
+// one row per build: the images in repositories matching repository (a
+// regexp, NULL for all: the view's own count) built on it.
 func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]BasesRow, error) {
 	rows, err := db.Query(ctx, bases, repository)
 	if err != nil {

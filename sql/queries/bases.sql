@@ -1,13 +1,19 @@
 -- name: Bases :many
 -- Base builds in use (view base_builds) with their live dependents counted,
--- one row per build: the images and repositories matching repository (a
--- regexp, NULL for all) built on it.
+-- one row per build: the images in repositories matching repository (a
+-- regexp, NULL for all: the view's own count) built on it.
 SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, '') AS current_digest, sum(d.images)::bigint AS images
+    coalesce(b.current_digest, '') AS current_digest, b.images::bigint AS images
+FROM base_builds b
+JOIN repositories rb ON rb.id = b.base_repository_id
+WHERE sqlc.narg(repository)::text IS NULL
+UNION ALL
+SELECT rb.registry, rb.name, b.base_tag, b.base_digest, b.stale, coalesce(b.current_digest, ''), sum(d.images)::bigint
 FROM base_builds b
 JOIN repositories rb ON rb.id = b.base_repository_id
 JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-WHERE sqlc.narg(repository)::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ sqlc.narg(repository))
+WHERE sqlc.narg(repository)::text IS NOT NULL
+  AND d.repository_id IN (SELECT id FROM repositories WHERE name ~ sqlc.narg(repository))
 GROUP BY 1, 2, 3, 4, 5, 6
 ORDER BY 1, 2, 3, 4;
 
