@@ -49,15 +49,7 @@ ranked AS (
 SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
     r.digests::text[] AS digests, r.sizes::bigint[] AS sizes, r.media_types::text[] AS media_types,
     r.encoding_images::bigint[] AS encoding_images,
-    -- The step, from the first membership by (manifest, position) of any
-    -- of its encodings: each encoding's first from the blob index, then
-    -- the first of those (the index cannot order several blobs' uses at
-    -- once, and a base layer has hundreds of thousands).
-    coalesce((SELECT x.created_by FROM unnest(r.digests) AS d(digest)
-              CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
-                                  WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
-                                  ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
-              ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
+    layerq_first_step(r.digests) AS created_by,
     r.sample_repositories::text[] AS sample_repositories
 FROM ranked r
 ORDER BY CASE $1::text WHEN 'repositories' THEN r.repositories WHEN 'saved' THEN r.saved_bytes WHEN 'stored' THEN r.stored_bytes ELSE r.images END DESC,

@@ -31,11 +31,7 @@ WITH top AS (
 SELECT s.content, s.images::bigint AS images, s.repositories::bigint AS repositories, s.stored_bytes, s.saved_bytes,
     e.digests::text[] AS digests, e.sizes::bigint[] AS sizes, e.media_types::text[] AS media_types,
     e.images::bigint[] AS encoding_images,
-    coalesce((SELECT x.created_by FROM unnest(e.digests) AS d(digest)
-              CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
-                                  WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
-                                  ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
-              ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
+    layerq_first_step(e.digests) AS created_by,
     -- The first five repositories by name that hold it: a content held by
     -- many walks the repositories in name order until five hold it (a
     -- subquery in WHERE, so the planner keeps the walk); one held by few

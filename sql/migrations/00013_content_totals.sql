@@ -1,4 +1,6 @@
--- Registry totals of duplicate encodings, kept.
+-- Registry totals of duplicate encodings, kept; and the step that made a
+-- layer content as a function (layerq_first_step), which top-shared's
+-- queries share.
 --
 -- `layerq duplicates --kind blob` says over every repository how many layer
 -- contents live images use under more than one blob and the bytes all but
@@ -41,7 +43,20 @@ CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer
 LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END; $$;
 -- +goose StatementEnd
 
+-- The step that made a layer content, for top-shared (sql/functions).
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_first_step(digests text[]) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce((SELECT x.created_by FROM unnest(digests) AS d(digest)
+                     CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
+                                         WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
+                                         ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
+                     ORDER BY x.manifest_digest, x.position LIMIT 1), '')
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION layerq_first_step(text[]);
 -- layerq_apply_content as it was before; the fold's own file is the same
 -- at both versions.
 -- +goose StatementBegin

@@ -48,11 +48,7 @@ ranked AS (
 SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
     r.digests::text[] AS digests, r.sizes::bigint[] AS sizes, r.media_types::text[] AS media_types,
     r.encoding_images::bigint[] AS encoding_images,
-    coalesce((SELECT x.created_by FROM unnest(r.digests) AS d(digest)
-              CROSS JOIN LATERAL (SELECT ml.created_by, ml.manifest_digest, ml.position FROM manifest_layers ml
-                                  WHERE ml.blob_digest = d.digest AND ml.created_by IS NOT NULL
-                                  ORDER BY ml.manifest_digest, ml.position LIMIT 1) x
-              ORDER BY x.manifest_digest, x.position LIMIT 1), '')::text AS created_by,
+    layerq_first_step(r.digests) AS created_by,
     -- The first five matching repositories by name holding it, probed
     -- per matching repository (a base layer's holders are thousands).
     ARRAY(SELECT DISTINCT p.name FROM repos p
