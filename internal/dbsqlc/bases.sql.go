@@ -9,113 +9,79 @@ import (
 	"context"
 )
 
-const baseDependents = `-- name: BaseDependents :many
-WITH per_repo AS (
-    SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, d.repository_id,
-        sum(d.images)::bigint AS images, coalesce(sum(d.images) FILTER (WHERE b.stale), 0)::bigint AS stale_images
-    FROM base_builds b
-    JOIN repositories rb ON rb.id = b.base_repository_id
-    JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-    WHERE $2::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ $2)
-    GROUP BY 1, 2, 3, 4
+const bases = `-- name: Bases :many
+WITH b AS MATERIALIZED (
+    SELECT rb.registry AS base_registry, rb.name AS base_repository, bb.base_tag, bb.base_digest, bb.stale,
+        coalesce(bb.current_digest, '') AS current_digest, bb.images
+    FROM base_builds bb
+    JOIN repositories rb ON rb.id = bb.base_repository_id
+),
+d AS MATERIALIZED (
+    SELECT b.base_registry, b.base_repository, b.base_tag, b.base_digest, b.stale, b.current_digest, dr.repository_id, dr.images
+    FROM b JOIN base_repositories dr ON dr.base_digest = b.base_digest AND dr.images > 0
+    WHERE dr.repository_id IN (SELECT id FROM repositories WHERE $1::text IS NULL OR name ~ $1)
+),
+per_repo AS (
+    SELECT base_registry, base_repository, base_tag, repository_id,
+        sum(images)::bigint AS images, coalesce(sum(images) FILTER (WHERE stale), 0)::bigint AS stale_images
+    FROM d GROUP BY 1, 2, 3, 4
 ),
 ranked AS (
     SELECT p.base_registry, p.base_repository, p.base_tag, r.registry, r.name, p.images, p.stale_images,
         row_number() OVER w AS rank,
-        count(*) OVER b AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER b AS stale_repositories
+        count(*) OVER k AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER k AS stale_repositories
     FROM per_repo p JOIN repositories r ON r.id = p.repository_id
-    WINDOW b AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
-        w AS (b ORDER BY p.images DESC, r.name, r.registry)
+    WINDOW k AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
+        w AS (k ORDER BY p.images DESC, r.name, r.registry)
 )
-SELECT base_registry, base_repository, base_tag, registry, name AS repository, images, stale_images, repositories, stale_repositories
+SELECT 'build' AS what, base_registry, base_repository, base_tag, base_digest, stale, current_digest,
+    images::bigint AS images, 0::bigint AS stale_images, '' AS registry, '' AS repository, 0::bigint AS repositories, 0::bigint AS stale_repositories,
+    0::bigint AS rank
+FROM b WHERE $1::text IS NULL
+UNION ALL
+SELECT 'build', base_registry, base_repository, base_tag, base_digest, stale, current_digest, sum(images)::bigint, 0, '', '', 0, 0, 0
+FROM d WHERE $1::text IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+UNION ALL
+SELECT 'dependent', base_registry, base_repository, base_tag, '', false, '', images, stale_images, registry, name, repositories, stale_repositories, rank
 FROM ranked
-WHERE $1::integer = 0 OR rank <= $1::integer
-ORDER BY 1, 2, 3, rank
+WHERE $2::integer = 0 OR rank <= $2::integer
+ORDER BY 1, 2, 3, 4, 5, 14
 `
 
-type BaseDependentsParams struct {
-	Top        int32
+type BasesParams struct {
 	Repository *string
+	Top        int32
 }
 
-type BaseDependentsRow struct {
+type BasesRow struct {
+	What              string
 	BaseRegistry      string
 	BaseRepository    string
 	BaseTag           *string
-	Registry          string
-	Repository        string
+	BaseDigest        *string
+	Stale             *bool
+	CurrentDigest     string
 	Images            int64
 	StaleImages       int64
+	Registry          string
+	Repository        string
 	Repositories      int64
 	StaleRepositories int64
+	Rank              int64
 }
 
-// Each base's (registry, repository, tag) dependent repositories matching
-// repository (a regexp, NULL for all): their live images on its builds and
-// those on stale ones, the top (0: all) by images, each row with the base's
-// count of dependent repositories and of those with stale images.
-func (q *Queries) BaseDependents(ctx context.Context, db DBTX, arg BaseDependentsParams) ([]BaseDependentsRow, error) {
-	rows, err := db.Query(ctx, baseDependents, arg.Top, arg.Repository)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []BaseDependentsRow
-	for rows.Next() {
-		var i BaseDependentsRow
-		if err := rows.Scan(
-			&i.BaseRegistry,
-			&i.BaseRepository,
-			&i.BaseTag,
-			&i.Registry,
-			&i.Repository,
-			&i.Images,
-			&i.StaleImages,
-			&i.Repositories,
-			&i.StaleRepositories,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const bases = `-- name: Bases :many
-SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, '') AS current_digest, b.images::bigint AS images
-FROM base_builds b
-JOIN repositories rb ON rb.id = b.base_repository_id
-WHERE $1::text IS NULL
-UNION ALL
-SELECT rb.registry, rb.name, b.base_tag, b.base_digest, b.stale, coalesce(b.current_digest, ''), sum(d.images)::bigint
-FROM base_builds b
-JOIN repositories rb ON rb.id = b.base_repository_id
-JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-WHERE $1::text IS NOT NULL
-  AND d.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 1, 2, 3, 4
-`
-
-type BasesRow struct {
-	BaseRegistry   string
-	BaseRepository string
-	BaseTag        *string
-	BaseDigest     *string
-	Stale          *bool
-	CurrentDigest  string
-	Images         int64
-}
-
-// Base builds in use (view base_builds) with their live dependents counted,
-// one row per build: the images in repositories matching repository (a
-// regexp, NULL for all: the view's own count) built on it.
-func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]BasesRow, error) {
-	rows, err := db.Query(ctx, bases, repository)
+// Base builds in use (view base_builds, read once) and their live
+// dependents in repositories matching repository (a regexp, NULL for all),
+// each row saying what it is: a build ('build', with the images built on
+// it) or a base's (registry, repository, tag) dependent repository
+// ('dependent', with its images on the base's builds and those on stale
+// ones; the top (0: all) by images, each with the base's count of
+// dependent repositories and of those with stale images).
+// Every repository: the view's own counts per build; a filter: the
+// matching dependents' (one branch runs).
+func (q *Queries) Bases(ctx context.Context, db DBTX, arg BasesParams) ([]BasesRow, error) {
+	rows, err := db.Query(ctx, bases, arg.Repository, arg.Top)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +90,7 @@ func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]Bas
 	for rows.Next() {
 		var i BasesRow
 		if err := rows.Scan(
+			&i.What,
 			&i.BaseRegistry,
 			&i.BaseRepository,
 			&i.BaseTag,
@@ -131,6 +98,12 @@ func (q *Queries) Bases(ctx context.Context, db DBTX, repository *string) ([]Bas
 			&i.Stale,
 			&i.CurrentDigest,
 			&i.Images,
+			&i.StaleImages,
+			&i.Registry,
+			&i.Repository,
+			&i.Repositories,
+			&i.StaleRepositories,
+			&i.Rank,
 		); err != nil {
 			return nil, err
 		}

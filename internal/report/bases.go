@@ -71,22 +71,13 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	}
 	type key struct{ registry, repository, tag string }
 	re := regexpOrNil(opts.Repositories)
-	var builds []dbsqlc.BasesRow
-	var deps []dbsqlc.BaseDependentsRow
+	var rows []dbsqlc.BasesRow
 	pinned := map[key]int64{}
 	err := concurrently(ctx, db,
 		func(ctx context.Context) error {
 			var err error
-			if builds, err = queries.Bases(ctx, db, re); err != nil {
+			if rows, err = queries.Bases(ctx, db, dbsqlc.BasesParams{Repository: re, Top: int32(min(opts.Dependents, math.MaxInt32))}); err != nil {
 				return fmt.Errorf("querying bases: %w", err)
-			}
-			return nil
-		},
-		func(ctx context.Context) error {
-			var err error
-			deps, err = queries.BaseDependents(ctx, db, dbsqlc.BaseDependentsParams{Repository: re, Top: int32(min(opts.Dependents, math.MaxInt32))})
-			if err != nil {
-				return fmt.Errorf("querying the dependents of bases: %w", err)
 			}
 			return nil
 		},
@@ -105,18 +96,28 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 		return nil, err
 	}
 
+	// Builds come first, by base and digest; then each base's dependents,
+	// the most images first.
 	index := map[key]int{}
 	out := &Bases{Bases: []Base{}}
-	for _, r := range builds {
+	for _, r := range rows {
 		// base_builds leaves none of these NULL.
 		k, stale := key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}, value(r.Stale)
 		i, ok := index[k]
-		if !ok {
+		switch {
+		case r.What == "build" && !ok:
 			i = len(out.Bases)
 			index[k] = i
 			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, PinnedBytes: pinned[k], Dependents: []BaseDependent{}})
+		case !ok:
+			continue // a dependent of no build read (the view read once: none)
 		}
 		b := &out.Bases[i]
+		if r.What == "dependent" {
+			b.Repositories, b.StaleRepositories = int(r.Repositories), int(r.StaleRepositories)
+			b.Dependents = append(b.Dependents, BaseDependent{Registry: r.Registry, Repository: r.Repository, Images: r.Images, StaleImages: r.StaleImages})
+			continue
+		}
 		if r.CurrentDigest != "" && (stale || b.Current == "") {
 			b.Current = r.CurrentDigest
 		}
@@ -126,15 +127,6 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 			b.StaleBuilds++
 			b.StaleImages += r.Images
 		}
-	}
-	for _, r := range deps {
-		i, ok := index[key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}]
-		if !ok {
-			continue // a build in use since the builds were read
-		}
-		b := &out.Bases[i]
-		b.Repositories, b.StaleRepositories = int(r.Repositories), int(r.StaleRepositories)
-		b.Dependents = append(b.Dependents, BaseDependent{Registry: r.Registry, Repository: r.Repository, Images: r.Images, StaleImages: r.StaleImages})
 	}
 	slices.SortFunc(out.Bases, func(x, y Base) int {
 		return cmp.Or(cmp.Compare(y.Images, x.Images), cmp.Compare(x.Registry, y.Registry),

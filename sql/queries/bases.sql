@@ -1,45 +1,47 @@
 -- name: Bases :many
--- Base builds in use (view base_builds) with their live dependents counted,
--- one row per build: the images in repositories matching repository (a
--- regexp, NULL for all: the view's own count) built on it.
-SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, b.base_digest, b.stale,
-    coalesce(b.current_digest, '') AS current_digest, b.images::bigint AS images
-FROM base_builds b
-JOIN repositories rb ON rb.id = b.base_repository_id
-WHERE sqlc.narg(repository)::text IS NULL
-UNION ALL
-SELECT rb.registry, rb.name, b.base_tag, b.base_digest, b.stale, coalesce(b.current_digest, ''), sum(d.images)::bigint
-FROM base_builds b
-JOIN repositories rb ON rb.id = b.base_repository_id
-JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-WHERE sqlc.narg(repository)::text IS NOT NULL
-  AND d.repository_id IN (SELECT id FROM repositories WHERE name ~ sqlc.narg(repository))
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 1, 2, 3, 4;
-
--- name: BaseDependents :many
--- Each base's (registry, repository, tag) dependent repositories matching
--- repository (a regexp, NULL for all): their live images on its builds and
--- those on stale ones, the top (0: all) by images, each row with the base's
--- count of dependent repositories and of those with stale images.
-WITH per_repo AS (
-    SELECT rb.registry AS base_registry, rb.name AS base_repository, b.base_tag, d.repository_id,
-        sum(d.images)::bigint AS images, coalesce(sum(d.images) FILTER (WHERE b.stale), 0)::bigint AS stale_images
-    FROM base_builds b
-    JOIN repositories rb ON rb.id = b.base_repository_id
-    JOIN base_repositories d ON d.base_digest = b.base_digest AND d.images > 0
-    WHERE sqlc.narg(repository)::text IS NULL OR d.repository_id IN (SELECT id FROM repositories WHERE name ~ sqlc.narg(repository))
-    GROUP BY 1, 2, 3, 4
+-- Base builds in use (view base_builds, read once) and their live
+-- dependents in repositories matching repository (a regexp, NULL for all),
+-- each row saying what it is: a build ('build', with the images built on
+-- it) or a base's (registry, repository, tag) dependent repository
+-- ('dependent', with its images on the base's builds and those on stale
+-- ones; the top (0: all) by images, each with the base's count of
+-- dependent repositories and of those with stale images).
+WITH b AS MATERIALIZED (
+    SELECT rb.registry AS base_registry, rb.name AS base_repository, bb.base_tag, bb.base_digest, bb.stale,
+        coalesce(bb.current_digest, '') AS current_digest, bb.images
+    FROM base_builds bb
+    JOIN repositories rb ON rb.id = bb.base_repository_id
+),
+d AS MATERIALIZED (
+    SELECT b.base_registry, b.base_repository, b.base_tag, b.base_digest, b.stale, b.current_digest, dr.repository_id, dr.images
+    FROM b JOIN base_repositories dr ON dr.base_digest = b.base_digest AND dr.images > 0
+    WHERE dr.repository_id IN (SELECT id FROM repositories WHERE sqlc.narg(repository)::text IS NULL OR name ~ sqlc.narg(repository))
+),
+per_repo AS (
+    SELECT base_registry, base_repository, base_tag, repository_id,
+        sum(images)::bigint AS images, coalesce(sum(images) FILTER (WHERE stale), 0)::bigint AS stale_images
+    FROM d GROUP BY 1, 2, 3, 4
 ),
 ranked AS (
     SELECT p.base_registry, p.base_repository, p.base_tag, r.registry, r.name, p.images, p.stale_images,
         row_number() OVER w AS rank,
-        count(*) OVER b AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER b AS stale_repositories
+        count(*) OVER k AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER k AS stale_repositories
     FROM per_repo p JOIN repositories r ON r.id = p.repository_id
-    WINDOW b AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
-        w AS (b ORDER BY p.images DESC, r.name, r.registry)
+    WINDOW k AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
+        w AS (k ORDER BY p.images DESC, r.name, r.registry)
 )
-SELECT base_registry, base_repository, base_tag, registry, name AS repository, images, stale_images, repositories, stale_repositories
+-- Every repository: the view's own counts per build; a filter: the
+-- matching dependents' (one branch runs).
+SELECT 'build' AS what, base_registry, base_repository, base_tag, base_digest, stale, current_digest,
+    images::bigint AS images, 0::bigint AS stale_images, '' AS registry, '' AS repository, 0::bigint AS repositories, 0::bigint AS stale_repositories,
+    0::bigint AS rank
+FROM b WHERE sqlc.narg(repository)::text IS NULL
+UNION ALL
+SELECT 'build', base_registry, base_repository, base_tag, base_digest, stale, current_digest, sum(images)::bigint, 0, '', '', 0, 0, 0
+FROM d WHERE sqlc.narg(repository)::text IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+UNION ALL
+SELECT 'dependent', base_registry, base_repository, base_tag, '', false, '', images, stale_images, registry, name, repositories, stale_repositories, rank
 FROM ranked
 WHERE sqlc.arg(top)::integer = 0 OR rank <= sqlc.arg(top)::integer
-ORDER BY 1, 2, 3, rank;
+ORDER BY 1, 2, 3, 4, 5, 14;
