@@ -432,9 +432,13 @@ func TestSettle(t *testing.T) {
 		b.publish(t, `{"id":"stuck","stuck":true}`)
 		eventually(t, "the work started", func() bool { return b.h.calls("stuck") == 1 })
 		stop()
-		eventually(t, "the reply", func() bool { return len(b.journal.wire()) == 1 })
-		equal(t, "replies", b.journal.wire(), []string{delivery(1, ": -NAK")})
-		// The next loop has it at once, and settles it.
+		eventually(t, "the reply", func() bool { return len(b.journal.wire()) >= 1 })
+		equal(t, "first reply", b.journal.wire()[:1], []string{delivery(1, ": -NAK")})
+		// The next loop has it at once, and settles it. (Handed back while
+		// the loop drained, it can also go to the loop's other
+		// subscription, whose pull request was already waiting at the
+		// server: seen under load. It is then settled there, once, all the
+		// same.)
 		run(t, b.loop(true), b.ns.Consumer)
 		b.settled(t)
 		equal(t, "replies", b.journal.wire(), []string{delivery(1, ": -NAK"), delivery(2, ack)})
