@@ -79,22 +79,23 @@ steps AS (
 )
 SELECT 'repository' AS what, l.repository_id, l.registry, l.name AS repository, l.stream_kind::text AS stream_kind, NULL::timestamp AS month,
     '' AS step, false AS base_changed, l.builds, l.compared, 0::bigint AS repositories, l.reused_layers, l.total_layers,
-    l.reused_bytes, l.total_bytes, '' AS advice
+    l.reused_bytes, l.total_bytes, '' AS advice, l.rank
 FROM listed l
 UNION ALL
 SELECT 'total', 0, '', '', '', NULL, '', false, coalesce(sum(builds), 0)::bigint, coalesce(sum(compared), 0)::bigint, count(*),
     coalesce(sum(reused_layers), 0)::bigint, coalesce(sum(total_layers), 0)::bigint, coalesce(sum(reused_bytes), 0)::bigint,
-    coalesce(sum(total_bytes), 0)::bigint, ''
+    coalesce(sum(total_bytes), 0)::bigint, '', 0::bigint
 FROM repos
 UNION ALL
 SELECT 'month', 0, l.registry, l.name, '', w.month, '', false, 0, count(*), 0, sum(w.reused_layers)::bigint, sum(w.total_layers)::bigint,
-    sum(w.reused_bytes)::bigint, sum(w.total_bytes)::bigint, ''
+    sum(w.reused_bytes)::bigint, sum(w.total_bytes)::bigint, '', l.rank
 FROM w JOIN listed l USING (repository_id)
-GROUP BY l.registry, l.name, w.month
+GROUP BY l.registry, l.name, l.rank, w.month
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
-    coalesce(layerq_cache_advice(step, pos), '')
+    coalesce(layerq_cache_advice(step, pos), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
 FROM steps
+ORDER BY 1, 17, 6
 `
 
 type CacheSinceParams struct {
@@ -121,6 +122,7 @@ type CacheSinceRow struct {
 	ReusedBytes  int64
 	TotalBytes   int64
 	Advice       string
+	Rank         int64
 }
 
 // The cache reuse of the builds compared at or after since (the comparisons
@@ -131,10 +133,12 @@ type CacheSinceRow struct {
 // image built in it for created streams), the same summed over every
 // repository ('total'), per listed repository and month UTC ('month'), and
 // the steps most often the first to change, the top busters of them
-// ('step'), with advice. Everything is keyed by repository id and counted
-// in one grouping: estimates over a window are poor, and a join between two
-// groupings became a nested loop. repository: repository regexp, NULL for
-// all.
+// ('step'), with advice; each kind in its order. Everything is keyed by
+// repository id and counted in one grouping: estimates over a window are
+// poor, and a join between two groupings became a nested loop. repository:
+// repository regexp, NULL for all.
+// Each kind of row in its order: repositories by rank, months by month,
+// steps most busts first.
 func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams) ([]CacheSinceRow, error) {
 	rows, err := db.Query(ctx, cacheSince,
 		arg.Since,
@@ -166,6 +170,7 @@ func (q *Queries) CacheSince(ctx context.Context, db DBTX, arg CacheSinceParams)
 			&i.ReusedBytes,
 			&i.TotalBytes,
 			&i.Advice,
+			&i.Rank,
 		); err != nil {
 			return nil, err
 		}

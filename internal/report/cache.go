@@ -1,12 +1,9 @@
 package report
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
@@ -221,8 +218,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 			perRepo[i] = append(perRepo[i], m)
 		}
 	}
-	for _, ms := range perRepo {
-		slices.SortStableFunc(ms, func(a, b CacheMonth) int { return a.Month.Compare(b.Month) })
+	for _, ms := range perRepo { // each repository's in month order
 		out.OverTime = append(out.OverTime, ms...)
 	}
 	for _, t := range transitions {
@@ -276,19 +272,16 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 	if err != nil {
 		return nil, nil, fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
 	}
-	type listed struct {
-		id int64
-		r  CacheRepository
-	}
-	var repos []listed
+	var ids []int64
 	var months []CacheMonth
-	for _, r := range rows {
+	for _, r := range rows { // each kind in its order
 		reuse := ratio(r.ReusedBytes, r.TotalBytes)
 		switch r.What {
 		case "repository":
-			repos = append(repos, listed{r.RepositoryID, CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: r.StreamKind,
+			ids = append(ids, r.RepositoryID)
+			out.Repositories = append(out.Repositories, CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: r.StreamKind,
 				Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
-				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}}})
+				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}})
 		case "total":
 			out.Total = CacheTotal{Repositories: r.Repositories, Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers,
 				TotalLayers: r.TotalLayers, ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes}
@@ -301,20 +294,6 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 				Repositories: r.Repositories, Advice: r.Advice})
 		}
 	}
-	// One query, rows in no order: as the query ranks them, the most
-	// bytes pushed anew first, then by name.
-	slices.SortFunc(repos, func(a, b listed) int {
-		return cmp.Or(cmp.Compare(b.r.TotalBytes-b.r.ReusedBytes, a.r.TotalBytes-a.r.ReusedBytes),
-			strings.Compare(a.r.Registry, b.r.Registry), strings.Compare(a.r.Repository, b.r.Repository))
-	})
-	var ids []int64
-	for _, l := range repos {
-		ids = append(ids, l.id)
-		out.Repositories = append(out.Repositories, l.r)
-	}
-	slices.SortFunc(out.Busters, func(a, b CacheBuster) int {
-		return cmp.Or(cmp.Compare(b.Busts, a.Busts), cmp.Compare(b.Repositories, a.Repositories), strings.Compare(a.Step, b.Step))
-	})
 	return ids, months, nil
 }
 

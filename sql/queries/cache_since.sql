@@ -7,10 +7,10 @@
 -- image built in it for created streams), the same summed over every
 -- repository ('total'), per listed repository and month UTC ('month'), and
 -- the steps most often the first to change, the top busters of them
--- ('step'), with advice. Everything is keyed by repository id and counted
--- in one grouping: estimates over a window are poor, and a join between two
--- groupings became a nested loop. repository: repository regexp, NULL for
--- all.
+-- ('step'), with advice; each kind in its order. Everything is keyed by
+-- repository id and counted in one grouping: estimates over a window are
+-- poor, and a join between two groupings became a nested loop. repository:
+-- repository regexp, NULL for all.
 WITH w AS MATERIALIZED (
     SELECT t.repository_id, t.stream_kind, date_trunc('month', t.occurred_at AT TIME ZONE 'UTC') AS month,
         t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.step, t.first_changed_position
@@ -75,21 +75,24 @@ steps AS (
     ORDER BY 3 DESC, 4 DESC, 1
     LIMIT sqlc.arg(busters)::bigint
 )
+-- Each kind of row in its order: repositories by rank, months by month,
+-- steps most busts first.
 SELECT 'repository' AS what, l.repository_id, l.registry, l.name AS repository, l.stream_kind::text AS stream_kind, NULL::timestamp AS month,
     '' AS step, false AS base_changed, l.builds, l.compared, 0::bigint AS repositories, l.reused_layers, l.total_layers,
-    l.reused_bytes, l.total_bytes, '' AS advice
+    l.reused_bytes, l.total_bytes, '' AS advice, l.rank
 FROM listed l
 UNION ALL
 SELECT 'total', 0, '', '', '', NULL, '', false, coalesce(sum(builds), 0)::bigint, coalesce(sum(compared), 0)::bigint, count(*),
     coalesce(sum(reused_layers), 0)::bigint, coalesce(sum(total_layers), 0)::bigint, coalesce(sum(reused_bytes), 0)::bigint,
-    coalesce(sum(total_bytes), 0)::bigint, ''
+    coalesce(sum(total_bytes), 0)::bigint, '', 0::bigint
 FROM repos
 UNION ALL
 SELECT 'month', 0, l.registry, l.name, '', w.month, '', false, 0, count(*), 0, sum(w.reused_layers)::bigint, sum(w.total_layers)::bigint,
-    sum(w.reused_bytes)::bigint, sum(w.total_bytes)::bigint, ''
+    sum(w.reused_bytes)::bigint, sum(w.total_bytes)::bigint, '', l.rank
 FROM w JOIN listed l USING (repository_id)
-GROUP BY l.registry, l.name, w.month
+GROUP BY l.registry, l.name, l.rank, w.month
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
-    coalesce(layerq_cache_advice(step, pos), '')
-FROM steps;
+    coalesce(layerq_cache_advice(step, pos), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
+FROM steps
+ORDER BY 1, 17, 6;
