@@ -69,6 +69,14 @@ type CacheRepository struct {
 	// Builds counts the builds the streams hold: each push of a tag, per
 	// platform (tag streams), or each image (created streams).
 	Builds int64 `json:"builds"`
+	CacheReuse
+	// Transitions are the latest ones (--limit), oldest first.
+	Transitions []Transition `json:"transitions"`
+}
+
+// CacheReuse is the reuse between the builds compared with the build
+// before them: a repository's, a month's, or every repository's.
+type CacheReuse struct {
 	// Compared counts the builds compared with the build before them in
 	// their stream: a stream of N builds gives N-1.
 	Compared int64 `json:"compared"`
@@ -79,22 +87,21 @@ type CacheRepository struct {
 	TotalBytes   int64 `json:"total_bytes"`
 	// ReuseRatio is ReusedBytes over TotalBytes, from 0 to 1.
 	ReuseRatio float64 `json:"reuse_ratio"`
-	// Transitions are the latest ones (--limit), oldest first.
-	Transitions []Transition `json:"transitions"`
+}
+
+// reuse is a CacheReuse with its ratio.
+func reuse(compared, reusedLayers, totalLayers, reusedBytes, totalBytes int64) CacheReuse {
+	return CacheReuse{Compared: compared, ReusedLayers: reusedLayers, TotalLayers: totalLayers,
+		ReusedBytes: reusedBytes, TotalBytes: totalBytes, ReuseRatio: ratio(reusedBytes, totalBytes)}
 }
 
 // CacheMonth is the reuse between one repository's builds compared in one
 // calendar month (UTC).
 type CacheMonth struct {
-	Registry     string    `json:"registry"`
-	Repository   string    `json:"repository"`
-	Month        time.Time `json:"month"`
-	Compared     int64     `json:"compared"`
-	ReusedLayers int64     `json:"reused_layers"`
-	TotalLayers  int64     `json:"total_layers"`
-	ReusedBytes  int64     `json:"reused_bytes"`
-	TotalBytes   int64     `json:"total_bytes"`
-	ReuseRatio   float64   `json:"reuse_ratio"`
+	Registry   string    `json:"registry"`
+	Repository string    `json:"repository"`
+	Month      time.Time `json:"month"`
+	CacheReuse
 }
 
 // CacheBuster is a step that was often the first to change.
@@ -111,14 +118,9 @@ type CacheBuster struct {
 // CacheTotal is the reuse over every repository the report looked at,
 // listed or not.
 type CacheTotal struct {
-	Repositories int64   `json:"repositories"`
-	Builds       int64   `json:"builds"`
-	Compared     int64   `json:"compared"`
-	ReusedLayers int64   `json:"reused_layers"`
-	TotalLayers  int64   `json:"total_layers"`
-	ReusedBytes  int64   `json:"reused_bytes"`
-	TotalBytes   int64   `json:"total_bytes"`
-	ReuseRatio   float64 `json:"reuse_ratio"`
+	Repositories int64 `json:"repositories"`
+	Builds       int64 `json:"builds"`
+	CacheReuse
 }
 
 // Cache is the build-cache report.
@@ -177,7 +179,6 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Total.ReuseRatio = ratio(out.Total.ReusedBytes, out.Total.TotalBytes)
 
 	var transitions []Transition
 	fns := []func(context.Context) error{
@@ -246,8 +247,8 @@ func loadCacheHistory(ctx context.Context, db DB, out *Cache, re *string, opts C
 			}
 			if len(rows) > 0 {
 				r := rows[0]
-				out.Total = CacheTotal{Repositories: r.AllRepositories, Builds: r.AllBuilds, Compared: r.AllCompared,
-					ReusedLayers: r.AllReusedLayers, TotalLayers: r.AllTotalLayers, ReusedBytes: r.AllReusedBytes, TotalBytes: r.AllTotalBytes}
+				out.Total = CacheTotal{Repositories: r.AllRepositories, Builds: r.AllBuilds,
+					CacheReuse: reuse(r.AllCompared, r.AllReusedLayers, r.AllTotalLayers, r.AllReusedBytes, r.AllTotalBytes)}
 			}
 			return nil
 		},
@@ -275,20 +276,16 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 	var ids []int64
 	var months []CacheMonth
 	for _, r := range rows { // each kind in its order
-		reuse := ratio(r.ReusedBytes, r.TotalBytes)
+		figures := reuse(r.Compared, r.ReusedLayers, r.TotalLayers, r.ReusedBytes, r.TotalBytes)
 		switch r.What {
 		case "repository":
 			ids = append(ids, r.RepositoryID)
 			out.Repositories = append(out.Repositories, CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: r.StreamKind,
-				Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
-				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse, Transitions: []Transition{}})
+				Builds: r.Builds, CacheReuse: figures, Transitions: []Transition{}})
 		case "total":
-			out.Total = CacheTotal{Repositories: r.Repositories, Builds: r.Builds, Compared: r.Compared, ReusedLayers: r.ReusedLayers,
-				TotalLayers: r.TotalLayers, ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes}
+			out.Total = CacheTotal{Repositories: r.Repositories, Builds: r.Builds, CacheReuse: figures}
 		case "month":
-			months = append(months, CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(),
-				Compared: r.Compared, ReusedLayers: r.ReusedLayers, TotalLayers: r.TotalLayers,
-				ReusedBytes: r.ReusedBytes, TotalBytes: r.TotalBytes, ReuseRatio: reuse})
+			months = append(months, CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(), CacheReuse: figures})
 		case "step":
 			out.Busters = append(out.Busters, CacheBuster{Step: r.Step, BaseChanged: r.BaseChanged, Busts: r.Compared,
 				Repositories: r.Repositories, Advice: r.Advice})
@@ -317,16 +314,14 @@ func transition(r dbsqlc.CacheTransitionsRow) Transition {
 // are NULL in no row.
 
 func cacheRepository(r dbsqlc.CacheRepositoriesRow) CacheRepository {
-	rb, tb := value(r.ReusedBytes), value(r.TotalBytes)
-	return CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: value(r.StreamKind), Builds: r.Builds, Compared: r.Compared,
-		ReusedLayers: value(r.ReusedLayers), TotalLayers: value(r.TotalLayers), ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb),
+	return CacheRepository{Registry: r.Registry, Repository: r.Repository, StreamKind: value(r.StreamKind), Builds: r.Builds,
+		CacheReuse:  reuse(r.Compared, value(r.ReusedLayers), value(r.TotalLayers), value(r.ReusedBytes), value(r.TotalBytes)),
 		Transitions: []Transition{}}
 }
 
 func cacheMonth(r dbsqlc.CacheOverTimeRow) CacheMonth {
-	rb, tb := value(r.ReusedBytes), value(r.TotalBytes)
-	return CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(), Compared: r.Compared,
-		ReusedLayers: value(r.ReusedLayers), TotalLayers: value(r.TotalLayers), ReusedBytes: rb, TotalBytes: tb, ReuseRatio: ratio(rb, tb)}
+	return CacheMonth{Registry: r.Registry, Repository: r.Repository, Month: r.Month.Time.UTC(),
+		CacheReuse: reuse(r.Compared, value(r.ReusedLayers), value(r.TotalLayers), value(r.ReusedBytes), value(r.TotalBytes))}
 }
 
 func cacheBuster(r dbsqlc.CacheBustersRow) CacheBuster {
