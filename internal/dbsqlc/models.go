@@ -373,6 +373,13 @@ type LayerFile struct {
 	Link       *string
 }
 
+type LayerFileKey struct {
+	BlobDigest string
+	FileBytes  int64
+	Keys       []int64
+	Sizes      []int64
+}
+
 type LayerFileType struct {
 	Type *int16
 	Name *string
@@ -388,6 +395,13 @@ type LayerIndex struct {
 	Files            int32
 	FileBytes        int64
 	ScannedAt        time.Time
+}
+
+type LayerPrefixKey struct {
+	BlobDigest string
+	TailBytes  int64
+	Key        int64
+	FileBytes  int64
 }
 
 type LayerRejection struct {

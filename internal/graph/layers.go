@@ -85,6 +85,9 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 		if int(n) != len(li.Index.Entries) {
 			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.BlobDigest, n, len(li.Index.Entries))
 		}
+		if err := queries.LayerKeys(ctx, tx, []string{li.BlobDigest}); err != nil {
+			return fmt.Errorf("writing near-duplicate keys of layer %s: %w", li.BlobDigest, err)
+		}
 		return nil
 	})
 	return wrote, err
@@ -140,6 +143,9 @@ func (s *Store) SaveLayerIndexes(ctx context.Context, lis []LayerIndex) (int, er
 			[]string{"blob_digest", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"}, src)
 		if err != nil {
 			return fmt.Errorf("writing layer entries: %w", err)
+		}
+		if err := queries.LayerKeys(ctx, tx, inserted); err != nil {
+			return fmt.Errorf("writing near-duplicate keys of layers: %w", err)
 		}
 		return nil
 	})

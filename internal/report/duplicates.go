@@ -18,6 +18,9 @@ type DuplicatesOptions struct {
 	Limit        int
 	// MinSimilarity is the least similarity of a layer pair (kind layer).
 	MinSimilarity float64
+	// Exhaustive compares every pair of layers that share a file, as
+	// below 0.8 similarity, instead of the kept prefixes: for tests.
+	Exhaustive bool
 }
 
 // LoadDuplicates runs the duplicates report of the chosen kind.
@@ -186,18 +189,40 @@ type LayerDuplicates struct {
 }
 
 func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*LayerDuplicates, error) {
-	rows, err := queries.DuplicatesLayer(ctx, db, dbsqlc.DuplicatesLayerParams{
-		Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, Limit: int64(opts.Limit)})
-	if err != nil {
-		return nil, fmt.Errorf("querying layer duplicates: %w", err)
+	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: []LayerDuplicate{}}
+	if opts.MinSimilarity < nearKeysFloor || opts.Exhaustive {
+		rows, err := queries.DuplicatesLayer(ctx, db, dbsqlc.DuplicatesLayerParams{
+			Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, Limit: int64(opts.Limit)})
+		if err != nil {
+			return nil, fmt.Errorf("querying layer duplicates: %w", err)
+		}
+		for _, r := range rows {
+			out.Pairs = append(out.Pairs, LayerDuplicate{
+				A:           LayerSide{Digest: r.LayerA, Files: int64(r.FilesA), FileBytes: r.FileBytesA, Repository: r.RepositoryA, CreatedBy: r.CreatedByA},
+				B:           LayerSide{Digest: r.LayerB, Files: int64(r.FilesB), FileBytes: r.FileBytesB, Repository: r.RepositoryB, CreatedBy: r.CreatedByB},
+				SharedFiles: r.SharedFiles, BytesSaved: r.BytesSaved, Similarity: r.Similarity,
+			})
+		}
+		return out, nil
 	}
-	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: make([]LayerDuplicate, 0, len(rows))}
+	pairs, err := nearLayerPairs(ctx, db, opts)
+	if err != nil || len(pairs) == 0 {
+		return out, err
+	}
+	var digests []string
+	for _, p := range pairs {
+		digests = append(digests, p.a, p.b)
+	}
+	rows, err := queries.NearLayersSides(ctx, db, digests)
+	if err != nil {
+		return nil, fmt.Errorf("querying the layers of near-duplicate pairs: %w", err)
+	}
+	sides := make(map[string]LayerSide, len(rows))
 	for _, r := range rows {
-		out.Pairs = append(out.Pairs, LayerDuplicate{
-			A:           LayerSide{Digest: r.LayerA, Files: int64(r.FilesA), FileBytes: r.FileBytesA, Repository: r.RepositoryA, CreatedBy: r.CreatedByA},
-			B:           LayerSide{Digest: r.LayerB, Files: int64(r.FilesB), FileBytes: r.FileBytesB, Repository: r.RepositoryB, CreatedBy: r.CreatedByB},
-			SharedFiles: r.SharedFiles, BytesSaved: r.BytesSaved, Similarity: r.Similarity,
-		})
+		sides[r.BlobDigest] = LayerSide{Digest: r.BlobDigest, Files: int64(r.Files), FileBytes: r.FileBytes, Repository: r.Repository, CreatedBy: r.CreatedBy}
+	}
+	for _, p := range pairs {
+		out.Pairs = append(out.Pairs, LayerDuplicate{A: sides[p.a], B: sides[p.b], SharedFiles: p.files, BytesSaved: p.shared, Similarity: p.similarity})
 	}
 	return out, nil
 }
