@@ -13,14 +13,15 @@ import (
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
-// duplicates --kind layer finds pairs from the prefixes kept per layer
-// and compares them from the kept keys; on a registry with file indexes of
-// real shape (rebuilt sources, build outputs copied and chown-ed, npm
-// dependencies sharing popular files, recompressed copies) its pairs are,
-// for every threshold, limit and filter, those a comparison of every pair
-// of live layers from the raw file entries gives, in the same order, with
-// the same figures; and, over every repository, those of the report's
-// exhaustive query (the one below 0.8), names and steps included.
+// duplicates --kind layer reads the pairs kept as layers are indexed
+// (found from each new layer's prefix, compared from the kept keys). On a
+// registry with file indexes of real shape (build outputs copied and
+// chown-ed, npm dependencies sharing popular files, recompressed copies,
+// deleted images) its pairs are, for every threshold, limit and filter,
+// those a comparison of every pair of live layers from the raw file
+// entries gives, in the same order, with the same figures; and, over every
+// repository, those of the report's exhaustive query (the one below 0.8),
+// names and steps included.
 func TestNearDuplicates(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
@@ -32,7 +33,7 @@ func TestNearDuplicates(t *testing.T) {
 	// The synthetic pairs (a build output and its chown-ed copy) share
 	// their largest file. Rebuilt bundles do not: give 80 of the copies
 	// another largest file, so the first file a pair shares lies deeper
-	// in its prefix, and write their keys again.
+	// in its prefix, and write their keys and pairs again.
 	var changed []string
 	if err := pool.QueryRow(ctx, `SELECT array_agg(blob_digest) FROM (SELECT DISTINCT blob_digest FROM layer_files
 		WHERE path LIKE 'srv/%' AND uid = 1000 ORDER BY blob_digest LIMIT 80) c`).Scan(&changed); err != nil {
@@ -43,6 +44,7 @@ func TestNearDuplicates(t *testing.T) {
 		 FROM (SELECT DISTINCT ON (blob_digest) blob_digest, ordinal FROM layer_files
 		       WHERE blob_digest = ANY ($1) AND type = 1 ORDER BY blob_digest, size DESC, ordinal) big
 		 WHERE lf.blob_digest = big.blob_digest AND lf.ordinal = big.ordinal`,
+		`DELETE FROM layer_pairs WHERE layer_a = ANY ($1) OR layer_b = ANY ($1)`,
 		`DELETE FROM layer_prefix_keys WHERE blob_digest = ANY ($1)`,
 		`DELETE FROM layer_file_keys WHERE blob_digest = ANY ($1)`,
 		`SELECT layerq_layer_keys($1)`,

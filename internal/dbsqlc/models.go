@@ -397,6 +397,14 @@ type LayerIndex struct {
 	ScannedAt        time.Time
 }
 
+type LayerPair struct {
+	LayerA      string
+	LayerB      string
+	SharedBytes int64
+	SharedFiles int64
+	Similarity  float64
+}
+
 type LayerPrefixKey struct {
 	BlobDigest string
 	TailBytes  int64

@@ -2,7 +2,11 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/layerq/layerq/internal/graph"
@@ -51,5 +55,137 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	}
 	if other := rows(t, pool, files, "sha256:other"); len(other) != 9 {
 		t.Errorf("%d entries of the second layer, want 9", len(other))
+	}
+}
+
+// Layers indexed at once by several workers, one by one and in batches,
+// keep every pair at least 0.8 similar (layer_pairs): the pairs are those
+// a comparison of every two layers' files gives, two layers indexed in
+// transactions open at the same time included, and two blobs of one
+// diff_id are not a pair.
+func TestLayerPairsConcurrent(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 11))
+	type layer struct {
+		li     graph.LayerIndex
+		tokens map[string]int64 // path and content -> size
+		bytes  int64
+	}
+	var layers []*layer
+	// Families of 20-40 files; each layer is its family's files with a
+	// few changed, dropped or added (some the largest), so pairs fall on
+	// both sides of 0.8 and share their first file at any depth.
+	for fam := range 8 {
+		n := 20 + rng.IntN(20)
+		sizes := make([]int64, n)
+		for i := range sizes {
+			sizes[i] = 1 + rng.Int64N(50_000)
+		}
+		for v := range 8 {
+			l := &layer{tokens: map[string]int64{}}
+			var es []layerscan.Entry
+			add := func(path, content string, size int64) {
+				e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
+				copy(e.Digest[:], digest(content))
+				es = append(es, e)
+				l.bytes += size
+				if size > 0 {
+					l.tokens[path+"\x00"+content] = size
+				}
+			}
+			for i, size := range sizes {
+				switch r := rng.IntN(22); {
+				case r == 0: // dropped
+				case r == 1: // changed
+					add(fmt.Sprintf("f%d", i), fmt.Sprintf("%d/%d/%d", fam, i, v), size)
+				default:
+					add(fmt.Sprintf("f%d", i), fmt.Sprintf("%d/%d", fam, i), size)
+				}
+			}
+			if rng.IntN(3) == 0 {
+				add("extra", fmt.Sprintf("extra %d %d", fam, v), rng.Int64N(80_000))
+			}
+			add("empty", "", 0)
+			diffID := digest(fmt.Sprintf("diff %d %d", fam, v))
+			if v == 7 { // the first variant recompressed: one tar, another blob
+				es, l.tokens, l.bytes = layers[len(layers)-7].li.Index.Entries, layers[len(layers)-7].tokens, layers[len(layers)-7].bytes
+				diffID = layers[len(layers)-7].li.DiffID
+			}
+			l.li = graph.LayerIndex{BlobDigest: digest(fmt.Sprintf("blob %d %d", fam, v)), DiffID: diffID, CompressedSize: 100,
+				Index: &layerscan.Index{Entries: es, UncompressedSize: 1 << 20, Compression: "gzip"}}
+			layers = append(layers, l)
+		}
+	}
+	rng.Shuffle(len(layers), func(i, j int) { layers[i], layers[j] = layers[j], layers[i] })
+	var wg sync.WaitGroup
+	errs := make(chan error, len(layers))
+	for w := range 6 {
+		wg.Go(func() {
+			var batch []graph.LayerIndex
+			for i := w; i < len(layers); i += 6 {
+				if w%2 == 0 {
+					if _, err := store.SaveLayerIndex(ctx, layers[i].li); err != nil {
+						errs <- err
+					}
+					continue
+				}
+				if batch = append(batch, layers[i].li); len(batch) == 3 {
+					if _, err := store.SaveLayerIndexes(ctx, batch); err != nil {
+						errs <- err
+					}
+					batch = nil
+				}
+			}
+			if _, err := store.SaveLayerIndexes(ctx, batch); len(batch) > 0 && err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	var want []string
+	below := 0
+	for i, a := range layers {
+		for _, b := range layers[i+1:] {
+			if a.li.DiffID == b.li.DiffID {
+				continue
+			}
+			var shared, files int64
+			for tok, size := range a.tokens {
+				if _, ok := b.tokens[tok]; ok {
+					shared += size
+					files++
+				}
+			}
+			if shared == 0 {
+				continue
+			}
+			sim := float64(shared) / float64(a.bytes+b.bytes-shared)
+			if sim < 0.8 {
+				below++
+				continue
+			}
+			x, y := a.li.BlobDigest, b.li.BlobDigest
+			if x > y {
+				x, y = y, x
+			}
+			want = append(want, fmt.Sprint([]any{x, y, shared, files, sim}))
+		}
+	}
+	slices.Sort(want)
+	t.Logf("%d pairs at 0.8 or more, %d below", len(want), below)
+	got := rows(t, pool, `SELECT layer_a, layer_b, shared_bytes, shared_files, similarity FROM layer_pairs ORDER BY 1, 2`)
+	if len(want) < 30 || below < 30 {
+		t.Fatalf("%d pairs at 0.8 or more and %d below: the layers test too little", len(want), below)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("layer_pairs (%d):\n%s\nwant (%d):\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
 	}
 }

@@ -19,7 +19,7 @@ type DuplicatesOptions struct {
 	// MinSimilarity is the least similarity of a layer pair (kind layer).
 	MinSimilarity float64
 	// Exhaustive compares every pair of layers that share a file, as
-	// below 0.8 similarity, instead of the kept prefixes: for tests.
+	// below 0.8 similarity, instead of reading the kept pairs: for tests.
 	Exhaustive bool
 }
 
@@ -205,24 +205,8 @@ func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*L
 		}
 		return out, nil
 	}
-	pairs, err := nearLayerPairs(ctx, db, opts)
-	if err != nil || len(pairs) == 0 {
-		return out, err
-	}
-	var digests []string
-	for _, p := range pairs {
-		digests = append(digests, p.a, p.b)
-	}
-	rows, err := queries.NearLayersSides(ctx, db, digests)
-	if err != nil {
-		return nil, fmt.Errorf("querying the layers of near-duplicate pairs: %w", err)
-	}
-	sides := make(map[string]LayerSide, len(rows))
-	for _, r := range rows {
-		sides[r.BlobDigest] = LayerSide{Digest: r.BlobDigest, Files: int64(r.Files), FileBytes: r.FileBytes, Repository: r.Repository, CreatedBy: r.CreatedBy}
-	}
-	for _, p := range pairs {
-		out.Pairs = append(out.Pairs, LayerDuplicate{A: sides[p.a], B: sides[p.b], SharedFiles: p.files, BytesSaved: p.shared, Similarity: p.similarity})
+	if err := loadNearLayers(ctx, db, opts, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
