@@ -13,36 +13,23 @@ const nearLayers = `-- name: NearLayers :many
 SELECT p.layer_a, p.layer_b, p.shared_bytes, p.shared_files, p.similarity
 FROM layer_pairs p
 WHERE p.similarity >= $1::float8
-    AND CASE WHEN $2::boolean THEN
-            EXISTS (SELECT FROM live_layer_blobs l JOIN blobs b ON b.digest = l.blob_digest AND b.diff_id IS NOT NULL WHERE l.blob_digest = p.layer_a)
-            AND EXISTS (SELECT FROM live_layer_blobs l JOIN blobs b ON b.digest = l.blob_digest AND b.diff_id IS NOT NULL WHERE l.blob_digest = p.layer_b)
-        ELSE
-            p.layer_a IN (SELECT ll.blob_digest FROM live_layers ll WHERE ll.repository ~ $3::text AND ll.diff_id IS NOT NULL)
-            AND p.layer_b IN (SELECT ll.blob_digest FROM live_layers ll WHERE ll.repository ~ $3::text AND ll.diff_id IS NOT NULL)
-        END
+    AND EXISTS (SELECT FROM live_layer_blobs l JOIN blobs b ON b.digest = l.blob_digest AND b.diff_id IS NOT NULL WHERE l.blob_digest = p.layer_a)
+    AND EXISTS (SELECT FROM live_layer_blobs l JOIN blobs b ON b.digest = l.blob_digest AND b.diff_id IS NOT NULL WHERE l.blob_digest = p.layer_b)
 ORDER BY p.shared_bytes DESC, p.similarity DESC, p.layer_a, p.layer_b
-LIMIT $4::bigint
+LIMIT $2::bigint
 `
 
 type NearLayersParams struct {
-	MinSimilarity   float64
-	EveryRepository bool
-	Repository      string
-	PageLimit       int64
+	MinSimilarity float64
+	PageLimit     int64
 }
 
-// duplicates --kind layer at min_similarity >= 0.8: the pairs of live
-// layers (with a diff_id) at least that similar that share the most, from
-// the kept pairs (layer_pairs, sql/functions/layer_keys.sql). Unless
-// every_repository, both layers are in live images of repositories
-// matching repository (a regexp).
+// duplicates --kind layer at min_similarity >= 0.8 over every repository:
+// the pairs of live layers (with a diff_id) at least that similar that
+// share the most, from the kept pairs (layer_pairs,
+// sql/functions/layer_keys.sql), in the order of their index.
 func (q *Queries) NearLayers(ctx context.Context, db DBTX, arg NearLayersParams) ([]LayerPair, error) {
-	rows, err := db.Query(ctx, nearLayers,
-		arg.MinSimilarity,
-		arg.EveryRepository,
-		arg.Repository,
-		arg.PageLimit,
-	)
+	rows, err := db.Query(ctx, nearLayers, arg.MinSimilarity, arg.PageLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -17,9 +17,14 @@ const nearKeysFloor = 0.8
 // top pairs of live layers at least opts.MinSimilarity (>= nearKeysFloor)
 // similar, with what the report shows of each layer.
 func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *LayerDuplicates) error {
-	pairs, err := queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{
-		MinSimilarity: opts.MinSimilarity, EveryRepository: opts.Repositories.All(),
-		Repository: opts.Repositories.Regexp(), PageLimit: int64(opts.Limit)})
+	var pairs []dbsqlc.LayerPair
+	var err error
+	if opts.Repositories.All() {
+		pairs, err = queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
+	} else {
+		pairs, err = queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
+			Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
+	}
 	if err != nil {
 		return fmt.Errorf("querying layer duplicates: %w", err)
 	}

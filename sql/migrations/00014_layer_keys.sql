@@ -109,7 +109,23 @@ LANGUAGE sql SET enable_seqscan = off AS $$
 $$;
 -- +goose StatementEnd
 
-SELECT layerq_layer_keys(array(SELECT blob_digest FROM layer_indexes));
+-- The layers already indexed, 1,000 at a time as the ingest would write
+-- them: each batch pairs with those before it and within itself.
+-- +goose StatementBegin
+DO $$
+DECLARE
+    batch text[];
+BEGIN
+    FOR batch IN
+        SELECT array_agg(blob_digest) FROM (
+            SELECT blob_digest, (row_number() OVER (ORDER BY blob_digest) - 1) / 1000 AS n FROM layer_indexes) x
+        GROUP BY n ORDER BY n
+    LOOP
+        PERFORM layerq_layer_keys(batch);
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
 DROP FUNCTION layerq_layer_keys(text[]);
