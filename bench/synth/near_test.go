@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/layerq/layerq/bench/synth"
-	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
