@@ -365,3 +365,9 @@ echo
 echo "layerq (run 1):"
 sed 's/^/    /' "$WORK/out-layerq-1.scan"
 sed 's/^/    /' "$WORK/out-layerq-1.bloat"
+echo
+# The figures once more as a `go test -bench` result line, which the suite
+# (bench/cmd/benchsuite) reads.
+printf 'BenchmarkBloatVsDive %s %s layerq-s %s peer-s %s peer/layerq %s layerq-scan-s %s layerq-bloat-s %s layerq-cpu-s %s layerq-postgres-cpu-s %s peer-cpu-s\n' \
+	"$RUNS" "$l_wall" "$p_wall" "$(awk -v a="$p_wall" -v b="$l_wall" 'BEGIN {printf "%.3f", a / b}')" \
+	"$(step layerq 1)" "$(step layerq 2)" "$l_cpu" "$l_pgcpu" "$p_cpu"

@@ -60,18 +60,26 @@ BEGIN
         WHERE lf.blob_digest = ANY (coalesce(added, '{}') || coalesce(removed, '{}')) AND lf.type = 1 AND lf.digest IS NOT NULL
         GROUP BY lf.digest
     ),
+    -- Each content's copies before this fold, read by its key (the
+    -- statement sees file_contents as it was before the insert below). Not
+    -- a join of the insert's RETURNING with d: on a table the planner has
+    -- no statistics for yet, both sides look like one row, and a nested
+    -- loop over two CTE scans is quadratic in the files the fold adds.
+    o AS (
+        SELECT d.digest, coalesce(fc.size, d.size) AS size, d.copies, coalesce(fc.copies, 0) AS old
+        FROM d LEFT JOIN file_contents fc ON fc.digest = d.digest
+    ),
     up AS (
         INSERT INTO file_contents AS t (digest, size, copies, layers, sample_path)
         SELECT digest, size, copies, layers, path FROM d ORDER BY digest
         ON CONFLICT (digest) DO UPDATE
         SET copies = t.copies + excluded.copies, layers = t.layers + excluded.layers, sample_path = least(t.sample_path, excluded.sample_path)
-        RETURNING t.digest, t.size, t.copies
     ),
     delta AS (
-        SELECT sum(d.copies) AS files, sum(d.size * d.copies) AS bytes,
-            sum((up.copies > 0)::integer - (up.copies - d.copies > 0)::integer) AS uniq,
-            sum(up.size * ((up.copies > 0)::integer - (up.copies - d.copies > 0)::integer)) AS uniq_bytes
-        FROM up JOIN d USING (digest)
+        SELECT sum(copies) AS files, sum(size * copies) AS bytes,
+            sum((old + copies > 0)::integer - (old > 0)::integer) AS uniq,
+            sum(size * ((old + copies > 0)::integer - (old > 0)::integer)) AS uniq_bytes
+        FROM o
     )
     UPDATE file_totals t
     SET layers = t.layers + d_layers, unindexed = t.unindexed + d_unindexed,

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,13 +29,15 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// bench is one `go test -bench` run.
+// bench is one `go test -bench` run, or one run of a script that prints
+// `BenchmarkName  1  value unit value unit...` lines as go test does.
 type bench struct {
 	name    string // for the log
 	pkg     string
 	pattern string
 	times   string // -benchtime
 	env     []string
+	script  []string // a command to run instead of go test
 }
 
 // results maps benchmark name (without the -N suffix) to unit to value.
@@ -53,8 +56,14 @@ var procsSuffix = func() string {
 
 // run runs b and parses its metrics.
 func run(b bench, into results) error {
-	fmt.Fprintf(os.Stderr, "benchsuite: %s: go test -bench %s %s\n", b.name, b.pattern, b.pkg)
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", b.pattern, "-benchtime", b.times, "-timeout", "60m", b.pkg)
+	var cmd *exec.Cmd
+	if b.script != nil {
+		fmt.Fprintf(os.Stderr, "benchsuite: %s: %s\n", b.name, strings.Join(b.script, " "))
+		cmd = exec.Command(b.script[0], b.script[1:]...)
+	} else {
+		fmt.Fprintf(os.Stderr, "benchsuite: %s: go test -bench %s %s\n", b.name, b.pattern, b.pkg)
+		cmd = exec.Command("go", "test", "-run", "^$", "-bench", b.pattern, "-benchtime", b.times, "-timeout", "90m", b.pkg)
+	}
 	cmd.Env = append(os.Environ(), b.env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
@@ -86,24 +95,36 @@ func run(b bench, into results) error {
 }
 
 func main() {
-	quick := flag.Bool("quick", false, "smaller runs (10k images for the large report graph, 100 events per worker run)")
+	quick := flag.Bool("quick", false, "smaller runs (10k images for the large report graph and the graph with file indexes, 100 events per worker run, 3 runs of the dive comparison)")
+	million := flag.String("million", "", "also time every report as a process on the graph at `URL` (a database synthgraph wrote with --images 1000000: 53 min on 2 cores, so not made here), for the growth curve's third point")
 	docs := flag.String("docs", "docs", "the docs directory to write benchmarks.md and img/ into")
-	only := flag.String("only", "", "run only the benchmarks whose name contains `TEXT`, and take the others from the last run's results (docs/img/bench-results.json); -only none re-renders")
+	only := flag.String("only", "", "run only the benchmarks whose name contains `TEXT` (or one of several, comma-separated), and take the others from the last run's results (docs/img/bench-results.json); -only none re-renders")
 	flag.Parse()
 	big := "100000"
 	events := "300"
+	diveRuns := "5"
 	if *quick {
-		big, events = "10000", "100"
+		big, events, diveRuns = "10000", "100", "3"
 	}
 	all := []bench{
-		{"scan vs raw GETs (go-containerregistry's registry)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", nil},
-		{"scan vs raw GETs (distribution)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", []string{"LAYERQ_BENCH_REGISTRY=distribution"}},
-		{"synthetic registry scan", "./internal/scan/", "^BenchmarkScanSynthetic$", "3x", nil},
-		{"webhook to graph", "./internal/serve/", "^BenchmarkWebhookToGraph$", "3x", nil},
-		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil},
-		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}},
-		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}},
-		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}},
+		{"scan vs raw GETs (go-containerregistry's registry)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", nil, nil},
+		{"scan vs raw GETs (distribution)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", []string{"LAYERQ_BENCH_REGISTRY=distribution"}, nil},
+		{"synthetic registry scan", "./internal/scan/", "^BenchmarkScanSynthetic$", "3x", nil, nil},
+		{"webhook to graph", "./internal/serve/", "^BenchmarkWebhookToGraph$", "3x", nil, nil},
+		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil, nil},
+		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
+		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
+		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}, nil},
+		{"processes at 10k images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
+		{"processes at " + big + " images with file indexes", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big, "LAYERQ_SYNTH_FILES=1"}, nil},
+		{"dashboard panels at " + big + " images", "./dashboards/", "^BenchmarkPanels$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
+		{"registry to bloat report vs skopeo + dive", "", "", "", []string{"RUNS=" + diveRuns}, []string{"bash", "bench/bloat_vs_dive.sh"}},
+	}
+	if big != "10000" {
+		all = append(all, bench{"processes at " + big + " images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil})
+	}
+	if *million != "" {
+		all = append(all, bench{"processes at 1000000 images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_BENCH_DATABASE_URL=" + *million}, nil})
 	}
 	got := map[string]results{}
 	saved := filepath.Join(*docs, "img", "bench-results.json")
@@ -118,11 +139,13 @@ func main() {
 		}
 	}
 	started := time.Now()
+	var ran []bench
 	for _, b := range all {
-		if !strings.Contains(b.name, *only) {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(t string) bool { return strings.Contains(b.name, t) }) {
 			continue
 		}
 		r := results{}
+		ran = append(ran, b)
 		if err := run(b, r); err != nil {
 			fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
 			os.Exit(1)
@@ -136,7 +159,7 @@ func main() {
 	if b, err := json.MarshalIndent(got, "", "  "); err == nil {
 		os.WriteFile(saved, b, 0o644)
 	}
-	for _, b := range all {
+	for _, b := range ran {
 		if len(got[b.name]) == 0 {
 			fmt.Fprintf(os.Stderr, "benchsuite: %s reported nothing: see its output above\n", b.name)
 			os.Exit(1)
@@ -244,6 +267,10 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 	row("2 worker processes", f1(wk["events/s-2w"])+" events/s", "1 worker", f2(wk["scale-2w"])+"× (goal ≥ 1.8×)")
 	row("4 worker processes", f1(wk["events/s-4w"])+" events/s", "1 worker", f2(wk["scale-4w"])+"×")
 	row("worker peak RSS", f1(wk["worker-peak-RSS-MiB"])+" MiB", "", "")
+	if d := got["registry to bloat report vs skopeo + dive"]["BenchmarkBloatVsDive"]; d != nil {
+		row("registry → bloat report, one 153 MB image (`scan --layers` "+f2(d["layerq-scan-s"])+" s, `bloat` "+f2(d["layerq-bloat-s"])+" s; bench/bloat_vs_dive.sh)",
+			f2(d["layerq-s"])+" s", "skopeo copy + dive --ci: "+f2(d["peer-s"])+" s", f1(d["peer/layerq"])+"× faster (goal ≥ 4×)")
+	}
 
 	// Report latency at both sizes.
 	sizes := []string{"10k", big}
@@ -281,8 +308,61 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 		}
 		fmt.Fprintf(&s, "| %s | %s ms | %s ms | %s | %s |\n", n, f1(a), f1(b), growth, vs)
 	}
+	procSizes, procNames, procs := processes(got, big)
+	if len(procNames) > 0 {
+		fmt.Fprintf(&s, "\nEvery report as a user runs it: the `layerq` process from exec to exit (BenchmarkProcess), p50 of 5 after a warm run, on the synthetic graphs; the goal is 150 ms at 1M images (file-level reports on the graph with file indexes), of which 30 ms fixed cost (`storage-by-namespace` reads one small kept row: its time is the fixed cost; `help` opens no database):\n\n| report |")
+		for _, z := range procSizes {
+			fmt.Fprintf(&s, " %s |", z.label)
+		}
+		s.WriteString("\n|---|")
+		for range procSizes {
+			s.WriteString("---|")
+		}
+		s.WriteString("\n")
+		for _, n := range procNames {
+			fmt.Fprintf(&s, "| %s |", n)
+			for _, z := range procSizes {
+				v, ok := procs[n][z.label]
+				switch {
+				case !ok:
+					s.WriteString(" – |")
+				case v < 0:
+					fmt.Fprintf(&s, " over %s s |", f0(-v))
+				default:
+					fmt.Fprintf(&s, " %s ms |", f0(v))
+				}
+			}
+			s.WriteString("\n")
+		}
+	}
+	if pn := got["dashboard panels at "+big+" images"]; len(pn) > 0 {
+		type panel struct {
+			name string
+			ms   float64
+		}
+		var ps []panel
+		over := 0
+		for n, v := range pn {
+			if name, ok := strings.CutPrefix(n, "BenchmarkPanels/"); ok {
+				ps = append(ps, panel{name, v["p50-ms"]})
+				if v["p50-ms"] > 100 {
+					over++
+				}
+			}
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].ms > ps[j].ms || ps[i].ms == ps[j].ms && ps[i].name < ps[j].name })
+		fmt.Fprintf(&s, "\nDashboard panel queries as Grafana runs them on each refresh (BenchmarkPanels, every value of each variable), p50 of 5, %s images; goal 100 ms, %d of %d over:\n\n| dashboard/panel | p50 |\n|---|---|\n", big, over, len(ps))
+		for _, p := range ps {
+			fmt.Fprintf(&s, "| %s | %s ms |\n", p.name, f1(p.ms))
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(docs, "img"), 0o755); err != nil {
 		return "", err
+	}
+	if len(procNames) > 0 {
+		if err := plotProcesses(filepath.Join(docs, "img", "bench-processes.svg"), procSizes, procNames, procs); err != nil {
+			return "", err
+		}
 	}
 	if err := plotWorkers(filepath.Join(docs, "img", "bench-workers.svg"), wk); err != nil {
 		return "", err
@@ -291,6 +371,9 @@ func render(m string, all []bench, got map[string]results, big, docs string) (st
 		return "", err
 	}
 	s.WriteString("\n![events/s against worker processes](img/bench-workers.svg)\n![report latency against graph size](img/bench-reports.svg)\n")
+	if len(procNames) > 0 {
+		s.WriteString("![process wall time of every report against graph size](img/bench-processes.svg)\n")
+	}
 	return s.String(), nil
 }
 
@@ -332,6 +415,104 @@ func plotReports(path string, names []string, reports map[string]map[string]floa
 	p.Legend.Top, p.Legend.Left = true, true
 	p.X.Min, p.X.Max = 0, bigK/1000*1.05
 	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+}
+
+// graphSize is one graph BenchmarkProcess ran on.
+type graphSize struct {
+	label  string  // column heading
+	images float64 // for the plot's x axis
+	files  bool
+}
+
+// processes gathers BenchmarkProcess's medians by case and graph:
+// case -> label -> ms, negative for a case that timed out (its timeout in
+// seconds, negated).
+func processes(got map[string]results, big string) ([]graphSize, []string, map[string]map[string]float64) {
+	bigN, _ := strconv.ParseFloat(big, 64)
+	candidates := []struct {
+		bench string
+		size  graphSize
+	}{
+		{"processes at 10k images", graphSize{"10k images", 10000, false}},
+		{"processes at " + big + " images", graphSize{big + " images", bigN, false}},
+		{"processes at " + big + " images with file indexes", graphSize{big + " images, file indexes", bigN, true}},
+		{"processes at 1000000 images", graphSize{"1000000 images", 1000000, false}},
+	}
+	var sizes []graphSize
+	procs := map[string]map[string]float64{}
+	for _, c := range candidates {
+		r := got[c.bench]
+		if len(r) == 0 {
+			continue
+		}
+		sizes = append(sizes, c.size)
+		for n, v := range r {
+			name, ok := strings.CutPrefix(n, "BenchmarkProcess/")
+			if !ok {
+				continue
+			}
+			if procs[name] == nil {
+				procs[name] = map[string]float64{}
+			}
+			if t, ok := v["timed-out-s"]; ok {
+				procs[name][c.size.label] = -t
+			} else {
+				procs[name][c.size.label] = v["p50-ms"]
+			}
+		}
+	}
+	var names []string
+	for n := range procs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return sizes, names, procs
+}
+
+// plotProcesses draws the growth curve: each report's process wall time
+// against the images in the graph (the graphs without file indexes; the
+// file-level reports have their own line on the graph with them).
+func plotProcesses(path string, sizes []graphSize, names []string, procs map[string]map[string]float64) error {
+	p := plot.New()
+	p.Title.Text = "layerq reports as processes: p50 wall time against graph size"
+	p.X.Label.Text = "images in the graph (log scale; dashed: the graph with file indexes)"
+	p.Y.Label.Text = "ms (log scale)"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	for i, n := range names {
+		for _, files := range []bool{false, true} {
+			var pts plotter.XYs
+			for _, z := range sizes {
+				if v, ok := procs[n][z.label]; ok && v > 0 && z.files == files {
+					pts = append(pts, plotter.XY{X: z.images, Y: v})
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			l, sc, err := plotter.NewLinePoints(pts)
+			if err != nil {
+				return err
+			}
+			c := plotutil.Color(i)
+			l.Color, sc.Color = c, c
+			sc.Shape = plotutil.Shape(i)
+			if files {
+				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(l, sc)
+			if !files {
+				p.Legend.Add(n, l, sc)
+			}
+		}
+	}
+	goal := plotter.NewFunction(func(float64) float64 { return 150 })
+	goal.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+	p.Add(goal)
+	p.Legend.Add("goal 150 ms", goal)
+	p.Legend.Top, p.Legend.Left = true, true
+	p.X.Min, p.X.Max = 8000, 1.25e6
+	return p.Save(8*vg.Inch, 6*vg.Inch, path)
 }
 
 // The section of docs/benchmarks.md the suite owns.
