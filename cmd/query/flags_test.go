@@ -62,6 +62,27 @@ func TestFlagsWhereUsersTypeThem(t *testing.T) {
 		}
 	}
 
+	// Two references, the flags anywhere among them.
+	var diffOut string
+	for i, args := range [][]string{
+		{"--database-url", url, "-o", "csv", "diff", "--platform", "linux/amd64", "team/app:1", "team/other:1"},
+		{"diff", "team/app:1", "-o", "csv", "team/other:1", "--database-url", url, "--platform", "linux/amd64"},
+	} {
+		out, _, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		// app's layer removed, other's added, both above the base.
+		if err != nil || len(recs) != 3 || recs[1][1] != "removed" || recs[2][1] != "added" {
+			t.Errorf("%q: %q, %v", args, recs, err)
+		}
+		if i > 0 && out != diffOut {
+			t.Errorf("%q printed\n%s\nwant\n%s", args, out, diffOut)
+		}
+		diffOut = out
+	}
+
 	// A report needing no database takes them too.
 	out, _, err := runCLI(t, "version", "--data-dir", t.TempDir(), "-o", "json", "--database-url", "postgres://unused")
 	var v map[string]any
@@ -89,6 +110,9 @@ func TestArgumentMistakesAreOneLine(t *testing.T) {
 		{[]string{"bloat", "--", "-x"}, `bloat takes no arguments (got ["-x"]): give an image with --image REF`},
 		{[]string{"bloat", "team/app:1", "--fail-over", "10MB"}, `bloat takes no arguments (got ["team/app:1"]): give an image with --image REF`},
 		{[]string{"top-shared", "extra", "-o", "json"}, `top-shared takes no arguments (got ["extra"])`},
+		{[]string{"diff", "x:1", "-o", "json"}, `diff takes two image references, A and B, like team-a/api:1.2 team-a/api:1.3 (got 1 arguments: ["x:1"])`},
+		{[]string{"diff", "x:1", "y:1", "z:1"}, `diff takes two image references, A and B, like team-a/api:1.2 team-a/api:1.3 (got 3 arguments: ["x:1" "y:1" "z:1"])`},
+		{[]string{"diff", "x:1", "y:1", "--limit", "-1"}, `--limit must be at least 0 (got -1)`},
 		{[]string{"duplicates", "a", "b"}, `duplicates takes no arguments (got ["a" "b"])`},
 		{[]string{"cache", "x", "--limit", "0"}, `cache takes no arguments (got ["x"])`},
 		{[]string{"version", "x"}, `version takes no arguments (got ["x"])`},

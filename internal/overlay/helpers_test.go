@@ -136,9 +136,13 @@ func checkInvariants(t testing.TB, layers [][]layerscan.Entry, res *Result) {
 	if again := Apply(layers); !reflect.DeepEqual(again, res) {
 		t.Errorf("second Apply differs:\n got %+v\nwant %+v", again, res)
 	}
-	if m := applyModel(layers); !reflect.DeepEqual(m, res) {
+	m, visible := applyModel(layers)
+	if !reflect.DeepEqual(m, res) {
 		t.Errorf("model disagrees:\nmodel %s final %d/%d\napply %s final %d/%d",
 			fmtLosses(m.Losses), m.FinalFiles, m.FinalBytes, fmtLosses(res.Losses), res.FinalFiles, res.FinalBytes)
+	}
+	if got := Final(layers); !slices.Equal(got, visible) {
+		t.Errorf("Final disagrees with the model:\n got %+v\nwant %+v", got, visible)
 	}
 }
 
@@ -170,8 +174,10 @@ func fmtLosses(ls []Loss) string {
 // applyModel is a second, deliberately naive implementation of the same
 // rules over a flat map of paths: removing a directory scans every path.
 // It shares no code with Apply, so the two agreeing checks the tree (its
-// lookups, implicit directories, detached subtrees and parent cache).
-func applyModel(layers [][]layerscan.Entry) *Result {
+// lookups, implicit directories, detached subtrees and parent cache). It
+// also returns the regular files the final filesystem shows, by path, as
+// Final does.
+func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 	type mnode struct {
 		typ  layerscan.EntryType
 		file int
@@ -282,6 +288,13 @@ func applyModel(layers [][]layerscan.Entry) *Result {
 			fs[e.Path] = n
 		}
 	}
+	var visible []Visible
+	for p, n := range fs {
+		if n.typ == layerscan.File {
+			visible = append(visible, Visible{Path: p, Layer: files[n.file].layer, Entry: files[n.file].entry})
+		}
+	}
+	slices.SortFunc(visible, func(x, y Visible) int { return strings.Compare(x.Path, y.Path) })
 	for _, f := range files {
 		e := layers[f.layer][f.entry]
 		if f.paths > 0 {
@@ -303,5 +316,5 @@ func applyModel(layers [][]layerscan.Entry) *Result {
 		}
 		return 0
 	})
-	return res
+	return res, visible
 }

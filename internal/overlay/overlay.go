@@ -160,6 +160,46 @@ type Loss struct {
 // filesystem shows and what it hides. It does not modify layers; the
 // strings of the returned Losses are the entries' own.
 func Apply(layers [][]layerscan.Entry) *Result {
+	return apply(layers).result()
+}
+
+// Visible is a regular file the final filesystem shows at Path: the File
+// entry Entry of layer Layer made its file (for a path that is a hard link,
+// the file's own File entry, wherever the link was made).
+type Visible struct {
+	Path         string
+	Layer, Entry int
+}
+
+// Final applies layers as Apply does and returns every path of a regular
+// file the final filesystem shows, sorted by path (bytewise). Several hard
+// links to one file are several paths.
+func Final(layers [][]layerscan.Entry) []Visible {
+	a := apply(layers)
+	var out []Visible
+	var walk func(prefix string, d *node)
+	walk = func(prefix string, d *node) {
+		for name, n := range d.children {
+			p := name
+			if prefix != "" {
+				p = prefix + "/" + name
+			}
+			switch n.typ {
+			case layerscan.File:
+				in := &a.inodes[n.inode]
+				out = append(out, Visible{Path: p, Layer: int(in.layer), Entry: int(in.entry)})
+			case layerscan.Dir:
+				walk(p, n)
+			}
+		}
+	}
+	walk("", a.root)
+	slices.SortFunc(out, func(x, y Visible) int { return strings.Compare(x.Path, y.Path) })
+	return out
+}
+
+// apply applies layers to an empty filesystem.
+func apply(layers [][]layerscan.Entry) *applier {
 	files := 0
 	for _, entries := range layers {
 		for i := range entries {
@@ -188,7 +228,7 @@ func Apply(layers [][]layerscan.Entry) *Result {
 			a.add(l, i, e)
 		}
 	}
-	return a.result()
+	return a
 }
 
 // node is one path of the filesystem.

@@ -106,7 +106,6 @@ func mustBuild(t *testing.T, s sample.Spec) v1.Image {
 
 func setupBloat(t *testing.T) bloatCorpus {
 	t.Helper()
-	ctx := context.Background()
 	reg := registrytest.New(t)
 	c := bloatCorpus{pool: pgtest.NewPool(t)}
 	c.base = mustBuild(t, sample.Spec{Steps: []sample.Step{baseStep}})
@@ -149,11 +148,25 @@ func setupBloat(t *testing.T) bloatCorpus {
 		c.layerSizes, c.layerTars = append(c.layerSizes, sz), append(c.layerTars, n)
 	}
 
+	// base (twice: gzip, zstd), 9 app layers, the rebuilt install layer,
+	// the child's layer.
+	if sum := scanLayers(t, c.pool, reg); sum.Indexed != 13 || sum.Skipped != 0 || sum.Rejected+sum.Failed != 0 {
+		t.Fatalf("indexing: %+v", sum)
+	}
+	return c
+}
+
+// scanLayers scans reg into the graph as registry "reg.test", as
+// `layerq-ingest scan --layers` does: the manifests, then every layer's
+// file index, then the fold (which keeps image_bases).
+func scanLayers(t *testing.T, pool *pgxpool.Pool, reg *registrytest.Server) layerindex.Summary {
+	t.Helper()
+	ctx := context.Background()
 	w, err := walker.New(walker.Options{Jobs: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := graph.New(c.pool)
+	store := graph.New(pool)
 	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "reg.test", Repositories: repoglob.Compile("**")}); err != nil {
 		t.Fatal(err)
 	}
@@ -165,16 +178,10 @@ func setupBloat(t *testing.T) bloatCorpus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// base (twice: gzip, zstd), 9 app layers, the rebuilt install layer,
-	// the child's layer.
-	if sum.Indexed != 13 || sum.Skipped != 0 || sum.Rejected+sum.Failed != 0 {
-		t.Fatalf("indexing: %+v", sum)
-	}
-	// The bases (image_bases) are kept by the aggregates.
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return sum
 }
 
 // loadBloat runs the bloat report as layerq does: the fold, the waste of
