@@ -48,10 +48,10 @@ type Diff struct {
 	Layers                 []DiffLayer `json:"layers"`
 	// FilesCompared: every layer of both images has a file index, so the
 	// file changes below are complete.
-	FilesCompared bool        `json:"files_compared"`
-	FilesNote     string      `json:"files_note,omitempty"`
-	Files         DiffFiles   `json:"file_totals"`
-	FileChanges   []DiffFile  `json:"files"`
+	FilesCompared bool       `json:"files_compared"`
+	FilesNote     string     `json:"files_note,omitempty"`
+	Files         DiffFiles  `json:"file_totals"`
+	FileChanges   []DiffFile `json:"files"`
 	limit         int
 }
 
