@@ -224,6 +224,9 @@ type CacheTransition struct {
 	FirstChangedPosition *int32
 	FirstChangedStep     *string
 	Step                 *string
+	BaseFrom             *string
+	BaseTo               *string
+	BaseMoved            bool
 }
 
 type Config struct {

@@ -112,8 +112,17 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		FROM cache_transitions GROUP BY 1, 2`},
 	{"cache step rollups", `
 		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
-		SELECT repository_id, stream_kind, step, first_changed_position = 0, count(*)::integer
+		SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_moved, count(*)::integer
 		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
+	// Whether the base moved between two compared builds: the bases they
+	// are on now, and the first change among the new base's layers.
+	{"cache transitions' base moves", `
+		SELECT id, base_from, base_to, base_moved FROM cache_transitions`, `
+		SELECT t.id, f.base_digest, b.base_digest,
+			coalesce(t.first_changed_position < b.base_layers AND f.base_digest IS DISTINCT FROM b.base_digest, false)
+		FROM cache_transitions t
+		LEFT JOIN image_bases f ON f.manifest_digest = t.from_digest
+		LEFT JOIN image_bases b ON b.manifest_digest = t.to_digest`},
 	{"image index state", `
 		SELECT manifest_digest, unindexed, rejected, run_sizes FROM image_index_state
 		WHERE manifest_digest IN (SELECT manifest_digest FROM manifest_layers)`, `
@@ -380,6 +389,13 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	}
 	if live < 10 {
 		t.Fatalf("only %d live memberships after the run; the test should leave a graph to check", live)
+	}
+	var moved, kept int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE base_moved), count(*) FILTER (WHERE NOT base_moved) FROM cache_transitions`).Scan(&moved, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if moved == 0 || kept == 0 {
+		t.Fatalf("%d compared builds whose base moved, %d whose base did not: the test should leave both to check", moved, kept)
 	}
 	// The last images ready are analyzed too, after the writers: the
 	// history ends with waste to fold whatever the schedule was.

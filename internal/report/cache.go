@@ -57,6 +57,33 @@ type Transition struct {
 	// reused.
 	FirstChangedPosition *int   `json:"first_changed_position"`
 	FirstChangedStep     string `json:"first_changed_step"`
+	// BaseMoved: the two builds are on different builds of their base and
+	// the first changed layer is the new base's: the base moved, which a
+	// build cache cannot serve. Base names it (repository:tag, or the
+	// repository); BaseFrom and BaseTo are the two base builds (BaseFrom
+	// "" when the earlier build's base is not known).
+	BaseMoved bool   `json:"base_moved"`
+	Base      string `json:"base"`
+	BaseFrom  string `json:"base_from"`
+	BaseTo    string `json:"base_to"`
+}
+
+// firstChange is what a transition's first change was, for people: the
+// step, or the base's move from one build to the next.
+func (t Transition) firstChange() stepCell {
+	if !t.BaseMoved {
+		return step(t.FirstChangedStep)
+	}
+	from := "another base"
+	if t.BaseFrom != "" {
+		from = output.Digest(t.BaseFrom).Short()
+	}
+	name := t.Base
+	if name == "" {
+		name = "the base"
+	}
+	s := fmt.Sprintf("base moved: %s %s → %s", name, from, output.Digest(t.BaseTo).Short())
+	return stepCell{s, s}
 }
 
 // CacheRepository is the reuse between one repository's builds.
@@ -106,8 +133,11 @@ type CacheMonth struct {
 
 // CacheBuster is a step that was often the first to change.
 type CacheBuster struct {
-	Step        string `json:"step"`
-	BaseChanged bool   `json:"base_changed"`
+	Step string `json:"step"`
+	// BaseChanged: the step's layer was the base's (the first layer
+	// changed, or the base had moved to another build), not a step of the
+	// images' own.
+	BaseChanged bool `json:"base_changed"`
 	// Busts counts the compared builds in which the step was the first to
 	// change.
 	Busts        int64  `json:"busts"`
@@ -306,6 +336,12 @@ func transition(r dbsqlc.CacheTransitionsRow) Transition {
 		pos := int(*r.FirstChangedPosition)
 		t.FirstChangedPosition = &pos
 	}
+	if r.BaseMoved {
+		t.BaseMoved, t.BaseFrom, t.BaseTo, t.Base = true, r.BaseFrom, r.BaseTo, r.BaseRepository
+		if r.BaseTag != "" {
+			t.Base += ":" + r.BaseTag
+		}
+	}
 	return t
 }
 
@@ -378,8 +414,12 @@ func (c *Cache) Preamble() []string {
 	if len(c.Busters) > 0 {
 		lines = append(lines, "", "Top cache busters:")
 		for _, b := range c.Busters {
+			what := output.Truncate(b.Step, 80)
+			if b.BaseChanged {
+				what = "the base changed, first at " + what
+			}
 			lines = append(lines, fmt.Sprintf("  first to change in %s of %s: %s", output.Count(b.Busts, "build", "builds"),
-				output.Count(b.Repositories, "repository", "repositories"), output.Truncate(b.Step, 80)))
+				output.Count(b.Repositories, "repository", "repositories"), what))
 			if b.Advice != "" {
 				lines = append(lines, "    → "+b.Advice)
 			}
@@ -400,7 +440,8 @@ func (c *Cache) Empty() string {
 // keys those of a Transition.
 func (c *Cache) Columns() []output.Column {
 	return output.Cols("registry", "repository", "stream_kind", "tag", "platform", "config_platform", "from", "to", "at",
-		"reused_layers", "total_layers", "reused_bytes", "total_bytes", "reuse_ratio", "first_changed_position", "first_changed_step")
+		"reused_layers", "total_layers", "reused_bytes", "total_bytes", "reuse_ratio", "first_changed_position", "first_changed_step",
+		"base_moved", "base", "base_from", "base_to")
 }
 
 // Rows implements output.Table.
@@ -410,7 +451,8 @@ func (c *Cache) Rows() [][]any {
 		for _, t := range r.Transitions {
 			out = append(out, []any{t.Registry, t.Repository, t.StreamKind, t.Tag, t.Platform, t.ConfigPlatform,
 				output.Digest(t.From), output.Digest(t.To), t.At, t.ReusedLayers, t.TotalLayers,
-				output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes), output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.FirstChangedStep})
+				output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes), output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.FirstChangedStep,
+				t.BaseMoved, t.Base, output.Digest(t.BaseFrom), output.Digest(t.BaseTo)})
 		}
 	}
 	return out
@@ -452,7 +494,7 @@ func (c *Cache) TableRows() [][]any {
 			out = append(out, []any{t.Registry, t.Repository, stream, platform, t.At.UTC().Format("2006-01-02 15:04"), output.Digest(t.From), output.Digest(t.To),
 				fmt.Sprintf("%d of %d", t.ReusedLayers, t.TotalLayers),
 				fmt.Sprintf("%s of %s", output.Bytes(t.ReusedBytes), output.Bytes(t.TotalBytes)),
-				output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), step(t.FirstChangedStep)})
+				output.Ratio(t.ReuseRatio), position(t.FirstChangedPosition), t.firstChange()})
 		}
 	}
 	return out

@@ -61,17 +61,22 @@ func TestCacheMigrationRebuildsStreams(t *testing.T) {
 		if got := c.transitions(t, "team-c/multi-tag", "tag"); len(got) != 2 || got["linux/arm64"] != 2 || got["linux/amd64"] != 1 {
 			t.Errorf("%s: team-c/multi-tag tag transitions per platform %v, want linux/arm64 2, linux/amd64 1", when, got)
 		}
-		got, err := report.LoadCache(ctx, pool, report.CacheOptions{Busters: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := repository(t, got, "team-c/multi"); r.Builds != 3 || r.Compared != 1 || r.StreamKind != "created" {
-			t.Errorf("%s: team-c/multi %d builds, %d compared (%s); want 3, 1 (created)", when, r.Builds, r.Compared, r.StreamKind)
-		}
-		if r := repository(t, got, "team-c/multi-tag"); r.Builds != 6 || r.Compared != 3 || r.StreamKind != "tag" {
-			t.Errorf("%s: team-c/multi-tag %d builds, %d compared (%s); want 6, 3 (tag)", when, r.Builds, r.Compared, r.StreamKind)
+		// The rollups the report reads (the report's own queries need the
+		// latest schema: they run at the end).
+		for _, w := range []struct {
+			repo, kind      string
+			builds, compare int
+		}{{"team-c/multi", "created", 3, 1}, {"team-c/multi-tag", "tag", 6, 3}} {
+			var builds, compared int
+			if err := pool.QueryRow(ctx, `SELECT b.builds, t.pushes FROM repositories r
+				JOIN cache_builds b ON b.repository_id = r.id AND b.stream_kind = $2
+				JOIN cache_totals t ON t.repository_id = r.id AND t.stream_kind = $2 WHERE r.name = $1`, w.repo, w.kind).Scan(&builds, &compared); err != nil ||
+				builds != w.builds || compared != w.compare {
+				t.Errorf("%s: %s %d builds, %d compared (%s streams, %v); want %d, %d", when, w.repo, builds, compared, w.kind, err, w.builds, w.compare)
+			}
 		}
 	}
+
 	if err := migrate.RunTo(ctx, url, cachePlatformsVersion); err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +109,20 @@ func TestCacheMigrationRebuildsStreams(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT b.builds FROM cache_builds b JOIN repositories r ON r.id = b.repository_id
 		WHERE r.name = 'team-d/other' AND b.stream_kind = 'created'`).Scan(&builds); err != nil || builds != 1 {
 		t.Errorf("team-d/other holds %d created builds (%v), want 1", builds, err)
+	}
+
+	// The report, on the latest schema.
+	if _, err := migrate.Run(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	got, err := report.LoadCache(ctx, pool, report.CacheOptions{Busters: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := repository(t, got, "team-c/multi"); r.Builds != 3 || r.Compared != 1 || r.StreamKind != "created" {
+		t.Errorf("team-c/multi %d builds, %d compared (%s); want 3, 1 (created)", r.Builds, r.Compared, r.StreamKind)
+	}
+	if r := repository(t, got, "team-c/multi-tag"); r.Builds != 6 || r.Compared != 3 || r.StreamKind != "tag" {
+		t.Errorf("team-c/multi-tag %d builds, %d compared (%s); want 6, 3 (tag)", r.Builds, r.Compared, r.StreamKind)
 	}
 }

@@ -108,5 +108,18 @@ BEGIN
         SELECT new, repository_id, 1 FROM moved WHERE new IS NOT NULL
     ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
     ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+
+    -- Builds compared from or to these images: whether their base moved
+    -- (the update trigger moves the cache rollups with them).
+    UPDATE cache_transitions t
+    SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved
+    FROM (
+        SELECT c.id, b.base_from, b.base_to, b.base_moved
+        FROM (SELECT id, from_digest, to_digest, first_changed_position FROM cache_transitions WHERE from_digest = ANY (ch_digest)
+              UNION
+              SELECT id, from_digest, to_digest, first_changed_position FROM cache_transitions WHERE to_digest = ANY (ch_digest)) c
+        CROSS JOIN LATERAL layerq_base_move(c.from_digest, c.to_digest, c.first_changed_position) b
+    ) m
+    WHERE t.id = m.id AND (t.base_from, t.base_to, t.base_moved) IS DISTINCT FROM (m.base_from, m.base_to, m.base_moved);
 END;
 $$;

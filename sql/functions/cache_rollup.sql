@@ -1,5 +1,34 @@
 -- The cache rollups (cache_monthly, cache_totals, cache_steps) follow
--- cache_transitions through the statement triggers on it (migration 00003).
+-- cache_transitions through the statement triggers on it (migrations 00003
+-- and 00015).
+
+-- Whether the base moved between build p_from and build p_to, whose first
+-- changed layer is at p_first: the two are on different base builds
+-- (image_bases) and the first change is among p_to's base's layers, so
+-- the layer the cache could not serve is the new base's, not a step of
+-- the image's own. base_from and base_to are the two builds (NULL when no
+-- base is known).
+CREATE OR REPLACE FUNCTION layerq_base_move(p_from text, p_to text, p_first integer)
+RETURNS TABLE (base_from text, base_to text, base_moved boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT f.base_digest, t.base_digest,
+        coalesce(p_first IS NOT NULL AND t.base_digest IS NOT NULL AND f.base_digest IS DISTINCT FROM t.base_digest
+                 AND p_first < t.base_layers, false)
+    FROM (SELECT) o
+    LEFT JOIN image_bases f ON f.manifest_digest = p_from
+    LEFT JOIN image_bases t ON t.manifest_digest = p_to
+$$;
+
+-- A transition's base move, as it is inserted; layerq_recompute_bases
+-- updates it when a base changes later.
+CREATE OR REPLACE FUNCTION layerq_cache_transition_base() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT m.base_from, m.base_to, m.base_moved INTO NEW.base_from, NEW.base_to, NEW.base_moved
+    FROM layerq_base_move(NEW.from_digest, NEW.to_digest, NEW.first_changed_position) m;
+    RETURN NEW;
+END;
+$$;
 
 -- Add transitions p_ids (p_sign 1), or the given deleted ones (-1), to the
 -- rollups.
@@ -9,13 +38,15 @@ BEGIN
     PERFORM layerq_cache_rollup_rows(
         array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
         array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
-        array_agg(first_changed_position), p_sign)
+        array_agg(first_changed_position = 0 OR base_moved), p_sign)
     FROM cache_transitions WHERE id = ANY (p_ids);
 END;
 $$;
 
+-- p_base: whether the base changed (the first layer changed, or the base
+-- moved): cache_steps counts those apart, with their own advice.
 CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
-    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_first integer[], p_sign integer)
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
 RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
@@ -23,8 +54,8 @@ BEGIN
         RETURN;
     END IF;
     WITH x AS (
-        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_first)
-            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, first)
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_base)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, base)
     ),
     monthly AS (
         INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
@@ -48,7 +79,7 @@ BEGIN
             total_bytes = t.total_bytes + excluded.total_bytes
     )
     INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
-    SELECT repository_id, stream_kind, step, first = 0, p_sign * count(*)::integer
+    SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer
     FROM x WHERE step IS NOT NULL
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
@@ -63,12 +94,16 @@ BEGIN
         SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
         ON CONFLICT DO NOTHING;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-    ELSE
-        PERFORM layerq_cache_rollup_rows(
-            array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
-            array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
-            array_agg(first_changed_position), -1)
-        FROM old_rows;
+        RETURN NULL;
+    END IF;
+    -- A delete, or an update (a base move found later): out with the old.
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position = 0 OR base_moved), -1)
+    FROM old_rows;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
     END IF;
     RETURN NULL;
 END;

@@ -13,7 +13,7 @@
 -- repository regexp, NULL for all.
 WITH w AS MATERIALIZED (
     SELECT t.repository_id, t.stream_kind, date_trunc('month', t.occurred_at AT TIME ZONE 'UTC') AS month,
-        t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.step, t.first_changed_position
+        t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.step, t.first_changed_position, t.base_moved
     FROM cache_transitions t
     LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
     WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
@@ -68,8 +68,8 @@ listed AS (
     FROM repos WHERE sqlc.arg(top)::integer = 0 OR rank <= sqlc.arg(top)::integer
 ),
 steps AS (
-    SELECT step, first_changed_position = 0 AS base_changed, count(*) AS compared,
-        count(DISTINCT repository_id) AS repositories, min(first_changed_position) AS pos
+    SELECT step, first_changed_position = 0 OR base_moved AS base_changed, count(*) AS compared,
+        count(DISTINCT repository_id) AS repositories
     FROM w WHERE step IS NOT NULL
     GROUP BY 1, 2
     ORDER BY 3 DESC, 4 DESC, 1
@@ -93,6 +93,6 @@ FROM w JOIN listed l USING (repository_id)
 GROUP BY l.registry, l.name, l.rank, w.month
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
-    coalesce(layerq_cache_advice(step, pos), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
+    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
 FROM steps
 ORDER BY 1, 17, 6;

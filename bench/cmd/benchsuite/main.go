@@ -98,7 +98,7 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller runs (10k images for the large report graph and the graph with file indexes, 100 events per worker run, 3 runs of the dive comparison)")
 	million := flag.String("million", "", "also time every report as a process on the graph at `URL` (a database synthgraph wrote with --images 1000000: 53 min on 2 cores, so not made here), for the growth curve's third point")
 	docs := flag.String("docs", "docs", "the docs directory to write benchmarks.md and img/ into")
-	only := flag.String("only", "", "run only the benchmarks whose name contains `TEXT` (or one of several, comma-separated), and take the others from the last run's results (docs/img/bench-results.json); -only none re-renders")
+	only := flag.String("only", "", "run only the benchmarks whose name contains `TEXT` (or one of several, comma-separated; TEXT$ for the name exactly), and take the others from the last run's results (docs/img/bench-results.json); -only none re-renders")
 	flag.Parse()
 	big := "100000"
 	events := "300"
@@ -141,7 +141,12 @@ func main() {
 	started := time.Now()
 	var ran []bench
 	for _, b := range all {
-		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(t string) bool { return strings.Contains(b.name, t) }) {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(t string) bool {
+			if exact, ok := strings.CutSuffix(t, "$"); ok {
+				return b.name == exact
+			}
+			return strings.Contains(b.name, t)
+		}) {
 			continue
 		}
 		r := results{}

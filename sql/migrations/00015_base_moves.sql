@@ -1,0 +1,434 @@
+-- Cache busters tell a base move from a lost cache.
+--
+-- `layerq cache` named a build's first changed layer as its cache buster.
+-- When the image's base had moved to a new build (the base tag pushed
+-- again), that layer is the new base's: "RUN apt-get update" of the base,
+-- read as a step of the image, got the advice for a lost build cache. Each
+-- compared build now records the base builds of both sides (image_bases)
+-- and whether the base moved: the two differ and the first change is among
+-- the new base's layers (layerq_base_move, sql/functions/cache_rollup.sql).
+-- cache_steps counts those with the base changes (base_changed), whose
+-- advice fits; the report names the move, old build to new.
+--
+-- Set as each transition is inserted (a row trigger); when a base is found
+-- or changes later, layerq_recompute_bases updates the transitions from
+-- or to the images whose base changed, and an update trigger moves the
+-- rollups with them. This migration works the base moves out for every
+-- transition already kept and recounts cache_steps.
+
+-- +goose Up
+SELECT pg_advisory_xact_lock(27761, 1);
+
+ALTER TABLE cache_transitions
+    ADD COLUMN base_from  text,    -- image_bases of from_digest, NULL when none is known
+    ADD COLUMN base_to    text,    -- image_bases of to_digest
+    ADD COLUMN base_moved boolean NOT NULL DEFAULT false;
+-- layerq_recompute_bases finds the transitions of images whose base changed.
+CREATE INDEX cache_transitions_from_idx ON cache_transitions (from_digest);
+CREATE INDEX cache_transitions_to_idx ON cache_transitions (to_digest);
+
+DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], integer[], integer);
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_base_move(p_from text, p_to text, p_first integer)
+RETURNS TABLE (base_from text, base_to text, base_moved boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT f.base_digest, t.base_digest,
+        coalesce(p_first IS NOT NULL AND t.base_digest IS NOT NULL AND f.base_digest IS DISTINCT FROM t.base_digest
+                 AND p_first < t.base_layers, false)
+    FROM (SELECT) o
+    LEFT JOIN image_bases f ON f.manifest_digest = p_from
+    LEFT JOIN image_bases t ON t.manifest_digest = p_to
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_transition_base() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT m.base_from, m.base_to, m.base_moved INTO NEW.base_from, NEW.base_to, NEW.base_moved
+    FROM layerq_base_move(NEW.from_digest, NEW.to_digest, NEW.first_changed_position) m;
+    RETURN NEW;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_base)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, base)
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    )
+    INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+    SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer
+    FROM x WHERE step IS NOT NULL
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position = 0 OR base_moved), p_sign)
+    FROM cache_transitions WHERE id = ANY (p_ids);
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cache_tagged_repositories (repository_id)
+        SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+        ON CONFLICT DO NOTHING;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        RETURN NULL;
+    END IF;
+    -- A delete, or an update (a base move found later): out with the old.
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position = 0 OR base_moved), -1)
+    FROM old_rows;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    ch_digest text[]; ch_old text[]; ch_new text[]; ch_source text[];
+BEGIN
+    IF p_images IS NULL OR cardinality(p_images) = 0 THEN
+        RETURN;
+    END IF;
+    WITH s AS (
+        SELECT m.digest, m.layer_count, m.base_digest AS annotated, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM manifests m WHERE m.digest = ANY (p_images) AND m.kind = 'image'
+    ),
+    annotated AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN LATERAL (
+            SELECT bm.digest, bm.layer_count, 0 AS pos FROM manifests bm
+            WHERE bm.digest = s.annotated AND bm.kind = 'image'
+            UNION ALL
+            SELECT c.child_digest, cm.layer_count, c.position FROM index_children c
+            JOIN manifests cm ON cm.digest = c.child_digest AND cm.kind = 'image'
+            WHERE c.index_digest = s.annotated AND layerq_platform(c.os, c.architecture, c.variant) = s.platform
+        ) b ON true
+        WHERE s.annotated IS NOT NULL AND b.digest <> s.digest
+        ORDER BY s.digest, b.pos
+    ),
+    chained AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN manifest_layers ml ON ml.manifest_digest = s.digest
+        JOIN image_tops it ON it.top_chain_id = ml.chain_id AND it.layer_count = ml.position + 1
+        JOIN manifests b ON b.digest = it.manifest_digest
+        WHERE b.digest <> s.digest AND b.layer_count < s.layer_count
+          AND EXISTS (
+            SELECT 1 FROM repository_manifests rb
+            WHERE rb.manifest_digest = b.digest
+              AND NOT EXISTS (SELECT 1 FROM repository_manifests rs
+                              WHERE rs.manifest_digest = s.digest AND rs.repository_id = rb.repository_id))
+        ORDER BY s.digest, b.layer_count DESC, b.created DESC NULLS LAST, b.digest
+    ),
+    best AS (
+        SELECT s.digest, coalesce(a.base, c.base) AS base, coalesce(a.layer_count, c.layer_count) AS layers,
+            CASE WHEN a.base IS NOT NULL THEN 'annotation' ELSE 'chain' END AS source
+        FROM s
+        LEFT JOIN annotated a USING (digest)
+        LEFT JOIN chained c USING (digest)
+    ),
+    stored AS (
+        SELECT ib.manifest_digest, ib.base_digest, ib.source FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT digest FROM best)
+    )
+    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest),
+        array_agg(b.source ORDER BY b.digest)
+    INTO ch_digest, ch_old, ch_new, ch_source
+    FROM best b LEFT JOIN stored l ON l.manifest_digest = b.digest
+    WHERE b.base IS DISTINCT FROM l.base_digest OR (b.base IS NOT NULL AND b.source IS DISTINCT FROM l.source);
+
+    IF ch_digest IS NULL THEN
+        RETURN;
+    END IF;
+
+    DELETE FROM image_bases WHERE manifest_digest = ANY (ch_digest);
+    INSERT INTO image_bases (manifest_digest, base_digest, base_layers, source)
+    SELECT s.digest, s.base, bm.layer_count, s.source
+    FROM unnest(ch_digest, ch_new, ch_source) AS s(digest, base, source)
+    JOIN manifests bm ON bm.digest = s.base
+    WHERE s.base IS NOT NULL
+    ORDER BY s.digest;
+
+    -- The applier's snapshot holds exactly the memberships counted so far
+    -- (layerq_apply_base_membership ran first): move them to the new base.
+    WITH moved AS (
+        SELECT u.old, u.new, rm.repository_id
+        FROM unnest(ch_digest, ch_old, ch_new) AS u(digest, old, new)
+        JOIN repository_manifests rm ON rm.manifest_digest = u.digest AND rm.deleted_at IS NULL
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT base, repository_id, sum(d)::integer FROM (
+        SELECT old AS base, repository_id, -1 AS d FROM moved WHERE old IS NOT NULL
+        UNION ALL
+        SELECT new, repository_id, 1 FROM moved WHERE new IS NOT NULL
+    ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+
+    -- Builds compared from or to these images: whether their base moved
+    -- (the update trigger moves the cache rollups with them).
+    UPDATE cache_transitions t
+    SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved
+    FROM (
+        SELECT c.id, b.base_from, b.base_to, b.base_moved
+        FROM (SELECT id, from_digest, to_digest, first_changed_position FROM cache_transitions WHERE from_digest = ANY (ch_digest)
+              UNION
+              SELECT id, from_digest, to_digest, first_changed_position FROM cache_transitions WHERE to_digest = ANY (ch_digest)) c
+        CROSS JOIN LATERAL layerq_base_move(c.from_digest, c.to_digest, c.first_changed_position) b
+    ) m
+    WHERE t.id = m.id AND (t.base_from, t.base_to, t.base_moved) IS DISTINCT FROM (m.base_from, m.base_to, m.base_moved);
+END;
+$$;
+-- +goose StatementEnd
+
+UPDATE cache_transitions t
+SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved
+FROM cache_transitions c
+CROSS JOIN LATERAL layerq_base_move(c.from_digest, c.to_digest, c.first_changed_position) m
+WHERE t.id = c.id AND (m.base_from IS NOT NULL OR m.base_to IS NOT NULL);
+
+DELETE FROM cache_steps;
+INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
+SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_moved, count(*)::integer
+FROM cache_transitions WHERE step IS NOT NULL
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+
+CREATE TRIGGER cache_transitions_base BEFORE INSERT ON cache_transitions
+    FOR EACH ROW EXECUTE FUNCTION layerq_cache_transition_base();
+CREATE TRIGGER cache_transitions_updated AFTER UPDATE ON cache_transitions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_transitions_changed();
+
+-- +goose Down
+SELECT pg_advisory_xact_lock(27761, 1);
+DROP TRIGGER cache_transitions_updated ON cache_transitions;
+DROP TRIGGER cache_transitions_base ON cache_transitions;
+DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], boolean[], integer);
+DROP FUNCTION layerq_cache_transition_base();
+-- The functions as they were.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_first integer[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_first)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, first)
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    )
+    INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+    SELECT repository_id, stream_kind, step, first = 0, p_sign * count(*)::integer
+    FROM x WHERE step IS NOT NULL
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(first_changed_position), p_sign)
+    FROM cache_transitions WHERE id = ANY (p_ids);
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cache_tagged_repositories (repository_id)
+        SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+        ON CONFLICT DO NOTHING;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    ELSE
+        PERFORM layerq_cache_rollup_rows(
+            array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+            array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+            array_agg(first_changed_position), -1)
+        FROM old_rows;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_recompute_bases(p_images text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    ch_digest text[]; ch_old text[]; ch_new text[]; ch_source text[];
+BEGIN
+    IF p_images IS NULL OR cardinality(p_images) = 0 THEN
+        RETURN;
+    END IF;
+    WITH s AS (
+        SELECT m.digest, m.layer_count, m.base_digest AS annotated, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM manifests m WHERE m.digest = ANY (p_images) AND m.kind = 'image'
+    ),
+    annotated AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN LATERAL (
+            SELECT bm.digest, bm.layer_count, 0 AS pos FROM manifests bm
+            WHERE bm.digest = s.annotated AND bm.kind = 'image'
+            UNION ALL
+            SELECT c.child_digest, cm.layer_count, c.position FROM index_children c
+            JOIN manifests cm ON cm.digest = c.child_digest AND cm.kind = 'image'
+            WHERE c.index_digest = s.annotated AND layerq_platform(c.os, c.architecture, c.variant) = s.platform
+        ) b ON true
+        WHERE s.annotated IS NOT NULL AND b.digest <> s.digest
+        ORDER BY s.digest, b.pos
+    ),
+    chained AS (
+        SELECT DISTINCT ON (s.digest) s.digest, b.digest AS base, b.layer_count
+        FROM s
+        JOIN manifest_layers ml ON ml.manifest_digest = s.digest
+        JOIN image_tops it ON it.top_chain_id = ml.chain_id AND it.layer_count = ml.position + 1
+        JOIN manifests b ON b.digest = it.manifest_digest
+        WHERE b.digest <> s.digest AND b.layer_count < s.layer_count
+          AND EXISTS (
+            SELECT 1 FROM repository_manifests rb
+            WHERE rb.manifest_digest = b.digest
+              AND NOT EXISTS (SELECT 1 FROM repository_manifests rs
+                              WHERE rs.manifest_digest = s.digest AND rs.repository_id = rb.repository_id))
+        ORDER BY s.digest, b.layer_count DESC, b.created DESC NULLS LAST, b.digest
+    ),
+    best AS (
+        SELECT s.digest, coalesce(a.base, c.base) AS base, coalesce(a.layer_count, c.layer_count) AS layers,
+            CASE WHEN a.base IS NOT NULL THEN 'annotation' ELSE 'chain' END AS source
+        FROM s
+        LEFT JOIN annotated a USING (digest)
+        LEFT JOIN chained c USING (digest)
+    ),
+    stored AS (
+        SELECT ib.manifest_digest, ib.base_digest, ib.source FROM image_bases ib
+        WHERE ib.manifest_digest IN (SELECT digest FROM best)
+    )
+    SELECT array_agg(b.digest ORDER BY b.digest), array_agg(l.base_digest ORDER BY b.digest), array_agg(b.base ORDER BY b.digest),
+        array_agg(b.source ORDER BY b.digest)
+    INTO ch_digest, ch_old, ch_new, ch_source
+    FROM best b LEFT JOIN stored l ON l.manifest_digest = b.digest
+    WHERE b.base IS DISTINCT FROM l.base_digest OR (b.base IS NOT NULL AND b.source IS DISTINCT FROM l.source);
+
+    IF ch_digest IS NULL THEN
+        RETURN;
+    END IF;
+
+    DELETE FROM image_bases WHERE manifest_digest = ANY (ch_digest);
+    INSERT INTO image_bases (manifest_digest, base_digest, base_layers, source)
+    SELECT s.digest, s.base, bm.layer_count, s.source
+    FROM unnest(ch_digest, ch_new, ch_source) AS s(digest, base, source)
+    JOIN manifests bm ON bm.digest = s.base
+    WHERE s.base IS NOT NULL
+    ORDER BY s.digest;
+
+    -- The applier's snapshot holds exactly the memberships counted so far
+    -- (layerq_apply_base_membership ran first): move them to the new base.
+    WITH moved AS (
+        SELECT u.old, u.new, rm.repository_id
+        FROM unnest(ch_digest, ch_old, ch_new) AS u(digest, old, new)
+        JOIN repository_manifests rm ON rm.manifest_digest = u.digest AND rm.deleted_at IS NULL
+    )
+    INSERT INTO base_repositories AS t (base_digest, repository_id, images)
+    SELECT base, repository_id, sum(d)::integer FROM (
+        SELECT old AS base, repository_id, -1 AS d FROM moved WHERE old IS NOT NULL
+        UNION ALL
+        SELECT new, repository_id, 1 FROM moved WHERE new IS NOT NULL
+    ) x GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+    ON CONFLICT (base_digest, repository_id) DO UPDATE SET images = t.images + excluded.images;
+END;
+$$;
+-- +goose StatementEnd
+
+DROP FUNCTION layerq_base_move(text, text, integer);
+DROP INDEX cache_transitions_to_idx;
+DROP INDEX cache_transitions_from_idx;
+ALTER TABLE cache_transitions DROP COLUMN base_moved, DROP COLUMN base_to, DROP COLUMN base_from;
+DELETE FROM cache_steps;
+INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
+SELECT repository_id, stream_kind, step, first_changed_position = 0, count(*)::integer
+FROM cache_transitions WHERE step IS NOT NULL
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
