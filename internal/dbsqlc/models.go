@@ -227,6 +227,7 @@ type CacheTransition struct {
 	BaseFrom             *string
 	BaseTo               *string
 	BaseMoved            bool
+	FromBytes            int64
 }
 
 type Config struct {

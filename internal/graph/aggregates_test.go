@@ -116,10 +116,12 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
 	// Whether the base moved between two compared builds: the bases they
 	// are on now, and the first change among the new base's layers.
+	// And the earlier build's layer bytes.
 	{"cache transitions' base moves", `
-		SELECT id, base_from, base_to, base_moved FROM cache_transitions`, `
+		SELECT id, base_from, base_to, base_moved, from_bytes FROM cache_transitions`, `
 		SELECT t.id, f.base_digest, b.base_digest,
-			coalesce(t.first_changed_position < b.base_layers AND f.base_digest IS DISTINCT FROM b.base_digest, false)
+			coalesce(t.first_changed_position < b.base_layers AND f.base_digest IS DISTINCT FROM b.base_digest, false),
+			(SELECT coalesce(sum(bl.size), 0) FROM manifest_layers ml JOIN blobs bl ON bl.digest = ml.blob_digest WHERE ml.manifest_digest = t.from_digest)::bigint
 		FROM cache_transitions t
 		LEFT JOIN image_bases f ON f.manifest_digest = t.from_digest
 		LEFT JOIN image_bases b ON b.manifest_digest = t.to_digest`},

@@ -466,6 +466,11 @@ func record(v any) string {
 			return ""
 		}
 		return strconv.Itoa(*c)
+	case *int64:
+		if c == nil {
+			return ""
+		}
+		return strconv.FormatInt(*c, 10)
 	case []string:
 		return strings.Join(c, ",")
 	case []Digest:

@@ -200,6 +200,17 @@ func (d *Diff) compareBases(ctx context.Context, db DB) error {
 // compareLayers finds the bottom both images share and the layers each
 // holds above it.
 func (d *Diff) compareLayers(a, b []ImageLayer) {
+	d.SharedLayers, d.Layers = layerChanges(a, b)
+}
+
+// layerChanges compares two images' layers: how many at the bottom both
+// hold (equal chain ids: the same content on the same content), and a row
+// for each layer not shared as it is: a shared layer stored in another
+// blob (recompressed), then each of a's above the bottom, removed or kept
+// (b holds its content too, above the change), then each of b's added.
+// The rows' deltas add up to b's layer bytes less a's.
+func layerChanges(a, b []ImageLayer) (int, []DiffLayer) {
+	rows := []DiffLayer{}
 	same := func(x, y ImageLayer) bool {
 		if x.ChainID != "" && y.ChainID != "" {
 			return x.ChainID == y.ChainID
@@ -210,10 +221,9 @@ func (d *Diff) compareLayers(a, b []ImageLayer) {
 	for n < len(a) && n < len(b) && same(a[n], b[n]) {
 		n++
 	}
-	d.SharedLayers = n
 	for i := range n {
 		if a[i].Digest != b[i].Digest {
-			d.Layers = append(d.Layers, pairLayer("recompressed", a[i], b[i], i, i))
+			rows = append(rows, pairLayer("recompressed", a[i], b[i], i, i))
 		}
 	}
 	// Above the shared bottom: content both hold is kept, once per copy.
@@ -229,11 +239,11 @@ func (d *Diff) compareLayers(a, b []ImageLayer) {
 			j := js[0]
 			inB[a[i].DiffID] = js[1:]
 			keptB[j] = true
-			d.Layers = append(d.Layers, pairLayer("kept", a[i], b[j], i, j))
+			rows = append(rows, pairLayer("kept", a[i], b[j], i, j))
 			continue
 		}
 		p := i
-		d.Layers = append(d.Layers, DiffLayer{Kind: "layer", Change: "removed", PositionA: &p, DiffID: a[i].DiffID, DigestA: a[i].Digest,
+		rows = append(rows, DiffLayer{Kind: "layer", Change: "removed", PositionA: &p, DiffID: a[i].DiffID, DigestA: a[i].Digest,
 			SizeA: a[i].Size, DeltaBytes: -a[i].Size, CreatedBy: a[i].CreatedBy, FromBase: a[i].FromBase})
 	}
 	for j := n; j < len(b); j++ {
@@ -241,9 +251,10 @@ func (d *Diff) compareLayers(a, b []ImageLayer) {
 			continue
 		}
 		p := j
-		d.Layers = append(d.Layers, DiffLayer{Kind: "layer", Change: "added", PositionB: &p, DiffID: b[j].DiffID, DigestB: b[j].Digest,
+		rows = append(rows, DiffLayer{Kind: "layer", Change: "added", PositionB: &p, DiffID: b[j].DiffID, DigestB: b[j].Digest,
 			SizeB: b[j].Size, DeltaBytes: b[j].Size, CreatedBy: b[j].CreatedBy, FromBase: b[j].FromBase})
 	}
+	return n, rows
 }
 
 func pairLayer(change string, x, y ImageLayer, i, j int) DiffLayer {
@@ -528,7 +539,7 @@ func (d *Diff) TableRows() [][]any {
 			if f.Change == "removed" {
 				size = output.Bytes(f.BytesA)
 			}
-			rows = append(rows, []any{"  " + f.Change, "", size, signed(f.DeltaBytes), "", what})
+			rows = append(rows, []any{"- " + f.Change, "", size, signed(f.DeltaBytes), "", what})
 		}
 		delete(files, k)
 	}

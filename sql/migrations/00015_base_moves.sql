@@ -1,4 +1,4 @@
--- Cache busters tell a base move from a lost cache.
+-- Cache busters tell a base move from a lost cache; pushes ranked by growth.
 --
 -- `layerq cache` named a build's first changed layer as its cache buster.
 -- When the image's base had moved to a new build (the base tag pushed
@@ -15,6 +15,10 @@
 -- or to the images whose base changed, and an update trigger moves the
 -- rollups with them. This migration works the base moves out for every
 -- transition already kept and recounts cache_steps.
+--
+-- Each transition also keeps the earlier build's layer bytes (from_bytes;
+-- total_bytes is the later build's), indexed by their difference: `layerq
+-- growth` lists the pushes that grew most from that index.
 
 -- +goose Up
 SELECT pg_advisory_xact_lock(27761, 1);
@@ -22,10 +26,13 @@ SELECT pg_advisory_xact_lock(27761, 1);
 ALTER TABLE cache_transitions
     ADD COLUMN base_from  text,    -- image_bases of from_digest, NULL when none is known
     ADD COLUMN base_to    text,    -- image_bases of to_digest
-    ADD COLUMN base_moved boolean NOT NULL DEFAULT false;
+    ADD COLUMN base_moved boolean NOT NULL DEFAULT false,
+    ADD COLUMN from_bytes bigint NOT NULL DEFAULT 0; -- from_digest's layer bytes (total_bytes is to_digest's)
 -- layerq_recompute_bases finds the transitions of images whose base changed.
 CREATE INDEX cache_transitions_from_idx ON cache_transitions (from_digest);
 CREATE INDEX cache_transitions_to_idx ON cache_transitions (to_digest);
+-- layerq growth lists the pushes that grew most first.
+CREATE INDEX cache_transitions_growth_idx ON cache_transitions ((total_bytes - from_bytes) DESC, occurred_at DESC, id);
 
 DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], integer[], integer);
 -- +goose StatementBegin
@@ -42,11 +49,14 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_cache_transition_base() RETURNS trigger
+CREATE OR REPLACE FUNCTION layerq_cache_transition_facts() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     SELECT m.base_from, m.base_to, m.base_moved INTO NEW.base_from, NEW.base_to, NEW.base_moved
     FROM layerq_base_move(NEW.from_digest, NEW.to_digest, NEW.first_changed_position) m;
+    SELECT coalesce(sum(b.size), 0) INTO NEW.from_bytes
+    FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
+    WHERE ml.manifest_digest = NEW.from_digest;
     RETURN NEW;
 END;
 $$;
@@ -235,10 +245,12 @@ $$;
 -- +goose StatementEnd
 
 UPDATE cache_transitions t
-SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved
+SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved,
+    from_bytes = (SELECT coalesce(sum(b.size), 0) FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
+                  WHERE ml.manifest_digest = c.from_digest)
 FROM cache_transitions c
 CROSS JOIN LATERAL layerq_base_move(c.from_digest, c.to_digest, c.first_changed_position) m
-WHERE t.id = c.id AND (m.base_from IS NOT NULL OR m.base_to IS NOT NULL);
+WHERE t.id = c.id;
 
 DELETE FROM cache_steps;
 INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
@@ -246,17 +258,17 @@ SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_move
 FROM cache_transitions WHERE step IS NOT NULL
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 
-CREATE TRIGGER cache_transitions_base BEFORE INSERT ON cache_transitions
-    FOR EACH ROW EXECUTE FUNCTION layerq_cache_transition_base();
+CREATE TRIGGER cache_transitions_facts BEFORE INSERT ON cache_transitions
+    FOR EACH ROW EXECUTE FUNCTION layerq_cache_transition_facts();
 CREATE TRIGGER cache_transitions_updated AFTER UPDATE ON cache_transitions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_transitions_changed();
 
 -- +goose Down
 SELECT pg_advisory_xact_lock(27761, 1);
 DROP TRIGGER cache_transitions_updated ON cache_transitions;
-DROP TRIGGER cache_transitions_base ON cache_transitions;
+DROP TRIGGER cache_transitions_facts ON cache_transitions;
 DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], boolean[], integer);
-DROP FUNCTION layerq_cache_transition_base();
+DROP FUNCTION layerq_cache_transition_facts();
 -- The functions as they were.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
@@ -424,9 +436,10 @@ $$;
 -- +goose StatementEnd
 
 DROP FUNCTION layerq_base_move(text, text, integer);
+DROP INDEX cache_transitions_growth_idx;
 DROP INDEX cache_transitions_to_idx;
 DROP INDEX cache_transitions_from_idx;
-ALTER TABLE cache_transitions DROP COLUMN base_moved, DROP COLUMN base_to, DROP COLUMN base_from;
+ALTER TABLE cache_transitions DROP COLUMN from_bytes, DROP COLUMN base_moved, DROP COLUMN base_to, DROP COLUMN base_from;
 DELETE FROM cache_steps;
 INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
 SELECT repository_id, stream_kind, step, first_changed_position = 0, count(*)::integer

@@ -128,6 +128,11 @@ func main() {
 	}
 	got := map[string]results{}
 	saved := filepath.Join(*docs, "img", "bench-results.json")
+	// Where each benchmark's results come from: the machine line of the run
+	// that measured them (a -only run keeps the others').
+	from := map[string]string{}
+	savedFrom := filepath.Join(*docs, "img", "bench-provenance.json")
+	m := machine()
 	if *only != "" {
 		b, err := os.ReadFile(saved)
 		if err == nil {
@@ -136,6 +141,9 @@ func main() {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "benchsuite: -only needs the results of a whole run: %v\n", err)
 			os.Exit(1)
+		}
+		if b, err := os.ReadFile(savedFrom); err == nil {
+			json.Unmarshal(b, &from)
 		}
 	}
 	started := time.Now()
@@ -156,6 +164,7 @@ func main() {
 			os.Exit(1)
 		}
 		got[b.name] = r
+		from[b.name] = m
 	}
 	if err := os.MkdirAll(filepath.Dir(saved), 0o755); err != nil {
 		fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
@@ -164,14 +173,16 @@ func main() {
 	if b, err := json.MarshalIndent(got, "", "  "); err == nil {
 		os.WriteFile(saved, b, 0o644)
 	}
+	if b, err := json.MarshalIndent(from, "", "  "); err == nil {
+		os.WriteFile(savedFrom, b, 0o644)
+	}
 	for _, b := range ran {
 		if len(got[b.name]) == 0 {
 			fmt.Fprintf(os.Stderr, "benchsuite: %s reported nothing: see its output above\n", b.name)
 			os.Exit(1)
 		}
 	}
-	m := machine()
-	section, err := render(m, all, got, big, *docs)
+	section, err := render(m, all, got, from, big, *docs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
 		os.Exit(1)
@@ -229,9 +240,33 @@ func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 // render writes the plots and returns the section's Markdown.
-func render(m string, all []bench, got map[string]results, big, docs string) (string, error) {
+func render(m string, all []bench, got map[string]results, from map[string]string, big, docs string) (string, error) {
 	var s strings.Builder
-	fmt.Fprintf(&s, "Machine: %s. Written by `go tool task bench` (bench/cmd/benchsuite); each row's peer or limit is measured in the same run.\n\n", m)
+	var older []string
+	measured := 0
+	for _, b := range all {
+		if len(got[b.name]) == 0 {
+			continue
+		}
+		measured++
+		if f := from[b.name]; f != m {
+			if f == "" {
+				f = "an earlier run"
+			}
+			older = append(older, fmt.Sprintf("- %s: %s\n", b.name, f))
+		}
+	}
+	if len(older) == measured {
+		s.WriteString("Written by `go tool task bench` (bench/cmd/benchsuite) from saved results; each row's peer or limit was measured in the same run as the row. Each benchmark was measured on:\n\n")
+	} else {
+		fmt.Fprintf(&s, "Machine: %s. Written by `go tool task bench` (bench/cmd/benchsuite); each row's peer or limit is measured in the same run.\n\n", m)
+		if len(older) > 0 {
+			s.WriteString("Not measured in this run (`-only`), kept from the run that measured them:\n\n")
+		}
+	}
+	if len(older) > 0 {
+		s.WriteString(strings.Join(older, "") + "\n")
+	}
 	s.WriteString("| what | figure | limit or peer (same run) | ratio |\n|---|---|---|---|\n")
 	row := func(what, fig, peer, ratio string) {
 		fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", what, fig, peer, ratio)
