@@ -100,6 +100,8 @@ type GrowthCause struct {
 	// TopPaths are the largest files of the layers a step made in this
 	// push, when indexed.
 	TopPaths []PathBytes `json:"top_paths"`
+
+	added []string // the layer blobs a step made in this push
 }
 
 // PathBytes is a file and its size.
@@ -157,7 +159,49 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 		p.Causes, p.DeltaUncompressedBytes = c.causes(r)
 		out.Pushes = append(out.Pushes, p)
 	}
+	if err := c.topPathsOf(ctx, db, out.Pushes); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// topPathsOf names the largest files of the layers each step cause's step
+// made in its push, reading the file indexes of those layers only.
+func (f *growthFacts) topPathsOf(ctx context.Context, db DB, pushes []GrowthPush) error {
+	var blobs []string
+	for _, p := range pushes {
+		for _, c := range p.Causes {
+			blobs = append(blobs, c.added...)
+		}
+	}
+	if f.topPaths == 0 || len(blobs) == 0 {
+		return nil
+	}
+	slices.Sort(blobs)
+	blobs = slices.Compact(blobs)
+	top, err := queries.LayerTopFiles(ctx, db, dbsqlc.LayerTopFilesParams{Blobs: blobs, N: int32(f.topPaths)})
+	if err != nil {
+		return fmt.Errorf("reading the largest files of layers: %w", err)
+	}
+	files := map[string][]PathBytes{}
+	for _, t := range top {
+		files[t.BlobDigest] = append(files[t.BlobDigest], PathBytes{Path: t.Path, Bytes: t.Size})
+	}
+	for i := range pushes {
+		for j := range pushes[i].Causes {
+			c := &pushes[i].Causes[j]
+			for _, b := range c.added {
+				c.TopPaths = append(c.TopPaths, files[b]...)
+			}
+			slices.SortFunc(c.TopPaths, func(x, y PathBytes) int {
+				return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), strings.Compare(x.Path, y.Path))
+			})
+			if len(c.TopPaths) > f.topPaths {
+				c.TopPaths = c.TopPaths[:f.topPaths]
+			}
+		}
+	}
+	return nil
 }
 
 // growthFacts is what the causes of the listed pushes are worked out
@@ -168,13 +212,12 @@ type growthFacts struct {
 	baseOf   map[string]string       // manifest -> base build
 	tars     map[string]int64        // indexed layer blob -> tar bytes
 	names    map[string]string       // base build -> repository:tag
-	topFiles map[string][]PathBytes  // layer blob -> its largest files
 	topPaths int
 }
 
 func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int) (*growthFacts, error) {
 	f := &growthFacts{layers: map[string][]ImageLayer{}, baseOf: map[string]string{}, tars: map[string]int64{},
-		names: map[string]string{}, topFiles: map[string][]PathBytes{}, topPaths: topPaths}
+		names: map[string]string{}, topPaths: topPaths}
 	ls, err := queries.ManifestsLayers(ctx, db, digests)
 	if err != nil {
 		return nil, fmt.Errorf("reading layers: %w", err)
@@ -227,15 +270,6 @@ func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int)
 			for _, l := range ls {
 				f.layers[l.ManifestDigest] = append(f.layers[l.ManifestDigest], ImageLayer{Position: int(l.Position), Digest: l.BlobDigest, Size: l.Size})
 			}
-		}
-	}
-	if topPaths > 0 {
-		top, err := queries.LayerTopFiles(ctx, db, dbsqlc.LayerTopFilesParams{Blobs: blobs, N: int32(topPaths)})
-		if err != nil {
-			return nil, fmt.Errorf("reading the largest files of layers: %w", err)
-		}
-		for _, t := range top {
-			f.topFiles[t.BlobDigest] = append(f.topFiles[t.BlobDigest], PathBytes{Path: t.Path, Bytes: t.Size})
 		}
 	}
 	return f, nil
@@ -317,7 +351,7 @@ func (f *growthFacts) causes(r dbsqlc.GrowthPushesRow) ([]GrowthCause, *int64) {
 		case "added":
 			cause.AddedBytes += l.SizeB
 			if cause.Kind == "step" {
-				cause.TopPaths = append(cause.TopPaths, f.topFiles[l.DigestB]...)
+				cause.added = append(cause.added, l.DigestB)
 			}
 		case "removed":
 			cause.RemovedBytes += l.SizeA
