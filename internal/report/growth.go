@@ -41,9 +41,10 @@ type GrowthOptions struct {
 type Growth struct {
 	// Compared counts the pushes compared in the window and repositories;
 	// Grew those that grew by at least MinBytes, of which Pushes lists
-	// the largest.
+	// the largest. Over every repository's whole history Grew is not
+	// counted (nil): that would read every comparison kept.
 	Compared int64        `json:"compared"`
-	Grew     int64        `json:"grew"`
+	Grew     *int64       `json:"grew"`
 	MinBytes int64        `json:"min_bytes"`
 	Since    *time.Time   `json:"since"`
 	Pushes   []GrowthPush `json:"pushes"`
@@ -117,6 +118,7 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	}
 	re := regexpOrNil(opts.Repositories)
 	since := opts.Since
+	var err error
 	out := &Growth{MinBytes: opts.MinBytes, Pushes: []GrowthPush{}}
 	if since.IsZero() {
 		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -124,12 +126,18 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 		s := since.UTC()
 		out.Since = &s
 	}
-	counts, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
-		OverPercent: opts.FailOverPercent, Since: since, Repository: re})
-	if err != nil {
-		return nil, fmt.Errorf("counting compared pushes: %w", err)
+	if re == nil && out.Since == nil && opts.FailOverBytes < 0 && opts.FailOverPercent < 0 {
+		if out.Compared, err = queries.GrowthComparedAll(ctx, db); err != nil {
+			return nil, fmt.Errorf("counting compared pushes: %w", err)
+		}
+	} else {
+		counts, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
+			OverPercent: opts.FailOverPercent, Since: since, Repository: re})
+		if err != nil {
+			return nil, fmt.Errorf("counting compared pushes: %w", err)
+		}
+		out.Compared, out.Grew, out.OverBytes, out.OverPercent = counts.Compared, &counts.Grew, counts.OverBytes, counts.OverPercent
 	}
-	out.Compared, out.Grew, out.OverBytes, out.OverPercent = counts.Compared, counts.Grew, counts.OverBytes, counts.OverPercent
 	limit := int32(math.MaxInt32)
 	if opts.Limit > 0 {
 		limit = int32(min(opts.Limit, math.MaxInt32))
@@ -426,9 +434,14 @@ func (g *Growth) Preamble() []string {
 	if g.Since != nil {
 		window = " since " + g.Since.Format("2006-01-02 15:04 UTC")
 	}
-	line := fmt.Sprintf("%s compared with the push before it%s; %d grew by %s or more", output.Count(g.Compared, "push", "pushes"), window, g.Grew, output.Bytes(g.MinBytes))
-	if n := int64(len(g.Pushes)); n < g.Grew {
-		line += fmt.Sprintf(": the %d that grew most (--limit 0 lists all)", n)
+	line := fmt.Sprintf("%s compared with the push before it%s", output.Count(g.Compared, "push", "pushes"), window)
+	switch n := int64(len(g.Pushes)); {
+	case g.Grew == nil:
+		line += fmt.Sprintf("; the %d that grew most, by %s or more each (--limit 0 lists all)", n, output.Bytes(g.MinBytes))
+	case n < *g.Grew:
+		line += fmt.Sprintf("; %d grew by %s or more: the %d that grew most (--limit 0 lists all)", *g.Grew, output.Bytes(g.MinBytes), n)
+	default:
+		line += fmt.Sprintf("; %d grew by %s or more", *g.Grew, output.Bytes(g.MinBytes))
 	}
 	return []string{line, "A push's causes add up to its growth: the base when it moved, each of its own steps (their layers removed and added), layers moved.", ""}
 }
