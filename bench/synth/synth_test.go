@@ -302,7 +302,7 @@ func TestRankings(t *testing.T) {
 					t.Errorf("--repo %q: %+v; over every repository %+v", glob, r, byName[r.Repository])
 				}
 			}
-			want := rowsOf(t, pool, fmt.Sprintf(`SELECT step, first_changed_position = 0, count(*), count(DISTINCT repository)
+			want := rowsOf(t, pool, fmt.Sprintf(`SELECT step, first_changed_position = 0 OR base_moved, count(*), count(DISTINCT repository)
 				FROM cache_history WHERE step IS NOT NULL AND repository ~ '%s'
 				GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 3`, repoglob.Compile(glob).Regexp()))
 			var got []string

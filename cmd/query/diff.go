@@ -44,7 +44,8 @@ Examples:
 		}, outputFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
-				return fmt.Errorf("diff takes two image references, A and B, like team-a/api:1.2 team-a/api:1.3 (got %d arguments: %q)", c.NArg(), c.Args().Slice())
+				return fmt.Errorf("diff takes two image references, A and B, like team-a/api:1.2 team-a/api:1.3 (got %s: %q)",
+					output.Count(int64(c.NArg()), "argument", "arguments"), c.Args().Slice())
 			}
 			if c.Int("limit") < 0 {
 				return fmt.Errorf("--limit must be at least 0 (got %d)", c.Int("limit"))

@@ -58,8 +58,13 @@ Examples:
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			opts := report.GrowthOptions{Repositories: repoglob.Compile(c.String("repo")), MinBytes: clibytes.Get(c, "min-bytes"),
 				Limit: c.Int("limit"), TopPaths: c.Int("top-paths"), FailOverBytes: -1, FailOverPercent: -1}
-			if opts.MinBytes < 1 || opts.Limit < 0 || opts.TopPaths < 0 {
-				return fmt.Errorf("--min-bytes must be at least 1, --limit and --top-paths at least 0")
+			switch {
+			case opts.MinBytes < 1:
+				return fmt.Errorf("--min-bytes %d: give at least 1 byte (pushes that grew by less, or shrank, are left out)", opts.MinBytes)
+			case opts.Limit < 0:
+				return fmt.Errorf("--limit %d: give 0 (all) or more", opts.Limit)
+			case opts.TopPaths < 0:
+				return fmt.Errorf("--top-paths %d: give 0 (none) or more", opts.TopPaths)
 			}
 			if s := c.String("since"); s != "" {
 				d, err := parseSince(s)

@@ -143,6 +143,9 @@ type CacheHistory struct {
 	FirstChangedStep     *string
 	Step                 *string
 	Advice               *string
+	BaseMoved            *bool
+	BaseFrom             *string
+	BaseTo               *string
 }
 
 type CacheHistoryMonthly struct {

@@ -52,6 +52,8 @@ type Growth struct {
 	// thresholds (0 when not asked).
 	OverBytes   int64 `json:"over_bytes"`
 	OverPercent int64 `json:"over_percent"`
+
+	limit int
 }
 
 // GrowthPush is one push and the one before it in its stream.
@@ -119,7 +121,7 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	re := regexpOrNil(opts.Repositories)
 	since := opts.Since
 	var err error
-	out := &Growth{MinBytes: opts.MinBytes, Pushes: []GrowthPush{}}
+	out := &Growth{MinBytes: opts.MinBytes, Pushes: []GrowthPush{}, limit: opts.Limit}
 	if since.IsZero() {
 		since = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 	} else {
@@ -218,13 +220,14 @@ func (f *growthFacts) topPathsOf(ctx context.Context, db DB, pushes []GrowthPush
 type growthFacts struct {
 	layers   map[string][]ImageLayer // manifest -> layers, FromBase set
 	baseOf   map[string]string       // manifest -> base build
+	baseLen  map[string]int          // manifest -> its base's layers
 	tars     map[string]int64        // indexed layer blob -> tar bytes
 	names    map[string]string       // base build -> repository:tag
 	topPaths int
 }
 
 func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int) (*growthFacts, error) {
-	f := &growthFacts{layers: map[string][]ImageLayer{}, baseOf: map[string]string{}, tars: map[string]int64{},
+	f := &growthFacts{layers: map[string][]ImageLayer{}, baseOf: map[string]string{}, baseLen: map[string]int{}, tars: map[string]int64{},
 		names: map[string]string{}, topPaths: topPaths}
 	ls, err := queries.ManifestsLayers(ctx, db, digests)
 	if err != nil {
@@ -235,7 +238,7 @@ func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int)
 		f.layers[l.ManifestDigest] = append(f.layers[l.ManifestDigest], ImageLayer{Position: int(l.Position), Digest: l.BlobDigest, DiffID: l.DiffID,
 			ChainID: l.ChainID, Size: l.Size, CreatedBy: l.CreatedBy, FromBase: l.BaseDigest != "" && l.Position < l.BaseLayers})
 		if l.BaseDigest != "" {
-			f.baseOf[l.ManifestDigest] = l.BaseDigest
+			f.baseOf[l.ManifestDigest], f.baseLen[l.ManifestDigest] = l.BaseDigest, int(l.BaseLayers)
 			bases = append(bases, l.BaseDigest)
 		}
 		blobs = append(blobs, l.BlobDigest)
@@ -324,9 +327,14 @@ func (f *growthFacts) causes(r dbsqlc.GrowthPushesRow) ([]GrowthCause, *int64) {
 		if l.Change == "kept" && l.DeltaBytes == 0 {
 			continue // the same blob at another position: no bytes
 		}
+		// A layer of the earlier build whose base is not known, below where
+		// the later build's base ends, when that base moved: the old
+		// base's, not a step of the image's own.
+		fromBase := l.FromBase || (l.Change == "removed" && r.BaseMoved && f.baseOf[r.FromDigest] == "" &&
+			*l.PositionA < f.baseLen[r.ToDigest])
 		key, c := "", GrowthCause{}
 		switch {
-		case l.FromBase:
+		case fromBase:
 			key, c = "base", GrowthCause{Kind: "base"}
 			from, to := f.baseOf[r.FromDigest], f.baseOf[r.ToDigest]
 			if r.BaseMoved || from != to {
@@ -372,15 +380,6 @@ func (f *growthFacts) causes(r dbsqlc.GrowthPushesRow) ([]GrowthCause, *int64) {
 			allIndexed = false
 		}
 	}
-	for i := range out {
-		c := &out[i]
-		slices.SortFunc(c.TopPaths, func(x, y PathBytes) int {
-			return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), strings.Compare(x.Path, y.Path))
-		})
-		if len(c.TopPaths) > f.topPaths {
-			c.TopPaths = c.TopPaths[:f.topPaths]
-		}
-	}
 	// The base first, then the largest parts.
 	slices.SortStableFunc(out, func(x, y GrowthCause) int {
 		return cmp.Or(cmp.Compare(kindRank(x.Kind), kindRank(y.Kind)), cmp.Compare(y.DeltaBytes, x.DeltaBytes))
@@ -413,7 +412,7 @@ func (c GrowthCause) text() string {
 		if c.BaseTo == "" {
 			return "the base's layers changed"
 		}
-		from := "another base"
+		from := "a build not known as its base"
 		if c.BaseFrom != "" {
 			from = output.Digest(c.BaseFrom).Short()
 		}
@@ -437,7 +436,10 @@ func (g *Growth) Preamble() []string {
 	line := fmt.Sprintf("%s compared with the push before it%s", output.Count(g.Compared, "push", "pushes"), window)
 	switch n := int64(len(g.Pushes)); {
 	case g.Grew == nil:
-		line += fmt.Sprintf("; the %d that grew most, by %s or more each (--limit 0 lists all)", n, output.Bytes(g.MinBytes))
+		line += fmt.Sprintf("; the %d that grew most, by %s or more each", n, output.Bytes(g.MinBytes))
+		if g.limit > 0 && int(n) == g.limit {
+			line += " (--limit 0 lists all)"
+		}
 	case n < *g.Grew:
 		line += fmt.Sprintf("; %d grew by %s or more: the %d that grew most (--limit 0 lists all)", *g.Grew, output.Bytes(g.MinBytes), n)
 	default:

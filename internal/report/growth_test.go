@@ -187,6 +187,22 @@ func TestGrowth(t *testing.T) {
 		t.Errorf("over %g%%: %d pushes, want 2", debPct-0.01, g.OverPercent)
 	}
 
+	// A push whose earlier build's base is not known (base0 is in no
+	// repository of its own), now on lib/deb:12: the old bottom layer goes
+	// with the base's move, not with a step of the image's own.
+	base0 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(file("etc/os-release", 90))}})
+	reg.PushImage(t, "team/late:latest", mustBuild(t, app(&sample.Spec{Base: base0}, file("app/main", 2000))))
+	scanLayers(t, pool, reg)
+	reg.PushImage(t, "team/late:latest", mustBuild(t, app(&sample.Spec{Base: base2}, file("app/main", 2000))))
+	scanLayers(t, pool, reg)
+	late := load(report.GrowthOptions{Repositories: repoglob.Compile("team/late")})
+	if len(late.Pushes) != 1 || !late.Pushes[0].BaseMoved || len(late.Pushes[0].Causes) != 1 || late.Pushes[0].Causes[0].Kind != "base" ||
+		late.Pushes[0].Causes[0].BaseFrom != "" || late.Pushes[0].Causes[0].DeltaBytes != late.Pushes[0].DeltaBytes {
+		t.Errorf("team/late: %+v", late.Pushes)
+	} else if rows := late.TableRows(); len(rows) != 2 || !strings.HasPrefix(fmt.Sprint(rows[1][0]), "- base moved: lib/deb:12 a build not known as its base → ") {
+		t.Errorf("team/late's table rows: %q", rows)
+	}
+
 	// Rendered, the times fixed.
 	for i := range g.Pushes {
 		g.Pushes[i].At = sample.Epoch

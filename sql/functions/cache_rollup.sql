@@ -19,22 +19,6 @@ LANGUAGE sql STABLE AS $$
     LEFT JOIN image_bases t ON t.manifest_digest = p_to
 $$;
 
--- A transition's facts kept beside it as it is inserted: the earlier
--- build's layer bytes (total_bytes less from_bytes is the push's growth)
--- and the base move; layerq_recompute_bases updates the latter when a
--- base changes later.
-CREATE OR REPLACE FUNCTION layerq_cache_transition_facts() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    SELECT m.base_from, m.base_to, m.base_moved INTO NEW.base_from, NEW.base_to, NEW.base_moved
-    FROM layerq_base_move(NEW.from_digest, NEW.to_digest, NEW.first_changed_position) m;
-    SELECT coalesce(sum(b.size), 0) INTO NEW.from_bytes
-    FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
-    WHERE ml.manifest_digest = NEW.from_digest;
-    RETURN NEW;
-END;
-$$;
-
 -- Add transitions p_ids (p_sign 1), or the given deleted ones (-1), to the
 -- rollups.
 CREATE OR REPLACE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void

@@ -90,11 +90,14 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at,
-        reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+        reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step,
+        from_bytes, base_from, base_to, base_moved)
     SELECT o.repository_id, 'created', '', o.platform, o.prev, o.digest, o.at,
-        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step,
+        c.from_bytes, m.base_from, m.base_to, m.base_moved
     FROM unnest(o_repo, o_platform, o_digest, o_prev, o_at) AS o(repository_id, platform, digest, prev, at)
     JOIN layerq_compare_pairs(o_prev, o_digest) c ON c.from_digest = o.prev AND c.to_digest = o.digest
+    CROSS JOIN LATERAL layerq_base_move(o.prev, o.digest, c.first_changed_position) m
     ORDER BY o.repository_id, o.platform, o.prev;
 END;
 $$;

@@ -66,7 +66,7 @@ BEGIN
     -- no statistics for yet, both sides look like one row, and a nested
     -- loop over two CTE scans is quadratic in the files the fold adds.
     o AS (
-        SELECT d.digest, coalesce(fc.size, d.size) AS size, d.copies, coalesce(fc.copies, 0) AS old
+        SELECT d.digest, d.size AS dsize, coalesce(fc.size, d.size) AS size, d.copies, coalesce(fc.copies, 0) AS old
         FROM d LEFT JOIN file_contents fc ON fc.digest = d.digest
     ),
     up AS (
@@ -76,7 +76,7 @@ BEGIN
         SET copies = t.copies + excluded.copies, layers = t.layers + excluded.layers, sample_path = least(t.sample_path, excluded.sample_path)
     ),
     delta AS (
-        SELECT sum(copies) AS files, sum(size * copies) AS bytes,
+        SELECT sum(copies) AS files, sum(dsize * copies) AS bytes,
             sum((old + copies > 0)::integer - (old > 0)::integer) AS uniq,
             sum(size * ((old + copies > 0)::integer - (old > 0)::integer)) AS uniq_bytes
         FROM o

@@ -31,11 +31,14 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
-        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step,
+        from_bytes, base_from, base_to, base_moved)
     SELECT u.repository_id, 'tag', u.tag, u.platform, u.id, u.f, u.t, u.at,
-        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step,
+        c.from_bytes, m.base_from, m.base_to, m.base_moved
     FROM unnest(e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to) AS u(repository_id, tag, id, at, platform, f, t)
     JOIN layerq_compare_pairs(e_from, e_to) c ON c.from_digest = u.f AND c.to_digest = u.t
+    CROSS JOIN LATERAL layerq_base_move(u.f, u.t, c.first_changed_position) m
     ORDER BY u.id, u.platform
     ON CONFLICT DO NOTHING;
 END;

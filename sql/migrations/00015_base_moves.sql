@@ -8,17 +8,20 @@
 -- and whether the base moved: the two differ and the first change is among
 -- the new base's layers (layerq_base_move, sql/functions/cache_rollup.sql).
 -- cache_steps counts those with the base changes (base_changed), whose
--- advice fits; the report names the move, old build to new.
+-- advice fits; the report names the move, old build to new, and so does
+-- the view cache_history.
 --
--- Set as each transition is inserted (a row trigger); when a base is found
--- or changes later, layerq_recompute_bases updates the transitions from
--- or to the images whose base changed, and an update trigger moves the
--- rollups with them. This migration works the base moves out for every
--- transition already kept and recounts cache_steps.
+-- Each compared build also keeps the earlier build's layer bytes
+-- (from_bytes; total_bytes is the later build's), indexed by their
+-- difference: `layerq growth` lists the pushes that grew most from that
+-- index.
 --
--- Each transition also keeps the earlier build's layer bytes (from_bytes;
--- total_bytes is the later build's), indexed by their difference: `layerq
--- growth` lists the pushes that grew most from that index.
+-- The fold sets both as it inserts the comparisons (layerq_compare_pairs
+-- returns from_bytes); when a base is found or changes later,
+-- layerq_recompute_bases updates the comparisons from or to the images
+-- whose base changed, and an update trigger moves the rollups with them.
+-- This migration works both out for every comparison already kept, then
+-- recounts cache_steps.
 
 -- +goose Up
 SELECT pg_advisory_xact_lock(27761, 1);
@@ -28,13 +31,9 @@ ALTER TABLE cache_transitions
     ADD COLUMN base_to    text,    -- image_bases of to_digest
     ADD COLUMN base_moved boolean NOT NULL DEFAULT false,
     ADD COLUMN from_bytes bigint NOT NULL DEFAULT 0; -- from_digest's layer bytes (total_bytes is to_digest's)
--- layerq_recompute_bases finds the transitions of images whose base changed.
-CREATE INDEX cache_transitions_from_idx ON cache_transitions (from_digest);
-CREATE INDEX cache_transitions_to_idx ON cache_transitions (to_digest);
--- layerq growth lists the pushes that grew most first.
-CREATE INDEX cache_transitions_growth_idx ON cache_transitions ((total_bytes - from_bytes) DESC, occurred_at DESC, id);
 
 DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], integer[], integer);
+DROP FUNCTION layerq_compare_pairs(text[], text[]);
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION layerq_base_move(p_from text, p_to text, p_first integer)
 RETURNS TABLE (base_from text, base_to text, base_moved boolean)
@@ -49,15 +48,182 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_cache_transition_facts() RETURNS trigger
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION layerq_compare_pairs(p_from text[], p_to text[])
+RETURNS TABLE (from_digest text, to_digest text, reused_layers integer, total_layers integer, reused_bytes bigint,
+               total_bytes bigint, first_changed_position integer, first_changed_step text, from_bytes bigint)
+LANGUAGE sql STABLE AS $$
+    WITH p AS (
+        SELECT DISTINCT f, t FROM unnest(p_from, p_to) AS u(f, t)
+    ),
+    l AS (
+        SELECT p.f, p.t, tl.position, tl.created_by, b.size,
+            coalesce(fl.position IS NOT NULL AND (fl.chain_id = tl.chain_id
+                OR ((fl.chain_id IS NULL OR tl.chain_id IS NULL) AND fl.blob_digest = tl.blob_digest)), false) AS same
+        FROM p
+        JOIN manifest_layers tl ON tl.manifest_digest = p.t
+        JOIN blobs b ON b.digest = tl.blob_digest
+        LEFT JOIN manifest_layers fl ON fl.manifest_digest = p.f AND fl.position = tl.position
+    ),
+    w AS (
+        SELECT l.*, min(l.position) FILTER (WHERE NOT l.same) OVER (PARTITION BY l.f, l.t) AS first FROM l
+    ),
+    fb AS (
+        SELECT d.f, coalesce(sum(b.size), 0)::bigint AS bytes
+        FROM (SELECT DISTINCT f FROM p) d
+        JOIN manifest_layers fl ON fl.manifest_digest = d.f
+        JOIN blobs b ON b.digest = fl.blob_digest
+        GROUP BY d.f
+    )
+    SELECT w.f, w.t, coalesce(w.first, count(*))::integer, count(*)::integer,
+        coalesce(sum(w.size) FILTER (WHERE w.first IS NULL OR w.position < w.first), 0)::bigint,
+        coalesce(sum(w.size), 0)::bigint, w.first,
+        max(w.created_by) FILTER (WHERE w.position = w.first),
+        coalesce(min(fb.bytes), 0)::bigint
+    FROM w
+    LEFT JOIN fb ON fb.f = w.f
+    GROUP BY w.f, w.t, w.first
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    e_repo bigint[]; e_tag text[]; e_id bigint[]; e_at timestamptz[]; e_platform text[]; e_from text[]; e_to text[];
 BEGIN
-    SELECT m.base_from, m.base_to, m.base_moved INTO NEW.base_from, NEW.base_to, NEW.base_moved
-    FROM layerq_base_move(NEW.from_digest, NEW.to_digest, NEW.first_changed_position) m;
-    SELECT coalesce(sum(b.size), 0) INTO NEW.from_bytes
-    FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
-    WHERE ml.manifest_digest = NEW.from_digest;
-    RETURN NEW;
+    INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
+    SELECT e.repository_id, 'tag', count(*)
+    FROM tag_events e
+    CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) i
+    WHERE e.id = ANY (p_ids) AND e.action = 'push'
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
+
+    SELECT array_agg(x.repository_id ORDER BY x.id, x.platform), array_agg(x.tag ORDER BY x.id, x.platform),
+        array_agg(x.id ORDER BY x.id, x.platform), array_agg(x.occurred_at ORDER BY x.id, x.platform),
+        array_agg(x.platform ORDER BY x.id, x.platform), array_agg(x.from_image ORDER BY x.id, x.platform),
+        array_agg(x.to_image ORDER BY x.id, x.platform)
+    INTO e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to
+    FROM (
+        SELECT e.repository_id, e.tag, e.id, e.occurred_at, t.platform, f.image AS from_image, t.image AS to_image
+        FROM tag_events e
+        CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) t
+        JOIN LATERAL layerq_stream_images(e.repository_id, e.previous_digest) f ON f.platform = t.platform
+        WHERE e.id = ANY (p_ids) AND e.action = 'push' AND e.previous_digest IS NOT NULL
+          AND e.previous_digest <> e.manifest_digest
+    ) x;
+    IF e_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step,
+        from_bytes, base_from, base_to, base_moved)
+    SELECT u.repository_id, 'tag', u.tag, u.platform, u.id, u.f, u.t, u.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step,
+        c.from_bytes, m.base_from, m.base_to, m.base_moved
+    FROM unnest(e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to) AS u(repository_id, tag, id, at, platform, f, t)
+    JOIN layerq_compare_pairs(e_from, e_to) c ON c.from_digest = u.f AND c.to_digest = u.t
+    CROSS JOIN LATERAL layerq_base_move(u.f, u.t, c.first_changed_position) m
+    ORDER BY u.id, u.platform
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_extend_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    s_repo bigint[]; s_platform text[];
+    gone bigint[];
+    o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
+BEGIN
+    INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
+    SELECT u.r, 'created', count(DISTINCT u.m)
+    FROM unnest(p_repo, p_manifest) AS u(r, m)
+    JOIN manifests m ON m.digest = u.m AND m.kind = 'image' AND m.layer_count > 0
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
+
+    WITH new AS (
+        SELECT DISTINCT u.r AS repository_id, u.m AS digest FROM unnest(p_repo, p_manifest) AS u(r, m)
+    ),
+    touched AS (
+        SELECT n.repository_id, n.digest AS image FROM new n
+        UNION
+        SELECT n.repository_id, c.child_digest FROM new n JOIN index_children c ON c.index_digest = n.digest
+    ),
+    platforms AS (
+        SELECT t.repository_id, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM touched t JOIN manifests m ON m.digest = t.image AND m.kind = 'image' AND m.layer_count > 0
+        UNION
+        SELECT t.repository_id, layerq_platform(c.os, c.architecture, c.variant)
+        FROM touched t
+        JOIN manifests m ON m.digest = t.image AND m.kind = 'image' AND m.layer_count > 0
+        JOIN index_children c ON c.child_digest = t.image AND c.architecture IS NOT NULL AND coalesce(c.os, '') <> 'unknown'
+        JOIN repository_manifests ri ON ri.repository_id = t.repository_id AND ri.manifest_digest = c.index_digest
+    )
+    SELECT array_agg(repository_id ORDER BY repository_id, platform), array_agg(platform ORDER BY repository_id, platform)
+    INTO s_repo, s_platform
+    FROM platforms;
+
+    IF s_repo IS NULL THEN
+        RETURN;
+    END IF;
+
+    WITH s AS (
+        SELECT * FROM unnest(s_repo, s_platform) AS s(repository_id, platform)
+    ),
+    members AS (
+        SELECT b.repository_id, b.platform, b.image, b.built_at
+        FROM cache_build_platforms b
+        JOIN s USING (repository_id, platform)
+        WHERE b.repository_id = ANY (s_repo)
+    ),
+    pairs AS MATERIALIZED (
+        SELECT * FROM (
+            SELECT repository_id, platform, lag(image) OVER w AS prev, image AS digest, built_at AS at
+            FROM members
+            WINDOW w AS (PARTITION BY repository_id, platform ORDER BY built_at, image)
+        ) x WHERE prev IS NOT NULL
+    ),
+    have AS MATERIALIZED (
+        SELECT ct.id, ct.repository_id, ct.platform, ct.from_digest, ct.to_digest
+        FROM cache_transitions ct
+        JOIN s ON ct.repository_id = s.repository_id AND ct.platform = s.platform
+        WHERE ct.stream_kind = 'created'
+    ),
+    missing AS (
+        SELECT p.* FROM pairs p
+        WHERE NOT EXISTS (SELECT 1 FROM have h WHERE h.repository_id = p.repository_id AND h.platform = p.platform
+                            AND h.from_digest = p.prev AND h.to_digest = p.digest)
+    )
+    SELECT (SELECT array_agg(h.id ORDER BY h.id) FROM have h
+            WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.repository_id = h.repository_id AND p.platform = h.platform
+                                AND p.prev = h.from_digest AND p.digest = h.to_digest)),
+        (SELECT array_agg(repository_id ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(platform ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(digest ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(prev ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(at ORDER BY repository_id, platform, prev) FROM missing)
+    INTO gone, o_repo, o_platform, o_digest, o_prev, o_at;
+
+    IF gone IS NOT NULL THEN
+        DELETE FROM cache_transitions WHERE id = ANY (gone);
+    END IF;
+    IF o_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at,
+        reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step,
+        from_bytes, base_from, base_to, base_moved)
+    SELECT o.repository_id, 'created', '', o.platform, o.prev, o.digest, o.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step,
+        c.from_bytes, m.base_from, m.base_to, m.base_moved
+    FROM unnest(o_repo, o_platform, o_digest, o_prev, o_at) AS o(repository_id, platform, digest, prev, at)
+    JOIN layerq_compare_pairs(o_prev, o_digest) c ON c.from_digest = o.prev AND c.to_digest = o.digest
+    CROSS JOIN LATERAL layerq_base_move(o.prev, o.digest, c.first_changed_position) m
+    ORDER BY o.repository_id, o.platform, o.prev;
 END;
 $$;
 -- +goose StatementEnd
@@ -244,13 +410,26 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- Every comparison's facts, each earlier build's bytes summed once; the
+-- indexes come after, built once over the rows as they end.
+WITH f AS (
+    SELECT ml.manifest_digest, sum(b.size)::bigint AS bytes
+    FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
+    WHERE ml.manifest_digest IN (SELECT DISTINCT from_digest FROM cache_transitions)
+    GROUP BY 1
+)
 UPDATE cache_transitions t
-SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved,
-    from_bytes = (SELECT coalesce(sum(b.size), 0) FROM manifest_layers ml JOIN blobs b ON b.digest = ml.blob_digest
-                  WHERE ml.manifest_digest = c.from_digest)
+SET base_from = m.base_from, base_to = m.base_to, base_moved = m.base_moved, from_bytes = coalesce(f.bytes, 0)
 FROM cache_transitions c
 CROSS JOIN LATERAL layerq_base_move(c.from_digest, c.to_digest, c.first_changed_position) m
+LEFT JOIN f ON f.manifest_digest = c.from_digest
 WHERE t.id = c.id;
+
+-- layerq_recompute_bases finds the comparisons of images whose base changed.
+CREATE INDEX cache_transitions_from_idx ON cache_transitions (from_digest);
+CREATE INDEX cache_transitions_to_idx ON cache_transitions (to_digest);
+-- layerq growth lists the pushes that grew most first.
+CREATE INDEX cache_transitions_growth_idx ON cache_transitions ((total_bytes - from_bytes) DESC, occurred_at DESC, id);
 
 DELETE FROM cache_steps;
 INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
@@ -258,18 +437,204 @@ SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_move
 FROM cache_transitions WHERE step IS NOT NULL
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
 
-CREATE TRIGGER cache_transitions_facts BEFORE INSERT ON cache_transitions
-    FOR EACH ROW EXECUTE FUNCTION layerq_cache_transition_facts();
+-- The streams' comparisons as the dashboards read them: a base move gets
+-- the base's advice, and says so.
+CREATE OR REPLACE VIEW cache_history AS
+SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
+    t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
+    t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
+    t.step, layerq_cache_advice(t.step, CASE WHEN t.first_changed_position = 0 OR t.base_moved THEN 0 ELSE 1 END) AS advice,
+    t.base_moved, t.base_from, t.base_to
+FROM cache_transitions t
+JOIN repositories r ON r.id = t.repository_id
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
+WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
+
 CREATE TRIGGER cache_transitions_updated AFTER UPDATE ON cache_transitions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_transitions_changed();
 
 -- +goose Down
 SELECT pg_advisory_xact_lock(27761, 1);
+DROP VIEW cache_history;
+CREATE VIEW cache_history AS
+SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
+    t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
+    t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
+    t.step, layerq_cache_advice(t.step, t.first_changed_position) AS advice
+FROM cache_transitions t
+JOIN repositories r ON r.id = t.repository_id
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
+WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END;
 DROP TRIGGER cache_transitions_updated ON cache_transitions;
-DROP TRIGGER cache_transitions_facts ON cache_transitions;
 DROP FUNCTION layerq_cache_rollup_rows(bigint[], text[], timestamptz[], integer[], integer[], bigint[], bigint[], text[], boolean[], integer);
-DROP FUNCTION layerq_cache_transition_facts();
+DROP FUNCTION layerq_compare_pairs(text[], text[]);
 -- The functions as they were.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_compare_pairs(p_from text[], p_to text[])
+RETURNS TABLE (from_digest text, to_digest text, reused_layers integer, total_layers integer, reused_bytes bigint,
+               total_bytes bigint, first_changed_position integer, first_changed_step text)
+LANGUAGE sql STABLE AS $$
+    WITH p AS (
+        SELECT DISTINCT f, t FROM unnest(p_from, p_to) AS u(f, t)
+    ),
+    l AS (
+        SELECT p.f, p.t, tl.position, tl.created_by, b.size,
+            coalesce(fl.position IS NOT NULL AND (fl.chain_id = tl.chain_id
+                OR ((fl.chain_id IS NULL OR tl.chain_id IS NULL) AND fl.blob_digest = tl.blob_digest)), false) AS same
+        FROM p
+        JOIN manifest_layers tl ON tl.manifest_digest = p.t
+        JOIN blobs b ON b.digest = tl.blob_digest
+        LEFT JOIN manifest_layers fl ON fl.manifest_digest = p.f AND fl.position = tl.position
+    ),
+    w AS (
+        SELECT l.*, min(l.position) FILTER (WHERE NOT l.same) OVER (PARTITION BY l.f, l.t) AS first FROM l
+    )
+    SELECT f, t, coalesce(first, count(*))::integer, count(*)::integer,
+        coalesce(sum(size) FILTER (WHERE first IS NULL OR position < first), 0)::bigint,
+        coalesce(sum(size), 0)::bigint, first,
+        max(created_by) FILTER (WHERE position = first)
+    FROM w
+    GROUP BY f, t, first
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    e_repo bigint[]; e_tag text[]; e_id bigint[]; e_at timestamptz[]; e_platform text[]; e_from text[]; e_to text[];
+BEGIN
+    INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
+    SELECT e.repository_id, 'tag', count(*)
+    FROM tag_events e
+    CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) i
+    WHERE e.id = ANY (p_ids) AND e.action = 'push'
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
+
+    SELECT array_agg(x.repository_id ORDER BY x.id, x.platform), array_agg(x.tag ORDER BY x.id, x.platform),
+        array_agg(x.id ORDER BY x.id, x.platform), array_agg(x.occurred_at ORDER BY x.id, x.platform),
+        array_agg(x.platform ORDER BY x.id, x.platform), array_agg(x.from_image ORDER BY x.id, x.platform),
+        array_agg(x.to_image ORDER BY x.id, x.platform)
+    INTO e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to
+    FROM (
+        SELECT e.repository_id, e.tag, e.id, e.occurred_at, t.platform, f.image AS from_image, t.image AS to_image
+        FROM tag_events e
+        CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) t
+        JOIN LATERAL layerq_stream_images(e.repository_id, e.previous_digest) f ON f.platform = t.platform
+        WHERE e.id = ANY (p_ids) AND e.action = 'push' AND e.previous_digest IS NOT NULL
+          AND e.previous_digest <> e.manifest_digest
+    ) x;
+    IF e_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, tag_event_id, from_digest, to_digest,
+        occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT u.repository_id, 'tag', u.tag, u.platform, u.id, u.f, u.t, u.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM unnest(e_repo, e_tag, e_id, e_at, e_platform, e_from, e_to) AS u(repository_id, tag, id, at, platform, f, t)
+    JOIN layerq_compare_pairs(e_from, e_to) c ON c.from_digest = u.f AND c.to_digest = u.t
+    ORDER BY u.id, u.platform
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_extend_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    s_repo bigint[]; s_platform text[];
+    gone bigint[];
+    o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
+BEGIN
+    INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
+    SELECT u.r, 'created', count(DISTINCT u.m)
+    FROM unnest(p_repo, p_manifest) AS u(r, m)
+    JOIN manifests m ON m.digest = u.m AND m.kind = 'image' AND m.layer_count > 0
+    GROUP BY 1 ORDER BY 1
+    ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
+
+    WITH new AS (
+        SELECT DISTINCT u.r AS repository_id, u.m AS digest FROM unnest(p_repo, p_manifest) AS u(r, m)
+    ),
+    touched AS (
+        SELECT n.repository_id, n.digest AS image FROM new n
+        UNION
+        SELECT n.repository_id, c.child_digest FROM new n JOIN index_children c ON c.index_digest = n.digest
+    ),
+    platforms AS (
+        SELECT t.repository_id, layerq_platform(m.os, m.architecture, m.variant) AS platform
+        FROM touched t JOIN manifests m ON m.digest = t.image AND m.kind = 'image' AND m.layer_count > 0
+        UNION
+        SELECT t.repository_id, layerq_platform(c.os, c.architecture, c.variant)
+        FROM touched t
+        JOIN manifests m ON m.digest = t.image AND m.kind = 'image' AND m.layer_count > 0
+        JOIN index_children c ON c.child_digest = t.image AND c.architecture IS NOT NULL AND coalesce(c.os, '') <> 'unknown'
+        JOIN repository_manifests ri ON ri.repository_id = t.repository_id AND ri.manifest_digest = c.index_digest
+    )
+    SELECT array_agg(repository_id ORDER BY repository_id, platform), array_agg(platform ORDER BY repository_id, platform)
+    INTO s_repo, s_platform
+    FROM platforms;
+
+    IF s_repo IS NULL THEN
+        RETURN;
+    END IF;
+
+    WITH s AS (
+        SELECT * FROM unnest(s_repo, s_platform) AS s(repository_id, platform)
+    ),
+    members AS (
+        SELECT b.repository_id, b.platform, b.image, b.built_at
+        FROM cache_build_platforms b
+        JOIN s USING (repository_id, platform)
+        WHERE b.repository_id = ANY (s_repo)
+    ),
+    pairs AS MATERIALIZED (
+        SELECT * FROM (
+            SELECT repository_id, platform, lag(image) OVER w AS prev, image AS digest, built_at AS at
+            FROM members
+            WINDOW w AS (PARTITION BY repository_id, platform ORDER BY built_at, image)
+        ) x WHERE prev IS NOT NULL
+    ),
+    have AS MATERIALIZED (
+        SELECT ct.id, ct.repository_id, ct.platform, ct.from_digest, ct.to_digest
+        FROM cache_transitions ct
+        JOIN s ON ct.repository_id = s.repository_id AND ct.platform = s.platform
+        WHERE ct.stream_kind = 'created'
+    ),
+    missing AS (
+        SELECT p.* FROM pairs p
+        WHERE NOT EXISTS (SELECT 1 FROM have h WHERE h.repository_id = p.repository_id AND h.platform = p.platform
+                            AND h.from_digest = p.prev AND h.to_digest = p.digest)
+    )
+    SELECT (SELECT array_agg(h.id ORDER BY h.id) FROM have h
+            WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.repository_id = h.repository_id AND p.platform = h.platform
+                                AND p.prev = h.from_digest AND p.digest = h.to_digest)),
+        (SELECT array_agg(repository_id ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(platform ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(digest ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(prev ORDER BY repository_id, platform, prev) FROM missing),
+        (SELECT array_agg(at ORDER BY repository_id, platform, prev) FROM missing)
+    INTO gone, o_repo, o_platform, o_digest, o_prev, o_at;
+
+    IF gone IS NOT NULL THEN
+        DELETE FROM cache_transitions WHERE id = ANY (gone);
+    END IF;
+    IF o_repo IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at,
+        reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step)
+    SELECT o.repository_id, 'created', '', o.platform, o.prev, o.digest, o.at,
+        c.reused_layers, c.total_layers, c.reused_bytes, c.total_bytes, c.first_changed_position, c.first_changed_step
+    FROM unnest(o_repo, o_platform, o_digest, o_prev, o_at) AS o(repository_id, platform, digest, prev, at)
+    JOIN layerq_compare_pairs(o_prev, o_digest) c ON c.from_digest = o.prev AND c.to_digest = o.digest
+    ORDER BY o.repository_id, o.platform, o.prev;
+END;
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
     p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_first integer[], p_sign integer)

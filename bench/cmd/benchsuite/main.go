@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +164,10 @@ func main() {
 			fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
 			os.Exit(1)
 		}
+		if len(r) == 0 { // the saved results of an earlier run stay
+			fmt.Fprintf(os.Stderr, "benchsuite: %s reported nothing: see its output above\n", b.name)
+			os.Exit(1)
+		}
 		got[b.name] = r
 		from[b.name] = m
 	}
@@ -175,12 +180,6 @@ func main() {
 	}
 	if b, err := json.MarshalIndent(from, "", "  "); err == nil {
 		os.WriteFile(savedFrom, b, 0o644)
-	}
-	for _, b := range ran {
-		if len(got[b.name]) == 0 {
-			fmt.Fprintf(os.Stderr, "benchsuite: %s reported nothing: see its output above\n", b.name)
-			os.Exit(1)
-		}
 	}
 	section, err := render(m, all, got, from, big, *docs)
 	if err != nil {
@@ -244,16 +243,28 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 	var s strings.Builder
 	var older []string
 	measured := 0
+	// Every benchmark with results, those of this run's list first (a
+	// saved one it does not list, say at 1M images without -million,
+	// still renders, so it is named too).
+	benches := make([]string, 0, len(got))
 	for _, b := range all {
-		if len(got[b.name]) == 0 {
+		benches = append(benches, b.name)
+	}
+	for _, n := range slices.Sorted(maps.Keys(got)) {
+		if !slices.Contains(benches, n) {
+			benches = append(benches, n)
+		}
+	}
+	for _, name := range benches {
+		if len(got[name]) == 0 {
 			continue
 		}
 		measured++
-		if f := from[b.name]; f != m {
+		if f := from[name]; f != m {
 			if f == "" {
 				f = "an earlier run"
 			}
-			older = append(older, fmt.Sprintf("- %s: %s\n", b.name, f))
+			older = append(older, fmt.Sprintf("- %s: %s\n", name, f))
 		}
 	}
 	if len(older) == measured {
