@@ -15,7 +15,7 @@ SELECT r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform,
     coalesce(layerq_platform(m.os, m.architecture, m.variant), '')::text AS config_platform, t.from_digest, t.to_digest, t.occurred_at,
     t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, t.first_changed_position,
     coalesce(t.first_changed_step, '') AS first_changed_step, t.base_moved, coalesce(t.base_from, '') AS base_from,
-    coalesce(t.base_to, '') AS base_to, coalesce(bt.repository, bh.repository, '')::text AS base_repository, coalesce(bt.tag, '')::text AS base_tag
+    coalesce(t.base_to, '') AS base_to
 FROM repositories r
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = r.id
 CROSS JOIN LATERAL (
@@ -29,20 +29,6 @@ CROSS JOIN LATERAL (
     LIMIT CASE WHEN $2::integer = 0 THEN NULL ELSE $2::integer END
 ) t
 LEFT JOIN manifests m ON m.digest = t.to_digest
-LEFT JOIN LATERAL (
-    SELECT br.name AS repository, e.tag
-    FROM tag_events e JOIN repositories br ON br.id = e.repository_id
-    WHERE e.action = 'push'
-      AND e.manifest_digest = ANY (ARRAY(SELECT t.base_to UNION ALL SELECT c.index_digest FROM index_children c WHERE c.child_digest = t.base_to))
-    ORDER BY e.occurred_at DESC, e.id DESC
-    LIMIT 1
-) bt ON t.base_moved
-LEFT JOIN LATERAL (
-    SELECT br.name AS repository FROM repository_manifests rm JOIN repositories br ON br.id = rm.repository_id
-    WHERE rm.manifest_digest = t.base_to
-    ORDER BY rm.deleted_at IS NOT NULL, br.name
-    LIMIT 1
-) bh ON t.base_moved AND bt.repository IS NULL
 WHERE r.id = ANY($3::bigint[])
 ORDER BY r.id, t.occurred_at, t.id
 `
@@ -72,16 +58,13 @@ type CacheTransitionsRow struct {
 	BaseMoved            bool
 	BaseFrom             string
 	BaseTo               string
-	BaseRepository       string
-	BaseTag              string
 }
 
 // Builds compared with the build before them in their stream (the streams
 // view cache_history shows), each repository's latest limit (0: all) at or
 // after since, oldest first, with the platform the later build's config
-// states, for the repositories listed. A build whose base moved names the
-// base: the repository and tag that last pushed the new base build (or an
-// index holding it), else a repository holding it.
+// states, for the repositories listed, and whether the base moved (the
+// base builds; BuildNames names them).
 func (q *Queries) CacheTransitions(ctx context.Context, db DBTX, arg CacheTransitionsParams) ([]CacheTransitionsRow, error) {
 	rows, err := db.Query(ctx, cacheTransitions, arg.Since, arg.Limit, arg.RepositoryIds)
 	if err != nil {
@@ -110,8 +93,6 @@ func (q *Queries) CacheTransitions(ctx context.Context, db DBTX, arg CacheTransi
 			&i.BaseMoved,
 			&i.BaseFrom,
 			&i.BaseTo,
-			&i.BaseRepository,
-			&i.BaseTag,
 		); err != nil {
 			return nil, err
 		}

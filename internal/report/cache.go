@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
@@ -252,10 +253,54 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	for _, ms := range perRepo { // each repository's in month order
 		out.OverTime = append(out.OverTime, ms...)
 	}
+	if err := nameBases(ctx, db, transitions); err != nil {
+		return nil, err
+	}
 	for _, t := range transitions {
 		if i, ok := byRepo[[2]string{t.Registry, t.Repository}]; ok {
 			out.Repositories[i].Transitions = append(out.Repositories[i].Transitions, t)
 		}
+	}
+	return out, nil
+}
+
+// nameBases names the new base of each transition whose base moved.
+func nameBases(ctx context.Context, db DB, ts []Transition) error {
+	var builds []string
+	for _, t := range ts {
+		if t.BaseMoved && !slices.Contains(builds, t.BaseTo) {
+			builds = append(builds, t.BaseTo)
+		}
+	}
+	if len(builds) == 0 {
+		return nil
+	}
+	names, err := buildNames(ctx, db, builds)
+	if err != nil {
+		return err
+	}
+	for i := range ts {
+		if ts[i].BaseMoved {
+			ts[i].Base = names[ts[i].BaseTo]
+		}
+	}
+	return nil
+}
+
+// buildNames names base builds as people know them: repository:tag of
+// the push that last named each (BuildNames), or its repository.
+func buildNames(ctx context.Context, db DB, builds []string) (map[string]string, error) {
+	rows, err := queries.BuildNames(ctx, db, builds)
+	if err != nil {
+		return nil, fmt.Errorf("naming base builds: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, n := range rows {
+		name := n.Repository
+		if n.Tag != "" {
+			name += ":" + n.Tag
+		}
+		out[n.Digest] = name
 	}
 	return out, nil
 }
@@ -337,10 +382,7 @@ func transition(r dbsqlc.CacheTransitionsRow) Transition {
 		t.FirstChangedPosition = &pos
 	}
 	if r.BaseMoved {
-		t.BaseMoved, t.BaseFrom, t.BaseTo, t.Base = true, r.BaseFrom, r.BaseTo, r.BaseRepository
-		if r.BaseTag != "" {
-			t.Base += ":" + r.BaseTag
-		}
+		t.BaseMoved, t.BaseFrom, t.BaseTo = true, r.BaseFrom, r.BaseTo
 	}
 	return t
 }

@@ -255,16 +255,8 @@ func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int)
 		f.tars[t.BlobDigest] = t.UncompressedSize
 	}
 	if len(bases) > 0 {
-		names, err := queries.BuildNames(ctx, db, bases)
-		if err != nil {
-			return nil, fmt.Errorf("naming bases: %w", err)
-		}
-		for _, n := range names {
-			name := n.Repository
-			if n.Tag != "" {
-				name += ":" + n.Tag
-			}
-			f.names[n.Digest] = name
+		if f.names, err = buildNames(ctx, db, bases); err != nil {
+			return nil, err
 		}
 		// Each base build's own size, for a base that moved.
 		var missing []string
