@@ -430,6 +430,12 @@ CREATE INDEX cache_transitions_from_idx ON cache_transitions (from_digest);
 CREATE INDEX cache_transitions_to_idx ON cache_transitions (to_digest);
 -- layerq growth lists the pushes that grew most first.
 CREATE INDEX cache_transitions_growth_idx ON cache_transitions ((total_bytes - from_bytes) DESC, occurred_at DESC, id);
+-- A window's comparisons (cache --since, growth --since) read from the
+-- index alone, base moves and growth included.
+DROP INDEX cache_transitions_window_idx;
+CREATE INDEX cache_transitions_window_idx ON cache_transitions (occurred_at)
+    INCLUDE (repository_id, stream_kind, reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position,
+             base_moved, from_bytes);
 
 DELETE FROM cache_steps;
 INSERT INTO cache_steps (repository_id, stream_kind, step, base_changed, pushes)
@@ -801,6 +807,9 @@ $$;
 -- +goose StatementEnd
 
 DROP FUNCTION layerq_base_move(text, text, integer);
+DROP INDEX cache_transitions_window_idx;
+CREATE INDEX cache_transitions_window_idx ON cache_transitions (occurred_at)
+    INCLUDE (repository_id, stream_kind, reused_layers, total_layers, reused_bytes, total_bytes, step, first_changed_position);
 DROP INDEX cache_transitions_growth_idx;
 DROP INDEX cache_transitions_to_idx;
 DROP INDEX cache_transitions_from_idx;
