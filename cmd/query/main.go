@@ -44,7 +44,7 @@ func newApp(out, errOut io.Writer) *cli.App {
 			&cli.StringFlag{Name: "database-url", EnvVars: []string{"DATABASE_URL"}, Usage: "Postgres connection `URL`; without it, the local cluster under --data-dir"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"LAYERQ_DATA_DIR"}, Value: database.DefaultDataDir(), Usage: "`DIR` of the local default Postgres cluster"},
 		}, outputFlags()...),
-		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), diffCommand(), growthCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand(), versionCommand()},
+		Commands:        []*cli.Command{topSharedCommand(), imageCommand(), diffCommand(), growthCommand(), findCommand(), bloatCommand(), duplicatesCommand(), cacheCommand(), basesCommand(), storageCommand(), versionCommand()},
 		HideHelpCommand: true,
 	}
 	completion.Enable(app)

@@ -1,0 +1,407 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/layerq/layerq/internal/dbsqlc"
+	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/overlay"
+	"github.com/layerq/layerq/internal/repoglob"
+)
+
+// FindOptions say what to look for; one of Layer, Path and SameAs.
+type FindOptions struct {
+	// Layer is a layer blob's digest or a layer's diff_id.
+	Layer string
+	// Path is a glob over file paths: * within a segment, ** across; a
+	// glob without "/" matches the file's name at any depth.
+	Path string
+	// SameAs names a file of an image, REF:PATH, whose content to find;
+	// Platform picks the image of an index.
+	SameAs   *Ref
+	SamePath string
+	Platform string
+
+	Repositories repoglob.Glob
+	// Limit is how many matches to list (0: all); the counts cover every
+	// one.
+	Limit int
+}
+
+// Find lists the live images that hold a layer, a file by path, or a
+// file's content, one match per image, layer and path.
+type Find struct {
+	// What was looked for, in words.
+	Query string `json:"query"`
+	// Images and Repositories count the live images and repositories with
+	// a match; Matches every match (an image's layer and path).
+	Images       int         `json:"images"`
+	Repositories int         `json:"repositories"`
+	Matches      int         `json:"matches"`
+	Found        []FindMatch `json:"found"`
+	// Unindexed: for a file search, how many live layers have no file
+	// index (their files were not searched).
+	Unindexed int64 `json:"unindexed_layers"`
+}
+
+// FindMatch is one image holding what was looked for.
+type FindMatch struct {
+	Registry   string   `json:"registry"`
+	Repository string   `json:"repository"`
+	Tags       []string `json:"tags"`
+	Digest     string   `json:"digest"`
+	Platform   string   `json:"platform"`
+	// Position is the layer's, counted from 0; Layer its blob; CreatedBy
+	// the step that made it.
+	Position  int    `json:"position"`
+	Layer     string `json:"layer"`
+	CreatedBy string `json:"created_by"`
+	// Path and Size: the matching file (file searches only).
+	Path string `json:"path,omitempty"`
+	Size int64  `json:"size"`
+	// Visible says whether the image's final filesystem shows this layer's
+	// file at Path; HiddenBy, when not, is the layer that now writes the
+	// path, or -1 when a later layer removed it. Nil for a layer search.
+	Visible  *bool `json:"visible"`
+	HiddenBy *int  `json:"hidden_by"`
+
+	repositoryID int64
+}
+
+// fileHit is a file a layer holds.
+type fileHit struct {
+	path string
+	size int64
+}
+
+// LoadFind runs the find report.
+func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
+	out := &Find{Found: []FindMatch{}}
+	byBlob := map[string][]fileHit{} // layer blob -> matching files (none for a layer search)
+	var blobs []string
+	switch {
+	case opts.Layer != "":
+		out.Query = "layer " + opts.Layer
+		rows, err := queries.FindLayerBlobs(ctx, db, opts.Layer)
+		if err != nil {
+			return nil, fmt.Errorf("looking up layer %s: %w", opts.Layer, err)
+		}
+		if len(rows) == 0 {
+			return nil, refErrorf(ErrNotFound, "no layer has digest or diff_id %s: give a layer's blob digest or diff_id in full (sha256: and 64 hex digits), as `layerq image -o wide` prints them", opts.Layer)
+		}
+		for _, r := range rows {
+			blobs = append(blobs, r.Digest)
+		}
+	case opts.Path != "":
+		out.Query = "path " + opts.Path
+		like, re := pathPattern(opts.Path)
+		rows, err := queries.FindFilesByName(ctx, db, dbsqlc.FindFilesByNameParams{NameLike: like, PathRe: re})
+		if err != nil {
+			return nil, fmt.Errorf("looking up files %s: %w", opts.Path, err)
+		}
+		for _, r := range rows {
+			blobs = addHit(byBlob, blobs, r.BlobDigest, fileHit{r.Path, r.Size})
+		}
+	case opts.SameAs != nil:
+		out.Query = fmt.Sprintf("the content of %s:%s", opts.SameAs, opts.SamePath)
+		digest, err := fileDigest(ctx, db, *opts.SameAs, opts.Platform, opts.SamePath)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := queries.FindFilesByContent(ctx, db, digest)
+		if err != nil {
+			return nil, fmt.Errorf("looking up files with that content: %w", err)
+		}
+		for _, r := range rows {
+			blobs = addHit(byBlob, blobs, r.BlobDigest, fileHit{r.Path, r.Size})
+		}
+	default:
+		return nil, errors.New("find needs one of --layer, --path or --same-as")
+	}
+	if opts.Path != "" || opts.SameAs != nil {
+		n, err := queries.BloatBacklogKept(ctx, db)
+		if err == nil {
+			out.Unindexed = n.Unindexed
+		}
+	}
+	if len(blobs) == 0 {
+		return out, nil
+	}
+	holders, err := queries.FindHolders(ctx, db, dbsqlc.FindHoldersParams{Blobs: blobs, Repository: regexpOrNil(opts.Repositories)})
+	if err != nil {
+		return nil, fmt.Errorf("looking up the images holding them: %w", err)
+	}
+	images, repos := map[string]bool{}, map[string]bool{}
+	var keys []string // the listed images, as "REPOSITORY_ID DIGEST"
+	for _, h := range holders {
+		m := FindMatch{Registry: h.Registry, Repository: h.Repository, Digest: h.Digest,
+			Position: int(h.Position), Layer: h.BlobDigest, CreatedBy: h.CreatedBy, repositoryID: h.RepositoryID}
+		if k := fmt.Sprint(h.RepositoryID, " ", h.Digest); opts.Limit == 0 || len(out.Found) < opts.Limit {
+			if len(keys) == 0 || keys[len(keys)-1] != k {
+				keys = append(keys, k)
+			}
+		}
+		images[h.Digest+" "+h.Registry+"/"+h.Repository] = true
+		repos[h.Registry+"/"+h.Repository] = true
+		if hits, ok := byBlob[h.BlobDigest]; ok {
+			for _, f := range hits {
+				m.Path, m.Size = f.path, f.size
+				out.Matches++
+				if opts.Limit == 0 || len(out.Found) < opts.Limit {
+					out.Found = append(out.Found, m)
+				}
+			}
+			continue
+		}
+		out.Matches++
+		if opts.Limit == 0 || len(out.Found) < opts.Limit {
+			out.Found = append(out.Found, m)
+		}
+	}
+	out.Images, out.Repositories = len(images), len(repos)
+	if len(keys) > 0 {
+		names, err := queries.FindImageNames(ctx, db, keys)
+		if err != nil {
+			return nil, fmt.Errorf("naming the images found: %w", err)
+		}
+		byKey := map[string]dbsqlc.FindImageNamesRow{}
+		for _, n := range names {
+			byKey[fmt.Sprint(n.RepositoryID, " ", n.Digest)] = n
+		}
+		for i := range out.Found {
+			m := &out.Found[i]
+			n := byKey[fmt.Sprint(m.repositoryID, " ", m.Digest)]
+			m.Platform, m.Tags = n.Platform, n.Tags
+			if m.Tags == nil {
+				m.Tags = []string{}
+			}
+		}
+	}
+	if len(byBlob) > 0 {
+		if err := markVisible(ctx, db, out.Found); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func addHit(byBlob map[string][]fileHit, blobs []string, blob string, h fileHit) []string {
+	if _, ok := byBlob[blob]; !ok {
+		blobs = append(blobs, blob)
+	}
+	byBlob[blob] = append(byBlob[blob], h)
+	return blobs
+}
+
+// pathPattern is a path glob as the name index and a regexp read it: a
+// LIKE pattern over the file's name (its literal start, then %), and the
+// whole path's regexp. A glob without "/" is a name at any depth; a
+// leading "/" is dropped (layer paths are relative); a leading "**/" also
+// matches at the top.
+func pathPattern(glob string) (like, re string) {
+	glob = strings.TrimPrefix(glob, "/")
+	if !strings.Contains(glob, "/") {
+		glob = "**/" + glob
+	}
+	name := glob[strings.LastIndexByte(glob, '/')+1:]
+	literal := name
+	if i := strings.IndexAny(name, "*?"); i >= 0 {
+		literal = name[:i]
+	}
+	like = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(literal) + "%"
+	if literal == name {
+		like = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(literal)
+	}
+	if rest, ok := strings.CutPrefix(glob, "**/"); ok {
+		return like, "^(.*/)?" + strings.TrimPrefix(repoglob.Compile(rest).Regexp(), "^")
+	}
+	return like, repoglob.Compile(glob).Regexp()
+}
+
+// fileDigest is the content digest of the regular file the image ref
+// shows at path.
+func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]byte, error) {
+	img, err := LoadImage(ctx, db, ImageOptions{Ref: ref, Platform: platform})
+	if err != nil {
+		return nil, err
+	}
+	layers, err := imageEntries(ctx, db, newEntryCache(db, maxCachedEntries), img.Layers)
+	if err != nil {
+		return nil, err
+	}
+	if layers == nil {
+		return nil, fmt.Errorf("%s: its layers are not all indexed yet, so its files are not known: run layerq-ingest scan --layers", ref)
+	}
+	path = strings.TrimPrefix(path, "/")
+	for _, v := range overlay.Final(layers) {
+		if v.Path == path {
+			e := layers[v.Layer][v.Entry]
+			return e.Digest[:], nil
+		}
+	}
+	return nil, refErrorf(ErrNotFound, "%s shows no regular file at %s", ref, path)
+}
+
+// imageEntries reads the file indexes of an image's layers, bottom first,
+// through cache (images that share layers read them once); nil when a
+// layer has none.
+func imageEntries(ctx context.Context, db DB, cache *entryCache, ls []ImageLayer) ([][]layerscan.Entry, error) {
+	var blobs []string
+	for _, l := range ls {
+		blobs = append(blobs, l.Digest)
+	}
+	indexed, err := queries.LayerSizes(ctx, db, blobs)
+	if err != nil {
+		return nil, fmt.Errorf("reading layer indexes: %w", err)
+	}
+	have := map[string]bool{}
+	for _, r := range indexed {
+		have[r.BlobDigest] = true
+	}
+	for _, b := range blobs {
+		if !have[b] {
+			return nil, nil
+		}
+	}
+	if err := cache.load(ctx, blobs); err != nil {
+		return nil, err
+	}
+	out := make([][]layerscan.Entry, len(blobs))
+	for i, b := range blobs {
+		out[i] = cache.entries[b]
+	}
+	return out, nil
+}
+
+// markVisible says of each listed file whether its image's final
+// filesystem shows it, from the image's file indexes.
+func markVisible(ctx context.Context, db DB, found []FindMatch) error {
+	finals := map[string]map[string]overlay.Visible{} // image -> path -> what shows it
+	cache := newEntryCache(db, maxCachedEntries)
+	for i := range found {
+		m := &found[i]
+		fin, ok := finals[m.Digest]
+		if !ok {
+			rows, err := queries.ManifestsLayers(ctx, db, []string{m.Digest})
+			if err != nil {
+				return fmt.Errorf("reading layers of %s: %w", m.Digest, err)
+			}
+			ls := make([]ImageLayer, len(rows))
+			for j, r := range rows {
+				ls[j] = ImageLayer{Position: int(r.Position), Digest: r.BlobDigest}
+			}
+			layers, err := imageEntries(ctx, db, cache, ls)
+			if err != nil {
+				return err
+			}
+			if layers != nil {
+				fin = map[string]overlay.Visible{}
+				for _, v := range overlay.Final(layers) {
+					fin[v.Path] = v
+				}
+			}
+			finals[m.Digest] = fin
+		}
+		if fin == nil {
+			continue // a layer not indexed: unknown
+		}
+		v, shown := fin[m.Path]
+		visible := shown && v.Layer == m.Position
+		m.Visible = &visible
+		if !visible {
+			by := -1
+			if shown {
+				by = v.Layer
+			}
+			m.HiddenBy = &by
+		}
+	}
+	return nil
+}
+
+var digestLike = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// ParseLayer reads a layer digest as --layer takes it: sha256: and 64 hex
+// digits, or the 64 digits alone.
+func ParseLayer(s string) (string, error) {
+	if !strings.HasPrefix(s, "sha256:") {
+		s = "sha256:" + s
+	}
+	if !digestLike.MatchString(s) {
+		return "", fmt.Errorf("--layer %q: give a layer's blob digest or diff_id in full, sha256: and 64 hex digits", strings.TrimPrefix(s, "sha256:"))
+	}
+	return s, nil
+}
+
+// Preamble implements output.Preamble.
+func (f *Find) Preamble() []string {
+	line := fmt.Sprintf("%s: %s in %s of %s", f.Query, output.Count(int64(f.Matches), "match", "matches"),
+		output.Count(int64(f.Images), "live image", "live images"), output.Count(int64(f.Repositories), "repository", "repositories"))
+	if len(f.Found) < f.Matches {
+		line += fmt.Sprintf(" (the first %d listed; --limit 0 lists all)", len(f.Found))
+	}
+	lines := []string{line}
+	if f.Unindexed > 0 {
+		lines = append(lines, fmt.Sprintf("%s without a file index not searched: run layerq-ingest scan --layers", output.Count(f.Unindexed, "live layer", "live layers")))
+	}
+	return append(lines, "")
+}
+
+// Empty implements output.Empty.
+func (f *Find) Empty() string { return "no live image holds it" }
+
+// Columns implements output.Table.
+func (f *Find) Columns() []output.Column {
+	return output.Cols("registry", "repository", "tags", "digest", "platform", "position", "layer", "created_by", "path", "size", "visible", "hidden_by")
+}
+
+// Rows implements output.Table.
+func (f *Find) Rows() [][]any {
+	rows := make([][]any, 0, len(f.Found))
+	for _, m := range f.Found {
+		var visible any
+		if m.Visible != nil {
+			visible = *m.Visible
+		}
+		rows = append(rows, []any{m.Registry, m.Repository, m.Tags, output.Digest(m.Digest), m.Platform, m.Position, output.Digest(m.Layer),
+			step(m.CreatedBy), m.Path, output.Bytes(m.Size), visible, m.HiddenBy})
+	}
+	return rows
+}
+
+// TableColumns implements output.Grouped: for people, the file's state
+// in words.
+func (f *Find) TableColumns() []output.Column {
+	return []output.Column{{Key: "repository"}, {Key: "tags"}, {Key: "digest", Wide: true}, {Key: "platform"}, {Key: "position", Title: "#"},
+		{Key: "created_by", Title: "STEP"}, {Key: "path"}, {Key: "size"}, {Key: "state"}}
+}
+
+// TableRows implements output.Grouped.
+func (f *Find) TableRows() [][]any {
+	rows := make([][]any, 0, len(f.Found))
+	for _, m := range f.Found {
+		state := ""
+		switch {
+		case m.Visible == nil && m.Path != "":
+			state = "unknown (a layer not indexed)"
+		case m.Visible == nil:
+		case *m.Visible:
+			state = "visible"
+		case *m.HiddenBy < 0:
+			state = "removed by a later layer"
+		default:
+			state = fmt.Sprintf("hidden: #%d writes the path", *m.HiddenBy)
+		}
+		size := any(output.Bytes(m.Size))
+		if m.Path == "" {
+			size = nil
+		}
+		rows = append(rows, []any{m.Repository, m.Tags, output.Digest(m.Digest), m.Platform, m.Position, step(m.CreatedBy), m.Path, size, state})
+	}
+	return rows
+}
