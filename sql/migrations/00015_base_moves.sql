@@ -450,7 +450,7 @@ SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platfo
     t.from_digest, t.to_digest, t.occurred_at, t.reused_layers, t.total_layers,
     t.reused_bytes, t.total_bytes, t.first_changed_position, t.first_changed_step,
     t.step, layerq_cache_advice(t.step, CASE WHEN t.first_changed_position = 0 OR t.base_moved THEN 0 ELSE 1 END) AS advice,
-    t.base_moved, t.base_from, t.base_to
+    t.base_moved, t.base_from, t.base_to, t.from_bytes
 FROM cache_transitions t
 JOIN repositories r ON r.id = t.repository_id
 LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
