@@ -146,6 +146,7 @@ type CacheHistory struct {
 	BaseMoved            *bool
 	BaseFrom             *string
 	BaseTo               *string
+	FromBytes            *int64
 }
 
 type CacheHistoryMonthly struct {
