@@ -271,13 +271,9 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 			blobs = append(blobs, l.Digest)
 		}
 	}
-	rows, err := queries.LayerSizes(ctx, db, blobs)
+	tars, err := layerTars(ctx, db, blobs)
 	if err != nil {
-		return fmt.Errorf("reading layer indexes: %w", err)
-	}
-	tars := make(map[string]int64, len(rows))
-	for _, r := range rows {
-		tars[r.BlobDigest] = r.UncompressedSize
+		return err
 	}
 	total := func(ls []ImageLayer) *int64 {
 		var n int64
@@ -308,14 +304,7 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	if err := cache.load(ctx, blobs); err != nil {
 		return err
 	}
-	stack := func(ls []ImageLayer) [][]layerscan.Entry {
-		out := make([][]layerscan.Entry, len(ls))
-		for i, l := range ls {
-			out[i] = cache.entries[l.Digest]
-		}
-		return out
-	}
-	la, lb := stack(a), stack(b)
+	la, lb := stackOf(cache, tars, a), stackOf(cache, tars, b)
 	fa, fb := overlay.Final(la), overlay.Final(lb)
 	d.FilesCompared = true
 	var changes []DiffFile

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/overlay"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -125,9 +125,10 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	}
 	if opts.Path != "" || opts.SameAs != nil {
 		n, err := queries.BloatBacklogKept(ctx, db)
-		if err == nil {
-			out.Unindexed = n.Unindexed
+		if err != nil {
+			return nil, fmt.Errorf("counting the layers not indexed: %w", err)
 		}
+		out.Unindexed = n.Unindexed
 	}
 	if len(blobs) == 0 {
 		return out, nil
@@ -230,10 +231,19 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 	if err != nil {
 		return nil, err
 	}
-	layers, err := imageEntries(ctx, db, newEntryCache(db, maxCachedEntries), img.Layers)
+	var blobs []string
+	for _, l := range img.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	tars, err := layerTars(ctx, db, blobs)
 	if err != nil {
 		return nil, err
 	}
+	cache := newEntryCache(db, maxCachedEntries)
+	if err := cache.load(ctx, blobs); err != nil {
+		return nil, err
+	}
+	layers := stackOf(cache, tars, img.Layers)
 	if layers == nil {
 		return nil, fmt.Errorf("%s: its layers are not all indexed yet, so its files are not known: run layerq-ingest scan --layers", ref)
 	}
@@ -247,66 +257,49 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 	return nil, refErrorf(ErrNotFound, "%s shows no regular file at %s", ref, path)
 }
 
-// imageEntries reads the file indexes of an image's layers, bottom first,
-// through cache (images that share layers read them once); nil when a
-// layer has none.
-func imageEntries(ctx context.Context, db DB, cache *entryCache, ls []ImageLayer) ([][]layerscan.Entry, error) {
-	var blobs []string
-	for _, l := range ls {
-		blobs = append(blobs, l.Digest)
-	}
-	indexed, err := queries.LayerSizes(ctx, db, blobs)
-	if err != nil {
-		return nil, fmt.Errorf("reading layer indexes: %w", err)
-	}
-	have := map[string]bool{}
-	for _, r := range indexed {
-		have[r.BlobDigest] = true
-	}
-	for _, b := range blobs {
-		if !have[b] {
-			return nil, nil
+// markVisible says of each listed file whether its image's final
+// filesystem shows it, from the images' file indexes: the layers of every
+// listed image read at once, each layer's entries once.
+func markVisible(ctx context.Context, db DB, found []FindMatch) error {
+	var digests []string
+	for _, m := range found {
+		if !slices.Contains(digests, m.Digest) {
+			digests = append(digests, m.Digest)
 		}
 	}
-	if err := cache.load(ctx, blobs); err != nil {
-		return nil, err
+	rows, err := queries.ManifestsLayers(ctx, db, digests)
+	if err != nil {
+		return fmt.Errorf("reading the layers of the images found: %w", err)
 	}
-	out := make([][]layerscan.Entry, len(blobs))
-	for i, b := range blobs {
-		out[i] = cache.entries[b]
+	layersOf := map[string][]ImageLayer{}
+	var blobs []string
+	for _, r := range rows {
+		layersOf[r.ManifestDigest] = append(layersOf[r.ManifestDigest], ImageLayer{Position: int(r.Position), Digest: r.BlobDigest})
+		blobs = append(blobs, r.BlobDigest)
 	}
-	return out, nil
-}
-
-// markVisible says of each listed file whether its image's final
-// filesystem shows it, from the image's file indexes.
-func markVisible(ctx context.Context, db DB, found []FindMatch) error {
-	finals := map[string]map[string]overlay.Visible{} // image -> path -> what shows it
+	slices.Sort(blobs)
+	blobs = slices.Compact(blobs)
+	tars, err := layerTars(ctx, db, blobs)
+	if err != nil {
+		return err
+	}
 	cache := newEntryCache(db, maxCachedEntries)
+	if err := cache.load(ctx, blobs); err != nil {
+		return err
+	}
+	finals := map[string]map[string]overlay.Visible{} // image -> path -> what shows it; nil: a layer not indexed
+	for _, d := range digests {
+		if layers := stackOf(cache, tars, layersOf[d]); layers != nil {
+			fin := map[string]overlay.Visible{}
+			for _, v := range overlay.Final(layers) {
+				fin[v.Path] = v
+			}
+			finals[d] = fin
+		}
+	}
 	for i := range found {
 		m := &found[i]
-		fin, ok := finals[m.Digest]
-		if !ok {
-			rows, err := queries.ManifestsLayers(ctx, db, []string{m.Digest})
-			if err != nil {
-				return fmt.Errorf("reading layers of %s: %w", m.Digest, err)
-			}
-			ls := make([]ImageLayer, len(rows))
-			for j, r := range rows {
-				ls[j] = ImageLayer{Position: int(r.Position), Digest: r.BlobDigest}
-			}
-			layers, err := imageEntries(ctx, db, cache, ls)
-			if err != nil {
-				return err
-			}
-			if layers != nil {
-				fin = map[string]overlay.Visible{}
-				for _, v := range overlay.Final(layers) {
-					fin[v.Path] = v
-				}
-			}
-			finals[m.Digest] = fin
-		}
+		fin := finals[m.Digest]
 		if fin == nil {
 			continue // a layer not indexed: unknown
 		}

@@ -227,7 +227,7 @@ type growthFacts struct {
 }
 
 func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int) (*growthFacts, error) {
-	f := &growthFacts{layers: map[string][]ImageLayer{}, baseOf: map[string]string{}, baseLen: map[string]int{}, tars: map[string]int64{},
+	f := &growthFacts{layers: map[string][]ImageLayer{}, baseOf: map[string]string{}, baseLen: map[string]int{},
 		names: map[string]string{}, topPaths: topPaths}
 	ls, err := queries.ManifestsLayers(ctx, db, digests)
 	if err != nil {
@@ -247,12 +247,8 @@ func loadGrowthFacts(ctx context.Context, db DB, digests []string, topPaths int)
 	blobs = slices.Compact(blobs)
 	slices.Sort(bases)
 	bases = slices.Compact(bases)
-	tars, err := queries.LayerSizes(ctx, db, blobs)
-	if err != nil {
-		return nil, fmt.Errorf("reading layer indexes: %w", err)
-	}
-	for _, t := range tars {
-		f.tars[t.BlobDigest] = t.UncompressedSize
+	if f.tars, err = layerTars(ctx, db, blobs); err != nil {
+		return nil, err
 	}
 	if len(bases) > 0 {
 		if f.names, err = buildNames(ctx, db, bases); err != nil {
