@@ -75,16 +75,21 @@ func (t Transition) firstChange() stepCell {
 	if !t.BaseMoved {
 		return step(t.FirstChangedStep)
 	}
-	from := "another base"
-	if t.BaseFrom != "" {
-		from = output.Digest(t.BaseFrom).Short()
-	}
-	name := t.Base
+	s := baseMove(t.Base, t.BaseFrom, t.BaseTo)
+	return stepCell{s, s}
+}
+
+// baseMove says in words that an image's base moved from build from
+// (empty: a build not known as a base) to build to, named name.
+func baseMove(name, from, to string) string {
 	if name == "" {
 		name = "the base"
 	}
-	s := fmt.Sprintf("base moved: %s %s → %s", name, from, output.Digest(t.BaseTo).Short())
-	return stepCell{s, s}
+	was := "a build not known as its base"
+	if from != "" {
+		was = output.Digest(from).Short()
+	}
+	return fmt.Sprintf("base moved: %s %s → %s", name, was, output.Digest(to).Short())
 }
 
 // CacheRepository is the reuse between one repository's builds.

@@ -400,11 +400,7 @@ func (c GrowthCause) text() string {
 		if c.BaseTo == "" {
 			return "the base's layers changed"
 		}
-		from := "a build not known as its base"
-		if c.BaseFrom != "" {
-			from = output.Digest(c.BaseFrom).Short()
-		}
-		s := fmt.Sprintf("base moved: %s %s → %s", c.Base, from, output.Digest(c.BaseTo).Short())
+		s := baseMove(c.Base, c.BaseFrom, c.BaseTo)
 		if c.BaseDeltaBytes != nil {
 			s += fmt.Sprintf(" (the base itself %s)", signed(*c.BaseDeltaBytes))
 		}
