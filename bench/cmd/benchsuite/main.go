@@ -148,7 +148,6 @@ func main() {
 		}
 	}
 	started := time.Now()
-	var ran []bench
 	for _, b := range all {
 		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(t string) bool {
 			if exact, ok := strings.CutSuffix(t, "$"); ok {
@@ -159,7 +158,6 @@ func main() {
 			continue
 		}
 		r := results{}
-		ran = append(ran, b)
 		if err := run(b, r); err != nil {
 			fmt.Fprintf(os.Stderr, "benchsuite: %v\n", err)
 			os.Exit(1)
