@@ -23,6 +23,14 @@ import (
 	"github.com/layerq/layerq/internal/walker"
 )
 
+// rootfs is a base's one layer holding files (under etc, usr and usr/lib),
+// and useradd an app step that writes the same /etc/passwd wherever it runs.
+func rootfs(files ...sample.File) sample.Step {
+	return sample.Step{CreatedBy: "ADD rootfs.tar / # buildkit", Files: append([]sample.File{dir("etc"), dir("usr"), dir("usr/lib")}, files...)}
+}
+
+var useradd = sample.Step{CreatedBy: "RUN /bin/sh -c useradd app # buildkit", Files: []sample.File{file("etc/passwd", 80)}}
+
 // layerSizes is what the registry stores for img's layers and what their
 // tars hold, worked out from the image itself.
 func layerSizes(t *testing.T, img v1.Image) (compressed, tars []int64) {
@@ -67,15 +75,11 @@ func TestDiff(t *testing.T) {
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
 
-	rootfs := func(files ...sample.File) sample.Step {
-		return sample.Step{CreatedBy: "ADD rootfs.tar / # buildkit", Files: append([]sample.File{dir("etc"), dir("usr"), dir("usr/lib")}, files...)}
-	}
 	base1 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(
 		sample.File{Path: "etc/os-release", Content: content("os-release 1", 100)}, file("etc/keep", 50), file("usr/lib/libx.so", 5000))}})
 	base2 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(
 		sample.File{Path: "etc/os-release", Content: content("os-release 2", 120)}, file("etc/keep", 50), file("usr/lib/libx.so", 5000),
 		file("usr/lib/liby.so", 700))}})
-	useradd := sample.Step{CreatedBy: "RUN /bin/sh -c useradd app # buildkit", Files: []sample.File{file("etc/passwd", 80)}}
 	app12 := mustBuild(t, sample.Spec{Base: base1, Steps: []sample.Step{
 		{CreatedBy: "COPY app /app # buildkit", Files: []sample.File{dir("app"),
 			{Path: "app/main", Content: content("app/main", 2000), Mode: 0o755}, file("app/old.txt", 300)}},

@@ -28,12 +28,8 @@ func TestGrowth(t *testing.T) {
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
 
-	rootfs := func(files ...sample.File) sample.Step {
-		return sample.Step{CreatedBy: "ADD rootfs.tar / # buildkit", Files: append([]sample.File{dir("etc"), dir("usr"), dir("usr/lib")}, files...)}
-	}
 	base1 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(file("etc/os-release", 100), file("usr/lib/libx.so", 5000))}})
 	base2 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(file("etc/os-release", 100), file("usr/lib/libx.so", 5000), file("usr/lib/liby.so", 700))}})
-	useradd := sample.Step{CreatedBy: "RUN /bin/sh -c useradd app # buildkit", Files: []sample.File{file("etc/passwd", 80)}}
 	app := func(b *sample.Spec, files ...sample.File) sample.Spec {
 		b.Steps = []sample.Step{{CreatedBy: "COPY app /app # buildkit", Files: append([]sample.File{dir("app")}, files...)}, useradd}
 		return *b
