@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -317,18 +316,14 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 	return nil
 }
 
-var digestLike = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
 // ParseLayer reads a layer digest as --layer takes it: sha256: and 64 hex
-// digits, or the 64 digits alone.
+// digits, or the 64 digits alone (parseDigest, whole).
 func ParseLayer(s string) (string, error) {
-	if !strings.HasPrefix(s, "sha256:") {
-		s = "sha256:" + s
-	}
-	if !digestLike.MatchString(s) {
+	d, ok := parseDigest(s)
+	if !ok || len(d) != len("sha256:")+64 {
 		return "", fmt.Errorf("--layer %q: give a layer's blob digest or diff_id in full, sha256: and 64 hex digits", strings.TrimPrefix(s, "sha256:"))
 	}
-	return s, nil
+	return d, nil
 }
 
 // Preamble implements output.Preamble.
