@@ -83,6 +83,27 @@ func TestFlagsWhereUsersTypeThem(t *testing.T) {
 		diffOut = out
 	}
 
+	// find, its flags on either side of the global ones.
+	var findOut string
+	for i, args := range [][]string{
+		{"--database-url", url, "-o", "csv", "find", "--layer", diffID.String(), "--repo", "team/**"},
+		{"find", "--repo", "team/**", "-o", "csv", "--layer", diffID.String(), "--database-url", url},
+	} {
+		out, _, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		// The base layer, in team/app and team/other.
+		if err != nil || len(recs) != 3 || recs[1][1] != "team/app" || recs[2][1] != "team/other" || recs[1][5] != "0" {
+			t.Errorf("%q: %q, %v", args, recs, err)
+		}
+		if i > 0 && out != findOut {
+			t.Errorf("%q printed\n%s\nwant\n%s", args, out, findOut)
+		}
+		findOut = out
+	}
+
 	// A report needing no database takes them too.
 	out, _, err := runCLI(t, "version", "--data-dir", t.TempDir(), "-o", "json", "--database-url", "postgres://unused")
 	var v map[string]any
