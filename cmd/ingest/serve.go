@@ -46,7 +46,7 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-layer-scan", Usage: "do not queue pushed layers for file indexing (bloat and file duplicates then need `scan --layers`)"},
 			&cli.StringFlag{Name: "zot-nats-subject", Usage: "also take the CloudEvents zot's NATS sink publishes on `SUBJECT` (same NATS server)"},
 			&cli.DurationFlag{Name: "reconcile-every", Usage: "scan every configured registry this often (`DURATION`, e.g. 1h), to heal events the registry dropped"},
-		}, layerLimitFlags()...),
+		}, append(layerLimitFlags(), alertFlags()...)...),
 		Action: serveAction,
 	}
 }
@@ -106,6 +106,10 @@ func serveAction(c *cli.Context) error {
 	}
 	settings := stream.Settings{Replicas: c.Int("stream-replicas"), AckWait: c.Duration("ack-wait"), MaxDeliver: c.Int("retries"), MaxDelay: c.Duration("retry-max-delay")}
 	settings.Defaults()
+	alerts, err := alertConfig(c)
+	if err != nil {
+		return err
+	}
 	tel, stopTelemetry, err := startTelemetry(c, role)
 	if err != nil {
 		return err
@@ -116,7 +120,7 @@ func serveAction(c *cli.Context) error {
 		Role: role, Listener: ln, MetricsListener: metricsLn, Registries: regs, Credentials: creds, NoAuth: c.Bool("insecure-no-auth"),
 		NATS: nc, Settings: settings, Pool: pool, Workers: c.Int("workers"),
 		LayerWorkers: c.Int("layer-workers"), NoLayerScan: c.Bool("no-layer-scan"), LayerLimits: limits,
-		ZotSubject: c.String("zot-nats-subject"), Reconcile: c.Duration("reconcile-every"),
+		ZotSubject: c.String("zot-nats-subject"), Reconcile: c.Duration("reconcile-every"), Alerts: alerts,
 		Log: log,
 	})
 	if c.Context.Err() != nil {

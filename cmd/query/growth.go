@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -75,7 +73,7 @@ Examples:
 			}
 			if s := c.String("fail-over"); s != "" {
 				var err error
-				if opts.FailOverBytes, opts.FailOverPercent, err = parseFailOver(s); err != nil {
+				if opts.FailOverBytes, opts.FailOverPercent, err = clibytes.ParseThreshold("fail-over", s); err != nil {
 					return err
 				}
 			}
@@ -91,21 +89,4 @@ Examples:
 			return report.GrowthGate{Bytes: opts.FailOverBytes, Percent: opts.FailOverPercent}.Judge(g)
 		}),
 	}
-}
-
-// parseFailOver reads a growth threshold: bytes (50MB) or a percentage
-// (10%); the other is -1.
-func parseFailOver(s string) (bytes int64, percent float64, err error) {
-	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || v < 0 {
-			return 0, 0, fmt.Errorf("--fail-over %q: give a percentage like 10%% or bytes like 50MB", s)
-		}
-		return -1, v, nil
-	}
-	b, err := clibytes.Parse(s)
-	if err != nil || b < 0 {
-		return 0, 0, fmt.Errorf("--fail-over %q: give bytes like 52428800, 50MB or 1.5GiB, or a percentage like 10%%", s)
-	}
-	return b, -1, nil
 }

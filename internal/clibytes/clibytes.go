@@ -94,3 +94,21 @@ func Get(c *cli.Context, name string) int64 {
 	}
 	return v.Bytes()
 }
+
+// ParseThreshold reads a growth threshold as flag takes it: bytes (50MB)
+// or a percentage (10%); the other is -1. A bad one is an error naming
+// the flag, with examples.
+func ParseThreshold(flag, s string) (bytes int64, percent float64, err error) {
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return 0, 0, fmt.Errorf("--%s %q: give a percentage like 10%% or bytes like 50MB", flag, s)
+		}
+		return -1, v, nil
+	}
+	b, err := Parse(strings.TrimSpace(s))
+	if err != nil || b < 0 {
+		return 0, 0, fmt.Errorf("--%s %q: give bytes like %s, or a percentage like 10%%", flag, s, Example)
+	}
+	return b, -1, nil
+}

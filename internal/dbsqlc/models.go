@@ -20,6 +20,29 @@ type AggregateQueue struct {
 	BlobDigest     *string
 }
 
+type Alert struct {
+	ID        int64
+	Key       string
+	Kind      string
+	CreatedAt time.Time
+	Payload   []byte
+}
+
+type AlertCursor struct {
+	Singleton    bool
+	TransitionID int64
+}
+
+type AlertDelivery struct {
+	AlertID     int64
+	Sink        string
+	Attempts    int32
+	NextAt      time.Time
+	DeliveredAt *time.Time
+	FailedAt    *time.Time
+	LastError   *string
+}
+
 type BaseBuild struct {
 	BaseDigest       *string
 	Images           *int64

@@ -100,12 +100,14 @@ func (s *Store) applyAggregates(ctx context.Context, wait bool) (int, error) {
 	return n, nil
 }
 
-// Aggregate applies queued changes every interval until ctx is done, so that
-// dashboards reading the aggregate views directly lag by about interval. A
-// tick on which another applier is at work is skipped: that one folds the
-// queue.
-// Errors go to report (which may be nil) and are retried on the next tick.
-func (s *Store) Aggregate(ctx context.Context, interval time.Duration, report func(error)) {
+// Aggregate applies queued changes every interval, and at once when wake
+// (which may be nil) says something was written, until ctx is done, so
+// that dashboards reading the aggregate views directly lag by about
+// interval at most. A round on which another applier is at work is
+// skipped: that one folds the queue. After a round that folded changes,
+// folded (which may be nil) is called.
+// Errors go to report (which may be nil) and are retried on the next round.
+func (s *Store) Aggregate(ctx context.Context, interval time.Duration, wake <-chan struct{}, report func(error), folded func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -113,9 +115,14 @@ func (s *Store) Aggregate(ctx context.Context, interval time.Duration, report fu
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
-		if _, err := s.applyAggregates(ctx, false); err != nil && ctx.Err() == nil && report != nil {
+		n, err := s.applyAggregates(ctx, false)
+		if err != nil && ctx.Err() == nil && report != nil {
 			report(err)
+		}
+		if n > 0 && folded != nil {
+			folded()
 		}
 	}
 }

@@ -148,6 +148,17 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	if err != nil {
 		return nil, fmt.Errorf("querying compared pushes: %w", err)
 	}
+	if out.Pushes, err = GrowthPushes(ctx, db, rows, opts.TopPaths); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GrowthPushes works out the causes of compared pushes (rows of
+// GrowthPushes), with the topPaths largest files of each step's new
+// layers.
+func GrowthPushes(ctx context.Context, db DB, rows []dbsqlc.GrowthPushesRow, topPaths int) ([]GrowthPush, error) {
+	out := []GrowthPush{}
 	if len(rows) == 0 {
 		return out, nil
 	}
@@ -155,7 +166,7 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	for _, r := range rows {
 		digests = append(digests, r.FromDigest, r.ToDigest)
 	}
-	c, err := loadGrowthFacts(ctx, db, digests, opts.TopPaths)
+	c, err := loadGrowthFacts(ctx, db, digests, topPaths)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +178,9 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 			p.DeltaPercent = math.Round(float64(p.DeltaBytes)*10000/float64(r.FromBytes)) / 100
 		}
 		p.Causes, p.DeltaUncompressedBytes = c.causes(r)
-		out.Pushes = append(out.Pushes, p)
+		out = append(out, p)
 	}
-	if err := c.topPathsOf(ctx, db, out.Pushes); err != nil {
+	if err := c.topPathsOf(ctx, db, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -393,8 +404,8 @@ func (p GrowthPush) name() string {
 	return p.Repository + " (created order)"
 }
 
-// text is a cause for people.
-func (c GrowthCause) text() string {
+// Text is a cause for people, in one line.
+func (c GrowthCause) Text() string {
 	switch c.Kind {
 	case "base":
 		if c.BaseTo == "" {
@@ -492,7 +503,7 @@ func (g *Growth) TableRows() [][]any {
 			for _, tp := range c.TopPaths {
 				paths = append(paths, fmt.Sprintf("%s %s", tp.Path, output.Bytes(tp.Bytes)))
 			}
-			rows = append(rows, []any{"- " + c.text(), "", "", "", "", signed(c.DeltaBytes), unc(c.DeltaUncompressedBytes), strings.Join(paths, "\n")})
+			rows = append(rows, []any{"- " + c.Text(), "", "", "", "", signed(c.DeltaBytes), unc(c.DeltaUncompressedBytes), strings.Join(paths, "\n")})
 		}
 	}
 	return rows

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/layerq/layerq/internal/alert"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
@@ -69,11 +70,26 @@ type Config struct {
 	ZotSubject string
 	// Reconcile, when positive, scans every configured registry this often.
 	Reconcile time.Duration
+	// Alerts, when set, makes alerts of base moves and growth and sends
+	// them (worker roles).
+	Alerts *Alerts
 	Log       *slog.Logger
 	// Telemetry receives spans and metrics; Metrics, when set, serves them
 	// at GET /metrics.
 	Telemetry telemetry.Providers
 	Metrics   http.Handler
+}
+
+// Alerts is what a worker alerts on and where it sends the alerts: NATS
+// (unless NoNATS) and Webhooks.
+type Alerts struct {
+	Rules    alert.Rules
+	Webhooks []alert.Webhook
+	NoNATS   bool
+	// MaxAttempts and MaxDelay bound the sends of one alert to one sink
+	// (zero: 20 sends, 10 minutes apart at most).
+	MaxAttempts int
+	MaxDelay    time.Duration
 }
 
 // stage is one named part of a serve process: run works until ctx ends
@@ -170,6 +186,11 @@ func build(ctx context.Context, cfg Config) ([]stage, error) {
 	if cfg.Role == RoleReceiver {
 		return web, nil
 	}
+	if cfg.Alerts != nil && !cfg.Alerts.NoNATS {
+		if _, err := WaitFor(ctx, cfg.Log, "NATS JetStream", func() (struct{}, error) { return struct{}{}, stream.EnsureAlerts(ctx, st.js, cfg.Settings) }, nil); err != nil {
+			return nil, err
+		}
+	}
 	return append(web, workerStages(cfg, st)...), nil
 }
 
@@ -254,6 +275,10 @@ func workerStages(cfg Config, st streams) []stage {
 	if st.layers != nil {
 		opts.Layers = stream.NewPublisher(st.js, cfg.Telemetry)
 	}
+	// A committed event wakes the folder, and a fold the alerter: an
+	// alert follows its push by the time these take, not a tick.
+	wakeFold, wakeAlerts := make(chan struct{}, 1), make(chan struct{}, 1)
+	opts.Committed = func() { poke(wakeFold) }
 	wk := worker.New(opts)
 	stages := []stage{
 		{"event worker", func(ctx context.Context) error { return wk.Run(ctx, st.events) }},
@@ -264,9 +289,12 @@ func workerStages(cfg Config, st streams) []stage {
 		// Fold the queued changes into the aggregates the dashboards read;
 		// reports fold them themselves before reading.
 		{"aggregate folder", func(ctx context.Context) error {
-			store.Aggregate(ctx, time.Second, func(err error) { cfg.Log.Warn("aggregates", "error", err) })
+			store.Aggregate(ctx, time.Second, wakeFold, func(err error) { cfg.Log.Warn("aggregates", "error", err) }, func() { poke(wakeAlerts) })
 			return nil
 		}},
+	}
+	if cfg.Alerts != nil {
+		stages = append(stages, alertStages(cfg, st, wakeAlerts)...)
 	}
 	if st.layers != nil && cfg.LayerWorkers > 0 {
 		lc := &layerindex.Consumer{Indexer: &layerindex.Indexer{Store: store, Limits: cfg.LayerLimits, Telemetry: cfg.Telemetry}, Walkers: walkers,

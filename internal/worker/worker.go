@@ -67,6 +67,10 @@ type Options struct {
 	// and the event metrics.
 	Telemetry telemetry.Providers
 
+	// Committed, when set, is called after each event's writes commit
+	// (serve wakes the aggregate folder with it).
+	Committed func()
+
 	// FaultExitAfterCommits, when above 0, ends the process (exit status 3)
 	// right after its FaultExitAfterCommits-th commit, before the ack: the
 	// worst moment for a crash, for failure testing (serve sets it from
@@ -206,6 +210,9 @@ func (h eventHandler) Handle(ctx context.Context, ev webhook.Event) error {
 	var we *walker.Error
 	if errors.As(err, &we) {
 		w.walkErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("class", string(we.Class))))
+	}
+	if err == nil && w.opts.Committed != nil {
+		w.opts.Committed()
 	}
 	if err == nil && w.opts.afterCommit != nil && w.opts.afterCommit(ev) {
 		return settle.ErrUnsettled
