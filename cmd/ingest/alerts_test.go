@@ -27,6 +27,7 @@ import (
 	"github.com/layerq/layerq/internal/stream"
 	"github.com/layerq/layerq/internal/testenv/natstest"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/promtest"
 	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
@@ -367,6 +368,37 @@ func TestAlertsEndToEnd(t *testing.T) {
 		t.Fatalf("NATS: %v, %d stored", seen, stored)
 	}
 
+	// The metrics Alertmanager rules read: images on the base's stale
+	// build, each repository's last growth, the alerts made and sent.
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposition, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	promtest.CheckMetrics(t, exposition)
+	fams := promtest.Families(t, exposition)
+	webFrom, webTo := layerBytes(t, web1), layerBytes(t, web2)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		// api1, web1 and web2 are built on base1, which the tag left.
+		{"layerq_base_stale_images", []string{"registry", reg.Host, "repository", "lib/deb", "tag", "12"}, 3},
+		{"layerq_repository_last_growth_bytes", []string{"repository", "team/api"}, float64(to - from)},
+		{"layerq_repository_last_growth_ratio", []string{"repository", "team/api"}, float64(to-from) / float64(from)},
+		{"layerq_repository_last_growth_bytes", []string{"repository", "team/web"}, float64(webTo - webFrom)},
+		{"layerq_alerts_total", []string{"kind", "base_moved"}, 1},
+		{"layerq_alerts_total", []string{"kind", "image_grew"}, 1},
+		{"layerq_alert_sends_total", []string{"sink", "nats", "outcome", "delivered"}, 2},
+	} {
+		v, ok := promtest.Value(fams, c.name, c.labels...)
+		if !ok || (v-c.want) > 1e-9 || (c.want-v) > 1e-9 {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+
 	// Again: every notification delivered a second time (a registry
 	// retrying), the detector's cursor moved back to the start (a second
 	// detector looking at the same comparisons), and every send forgotten
@@ -412,5 +444,29 @@ func TestAlertsEndToEnd(t *testing.T) {
 	waitFor(t, "the NATS sends made again", func() bool { s, _ := natsCount(); return s["layerq.alerts.base_moved "+got[0].ID] == 2 })
 	if _, stored := natsCount(); stored != 2 {
 		t.Fatalf("the alerts stream holds %d messages after the alerts were sent again, want 2 (the duplicate window drops a second send)", stored)
+	}
+}
+
+// Alert flags a user gets wrong are refused before serve starts, in one
+// line that says how to fix them (and never repeats a URL, which may hold
+// a secret).
+func TestAlertFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--alert-grow-over", "ten"}, `--alert-grow-over "ten": give bytes like 52428800, 50MB or 1.5GiB, or a percentage like 10%`},
+		{[]string{"--alert-grow-over", "-3%"}, `--alert-grow-over "-3%": give a percentage like 10% or bytes like 50MB`},
+		{[]string{"--alert-grow-over", "5MB", "--alert-grow-over", "6MB"}, `--alert-grow-over: give at most one size and one percentage (got ["5MB" "6MB"])`},
+		{[]string{"--alert-window", "0s"}, "--alert-window must be above 0 (like 1h)"},
+		{[]string{"--alert-webhook", "https://hooks.example/x"}, "--alert-webhook needs --alert-secret (or LAYERQ_ALERT_SECRET): receivers verify each alert's signature by it"},
+		{[]string{"--alert-slack", "hooks.slack.com/services/T0/B0/SECRET"}, "--alert-slack: give an http:// or https:// URL (one given is not)"},
+		{[]string{"--alert-secret", "whsec_!!!", "--alert-webhook", "https://hooks.example/x"}, "--alert-secret (or LAYERQ_ALERT_SECRET): unable to create webhook, err: illegal base64 data at input byte 0; give whsec_ and base64, or any other text"},
+	} {
+		args := append([]string{"serve", "--registry", "localhost:5000", "--insecure-no-auth"}, c.args...)
+		_, _, err := runCLI(t, args...)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: err = %v; want %s", c.args, err, c.want)
+		}
 	}
 }

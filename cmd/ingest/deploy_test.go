@@ -351,6 +351,11 @@ func TestComposeFile(t *testing.T) {
 
 	// Prometheus scrapes both layerq services.
 	promtest.Run(t, "check", "config", filepath.Join(root, "deploy/prometheus/prometheus.yml"))
+	// Its alerting rules fire on the series they are meant for.
+	promtest.Run(t, "test", "rules", filepath.Join(root, "deploy/prometheus/layerq-alerts.test.yml"))
+	if !slices.Contains(c.Services["prometheus"].Volumes, "./deploy/prometheus/layerq-alerts.yml:/etc/prometheus/layerq-alerts.yml:ro") {
+		t.Errorf("compose.yaml does not mount the alerting rules beside prometheus.yml: %q", c.Services["prometheus"].Volumes)
+	}
 	prom, _ := os.ReadFile(filepath.Join(root, "deploy/prometheus/prometheus.yml"))
 	if !strings.Contains(string(prom), "names: [layerq-receiver, layerq-worker]") || !strings.Contains(string(prom), "port: 8080") {
 		t.Errorf("prometheus.yml does not scrape layerq-receiver and layerq-worker on 8080")

@@ -60,6 +60,10 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	alerts, err := alertConfig(c)
+	if err != nil {
+		return err
+	}
 	creds, err := webhookCredentials(c)
 	if err != nil {
 		return err
@@ -106,10 +110,6 @@ func serveAction(c *cli.Context) error {
 	}
 	settings := stream.Settings{Replicas: c.Int("stream-replicas"), AckWait: c.Duration("ack-wait"), MaxDeliver: c.Int("retries"), MaxDelay: c.Duration("retry-max-delay")}
 	settings.Defaults()
-	alerts, err := alertConfig(c)
-	if err != nil {
-		return err
-	}
 	tel, stopTelemetry, err := startTelemetry(c, role)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 // Observe exposes, for alerting rules, the live images on stale builds of
 // each base tag (layerq.base.stale_images: the tag moved since they were
 // built) and each repository's last growth (layerq.repository.last_growth
-// in bytes and layerq.repository.last_growth_percent, of its last push
+// in bytes and layerq.repository.last_growth_ratio, of its last push
 // compared within a day). What it reads is read at most every refresh.
 func Observe(m metric.Meter, db dbsqlc.DBTX, refresh time.Duration) error {
 	stale, err := m.Int64ObservableGauge("layerq.base.stale_images", metric.WithUnit("{image}"),
@@ -27,8 +27,8 @@ func Observe(m metric.Meter, db dbsqlc.DBTX, refresh time.Duration) error {
 	if err != nil {
 		return err
 	}
-	percent, err := m.Float64ObservableGauge("layerq.repository.last_growth_percent", metric.WithUnit("%"),
-		metric.WithDescription("A repository's last push compared in the last day, its growth in percent of the push before."))
+	ratio, err := m.Float64ObservableGauge("layerq.repository.last_growth_ratio", metric.WithUnit("1"),
+		metric.WithDescription("A repository's last push compared in the last day: its growth over the push before's bytes (0.1: grew by 10%)."))
 	if err != nil {
 		return err
 	}
@@ -55,9 +55,9 @@ func Observe(m metric.Meter, db dbsqlc.DBTX, refresh time.Duration) error {
 		for _, l := range last {
 			attrs := metric.WithAttributes(attribute.String("registry", l.Registry), attribute.String("repository", l.Repository))
 			o.ObserveInt64(growth, l.DeltaBytes, attrs)
-			o.ObserveFloat64(percent, l.DeltaPercent, attrs)
+			o.ObserveFloat64(ratio, l.DeltaPercent/100, attrs)
 		}
 		return nil
-	}, stale, growth, percent)
+	}, stale, growth, ratio)
 	return err
 }

@@ -73,7 +73,7 @@ type Config struct {
 	// Alerts, when set, makes alerts of base moves and growth and sends
 	// them (worker roles).
 	Alerts *Alerts
-	Log       *slog.Logger
+	Log    *slog.Logger
 	// Telemetry receives spans and metrics; Metrics, when set, serves them
 	// at GET /metrics.
 	Telemetry telemetry.Providers
