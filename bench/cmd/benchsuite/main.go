@@ -112,6 +112,7 @@ func main() {
 		{"scan vs raw GETs (distribution)", "./internal/scan/", "^BenchmarkScanVsRaw$", "3x", []string{"LAYERQ_BENCH_REGISTRY=distribution"}, nil},
 		{"synthetic registry scan", "./internal/scan/", "^BenchmarkScanSynthetic$", "3x", nil, nil},
 		{"webhook to graph", "./internal/serve/", "^BenchmarkWebhookToGraph$", "3x", nil, nil},
+		{"push to alert", "./internal/serve/", "^BenchmarkPushToAlert$", "3x", nil, nil},
 		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil, nil},
 		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
@@ -294,6 +295,10 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 	on, off := w["BenchmarkWebhookToGraph/telemetry=on"], w["BenchmarkWebhookToGraph/telemetry=off"]
 	row("webhook → graph, telemetry on", f0(on["events/s"])+" events/s, p50 "+f0(on["p50_ms"])+" ms, p99 "+f0(on["p99_ms"])+" ms",
 		"telemetry off: "+f0(off["events/s"])+" events/s, p50 "+f0(off["p50_ms"])+" ms", f2(on["events/s"]/off["events/s"])+"×")
+	if a := got["push to alert"]["BenchmarkPushToAlert"]; a != nil {
+		row("push → alert on NATS (distribution registry notifying serve; base moved, image grew)", "p50 "+f0(a["p50_ms"])+" ms, p99 "+f0(a["p99_ms"])+" ms",
+			"limit: 1,000 ms", f2(a["p99_ms"]/1000)+"× of the limit at p99")
+	}
 	l := got["layer scan vs gzip -dc"]
 	if sc, gz := l["BenchmarkScanGzip/scan"], l["BenchmarkScanGzip/gzip-dc"]; sc != nil && gz != nil {
 		row("layer scan, gzip layer, one stream", f0(sc["MB/s"])+" MB/s", "`gzip -dc`: "+f0(gz["MB/s"])+" MB/s", f2(sc["MB/s"]/gz["MB/s"])+"×")
