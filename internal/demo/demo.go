@@ -11,6 +11,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/layerq/layerq/internal/alert"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/localregistry"
@@ -85,10 +88,26 @@ func Run(ctx context.Context, o Options) error {
 	}
 	settings := stream.Settings{}
 	settings.Defaults()
+	// The alerts the pushes make, as a NATS subscriber receives them.
+	alerts := make(chan alert.Alert, 16)
+	sub, err := nc.Subscribe(alert.Subject(">"), func(m *nats.Msg) {
+		var a alert.Alert
+		if json.Unmarshal(m.Data, &a) == nil {
+			select {
+			case alerts <- a:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
 	served := make(chan error, 1)
 	go func() {
 		served <- serve.Run(ctx, serve.Config{
 			Role: serve.RoleAll, Listener: ln, Registries: regs, NATS: nc, Settings: settings, Pool: pool, Workers: 4, LayerWorkers: 2,
+			Alerts:      &serve.Alerts{Rules: alert.DefaultRules()},
 			Credentials: map[string]receiver.Credentials{"distribution": {Tokens: []string{token}}},
 			Log:         slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
@@ -115,6 +134,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "%d layers indexed off the layer-scan stream, %s after the first push\n", n, time.Since(start).Round(time.Millisecond))
 
+	// Debian's tag moved to a new build: the alert names the images left
+	// on the old one.
+	select {
+	case a := <-alerts:
+		fmt.Fprintf(o.Out, "alert on NATS %s:\n%s\n", a.Type, alert.Text(a))
+	case <-time.After(10 * time.Second):
+		return errors.New("no alert arrived on NATS within 10 s of the pushes")
+	}
+
 	// A scan of the same registry finds nothing the webhooks missed.
 	w, err := walker.New(walker.Options{})
 	if err != nil {
@@ -130,12 +158,23 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// waitArrived waits until every pushed tag is live in the graph at its digest.
+// waitArrived waits until every pushed tag is live in the graph at its
+// digest (a tag pushed twice, at the later one's).
 func waitArrived(ctx context.Context, store *graph.Store, pushed []sample.Pushed) error {
 	deadline := time.Now().Add(20 * time.Second)
+	last := map[string]sample.Pushed{}
+	var order []string
+	for _, p := range pushed {
+		k := p.Repository + ":" + p.Tag
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = p
+	}
 	for {
 		var missing []string
-		for _, p := range pushed {
+		for _, k := range order {
+			p := last[k]
 			st, err := store.Repository(ctx, demoRegistryName, p.Repository)
 			if err != nil {
 				return err

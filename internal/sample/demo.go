@@ -70,6 +70,8 @@ func day(n int) time.Time { return Epoch.Add(time.Duration(n) * 24 * time.Hour) 
 //	team-c/legacy:1.0         FROM debian, +5 layers (apt lists added then whited out, chmod copy-up)
 //	team-a/api:1.0-rebuild    team-a/api:1.0 with app files one day newer: 3 new layer digests
 //	mirror/python:3.12-zstd   library/python:3.12 recompressed with zstd (OCI)
+//	library/debian:12         pushed again: the 12.8 point release (+libssl3)
+//	team-c/legacy:1.1         legacy on debian 12.8, its payload 900 kB larger
 //	team-a/api:sha256-<hex>.sbom  SPDX SBOM artifact whose subject is team-a/api:1.0
 //
 // The content is deterministic: every call returns the same digests.
@@ -79,7 +81,7 @@ func DemoContent() ([]DemoItem, error) {
 		items = append(items, DemoItem{Repository: repo, Tag: tag, Kind: KindImage, Image: img})
 	}
 
-	debian, err := demoDebian()
+	debian, err := demoDebian("12.7")
 	if err != nil {
 		return nil, fmt.Errorf("debian: %w", err)
 	}
@@ -120,7 +122,7 @@ func DemoContent() ([]DemoItem, error) {
 		image("team-b/web", v.tag, web)
 	}
 
-	legacy, err := demoLegacy(debian)
+	legacy, err := demoLegacy(debian, "1.0")
 	if err != nil {
 		return nil, fmt.Errorf("team-c/legacy: %w", err)
 	}
@@ -137,6 +139,20 @@ func DemoContent() ([]DemoItem, error) {
 		return nil, fmt.Errorf("python zstd: %w", err)
 	}
 	image("mirror/python", "3.12-zstd", zpython)
+
+	// Debian's next point release, pushed over library/debian:12: the
+	// images built on 12.7 are now on a stale build; team-c/legacy:1.1 is
+	// built on 12.8, with a larger payload.
+	debian128, err := demoDebian("12.8")
+	if err != nil {
+		return nil, fmt.Errorf("debian 12.8: %w", err)
+	}
+	image("library/debian", "12", debian128)
+	legacy11, err := demoLegacy(debian128, "1.1")
+	if err != nil {
+		return nil, fmt.Errorf("team-c/legacy:1.1: %w", err)
+	}
+	image("team-c/legacy", "1.1", legacy11)
 
 	subject, err := partial.Descriptor(api)
 	if err != nil {
@@ -159,14 +175,20 @@ func DemoContent() ([]DemoItem, error) {
 	return items, nil
 }
 
-func demoDebian() (v1.Image, error) {
-	rootfs := debianRootfs()
+// demoDebian builds library/debian:12 at a point release: 12.7, or 12.8
+// (a day later, with libssl3), a rebuild of the same tag.
+func demoDebian(point string) (v1.Image, error) {
+	created := Epoch
+	if point != "12.7" {
+		created = day(6)
+	}
+	rootfs := debianRootfs(point)
 	return Build(Spec{
 		Steps: []Step{
 			{CreatedBy: "/bin/sh -c #(nop) ADD file:" + fileHex(rootfs) + " in / ", Files: rootfs},
 			{CreatedBy: `/bin/sh -c #(nop)  CMD ["bash"]`, Empty: true},
 		},
-		Created: Epoch,
+		Created: created,
 	})
 }
 
@@ -330,7 +352,13 @@ var aptLists = []struct {
 	{"lock", 0, false},
 }
 
-func demoLegacy(debian v1.Image) (v1.Image, error) {
+// demoLegacy builds team-c/legacy at version ("1.0"; "1.1", two days
+// later, carries a payload larger by 900 kB).
+func demoLegacy(debian v1.Image, version string) (v1.Image, error) {
+	payload, created := 640_000, day(5)
+	if version != "1.0" {
+		payload, created = 1_540_000, day(7)
+	}
 	update := newTree("team-c/legacy", time.Time{})
 	for _, l := range aptLists {
 		if l.text {
@@ -373,7 +401,7 @@ func demoLegacy(debian v1.Image) (v1.Image, error) {
 	clean.add(Whiteout("var/lib/apt/lists/partial"))
 
 	runSh := append([]byte("#!/bin/sh\n# legacy installer: self-extracting payload follows\nset -e\nARCHIVE=$(awk '/^__PAYLOAD__/ {print NR + 1; exit 0; }' \"$0\")\ntail -n+$ARCHIVE \"$0\" | tar xz -C /opt/legacy\nexec /opt/legacy/bin/server \"$@\"\n__PAYLOAD__\n"),
-		Bytes("team-c/legacy:payload", 640_000)...)
+		Bytes("team-c/legacy:payload", payload)...)
 	cp := newTree("team-c/legacy", time.Time{})
 	cp.file("app/run.sh", runSh)
 	chmod := newTree("team-c/legacy", time.Time{})
@@ -389,7 +417,7 @@ func demoLegacy(debian v1.Image) (v1.Image, error) {
 			{CreatedBy: "/bin/sh -c chmod 0755 /app/run.sh", Files: chmod.files},
 			{CreatedBy: `/bin/sh -c #(nop)  CMD ["/app/run.sh"]`, Empty: true},
 		},
-		Created: day(5),
+		Created: created,
 	})
 }
 

@@ -167,7 +167,9 @@ func dpkgStatus(pkgs []string) []byte {
 	return []byte(b.String())
 }
 
-func debianRootfs() []File {
+// debianRootfs is the root filesystem of Debian's point release point
+// ("12.7", or "12.8", which adds libssl3).
+func debianRootfs(point string) []File {
 	t := newTree("debian-12", time.Time{})
 	t.symlink("bin", "usr/bin")
 	t.dir("boot")
@@ -175,7 +177,7 @@ func debianRootfs() []File {
 	t.dir("etc")
 	t.str("etc/apt/sources.list.d/debian.sources", debianSources)
 	t.text("etc/bash.bashrc", 1994)
-	t.str("etc/debian_version", "12.7\n")
+	t.str("etc/debian_version", point+"\n")
 	t.str("etc/group", debianGroup)
 	t.str("etc/hostname", "buildkitsandbox\n")
 	t.text("etc/login.defs", 12569)
@@ -229,6 +231,10 @@ func debianRootfs() []File {
 		if l.soname != "" {
 			t.symlink(multiarch+l.soname, l.name)
 		}
+	}
+	if point != "12.7" {
+		t.lib(multiarch+"libssl.so.3", 610_000)
+		t.lib(multiarch+"libcrypto.so.3", 1_100_000)
 	}
 	t.symlink("usr/lib64/ld-linux-x86-64.so.2", "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
 	t.exe("usr/sbin/useradd", 60_000)
