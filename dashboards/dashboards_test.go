@@ -271,6 +271,11 @@ func TestDashboardStructure(t *testing.T) {
 						t.Errorf("%s: a stat panel names the field it shows", what)
 					}
 				case "timeseries":
+				case "nodegraph":
+					// Two frames: its nodes and its edges (refIds say which).
+					if len(p.Targets) != 2 || p.Targets[0].RefID != "nodes" || p.Targets[1].RefID != "edges" {
+						t.Errorf("%s: a node graph has two queries, nodes and edges", what)
+					}
 				default:
 					t.Errorf("%s: panel type %q", what, p.Type)
 				}

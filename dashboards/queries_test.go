@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,20 +17,17 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/demo"
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
-	"github.com/layerq/layerq/internal/sample"
-	"github.com/layerq/layerq/internal/scan"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
-	"github.com/layerq/layerq/internal/testenv/registrytest"
-	"github.com/layerq/layerq/internal/walker"
 )
 
-// seed fills a fresh graph with the demo registry: scanned, every layer
-// indexed, aggregates folded, waste worked out, and two failures recorded.
+// seed fills a fresh graph with the demo registry: pushed through the
+// webhooks, every layer indexed, aggregates folded, waste worked out, and
+// two failures recorded.
 func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
@@ -38,25 +37,13 @@ func seed(t *testing.T) (dbURL string, pool *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	reg := registrytest.New(t)
-	if _, err := sample.Demo(ctx, reg.Host); err != nil {
-		t.Fatal(err)
-	}
-	w, err := walker.New(walker.Options{Jobs: 4})
-	if err != nil {
+	// The demo as `go tool task demo` runs it: pushed to a registry that
+	// notifies serve, so the graph has the history a scan cannot see (the
+	// base tag pushed twice), every layer indexed.
+	if err := demo.Run(ctx, demo.Options{Pool: pool, DataDir: t.TempDir(), Out: io.Discard, ErrOut: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	store := graph.New(pool)
-	if _, err := scan.Run(ctx, store, w, scan.Options{Registry: reg.Host, Name: "demo-registry", Repositories: repoglob.Compile("**")}); err != nil {
-		t.Fatal(err)
-	}
-	layers, err := layerindex.Pending(ctx, store, "demo-registry", reg.Host, repoglob.Compile("**").Regexp())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum, err := layerindex.Run(ctx, &layerindex.Indexer{Store: store}, w, layers, 2, nil); err != nil || sum.Failed+sum.Rejected > 0 {
-		t.Fatalf("indexing layers: %+v, %v", sum, err)
-	}
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -251,12 +238,14 @@ func TestPanelQueries(t *testing.T) {
 				}
 			}
 			for _, p := range d.leaves() {
+				frames := map[string]result{}
 				for _, tg := range p.Targets {
 					if tg.RawSQL == "" {
 						continue
 					}
 					queries++
 					res := run(t, reader, expand(t, tg.RawSQL, values))
+					frames[tg.RefID] = res
 					what := fmt.Sprintf("panel %q", p.Title)
 					if len(res.rows) == 0 {
 						t.Errorf("%s returns no rows on the seeded graph", what)
@@ -284,11 +273,55 @@ func TestPanelQueries(t *testing.T) {
 						}
 					}
 				}
+				if p.Type == "nodegraph" {
+					checkNodeGraph(t, p.Title, frames["nodes"], frames["edges"])
+				}
 			}
 		})
 	}
 	if queries < 20 {
 		t.Errorf("%d SQL panel queries ran", queries)
+	}
+
+	// The bases: the demo pushed library/debian:12 at 12.7, built
+	// library/python, its zstd mirror and team-c/legacy:1.0 on it, then
+	// pushed 12.8 over the tag and built team-c/legacy:1.1 on that; the
+	// apps on python are on python's build, which its tag still names.
+	panelRows := func(title, refID string) result {
+		t.Helper()
+		for _, d := range loadDashboards(t) {
+			for _, p := range d.leaves() {
+				for _, tg := range p.Targets {
+					if p.Title == title && tg.RefID == refID {
+						return run(t, reader, expand(t, tg.RawSQL, map[string][]string{"registry": {"demo-registry"}}))
+					}
+				}
+			}
+		}
+		t.Fatalf("no panel %q", title)
+		return result{}
+	}
+	var stale []string
+	for _, r := range panelRows("Stale dependents per base", "A").rows {
+		stale = append(stale, fmt.Sprintf("%v %v %v", r[1], r[2], r[3]))
+	}
+	slices.Sort(stale)
+	if want := []string{"library/debian:12 library/python 1", "library/debian:12 mirror/python 1", "library/debian:12 team-c/legacy 1"}; !slices.Equal(stale, want) {
+		t.Errorf("stale dependents %q, want %q", stale, want)
+	}
+	edges := map[string]string{}
+	for _, r := range panelRows("Base lineage", "edges").rows {
+		edges[fmt.Sprint(r[0])] = fmt.Sprintf("%v %v", r[3], r[6])
+	}
+	for id, want := range map[string]string{
+		"demo-registry/library/debian -> demo-registry/team-c/legacy": "2 red", // 1.0 on 12.7, 1.1 on 12.8
+		"demo-registry/library/debian -> demo-registry/library/python": "1 red",
+		"demo-registry/library/python -> demo-registry/team-a/api":     "2 green", // 1.0 and 1.0-rebuild
+		"demo-registry/library/alpine -> demo-registry/team-b/web":     "2 green",
+	} {
+		if edges[id] != want {
+			t.Errorf("lineage edge %s: %q, want %q (images, color)", id, edges[id], want)
+		}
 	}
 
 	// The views show what the reports say.
@@ -415,4 +448,34 @@ func indexOf(xs []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// checkNodeGraph checks a node graph's frames as Grafana reads them: nodes
+// with an id and a title, edges with an id, a source and a target, each
+// of which is a node, and arcs of a node that add up to 1.
+func checkNodeGraph(t *testing.T, title string, nodes, edges result) {
+	t.Helper()
+	col := func(r result, name string) int { return indexOf(r.columns, name) }
+	if col(nodes, "id") < 0 || col(nodes, "title") < 0 || col(edges, "id") < 0 || col(edges, "source") < 0 || col(edges, "target") < 0 {
+		t.Errorf("panel %q: nodes %v, edges %v: want id and title; id, source and target", title, nodes.columns, edges.columns)
+		return
+	}
+	ids := map[string]bool{}
+	for _, n := range nodes.rows {
+		ids[fmt.Sprint(n[col(nodes, "id")])] = true
+		var arcs float64
+		for i, c := range nodes.columns {
+			if strings.HasPrefix(c, "arc__") {
+				arcs += n[i].(float64)
+			}
+		}
+		if arcs < 0.999 || arcs > 1.001 {
+			t.Errorf("panel %q: node %v's arcs add up to %v", title, n[col(nodes, "id")], arcs)
+		}
+	}
+	for _, e := range edges.rows {
+		if src, dst := fmt.Sprint(e[col(edges, "source")]), fmt.Sprint(e[col(edges, "target")]); !ids[src] || !ids[dst] {
+			t.Errorf("panel %q: edge %s -> %s joins a node the nodes frame lacks", title, src, dst)
+		}
+	}
 }

@@ -240,6 +240,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 	t.Logf("app push -> alert received in %s", hooks.at[hooks.order[1]].Sub(grewAt).Round(time.Millisecond))
 	hooks.mu.Unlock()
 	waitFor(t, "the Slack messages", func() bool { _, _, b := slack.snapshot(); return len(b) == 2 })
+	waitFor(t, "web:2's push folded", func() bool {
+		return count(`SELECT count(*) FROM cache_transitions WHERE to_digest = $1`, digest(web2)) == 1 && count(`SELECT count(*) FROM aggregate_queue`) == 0
+	})
 
 	_, bad, bodies := hooks.snapshot()
 	if bad != 0 {
