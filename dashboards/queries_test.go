@@ -314,7 +314,7 @@ func TestPanelQueries(t *testing.T) {
 		edges[fmt.Sprint(r[0])] = fmt.Sprintf("%v %v", r[3], r[6])
 	}
 	for id, want := range map[string]string{
-		"demo-registry/library/debian -> demo-registry/team-c/legacy": "2 red", // 1.0 on 12.7, 1.1 on 12.8
+		"demo-registry/library/debian -> demo-registry/team-c/legacy":  "2 red", // 1.0 on 12.7, 1.1 on 12.8
 		"demo-registry/library/debian -> demo-registry/library/python": "1 red",
 		"demo-registry/library/python -> demo-registry/team-a/api":     "2 green", // 1.0 and 1.0-rebuild
 		"demo-registry/library/alpine -> demo-registry/team-b/web":     "2 green",
