@@ -52,6 +52,25 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	namespace, _, _ := strings.Cut(repo, "/")
 	ref := repo + ":" + tag
+	// For diff: the image before it in its repository (by config created
+	// time); for find: its top layer, and a regular file of that layer's
+	// index when the graph has file indexes (else a name nothing holds).
+	var digest, prev, topLayer string
+	if err := pool.QueryRow(ctx, `SELECT t.manifest_digest, coalesce((SELECT m2.digest FROM repository_manifests rm2 JOIN manifests m2 ON m2.digest = rm2.manifest_digest
+			WHERE rm2.repository_id = r.id AND rm2.deleted_at IS NULL AND m2.kind = 'image' AND m2.digest <> t.manifest_digest ORDER BY m2.created DESC NULLS LAST, m2.digest LIMIT 1), t.manifest_digest),
+			(SELECT ml.blob_digest FROM manifest_layers ml WHERE ml.manifest_digest = t.manifest_digest ORDER BY ml.position DESC LIMIT 1)
+		FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2 AND t.deleted_at IS NULL`, repo, tag).Scan(&digest, &prev, &topLayer); err != nil {
+		b.Fatalf("picking images to compare: %v", err)
+	}
+	file := "no-such-file.bin"
+	pool.QueryRow(ctx, `SELECT path FROM layer_files WHERE blob_digest = $1 AND type = 1 ORDER BY size DESC, path LIMIT 1`, topLayer).Scan(&file)
+	name := file[strings.LastIndexByte(file, '/')+1:]
+	// And the file of that layer whose name the fewest layers hold: a
+	// search for one package's file, beside one for a popular name.
+	rare := "no-such-file.bin"
+	pool.QueryRow(ctx, `SELECT path FROM layer_files f WHERE blob_digest = $1 AND type = 1
+		ORDER BY (SELECT count(*) FROM layer_files x WHERE reverse(split_part(reverse(x.path), '/', 1)) = reverse(split_part(reverse(f.path), '/', 1))), path LIMIT 1`, topLayer).Scan(&rare)
+	rareName := rare[strings.LastIndexByte(rare, '/')+1:]
 	timeout := 60 * time.Second
 	if s := os.Getenv("LAYERQ_BENCH_TIMEOUT"); s != "" {
 		if timeout, err = time.ParseDuration(s); err != nil {
@@ -83,8 +102,23 @@ func BenchmarkProcess(b *testing.B) {
 		{"bloat-repository", []string{"bloat", "--repo", repo}},
 		{"bloat-namespace", []string{"bloat", "--repo", namespace + "/**"}},
 		{"bloat", []string{"bloat"}},
+		{"growth", []string{"growth"}},
+		{"growth-namespace", []string{"growth", "--repo", namespace + "/**"}},
+		{"growth-repository", []string{"growth", "--repo", repo}},
+		{"growth-since-30d", []string{"growth", "--since", "30d"}},
+		{"diff", []string{"diff", repo + "@" + prev, repo + "@" + digest}},
+		{"find-layer", []string{"find", "--layer", topLayer}},
+		{"find-path-name", []string{"find", "--path", name}},
+		{"find-path-glob", []string{"find", "--path", "**/" + file}},
+		{"find-path-rare-name", []string{"find", "--path", rareName}},
 	}
-	b.Logf("graph: %s; repository %s, namespace %s, image %s", graphSummary(ctx, pool), repo, namespace, ref)
+	if file != "no-such-file.bin" {
+		cases = append(cases, struct {
+			name string
+			args []string
+		}{"find-same-as", []string{"find", "--same-as", ref + ":/" + file}})
+	}
+	b.Logf("graph: %s; repository %s, namespace %s, image %s, compared with %s, files %s and %s", graphSummary(ctx, pool), repo, namespace, ref, prev, file, rare)
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			args := append([]string{"--database-url", url}, c.args...)
