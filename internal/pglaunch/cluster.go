@@ -43,6 +43,15 @@ type Options struct {
 	// Database is a database to create after start if it does not exist
 	// (for example "layerq"); "" creates none.
 	Database string
+	// Settings are more server settings ("name=value", each passed with
+	// -c after pglaunch's own, so they win; ALTER SYSTEM cannot change
+	// them): synchronous_commit=on, say.
+	Settings []string
+	// StandbyOf, when set, makes a new cluster a streaming-replication
+	// standby of that running cluster: its data directory is a
+	// pg_basebackup of it (with standby.signal and primary_conninfo), not
+	// an initdb. Both run as the same server OS user.
+	StandbyOf *Cluster
 	// User overrides the unprivileged OS user a new cluster's server runs
 	// as when the caller is root (see the package documentation for the
 	// default). Ignored when the caller is not root, and when the data
@@ -213,4 +222,42 @@ func (c *Cluster) Restart(ctx context.Context) error {
 		return err
 	}
 	return c.start(ctx)
+}
+
+// Kill ends the server as a crash or a lost machine would: SIGKILL to the
+// postmaster, whose backends then exit on their own. Restart starts it
+// again (crash recovery).
+func (c *Cluster) Kill() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.child
+	if ch == nil {
+		return errors.New("pglaunch: Kill: no server started by this process is running")
+	}
+	c.child = nil
+	if err := ch.proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-ch.exited
+	return nil
+}
+
+// Promote makes a standby a primary (pg_promote) and waits until it takes
+// writes.
+func (c *Cluster) Promote(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	conn, err := connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
+		return fmt.Errorf("promoting the standby in %s: %w", c.dataDir, err)
+	}
+	if !ok {
+		return fmt.Errorf("promoting the standby in %s: not promoted within 60 s", c.dataDir)
+	}
+	return nil
 }

@@ -496,3 +496,56 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Fatalf("err = %v, want socket path too long", err)
 	}
 }
+
+// A primary whose commits wait for its standby, and the standby: a row
+// committed on the primary is on the standby; the primary killed, the
+// standby promoted takes writes and holds every committed row; a URL
+// naming both, read-write, reaches whichever is the primary.
+func TestStandbyPromotion(t *testing.T) {
+	ctx := testContext(t)
+	primary := start(t, ctx, Options{Dir: clusterDir(t), Database: "layerq", ListenTCP: true, Settings: []string{"synchronous_commit=on"}})
+	standby := start(t, ctx, Options{Dir: clusterDir(t), ListenTCP: true, StandbyOf: primary})
+	// Commits wait for the standby from now on (set once it is there: a
+	// primary waiting for a standby that is not up yet takes no commit).
+	pconn := connectT(t, ctx, primary.URL("postgres"))
+	if _, err := pconn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '*'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pconn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	pconn.Close(ctx)
+	both := fmt.Sprintf("postgres://%s@127.0.0.1:%d,127.0.0.1:%d/layerq?sslmode=disable&target_session_attrs=read-write", SuperUser, primary.Port(), standby.Port())
+
+	conn := connectT(t, ctx, both)
+	if got := queryString(t, ctx, conn, "SELECT inet_server_port()::text"); got != fmt.Sprint(primary.Port()) {
+		t.Fatalf("read-write URL reached port %s, want the primary's %d", got, primary.Port())
+	}
+	// Synchronous: the commit returns once the standby has it.
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, ctx, conn, "SELECT sync_state FROM pg_stat_replication"); got != "sync" {
+		t.Fatalf("replication state %q, want sync", got)
+	}
+	conn.Close(ctx)
+	sconn := connectT(t, ctx, standby.URL("layerq"))
+	if got := queryString(t, ctx, sconn, "SELECT pg_is_in_recovery()::text || ' ' || count(*) FROM t"); got != "true 1000" {
+		t.Fatalf("standby: %s, want in recovery with 1000 rows", got)
+	}
+	sconn.Close(ctx)
+
+	if err := primary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn = connectT(t, ctx, both)
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (1001)"); err != nil {
+		t.Fatalf("writing to the promoted standby: %v", err)
+	}
+	if got := queryString(t, ctx, conn, "SELECT inet_server_port()::text || ' ' || count(*)"+" FROM t"); got != fmt.Sprintf("%d 1001", standby.Port()) {
+		t.Fatalf("after promotion: %s, want the standby's port and 1001 rows", got)
+	}
+}

@@ -72,7 +72,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.prepareDir(root); err != nil {
 		return fmt.Errorf("preparing cluster dir %s: %w", dir, err)
 	}
-	if err := c.initdb(ctx, root); err != nil {
+	if c.opts.StandbyOf != nil {
+		if err := c.basebackup(ctx, root); err != nil {
+			return err
+		}
+	} else if err := c.initdb(ctx, root); err != nil {
 		return err
 	}
 	if err := c.launch(ctx, root); err != nil {
@@ -188,6 +192,35 @@ func (c *Cluster) initdb(ctx context.Context, root *os.Root) error {
 	}
 	if err := root.Rename(scratchName, "data"); err != nil {
 		return fmt.Errorf("initdb in %s: moving data into place: %w", c.dataDir, err)
+	}
+	return nil
+}
+
+// basebackup makes the data directory a copy of the primary
+// (opts.StandbyOf) that starts as its standby, unless it holds a cluster
+// already. Like initdb, it copies into a scratch directory first.
+func (c *Cluster) basebackup(ctx context.Context, root *os.Root) error {
+	if _, err := root.Stat("data/PG_VERSION"); err == nil {
+		return nil
+	}
+	p := c.opts.StandbyOf
+	const scratchName = "data.basebackup"
+	scratch := filepath.Join(c.opts.Dir, scratchName)
+	if err := root.RemoveAll(scratchName); err != nil {
+		return fmt.Errorf("pg_basebackup into %s: removing leftover %s: %w", c.dataDir, scratch, err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"), "-D", scratch, "-h", p.SocketDir(), "-p", strconv.Itoa(p.Port()),
+		"-U", SuperUser, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync")
+	cmd.Dir = c.opts.Dir
+	cmd.Env = childEnv()
+	cmd.SysProcAttr = c.user.sysProcAttr()
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if out, err := cmd.CombinedOutput(); err != nil {
+		root.RemoveAll(scratchName)
+		return fmt.Errorf("pg_basebackup of %s into %s as %s: %w\n%s", p.dataDir, c.dataDir, c.user, err, tail(out, 40))
+	}
+	if err := root.Rename(scratchName, "data"); err != nil {
+		return fmt.Errorf("pg_basebackup into %s: moving data into place: %w", c.dataDir, err)
 	}
 	return nil
 }
@@ -314,6 +347,7 @@ func (c *Cluster) serverArgs() []string {
 		// Throwaway test clusters trade crash safety for speed.
 		settings = append(settings, "fsync=off", "synchronous_commit=off", "full_page_writes=off")
 	}
+	settings = append(settings, c.opts.Settings...)
 	args := []string{"-D", c.dataDir}
 	for _, s := range settings {
 		args = append(args, "-c", s)
