@@ -90,11 +90,11 @@ func drain(b *testing.B, bins binaries, c corpus, workers int, latency time.Dura
 	b.StopTimer()
 	defer b.StartTimer()
 	dbURL := pgtest.NewDatabase(b)
-	r := newRig(b, bins, dbURL, workers, "--workers", "2", "--no-layer-scan")
+	r := newRig(b, bins, dbURL, rigOptions{workers: workers, workerArgs: []string{"--workers", "2", "--no-layer-scan"}})
 	r.proxy.latency.Store(int64(latency))
 	r.startWith(0)
 	defer func() {
-		for _, p := range append(r.workers, r.receiver, r.registry, r.nats) {
+		for _, p := range r.all() {
 			p.stop()
 		}
 	}()
