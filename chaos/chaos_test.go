@@ -702,7 +702,9 @@ func run(t testing.TB, b binaries, c corpus, chaos bool, faultFor time.Duration)
 	start := time.Now()
 	var pace func(i int)
 	if chaos {
-		pace = func(i int) { time.Sleep(time.Until(start.Add(time.Duration(i+1) * window / time.Duration(len(c.images))))) }
+		pace = func(i int) {
+			time.Sleep(time.Until(start.Add(time.Duration(i+1) * window / time.Duration(len(c.images)))))
+		}
 	}
 	extraTags := pushAll(t, r, c, pace)
 	quiesce(t, r, pool, pushedCond(c, extraTags))

@@ -202,7 +202,9 @@ func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[
 
 	start := time.Now()
 	window := faultFor
-	pace := func(i int) { time.Sleep(time.Until(start.Add(time.Duration(i+1) * window / time.Duration(len(c.images))))) }
+	pace := func(i int) {
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * window / time.Duration(len(c.images)))))
+	}
 	extraTags := pushAll(t, r, c, pace)
 	quiesce(t, r, pool, pushedCond(c, extraTags))
 	deleteAll(t, r, c)
