@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/pglaunch"
 	"github.com/layerq/layerq/internal/stream"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 	"github.com/layerq/layerq/internal/testenv/promtest"
 )
 
@@ -35,60 +34,6 @@ func clusterSettings() (images int, faults time.Duration) {
 		faults = time.Duration(n) * time.Second
 	}
 	return images, faults
-}
-
-// postgresPair is a primary whose commits wait for its standby (synchronous
-// replication), and the standby, from the system binaries; url names both,
-// read-write, so a client reaches whichever is the primary.
-type postgresPair struct {
-	primary, standby *pglaunch.Cluster
-	url              string
-}
-
-func startPostgresPair(t testing.TB) *postgresPair {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := func() string {
-		// Under the system temp dir: t.TempDir's parent is private to root,
-		// and the server runs as an unprivileged user.
-		d, err := os.MkdirTemp("", "layerq-cluster-pg-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		return d
-	}
-	p := &postgresPair{}
-	var err error
-	if p.primary, err = pglaunch.Start(ctx, pglaunch.Options{Dir: dir(), ListenTCP: true, Database: "layerq", Settings: []string{"synchronous_commit=on"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.primary.Stop(context.Background()) })
-	if p.standby, err = pglaunch.Start(ctx, pglaunch.Options{Dir: dir(), ListenTCP: true, StandbyOf: p.primary}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.standby.Stop(context.Background()) })
-	// From now on a commit returns once the standby has it.
-	conn, err := pgxpool.New(ctx, p.primary.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '*'"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the standby streaming synchronously", 30*time.Second, func() bool {
-		var state string
-		conn.QueryRow(ctx, "SELECT sync_state FROM pg_stat_replication").Scan(&state)
-		return state == "sync"
-	})
-	p.url = fmt.Sprintf("postgres://%s@127.0.0.1:%d,127.0.0.1:%d/layerq?sslmode=disable&target_session_attrs=read-write",
-		pglaunch.SuperUser, p.primary.Port(), p.standby.Port())
-	return p
 }
 
 // streamLeader is the nats-server (n1, n2, n3) leading the events stream.
@@ -120,14 +65,11 @@ func streamLeader(natsURL string) string {
 // worker, and the Postgres primary, promoting the standby. It returns the
 // graph as rows and what the faults cost.
 func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[string][]string {
-	pg := startPostgresPair(t)
-	if out, err := exec.Command(b.ingest, "--database-url", pg.url, "migrate").CombinedOutput(); err != nil {
-		t.Fatalf("migrating: %v\n%s", err, out)
-	}
-	r := newRig(t, b, pg.url, rigOptions{workers: 3, natsNodes: 3, receivers: 2})
+	pg := pgtest.NewPair(t)
+	r := newRig(t, b, pg.URL, rigOptions{workers: 3, natsNodes: 3, receivers: 2})
 	r.start()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pg.url)
+	pool, err := pgxpool.New(ctx, pg.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +130,12 @@ func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[
 			return
 		}
 		began := time.Now()
-		if err := pg.primary.Kill(); err != nil {
+		if err := pg.Primary.Kill(); err != nil {
 			t.Errorf("killing the Postgres primary: %v", err)
 			return
 		}
 		time.Sleep(time.Second) // a failover takes a moment to decide
-		if err := pg.standby.Promote(context.Background()); err != nil {
+		if err := pg.Standby.Promote(context.Background()); err != nil {
 			t.Errorf("promoting the standby: %v", err)
 			return
 		}
@@ -218,8 +160,8 @@ func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[
 	// The writes went to the promoted standby, on its own.
 	var port int
 	var inRecovery bool
-	if err := pool.QueryRow(ctx, "SELECT inet_server_port(), pg_is_in_recovery()").Scan(&port, &inRecovery); err != nil || inRecovery || port != pg.standby.Port() {
-		t.Errorf("after the failover the pool reaches port %d (in recovery: %v, %v), want the promoted standby's %d", port, inRecovery, err, pg.standby.Port())
+	if err := pool.QueryRow(ctx, "SELECT inet_server_port(), pg_is_in_recovery()").Scan(&port, &inRecovery); err != nil || inRecovery || port != pg.Standby.Port() {
+		t.Errorf("after the failover the pool reaches port %d (in recovery: %v, %v), want the promoted standby's %d", port, inRecovery, err, pg.Standby.Port())
 	}
 	// The streams were replicated on the three nodes, and each event came
 	// to both receivers: one stored it, the other's was a duplicate.

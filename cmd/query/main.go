@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -68,8 +69,15 @@ func exitCode(err error) int {
 // the figures are exact.
 func folded(c *cli.Context, load func(db *database.Pool) (output.Table, error)) func(db *database.Pool) (output.Table, error) {
 	return func(db *database.Pool) (output.Table, error) {
-		_, err := graph.New(db).ApplyAggregates(c.Context)
+		store := graph.New(db)
+		_, err := store.ApplyAggregates(c.Context)
 		switch {
+		case errors.Is(err, graph.ErrStandby):
+			lag, err := store.StandbyLag(c.Context)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "layerq: reading a standby, %s behind its primary: figures as of the last fold on the primary (layerq-ingest serve folds every second)\n", lagText(lag))
 		case errors.Is(err, graph.ErrReadOnly):
 			fmt.Fprintln(c.App.ErrWriter, "layerq: read-only database role: figures as of the last fold by layerq-ingest serve (every second while it runs)")
 		case err != nil:
@@ -77,6 +85,14 @@ func folded(c *cli.Context, load func(db *database.Pool) (output.Table, error)) 
 		}
 		return load(db)
 	}
+}
+
+// lagText is a standby's lag for people.
+func lagText(d time.Duration) string {
+	if d < time.Millisecond {
+		return "0 s"
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) error {

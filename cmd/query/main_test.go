@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	neturl "net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -429,5 +430,47 @@ func TestVersion(t *testing.T) {
 	var v map[string]any
 	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v["go_version"] != runtime.Version() || v["platform"] != runtime.GOOS+"/"+runtime.GOARCH {
 		t.Errorf("version -o json = %q, %v", out, err)
+	}
+}
+
+// Reports read from a standby (a read replica), as a team pointing layerq
+// at it to spare the primary: they run without folding (nothing may be
+// written there), say how far behind the standby is, and show what the
+// primary shows once it is replayed; a URL naming both hosts with
+// target_session_attrs=prefer-standby reads the standby.
+func TestReportsFromAStandby(t *testing.T) {
+	pair := pgtest.NewPair(t)
+	reg := registrytest.New(t)
+	base, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "RUN rootfs", Files: []sample.File{{Path: "rootfs", Content: sample.Text("rootfs", 4000)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "library/base:1", base)
+	reg.PushImage(t, "team/app:1", base)
+	scanInto(t, pair.PrimaryURL, reg, false)
+	primary, _, err := runCLI(t, "--database-url", pair.PrimaryURL, "-o", "csv", "storage") // folds, on the primary
+	if err != nil || !strings.Contains(primary, "team/app") {
+		t.Fatalf("storage on the primary: %v\n%s", err, primary)
+	}
+	both := strings.Replace(pair.URL, "target_session_attrs=read-write", "target_session_attrs=prefer-standby", 1)
+	for _, url := range []string{pair.StandbyURL, both} {
+		var out, errOut string
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if out, errOut, err = runCLI(t, "--database-url", url, "-o", "csv", "storage"); err == nil && out == primary {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("storage from the standby (%s): %v\n%s\nwant, as the primary shows:\n%s", url, err, out, primary)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !regexp.MustCompile(`^layerq: reading a standby, [0-9.]+ ?[µm]?s behind its primary: figures as of the last fold on the primary`).MatchString(errOut) {
+			t.Errorf("stderr from the standby = %q", errOut)
+		}
+	}
+	// A report that reads the file index works there too.
+	if out, errOut, err := runCLI(t, "--database-url", pair.StandbyURL, "bloat"); err != nil {
+		t.Errorf("bloat from the standby: %v\n%s%s", err, out, errOut)
 	}
 }

@@ -27,6 +27,21 @@ const aggregatesLockClass, aggregatesLockID = 0x6c71, 1
 // writer (serve folds every second).
 var ErrReadOnly = errors.New("this database role may not fold the aggregates (a read-only role such as layerq_reader)")
 
+// ErrStandby means the database is a standby (a read replica): the
+// aggregates are as of the last fold on the primary, replayed there. It is
+// an ErrReadOnly.
+var ErrStandby = fmt.Errorf("%w: the server is a standby", ErrReadOnly)
+
+// StandbyLag is how far the standby the store reads is behind its primary
+// (0 when it has replayed all it received).
+func (s *Store) StandbyLag(ctx context.Context) (time.Duration, error) {
+	secs, err := queries.StandbyLag(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("reading the standby's lag: %w", err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
 // ApplyAggregates folds every queued change into the aggregates and says
 // how many queue rows it took in. Appliers take turns: one waits for the
 // other to finish, then applies what is left. A role that may not fold
@@ -36,7 +51,10 @@ func (s *Store) ApplyAggregates(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checking the right to fold the aggregates: %w", err)
 	}
-	if !may.MayFold {
+	switch {
+	case may.Standby:
+		return 0, ErrStandby
+	case !may.MayFold:
 		return 0, ErrReadOnly
 	}
 	// Nothing queued, nothing to wait for: every committed change is
