@@ -53,28 +53,43 @@ func envInt(name string, def int) int {
 // LAYERQ_BENCH_LATENCY_MS (default 20) to each registry request, as a
 // registry across a network would. events/s is the events over the drain;
 // scale-2w and scale-4w are the ratios to one worker, in the same run.
+// nats=1 runs one nats-server; nats=3 a cluster of three with every
+// stream replicated 3 times (each worker given another node), and
+// r3-vs-1 is its 1-worker rate over nats=1's, measured in the same run.
 func BenchmarkWorkers(b *testing.B) {
 	n := envInt("LAYERQ_BENCH_EVENTS", 300)
 	latency := time.Duration(envInt("LAYERQ_BENCH_LATENCY_MS", 20)) * time.Millisecond
 	bins := build(b)
 	c := makeCorpus(b, n)
-	rates := map[int][]float64{}
-	var peak int64
-	for range b.N {
-		for _, w := range []int{1, 2, 4} {
-			rate, rss := drain(b, bins, c, w, latency)
-			rates[w] = append(rates[w], rate)
-			peak = max(peak, rss)
-		}
+	single := map[int]float64{}
+	for _, nodes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("nats=%d", nodes), func(b *testing.B) {
+			rates := map[int][]float64{}
+			var peak int64
+			for range b.N {
+				for _, w := range []int{1, 2, 4} {
+					rate, rss := drain(b, bins, c, w, nodes, latency)
+					rates[w] = append(rates[w], rate)
+					peak = max(peak, rss)
+				}
+			}
+			med := func(w int) float64 { return median(rates[w]) }
+			b.ReportMetric(med(1), "events/s-1w")
+			b.ReportMetric(med(2), "events/s-2w")
+			b.ReportMetric(med(4), "events/s-4w")
+			b.ReportMetric(med(2)/med(1), "scale-2w")
+			b.ReportMetric(med(4)/med(1), "scale-4w")
+			b.ReportMetric(float64(peak)/1024, "worker-peak-RSS-MiB")
+			if nodes == 1 {
+				for w := range rates {
+					single[w] = med(w)
+				}
+			} else if single[1] > 0 {
+				b.ReportMetric(med(1)/single[1], "r3-vs-1")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
 	}
-	med := func(w int) float64 { return median(rates[w]) }
-	b.ReportMetric(med(1), "events/s-1w")
-	b.ReportMetric(med(2), "events/s-2w")
-	b.ReportMetric(med(4), "events/s-4w")
-	b.ReportMetric(med(2)/med(1), "scale-2w")
-	b.ReportMetric(med(4)/med(1), "scale-4w")
-	b.ReportMetric(float64(peak)/1024, "worker-peak-RSS-MiB")
-	b.ReportMetric(0, "ns/op")
 }
 
 func median(v []float64) float64 {
@@ -86,11 +101,11 @@ func median(v []float64) float64 {
 // drain stores the corpus's pushes on the stream, then times workers
 // worker processes applying them all; it returns events/s and the
 // workers' largest peak RSS in KiB.
-func drain(b *testing.B, bins binaries, c corpus, workers int, latency time.Duration) (float64, int64) {
+func drain(b *testing.B, bins binaries, c corpus, workers, natsNodes int, latency time.Duration) (float64, int64) {
 	b.StopTimer()
 	defer b.StartTimer()
 	dbURL := pgtest.NewDatabase(b)
-	r := newRig(b, bins, dbURL, rigOptions{workers: workers, workerArgs: []string{"--workers", "2", "--no-layer-scan"}})
+	r := newRig(b, bins, dbURL, rigOptions{workers: workers, natsNodes: natsNodes, workerArgs: []string{"--workers", "2", "--no-layer-scan"}})
 	r.proxy.latency.Store(int64(latency))
 	r.startWith(0)
 	defer func() {

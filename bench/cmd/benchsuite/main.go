@@ -316,11 +316,16 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 			row("layer scan peak RSS, "+c+" ("+f0(rss["entries"])+" entries)", f1(rss["peak-RSS-MiB"])+" MiB", "at start "+f1(rss["start-RSS-MiB"])+" MiB", "")
 		}
 	}
-	wk := got["worker processes"]["BenchmarkWorkers"]
+	wk := workersOn(got, 1)
 	row("1 worker process", f1(wk["events/s-1w"])+" events/s", "", "1×")
 	row("2 worker processes", f1(wk["events/s-2w"])+" events/s", "1 worker", f2(wk["scale-2w"])+"× (goal ≥ 1.8×)")
 	row("4 worker processes", f1(wk["events/s-4w"])+" events/s", "1 worker", f2(wk["scale-4w"])+"×")
 	row("worker peak RSS", f1(wk["worker-peak-RSS-MiB"])+" MiB", "", "")
+	if r3 := got["worker processes"]["BenchmarkWorkers/nats=3"]; r3 != nil {
+		row("1 worker process, 3-node JetStream cluster, streams R3", f1(r3["events/s-1w"])+" events/s", "one nats-server: "+f1(wk["events/s-1w"])+" events/s", f2(r3["r3-vs-1"])+"×")
+		row("2 worker processes, R3", f1(r3["events/s-2w"])+" events/s", "1 worker, R3", f2(r3["scale-2w"])+"×")
+		row("4 worker processes, R3", f1(r3["events/s-4w"])+" events/s", "1 worker, R3", f2(r3["scale-4w"])+"×")
+	}
 	if d := got["registry to bloat report vs skopeo + dive"]["BenchmarkBloatVsDive"]; d != nil {
 		row("registry → bloat report, one 153 MB image (`scan --layers` "+f2(d["layerq-scan-s"])+" s, `bloat` "+f2(d["layerq-bloat-s"])+" s; bench/bloat_vs_dive.sh)",
 			f2(d["layerq-s"])+" s", "skopeo copy + dive --ci: "+f2(d["peer-s"])+" s", f1(d["peer/layerq"])+"× faster (goal ≥ 4×)")
@@ -590,4 +595,13 @@ func splice(path, section string) error {
 		doc = strings.TrimRight(doc, "\n") + "\n\n## Suite\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// workersOn is BenchmarkWorkers' figures on nodes nats-servers (results
+// from before the nats=N runs are the one-server figures).
+func workersOn(got map[string]results, nodes int) map[string]float64 {
+	if r := got["worker processes"][fmt.Sprintf("BenchmarkWorkers/nats=%d", nodes)]; r != nil {
+		return r
+	}
+	return got["worker processes"]["BenchmarkWorkers"]
 }
