@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +159,142 @@ func drain(b *testing.B, bins binaries, c corpus, workers, natsNodes int, latenc
 		return p == 0 && a == 0
 	})
 	return float64(len(c.images)) / time.Since(start).Seconds(), peak
+}
+
+// BenchmarkFailover measures the stall node loss causes on the live path
+// as deployed for scale-out (TestCluster's rig: three clustered
+// nats-servers with R3 streams, two receivers the registry notifies, two
+// workers, a Postgres primary with a synchronous standby). Images are
+// pushed at LAYERQ_BENCH_RATE per second (default 10) for
+// LAYERQ_BENCH_SECONDS (default 30); a third of the way in the events
+// stream's leader is SIGKILLed (and restarted 5 s later), two thirds in the
+// Postgres primary, the standby promoted a second later. Each push's
+// latency runs from the start of the push to its tag in the graph (polled
+// every 20 ms); p50 and p99 are over every push, and leader-max and
+// failover-max the longest of the pushes begun within 5 s after each fault.
+func BenchmarkFailover(b *testing.B) {
+	rate, seconds := envInt("LAYERQ_BENCH_RATE", 10), envInt("LAYERQ_BENCH_SECONDS", 30)
+	bins := build(b)
+	c := makeCorpus(b, rate*seconds)
+	var p50s, p99s, leaderMax, failoverMax []float64
+	for range b.N {
+		b.StopTimer()
+		lat, leader, failover := failoverRun(b, bins, c, rate)
+		slices.Sort(lat)
+		p50s = append(p50s, lat[len(lat)/2])
+		p99s = append(p99s, lat[len(lat)*99/100])
+		leaderMax, failoverMax = append(leaderMax, leader), append(failoverMax, failover)
+		b.StartTimer()
+	}
+	b.ReportMetric(median(p50s), "p50-ms")
+	b.ReportMetric(median(p99s), "p99-ms")
+	b.ReportMetric(median(leaderMax), "leader-loss-max-ms")
+	b.ReportMetric(median(failoverMax), "failover-max-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+func failoverRun(b *testing.B, bins binaries, c corpus, rate int) (lat []float64, leaderMax, failoverMax float64) {
+	pg := pgtest.NewPair(b)
+	r := newRig(b, bins, pg.URL, rigOptions{workers: 2, natsNodes: 3, receivers: 2, workerArgs: []string{"--workers", "4", "--no-layer-scan"}})
+	r.start()
+	defer func() {
+		for _, p := range r.all() {
+			p.stop()
+		}
+	}()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pg.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	n := len(c.images)
+	began := make([]time.Time, n)
+	seen := make([]time.Time, n)
+	var mu sync.Mutex
+	stopPoll := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		index := map[string]int{}
+		for i, repo := range c.repos {
+			index[repo] = i
+		}
+		for {
+			select {
+			case <-stopPoll:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			rows, err := pool.Query(ctx, `SELECT r.name FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE t.name = '1'`)
+			if err != nil {
+				continue // the failover: the pool finds the new primary
+			}
+			now := time.Now()
+			mu.Lock()
+			for rows.Next() {
+				var name string
+				rows.Scan(&name)
+				if i, ok := index[name]; ok && seen[i].IsZero() {
+					seen[i] = now
+				}
+			}
+			mu.Unlock()
+			rows.Close()
+		}
+	}()
+	start := time.Now()
+	leaderAt, failoverAt := start.Add(time.Duration(n/3)*time.Second/time.Duration(rate)), start.Add(time.Duration(2*n/3)*time.Second/time.Duration(rate))
+	faults := make(chan struct{})
+	go func() {
+		defer close(faults)
+		time.Sleep(time.Until(leaderAt))
+		leader := streamLeader(r.natsURL)
+		for i, p := range r.nats {
+			if leader == fmt.Sprintf("n%d", i+1) {
+				p.kill()
+				time.AfterFunc(5*time.Second, p.start)
+			}
+		}
+		time.Sleep(time.Until(failoverAt))
+		if err := pg.Primary.Kill(); err != nil {
+			b.Error(err)
+			return
+		}
+		time.Sleep(time.Second)
+		if err := pg.Standby.Promote(context.Background()); err != nil {
+			b.Error(err)
+		}
+	}()
+	for i, img := range c.images {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		mu.Lock()
+		began[i] = time.Now()
+		mu.Unlock()
+		push(b, r.regHost, c.repos[i]+":1", img)
+	}
+	<-faults
+	waitFor(b, "every push in the graph", 3*time.Minute, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range seen {
+			if s.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	close(stopPoll)
+	<-polled
+	for i := range n {
+		ms := float64(seen[i].Sub(began[i]).Microseconds()) / 1000
+		lat = append(lat, ms)
+		if d := began[i].Sub(leaderAt); d >= 0 && d < 5*time.Second {
+			leaderMax = max(leaderMax, ms)
+		}
+		if d := began[i].Sub(failoverAt); d >= 0 && d < 5*time.Second {
+			failoverMax = max(failoverMax, ms)
+		}
+	}
+	return lat, leaderMax, failoverMax
 }

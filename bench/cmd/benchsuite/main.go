@@ -117,6 +117,7 @@ func main() {
 		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
 		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}, nil},
+		{"failover", "./chaos/", "^BenchmarkFailover$", "1x", nil, nil},
 		{"processes at 10k images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"processes at " + big + " images with file indexes", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big, "LAYERQ_SYNTH_FILES=1"}, nil},
 		{"dashboard panels at " + big + " images", "./dashboards/", "^BenchmarkPanels$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
@@ -321,6 +322,10 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 	row("2 worker processes", f1(wk["events/s-2w"])+" events/s", "1 worker", f2(wk["scale-2w"])+"× (goal ≥ 1.8×)")
 	row("4 worker processes", f1(wk["events/s-4w"])+" events/s", "1 worker", f2(wk["scale-4w"])+"×")
 	row("worker peak RSS", f1(wk["worker-peak-RSS-MiB"])+" MiB", "", "")
+	if f := got["failover"]["BenchmarkFailover"]; f != nil {
+		row("push → graph across a stream leader's loss and a Postgres failover (3-node JetStream, R3, synchronous standby; 10 pushes/s)",
+			"p50 "+f0(f["p50-ms"])+" ms, p99 "+f0(f["p99-ms"])+" ms", "longest within 5 s of each fault: leader loss "+f0(f["leader-loss-max-ms"])+" ms, failover "+f0(f["failover-max-ms"])+" ms", "")
+	}
 	if r3 := got["worker processes"]["BenchmarkWorkers/nats=3"]; r3 != nil {
 		row("1 worker process, 3-node JetStream cluster, streams R3", f1(r3["events/s-1w"])+" events/s", "one nats-server: "+f1(wk["events/s-1w"])+" events/s", f2(r3["r3-vs-1"])+"×")
 		row("2 worker processes, R3", f1(r3["events/s-2w"])+" events/s", "1 worker, R3", f2(r3["scale-2w"])+"×")
