@@ -35,6 +35,19 @@ func (q *Queries) AlertCursorLock(ctx context.Context, db DBTX) (int64, error) {
 	return transition_id, err
 }
 
+const alertCursorPeek = `-- name: AlertCursorPeek :one
+SELECT EXISTS (SELECT 1 FROM cache_transitions WHERE id > (SELECT transition_id FROM alert_cursor)) AS ahead
+`
+
+// Whether comparisons were made past the cursor (read without a lock:
+// the detector then looks again under it).
+func (q *Queries) AlertCursorPeek(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, alertCursorPeek)
+	var ahead bool
+	err := row.Scan(&ahead)
+	return ahead, err
+}
+
 const alertCursorSet = `-- name: AlertCursorSet :exec
 UPDATE alert_cursor SET transition_id = $1::bigint
 `

@@ -18,3 +18,8 @@ UPDATE alert_cursor SET transition_id = sqlc.arg(transition_id)::bigint;
 -- when there are none).
 SELECT coalesce(max(id), sqlc.arg(after)::bigint)::bigint AS upto
 FROM (SELECT id FROM cache_transitions WHERE id > sqlc.arg(after)::bigint ORDER BY id LIMIT sqlc.arg(n)::integer) x;
+
+-- name: AlertCursorPeek :one
+-- Whether comparisons were made past the cursor (read without a lock:
+-- the detector then looks again under it).
+SELECT EXISTS (SELECT 1 FROM cache_transitions WHERE id > (SELECT transition_id FROM alert_cursor)) AS ahead;
