@@ -18,7 +18,7 @@ import (
 // bench/cmd/synthgraph, to measure at sizes that take minutes to write),
 // else a synthetic graph written here into a fresh test database:
 // Defaults, with LAYERQ_SYNTH_IMAGES images and, with LAYERQ_SYNTH_FILES=1,
-// file indexes.
+// file indexes and the big pair (AddBigPair).
 func BenchGraph(tb testing.TB) string {
 	tb.Helper()
 	if url := os.Getenv("LAYERQ_BENCH_DATABASE_URL"); url != "" {
@@ -46,6 +46,11 @@ func BenchGraph(tb testing.TB) string {
 	start := time.Now()
 	if _, err := Generate(context.Background(), pool, opts); err != nil {
 		tb.Fatalf("generating the synthetic graph: %v", err)
+	}
+	if opts.Files {
+		if err := AddBigPair(context.Background(), pool); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	tb.Logf("synthetic graph of %d images (file indexes: %v) generated in %s", opts.Images, opts.Files, time.Since(start).Round(time.Second))
 	return url

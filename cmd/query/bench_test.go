@@ -112,6 +112,14 @@ func BenchmarkProcess(b *testing.B) {
 		{"find-path-glob", []string{"find", "--path", "**/" + file}},
 		{"find-path-rare-name", []string{"find", "--path", rareName}},
 	}
+	var big bool
+	pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM repositories WHERE name = $1)`, synth.BigPairRepository).Scan(&big)
+	if big { // two images of about 1 GB of files each
+		cases = append(cases, struct {
+			name string
+			args []string
+		}{"diff-1gb", []string{"diff", synth.BigPairA, synth.BigPairB}})
+	}
 	if file != "no-such-file.bin" {
 		cases = append(cases, struct {
 			name string

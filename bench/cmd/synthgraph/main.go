@@ -23,6 +23,7 @@ func main() {
 	flag.IntVar(&opts.PerRepository, "per-repository", opts.PerRepository, "pushes per application repository")
 	flag.IntVar(&opts.Chunk, "chunk", opts.Chunk, "memberships and tag events per statement")
 	flag.BoolVar(&opts.Files, "files", opts.Files, "give every layer a file index of realistic shape, and every live image its waste")
+	bigPair := flag.Bool("big-pair", false, "add to the graph at URL (written before) only two images of about 1 GB of files each, "+synth.BigPairA+" and "+synth.BigPairB+", for diffs of large images")
 	flag.Parse()
 	ctx := context.Background()
 	pool, err := database.Open(ctx, database.Options{URL: *url, Migrate: true, Notices: os.Stderr})
@@ -32,6 +33,14 @@ func main() {
 	}
 	defer pool.Close()
 	start := time.Now()
+	if *bigPair {
+		if err := synth.AddBigPair(ctx, pool); err != nil {
+			fmt.Fprintln(os.Stderr, "synthgraph:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s and %s added in %s\n", synth.BigPairA, synth.BigPairB, time.Since(start).Round(time.Millisecond))
+		return
+	}
 	opts.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	sum, err := synth.Generate(ctx, pool, opts)
 	if err != nil {
