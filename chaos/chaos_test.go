@@ -42,11 +42,16 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // LAYERQ_CHAOS_SECONDS of faults at the least (default 30). `go tool task
 // chaos` runs a longer one.
 func settings() (images int, faults time.Duration) {
-	images, faults = 300, 30*time.Second
-	if n, err := strconv.Atoi(os.Getenv("LAYERQ_CHAOS_IMAGES")); err == nil && n > 0 {
+	return sized("LAYERQ_CHAOS", 300, 30*time.Second)
+}
+
+// sized reads a run's size from PREFIX_IMAGES and PREFIX_SECONDS, or the
+// defaults.
+func sized(prefix string, images int, faults time.Duration) (int, time.Duration) {
+	if n, err := strconv.Atoi(os.Getenv(prefix + "_IMAGES")); err == nil && n > 0 {
 		images = n
 	}
-	if n, err := strconv.Atoi(os.Getenv("LAYERQ_CHAOS_SECONDS")); err == nil && n > 0 {
+	if n, err := strconv.Atoi(os.Getenv(prefix + "_SECONDS")); err == nil && n > 0 {
 		faults = time.Duration(n) * time.Second
 	}
 	return images, faults

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,14 +24,7 @@ import (
 // (default 120), faults spread over LAYERQ_CLUSTER_SECONDS (default 20).
 // `go tool task cluster` runs a longer one.
 func clusterSettings() (images int, faults time.Duration) {
-	images, faults = 120, 20*time.Second
-	if n, err := strconv.Atoi(os.Getenv("LAYERQ_CLUSTER_IMAGES")); err == nil && n > 0 {
-		images = n
-	}
-	if n, err := strconv.Atoi(os.Getenv("LAYERQ_CLUSTER_SECONDS")); err == nil && n > 0 {
-		faults = time.Duration(n) * time.Second
-	}
-	return images, faults
+	return sized("LAYERQ_CLUSTER", 120, 20*time.Second)
 }
 
 // streamLeader is the nats-server (n1, n2, n3) leading the events stream.
