@@ -329,6 +329,8 @@ type rigOptions struct {
 	workerArgs []string
 	natsNodes  int
 	receivers  int
+	// oneLayerScanner leaves layer scanning to the first worker alone.
+	oneLayerScanner bool
 }
 
 func newRig(t testing.TB, b binaries, dbURL string, o rigOptions) *rig {
@@ -426,7 +428,11 @@ notifications:
 		workerArgs = []string{"--workers", "4", "--layer-workers", "1"}
 	}
 	for i := range o.workers {
-		w := newProc(t, b.ingest, append(append(common(i), "--role", "worker", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))), workerArgs...)...)
+		args := append(append(common(i), "--role", "worker", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))), workerArgs...)
+		if o.oneLayerScanner && i > 0 {
+			args = append(args, "--layer-workers", "0")
+		}
+		w := newProc(t, b.ingest, args...)
 		if i == 1 {
 			w.env = func() []string {
 				if r.exitAfter == nil {

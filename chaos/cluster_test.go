@@ -50,14 +50,14 @@ func streamLeader(natsURL string) string {
 
 // runCluster pushes the corpus to a rig of three clustered nats-servers
 // (streams with 3 replicas), two receivers the registry notifies both of
-// (every event arrives twice), three workers each given another node, and
-// a Postgres primary with a synchronous standby; meanwhile it SIGKILLs the
-// events stream's leader (restarted after a while), a receiver and a
-// worker, and the Postgres primary, promoting the standby. It returns the
-// graph as rows and what the faults cost.
+// (every event arrives twice), three workers each given another node (one
+// of them scanning layers), and a Postgres primary with a synchronous
+// standby; meanwhile it SIGKILLs the events stream's leader (restarted
+// after a while), a receiver and a worker, and the Postgres primary,
+// promoting the standby. It returns the graph as rows.
 func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[string][]string {
 	pg := pgtest.NewPair(t)
-	r := newRig(t, b, pg.URL, rigOptions{workers: 3, natsNodes: 3, receivers: 2})
+	r := newRig(t, b, pg.URL, rigOptions{workers: 3, natsNodes: 3, receivers: 2, oneLayerScanner: true})
 	r.start()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pg.URL)
