@@ -479,3 +479,79 @@ func checkNodeGraph(t *testing.T, title string, nodes, edges result) {
 		}
 	}
 }
+
+// Grafana pointed at a standby (a read replica, to spare the primary):
+// every panel runs there as Grafana's reader role and returns what it
+// returns on the primary once the standby has replayed the primary's
+// last fold.
+func TestPanelQueriesOnAStandby(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pair := pgtest.NewPair(t)
+	primary, err := pgxpool.New(ctx, pair.PrimaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	if err := demo.Run(ctx, demo.Options{Pool: primary, DataDir: t.TempDir(), Out: io.Discard, ErrOut: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := graph.New(primary).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	readerOf := func(url string) *pgxpool.Pool {
+		pool, err := pgxpool.New(ctx, readerURL(t, primary, url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	onPrimary, onStandby := readerOf(pair.PrimaryURL), readerOf(pair.StandbyURL)
+	// The standby has replayed everything the primary committed (its role
+	// too, made last).
+	waitFor := func(cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatal("the standby did not catch up within 20 s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var lsn string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(func() bool {
+		var ok bool
+		onStandby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&ok)
+		return ok
+	})
+	queries := 0
+	for _, d := range loadDashboards(t) {
+		values := map[string][]string{}
+		for _, v := range d.Templating.List {
+			for _, row := range run(t, onPrimary, expand(t, v.Query, values)).rows {
+				values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
+			}
+		}
+		for _, p := range d.leaves() {
+			for _, tg := range p.Targets {
+				if tg.RawSQL == "" {
+					continue
+				}
+				sql := expand(t, tg.RawSQL, values)
+				want, got := run(t, onPrimary, sql), run(t, onStandby, sql)
+				if fmt.Sprint(got.rows) != fmt.Sprint(want.rows) {
+					t.Errorf("panel %q on the standby: %v, on the primary %v", p.Title, got.rows, want.rows)
+				}
+				queries++
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("%d panel queries compared", queries)
+	}
+}
