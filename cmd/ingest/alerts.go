@@ -56,8 +56,13 @@ func alertConfig(c *cli.Context) (*serve.Alerts, error) {
 		signer = nil
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	seen := map[string]bool{}
 	for _, kind := range []string{"alert-webhook", "alert-slack"} {
 		for _, u := range c.StringSlice(kind) {
+			if seen[u] {
+				return nil, fmt.Errorf("--%s: a URL given twice (each alert is sent once to each URL)", kind)
+			}
+			seen[u] = true
 			parsed, err := url.Parse(u)
 			if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
 				// The URL may hold a secret (Slack's does): not repeated.

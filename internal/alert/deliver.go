@@ -16,9 +16,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.opentelemetry.io/otel/attribute"
@@ -123,6 +123,11 @@ func (w Webhook) Send(ctx context.Context, a Alert, body []byte) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// Not the URL (a Slack URL's path is its secret): what failed.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("POST to %s: %w", w.Name(), ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -137,13 +142,17 @@ func (w Webhook) Send(ctx context.Context, a Alert, body []byte) error {
 	}
 }
 
-// Dispatcher sends the alerts waiting in the outbox to their sinks.
+// Dispatcher sends the alerts waiting in the outbox to their sinks. Every
+// worker process runs one, with the same sinks configured (an alert waits
+// for the sinks of the process that made it): each takes the sends due
+// for its sinks, claimed for a lease so that no other sender takes them
+// meanwhile, and records each outcome as it comes.
 type Dispatcher struct {
-	DB    TxBeginner
+	DB    dbsqlc.DBTX
 	Sinks []Sink
-	// MaxAttempts bounds the sends of one alert to one sink (then it is
-	// given up, and counted as failed); the delay between two doubles
-	// from a second up to MaxDelay.
+	// MaxAttempts bounds the sends of one alert to one webhook (then it
+	// is given up, and counted as failed; NATS is tried until it takes
+	// it); the delay between two doubles from a second up to MaxDelay.
 	MaxAttempts int
 	MaxDelay    time.Duration
 	// Timeout bounds one send.
@@ -154,94 +163,86 @@ type Dispatcher struct {
 	sent metric.Int64Counter
 }
 
-// batch is how many sends one transaction makes, at once.
+// batch is how many sends to one sink are claimed, and made at once.
 const batch = 32
 
-// Dispatch makes every send due now, and says how many it made.
+// Dispatch makes every send due now, each sink's apart (a slow receiver
+// holds up no other sink), and says how many it made.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 	if d.sent == nil {
 		d.sent, _ = d.Telemetry.MeterFor().Int64Counter("layerq.alert.sends", metric.WithUnit("{send}"),
 			metric.WithDescription("Sends of alerts to a sink, by sink and outcome (delivered, retry, failed)."))
 	}
-	total := 0
-	for {
-		n, err := d.dispatchBatch(ctx)
-		total += n
-		if err != nil || n < batch {
-			return total, err
-		}
-	}
-}
-
-func (d *Dispatcher) dispatchBatch(ctx context.Context) (int, error) {
-	sinks := map[string]Sink{}
-	for _, s := range d.Sinks {
-		sinks[s.Name()] = s
-	}
-	n := 0
-	err := pgx.BeginFunc(ctx, d.DB, func(tx pgx.Tx) error {
-		due, err := queries.AlertDue(ctx, tx, batch)
-		if err != nil {
-			return fmt.Errorf("reading alerts due: %w", err)
-		}
-		n = len(due)
-		outcomes := make([]error, len(due))
-		var wg sync.WaitGroup
-		for i, r := range due {
-			sink, ok := sinks[r.Sink]
-			if !ok {
-				outcomes[i] = fmt.Errorf("%w: no sink %q is configured in this process", errNoSink, r.Sink)
-				continue
-			}
-			wg.Go(func() {
-				var a Alert
-				if err := json.Unmarshal(r.Payload, &a); err != nil {
-					outcomes[i] = fmt.Errorf("%w: %v", ErrPermanent, err)
+	var total atomic.Int64
+	var errs = make([]error, len(d.Sinks))
+	var wg sync.WaitGroup
+	for i, sink := range d.Sinks {
+		wg.Go(func() {
+			for {
+				n, err := d.dispatchBatch(ctx, sink)
+				total.Add(int64(n))
+				if err != nil || n < batch {
+					errs[i] = err
 					return
 				}
-				sctx, cancel := context.WithTimeout(ctx, cmp.Or(d.Timeout, 10*time.Second))
-				defer cancel()
-				outcomes[i] = sink.Send(sctx, a, r.Payload)
-			})
-		}
-		wg.Wait()
-		for i, r := range due {
-			if err := d.record(ctx, tx, r, outcomes[i]); err != nil {
-				return err
 			}
-		}
-		return nil
-	})
-	return n, err
+		})
+	}
+	wg.Wait()
+	return int(total.Load()), errors.Join(errs...)
 }
 
-// errNoSink: an alert waits for a sink this process does not have (it
-// was configured where the alert was made); another process may send it.
-var errNoSink = errors.New("sink not configured here")
+// dispatchBatch claims up to batch sends due to sink, makes them at once,
+// and records each.
+func (d *Dispatcher) dispatchBatch(ctx context.Context, sink Sink) (int, error) {
+	timeout := cmp.Or(d.Timeout, 10*time.Second)
+	due, err := queries.AlertClaim(ctx, d.DB, dbsqlc.AlertClaimParams{Sink: sink.Name(), N: batch, Lease: (timeout + time.Minute).Seconds()})
+	if err != nil {
+		return 0, fmt.Errorf("claiming the alerts due to %s: %w", sink.Name(), err)
+	}
+	errs := make([]error, len(due))
+	var wg sync.WaitGroup
+	for i, r := range due {
+		wg.Go(func() {
+			var sendErr error
+			var a Alert
+			if err := json.Unmarshal(r.Payload, &a); err != nil {
+				sendErr = fmt.Errorf("%w: %v", ErrPermanent, err)
+			} else {
+				sctx, cancel := context.WithTimeout(ctx, timeout)
+				sendErr = sink.Send(sctx, a, r.Payload)
+				cancel()
+			}
+			// Recorded even as the process stops: a send made and not
+			// recorded is made again.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			errs[i] = d.record(rctx, r, sendErr)
+		})
+	}
+	wg.Wait()
+	return len(due), errors.Join(errs...)
+}
 
 // record stores a send's outcome.
-func (d *Dispatcher) record(ctx context.Context, tx pgx.Tx, r dbsqlc.AlertDueRow, sendErr error) error {
+func (d *Dispatcher) record(ctx context.Context, r dbsqlc.AlertClaimRow, sendErr error) error {
 	p := dbsqlc.AlertSentParams{AlertID: r.AlertID, Sink: r.Sink, NextAt: time.Now()}
 	outcome := "delivered"
 	switch {
 	case sendErr == nil:
 		p.Delivered = true
-	case errors.Is(sendErr, ErrPermanent) || int(r.Attempts)+1 >= cmp.Or(d.MaxAttempts, 20):
+	case errors.Is(sendErr, ErrPermanent) || (r.Sink != (NATS{}).Name() && int(r.Attempts)+1 >= cmp.Or(d.MaxAttempts, 20)):
 		p.Failed, outcome = true, "failed"
 	default:
 		outcome = "retry"
-		delay := min(time.Second<<min(r.Attempts, 20), cmp.Or(d.MaxDelay, 10*time.Minute))
-		if errors.Is(sendErr, errNoSink) {
-			delay = cmp.Or(d.MaxDelay, 10*time.Minute)
-		}
-		p.NextAt = time.Now().Add(delay)
+		p.NextAt = time.Now().Add(min(time.Second<<min(r.Attempts, 20), cmp.Or(d.MaxDelay, 10*time.Minute)))
 	}
 	if sendErr != nil {
 		msg := sendErr.Error()
 		p.LastError = &msg
 		d.Log.Warn("alert not sent", "alert", r.Key, "sink", r.Sink, "attempt", r.Attempts+1, "outcome", outcome, "error", sendErr)
 	}
-	if err := queries.AlertSent(ctx, tx, p); err != nil {
+	if err := queries.AlertSent(ctx, d.DB, p); err != nil {
 		return fmt.Errorf("recording the send of alert %s: %w", r.Key, err)
 	}
 	d.sent.Add(ctx, 1, metric.WithAttributes(attribute.String("sink", r.Sink), attribute.String("outcome", outcome)))

@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,8 +33,10 @@ type Rules struct {
 	// by more than both (-1: that one is not asked).
 	GrowOverBytes   int64
 	GrowOverPercent float64
-	// Window: a comparison whose push is older than this when the
-	// detector sees it is not alerted on (a backfill's old builds).
+	// Window: a tag's push older than this when the detector sees it is
+	// not alerted on, nor a build layerq first saw longer ago than this,
+	// or built longer than this before it was first seen (a backfill's
+	// old builds).
 	Window time.Duration
 	// TopPaths is how many of the largest files of each step's new
 	// layers a growth alert names.
@@ -54,13 +57,13 @@ type Detector struct {
 	// Sinks are the names of the sinks each new alert waits for.
 	Sinks     []string
 	Telemetry telemetry.Providers
+	// PageSize is how many comparisons one transaction looks at (0:
+	// 2000), a tag push's platforms all in one.
+	PageSize int
 
 	made    metric.Int64Counter
 	started bool // the cursor exists
 }
-
-// pageSize is how many comparisons one transaction looks at.
-const pageSize = 2000
 
 // Detect looks at every comparison made since the last call (by any
 // process: the cursor is in the database, locked while it moves) and says
@@ -97,13 +100,14 @@ func (d *Detector) Detect(ctx context.Context) (int, error) {
 // page makes the alerts of the next page of comparisons and moves the
 // cursor past them, in one transaction.
 func (d *Detector) page(ctx context.Context) (made int, more bool, err error) {
+	var kinds []string // of the alerts made, counted once committed
 	err = pgx.BeginFunc(ctx, d.DB, func(tx pgx.Tx) error {
-		made, more = 0, false
+		made, more, kinds = 0, false, kinds[:0]
 		after, err := queries.AlertCursorLock(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("locking the alerts' cursor: %w", err)
 		}
-		upto, err := queries.AlertTransitionsUpTo(ctx, tx, dbsqlc.AlertTransitionsUpToParams{After: after, N: pageSize})
+		upto, err := queries.AlertTransitionsUpTo(ctx, tx, dbsqlc.AlertTransitionsUpToParams{After: after, N: int32(cmp.Or(d.PageSize, 2000))})
 		if err != nil {
 			return fmt.Errorf("reading the comparisons made: %w", err)
 		}
@@ -137,7 +141,7 @@ func (d *Detector) page(ctx context.Context) (made int, more bool, err error) {
 				return fmt.Errorf("queueing alert %s: %w", a.ID, err)
 			}
 			made++
-			d.made.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
+			kinds = append(kinds, kind)
 		}
 		if err := queries.AlertCursorSet(ctx, tx, upto); err != nil {
 			return fmt.Errorf("moving the alerts' cursor: %w", err)
@@ -146,6 +150,9 @@ func (d *Detector) page(ctx context.Context) (made int, more bool, err error) {
 	})
 	if err != nil {
 		return 0, false, err
+	}
+	for _, k := range kinds {
+		d.made.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", k)))
 	}
 	return made, more, nil
 }
@@ -207,7 +214,7 @@ func (d *Detector) baseMoves(ctx context.Context, tx pgx.Tx, after, upto int64, 
 // causes.
 func (d *Detector) growth(ctx context.Context, tx pgx.Tx, after, upto int64, since time.Time) ([]Alert, error) {
 	rows, err := queries.AlertGrowth(ctx, tx, dbsqlc.AlertGrowthParams{After: after, Upto: upto, Since: since,
-		OverBytes: max(d.Rules.GrowOverBytes, 0), OverPercent: d.Rules.GrowOverPercent})
+		WindowSeconds: d.Rules.Window.Seconds(), OverBytes: max(d.Rules.GrowOverBytes, 0), OverPercent: d.Rules.GrowOverPercent})
 	if err != nil {
 		return nil, fmt.Errorf("reading pushes that grew: %w", err)
 	}

@@ -11,6 +11,10 @@ import (
 	"github.com/layerq/layerq/internal/dbsqlc"
 )
 
+// maxSeries bounds the series of each gauge: the bases with most stale
+// images, the repositories that grew most.
+const maxSeries = 1000
+
 // Observe exposes, for alerting rules, the live images on stale builds of
 // each base tag (layerq.base.stale_images: the tag moved since they were
 // built) and each repository's last growth (layerq.repository.last_growth
@@ -23,7 +27,7 @@ func Observe(m metric.Meter, db dbsqlc.DBTX, refresh time.Duration) error {
 		return err
 	}
 	growth, err := m.Int64ObservableGauge("layerq.repository.last_growth", metric.WithUnit("By"),
-		metric.WithDescription("Compressed bytes a repository's last push compared in the last day grew by (negative: shrank)."))
+		metric.WithDescription("Compressed bytes a repository's last push compared in the last day grew by (negative: shrank; the 1000 repositories that grew most)."))
 	if err != nil {
 		return err
 	}
@@ -40,10 +44,12 @@ func Observe(m metric.Meter, db dbsqlc.DBTX, refresh time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if time.Since(read) >= refresh {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			// Bounded: a slow read leaves the last figures, not a scrape
+			// that times out.
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			b, err1 := queries.AlertStaleBases(ctx, db, 1000)
-			l, err2 := queries.AlertLastGrowth(ctx, db, time.Now().Add(-24*time.Hour))
+			b, err1 := queries.AlertStaleBases(ctx, db, maxSeries)
+			l, err2 := queries.AlertLastGrowth(ctx, db, dbsqlc.AlertLastGrowthParams{Since: time.Now().Add(-24 * time.Hour), N: maxSeries})
 			if err1 == nil && err2 == nil {
 				bases, last, read = b, l, time.Now()
 			}

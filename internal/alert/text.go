@@ -32,14 +32,14 @@ func Text(a Alert) string {
 func baseMovedText(m BaseMoved) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Base moved:* `%s:%s` %s → %s (%s). %s in %s still on the old build",
-		m.Repository, m.Tag, output.Digest(m.From).Short(), output.Digest(m.To).Short(), platformList(m.Platforms),
+		esc(m.Repository), esc(m.Tag), output.Digest(m.From).Short(), output.Digest(m.To).Short(), esc(platformList(m.Platforms)),
 		output.Count(m.StaleImages, "image", "images"), output.Count(int64(m.StaleRepositories), "repository", "repositories"))
 	for i, d := range m.Dependents {
 		if i == 10 {
 			fmt.Fprintf(&b, "\n• and %d more", m.StaleRepositories-10)
 			break
 		}
-		fmt.Fprintf(&b, "\n• `%s`: %s", d.Repository, output.Count(d.Images, "image", "images"))
+		fmt.Fprintf(&b, "\n• `%s`: %s", esc(d.Repository), output.Count(d.Images, "image", "images"))
 	}
 	return b.String()
 }
@@ -58,12 +58,12 @@ func imageGrewText(g ImageGrew) string {
 	if g.StreamKind != report.StreamTag {
 		name = g.Repository + " (latest build)"
 	}
-	fmt.Fprintf(&b, "*Image grew:* `%s` (%s) %s → %s, %s (%+.1f%%)", name, g.Platform,
+	fmt.Fprintf(&b, "*Image grew:* `%s` (%s) %s → %s, %s (%+.1f%%)", esc(name), esc(g.Platform),
 		output.Bytes(g.FromBytes), output.Bytes(g.ToBytes), signedBytes(g.DeltaBytes), g.DeltaPercent)
 	for _, c := range g.Causes {
-		fmt.Fprintf(&b, "\n• %s: %s", c.Text(), signedBytes(c.DeltaBytes))
+		fmt.Fprintf(&b, "\n• %s: %s", esc(c.Text()), signedBytes(c.DeltaBytes))
 		for _, p := range c.TopPaths {
-			fmt.Fprintf(&b, "\n    `%s` %s", p.Path, output.Bytes(p.Bytes))
+			fmt.Fprintf(&b, "\n    `%s` %s", esc(p.Path), output.Bytes(p.Bytes))
 		}
 	}
 	return b.String()
@@ -74,4 +74,16 @@ func signedBytes(n int64) string {
 		return "-" + output.Bytes(-n).String()
 	}
 	return "+" + output.Bytes(n).String()
+}
+
+// esc makes text from a registry (repository names, build steps, paths:
+// what anyone who may push writes) plain in Slack's mrkdwn: its control
+// characters escaped as Slack asks (&, <, >: no mention, no link), no
+// backtick to end a code span, at most 200 characters.
+func esc(s string) string {
+	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "'").Replace(s)
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:199]) + "…"
+	}
+	return s
 }

@@ -58,8 +58,14 @@ func (q *Queries) AlertCursorSet(ctx context.Context, db DBTX, transitionID int6
 }
 
 const alertTransitionsUpTo = `-- name: AlertTransitionsUpTo :one
-SELECT coalesce(max(id), $1::bigint)::bigint AS upto
-FROM (SELECT id FROM cache_transitions WHERE id > $1::bigint ORDER BY id LIMIT $2::integer) x
+WITH p AS (
+    SELECT max(id) AS upto FROM (SELECT id FROM cache_transitions WHERE id > $1::bigint ORDER BY id LIMIT $2::integer) x
+)
+SELECT coalesce((SELECT max(t2.id) FROM cache_transitions t1
+                 JOIN cache_transitions t2 ON t2.tag_event_id = t1.tag_event_id AND t2.stream_kind = 'tag'
+                 WHERE t1.id = p.upto AND t1.stream_kind = 'tag'),
+                p.upto, $1::bigint)::bigint AS upto
+FROM p
 `
 
 type AlertTransitionsUpToParams struct {
@@ -68,7 +74,9 @@ type AlertTransitionsUpToParams struct {
 }
 
 // The id of the last of the next n comparisons after after (after itself
-// when there are none).
+// when there are none), extended to the last comparison of the same tag
+// push: a push's platforms are compared in consecutive ids, and its alert
+// is made from all of them at once.
 func (q *Queries) AlertTransitionsUpTo(ctx context.Context, db DBTX, arg AlertTransitionsUpToParams) (int64, error) {
 	row := db.QueryRow(ctx, alertTransitionsUpTo, arg.After, arg.N)
 	var upto int64

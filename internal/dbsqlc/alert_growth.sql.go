@@ -17,22 +17,27 @@ SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platfo
 FROM cache_transitions t
 JOIN repositories r ON r.id = t.repository_id
 WHERE t.id > $1::bigint AND t.id <= $2::bigint
-  AND t.occurred_at >= $3::timestamptz
+  AND CASE WHEN t.stream_kind = 'tag' THEN t.occurred_at >= $3::timestamptz
+           ELSE EXISTS (SELECT 1 FROM repository_manifests rm
+                        WHERE rm.repository_id = t.repository_id AND rm.manifest_digest = t.to_digest
+                          AND rm.first_seen >= $3::timestamptz
+                          AND t.occurred_at >= rm.first_seen - make_interval(secs => $4::float8)) END
   AND t.total_bytes > t.from_bytes
-  AND t.total_bytes - t.from_bytes > $4::bigint
-  AND ($5::float8 < 0
-       OR (t.total_bytes - t.from_bytes)::float8 * 100 > $5::float8 * t.from_bytes)
+  AND t.total_bytes - t.from_bytes > $5::bigint
+  AND ($6::float8 < 0
+       OR (t.total_bytes - t.from_bytes)::float8 * 100 > $6::float8 * t.from_bytes)
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
                            THEN 'tag' ELSE 'created' END
 ORDER BY t.id
 `
 
 type AlertGrowthParams struct {
-	After       int64
-	Upto        int64
-	Since       time.Time
-	OverBytes   int64
-	OverPercent float64
+	After         int64
+	Upto          int64
+	Since         time.Time
+	WindowSeconds float64
+	OverBytes     int64
+	OverPercent   float64
 }
 
 type AlertGrowthRow struct {
@@ -54,16 +59,20 @@ type AlertGrowthRow struct {
 	TagEventID   int64
 }
 
-// The comparisons in (after, upto] made at or after since, in the streams
-// the growth report compares, that grew by more than over_bytes
-// compressed bytes (-1: any growth) and by more than over_percent of the
-// earlier push (-1: any growth); the columns of GrowthPushes, and what
-// makes the alert's key.
+// The comparisons in (after, upto] of recent pushes, in the streams the
+// growth report compares, that grew by more than over_bytes compressed
+// bytes (-1: any growth) and by more than over_percent of the earlier push
+// (-1: any growth); the columns of GrowthPushes, and what makes the
+// alert's key. A tag's push is recent when it happened at or after since;
+// a build in created order when layerq first saw it at or after since and
+// it was built at most window_seconds before that (a fresh build pushed,
+// not an old one a scan came upon).
 func (q *Queries) AlertGrowth(ctx context.Context, db DBTX, arg AlertGrowthParams) ([]AlertGrowthRow, error) {
 	rows, err := db.Query(ctx, alertGrowth,
 		arg.After,
 		arg.Upto,
 		arg.Since,
+		arg.WindowSeconds,
 		arg.OverBytes,
 		arg.OverPercent,
 	)

@@ -11,6 +11,7 @@ import (
 )
 
 const alertLastGrowth = `-- name: AlertLastGrowth :many
+SELECT registry, repository, delta_bytes, delta_percent FROM (
 SELECT DISTINCT ON (t.repository_id) r.registry, r.name AS repository,
     (t.total_bytes - t.from_bytes)::bigint AS delta_bytes,
     CASE WHEN t.from_bytes > 0 THEN (t.total_bytes - t.from_bytes)::float8 * 100 / t.from_bytes ELSE 0 END::float8 AS delta_percent
@@ -20,7 +21,15 @@ WHERE t.occurred_at >= $1::timestamptz
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
                            THEN 'tag' ELSE 'created' END
 ORDER BY t.repository_id, t.occurred_at DESC, t.id DESC
+) last
+ORDER BY last.delta_bytes DESC, last.registry, last.repository
+LIMIT $2::integer
 `
+
+type AlertLastGrowthParams struct {
+	Since time.Time
+	N     int32
+}
 
 type AlertLastGrowthRow struct {
 	Registry     string
@@ -31,9 +40,9 @@ type AlertLastGrowthRow struct {
 
 // Per repository, the growth of its last push compared at or after since
 // (in the streams the growth report compares): compressed bytes, and the
-// percent of the push before.
-func (q *Queries) AlertLastGrowth(ctx context.Context, db DBTX, since time.Time) ([]AlertLastGrowthRow, error) {
-	rows, err := db.Query(ctx, alertLastGrowth, since)
+// percent of the push before; the n that grew most.
+func (q *Queries) AlertLastGrowth(ctx context.Context, db DBTX, arg AlertLastGrowthParams) ([]AlertLastGrowthRow, error) {
+	rows, err := db.Query(ctx, alertLastGrowth, arg.Since, arg.N)
 	if err != nil {
 		return nil, err
 	}

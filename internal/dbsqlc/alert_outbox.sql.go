@@ -10,33 +10,27 @@ import (
 	"time"
 )
 
-const alertDeliveriesInsert = `-- name: AlertDeliveriesInsert :exec
-INSERT INTO alert_deliveries (alert_id, sink)
-SELECT $1::bigint, s FROM unnest($2::text[]) AS s
+const alertClaim = `-- name: AlertClaim :many
+UPDATE alert_deliveries d
+SET next_at = now() + make_interval(secs => $1::float8)
+FROM (
+    SELECT x.alert_id, x.sink FROM alert_deliveries x
+    WHERE x.sink = $2::text AND x.delivered_at IS NULL AND x.failed_at IS NULL AND x.next_at <= now()
+    ORDER BY x.next_at, x.alert_id
+    LIMIT $3::integer
+    FOR UPDATE SKIP LOCKED
+) due, alerts a
+WHERE d.alert_id = due.alert_id AND d.sink = due.sink AND a.id = d.alert_id
+RETURNING d.alert_id, d.sink, d.attempts, a.key, a.kind, a.payload, a.created_at
 `
 
-type AlertDeliveriesInsertParams struct {
-	AlertID int64
-	Sinks   []string
+type AlertClaimParams struct {
+	Lease float64
+	Sink  string
+	N     int32
 }
 
-// The sends an alert waits for, one per sink.
-func (q *Queries) AlertDeliveriesInsert(ctx context.Context, db DBTX, arg AlertDeliveriesInsertParams) error {
-	_, err := db.Exec(ctx, alertDeliveriesInsert, arg.AlertID, arg.Sinks)
-	return err
-}
-
-const alertDue = `-- name: AlertDue :many
-SELECT d.alert_id, d.sink, d.attempts, a.key, a.kind, a.payload, a.created_at
-FROM alert_deliveries d
-JOIN alerts a ON a.id = d.alert_id
-WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= now()
-ORDER BY d.next_at, d.alert_id
-LIMIT $1::integer
-FOR UPDATE OF d SKIP LOCKED
-`
-
-type AlertDueRow struct {
+type AlertClaimRow struct {
 	AlertID   int64
 	Sink      string
 	Attempts  int32
@@ -46,17 +40,18 @@ type AlertDueRow struct {
 	CreatedAt time.Time
 }
 
-// Sends due, oldest first, locked for the transaction that makes them
-// (others skip them).
-func (q *Queries) AlertDue(ctx context.Context, db DBTX, n int32) ([]AlertDueRow, error) {
-	rows, err := db.Query(ctx, alertDue, n)
+// Up to n sends to sink that are due, oldest first, claimed for lease
+// seconds (next_at moves past it: another sender takes them only if this
+// one has not recorded them by then).
+func (q *Queries) AlertClaim(ctx context.Context, db DBTX, arg AlertClaimParams) ([]AlertClaimRow, error) {
+	rows, err := db.Query(ctx, alertClaim, arg.Lease, arg.Sink, arg.N)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []AlertDueRow
+	var items []AlertClaimRow
 	for rows.Next() {
-		var i AlertDueRow
+		var i AlertClaimRow
 		if err := rows.Scan(
 			&i.AlertID,
 			&i.Sink,
@@ -74,6 +69,23 @@ func (q *Queries) AlertDue(ctx context.Context, db DBTX, n int32) ([]AlertDueRow
 		return nil, err
 	}
 	return items, nil
+}
+
+const alertDeliveriesInsert = `-- name: AlertDeliveriesInsert :exec
+INSERT INTO alert_deliveries (alert_id, sink)
+SELECT $1::bigint, s FROM unnest($2::text[]) AS s
+ON CONFLICT DO NOTHING
+`
+
+type AlertDeliveriesInsertParams struct {
+	AlertID int64
+	Sinks   []string
+}
+
+// The sends an alert waits for, one per sink.
+func (q *Queries) AlertDeliveriesInsert(ctx context.Context, db DBTX, arg AlertDeliveriesInsertParams) error {
+	_, err := db.Exec(ctx, alertDeliveriesInsert, arg.AlertID, arg.Sinks)
+	return err
 }
 
 const alertInsert = `-- name: AlertInsert :many

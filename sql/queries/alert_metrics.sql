@@ -12,7 +12,8 @@ LIMIT sqlc.arg(n)::integer;
 -- name: AlertLastGrowth :many
 -- Per repository, the growth of its last push compared at or after since
 -- (in the streams the growth report compares): compressed bytes, and the
--- percent of the push before.
+-- percent of the push before; the n that grew most.
+SELECT * FROM (
 SELECT DISTINCT ON (t.repository_id) r.registry, r.name AS repository,
     (t.total_bytes - t.from_bytes)::bigint AS delta_bytes,
     CASE WHEN t.from_bytes > 0 THEN (t.total_bytes - t.from_bytes)::float8 * 100 / t.from_bytes ELSE 0 END::float8 AS delta_percent
@@ -21,4 +22,7 @@ JOIN repositories r ON r.id = t.repository_id
 WHERE t.occurred_at >= sqlc.arg(since)::timestamptz
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
                            THEN 'tag' ELSE 'created' END
-ORDER BY t.repository_id, t.occurred_at DESC, t.id DESC;
+ORDER BY t.repository_id, t.occurred_at DESC, t.id DESC
+) last
+ORDER BY last.delta_bytes DESC, last.registry, last.repository
+LIMIT sqlc.arg(n)::integer;

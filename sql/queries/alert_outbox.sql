@@ -8,18 +8,24 @@ RETURNING id;
 -- name: AlertDeliveriesInsert :exec
 -- The sends an alert waits for, one per sink.
 INSERT INTO alert_deliveries (alert_id, sink)
-SELECT sqlc.arg(alert_id)::bigint, s FROM unnest(sqlc.arg(sinks)::text[]) AS s;
+SELECT sqlc.arg(alert_id)::bigint, s FROM unnest(sqlc.arg(sinks)::text[]) AS s
+ON CONFLICT DO NOTHING;
 
--- name: AlertDue :many
--- Sends due, oldest first, locked for the transaction that makes them
--- (others skip them).
-SELECT d.alert_id, d.sink, d.attempts, a.key, a.kind, a.payload, a.created_at
-FROM alert_deliveries d
-JOIN alerts a ON a.id = d.alert_id
-WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= now()
-ORDER BY d.next_at, d.alert_id
-LIMIT sqlc.arg(n)::integer
-FOR UPDATE OF d SKIP LOCKED;
+-- name: AlertClaim :many
+-- Up to n sends to sink that are due, oldest first, claimed for lease
+-- seconds (next_at moves past it: another sender takes them only if this
+-- one has not recorded them by then).
+UPDATE alert_deliveries d
+SET next_at = now() + make_interval(secs => sqlc.arg(lease)::float8)
+FROM (
+    SELECT x.alert_id, x.sink FROM alert_deliveries x
+    WHERE x.sink = sqlc.arg(sink)::text AND x.delivered_at IS NULL AND x.failed_at IS NULL AND x.next_at <= now()
+    ORDER BY x.next_at, x.alert_id
+    LIMIT sqlc.arg(n)::integer
+    FOR UPDATE SKIP LOCKED
+) due, alerts a
+WHERE d.alert_id = due.alert_id AND d.sink = due.sink AND a.id = d.alert_id
+RETURNING d.alert_id, d.sink, d.attempts, a.key, a.kind, a.payload, a.created_at;
 
 -- name: AlertSent :exec
 -- A send's outcome: delivered, to be tried again at next_at, or (failed)
