@@ -346,7 +346,14 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 					if rng.IntN(3) == 0 {
 						layers = append(layers, fmt.Sprintf("assets-%d", rng.IntN(4)))
 					}
+					foreign := rng.IntN(6) == 0 // a layer outside the registry (Windows base layers)
+					if foreign {
+						layers = append(layers, fmt.Sprintf("foreign-%d", rng.IntN(3)))
+					}
 					m := imageOf(strings.Join(layers, "+"), layers...)
+					if foreign {
+						m.Layers[len(m.Layers)-1].MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+					}
 					if rng.IntN(2) == 0 { // the base itself, pushed to its own repository
 						m = imageOf(strings.Join(base, "+"), base...)
 						repo = "library/" + base[len(base)-1]
@@ -424,6 +431,14 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	}
 	if recompressed == 0 {
 		t.Error("no content kept with two live encodings; the history should make some")
+	}
+	var foreignLive int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM live_layer_blobs k JOIN blobs b ON b.digest = k.blob_digest
+		WHERE NOT k.indexed AND b.media_type LIKE '%foreign%'`).Scan(&foreignLive); err != nil {
+		t.Fatal(err)
+	}
+	if foreignLive == 0 {
+		t.Error("no foreign layer live and unindexed; the history should make some (the backlog leaves them out)")
 	}
 	var ready, waiting, refused int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE unindexed = 0 AND rejected = 0), count(*) FILTER (WHERE unindexed > 0),
