@@ -249,12 +249,11 @@ func failoverRun(b *testing.B, bins binaries, c corpus, rate int) (lat []float64
 	go func() {
 		defer close(faults)
 		time.Sleep(time.Until(leaderAt))
-		leader := streamLeader(r.natsURL)
-		for i, p := range r.nats {
-			if leader == fmt.Sprintf("n%d", i+1) {
-				p.kill()
-				time.AfterFunc(5*time.Second, p.start)
-			}
+		if p, _ := streamLeader(r); p != nil {
+			p.kill()
+			time.AfterFunc(5*time.Second, p.start)
+		} else {
+			b.Error("no leader of the events stream to kill")
 		}
 		time.Sleep(time.Until(failoverAt))
 		if err := pg.Primary.Kill(); err != nil {

@@ -27,11 +27,12 @@ func clusterSettings() (images int, faults time.Duration) {
 	return sized("LAYERQ_CLUSTER", 120, 20*time.Second)
 }
 
-// streamLeader is the nats-server (n1, n2, n3) leading the events stream.
-func streamLeader(natsURL string) string {
-	nc, err := nats.Connect(natsURL, nats.Timeout(time.Second))
+// streamLeader is the nats-server (of r's, n1, n2, n3) leading the events
+// stream, and its name; nil when none answers.
+func streamLeader(r *rig) (*proc, string) {
+	nc, err := nats.Connect(r.natsURL, nats.Timeout(time.Second))
 	if err != nil {
-		return ""
+		return nil, ""
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
@@ -39,13 +40,18 @@ func streamLeader(natsURL string) string {
 	defer cancel()
 	s, err := js.Stream(ctx, stream.Name)
 	if err != nil {
-		return ""
+		return nil, ""
 	}
 	info, err := s.Info(ctx)
 	if err != nil || info.Cluster == nil {
-		return ""
+		return nil, ""
 	}
-	return info.Cluster.Leader
+	for i, p := range r.nats {
+		if info.Cluster.Leader == fmt.Sprintf("n%d", i+1) {
+			return p, info.Cluster.Leader
+		}
+	}
+	return nil, ""
 }
 
 // runCluster pushes the corpus to a rig of three clustered nats-servers
@@ -92,15 +98,11 @@ func runCluster(t *testing.T, b binaries, c corpus, faultFor time.Duration) map[
 		if !at(step) {
 			return
 		}
-		leader := streamLeader(r.natsURL)
-		for i, p := range r.nats {
-			if leader == fmt.Sprintf("n%d", i+1) {
-				p.kill()
-				note("SIGKILL nats-server %s (the events stream's leader)", leader)
-				if at(step / 2) {
-					p.start()
-				}
-				break
+		if p, name := streamLeader(r); p != nil {
+			p.kill()
+			note("SIGKILL nats-server %s (the events stream's leader)", name)
+			if at(step / 2) {
+				p.start()
 			}
 		}
 		if !at(step / 2) {

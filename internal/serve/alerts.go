@@ -21,10 +21,7 @@ func poke(c chan struct{}) {
 // due, so a slow receiver holds back no detection. Once an hour the
 // alerts sent more than a week ago are forgotten.
 func alertStages(cfg Config, st streams, wake <-chan struct{}) []stage {
-	var sinks []alert.Sink
-	if !cfg.Alerts.NoNATS {
-		sinks = append(sinks, alert.NATS{JS: st.js})
-	}
+	sinks := []alert.Sink{alert.NATS{JS: st.js}}
 	for _, w := range cfg.Alerts.Webhooks {
 		sinks = append(sinks, w)
 	}
@@ -33,8 +30,7 @@ func alertStages(cfg Config, st streams, wake <-chan struct{}) []stage {
 		names[i] = s.Name()
 	}
 	det := &alert.Detector{DB: cfg.Pool, Rules: cfg.Alerts.Rules, Sinks: names, Telemetry: cfg.Telemetry}
-	dis := &alert.Dispatcher{DB: cfg.Pool, Sinks: sinks, MaxAttempts: cfg.Alerts.MaxAttempts, MaxDelay: cfg.Alerts.MaxDelay,
-		Log: cfg.Log, Telemetry: cfg.Telemetry}
+	dis := &alert.Dispatcher{DB: cfg.Pool, Sinks: sinks, Log: cfg.Log, Telemetry: cfg.Telemetry}
 	made := make(chan struct{}, 1)
 	// every runs f when woken and every second, until ctx ends.
 	every := func(ctx context.Context, wake <-chan struct{}, f func()) {

@@ -80,16 +80,11 @@ type Config struct {
 	Metrics   http.Handler
 }
 
-// Alerts is what a worker alerts on and where it sends the alerts: NATS
-// (unless NoNATS) and Webhooks.
+// Alerts is what a worker alerts on and where it sends the alerts: NATS,
+// and Webhooks.
 type Alerts struct {
 	Rules    alert.Rules
 	Webhooks []alert.Webhook
-	NoNATS   bool
-	// MaxAttempts and MaxDelay bound the sends of one alert to one sink
-	// (zero: 20 sends, 10 minutes apart at most).
-	MaxAttempts int
-	MaxDelay    time.Duration
 }
 
 // stage is one named part of a serve process: run works until ctx ends
@@ -186,7 +181,7 @@ func build(ctx context.Context, cfg Config) ([]stage, error) {
 	if cfg.Role == RoleReceiver {
 		return web, nil
 	}
-	if cfg.Alerts != nil && !cfg.Alerts.NoNATS {
+	if cfg.Alerts != nil {
 		if _, err := WaitFor(ctx, cfg.Log, "NATS JetStream", func() (struct{}, error) { return struct{}{}, stream.EnsureAlerts(ctx, st.js, cfg.Settings) }, nil); err != nil {
 			return nil, err
 		}
