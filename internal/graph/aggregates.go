@@ -118,23 +118,31 @@ func (s *Store) applyAggregates(ctx context.Context, wait bool) (int, error) {
 	return n, nil
 }
 
-// Aggregate applies queued changes every interval, and at once when wake
-// (which may be nil) says something was written, until ctx is done, so
-// that dashboards reading the aggregate views directly lag by about
-// interval at most. A round on which another applier is at work is
+// Aggregate applies queued changes every interval, and when wake (which
+// may be nil) says something was written, at most every minGap then (a
+// burst of writes folds in batches, not once per write), until ctx is
+// done, so that dashboards reading the aggregate views directly lag by
+// about interval at most. A round on which another applier is at work is
 // skipped: that one folds the queue. After a round that folded changes,
 // folded (which may be nil) is called.
 // Errors go to report (which may be nil) and are retried on the next round.
-func (s *Store) Aggregate(ctx context.Context, interval time.Duration, wake <-chan struct{}, report func(error), folded func()) {
+func (s *Store) Aggregate(ctx context.Context, interval, minGap time.Duration, wake <-chan struct{}, report func(error), folded func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-wake:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(last.Add(minGap))):
+			}
 		}
+		last = time.Now()
 		n, err := s.applyAggregates(ctx, false)
 		if err != nil && ctx.Err() == nil && report != nil {
 			report(err)
