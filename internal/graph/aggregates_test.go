@@ -701,7 +701,7 @@ func TestAggregateSkipsWhileAnotherApplies(t *testing.T) {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 100)
-	go store.Aggregate(actx, 10*time.Millisecond, 0, nil, func(err error) { errs <- err }, nil)
+	go store.Aggregate(actx, 10*time.Millisecond, nil, func(err error) { errs <- err }, nil)
 	time.Sleep(200 * time.Millisecond) // about 20 ticks, each finding the lock taken
 	if n := queued(); n == 0 {
 		t.Fatal("folded while another applier held the lock")

@@ -270,10 +270,10 @@ func workerStages(cfg Config, st streams) []stage {
 	if st.layers != nil {
 		opts.Layers = stream.NewPublisher(st.js, cfg.Telemetry)
 	}
-	// A committed event wakes the folder (folding at most every 500 ms
-	// then: more often cost a burst of events a sixth of its rate), and a
-	// fold the alerter: an alert follows its push within about that, not
-	// a tick.
+	// A committed event wakes the folder (which, under a burst, folds at
+	// most a fifth of the time: folding after every commit cost a burst of
+	// events a sixth of its rate), and a fold the alerter: an alert follows
+	// its push by the time these take, not a tick.
 	wakeFold, wakeAlerts := make(chan struct{}, 1), make(chan struct{}, 1)
 	opts.Committed = func() { poke(wakeFold) }
 	wk := worker.New(opts)
@@ -286,7 +286,7 @@ func workerStages(cfg Config, st streams) []stage {
 		// Fold the queued changes into the aggregates the dashboards read;
 		// reports fold them themselves before reading.
 		{"aggregate folder", func(ctx context.Context) error {
-			store.Aggregate(ctx, time.Second, 500*time.Millisecond, wakeFold, func(err error) { cfg.Log.Warn("aggregates", "error", err) }, func() { poke(wakeAlerts) })
+			store.Aggregate(ctx, time.Second, wakeFold, func(err error) { cfg.Log.Warn("aggregates", "error", err) }, func() { poke(wakeAlerts) })
 			return nil
 		}},
 	}
