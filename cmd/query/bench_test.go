@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/database"
 )
 
 // BenchmarkProcess times every report as a user runs it: the layerq
@@ -211,4 +213,72 @@ func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 	}
 	return strconv.FormatInt(repos, 10) + " repositories, " + strconv.FormatInt(images, 10) + " images, " +
 		strconv.FormatInt(edges, 10) + " manifest-layer edges, " + strconv.FormatInt(blobs, 10) + " blobs, " + strconv.FormatInt(files, 10) + " indexed files"
+}
+
+// BenchmarkFixedCost times what every report pays before its query, as
+// a user waits for it: `layerq storage --by namespace` (one small kept row)
+// on the local default cluster under a fresh data directory (no URL given,
+// the README's quick start), the same with --database-url naming that
+// cluster, and `layerq --help` (a process that opens no database),
+// alternating in one run; beside them, one connection to that server made
+// in-process (pgx, unix socket): what the server takes to fork and set up
+// a backend, which no client can avoid. Each is reported as its median:
+// local-p50-ms, url-p50-ms, help-p50-ms and connect-p50-ms.
+func BenchmarkFixedCost(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "layerq")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	// A data dir as a machine has one (run as root, the server user must
+	// pass through its parent; b.TempDir is 0700).
+	parent, err := os.MkdirTemp("", "layerq-fixed-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(parent)
+	if err := os.Chmod(parent, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	dataDir := filepath.Join(parent, "data")
+	ctx := context.Background()
+	defer database.StopLocal(ctx, dataDir)
+	url, err := database.Local(ctx, dataDir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := []string{"--data-dir", dataDir, "storage", "--by", "namespace"}
+	byURL := []string{"--database-url", url, "storage", "--by", "namespace"}
+	help := []string{"--data-dir", dataDir, "--help"}
+	const timeout = time.Minute
+	for _, args := range [][]string{local, byURL} { // migrate, warm, fail early
+		if _, err := runProcess(bin, args, timeout); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var localT, urlT, helpT, connT []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for _, run := range []struct {
+			args  []string
+			times *[]time.Duration
+		}{{local, &localT}, {byURL, &urlT}, {help, &helpT}} {
+			took, err := runProcess(bin, run.args, timeout)
+			if err != nil {
+				b.Fatal(err)
+			}
+			*run.times = append(*run.times, took)
+		}
+		start := time.Now()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		connT = append(connT, time.Since(start))
+		conn.Close(ctx)
+	}
+	b.StopTimer()
+	b.ReportMetric(median(localT), "local-p50-ms")
+	b.ReportMetric(median(urlT), "url-p50-ms")
+	b.ReportMetric(median(helpT), "help-p50-ms")
+	b.ReportMetric(median(connT), "connect-p50-ms")
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/migrate"
@@ -57,11 +58,16 @@ var ErrSchemaBehind = errors.New("the database schema is older than this layerq;
 func Open(ctx context.Context, opts Options) (*Pool, error) {
 	url := opts.URL
 	migrateNow := opts.Migrate
+	var local *pglaunch.Cluster
 	if url == "" {
 		var err error
-		if url, err = Local(ctx, opts.DataDir, opts.Notices); err != nil {
+		// Without the database: the pool's first connection finds it,
+		// or finds it missing and it is made then (one connection to
+		// the local server, not two, on each run of a report).
+		if local, err = startLocal(ctx, opts.DataDir, opts.Notices, ""); err != nil {
 			return nil, err
 		}
+		url = local.URL(localDatabase)
 		migrateNow = true
 	}
 	cfg, err := PoolConfig(url)
@@ -72,6 +78,26 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
+	err = checkSchema(ctx, pool, url, migrateNow)
+	if local != nil && missingDatabase(err) {
+		if err = local.EnsureDatabase(ctx, localDatabase); err == nil {
+			err = checkSchema(ctx, pool, url, migrateNow)
+		}
+	}
+	if err != nil {
+		pool.Close()
+		if errors.Is(err, ErrSchemaBehind) {
+			return nil, err
+		}
+		return nil, unreachable(url, err)
+	}
+	return pool, nil
+}
+
+// checkSchema migrates the database pool reaches when migrateNow and it
+// lacks migrations or its functions differ; otherwise it returns
+// ErrSchemaBehind when migrations are missing.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, url string, migrateNow bool) error {
 	if migrateNow {
 		// Most starts find the schema current: two queries on the pool's
 		// connection, instead of a connection of the migrator's own and
@@ -80,24 +106,22 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		if err == nil && !current {
 			err = migrate.Up(ctx, url)
 		}
-		if err != nil {
-			pool.Close()
-			return nil, unreachable(url, err)
-		}
-	} else {
-		// On the pool: the connection that checks is the one the
-		// command goes on with.
-		pending, err := migrate.PendingOn(ctx, pool)
-		if err != nil {
-			pool.Close()
-			return nil, unreachable(url, err)
-		}
-		if pending {
-			pool.Close()
-			return nil, ErrSchemaBehind
-		}
+		return err
 	}
-	return pool, nil
+	// On the pool: the connection that checks is the one the command
+	// goes on with.
+	pending, err := migrate.PendingOn(ctx, pool)
+	if err == nil && pending {
+		err = ErrSchemaBehind
+	}
+	return err
+}
+
+// missingDatabase reports whether err is a connection refused because
+// its database does not exist.
+func missingDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000" // invalid_catalog_name
 }
 
 // PoolConfig is the pool configuration layerq connects with: the URL's,
@@ -158,9 +182,22 @@ func rootCause(err error) error {
 	}
 }
 
+// localDatabase is the database layerq uses in the local default cluster.
+const localDatabase = "layerq"
+
 // Local starts (or finds running) the local default cluster under dataDir
-// and returns the URL of its layerq database.
+// and returns the URL of its layerq database, which it creates if missing.
 func Local(ctx context.Context, dataDir string, notices io.Writer) (string, error) {
+	c, err := startLocal(ctx, dataDir, notices, localDatabase)
+	if err != nil {
+		return "", err
+	}
+	return c.URL(localDatabase), nil
+}
+
+// startLocal starts (or finds running) the local default cluster under
+// dataDir, creating database unless it is "", and says which on notices.
+func startLocal(ctx context.Context, dataDir string, notices io.Writer, database string) (*pglaunch.Cluster, error) {
 	if dataDir == "" {
 		dataDir = DefaultDataDir()
 	}
@@ -168,19 +205,19 @@ func Local(ctx context.Context, dataDir string, notices io.Writer) (string, erro
 		notices = io.Discard
 	}
 	if err := EnsureDataDir(dataDir); err != nil {
-		return "", err
+		return nil, err
 	}
 	dir := filepath.Join(dataDir, "postgres")
-	c, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Persistent: true, Database: "layerq"})
+	c, err := pglaunch.Start(ctx, pglaunch.Options{Dir: dir, Persistent: true, Database: database})
 	if err != nil {
-		return "", fmt.Errorf("starting the local Postgres in %s (or set DATABASE_URL): %w", dir, err)
+		return nil, fmt.Errorf("starting the local Postgres in %s (or set DATABASE_URL): %w", dir, err)
 	}
 	state := "started"
 	if c.Reused() {
 		state = "running"
 	}
 	fmt.Fprintf(notices, "layerq: no database URL given; using the local Postgres in %s (%s; stop it with `layerq-ingest local stop`)\n", dir, state)
-	return c.URL("layerq"), nil
+	return c, nil
 }
 
 // StopLocal stops the local default cluster under dataDir, if it runs.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/layerq/layerq/internal/database"
 )
 
@@ -58,12 +60,41 @@ func TestLocalDefault(t *testing.T) {
 	if !strings.Contains(notices.String(), "(running;") {
 		t.Fatalf("second notice = %q", notices.String())
 	}
+	// The database gone from the running server (dropped by hand, or a
+	// start cut short before it was made): made and migrated again.
+	admin, err := pgx.Connect(ctx, strings.Replace(localURL(t, ctx, dataDir), "/layerq?", "/postgres?", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE layerq"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	pool, err = database.Open(ctx, database.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatalf("open after the database was dropped: %v", err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'manifest_layers'`).Scan(&tables); err != nil || tables != 1 {
+		t.Fatalf("migrated again? %d, %v", tables, err)
+	}
+	pool.Close()
 	if err := database.StopLocal(ctx, dataDir); err != nil {
 		t.Fatal(err)
 	}
 	if err := database.StopLocal(ctx, dataDir); err == nil || !strings.Contains(err.Error(), "no local Postgres runs in") {
 		t.Fatalf("second stop: %v", err)
 	}
+}
+
+// localURL is the URL of the layerq database of the local cluster under
+// dataDir, as the migrate command takes it.
+func localURL(t *testing.T, ctx context.Context, dataDir string) string {
+	t.Helper()
+	url, err := database.Local(ctx, dataDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 func TestUnreachableIsOneLine(t *testing.T) {

@@ -28,23 +28,31 @@ func connect(ctx context.Context, url string) (*pgx.Conn, error) {
 // waitReady polls url until a connection succeeds, ctx is done, or gone
 // reports that the server process has gone away (with the reason).
 func waitReady(ctx context.Context, url string, gone func() (bool, string)) error {
+	conn, err := waitConn(ctx, url, gone)
+	if err != nil {
+		return err
+	}
+	return conn.Close(context.Background())
+}
+
+// waitConn is waitReady, returning the connection that succeeded.
+func waitConn(ctx context.Context, url string, gone func() (bool, string)) (*pgx.Conn, error) {
 	var last error
 	for {
 		conn, err := connect(ctx, url)
 		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(context.Background())
-			if err == nil {
-				return nil
+			if err = conn.Ping(ctx); err == nil {
+				return conn, nil
 			}
+			conn.Close(context.Background())
 		}
 		last = err
 		if done, why := gone(); done {
-			return errors.New(why)
+			return nil, errors.New(why)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last connection error: %v)", ctx.Err(), last)
+			return nil, fmt.Errorf("%w (last connection error: %v)", ctx.Err(), last)
 		case <-time.After(pollInterval):
 		}
 	}
@@ -54,6 +62,11 @@ func waitReady(ctx context.Context, url string, gone func() (bool, string)) erro
 // returns true once that server answers on the cluster's socket, false when
 // none is running (clearing a postmaster.pid that would wrongly block a new
 // start), and an error when one runs but does not answer before ctx is done.
+//
+// A server whose postmaster.pid says it is ready, in this data directory and
+// on this socket directory, is taken at its word without a connection: on a
+// host where forking a backend costs 15 ms, that is most of what a report
+// waits for before its query. Any other state is checked on one connection.
 func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error) {
 	pf, err := readPIDFile(root)
 	if err != nil {
@@ -77,6 +90,11 @@ func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error)
 	if pf.port != 0 {
 		port = pf.port
 	}
+	if pf.status == "ready" && pf.port != 0 && sameDir(pf.dataDir, c.dataDir) && sameDir(pf.sockDir, c.sockDir) {
+		c.port = port
+		c.tcp = pf.listen != ""
+		return true, nil
+	}
 	url := socketURL(c.sockDir, port, "postgres")
 	stopped := false
 	gone := func() (bool, string) {
@@ -86,16 +104,13 @@ func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error)
 		}
 		return false, ""
 	}
-	if err := waitReady(ctx, url, gone); err != nil {
+	conn, err := waitConn(ctx, url, gone)
+	if err != nil {
 		if stopped {
 			return false, nil
 		}
 		return false, fmt.Errorf("postgres (pid %d) is running in %s but not answering on %s: %w%s",
 			pf.pid, c.dataDir, c.sockDir, err, formatLogTail(c.logPath, readLogTail(root, 0)))
-	}
-	conn, err := connect(ctx, url)
-	if err != nil {
-		return false, fmt.Errorf("connecting to running postgres in %s: %w", c.dataDir, err)
 	}
 	defer conn.Close(context.Background())
 	var dataDir, listen string
@@ -123,11 +138,23 @@ func sameDir(a, b string) bool {
 
 // ensureDatabase creates opts.Database if it does not exist.
 func (c *Cluster) ensureDatabase(ctx context.Context) error {
-	name := c.opts.Database
-	if name == "" {
+	if c.opts.Database == "" {
 		return nil
 	}
-	conn, err := connect(ctx, socketURL(c.sockDir, c.port, "postgres"))
+	return c.createDatabase(ctx, c.port, c.opts.Database) // c.mu is held
+}
+
+// EnsureDatabase creates the database name if it does not exist, on a
+// connection of its own. For a caller that leaves Options.Database empty
+// to save that connection on every Start, and calls this when its own
+// connection finds the database missing.
+func (c *Cluster) EnsureDatabase(ctx context.Context, name string) error {
+	return c.createDatabase(ctx, c.Port(), name)
+}
+
+// createDatabase is EnsureDatabase on the server's port.
+func (c *Cluster) createDatabase(ctx context.Context, port int, name string) error {
+	conn, err := connect(ctx, socketURL(c.sockDir, port, "postgres"))
 	if err != nil {
 		return fmt.Errorf("creating database %q: %w", name, err)
 	}

@@ -259,6 +259,25 @@ func TestListenTCP(t *testing.T) {
 	}
 }
 
+// A server reused from its postmaster.pid keeps listening on TCP when
+// restarted through the reusing Cluster, which did not ask for TCP.
+func TestPersistentReuseKeepsTCP(t *testing.T) {
+	ctx := testContext(t)
+	dir := clusterDir(t)
+	c1 := start(t, ctx, Options{Dir: dir, Persistent: true, ListenTCP: true})
+	c2 := start(t, ctx, Options{Dir: dir, Persistent: true})
+	if !c2.Reused() || c2.Port() != c1.Port() {
+		t.Fatalf("reused %v on port %d, want the running server on %d", c2.Reused(), c2.Port(), c1.Port())
+	}
+	if err := c2.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn := connectT(t, ctx, c2.TCPURL("postgres"))
+	if got := queryString(t, ctx, conn, "SHOW listen_addresses"); got != "127.0.0.1" {
+		t.Errorf("listen_addresses after restart = %q", got)
+	}
+}
+
 func TestExplicitPort(t *testing.T) {
 	ctx := testContext(t)
 	port, err := freePort()
@@ -330,6 +349,17 @@ func TestPersistentReuse(t *testing.T) {
 	if got := postmasterPID(t, c2); got != pid {
 		t.Errorf("postmaster pid %d, want the original %d", got, pid)
 	}
+
+	// A reused server is taken at its postmaster.pid's word; the database
+	// is checked all the same, and made if it is missing.
+	if c := start(t, ctx, Options{Dir: dir, Persistent: true, Database: "second"}); !c.Reused() {
+		t.Fatal("third Start did not reuse the running server")
+	}
+	admin := connectT(t, ctx, c2.URL("postgres"))
+	if got := queryString(t, ctx, admin, "SELECT count(*)::text FROM pg_database WHERE datname = 'second'"); got != "1" {
+		t.Fatalf("database second after a reusing Start: %s, want made", got)
+	}
+	admin.Close(ctx)
 
 	// Stopping through the reusing Cluster stops the one server.
 	if err := c2.Stop(ctx); err != nil {

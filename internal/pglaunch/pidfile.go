@@ -13,15 +13,21 @@ import (
 
 // pidFile is the part of data/postmaster.pid that Start and Stop use.
 type pidFile struct {
-	pid  int
-	port int
+	pid     int
+	dataDir string // the data directory the server runs in
+	port    int
+	sockDir string // its first unix socket directory
+	listen  string // its first TCP listen address; "" for none
+	status  string // "starting", "ready", "standby" or "stopping"
 }
 
 // pidFileName is the server's PID file in the data directory.
 const pidFileName = "postmaster.pid"
 
 // readPIDFile parses data/postmaster.pid in the cluster dir root: line 1 is
-// the postmaster's PID, line 4 its port. The server user writes the file, so
+// the postmaster's PID, line 2 its data directory, line 4 its port, line 5
+// its socket directory, line 6 its TCP listen address and line 8 its status
+// (PostgreSQL's miscadmin.h, LOCK_FILE_LINE_*). The server user writes the file, so
 // it is read through the Root, with its checks (see clusterdir.go).
 func readPIDFile(root *os.Root) (pidFile, error) {
 	data, err := openSubRoot(root, "data")
@@ -39,9 +45,17 @@ func readPIDFile(root *os.Root) (pidFile, error) {
 	if pf.pid, err = strconv.Atoi(strings.TrimSpace(lines[0])); err != nil || pf.pid <= 0 {
 		return pidFile{}, fmt.Errorf("parsing %s: the first line is not a PID", path)
 	}
-	if len(lines) > 3 {
-		pf.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	line := func(n int) string {
+		if len(lines) < n {
+			return ""
+		}
+		return strings.TrimSpace(lines[n-1])
 	}
+	pf.dataDir = line(2)
+	pf.port, _ = strconv.Atoi(line(4))
+	pf.sockDir = line(5)
+	pf.listen = line(6)
+	pf.status = line(8)
 	return pf, nil
 }
 

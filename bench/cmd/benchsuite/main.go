@@ -118,6 +118,7 @@ func main() {
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
 		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}, nil},
 		{"failover", "./chaos/", "^BenchmarkFailover$", "1x", nil, nil},
+		{"fixed cost of a report", "./cmd/query/", "^BenchmarkFixedCost$", "11x", nil, nil},
 		{"processes at 10k images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"processes at " + big + " images with file indexes", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big, "LAYERQ_SYNTH_FILES=1"}, nil},
 		{"dashboard panels at " + big + " images", "./dashboards/", "^BenchmarkPanels$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
@@ -330,6 +331,11 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 		row("1 worker process, 3-node JetStream cluster, streams R3", f1(r3["events/s-1w"])+" events/s", "one nats-server: "+f1(wk["events/s-1w"])+" events/s", f2(r3["r3-vs-1"])+"×")
 		row("2 worker processes, R3", f1(r3["events/s-2w"])+" events/s", "1 worker, R3", f2(r3["scale-2w"])+"×")
 		row("4 worker processes, R3", f1(r3["events/s-4w"])+" events/s", "1 worker, R3", f2(r3["scale-4w"])+"×")
+	}
+	if f := got["fixed cost of a report"]["BenchmarkFixedCost"]; f != nil {
+		row("fixed cost of a report (`layerq storage --by namespace`, one kept row), local default cluster, no URL given", f0(f["local-p50-ms"])+" ms",
+			"limit: 30 ms; with --database-url: "+f0(f["url-p50-ms"])+" ms; `layerq --help`: "+f0(f["help-p50-ms"])+" ms; one connection alone: "+f0(f["connect-p50-ms"])+" ms",
+			f2(f["local-p50-ms"]/30)+"× of the limit")
 	}
 	if d := got["registry to bloat report vs skopeo + dive"]["BenchmarkBloatVsDive"]; d != nil {
 		row("registry → bloat report, one 153 MB image (`scan --layers` "+f2(d["layerq-scan-s"])+" s, `bloat` "+f2(d["layerq-bloat-s"])+" s; bench/bloat_vs_dive.sh)",
