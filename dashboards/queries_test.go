@@ -355,6 +355,25 @@ func TestPanelQueries(t *testing.T) {
 		t.Errorf("image_waste rows = %d (%v); the bloat report analyzed %d images", analyzed, err, bloat.Analyzed)
 	}
 
+	// The duplicate encodings of the one registry are the blob duplicates
+	// layerq reports over every repository (the demo mirrors python in
+	// zstd).
+	dups, err := report.LoadDuplicates(ctx, admin, report.DuplicatesOptions{Kind: "blob", Repositories: repoglob.Compile("**"), Limit: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantDups []string
+	for _, l := range dups.(*report.BlobDuplicates).Layers {
+		wantDups = append(wantDups, fmt.Sprint(l.DiffID, " ", len(l.Blobs), " ", l.StoredBytes, " ", l.BytesStoredTwice))
+	}
+	var gotDups []string
+	for _, r := range panelRows("Duplicate blobs", "A").rows {
+		gotDups = append(gotDups, fmt.Sprint(r[1], " ", r[2], " ", r[3], " ", r[4]))
+	}
+	if len(wantDups) == 0 || !slices.Equal(gotDups, wantDups) {
+		t.Errorf("Duplicate blobs panel:\n%s\nlayerq duplicates --kind blob:\n%s", strings.Join(gotDups, "\n"), strings.Join(wantDups, "\n"))
+	}
+
 	// Once everything is indexed and folded, the backlog is empty.
 	var changes, layersPending int64
 	if err := reader.QueryRow(ctx, `SELECT aggregate_changes, layers_pending FROM ingest_backlog`).Scan(&changes, &layersPending); err != nil || changes != 0 || layersPending != 0 {

@@ -567,6 +567,14 @@ type RegistryBlob struct {
 	SoleNamespace  *string
 }
 
+type RegistryContent struct {
+	Registry    string
+	Content     string
+	Encodings   int32
+	StoredBytes int64
+	ExtraBytes  int64
+}
+
 type RegistryUsage struct {
 	Registry      string
 	PhysicalBytes int64

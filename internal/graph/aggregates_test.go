@@ -98,6 +98,14 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		        FROM live l JOIN manifest_layers ml USING (manifest_digest) JOIN blobs b ON b.digest = ml.blob_digest),
 		dup AS (SELECT content, sum(size) - min(size) AS extra FROM enc GROUP BY 1 HAVING count(*) > 1)
 		SELECT count(*), coalesce(sum(extra), 0)::bigint FROM dup`},
+	{"duplicate encodings per registry", `
+		SELECT registry, content, encodings, stored_bytes, extra_bytes FROM registry_contents`, `
+		WITH live AS (SELECT DISTINCT r.registry, ml.blob_digest AS digest FROM repository_manifests rm
+		              JOIN repositories r ON r.id = rm.repository_id
+		              JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest WHERE rm.deleted_at IS NULL)
+		SELECT l.registry, b.diff_id, count(*)::integer, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint
+		FROM live l JOIN blobs b ON b.digest = l.digest
+		WHERE b.diff_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1`},
 	{"cache rollups", `
 		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes
 		FROM cache_monthly WHERE pushes <> 0`, `
@@ -358,8 +366,11 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 						m = imageOf(strings.Join(base, "+"), base...)
 						repo = "library/" + base[len(base)-1]
 					}
-					if rng.IntN(4) == 0 { // the same layers recompressed: other blobs, same contents
+					switch rng.IntN(6) { // the same layers recompressed: other blobs, same contents
+					case 0:
 						m = zstdCopy(m)
+					case 1: // a third encoding, which a registry may hold without the other two
+						m = recompressed(m, "gzip -9", 9, 10, "application/vnd.oci.image.layer.v1.tar+gzip")
 					}
 					o := obs(repo, fmt.Sprintf("t%d", rng.IntN(3)), at, m)
 					o.Registry = reg
@@ -577,6 +588,12 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	if recompressed != 2 {
 		t.Errorf("%d contents with two live encodings after the migrations; want 2 (os2, api-3)", recompressed)
 	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM registry_contents WHERE registry = 'reg.test' AND encodings = 2`).Scan(&recompressed); err != nil {
+		t.Fatal(err)
+	}
+	if recompressed != 2 {
+		t.Errorf("%d contents the registry holds in two encodings after the migrations; want 2 (os2, api-3)", recompressed)
+	}
 	var transitions, bases, stale int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'tag'),
 		(SELECT count(*) FROM image_bases), (SELECT count(*) FROM base_builds WHERE stale)`).Scan(&transitions, &bases, &stale); err != nil {
@@ -725,11 +742,17 @@ func TestAggregateSkipsWhileAnotherApplies(t *testing.T) {
 // zstdCopy is m recompressed: every layer another blob (zstd, smaller) of
 // the same content (diff_id), so another manifest with the same config.
 func zstdCopy(m image.Manifest) image.Manifest {
+	return recompressed(m, "zstd", 2, 3, "application/vnd.oci.image.layer.v1.tar+zstd")
+}
+
+// recompressed is m with each layer compressed another way (how, named):
+// other blobs of num/den the size, the same contents.
+func recompressed(m image.Manifest, how string, num, den int64, mediaType string) image.Manifest {
 	c := m
-	c.Digest = digest("zstd " + m.Digest)
+	c.Digest = digest(how + " " + m.Digest)
 	c.Layers = slices.Clone(m.Layers)
 	for i, l := range c.Layers {
-		l.Digest, l.Size, l.MediaType = digest("zstd "+l.Digest), l.Size*2/3, "application/vnd.oci.image.layer.v1.tar+zstd"
+		l.Digest, l.Size, l.MediaType = digest(how+" "+l.Digest), l.Size*num/den, mediaType
 		c.Layers[i] = l
 	}
 	return c

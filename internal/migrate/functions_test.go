@@ -26,7 +26,7 @@ var migrationOnly = map[string]string{}
 // Functions whose file differs from the definition the last migration to
 // define them gave. Each needs a migration no more: list it here when you
 // change its file.
-var changedSinceMigrations = map[string]bool{"layerq_apply_content": true, "layerq_apply_queue": true,
+var changedSinceMigrations = map[string]bool{"layerq_apply_content": true, "layerq_apply_queue": true, "layerq_apply_membership_blobs": true,
 	// 00011 creates them as stubs (the first fold after it builds the kept state)
 	"layerq_is_run": true, "layerq_has_layer_run": true, "layerq_apply_index_state": true, "layerq_apply_file_contents": true,
 	"layerq_image_bloat": true, "layerq_apply_bloat": true}

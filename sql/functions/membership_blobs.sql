@@ -9,6 +9,8 @@ CREATE OR REPLACE FUNCTION layerq_apply_membership_blobs(p_repo bigint[], p_mani
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     touched text[];
+    crossed_registry text[];
+    crossed_digest text[];
 BEGIN
     -- Manifest and repository-blob reference counts, and the per-repository
     -- and per-namespace totals that follow from the changes directly.
@@ -185,10 +187,11 @@ BEGIN
             WHERE sole_repository IS NOT NULL AND old_sole_repository IS DISTINCT FROM sole_repository
         ) x GROUP BY 1 ORDER BY 1
         ON CONFLICT (repository_id) DO UPDATE SET unique_bytes = t.unique_bytes + excluded.unique_bytes
-    )
+    ),
     -- A namespace's physical bytes follow its holders crossing zero, its
     -- unique bytes its being the sole holder: one upsert, as a statement
     -- may change a row only once.
+    nu AS (
     INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes, unique_bytes)
     SELECT registry, namespace, 0, 0, 0, sum(physical)::bigint, sum(uniq)::bigint FROM (
         SELECT registry, namespace, ((new_refs > 0)::integer - (old_refs > 0)::integer) * size AS physical, 0 AS uniq
@@ -201,6 +204,42 @@ BEGIN
         WHERE sole_namespace IS NOT NULL AND old_sole_namespace IS DISTINCT FROM sole_namespace
     ) x GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (registry, namespace) DO UPDATE
-    SET physical_bytes = t.physical_bytes + excluded.physical_bytes, unique_bytes = t.unique_bytes + excluded.unique_bytes;
+    SET physical_bytes = t.physical_bytes + excluded.physical_bytes, unique_bytes = t.unique_bytes + excluded.unique_bytes
+    )
+    -- The layer blobs a registry started or stopped holding.
+    SELECT array_agg(reg.registry), array_agg(reg.digest) INTO crossed_registry, crossed_digest
+    FROM reg JOIN blobs b ON b.digest = reg.digest AND b.diff_id IS NOT NULL
+    WHERE (reg.repositories > 0) <> (reg.old_repositories > 0);
+
+    IF crossed_registry IS NULL THEN
+        RETURN;
+    END IF;
+    -- The layer contents those blobs encode, per registry, counted afresh
+    -- over the registry's live encodings of each (registry_blobs, just
+    -- updated): kept while a registry holds a content under more than one
+    -- blob, for the dashboards' duplicate encodings.
+    WITH pairs AS (
+        SELECT DISTINCT x.registry, b.diff_id AS content
+        FROM unnest(crossed_registry, crossed_digest) AS x(registry, digest)
+        JOIN blobs b ON b.digest = x.digest
+    ),
+    counted AS (
+        SELECT p.registry, p.content, count(rb.digest)::integer AS encodings,
+            coalesce(sum(b.size) FILTER (WHERE rb.digest IS NOT NULL), 0)::bigint AS stored,
+            coalesce(sum(b.size) FILTER (WHERE rb.digest IS NOT NULL) - min(b.size) FILTER (WHERE rb.digest IS NOT NULL), 0)::bigint AS extra
+        FROM pairs p
+        JOIN blobs b ON b.diff_id = p.content
+        LEFT JOIN registry_blobs rb ON rb.registry = p.registry AND rb.digest = b.digest AND rb.repositories > 0
+        GROUP BY 1, 2
+    ),
+    gone AS (
+        DELETE FROM registry_contents t USING counted c
+        WHERE t.registry = c.registry AND t.content = c.content AND c.encodings < 2
+    )
+    INSERT INTO registry_contents AS t (registry, content, encodings, stored_bytes, extra_bytes)
+    SELECT registry, content, encodings, stored, extra FROM counted WHERE encodings > 1
+    ORDER BY registry, content
+    ON CONFLICT (registry, content) DO UPDATE
+    SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
 END;
 $$;
