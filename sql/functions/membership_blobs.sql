@@ -10,7 +10,7 @@ LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     touched text[];
     crossed_registry text[];
-    crossed_digest text[];
+    crossed_content text[];
 BEGIN
     -- Manifest and repository-blob reference counts, and the per-repository
     -- and per-namespace totals that follow from the changes directly.
@@ -206,10 +206,12 @@ BEGIN
     ON CONFLICT (registry, namespace) DO UPDATE
     SET physical_bytes = t.physical_bytes + excluded.physical_bytes, unique_bytes = t.unique_bytes + excluded.unique_bytes
     )
-    -- The layer blobs a registry started or stopped holding.
-    SELECT array_agg(reg.registry), array_agg(reg.digest) INTO crossed_registry, crossed_digest
+    -- The layer blobs a registry started or stopped holding, of contents
+    -- stored under more than one blob (most are under one).
+    SELECT array_agg(reg.registry), array_agg(b.diff_id) INTO crossed_registry, crossed_content
     FROM reg JOIN blobs b ON b.digest = reg.digest AND b.diff_id IS NOT NULL
-    WHERE (reg.repositories > 0) <> (reg.old_repositories > 0);
+    WHERE (reg.repositories > 0) <> (reg.old_repositories > 0)
+      AND EXISTS (SELECT 1 FROM blobs o WHERE o.diff_id = b.diff_id AND o.digest <> b.digest);
 
     IF crossed_registry IS NULL THEN
         RETURN;
@@ -219,9 +221,7 @@ BEGIN
     -- updated): kept while a registry holds a content under more than one
     -- blob, for the dashboards' duplicate encodings.
     WITH pairs AS (
-        SELECT DISTINCT x.registry, b.diff_id AS content
-        FROM unnest(crossed_registry, crossed_digest) AS x(registry, digest)
-        JOIN blobs b ON b.digest = x.digest
+        SELECT DISTINCT registry, content FROM unnest(crossed_registry, crossed_content) AS x(registry, content)
     ),
     counted AS (
         SELECT p.registry, p.content, count(rb.digest)::integer AS encodings,
