@@ -10,25 +10,24 @@ import (
 )
 
 const cacheBusters = `-- name: CacheBusters :many
-SELECT s.step, s.base_changed, sum(s.pushes)::bigint AS busts, count(*) AS repositories,
+(SELECT s.step, s.base_changed, s.pushes AS busts, s.repositories::bigint AS repositories,
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
-FROM (
-    -- Every repository's effective rows, or (a filter) the matching
-    -- repositories' rows from the rollup's key: one branch runs.
-    SELECT e.step, e.base_changed, e.pushes
-    FROM cache_effective_steps e
-    WHERE $1::text IS NULL
-    UNION ALL
-    SELECT m.step, m.base_changed, m.pushes
-    FROM cache_steps m
-    LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
-    WHERE $1::text IS NOT NULL
-      AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
-      AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
-) s
-GROUP BY 1, 2
+ FROM cache_step_totals s
+ WHERE $1::text IS NULL AND s.pushes > 0
+ ORDER BY s.pushes DESC, s.repositories DESC, s.step
+ LIMIT $2::bigint)
+UNION ALL
+(SELECT m.step, m.base_changed, sum(m.pushes)::bigint, count(*),
+    coalesce(layerq_cache_advice(m.step, CASE WHEN m.base_changed THEN 0 ELSE 1 END), '')::text
+ FROM cache_steps m
+ LEFT JOIN cache_tagged_repositories x ON x.repository_id = m.repository_id
+ WHERE $1::text IS NOT NULL
+   AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
+   AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
+ GROUP BY 1, 2
+ ORDER BY 3 DESC, 4 DESC, 1
+ LIMIT $2::bigint)
 ORDER BY 3 DESC, 4 DESC, 1
-LIMIT $2::bigint
 `
 
 type CacheBustersParams struct {
@@ -37,20 +36,21 @@ type CacheBustersParams struct {
 }
 
 type CacheBustersRow struct {
-	Step         *string
-	BaseChanged  *bool
+	Step         string
+	BaseChanged  bool
 	Busts        int64
 	Repositories int64
 	Advice       string
 }
 
 // The steps most often the first to change between a build and the build
-// before it, over the whole history (view cache_effective_steps, whose
-// pushes count those comparisons), with advice.
-// A repository's effective rows are of one stream kind, and (repository,
-// kind, step, base_changed) is cache_steps' key: count(*) counts the
-// repositories. repository: repository regexp, NULL for all; limit: how many
-// steps.
+// before it, over the whole history, with advice: over every repository, a
+// page of what the fold keeps (cache_step_totals, 00020); for a filter,
+// the matching repositories' rows of the rollup (cache_steps), of the
+// stream kind their figures use. A repository's effective rows are of one
+// stream kind, and (repository, kind, step, base_changed) is cache_steps'
+// key: count(*) counts the repositories. repository: repository regexp,
+// NULL for all; limit: how many steps. One branch runs.
 func (q *Queries) CacheBusters(ctx context.Context, db DBTX, arg CacheBustersParams) ([]CacheBustersRow, error) {
 	rows, err := db.Query(ctx, cacheBusters, arg.Repository, arg.Limit)
 	if err != nil {

@@ -220,6 +220,13 @@ type CacheStep struct {
 	Pushes       int32
 }
 
+type CacheStepTotal struct {
+	Step         string
+	BaseChanged  bool
+	Pushes       int64
+	Repositories int32
+}
+
 type CacheTaggedRepository struct {
 	RepositoryID int64
 }

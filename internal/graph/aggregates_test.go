@@ -122,6 +122,16 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
 		SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_moved, count(*)::integer
 		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
+	// The registry's busters: each repository's comparisons of the kind
+	// its figures use (tag once a tag of it moved).
+	{"cache step totals", `
+		SELECT step, base_changed, pushes, repositories FROM cache_step_totals WHERE pushes <> 0 OR repositories <> 0`, `
+		SELECT t.step, t.first_changed_position = 0 OR t.base_moved, count(*)::bigint, count(DISTINCT t.repository_id)::integer
+		FROM cache_transitions t
+		WHERE t.step IS NOT NULL
+		  AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag')
+		                           THEN 'tag' ELSE 'created' END
+		GROUP BY 1, 2`},
 	// Whether the base moved between two compared builds: the bases they
 	// are on now, and the first change among the new base's layers.
 	// And the earlier build's layer bytes.

@@ -408,7 +408,7 @@ func cacheMonth(r dbsqlc.CacheOverTimeRow) CacheMonth {
 }
 
 func cacheBuster(r dbsqlc.CacheBustersRow) CacheBuster {
-	return CacheBuster{Step: value(r.Step), BaseChanged: value(r.BaseChanged), Busts: r.Busts, Repositories: r.Repositories, Advice: r.Advice}
+	return CacheBuster{Step: r.Step, BaseChanged: r.BaseChanged, Busts: r.Busts, Repositories: r.Repositories, Advice: r.Advice}
 }
 
 func ratio(a, b int64) float64 {

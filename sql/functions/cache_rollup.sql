@@ -1,4 +1,5 @@
--- The cache rollups (cache_monthly, cache_totals, cache_steps) follow
+-- The cache rollups (cache_monthly, cache_totals, cache_steps and the
+-- registry's cache_step_totals) follow
 -- cache_transitions through the statement triggers on it (migrations 00003
 -- and 00015).
 
@@ -66,22 +67,57 @@ BEGIN
         SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
             total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
             total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    sd AS (
+        SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer AS d
+        FROM x WHERE step IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ),
+    steps AS (
+        INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+        SELECT repository_id, stream_kind, step, base, d FROM sd ORDER BY 1, 2, 3, 4
+        ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes
+        RETURNING t.repository_id, t.stream_kind, t.step, t.base_changed, t.pushes
     )
-    INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
-    SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer
-    FROM x WHERE step IS NOT NULL
-    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes;
+    -- The registry's busters (cache_step_totals) count a repository's
+    -- steps of the stream kind its cache figures use: tag once a tag of it
+    -- moved (cache_tagged_repositories, which the trigger fills before
+    -- this runs), created before.
+    INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+    SELECT s.step, s.base_changed, sum(d.d), sum((s.pushes > 0)::integer - (s.pushes - d.d > 0)::integer)
+    FROM steps s
+    JOIN sd d ON d.repository_id = s.repository_id AND d.stream_kind = s.stream_kind AND d.step = s.step AND d.base = s.base_changed
+    WHERE s.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = s.repository_id)
+                               THEN 'tag' ELSE 'created' END
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (step, base_changed) DO UPDATE
+    SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
 END;
 $$;
 
 CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    tagged bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO cache_tagged_repositories (repository_id)
-        SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
-        ON CONFLICT DO NOTHING;
+        WITH added AS (
+            INSERT INTO cache_tagged_repositories (repository_id)
+            SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+            ON CONFLICT DO NOTHING
+            RETURNING repository_id
+        )
+        SELECT array_agg(repository_id) INTO tagged FROM added;
+        -- A repository whose tag moved for the first time: its cache
+        -- figures are its tags' from now on, and its busters too.
+        IF tagged IS NOT NULL THEN
+            INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+            SELECT step, base_changed, -sum(pushes), -count(*)::integer FROM cache_steps
+            WHERE repository_id = ANY (tagged) AND stream_kind = 'created' AND pushes > 0
+            GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (step, base_changed) DO UPDATE
+            SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+        END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
         RETURN NULL;
     END IF;
