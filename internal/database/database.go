@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,10 +80,8 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
 	err = checkSchema(ctx, pool, url, migrateNow)
-	if local != nil && missingDatabase(err) {
-		if err = local.EnsureDatabase(ctx, localDatabase); err == nil {
-			err = checkSchema(ctx, pool, url, migrateNow)
-		}
+	if local != nil {
+		err = settleLocal(ctx, local, err, func() error { return checkSchema(ctx, pool, url, migrateNow) })
 	}
 	if err != nil {
 		pool.Close()
@@ -115,6 +114,47 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, url string, migrateNow
 		err = ErrSchemaBehind
 	}
 	return err
+}
+
+// localWait bounds how long a report waits for the local server to accept
+// connections (as pglaunch.Start waits for one it starts).
+const localWait = 30 * time.Second
+
+// settleLocal deals with what the first use of the local cluster, taken
+// running at its postmaster.pid's word, may meet: the database not made
+// yet (it is made, and check runs again), or a server that does not
+// accept connections yet, its postmaster.pid saying ready through a crash
+// recovery (check runs again every 100 ms for up to localWait).
+func settleLocal(ctx context.Context, local *pglaunch.Cluster, err error, check func() error) error {
+	deadline := time.Now().Add(localWait)
+	for {
+		switch {
+		case missingDatabase(err):
+			if err = local.EnsureDatabase(ctx, localDatabase); err != nil {
+				return err
+			}
+		case notReady(err) && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(100 * time.Millisecond):
+			}
+		default:
+			return err
+		}
+		err = check()
+	}
+}
+
+// notReady reports whether err is a server that does not take
+// connections for now: starting, in recovery, or restarting (its socket
+// refused or gone meanwhile).
+func notReady(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P03" // cannot_connect_now
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 // missingDatabase reports whether err is a connection refused because

@@ -427,6 +427,13 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if moved == 0 || kept == 0 {
 		t.Fatalf("%d compared builds whose base moved, %d whose base did not: the test should leave both to check", moved, kept)
 	}
+	var busters, dupContents int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_step_totals WHERE pushes > 0), (SELECT count(*) FROM registry_contents)`).Scan(&busters, &dupContents); err != nil {
+		t.Fatal(err)
+	}
+	if busters == 0 || dupContents == 0 {
+		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings: the test should leave both to check", busters, dupContents)
+	}
 	// The last images ready are analyzed too, after the writers: the
 	// history ends with waste to fold whatever the schedule was.
 	if _, err := store.ApplyAggregates(ctx); err != nil {

@@ -64,9 +64,13 @@ func waitConn(ctx context.Context, url string, gone func() (bool, string)) (*pgx
 // start), and an error when one runs but does not answer before ctx is done.
 //
 // A server whose postmaster.pid says it is ready, in this data directory and
-// on this socket directory, is taken at its word without a connection: on a
-// host where forking a backend costs 15 ms, that is most of what a report
-// waits for before its query. Any other state is checked on one connection.
+// on this socket directory, is taken at its word without a connection, if
+// its process is a postmaster started on this data directory (not a PID
+// reused since the file was written): on a host where forking a backend
+// costs 15 ms, that is most of what a report waits for before its query.
+// Any other state is checked on one connection. The file says ready during
+// a crash recovery too; the caller's connection then waits for it
+// (database.Open).
 func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error) {
 	pf, err := readPIDFile(root)
 	if err != nil {
@@ -90,7 +94,7 @@ func (c *Cluster) reuseRunning(ctx context.Context, root *os.Root) (bool, error)
 	if pf.port != 0 {
 		port = pf.port
 	}
-	if pf.status == "ready" && pf.port != 0 && sameDir(pf.dataDir, c.dataDir) && sameDir(pf.sockDir, c.sockDir) {
+	if pf.status == "ready" && pf.port != 0 && sameDir(pf.dataDir, c.dataDir) && sameDir(pf.sockDir, c.sockDir) && runsDataDir(pf.pid, c.dataDir) {
 		c.port = port
 		c.tcp = pf.listen != ""
 		return true, nil
@@ -168,7 +172,10 @@ func (c *Cluster) createDatabase(ctx context.Context, port int, name string) err
 	}
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+	// Made meanwhile by another process: CREATE DATABASE checks the name
+	// first (duplicate_database), and a creation racing its own past that
+	// check fails on pg_database's unique index (unique_violation).
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
 		err = nil
 	}
 	if err != nil {

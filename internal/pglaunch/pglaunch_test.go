@@ -350,8 +350,31 @@ func TestPersistentReuse(t *testing.T) {
 		t.Errorf("postmaster pid %d, want the original %d", got, pid)
 	}
 
-	// A reused server is taken at its postmaster.pid's word; the database
-	// is checked all the same, and made if it is missing.
+	// A reused server is taken at its postmaster.pid's word: a Start that
+	// needs no database opens no connection to it.
+	watch := connectT(t, ctx, c2.URL("layerq"))
+	sessions := func() string {
+		t.Helper()
+		if _, err := watch.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+			t.Fatal(err)
+		}
+		return queryString(t, ctx, watch, "SELECT coalesce(sum(sessions), 0)::text FROM pg_stat_database WHERE datname <> 'layerq'")
+	}
+	before := sessions()
+	if c := start(t, ctx, Options{Dir: dir, Persistent: true}); !c.Reused() {
+		t.Fatal("Start without a database did not reuse the running server")
+	}
+	// A connection's session is counted when it ends: give one the time.
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		if after := sessions(); after != before {
+			t.Fatalf("sessions outside layerq %s before a reusing Start, %s after: it connected", before, after)
+		}
+	}
+	watch.Close(ctx)
+
+	// The database is checked all the same when asked for, and made if it
+	// is missing.
 	if c := start(t, ctx, Options{Dir: dir, Persistent: true, Database: "second"}); !c.Reused() {
 		t.Fatal("third Start did not reuse the running server")
 	}

@@ -111,3 +111,20 @@ func processOwner(pid int) (uint32, bool) {
 	}
 	return st.Uid, true
 }
+
+// runsDataDir reports whether process pid is a postmaster given dataDir on
+// its command line (postgres -D DIR, as pglaunch starts it); a backend's
+// command line is its title, and another cluster's names another directory.
+func runsDataDir(pid int, dataDir string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i, a := range args {
+		if a == "-D" && i+1 < len(args) && sameDir(args[i+1], dataDir) {
+			return true
+		}
+	}
+	return false
+}
