@@ -2,7 +2,6 @@ package dashboards_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -27,12 +26,7 @@ func BenchmarkPanels(b *testing.B) {
 	}
 	defer pool.Close()
 	for _, d := range loadDashboards(b) {
-		values := map[string][]string{}
-		for _, v := range d.Templating.List {
-			for _, row := range run(b, pool, expand(b, v.Query, values)).rows {
-				values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
-			}
-		}
+		values := allValues(b, pool, d)
 		for _, p := range d.leaves() {
 			for i, tg := range p.Targets {
 				if tg.RawSQL == "" {

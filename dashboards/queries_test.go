@@ -179,6 +179,19 @@ type result struct {
 	rows    [][]any
 }
 
+// allValues selects every value of each variable of d (Grafana's "All"),
+// the variables in order: each may use the ones before it.
+func allValues(t testing.TB, db *pgxpool.Pool, d dashboard) map[string][]string {
+	t.Helper()
+	values := map[string][]string{}
+	for _, v := range d.Templating.List {
+		for _, row := range run(t, db, expand(t, v.Query, values)).rows {
+			values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
+		}
+	}
+	return values
+}
+
 func run(t testing.TB, db *pgxpool.Pool, sql string) result {
 	t.Helper()
 	rows, err := db.Query(context.Background(), sql)
@@ -226,13 +239,8 @@ func TestPanelQueries(t *testing.T) {
 	queries := 0
 	for _, d := range loadDashboards(t) {
 		t.Run(d.UID, func(t *testing.T) {
-			// The variables, in order: each may use the ones before it.
-			values := map[string][]string{}
+			values := allValues(t, reader, d)
 			for _, v := range d.Templating.List {
-				res := run(t, reader, expand(t, v.Query, values))
-				for _, row := range res.rows {
-					values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
-				}
 				if len(values[v.Name]) == 0 {
 					t.Fatalf("variable %s has no values on the seeded graph", v.Name)
 				}
@@ -550,12 +558,7 @@ func TestPanelQueriesOnAStandby(t *testing.T) {
 	})
 	queries := 0
 	for _, d := range loadDashboards(t) {
-		values := map[string][]string{}
-		for _, v := range d.Templating.List {
-			for _, row := range run(t, onPrimary, expand(t, v.Query, values)).rows {
-				values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
-			}
-		}
+		values := allValues(t, onPrimary, d)
 		for _, p := range d.leaves() {
 			for _, tg := range p.Targets {
 				if tg.RawSQL == "" {
