@@ -127,12 +127,14 @@ const localWait = 30 * time.Second
 // recovery (check runs again every 100 ms for up to localWait).
 func settleLocal(ctx context.Context, local *pglaunch.Cluster, err error, check func() error) error {
 	deadline := time.Now().Add(localWait)
+	made := false
 	for {
 		switch {
-		case missingDatabase(err):
+		case missingDatabase(err) && !made:
 			if err = local.EnsureDatabase(ctx, localDatabase); err != nil {
 				return err
 			}
+			made = true
 		case notReady(err) && time.Now().Before(deadline):
 			select {
 			case <-ctx.Done():
