@@ -17,11 +17,9 @@ SELECT count(*)::bigint AS compared,
     count(*) FILTER (WHERE $3::float8 >= 0
                        AND (t.total_bytes - t.from_bytes)::float8 * 100 > $3::float8 * t.from_bytes)::bigint AS over_percent
 FROM cache_transitions t
-JOIN repositories r ON r.id = t.repository_id
 WHERE t.occurred_at >= $4::timestamptz
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
                            THEN 'tag' ELSE 'created' END
-  AND ($5::text IS NULL OR r.name ~ $5::text)
 `
 
 type GrowthCountsParams struct {
@@ -29,7 +27,6 @@ type GrowthCountsParams struct {
 	OverBytes   int64
 	OverPercent float64
 	Since       time.Time
-	Repository  *string
 }
 
 type GrowthCountsRow struct {
@@ -49,7 +46,6 @@ func (q *Queries) GrowthCounts(ctx context.Context, db DBTX, arg GrowthCountsPar
 		arg.OverBytes,
 		arg.OverPercent,
 		arg.Since,
-		arg.Repository,
 	)
 	var i GrowthCountsRow
 	err := row.Scan(

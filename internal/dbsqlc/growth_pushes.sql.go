@@ -19,16 +19,14 @@ WHERE t.total_bytes - t.from_bytes >= $1::bigint
   AND t.occurred_at >= $2::timestamptz
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
                            THEN 'tag' ELSE 'created' END
-  AND ($3::text IS NULL OR r.name ~ $3::text)
 ORDER BY t.total_bytes - t.from_bytes DESC, t.occurred_at DESC, t.id
-LIMIT $4::integer
+LIMIT $3::integer
 `
 
 type GrowthPushesParams struct {
-	MinBytes   int64
-	Since      time.Time
-	Repository *string
-	Limit      int32
+	MinBytes int64
+	Since    time.Time
+	Limit    int32
 }
 
 type GrowthPushesRow struct {
@@ -50,17 +48,11 @@ type GrowthPushesRow struct {
 
 // Pushes compared with the push before them in their stream (the streams
 // the cache report compares: a repository's tag streams once one of its
-// tags has moved, else its builds in created order), at or after since, in
-// the repositories matching repository (a regexp; NULL for all), that grew
-// by at least min_bytes (compressed layer bytes), most first: a page of
-// limit, from the index on the growth.
+// tags has moved, else its builds in created order), at or after since,
+// over every repository, that grew by at least min_bytes (compressed layer
+// bytes), most first: a page of limit, from the index on the growth.
 func (q *Queries) GrowthPushes(ctx context.Context, db DBTX, arg GrowthPushesParams) ([]GrowthPushesRow, error) {
-	rows, err := db.Query(ctx, growthPushes,
-		arg.MinBytes,
-		arg.Since,
-		arg.Repository,
-		arg.Limit,
-	)
+	rows, err := db.Query(ctx, growthPushes, arg.MinBytes, arg.Since, arg.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -323,6 +323,12 @@ type FileTotal struct {
 	UniqueBytes int64
 }
 
+type GrowthDay struct {
+	Day    pgtype.Date
+	Pushes int64
+	Grew   int64
+}
+
 type ImageBasis struct {
 	ManifestDigest string
 	BaseDigest     string

@@ -132,6 +132,15 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		  AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag')
 		                           THEN 'tag' ELSE 'created' END
 		GROUP BY 1, 2`},
+	// The comparisons per day over every repository, and of them those
+	// that grew: each repository's of the kind its figures use.
+	{"growth days", `
+		SELECT day, pushes, grew FROM growth_days WHERE pushes <> 0 OR grew <> 0`, `
+		SELECT (t.occurred_at AT TIME ZONE 'UTC')::date, count(*)::bigint, count(*) FILTER (WHERE t.total_bytes > t.from_bytes)::bigint
+		FROM cache_transitions t
+		WHERE t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag')
+		                           THEN 'tag' ELSE 'created' END
+		GROUP BY 1`},
 	// Whether the base moved between two compared builds: the bases they
 	// are on now, and the first change among the new base's layers.
 	// And the earlier build's layer bytes.
@@ -308,6 +317,23 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 	if fresh := rows(t, tx, streams); !slices.Equal(keptStreams, fresh) {
 		t.Errorf("created streams differ from a recomputation\nkept:\n  %s\nrecomputed:\n  %s", strings.Join(keptStreams, "\n  "), strings.Join(fresh, "\n  "))
 	}
+	// An update of comparisons (no writer moves their day or sizes today;
+	// a base move found later updates others of their columns) keeps the
+	// rollups that follow them exact: every third moved back two days,
+	// every other made to grow by a byte, or to shrink by one.
+	if _, err := tx.Exec(ctx, `UPDATE cache_transitions SET occurred_at = occurred_at - CASE WHEN id % 3 = 0 THEN interval '2 days' ELSE interval '0' END,
+		total_bytes = from_bytes + CASE WHEN id % 2 = 0 THEN 1 ELSE -1 END`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range aggregateChecks {
+		if c.name != "growth days" && c.name != "cache rollups" && c.name != "cache totals" {
+			continue
+		}
+		if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {
+			t.Errorf("%s, after an update of the comparisons: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
+				c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+		}
+	}
 }
 
 // TestAggregatesExactUnderConcurrentWrites runs writers that push, re-push,
@@ -427,12 +453,14 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if moved == 0 || kept == 0 {
 		t.Fatalf("%d compared builds whose base moved, %d whose base did not: the test should leave both to check", moved, kept)
 	}
-	var busters, dupContents int
-	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_step_totals WHERE pushes > 0), (SELECT count(*) FROM registry_contents)`).Scan(&busters, &dupContents); err != nil {
+	var busters, dupContents, grew, same int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_step_totals WHERE pushes > 0), (SELECT count(*) FROM registry_contents),
+		(SELECT coalesce(sum(grew), 0) FROM growth_days), (SELECT coalesce(sum(pushes - grew), 0) FROM growth_days)`).Scan(&busters, &dupContents, &grew, &same); err != nil {
 		t.Fatal(err)
 	}
-	if busters == 0 || dupContents == 0 {
-		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings: the test should leave both to check", busters, dupContents)
+	if busters == 0 || dupContents == 0 || grew == 0 || same == 0 {
+		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings, %d comparisons that grew and %d that did not: the test should leave each to check",
+			busters, dupContents, grew, same)
 	}
 	// The last images ready are analyzed too, after the writers: the
 	// history ends with waste to fold whatever the schedule was.
@@ -611,15 +639,18 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	if recompressed != 2 {
 		t.Errorf("%d contents the registry holds in two encodings after the migrations; want 2 (os2, api-3)", recompressed)
 	}
-	var transitions, bases, stale int
+	var transitions, bases, stale, days int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'tag'),
-		(SELECT count(*) FROM image_bases), (SELECT count(*) FROM base_builds WHERE stale)`).Scan(&transitions, &bases, &stale); err != nil {
+		(SELECT count(*) FROM image_bases), (SELECT count(*) FROM base_builds WHERE stale),
+		(SELECT coalesce(sum(pushes), 0) FROM growth_days WHERE day = $1)`, t0.UTC().Format(time.DateOnly)).Scan(&transitions, &bases, &stale, &days); err != nil {
 		t.Fatal(err)
 	}
 	// Three tag moves (api twice, os); api-1, api-2 and web-1 on os1,
-	// c-1, api-3 and its recompressed copy on os2; os1 stale.
-	if transitions != 3 || bases != 6 || stale != 1 {
-		t.Errorf("after the migration: %d tag transitions, %d image bases, %d stale base builds; want 3, 6, 1", transitions, bases, stale)
+	// c-1, api-3 and its recompressed copy on os2; os1 stale. The
+	// repositories never tagged have one build each: nothing compared.
+	if transitions != 3 || bases != 6 || stale != 1 || days != 3 {
+		t.Errorf("after the migration: %d tag transitions, %d image bases, %d stale base builds, %d comparisons counted on their day; want 3, 6, 1, 3",
+			transitions, bases, stale, days)
 	}
 }
 

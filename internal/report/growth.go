@@ -128,13 +128,29 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 		s := since.UTC()
 		out.Since = &s
 	}
-	if re == nil && out.Since == nil && opts.FailOverBytes < 0 && opts.FailOverPercent < 0 {
+	gate := opts.FailOverBytes >= 0 || opts.FailOverPercent >= 0
+	switch {
+	case re != nil:
+		counts, err := queries.GrowthCountsIn(ctx, db, dbsqlc.GrowthCountsInParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
+			OverPercent: opts.FailOverPercent, Since: since, Repository: *re})
+		if err != nil {
+			return nil, fmt.Errorf("counting compared pushes: %w", err)
+		}
+		out.Compared, out.Grew, out.OverBytes, out.OverPercent = counts.Compared, &counts.Grew, counts.OverBytes, counts.OverPercent
+	case out.Since == nil && !gate:
 		if out.Compared, err = queries.GrowthComparedAll(ctx, db); err != nil {
 			return nil, fmt.Errorf("counting compared pushes: %w", err)
 		}
-	} else {
+	case opts.MinBytes == 1 && !gate:
+		// Every repository in a window: the kept counts per day.
+		counts, err := queries.GrowthDays(ctx, db, since)
+		if err != nil {
+			return nil, fmt.Errorf("counting compared pushes: %w", err)
+		}
+		out.Compared, out.Grew = counts.Compared, &counts.Grew
+	default:
 		counts, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
-			OverPercent: opts.FailOverPercent, Since: since, Repository: re})
+			OverPercent: opts.FailOverPercent, Since: since})
 		if err != nil {
 			return nil, fmt.Errorf("counting compared pushes: %w", err)
 		}
@@ -144,7 +160,16 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	if opts.Limit > 0 {
 		limit = int32(min(opts.Limit, math.MaxInt32))
 	}
-	rows, err := queries.GrowthPushes(ctx, db, dbsqlc.GrowthPushesParams{MinBytes: opts.MinBytes, Since: since, Repository: re, Limit: limit})
+	var rows []dbsqlc.GrowthPushesRow
+	if re == nil {
+		rows, err = queries.GrowthPushes(ctx, db, dbsqlc.GrowthPushesParams{MinBytes: opts.MinBytes, Since: since, Limit: limit})
+	} else {
+		var in []dbsqlc.GrowthPushesInRow
+		in, err = queries.GrowthPushesIn(ctx, db, dbsqlc.GrowthPushesInParams{MinBytes: opts.MinBytes, Since: since, Repository: *re, Limit: limit})
+		for _, r := range in {
+			rows = append(rows, dbsqlc.GrowthPushesRow(r))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("querying compared pushes: %w", err)
 	}

@@ -78,6 +78,30 @@ func TestGrowth(t *testing.T) {
 	if g := load(report.GrowthOptions{Since: sample.Epoch}); g.Compared != 2 || g.Grew == nil || *g.Grew != 2 {
 		t.Errorf("in a window: compared %d, grew %v; want 2, 2", g.Compared, g.Grew)
 	}
+	// A window over every repository is counted per day (its whole days
+	// from the kept counts, its first from the comparisons): from before,
+	// at, and after the comparisons and their day's midnight, the counts
+	// are the comparisons' own (both repositories' tags moved).
+	var first, last time.Time
+	if err := pool.QueryRow(ctx, `SELECT min(occurred_at), max(occurred_at) FROM cache_transitions WHERE stream_kind = 'tag'`).Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
+	midnight := first.UTC().Truncate(24 * time.Hour)
+	for _, since := range []time.Time{midnight.Add(-36 * time.Hour), midnight.Add(-24 * time.Hour), midnight.Add(-time.Microsecond), midnight,
+		first, first.Add(time.Microsecond), last, last.Add(time.Microsecond), midnight.Add(24 * time.Hour)} {
+		var compared, grew int64
+		if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE total_bytes > from_bytes) FROM cache_transitions
+			WHERE stream_kind = 'tag' AND occurred_at >= $1`, since).Scan(&compared, &grew); err != nil {
+			t.Fatal(err)
+		}
+		g := load(report.GrowthOptions{Since: since})
+		if g.Grew == nil {
+			t.Fatalf("since %s: those that grew not counted", since.Format(time.RFC3339Nano))
+		}
+		if g.Compared != compared || *g.Grew != grew {
+			t.Errorf("since %s: compared %d, grew %d; want %d, %d", since.Format(time.RFC3339Nano), g.Compared, *g.Grew, compared, grew)
+		}
+	}
 	api, deb := g.Pushes[0], g.Pushes[1]
 	i64 := func(n int64) *int64 { return &n }
 	str := func(p *int64) string {

@@ -1,5 +1,5 @@
--- The cache rollups (cache_monthly, cache_totals, cache_steps and the
--- registry's cache_step_totals) follow
+-- The cache rollups (cache_monthly, cache_totals, cache_steps, the
+-- registry's cache_step_totals and growth_days) follow
 -- cache_transitions through the statement triggers on it (migrations 00003
 -- and 00015).
 
@@ -117,8 +117,22 @@ BEGIN
             GROUP BY 1, 2 ORDER BY 1, 2
             ON CONFLICT (step, base_changed) DO UPDATE
             SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+            -- And its builds' comparisons leave the growth counts.
+            INSERT INTO growth_days AS g (day, pushes, grew)
+            SELECT (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE c.total_bytes > c.from_bytes)
+            FROM cache_transitions c
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created' AND c.id NOT IN (SELECT id FROM new_rows)
+            GROUP BY 1 ORDER BY 1
+            ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
         END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        INSERT INTO growth_days AS g (day, pushes, grew)
+        SELECT (n.occurred_at AT TIME ZONE 'UTC')::date, count(*), count(*) FILTER (WHERE n.total_bytes > n.from_bytes)
+        FROM new_rows n
+        WHERE n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+                                   THEN 'tag' ELSE 'created' END
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
@@ -127,9 +141,34 @@ BEGIN
         array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
         array_agg(first_changed_position = 0 OR base_moved), -1)
     FROM old_rows;
-    IF TG_OP = 'UPDATE' THEN
-        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO growth_days AS g (day, pushes, grew)
+        SELECT (o.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE o.total_bytes > o.from_bytes)
+        FROM old_rows o
+        WHERE o.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = o.repository_id)
+                                   THEN 'tag' ELSE 'created' END
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+        RETURN NULL;
     END IF;
+    PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    -- An update moves a comparison's growth count only when its day or
+    -- whether it grew changed (a base move found later changes neither).
+    INSERT INTO growth_days AS g (day, pushes, grew)
+    SELECT day, sum(sign), coalesce(sum(sign) FILTER (WHERE grew), 0)
+    FROM (
+        SELECT (o.occurred_at AT TIME ZONE 'UTC')::date AS day, o.total_bytes > o.from_bytes AS grew, -1 AS sign, o.repository_id, o.stream_kind
+        FROM old_rows o
+        UNION ALL
+        SELECT (n.occurred_at AT TIME ZONE 'UTC')::date, n.total_bytes > n.from_bytes, 1, n.repository_id, n.stream_kind
+        FROM new_rows n
+    ) r
+    WHERE r.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.repository_id)
+                               THEN 'tag' ELSE 'created' END
+    GROUP BY 1
+    HAVING sum(sign) <> 0 OR coalesce(sum(sign) FILTER (WHERE grew), 0) <> 0
+    ORDER BY 1
+    ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
     RETURN NULL;
 END;
 $$;

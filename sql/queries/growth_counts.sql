@@ -9,8 +9,6 @@ SELECT count(*)::bigint AS compared,
     count(*) FILTER (WHERE sqlc.arg(over_percent)::float8 >= 0
                        AND (t.total_bytes - t.from_bytes)::float8 * 100 > sqlc.arg(over_percent)::float8 * t.from_bytes)::bigint AS over_percent
 FROM cache_transitions t
-JOIN repositories r ON r.id = t.repository_id
 WHERE t.occurred_at >= sqlc.arg(since)::timestamptz
   AND t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id)
-                           THEN 'tag' ELSE 'created' END
-  AND (sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text);
+                           THEN 'tag' ELSE 'created' END;

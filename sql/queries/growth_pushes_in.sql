@@ -1,0 +1,22 @@
+-- name: GrowthPushesIn :many
+-- GrowthPushes in the repositories matching repository (a regexp): a page
+-- of each one's comparisons of the stream kind its figures use, from its
+-- own part of the index on their growth, then the page of those.
+SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
+    t.from_bytes, t.total_bytes AS to_bytes, t.base_moved, coalesce(t.base_from, '')::text AS base_from, coalesce(t.base_to, '')::text AS base_to
+FROM repositories r
+CROSS JOIN LATERAL (
+    SELECT c.id, c.stream_kind, c.stream, c.platform, c.from_digest, c.to_digest, c.occurred_at, c.from_bytes, c.total_bytes,
+        c.base_moved, c.base_from, c.base_to
+    FROM cache_transitions c
+    WHERE c.repository_id = r.id
+      AND c.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id)
+                               THEN 'tag' ELSE 'created' END
+      AND c.total_bytes - c.from_bytes >= sqlc.arg(min_bytes)::bigint
+      AND c.occurred_at >= sqlc.arg(since)::timestamptz
+    ORDER BY c.total_bytes - c.from_bytes DESC, c.occurred_at DESC, c.id
+    LIMIT sqlc.arg('limit')::integer
+) t
+WHERE r.name ~ sqlc.arg(repository)::text
+ORDER BY t.total_bytes - t.from_bytes DESC, t.occurred_at DESC, t.id
+LIMIT sqlc.arg('limit')::integer;
