@@ -11,24 +11,30 @@ import (
 )
 
 const growthPushesIn = `-- name: GrowthPushesIn :many
+WITH page AS (
+    SELECT p.id, p.growth, p.occurred_at
+    FROM repositories r
+    CROSS JOIN LATERAL (
+        SELECT c.id, c.total_bytes - c.from_bytes AS growth, c.occurred_at
+        FROM cache_transitions c
+        WHERE c.repository_id = r.id
+          AND c.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id)
+                                   THEN 'tag' ELSE 'created' END
+          AND c.total_bytes - c.from_bytes >= $1::bigint
+          AND c.occurred_at >= $2::timestamptz
+        ORDER BY c.total_bytes - c.from_bytes DESC, c.occurred_at DESC, c.id
+        LIMIT $3::integer
+    ) p
+    WHERE r.name ~ $4::text
+    ORDER BY p.growth DESC, p.occurred_at DESC, p.id
+    LIMIT $3::integer
+)
 SELECT t.id, r.registry, r.name AS repository, t.stream_kind, t.stream, t.platform, t.from_digest, t.to_digest, t.occurred_at,
     t.from_bytes, t.total_bytes AS to_bytes, t.base_moved, coalesce(t.base_from, '')::text AS base_from, coalesce(t.base_to, '')::text AS base_to
-FROM repositories r
-CROSS JOIN LATERAL (
-    SELECT c.id, c.stream_kind, c.stream, c.platform, c.from_digest, c.to_digest, c.occurred_at, c.from_bytes, c.total_bytes,
-        c.base_moved, c.base_from, c.base_to
-    FROM cache_transitions c
-    WHERE c.repository_id = r.id
-      AND c.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id)
-                               THEN 'tag' ELSE 'created' END
-      AND c.total_bytes - c.from_bytes >= $1::bigint
-      AND c.occurred_at >= $2::timestamptz
-    ORDER BY c.total_bytes - c.from_bytes DESC, c.occurred_at DESC, c.id
-    LIMIT $3::integer
-) t
-WHERE r.name ~ $4::text
-ORDER BY t.total_bytes - t.from_bytes DESC, t.occurred_at DESC, t.id
-LIMIT $3::integer
+FROM page
+JOIN cache_transitions t ON t.id = page.id
+JOIN repositories r ON r.id = t.repository_id
+ORDER BY page.growth DESC, page.occurred_at DESC, page.id
 `
 
 type GrowthPushesInParams struct {
@@ -57,7 +63,8 @@ type GrowthPushesInRow struct {
 
 // GrowthPushes in the repositories matching repository (a regexp): a page
 // of each one's comparisons of the stream kind its figures use, from its
-// own part of the index on their growth, then the page of those.
+// own part of the index on their growth (the index alone), then the page
+// of those, read in full.
 func (q *Queries) GrowthPushesIn(ctx context.Context, db DBTX, arg GrowthPushesInParams) ([]GrowthPushesInRow, error) {
 	rows, err := db.Query(ctx, growthPushesIn,
 		arg.MinBytes,
