@@ -176,7 +176,7 @@ type Visible struct {
 // links to one file are several paths.
 func Final(layers [][]layerscan.Entry) []Visible {
 	a := apply(layers)
-	var out []Visible
+	out := make([]Visible, 0, len(a.inodes)) // a file each, hard links aside
 	var walk func(prefix string, d *node)
 	walk = func(prefix string, d *node) {
 		for name, n := range d.children {

@@ -26,6 +26,12 @@ import (
 // know.
 var qBloatLayers = sqlfiles.Statement("bloat_layers")
 
+// qLayerFilesOf is run through pgx as it is: its rows go straight into
+// each layer's slice of entries, made once at the layer's size. (sqlc
+// collects every row in one slice first: growing it, and the layers'
+// slices after it, took a third of the diff of two images of 1 GB.)
+var qLayerFilesOf = sqlfiles.Statement("layer_files_of")
+
 // BloatOptions select what the bloat report looks at.
 type BloatOptions struct {
 	Repositories repoglob.Glob
@@ -553,15 +559,51 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	for _, d := range missing {
 		c.entries[d] = []layerscan.Entry{}
 	}
-	rows, err := queries.LayerFilesOf(ctx, c.db, missing)
+	rows, err := c.db.Query(ctx, qLayerFilesOf, missing)
 	if err != nil {
 		return fmt.Errorf("querying layer files: %w", err)
 	}
-	for _, r := range rows {
-		e := layerscan.Entry{Type: layerscan.EntryType(r.Type), Path: r.Path, Size: r.Size, Mode: int64(r.Mode), UID: int(r.Uid), GID: int(r.Gid), Link: r.Link}
-		copy(e.Digest[:], r.Digest)
-		c.entries[r.BlobDigest] = append(c.entries[r.BlobDigest], e)
+	var (
+		blob     string
+		entries  int32
+		ordinal  int32
+		typ      int16
+		mode     int32
+		digest   []byte
+		e        layerscan.Entry
+		ordinals = map[string][]int32{}
+	)
+	_, err = pgx.ForEachRow(rows, []any{&blob, &entries, &ordinal, &typ, &e.Path, &e.Size, &mode, &e.UID, &e.GID, &digest, &e.Link}, func() error {
+		e.Type, e.Mode, e.Digest = layerscan.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
+		copy(e.Digest[:], digest)
+		ords, ok := ordinals[blob]
+		if !ok {
+			c.entries[blob] = make([]layerscan.Entry, 0, entries)
+			ords = make([]int32, 0, entries)
+		}
+		c.entries[blob] = append(c.entries[blob], e)
+		ordinals[blob] = append(ords, ordinal)
 		c.held++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading layer files: %w", err)
+	}
+	// Each layer's entries in tar order (they mostly come so).
+	for blob, ords := range ordinals {
+		if slices.IsSorted(ords) {
+			continue
+		}
+		l, order := c.entries[blob], make([]int, len(ords))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(x, y int) int { return cmp.Compare(ords[x], ords[y]) })
+		sorted := make([]layerscan.Entry, len(l))
+		for i, j := range order {
+			sorted[i] = l[j]
+		}
+		c.entries[blob] = sorted
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -273,4 +274,71 @@ func shortStepOf(createdBy string) string {
 	s := strings.TrimPrefix(createdBy, "/bin/sh -c #(nop) ")
 	word, _, _ := strings.Cut(s, " ")
 	return word
+}
+
+// The reports read each layer's file index entries in tar order, however
+// Postgres returns them: here half of each layer's rows are rewritten, so
+// they lie after the others in the table.
+func TestLayerEntriesInTarOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	files := []sample.File{dir("srv"), dir("srv/data")}
+	for i := range 40 {
+		files = append(files, file(fmt.Sprintf("srv/data/f%02d", i), 10+i))
+	}
+	reg.PushImage(t, "team/data:1", mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(files...),
+		{CreatedBy: "RUN /bin/sh -c rm /srv/data/f07 # buildkit", Files: []sample.File{dir("srv/data"), sample.Whiteout("srv/data/f07"), file("srv/data/f08", 5)}}}}))
+	scanLayers(t, pool, reg)
+
+	var blobs []string
+	if err := pool.QueryRow(ctx, `SELECT array_agg(blob_digest) FROM layer_indexes`).Scan(&blobs); err != nil || len(blobs) != 2 {
+		t.Fatalf("indexed layers %v, %v; want 2", blobs, err)
+	}
+	// Each layer's paths and sizes in tar order, as the table says.
+	want := func() map[string][]string {
+		out := map[string][]string{}
+		rows, err := pool.Query(ctx, `SELECT blob_digest, type, path, size FROM layer_files ORDER BY blob_digest, ordinal`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var blob, path string
+			var typ int16
+			var size int64
+			if err := rows.Scan(&blob, &typ, &path, &size); err != nil {
+				t.Fatal(err)
+			}
+			out[blob] = append(out[blob], fmt.Sprintf("%d %s %d", typ, path, size))
+		}
+		return out
+	}()
+	check := func(when string) {
+		t.Helper()
+		got, err := report.LayerEntries(ctx, pool, blobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blobs {
+			var paths []string
+			for _, e := range got[b] {
+				paths = append(paths, fmt.Sprintf("%d %s %d", e.Type, e.Path, e.Size))
+			}
+			if !slices.Equal(paths, want[b]) {
+				t.Errorf("%s: layer %s read as\n%s\nwant\n%s", when, b, strings.Join(paths, "\n"), strings.Join(want[b], "\n"))
+			}
+		}
+	}
+	check("as written")
+	if _, err := pool.Exec(ctx, `UPDATE layer_files SET size = size WHERE ordinal % 2 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	var outOfOrder bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM (SELECT ordinal < lag(ordinal) OVER (PARTITION BY blob_digest ORDER BY ctid) AS back
+		FROM layer_files) x WHERE back)`).Scan(&outOfOrder); err != nil || !outOfOrder {
+		t.Fatalf("the table's rows are in tar order still (%v): the test would not see a reader that relies on it", err)
+	}
+	check("rewritten")
 }
