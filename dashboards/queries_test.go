@@ -106,6 +106,12 @@ var macro = regexp.MustCompile(`\$(__[a-zA-Z]+)\(([^)]*)\)`)
 // then the time macros, as grafana-postgresql-datasource defines them.
 func expand(t testing.TB, sql string, values map[string][]string) string {
 	t.Helper()
+	return expandIn(t, sql, values, timeRange.from, timeRange.to)
+}
+
+// expandIn is expand over the time range from, to.
+func expandIn(t testing.TB, sql string, values map[string][]string, from, to time.Time) string {
+	t.Helper()
 	sql = varRef.ReplaceAllStringFunc(sql, func(ref string) string {
 		m := varRef.FindStringSubmatch(ref)
 		name := m[1] + m[2]
@@ -143,11 +149,11 @@ func expand(t testing.TB, sql string, values map[string][]string) string {
 		}
 		switch m[1] {
 		case "__timeFilter":
-			return fmt.Sprintf("%s BETWEEN '%s' AND '%s'", args[0], ts(timeRange.from), ts(timeRange.to))
+			return fmt.Sprintf("%s BETWEEN '%s' AND '%s'", args[0], ts(from), ts(to))
 		case "__timeFrom":
-			return "'" + ts(timeRange.from) + "'"
+			return "'" + ts(from) + "'"
 		case "__timeTo":
-			return "'" + ts(timeRange.to) + "'"
+			return "'" + ts(to) + "'"
 		case "__time":
 			return args[0] + ` AS "time"`
 		case "__timeGroup", "__timeGroupAlias":
@@ -161,7 +167,7 @@ func expand(t testing.TB, sql string, values map[string][]string) string {
 			}
 			return s
 		case "__unixEpochFilter":
-			return fmt.Sprintf("%s >= %d AND %s <= %d", args[0], timeRange.from.Unix(), args[0], timeRange.to.Unix())
+			return fmt.Sprintf("%s >= %d AND %s <= %d", args[0], from.Unix(), args[0], to.Unix())
 		}
 		t.Errorf("macro %s is not one the test expands", call)
 		return call
@@ -215,6 +221,16 @@ func run(t testing.TB, db *pgxpool.Pool, sql string) result {
 		t.Fatalf("%v\n%s", err, sql)
 	}
 	return r
+}
+
+// rowsOf runs sql and prints each row.
+func rowsOf(t testing.TB, db *pgxpool.Pool, sql string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range run(t, db, sql).rows {
+		out = append(out, fmt.Sprint(r...))
+	}
+	return out
 }
 
 func numeric(oid uint32) bool {
@@ -380,6 +396,74 @@ func TestPanelQueries(t *testing.T) {
 	}
 	if len(wantDups) == 0 || !slices.Equal(gotDups, wantDups) {
 		t.Errorf("Duplicate blobs panel:\n%s\nlayerq duplicates --kind blob:\n%s", strings.Join(gotDups, "\n"), strings.Join(wantDups, "\n"))
+	}
+
+	// The builds compared in a range, and the repositories that grew most
+	// in it, are what the comparisons themselves say: over ranges that
+	// start and end inside the comparisons' days, span a midnight or none.
+	panelSQL := func(title, typ string) string {
+		t.Helper()
+		for _, d := range loadDashboards(t) {
+			for _, p := range d.leaves() {
+				if p.Title == title && p.Type == typ {
+					return p.Targets[0].RawSQL
+				}
+			}
+		}
+		t.Fatalf("no %s panel %q", typ, title)
+		return ""
+	}
+	var times []time.Time
+	rows, err := reader.Query(ctx, `SELECT DISTINCT occurred_at FROM cache_history ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var at time.Time
+		if err := rows.Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, at)
+	}
+	if rows.Err() != nil || len(times) < 3 {
+		t.Fatalf("%d comparison times on the demo (%v); want 3 or more to cut ranges between", len(times), rows.Err())
+	}
+	all := map[string][]string{"registry": {"demo-registry"}}
+	for _, r := range loadDashboards(t) {
+		if r.UID == "layerq-cache" {
+			all = allValues(t, reader, r)
+		}
+	}
+	first, mid, last := times[0], times[len(times)/2], times[len(times)-1]
+	midnight := mid.UTC().Truncate(24 * time.Hour)
+	for _, rg := range []struct{ from, to time.Time }{
+		{timeRange.from, timeRange.to},
+		{first, last},
+		{first.Add(time.Microsecond), last.Add(-time.Microsecond)},
+		{mid, mid},
+		{midnight.Add(-time.Hour), midnight.Add(time.Hour)},
+		{midnight.Add(-48 * time.Hour), mid},
+		{mid, midnight.Add(72 * time.Hour)},
+		{midnight, midnight.Add(24*time.Hour - time.Microsecond)},
+	} {
+		var want, got int64
+		if err := reader.QueryRow(ctx, `SELECT count(*) FROM cache_history WHERE occurred_at BETWEEN $1 AND $2`, rg.from, rg.to).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if err := reader.QueryRow(ctx, expandIn(t, panelSQL("Builds compared in range", "stat"), all, rg.from, rg.to)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("Builds compared in range %s – %s: %d; the comparisons in it: %d", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano), got, want)
+		}
+	}
+	// Each day's growth of the ten repositories that grew most.
+	wantGrowth := rowsOf(t, reader, `WITH d AS (SELECT registry, repository, (occurred_at AT TIME ZONE 'UTC')::date AS day, total_bytes - from_bytes AS g FROM cache_history),
+		top AS (SELECT registry, repository FROM d GROUP BY 1, 2 ORDER BY sum(g) DESC, 2, 1 LIMIT 10)
+		SELECT day, repository, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`)
+	gotGrowth := rowsOf(t, reader, `SELECT ("time" AT TIME ZONE 'UTC')::date, metric, growth_bytes FROM (`+expand(t, panelSQL("Growth per repository", "timeseries"), all)+`) p`)
+	if len(wantGrowth) == 0 || !slices.Equal(gotGrowth, wantGrowth) {
+		t.Errorf("Growth per repository:\n%s\nthe comparisons say:\n%s", strings.Join(gotGrowth, "\n"), strings.Join(wantGrowth, "\n"))
 	}
 
 	// Once everything is indexed and folded, the backlog is empty.

@@ -625,6 +625,22 @@ type RepositoryContent struct {
 	Images       int32
 }
 
+type RepositoryGrowth struct {
+	Registry    *string
+	Repository  *string
+	Day         pgtype.Date
+	Pushes      *int32
+	GrowthBytes *int64
+}
+
+type RepositoryGrowthDay struct {
+	RepositoryID int64
+	StreamKind   string
+	Day          pgtype.Date
+	Pushes       int32
+	GrowthBytes  int64
+}
+
 type RepositoryManifest struct {
 	RepositoryID   int64
 	ManifestDigest string

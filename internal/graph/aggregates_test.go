@@ -141,6 +141,12 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		WHERE t.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag')
 		                           THEN 'tag' ELSE 'created' END
 		GROUP BY 1`},
+	// Each repository's comparisons per stream kind and day, with their
+	// bytes added.
+	{"growth per repository and day", `
+		SELECT repository_id, stream_kind, day, pushes, growth_bytes FROM repository_growth_days WHERE pushes <> 0 OR growth_bytes <> 0`, `
+		SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, count(*)::integer, sum(total_bytes - from_bytes)::bigint
+		FROM cache_transitions GROUP BY 1, 2, 3`},
 	// Whether the base moved between two compared builds: the bases they
 	// are on now, and the first change among the new base's layers.
 	// And the earlier build's layer bytes.
@@ -326,7 +332,7 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	for _, c := range aggregateChecks {
-		if c.name != "growth days" && c.name != "cache rollups" && c.name != "cache totals" {
+		if c.name != "growth days" && c.name != "growth per repository and day" && c.name != "cache rollups" && c.name != "cache totals" {
 			continue
 		}
 		if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {

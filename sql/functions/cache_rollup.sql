@@ -1,7 +1,7 @@
 -- The cache rollups (cache_monthly, cache_totals, cache_steps, the
--- registry's cache_step_totals and growth_days) follow
--- cache_transitions through the statement triggers on it (migrations 00003
--- and 00015).
+-- registry's cache_step_totals, growth_days and repository_growth_days)
+-- follow cache_transitions through the statement triggers on it
+-- (migrations 00003 and 00015).
 
 -- Whether the base moved between build p_from and build p_to, whose first
 -- changed layer is at p_first: the two are on different base builds
@@ -133,6 +133,12 @@ BEGIN
                                    THEN 'tag' ELSE 'created' END
         GROUP BY 1 ORDER BY 1
         ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+        INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
+        SELECT n.repository_id, n.stream_kind, (n.occurred_at AT TIME ZONE 'UTC')::date, count(*), sum(n.total_bytes - n.from_bytes)
+        FROM new_rows n
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+        SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
@@ -149,11 +155,17 @@ BEGIN
                                    THEN 'tag' ELSE 'created' END
         GROUP BY 1 ORDER BY 1
         ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+        INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
+        SELECT o.repository_id, o.stream_kind, (o.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -sum(o.total_bytes - o.from_bytes)
+        FROM old_rows o
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+        SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
         RETURN NULL;
     END IF;
     PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-    -- An update moves a comparison's growth count only when its day or
-    -- whether it grew changed (a base move found later changes neither).
+    -- An update moves a comparison's growth counts only when its day or
+    -- its sizes changed (a base move found later changes neither).
     INSERT INTO growth_days AS g (day, pushes, grew)
     SELECT day, sum(sign), coalesce(sum(sign) FILTER (WHERE grew), 0)
     FROM (
@@ -169,6 +181,20 @@ BEGIN
     HAVING sum(sign) <> 0 OR coalesce(sum(sign) FILTER (WHERE grew), 0) <> 0
     ORDER BY 1
     ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+    INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
+    SELECT repository_id, stream_kind, day, sum(sign), sum(sign * growth)
+    FROM (
+        SELECT o.repository_id, o.stream_kind, (o.occurred_at AT TIME ZONE 'UTC')::date AS day, -1 AS sign, o.total_bytes - o.from_bytes AS growth
+        FROM old_rows o
+        UNION ALL
+        SELECT n.repository_id, n.stream_kind, (n.occurred_at AT TIME ZONE 'UTC')::date, 1, n.total_bytes - n.from_bytes
+        FROM new_rows n
+    ) r
+    GROUP BY 1, 2, 3
+    HAVING sum(sign) <> 0 OR sum(sign * growth) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+    SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
     RETURN NULL;
 END;
 $$;

@@ -9,11 +9,17 @@
 --    whole days of the window and counts the comparisons of its first,
 --    partial day. The cache rollups' trigger keeps it
 --    (layerq_cache_transitions_changed).
--- 2. cache_transitions_repo_growth_idx orders each repository's
+-- 2. repository_growth_days keeps each repository's comparisons per day
+--    and stream kind, with the bytes they added (a shrink counts
+--    negative); the view repository_growth shows those of the kind each
+--    repository's figures use. The cache dashboard's growth timeline and
+--    its count of builds compared read it: they grouped every comparison
+--    in their range, 200,000 over a year at 100k images (0.3 s).
+-- 3. cache_transitions_repo_growth_idx orders each repository's
 --    comparisons by their growth, with the two sizes beside it, so
 --    `growth --repo GLOB` reads a page of each selected repository's
 --    comparisons, and counts them from the index alone.
--- 3. manifest_layers' two digests get a larger statistics sample. At 1M
+-- 4. manifest_layers' two digests get a larger statistics sample. At 1M
 --    images the default sample put 85,000 distinct manifests in 10 M rows
 --    (there are 1 M): a lookup of 40 manifests' layers was planned as 4,800
 --    rows and run by two parallel workers, 70 ms where one backend takes 5.
@@ -42,6 +48,28 @@ LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
 WHERE t.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
 GROUP BY 1;
 
+CREATE TABLE repository_growth_days (
+    repository_id bigint NOT NULL,
+    stream_kind   text NOT NULL,
+    day           date NOT NULL,   -- UTC
+    pushes        integer NOT NULL,
+    growth_bytes  bigint NOT NULL, -- the later pushes' layer bytes less the earlier ones'
+    PRIMARY KEY (repository_id, stream_kind, day)
+);
+CREATE INDEX repository_growth_days_day_idx ON repository_growth_days (day) INCLUDE (repository_id, stream_kind, pushes, growth_bytes);
+
+INSERT INTO repository_growth_days (repository_id, stream_kind, day, pushes, growth_bytes)
+SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, count(*), sum(total_bytes - from_bytes)
+FROM cache_transitions GROUP BY 1, 2, 3;
+
+-- Each repository's comparisons per day (UTC), of the stream kind its
+-- figures use (as cache_history shows them), read by key per repository.
+CREATE VIEW repository_growth AS
+SELECT r.registry, r.name AS repository, g.day, g.pushes, g.growth_bytes
+FROM repositories r
+JOIN repository_growth_days g ON g.repository_id = r.id
+ AND g.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.id) THEN 'tag' ELSE 'created' END;
+
 CREATE INDEX cache_transitions_repo_growth_idx ON cache_transitions
     (repository_id, stream_kind, (total_bytes - from_bytes) DESC, occurred_at DESC, id) INCLUDE (from_bytes, total_bytes);
 
@@ -52,7 +80,7 @@ ANALYZE manifest_layers;
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_writer') THEN
-        REVOKE INSERT, UPDATE, DELETE ON growth_days FROM layerq_writer;
+        REVOKE INSERT, UPDATE, DELETE ON growth_days, repository_growth_days FROM layerq_writer;
     END IF;
 END
 $$;
@@ -108,4 +136,6 @@ $$;
 -- +goose StatementEnd
 ALTER TABLE manifest_layers ALTER COLUMN manifest_digest SET STATISTICS -1, ALTER COLUMN blob_digest SET STATISTICS -1;
 DROP INDEX cache_transitions_repo_growth_idx;
+DROP VIEW repository_growth;
+DROP TABLE repository_growth_days;
 DROP TABLE growth_days;
