@@ -348,6 +348,32 @@ func TestPanelQueries(t *testing.T) {
 		}
 	}
 
+	// Each node: the images on its bases (the edges into it), its
+	// dependents (the edges out of it), the share of its images on stale
+	// builds, as the edges frame says.
+	lineage := panelRows("Base lineage", "edges")
+	into, out, staleOf := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	for _, r := range lineage.rows {
+		src, dst := fmt.Sprint(r[indexOf(lineage.columns, "source")]), fmt.Sprint(r[indexOf(lineage.columns, "target")])
+		into[dst] += r[indexOf(lineage.columns, "mainstat")].(int64)
+		staleOf[dst] += r[indexOf(lineage.columns, "detail__stale_images")].(int64)
+		out[src]++
+	}
+	nodes := panelRows("Base lineage", "nodes")
+	if len(nodes.rows) < 6 {
+		t.Errorf("lineage nodes: %d, want the demo's 6 or more", len(nodes.rows))
+	}
+	for _, r := range nodes.rows {
+		id := fmt.Sprint(r[indexOf(nodes.columns, "id")])
+		wantStale := 0.0
+		if into[id] > 0 {
+			wantStale = float64(staleOf[id]) / float64(into[id])
+		}
+		if got := fmt.Sprint(r[indexOf(nodes.columns, "mainstat")], " ", r[indexOf(nodes.columns, "secondarystat")], " ", r[indexOf(nodes.columns, "arc__stale")]); got != fmt.Sprint(into[id], " ", out[id], " ", wantStale) {
+			t.Errorf("lineage node %s: %s (images, dependents, stale share), want %d %d %v", id, got, into[id], out[id], wantStale)
+		}
+	}
+
 	// The views show what the reports say.
 	ctx := context.Background()
 	st, err := report.LoadStorage(ctx, admin, report.StorageOptions{By: report.ByRepository, Names: repoglob.Compile("**")})
