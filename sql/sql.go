@@ -53,8 +53,11 @@ var Functions embed.FS
 // Handwritten are the statements sqlc cannot express, run through pgx as
 // they are, one per file: pgx/<name>.sql. These are the ingest's statements,
 // queued as one pgx batch (sqlc cannot queue different statements in one
-// round trip), and those that read several arrays as the columns of one
-// set (unnest with several arguments, which sqlc does not know).
+// round trip), those that read several arrays as the columns of one set
+// (unnest with several arguments, which sqlc does not know), and one whose
+// rows are too many to collect first (layer_files_of: a 1 GB image's file
+// entries, streamed into each layer's slice; sqlc gathers every row in one
+// slice).
 //
 //go:embed pgx/*.sql
 var Handwritten embed.FS
