@@ -128,33 +128,8 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 		s := since.UTC()
 		out.Since = &s
 	}
-	gate := opts.FailOverBytes >= 0 || opts.FailOverPercent >= 0
-	switch {
-	case re != nil:
-		counts, err := queries.GrowthCountsIn(ctx, db, dbsqlc.GrowthCountsInParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
-			OverPercent: opts.FailOverPercent, Since: since, Repository: *re})
-		if err != nil {
-			return nil, fmt.Errorf("counting compared pushes: %w", err)
-		}
-		out.Compared, out.Grew, out.OverBytes, out.OverPercent = counts.Compared, &counts.Grew, counts.OverBytes, counts.OverPercent
-	case out.Since == nil && !gate:
-		if out.Compared, err = queries.GrowthComparedAll(ctx, db); err != nil {
-			return nil, fmt.Errorf("counting compared pushes: %w", err)
-		}
-	case opts.MinBytes == 1 && !gate:
-		// Every repository in a window: the kept counts per day.
-		counts, err := queries.GrowthDays(ctx, db, since)
-		if err != nil {
-			return nil, fmt.Errorf("counting compared pushes: %w", err)
-		}
-		out.Compared, out.Grew = counts.Compared, &counts.Grew
-	default:
-		counts, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
-			OverPercent: opts.FailOverPercent, Since: since})
-		if err != nil {
-			return nil, fmt.Errorf("counting compared pushes: %w", err)
-		}
-		out.Compared, out.Grew, out.OverBytes, out.OverPercent = counts.Compared, &counts.Grew, counts.OverBytes, counts.OverPercent
+	if err := out.count(ctx, db, opts, re, since); err != nil {
+		return nil, fmt.Errorf("counting compared pushes: %w", err)
 	}
 	limit := int32(math.MaxInt32)
 	if opts.Limit > 0 {
@@ -177,6 +152,35 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 		return nil, err
 	}
 	return out, nil
+}
+
+// count counts the pushes compared at or after since in the repositories
+// matching re (nil: all), by the cheapest way that answers what was asked:
+// a filter reads each matching repository's index; every repository's
+// whole history, the cache rollups; a window at the default --min-bytes
+// and no gate, the counts kept per day; anything else, the comparisons.
+func (g *Growth) count(ctx context.Context, db DB, opts GrowthOptions, re *string, since time.Time) error {
+	gate := opts.FailOverBytes >= 0 || opts.FailOverPercent >= 0
+	switch {
+	case re != nil:
+		c, err := queries.GrowthCountsIn(ctx, db, dbsqlc.GrowthCountsInParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
+			OverPercent: opts.FailOverPercent, Since: since, Repository: *re})
+		g.Compared, g.Grew, g.OverBytes, g.OverPercent = c.Compared, &c.Grew, c.OverBytes, c.OverPercent
+		return err
+	case g.Since == nil && !gate:
+		var err error
+		g.Compared, err = queries.GrowthComparedAll(ctx, db)
+		return err
+	case opts.MinBytes == 1 && !gate:
+		c, err := queries.GrowthDays(ctx, db, since)
+		g.Compared, g.Grew = c.Compared, &c.Grew
+		return err
+	default:
+		c, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,
+			OverPercent: opts.FailOverPercent, Since: since})
+		g.Compared, g.Grew, g.OverBytes, g.OverPercent = c.Compared, &c.Grew, c.OverBytes, c.OverPercent
+		return err
+	}
 }
 
 // GrowthPushes works out the causes of compared pushes (rows of
