@@ -41,8 +41,10 @@ type GrowthOptions struct {
 type Growth struct {
 	// Compared counts the pushes compared in the window and repositories;
 	// Grew those that grew by at least MinBytes, of which Pushes lists
-	// the largest. Over every repository's whole history Grew is not
-	// counted (nil): that would read every comparison kept.
+	// the largest. Over every repository's whole history with --min-bytes
+	// above 1 byte Grew is not counted (nil): that would read every
+	// comparison kept (the counts kept per day are of those that grew by
+	// a byte or more).
 	Compared int64        `json:"compared"`
 	Grew     *int64       `json:"grew"`
 	MinBytes int64        `json:"min_bytes"`
@@ -156,9 +158,10 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 
 // count counts the pushes compared at or after since in the repositories
 // matching re (nil: all), by the cheapest way that answers what was asked:
-// a filter reads each matching repository's index; every repository's
-// whole history, the cache rollups; a window at the default --min-bytes
-// and no gate, the counts kept per day; anything else, the comparisons.
+// a filter reads each matching repository's index; every repository at the
+// default --min-bytes and no gate, the counts kept per day; every
+// repository's whole history at another --min-bytes, the cache rollups
+// (those that grew not counted); anything else, the comparisons.
 func (g *Growth) count(ctx context.Context, db DB, opts GrowthOptions, re *string, since time.Time) error {
 	gate := opts.FailOverBytes >= 0 || opts.FailOverPercent >= 0
 	switch {
@@ -167,13 +170,13 @@ func (g *Growth) count(ctx context.Context, db DB, opts GrowthOptions, re *strin
 			OverPercent: opts.FailOverPercent, Since: since, Repository: *re})
 		g.Compared, g.Grew, g.OverBytes, g.OverPercent = c.Compared, &c.Grew, c.OverBytes, c.OverPercent
 		return err
-	case g.Since == nil && !gate:
-		var err error
-		g.Compared, err = queries.GrowthComparedAll(ctx, db)
-		return err
 	case opts.MinBytes == 1 && !gate:
 		c, err := queries.GrowthDays(ctx, db, since)
 		g.Compared, g.Grew = c.Compared, &c.Grew
+		return err
+	case g.Since == nil && !gate:
+		var err error
+		g.Compared, err = queries.GrowthComparedAll(ctx, db)
 		return err
 	default:
 		c, err := queries.GrowthCounts(ctx, db, dbsqlc.GrowthCountsParams{MinBytes: opts.MinBytes, OverBytes: opts.FailOverBytes,

@@ -70,10 +70,14 @@ func TestGrowth(t *testing.T) {
 		return g
 	}
 	g := load(report.GrowthOptions{})
-	// Over every repository's history the comparisons are counted from
-	// the rollups, and those that grew are not counted.
-	if g.Compared != 2 || g.Grew != nil || len(g.Pushes) != 2 {
-		t.Fatalf("compared %d, grew %v, listed %d; want 2, not counted, 2: %+v", g.Compared, g.Grew, len(g.Pushes), g.Pushes)
+	// Over every repository's history the comparisons and those that grew
+	// are counted from the counts kept per day; at another --min-bytes,
+	// the comparisons from the rollups, and those that grew not at all.
+	if g.Compared != 2 || g.Grew == nil || *g.Grew != 2 || len(g.Pushes) != 2 {
+		t.Fatalf("compared %d, grew %v, listed %d; want 2, 2, 2: %+v", g.Compared, g.Grew, len(g.Pushes), g.Pushes)
+	}
+	if g := load(report.GrowthOptions{MinBytes: 2}); g.Compared != 2 || g.Grew != nil {
+		t.Errorf("--min-bytes 2 over the whole history: compared %d, grew %v; want 2, not counted", g.Compared, g.Grew)
 	}
 	if g := load(report.GrowthOptions{Since: sample.Epoch}); g.Compared != 2 || g.Grew == nil || *g.Grew != 2 {
 		t.Errorf("in a window: compared %d, grew %v; want 2, 2", g.Compared, g.Grew)
