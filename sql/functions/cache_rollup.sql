@@ -27,16 +27,18 @@ LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     PERFORM layerq_cache_rollup_rows(
         array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
-        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(from_bytes), array_agg(step),
         array_agg(first_changed_position = 0 OR base_moved), p_sign)
     FROM cache_transitions WHERE id = ANY (p_ids);
 END;
 $$;
 
 -- p_base: whether the base changed (the first layer changed, or the base
--- moved): cache_steps counts those apart, with their own advice.
+-- moved): cache_steps counts those apart, with their own advice. p_from_bytes:
+-- the earlier build's layer bytes, for the growth counts (00021, which
+-- changed the signature).
 CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
-    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_from_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
 RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
@@ -44,8 +46,27 @@ BEGIN
         RETURN;
     END IF;
     WITH x AS (
-        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_step, p_base)
-            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, step, base)
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_from_bytes, p_step, p_base)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, from_bytes, step, base)
+    ),
+    days AS (
+        INSERT INTO repository_growth_days AS t (repository_id, stream_kind, day, pushes, growth_bytes)
+        SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)::integer,
+            p_sign * sum(total_bytes - from_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, growth_bytes = t.growth_bytes + excluded.growth_bytes
+    ),
+    -- The registry's growth per day (growth_days) counts each repository's
+    -- comparisons of the stream kind its figures use, as the busters below.
+    registry_days AS (
+        INSERT INTO growth_days AS t (day, pushes, grew)
+        SELECT (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*), p_sign * count(*) FILTER (WHERE total_bytes > from_bytes)
+        FROM x
+        WHERE stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+                                 THEN 'tag' ELSE 'created' END
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (day) DO UPDATE SET pushes = t.pushes + excluded.pushes, grew = t.grew + excluded.grew
     ),
     monthly AS (
         INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
@@ -109,7 +130,8 @@ BEGIN
         )
         SELECT array_agg(repository_id) INTO tagged FROM added;
         -- A repository whose tag moved for the first time: its cache
-        -- figures are its tags' from now on, and its busters too.
+        -- figures are its tags' from now on, and its busters and the
+        -- registry's growth per day too.
         IF tagged IS NOT NULL THEN
             INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
             SELECT step, base_changed, -sum(pushes), -count(*)::integer FROM cache_steps
@@ -117,7 +139,6 @@ BEGIN
             GROUP BY 1, 2 ORDER BY 1, 2
             ON CONFLICT (step, base_changed) DO UPDATE
             SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
-            -- And its builds' comparisons leave the growth counts.
             INSERT INTO growth_days AS g (day, pushes, grew)
             SELECT (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE c.total_bytes > c.from_bytes)
             FROM cache_transitions c
@@ -126,75 +147,17 @@ BEGIN
             ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
         END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-        INSERT INTO growth_days AS g (day, pushes, grew)
-        SELECT (n.occurred_at AT TIME ZONE 'UTC')::date, count(*), count(*) FILTER (WHERE n.total_bytes > n.from_bytes)
-        FROM new_rows n
-        WHERE n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
-                                   THEN 'tag' ELSE 'created' END
-        GROUP BY 1 ORDER BY 1
-        ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
-        INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
-        SELECT n.repository_id, n.stream_kind, (n.occurred_at AT TIME ZONE 'UTC')::date, count(*), sum(n.total_bytes - n.from_bytes)
-        FROM new_rows n
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
-        SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
     PERFORM layerq_cache_rollup_rows(
         array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
-        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(from_bytes), array_agg(step),
         array_agg(first_changed_position = 0 OR base_moved), -1)
     FROM old_rows;
-    IF TG_OP = 'DELETE' THEN
-        INSERT INTO growth_days AS g (day, pushes, grew)
-        SELECT (o.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE o.total_bytes > o.from_bytes)
-        FROM old_rows o
-        WHERE o.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = o.repository_id)
-                                   THEN 'tag' ELSE 'created' END
-        GROUP BY 1 ORDER BY 1
-        ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
-        INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
-        SELECT o.repository_id, o.stream_kind, (o.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -sum(o.total_bytes - o.from_bytes)
-        FROM old_rows o
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
-        SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
-        RETURN NULL;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
     END IF;
-    PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-    -- An update moves a comparison's growth counts only when its day or
-    -- its sizes changed (a base move found later changes neither).
-    INSERT INTO growth_days AS g (day, pushes, grew)
-    SELECT day, sum(sign), coalesce(sum(sign) FILTER (WHERE grew), 0)
-    FROM (
-        SELECT (o.occurred_at AT TIME ZONE 'UTC')::date AS day, o.total_bytes > o.from_bytes AS grew, -1 AS sign, o.repository_id, o.stream_kind
-        FROM old_rows o
-        UNION ALL
-        SELECT (n.occurred_at AT TIME ZONE 'UTC')::date, n.total_bytes > n.from_bytes, 1, n.repository_id, n.stream_kind
-        FROM new_rows n
-    ) r
-    WHERE r.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = r.repository_id)
-                               THEN 'tag' ELSE 'created' END
-    GROUP BY 1
-    HAVING sum(sign) <> 0 OR coalesce(sum(sign) FILTER (WHERE grew), 0) <> 0
-    ORDER BY 1
-    ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
-    INSERT INTO repository_growth_days AS g (repository_id, stream_kind, day, pushes, growth_bytes)
-    SELECT repository_id, stream_kind, day, sum(sign), sum(sign * growth)
-    FROM (
-        SELECT o.repository_id, o.stream_kind, (o.occurred_at AT TIME ZONE 'UTC')::date AS day, -1 AS sign, o.total_bytes - o.from_bytes AS growth
-        FROM old_rows o
-        UNION ALL
-        SELECT n.repository_id, n.stream_kind, (n.occurred_at AT TIME ZONE 'UTC')::date, 1, n.total_bytes - n.from_bytes
-        FROM new_rows n
-    ) r
-    GROUP BY 1, 2, 3
-    HAVING sum(sign) <> 0 OR sum(sign * growth) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
-    SET pushes = g.pushes + excluded.pushes, growth_bytes = g.growth_bytes + excluded.growth_bytes;
     RETURN NULL;
 END;
 $$;
