@@ -26,8 +26,9 @@ import (
 // know.
 var qBloatLayers = sqlfiles.Statement("bloat_layers")
 
-// qLayerFilesOf is run through pgx as it is: its rows go straight into
-// each layer's slice of entries, made once at the layer's size. (sqlc
+// qLayerFilesOf is run through pgx as it is: its rows go straight to
+// their places in each layer's slice of entries, made once at the layer's
+// size. (sqlc
 // collects every row in one slice first: growing it, and the layers'
 // slices after it, took a third of the diff of two images of 1 GB.)
 var qLayerFilesOf = sqlfiles.Statement("layer_files_of")
@@ -563,47 +564,38 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	if err != nil {
 		return fmt.Errorf("querying layer files: %w", err)
 	}
+	// Each row goes to its place in its layer's slice (ordinals count
+	// a layer's tar entries from 0), however the table returns them.
 	var (
-		blob     string
-		entries  int32
-		ordinal  int32
-		typ      int16
-		mode     int32
-		digest   []byte
-		e        layerscan.Entry
-		ordinals = map[string][]int32{}
+		blob             string
+		entries, ordinal int32
+		typ              int16
+		mode             int32
+		digest           []byte
+		e                layerscan.Entry
+		placed           = map[string]int32{}
 	)
 	_, err = pgx.ForEachRow(rows, []any{&blob, &entries, &ordinal, &typ, &e.Path, &e.Size, &mode, &e.UID, &e.GID, &digest, &e.Link}, func() error {
 		e.Type, e.Mode, e.Digest = layerscan.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
 		copy(e.Digest[:], digest)
-		ords, ok := ordinals[blob]
-		if !ok {
-			c.entries[blob] = make([]layerscan.Entry, 0, entries)
-			ords = make([]int32, 0, entries)
+		if _, ok := placed[blob]; !ok {
+			c.entries[blob] = make([]layerscan.Entry, entries)
 		}
-		c.entries[blob] = append(c.entries[blob], e)
-		ordinals[blob] = append(ords, ordinal)
+		if ordinal < 0 || ordinal >= entries {
+			return fmt.Errorf("layer %s: file index entry %d of %d", blob, ordinal, entries)
+		}
+		c.entries[blob][ordinal] = e
+		placed[blob]++
 		c.held++
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading layer files: %w", err)
 	}
-	// Each layer's entries in tar order (they mostly come so).
-	for blob, ords := range ordinals {
-		if slices.IsSorted(ords) {
-			continue
+	for blob, n := range placed {
+		if n != int32(len(c.entries[blob])) {
+			return fmt.Errorf("layer %s: %d file index entries stored, %d counted", blob, n, len(c.entries[blob]))
 		}
-		l, order := c.entries[blob], make([]int, len(ords))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(x, y int) int { return cmp.Compare(ords[x], ords[y]) })
-		sorted := make([]layerscan.Entry, len(l))
-		for i, j := range order {
-			sorted[i] = l[j]
-		}
-		c.entries[blob] = sorted
 	}
 	return nil
 }
