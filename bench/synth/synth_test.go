@@ -379,34 +379,46 @@ func TestRankings(t *testing.T) {
 	// counted from every image's layers; with a few layers refused (one of
 	// them indexed too) and a few indexed.
 	store := graph.New(pool)
-	var layers []string
-	rows, err = pool.Query(ctx, `SELECT DISTINCT ml.blob_digest FROM repository_manifests rm
-		JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
-		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
-		WHERE rm.deleted_at IS NULL ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
+	liveLayers := func(repos string) []string {
+		var layers []string
+		rows, err := pool.Query(ctx, `SELECT DISTINCT ml.blob_digest FROM repository_manifests rm
+			JOIN repositories r ON r.id = rm.repository_id AND r.name LIKE $1
+			JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+			JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+			WHERE rm.deleted_at IS NULL ORDER BY 1`, repos)
+		if err != nil {
 			t.Fatal(err)
 		}
-		layers = append(layers, d)
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				t.Fatal(err)
+			}
+			layers = append(layers, d)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return layers
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+	// The layers refused and indexed are ns03's, so that namespace's kept
+	// count moves too.
+	layers, ns03 := liveLayers("%"), liveLayers("ns03/%")
+	if len(ns03) < 20 {
+		t.Fatalf("ns03 holds %d layers, want 20 or more", len(ns03))
 	}
 	for step, want := range []report.BloatBacklog{{Unindexed: len(layers)}, {Unindexed: len(layers) - 7 - 4, Rejected: 7}} {
+		nsWant := report.BloatBacklog{Unindexed: len(ns03)}
 		if step == 1 {
-			// layers[:7] refused, layers[6:11] indexed.
-			for i, d := range layers[:11] {
+			nsWant = report.BloatBacklog{Unindexed: len(ns03) - 7 - 4, Rejected: 7}
+			// ns03[:7] refused, ns03[6:11] indexed.
+			for i, d := range ns03[:11] {
 				if i < 7 {
 					if err := store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: d, Registry: "synth.test", Class: "test", Reason: "refused by the test"}); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if i >= 6 { // layers[6] refused and indexed
+				if i >= 6 { // ns03[6] refused and indexed
 					idx := &layerscan.Index{Entries: []layerscan.Entry{{Path: "etc/os-release", Type: layerscan.File, Size: 3}}, Compression: "gzip"}
 					if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: d, Index: idx}); err != nil {
 						t.Fatal(err)
@@ -417,7 +429,9 @@ func TestRankings(t *testing.T) {
 		if _, err := store.ApplyAggregates(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for _, glob := range []string{"**", "ns03/**", "ns04/app-00004"} {
+		// ns03/** is one namespace (its kept count); ns0*/** is several and
+		// ns04/app-00004 one repository of one (each counted from its images).
+		for _, glob := range []string{"**", "ns03/**", "ns0*/**", "ns04/app-00004"} {
 			opts := report.BloatOptions{Repositories: repoglob.Compile(glob), Limit: 5}
 			kept, err := report.LoadBloat(ctx, pool, opts)
 			if err != nil {
@@ -433,6 +447,9 @@ func TestRankings(t *testing.T) {
 			}
 			if glob == "**" && kept.Backlog() != want {
 				t.Errorf("step %d: waiting for %+v, want %+v", step, kept.Backlog(), want)
+			}
+			if glob == "ns03/**" && kept.Backlog() != nsWant {
+				t.Errorf("step %d, --repo ns03/**: waiting for %+v, want %+v", step, kept.Backlog(), nsWant)
 			}
 		}
 	}

@@ -529,6 +529,12 @@ type ManifestRef struct {
 	Repositories   int32
 }
 
+type NamespaceBacklog struct {
+	Registry  string
+	Namespace string
+	Unindexed int64
+}
+
 type NamespaceBlob struct {
 	Registry  string
 	Namespace string

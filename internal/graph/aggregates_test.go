@@ -195,6 +195,16 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			 AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)),
 			(SELECT count(*) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM f),
 			(SELECT count(DISTINCT digest) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f) u)`},
+	// The live layers each namespace holds with no file index: blobs a
+	// live manifest of the namespace holds that are layers of a live
+	// manifest (with a diff_id) somewhere.
+	{"layers not indexed per namespace", `
+		SELECT registry, namespace, unindexed FROM namespace_backlog WHERE unindexed <> 0`, naiveContent + `
+		SELECT r.registry, split_part(r.name, '/', 1), count(DISTINCT rb.digest)
+		FROM rb JOIN repositories r ON r.id = rb.repository_id
+		WHERE rb.digest IN (SELECT ll.blob_digest FROM live_layers ll WHERE ll.diff_id IS NOT NULL)
+		  AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = rb.digest)
+		GROUP BY 1, 2`},
 	{"bloat totals per repository", `
 		SELECT repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes
 		FROM repository_bloat WHERE images <> 0`, `

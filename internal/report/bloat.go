@@ -299,6 +299,17 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 					layers = dbsqlc.BloatBacklogRow(kept)
 					return wrap(err, "counting layers not indexed")
 				}
+				if !opts.Afresh && sel.digests == nil {
+					// One namespace's repositories: its kept count (no row otherwise).
+					ns, err := queries.BloatBacklogNamespace(ctx, db, dbsqlc.BloatBacklogNamespaceParams{Repository: sel.re, Registry: sel.registry})
+					if err != nil {
+						return wrap(err, "counting layers not indexed")
+					}
+					if len(ns) == 1 {
+						layers = dbsqlc.BloatBacklogRow(ns[0])
+						return nil
+					}
+				}
 				layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})
 				return wrap(err, "counting layers not indexed")
 			})

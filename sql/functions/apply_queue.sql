@@ -22,6 +22,7 @@ DECLARE
     r bigint[]; m text[]; d integer[];
     nr bigint[]; nm text[];
     fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
+    held text[];
 BEGIN
     WITH q AS (DELETE FROM aggregate_queue RETURNING *)
     SELECT count(*),
@@ -38,6 +39,17 @@ BEGIN
     FROM q;
     IF n = 0 THEN
         RETURN 0;
+    END IF;
+
+    -- The blobs whose namespaces or live layer state this fold may change
+    -- leave the per-namespace backlog now, and come back at the end.
+    IF m IS NOT NULL OR blobs IS NOT NULL THEN
+        SELECT array_agg(DISTINCT x) INTO held FROM (
+            SELECT ml.blob_digest AS x FROM manifest_layers ml WHERE ml.manifest_digest = ANY (coalesce(m, '{}'))
+            UNION ALL SELECT mf.config_digest FROM manifests mf WHERE mf.digest = ANY (coalesce(m, '{}')) AND mf.config_digest IS NOT NULL
+            UNION ALL SELECT unnest(coalesce(blobs, '{}'))
+        ) c;
+        PERFORM layerq_apply_namespace_backlog(held, -1);
     END IF;
 
     IF r IS NOT NULL THEN
@@ -110,6 +122,7 @@ BEGIN
     END IF;
     IF m IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_file_contents(m, blobs);
+        PERFORM layerq_apply_namespace_backlog(held, 1);
     END IF;
     -- The bloat totals: the images whose contribution may have changed
     -- (new, index state, waste, base), after everything they read.

@@ -1,0 +1,126 @@
+package graph_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for goose
+	"github.com/pressly/goose/v3"
+
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
+	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/migrate"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	sqlfiles "github.com/layerq/layerq/sql"
+)
+
+// namespaceBacklogVersion is the migration that keeps the layers each
+// namespace waits for (namespace_backlog).
+const namespaceBacklogVersion = 22
+
+// The live layers with no file index each namespace holds: moved by the
+// fold as layers are pushed, shared across namespaces, indexed, refused
+// and deleted, and built by their migration from a graph folded before it.
+func TestNamespaceBacklog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := graph.New(pool)
+	at := t0
+	push := func(repo string, layers ...string) image.Manifest {
+		t.Helper()
+		at = at.Add(time.Minute)
+		m := imageOf(repo, layers...)
+		if err := store.Ingest(ctx, []image.Observation{obs(repo, "1", at, m)}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	fold := func() {
+		t.Helper()
+		if _, err := store.ApplyAggregates(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(when string, want ...string) {
+		t.Helper()
+		got := rows(t, pool, `SELECT registry, namespace, unindexed FROM namespace_backlog WHERE unindexed <> 0`)
+		if slices.Sort(want); !slices.Equal(got, want) {
+			t.Errorf("%s: layers not indexed per namespace\n  %s\nwant\n  %s", when, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+
+	push("library/os", "os1")
+	push("team-a/api", "os1", "api-1")
+	web := push("team-a/web", "os1", "web-1", "shared")
+	push("team-b/job", "os1", "job-1", "shared")
+	fold()
+	expect("pushed", "[reg.test library 1]", "[reg.test team-a 4]", "[reg.test team-b 3]")
+
+	// api-1 and the layer two namespaces share indexed, job-1 refused
+	// (it counts until indexed, as over the registry).
+	for _, l := range []string{"api-1", "shared"} {
+		idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{{Path: "etc/" + l, Type: layerscan.File, Size: 3}}}
+		if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: digest("blob " + l), CompressedSize: 100, Index: idx}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: digest("blob job-1"), Registry: "reg.test", Repository: "team-b/job",
+		Class: "test", Reason: "refused by the test"}); err != nil {
+		t.Fatal(err)
+	}
+	fold()
+	expect("indexed and refused", "[reg.test library 1]", "[reg.test team-a 2]", "[reg.test team-b 2]")
+
+	// web-1 leaves team-a with its only image; os1 stays (api holds it).
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-a/web", web.Digest, at.Add(time.Minute), "test", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	push("team-c/new", "new-1")
+	fold()
+	want := []string{"[reg.test library 1]", "[reg.test team-a 1]", "[reg.test team-b 2]", "[reg.test team-c 1]"}
+	expect("deleted", want...)
+	checkAggregates(t, pool)
+
+	// Down and up again: the migration counts the graph as the fold left it.
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	migrations, err := fs.Sub(sqlfiles.Migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithTableName("layerq_schema_migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, namespaceBacklogVersion-1); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('namespace_backlog') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("namespace_backlog still there after migrating down (%v)", err)
+	}
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	expect("migrated down and up", want...)
+	checkAggregates(t, pool)
+}
