@@ -9,33 +9,23 @@ import (
 	"context"
 )
 
-const bloatBacklogNamespace = `-- name: BloatBacklogNamespace :many
-WITH sel AS (
-    SELECT registry, layerq_namespace(name) AS namespace
-    FROM repositories
-    WHERE name ~ $1::text AND ($2::text = '' OR registry = $2)
-),
-one AS (
-    SELECT min(registry) AS registry, min(namespace) AS namespace, count(*) AS repositories
-    FROM sel
-    HAVING min(registry) = max(registry) AND min(namespace) = max(namespace)
-)
-SELECT (coalesce(b.unindexed, 0) - r.unindexed)::bigint AS unindexed, r.rejected::bigint AS rejected
-FROM one
-LEFT JOIN namespace_backlog b ON b.registry = one.registry AND b.namespace = one.namespace
-CROSS JOIN LATERAL (
+const bloatBacklogNamespace = `-- name: BloatBacklogNamespace :one
+SELECT (coalesce((SELECT b.unindexed FROM namespace_backlog b WHERE b.registry = $1::text AND b.namespace = $2::text), 0)
+        - r.unindexed)::bigint AS unindexed,
+    r.rejected::bigint AS rejected
+FROM (
     SELECT count(*) AS rejected, count(*) FILTER (WHERE NOT k.indexed) AS unindexed
     FROM layer_rejections lr
     JOIN live_layer_blobs k ON k.blob_digest = lr.blob_digest
-    JOIN namespace_blobs nb ON nb.registry = one.registry AND nb.namespace = one.namespace AND nb.digest = lr.blob_digest
+    JOIN namespace_blobs nb ON nb.registry = $1::text AND nb.namespace = $2::text
+        AND nb.digest = lr.blob_digest
     WHERE nb.refs > 0
 ) r
-WHERE one.repositories = (SELECT count(*) FROM repositories x WHERE x.registry = one.registry AND layerq_namespace(x.name) = one.namespace)
 `
 
 type BloatBacklogNamespaceParams struct {
-	Repository string
-	Registry   string
+	Registry  string
+	Namespace string
 }
 
 type BloatBacklogNamespaceRow struct {
@@ -44,28 +34,13 @@ type BloatBacklogNamespaceRow struct {
 }
 
 // What bloat_backlog.sql counts, for a selection that is one namespace's
-// repositories (every repository of one registry and namespace, and no
-// other), from what the fold keeps: the live layers the namespace holds
-// with no file index (namespace_backlog), less those the file index
-// refused, which count apart (as bloat_backlog_kept.sql over the
-// registry). No row when the repositories matching repository (a regexp)
-// and registry (” for any) are not one namespace's.
-func (q *Queries) BloatBacklogNamespace(ctx context.Context, db DBTX, arg BloatBacklogNamespaceParams) ([]BloatBacklogNamespaceRow, error) {
-	rows, err := db.Query(ctx, bloatBacklogNamespace, arg.Repository, arg.Registry)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []BloatBacklogNamespaceRow
-	for rows.Next() {
-		var i BloatBacklogNamespaceRow
-		if err := rows.Scan(&i.Unindexed, &i.Rejected); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// repositories (selection_namespace.sql), from what the fold keeps: the
+// live layers the namespace holds with no file index (namespace_backlog),
+// less those the file index refused, which count apart (as
+// bloat_backlog_kept.sql over the registry).
+func (q *Queries) BloatBacklogNamespace(ctx context.Context, db DBTX, arg BloatBacklogNamespaceParams) (BloatBacklogNamespaceRow, error) {
+	row := db.QueryRow(ctx, bloatBacklogNamespace, arg.Registry, arg.Namespace)
+	var i BloatBacklogNamespaceRow
+	err := row.Scan(&i.Unindexed, &i.Rejected)
+	return i, err
 }

@@ -542,6 +542,14 @@ type NamespaceBlob struct {
 	Refs      int32
 }
 
+type NamespaceContent struct {
+	Registry     string
+	Namespace    string
+	Content      string
+	Images       int32
+	Repositories int32
+}
+
 type NamespaceUsage struct {
 	Registry      string
 	Namespace     string

@@ -26,7 +26,7 @@ top AS (
     ORDER BY CASE WHEN $1::text = 'repositories' THEN repositories ELSE images END DESC, images DESC, repositories DESC
     FETCH FIRST ($2::bigint) ROWS WITH TIES
 ),
-enc AS (
+enc AS MATERIALIZED (
     -- A content with one live encoding (content_usage.encodings) has all
     -- its images on that blob; another's images are summed per blob.
     SELECT t.content, b.digest, b.size, b.media_type,

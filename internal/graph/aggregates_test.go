@@ -77,6 +77,19 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
 		JOIN blobs b ON b.digest = ml.blob_digest
 		WHERE rm.deleted_at IS NULL GROUP BY 1, 2`},
+	// The same summed per namespace: each repository's images holding the
+	// content, and the repositories holding it.
+	{"layer contents per namespace", `
+		SELECT registry, namespace, content, images, repositories FROM namespace_contents WHERE images <> 0 OR repositories <> 0`, `
+		SELECT r.registry, split_part(r.name, '/', 1), x.content, sum(x.images)::integer, count(*)::integer
+		FROM (SELECT rm.repository_id, coalesce(b.diff_id, b.digest) AS content, count(DISTINCT rm.manifest_digest) AS images
+		      FROM repository_manifests rm
+		      JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+		      JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+		      JOIN blobs b ON b.digest = ml.blob_digest
+		      WHERE rm.deleted_at IS NULL GROUP BY 1, 2) x
+		JOIN repositories r ON r.id = x.repository_id
+		GROUP BY 1, 2, 3`},
 	{"layer content usage", `
 		SELECT content, images, repositories, stored_bytes, saved_bytes, encodings, extra_bytes FROM content_usage WHERE images <> 0 OR repositories <> 0`, `
 		WITH live AS (SELECT DISTINCT rm.repository_id, rm.manifest_digest FROM repository_manifests rm

@@ -27,7 +27,9 @@ const namespaceBacklogVersion = 22
 
 // The live layers with no file index each namespace holds: moved by the
 // fold as layers are pushed, shared across namespaces, indexed, refused
-// and deleted, and built by their migration from a graph folded before it.
+// and deleted, and built by their migration from a graph folded before it
+// (with the per-namespace content sums of the migration after it, which
+// checkAggregates checks too).
 func TestNamespaceBacklog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -300,14 +300,15 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 					return wrap(err, "counting layers not indexed")
 				}
 				if !opts.Afresh && sel.digests == nil {
-					// One namespace's repositories: its kept count (no row otherwise).
-					ns, err := queries.BloatBacklogNamespace(ctx, db, dbsqlc.BloatBacklogNamespaceParams{Repository: sel.re, Registry: sel.registry})
+					// One namespace's repositories: its kept count.
+					ns, one, err := oneNamespace(ctx, db, sel.re, sel.registry)
 					if err != nil {
 						return wrap(err, "counting layers not indexed")
 					}
-					if len(ns) == 1 {
-						layers = dbsqlc.BloatBacklogRow(ns[0])
-						return nil
+					if one {
+						kept, err := queries.BloatBacklogNamespace(ctx, db, dbsqlc.BloatBacklogNamespaceParams(ns))
+						layers = dbsqlc.BloatBacklogRow(kept)
+						return wrap(err, "counting layers not indexed")
 					}
 				}
 				layers, err = queries.BloatBacklog(ctx, db, dbsqlc.BloatBacklogParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry, KeptState: true})

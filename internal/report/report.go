@@ -54,6 +54,17 @@ func regexpOrNil(g repoglob.Glob) *string {
 	return &re
 }
 
+// oneNamespace reports the registry and namespace whose repositories are
+// exactly those repository (a regexp) and registry ("" for any) select,
+// if there is one: the fold keeps some figures per namespace.
+func oneNamespace(ctx context.Context, db DB, repository, registry string) (dbsqlc.SelectionNamespaceRow, bool, error) {
+	rows, err := queries.SelectionNamespace(ctx, db, dbsqlc.SelectionNamespaceParams{Repository: repository, Registry: registry})
+	if err != nil || len(rows) == 0 {
+		return dbsqlc.SelectionNamespaceRow{}, false, err
+	}
+	return rows[0], true, nil
+}
+
 // value is a column sqlc types as nullable because it reads a view (sqlc
 // sees a view's columns as nullable) but that the view never leaves NULL:
 // its value, or the zero value for a NULL.

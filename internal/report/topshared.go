@@ -136,8 +136,9 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 		}
 	} else {
 		// Ranked by images or repositories, the matching repositories'
-		// kept counts add up, unless a manifest is live in two of them;
-		// else the matching images are counted afresh.
+		// kept counts add up, unless a manifest is live in two of them
+		// (and one namespace's repositories have them summed); else the
+		// matching images are counted afresh.
 		re := opts.Repositories.Regexp()
 		exact := false
 		if !opts.Afresh && (opts.SortBy == SortImages || opts.SortBy == SortRepositories) {
@@ -146,7 +147,26 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 				return nil, fmt.Errorf("querying top-shared: %w", err)
 			}
 		}
+		var ns dbsqlc.SelectionNamespaceRow
+		one := false
 		if exact {
+			var err error
+			if ns, one, err = oneNamespace(ctx, db, re, ""); err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
+		}
+		switch {
+		case one:
+			// One namespace's repositories: its kept sums.
+			in, err := queries.TopSharedNamespace(ctx, db, dbsqlc.TopSharedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace,
+				Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int32(min(opts.MinImages, math.MaxInt32))})
+			if err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
+			for _, r := range in {
+				rows = append(rows, dbsqlc.TopSharedRow(r))
+			}
+		case exact:
 			in, err := queries.TopSharedIn(ctx, db, dbsqlc.TopSharedInParams{
 				Repository: re, Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})
 			if err != nil {
@@ -155,7 +175,7 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 			for _, r := range in {
 				rows = append(rows, dbsqlc.TopSharedRow(r))
 			}
-		} else {
+		default:
 			var err error
 			rows, err = queries.TopShared(ctx, db, dbsqlc.TopSharedParams{
 				Repository: re, Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int64(opts.MinImages)})

@@ -1,6 +1,7 @@
--- The per-content counts (repository_contents, content_usage) follow the
--- same membership changes as the per-blob ones, read after them: a content
--- is a blob's diff_id, or the blob's own digest when no config names it.
+-- The per-content counts (repository_contents, namespace_contents,
+-- content_usage) follow the same membership changes as the per-blob ones,
+-- read after them: a content is a blob's diff_id, or the blob's own digest
+-- when no config names it.
 CREATE OR REPLACE FUNCTION layerq_apply_content(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
@@ -37,8 +38,18 @@ BEGIN
         RETURNING t.repository_id, t.content, t.images
     ),
     rt AS (
-        SELECT rc.content, (rc.images > 0)::integer - (rc.images - i.images > 0)::integer AS d
+        SELECT rc.repository_id, rc.content, i.images AS di, (rc.images > 0)::integer - (rc.images - i.images > 0)::integer AS d
         FROM rc JOIN rcin i USING (repository_id, content)
+    ),
+    -- The same per namespace (migration 00023): its repositories' images
+    -- summed, and the repositories holding the content.
+    nc AS (
+        INSERT INTO namespace_contents AS t (registry, namespace, content, images, repositories)
+        SELECT r.registry, layerq_namespace(r.name), rt.content, sum(rt.di)::integer, sum(rt.d)::integer
+        FROM rt JOIN repositories r ON r.id = rt.repository_id
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (registry, namespace, content) DO UPDATE
+        SET images = t.images + excluded.images, repositories = t.repositories + excluded.repositories
     ),
     cu AS (
         INSERT INTO content_usage AS t (content, images, repositories, stored_bytes, saved_bytes)

@@ -23,7 +23,7 @@ top AS (
     ORDER BY CASE WHEN sqlc.arg(sort_by)::text = 'repositories' THEN repositories ELSE images END DESC, images DESC, repositories DESC
     FETCH FIRST (sqlc.arg('limit')::bigint) ROWS WITH TIES
 ),
-enc AS (
+enc AS MATERIALIZED (
     -- A content with one live encoding (content_usage.encodings) has all
     -- its images on that blob; another's images are summed per blob.
     SELECT t.content, b.digest, b.size, b.media_type,
