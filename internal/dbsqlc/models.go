@@ -540,6 +540,7 @@ type NamespaceBlob struct {
 	Namespace string
 	Digest    string
 	Refs      int32
+	ImageRefs int32
 }
 
 type NamespaceContent struct {
@@ -551,13 +552,14 @@ type NamespaceContent struct {
 }
 
 type NamespaceUsage struct {
-	Registry      string
-	Namespace     string
-	Images        int32
-	Manifests     int32
-	LogicalBytes  int64
-	PhysicalBytes int64
-	UniqueBytes   int64
+	Registry        string
+	Namespace       string
+	Images          int32
+	Manifests       int32
+	LogicalBytes    int64
+	PhysicalBytes   int64
+	UniqueBytes     int64
+	SharedManifests int32
 }
 
 type Quarantine struct {

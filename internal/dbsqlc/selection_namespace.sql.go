@@ -20,7 +20,9 @@ one AS (
     FROM sel
     HAVING min(registry) = max(registry) AND min(namespace) = max(namespace)
 )
-SELECT one.registry::text AS registry, one.namespace::text AS namespace
+SELECT one.registry::text AS registry, one.namespace::text AS namespace,
+    coalesce((SELECT u.shared_manifests FROM namespace_usage u WHERE u.registry = one.registry AND u.namespace = one.namespace), 0)::integer
+        AS shared_manifests
 FROM one
 WHERE one.repositories = (SELECT count(*) FROM repositories x WHERE x.registry = one.registry AND layerq_namespace(x.name) = one.namespace)
 `
@@ -31,14 +33,17 @@ type SelectionNamespaceParams struct {
 }
 
 type SelectionNamespaceRow struct {
-	Registry  string
-	Namespace string
+	Registry        string
+	Namespace       string
+	SharedManifests int32
 }
 
 // The registry and namespace whose repositories are exactly those matching
 // repository (a regexp) and registry (” for any): every repository of one
 // namespace, and no other. No row when the selection is not one
-// namespace's. The reports read what the fold keeps per namespace for it.
+// namespace's. The reports read what the fold keeps per namespace for it;
+// shared_manifests: how many manifests are live in two or more of its
+// repositories (a sum over them counts those twice).
 func (q *Queries) SelectionNamespace(ctx context.Context, db DBTX, arg SelectionNamespaceParams) ([]SelectionNamespaceRow, error) {
 	rows, err := db.Query(ctx, selectionNamespace, arg.Repository, arg.Registry)
 	if err != nil {
@@ -48,7 +53,7 @@ func (q *Queries) SelectionNamespace(ctx context.Context, db DBTX, arg Selection
 	var items []SelectionNamespaceRow
 	for rows.Next() {
 		var i SelectionNamespaceRow
-		if err := rows.Scan(&i.Registry, &i.Namespace); err != nil {
+		if err := rows.Scan(&i.Registry, &i.Namespace, &i.SharedManifests); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -53,6 +53,22 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		FROM (SELECT r.registry, split_part(r.name, '/', 1) AS ns, m.kind, m.layers_size + coalesce(m.config_size, 0) AS bytes
 		      FROM live l JOIN repositories r ON r.id = l.repository_id JOIN manifests m ON m.digest = l.manifest_digest) x
 		GROUP BY 1, 2`},
+	// The repositories of each namespace holding each blob, and the live
+	// image manifests using it summed over them.
+	{"blobs per namespace", `
+		SELECT registry, namespace, digest, refs, image_refs FROM namespace_blobs WHERE refs <> 0 OR image_refs <> 0`, naiveContent + `
+		SELECT r.registry, split_part(r.name, '/', 1), c.digest, count(DISTINCT l.repository_id)::integer,
+			(count(*) FILTER (WHERE m.kind = 'image'))::integer
+		FROM live l JOIN content c USING (manifest_digest) JOIN manifests m ON m.digest = l.manifest_digest
+		JOIN repositories r ON r.id = l.repository_id
+		GROUP BY 1, 2, 3`},
+	{"manifests in two repositories per namespace", `
+		SELECT registry, namespace, shared_manifests FROM namespace_usage WHERE shared_manifests <> 0`, `
+		SELECT registry, ns, count(*)::integer FROM (
+			SELECT r.registry, split_part(r.name, '/', 1) AS ns, rm.manifest_digest
+			FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+			WHERE rm.deleted_at IS NULL GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+		GROUP BY 1, 2`},
 	{"storage per registry", `
 		SELECT registry, images, manifests, logical_bytes, physical_bytes FROM storage_registries`, naiveContent + `
 		SELECT r.registry, count(*) FILTER (WHERE m.kind = 'image'), count(*),

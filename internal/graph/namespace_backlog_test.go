@@ -68,7 +68,7 @@ func TestNamespaceBacklog(t *testing.T) {
 	}
 
 	push("library/os", "os1")
-	push("team-a/api", "os1", "api-1")
+	api := push("team-a/api", "os1", "api-1")
 	web := push("team-a/web", "os1", "web-1", "shared")
 	push("team-b/job", "os1", "job-1", "shared")
 	fold()
@@ -94,7 +94,15 @@ func TestNamespaceBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	push("team-c/new", "new-1")
+	// The same image in a second repository of its namespace.
+	if err := store.Ingest(ctx, []image.Observation{obs("team-a/copy", "1", at.Add(time.Minute), api)}); err != nil {
+		t.Fatal(err)
+	}
 	fold()
+	var shared int
+	if err := pool.QueryRow(ctx, `SELECT shared_manifests FROM namespace_usage WHERE registry = 'reg.test' AND namespace = 'team-a'`).Scan(&shared); err != nil || shared != 1 {
+		t.Errorf("team-a has %d manifests in two of its repositories (%v), want 1", shared, err)
+	}
 	want := []string{"[reg.test library 1]", "[reg.test team-a 1]", "[reg.test team-b 2]", "[reg.test team-c 1]"}
 	expect("deleted", want...)
 	checkAggregates(t, pool)

@@ -306,7 +306,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 						return wrap(err, "counting layers not indexed")
 					}
 					if one {
-						kept, err := queries.BloatBacklogNamespace(ctx, db, dbsqlc.BloatBacklogNamespaceParams(ns))
+						kept, err := queries.BloatBacklogNamespace(ctx, db, dbsqlc.BloatBacklogNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
 						layers = dbsqlc.BloatBacklogRow(kept)
 						return wrap(err, "counting layers not indexed")
 					}

@@ -56,7 +56,8 @@ func regexpOrNil(g repoglob.Glob) *string {
 
 // oneNamespace reports the registry and namespace whose repositories are
 // exactly those repository (a regexp) and registry ("" for any) select,
-// if there is one: the fold keeps some figures per namespace.
+// if there is one (and how many manifests are live in two of them): the
+// fold keeps some figures per namespace.
 func oneNamespace(ctx context.Context, db DB, repository, registry string) (dbsqlc.SelectionNamespaceRow, bool, error) {
 	rows, err := queries.SelectionNamespace(ctx, db, dbsqlc.SelectionNamespaceParams{Repository: repository, Registry: registry})
 	if err != nil || len(rows) == 0 {

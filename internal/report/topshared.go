@@ -140,23 +140,21 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 		// (and one namespace's repositories have them summed); else the
 		// matching images are counted afresh.
 		re := opts.Repositories.Regexp()
-		exact := false
-		if !opts.Afresh && (opts.SortBy == SortImages || opts.SortBy == SortRepositories) {
-			var err error
-			if exact, err = queries.TopSharedInExact(ctx, db, re); err != nil {
-				return nil, fmt.Errorf("querying top-shared: %w", err)
-			}
-		}
 		var ns dbsqlc.SelectionNamespaceRow
-		one := false
-		if exact {
+		one, exact := false, false
+		if !opts.Afresh && (opts.SortBy == SortImages || opts.SortBy == SortRepositories) {
 			var err error
 			if ns, one, err = oneNamespace(ctx, db, re, ""); err != nil {
 				return nil, fmt.Errorf("querying top-shared: %w", err)
 			}
+			if one { // the fold counts its manifests in two repositories
+				exact = ns.SharedManifests == 0
+			} else if exact, err = queries.TopSharedInExact(ctx, db, re); err != nil {
+				return nil, fmt.Errorf("querying top-shared: %w", err)
+			}
 		}
 		switch {
-		case one:
+		case one && exact:
 			// One namespace's repositories: its kept sums.
 			in, err := queries.TopSharedNamespace(ctx, db, dbsqlc.TopSharedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace,
 				Limit: int64(opts.Limit), SortBy: opts.SortBy, MinImages: int32(min(opts.MinImages, math.MaxInt32))})

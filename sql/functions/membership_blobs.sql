@@ -1,7 +1,8 @@
 -- The per-blob chain of reference counts (manifest_refs, repository_blobs,
 -- namespace_blobs, registry_blobs, blob_usage) and the storage totals
 -- (repository_usage, namespace_usage, registry_usage). Each level changes
--- only when the level below crosses zero.
+-- only when the level below crosses zero (namespace_blobs' image
+-- references, summed over the namespace's repositories, follow each change).
 
 -- Apply membership changes: manifest p_manifest[i] went live (+1) or dead
 -- (-1) in repository p_repo[i].
@@ -90,14 +91,44 @@ BEGIN
             logical_bytes = t.logical_bytes + excluded.logical_bytes,
             physical_bytes = t.physical_bytes + excluded.physical_bytes
     ),
+    -- The manifests live in two or more of a namespace's repositories
+    -- (00024): each changed manifest's repositories in its namespace
+    -- counted after the change, and before it (less the change).
+    nsm AS (
+        SELECT n.registry, n.namespace,
+            sum((a.after >= 2)::integer - (a.after - n.delta >= 2)::integer)::integer AS shared
+        FROM (SELECT registry, namespace, manifest_digest, sum(delta)::integer AS delta FROM chm GROUP BY 1, 2, 3 HAVING sum(delta) <> 0) n
+        CROSS JOIN LATERAL (
+            SELECT count(*)::integer AS after FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+            WHERE rm.manifest_digest = n.manifest_digest AND rm.deleted_at IS NULL
+              AND r.registry = n.registry AND layerq_namespace(r.name) = n.namespace
+        ) a
+        GROUP BY 1, 2
+    ),
     nu AS (
-        INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes)
-        SELECT registry, namespace, sum(CASE WHEN is_image THEN delta ELSE 0 END)::integer, sum(delta)::integer,
-            sum(delta * bytes)::bigint, 0
-        FROM chm GROUP BY 1, 2 ORDER BY 1, 2
+        INSERT INTO namespace_usage AS t (registry, namespace, images, manifests, logical_bytes, physical_bytes, shared_manifests)
+        SELECT c.registry, c.namespace, c.images, c.manifests, c.logical, 0, coalesce(s.shared, 0)
+        FROM (
+            SELECT registry, namespace, sum(CASE WHEN is_image THEN delta ELSE 0 END)::integer AS images, sum(delta)::integer AS manifests,
+                sum(delta * bytes)::bigint AS logical
+            FROM chm GROUP BY 1, 2
+        ) c
+        LEFT JOIN nsm s USING (registry, namespace)
+        ORDER BY 1, 2
         ON CONFLICT (registry, namespace) DO UPDATE
         SET images = t.images + excluded.images, manifests = t.manifests + excluded.manifests,
-            logical_bytes = t.logical_bytes + excluded.logical_bytes
+            logical_bytes = t.logical_bytes + excluded.logical_bytes, shared_manifests = t.shared_manifests + excluded.shared_manifests
+    ),
+    -- Each namespace's live image references to the blob, summed over its
+    -- repositories (00024); its refs follow below, as holders cross zero.
+    nbi AS (
+        INSERT INTO namespace_blobs AS t (registry, namespace, digest, refs, image_refs)
+        SELECT chm.registry, chm.namespace, c.digest, 0, sum(chm.delta)::integer
+        FROM chm JOIN content c USING (manifest_digest)
+        WHERE chm.is_image
+        GROUP BY 1, 2, 3 HAVING sum(chm.delta) <> 0
+        ORDER BY 1, 2, 3
+        ON CONFLICT (registry, namespace, digest) DO UPDATE SET image_refs = t.image_refs + excluded.image_refs
     ),
     bu AS (
         INSERT INTO blob_usage AS t (digest, size, manifests, repositories)

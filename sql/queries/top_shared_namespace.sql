@@ -3,10 +3,14 @@
 -- (selection_namespace.sql): the namespace's sums are kept
 -- (namespace_contents), so the ranking reads a page of the index of its
 -- sort (images or repositories). Exact when no live manifest is in two of
--- its repositories (top_shared_in_exact.sql), as top_shared_in.sql.
+-- its repositories (selection_namespace.sql's shared_manifests is 0), as
+-- top_shared_in.sql.
 WITH repos AS MATERIALIZED (
     SELECT id, name FROM repositories
     WHERE registry = sqlc.arg(registry)::text AND layerq_namespace(name) = sqlc.arg(namespace)::text
+),
+ordered AS MATERIALIZED (
+    SELECT array_agg(name ORDER BY name) AS names, array_agg(id ORDER BY name) AS ids FROM repos
 ),
 top AS (
     -- The ranking's ties at the cut are kept: stored bytes break them.
@@ -27,11 +31,12 @@ top AS (
 ),
 enc AS MATERIALIZED (
     -- A content with one live encoding (content_usage.encodings) has all
-    -- its images on that blob; another's images are summed per blob.
+    -- its images on that blob; another's, each blob's in the namespace.
     SELECT t.content, b.digest, b.size, b.media_type,
         CASE WHEN NOT EXISTS (SELECT 1 FROM blob_usage u WHERE u.digest = b.digest AND u.manifests > 0) THEN 0
              WHEN (SELECT cu.encodings FROM content_usage cu WHERE cu.content = t.content) <= 1 THEN t.images
-             ELSE (SELECT coalesce(sum(rb.image_refs), 0) FROM repos r JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = b.digest)
+             ELSE (SELECT nb.image_refs FROM namespace_blobs nb
+                   WHERE nb.registry = sqlc.arg(registry)::text AND nb.namespace = sqlc.arg(namespace)::text AND nb.digest = b.digest)
         END::bigint AS images
     FROM top t
     CROSS JOIN LATERAL (SELECT digest, size, media_type FROM blobs WHERE diff_id = t.content
@@ -51,11 +56,12 @@ SELECT r.content, r.images, r.repositories, r.stored_bytes, r.saved_bytes,
     r.digests::text[] AS digests, r.sizes::bigint[] AS sizes, r.media_types::text[] AS media_types,
     r.encoding_images::bigint[] AS encoding_images,
     layerq_first_step(r.digests) AS created_by,
-    -- The first five of its repositories by name holding it, probed per
-    -- repository (a base layer's holders are thousands).
-    ARRAY(SELECT DISTINCT p.name FROM repos p
-          WHERE (SELECT rc.images > 0 FROM repository_contents rc WHERE rc.repository_id = p.id AND rc.content = r.content)
-          ORDER BY 1 LIMIT 5)::text[] AS sample_repositories
+    -- The first five of its repositories by name holding it: the
+    -- repositories walked in name order until five hold it (a base layer
+    -- is held by most; the planner knows the ordinality's order).
+    ARRAY(SELECT ((SELECT names FROM ordered)::text[])[u.i] FROM unnest((SELECT ids FROM ordered)::bigint[]) WITH ORDINALITY AS u(id, i)
+          WHERE (SELECT rc.images > 0 FROM repository_contents rc WHERE rc.repository_id = u.id AND rc.content = r.content)
+          ORDER BY u.i LIMIT 5)::text[] AS sample_repositories
 FROM ranked r
 ORDER BY CASE WHEN sqlc.arg(sort_by)::text = 'repositories' THEN r.repositories ELSE r.images END DESC,
     r.images DESC, r.repositories DESC, r.stored_bytes DESC, r.content
