@@ -71,33 +71,13 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 	}
 	type key struct{ registry, repository, tag string }
 	re := regexpOrNil(opts.Repositories)
-	var rows []dbsqlc.BasesRow
-	pinned := map[key]int64{}
-	err := concurrently(ctx, db,
-		func(ctx context.Context) error {
-			var err error
-			if rows, err = queries.Bases(ctx, db, dbsqlc.BasesParams{Repository: re, Top: int32(min(opts.Dependents, math.MaxInt32))}); err != nil {
-				return fmt.Errorf("querying bases: %w", err)
-			}
-			return nil
-		},
-		func(ctx context.Context) error {
-			rows, err := queries.BasesPinned(ctx, db, re)
-			if err != nil {
-				return fmt.Errorf("querying bytes pinned by stale bases: %w", err)
-			}
-			for _, r := range rows {
-				pinned[key{r.BaseRegistry, r.BaseRepository, value(r.BaseTag)}] = r.PinnedBytes
-			}
-			return nil
-		},
-	)
+	rows, err := queries.Bases(ctx, db, dbsqlc.BasesParams{Repository: re, Top: int32(min(opts.Dependents, math.MaxInt32))})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("querying bases: %w", err)
 	}
 
 	// Builds come first, by base and digest; then each base's dependents,
-	// the most images first.
+	// the most images first; then the bytes each base's stale builds keep.
 	index := map[key]int{}
 	out := &Bases{Bases: []Base{}}
 	for _, r := range rows {
@@ -108,11 +88,15 @@ func LoadBases(ctx context.Context, db DB, opts BasesOptions) (*Bases, error) {
 		case r.What == "build" && !ok:
 			i = len(out.Bases)
 			index[k] = i
-			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, PinnedBytes: pinned[k], Dependents: []BaseDependent{}})
+			out.Bases = append(out.Bases, Base{Registry: k.registry, Repository: k.repository, Tag: k.tag, Dependents: []BaseDependent{}})
 		case !ok:
 			continue // a dependent of no build read (the view read once: none)
 		}
 		b := &out.Bases[i]
+		if r.What == "pinned" {
+			b.PinnedBytes = r.Images
+			continue
+		}
 		if r.What == "dependent" {
 			b.Repositories, b.StaleRepositories = int(r.Repositories), int(r.StaleRepositories)
 			b.Dependents = append(b.Dependents, BaseDependent{Registry: r.Registry, Repository: r.Repository, Images: r.Images, StaleImages: r.StaleImages})

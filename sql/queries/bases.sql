@@ -2,10 +2,13 @@
 -- Base builds in use (view base_builds, read once) and their live
 -- dependents in repositories matching repository (a regexp, NULL for all),
 -- each row saying what it is: a build ('build', with the images built on
--- it) or a base's (registry, repository, tag) dependent repository
+-- it), a base's (registry, repository, tag) dependent repository
 -- ('dependent', with its images on the base's builds and those on stale
 -- ones; the top (0: all) by images, each with the base's count of
--- dependent repositories and of those with stale images).
+-- dependent repositories and of those with stale images), or the bytes
+-- its stale builds keep stored ('pinned', in images: the distinct layer
+-- blobs of its stale builds with a matching dependent that its current
+-- build lacks).
 WITH b AS MATERIALIZED (
     SELECT rb.registry AS base_registry, rb.name AS base_repository, bb.base_tag, bb.base_digest, bb.stale,
         coalesce(bb.current_digest, '') AS current_digest, bb.images
@@ -21,6 +24,21 @@ per_repo AS (
     SELECT base_registry, base_repository, base_tag, repository_id,
         sum(images)::bigint AS images, coalesce(sum(images) FILTER (WHERE stale), 0)::bigint AS stale_images
     FROM d GROUP BY 1, 2, 3, 4
+),
+stale AS (
+    SELECT DISTINCT base_registry, base_repository, base_tag, base_digest, current_digest FROM d WHERE stale
+),
+pinned AS (
+    SELECT p.base_registry, p.base_repository, p.base_tag, sum(bl.size)::bigint AS bytes
+    FROM (
+        SELECT s.base_registry, s.base_repository, s.base_tag, ml.blob_digest
+        FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.base_digest
+        EXCEPT
+        SELECT s.base_registry, s.base_repository, s.base_tag, ml.blob_digest
+        FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.current_digest
+    ) p
+    JOIN blobs bl ON bl.digest = p.blob_digest
+    GROUP BY 1, 2, 3
 ),
 ranked AS (
     SELECT p.base_registry, p.base_repository, p.base_tag, r.registry, r.name, p.images, p.stale_images,
@@ -44,4 +62,7 @@ UNION ALL
 SELECT 'dependent', base_registry, base_repository, base_tag, '', false, '', images, stale_images, registry, name, repositories, stale_repositories, rank
 FROM ranked
 WHERE sqlc.arg(top)::integer = 0 OR rank <= sqlc.arg(top)::integer
+UNION ALL
+SELECT 'pinned', base_registry, base_repository, base_tag, '', false, '', bytes, 0, '', '', 0, 0, 0
+FROM pinned
 ORDER BY 1, 2, 3, 4, 5, 14;
