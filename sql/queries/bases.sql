@@ -10,43 +10,48 @@
 -- blobs of its stale builds with a matching dependent that its current
 -- build lacks).
 WITH b AS MATERIALIZED (
-    SELECT rb.registry AS base_registry, rb.name AS base_repository, bb.base_tag, bb.base_digest, bb.stale,
+    -- Each build numbered (build_id), and its base named once (base_id):
+    -- the rows below carry the numbers, not the names and digests.
+    SELECT row_number() OVER () AS build_id,
+        dense_rank() OVER (ORDER BY rb.registry, rb.name, bb.base_tag) AS base_id,
+        rb.registry AS base_registry, rb.name AS base_repository, bb.base_tag, bb.base_digest, bb.stale,
         coalesce(bb.current_digest, '') AS current_digest, bb.images
     FROM base_builds bb
     JOIN repositories rb ON rb.id = bb.base_repository_id
 ),
 d AS MATERIALIZED (
-    SELECT b.base_registry, b.base_repository, b.base_tag, b.base_digest, b.stale, b.current_digest, dr.repository_id, dr.images
+    SELECT b.build_id, b.base_id, b.stale, dr.repository_id, dr.images
     FROM b JOIN base_repositories dr ON dr.base_digest = b.base_digest AND dr.images > 0
     WHERE dr.repository_id IN (SELECT id FROM repositories WHERE sqlc.narg(repository)::text IS NULL OR name ~ sqlc.narg(repository))
 ),
+names AS (
+    SELECT DISTINCT base_id, base_registry, base_repository, base_tag FROM b
+),
 per_repo AS (
-    SELECT base_registry, base_repository, base_tag, repository_id,
-        sum(images)::bigint AS images, coalesce(sum(images) FILTER (WHERE stale), 0)::bigint AS stale_images
-    FROM d GROUP BY 1, 2, 3, 4
-),
-stale AS (
-    SELECT DISTINCT base_registry, base_repository, base_tag, base_digest, current_digest FROM d WHERE stale
-),
-pinned AS (
-    SELECT p.base_registry, p.base_repository, p.base_tag, sum(bl.size)::bigint AS bytes
-    FROM (
-        SELECT s.base_registry, s.base_repository, s.base_tag, ml.blob_digest
-        FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.base_digest
-        EXCEPT
-        SELECT s.base_registry, s.base_repository, s.base_tag, ml.blob_digest
-        FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.current_digest
-    ) p
-    JOIN blobs bl ON bl.digest = p.blob_digest
-    GROUP BY 1, 2, 3
+    SELECT base_id, repository_id, sum(images)::bigint AS images, coalesce(sum(images) FILTER (WHERE stale), 0)::bigint AS stale_images
+    FROM d GROUP BY 1, 2
 ),
 ranked AS (
-    SELECT p.base_registry, p.base_repository, p.base_tag, r.registry, r.name, p.images, p.stale_images,
+    SELECT p.base_id, r.registry, r.name, p.images, p.stale_images,
         row_number() OVER w AS rank,
         count(*) OVER k AS repositories, count(*) FILTER (WHERE p.stale_images > 0) OVER k AS stale_repositories
     FROM per_repo p JOIN repositories r ON r.id = p.repository_id
-    WINDOW k AS (PARTITION BY p.base_registry, p.base_repository, p.base_tag),
+    WINDOW k AS (PARTITION BY p.base_id),
         w AS (k ORDER BY p.images DESC, r.name, r.registry)
+),
+stale AS (
+    SELECT base_id, base_digest, current_digest FROM b
+    WHERE stale AND build_id IN (SELECT build_id FROM d)
+),
+pinned AS (
+    SELECT p.base_id, sum(bl.size)::bigint AS bytes
+    FROM (
+        SELECT s.base_id, ml.blob_digest FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.base_digest
+        EXCEPT
+        SELECT s.base_id, ml.blob_digest FROM stale s JOIN manifest_layers ml ON ml.manifest_digest = s.current_digest
+    ) p
+    JOIN blobs bl ON bl.digest = p.blob_digest
+    GROUP BY 1
 )
 -- Every repository: the view's own counts per build; a filter: the
 -- matching dependents' (one branch runs).
@@ -55,14 +60,16 @@ SELECT 'build' AS what, base_registry, base_repository, base_tag, base_digest, s
     0::bigint AS rank
 FROM b WHERE sqlc.narg(repository)::text IS NULL
 UNION ALL
-SELECT 'build', base_registry, base_repository, base_tag, base_digest, stale, current_digest, sum(images)::bigint, 0, '', '', 0, 0, 0
-FROM d WHERE sqlc.narg(repository)::text IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7
+SELECT 'build', b.base_registry, b.base_repository, b.base_tag, b.base_digest, b.stale, b.current_digest, sum(d.images)::bigint, 0, '', '', 0, 0, 0
+FROM d JOIN b USING (build_id)
+WHERE sqlc.narg(repository)::text IS NOT NULL
+GROUP BY b.build_id, b.base_registry, b.base_repository, b.base_tag, b.base_digest, b.stale, b.current_digest
 UNION ALL
-SELECT 'dependent', base_registry, base_repository, base_tag, '', false, '', images, stale_images, registry, name, repositories, stale_repositories, rank
-FROM ranked
-WHERE sqlc.arg(top)::integer = 0 OR rank <= sqlc.arg(top)::integer
+SELECT 'dependent', n.base_registry, n.base_repository, n.base_tag, '', false, '', r.images, r.stale_images, r.registry, r.name,
+    r.repositories, r.stale_repositories, r.rank
+FROM ranked r JOIN names n USING (base_id)
+WHERE sqlc.arg(top)::integer = 0 OR r.rank <= sqlc.arg(top)::integer
 UNION ALL
-SELECT 'pinned', base_registry, base_repository, base_tag, '', false, '', bytes, 0, '', '', 0, 0, 0
-FROM pinned
+SELECT 'pinned', n.base_registry, n.base_repository, n.base_tag, '', false, '', p.bytes, 0, '', '', 0, 0, 0
+FROM pinned p JOIN names n USING (base_id)
 ORDER BY 1, 2, 3, 4, 5, 14;
