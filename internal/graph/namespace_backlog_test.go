@@ -2,23 +2,18 @@ package graph_test
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for goose
-	"github.com/pressly/goose/v3"
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
-	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 // namespaceBacklogVersion is the migration that keeps the layers each
@@ -108,20 +103,7 @@ func TestNamespaceBacklog(t *testing.T) {
 	checkAggregates(t, pool)
 
 	// Down and up again: the migration counts the graph as the fold left it.
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	migrations, err := fs.Sub(sqlfiles.Migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithTableName("layerq_schema_migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, namespaceBacklogVersion-1); err != nil {
+	if err := migrate.DownTo(ctx, url, namespaceBacklogVersion-1); err != nil {
 		t.Fatal(err)
 	}
 	var exists bool

@@ -165,6 +165,26 @@ func RunTo(ctx context.Context, databaseURL string, version int64) error {
 	return nil
 }
 
+// DownTo rolls the applied migrations back to version (each one's Down
+// section, the latest first), for tests that migrate down and up again. It
+// leaves the functions as the Down sections define them: Run brings them up
+// to date.
+func DownTo(ctx context.Context, databaseURL string, version int64) error {
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
+	}
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.DownTo(ctx, version); err != nil {
+		return fmt.Errorf("migrating down to version %d: %w", version, err)
+	}
+	return nil
+}
+
 // Pending reports whether the database at databaseURL lacks migrations this
 // binary carries.
 func Pending(ctx context.Context, databaseURL string) (bool, error) {

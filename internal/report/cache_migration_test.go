@@ -2,19 +2,14 @@ package report_test
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for goose
-	"github.com/pressly/goose/v3"
 
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 	"github.com/layerq/layerq/internal/testenv/registrytest"
-	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 // cachePlatformsVersion is the migration that files builds under their
@@ -83,25 +78,12 @@ func TestCacheMigrationRebuildsStreams(t *testing.T) {
 	check("after the migration")
 
 	// Down, a push folded by the functions as they were, Up again.
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	migrations, err := fs.Sub(sqlfiles.Migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithTableName("layerq_schema_migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, cachePlatformsVersion-1); err != nil {
+	if err := migrate.DownTo(ctx, url, cachePlatformsVersion-1); err != nil {
 		t.Fatal(err)
 	}
 	c.reg.PushImage(t, "team-d/other:1", m.amd1)
 	c.rescan(t)
-	if _, err := p.UpTo(ctx, cachePlatformsVersion); err != nil {
+	if err := migrate.RunTo(ctx, url, cachePlatformsVersion); err != nil {
 		t.Fatal(err)
 	}
 	check("down and up again")
