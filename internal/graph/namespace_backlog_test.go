@@ -116,3 +116,50 @@ func TestNamespaceBacklog(t *testing.T) {
 	expect("migrated down and up", want...)
 	checkAggregates(t, pool)
 }
+
+// Migrations that run in one go leave the fold a stub until the last has
+// run, so changes committed meanwhile wait in the queue: what a migration
+// counts must be the graph as the fold left it, or the fold counts those
+// changes twice. A manifest in two repositories of a namespace, deleted
+// from one while the migrations run, and a push.
+func TestNamespaceSharingMigrationWithQueuedChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := graph.New(pool)
+	m := imageOf("shared", "os1", "app")
+	for _, repo := range []string{"team-a/api", "team-a/web"} {
+		if err := store.Ingest(ctx, []image.Observation{obs(repo, "1", t0, m)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.DownTo(ctx, url, namespaceBacklogVersion-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-a/web", m.Digest, t0.Add(time.Minute), "test", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	// And a push, which every per-namespace count takes in.
+	if err := store.Ingest(ctx, []image.Observation{obs("team-a/job", "1", t0.Add(2*time.Minute), imageOf("job", "os1", "job"))}); err != nil {
+		t.Fatal(err)
+	}
+	var queued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM aggregate_queue WHERE delta IS NOT NULL`).Scan(&queued); err != nil || queued == 0 {
+		t.Fatalf("%d membership changes queued (%v), want the delete", queued, err)
+	}
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	checkAggregates(t, pool)
+}
