@@ -553,10 +553,13 @@ func TestSocketPathTooLong(t *testing.T) {
 // A primary whose commits wait for its standby, and the standby: a row
 // committed on the primary is on the standby; the primary killed, the
 // standby promoted takes writes and holds every committed row; a URL
-// naming both, read-write, reaches whichever is the primary.
+// naming both, read-write, reaches whichever is the primary. Commits wait
+// until the standby has applied them (remote_apply: with on, a commit
+// returns once the standby has flushed it, which it may not have replayed
+// when the test reads it there).
 func TestStandbyPromotion(t *testing.T) {
 	ctx := testContext(t)
-	primary := start(t, ctx, Options{Dir: clusterDir(t), Database: "layerq", ListenTCP: true, Settings: []string{"synchronous_commit=on"}})
+	primary := start(t, ctx, Options{Dir: clusterDir(t), Database: "layerq", ListenTCP: true, Settings: []string{"synchronous_commit=remote_apply"}})
 	standby := start(t, ctx, Options{Dir: clusterDir(t), ListenTCP: true, StandbyOf: primary})
 	// Commits wait for the standby from now on (set once it is there: a
 	// primary waiting for a standby that is not up yet takes no commit).
@@ -566,6 +569,14 @@ func TestStandbyPromotion(t *testing.T) {
 	}
 	if _, err := pconn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
 		t.Fatal(err)
+	}
+	// The setting takes effect when the primary has reloaded and the
+	// standby reports in: until then a commit does not wait.
+	for deadline := time.Now().Add(30 * time.Second); queryString(t, ctx, pconn, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication") != "sync"; {
+		if time.Now().After(deadline) {
+			t.Fatal("the standby is not streaming synchronously after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	pconn.Close(ctx)
 	both := fmt.Sprintf("postgres://%s@127.0.0.1:%d,127.0.0.1:%d/layerq?sslmode=disable&target_session_attrs=read-write", SuperUser, primary.Port(), standby.Port())
