@@ -12,3 +12,10 @@ func LayerEntries(ctx context.Context, db DB, blobs []string) (map[string][]laye
 	err := c.load(ctx, blobs)
 	return c.entries, err
 }
+
+// OneNamespace says which registry and namespace a repository glob's
+// repositories are exactly, if any, and the manifests in two of them.
+func OneNamespace(ctx context.Context, db DB, glob, registry string) (reg, namespace string, shared int32, ok bool, err error) {
+	ns, ok, err := oneNamespace(ctx, db, glob, registry)
+	return ns.Registry, ns.Namespace, ns.SharedManifests, ok, err
+}
