@@ -10,12 +10,10 @@ import (
 )
 
 const topSharedNamespace = `-- name: TopSharedNamespace :many
-WITH repos AS MATERIALIZED (
-    SELECT id, name FROM repositories
+WITH ordered AS MATERIALIZED (
+    -- The namespace's repositories, in name order.
+    SELECT array_agg(name ORDER BY name) AS names, array_agg(id ORDER BY name) AS ids FROM repositories
     WHERE registry = $3::text AND layerq_namespace(name) = $4::text
-),
-ordered AS MATERIALIZED (
-    SELECT array_agg(name ORDER BY name) AS names, array_agg(id ORDER BY name) AS ids FROM repos
 ),
 top AS (
     -- The ranking's ties at the cut are kept: stored bytes break them.

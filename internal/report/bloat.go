@@ -28,9 +28,8 @@ var qBloatLayers = sqlfiles.Statement("bloat_layers")
 
 // qLayerFilesOf is run through pgx as it is: its rows go straight to
 // their places in each layer's slice of entries, made once at the layer's
-// size. (sqlc
-// collects every row in one slice first: growing it, and the layers'
-// slices after it, took a third of the diff of two images of 1 GB.)
+// size. (sqlc collects every row in one slice first: growing it, and the
+// layers' slices after it, took a third of the diff of two images of 1 GB.)
 var qLayerFilesOf = sqlfiles.Statement("layer_files_of")
 
 // BloatOptions select what the bloat report looks at.

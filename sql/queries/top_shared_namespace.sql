@@ -5,12 +5,10 @@
 -- sort (images or repositories). Exact when no live manifest is in two of
 -- its repositories (selection_namespace.sql's shared_manifests is 0), as
 -- top_shared_in.sql.
-WITH repos AS MATERIALIZED (
-    SELECT id, name FROM repositories
+WITH ordered AS MATERIALIZED (
+    -- The namespace's repositories, in name order.
+    SELECT array_agg(name ORDER BY name) AS names, array_agg(id ORDER BY name) AS ids FROM repositories
     WHERE registry = sqlc.arg(registry)::text AND layerq_namespace(name) = sqlc.arg(namespace)::text
-),
-ordered AS MATERIALIZED (
-    SELECT array_agg(name ORDER BY name) AS names, array_agg(id ORDER BY name) AS ids FROM repos
 ),
 top AS (
     -- The ranking's ties at the cut are kept: stored bytes break them.
