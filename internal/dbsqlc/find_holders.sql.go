@@ -10,37 +10,91 @@ import (
 )
 
 const findHolders = `-- name: FindHolders :many
-SELECT r.id AS repository_id, r.registry, r.name AS repository, m.digest, ml.position, ml.blob_digest,
-    coalesce(ml.created_by, '')::text AS created_by
-FROM manifest_layers ml
-JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
-JOIN repository_manifests rm ON rm.manifest_digest = m.digest AND rm.deleted_at IS NULL
-JOIN repositories r ON r.id = rm.repository_id
-WHERE ml.blob_digest = ANY ($1::text[])
-  AND ($2::text IS NULL OR r.name ~ $2::text)
-ORDER BY r.registry, r.name, m.digest, ml.position
+WITH h AS MATERIALIZED (
+    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.size
+    FROM (
+        SELECT lf.blob_digest, lf.path, lf.size
+        FROM layer_files lf
+        WHERE $1::text IS NOT NULL AND lf.type = 1
+          AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE $1::text
+          AND ($2::text IS NULL OR lf.path ~ $2::text)
+        UNION ALL
+        SELECT lf.blob_digest, lf.path, lf.size
+        FROM layer_files lf
+        WHERE $3::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = $3::bytea
+        UNION ALL
+        SELECT l, NULL, NULL FROM unnest($4::text[]) AS l
+    ) f
+    JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
+    JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    WHERE $5::text IS NULL OR r.name ~ $5::text
+),
+t AS (
+    SELECT (SELECT count(*) FROM h) AS matches,
+        (SELECT count(*) FROM (SELECT DISTINCT repository_id, manifest_digest FROM h) i) AS images,
+        (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
+),
+p AS (
+    SELECT h.repository_id, h.registry, h.name, h.manifest_digest, h.position, h.blob_digest, h.path, h.size FROM h
+    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path
+    LIMIT CASE WHEN $6::integer = 0 THEN NULL ELSE $6::integer END
+)
+SELECT t.matches, t.images, t.repositories,
+    p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
+    p.path, p.size, coalesce(ml.created_by, '')::text AS created_by
+FROM t
+LEFT JOIN p ON true
+LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
+ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path
 `
 
 type FindHoldersParams struct {
-	Blobs      []string
+	NameLike   *string
+	PathRe     *string
+	Content    []byte
+	Layers     []string
 	Repository *string
+	PageSize   int32
 }
 
 type FindHoldersRow struct {
-	RepositoryID int64
-	Registry     string
-	Repository   string
-	Digest       string
-	Position     int32
-	BlobDigest   string
+	Matches      int64
+	Images       int64
+	Repositories int64
+	RepositoryID *int64
+	Registry     *string
+	Repository   *string
+	Digest       *string
+	Position     *int32
+	BlobDigest   *string
+	Path         *string
+	Size         *int64
 	CreatedBy    string
 }
 
-// The live images (in repositories matching repository, a regexp; NULL for
-// all) whose layers include blobs, with each such layer's position and
-// step, by repository, image and position.
+// What find looks for, by the one search given: the layer blobs layers;
+// or the regular files whose base name is like name_like (a LIKE pattern,
+// read from the name index; '%' for any) and whose path matches path_re
+// (NULL: any); or those with content digest content. Then the live images
+// (in repositories matching repository, a regexp; NULL for all) whose
+// layers hold them: on every row the totals (matches: each holding
+// layer's files, or 1 for a layer; images; repositories), and the first
+// page_size (0: all) matches by repository, image, position and path,
+// with the layer's step. When no image holds one, one row: the totals, 0,
+// and the match's columns NULL.
+// A popular file name is in 100,000s of layers: they are counted here,
+// and only the page leaves the server.
 func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParams) ([]FindHoldersRow, error) {
-	rows, err := db.Query(ctx, findHolders, arg.Blobs, arg.Repository)
+	rows, err := db.Query(ctx, findHolders,
+		arg.NameLike,
+		arg.PathRe,
+		arg.Content,
+		arg.Layers,
+		arg.Repository,
+		arg.PageSize,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -49,12 +103,17 @@ func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParam
 	for rows.Next() {
 		var i FindHoldersRow
 		if err := rows.Scan(
+			&i.Matches,
+			&i.Images,
+			&i.Repositories,
 			&i.RepositoryID,
 			&i.Registry,
 			&i.Repository,
 			&i.Digest,
 			&i.Position,
 			&i.BlobDigest,
+			&i.Path,
+			&i.Size,
 			&i.CreatedBy,
 		); err != nil {
 			return nil, err
@@ -115,4 +174,17 @@ func (q *Queries) FindImageNames(ctx context.Context, db DBTX, keys []string) ([
 		return nil, err
 	}
 	return items, nil
+}
+
+const findMemory = `-- name: FindMemory :exec
+SELECT set_config('work_mem', '64MB', true)
+`
+
+// Gives the transaction's sorts, hashes and bitmaps of heap pages 64 MB
+// each (Postgres's default is 4 MB): the files of a name held by 100,000s
+// of layers overflow 4 MB, and the bitmap of their pages then turns lossy
+// and rereads every row of each page.
+func (q *Queries) FindMemory(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, findMemory)
+	return err
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/overlay"
@@ -72,17 +74,30 @@ type FindMatch struct {
 	repositoryID int64
 }
 
-// fileHit is a file a layer holds.
-type fileHit struct {
-	path string
-	size int64
+// LoadFind runs the find report, in one transaction with the memory a
+// popular name's files need (FindMemory) when db can begin one.
+func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
+	b, ok := db.(interface {
+		Begin(context.Context) (pgx.Tx, error)
+	})
+	if !ok {
+		return loadFind(ctx, db, opts)
+	}
+	var out *Find
+	err := pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error {
+		if err := queries.FindMemory(ctx, tx); err != nil {
+			return fmt.Errorf("setting the search's memory: %w", err)
+		}
+		var err error
+		out, err = loadFind(ctx, tx, opts)
+		return err
+	})
+	return out, err
 }
 
-// LoadFind runs the find report.
-func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
+func loadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	out := &Find{Found: []FindMatch{}}
-	byBlob := map[string][]fileHit{} // layer blob -> matching files (none for a layer search)
-	var blobs []string
+	search := dbsqlc.FindHoldersParams{Repository: regexpOrNil(opts.Repositories), PageSize: int32(opts.Limit)}
 	switch {
 	case opts.Layer != "":
 		out.Query = "layer " + opts.Layer
@@ -94,17 +109,14 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 			return nil, refErrorf(ErrNotFound, "no layer has digest or diff_id %s: give a layer's blob digest or diff_id in full (sha256: and 64 hex digits), as `layerq image -o wide` prints them", opts.Layer)
 		}
 		for _, r := range rows {
-			blobs = append(blobs, r.Digest)
+			search.Layers = append(search.Layers, r.Digest)
 		}
 	case opts.Path != "":
 		out.Query = "path " + opts.Path
 		like, re := pathPattern(opts.Path)
-		rows, err := queries.FindFilesByName(ctx, db, dbsqlc.FindFilesByNameParams{NameLike: like, PathRe: re})
-		if err != nil {
-			return nil, fmt.Errorf("looking up files %s: %w", opts.Path, err)
-		}
-		for _, r := range rows {
-			blobs = addHit(byBlob, blobs, r.BlobDigest, fileHit{r.Path, r.Size})
+		search.NameLike = &like
+		if re != "" {
+			search.PathRe = &re
 		}
 	case opts.SameAs != nil:
 		out.Query = fmt.Sprintf("the content of %s:%s", opts.SameAs, opts.SamePath)
@@ -112,13 +124,7 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows, err := queries.FindFilesByContent(ctx, db, digest)
-		if err != nil {
-			return nil, fmt.Errorf("looking up files with that content: %w", err)
-		}
-		for _, r := range rows {
-			blobs = addHit(byBlob, blobs, r.BlobDigest, fileHit{r.Path, r.Size})
-		}
+		search.Content = digest
 	default:
 		return nil, errors.New("find needs one of --layer, --path or --same-as")
 	}
@@ -129,41 +135,26 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 		}
 		out.Unindexed = n.Unindexed
 	}
-	if len(blobs) == 0 {
-		return out, nil
-	}
-	holders, err := queries.FindHolders(ctx, db, dbsqlc.FindHoldersParams{Blobs: blobs, Repository: regexpOrNil(opts.Repositories)})
+	rows, err := queries.FindHolders(ctx, db, search)
 	if err != nil {
-		return nil, fmt.Errorf("looking up the images holding them: %w", err)
+		return nil, fmt.Errorf("looking up the images holding it: %w", err)
 	}
-	images, repos := map[string]bool{}, map[string]bool{}
 	var keys []string // the listed images, as "REPOSITORY_ID DIGEST"
-	for _, h := range holders {
-		m := FindMatch{Registry: h.Registry, Repository: h.Repository, Digest: h.Digest,
-			Position: int(h.Position), Layer: h.BlobDigest, CreatedBy: h.CreatedBy, repositoryID: h.RepositoryID}
-		if k := fmt.Sprint(h.RepositoryID, " ", h.Digest); opts.Limit == 0 || len(out.Found) < opts.Limit {
-			if len(keys) == 0 || keys[len(keys)-1] != k {
-				keys = append(keys, k)
-			}
-		}
-		images[h.Digest+" "+h.Registry+"/"+h.Repository] = true
-		repos[h.Registry+"/"+h.Repository] = true
-		if hits, ok := byBlob[h.BlobDigest]; ok {
-			for _, f := range hits {
-				m.Path, m.Size = f.path, f.size
-				out.Matches++
-				if opts.Limit == 0 || len(out.Found) < opts.Limit {
-					out.Found = append(out.Found, m)
-				}
-			}
+	for _, h := range rows {
+		out.Matches, out.Images, out.Repositories = int(h.Matches), int(h.Images), int(h.Repositories)
+		if h.Digest == nil {
 			continue
 		}
-		out.Matches++
-		if opts.Limit == 0 || len(out.Found) < opts.Limit {
-			out.Found = append(out.Found, m)
+		m := FindMatch{Registry: *h.Registry, Repository: *h.Repository, Digest: *h.Digest,
+			Position: int(*h.Position), Layer: *h.BlobDigest, CreatedBy: h.CreatedBy, repositoryID: *h.RepositoryID}
+		if h.Path != nil {
+			m.Path, m.Size = *h.Path, *h.Size
 		}
+		if k := fmt.Sprint(m.repositoryID, " ", m.Digest); len(keys) == 0 || keys[len(keys)-1] != k {
+			keys = append(keys, k)
+		}
+		out.Found = append(out.Found, m)
 	}
-	out.Images, out.Repositories = len(images), len(repos)
 	if len(keys) > 0 {
 		names, err := queries.FindImageNames(ctx, db, keys)
 		if err != nil {
@@ -182,7 +173,7 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 			}
 		}
 	}
-	if len(byBlob) > 0 {
+	if opts.Layer == "" && len(out.Found) > 0 {
 		if err := markVisible(ctx, db, out.Found); err != nil {
 			return nil, err
 		}
@@ -190,32 +181,31 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	return out, nil
 }
 
-func addHit(byBlob map[string][]fileHit, blobs []string, blob string, h fileHit) []string {
-	if _, ok := byBlob[blob]; !ok {
-		blobs = append(blobs, blob)
-	}
-	byBlob[blob] = append(byBlob[blob], h)
-	return blobs
-}
-
 // pathPattern is a path glob as the name index and a regexp read it: a
-// LIKE pattern over the file's name (its literal start, then %), and the
-// whole path's regexp. A glob without "/" is a name at any depth; a
-// leading "/" is dropped (layer paths are relative); a leading "**/" also
-// matches at the top.
+// LIKE pattern over the file's name, and the whole path's regexp. A glob
+// without "/" is a name at any depth; a leading "/" is dropped (layer
+// paths are relative); a leading "**/" also matches at the top. When the
+// glob is a name at any depth, the LIKE pattern says all and re is "": the
+// planner then estimates the files from the index's statistics alone (a
+// regexp's guess is 100 times too few for a popular name, and the images
+// holding them are then looked up one by one).
 func pathPattern(glob string) (like, re string) {
 	glob = strings.TrimPrefix(glob, "/")
 	if !strings.Contains(glob, "/") {
 		glob = "**/" + glob
 	}
 	name := glob[strings.LastIndexByte(glob, '/')+1:]
+	escape := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+	if rest, ok := strings.CutPrefix(glob, "**/"); ok && rest == name && !strings.Contains(name, "**") {
+		return strings.NewReplacer("*", "%", "?", "_").Replace(escape.Replace(name)), ""
+	}
 	literal := name
 	if i := strings.IndexAny(name, "*?"); i >= 0 {
 		literal = name[:i]
 	}
-	like = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(literal) + "%"
+	like = escape.Replace(literal) + "%"
 	if literal == name {
-		like = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(literal)
+		like = escape.Replace(literal)
 	}
 	if rest, ok := strings.CutPrefix(glob, "**/"); ok {
 		return like, "^(.*/)?" + strings.TrimPrefix(repoglob.Compile(rest).Regexp(), "^")

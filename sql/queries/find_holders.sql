@@ -1,16 +1,54 @@
 -- name: FindHolders :many
--- The live images (in repositories matching repository, a regexp; NULL for
--- all) whose layers include blobs, with each such layer's position and
--- step, by repository, image and position.
-SELECT r.id AS repository_id, r.registry, r.name AS repository, m.digest, ml.position, ml.blob_digest,
-    coalesce(ml.created_by, '')::text AS created_by
-FROM manifest_layers ml
-JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
-JOIN repository_manifests rm ON rm.manifest_digest = m.digest AND rm.deleted_at IS NULL
-JOIN repositories r ON r.id = rm.repository_id
-WHERE ml.blob_digest = ANY (sqlc.arg(blobs)::text[])
-  AND (sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text)
-ORDER BY r.registry, r.name, m.digest, ml.position;
+-- What find looks for, by the one search given: the layer blobs layers;
+-- or the regular files whose base name is like name_like (a LIKE pattern,
+-- read from the name index; '%' for any) and whose path matches path_re
+-- (NULL: any); or those with content digest content. Then the live images
+-- (in repositories matching repository, a regexp; NULL for all) whose
+-- layers hold them: on every row the totals (matches: each holding
+-- layer's files, or 1 for a layer; images; repositories), and the first
+-- page_size (0: all) matches by repository, image, position and path,
+-- with the layer's step. When no image holds one, one row: the totals, 0,
+-- and the match's columns NULL.
+-- A popular file name is in 100,000s of layers: they are counted here,
+-- and only the page leaves the server.
+WITH h AS MATERIALIZED (
+    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.size
+    FROM (
+        SELECT lf.blob_digest, lf.path, lf.size
+        FROM layer_files lf
+        WHERE sqlc.narg(name_like)::text IS NOT NULL AND lf.type = 1
+          AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE sqlc.narg(name_like)::text
+          AND (sqlc.narg(path_re)::text IS NULL OR lf.path ~ sqlc.narg(path_re)::text)
+        UNION ALL
+        SELECT lf.blob_digest, lf.path, lf.size
+        FROM layer_files lf
+        WHERE sqlc.narg(content)::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = sqlc.narg(content)::bytea
+        UNION ALL
+        SELECT l, NULL, NULL FROM unnest(sqlc.narg(layers)::text[]) AS l
+    ) f
+    JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
+    JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
+    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
+    JOIN repositories r ON r.id = rm.repository_id
+    WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text
+),
+t AS (
+    SELECT (SELECT count(*) FROM h) AS matches,
+        (SELECT count(*) FROM (SELECT DISTINCT repository_id, manifest_digest FROM h) i) AS images,
+        (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
+),
+p AS (
+    SELECT h.* FROM h
+    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path
+    LIMIT CASE WHEN sqlc.arg(page_size)::integer = 0 THEN NULL ELSE sqlc.arg(page_size)::integer END
+)
+SELECT t.matches, t.images, t.repositories,
+    p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
+    p.path, p.size, coalesce(ml.created_by, '')::text AS created_by
+FROM t
+LEFT JOIN p ON true
+LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
+ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path;
 
 -- name: FindImageNames :many
 -- For each image of a repository, given as keys "REPOSITORY_ID DIGEST": the platform
@@ -28,3 +66,10 @@ SELECT u.repository_id::bigint AS repository_id, u.digest::text AS digest,
 FROM (SELECT split_part(k, ' ', 1)::bigint AS repository_id, split_part(k, ' ', 2) AS digest
       FROM unnest(sqlc.arg(keys)::text[]) AS k) u
 JOIN manifests m ON m.digest = u.digest;
+
+-- name: FindMemory :exec
+-- Gives the transaction's sorts, hashes and bitmaps of heap pages 64 MB
+-- each (Postgres's default is 4 MB): the files of a name held by 100,000s
+-- of layers overflow 4 MB, and the bitmap of their pages then turns lossy
+-- and rereads every row of each page.
+SELECT set_config('work_mem', '64MB', true);
