@@ -74,13 +74,14 @@ type FindMatch struct {
 	repositoryID int64
 }
 
-// LoadFind runs the find report, in one transaction with the memory a
-// popular name's files need (FindMemory) when db can begin one.
+// LoadFind runs the find report. A file search runs in one transaction
+// with the memory a popular name's files need (FindMemory), when db can
+// begin one.
 func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	b, ok := db.(interface {
 		Begin(context.Context) (pgx.Tx, error)
 	})
-	if !ok {
+	if !ok || opts.Layer != "" {
 		return loadFind(ctx, db, opts)
 	}
 	var out *Find
@@ -184,16 +185,16 @@ func loadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 // pathPattern is a path glob as the name index and a regexp read it: a
 // LIKE pattern over the file's name, and the whole path's regexp. A glob
 // without "/" is a name at any depth; a leading "/" is dropped (layer
-// paths are relative); a leading "**/" also matches at the top. When the
-// glob is a name at any depth, the LIKE pattern says all and re is "": the
-// planner then estimates the files from the index's statistics alone (a
-// regexp's guess is 100 times too few for a popular name, and the images
-// holding them are then looked up one by one).
+// paths are relative: "/a" is the top's a); a leading "**/" also matches
+// at the top. When the glob is a name at any depth, the LIKE pattern says
+// all and re is "": the planner then estimates the files from the index's
+// statistics alone (a regexp's guess is 100 times too few for a popular
+// name, and the images holding them are then looked up one by one).
 func pathPattern(glob string) (like, re string) {
-	glob = strings.TrimPrefix(glob, "/")
 	if !strings.Contains(glob, "/") {
 		glob = "**/" + glob
 	}
+	glob = strings.TrimPrefix(glob, "/")
 	name := glob[strings.LastIndexByte(glob, '/')+1:]
 	escape := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 	if rest, ok := strings.CutPrefix(glob, "**/"); ok && rest == name && !strings.Contains(name, "**") {

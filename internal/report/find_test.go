@@ -1,15 +1,20 @@
 package report_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/sample"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+	"github.com/layerq/layerq/internal/testenv/registrytest"
 )
 
 // find on the bloat corpus, whose steps are known: /usr/bin/tool is the
@@ -87,8 +92,25 @@ func TestFind(t *testing.T) {
 	check("--path usr/bin/tool --repo team/**", team, 8, 5, 4, slices.DeleteFunc(slices.Clone(tool), func(s string) bool {
 		return strings.HasPrefix(s, "lib/") || strings.HasPrefix(s, "zstd/")
 	}))
-	if l := load(report.FindOptions{Path: "usr/bin/tool", Limit: 3}); len(l.Found) != 3 || l.Matches != 10 || l.Images != 7 {
-		t.Errorf("--limit 3: %d listed, %d matches, %d images", len(l.Found), l.Matches, l.Images)
+	// The page is the first matches by registry, repository, image,
+	// position and path, at any size.
+	key := func(m report.FindMatch) string { return fmt.Sprint(m.Repository, " ", m.Digest, " ", m.Position, " ", m.Path) }
+	for _, glob := range []string{"usr/bin/tool", "var/lib/apt/lists/*"} {
+		all := load(report.FindOptions{Path: glob}).Found
+		slices.SortFunc(all, func(a, b report.FindMatch) int {
+			return cmp.Or(cmp.Compare(a.Registry, b.Registry), cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Digest, b.Digest),
+				cmp.Compare(a.Position, b.Position), cmp.Compare(a.Path, b.Path))
+		})
+		for limit := 1; limit < len(all); limit++ {
+			l := load(report.FindOptions{Path: glob, Limit: limit})
+			if got, want := slices.Collect(mapSeq(l.Found, key)), slices.Collect(mapSeq(all[:limit], key)); !slices.Equal(got, want) || l.Matches != len(all) {
+				t.Errorf("--path %s --limit %d: %d matches, listed\n%s\nwant %d, listed\n%s", glob, limit, l.Matches,
+					strings.Join(got, "\n"), len(all), strings.Join(want, "\n"))
+			}
+		}
+	}
+	if l := load(report.FindOptions{Path: "usr/bin/tool", Limit: 3}); l.Matches != 10 || l.Images != 7 || l.Repositories != 6 {
+		t.Errorf("--limit 3: %d matches, %d images, %d repositories; want 10, 7, 6", l.Matches, l.Images, l.Repositories)
 	}
 	// The apt lists, removed by a later layer.
 	var lists []string
@@ -124,5 +146,59 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := report.ParseLayer("abc"); err == nil || err.Error() != `--layer "abc": give a layer's blob digest or diff_id in full, sha256: and 64 hex digits` {
 		t.Errorf("ParseLayer(abc) = %v", err)
+	}
+}
+
+// mapSeq yields f of each of s.
+func mapSeq[T, U any](s []T, f func(T) U) iter.Seq[U] {
+	return func(yield func(U) bool) {
+		for _, v := range s {
+			if !yield(f(v)) {
+				return
+			}
+		}
+	}
+}
+
+// A name glob reads the name index by a LIKE pattern alone: LIKE's own
+// wildcards and escape in file names are literal, ? is one character and
+// * any run of them, and a glob with a directory still matches the path.
+func TestFindNames(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewPool(t)
+	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar"}
+	var files []sample.File
+	for _, n := range names {
+		files = append(files, file(n, 10))
+	}
+	reg.PushImage(t, "team/names:1", mustBuild(t, sample.Spec{Steps: []sample.Step{{CreatedBy: "COPY . / # buildkit", Files: files}}}))
+	if sum := scanLayers(t, pool, reg); sum.Indexed != 1 {
+		t.Fatalf("indexing: %+v", sum)
+	}
+	for _, c := range []struct {
+		glob string
+		want []string
+	}{
+		{"a_b", []string{"a_b", "sub/a_b"}},
+		{"a%b", []string{"a%b"}},
+		{`a\b`, []string{`a\b`}},
+		{"a?b", []string{"a%b", `a\b`, "a_b", "axb", "sub/a_b"}},
+		{"a*b", []string{"a%b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
+		{"**/a_b", []string{"a_b", "sub/a_b"}},
+		{"sub/a?b", []string{"sub/a_b"}},
+		{"/a_b", []string{"a_b"}},
+		{"t.ol", []string{"t.ol"}},
+		{"log4j-core-*.jar", []string{"log4j-core-2.14.1.jar"}},
+		{"log4j-core*", []string{"log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar"}},
+	} {
+		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: c.glob, Repositories: repoglob.Compile("**")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Sorted(mapSeq(f.Found, func(m report.FindMatch) string { return m.Path }))
+		if !slices.Equal(got, c.want) || f.Matches != len(c.want) || (f.Images != 1) != (len(c.want) == 0) {
+			t.Errorf("--path %q: %d matches in %d images: %q, want %q", c.glob, f.Matches, f.Images, got, c.want)
+		}
 	}
 }
