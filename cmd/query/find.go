@@ -26,9 +26,10 @@ shows it (or a later layer removed it, or wrote the path again).
                      compression of it)
   --path GLOB        regular files by path: * within a segment, ** across;
                      a glob without / is a file name at any depth
-                     ('log4j-core-*.jar'). The file index is searched by
-                     name: a name with a literal start is read from an
-                     index, one starting with * reads every entry
+                     ('log4j-core-*.jar'), one starting with / a path from
+                     the top. The file index is searched by name: a name
+                     with a literal start is read from an index, one
+                     starting with * reads every entry
   --same-as REF:/PATH  files with the same content as the file the image
                      REF shows at PATH (--platform picks the image of an
                      index)

@@ -175,16 +175,3 @@ func (q *Queries) FindImageNames(ctx context.Context, db DBTX, keys []string) ([
 	}
 	return items, nil
 }
-
-const findMemory = `-- name: FindMemory :exec
-SELECT set_config('work_mem', '64MB', true)
-`
-
-// Gives the transaction's sorts, hashes and bitmaps of heap pages 64 MB
-// each (Postgres's default is 4 MB): the files of a name held by 100,000s
-// of layers overflow 4 MB, and the bitmap of their pages then turns lossy
-// and rereads every row of each page.
-func (q *Queries) FindMemory(ctx context.Context, db DBTX) error {
-	_, err := db.Exec(ctx, findMemory)
-	return err
-}

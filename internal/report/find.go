@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/overlay"
@@ -74,29 +72,8 @@ type FindMatch struct {
 	repositoryID int64
 }
 
-// LoadFind runs the find report. A file search runs in one transaction
-// with the memory a popular name's files need (FindMemory), when db can
-// begin one.
+// LoadFind runs the find report.
 func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
-	b, ok := db.(interface {
-		Begin(context.Context) (pgx.Tx, error)
-	})
-	if !ok || opts.Layer != "" {
-		return loadFind(ctx, db, opts)
-	}
-	var out *Find
-	err := pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error {
-		if err := queries.FindMemory(ctx, tx); err != nil {
-			return fmt.Errorf("setting the search's memory: %w", err)
-		}
-		var err error
-		out, err = loadFind(ctx, tx, opts)
-		return err
-	})
-	return out, err
-}
-
-func loadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	out := &Find{Found: []FindMatch{}}
 	search := dbsqlc.FindHoldersParams{Repository: regexpOrNil(opts.Repositories), PageSize: int32(opts.Limit)}
 	switch {

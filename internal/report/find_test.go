@@ -94,7 +94,9 @@ func TestFind(t *testing.T) {
 	}))
 	// The page is the first matches by registry, repository, image,
 	// position and path, at any size.
-	key := func(m report.FindMatch) string { return fmt.Sprint(m.Repository, " ", m.Digest, " ", m.Position, " ", m.Path) }
+	key := func(m report.FindMatch) string {
+		return fmt.Sprint(m.Repository, " ", m.Digest, " ", m.Position, " ", m.Path)
+	}
 	for _, glob := range []string{"usr/bin/tool", "var/lib/apt/lists/*"} {
 		all := load(report.FindOptions{Path: glob}).Found
 		slices.SortFunc(all, func(a, b report.FindMatch) int {

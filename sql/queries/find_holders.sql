@@ -66,10 +66,3 @@ SELECT u.repository_id::bigint AS repository_id, u.digest::text AS digest,
 FROM (SELECT split_part(k, ' ', 1)::bigint AS repository_id, split_part(k, ' ', 2) AS digest
       FROM unnest(sqlc.arg(keys)::text[]) AS k) u
 JOIN manifests m ON m.digest = u.digest;
-
--- name: FindMemory :exec
--- Gives the transaction's sorts, hashes and bitmaps of heap pages 64 MB
--- each (Postgres's default is 4 MB): the files of a name held by 100,000s
--- of layers overflow 4 MB, and the bitmap of their pages then turns lossy
--- and rereads every row of each page.
-SELECT set_config('work_mem', '64MB', true);
