@@ -29,7 +29,7 @@ shows it (or a later layer removed it, or wrote the path again).
                      ('log4j-core-*.jar'), one starting with / a path from
                      the top. The file index is searched by name: a name
                      with a literal start is read from an index, one
-                     starting with * reads every entry
+                     starting with * or ? reads every entry
   --same-as REF:/PATH  files with the same content as the file the image
                      REF shows at PATH (--platform picks the image of an
                      index)

@@ -11,19 +11,19 @@ import (
 
 const findHolders = `-- name: FindHolders :many
 WITH h AS MATERIALIZED (
-    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.size
+    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.ordinal, f.size
     FROM (
-        SELECT lf.blob_digest, lf.path, lf.size
+        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
         WHERE $1::text IS NOT NULL AND lf.type = 1
           AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE $1::text
           AND ($2::text IS NULL OR lf.path ~ $2::text)
         UNION ALL
-        SELECT lf.blob_digest, lf.path, lf.size
+        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
         WHERE $3::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = $3::bytea
         UNION ALL
-        SELECT l, NULL, NULL FROM unnest($4::text[]) AS l
+        SELECT l, NULL, NULL, NULL FROM unnest($4::text[]) AS l
     ) f
     JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
     JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
@@ -37,17 +37,17 @@ t AS (
         (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
 ),
 p AS (
-    SELECT h.repository_id, h.registry, h.name, h.manifest_digest, h.position, h.blob_digest, h.path, h.size FROM h
-    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path
+    SELECT h.repository_id, h.registry, h.name, h.manifest_digest, h.position, h.blob_digest, h.path, h.ordinal, h.size FROM h
+    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path, h.ordinal
     LIMIT CASE WHEN $6::integer = 0 THEN NULL ELSE $6::integer END
 )
 SELECT t.matches, t.images, t.repositories,
     p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
-    p.path, p.size, coalesce(ml.created_by, '')::text AS created_by
+    p.path, p.ordinal, p.size, coalesce(ml.created_by, '')::text AS created_by
 FROM t
 LEFT JOIN p ON true
 LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
-ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path
+ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path, p.ordinal
 `
 
 type FindHoldersParams struct {
@@ -70,6 +70,7 @@ type FindHoldersRow struct {
 	Position     *int32
 	BlobDigest   *string
 	Path         *string
+	Ordinal      *int32
 	Size         *int64
 	CreatedBy    string
 }
@@ -81,8 +82,9 @@ type FindHoldersRow struct {
 // (in repositories matching repository, a regexp; NULL for all) whose
 // layers hold them: on every row the totals (matches: each holding
 // layer's files, or 1 for a layer; images; repositories), and the first
-// page_size (0: all) matches by repository, image, position and path,
-// with the layer's step. When no image holds one, one row: the totals, 0,
+// page_size (0: all) matches by repository, image, position and path
+// (then the file's place in its layer: a tar may hold a path twice), with
+// the layer's step. When no image holds one, one row: the totals, 0,
 // and the match's columns NULL.
 // A popular file name is in 100,000s of layers: they are counted here,
 // and only the page leaves the server.
@@ -113,6 +115,7 @@ func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParam
 			&i.Position,
 			&i.BlobDigest,
 			&i.Path,
+			&i.Ordinal,
 			&i.Size,
 			&i.CreatedBy,
 		); err != nil {

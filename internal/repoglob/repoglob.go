@@ -37,7 +37,14 @@ func Compile(glob string) Glob {
 		case '?':
 			b.WriteString("[^/]")
 		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			// The literal run whole: a byte alone would split a
+			// character of more than one byte.
+			n := strings.IndexAny(glob[i:], "*?")
+			if n < 0 {
+				n = len(glob) - i
+			}
+			b.WriteString(regexp.QuoteMeta(glob[i : i+n]))
+			i += n - 1
 		}
 	}
 	b.WriteString("$")

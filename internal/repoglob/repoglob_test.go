@@ -21,6 +21,10 @@ func TestMatch(t *testing.T) {
 		{"*", "debian", true},
 		{"*", "library/debian", false},
 		{"(x)|y+", "(x)|y+", true},
+		{"café/*", "café/x", true},
+		{"caf?/x", "café/x", true},
+		{"日本/**", "日本/a/b", true},
+		{"é", "e", false},
 	}
 	var zero Glob
 	if !zero.Match("any/thing") || zero.String() != "**" || zero.Regexp() != "^.*$" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -70,12 +71,13 @@ type FindMatch struct {
 	HiddenBy *int  `json:"hidden_by"`
 
 	repositoryID int64
+	ordinal      int // the file's place in its layer's index
 }
 
 // LoadFind runs the find report.
 func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	out := &Find{Found: []FindMatch{}}
-	search := dbsqlc.FindHoldersParams{Repository: regexpOrNil(opts.Repositories), PageSize: int32(opts.Limit)}
+	search := dbsqlc.FindHoldersParams{Repository: regexpOrNil(opts.Repositories), PageSize: int32(min(opts.Limit, math.MaxInt32))}
 	switch {
 	case opts.Layer != "":
 		out.Query = "layer " + opts.Layer
@@ -126,7 +128,7 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 		m := FindMatch{Registry: *h.Registry, Repository: *h.Repository, Digest: *h.Digest,
 			Position: int(*h.Position), Layer: *h.BlobDigest, CreatedBy: h.CreatedBy, repositoryID: *h.RepositoryID}
 		if h.Path != nil {
-			m.Path, m.Size = *h.Path, *h.Size
+			m.Path, m.Size, m.ordinal = *h.Path, *h.Size, int(*h.Ordinal)
 		}
 		if k := fmt.Sprint(m.repositoryID, " ", m.Digest); len(keys) == 0 || keys[len(keys)-1] != k {
 			keys = append(keys, k)
@@ -271,7 +273,7 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 			continue // a layer not indexed: unknown
 		}
 		v, shown := fin[m.Path]
-		visible := shown && v.Layer == m.Position
+		visible := shown && v.Layer == m.Position && v.Entry == m.ordinal
 		m.Visible = &visible
 		if !visible {
 			by := -1

@@ -95,7 +95,7 @@ func TestFind(t *testing.T) {
 	// The page is the first matches by registry, repository, image,
 	// position and path, at any size.
 	key := func(m report.FindMatch) string {
-		return fmt.Sprint(m.Repository, " ", m.Digest, " ", m.Position, " ", m.Path)
+		return fmt.Sprint(m.Registry, " ", m.Repository, " ", m.Digest, " ", m.Position, " ", m.Path)
 	}
 	for _, glob := range []string{"usr/bin/tool", "var/lib/apt/lists/*"} {
 		all := load(report.FindOptions{Path: glob}).Found
@@ -169,11 +169,13 @@ func TestFindNames(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
-	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar"}
+	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt"}
 	var files []sample.File
 	for _, n := range names {
 		files = append(files, file(n, 10))
 	}
+	// A path twice in one layer's tar: the second copy is the one shown.
+	files = append(files, file("dup", 10), file("dup", 20))
 	reg.PushImage(t, "team/names:1", mustBuild(t, sample.Spec{Steps: []sample.Step{{CreatedBy: "COPY . / # buildkit", Files: files}}}))
 	if sum := scanLayers(t, pool, reg); sum.Indexed != 1 {
 		t.Fatalf("indexing: %+v", sum)
@@ -193,6 +195,11 @@ func TestFindNames(t *testing.T) {
 		{"t.ol", []string{"t.ol"}},
 		{"log4j-core-*.jar", []string{"log4j-core-2.14.1.jar"}},
 		{"log4j-core*", []string{"log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar"}},
+		{"*b", []string{"a%b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
+		{"ü.txt", []string{"é/ü.txt"}},
+		{"**/é/?.txt", []string{"é/ü.txt"}},
+		{"é/*", []string{"é/ü.txt"}},
+		{"dup", []string{"dup", "dup"}},
 	} {
 		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: c.glob, Repositories: repoglob.Compile("**")})
 		if err != nil {
@@ -201,6 +208,26 @@ func TestFindNames(t *testing.T) {
 		got := slices.Sorted(mapSeq(f.Found, func(m report.FindMatch) string { return m.Path }))
 		if !slices.Equal(got, c.want) || f.Matches != len(c.want) || (f.Images != 1) != (len(c.want) == 0) {
 			t.Errorf("--path %q: %d matches in %d images: %q, want %q", c.glob, f.Matches, f.Images, got, c.want)
+		}
+	}
+	// The two copies of dup: in the tar's order, on every page; the first
+	// hidden by the second, in its own layer.
+	state := func(m report.FindMatch) string {
+		if m.Visible == nil {
+			return fmt.Sprint(m.Size, " unknown")
+		}
+		if *m.Visible {
+			return fmt.Sprint(m.Size, " visible")
+		}
+		return fmt.Sprint(m.Size, " hidden by ", *m.HiddenBy)
+	}
+	for limit, want := range map[int][]string{0: {"10 hidden by 0", "20 visible"}, 1: {"10 hidden by 0"}} {
+		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: "dup", Limit: limit, Repositories: repoglob.Compile("**")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Collect(mapSeq(f.Found, state)); !slices.Equal(got, want) || f.Matches != 2 {
+			t.Errorf("--path dup --limit %d: %d matches, %q; want 2, %q", limit, f.Matches, got, want)
 		}
 	}
 }

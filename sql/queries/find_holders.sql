@@ -6,25 +6,26 @@
 -- (in repositories matching repository, a regexp; NULL for all) whose
 -- layers hold them: on every row the totals (matches: each holding
 -- layer's files, or 1 for a layer; images; repositories), and the first
--- page_size (0: all) matches by repository, image, position and path,
--- with the layer's step. When no image holds one, one row: the totals, 0,
+-- page_size (0: all) matches by repository, image, position and path
+-- (then the file's place in its layer: a tar may hold a path twice), with
+-- the layer's step. When no image holds one, one row: the totals, 0,
 -- and the match's columns NULL.
 -- A popular file name is in 100,000s of layers: they are counted here,
 -- and only the page leaves the server.
 WITH h AS MATERIALIZED (
-    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.size
+    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.ordinal, f.size
     FROM (
-        SELECT lf.blob_digest, lf.path, lf.size
+        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
         WHERE sqlc.narg(name_like)::text IS NOT NULL AND lf.type = 1
           AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE sqlc.narg(name_like)::text
           AND (sqlc.narg(path_re)::text IS NULL OR lf.path ~ sqlc.narg(path_re)::text)
         UNION ALL
-        SELECT lf.blob_digest, lf.path, lf.size
+        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
         WHERE sqlc.narg(content)::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = sqlc.narg(content)::bytea
         UNION ALL
-        SELECT l, NULL, NULL FROM unnest(sqlc.narg(layers)::text[]) AS l
+        SELECT l, NULL, NULL, NULL FROM unnest(sqlc.narg(layers)::text[]) AS l
     ) f
     JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
     JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
@@ -39,16 +40,16 @@ t AS (
 ),
 p AS (
     SELECT h.* FROM h
-    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path
+    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path, h.ordinal
     LIMIT CASE WHEN sqlc.arg(page_size)::integer = 0 THEN NULL ELSE sqlc.arg(page_size)::integer END
 )
 SELECT t.matches, t.images, t.repositories,
     p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
-    p.path, p.size, coalesce(ml.created_by, '')::text AS created_by
+    p.path, p.ordinal, p.size, coalesce(ml.created_by, '')::text AS created_by
 FROM t
 LEFT JOIN p ON true
 LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
-ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path;
+ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path, p.ordinal;
 
 -- name: FindImageNames :many
 -- For each image of a repository, given as keys "REPOSITORY_ID DIGEST": the platform
