@@ -28,8 +28,9 @@ shows it (or a later layer removed it, or wrote the path again).
                      a glob without / is a file name at any depth
                      ('log4j-core-*.jar'), one starting with / a path from
                      the top. The file index is searched by name: a name
-                     with a literal start is read from an index, one
-                     starting with * or ? reads every entry
+                     with a literal start or end (log4j-*, *.pem) is read
+                     from an index, one with neither (*core*) reads every
+                     entry
   --same-as REF:/PATH  files with the same content as the file the image
                      REF shows at PATH (--platform picks the image of an
                      index)

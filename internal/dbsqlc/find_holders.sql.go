@@ -15,21 +15,22 @@ WITH h AS MATERIALIZED (
     FROM (
         SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
-        WHERE $1::text IS NOT NULL AND lf.type = 1
-          AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE $1::text
-          AND ($2::text IS NULL OR lf.path ~ $2::text)
+        WHERE ($1::text IS NOT NULL OR $2::text IS NOT NULL) AND lf.type = 1
+          AND ($1::text IS NULL OR reverse(split_part(reverse(lf.path), '/', 1)) LIKE $1::text)
+          AND ($2::text IS NULL OR split_part(reverse(lf.path), '/', 1) LIKE $2::text)
+          AND ($3::text IS NULL OR lf.path ~ $3::text)
         UNION ALL
         SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
-        WHERE $3::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = $3::bytea
+        WHERE $4::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = $4::bytea
         UNION ALL
-        SELECT l, NULL, NULL, NULL FROM unnest($4::text[]) AS l
+        SELECT l, NULL, NULL, NULL FROM unnest($5::text[]) AS l
     ) f
     JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
     JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
     JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
     JOIN repositories r ON r.id = rm.repository_id
-    WHERE $5::text IS NULL OR r.name ~ $5::text
+    WHERE $6::text IS NULL OR r.name ~ $6::text
 ),
 t AS (
     SELECT (SELECT count(*) FROM h) AS matches,
@@ -39,7 +40,7 @@ t AS (
 p AS (
     SELECT h.repository_id, h.registry, h.name, h.manifest_digest, h.position, h.blob_digest, h.path, h.ordinal, h.size FROM h
     ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path, h.ordinal
-    LIMIT CASE WHEN $6::integer = 0 THEN NULL ELSE $6::integer END
+    LIMIT CASE WHEN $7::integer = 0 THEN NULL ELSE $7::integer END
 )
 SELECT t.matches, t.images, t.repositories,
     p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
@@ -51,12 +52,13 @@ ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path, p.ordinal
 `
 
 type FindHoldersParams struct {
-	NameLike   *string
-	PathRe     *string
-	Content    []byte
-	Layers     []string
-	Repository *string
-	PageSize   int32
+	NameLike    *string
+	NameEndLike *string
+	PathRe      *string
+	Content     []byte
+	Layers      []string
+	Repository  *string
+	PageSize    int32
 }
 
 type FindHoldersRow struct {
@@ -77,8 +79,10 @@ type FindHoldersRow struct {
 
 // What find looks for, by the one search given: the layer blobs layers;
 // or the regular files whose base name is like name_like (a LIKE pattern,
-// read from the name index; '%' for any) and whose path matches path_re
-// (NULL: any); or those with content digest content. Then the live images
+// read from the name index), whose base name reversed is like
+// name_end_like (read from the index of names reversed: a literal end
+// reversed, then %) and whose path matches path_re (each NULL: any); or
+// those with content digest content. Then the live images
 // (in repositories matching repository, a regexp; NULL for all) whose
 // layers hold them: on every row the totals (matches: each holding
 // layer's files, or 1 for a layer; images; repositories), and the first
@@ -91,6 +95,7 @@ type FindHoldersRow struct {
 func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParams) ([]FindHoldersRow, error) {
 	rows, err := db.Query(ctx, findHolders,
 		arg.NameLike,
+		arg.NameEndLike,
 		arg.PathRe,
 		arg.Content,
 		arg.Layers,

@@ -93,11 +93,8 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 		}
 	case opts.Path != "":
 		out.Query = "path " + opts.Path
-		like, re := pathPattern(opts.Path)
-		search.NameLike = &like
-		if re != "" {
-			search.PathRe = &re
-		}
+		like, endLike, re := pathPattern(opts.Path)
+		search.NameLike, search.NameEndLike, search.PathRe = orNil(like), orNil(endLike), orNil(re)
 	case opts.SameAs != nil:
 		out.Query = fmt.Sprintf("the content of %s:%s", opts.SameAs, opts.SamePath)
 		digest, err := fileDigest(ctx, db, *opts.SameAs, opts.Platform, opts.SamePath)
@@ -161,36 +158,58 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	return out, nil
 }
 
-// pathPattern is a path glob as the name index and a regexp read it: a
-// LIKE pattern over the file's name, and the whole path's regexp. A glob
-// without "/" is a name at any depth; a leading "/" is dropped (layer
-// paths are relative: "/a" is the top's a); a leading "**/" also matches
-// at the top. When the glob is a name at any depth, the LIKE pattern says
-// all and re is "": the planner then estimates the files from the index's
-// statistics alone (a regexp's guess is 100 times too few for a popular
-// name, and the images holding them are then looked up one by one).
-func pathPattern(glob string) (like, re string) {
+// pathPattern is a path glob as the name indexes and a regexp read it
+// ("" for each that is not needed): a LIKE pattern over the file's name;
+// one over the name reversed, for a name that starts with a wildcard and
+// ends with a literal (*.pem: the index of names reversed, read from
+// "mep.%"); and the whole path's regexp. A glob without "/" is a name at
+// any depth; a leading "/" is dropped (layer paths are relative: "/a" is
+// the top's a); a leading "**/" also matches at the top. What the name
+// patterns say in full is not asked again of the regexp (a name at any
+// depth has none), nor of the name's LIKE (*.pem has none): the planner
+// then estimates the files from an index's statistics alone (a regexp's
+// guess is 100 times too few for a popular name, and the images holding
+// them are then looked up one by one).
+func pathPattern(glob string) (like, endLike, re string) {
 	if !strings.Contains(glob, "/") {
 		glob = "**/" + glob
 	}
 	glob = strings.TrimPrefix(glob, "/")
 	name := glob[strings.LastIndexByte(glob, '/')+1:]
 	escape := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
-	if rest, ok := strings.CutPrefix(glob, "**/"); ok && rest == name && !strings.Contains(name, "**") {
-		return strings.NewReplacer("*", "%", "?", "_").Replace(escape.Replace(name)), ""
-	}
-	literal := name
-	if i := strings.IndexAny(name, "*?"); i >= 0 {
-		literal = name[:i]
-	}
-	like = escape.Replace(literal) + "%"
-	if literal == name {
-		like = escape.Replace(literal)
-	}
 	if rest, ok := strings.CutPrefix(glob, "**/"); ok {
-		return like, "^(.*/)?" + strings.TrimPrefix(repoglob.Compile(rest).Regexp(), "^")
+		re = "^(.*/)?" + strings.TrimPrefix(repoglob.Compile(rest).Regexp(), "^")
+		if rest == name && !strings.Contains(name, "**") {
+			re = "" // the name patterns say all
+		}
+	} else {
+		re = repoglob.Compile(glob).Regexp()
 	}
-	return like, repoglob.Compile(glob).Regexp()
+	first, last := strings.IndexAny(name, "*?"), strings.LastIndexAny(name, "*?")
+	switch {
+	case first < 0:
+		return escape.Replace(name), "", re
+	case strings.Contains(name, "**"): // ** in a name crosses "/": the regexp says
+		return escape.Replace(name[:first]) + "%", "", re
+	}
+	like = strings.NewReplacer("*", "%", "?", "_").Replace(escape.Replace(name))
+	if end := name[last+1:]; first == 0 && end != "" {
+		r := []rune(end)
+		slices.Reverse(r)
+		endLike = escape.Replace(string(r)) + "%"
+		if name == "*"+end {
+			like = "" // the end says all
+		}
+	}
+	return like, endLike, re
+}
+
+// orNil is s, or nil when s is "".
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // fileDigest is the content digest of the regular file the image ref

@@ -169,7 +169,7 @@ func TestFindNames(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
-	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt"}
+	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt", "ool", "stool"}
 	var files []sample.File
 	for _, n := range names {
 		files = append(files, file(n, 10))
@@ -200,6 +200,17 @@ func TestFindNames(t *testing.T) {
 		{"**/é/?.txt", []string{"é/ü.txt"}},
 		{"é/*", []string{"é/ü.txt"}},
 		{"dup", []string{"dup", "dup"}},
+		// A name by its end (the index of names reversed).
+		{"*.jar", []string{"log4j-core-2.14.1.jar", "log4j-core.jar"}},
+		{"**/*.txt", []string{"log4j-core-2.14.1.txt", "é/ü.txt"}},
+		{"*ü.txt", []string{"é/ü.txt"}},
+		{"*_b", []string{"a_b", "sub/a_b"}},
+		{`*\b`, []string{`a\b`}},
+		{"*%b", []string{"a%b"}},
+		{"?ool", []string{"tool"}},
+		{"é/*.txt", []string{"é/ü.txt"}},
+		{"sub/*b", []string{"sub/a_b"}},
+		{"*.pem", nil},
 	} {
 		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: c.glob, Repositories: repoglob.Compile("**")})
 		if err != nil {

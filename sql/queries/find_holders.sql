@@ -1,8 +1,10 @@
 -- name: FindHolders :many
 -- What find looks for, by the one search given: the layer blobs layers;
 -- or the regular files whose base name is like name_like (a LIKE pattern,
--- read from the name index; '%' for any) and whose path matches path_re
--- (NULL: any); or those with content digest content. Then the live images
+-- read from the name index), whose base name reversed is like
+-- name_end_like (read from the index of names reversed: a literal end
+-- reversed, then %) and whose path matches path_re (each NULL: any); or
+-- those with content digest content. Then the live images
 -- (in repositories matching repository, a regexp; NULL for all) whose
 -- layers hold them: on every row the totals (matches: each holding
 -- layer's files, or 1 for a layer; images; repositories), and the first
@@ -17,8 +19,9 @@ WITH h AS MATERIALIZED (
     FROM (
         SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
         FROM layer_files lf
-        WHERE sqlc.narg(name_like)::text IS NOT NULL AND lf.type = 1
-          AND reverse(split_part(reverse(lf.path), '/', 1)) LIKE sqlc.narg(name_like)::text
+        WHERE (sqlc.narg(name_like)::text IS NOT NULL OR sqlc.narg(name_end_like)::text IS NOT NULL) AND lf.type = 1
+          AND (sqlc.narg(name_like)::text IS NULL OR reverse(split_part(reverse(lf.path), '/', 1)) LIKE sqlc.narg(name_like)::text)
+          AND (sqlc.narg(name_end_like)::text IS NULL OR split_part(reverse(lf.path), '/', 1) LIKE sqlc.narg(name_end_like)::text)
           AND (sqlc.narg(path_re)::text IS NULL OR lf.path ~ sqlc.narg(path_re)::text)
         UNION ALL
         SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
