@@ -113,6 +113,7 @@ func BenchmarkProcess(b *testing.B) {
 		{"find-path-name", []string{"find", "--path", name}},
 		{"find-path-glob", []string{"find", "--path", "**/" + file}},
 		{"find-path-rare-name", []string{"find", "--path", rareName}},
+		{"find-path-end", []string{"find", "--path", "*.pem"}}, // an audit's: names by their end, none held here
 	}
 	var big bool
 	pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM repositories WHERE name = $1)`, synth.BigPairRepository).Scan(&big)
