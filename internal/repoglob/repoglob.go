@@ -43,7 +43,9 @@ func Compile(glob string) Glob {
 			if n < 0 {
 				n = len(glob) - i
 			}
-			b.WriteString(regexp.QuoteMeta(glob[i : i+n]))
+			// Bytes that are not UTF-8 (no name stored has any) stand
+			// as U+FFFD, so the regexp compiles.
+			b.WriteString(regexp.QuoteMeta(strings.ToValidUTF8(glob[i:i+n], "\uFFFD")))
 			i += n - 1
 		}
 	}

@@ -25,6 +25,8 @@ func TestMatch(t *testing.T) {
 		{"caf?/x", "café/x", true},
 		{"日本/**", "日本/a/b", true},
 		{"é", "e", false},
+		{"a\xffb", "ab", false},
+		{"a\xffb/*", "a\uFFFDb/x", true},
 	}
 	var zero Glob
 	if !zero.Match("any/thing") || zero.String() != "**" || zero.Regexp() != "^.*$" {

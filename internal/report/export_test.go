@@ -19,3 +19,7 @@ func OneNamespace(ctx context.Context, db DB, glob, registry string) (reg, names
 	ns, ok, err := oneNamespace(ctx, db, glob, registry)
 	return ns.Registry, ns.Namespace, ns.SharedManifests, ok, err
 }
+
+// PathPattern is a path glob as find reads it: the name's LIKE pattern,
+// the reversed name's, and the path's regexp.
+var PathPattern = pathPattern

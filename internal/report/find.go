@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
@@ -92,6 +93,9 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 			search.Layers = append(search.Layers, r.Digest)
 		}
 	case opts.Path != "":
+		if !utf8.ValidString(opts.Path) {
+			return nil, fmt.Errorf("--path %q: give the glob in UTF-8", opts.Path)
+		}
 		out.Query = "path " + opts.Path
 		like, endLike, re := pathPattern(opts.Path)
 		search.NameLike, search.NameEndLike, search.PathRe = orNil(like), orNil(endLike), orNil(re)
@@ -160,48 +164,48 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 
 // pathPattern is a path glob as the name indexes and a regexp read it
 // ("" for each that is not needed): a LIKE pattern over the file's name;
-// one over the name reversed, for a name that starts with a wildcard and
-// ends with a literal (*.pem: the index of names reversed, read from
-// "mep.%"); and the whole path's regexp. A glob without "/" is a name at
+// or, for a name that starts with a wildcard and ends with a literal, one
+// over the name reversed (*.pem: "mep.%", read from the index of names
+// reversed); and the whole path's regexp. A glob without "/" is a name at
 // any depth; a leading "/" is dropped (layer paths are relative: "/a" is
-// the top's a); a leading "**/" also matches at the top. What the name
-// patterns say in full is not asked again of the regexp (a name at any
-// depth has none), nor of the name's LIKE (*.pem has none): the planner
-// then estimates the files from an index's statistics alone (a regexp's
-// guess is 100 times too few for a popular name, and the images holding
-// them are then looked up one by one).
+// the top's a); a leading "**/" also matches at the top. Each says what
+// the others do not (a name at any depth needs no regexp): a test implied
+// by another would only multiply the planner's estimate down, and a
+// popular name's holders would then be looked up one by one.
 func pathPattern(glob string) (like, endLike, re string) {
 	if !strings.Contains(glob, "/") {
 		glob = "**/" + glob
 	}
 	glob = strings.TrimPrefix(glob, "/")
 	name := glob[strings.LastIndexByte(glob, '/')+1:]
-	escape := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 	if rest, ok := strings.CutPrefix(glob, "**/"); ok {
 		re = "^(.*/)?" + strings.TrimPrefix(repoglob.Compile(rest).Regexp(), "^")
 		if rest == name && !strings.Contains(name, "**") {
-			re = "" // the name patterns say all
+			re = "" // the name pattern says all
 		}
 	} else {
 		re = repoglob.Compile(glob).Regexp()
 	}
-	first, last := strings.IndexAny(name, "*?"), strings.LastIndexAny(name, "*?")
-	switch {
-	case first < 0:
-		return escape.Replace(name), "", re
-	case strings.Contains(name, "**"): // ** in a name crosses "/": the regexp says
-		return escape.Replace(name[:first]) + "%", "", re
-	}
-	like = strings.NewReplacer("*", "%", "?", "_").Replace(escape.Replace(name))
-	if end := name[last+1:]; first == 0 && end != "" {
-		r := []rune(end)
+	escape := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+	wild := strings.NewReplacer("*", "%", "?", "_")
+	reversed := func(s string) string {
+		r := []rune(s)
 		slices.Reverse(r)
-		endLike = escape.Replace(string(r)) + "%"
-		if name == "*"+end {
-			like = "" // the end says all
-		}
+		return string(r)
 	}
-	return like, endLike, re
+	last := strings.LastIndexAny(name, "*?")
+	switch {
+	case strings.Contains(name, "**"):
+		// ** crosses "/": the regexp says, and the literal end (a name's
+		// own) narrows.
+		if end := name[last+1:]; end != "" {
+			return "", escape.Replace(reversed(end)) + "%", re
+		}
+		return "%", "", re
+	case strings.IndexAny(name, "*?") == 0 && last < len(name)-1:
+		return "", wild.Replace(escape.Replace(reversed(name))), re
+	}
+	return wild.Replace(escape.Replace(name)), "", re
 }
 
 // orNil is s, or nil when s is "".

@@ -169,7 +169,7 @@ func TestFindNames(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
 	pool := pgtest.NewPool(t)
-	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt", "ool", "stool"}
+	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt", "ool", "stool", "a/x/b"}
 	var files []sample.File
 	for _, n := range names {
 		files = append(files, file(n, 10))
@@ -195,7 +195,10 @@ func TestFindNames(t *testing.T) {
 		{"t.ol", []string{"t.ol"}},
 		{"log4j-core-*.jar", []string{"log4j-core-2.14.1.jar"}},
 		{"log4j-core*", []string{"log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar"}},
-		{"*b", []string{"a%b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
+		{"*b", []string{"a%b", "a/x/b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
+		// ** in a name crosses "/".
+		{"**/a**b", []string{"a%b", "a/x/b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
+		{"a**", []string{"a%b", "a/x/b", `a\b`, "a_b", "ab", "axb", "sub/a_b"}},
 		{"ü.txt", []string{"é/ü.txt"}},
 		{"**/é/?.txt", []string{"é/ü.txt"}},
 		{"é/*", []string{"é/ü.txt"}},
@@ -221,6 +224,10 @@ func TestFindNames(t *testing.T) {
 			t.Errorf("--path %q: %d matches in %d images: %q, want %q", c.glob, f.Matches, f.Images, got, c.want)
 		}
 	}
+	if _, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: "a\xff*", Repositories: repoglob.Compile("**")}); err == nil ||
+		err.Error() != `--path "a\xff*": give the glob in UTF-8` {
+		t.Errorf("--path of bytes not UTF-8: %v", err)
+	}
 	// The two copies of dup: in the tar's order, on every page; the first
 	// hidden by the second, in its own layer.
 	state := func(m report.FindMatch) string {
@@ -239,6 +246,34 @@ func TestFindNames(t *testing.T) {
 		}
 		if got := slices.Collect(mapSeq(f.Found, state)); !slices.Equal(got, want) || f.Matches != 2 {
 			t.Errorf("--path dup --limit %d: %d matches, %q; want 2, %q", limit, f.Matches, got, want)
+		}
+	}
+}
+
+// Which index a search reads: a name's literal start (the name index), a
+// literal end after a wildcard start (the index of names reversed), and
+// no test that another implies (it would only lower the planner's
+// estimate). The results alone do not show it, so the patterns are
+// stated.
+func TestPathPattern(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ glob, like, endLike, re string }{
+		{"tool", "tool", "", ""},
+		{"/usr/bin/tool", "tool", "", `^usr/bin/tool$`},
+		{"log4j-core-*.jar", "log4j-core-%.jar", "", ""},
+		{"*.pem", "", "mep.%", ""},
+		{"**/*.pem", "", "mep.%", ""},
+		{"?ool", "", "loo_", ""},
+		{"*-core-*.jar", "", "raj.%-eroc-%", ""},
+		{"*_b", "", `b\_%`, ""},
+		{"*core*", "%core%", "", ""},
+		{"etc/ssl/*.pem", "", "mep.%", `^etc/ssl/[^/]*\.pem$`},
+		{"**/a**b", "", "b%", `^(.*/)?a.*b$`},
+		{"a**", "%", "", `^(.*/)?a.*$`},
+		{"*ü.txt", "", "txt.ü%", ""},
+	} {
+		if like, endLike, re := report.PathPattern(c.glob); like != c.like || endLike != c.endLike || re != c.re {
+			t.Errorf("%q: %q, %q, %q; want %q, %q, %q", c.glob, like, endLike, re, c.like, c.endLike, c.re)
 		}
 	}
 }
