@@ -13,9 +13,7 @@ package quarantine
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -69,30 +67,6 @@ type Item struct {
 	// and the CloudEvents ce-* attributes; never credentials.
 	Header     map[string]string `json:"header,omitempty"`
 	ReceivedAt time.Time         `json:"received_at"`
-}
-
-// KeptHeader returns the request headers an Item keeps.
-func KeptHeader(h http.Header) map[string]string {
-	out := map[string]string{}
-	for k, v := range h {
-		ck := http.CanonicalHeaderKey(k)
-		if len(v) > 0 && (ck == "Content-Type" || strings.HasPrefix(ck, "Ce-")) {
-			out[ck] = v[0]
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// HTTPHeader turns a kept header back into an http.Header.
-func HTTPHeader(h map[string]string) http.Header {
-	out := http.Header{}
-	for k, v := range h {
-		out.Set(k, v)
-	}
-	return out
 }
 
 // NewID computes an item's ID from what identifies it.

@@ -396,7 +396,7 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source, endpoi
 		bound = credRegistry
 	}
 	a := answer{Status: http.StatusOK}
-	kept := quarantine.KeptHeader(req.Header)
+	kept := webhook.KeptHeader(req.Header)
 	keep := func(reason quarantine.Reason, detail, kind string, data []byte, header map[string]string) error {
 		it := quarantine.Item{Source: source, Registry: bound, Reason: reason, Detail: detail, Kind: kind, Data: data,
 			Header: header, ReceivedAt: r.opts.Now().UTC()}

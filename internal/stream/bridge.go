@@ -68,7 +68,7 @@ func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replica
 		}
 		res, err := webhook.DecodeCloudEvent(msg.Data(), h)
 		if err != nil {
-			if keep(quarantine.UnparseableBody, err.Error(), quarantine.KindBody, msg.Data(), quarantine.KeptHeader(h)) {
+			if keep(quarantine.UnparseableBody, err.Error(), quarantine.KindBody, msg.Data(), webhook.KeptHeader(h)) {
 				msg.Ack()
 			}
 			return
@@ -88,7 +88,7 @@ func Bridge(ctx context.Context, js jetstream.JetStream, subject string, replica
 			}
 		}
 		for _, r := range res.Rejected {
-			if !keep(quarantine.MalformedEvent, r.Reason, quarantine.KindBody, r.Body, quarantine.KeptHeader(h)) {
+			if !keep(quarantine.MalformedEvent, r.Reason, quarantine.KindBody, r.Body, webhook.KeptHeader(h)) {
 				return
 			}
 		}

@@ -31,7 +31,7 @@ func (w *Worker) Replay(ctx context.Context, it quarantine.Item) (applied int, e
 		}
 		events = []webhook.Event{ev}
 	case quarantine.KindBody:
-		res, err := webhook.Decode(it.Source, it.Data, quarantine.HTTPHeader(it.Header))
+		res, err := webhook.Decode(it.Source, it.Data, webhook.Header(it.Header))
 		if err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrStillUnusable, err)
 		}
