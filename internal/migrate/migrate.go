@@ -145,11 +145,9 @@ func describe(databaseURL string) string {
 	return "the database"
 }
 
-// RunTo applies the pending migrations up to and including version, for
-// tests of what a migration does to a graph made by an older schema. It
-// leaves the functions as the migrations define them: Run brings them up to
-// date.
-func RunTo(ctx context.Context, databaseURL string, version int64) error {
+// withProvider runs fn with a migration provider on the database at
+// databaseURL, on a connection of its own.
+func withProvider(databaseURL string, fn func(*goose.Provider) error) error {
 	db, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
@@ -159,10 +157,20 @@ func RunTo(ctx context.Context, databaseURL string, version int64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.UpTo(ctx, version); err != nil {
-		return fmt.Errorf("migrating to version %d: %w", version, err)
-	}
-	return nil
+	return fn(p)
+}
+
+// RunTo applies the pending migrations up to and including version, for
+// tests of what a migration does to a graph made by an older schema. It
+// leaves the functions as the migrations define them: Run brings them up to
+// date.
+func RunTo(ctx context.Context, databaseURL string, version int64) error {
+	return withProvider(databaseURL, func(p *goose.Provider) error {
+		if _, err := p.UpTo(ctx, version); err != nil {
+			return fmt.Errorf("migrating to version %d: %w", version, err)
+		}
+		return nil
+	})
 }
 
 // DownTo rolls the applied migrations back to version (each one's Down
@@ -170,36 +178,22 @@ func RunTo(ctx context.Context, databaseURL string, version int64) error {
 // leaves the functions as the Down sections define them: Run brings them up
 // to date.
 func DownTo(ctx context.Context, databaseURL string, version int64) error {
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
-	}
-	defer db.Close()
-	p, err := provider(db)
-	if err != nil {
-		return err
-	}
-	if _, err := p.DownTo(ctx, version); err != nil {
-		return fmt.Errorf("migrating down to version %d: %w", version, err)
-	}
-	return nil
+	return withProvider(databaseURL, func(p *goose.Provider) error {
+		if _, err := p.DownTo(ctx, version); err != nil {
+			return fmt.Errorf("migrating down to version %d: %w", version, err)
+		}
+		return nil
+	})
 }
 
 // Pending reports whether the database at databaseURL lacks migrations this
 // binary carries.
-func Pending(ctx context.Context, databaseURL string) (bool, error) {
-	db, err := sql.Open("pgx", databaseURL)
-	if err != nil {
-		return false, fmt.Errorf("opening %s: %w", describe(databaseURL), redact.Error(err, databaseURL))
-	}
-	defer db.Close()
-	p, err := provider(db)
-	if err != nil {
-		return false, err
-	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return false, fmt.Errorf("reading schema version: %w", err)
-	}
-	return pending, nil
+func Pending(ctx context.Context, databaseURL string) (pending bool, err error) {
+	err = withProvider(databaseURL, func(p *goose.Provider) error {
+		if pending, err = p.HasPending(ctx); err != nil {
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		return nil
+	})
+	return pending, err
 }
