@@ -36,6 +36,8 @@ WITH h AS MATERIALIZED (
     WHERE $6::text IS NULL OR r.name ~ $6::text
 ),
 t AS (
+    -- Each distinct count by its own hashing: count(DISTINCT ...) sorts
+    -- (0.4 s of 1.2 for a popular name).
     SELECT (SELECT count(*) FROM h) AS matches,
         (SELECT count(*) FROM (SELECT DISTINCT repository_id, manifest_digest FROM h) i) AS images,
         (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
@@ -95,6 +97,8 @@ type FindHoldersRow struct {
 // and the match's columns NULL.
 // A popular file name is in 100,000s of layers: they are counted here,
 // and only the page leaves the server.
+// The step for the page's rows only: h reads manifest_layers from its
+// blob index alone, without the rows' steps.
 func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParams) ([]FindHoldersRow, error) {
 	rows, err := db.Query(ctx, findHolders,
 		arg.NameLike,

@@ -40,6 +40,8 @@ WITH h AS MATERIALIZED (
     WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text
 ),
 t AS (
+    -- Each distinct count by its own hashing: count(DISTINCT ...) sorts
+    -- (0.4 s of 1.2 for a popular name).
     SELECT (SELECT count(*) FROM h) AS matches,
         (SELECT count(*) FROM (SELECT DISTINCT repository_id, manifest_digest FROM h) i) AS images,
         (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
@@ -54,6 +56,8 @@ SELECT t.matches, t.images, t.repositories,
     p.path, p.ordinal, p.size, coalesce(ml.created_by, '')::text AS created_by
 FROM t
 LEFT JOIN p ON true
+-- The step for the page's rows only: h reads manifest_layers from its
+-- blob index alone, without the rows' steps.
 LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
 ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path, p.ordinal;
 
