@@ -23,24 +23,14 @@ WITH w AS MATERIALIZED (
       AND ($2::text IS NULL OR t.repository_id IN (SELECT id FROM repositories WHERE name ~ $2::text))
 ),
 builds AS (
-    -- What layerq_stream_images counts, for many pushes at once: a pushed
-    -- image, or the platforms of a pushed index's image children, for a
-    -- repository a tag of which moved; else each image built in the
+    -- Each tag push's builds (per platform), as the fold counted them,
+    -- for a repository a tag of which moved; else each image built in the
     -- window (of the repositories with builds compared in it: those are
     -- few). Repositories with no build compared drop out below.
-    SELECT e.repository_id, 1::bigint AS builds
-    FROM tag_events e
-    JOIN cache_tagged_repositories x ON x.repository_id = e.repository_id
-    JOIN manifests m ON m.digest = e.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
-    WHERE e.action = 'push' AND e.occurred_at >= $1::timestamp with time zone
-    UNION ALL
-    SELECT e.repository_id, count(DISTINCT layerq_platform(c.os, c.architecture, c.variant))
-    FROM tag_events e
-    JOIN cache_tagged_repositories x ON x.repository_id = e.repository_id
-    JOIN index_children c ON c.index_digest = e.manifest_digest AND coalesce(c.os, '') <> 'unknown'
-    JOIN manifests m ON m.digest = c.child_digest AND m.kind = 'image' AND m.layer_count > 0
-    WHERE e.action = 'push' AND e.occurred_at >= $1::timestamp with time zone
-    GROUP BY e.repository_id, e.id
+    SELECT p.repository_id, p.builds::bigint AS builds
+    FROM cache_push_builds p
+    JOIN cache_tagged_repositories x ON x.repository_id = p.repository_id
+    WHERE p.occurred_at >= $1::timestamp with time zone
     UNION ALL
     SELECT rm.repository_id, 1
     FROM (SELECT DISTINCT repository_id FROM w WHERE stream_kind = 'created') c

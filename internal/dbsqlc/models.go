@@ -212,6 +212,13 @@ type CacheMonthly struct {
 	TotalBytes   int64
 }
 
+type CachePushBuild struct {
+	TagEventID   int64
+	RepositoryID int64
+	OccurredAt   time.Time
+	Builds       int32
+}
+
 type CacheStep struct {
 	RepositoryID int64
 	StreamKind   string

@@ -151,6 +151,20 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
 		SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_moved, count(*)::integer
 		FROM cache_transitions WHERE step IS NOT NULL GROUP BY 1, 2, 3, 4`},
+	// Each tag push's builds: an image with layers, or the platforms of a
+	// pushed index's image children (attestations left out).
+	{"builds per push", `
+		SELECT tag_event_id, repository_id, occurred_at, builds FROM cache_push_builds`, `
+		SELECT e.id, e.repository_id, e.occurred_at, b.builds::integer
+		FROM tag_events e
+		JOIN LATERAL (
+			SELECT count(*) AS builds FROM manifests m WHERE m.digest = e.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
+			UNION ALL
+			SELECT count(DISTINCT layerq_platform(c.os, c.architecture, c.variant))
+			FROM index_children c JOIN manifests m ON m.digest = c.child_digest AND m.kind = 'image' AND m.layer_count > 0
+			WHERE c.index_digest = e.manifest_digest AND coalesce(c.os, '') <> 'unknown'
+		) b ON b.builds > 0
+		WHERE e.action = 'push'`},
 	// The registry's busters: each repository's comparisons of the kind
 	// its figures use (tag once a tag of it moved).
 	{"cache step totals", `

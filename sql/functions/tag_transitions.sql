@@ -1,16 +1,27 @@
 -- Tag pushes (tag events p_ids) count as builds of their tag's streams, one
--- per platform the pushed digest has; a move (a push over another digest)
+-- per platform the pushed digest has (in all, and per push); a move (a push over another digest)
 -- becomes a transition per platform both sides have.
 CREATE OR REPLACE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     e_repo bigint[]; e_tag text[]; e_id bigint[]; e_at timestamptz[]; e_platform text[]; e_from text[]; e_to text[];
 BEGIN
+    WITH pushes AS (
+        SELECT e.id, e.repository_id, e.occurred_at, count(*)::integer AS builds
+        FROM tag_events e
+        CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) i
+        WHERE e.id = ANY (p_ids) AND e.action = 'push'
+        GROUP BY e.id
+    ),
+    kept AS (
+        -- Each push's builds, for a window's sum (cache --since).
+        INSERT INTO cache_push_builds (tag_event_id, repository_id, occurred_at, builds)
+        SELECT id, repository_id, occurred_at, builds FROM pushes ORDER BY id
+        ON CONFLICT DO NOTHING
+    )
     INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
-    SELECT e.repository_id, 'tag', count(*)
-    FROM tag_events e
-    CROSS JOIN LATERAL layerq_stream_images(e.repository_id, e.manifest_digest) i
-    WHERE e.id = ANY (p_ids) AND e.action = 'push'
+    SELECT repository_id, 'tag', sum(builds)::bigint
+    FROM pushes
     GROUP BY 1 ORDER BY 1
     ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
 
