@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/layerq/layerq/internal/clierr"
+	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -472,5 +473,52 @@ func TestReportsFromAStandby(t *testing.T) {
 	// A report that reads the file index works there too.
 	if out, errOut, err := runCLI(t, "--database-url", pair.StandbyURL, "bloat"); err != nil {
 		t.Errorf("bloat from the standby: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// Reports through PgBouncer in session mode, the pooler deployments put
+// before Postgres (and what keeps a report's connection from starting a
+// new backend): the pooler forwards only the startup parameters it knows,
+// so layerq sends none of its own; the fold (a session advisory lock) and
+// the reports work, on a fresh server connection and on one a report used
+// before (reset with DISCARD ALL), and JIT is off as on a direct
+// connection.
+func TestReportsThroughPgBouncer(t *testing.T) {
+	url, _, _ := seeded(t)
+	via := pgtest.Bouncer(t, url)
+	// The first report folds what the scan queued, through the pooler.
+	first, errOut, err := runCLI(t, "--database-url", via, "-o", "csv", "storage")
+	if err != nil {
+		t.Fatalf("storage through pgbouncer: %v\n%s%s", err, first, errOut)
+	}
+	direct, _, err := runCLI(t, "--database-url", url, "-o", "csv", "storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three repositories of one image each: library/base, team/app and
+	// team/other (seeded pushes them).
+	records, err := csv.NewReader(strings.NewReader(first)).ReadAll()
+	if err != nil || len(records) != 4 || first != direct {
+		t.Fatalf("storage through pgbouncer:\n%s\ndirect:\n%s(%v)", first, direct, err)
+	}
+	for i := range 2 {
+		again, errOut, err := runCLI(t, "--database-url", via, "-o", "csv", "storage")
+		if err != nil || again != first {
+			t.Fatalf("storage through pgbouncer, run %d: %v\n%s%s\nwant\n%s", i+2, err, again, errOut, first)
+		}
+	}
+	if out, errOut, err := runCLI(t, "--database-url", via, "bases"); err != nil || !strings.Contains(out, "library/base") {
+		t.Fatalf("bases through pgbouncer: %v\n%s%s", err, out, errOut)
+	}
+	ctx := context.Background()
+	pool, err := database.Open(ctx, database.Options{URL: via})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var jit string
+	var queued int
+	if err := pool.QueryRow(ctx, `SELECT current_setting('jit'), (SELECT count(*) FROM aggregate_queue)`).Scan(&jit, &queued); err != nil || jit != "off" || queued != 0 {
+		t.Fatalf("through pgbouncer: jit = %q, %d changes not folded (%v); want off and 0", jit, queued, err)
 	}
 }

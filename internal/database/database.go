@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -170,13 +171,21 @@ func missingDatabase(err error) bool {
 // with JIT compilation off unless the URL sets it. layerq's queries are
 // short and planned for indexes; JIT, which Postgres turns on past a cost
 // threshold, spent more time compiling (100-200 ms) than a report takes.
+//
+// JIT is turned off by a SET on each new connection, not by a startup
+// parameter: a pooler such as PgBouncer refuses a connection whose startup
+// packet carries a parameter it does not know ("unsupported startup
+// parameter: jit").
 func PoolConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, unreachable(url, err)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
-		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, "SET jit = off")
+			return err
+		}
 	}
 	return cfg, nil
 }

@@ -1,0 +1,162 @@
+package pgtest
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Bouncer starts PgBouncer in session mode (pool_mode = session, each
+// client's server connection reset with DISCARD ALL when it leaves) in
+// front of the server dbURL names, and returns dbURL's database through
+// it: the pooler deployments put before Postgres. It is stopped at
+// cleanup. PgBouncer must be installed (`go tool task pgbouncer`, Debian's
+// pgbouncer package); the test fails saying so if it is not.
+func Bouncer(t testing.TB, dbURL string) string {
+	t.Helper()
+	bin := pgbouncerBinary(t)
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %s: %v", redact(dbURL), err)
+	}
+	// Under the system temp dir, owned by the user PgBouncer runs as
+	// (it refuses to run as root): t.TempDir's parent is private to root.
+	dir, err := os.MkdirTemp(clusterParent(), "layerq-pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cred := bouncerUser(t, cfg.Host)
+	const port = 6432 // the socket's name in dir, which is private
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%d user=%s
+[pgbouncer]
+listen_addr =
+listen_port = %d
+unix_socket_dir = %s
+auth_type = trust
+auth_file = %s
+pool_mode = session
+server_reset_query = DISCARD ALL
+default_pool_size = 4
+`, cfg.Host, cfg.Port, cfg.User, port, dir, filepath.Join(dir, "users.txt"))
+	files := map[string]string{"pgbouncer.ini": ini, "users.txt": strconv.Quote(cfg.User) + ` ""` + "\n"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cred != nil {
+		for _, p := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "users.txt")} {
+			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var log syncBuffer
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("pgtest: starting pgbouncer: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	sock := filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("pgtest: pgbouncer exited: %v\n%s", err, log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgtest: pgbouncer did not listen on %s within 10 s\n%s", sock, log.String())
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgbouncer's log:\n%s", log.String())
+		}
+	})
+	q := url.Values{}
+	q.Set("host", dir)
+	q.Set("port", strconv.Itoa(port))
+	q.Set("sslmode", "disable")
+	return (&url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database, RawQuery: q.Encode()}).String()
+}
+
+// pgbouncerBinary finds pgbouncer on PATH or where Debian installs it.
+func pgbouncerBinary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("pgbouncer"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer", "/usr/local/bin/pgbouncer"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	t.Fatal("pgbouncer is not installed: run `go tool task pgbouncer` (Debian's pgbouncer package), or put pgbouncer on PATH")
+	return ""
+}
+
+// bouncerUser is the identity PgBouncer runs as: the caller's, unless the
+// caller is root (PgBouncer refuses to run as root); then the owner of the
+// server's socket directory, who may reach it, else nobody.
+func bouncerUser(t testing.TB, host string) *syscall.Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	if filepath.IsAbs(host) {
+		if fi, err := os.Stat(host); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				return &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
+			}
+		}
+	}
+	return &syscall.Credential{Uid: 65534, Gid: 65534}
+}
+
+// syncBuffer is a bytes.Buffer that a process's output and the test may
+// use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
