@@ -17,6 +17,7 @@ import (
 
 	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // BenchmarkProcess times every report as a user runs it: the layerq
@@ -220,11 +221,13 @@ func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 // a user waits for it: `layerq storage --by namespace` (one small kept row)
 // on the local default cluster under a fresh data directory (no URL given,
 // the README's quick start), the same with --database-url naming that
-// cluster, and `layerq --help` (a process that opens no database),
-// alternating in one run; beside them, one connection to that server made
-// in-process (pgx, unix socket): what the server takes to fork and set up
-// a backend, which no client can avoid. Each is reported as its median:
-// local-p50-ms, url-p50-ms, help-p50-ms and connect-p50-ms.
+// cluster, the same through PgBouncer in session mode in front of it (a
+// backend already running), and `layerq --help` (a process that opens no
+// database), alternating in one run; beside them, one connection to that
+// server made in-process (pgx, unix socket): what the server takes to fork
+// and set up a backend, which only a pooler avoids. Each is reported as its
+// median: local-p50-ms, url-p50-ms, pgbouncer-p50-ms, help-p50-ms and
+// connect-p50-ms.
 func BenchmarkFixedCost(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -250,19 +253,20 @@ func BenchmarkFixedCost(b *testing.B) {
 	local := []string{"--data-dir", dataDir, "storage", "--by", "namespace"}
 	byURL := []string{"--database-url", url, "storage", "--by", "namespace"}
 	help := []string{"--data-dir", dataDir, "--help"}
+	pooled := []string{"--database-url", pgtest.Bouncer(b, url), "storage", "--by", "namespace"}
 	const timeout = time.Minute
-	for _, args := range [][]string{local, byURL} { // migrate, warm, fail early
+	for _, args := range [][]string{local, byURL, pooled} { // migrate, warm, fail early
 		if _, err := runProcess(bin, args, timeout); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var localT, urlT, helpT, connT []time.Duration
+	var localT, urlT, pooledT, helpT, connT []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for _, run := range []struct {
 			args  []string
 			times *[]time.Duration
-		}{{local, &localT}, {byURL, &urlT}, {help, &helpT}} {
+		}{{local, &localT}, {byURL, &urlT}, {pooled, &pooledT}, {help, &helpT}} {
 			took, err := runProcess(bin, run.args, timeout)
 			if err != nil {
 				b.Fatal(err)
@@ -280,6 +284,7 @@ func BenchmarkFixedCost(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(median(localT), "local-p50-ms")
 	b.ReportMetric(median(urlT), "url-p50-ms")
+	b.ReportMetric(median(pooledT), "pgbouncer-p50-ms")
 	b.ReportMetric(median(helpT), "help-p50-ms")
 	b.ReportMetric(median(connT), "connect-p50-ms")
 }
