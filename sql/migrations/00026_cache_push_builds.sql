@@ -9,10 +9,13 @@
 -- window sums an index's range.
 --
 -- The migration folds what is queued first, with the functions as they
--- are, and counts every push folded so far. The fold becomes a stub that
--- takes nothing in until the function files give it its body again (a fold
--- in between, by a process of the previous release, would count pushes
--- without keeping them here).
+-- are, and counts every push tag_events holds: those still queued too,
+-- when an earlier migration of the same run left the fold a stub (the
+-- fold, taking them in later, keeps the count the migration wrote: ON
+-- CONFLICT DO NOTHING). The fold becomes a stub that takes nothing in
+-- until the function files give it its body again (a fold in between, by
+-- a process of the previous release, would count pushes without keeping
+-- them here).
 
 -- +goose Up
 LOCK TABLE repository_manifests, tag_events, manifest_layers IN SHARE ROW EXCLUSIVE MODE;

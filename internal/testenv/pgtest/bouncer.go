@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -38,8 +39,12 @@ func Bouncer(t testing.TB, dbURL string) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cred := bouncerUser(t, cfg.Host)
 	const port = 6432 // the socket's name in dir, which is private
+	server := fmt.Sprintf("host=%s port=%d user=%s", cfg.Host, cfg.Port, cfg.User)
+	if cfg.Password != "" {
+		server += " password=" + cfg.Password
+	}
 	ini := fmt.Sprintf(`[databases]
-* = host=%s port=%d user=%s
+* = %s
 [pgbouncer]
 listen_addr =
 listen_port = %d
@@ -49,7 +54,7 @@ auth_file = %s
 pool_mode = session
 server_reset_query = DISCARD ALL
 default_pool_size = 4
-`, cfg.Host, cfg.Port, cfg.User, port, dir, filepath.Join(dir, "users.txt"))
+`, server, port, dir, filepath.Join(dir, "users.txt"))
 	files := map[string]string{"pgbouncer.ini": ini, "users.txt": strconv.Quote(cfg.User) + ` ""` + "\n"}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -66,14 +71,14 @@ default_pool_size = 4
 	var log syncBuffer
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.Stdout, cmd.Stderr = &log, &log
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
+	// Killed with the test binary, should it die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("pgtest: starting pgbouncer: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed when it has exited; waitErr set
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGINT)
 		select {
@@ -82,22 +87,6 @@ default_pool_size = 4
 			cmd.Process.Kill()
 			<-exited
 		}
-	})
-	sock := filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("pgtest: pgbouncer exited: %v\n%s", err, log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pgtest: pgbouncer did not listen on %s within 10 s\n%s", sock, log.String())
-		}
-	}
-	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pgbouncer's log:\n%s", log.String())
 		}
@@ -106,7 +95,28 @@ default_pool_size = 4
 	q.Set("host", dir)
 	q.Set("port", strconv.Itoa(port))
 	q.Set("sslmode", "disable")
-	return (&url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database, RawQuery: q.Encode()}).String()
+	via := (&url.URL{Scheme: "postgres", User: url.User(cfg.User), Path: "/" + cfg.Database, RawQuery: q.Encode()}).String()
+	// Ready once a client gets through it to the server.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, via)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(ctx)
+		}
+		cancel()
+		if err == nil {
+			return via
+		}
+		select {
+		case <-exited:
+			t.Fatalf("pgtest: pgbouncer exited: %v\n%s", waitErr, log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgtest: no connection through pgbouncer within 10 s: %v", err)
+		}
+	}
 }
 
 // pgbouncerBinary finds pgbouncer on PATH or where Debian installs it.
@@ -124,22 +134,27 @@ func pgbouncerBinary(t testing.TB) string {
 	return ""
 }
 
-// bouncerUser is the identity PgBouncer runs as: the caller's, unless the
-// caller is root (PgBouncer refuses to run as root); then the owner of the
-// server's socket directory, who may reach it, else nobody.
+// bouncerUser is the identity PgBouncer runs as: the caller's (nil),
+// unless the caller is root (PgBouncer refuses to run as root); then the
+// owner of the server's socket directory, who may reach it, or for a
+// server over TCP, nobody.
 func bouncerUser(t testing.TB, host string) *syscall.Credential {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	if filepath.IsAbs(host) {
-		if fi, err := os.Stat(host); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-				return &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
-			}
-		}
+	if !filepath.IsAbs(host) {
+		return &syscall.Credential{Uid: 65534, Gid: 65534}
 	}
-	return &syscall.Credential{Uid: 65534, Gid: 65534}
+	fi, err := os.Stat(host)
+	if err != nil {
+		t.Fatalf("pgtest: the server's socket directory: %v", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		t.Fatalf("pgtest: the server's socket directory %s is root's: PgBouncer, which refuses to run as root, could not reach it", host)
+	}
+	return &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
 }
 
 // syncBuffer is a bytes.Buffer that a process's output and the test may
