@@ -34,7 +34,10 @@ import (
 // build, say) to run alternately with this one on the same graph: each
 // case then reports its median as peer-p50-ms too, or peer-timed-out-s
 // when a run of the peer took longer than the timeout (it is not run
-// again in that case).
+// again in that case). LAYERQ_BENCH_POOLER=pgbouncer also runs this
+// binary through PgBouncer in session mode in front of the graph's server
+// (a backend already running for each run, as a deployment with a pooler
+// has it), alternating, and reports that median as pgbouncer-p50-ms.
 func BenchmarkProcess(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -131,9 +134,17 @@ func BenchmarkProcess(b *testing.B) {
 		}{"find-same-as", []string{"find", "--same-as", ref + ":/" + file}})
 	}
 	b.Logf("graph: %s; repository %s, namespace %s, image %s, compared with %s, files %s and %s", graphSummary(ctx, pool), repo, namespace, ref, prev, file, rare)
+	pooledURL := ""
+	if os.Getenv("LAYERQ_BENCH_POOLER") == "pgbouncer" {
+		pooledURL = pgtest.Bouncer(b, url)
+	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			args := append([]string{"--database-url", url}, c.args...)
+			var pooled []string
+			if pooledURL != "" {
+				pooled = append([]string{"--database-url", pooledURL}, c.args...)
+			}
 			if _, err := runProcess(bin, args, timeout); err != nil { // warm, and fail early
 				if errors.Is(err, context.DeadlineExceeded) {
 					b.ReportMetric(timeout.Seconds(), "timed-out-s")
@@ -144,7 +155,7 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			peer := os.Getenv("LAYERQ_BENCH_PEER")
 			times := make([]time.Duration, 0, b.N)
-			var peerTimes []time.Duration
+			var peerTimes, pooledTimes []time.Duration
 			peerTimedOut := false
 			b.ResetTimer()
 			for range b.N {
@@ -153,6 +164,13 @@ func BenchmarkProcess(b *testing.B) {
 					b.Fatal(err)
 				}
 				times = append(times, took)
+				if pooled != nil {
+					took, err := runProcess(bin, pooled, timeout)
+					if err != nil {
+						b.Fatal(err)
+					}
+					pooledTimes = append(pooledTimes, took)
+				}
 				if peer != "" && !peerTimedOut {
 					took, err := runProcess(peer, args, timeout)
 					switch {
@@ -167,6 +185,9 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(median(times), "p50-ms")
+			if pooled != nil {
+				b.ReportMetric(median(pooledTimes), "pgbouncer-p50-ms")
+			}
 			switch {
 			case peerTimedOut:
 				b.ReportMetric(timeout.Seconds(), "peer-timed-out-s")
