@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,9 +66,17 @@ default_pool_size = 4
 			}
 		}
 	}
-	var log syncBuffer
+	// Its log goes to a file (written through the descriptor it inherits,
+	// whoever it runs as), read when the test needs it.
+	logPath := filepath.Join(dir, "pgbouncer.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child holds its own copy
+	log := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Killed with the test binary, should it die first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -88,7 +94,7 @@ default_pool_size = 4
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("pgbouncer's log:\n%s", log.String())
+			t.Logf("pgbouncer's log:\n%s", log())
 		}
 	})
 	q := url.Values{}
@@ -110,7 +116,7 @@ default_pool_size = 4
 		}
 		select {
 		case <-exited:
-			t.Fatalf("pgtest: pgbouncer exited: %v\n%s", waitErr, log.String())
+			t.Fatalf("pgtest: pgbouncer exited: %v (its log follows)", waitErr)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -155,23 +161,4 @@ func bouncerUser(t testing.TB, host string) *syscall.Credential {
 		t.Fatalf("pgtest: the server's socket directory %s is root's: PgBouncer, which refuses to run as root, could not reach it", host)
 	}
 	return &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and the test may
-// use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
