@@ -1,6 +1,7 @@
 -- Tag pushes (tag events p_ids) count as builds of their tag's streams, one
--- per platform the pushed digest has (in all, and per push); a move (a push over another digest)
--- becomes a transition per platform both sides have.
+-- per platform the pushed digest has (summed per repository, and kept per
+-- push); a move (a push over another digest) becomes a transition per
+-- platform both sides have.
 CREATE OR REPLACE FUNCTION layerq_add_tag_transitions(p_ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
