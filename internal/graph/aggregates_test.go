@@ -521,6 +521,18 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings, %d comparisons that grew and %d that did not: the test should leave each to check",
 			busters, dupContents, grew, same)
 	}
+	// The history ends with an image of layers no other image holds,
+	// pushed and indexed whole: one image is ready whatever the schedule
+	// was, and the counts of the others stay as the writers left them.
+	last := imageOf("last", "last-base", "last-app")
+	if err := store.Ingest(ctx, []image.Observation{obs("team-c/last", "t0", t0.Add(time.Hour), last)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"last-base", "last-app"} {
+		if err := indexLayer(ctx, store, name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The last images ready are analyzed too, after the writers: the
 	// history ends with waste to fold whatever the schedule was.
 	if _, err := store.ApplyAggregates(ctx); err != nil {
@@ -595,6 +607,27 @@ func indexStepWaste(ctx context.Context, store *graph.Store, rng *rand.Rand) err
 var indexLayers = []string{"os1", "py", "os2", "node", "npm", "app-0", "app-1", "app-2", "app-3", "app-4", "app-5",
 	"app-6", "app-7", "app-8", "app-9", "app-10", "app-11", "assets-0", "assets-1", "assets-2", "assets-3"}
 
+// indexLayer saves the index of the gzip layer blob of that name: a file
+// every layer holds, one some hold, one of its own (twice in its tar), an
+// empty one, and a directory.
+func indexLayer(ctx context.Context, store *graph.Store, name string) error {
+	file := func(path, content string, size int64) layerscan.Entry {
+		e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
+		copy(e.Digest[:], digest(content))
+		return e
+	}
+	idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{
+		{Path: "etc", Type: layerscan.Dir, Mode: 0o755},
+		file("etc/os-release", "os-release", 300),
+		file("etc/"+name[:2], "shared "+name[:2], 1000),
+		file("own/"+name, "own "+name, int64(100+len(name))),
+		file("own/"+name, "own "+name, int64(100+len(name))),
+		file("etc/empty", "", 0),
+	}}
+	_, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: digest("blob " + name), CompressedSize: 100, Index: idx})
+	return err
+}
+
 // indexStep, more often than not, indexes a layer (an empty index: what the
 // bloat report finds in it is not the point), refuses one, or forgets a
 // refusal.
@@ -602,25 +635,7 @@ func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
 	l := digest("blob " + indexLayers[rng.IntN(len(indexLayers))])
 	switch rng.IntN(16) {
 	case 0, 1, 2, 3, 4, 5:
-		// A file every layer holds, one some hold, one of its own (twice
-		// in its tar), an empty one, and a directory.
-		name := indexLayers[rng.IntN(len(indexLayers))]
-		l = digest("blob " + name)
-		file := func(path, content string, size int64) layerscan.Entry {
-			e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
-			copy(e.Digest[:], digest(content))
-			return e
-		}
-		idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{
-			{Path: "etc", Type: layerscan.Dir, Mode: 0o755},
-			file("etc/os-release", "os-release", 300),
-			file("etc/"+name[:2], "shared "+name[:2], 1000),
-			file("own/"+name, "own "+name, int64(100+len(name))),
-			file("own/"+name, "own "+name, int64(100+len(name))),
-			file("etc/empty", "", 0),
-		}}
-		_, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: l, CompressedSize: 100, Index: idx})
-		return err
+		return indexLayer(ctx, store, indexLayers[rng.IntN(len(indexLayers))])
 	case 6:
 		return store.RejectLayer(ctx, graph.LayerRejection{BlobDigest: l, Registry: "reg.test", Repository: "r", Class: "test", Reason: "refused by the test"})
 	case 9, 10:
