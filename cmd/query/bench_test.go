@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,8 @@ import (
 // has it), alternating, and reports that median as pgbouncer-p50-ms.
 func BenchmarkProcess(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	if err := buildLayerq(bin); err != nil {
+		b.Fatal(err)
 	}
 	url := synth.BenchGraph(b)
 	ctx := context.Background()
@@ -251,8 +252,8 @@ func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 // connect-p50-ms.
 func BenchmarkFixedCost(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	if err := buildLayerq(bin); err != nil {
+		b.Fatal(err)
 	}
 	// A data dir as a machine has one (run as root, the server user must
 	// pass through its parent; b.TempDir is 0700).
@@ -308,4 +309,15 @@ func BenchmarkFixedCost(b *testing.B) {
 	b.ReportMetric(median(pooledT), "pgbouncer-p50-ms")
 	b.ReportMetric(median(helpT), "help-p50-ms")
 	b.ReportMetric(median(connT), "connect-p50-ms")
+}
+
+// buildLayerq builds this binary as `go tool task build` does: without
+// cgo (see the Taskfile).
+func buildLayerq(bin string) error {
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
 }

@@ -104,6 +104,7 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		URL:     c.String("database-url"),
 		DataDir: c.String("data-dir"),
 		Notices: c.App.ErrWriter,
+		OneShot: true,
 	})
 	if err != nil {
 		return err

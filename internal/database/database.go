@@ -36,6 +36,10 @@ type Options struct {
 	Migrate bool
 	// Notices receives the one-line note about the local default (stderr).
 	Notices io.Writer
+	// OneShot is a process that runs each of its queries once (a report):
+	// each query goes in one round trip, unprepared, instead of two (a
+	// prepare its later runs would reuse, then the run). See PoolConfig.
+	OneShot bool
 }
 
 // DefaultDataDir is $XDG_DATA_HOME/layerq, else ~/.local/share/layerq; for
@@ -75,6 +79,9 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 	cfg, err := PoolConfig(url)
 	if err != nil {
 		return nil, err
+	}
+	if opts.OneShot {
+		oneShot(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -188,6 +195,17 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// oneShot makes each query of the pool one round trip (the extended
+// protocol's parse, bind and execute sent at once, with text parameters and
+// results) unless the URL chose another mode (default_query_exec_mode).
+// pgx's default prepares a statement first, to run it again without the
+// parse: a saving a process that runs each query once never collects.
+func oneShot(cfg *pgxpool.Config) {
+	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
 }
 
 // UnreachableError is a database that could not be used, said in one line
