@@ -80,9 +80,9 @@ command -v skopeo >/dev/null || die "package skopeo is installed but skopeo is n
 
 [ -f /usr/include/isa-l/igzip_lib.h ] || apt_install "ISA-L (libisal-dev, layerq's gzip inflater)" libisal-dev
 
-say "building layerq (-tags isal) and the bench registry"
+say "building layerq-ingest (-tags isal), layerq (without cgo, as go tool task build) and the bench registry"
 go build -tags isal -o "$BIN/layerq-ingest" ./cmd/ingest
-go build -tags isal -o "$BIN/layerq" ./cmd/query
+CGO_ENABLED=0 go build -o "$BIN/layerq" ./cmd/query
 go build -o "$BIN/benchregistry" ./bench/cmd/benchregistry
 
 DIVE=$BIN/dive

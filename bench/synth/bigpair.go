@@ -154,6 +154,9 @@ func AddBigPair(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := store.SaveLayerIndexes(ctx, batch); err != nil {
 		return fmt.Errorf("the big pair's layer indexes: %w", err)
 	}
+	if _, err := store.ApplyLayerKeys(ctx); err != nil {
+		return fmt.Errorf("the big pair's near-duplicate keys: %w", err)
+	}
 	_, err = store.ApplyAggregates(ctx)
 	return err
 }

@@ -33,7 +33,8 @@ func tarSize(es []layerscan.Entry) int64 {
 }
 
 // writeFiles gives every layer blob of images its file index, folds (the
-// images' index state), then works out and stores the waste of every live
+// images' index state), works out the layers' near-duplicate keys, then
+// works out and stores the waste of every live
 // image, as serve does once an image's last layer is indexed.
 func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *Summary, logf func(string, ...any)) error {
 	phase := time.Now()
@@ -87,6 +88,11 @@ func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *S
 		return fmt.Errorf("applying the aggregates: %w", err)
 	}
 	logf("index state folded: %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
+	if _, err := store.ApplyLayerKeys(ctx); err != nil {
+		return fmt.Errorf("the layers' near-duplicate keys: %w", err)
+	}
+	logf("near-duplicate keys: %s", time.Since(phase).Round(time.Millisecond))
 
 	// The waste of every live image, on every core.
 	phase = time.Now()

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
@@ -34,6 +37,14 @@ Examples:
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
+				if c.String("kind") == "layer" {
+					// The keys of the layers indexed since they were
+					// last worked out (a read-only role reads those).
+					_, err := graph.New(db).ApplyLayerKeys(c.Context)
+					if err != nil && !errors.Is(err, graph.ErrReadOnly) {
+						return nil, err
+					}
+				}
 				return report.LoadDuplicates(c.Context, db, report.DuplicatesOptions{
 					Kind:          c.String("kind"),
 					Repositories:  repoglob.Compile(c.String("repo")),

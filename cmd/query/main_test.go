@@ -420,6 +420,26 @@ func TestReadOnlyRole(t *testing.T) {
 	if err != nil || strings.Contains(out, "team/other") {
 		t.Errorf("the writer's storage still shows team/other after folding the delete: %v\n%s", err, out)
 	}
+
+	// A layer queued for its near-duplicate keys: the reader's report
+	// leaves it queued, the writer's works it out before it reads.
+	if _, err := admin.Exec(ctx, `INSERT INTO layer_keys_queue VALUES ('sha256:queued')`); err != nil {
+		t.Fatal(err)
+	}
+	keysQueued := func() int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM layer_keys_queue`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, errOut, err := runCLI(t, "--database-url", u.String(), "duplicates", "--kind", "layer"); err != nil || keysQueued() != 1 {
+		t.Errorf("duplicates --kind layer as a reader: %v (%s); %d queued, want the 1 left", err, errOut, keysQueued())
+	}
+	if _, errOut, err := runCLI(t, "--database-url", url, "duplicates", "--kind", "layer"); err != nil || keysQueued() != 0 {
+		t.Errorf("duplicates --kind layer as the writer: %v (%s); %d queued, want none", err, errOut, keysQueued())
+	}
 }
 
 func TestVersion(t *testing.T) {

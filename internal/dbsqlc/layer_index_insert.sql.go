@@ -10,9 +10,13 @@ import (
 )
 
 const layerIndexInsert = `-- name: LayerIndexInsert :execrows
-INSERT INTO layer_indexes (blob_digest, diff_id, compression, compressed_size, uncompressed_size, entries, files, file_bytes)
-VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8)
-ON CONFLICT (blob_digest) DO NOTHING
+WITH ins AS (
+    INSERT INTO layer_indexes (blob_digest, diff_id, compression, compressed_size, uncompressed_size, entries, files, file_bytes)
+    VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (blob_digest) DO NOTHING
+    RETURNING blob_digest
+)
+INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins
 `
 
 type LayerIndexInsertParams struct {
@@ -26,7 +30,8 @@ type LayerIndexInsertParams struct {
 	FileBytes        int64
 }
 
-// A layer's index row (an empty diff_id is stored as NULL); the entries
+// A layer's index row (an empty diff_id is stored as NULL), its blob queued
+// for its near-duplicate keys (layerq_apply_layer_keys); the entries
 // follow in the same transaction (COPY into layer_files) only when this
 // inserted a row (1 row affected). Indexing a blob that another worker
 // indexed first does nothing.

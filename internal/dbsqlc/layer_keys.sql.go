@@ -9,13 +9,35 @@ import (
 	"context"
 )
 
-const layerKeys = `-- name: LayerKeys :exec
-SELECT layerq_layer_keys($1::text[])
+const applyLayerKeys = `-- name: ApplyLayerKeys :one
+SELECT layerq_apply_layer_keys($1::int)::int AS taken
 `
 
-// The near-duplicate keys of layer blobs whose entries were just written
-// (sql/functions/layer_keys.sql), in the same transaction.
-func (q *Queries) LayerKeys(ctx context.Context, db DBTX, blobs []string) error {
-	_, err := db.Exec(ctx, layerKeys, blobs)
-	return err
+// The near-duplicate keys and pairs of up to @batch queued layer blobs
+// (sql/functions/layer_keys.sql); how many it took.
+func (q *Queries) ApplyLayerKeys(ctx context.Context, db DBTX, batch int32) (int32, error) {
+	row := db.QueryRow(ctx, applyLayerKeys, batch)
+	var taken int32
+	err := row.Scan(&taken)
+	return taken, err
+}
+
+const layerKeysMayApply = `-- name: LayerKeysMayApply :one
+SELECT has_table_privilege('layer_keys_queue', 'DELETE') AS may_apply,
+    pg_is_in_recovery() AS standby
+`
+
+type LayerKeysMayApplyRow struct {
+	MayApply bool
+	Standby  bool
+}
+
+// Whether this role may work out the queued near-duplicate keys (a
+// read-only role such as layerq_reader may not), and whether the server is
+// a standby (nothing may be written there).
+func (q *Queries) LayerKeysMayApply(ctx context.Context, db DBTX) (LayerKeysMayApplyRow, error) {
+	row := db.QueryRow(ctx, layerKeysMayApply)
+	var i LayerKeysMayApplyRow
+	err := row.Scan(&i.MayApply, &i.Standby)
+	return i, err
 }

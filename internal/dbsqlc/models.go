@@ -448,6 +448,10 @@ type LayerIndex struct {
 	ScannedAt        time.Time
 }
 
+type LayerKeysQueue struct {
+	BlobDigest string
+}
+
 type LayerPair struct {
 	LayerA      string
 	LayerB      string

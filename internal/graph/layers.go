@@ -43,8 +43,9 @@ type LayerRejection struct {
 }
 
 // SaveLayerIndex stores a layer blob's index and all of its entries in one
-// transaction. It reports whether it wrote anything: a blob already indexed
-// (by another worker) is left as it is.
+// transaction, and queues the blob for its near-duplicate keys
+// (ApplyLayerKeys). It reports whether it wrote anything: a blob already
+// indexed (by another worker) is left as it is.
 func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {
 	files, fileBytes := 0, int64(0)
 	for _, e := range li.Index.Entries {
@@ -84,9 +85,6 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 		}
 		if int(n) != len(li.Index.Entries) {
 			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.BlobDigest, n, len(li.Index.Entries))
-		}
-		if err := queries.LayerKeys(ctx, tx, []string{li.BlobDigest}); err != nil {
-			return fmt.Errorf("writing near-duplicate keys of layer %s: %w", li.BlobDigest, err)
 		}
 		return nil
 	})
@@ -143,9 +141,6 @@ func (s *Store) SaveLayerIndexes(ctx context.Context, lis []LayerIndex) (int, er
 			[]string{"blob_digest", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"}, src)
 		if err != nil {
 			return fmt.Errorf("writing layer entries: %w", err)
-		}
-		if err := queries.LayerKeys(ctx, tx, inserted); err != nil {
-			return fmt.Errorf("writing near-duplicate keys of layers: %w", err)
 		}
 		return nil
 	})

@@ -9,8 +9,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
@@ -55,6 +58,21 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	}
 	if other := rows(t, pool, files, "sha256:other"); len(other) != 9 {
 		t.Errorf("%d entries of the second layer, want 9", len(other))
+	}
+	// Each blob written is queued once for its near-duplicate keys, which
+	// the index's transaction leaves to ApplyLayerKeys.
+	if q, k := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue ORDER BY 1`), rows(t, pool, `SELECT blob_digest FROM layer_file_keys`); !slices.Equal(q, []string{"[sha256:many]", "[sha256:one]", "[sha256:other]"}) || len(k) != 0 {
+		t.Errorf("queued %v and keys of %v; want the three blobs queued and no keys yet", q, k)
+	}
+	if n, err := store.ApplyLayerKeys(ctx); err != nil || n != 3 {
+		t.Fatalf("ApplyLayerKeys took %d (%v), want 3", n, err)
+	}
+	const keys = `SELECT file_bytes, keys, sizes FROM layer_file_keys WHERE blob_digest = $1`
+	if one, many := rows(t, pool, keys, "sha256:one"), rows(t, pool, keys, "sha256:many"); len(one) != 1 || !slices.Equal(one, many) {
+		t.Errorf("keys one by one %v, in a batch %v", one, many)
+	}
+	if q := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); len(q) != 0 {
+		t.Errorf("still queued after ApplyLayerKeys: %v", q)
 	}
 }
 
@@ -121,7 +139,26 @@ func TestLayerPairsConcurrent(t *testing.T) {
 	}
 	rng.Shuffle(len(layers), func(i, j int) { layers[i], layers[j] = layers[j], layers[i] })
 	var wg sync.WaitGroup
-	errs := make(chan error, len(layers))
+	errs := make(chan error, len(layers)+2)
+	// Two appliers work out the queued keys while the layers are indexed,
+	// as serve's keeper and a report do.
+	stop := make(chan struct{})
+	var appliers sync.WaitGroup
+	for range 2 {
+		appliers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := store.ApplyLayerKeys(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
 	for w := range 6 {
 		wg.Go(func() {
 			var batch []graph.LayerIndex
@@ -145,9 +182,22 @@ func TestLayerPairsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(stop)
+	appliers.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	// What the appliers left (indexed after their last pass).
+	if _, err := store.ApplyLayerKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var queued, keyed int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM layer_keys_queue), (SELECT count(*) FROM layer_file_keys)`).Scan(&queued, &keyed); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 0 || keyed != len(layers) {
+		t.Errorf("%d layers still queued and %d with keys, want 0 and %d", queued, keyed, len(layers))
 	}
 
 	var want []string
@@ -189,3 +239,62 @@ func TestLayerPairsConcurrent(t *testing.T) {
 		t.Errorf("layer_pairs (%d):\n%s\nwant (%d):\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"))
 	}
 }
+
+// Migration 00027 queues the layers the index's transaction used to give
+// keys to: migrating down works out what is queued (the release before
+// keeps no queue), and migrating up queues any layer indexed without keys.
+func TestLayerKeysQueueMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := graph.New(pool)
+	layer := func(blob, diffID string) graph.LayerIndex {
+		var es []layerscan.Entry
+		for i := range 4 {
+			e := layerscan.Entry{Path: fmt.Sprintf("usr/lib/f%d", i), Type: layerscan.File, Size: int64(1000 * (i + 1)), Mode: 0o644}
+			copy(e.Digest[:], digest(fmt.Sprint("content ", i)))
+			es = append(es, e)
+		}
+		return graph.LayerIndex{BlobDigest: blob, DiffID: diffID, CompressedSize: 100, Index: &layerscan.Index{Entries: es, UncompressedSize: 1 << 16, Compression: "gzip"}}
+	}
+	// One tar built twice (another diff_id, the same files): a pair.
+	if _, err := store.SaveLayerIndexes(ctx, []graph.LayerIndex{layer("sha256:a", "sha256:da"), layer("sha256:b", "sha256:db")}); err != nil {
+		t.Fatal(err)
+	}
+	const pairs = `SELECT layer_a, layer_b, shared_bytes, shared_files, similarity FROM layer_pairs`
+	want := []string{"[sha256:a sha256:b 10000 4 1]"}
+	if err := migrate.DownTo(ctx, url, layerKeysQueueVersion-1); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, pool, pairs); !slices.Equal(got, want) {
+		t.Errorf("pairs after migrating down = %v, want %v", got, want)
+	}
+	// A layer without keys (as none should be) at the release before.
+	if _, err := pool.Exec(ctx, `DELETE FROM layer_prefix_keys WHERE blob_digest = 'sha256:b';
+		DELETE FROM layer_file_keys WHERE blob_digest = 'sha256:b'; DELETE FROM layer_pairs`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	if q := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); !slices.Equal(q, []string{"[sha256:b]"}) {
+		t.Errorf("queued after migrating up: %v, want the layer without keys", q)
+	}
+	if n, err := store.ApplyLayerKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("ApplyLayerKeys took %d (%v), want 1", n, err)
+	}
+	if got := rows(t, pool, pairs); !slices.Equal(got, want) {
+		t.Errorf("pairs after migrating up = %v, want %v", got, want)
+	}
+}
+
+// layerKeysQueueVersion is the migration that queues layers for their keys.
+const layerKeysQueueVersion = 27

@@ -437,6 +437,11 @@ func TestDuplicates(t *testing.T) {
 	})
 
 	t.Run("layer", func(t *testing.T) {
+		// The keys of the layers scanned, as `layerq duplicates --kind
+		// layer` works them out before it reads.
+		if n, err := graph.New(c.pool).ApplyLayerKeys(ctx); err != nil || n != 13 {
+			t.Fatalf("ApplyLayerKeys took %d layers (%v), want the 13 scanned", n, err)
+		}
 		r, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "layer", Repositories: all, Limit: 10, MinSimilarity: 0.9})
 		if err != nil {
 			t.Fatal(err)

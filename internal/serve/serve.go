@@ -307,6 +307,13 @@ func workerStages(cfg Config, st streams) []stage {
 				analyzeWaste(ctx, cfg.Pool, store, 5*time.Second, cfg.Log)
 				return nil
 			}},
+			// The near-duplicate keys of the layers indexed since the last
+			// pass, in batches (`layerq duplicates --kind layer` works out
+			// what is left before it reads).
+			stage{"near-duplicate keys", func(ctx context.Context) error {
+				store.KeepLayerKeys(ctx, 5*time.Second, func(err error) { cfg.Log.Warn("near-duplicate keys", "error", err) })
+				return nil
+			}},
 		)
 	}
 	if cfg.ZotSubject != "" {

@@ -23,10 +23,12 @@
 -- different diff_ids (one tar stored twice is a blob duplicate), found
 -- from the new layers' prefixes and compared exactly from the arrays.
 --
--- Called after the blobs' layer_files are written, in the same
--- transaction; the calls take turns (an advisory lock held to the end of
--- the transaction), so two near-duplicate layers indexed at once see each
--- other. A blob that already has its keys is left as it is.
+-- Called by layerq_apply_layer_keys (below) on a batch of the blobs the
+-- ingest queued in layer_keys_queue with their indexes (migration 00027),
+-- after their layer_files were committed; the calls take turns (an
+-- advisory lock held to the end of the transaction), so two near-duplicate
+-- layers see each other, in one batch or in two. A blob that already has
+-- its keys is left as it is.
 --
 -- The tables grow from empty in a burst of indexing, before autovacuum has
 -- counted their rows: planned on those statistics, the joins became scans
@@ -91,4 +93,26 @@ LANGUAGE sql SET enable_seqscan = off AS $$
                         WHERE la.blob_digest = cand.n AND lc.blob_digest = cand.c)
     -- A pair of two new layers comes from both: the second does nothing.
     ON CONFLICT DO NOTHING;
+$$;
+
+-- layerq_apply_layer_keys: the keys and pairs of up to p_limit blobs of
+-- layer_keys_queue (the first by digest), which then leave the queue; says
+-- how many it took (fewer than p_limit: the queue is empty). Callers take
+-- turns on layerq_layer_keys' lock, taken here before the batch is chosen,
+-- so a caller that waited takes what the one before it left.
+CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(27761, 2);
+    SELECT array_agg(q.blob_digest ORDER BY q.blob_digest) INTO batch
+    FROM (SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest LIMIT p_limit) q;
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM layerq_layer_keys(batch);
+    DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    RETURN cardinality(batch);
+END;
 $$;

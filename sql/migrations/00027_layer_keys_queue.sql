@@ -1,0 +1,51 @@
+-- Near-duplicate keys worked out after the index, in batches.
+--
+-- Each layer's keys and pairs (layerq_layer_keys, 00014) were worked out
+-- in the transaction that wrote its index, and the calls took turns (an
+-- advisory lock held to the end of that transaction): every layer indexer
+-- waited for every other one's keys, and a scan of one image spent a
+-- fifth of its server time on them (115 of about 500 ms for 12 layers),
+-- though only `layerq duplicates --kind layer` reads them.
+--
+-- Now the index's transaction queues the blob (layer_keys_queue), and
+-- layerq_apply_layer_keys works out the keys of the queued blobs, a batch
+-- per call (sql/functions/layer_keys.sql). `layerq duplicates --kind
+-- layer` calls it before reading, as the reports fold the aggregates, and
+-- `layerq-ingest serve` every few seconds where it indexes layers.
+
+-- +goose Up
+CREATE TABLE layer_keys_queue (
+    blob_digest text PRIMARY KEY -- a layer_indexes row whose keys are yet to be worked out
+);
+
+-- A layer indexed without its keys (none should be): queued.
+INSERT INTO layer_keys_queue (blob_digest)
+SELECT li.blob_digest FROM layer_indexes li
+WHERE NOT EXISTS (SELECT FROM layer_file_keys k WHERE k.blob_digest = li.blob_digest)
+ORDER BY 1;
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(27761, 2);
+    SELECT array_agg(q.blob_digest ORDER BY q.blob_digest) INTO batch
+    FROM (SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest LIMIT p_limit) q;
+    IF batch IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM layerq_layer_keys(batch);
+    DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    RETURN cardinality(batch);
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+-- The keys of what is queued, worked out before the queue goes: the
+-- release before works them out with each index and keeps no queue.
+SELECT layerq_layer_keys(array_agg(blob_digest ORDER BY blob_digest)) FROM layer_keys_queue;
+DROP FUNCTION layerq_apply_layer_keys(integer);
+DROP TABLE layer_keys_queue;
