@@ -34,7 +34,7 @@ func BenchGraph(tb testing.TB) string {
 	}
 	opts.Files = os.Getenv("LAYERQ_SYNTH_FILES") == "1"
 	url := pgtest.NewDatabase(tb)
-	cfg, err := database.PoolConfig(url)
+	cfg, err := database.PoolConfig(url, false)
 	if err != nil {
 		tb.Fatal(err)
 	}

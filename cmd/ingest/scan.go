@@ -79,12 +79,18 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	}
 	fmt.Fprintln(c.App.Writer, sum)
 	// What the layers just indexed make ready: the fold's index state,
-	// then the waste of the images whose layers are now all indexed, as
-	// serve works it out in the background.
+	// the waste of the images whose layers are now all indexed, and the
+	// layers' near-duplicate keys, as serve works them out in the
+	// background (the keys in batches now that every layer is written,
+	// not one layer at a time in its index's transaction).
 	if _, err := store.ApplyAggregates(c.Context); err != nil {
 		return err
 	}
-	return report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0)
+	if err := report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0); err != nil {
+		return err
+	}
+	_, err = store.ApplyLayerKeys(c.Context)
+	return err
 }
 
 func scanCommand() *cli.Command {

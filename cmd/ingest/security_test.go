@@ -478,12 +478,14 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var live, failures, queued int
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM tags WHERE deleted_at IS NULL), (SELECT count(*) FROM ingest_failures), (SELECT count(*) FROM aggregate_queue)`).Scan(&live, &failures, &queued); err != nil {
+	var live, failures, queued, keysQueued, keyed int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM tags WHERE deleted_at IS NULL), (SELECT count(*) FROM ingest_failures), (SELECT count(*) FROM aggregate_queue),
+		(SELECT count(*) FROM layer_keys_queue), (SELECT count(*) FROM layer_file_keys)`).Scan(&live, &failures, &queued, &keysQueued, &keyed); err != nil {
 		t.Fatal(err)
 	}
-	if live != 1 || failures != 1 || queued != 0 {
-		t.Errorf("as layerq_writer: %d live tags, %d failures, %d queued changes; want 1, 1, 0 (scanned and folded)", live, failures, queued)
+	if live != 1 || failures != 1 || queued != 0 || keysQueued != 0 || keyed != 1 {
+		t.Errorf("as layerq_writer: %d live tags, %d failures, %d queued changes, %d layers queued for keys and %d with keys; want 1, 1, 0, 0, 1 (scanned, folded, keyed)",
+			live, failures, queued, keysQueued, keyed)
 	}
 	for _, sql := range []string{`CREATE TABLE stolen (x int)`, `DROP TABLE tags`, `ALTER TABLE tags ADD COLUMN x int`, `TRUNCATE tags`, `CREATE INDEX x ON tags (name)`,
 		// The aggregates are the fold's to write, the migrations' table migrate's.

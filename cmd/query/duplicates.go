@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
@@ -37,20 +37,20 @@ Examples:
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
-				if c.String("kind") == "layer" {
-					// The keys of the layers indexed since they were
-					// last worked out (a read-only role reads those).
-					_, err := graph.New(db).ApplyLayerKeys(c.Context)
-					if err != nil && !errors.Is(err, graph.ErrReadOnly) {
-						return nil, err
-					}
-				}
-				return report.LoadDuplicates(c.Context, db, report.DuplicatesOptions{
+				opts := report.DuplicatesOptions{
 					Kind:          c.String("kind"),
 					Repositories:  repoglob.Compile(c.String("repo")),
 					Limit:         c.Int("limit"),
 					MinSimilarity: c.Float64("min-similarity"),
-				})
+				}
+				note, err := report.SettleNearLayers(c.Context, opts, graph.New(db))
+				if err != nil {
+					return nil, err
+				}
+				if note != "" {
+					fmt.Fprintln(c.App.ErrWriter, "layerq: "+note)
+				}
+				return report.LoadDuplicates(c.Context, db, opts)
 			}))
 		}),
 	}

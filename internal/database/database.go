@@ -76,12 +76,9 @@ func Open(ctx context.Context, opts Options) (*Pool, error) {
 		url = local.URL(localDatabase)
 		migrateNow = true
 	}
-	cfg, err := PoolConfig(url)
+	cfg, err := PoolConfig(url, opts.OneShot)
 	if err != nil {
 		return nil, err
-	}
-	if opts.OneShot {
-		oneShot(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -179,33 +176,41 @@ func missingDatabase(err error) bool {
 // short and planned for indexes; JIT, which Postgres turns on past a cost
 // threshold, spent more time compiling (100-200 ms) than a report takes.
 //
-// JIT is turned off by a SET on each new connection, not by a startup
-// parameter: a pooler such as PgBouncer refuses a connection whose startup
-// packet carries a parameter it does not know ("unsupported startup
-// parameter: jit").
-func PoolConfig(url string) (*pgxpool.Config, error) {
+// With oneShot (a process that runs each of its queries once: a report),
+// each query goes in one round trip, unless the URL chose another mode
+// than pgx's default (default_query_exec_mode): the extended protocol's
+// parse, bind and execute sent at once, with text parameters and results.
+// pgx's default prepares a statement first, to run it again without the
+// parse: a saving such a process never collects. The text formats pgx
+// reads are then set for the session (hex bytea, ISO dates, floats in
+// full), whatever the database or role sets.
+//
+// Settings go in a SET on each new connection, not in startup parameters:
+// a pooler such as PgBouncer refuses a connection whose startup packet
+// carries a parameter it does not know ("unsupported startup parameter:
+// jit").
+func PoolConfig(url string, oneShot bool) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, unreachable(url, err)
 	}
+	var set []string
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		set = append(set, "SET jit = off")
+	}
+	if oneShot && cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+		set = append(set, "SET bytea_output = hex", "SET DateStyle = ISO", "SET IntervalStyle = postgres", "SET extra_float_digits = 3")
+	}
+	if len(set) > 0 {
+		// One round trip: without arguments pgx sends it as a simple query.
+		q := strings.Join(set, "; ")
 		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-			_, err := conn.Exec(ctx, "SET jit = off")
+			_, err := conn.Exec(ctx, q)
 			return err
 		}
 	}
 	return cfg, nil
-}
-
-// oneShot makes each query of the pool one round trip (the extended
-// protocol's parse, bind and execute sent at once, with text parameters and
-// results) unless the URL chose another mode (default_query_exec_mode).
-// pgx's default prepares a statement first, to run it again without the
-// parse: a saving a process that runs each query once never collects.
-func oneShot(cfg *pgxpool.Config) {
-	if cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	}
 }
 
 // UnreachableError is a database that could not be used, said in one line

@@ -3,6 +3,9 @@ package database_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
@@ -17,6 +20,20 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func TestOneShotPreparesNothing(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
+	// Output formats a database may set that pgx cannot read as text.
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %I SET bytea_output = escape', current_database());
+		EXECUTE format('ALTER DATABASE %I SET DateStyle = ''SQL, DMY''', current_database());
+		EXECUTE format('ALTER DATABASE %I SET extra_float_digits = -3', current_database());
+	END $$`); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	at := time.Date(2025, 3, 1, 12, 30, 0, 0, time.UTC)
 	for _, oneShot := range []bool{true, false} {
 		pool, err := database.Open(ctx, database.Options{URL: url, OneShot: oneShot})
 		if err != nil {
@@ -33,6 +50,15 @@ func TestOneShotPreparesNothing(t *testing.T) {
 		}
 		if len(names) != 3 || names[2] != "c" || sum != 42 {
 			t.Errorf("one-shot %v: got %q and %d, want [a b c] and 42", oneShot, names, sum)
+		}
+		var b []byte
+		var ts time.Time
+		var f float64
+		if err := conn.QueryRow(ctx, `SELECT $1::bytea || '\x03'::bytea, $2::timestamptz + interval '1 day', 1.0::float8 / 3`, []byte{1, 2}, at).Scan(&b, &ts, &f); err != nil {
+			t.Fatalf("one-shot %v: %v", oneShot, err)
+		}
+		if string(b) != "\x01\x02\x03" || !ts.Equal(at.AddDate(0, 0, 1)) || f != 1.0/3 {
+			t.Errorf("one-shot %v: got %x, %v and %v; want 010203, %v and %v", oneShot, b, ts, f, at.AddDate(0, 0, 1), 1.0/3)
 		}
 		var prepared int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`).Scan(&prepared); err != nil {

@@ -15,8 +15,11 @@ WITH ins AS (
     VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8)
     ON CONFLICT (blob_digest) DO NOTHING
     RETURNING blob_digest
+), queued AS (
+    INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins
+    ON CONFLICT (blob_digest) DO NOTHING
 )
-INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins
+SELECT blob_digest FROM ins
 `
 
 type LayerIndexInsertParams struct {

@@ -10,13 +10,19 @@ import (
 )
 
 const applyLayerKeys = `-- name: ApplyLayerKeys :one
-SELECT layerq_apply_layer_keys($1::int)::int AS taken
+SELECT layerq_apply_layer_keys($1::int, $2::bigint)::int AS taken
 `
 
-// The near-duplicate keys and pairs of up to @batch queued layer blobs
-// (sql/functions/layer_keys.sql); how many it took.
-func (q *Queries) ApplyLayerKeys(ctx context.Context, db DBTX, batch int32) (int32, error) {
-	row := db.QueryRow(ctx, applyLayerKeys, batch)
+type ApplyLayerKeysParams struct {
+	Batch int32
+	Upto  int64
+}
+
+// The near-duplicate keys and pairs of up to @batch queued layer blobs,
+// first queued first, of those queued by @upto (sql/functions/layer_keys.sql);
+// how many it took.
+func (q *Queries) ApplyLayerKeys(ctx context.Context, db DBTX, arg ApplyLayerKeysParams) (int32, error) {
+	row := db.QueryRow(ctx, applyLayerKeys, arg.Batch, arg.Upto)
 	var taken int32
 	err := row.Scan(&taken)
 	return taken, err
@@ -40,4 +46,35 @@ func (q *Queries) LayerKeysMayApply(ctx context.Context, db DBTX) (LayerKeysMayA
 	var i LayerKeysMayApplyRow
 	err := row.Scan(&i.MayApply, &i.Standby)
 	return i, err
+}
+
+const layerKeysQueued = `-- name: LayerKeysQueued :one
+SELECT count(*) AS queued, coalesce(max(seq), 0)::bigint AS last_seq FROM layer_keys_queue
+`
+
+type LayerKeysQueuedRow struct {
+	Queued  int64
+	LastSeq int64
+}
+
+// How many layer blobs wait for their near-duplicate keys, and the last
+// one queued (0: none).
+func (q *Queries) LayerKeysQueued(ctx context.Context, db DBTX) (LayerKeysQueuedRow, error) {
+	row := db.QueryRow(ctx, layerKeysQueued)
+	var i LayerKeysQueuedRow
+	err := row.Scan(&i.Queued, &i.LastSeq)
+	return i, err
+}
+
+const requeueLayerKeys = `-- name: RequeueLayerKeys :one
+SELECT coalesce(layerq_requeue_layer_keys($1::bigint), '')::text AS moved
+`
+
+// The first queued layer blob of those queued by @upto, moved to the end
+// of the queue (sql/functions/layer_keys.sql); ”: none.
+func (q *Queries) RequeueLayerKeys(ctx context.Context, db DBTX, upto int64) (string, error) {
+	row := db.QueryRow(ctx, requeueLayerKeys, upto)
+	var moved string
+	err := row.Scan(&moved)
+	return moved, err
 }

@@ -449,6 +449,7 @@ type LayerIndex struct {
 }
 
 type LayerKeysQueue struct {
+	Seq        int64
 	BlobDigest string
 }
 

@@ -5,41 +5,82 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/layerq/layerq/internal/dbsqlc"
 )
 
 // layerKeysBatch is how many queued layer blobs one transaction of
-// ApplyLayerKeys takes (the migration that first wrote the keys took 1,000).
+// ApplyLayerKeys takes at most (the migration that first wrote the keys
+// took 1,000).
 const layerKeysBatch = 500
 
+// ErrLayerKeysReadOnly means the database role may not write the
+// near-duplicate keys (a read-only role such as layerq_reader, or any role
+// on a standby): `duplicates --kind layer` reads the pairs as the last
+// writer left them. It is an ErrReadOnly.
+var ErrLayerKeysReadOnly = fmt.Errorf("%w: it may not work out the near-duplicate keys of newly indexed layers", ErrReadOnly)
+
 // ApplyLayerKeys works out the near-duplicate keys and pairs (what
-// `layerq duplicates --kind layer` reads) of every layer blob indexed since
-// the last call, a batch per transaction, and says how many blobs it took.
-// Indexing a layer only queues its blob: the keys took turns across every
-// indexer, in each index's transaction. Callers take turns too; one that
-// waited takes what is left. A role that may not write them gets
-// ErrReadOnly (ErrStandby on a standby) before it waits for anything.
+// `layerq duplicates --kind layer` reads) of the layer blobs queued when
+// it starts, first queued first, a batch per transaction, and says how
+// many it took. Indexing a layer only queues its blob: in the index's
+// transaction the keys made every indexer wait for every other one's.
+// Callers take turns; one that waited takes what is left. Blobs queued
+// while it works wait for the next call, so it ends however fast layers
+// are indexed. A batch that fails is tried again in halves down to one
+// blob; a blob that fails alone goes to the end of the queue, to be tried
+// again by the next call, and the others go on; the first such error is
+// returned. A role that may not write the keys gets ErrLayerKeysReadOnly
+// before it waits for anything.
 func (s *Store) ApplyLayerKeys(ctx context.Context) (int, error) {
 	may, err := queries.LayerKeysMayApply(ctx, s.pool)
 	if err != nil {
 		return 0, fmt.Errorf("checking the right to write near-duplicate keys: %w", err)
 	}
-	switch {
-	case may.Standby:
-		return 0, ErrStandby
-	case !may.MayApply:
-		return 0, ErrReadOnly
+	if may.Standby || !may.MayApply {
+		return 0, ErrLayerKeysReadOnly
 	}
-	total := 0
-	for {
-		n, err := queries.ApplyLayerKeys(ctx, s.pool, layerKeysBatch)
-		if err != nil {
-			return total, fmt.Errorf("writing near-duplicate keys of layers: %w", err)
+	q, err := queries.LayerKeysQueued(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("looking at the near-duplicate keys' queue: %w", err)
+	}
+	total, batch := 0, int32(layerKeysBatch)
+	var failed error
+	for q.Queued > 0 {
+		n, err := queries.ApplyLayerKeys(ctx, s.pool, dbsqlc.ApplyLayerKeysParams{Batch: batch, Upto: q.LastSeq})
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return total, err
+		case err != nil && batch > 1:
+			batch /= 2
+			continue
+		case err != nil:
+			moved, merr := queries.RequeueLayerKeys(ctx, s.pool, q.LastSeq)
+			if merr != nil {
+				return total, fmt.Errorf("writing near-duplicate keys of layers: %w", errors.Join(err, merr))
+			}
+			if failed == nil {
+				failed = fmt.Errorf("writing near-duplicate keys of layer %s: %w", moved, err)
+			}
+			batch = layerKeysBatch
+			continue
 		}
 		total += int(n)
-		if n < layerKeysBatch {
-			return total, nil
+		if n < batch {
+			break
 		}
 	}
+	return total, failed
+}
+
+// QueuedLayerKeys is how many indexed layer blobs wait for their
+// near-duplicate keys.
+func (s *Store) QueuedLayerKeys(ctx context.Context) (int64, error) {
+	q, err := queries.LayerKeysQueued(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("looking at the near-duplicate keys' queue: %w", err)
+	}
+	return q.Queued, nil
 }
 
 // KeepLayerKeys runs ApplyLayerKeys every interval until ctx is done,

@@ -61,7 +61,7 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	}
 	// Each blob written is queued once for its near-duplicate keys, which
 	// the index's transaction leaves to ApplyLayerKeys.
-	if q, k := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue ORDER BY 1`), rows(t, pool, `SELECT blob_digest FROM layer_file_keys`); !slices.Equal(q, []string{"[sha256:many]", "[sha256:one]", "[sha256:other]"}) || len(k) != 0 {
+	if q, k := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest FROM layer_file_keys`); !slices.Equal(q, []string{"[sha256:many]", "[sha256:one]", "[sha256:other]"}) || len(k) != 0 {
 		t.Errorf("queued %v and keys of %v; want the three blobs queued and no keys yet", q, k)
 	}
 	if n, err := store.ApplyLayerKeys(ctx); err != nil || n != 3 {
@@ -69,7 +69,7 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	}
 	const keys = `SELECT file_bytes, keys, sizes FROM layer_file_keys WHERE blob_digest = $1`
 	if one, many := rows(t, pool, keys, "sha256:one"), rows(t, pool, keys, "sha256:many"); len(one) != 1 || !slices.Equal(one, many) {
-		t.Errorf("keys one by one %v, in a batch %v", one, many)
+		t.Errorf("keys of the layer indexed alone %v, of its copy indexed in a batch %v", one, many)
 	}
 	if q := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); len(q) != 0 {
 		t.Errorf("still queued after ApplyLayerKeys: %v", q)
@@ -77,10 +77,10 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 }
 
 // Layers indexed at once by several workers, one by one and in batches,
-// keep every pair at least 0.8 similar (layer_pairs): the pairs are those
-// a comparison of every two layers' files gives, two layers indexed in
-// transactions open at the same time included, and two blobs of one
-// diff_id are not a pair.
+// while two appliers work out the queued keys, keep every pair at least
+// 0.8 similar (layer_pairs): the pairs are those a comparison of every two
+// layers' files gives, two layers whose keys are worked out in one batch
+// or in two included, and two blobs of one diff_id are not a pair.
 func TestLayerPairsConcurrent(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
@@ -298,3 +298,39 @@ func TestLayerKeysQueueMigration(t *testing.T) {
 
 // layerKeysQueueVersion is the migration that queues layers for their keys.
 const layerKeysQueueVersion = 27
+
+// A layer whose keys cannot be worked out (here a constraint refuses its
+// row) fails its batch: the batch is tried again in halves, the layer goes
+// to the end of the queue, and the layers queued after it get their keys.
+// Once it can be worked out, the next call does.
+func TestLayerKeysFailureHoldsNothingUp(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `ALTER TABLE layer_file_keys ADD CONSTRAINT refused CHECK (blob_digest <> 'sha256:b')`); err != nil {
+		t.Fatal(err)
+	}
+	var lis []graph.LayerIndex
+	for _, d := range []string{"sha256:a", "sha256:b", "sha256:c", "sha256:d"} {
+		e := layerscan.Entry{Path: "f", Type: layerscan.File, Size: 100, Mode: 0o644}
+		copy(e.Digest[:], digest(d))
+		lis = append(lis, graph.LayerIndex{BlobDigest: d, DiffID: "diff " + d, CompressedSize: 10, Index: &layerscan.Index{Entries: []layerscan.Entry{e}, Compression: "gzip"}})
+	}
+	if _, err := store.SaveLayerIndexes(ctx, lis); err != nil {
+		t.Fatal(err)
+	}
+	n, err := store.ApplyLayerKeys(ctx)
+	if n != 3 || err == nil || !strings.Contains(err.Error(), "layer sha256:b") {
+		t.Errorf("ApplyLayerKeys took %d (%v), want 3 and the error of sha256:b", n, err)
+	}
+	if k, q := rows(t, pool, `SELECT blob_digest FROM layer_file_keys ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); !slices.Equal(k, []string{"[sha256:a]", "[sha256:c]", "[sha256:d]"}) || !slices.Equal(q, []string{"[sha256:b]"}) {
+		t.Errorf("keys of %v and %v queued; want a, c and d, and b queued", k, q)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE layer_file_keys DROP CONSTRAINT refused`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.ApplyLayerKeys(ctx); n != 1 || err != nil {
+		t.Errorf("ApplyLayerKeys took %d (%v) once it could, want 1", n, err)
+	}
+}

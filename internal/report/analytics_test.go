@@ -52,7 +52,7 @@ func day(n int) time.Time { return sample.Epoch.Add(time.Duration(n) * 24 * time
 func newHistory(t *testing.T) *history {
 	t.Helper()
 	reg := registrytest.New(t)
-	h := &history{pool: pgtest.NewPool(t)}
+	h := &history{pool: pgtest.NewReportPool(t)}
 	ctx := context.Background()
 	w, err := walker.New(walker.Options{Jobs: 4})
 	if err != nil {

@@ -36,7 +36,7 @@ func synthPool(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	synthGraph.once.Do(func() {
 		if url := os.Getenv("LAYERQ_BENCH_DATABASE_URL"); url != "" {
-			cfg, err := database.PoolConfig(url)
+			cfg, err := database.PoolConfig(url, false)
 			if err != nil {
 				synthGraph.err = err
 				return

@@ -18,7 +18,7 @@ import (
 // history step the builders write.
 func TestIsRunAgreesWithTheSchema(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	steps := []string{
 		"RUN apt-get update # buildkit", "RUN /bin/sh -c apt-get update # buildkit", "/bin/sh -c apt-get update",
 		"/bin/sh -c #(nop) COPY file:abc in / ", "|2 A=1 B=2 /bin/sh -c make", "|1 X=1 /bin/sh -c #(nop) ARG Y",
@@ -40,7 +40,7 @@ func TestIsRunAgreesWithTheSchema(t *testing.T) {
 // the base exactly when dedup's analysis lists one, over random images.
 func TestHasLayerRunAgreesWithTheAnalysis(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 400 {
 		n := rng.IntN(9)

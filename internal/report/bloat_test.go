@@ -107,7 +107,7 @@ func mustBuild(t *testing.T, s sample.Spec) v1.Image {
 func setupBloat(t *testing.T) bloatCorpus {
 	t.Helper()
 	reg := registrytest.New(t)
-	c := bloatCorpus{pool: pgtest.NewPool(t)}
+	c := bloatCorpus{pool: pgtest.NewReportPool(t)}
 	c.base = mustBuild(t, sample.Spec{Steps: []sample.Step{baseStep}})
 	c.app = mustBuild(t, sample.Spec{Base: c.base, Steps: appSteps})
 	var err error
@@ -596,7 +596,7 @@ func setupDebian(t *testing.T) debianCorpus {
 	t.Helper()
 	ctx := context.Background()
 	reg := registrytest.New(t)
-	c := debianCorpus{pool: pgtest.NewPool(t)}
+	c := debianCorpus{pool: pgtest.NewReportPool(t)}
 	c.debian = mustBuild(t, sample.Spec{Steps: debianSteps})
 	c.api = mustBuild(t, sample.Spec{Base: c.debian, Steps: []sample.Step{apiStep}})
 	var err error

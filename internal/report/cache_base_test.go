@@ -28,7 +28,7 @@ func TestCacheBaseMoved(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	w, err := walker.New(walker.Options{Jobs: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ type cacheRegistry struct {
 
 func newCacheRegistry(t *testing.T) *cacheRegistry {
 	t.Helper()
-	return &cacheRegistry{reg: registrytest.NewDistribution(t, registrytest.DistributionOptions{}), pool: pgtest.NewPool(t)}
+	return &cacheRegistry{reg: registrytest.NewDistribution(t, registrytest.DistributionOptions{}), pool: pgtest.NewReportPool(t)}
 }
 
 // rescan scans the whole registry and folds the aggregates, as a scan

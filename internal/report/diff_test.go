@@ -74,7 +74,7 @@ func TestDiff(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 
 	base1 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(
 		sample.File{Path: "etc/os-release", Content: content("os-release 1", 100)}, file("etc/keep", 50), file("usr/lib/libx.so", 5000))}})
@@ -283,7 +283,7 @@ func TestLayerEntriesInTarOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	files := []sample.File{dir("srv"), dir("srv/data")}
 	for i := range 40 {
 		files = append(files, file(fmt.Sprintf("srv/data/f%02d", i), 10+i))

@@ -168,7 +168,7 @@ func mapSeq[T, U any](s []T, f func(T) U) iter.Seq[U] {
 func TestFindNames(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	names := []string{"a_b", "axb", "a%b", `a\b`, "ab", "sub/a_b", "t.ol", "tool", "log4j-core-2.14.1.jar", "log4j-core-2.14.1.txt", "log4j-core.jar", "é/ü.txt", "ool", "stool", "a/x/b"}
 	var files []sample.File
 	for _, n := range names {

@@ -26,7 +26,7 @@ func TestGrowth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 
 	base1 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(file("etc/os-release", 100), file("usr/lib/libx.so", 5000))}})
 	base2 := mustBuild(t, sample.Spec{Steps: []sample.Step{rootfs(file("etc/os-release", 100), file("usr/lib/libx.so", 5000), file("usr/lib/liby.so", 700))}})

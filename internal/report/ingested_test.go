@@ -51,7 +51,7 @@ func digestOfText(s string) string {
 func TestBasesPerTag(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	store := graph.New(pool)
 	push := pusher(t, store)
 	push("library/os", "1", "os1")
@@ -90,7 +90,7 @@ func TestBasesPerTag(t *testing.T) {
 func TestSelectionNamespace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	store := graph.New(pool)
 	push := pusher(t, store)
 	push("team-a/api", "1", "os1", "api")

@@ -2,9 +2,12 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/output"
 )
 
 // nearKeysFloor is the least --min-similarity the kept pairs serve
@@ -12,6 +15,38 @@ import (
 // migration 00014); below it the report compares every pair of layers
 // that share a file.
 const nearKeysFloor = 0.8
+
+// LayerKeysStore works out the near-duplicate keys of the layers indexed
+// since they were last worked out (graph.Store).
+type LayerKeysStore interface {
+	ApplyLayerKeys(ctx context.Context) (int, error)
+	QueuedLayerKeys(ctx context.Context) (int64, error)
+}
+
+// SettleNearLayers works out the near-duplicate keys of the layers indexed
+// since serve or a scan last did, when the report opts asks for reads them
+// (--kind layer at nearKeysFloor or more), so that it compares those
+// layers too. When some are left uncompared (a read-only role may not work
+// them out; or it failed) it says so in note, for the user: the report
+// still runs, on the pairs kept so far.
+func SettleNearLayers(ctx context.Context, opts DuplicatesOptions, store LayerKeysStore) (note string, err error) {
+	if opts.Kind != "layer" || opts.MinSimilarity < nearKeysFloor || opts.Exhaustive {
+		return "", nil
+	}
+	_, err = store.ApplyLayerKeys(ctx)
+	if err == nil || ctx.Err() != nil {
+		return "", err
+	}
+	left, qerr := store.QueuedLayerKeys(ctx)
+	if qerr != nil || left == 0 {
+		return "", qerr
+	}
+	if errors.Is(err, graph.ErrReadOnly) {
+		return fmt.Sprintf("%s indexed since layerq-ingest serve or scan --layers last worked out near-duplicate keys not compared yet (a read-only role does not)",
+			output.Count(left, "layer", "layers")), nil
+	}
+	return fmt.Sprintf("%s not compared yet: working out their near-duplicate keys failed: %v", output.Count(left, "layer", "layers"), err), nil
+}
 
 // loadNearLayers is the layer duplicates report from the kept pairs: the
 // top pairs of live layers at least opts.MinSimilarity (>= nearKeysFloor)

@@ -52,7 +52,7 @@ const deletedText = "2099-01-02 03:04 UTC"
 func refSetup(t *testing.T) refGraph {
 	t.Helper()
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	store := graph.New(pool)
 	w, err := walker.New(walker.Options{Jobs: 2})
 	if err != nil {

@@ -67,7 +67,7 @@ type corpus struct {
 func setup(t *testing.T) corpus {
 	t.Helper()
 	reg := registrytest.New(t)
-	pool := pgtest.NewPool(t)
+	pool := pgtest.NewReportPool(t)
 	ctx := context.Background()
 
 	base := build(t, nil, sample.Docker, "debian-rootfs", "apt-get-install")

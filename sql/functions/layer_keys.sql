@@ -96,23 +96,41 @@ LANGUAGE sql SET enable_seqscan = off AS $$
 $$;
 
 -- layerq_apply_layer_keys: the keys and pairs of up to p_limit blobs of
--- layer_keys_queue (the first by digest), which then leave the queue; says
--- how many it took (fewer than p_limit: the queue is empty). Callers take
--- turns on layerq_layer_keys' lock, taken here before the batch is chosen,
--- so a caller that waited takes what the one before it left.
-CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer) RETURNS integer
+-- layer_keys_queue, the first queued of those queued by p_upto (its seq),
+-- which then leave the queue; says how many it took (fewer than p_limit:
+-- none is left by p_upto). Callers take turns on layerq_layer_keys' lock,
+-- taken here before the batch is chosen, so a caller that waited takes
+-- what the one before it left.
+CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer, p_upto bigint) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     batch text[];
 BEGIN
     PERFORM pg_advisory_xact_lock(27761, 2);
-    SELECT array_agg(q.blob_digest ORDER BY q.blob_digest) INTO batch
-    FROM (SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest LIMIT p_limit) q;
+    SELECT array_agg(q.blob_digest ORDER BY q.seq) INTO batch
+    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto ORDER BY seq LIMIT p_limit) q;
     IF batch IS NULL THEN
         RETURN 0;
     END IF;
     PERFORM layerq_layer_keys(batch);
     DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
     RETURN cardinality(batch);
+END;
+$$;
+
+-- layerq_requeue_layer_keys: moves the first blob of layer_keys_queue of
+-- those queued by p_upto to the end of the queue, and returns it (NULL:
+-- none): a blob whose keys cannot be worked out (its batch of one failed)
+-- waits behind the others instead of holding them up.
+CREATE OR REPLACE FUNCTION layerq_requeue_layer_keys(p_upto bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(27761, 2);
+    UPDATE layer_keys_queue SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq'))
+    WHERE seq = (SELECT min(seq) FROM layer_keys_queue WHERE seq <= p_upto)
+    RETURNING blob_digest INTO moved;
+    RETURN moved;
 END;
 $$;

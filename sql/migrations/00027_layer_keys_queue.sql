@@ -15,7 +15,8 @@
 
 -- +goose Up
 CREATE TABLE layer_keys_queue (
-    blob_digest text PRIMARY KEY -- a layer_indexes row whose keys are yet to be worked out
+    seq         bigserial PRIMARY KEY, -- taken in this order: first queued, first done
+    blob_digest text NOT NULL UNIQUE   -- a layer_indexes row whose keys are yet to be worked out
 );
 
 -- A layer indexed without its keys (none should be): queued.
@@ -25,14 +26,14 @@ WHERE NOT EXISTS (SELECT FROM layer_file_keys k WHERE k.blob_digest = li.blob_di
 ORDER BY 1;
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer) RETURNS integer
+CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer, p_upto bigint) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     batch text[];
 BEGIN
     PERFORM pg_advisory_xact_lock(27761, 2);
-    SELECT array_agg(q.blob_digest ORDER BY q.blob_digest) INTO batch
-    FROM (SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest LIMIT p_limit) q;
+    SELECT array_agg(q.blob_digest ORDER BY q.seq) INTO batch
+    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto ORDER BY seq LIMIT p_limit) q;
     IF batch IS NULL THEN
         RETURN 0;
     END IF;
@@ -43,9 +44,24 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_requeue_layer_keys(p_upto bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(27761, 2);
+    UPDATE layer_keys_queue SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq'))
+    WHERE seq = (SELECT min(seq) FROM layer_keys_queue WHERE seq <= p_upto)
+    RETURNING blob_digest INTO moved;
+    RETURN moved;
+END;
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
 -- The keys of what is queued, worked out before the queue goes: the
 -- release before works them out with each index and keeps no queue.
-SELECT layerq_layer_keys(array_agg(blob_digest ORDER BY blob_digest)) FROM layer_keys_queue;
-DROP FUNCTION layerq_apply_layer_keys(integer);
+SELECT layerq_layer_keys(array_agg(blob_digest ORDER BY seq)) FROM layer_keys_queue;
+DROP FUNCTION layerq_apply_layer_keys(integer, bigint), layerq_requeue_layer_keys(bigint);
 DROP TABLE layer_keys_queue;

@@ -10,7 +10,8 @@ WITH ins AS (
     ORDER BY u.blob_digest
     ON CONFLICT (blob_digest) DO NOTHING
     RETURNING blob_digest
+), queued AS (
+    INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins ORDER BY blob_digest
+    ON CONFLICT (blob_digest) DO NOTHING
 )
-INSERT INTO layer_keys_queue (blob_digest)
-SELECT blob_digest FROM ins ORDER BY blob_digest
-RETURNING blob_digest;
+SELECT blob_digest FROM ins ORDER BY blob_digest;

@@ -9,5 +9,8 @@ WITH ins AS (
     VALUES (@blob_digest, nullif(@diff_id::text, ''), @compression, @compressed_size, @uncompressed_size, @entries, @files, @file_bytes)
     ON CONFLICT (blob_digest) DO NOTHING
     RETURNING blob_digest
+), queued AS (
+    INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins
+    ON CONFLICT (blob_digest) DO NOTHING
 )
-INSERT INTO layer_keys_queue (blob_digest) SELECT blob_digest FROM ins;
+SELECT blob_digest FROM ins;

@@ -5,7 +5,18 @@
 SELECT has_table_privilege('layer_keys_queue', 'DELETE') AS may_apply,
     pg_is_in_recovery() AS standby;
 
+-- name: LayerKeysQueued :one
+-- How many layer blobs wait for their near-duplicate keys, and the last
+-- one queued (0: none).
+SELECT count(*) AS queued, coalesce(max(seq), 0)::bigint AS last_seq FROM layer_keys_queue;
+
 -- name: ApplyLayerKeys :one
--- The near-duplicate keys and pairs of up to @batch queued layer blobs
--- (sql/functions/layer_keys.sql); how many it took.
-SELECT layerq_apply_layer_keys(@batch::int)::int AS taken;
+-- The near-duplicate keys and pairs of up to @batch queued layer blobs,
+-- first queued first, of those queued by @upto (sql/functions/layer_keys.sql);
+-- how many it took.
+SELECT layerq_apply_layer_keys(@batch::int, @upto::bigint)::int AS taken;
+
+-- name: RequeueLayerKeys :one
+-- The first queued layer blob of those queued by @upto, moved to the end
+-- of the queue (sql/functions/layer_keys.sql); '': none.
+SELECT coalesce(layerq_requeue_layer_keys(@upto::bigint), '')::text AS moved;

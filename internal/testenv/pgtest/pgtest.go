@@ -180,12 +180,25 @@ func NewEmptyDatabase(t testing.TB) string {
 	return newDatabase(t, "template0")
 }
 
-// NewPool: NewDatabase + a pool configured as layerq's binaries configure
-// theirs (database.PoolConfig), closed at cleanup.
+// NewPool: NewDatabase + a pool configured as layerq-ingest configures
+// its own (database.PoolConfig), closed at cleanup.
 func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	return newPool(t, false)
+}
+
+// NewReportPool: NewDatabase + a pool configured as the layerq command
+// configures its own (database.PoolConfig, one-shot: each query in one
+// round trip, text results), closed at cleanup. For tests of the reports.
+func NewReportPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return newPool(t, true)
+}
+
+func newPool(t testing.TB, oneShot bool) *pgxpool.Pool {
+	t.Helper()
 	dbURL := NewDatabase(t)
-	cfg, err := database.PoolConfig(dbURL)
+	cfg, err := database.PoolConfig(dbURL, oneShot)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
