@@ -58,9 +58,6 @@ func newWalker(c *cli.Context, registry string, jobs int) (*walker.Walker, error
 // file index, prints the summary line, and works out the waste of the
 // images those layers complete.
 func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob, tel telemetry.Providers) error {
-	if c.Int("layer-jobs") < 1 {
-		return fmt.Errorf("--layer-jobs must be at least 1")
-	}
 	limits, err := layerLimits(c)
 	if err != nil {
 		return err
@@ -115,6 +112,9 @@ func scanCommand() *cli.Command {
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")
 			}
+			if c.Int("layer-jobs") < 1 {
+				return fmt.Errorf("--layer-jobs must be at least 1")
+			}
 			if _, err := layerLimits(c); err != nil {
 				return err
 			}
@@ -148,13 +148,14 @@ func scanCommand() *cli.Command {
 					return err
 				}
 				fmt.Fprintln(c.App.Writer, sum)
-				if _, err := store.ApplyAggregates(c.Context); err != nil {
-					return err
-				}
 			}
 			if !c.Bool("layers") && !c.Bool("layers-only") {
-				return nil
+				_, err := store.ApplyAggregates(c.Context)
+				return err
 			}
+			// The crawl's changes are folded with the layers' (one fold,
+			// in a backend that has planned the fold's statements once:
+			// a report run meanwhile folds what it needs itself).
 			return indexLayers(c, store, w, glob, tel.Providers)
 		},
 	}
