@@ -55,8 +55,9 @@ func newWalker(c *cli.Context, registry string, jobs int) (*walker.Walker, error
 }
 
 // indexLayers reads every pending layer of the scanned registry into the
-// file index, prints the summary line, and works out the waste of the
-// images those layers complete.
+// file index, prints the summary line, folds what the scan changed, and
+// works out the waste of the images those layers complete and the layers'
+// near-duplicate keys.
 func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repoglob.Glob, tel telemetry.Providers) error {
 	limits, err := layerLimits(c)
 	if err != nil {
