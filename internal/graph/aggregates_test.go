@@ -658,15 +658,7 @@ func indexStep(ctx context.Context, store *graph.Store, rng *rand.Rand) error {
 func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewEmptyDatabase(t)
-	if err := migrate.RunTo(ctx, url, 2); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	url, pool := migratedTo(t, 2)
 	store := graph.New(pool)
 	at := t0
 	push := func(repo, tag string, layers ...string) {
@@ -878,4 +870,26 @@ func recompressed(m image.Manifest, how string, num, den int64, mediaType string
 		c.Layers[i] = l
 	}
 	return c
+}
+
+// migratedTo is a new database migrated to version (0: every migration),
+// goose's own way, and a plain pool on it, closed at cleanup: for the
+// tests of a migration, which migrate it down and up again.
+func migratedTo(t *testing.T, version int64) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	migrateTo := func() error { return migrate.Up(ctx, url) }
+	if version > 0 {
+		migrateTo = func() error { return migrate.RunTo(ctx, url, version) }
+	}
+	if err := migrateTo(); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return url, pool
 }

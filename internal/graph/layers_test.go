@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
@@ -246,15 +244,7 @@ func TestLayerPairsConcurrent(t *testing.T) {
 func TestLayerKeysQueueMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewEmptyDatabase(t)
-	if err := migrate.Up(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	url, pool := migratedTo(t, 0)
 	store := graph.New(pool)
 	layer := func(blob, diffID string) graph.LayerIndex {
 		var es []layerscan.Entry

@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
-	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // namespaceBacklogVersion is the migration that keeps the layers each
@@ -28,15 +25,7 @@ const namespaceBacklogVersion = 22
 func TestNamespaceBacklog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewEmptyDatabase(t)
-	if err := migrate.Up(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	url, pool := migratedTo(t, 0)
 	store := graph.New(pool)
 	at := t0
 	push := func(repo string, layers ...string) image.Manifest {
@@ -125,15 +114,7 @@ func TestNamespaceBacklog(t *testing.T) {
 func TestNamespaceSharingMigrationWithQueuedChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewEmptyDatabase(t)
-	if err := migrate.Up(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	url, pool := migratedTo(t, 0)
 	store := graph.New(pool)
 	m := imageOf("shared", "os1", "app")
 	for _, repo := range []string{"team-a/api", "team-a/web"} {
