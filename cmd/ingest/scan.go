@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -81,13 +82,19 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// layers' near-duplicate keys, as serve works them out in the
 	// background (the keys in batches now that every layer is written,
 	// not one layer at a time in its index's transaction).
-	if _, err := store.ApplyAggregates(c.Context); err != nil {
-		return err
+	_, err = store.ApplyAggregates(c.Context)
+	if err == nil {
+		err = report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0)
 	}
-	if err := report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0); err != nil {
-		return err
+	// The keys need neither: worked out whatever those did. A layer whose
+	// keys fail waits for the next pass, and is said.
+	var failed *graph.LayerKeysFailedError
+	switch _, kerr := store.ApplyLayerKeys(c.Context); {
+	case errors.As(kerr, &failed):
+		fmt.Fprintf(c.App.ErrWriter, "layerq-ingest: warning: %v\n", kerr)
+	case kerr != nil:
+		err = errors.Join(err, kerr)
 	}
-	_, err = store.ApplyLayerKeys(c.Context)
 	return err
 }
 
@@ -113,7 +120,7 @@ func scanCommand() *cli.Command {
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")
 			}
-			if c.Int("layer-jobs") < 1 {
+			if (c.Bool("layers") || c.Bool("layers-only")) && c.Int("layer-jobs") < 1 {
 				return fmt.Errorf("--layer-jobs must be at least 1")
 			}
 			if _, err := layerLimits(c); err != nil {
@@ -156,8 +163,15 @@ func scanCommand() *cli.Command {
 			}
 			// The crawl's changes are folded with the layers' (one fold,
 			// in a backend that has planned the fold's statements once:
-			// a report run meanwhile folds what it needs itself).
-			return indexLayers(c, store, w, glob, tel.Providers)
+			// a report run meanwhile folds what it needs itself), or
+			// alone if indexing the layers fails or is interrupted.
+			err = indexLayers(c, store, w, glob, tel.Providers)
+			if err != nil && c.Context.Err() == nil {
+				if _, ferr := store.ApplyAggregates(c.Context); ferr != nil {
+					err = errors.Join(err, ferr)
+				}
+			}
+			return err
 		},
 	}
 }

@@ -181,9 +181,10 @@ func missingDatabase(err error) bool {
 // than pgx's default (default_query_exec_mode): the extended protocol's
 // parse, bind and execute sent at once, with text parameters and results.
 // pgx's default prepares a statement first, to run it again without the
-// parse: a saving such a process never collects. The text formats pgx
-// reads are then set for the session (hex bytea, ISO dates, floats in
-// full), whatever the database or role sets.
+// parse: a saving such a process never collects. With results as text
+// (this mode, or one the URL chose), the text formats pgx reads are set
+// for the session (hex bytea, ISO dates, floats in full), whatever the
+// database or role sets.
 //
 // Settings go in a SET on each new connection, not in startup parameters:
 // a pooler such as PgBouncer refuses a connection whose startup packet
@@ -200,6 +201,9 @@ func PoolConfig(url string, oneShot bool) (*pgxpool.Config, error) {
 	}
 	if oneShot && cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	switch cfg.ConnConfig.DefaultQueryExecMode {
+	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol: // results as text
 		set = append(set, "SET bytea_output = hex", "SET DateStyle = ISO", "SET IntervalStyle = postgres", "SET extra_float_digits = 3")
 	}
 	if len(set) > 0 {

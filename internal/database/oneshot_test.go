@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +30,22 @@ func TestOneShotPreparesNothing(t *testing.T) {
 		EXECUTE format('ALTER DATABASE %I SET bytea_output = escape', current_database());
 		EXECUTE format('ALTER DATABASE %I SET DateStyle = ''SQL, DMY''', current_database());
 		EXECUTE format('ALTER DATABASE %I SET extra_float_digits = -3', current_database());
+		EXECUTE format('ALTER DATABASE %I SET IntervalStyle = sql_standard', current_database());
 	END $$`); err != nil {
 		t.Fatal(err)
 	}
 	admin.Close(ctx)
 	at := time.Date(2025, 3, 1, 12, 30, 0, 0, time.UTC)
-	for _, oneShot := range []bool{true, false} {
-		pool, err := database.Open(ctx, database.Options{URL: url, OneShot: oneShot})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct {
+		oneShot, prepares bool
+		url               string
+	}{{true, false, url}, {false, true, url}, {false, false, url + sep + "default_query_exec_mode=simple_protocol"}} {
+		oneShot := c.oneShot
+		pool, err := database.Open(ctx, database.Options{URL: c.url, OneShot: oneShot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,20 +64,21 @@ func TestOneShotPreparesNothing(t *testing.T) {
 		var b []byte
 		var ts time.Time
 		var f float64
-		if err := conn.QueryRow(ctx, `SELECT $1::bytea || '\x03'::bytea, $2::timestamptz + interval '1 day', 1.0::float8 / 3`, []byte{1, 2}, at).Scan(&b, &ts, &f); err != nil {
-			t.Fatalf("one-shot %v: %v", oneShot, err)
+		var d time.Duration
+		if err := conn.QueryRow(ctx, `SELECT $1::bytea || '\x03'::bytea, $2::timestamptz + interval '1 day', 1.0::float8 / 3, interval '1 day 2 hours'`, []byte{1, 2}, at).Scan(&b, &ts, &f, &d); err != nil {
+			t.Fatalf("%s: %v", c.url, err)
 		}
-		if string(b) != "\x01\x02\x03" || !ts.Equal(at.AddDate(0, 0, 1)) || f != 1.0/3 {
-			t.Errorf("one-shot %v: got %x, %v and %v; want 010203, %v and %v", oneShot, b, ts, f, at.AddDate(0, 0, 1), 1.0/3)
+		if string(b) != "\x01\x02\x03" || !ts.Equal(at.AddDate(0, 0, 1)) || f != 1.0/3 || d != 26*time.Hour {
+			t.Errorf("%s: got %x, %v, %v and %v; want 010203, %v, %v and 26h", c.url, b, ts, f, d, at.AddDate(0, 0, 1), 1.0/3)
 		}
 		var prepared int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`).Scan(&prepared); err != nil {
 			t.Fatal(err)
 		}
-		if oneShot && prepared != 0 {
-			t.Errorf("a one-shot pool's connection holds %d prepared statements, want none", prepared)
+		if !c.prepares && prepared != 0 {
+			t.Errorf("%s (one-shot %v): the connection holds %d prepared statements, want none", c.url, oneShot, prepared)
 		}
-		if !oneShot && prepared < 2 { // the schema check's and the query's
+		if c.prepares && prepared < 2 { // the schema check's and the query's
 			t.Errorf("a long-running pool's connection holds %d prepared statements, want its queries'", prepared)
 		}
 		conn.Release()

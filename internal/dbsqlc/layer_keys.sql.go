@@ -20,12 +20,33 @@ type ApplyLayerKeysParams struct {
 
 // The near-duplicate keys and pairs of up to @batch queued layer blobs,
 // first queued first, of those queued by @upto (sql/functions/layer_keys.sql);
-// how many it took.
+// how many it took from the queue.
 func (q *Queries) ApplyLayerKeys(ctx context.Context, db DBTX, arg ApplyLayerKeysParams) (int32, error) {
 	row := db.QueryRow(ctx, applyLayerKeys, arg.Batch, arg.Upto)
 	var taken int32
 	err := row.Scan(&taken)
 	return taken, err
+}
+
+const layerKeysFailed = `-- name: LayerKeysFailed :one
+SELECT count(*) AS failed, coalesce(min(blob_digest), '')::text AS blob_digest,
+    coalesce((SELECT last_error FROM layer_keys_queue WHERE attempts > 0 ORDER BY blob_digest LIMIT 1), '')::text AS last_error
+FROM layer_keys_queue WHERE attempts > 0
+`
+
+type LayerKeysFailedRow struct {
+	Failed     int64
+	BlobDigest string
+	LastError  string
+}
+
+// The queued layer blobs whose keys failed, and the first of them with
+// its last error (” when none).
+func (q *Queries) LayerKeysFailed(ctx context.Context, db DBTX) (LayerKeysFailedRow, error) {
+	row := db.QueryRow(ctx, layerKeysFailed)
+	var i LayerKeysFailedRow
+	err := row.Scan(&i.Failed, &i.BlobDigest, &i.LastError)
+	return i, err
 }
 
 const layerKeysMayApply = `-- name: LayerKeysMayApply :one
@@ -64,17 +85,4 @@ func (q *Queries) LayerKeysQueued(ctx context.Context, db DBTX) (LayerKeysQueued
 	var i LayerKeysQueuedRow
 	err := row.Scan(&i.Queued, &i.LastSeq)
 	return i, err
-}
-
-const requeueLayerKeys = `-- name: RequeueLayerKeys :one
-SELECT coalesce(layerq_requeue_layer_keys($1::bigint), '')::text AS moved
-`
-
-// The first queued layer blob of those queued by @upto, moved to the end
-// of the queue (sql/functions/layer_keys.sql); ”: none.
-func (q *Queries) RequeueLayerKeys(ctx context.Context, db DBTX, upto int64) (string, error) {
-	row := db.QueryRow(ctx, requeueLayerKeys, upto)
-	var moved string
-	err := row.Scan(&moved)
-	return moved, err
 }

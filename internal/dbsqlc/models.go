@@ -451,6 +451,8 @@ type LayerIndex struct {
 type LayerKeysQueue struct {
 	Seq        int64
 	BlobDigest string
+	Attempts   int32
+	LastError  *string
 }
 
 type LayerPair struct {

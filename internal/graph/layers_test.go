@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -290,9 +291,10 @@ func TestLayerKeysQueueMigration(t *testing.T) {
 const layerKeysQueueVersion = 27
 
 // A layer whose keys cannot be worked out (here a constraint refuses its
-// row) fails its batch: the batch is tried again in halves, the layer goes
-// to the end of the queue, and the layers queued after it get their keys.
-// Once it can be worked out, the next call does.
+// row) fails its batch: the batch is tried again one layer at a time, the
+// layer goes to the end of the queue with its error, and the others get
+// their keys; the call says so. A later call tries it again, alone, and
+// once it can be worked out, it is.
 func TestLayerKeysFailureHoldsNothingUp(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
@@ -311,16 +313,24 @@ func TestLayerKeysFailureHoldsNothingUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, err := store.ApplyLayerKeys(ctx)
-	if n != 3 || err == nil || !strings.Contains(err.Error(), "layer sha256:b") {
-		t.Errorf("ApplyLayerKeys took %d (%v), want 3 and the error of sha256:b", n, err)
+	var failed *graph.LayerKeysFailedError
+	if n != 4 || !errors.As(err, &failed) || failed.Layers != 1 || failed.First != "sha256:b" || !strings.Contains(failed.LastError, "refused") {
+		t.Errorf("ApplyLayerKeys took %d (%v), want 4 and the failure of sha256:b", n, err)
 	}
-	if k, q := rows(t, pool, `SELECT blob_digest FROM layer_file_keys ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); !slices.Equal(k, []string{"[sha256:a]", "[sha256:c]", "[sha256:d]"}) || !slices.Equal(q, []string{"[sha256:b]"}) {
-		t.Errorf("keys of %v and %v queued; want a, c and d, and b queued", k, q)
+	if k, q := rows(t, pool, `SELECT blob_digest FROM layer_file_keys ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest, attempts FROM layer_keys_queue`); !slices.Equal(k, []string{"[sha256:a]", "[sha256:c]", "[sha256:d]"}) || !slices.Equal(q, []string{"[sha256:b 1]"}) {
+		t.Errorf("keys of %v and %v queued; want a, c and d, and b queued after 1 attempt", k, q)
+	}
+	// Still refused: tried alone, and at the end again.
+	if n, err := store.ApplyLayerKeys(ctx); n != 1 || !errors.As(err, &failed) {
+		t.Errorf("ApplyLayerKeys took %d (%v) while it is still refused, want 1 and the failure", n, err)
 	}
 	if _, err := pool.Exec(ctx, `ALTER TABLE layer_file_keys DROP CONSTRAINT refused`); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := store.ApplyLayerKeys(ctx); n != 1 || err != nil {
 		t.Errorf("ApplyLayerKeys took %d (%v) once it could, want 1", n, err)
+	}
+	if q := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue`); len(q) != 0 {
+		t.Errorf("still queued: %v", q)
 	}
 }

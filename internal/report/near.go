@@ -23,12 +23,12 @@ type LayerKeysStore interface {
 	QueuedLayerKeys(ctx context.Context) (int64, error)
 }
 
-// SettleNearLayers works out the near-duplicate keys of the layers indexed
-// since serve or a scan last did, when the report opts asks for reads them
-// (--kind layer at nearKeysFloor or more), so that it compares those
-// layers too. When some are left uncompared (a read-only role may not work
-// them out; or it failed) it says so in note, for the user: the report
-// still runs, on the pairs kept so far.
+// SettleNearLayers works out the near-duplicate keys of the layers
+// indexed since serve or a scan last did, when the report opts describes
+// reads them (--kind layer at nearKeysFloor or more), so that it compares
+// those layers too. When some are left uncompared (a read-only role or a
+// standby may not work them out, or it failed), note says so for the
+// user: the report still runs, on the pairs kept so far.
 func SettleNearLayers(ctx context.Context, opts DuplicatesOptions, store LayerKeysStore) (note string, err error) {
 	if opts.Kind != "layer" || opts.MinSimilarity < nearKeysFloor || opts.Exhaustive {
 		return "", nil
@@ -41,11 +41,14 @@ func SettleNearLayers(ctx context.Context, opts DuplicatesOptions, store LayerKe
 	if qerr != nil || left == 0 {
 		return "", qerr
 	}
-	if errors.Is(err, graph.ErrReadOnly) {
-		return fmt.Sprintf("%s indexed since layerq-ingest serve or scan --layers last worked out near-duplicate keys not compared yet (a read-only role does not)",
-			output.Count(left, "layer", "layers")), nil
+	layers := output.Count(left, "layer", "layers")
+	switch {
+	case errors.Is(err, graph.ErrStandby):
+		return fmt.Sprintf("%s indexed since the primary last worked out near-duplicate keys not compared yet (a standby does not)", layers), nil
+	case errors.Is(err, graph.ErrReadOnly):
+		return fmt.Sprintf("%s indexed since layerq-ingest serve or scan --layers last worked out near-duplicate keys not compared yet (a read-only role does not)", layers), nil
 	}
-	return fmt.Sprintf("%s not compared yet: working out their near-duplicate keys failed: %v", output.Count(left, "layer", "layers"), err), nil
+	return fmt.Sprintf("%s not compared yet: %v", layers, err), nil
 }
 
 // loadNearLayers is the layer duplicates report from the kept pairs: the

@@ -96,41 +96,51 @@ LANGUAGE sql SET enable_seqscan = off AS $$
 $$;
 
 -- layerq_apply_layer_keys: the keys and pairs of up to p_limit blobs of
--- layer_keys_queue, the first queued of those queued by p_upto (its seq),
--- which then leave the queue; says how many it took (fewer than p_limit:
--- none is left by p_upto). Callers take turns on layerq_layer_keys' lock,
--- taken here before the batch is chosen, so a caller that waited takes
--- what the one before it left.
+-- layer_keys_queue, the first queued of those queued by p_upto (its seq)
+-- that never failed, which then leave the queue; once none is left, one
+-- that failed before, alone. A layer whose keys fail on its own data (a
+-- data, integrity or limit error) goes to the end of the queue with its
+-- error (attempts, last_error), and the others of its batch get theirs;
+-- any other error fails the call. Says how many blobs it took from the
+-- queue (fewer than p_limit: none is left by p_upto but those that
+-- failed). Callers take turns on layerq_layer_keys' lock, taken here
+-- before the batch is chosen, so a caller that waited takes what the one
+-- before it left.
 CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer, p_upto bigint) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     batch text[];
+    d text;
 BEGIN
     PERFORM pg_advisory_xact_lock(27761, 2);
     SELECT array_agg(q.blob_digest ORDER BY q.seq) INTO batch
-    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto ORDER BY seq LIMIT p_limit) q;
+    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto AND attempts = 0 ORDER BY seq LIMIT p_limit) q;
     IF batch IS NULL THEN
-        RETURN 0;
+        -- The head is done: one layer that failed before, tried again alone.
+        SELECT array_agg(q.blob_digest) INTO batch
+        FROM (SELECT blob_digest FROM layer_keys_queue WHERE seq <= p_upto AND attempts > 0 ORDER BY seq LIMIT 1) q;
+        IF batch IS NULL THEN
+            RETURN 0;
+        END IF;
     END IF;
-    PERFORM layerq_layer_keys(batch);
-    DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    BEGIN
+        PERFORM layerq_layer_keys(batch);
+        DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+        -- A layer's own data failed: one at a time, so the others get
+        -- their keys and the one that fails goes to the end of the queue
+        -- with its error.
+        FOREACH d IN ARRAY batch LOOP
+            BEGIN
+                PERFORM layerq_layer_keys(ARRAY[d]);
+                DELETE FROM layer_keys_queue WHERE blob_digest = d;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                UPDATE layer_keys_queue
+                SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq')), attempts = attempts + 1, last_error = SQLERRM
+                WHERE blob_digest = d;
+            END;
+        END LOOP;
+    END;
     RETURN cardinality(batch);
-END;
-$$;
-
--- layerq_requeue_layer_keys: moves the first blob of layer_keys_queue of
--- those queued by p_upto to the end of the queue, and returns it (NULL:
--- none): a blob whose keys cannot be worked out (its batch of one failed)
--- waits behind the others instead of holding them up.
-CREATE OR REPLACE FUNCTION layerq_requeue_layer_keys(p_upto bigint) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    moved text;
-BEGIN
-    PERFORM pg_advisory_xact_lock(27761, 2);
-    UPDATE layer_keys_queue SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq'))
-    WHERE seq = (SELECT min(seq) FROM layer_keys_queue WHERE seq <= p_upto)
-    RETURNING blob_digest INTO moved;
-    RETURN moved;
 END;
 $$;

@@ -15,8 +15,10 @@
 
 -- +goose Up
 CREATE TABLE layer_keys_queue (
-    seq         bigserial PRIMARY KEY, -- taken in this order: first queued, first done
-    blob_digest text NOT NULL UNIQUE   -- a layer_indexes row whose keys are yet to be worked out
+    seq         bigserial PRIMARY KEY,     -- taken in this order: first queued, first done
+    blob_digest text NOT NULL UNIQUE,      -- a layer_indexes row whose keys are yet to be worked out
+    attempts    integer NOT NULL DEFAULT 0, -- times its keys failed (it then went to the end)
+    last_error  text                       -- why, the last time
 );
 
 -- A layer indexed without its keys (none should be): queued.
@@ -30,31 +32,38 @@ CREATE OR REPLACE FUNCTION layerq_apply_layer_keys(p_limit integer, p_upto bigin
 LANGUAGE plpgsql AS $$
 DECLARE
     batch text[];
+    d text;
 BEGIN
     PERFORM pg_advisory_xact_lock(27761, 2);
     SELECT array_agg(q.blob_digest ORDER BY q.seq) INTO batch
-    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto ORDER BY seq LIMIT p_limit) q;
+    FROM (SELECT seq, blob_digest FROM layer_keys_queue WHERE seq <= p_upto AND attempts = 0 ORDER BY seq LIMIT p_limit) q;
     IF batch IS NULL THEN
-        RETURN 0;
+        -- The head is done: one layer that failed before, tried again alone.
+        SELECT array_agg(q.blob_digest) INTO batch
+        FROM (SELECT blob_digest FROM layer_keys_queue WHERE seq <= p_upto AND attempts > 0 ORDER BY seq LIMIT 1) q;
+        IF batch IS NULL THEN
+            RETURN 0;
+        END IF;
     END IF;
-    PERFORM layerq_layer_keys(batch);
-    DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    BEGIN
+        PERFORM layerq_layer_keys(batch);
+        DELETE FROM layer_keys_queue WHERE blob_digest = ANY (batch);
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+        -- A layer's own data failed: one at a time, so the others get
+        -- their keys and the one that fails goes to the end of the queue
+        -- with its error.
+        FOREACH d IN ARRAY batch LOOP
+            BEGIN
+                PERFORM layerq_layer_keys(ARRAY[d]);
+                DELETE FROM layer_keys_queue WHERE blob_digest = d;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                UPDATE layer_keys_queue
+                SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq')), attempts = attempts + 1, last_error = SQLERRM
+                WHERE blob_digest = d;
+            END;
+        END LOOP;
+    END;
     RETURN cardinality(batch);
-END;
-$$;
--- +goose StatementEnd
-
--- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_requeue_layer_keys(p_upto bigint) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    moved text;
-BEGIN
-    PERFORM pg_advisory_xact_lock(27761, 2);
-    UPDATE layer_keys_queue SET seq = nextval(pg_get_serial_sequence('layer_keys_queue', 'seq'))
-    WHERE seq = (SELECT min(seq) FROM layer_keys_queue WHERE seq <= p_upto)
-    RETURNING blob_digest INTO moved;
-    RETURN moved;
 END;
 $$;
 -- +goose StatementEnd
@@ -63,5 +72,5 @@ $$;
 -- The keys of what is queued, worked out before the queue goes: the
 -- release before works them out with each index and keeps no queue.
 SELECT layerq_layer_keys(array_agg(blob_digest ORDER BY seq)) FROM layer_keys_queue;
-DROP FUNCTION layerq_apply_layer_keys(integer, bigint), layerq_requeue_layer_keys(bigint);
+DROP FUNCTION layerq_apply_layer_keys(integer, bigint);
 DROP TABLE layer_keys_queue;

@@ -13,10 +13,12 @@ SELECT count(*) AS queued, coalesce(max(seq), 0)::bigint AS last_seq FROM layer_
 -- name: ApplyLayerKeys :one
 -- The near-duplicate keys and pairs of up to @batch queued layer blobs,
 -- first queued first, of those queued by @upto (sql/functions/layer_keys.sql);
--- how many it took.
+-- how many it took from the queue.
 SELECT layerq_apply_layer_keys(@batch::int, @upto::bigint)::int AS taken;
 
--- name: RequeueLayerKeys :one
--- The first queued layer blob of those queued by @upto, moved to the end
--- of the queue (sql/functions/layer_keys.sql); '': none.
-SELECT coalesce(layerq_requeue_layer_keys(@upto::bigint), '')::text AS moved;
+-- name: LayerKeysFailed :one
+-- The queued layer blobs whose keys failed, and the first of them with
+-- its last error ('' when none).
+SELECT count(*) AS failed, coalesce(min(blob_digest), '')::text AS blob_digest,
+    coalesce((SELECT last_error FROM layer_keys_queue WHERE attempts > 0 ORDER BY blob_digest LIMIT 1), '')::text AS last_error
+FROM layer_keys_queue WHERE attempts > 0;
