@@ -31,7 +31,11 @@ type LayerKeysFailedError struct {
 }
 
 func (e *LayerKeysFailedError) Error() string {
-	return fmt.Sprintf("the near-duplicate keys of %d layers failed, and they wait in layer_keys_queue (layer %s: %s)", e.Layers, e.First, e.LastError)
+	layers := fmt.Sprintf("%d layers", e.Layers)
+	if e.Layers == 1 {
+		layers = "1 layer"
+	}
+	return fmt.Sprintf("working out the near-duplicate keys of %s failed; queued to be tried again (layer %s: %s)", layers, e.First, e.LastError)
 }
 
 // ApplyLayerKeys works out the near-duplicate keys and pairs (what

@@ -35,7 +35,7 @@ func TestSettleNearLayers(t *testing.T) {
 		{nil, 0, ""},
 		{graph.ErrLayerKeysReadOnly, 3, "3 layers indexed since layerq-ingest serve or scan --layers last worked out near-duplicate keys not compared yet (a read-only role does not)"},
 		{graph.ErrStandby, 1, "1 layer indexed since the primary last worked out near-duplicate keys not compared yet (a standby does not)"},
-		{&graph.LayerKeysFailedError{Layers: 1, First: "sha256:b", LastError: "boom"}, 1, "1 layer not compared yet: the near-duplicate keys of 1 layers failed"},
+		{&graph.LayerKeysFailedError{Layers: 1, First: "sha256:b", LastError: "boom"}, 1, "1 layer not compared yet: working out the near-duplicate keys of 1 layer failed; queued to be tried again (layer sha256:b: boom)"},
 		{errors.New("connection reset"), 0, ""}, // nothing left: nothing to say
 	} {
 		s := &keysStore{err: c.err, left: c.left}
