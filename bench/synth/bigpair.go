@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/layerscan"
 )
 
 // BigPair is the repository AddBigPair writes, and its two tags.
@@ -33,7 +33,7 @@ const (
 // directory of bigFiles files; b's own layers rewrite a's files at the same
 // paths (a tenth of them with other content), add as many new ones, and
 // remove one in eight of a's layer at the same position (whiteouts).
-func bigEntries(side string, j int) []layerscan.Entry {
+func bigEntries(side string, j int) []fileindex.Entry {
 	f := &files{dirs: map[string]bool{}}
 	dir := fmt.Sprintf("opt/big/l%02d", j)
 	f.dir("opt")
@@ -148,7 +148,7 @@ func AddBigPair(ctx context.Context, pool *pgxpool.Pool) error {
 			}
 			es := bigEntries(side, j)
 			batch = append(batch, graph.LayerIndex{BlobDigest: l.blob, DiffID: l.diffID, CompressedSize: l.size,
-				Index: &layerscan.Index{Entries: es, UncompressedSize: tarSize(es), Compression: "gzip"}})
+				Index: &fileindex.Index{Entries: es, UncompressedSize: tarSize(es), Compression: "gzip"}})
 		}
 	}
 	if _, err := store.SaveLayerIndexes(ctx, batch); err != nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/zeebo/xxh3"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // The file indexes of the synthetic layers (Options.Files), of the shape
@@ -46,7 +46,7 @@ func fileSize(rng *rand.Rand) int64 {
 // files builds a layer's entries, with the dirs above each path made
 // once, in the order a tar writer would.
 type files struct {
-	entries []layerscan.Entry
+	entries []fileindex.Entry
 	dirs    map[string]bool
 }
 
@@ -58,14 +58,14 @@ func (f *files) dir(p string) {
 		f.dir(p[:i])
 	}
 	f.dirs[p] = true
-	f.entries = append(f.entries, layerscan.Entry{Path: p, Type: layerscan.Dir, Mode: 0o755})
+	f.entries = append(f.entries, fileindex.Entry{Path: p, Type: fileindex.Dir, Mode: 0o755})
 }
 
 func (f *files) file(p, content string, size int64, uid int) {
 	if i := lastSlash(p); i >= 0 {
 		f.dir(p[:i])
 	}
-	f.entries = append(f.entries, layerscan.Entry{Path: p, Type: layerscan.File, Size: size, Mode: 0o644, UID: uid, GID: uid,
+	f.entries = append(f.entries, fileindex.Entry{Path: p, Type: fileindex.File, Size: size, Mode: 0o644, UID: uid, GID: uid,
 		Digest: contentDigest(content)})
 }
 
@@ -73,14 +73,14 @@ func (f *files) whiteout(p string) {
 	if i := lastSlash(p); i >= 0 {
 		f.dir(p[:i])
 	}
-	f.entries = append(f.entries, layerscan.Entry{Path: p, Type: layerscan.Whiteout})
+	f.entries = append(f.entries, fileindex.Entry{Path: p, Type: fileindex.Whiteout})
 }
 
 func (f *files) symlink(p, target string) {
 	if i := lastSlash(p); i >= 0 {
 		f.dir(p[:i])
 	}
-	f.entries = append(f.entries, layerscan.Entry{Path: p, Type: layerscan.Symlink, Mode: 0o777, Link: target})
+	f.entries = append(f.entries, fileindex.Entry{Path: p, Type: fileindex.Symlink, Mode: 0o777, Link: target})
 }
 
 func lastSlash(p string) int {
@@ -98,7 +98,7 @@ var aptLists = []string{"deb.debian.org_debian_dists_bookworm_InRelease", "deb.d
 
 // baseEntries is the index of base k's build b, step j of n; derived: the
 // base is built on another base (its first step is an install too).
-func baseEntries(k, b, j, n int, derived bool) []layerscan.Entry {
+func baseEntries(k, b, j, n int, derived bool) []fileindex.Entry {
 	rng := rand.New(rand.NewPCG(seedOf(fmt.Sprint("base files ", k, " ", b, " ", j)), 3))
 	f := &files{dirs: map[string]bool{}}
 	status := func() {
@@ -146,7 +146,7 @@ func baseEntries(k, b, j, n int, derived bool) []layerscan.Entry {
 // appEntries is the index of an application layer made by step j of
 // appSteps; key is the layer's, parent the key of the layer below it when
 // it was built (step 6 copies step 5's files up).
-func appEntries(j int, key, parent string) []layerscan.Entry {
+func appEntries(j int, key, parent string) []fileindex.Entry {
 	rng := rand.New(rand.NewPCG(seedOf("app files "+key), 5))
 	f := &files{dirs: map[string]bool{}}
 	switch j {

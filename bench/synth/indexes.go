@@ -9,13 +9,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/layerq/layerq/internal/dedup"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/report"
 )
 
 // entries is the file index of layer l (see files.go).
-func (l layer) entries() []layerscan.Entry {
+func (l layer) entries() []fileindex.Entry {
 	if l.base {
 		return baseEntries(l.k, l.b, l.step, l.n, l.derived)
 	}
@@ -24,7 +24,7 @@ func (l layer) entries() []layerscan.Entry {
 
 // tarSize is the size of the tar a layer's entries make: a 512-byte
 // header each, file contents padded to 512, two zero blocks at the end.
-func tarSize(es []layerscan.Entry) int64 {
+func tarSize(es []fileindex.Entry) int64 {
 	n := int64(1024)
 	for _, e := range es {
 		n += 512 + (e.Size+511)/512*512
@@ -38,7 +38,7 @@ func tarSize(es []layerscan.Entry) int64 {
 // image, as serve does once an image's last layer is indexed.
 func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *Summary, logf func(string, ...any)) error {
 	phase := time.Now()
-	byKey := map[string]*layerscan.Index{}
+	byKey := map[string]*fileindex.Index{}
 	var batch []graph.LayerIndex
 	seen := map[string]bool{}
 	flush := func() error {
@@ -60,7 +60,7 @@ func writeFiles(ctx context.Context, store *graph.Store, images []*image, sum *S
 			idx := byKey[l.key]
 			if idx == nil {
 				es := l.entries()
-				idx = &layerscan.Index{Entries: es, UncompressedSize: tarSize(es), Compression: "gzip"}
+				idx = &fileindex.Index{Entries: es, UncompressedSize: tarSize(es), Compression: "gzip"}
 				byKey[l.key] = idx
 			}
 			if l.zstd { // the same entries, another compression

@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
@@ -430,7 +430,7 @@ func TestRankings(t *testing.T) {
 					}
 				}
 				if i >= 6 { // ns03[6] refused and indexed
-					idx := &layerscan.Index{Entries: []layerscan.Entry{{Path: "etc/os-release", Type: layerscan.File, Size: 3}}, Compression: "gzip"}
+					idx := &fileindex.Index{Entries: []fileindex.Entry{{Path: "etc/os-release", Type: fileindex.File, Size: 3}}, Compression: "gzip"}
 					if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: d, Index: idx}); err != nil {
 						t.Fatal(err)
 					}

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/overlay"
 )
 
@@ -26,7 +26,7 @@ type Layer struct {
 	// ratio that estimates what hidden bytes cost compressed.
 	UncompressedSize int64
 	CreatedBy        string // the history step that made the layer
-	Entries          []layerscan.Entry
+	Entries          []fileindex.Entry
 }
 
 // Options tune the analysis. Zero values mean the defaults.
@@ -140,7 +140,7 @@ func Find(layers []Layer, opts Options) Found {
 	if opts.TopPaths <= 0 {
 		opts.TopPaths = 5
 	}
-	stacks := make([][]layerscan.Entry, len(layers))
+	stacks := make([][]fileindex.Entry, len(layers))
 	for i, l := range layers {
 		stacks[i] = l.Entries
 	}

@@ -4,24 +4,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/overlay"
 )
 
-func f(p string, size int64, d byte) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.File, Size: size, Mode: 0o644, Digest: [16]byte{d}}
+func f(p string, size int64, d byte) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.File, Size: size, Mode: 0o644, Digest: [16]byte{d}}
 }
 
-func wh(p string) layerscan.Entry { return layerscan.Entry{Path: p, Type: layerscan.Whiteout} }
+func wh(p string) fileindex.Entry { return fileindex.Entry{Path: p, Type: fileindex.Whiteout} }
 
 // The base's own waste is marked in_base, and the base's RUN layers are
 // never proposed for merging.
 func TestBaseLayers(t *testing.T) {
 	layers := []Layer{
-		{Position: 0, Size: 100, UncompressedSize: 200, CreatedBy: "RUN /bin/sh -c make base", Entries: []layerscan.Entry{f("tmp/x", 1000, 1)}},
-		{Position: 1, Size: 100, UncompressedSize: 100, CreatedBy: "RUN /bin/sh -c rm /tmp/x", Entries: []layerscan.Entry{wh("tmp/x")}},
-		{Position: 2, Size: 100, UncompressedSize: 400, CreatedBy: "RUN /bin/sh -c apk add curl", Entries: []layerscan.Entry{f("var/cache/apk/i", 400, 2)}},
-		{Position: 3, Size: 50, UncompressedSize: 100, CreatedBy: "RUN /bin/sh -c rm -rf /var/cache/apk", Entries: []layerscan.Entry{wh("var/cache/apk")}},
+		{Position: 0, Size: 100, UncompressedSize: 200, CreatedBy: "RUN /bin/sh -c make base", Entries: []fileindex.Entry{f("tmp/x", 1000, 1)}},
+		{Position: 1, Size: 100, UncompressedSize: 100, CreatedBy: "RUN /bin/sh -c rm /tmp/x", Entries: []fileindex.Entry{wh("tmp/x")}},
+		{Position: 2, Size: 100, UncompressedSize: 400, CreatedBy: "RUN /bin/sh -c apk add curl", Entries: []fileindex.Entry{f("var/cache/apk/i", 400, 2)}},
+		{Position: 3, Size: 50, UncompressedSize: 100, CreatedBy: "RUN /bin/sh -c rm -rf /var/cache/apk", Entries: []fileindex.Entry{wh("var/cache/apk")}},
 	}
 	a := Analyze(layers, Options{BaseLayers: 2})
 	if len(a.Pairs) != 2 || a.WastedBytes != 1400 || a.WastedCompressedBytes != 500+100 {
@@ -80,8 +80,8 @@ func TestFixes(t *testing.T) {
 
 func TestDotDirectories(t *testing.T) {
 	layers := []Layer{
-		{Position: 0, CreatedBy: "RUN npm ci", Entries: []layerscan.Entry{f(".npm/_cacache/x", 100, 1)}},
-		{Position: 1, CreatedBy: "RUN rm -rf /.npm", Entries: []layerscan.Entry{wh(".npm")}},
+		{Position: 0, CreatedBy: "RUN npm ci", Entries: []fileindex.Entry{f(".npm/_cacache/x", 100, 1)}},
+		{Position: 1, CreatedBy: "RUN rm -rf /.npm", Entries: []fileindex.Entry{wh(".npm")}},
 	}
 	a := Analyze(layers, Options{})
 	if len(a.Pairs) != 1 || a.Pairs[0].TopPaths[0].Path != "/.npm" || !strings.Contains(a.Pairs[0].Fix, "npm cache clean") {
@@ -93,21 +93,21 @@ func TestDotDirectories(t *testing.T) {
 // whatever the step that hid them: the pair says so, names the base, and
 // the advice fits how they were hidden.
 func TestFromBase(t *testing.T) {
-	base := Layer{Position: 0, Size: 100, UncompressedSize: 100, CreatedBy: `/bin/sh -c #(nop)  CMD ["bash"]`, Entries: []layerscan.Entry{
+	base := Layer{Position: 0, Size: 100, UncompressedSize: 100, CreatedBy: `/bin/sh -c #(nop)  CMD ["bash"]`, Entries: []fileindex.Entry{
 		f("var/lib/apt/lists/a", 4000, 1), f("var/lib/apt/lists/b", 6000, 2), f("usr/bin/tool", 300, 3), f("etc/motd", 20, 4),
 		f("etc/issue", 30, 5), f("srv/f", 50, 6), f("opt/data/x", 70, 7),
 	}}
 	tool := f("usr/bin/tool", 300, 3)
 	tool.Mode = 0o700
 	app := []Layer{base,
-		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*", Entries: []layerscan.Entry{
+		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*", Entries: []fileindex.Entry{
 			wh("var/lib/apt/lists/a"), wh("var/lib/apt/lists/b"), f("usr/bin/curl", 900, 8),
 		}},
-		{Position: 2, CreatedBy: "RUN /bin/sh -c chmod 0700 /usr/bin/tool", Entries: []layerscan.Entry{tool}},
-		{Position: 3, CreatedBy: "COPY motd /etc/motd", Entries: []layerscan.Entry{f("etc/motd", 25, 9)}},
-		{Position: 4, CreatedBy: "COPY issue /etc/issue", Entries: []layerscan.Entry{f("etc/issue", 30, 5)}},
-		{Position: 5, CreatedBy: "RUN /bin/sh -c rm /srv/f && mkdir /srv/f", Entries: []layerscan.Entry{{Path: "srv/f", Type: layerscan.Dir}}},
-		{Position: 6, CreatedBy: "COPY data /opt/data", Entries: []layerscan.Entry{{Path: "opt/data", Type: layerscan.Opaque}}},
+		{Position: 2, CreatedBy: "RUN /bin/sh -c chmod 0700 /usr/bin/tool", Entries: []fileindex.Entry{tool}},
+		{Position: 3, CreatedBy: "COPY motd /etc/motd", Entries: []fileindex.Entry{f("etc/motd", 25, 9)}},
+		{Position: 4, CreatedBy: "COPY issue /etc/issue", Entries: []fileindex.Entry{f("etc/issue", 30, 5)}},
+		{Position: 5, CreatedBy: "RUN /bin/sh -c rm /srv/f && mkdir /srv/f", Entries: []fileindex.Entry{{Path: "srv/f", Type: fileindex.Dir}}},
+		{Position: 6, CreatedBy: "COPY data /opt/data", Entries: []fileindex.Entry{{Path: "opt/data", Type: fileindex.Opaque}}},
 	}
 	a := Analyze(app, Options{BaseLayers: 1, BaseName: "library/debian:12"})
 	want := []struct {
@@ -136,8 +136,8 @@ func TestFromBase(t *testing.T) {
 	}
 	// A package database the base ships, rewritten by an install.
 	dpkg := []Layer{
-		{Position: 0, Entries: []layerscan.Entry{f("var/lib/dpkg/status", 5000, 1)}},
-		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get install -y curl", Entries: []layerscan.Entry{f("var/lib/dpkg/status", 5100, 2)}},
+		{Position: 0, Entries: []fileindex.Entry{f("var/lib/dpkg/status", 5000, 1)}},
+		{Position: 1, CreatedBy: "RUN /bin/sh -c apt-get install -y curl", Entries: []fileindex.Entry{f("var/lib/dpkg/status", 5100, 2)}},
 	}
 	if p := Analyze(dpkg, Options{BaseLayers: 1}).Pairs[0]; p.Kind != "overwritten" || !p.FromBase ||
 		p.Fix != "the package database of the base image, rewritten by an install: each step that installs packages stores it whole again, so install them in one RUN" {

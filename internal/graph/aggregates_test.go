@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
@@ -611,13 +611,13 @@ var indexLayers = []string{"os1", "py", "os2", "node", "npm", "app-0", "app-1", 
 // every layer holds, one some hold, one of its own (twice in its tar), an
 // empty one, and a directory.
 func indexLayer(ctx context.Context, store *graph.Store, name string) error {
-	file := func(path, content string, size int64) layerscan.Entry {
-		e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
+	file := func(path, content string, size int64) fileindex.Entry {
+		e := fileindex.Entry{Path: path, Type: fileindex.File, Size: size, Mode: 0o644}
 		copy(e.Digest[:], digest(content))
 		return e
 	}
-	idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{
-		{Path: "etc", Type: layerscan.Dir, Mode: 0o755},
+	idx := &fileindex.Index{Compression: "gzip", Entries: []fileindex.Entry{
+		{Path: "etc", Type: fileindex.Dir, Mode: 0o755},
 		file("etc/os-release", "os-release", 300),
 		file("etc/"+name[:2], "shared "+name[:2], 1000),
 		file("own/"+name, "own "+name, int64(100+len(name))),

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
@@ -19,7 +19,7 @@ type LayerIndex struct {
 	BlobDigest     string // the index's key
 	DiffID         string // what the image configs claim; kept, not checked
 	CompressedSize int64
-	Index          *layerscan.Index
+	Index          *fileindex.Index
 }
 
 // PendingLayer is a layer blob that needs indexing, and a repository of
@@ -49,7 +49,7 @@ type LayerRejection struct {
 func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {
 	files, fileBytes := 0, int64(0)
 	for _, e := range li.Index.Entries {
-		if e.Type == layerscan.File {
+		if e.Type == fileindex.File {
 			files++
 			fileBytes += e.Size
 		}
@@ -111,7 +111,7 @@ func (s *Store) SaveLayerIndexes(ctx context.Context, lis []LayerIndex) (int, er
 		}
 		n, bytes := 0, int64(0)
 		for _, e := range li.Index.Entries {
-			if e.Type == layerscan.File {
+			if e.Type == fileindex.File {
 				n++
 				bytes += e.Size
 			}
@@ -168,7 +168,7 @@ func (r *manyEntryRows) Values() ([]any, error) { return r.layers[0].Values() }
 // entryRows feeds index entries to COPY.
 type entryRows struct {
 	blob    string
-	entries []layerscan.Entry
+	entries []fileindex.Entry
 	i       int
 }
 
@@ -177,7 +177,7 @@ func (r *entryRows) Err() error { return nil }
 func (r *entryRows) Values() ([]any, error) {
 	e := &r.entries[r.i]
 	var digest []byte
-	if e.Type == layerscan.File {
+	if e.Type == fileindex.File {
 		digest = e.Digest[:]
 	}
 	var link *string

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
@@ -23,18 +23,18 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := graph.New(pool)
 	ctx := context.Background()
-	file := func(path, content string, size int64) layerscan.Entry {
-		e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644, UID: 1000, GID: 1000}
+	file := func(path, content string, size int64) fileindex.Entry {
+		e := fileindex.Entry{Path: path, Type: fileindex.File, Size: size, Mode: 0o644, UID: 1000, GID: 1000}
 		copy(e.Digest[:], digest(content))
 		return e
 	}
-	index := func(n int) *layerscan.Index {
-		es := []layerscan.Entry{{Path: "etc", Type: layerscan.Dir, Mode: 0o755}, {Path: "etc/gone", Type: layerscan.Whiteout},
-			{Path: "bin/sh", Type: layerscan.Symlink, Mode: 0o777, Link: "/bin/busybox"}, {Path: "etc/\xff", Type: layerscan.File, Size: 3}}
+	index := func(n int) *fileindex.Index {
+		es := []fileindex.Entry{{Path: "etc", Type: fileindex.Dir, Mode: 0o755}, {Path: "etc/gone", Type: fileindex.Whiteout},
+			{Path: "bin/sh", Type: fileindex.Symlink, Mode: 0o777, Link: "/bin/busybox"}, {Path: "etc/\xff", Type: fileindex.File, Size: 3}}
 		for i := range n {
 			es = append(es, file("etc/f"+string(rune('a'+i)), "c"+string(rune('a'+i)), int64(10*i)))
 		}
-		return &layerscan.Index{Entries: es, UncompressedSize: 4096, Compression: "gzip"}
+		return &fileindex.Index{Entries: es, UncompressedSize: 4096, Compression: "gzip"}
 	}
 	if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: "sha256:one", DiffID: "sha256:d1", CompressedSize: 100, Index: index(3)}); err != nil {
 		t.Fatal(err)
@@ -103,9 +103,9 @@ func TestLayerPairsConcurrent(t *testing.T) {
 		}
 		for v := range 8 {
 			l := &layer{tokens: map[string]int64{}}
-			var es []layerscan.Entry
+			var es []fileindex.Entry
 			add := func(path, content string, size int64) {
-				e := layerscan.Entry{Path: path, Type: layerscan.File, Size: size, Mode: 0o644}
+				e := fileindex.Entry{Path: path, Type: fileindex.File, Size: size, Mode: 0o644}
 				copy(e.Digest[:], digest(content))
 				es = append(es, e)
 				l.bytes += size
@@ -132,7 +132,7 @@ func TestLayerPairsConcurrent(t *testing.T) {
 				diffID = layers[len(layers)-7].li.DiffID
 			}
 			l.li = graph.LayerIndex{BlobDigest: digest(fmt.Sprintf("blob %d %d", fam, v)), DiffID: diffID, CompressedSize: 100,
-				Index: &layerscan.Index{Entries: es, UncompressedSize: 1 << 20, Compression: "gzip"}}
+				Index: &fileindex.Index{Entries: es, UncompressedSize: 1 << 20, Compression: "gzip"}}
 			layers = append(layers, l)
 		}
 	}
@@ -248,13 +248,13 @@ func TestLayerKeysQueueMigration(t *testing.T) {
 	url, pool := migratedTo(t, 0)
 	store := graph.New(pool)
 	layer := func(blob, diffID string) graph.LayerIndex {
-		var es []layerscan.Entry
+		var es []fileindex.Entry
 		for i := range 4 {
-			e := layerscan.Entry{Path: fmt.Sprintf("usr/lib/f%d", i), Type: layerscan.File, Size: int64(1000 * (i + 1)), Mode: 0o644}
+			e := fileindex.Entry{Path: fmt.Sprintf("usr/lib/f%d", i), Type: fileindex.File, Size: int64(1000 * (i + 1)), Mode: 0o644}
 			copy(e.Digest[:], digest(fmt.Sprint("content ", i)))
 			es = append(es, e)
 		}
-		return graph.LayerIndex{BlobDigest: blob, DiffID: diffID, CompressedSize: 100, Index: &layerscan.Index{Entries: es, UncompressedSize: 1 << 16, Compression: "gzip"}}
+		return graph.LayerIndex{BlobDigest: blob, DiffID: diffID, CompressedSize: 100, Index: &fileindex.Index{Entries: es, UncompressedSize: 1 << 16, Compression: "gzip"}}
 	}
 	// One tar built twice (another diff_id, the same files): a pair.
 	if _, err := store.SaveLayerIndexes(ctx, []graph.LayerIndex{layer("sha256:a", "sha256:da"), layer("sha256:b", "sha256:db")}); err != nil {
@@ -305,9 +305,9 @@ func TestLayerKeysFailureHoldsNothingUp(t *testing.T) {
 	}
 	var lis []graph.LayerIndex
 	for _, d := range []string{"sha256:a", "sha256:b", "sha256:c", "sha256:d"} {
-		e := layerscan.Entry{Path: "f", Type: layerscan.File, Size: 100, Mode: 0o644}
+		e := fileindex.Entry{Path: "f", Type: fileindex.File, Size: 100, Mode: 0o644}
 		copy(e.Digest[:], digest(d))
-		lis = append(lis, graph.LayerIndex{BlobDigest: d, DiffID: "diff " + d, CompressedSize: 10, Index: &layerscan.Index{Entries: []layerscan.Entry{e}, Compression: "gzip"}})
+		lis = append(lis, graph.LayerIndex{BlobDigest: d, DiffID: "diff " + d, CompressedSize: 10, Index: &fileindex.Index{Entries: []fileindex.Entry{e}, Compression: "gzip"}})
 	}
 	if _, err := store.SaveLayerIndexes(ctx, lis); err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/migrate"
 )
 
@@ -61,7 +61,7 @@ func TestNamespaceBacklog(t *testing.T) {
 	// api-1 and the layer two namespaces share indexed, job-1 refused
 	// (it counts until indexed, as over the registry).
 	for _, l := range []string{"api-1", "shared"} {
-		idx := &layerscan.Index{Compression: "gzip", Entries: []layerscan.Entry{{Path: "etc/" + l, Type: layerscan.File, Size: 3}}}
+		idx := &fileindex.Index{Compression: "gzip", Entries: []fileindex.Entry{{Path: "etc/" + l, Type: fileindex.File, Size: 3}}}
 		if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: digest("blob " + l), CompressedSize: 100, Index: idx}); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 func fuzzSeeds(t testing.TB) [][]byte {
@@ -78,10 +80,10 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("second scan differs:\n%v %v\n%v %v", idx, err, idx2, err2)
 		}
 
-		if sniff(data) == CompressionNone {
+		if sniff(data) == fileindex.CompressionNone {
 			idx3, err3 := Scan(bytes.NewReader(gz(t, data)), lim)
 			if idx3 != nil {
-				idx3.Compression = CompressionNone
+				idx3.Compression = fileindex.CompressionNone
 			}
 			if !reflect.DeepEqual(idx, idx3) || !reflect.DeepEqual(err, err3) {
 				t.Fatalf("gzip of the blob scans differently:\nplain %v\ngzip  %v", err, err3)
@@ -90,13 +92,13 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
-func checkIndex(t *testing.T, idx *Index, lim Limits) {
+func checkIndex(t *testing.T, idx *fileindex.Index, lim Limits) {
 	t.Helper()
 	if idx.Entries == nil || len(idx.Entries) > lim.MaxEntries || idx.UncompressedSize > lim.MaxUncompressed || idx.UncompressedSize < 512 {
 		t.Fatalf("index out of limits: %d entries, %d bytes", len(idx.Entries), idx.UncompressedSize)
 	}
 	switch idx.Compression {
-	case CompressionGzip, CompressionZstd, CompressionNone:
+	case fileindex.CompressionGzip, fileindex.CompressionZstd, fileindex.CompressionNone:
 	default:
 		t.Fatalf("compression %q", idx.Compression)
 	}
@@ -108,16 +110,16 @@ func checkIndex(t *testing.T, idx *Index, lim Limits) {
 		if !safe(e.Path) {
 			t.Fatalf("entry %d: unsafe path %q", i, e.Path)
 		}
-		if e.Type < File || e.Type > Other || e.Mode&^07777 != 0 {
+		if e.Type < fileindex.File || e.Type > fileindex.Other || e.Mode&^07777 != 0 {
 			t.Fatalf("entry %d: %+v", i, e)
 		}
-		if e.Type != File && (e.Size != 0 || e.Digest != [16]byte{}) {
+		if e.Type != fileindex.File && (e.Size != 0 || e.Digest != [16]byte{}) {
 			t.Fatalf("entry %d: content fields on a %v", i, e.Type)
 		}
-		if e.Type == Hardlink && !safe(e.Link) {
+		if e.Type == fileindex.Hardlink && !safe(e.Link) {
 			t.Fatalf("entry %d: unsafe hard-link target %q", i, e.Link)
 		}
-		if e.Type != Hardlink && e.Type != Symlink && e.Link != "" {
+		if e.Type != fileindex.Hardlink && e.Type != fileindex.Symlink && e.Link != "" {
 			t.Fatalf("entry %d: link on a %v", i, e.Type)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/xxh3"
+
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // tf describes one tar entry to build.
@@ -326,7 +328,7 @@ func digestOf(s string) [16]byte { return xxh3.Hash128([]byte(s)).Bytes() }
 
 // wantRejection asserts that Scan failed with a *Rejection of class and a
 // reason containing every fragment, and returned no index.
-func wantRejection(t *testing.T, idx *Index, err error, class string, fragments ...string) {
+func wantRejection(t *testing.T, idx *fileindex.Index, err error, class string, fragments ...string) {
 	t.Helper()
 	if idx != nil {
 		t.Errorf("got an index with %d entries alongside error %v; want nil", len(idx.Entries), err)

@@ -1,6 +1,6 @@
 // Package layerscan reads one container image layer blob as a stream and
-// produces a compact per-layer file index: one Entry per tar entry, in tar
-// order, with a content hash for every regular file.
+// produces a compact per-layer file index (a fileindex.Index): one Entry
+// per tar entry, in tar order, with a content hash for every regular file.
 //
 // Scan never writes layer content anywhere, keeps no file content in memory
 // beyond one copy buffer, and either returns a complete Index or an error:
@@ -11,7 +11,7 @@
 //
 // # Content hash
 //
-// Entry.Digest is XXH3-128 (github.com/zeebo/xxh3, default seed) of the file
+// fileindex.Entry.Digest is XXH3-128 (github.com/zeebo/xxh3, default seed) of the file
 // content. It is meant for equality only: finding the same file in several
 // layers or images and measuring exact duplicate bytes. XXH3 hashes at tens
 // of GB/s per core (about 44 GB/s on the development machine, against about
@@ -62,86 +62,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/xxh3"
-)
 
-// EntryType classifies a tar entry as the overlay needs it.
-type EntryType uint8
-
-// Entry types. The zero value is not a valid type.
-const (
-	File     EntryType = iota + 1 // regular file (tar '0' or legacy '\x00')
-	Dir                           // directory
-	Symlink                       // symbolic link; Link is the target verbatim
-	Hardlink                      // hard link; Link is the cleaned target path
-	Whiteout                      // ".wh.<name>": Path is the removed path
-	Opaque                        // ".wh..wh..opq": Path is the directory made opaque
-	Other                         // character device, block device or FIFO
-)
-
-var entryTypeNames = [...]string{
-	File:     "file",
-	Dir:      "dir",
-	Symlink:  "symlink",
-	Hardlink: "hardlink",
-	Whiteout: "whiteout",
-	Opaque:   "opaque",
-	Other:    "other",
-}
-
-// String returns a lower-case name for t, e.g. "file" or "whiteout".
-func (t EntryType) String() string {
-	if int(t) < len(entryTypeNames) && entryTypeNames[t] != "" {
-		return entryTypeNames[t]
-	}
-	return fmt.Sprintf("EntryType(%d)", uint8(t))
-}
-
-// Entry is one tar entry of a layer, as the overlay needs it.
-type Entry struct {
-	// Path is the cleaned, relative path: no leading "./" or "/", no "."
-	// components, no trailing "/". The layer's root directory itself (tar
-	// name "./" or ".") has Path ".". For Whiteout entries it is the path
-	// that is removed (".wh.foo" in directory "a" gives "a/foo"); for Opaque
-	// entries it is the directory made opaque. Path may contain bytes that
-	// are not valid UTF-8 (Linux file names are bytes); it never contains
-	// NUL.
-	Path string
-	Type EntryType
-	// Size is the content size of regular files, 0 for every other type.
-	Size int64
-	// Mode holds the permission bits plus setuid, setgid and sticky
-	// (tar header mode & 07777).
-	Mode int64
-	UID  int
-	GID  int
-	// Digest is XXH3-128 (canonical big-endian bytes) of a regular file's
-	// content, for equality only; zero for every other type. An empty file
-	// has the non-zero digest of empty input.
-	Digest [16]byte
-	// Link is the target of a Symlink, verbatim (lexical cleaning would
-	// change what a symlink through another symlink resolves to; it may be
-	// absolute or contain ".."), or the cleaned target path of a Hardlink
-	// (same rules as Path). Empty for every other type.
-	Link string
-}
-
-// Index is a layer's file index.
-type Index struct {
-	Entries []Entry // in tar order; never nil
-	// UncompressedSize counts every byte of the decompressed stream,
-	// including the end-of-archive blocks and any padding after them: it is
-	// the size of the stream whose sha256 is the layer's diff ID.
-	UncompressedSize int64
-	// Compression is "gzip", "zstd" or "none", detected from the blob's
-	// magic bytes (never trusted from a media type).
-	Compression string
-}
-
-// Compression names used in Index.Compression.
-const (
-	CompressionGzip = "gzip"
-	CompressionZstd = "zstd"
-	CompressionNone = "none"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // Default limits, used for every Limits field that is zero or negative.
@@ -196,32 +118,6 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Rejection classes.
-const (
-	// ClassTooLarge: the decompressed stream is longer than
-	// Limits.MaxUncompressed, or a zstd frame needs a window larger than
-	// Limits.MaxZstdWindow.
-	ClassTooLarge = "too_large"
-	// ClassTooManyEntries: more than Limits.MaxEntries entries, or an index
-	// larger than Limits.MaxIndexBytes.
-	ClassTooManyEntries = "too_many_entries"
-	// ClassCorrupt: the compressed stream or the tar archive is malformed or
-	// truncated (bad CRC, bad header, missing end-of-archive marker, trailing
-	// garbage after the last gzip member or zstd frame, ...).
-	ClassCorrupt = "corrupt"
-	// ClassUnsafePath: an entry name or hard-link target is empty, absolute,
-	// has a ".." component, contains NUL, or is longer than
-	// Limits.MaxPathLen; or a whiteout names nothing, "." or "..".
-	ClassUnsafePath = "unsafe_path"
-	// ClassSparse: a GNU sparse entry (type 'S' or PAX GNU.sparse.*).
-	ClassSparse = "sparse"
-	// ClassUnsupported: a tar type flag outside 0-6 (GNU volume headers,
-	// multi-volume continuations, dump directories, contiguous files,
-	// vendor types: container runtimes refuse them too), or a blob
-	// compressed with xz, bzip2 or lz4.
-	ClassUnsupported = "unsupported"
-)
-
 // Rejection is why a layer was not indexed; callers record Reason. It is
 // permanent: scanning the same bytes again gives the same Rejection.
 type Rejection struct {
@@ -257,14 +153,14 @@ func reject(class, format string, args ...any) *Rejection {
 // Scan recovers from a panic inside the decompressors or archive/tar and
 // reports it as a "corrupt" Rejection; a panic raised by r itself is not
 // swallowed.
-func Scan(r io.Reader, lim Limits) (idx *Index, err error) {
+func Scan(r io.Reader, lim Limits) (idx *fileindex.Index, err error) {
 	s := &scanner{lim: lim.withDefaults(), src: &sourceReader{r: r}}
 	defer func() {
 		if p := recover(); p != nil {
 			if s.src.inRead {
 				panic(p) // the caller's reader panicked: not ours to hide
 			}
-			idx, err = nil, reject(ClassCorrupt, "panic while decoding layer: %v", p)
+			idx, err = nil, reject(fileindex.ClassCorrupt, "panic while decoding layer: %v", p)
 		}
 	}()
 	idx, err = s.run()
@@ -279,7 +175,7 @@ const (
 	copyBufSize = 64 << 10
 	blockSize   = 512
 	// entryOverhead is the heap size of an Entry in the index's slice.
-	entryOverhead = int64(unsafe.Sizeof(Entry{}))
+	entryOverhead = int64(unsafe.Sizeof(fileindex.Entry{}))
 	// maxZstdWindow is the largest window the zstd format allows (~3.75 TB).
 	maxZstdWindow = (1 << 41) + 7*(1<<38)
 	// maxQuoted caps how much of a hostile name goes into a Reason.
@@ -292,7 +188,7 @@ type scanner struct {
 	count *countReader
 
 	compression string
-	entries     []Entry
+	entries     []fileindex.Entry
 	indexBytes  int64
 
 	// For error messages: the entry being read.
@@ -300,7 +196,7 @@ type scanner struct {
 	curNum  int
 }
 
-func (s *scanner) run() (*Index, error) {
+func (s *scanner) run() (*fileindex.Index, error) {
 	br := bufio.NewReaderSize(s.src, readBufSize)
 	magic, _ := br.Peek(10) // fewer bytes at EOF; a short blob fails as a tar
 	if s.src.err != nil {
@@ -308,16 +204,16 @@ func (s *scanner) run() (*Index, error) {
 	}
 	var raw io.Reader
 	switch kind := sniff(magic); kind {
-	case CompressionGzip:
-		s.compression = CompressionGzip
+	case fileindex.CompressionGzip:
+		s.compression = fileindex.CompressionGzip
 		zr, err := newGzipReader(br)
 		if err != nil {
 			return nil, s.failDecompress(err)
 		}
 		defer zr.Close()
 		raw = zr
-	case CompressionZstd:
-		s.compression = CompressionZstd
+	case fileindex.CompressionZstd:
+		s.compression = fileindex.CompressionZstd
 		w := uint64(s.lim.MaxZstdWindow)
 		zr, err := zstd.NewReader(br,
 			zstd.WithDecoderConcurrency(1), // synchronous: no goroutines, one block in flight
@@ -330,11 +226,11 @@ func (s *scanner) run() (*Index, error) {
 		}
 		defer zr.Close()
 		raw = zr
-	case CompressionNone:
-		s.compression = CompressionNone
+	case fileindex.CompressionNone:
+		s.compression = fileindex.CompressionNone
 		raw = br
 	default:
-		return nil, reject(ClassUnsupported, "blob is %s-compressed; only gzip, zstd and uncompressed tar are supported", kind)
+		return nil, reject(fileindex.ClassUnsupported, "blob is %s-compressed; only gzip, zstd and uncompressed tar are supported", kind)
 	}
 
 	s.count = &countReader{r: raw, max: s.lim.MaxUncompressed}
@@ -354,9 +250,9 @@ func (s *scanner) run() (*Index, error) {
 	}
 	entries := s.entries
 	if entries == nil {
-		entries = []Entry{}
+		entries = []fileindex.Entry{}
 	}
-	return &Index{
+	return &fileindex.Index{
 		Entries:          entries,
 		UncompressedSize: s.count.n,
 		Compression:      s.compression,
@@ -367,11 +263,11 @@ func (s *scanner) run() (*Index, error) {
 func sniff(b []byte) string {
 	switch {
 	case len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b:
-		return CompressionGzip
+		return fileindex.CompressionGzip
 	case len(b) >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd:
-		return CompressionZstd
+		return fileindex.CompressionZstd
 	case len(b) >= 4 && b[0]&0xf0 == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18:
-		return CompressionZstd // a zstd stream starting with a skippable frame
+		return fileindex.CompressionZstd // a zstd stream starting with a skippable frame
 	case len(b) >= 6 && bytes.Equal(b[:6], []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return "xz"
 	case len(b) >= 10 && b[0] == 'B' && b[1] == 'Z' && b[2] == 'h' && b[3] >= '1' && b[3] <= '9' &&
@@ -381,7 +277,7 @@ func sniff(b []byte) string {
 	case len(b) >= 4 && b[0] == 0x04 && b[1] == 0x22 && b[2] == 0x4d && b[3] == 0x18:
 		return "lz4"
 	}
-	return CompressionNone
+	return fileindex.CompressionNone
 }
 
 func (s *scanner) readTar() error {
@@ -413,7 +309,7 @@ func (s *scanner) readTar() error {
 		}
 		if err != nil {
 			if errors.Is(err, tar.ErrInsecurePath) { // only with GODEBUG=tarinsecurepath=0
-				return reject(ClassUnsafePath, "entry %d: insecure name %s", s.curNum, quote(hdr.Name))
+				return reject(fileindex.ClassUnsafePath, "entry %d: insecure name %s", s.curNum, quote(hdr.Name))
 			}
 			return s.fail(err)
 		}
@@ -430,7 +326,7 @@ func (s *scanner) readTar() error {
 // the Entry.
 func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []byte) error {
 	if hdr.Typeflag == tar.TypeGNUSparse {
-		return reject(ClassSparse, "entry %d %s is a GNU sparse file (type 'S')", s.curNum, quote(hdr.Name))
+		return reject(fileindex.ClassSparse, "entry %d %s is a GNU sparse file (type 'S')", s.curNum, quote(hdr.Name))
 	}
 	sparseKey := "" // the smallest, so that Reason does not depend on map order
 	for k := range hdr.PAXRecords {
@@ -439,10 +335,10 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 		}
 	}
 	if sparseKey != "" {
-		return reject(ClassSparse, "entry %d %s is a GNU sparse file (PAX record %s)", s.curNum, quote(hdr.Name), quote(sparseKey))
+		return reject(fileindex.ClassSparse, "entry %d %s is a GNU sparse file (PAX record %s)", s.curNum, quote(hdr.Name), quote(sparseKey))
 	}
 	if len(s.entries) >= s.lim.MaxEntries {
-		return reject(ClassTooManyEntries, "more than %d entries (limit); entry %d is %s",
+		return reject(fileindex.ClassTooManyEntries, "more than %d entries (limit); entry %d is %s",
 			s.lim.MaxEntries, s.curNum, quote(hdr.Name))
 	}
 
@@ -450,7 +346,7 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 	if rej != nil {
 		return rej
 	}
-	e := Entry{
+	e := fileindex.Entry{
 		Mode: hdr.Mode & 07777,
 		UID:  hdr.Uid,
 		GID:  hdr.Gid,
@@ -459,20 +355,20 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 	dir, base := path.Split(p)
 	switch {
 	case base == ".wh..wh..opq":
-		e.Type = Opaque
+		e.Type = fileindex.Opaque
 		e.Path = path.Clean(dir) // "" -> "."
 	case strings.HasPrefix(base, ".wh.") && !strings.HasPrefix(base, ".wh..wh."):
 		victim := base[len(".wh."):]
 		if victim == "" || victim == "." || victim == ".." {
-			return reject(ClassUnsafePath, "entry %d %s is a whiteout of %s", s.curNum, quote(hdr.Name), quote(victim))
+			return reject(fileindex.ClassUnsafePath, "entry %d %s is a whiteout of %s", s.curNum, quote(hdr.Name), quote(victim))
 		}
-		e.Type = Whiteout
+		e.Type = fileindex.Whiteout
 		e.Path = dir + victim // dir is "" or ends in "/"
 	default:
 		e.Path = p
 		switch hdr.Typeflag {
 		case tar.TypeReg:
-			e.Type = File
+			e.Type = fileindex.File
 			e.Size = hdr.Size
 			h.Reset()
 			n, err := io.CopyBuffer(h, onlyReader{tr}, buf)
@@ -484,17 +380,17 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 			}
 			e.Digest = h.Sum128().Bytes()
 		case tar.TypeDir:
-			e.Type = Dir
+			e.Type = fileindex.Dir
 		case tar.TypeSymlink:
-			e.Type = Symlink
+			e.Type = fileindex.Symlink
 			if err := s.checkLinkSyntax(hdr.Linkname, "symlink target"); err != nil {
 				return err
 			}
 			e.Link = strings.Clone(hdr.Linkname)
 		case tar.TypeLink:
-			e.Type = Hardlink
+			e.Type = fileindex.Hardlink
 			if hdr.Linkname == "" {
-				return reject(ClassCorrupt, "entry %d %s is a hard link with an empty target", s.curNum, quote(hdr.Name))
+				return reject(fileindex.ClassCorrupt, "entry %d %s is a hard link with an empty target", s.curNum, quote(hdr.Name))
 			}
 			t, rej := s.cleanPath(hdr.Linkname, "hard-link target")
 			if rej != nil {
@@ -502,16 +398,16 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 			}
 			e.Link = t
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			e.Type = Other
+			e.Type = fileindex.Other
 		default:
-			return reject(ClassUnsupported, "entry %d %s has unsupported tar type flag %s",
+			return reject(fileindex.ClassUnsupported, "entry %d %s has unsupported tar type flag %s",
 				s.curNum, quote(hdr.Name), quote(string([]byte{hdr.Typeflag})))
 		}
 	}
 
 	// Drain whatever content a non-regular entry carries (whiteouts are
 	// usually empty files) so the end-of-archive check sees every byte.
-	if e.Type != File {
+	if e.Type != fileindex.File {
 		if _, err := io.CopyBuffer(onlyWriter{io.Discard}, onlyReader{tr}, buf); err != nil {
 			return s.fail(err)
 		}
@@ -519,7 +415,7 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 
 	s.indexBytes += entryOverhead + int64(len(e.Path)) + int64(len(e.Link))
 	if s.indexBytes > s.lim.MaxIndexBytes {
-		return reject(ClassTooManyEntries, "index would exceed %d bytes (limit) at entry %d %s",
+		return reject(fileindex.ClassTooManyEntries, "index would exceed %d bytes (limit) at entry %d %s",
 			s.lim.MaxIndexBytes, s.curNum, quote(hdr.Name))
 	}
 	s.entries = append(s.entries, e)
@@ -533,19 +429,19 @@ func (s *scanner) entry(tr *tar.Reader, hdr *tar.Header, h *xxh3.Hasher, buf []b
 // consumer of the index from having to re-check.
 func (s *scanner) cleanPath(name, what string) (string, *Rejection) {
 	if name == "" {
-		return "", reject(ClassUnsafePath, "entry %d has an empty %s", s.curNum, what)
+		return "", reject(fileindex.ClassUnsafePath, "entry %d has an empty %s", s.curNum, what)
 	}
 	if rej := s.checkLinkSyntax(name, what); rej != nil {
 		return "", rej
 	}
 	if name[0] == '/' {
-		return "", reject(ClassUnsafePath, "entry %d: %s %s is absolute", s.curNum, what, quote(name))
+		return "", reject(fileindex.ClassUnsafePath, "entry %d: %s %s is absolute", s.curNum, what, quote(name))
 	}
 	for rest := name; rest != ""; {
 		var comp string
 		comp, rest, _ = strings.Cut(rest, "/")
 		if comp == ".." {
-			return "", reject(ClassUnsafePath, "entry %d: %s %s has a \"..\" component", s.curNum, what, quote(name))
+			return "", reject(fileindex.ClassUnsafePath, "entry %d: %s %s has a \"..\" component", s.curNum, what, quote(name))
 		}
 	}
 	// path.Clean returns its argument when it is already clean: copy, so
@@ -558,11 +454,11 @@ func (s *scanner) cleanPath(name, what string) (string, *Rejection) {
 // targets: a length limit and no NUL byte.
 func (s *scanner) checkLinkSyntax(name, what string) *Rejection {
 	if len(name) > s.lim.MaxPathLen {
-		return reject(ClassUnsafePath, "entry %d: %s is %d bytes, longer than the limit of %d: %s",
+		return reject(fileindex.ClassUnsafePath, "entry %d: %s is %d bytes, longer than the limit of %d: %s",
 			s.curNum, what, len(name), s.lim.MaxPathLen, quote(name))
 	}
 	if strings.IndexByte(name, 0) >= 0 {
-		return reject(ClassUnsafePath, "entry %d: %s %s contains a NUL byte", s.curNum, what, quote(name))
+		return reject(fileindex.ClassUnsafePath, "entry %d: %s %s contains a NUL byte", s.curNum, what, quote(name))
 	}
 	return nil
 }
@@ -573,7 +469,7 @@ func (s *scanner) checkLinkSyntax(name, what string) *Rejection {
 // only then is the blob itself blamed.
 func (s *scanner) fail(err error) error {
 	if s.count != nil && s.count.over {
-		return reject(ClassTooLarge, "uncompressed stream exceeds the limit of %d bytes%s", s.lim.MaxUncompressed, s.where())
+		return reject(fileindex.ClassTooLarge, "uncompressed stream exceeds the limit of %d bytes%s", s.lim.MaxUncompressed, s.where())
 	}
 	if s.src.err != nil {
 		return fmt.Errorf("layerscan: reading layer blob: %w", s.src.err)
@@ -582,13 +478,13 @@ func (s *scanner) fail(err error) error {
 		return s.failDecompress(s.count.err)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return reject(ClassCorrupt, "tar: unexpected end of stream (truncated archive)%s", s.where())
+		return reject(fileindex.ClassCorrupt, "tar: unexpected end of stream (truncated archive)%s", s.where())
 	}
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "archive/tar: ") {
 		msg = "tar: " + msg
 	}
-	return reject(ClassCorrupt, "%s%s", msg, s.where())
+	return reject(fileindex.ClassCorrupt, "%s%s", msg, s.where())
 }
 
 // failDecompress classifies an error returned by the gzip or zstd reader.
@@ -599,9 +495,9 @@ func (s *scanner) failDecompress(err error) error {
 	if errors.Is(err, io.ErrNoProgress) {
 		return fmt.Errorf("layerscan: reading layer blob: %w", err)
 	}
-	if s.compression == CompressionZstd &&
+	if s.compression == fileindex.CompressionZstd &&
 		(errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded)) {
-		return reject(ClassTooLarge, "zstd frame needs a window larger than the limit of %d bytes (%v)%s",
+		return reject(fileindex.ClassTooLarge, "zstd frame needs a window larger than the limit of %d bytes (%v)%s",
 			s.lim.MaxZstdWindow, err, s.where())
 	}
 	msg := err.Error()
@@ -613,7 +509,7 @@ func (s *scanner) failDecompress(err error) error {
 	case errors.Is(err, gzip.ErrHeader):
 		msg = "invalid member header (garbage in or after the stream?): " + msg
 	}
-	return reject(ClassCorrupt, "%s stream: %s%s", s.compression, msg, s.where())
+	return reject(fileindex.ClassCorrupt, "%s stream: %s%s", s.compression, msg, s.where())
 }
 
 // where describes the position of a failure for Reason.

@@ -16,9 +16,11 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
-func scanBytes(t *testing.T, blob []byte, lim Limits) *Index {
+func scanBytes(t *testing.T, blob []byte, lim Limits) *fileindex.Index {
 	t.Helper()
 	idx, err := Scan(bytes.NewReader(blob), lim)
 	if err != nil {
@@ -32,7 +34,7 @@ func scanBytes(t *testing.T, blob []byte, lim Limits) *Index {
 
 // allTypesTar has one entry of every kind Scan distinguishes, in the
 // spellings real layers use.
-func allTypesTar(t testing.TB) ([]byte, []Entry) {
+func allTypesTar(t testing.TB) ([]byte, []fileindex.Entry) {
 	longDir := strings.Repeat("long-directory-name/", 8) // 160 bytes: needs PAX or GNU
 	files := []tf{
 		{Name: "./", Type: tar.TypeDir, Mode: 0o755},
@@ -56,26 +58,26 @@ func allTypesTar(t testing.TB) ([]byte, []Entry) {
 		{Name: "a//b/./c", Body: "c"},
 		{Name: "mode-bits", Body: "m", Mode: 0o100640}, // file-type bits in the mode field
 	}
-	want := []Entry{
-		{Path: ".", Type: Dir, Mode: 0o755},
-		{Path: "etc", Type: Dir, Mode: 0o755},
-		{Path: "etc/passwd", Type: File, Size: 30, Mode: 0o644, Digest: digestOf("root:x:0:0:root:/root:/bin/sh\n")},
-		{Path: "usr/bin/tool", Type: File, Size: 20, Mode: 0o4755, UID: 1000, GID: 100, Digest: digestOf("#!/bin/sh\necho tool\n")},
-		{Path: "usr/bin/empty", Type: File, Size: 0, Mode: 0o600, Digest: digestOf("")},
-		{Path: "usr/bin/tool2", Type: Hardlink, Mode: 0o4755, Link: "usr/bin/tool"},
-		{Path: "usr/bin/rel", Type: Symlink, Mode: 0o777, Link: "../lib/x/../y"},
-		{Path: "usr/bin/abs", Type: Symlink, Mode: 0o777, Link: "/usr/bin/tool"},
-		{Path: "dev/null", Type: Other, Mode: 0o666},
-		{Path: "dev/sda", Type: Other, Mode: 0o660, GID: 6},
-		{Path: "run/fifo", Type: Other, Mode: 0o600},
-		{Path: "tmp", Type: Dir, Mode: 0o1777},
-		{Path: "etc/shadow", Type: Whiteout, Mode: 0o644},
-		{Path: "var/cache", Type: Opaque, Mode: 0o644},
-		{Path: longDir + "pax-file", Type: File, Size: 3, Mode: 0o644, Digest: digestOf("pax")},
-		{Path: longDir + "gnu-file", Type: File, Size: 3, Mode: 0o644, Digest: digestOf("gnu")},
-		{Path: "gnu-link", Type: Symlink, Mode: 0o644, Link: longDir + "target"},
-		{Path: "a/b/c", Type: File, Size: 1, Mode: 0o644, Digest: digestOf("c")},
-		{Path: "mode-bits", Type: File, Size: 1, Mode: 0o640, Digest: digestOf("m")},
+	want := []fileindex.Entry{
+		{Path: ".", Type: fileindex.Dir, Mode: 0o755},
+		{Path: "etc", Type: fileindex.Dir, Mode: 0o755},
+		{Path: "etc/passwd", Type: fileindex.File, Size: 30, Mode: 0o644, Digest: digestOf("root:x:0:0:root:/root:/bin/sh\n")},
+		{Path: "usr/bin/tool", Type: fileindex.File, Size: 20, Mode: 0o4755, UID: 1000, GID: 100, Digest: digestOf("#!/bin/sh\necho tool\n")},
+		{Path: "usr/bin/empty", Type: fileindex.File, Size: 0, Mode: 0o600, Digest: digestOf("")},
+		{Path: "usr/bin/tool2", Type: fileindex.Hardlink, Mode: 0o4755, Link: "usr/bin/tool"},
+		{Path: "usr/bin/rel", Type: fileindex.Symlink, Mode: 0o777, Link: "../lib/x/../y"},
+		{Path: "usr/bin/abs", Type: fileindex.Symlink, Mode: 0o777, Link: "/usr/bin/tool"},
+		{Path: "dev/null", Type: fileindex.Other, Mode: 0o666},
+		{Path: "dev/sda", Type: fileindex.Other, Mode: 0o660, GID: 6},
+		{Path: "run/fifo", Type: fileindex.Other, Mode: 0o600},
+		{Path: "tmp", Type: fileindex.Dir, Mode: 0o1777},
+		{Path: "etc/shadow", Type: fileindex.Whiteout, Mode: 0o644},
+		{Path: "var/cache", Type: fileindex.Opaque, Mode: 0o644},
+		{Path: longDir + "pax-file", Type: fileindex.File, Size: 3, Mode: 0o644, Digest: digestOf("pax")},
+		{Path: longDir + "gnu-file", Type: fileindex.File, Size: 3, Mode: 0o644, Digest: digestOf("gnu")},
+		{Path: "gnu-link", Type: fileindex.Symlink, Mode: 0o644, Link: longDir + "target"},
+		{Path: "a/b/c", Type: fileindex.File, Size: 1, Mode: 0o644, Digest: digestOf("c")},
+		{Path: "mode-bits", Type: fileindex.File, Size: 1, Mode: 0o640, Digest: digestOf("m")},
 	}
 	return mkTar(t, files...), want
 }
@@ -84,7 +86,7 @@ func TestEntryTypes(t *testing.T) {
 	t.Parallel()
 	data, want := allTypesTar(t)
 	idx := scanBytes(t, data, Limits{})
-	if idx.Compression != CompressionNone {
+	if idx.Compression != fileindex.CompressionNone {
 		t.Errorf("Compression = %q, want none", idx.Compression)
 	}
 	if idx.UncompressedSize != int64(len(data)) {
@@ -108,9 +110,9 @@ func TestLegacyTypeFlags(t *testing.T) {
 	patchBlock(data, 0, func(b []byte) { b[156] = 0 })
 	patchBlock(data, 512, func(b []byte) { b[156] = 0 })
 	idx := scanBytes(t, data, Limits{})
-	want := []Entry{
-		{Path: "old-dir", Type: Dir, Mode: 0o755},
-		{Path: "old-dir/file", Type: File, Size: 1, Mode: 0o644, Digest: digestOf("x")},
+	want := []fileindex.Entry{
+		{Path: "old-dir", Type: fileindex.Dir, Mode: 0o755},
+		{Path: "old-dir/file", Type: fileindex.File, Size: 1, Mode: 0o644, Digest: digestOf("x")},
 	}
 	if !reflect.DeepEqual(idx.Entries, want) {
 		t.Errorf("got %+v\nwant %+v", idx.Entries, want)
@@ -122,29 +124,29 @@ func TestWhiteouts(t *testing.T) {
 	tests := []struct {
 		name     string
 		typ      byte
-		wantType EntryType
+		wantType fileindex.EntryType
 		wantPath string
 		class    string // rejection class, if rejected
 	}{
-		{name: ".wh.foo", wantType: Whiteout, wantPath: "foo"},
-		{name: "./.wh.foo", wantType: Whiteout, wantPath: "foo"},
-		{name: "a/.wh.foo", wantType: Whiteout, wantPath: "a/foo"},
-		{name: "a/b/.wh.foo.txt", wantType: Whiteout, wantPath: "a/b/foo.txt"},
-		{name: "a/.wh...hidden", wantType: Whiteout, wantPath: "a/..hidden"},
-		{name: "a/.wh.foo", typ: tar.TypeDir, wantType: Whiteout, wantPath: "a/foo"},
-		{name: "a/.wh.foo", typ: tar.TypeChar, wantType: Whiteout, wantPath: "a/foo"},
-		{name: ".wh..wh..opq", wantType: Opaque, wantPath: "."},
-		{name: "./.wh..wh..opq", wantType: Opaque, wantPath: "."},
-		{name: "a/b/.wh..wh..opq", wantType: Opaque, wantPath: "a/b"},
+		{name: ".wh.foo", wantType: fileindex.Whiteout, wantPath: "foo"},
+		{name: "./.wh.foo", wantType: fileindex.Whiteout, wantPath: "foo"},
+		{name: "a/.wh.foo", wantType: fileindex.Whiteout, wantPath: "a/foo"},
+		{name: "a/b/.wh.foo.txt", wantType: fileindex.Whiteout, wantPath: "a/b/foo.txt"},
+		{name: "a/.wh...hidden", wantType: fileindex.Whiteout, wantPath: "a/..hidden"},
+		{name: "a/.wh.foo", typ: tar.TypeDir, wantType: fileindex.Whiteout, wantPath: "a/foo"},
+		{name: "a/.wh.foo", typ: tar.TypeChar, wantType: fileindex.Whiteout, wantPath: "a/foo"},
+		{name: ".wh..wh..opq", wantType: fileindex.Opaque, wantPath: "."},
+		{name: "./.wh..wh..opq", wantType: fileindex.Opaque, wantPath: "."},
+		{name: "a/b/.wh..wh..opq", wantType: fileindex.Opaque, wantPath: "a/b"},
 		// AUFS metadata is not a whiteout: kept under its literal path.
-		{name: ".wh..wh.plnk", typ: tar.TypeDir, wantType: Dir, wantPath: ".wh..wh.plnk"},
-		{name: ".wh..wh.plnk/123.456", wantType: File, wantPath: ".wh..wh.plnk/123.456"},
-		{name: "a/.whfoo", wantType: File, wantPath: "a/.whfoo"},
-		{name: "a/x.wh.foo", wantType: File, wantPath: "a/x.wh.foo"},
-		{name: ".wh.", class: ClassUnsafePath},
-		{name: "a/.wh..", class: ClassUnsafePath},
-		{name: "a/.wh...", class: ClassUnsafePath},
-		{name: "a/.wh.../x", wantType: File, wantPath: "a/.wh.../x"}, // only the base name is a marker
+		{name: ".wh..wh.plnk", typ: tar.TypeDir, wantType: fileindex.Dir, wantPath: ".wh..wh.plnk"},
+		{name: ".wh..wh.plnk/123.456", wantType: fileindex.File, wantPath: ".wh..wh.plnk/123.456"},
+		{name: "a/.whfoo", wantType: fileindex.File, wantPath: "a/.whfoo"},
+		{name: "a/x.wh.foo", wantType: fileindex.File, wantPath: "a/x.wh.foo"},
+		{name: ".wh.", class: fileindex.ClassUnsafePath},
+		{name: "a/.wh..", class: fileindex.ClassUnsafePath},
+		{name: "a/.wh...", class: fileindex.ClassUnsafePath},
+		{name: "a/.wh.../x", wantType: fileindex.File, wantPath: "a/.wh.../x"}, // only the base name is a marker
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,7 +167,7 @@ func TestWhiteouts(t *testing.T) {
 			if e.Type != tt.wantType || e.Path != tt.wantPath {
 				t.Errorf("got %v %q, want %v %q", e.Type, e.Path, tt.wantType, tt.wantPath)
 			}
-			if (e.Type == Whiteout || e.Type == Opaque) && (e.Size != 0 || e.Digest != [16]byte{} || e.Link != "") {
+			if (e.Type == fileindex.Whiteout || e.Type == fileindex.Opaque) && (e.Size != 0 || e.Digest != [16]byte{} || e.Link != "") {
 				t.Errorf("marker carries content fields: %+v", e)
 			}
 		})
@@ -266,25 +268,25 @@ func TestCompressionsGiveIdenticalIndexes(t *testing.T) {
 		compression string
 		size        int64
 	}{
-		{"none", data, CompressionNone, int64(len(data))},
-		{"none-record-padded", padded, CompressionNone, int64(len(padded))},
-		{"gzip", gz(t, data), CompressionGzip, int64(len(data))},
+		{"none", data, fileindex.CompressionNone, int64(len(data))},
+		{"none-record-padded", padded, fileindex.CompressionNone, int64(len(padded))},
+		{"gzip", gz(t, data), fileindex.CompressionGzip, int64(len(data))},
 		{"gzip-best", func() []byte {
 			var b bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
 			zw.Write(data)
 			zw.Close()
 			return b.Bytes()
-		}(), CompressionGzip, int64(len(data))},
-		{"gzip-multistream", gzMulti(t, data, 100, 512, 700, 300000, len(data)-1), CompressionGzip, int64(len(data))},
-		{"gzip-multistream-empty-members", append(gzMulti(t, data, 0, 0, 5000), gz(t, nil)...), CompressionGzip, int64(len(data))},
-		{"gzip-padded", gz(t, padded), CompressionGzip, int64(len(padded))},
-		{"zstd", zst(t, data), CompressionZstd, int64(len(data))},
-		{"zstd-best", zst(t, data, zstd.WithEncoderLevel(zstd.SpeedBestCompression)), CompressionZstd, int64(len(data))},
-		{"zstd-no-crc", zst(t, data, zstd.WithEncoderCRC(false)), CompressionZstd, int64(len(data))},
-		{"zstd-multiframe", zstMulti(t, data, 1, 512, 4096, 700000), CompressionZstd, int64(len(data))},
-		{"zstd-skippable-first", append(skippableFrame([]byte("meta")), zst(t, data)...), CompressionZstd, int64(len(data))},
-		{"zstd-skippable-last", append(zst(t, data), skippableFrame([]byte("zstd:chunked manifest"))...), CompressionZstd, int64(len(data))},
+		}(), fileindex.CompressionGzip, int64(len(data))},
+		{"gzip-multistream", gzMulti(t, data, 100, 512, 700, 300000, len(data)-1), fileindex.CompressionGzip, int64(len(data))},
+		{"gzip-multistream-empty-members", append(gzMulti(t, data, 0, 0, 5000), gz(t, nil)...), fileindex.CompressionGzip, int64(len(data))},
+		{"gzip-padded", gz(t, padded), fileindex.CompressionGzip, int64(len(padded))},
+		{"zstd", zst(t, data), fileindex.CompressionZstd, int64(len(data))},
+		{"zstd-best", zst(t, data, zstd.WithEncoderLevel(zstd.SpeedBestCompression)), fileindex.CompressionZstd, int64(len(data))},
+		{"zstd-no-crc", zst(t, data, zstd.WithEncoderCRC(false)), fileindex.CompressionZstd, int64(len(data))},
+		{"zstd-multiframe", zstMulti(t, data, 1, 512, 4096, 700000), fileindex.CompressionZstd, int64(len(data))},
+		{"zstd-skippable-first", append(skippableFrame([]byte("meta")), zst(t, data)...), fileindex.CompressionZstd, int64(len(data))},
+		{"zstd-skippable-last", append(zst(t, data), skippableFrame([]byte("zstd:chunked manifest"))...), fileindex.CompressionZstd, int64(len(data))},
 	}
 	ref := scanBytes(t, data, Limits{})
 	for _, tt := range tests {
@@ -368,15 +370,6 @@ func TestTrailingDataAfterTarIsFine(t *testing.T) {
 				t.Errorf("got %+v", idx)
 			}
 		})
-	}
-}
-
-func TestEntryTypeString(t *testing.T) {
-	t.Parallel()
-	for typ, want := range map[EntryType]string{File: "file", Opaque: "opaque", Other: "other", 0: "EntryType(0)", 200: "EntryType(200)"} {
-		if got := typ.String(); got != want {
-			t.Errorf("%d.String() = %q, want %q", typ, got, want)
-		}
 	}
 }
 
@@ -541,7 +534,7 @@ func TestGzipHeaderFields(t *testing.T) {
 	for name, blob := range map[string][]byte{"reserved flag": reserved, "600-byte name": longName} {
 		_, err := Scan(bytes.NewReader(blob), Limits{})
 		var rej *Rejection
-		if !errors.As(err, &rej) || rej.Class != ClassCorrupt || !strings.Contains(rej.Reason, "header") {
+		if !errors.As(err, &rej) || rej.Class != fileindex.ClassCorrupt || !strings.Contains(rej.Reason, "header") {
 			t.Errorf("%s (%s): %v, want a corrupt rejection about the header", name, GzipDecoder, err)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // benchLayers builds a stack over a base of about n entries in n/1000
@@ -14,17 +14,17 @@ import (
 // every tenth package's worth, layer 3 makes a tenth of the packages
 // opaque and writes 10 files into each again, layer 4 installs a new
 // tree of n/10 files.
-func benchLayers(n int) [][]layerscan.Entry {
+func benchLayers(n int) [][]fileindex.Entry {
 	pkgs := n / 1000
 	var id uint64
-	fl := func(p string, size int64) layerscan.Entry {
+	fl := func(p string, size int64) fileindex.Entry {
 		id++
-		e := layerscan.Entry{Path: p, Type: layerscan.File, Size: size, Mode: 0o644}
+		e := fileindex.Entry{Path: p, Type: fileindex.File, Size: size, Mode: 0o644}
 		binary.BigEndian.PutUint64(e.Digest[:], id)
 		return e
 	}
 	pkgDir := func(i int) string { return fmt.Sprintf("usr/lib/pkg%04d", i) }
-	base := []layerscan.Entry{dir("."), dir("usr"), dir("usr/lib")}
+	base := []fileindex.Entry{dir("."), dir("usr"), dir("usr/lib")}
 	for i := range pkgs {
 		d := pkgDir(i)
 		base = append(base, dir(d))
@@ -32,7 +32,7 @@ func benchLayers(n int) [][]layerscan.Entry {
 			base = append(base, fl(fmt.Sprintf("%s/file%03d.so", d, j), int64(1000+j)))
 		}
 	}
-	var rm, chmod, opaque, install []layerscan.Entry
+	var rm, chmod, opaque, install []fileindex.Entry
 	for i := 0; i < pkgs; i += 2 {
 		rm = append(rm, wh(pkgDir(i)))
 	}
@@ -56,7 +56,7 @@ func benchLayers(n int) [][]layerscan.Entry {
 		}
 		install = append(install, fl(fmt.Sprintf("opt/app/d%d/f%d", i/100, i), 10))
 	}
-	return [][]layerscan.Entry{base, rm, chmod, opaque, install}
+	return [][]fileindex.Entry{base, rm, chmod, opaque, install}
 }
 
 func BenchmarkApply(b *testing.B) {

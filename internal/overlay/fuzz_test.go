@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // fuzzPaths is the root plus every path of up to three components over
@@ -38,14 +38,14 @@ const maxFuzzLayers, maxFuzzEntries = 6, 64
 // decodeLayers turns fuzz bytes into a layer stack, three bytes an entry:
 // what, which path, and an argument (content, mode and owner of a file;
 // the target of a link).
-func decodeLayers(data []byte) [][]layerscan.Entry {
-	layers := [][]layerscan.Entry{nil}
+func decodeLayers(data []byte) [][]fileindex.Entry {
+	layers := [][]fileindex.Entry{nil}
 	for n := 0; len(data) >= 3 && n < maxFuzzEntries; n++ {
 		op, pi, arg := data[0], data[1], data[2]
 		data = data[3:]
 		p := fuzzPaths[int(pi)%len(fuzzPaths)]
 		target := fuzzPaths[int(arg)%len(fuzzPaths)]
-		var e layerscan.Entry
+		var e fileindex.Entry
 		switch op % 10 {
 		case 0:
 			if len(layers) < maxFuzzLayers {

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/zeebo/xxh3"
+
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // digest hashes content the way layerscan does.
@@ -16,10 +17,10 @@ func digest(content string) [16]byte {
 	return xxh3.Hash128([]byte(content)).Bytes()
 }
 
-func file(p, content string, mode int64) layerscan.Entry {
-	return layerscan.Entry{
+func file(p, content string, mode int64) fileindex.Entry {
+	return fileindex.Entry{
 		Path:   p,
-		Type:   layerscan.File,
+		Type:   fileindex.File,
 		Size:   int64(len(content)),
 		Mode:   mode,
 		Digest: digest(content),
@@ -27,42 +28,42 @@ func file(p, content string, mode int64) layerscan.Entry {
 }
 
 // sized is a file of n bytes of c.
-func sized(p string, n int, c byte, mode int64) layerscan.Entry {
+func sized(p string, n int, c byte, mode int64) fileindex.Entry {
 	return file(p, strings.Repeat(string(c), n), mode)
 }
 
-func owned(e layerscan.Entry, uid, gid int) layerscan.Entry {
+func owned(e fileindex.Entry, uid, gid int) fileindex.Entry {
 	e.UID, e.GID = uid, gid
 	return e
 }
 
-func dir(p string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Dir, Mode: 0o755}
+func dir(p string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Dir, Mode: 0o755}
 }
 
-func wh(p string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Whiteout}
+func wh(p string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Whiteout}
 }
 
-func opq(p string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Opaque}
+func opq(p string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Opaque}
 }
 
-func hl(p, target string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Hardlink, Mode: 0o644, Link: target}
+func hl(p, target string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Hardlink, Mode: 0o644, Link: target}
 }
 
-func sym(p, target string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Symlink, Mode: 0o777, Link: target}
+func sym(p, target string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Symlink, Mode: 0o777, Link: target}
 }
 
-func dev(p string) layerscan.Entry {
-	return layerscan.Entry{Path: p, Type: layerscan.Other, Mode: 0o666}
+func dev(p string) fileindex.Entry {
+	return fileindex.Entry{Path: p, Type: fileindex.Other, Mode: 0o666}
 }
 
 // check compares res with want field by field and then runs the checks
 // that hold for every result.
-func check(t testing.TB, layers [][]layerscan.Entry, res, want *Result) {
+func check(t testing.TB, layers [][]fileindex.Entry, res, want *Result) {
 	t.Helper()
 	if !reflect.DeepEqual(res.Losses, want.Losses) {
 		t.Errorf("losses:\n got %s\nwant %s", fmtLosses(res.Losses), fmtLosses(want.Losses))
@@ -82,7 +83,7 @@ func check(t testing.TB, layers [][]layerscan.Entry, res, want *Result) {
 // checkInvariants checks what holds for any input: every File entry is
 // visible at the end or exactly one Loss, Losses describe their entries
 // and are sorted, Apply is deterministic and agrees with the flat model.
-func checkInvariants(t testing.TB, layers [][]layerscan.Entry, res *Result) {
+func checkInvariants(t testing.TB, layers [][]fileindex.Entry, res *Result) {
 	t.Helper()
 	if len(res.LayerBytes) != len(layers) {
 		t.Fatalf("%d LayerBytes for %d layers", len(res.LayerBytes), len(layers))
@@ -92,7 +93,7 @@ func checkInvariants(t testing.TB, layers [][]layerscan.Entry, res *Result) {
 	for l, entries := range layers {
 		var sum int64
 		for _, e := range entries {
-			if e.Type == layerscan.File {
+			if e.Type == fileindex.File {
 				sum += e.Size
 				files++
 			}
@@ -108,7 +109,7 @@ func checkInvariants(t testing.TB, layers [][]layerscan.Entry, res *Result) {
 			t.Fatalf("loss %d: no entry %d in layer %d: %+v", i, x.Entry, x.AddedBy, x)
 		}
 		e := layers[x.AddedBy][x.Entry]
-		if e.Type != layerscan.File || e.Path != x.File || e.Size != x.Size {
+		if e.Type != fileindex.File || e.Path != x.File || e.Size != x.Size {
 			t.Errorf("loss %d %+v does not describe its entry %+v", i, x, e)
 		}
 		if x.HiddenBy < x.AddedBy || x.HiddenBy >= len(layers) {
@@ -177,9 +178,9 @@ func fmtLosses(ls []Loss) string {
 // lookups, implicit directories, detached subtrees and parent cache). It
 // also returns the regular files the final filesystem shows, by path, as
 // Final does.
-func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
+func applyModel(layers [][]fileindex.Entry) (*Result, []Visible) {
 	type mnode struct {
-		typ  layerscan.EntryType
+		typ  fileindex.EntryType
 		file int
 	}
 	type mfile struct {
@@ -199,7 +200,7 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 		for q, n := range fs {
 			if q == p || p == "." || strings.HasPrefix(q, p+"/") {
 				delete(fs, q)
-				if n.typ == layerscan.File {
+				if n.typ == fileindex.File {
 					drop(n.file, l, hp, k)
 				}
 			}
@@ -210,18 +211,18 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 	for l, entries := range layers {
 		for _, e := range entries {
 			switch e.Type {
-			case layerscan.Whiteout:
+			case fileindex.Whiteout:
 				if _, ok := fs[e.Path]; ok && !isRoot(e.Path) {
 					removeTree(e.Path, l, e.Path, Removed)
 				}
-			case layerscan.Opaque:
+			case fileindex.Opaque:
 				if isRoot(e.Path) {
 					removeTree(".", l, e.Path, OpaqueHidden)
-				} else if n, ok := fs[e.Path]; ok && n.typ == layerscan.Dir {
+				} else if n, ok := fs[e.Path]; ok && n.typ == fileindex.Dir {
 					for q, n := range fs {
 						if strings.HasPrefix(q, e.Path+"/") {
 							delete(fs, q)
-							if n.typ == layerscan.File {
+							if n.typ == fileindex.File {
 								drop(n.file, l, e.Path, OpaqueHidden)
 							}
 						}
@@ -232,7 +233,7 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 		for i, e := range entries {
 			n := mnode{typ: e.Type, file: -1}
 			switch e.Type {
-			case layerscan.File:
+			case fileindex.File:
 				res.LayerBytes[l] += e.Size
 				n.file = len(files)
 				files = append(files, mfile{layer: l, entry: i, paths: 1})
@@ -240,16 +241,16 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 					drop(n.file, l, e.Path, Replaced)
 					continue
 				}
-			case layerscan.Hardlink:
+			case fileindex.Hardlink:
 				t, ok := fs[e.Link]
-				if isRoot(e.Path) || !ok || t.typ == layerscan.Dir {
+				if isRoot(e.Path) || !ok || t.typ == fileindex.Dir {
 					continue
 				}
 				n = t
-				if t.typ == layerscan.File {
+				if t.typ == fileindex.File {
 					files[t.file].paths++
 				}
-			case layerscan.Dir, layerscan.Symlink, layerscan.Other:
+			case fileindex.Dir, fileindex.Symlink, fileindex.Other:
 				if isRoot(e.Path) {
 					continue
 				}
@@ -261,18 +262,18 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 					continue
 				}
 				q := e.Path[:j]
-				if pn, ok := fs[q]; ok && pn.typ != layerscan.Dir {
+				if pn, ok := fs[q]; ok && pn.typ != fileindex.Dir {
 					removeTree(q, l, q, Replaced)
 				}
 				if _, ok := fs[q]; !ok {
-					fs[q] = mnode{typ: layerscan.Dir, file: -1}
+					fs[q] = mnode{typ: fileindex.Dir, file: -1}
 				}
 			}
 			if old, ok := fs[e.Path]; ok {
 				switch {
-				case old.typ == layerscan.Dir && n.typ == layerscan.Dir:
+				case old.typ == fileindex.Dir && n.typ == fileindex.Dir:
 					continue
-				case old.typ == layerscan.File && n.typ == layerscan.File:
+				case old.typ == fileindex.File && n.typ == fileindex.File:
 					o, ne := layers[files[old.file].layer][files[old.file].entry], layers[files[n.file].layer][files[n.file].entry]
 					k := Rewritten
 					if o.Digest != ne.Digest {
@@ -290,7 +291,7 @@ func applyModel(layers [][]layerscan.Entry) (*Result, []Visible) {
 	}
 	var visible []Visible
 	for p, n := range fs {
-		if n.typ == layerscan.File {
+		if n.typ == fileindex.File {
 			visible = append(visible, Visible{Path: p, Layer: files[n.file].layer, Entry: files[n.file].entry})
 		}
 	}

@@ -70,7 +70,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // Kind says how a change hid a file.
@@ -159,7 +159,7 @@ type Loss struct {
 // Apply applies layers, layers[0] first, and returns what the final
 // filesystem shows and what it hides. It does not modify layers; the
 // strings of the returned Losses are the entries' own.
-func Apply(layers [][]layerscan.Entry) *Result {
+func Apply(layers [][]fileindex.Entry) *Result {
 	return apply(layers).result()
 }
 
@@ -174,7 +174,7 @@ type Visible struct {
 // Final applies layers as Apply does and returns every path of a regular
 // file the final filesystem shows, sorted by path (bytewise). Several hard
 // links to one file are several paths.
-func Final(layers [][]layerscan.Entry) []Visible {
+func Final(layers [][]fileindex.Entry) []Visible {
 	a := apply(layers)
 	out := make([]Visible, 0, len(a.inodes)) // a file each, hard links aside
 	var walk func(prefix string, d *node)
@@ -185,10 +185,10 @@ func Final(layers [][]layerscan.Entry) []Visible {
 				p = prefix + "/" + name
 			}
 			switch n.typ {
-			case layerscan.File:
+			case fileindex.File:
 				in := &a.inodes[n.inode]
 				out = append(out, Visible{Path: p, Layer: int(in.layer), Entry: int(in.entry)})
-			case layerscan.Dir:
+			case fileindex.Dir:
 				walk(p, n)
 			}
 		}
@@ -199,30 +199,30 @@ func Final(layers [][]layerscan.Entry) []Visible {
 }
 
 // apply applies layers to an empty filesystem.
-func apply(layers [][]layerscan.Entry) *applier {
+func apply(layers [][]fileindex.Entry) *applier {
 	files := 0
 	for _, entries := range layers {
 		for i := range entries {
-			if entries[i].Type == layerscan.File {
+			if entries[i].Type == fileindex.File {
 				files++
 			}
 		}
 	}
 	a := &applier{
 		layers: layers,
-		root:   &node{typ: layerscan.Dir, inode: -1},
+		root:   &node{typ: fileindex.Dir, inode: -1},
 		inodes: make([]inode, 0, files),
 		res:    &Result{LayerBytes: make([]int64, len(layers))},
 	}
 	for l, entries := range layers {
 		for i := range entries {
-			if e := &entries[i]; e.Type == layerscan.Whiteout || e.Type == layerscan.Opaque {
+			if e := &entries[i]; e.Type == fileindex.Whiteout || e.Type == fileindex.Opaque {
 				a.remove(l, e)
 			}
 		}
 		for i := range entries {
 			e := &entries[i]
-			if e.Type == layerscan.File {
+			if e.Type == fileindex.File {
 				a.res.LayerBytes[l] += e.Size
 			}
 			a.add(l, i, e)
@@ -235,7 +235,7 @@ func apply(layers [][]layerscan.Entry) *applier {
 type node struct {
 	children map[string]*node // directories only; nil when empty
 	inode    int              // regular files: index into applier.inodes; -1 otherwise
-	typ      layerscan.EntryType
+	typ      fileindex.EntryType
 }
 
 // inode is the file a File entry makes, shared by its hard links. Its
@@ -251,7 +251,7 @@ type inode struct {
 }
 
 type applier struct {
-	layers [][]layerscan.Entry
+	layers [][]fileindex.Entry
 	root   *node
 	inodes []inode
 	res    *Result
@@ -267,13 +267,13 @@ type applier struct {
 }
 
 // remove applies a whiteout or an opaque marker of layer l.
-func (a *applier) remove(l int, e *layerscan.Entry) {
-	if e.Type == layerscan.Opaque {
+func (a *applier) remove(l int, e *fileindex.Entry) {
+	if e.Type == fileindex.Opaque {
 		d := a.root
 		if e.Path != "." && e.Path != "" {
 			_, d = a.lookup(e.Path)
 		}
-		if d == nil || d.typ != layerscan.Dir || len(d.children) == 0 {
+		if d == nil || d.typ != fileindex.Dir || len(d.children) == 0 {
 			return
 		}
 		// Every child gets the same attribution, so the map's random
@@ -296,33 +296,33 @@ func (a *applier) remove(l int, e *layerscan.Entry) {
 }
 
 // add applies entry i of layer l, unless it is a whiteout or opaque marker.
-func (a *applier) add(l, i int, e *layerscan.Entry) {
+func (a *applier) add(l, i int, e *fileindex.Entry) {
 	root := e.Path == "." || e.Path == ""
 	typ, f := e.Type, -1
 	switch typ {
-	case layerscan.File:
+	case fileindex.File:
 		f = len(a.inodes)
 		a.inodes = append(a.inodes, inode{layer: int32(l), entry: int32(i), paths: 1})
 		if root {
 			a.drop(f, l, e.Path, Replaced)
 			return
 		}
-	case layerscan.Hardlink:
+	case fileindex.Hardlink:
 		if root || e.Link == "." || e.Link == "" {
 			return
 		}
 		_, t := a.lookup(e.Link)
-		if t == nil || t.typ == layerscan.Dir {
+		if t == nil || t.typ == fileindex.Dir {
 			return
 		}
 		typ = t.typ
-		if typ == layerscan.File {
+		if typ == fileindex.File {
 			// Count the new path before anything is removed, so that a
 			// link whose target is about to be replaced keeps its file.
 			f = t.inode
 			a.inodes[f].paths++
 		}
-	case layerscan.Dir, layerscan.Symlink, layerscan.Other:
+	case fileindex.Dir, fileindex.Symlink, fileindex.Other:
 		if root {
 			return
 		}
@@ -335,9 +335,9 @@ func (a *applier) add(l, i int, e *layerscan.Entry) {
 	old := dir.children[name]
 	switch {
 	case old == nil:
-	case old.typ == layerscan.Dir && typ == layerscan.Dir:
+	case old.typ == fileindex.Dir && typ == fileindex.Dir:
 		return // metadata only; the children stay
-	case old.typ == layerscan.File && typ == layerscan.File:
+	case old.typ == fileindex.File && typ == fileindex.File:
 		// When old and the new path share a file (a hard link over a path
 		// of its own file), the new path was counted first and the file
 		// stays visible.
@@ -370,11 +370,11 @@ func (a *applier) parentDir(l int, p string) *node {
 		end := start + strings.IndexByte(p[start:], '/')
 		name := p[start:end]
 		c := d.children[name]
-		if c == nil || c.typ != layerscan.Dir {
+		if c == nil || c.typ != fileindex.Dir {
 			if c != nil {
 				a.hide(c, l, p[:end], Replaced)
 			}
-			c = a.newNode(layerscan.Dir)
+			c = a.newNode(fileindex.Dir)
 			if d.children == nil {
 				d.children = make(map[string]*node)
 			}
@@ -397,7 +397,7 @@ func (a *applier) lookup(p string) (parent, n *node) {
 			return d, d.children[p]
 		}
 		c := d.children[p[:i]]
-		if c == nil || c.typ != layerscan.Dir {
+		if c == nil || c.typ != fileindex.Dir {
 			return nil, nil
 		}
 		d, p = c, p[i+1:]
@@ -413,9 +413,9 @@ func (a *applier) hide(n *node, l int, p string, k Kind) {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		switch n.typ {
-		case layerscan.File:
+		case fileindex.File:
 			a.drop(n.inode, l, p, k)
-		case layerscan.Dir:
+		case fileindex.Dir:
 			a.lastDirNode = nil // it may be this directory or below it
 			for _, c := range n.children {
 				stack = append(stack, c)
@@ -446,14 +446,14 @@ func (a *applier) fileChange(old, n int) Kind {
 	return Rewritten
 }
 
-func (a *applier) entry(f int) *layerscan.Entry {
+func (a *applier) entry(f int) *fileindex.Entry {
 	fl := &a.inodes[f]
 	return &a.layers[fl.layer][fl.entry]
 }
 
 const slabSize = 1024
 
-func (a *applier) newNode(t layerscan.EntryType) *node {
+func (a *applier) newNode(t fileindex.EntryType) *node {
 	if len(a.slab) == 0 {
 		a.slab = make([]node, slabSize)
 	}

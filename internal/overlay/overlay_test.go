@@ -3,12 +3,12 @@ package overlay
 import (
 	"testing"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 type applyCase struct {
 	name       string
-	layers     [][]layerscan.Entry
+	layers     [][]fileindex.Entry
 	losses     []Loss
 	files      int
 	bytes      int64
@@ -36,7 +36,7 @@ func TestApplyRewrite(t *testing.T) {
 	runCases(t, []applyCase{
 		{
 			name: "different content",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("etc"), file("etc/conf", "v1-content", 0o644)},
 				{file("etc/conf", "v2", 0o644)},
 			},
@@ -47,7 +47,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "same content and metadata",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{owned(file("a", "same", 0o644), 10, 20)},
 				{owned(file("a", "same", 0o644), 10, 20)},
 			},
@@ -58,7 +58,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "chmod copies the file up",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "same", 0o644)},
 				{file("a", "same", 0o755)},
 			},
@@ -69,7 +69,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "chown and chgrp copy the file up",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("u", "same", 0o644), file("g", "same!", 0o644)},
 				{owned(file("u", "same", 0o644), 1000, 0), owned(file("g", "same!", 0o644), 0, 1000)},
 			},
@@ -81,7 +81,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "each rewrite loses the copy below",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "1", 0o644)},
 				{file("a", "22", 0o644)},
 				{file("a", "333", 0o644)},
@@ -94,7 +94,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "duplicate path in one layer: the later entry wins",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "1", 0o644), file("a", "22", 0o644), file("a", "22", 0o644)},
 			},
 			losses: []Loss{
@@ -105,7 +105,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "duplicate path in one layer: a file over a directory",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), file("d/x", "xx", 0o644), file("d", "d", 0o644)},
 			},
 			losses: []Loss{
@@ -115,7 +115,7 @@ func TestApplyRewrite(t *testing.T) {
 		},
 		{
 			name: "empty file rewritten",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("lock", "", 0o640)},
 				{file("lock", "", 0o640)},
 			},
@@ -129,11 +129,11 @@ func TestApplyRewrite(t *testing.T) {
 
 func TestApplyWhiteout(t *testing.T) {
 	t.Parallel()
-	lower := []layerscan.Entry{file("a", "lower", 0o644)}
+	lower := []fileindex.Entry{file("a", "lower", 0o644)}
 	runCases(t, []applyCase{
 		{
 			name: "removes a file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("tmp"), file("tmp/cache", "12345678", 0o644), file("tmp/keep", "k", 0o644)},
 				{wh("tmp/cache")},
 			},
@@ -144,7 +144,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "removes a directory and everything below it",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{
 					dir("usr"), dir("usr/share"), dir("usr/share/doc"),
 					file("usr/share/doc/a", "aaa", 0o644),
@@ -163,7 +163,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "a path that does not exist",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "x", 0o644)},
 				{wh("b"), wh("a/b"), wh("c/d/e"), wh(".")},
 			},
@@ -171,14 +171,14 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "in the bottom layer",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{wh("a"), opq("d"), file("b", "bb", 0o644)},
 			},
 			files: 1, bytes: 2, layerBytes: []int64{2},
 		},
 		{
 			name: "then the path is created again",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "old", 0o644)},
 				{wh("a")},
 				{file("a", "new!", 0o644)},
@@ -190,7 +190,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "before a file of the same path in its layer",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				lower,
 				{wh("a"), file("a", "up", 0o644)},
 			},
@@ -201,7 +201,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "after a file of the same path in its layer",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				lower,
 				{file("a", "up", 0o644), wh("a")},
 			},
@@ -212,7 +212,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "of a directory its layer fills again",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), file("d/old", "o", 0o644)},
 				{file("d/new", "nn", 0o644), wh("d")},
 			},
@@ -223,7 +223,7 @@ func TestApplyWhiteout(t *testing.T) {
 		},
 		{
 			name: "only hides lower layers, not later ones",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{wh("a")},
 				lower,
 			},
@@ -234,7 +234,7 @@ func TestApplyWhiteout(t *testing.T) {
 
 func TestApplyOpaque(t *testing.T) {
 	t.Parallel()
-	lower := []layerscan.Entry{
+	lower := []fileindex.Entry{
 		dir("a"), file("a/x", "xx", 0o644), dir("a/sub"), file("a/sub/y", "yyy", 0o644), file("top", "t", 0o644),
 	}
 	hidden := []Loss{ // sorted by File: "a/sub/y" < "a/x"
@@ -244,22 +244,22 @@ func TestApplyOpaque(t *testing.T) {
 	runCases(t, []applyCase{
 		{
 			name:   "hides lower contents recursively, marker first",
-			layers: [][]layerscan.Entry{lower, {dir("a"), opq("a"), file("a/new", "nnnn", 0o644)}},
+			layers: [][]fileindex.Entry{lower, {dir("a"), opq("a"), file("a/new", "nnnn", 0o644)}},
 			losses: hidden, files: 2, bytes: 5, layerBytes: []int64{6, 4},
 		},
 		{
 			name:   "hides lower contents recursively, marker last",
-			layers: [][]layerscan.Entry{lower, {dir("a"), file("a/new", "nnnn", 0o644), opq("a")}},
+			layers: [][]fileindex.Entry{lower, {dir("a"), file("a/new", "nnnn", 0o644), opq("a")}},
 			losses: hidden, files: 2, bytes: 5, layerBytes: []int64{6, 4},
 		},
 		{
 			name:   "keeps what its layer writes at a lower path",
-			layers: [][]layerscan.Entry{lower, {file("a/x", "xx", 0o644), opq("a"), file("a/sub/z", "z", 0o644)}},
+			layers: [][]fileindex.Entry{lower, {file("a/x", "xx", 0o644), opq("a"), file("a/sub/z", "z", 0o644)}},
 			losses: hidden, files: 3, bytes: 4, layerBytes: []int64{6, 3},
 		},
 		{
 			name: "the spec's example",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/bar", "bar", 0o644)},
 				{dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/foo", "foo!", 0o644), opq("a")},
 			},
@@ -270,7 +270,7 @@ func TestApplyOpaque(t *testing.T) {
 		},
 		{
 			name: "of a missing path or a non-directory",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("f", "f", 0o644), sym("s", "a")},
 				{opq("f"), opq("nothere"), opq("s"), opq("f/g")},
 			},
@@ -278,7 +278,7 @@ func TestApplyOpaque(t *testing.T) {
 		},
 		{
 			name: "at the root",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("."), file("a", "a", 0o644), dir("d"), file("d/b", "bb", 0o644)},
 				{opq("."), file("c", "ccc", 0o644)},
 			},
@@ -290,7 +290,7 @@ func TestApplyOpaque(t *testing.T) {
 		},
 		{
 			name: "with a whiteout below it in the same layer",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				lower,
 				{wh("a/x"), opq("a")},
 			},
@@ -308,7 +308,7 @@ func TestApplyHardlink(t *testing.T) {
 	runCases(t, []applyCase{
 		{
 			name: "a link keeps the content when the original is removed",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "content", 0o644), hl("b", "a")},
 				{wh("a")},
 			},
@@ -316,7 +316,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "the content is lost with its last path",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "content", 0o644), hl("b", "a")},
 				{wh("a")},
 				{wh("b")},
@@ -328,7 +328,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "the last path decides the kind",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "content", 0o644), hl("b", "a")},
 				{wh("b")},
 				{file("a", "other", 0o644)},
@@ -340,7 +340,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "removing a directory with every link loses the content once",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), file("d/a", "content", 0o644), hl("d/b", "d/a"), hl("d/c", "d/a")},
 				{wh("d")},
 			},
@@ -351,14 +351,14 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "links count once",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "content", 0o644), hl("b", "a"), hl("c", "b"), file("x", "x", 0o644)},
 			},
 			files: 2, bytes: 8, layerBytes: []int64{8},
 		},
 		{
 			name: "a link in a later layer to a lower file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "content", 0o644)},
 				{hl("b", "a")},
 				{wh("a")},
@@ -367,7 +367,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "rewriting one path of a linked file keeps the file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "v1", 0o644), hl("b", "a")},
 				{file("a", "v2222", 0o644)},
 			},
@@ -375,7 +375,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link replacing a file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("x", "xx", 0o644), file("b", "bbb", 0o644)},
 				{hl("b", "x")},
 			},
@@ -386,7 +386,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link replacing a file of equal content",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("x", "same", 0o644), file("b", "same", 0o644)},
 				{hl("b", "x")},
 			},
@@ -397,7 +397,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link to nothing or to a directory changes nothing",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), file("b", "bb", 0o644), file("f", "f", 0o644)},
 				{hl("b", "missing"), hl("f", "d"), hl("e", "."), hl("g", "f/x"), hl(".", "b")},
 			},
@@ -405,7 +405,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link to a path its layer whites out finds nothing",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "aaa", 0o644)},
 				{hl("b", "a"), wh("a")},
 			},
@@ -416,14 +416,14 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link to the file its path holds earlier in the tar",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "aaa", 0o644), hl("b", "a"), file("a", "v2", 0o644)},
 			},
 			files: 2, bytes: 5, layerBytes: []int64{5},
 		},
 		{
 			name: "a link over a path of its own file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "aaa", 0o644), hl("a", "a"), hl("b", "a")},
 				{hl("b", "a"), hl("a", "b")},
 			},
@@ -431,7 +431,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link below its target keeps the target's file",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "aaa", 0o644)},
 				{hl("a/b", "a")},
 			},
@@ -439,7 +439,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link replacing the directory that holds its target",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), file("d/f", "fff", 0o644), file("d/g", "g", 0o644)},
 				{hl("d", "d/f")},
 			},
@@ -450,7 +450,7 @@ func TestApplyHardlink(t *testing.T) {
 		},
 		{
 			name: "a link to a symlink or a device is one more of them",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{sym("s", "target"), dev("null"), file("x", "x", 0o644)},
 				{hl("t", "s"), hl("n", "null"), hl("x", "null")},
 				{file("t/u", "uu", 0o644), file("n", "nnn", 0o644)},
@@ -468,7 +468,7 @@ func TestApplyReplace(t *testing.T) {
 	runCases(t, []applyCase{
 		{
 			name: "a directory replaced by a file and back",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("d"), sized("d/x", 10, 'x', 0o644), dir("d/s"), sized("d/s/y", 20, 'y', 0o644)},
 				{sized("d", 5, 'd', 0o644)},
 				{dir("d"), sized("d/z", 3, 'z', 0o644)},
@@ -482,7 +482,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "a directory replaced by a symlink",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("lib"), file("lib/libc.so", "elf", 0o755)},
 				{sym("lib", "usr/lib")},
 			},
@@ -493,7 +493,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "files replaced by a symlink, a device and a directory",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "a1", 0o644), file("b", "b22", 0o644), file("c", "c333", 0o644)},
 				{sym("a", "x"), dev("b"), dir("c")},
 			},
@@ -506,7 +506,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "a symlink or device replaced by a file loses nothing",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{sym("a", "x"), dev("b")},
 				{file("a", "aa", 0o644), file("b", "b", 0o644)},
 			},
@@ -514,7 +514,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "a file parent replaced by an implicit directory",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "aaaa", 0o644)},
 				{file("a/b/c", "c", 0o644)},
 			},
@@ -525,7 +525,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "a deeper file parent replaced by an implicit directory",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("x"), file("x/y", "yy", 0o644), file("x/k", "k", 0o644)},
 				{dir("x/y/z")},
 			},
@@ -536,7 +536,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "a directory over a directory keeps its children",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("etc"), file("etc/x", "x", 0o644), dir("etc/d"), file("etc/d/y", "y", 0o644)},
 				{owned(dir("etc"), 0, 42), dir("etc/d"), dir("etc/d")},
 			},
@@ -544,7 +544,7 @@ func TestApplyReplace(t *testing.T) {
 		},
 		{
 			name: "implicit directories keep what is there",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a/b/c", "c", 0o644), file("a/b/d", "dd", 0o644)},
 				{file("a/b/e", "e", 0o644), file("a/f", "f", 0o644)},
 			},
@@ -555,26 +555,26 @@ func TestApplyReplace(t *testing.T) {
 
 func TestApplySymlinksAreNotFollowed(t *testing.T) {
 	t.Parallel()
-	lower := []layerscan.Entry{dir("real"), file("real/f", "ff", 0o644), sym("link", "real")}
+	lower := []fileindex.Entry{dir("real"), file("real/f", "ff", 0o644), sym("link", "real")}
 	runCases(t, []applyCase{
 		{
 			name:   "an entry below a symlink replaces it with a directory",
-			layers: [][]layerscan.Entry{lower, {file("link/f", "new", 0o644)}},
+			layers: [][]fileindex.Entry{lower, {file("link/f", "new", 0o644)}},
 			files:  2, bytes: 5, layerBytes: []int64{2, 3},
 		},
 		{
 			name:   "a whiteout below a symlink removes nothing",
-			layers: [][]layerscan.Entry{lower, {wh("link/f"), opq("link")}},
+			layers: [][]fileindex.Entry{lower, {wh("link/f"), opq("link")}},
 			files:  1, bytes: 2, layerBytes: []int64{2, 0},
 		},
 		{
 			name:   "a whiteout of a symlink removes only the link",
-			layers: [][]layerscan.Entry{lower, {wh("link")}},
+			layers: [][]fileindex.Entry{lower, {wh("link")}},
 			files:  1, bytes: 2, layerBytes: []int64{2, 0},
 		},
 		{
 			name: "an absolute symlink is not followed either",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("real"), file("real/f", "ff", 0o644), sym("abs", "/real")},
 				{wh("abs/f"), hl("h", "abs/f")},
 			},
@@ -588,7 +588,7 @@ func TestApplyRoot(t *testing.T) {
 	runCases(t, []applyCase{
 		{
 			name: "root entries change metadata only",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("."), file("a", "a", 0o644)},
 				{owned(dir("."), 0, 0), sym(".", "x"), dev("."), hl(".", "a"), wh(".")},
 			},
@@ -596,7 +596,7 @@ func TestApplyRoot(t *testing.T) {
 		},
 		{
 			name: "a file at the root is lost at once",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{dir("."), file("a", "a", 0o644)},
 				{file(".", "zz", 0o644)},
 			},
@@ -607,17 +607,17 @@ func TestApplyRoot(t *testing.T) {
 		},
 		{
 			name:   "no layers",
-			layers: [][]layerscan.Entry{},
+			layers: [][]fileindex.Entry{},
 			files:  0, bytes: 0, layerBytes: []int64{},
 		},
 		{
 			name:   "empty layers",
-			layers: [][]layerscan.Entry{{}, nil},
+			layers: [][]fileindex.Entry{{}, nil},
 			files:  0, bytes: 0, layerBytes: []int64{0, 0},
 		},
 		{
 			name: "unknown entry types are ignored",
-			layers: [][]layerscan.Entry{
+			layers: [][]fileindex.Entry{
 				{file("a", "a", 0o644)},
 				{{Path: "a", Type: 0}, {Path: "a", Type: 99}},
 			},
@@ -630,7 +630,7 @@ func TestApplyLossOrder(t *testing.T) {
 	t.Parallel()
 	runCases(t, []applyCase{{
 		name: "by added, hidden, file and entry",
-		layers: [][]layerscan.Entry{
+		layers: [][]fileindex.Entry{
 			{file("b", "b", 0o644), file("a", "a", 0o644), file("c", "c", 0o644), file("c", "cc", 0o644)},
 			{wh("c"), wh("b"), file("z", "zz", 0o644), file("y", "yyy", 0o644)},
 			{wh("a"), wh("y"), wh("z")},
@@ -656,7 +656,7 @@ func TestApplyLossOrder(t *testing.T) {
 //	RUN chmod +x /usr/bin/tool
 func TestApplyAptAndChmod(t *testing.T) {
 	t.Parallel()
-	layers := [][]layerscan.Entry{
+	layers := [][]fileindex.Entry{
 		{ // 0: the base image
 			dir("."), dir("bin"), dir("etc"), dir("usr"), dir("usr/bin"),
 			dir("var"), dir("var/lib"), dir("var/lib/apt"),

@@ -15,7 +15,7 @@ import (
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/dedup"
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -474,7 +474,7 @@ func rejectedNote(l BloatLeftOut, r RejectedLayer) string {
 	}
 	what := fmt.Sprintf("layer #%d of %s (%s): %s", r.Position, name, r.Digest, r.Reason)
 	switch r.Class {
-	case layerscan.ClassTooLarge, layerscan.ClassTooManyEntries:
+	case fileindex.ClassTooLarge, fileindex.ClassTooManyEntries:
 		return what + fmt.Sprintf("; it is over a limit of the layer indexer: to index it, raise --layer-max-bytes or --layer-max-entries, forget the verdict (psql \"$DATABASE_URL\" -c \"DELETE FROM layer_rejections WHERE blob_digest = '%s'\") and run layerq-ingest scan --layers", r.Digest)
 	}
 	return what + "; it cannot be read as a layer (" + strings.ReplaceAll(r.Class, "_", " ") + "): rebuild and push the image"
@@ -546,11 +546,11 @@ type entryCache struct {
 	db      DB
 	max     int
 	held    int
-	entries map[string][]layerscan.Entry
+	entries map[string][]fileindex.Entry
 }
 
 func newEntryCache(db DB, max int) *entryCache {
-	return &entryCache{db: db, max: max, entries: map[string][]layerscan.Entry{}}
+	return &entryCache{db: db, max: max, entries: map[string][]fileindex.Entry{}}
 }
 
 // load reads the indexes of the layer blobs not in the cache.
@@ -565,11 +565,11 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		return nil
 	}
 	if c.held > c.max {
-		c.entries, c.held = map[string][]layerscan.Entry{}, 0
+		c.entries, c.held = map[string][]fileindex.Entry{}, 0
 		return c.load(ctx, blobs)
 	}
 	for _, d := range missing {
-		c.entries[d] = []layerscan.Entry{}
+		c.entries[d] = []fileindex.Entry{}
 	}
 	rows, err := c.db.Query(ctx, qLayerFilesOf, missing)
 	if err != nil {
@@ -583,14 +583,14 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		typ              int16
 		mode             int32
 		digest           []byte
-		e                layerscan.Entry
+		e                fileindex.Entry
 		placed           = map[string]int32{}
 	)
 	_, err = pgx.ForEachRow(rows, []any{&blob, &entries, &ordinal, &typ, &e.Path, &e.Size, &mode, &e.UID, &e.GID, &digest, &e.Link}, func() error {
-		e.Type, e.Mode, e.Digest = layerscan.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
+		e.Type, e.Mode, e.Digest = fileindex.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
 		copy(e.Digest[:], digest)
 		if _, ok := placed[blob]; !ok {
-			c.entries[blob] = make([]layerscan.Entry, entries)
+			c.entries[blob] = make([]fileindex.Entry, entries)
 		}
 		if ordinal < 0 || ordinal >= entries {
 			return fmt.Errorf("layer %s: file index entry %d of %d", blob, ordinal, entries)

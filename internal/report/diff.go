@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/overlay"
 )
@@ -308,7 +308,7 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	fa, fb := overlay.Final(la), overlay.Final(lb)
 	d.FilesCompared = true
 	var changes []DiffFile
-	entry := func(layers [][]layerscan.Entry, v overlay.Visible) *layerscan.Entry { return &layers[v.Layer][v.Entry] }
+	entry := func(layers [][]fileindex.Entry, v overlay.Visible) *fileindex.Entry { return &layers[v.Layer][v.Entry] }
 	for _, v := range fa {
 		d.A.FinalFiles++
 		d.A.FinalBytes += entry(la, v).Size

@@ -3,11 +3,11 @@ package report
 import (
 	"context"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // LayerEntries reads the file index entries of blobs as the reports do.
-func LayerEntries(ctx context.Context, db DB, blobs []string) (map[string][]layerscan.Entry, error) {
+func LayerEntries(ctx context.Context, db DB, blobs []string) (map[string][]fileindex.Entry, error) {
 	c := newEntryCache(db, maxCachedEntries)
 	err := c.load(ctx, blobs)
 	return c.entries, err

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/fileindex"
 )
 
 // layerTars reads which of the layer blobs blobs have a file index, and
@@ -24,8 +24,8 @@ func layerTars(ctx context.Context, db DB, blobs []string) (map[string]int64, er
 
 // stackOf is an image's layers' file indexes, bottom first, from cache
 // (which must hold them); nil when tars says a layer has none.
-func stackOf(cache *entryCache, tars map[string]int64, ls []ImageLayer) [][]layerscan.Entry {
-	out := make([][]layerscan.Entry, len(ls))
+func stackOf(cache *entryCache, tars map[string]int64, ls []ImageLayer) [][]fileindex.Entry {
+	out := make([][]fileindex.Entry, len(ls))
 	for i, l := range ls {
 		if _, ok := tars[l.Digest]; !ok {
 			return nil
