@@ -207,6 +207,19 @@ func median(ts []time.Duration) float64 {
 
 // runProcess runs bin with args to exit, its output to a pipe, and returns
 // the wall time.
+// settle is the pause before each timed process (LAYERQ_BENCH_SETTLE, a
+// Go duration; 200ms by default): a user runs a report on a machine where
+// the last report's backend has exited. Without it, a run right after one
+// that connected directly shares the 2 cores with that backend's exit
+// (through PgBouncer: 31 ms against 25 ms for the same binary right after
+// it, in one run).
+var settle = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("LAYERQ_BENCH_SETTLE")); err == nil {
+		return d
+	}
+	return 200 * time.Millisecond
+}()
+
 func runProcess(bin string, args []string, timeout time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -217,6 +230,7 @@ func runProcess(bin string, args []string, timeout time.Duration) (time.Duration
 	cmd.WaitDelay = 10 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
+	time.Sleep(settle)
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
@@ -249,7 +263,9 @@ func graphSummary(ctx context.Context, pool *pgxpool.Pool) string {
 // server made in-process (pgx, unix socket): what the server takes to fork
 // and set up a backend, which only a pooler avoids. Each is reported as its
 // median: local-p50-ms, url-p50-ms, pgbouncer-p50-ms, help-p50-ms and
-// connect-p50-ms.
+// connect-p50-ms. With LAYERQ_BENCH_PEER (another layerq binary, an older
+// build say), the peer runs each case too, alternating with this one, and
+// each is reported again as peer-local-p50-ms, peer-url-p50-ms and so on.
 func BenchmarkFixedCost(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
 	if err := buildLayerq(bin); err != nil {
@@ -282,18 +298,34 @@ func BenchmarkFixedCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	peer := os.Getenv("LAYERQ_BENCH_PEER")
+	if peer != "" {
+		for _, args := range [][]string{local, byURL, pooled} {
+			if _, err := runProcess(peer, args, timeout); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	var localT, urlT, pooledT, helpT, connT []time.Duration
+	var peerLocalT, peerURLT, peerPooledT, peerHelpT []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for _, run := range []struct {
-			args  []string
-			times *[]time.Duration
-		}{{local, &localT}, {byURL, &urlT}, {pooled, &pooledT}, {help, &helpT}} {
+			args            []string
+			times, peerTime *[]time.Duration
+		}{{local, &localT, &peerLocalT}, {byURL, &urlT, &peerURLT}, {pooled, &pooledT, &peerPooledT}, {help, &helpT, &peerHelpT}} {
 			took, err := runProcess(bin, run.args, timeout)
 			if err != nil {
 				b.Fatal(err)
 			}
 			*run.times = append(*run.times, took)
+			if peer != "" {
+				took, err := runProcess(peer, run.args, timeout)
+				if err != nil {
+					b.Fatal(err)
+				}
+				*run.peerTime = append(*run.peerTime, took)
+			}
 		}
 		start := time.Now()
 		conn, err := pgx.Connect(ctx, url)
@@ -309,6 +341,12 @@ func BenchmarkFixedCost(b *testing.B) {
 	b.ReportMetric(median(pooledT), "pgbouncer-p50-ms")
 	b.ReportMetric(median(helpT), "help-p50-ms")
 	b.ReportMetric(median(connT), "connect-p50-ms")
+	if peer != "" {
+		b.ReportMetric(median(peerLocalT), "peer-local-p50-ms")
+		b.ReportMetric(median(peerURLT), "peer-url-p50-ms")
+		b.ReportMetric(median(peerPooledT), "peer-pgbouncer-p50-ms")
+		b.ReportMetric(median(peerHelpT), "peer-help-p50-ms")
+	}
 }
 
 // buildLayerq builds this binary as `go tool task build` does: without
