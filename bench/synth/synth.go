@@ -51,6 +51,9 @@ type Options struct {
 	Files bool
 	// Chunk is how many memberships (and tag events) go in per statement.
 	Chunk int
+	// FoldEachChunk folds the aggregates after each chunk, as serve folds
+	// while pushes arrive, instead of once after the whole history.
+	FoldEachChunk bool
 	Seed  uint64
 	// Log, when set, hears how long each phase took.
 	Log func(format string, args ...any)
@@ -355,6 +358,16 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	if err := analyze(); err != nil {
 		return sum, err
 	}
+	var folding time.Duration
+	foldChunk := func() error {
+		if !opts.FoldEachChunk {
+			return nil
+		}
+		began := time.Now()
+		_, err := graph.New(pool).ApplyAggregates(ctx)
+		folding += time.Since(began)
+		return err
+	}
 	phase := time.Now()
 	for lo := 0; lo < len(images); lo += opts.Chunk {
 		chunk := images[lo:min(lo+opts.Chunk, len(images))]
@@ -369,6 +382,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 				return []any{repoID(chunk[i]), chunk[i].digest, chunk[i].created, chunk[i].created}, nil
 			})); err != nil {
 			return sum, fmt.Errorf("memberships: %w", err)
+		}
+		if err := foldChunk(); err != nil {
+			return sum, err
 		}
 	}
 
@@ -412,6 +428,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 			"previous_digest", "occurred_at", "source"}, pgx.CopyFromRows(chunk)); err != nil {
 			return sum, fmt.Errorf("tag events: %w", err)
 		}
+		if err := foldChunk(); err != nil {
+			return sum, err
+		}
 	}
 
 	// Deletes, through the membership trigger.
@@ -437,6 +456,9 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Summary, e
 	}
 	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
 		return sum, fmt.Errorf("applying the aggregates: %w", err)
+	}
+	if opts.FoldEachChunk {
+		logf("aggregates folded after each chunk: %s", folding.Round(time.Millisecond))
 	}
 	logf("aggregates applied: %s", time.Since(phase).Round(time.Millisecond))
 	if opts.Files {

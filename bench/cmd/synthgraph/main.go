@@ -22,6 +22,7 @@ func main() {
 	flag.IntVar(&opts.Images, "images", opts.Images, "application images to push")
 	flag.IntVar(&opts.PerRepository, "per-repository", opts.PerRepository, "pushes per application repository")
 	flag.IntVar(&opts.Chunk, "chunk", opts.Chunk, "memberships and tag events per statement")
+	flag.BoolVar(&opts.FoldEachChunk, "fold-each-chunk", opts.FoldEachChunk, "fold the aggregates after each chunk of memberships and of tag events, as serve does while pushes arrive (default: once at the end)")
 	flag.BoolVar(&opts.Files, "files", opts.Files, "give every layer a file index of realistic shape, and every live image its waste")
 	bigPair := flag.Bool("big-pair", false, "add to the graph at URL (written before) only two images of about 1 GB of files each, "+synth.BigPairA+" and "+synth.BigPairB+", for diffs of large images")
 	flag.Parse()
