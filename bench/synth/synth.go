@@ -54,7 +54,7 @@ type Options struct {
 	// FoldEachChunk folds the aggregates after each chunk, as serve folds
 	// while pushes arrive, instead of once after the whole history.
 	FoldEachChunk bool
-	Seed  uint64
+	Seed          uint64
 	// Log, when set, hears how long each phase took.
 	Log func(format string, args ...any)
 }
