@@ -39,6 +39,7 @@ import (
 // binary through PgBouncer in session mode in front of the graph's server
 // (a backend already running for each run, as a deployment with a pooler
 // has it), alternating, and reports that median as pgbouncer-p50-ms.
+// Every run starts after the pause settle says.
 func BenchmarkProcess(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "layerq")
 	if err := buildLayerq(bin); err != nil {
@@ -205,8 +206,6 @@ func median(ts []time.Duration) float64 {
 	return float64(ts[len(ts)/2].Microseconds()) / 1000
 }
 
-// runProcess runs bin with args to exit, its output to a pipe, and returns
-// the wall time.
 // settle is the pause before each timed process (LAYERQ_BENCH_SETTLE, a
 // Go duration; 200ms by default): a user runs a report on a machine where
 // the last report's backend has exited. Without it, a run right after one
@@ -214,13 +213,21 @@ func median(ts []time.Duration) float64 {
 // (through PgBouncer: 31 ms against 25 ms for the same binary right after
 // it, in one run).
 var settle = func() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("LAYERQ_BENCH_SETTLE")); err == nil {
-		return d
+	s := os.Getenv("LAYERQ_BENCH_SETTLE")
+	if s == "" {
+		return 200 * time.Millisecond
 	}
-	return 200 * time.Millisecond
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		panic(fmt.Sprintf("LAYERQ_BENCH_SETTLE=%q: want a Go duration such as 200ms", s))
+	}
+	return d
 }()
 
+// runProcess waits settle, then runs bin with args to exit, its output to
+// a pipe, and returns the wall time.
 func runProcess(bin string, args []string, timeout time.Duration) (time.Duration, error) {
+	time.Sleep(settle)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -230,7 +237,6 @@ func runProcess(bin string, args []string, timeout time.Duration) (time.Duration
 	cmd.WaitDelay = 10 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	time.Sleep(settle)
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)

@@ -88,7 +88,8 @@ const (
 	CompressionNone = "none"
 )
 
-// Rejection classes: why a layer has no index (layerscan.Rejection.Class).
+// Rejection classes: why a layer has no index (layerscan.Rejection.Class;
+// the limits named are layerscan.Limits's fields).
 const (
 	// ClassTooLarge: the decompressed stream is longer than
 	// Limits.MaxUncompressed, or a zstd frame needs a window larger than

@@ -121,7 +121,7 @@ func (l Limits) withDefaults() Limits {
 // Rejection is why a layer was not indexed; callers record Reason. It is
 // permanent: scanning the same bytes again gives the same Rejection.
 type Rejection struct {
-	Class  string // one of the Class* constants
+	Class  string // one of the fileindex.Class* constants
 	Reason string // human-readable detail: what, which entry, where
 }
 
