@@ -578,35 +578,44 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	// Each row goes to its place in its layer's slice (ordinals count
 	// a layer's tar entries from 0), however the table returns them.
 	var (
-		blob             string
+		blob             int64 // missing[blob-1]
 		entries, ordinal int32
 		typ              int16
 		mode             int32
 		digest           []byte
 		e                fileindex.Entry
-		placed           = map[string]int32{}
+		layers           = make([][]fileindex.Entry, len(missing))
+		placed           = make([]int32, len(missing))
 	)
 	_, err = pgx.ForEachRow(rows, []any{&blob, &entries, &ordinal, &typ, &e.Path, &e.Size, &mode, &e.UID, &e.GID, &digest, &e.Link}, func() error {
+		if blob < 1 || blob > int64(len(missing)) {
+			return fmt.Errorf("file index entry of layer %d of %d asked for", blob, len(missing))
+		}
 		e.Type, e.Mode, e.Digest = fileindex.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
 		copy(e.Digest[:], digest)
-		if _, ok := placed[blob]; !ok {
-			c.entries[blob] = make([]fileindex.Entry, entries)
+		b := blob - 1
+		if layers[b] == nil {
+			layers[b] = make([]fileindex.Entry, entries)
 		}
-		if ordinal < 0 || ordinal >= entries {
-			return fmt.Errorf("layer %s: file index entry %d of %d", blob, ordinal, entries)
+		if ordinal < 0 || ordinal >= int32(len(layers[b])) {
+			return fmt.Errorf("layer %s: file index entry %d of %d", missing[b], ordinal, len(layers[b]))
 		}
-		c.entries[blob][ordinal] = e
-		placed[blob]++
+		layers[b][ordinal] = e
+		placed[b]++
 		c.held++
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading layer files: %w", err)
 	}
-	for blob, n := range placed {
-		if n != int32(len(c.entries[blob])) {
-			return fmt.Errorf("layer %s: %d file index entries stored, %d counted", blob, n, len(c.entries[blob]))
+	for b, l := range layers {
+		if l == nil {
+			continue
 		}
+		if placed[b] != int32(len(l)) {
+			return fmt.Errorf("layer %s: %d file index entries stored, %d counted", missing[b], placed[b], len(l))
+		}
+		c.entries[missing[b]] = l
 	}
 	return nil
 }

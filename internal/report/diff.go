@@ -307,7 +307,6 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	la, lb := stackOf(cache, tars, a), stackOf(cache, tars, b)
 	fa, fb := overlay.Final(la), overlay.Final(lb)
 	d.FilesCompared = true
-	var changes []DiffFile
 	entry := func(layers [][]fileindex.Entry, v overlay.Visible) *fileindex.Entry { return &layers[v.Layer][v.Entry] }
 	for _, v := range fa {
 		d.A.FinalFiles++
@@ -317,6 +316,15 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		d.B.FinalFiles++
 		d.B.FinalBytes += entry(lb, v).Size
 	}
+	// A change is counted as the merge finds it, and kept as the places
+	// of its path in fa and fb (-1: not on that side); only the changes
+	// listed become DiffFiles (an image of 1 GB may change 20,000 files).
+	type change struct {
+		path  string
+		delta int64
+		i, j  int32
+	}
+	var changes []change
 	i, j := 0, 0
 	for i < len(fa) || j < len(fb) {
 		var c int
@@ -330,27 +338,27 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		}
 		switch {
 		case c < 0:
-			e := entry(la, fa[i])
-			changes = append(changes, DiffFile{Kind: "file", Change: "removed", Path: fa[i].Path, BytesA: e.Size, DeltaBytes: -e.Size,
-				Side: "a", Position: fa[i].Layer, CreatedBy: d.A.steps[fa[i].Layer]})
+			size := entry(la, fa[i]).Size
+			d.Files.Removed++
+			d.Files.RemovedBytes += size
+			changes = append(changes, change{path: fa[i].Path, delta: -size, i: int32(i), j: -1})
 			i++
 		case c > 0:
-			e := entry(lb, fb[j])
-			changes = append(changes, DiffFile{Kind: "file", Change: "added", Path: fb[j].Path, BytesB: e.Size, DeltaBytes: e.Size,
-				Side: "b", Position: fb[j].Layer, CreatedBy: d.B.steps[fb[j].Layer]})
+			size := entry(lb, fb[j]).Size
+			d.Files.Added++
+			d.Files.AddedBytes += size
+			changes = append(changes, change{path: fb[j].Path, delta: size, i: -1, j: int32(j)})
 			j++
 		default:
 			x, y := entry(la, fa[i]), entry(lb, fb[j])
-			f := DiffFile{Kind: "file", Path: fb[j].Path, BytesA: x.Size, BytesB: y.Size, DeltaBytes: y.Size - x.Size,
-				Side: "b", Position: fb[j].Layer, CreatedBy: d.B.steps[fb[j].Layer]}
 			switch {
 			case x.Digest != y.Digest || x.Size != y.Size:
-				f.Change = "changed"
-				changes = append(changes, f)
+				d.Files.Changed++
+				d.Files.ChangedBytes += y.Size - x.Size
+				changes = append(changes, change{path: fb[j].Path, delta: y.Size - x.Size, i: int32(i), j: int32(j)})
 			case x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID:
-				f.Change = "mode"
-				f.ModeA, f.ModeB = fmt.Sprintf("%04o %d:%d", x.Mode, x.UID, x.GID), fmt.Sprintf("%04o %d:%d", y.Mode, y.UID, y.GID)
-				changes = append(changes, f)
+				d.Files.Metadata++
+				changes = append(changes, change{path: fb[j].Path, i: int32(i), j: int32(j)})
 			default:
 				d.Files.Unchanged++
 				d.Files.UnchangedBytes += y.Size
@@ -359,29 +367,37 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 			j++
 		}
 	}
-	for _, f := range changes {
-		switch f.Change {
-		case "added":
-			d.Files.Added++
-			d.Files.AddedBytes += f.BytesB
-		case "removed":
-			d.Files.Removed++
-			d.Files.RemovedBytes += f.BytesA
-		case "changed":
-			d.Files.Changed++
-			d.Files.ChangedBytes += f.DeltaBytes
-		case "mode":
-			d.Files.Metadata++
-		}
-	}
 	// Largest changes first; a path once.
-	slices.SortStableFunc(changes, func(x, y DiffFile) int {
-		return cmp.Or(cmp.Compare(abs(y.DeltaBytes), abs(x.DeltaBytes)), strings.Compare(x.Path, y.Path))
+	slices.SortFunc(changes, func(x, y change) int {
+		return cmp.Or(cmp.Compare(abs(y.delta), abs(x.delta)), strings.Compare(x.path, y.path))
 	})
 	if d.limit > 0 && len(changes) > d.limit {
 		changes = changes[:d.limit]
 	}
-	d.FileChanges, d.Files.Listed = changes, len(changes)
+	files := make([]DiffFile, 0, len(changes))
+	for _, c := range changes {
+		f := DiffFile{Kind: "file", Path: c.path, DeltaBytes: c.delta}
+		switch {
+		case c.j < 0:
+			v := fa[c.i]
+			f.Change, f.BytesA, f.Side, f.Position, f.CreatedBy = "removed", entry(la, v).Size, "a", v.Layer, d.A.steps[v.Layer]
+		case c.i < 0:
+			v := fb[c.j]
+			f.Change, f.BytesB, f.Side, f.Position, f.CreatedBy = "added", entry(lb, v).Size, "b", v.Layer, d.B.steps[v.Layer]
+		default:
+			x, y := entry(la, fa[c.i]), entry(lb, fb[c.j])
+			v := fb[c.j]
+			f.BytesA, f.BytesB, f.Side, f.Position, f.CreatedBy = x.Size, y.Size, "b", v.Layer, d.B.steps[v.Layer]
+			if x.Digest != y.Digest || x.Size != y.Size {
+				f.Change = "changed"
+			} else {
+				f.Change = "mode"
+				f.ModeA, f.ModeB = fmt.Sprintf("%04o %d:%d", x.Mode, x.UID, x.GID), fmt.Sprintf("%04o %d:%d", y.Mode, y.UID, y.GID)
+			}
+		}
+		files = append(files, f)
+	}
+	d.FileChanges, d.Files.Listed = files, len(files)
 	return nil
 }
 
