@@ -177,24 +177,41 @@ type Visible struct {
 func Final(layers [][]fileindex.Entry) []Visible {
 	a := apply(layers)
 	out := make([]Visible, 0, len(a.inodes)) // a file each, hard links aside
+	// Each directory's children are walked in the order of their paths:
+	// by name, a directory's name read with the "/" that follows it in
+	// its children's paths ("a/x" sorts after "a-b" and before "a0"). So
+	// the paths come out sorted, each directory's names sorted alone
+	// rather than every full path against every other.
+	type child struct {
+		key string // the name, or a directory's name and "/"
+		n   *node
+	}
+	var kids []child
 	var walk func(prefix string, d *node)
 	walk = func(prefix string, d *node) {
+		start := len(kids)
 		for name, n := range d.children {
-			p := name
-			if prefix != "" {
-				p = prefix + "/" + name
-			}
 			switch n.typ {
 			case fileindex.File:
-				in := &a.inodes[n.inode]
-				out = append(out, Visible{Path: p, Layer: int(in.layer), Entry: int(in.entry)})
+				kids = append(kids, child{name, n})
 			case fileindex.Dir:
-				walk(p, n)
+				kids = append(kids, child{name + "/", n})
 			}
 		}
+		mine := kids[start:]
+		slices.SortFunc(mine, func(x, y child) int { return strings.Compare(x.key, y.key) })
+		for k := range mine {
+			c := kids[start+k] // kids may have grown under a deeper walk
+			if c.n.typ == fileindex.File {
+				in := &a.inodes[c.n.inode]
+				out = append(out, Visible{Path: prefix + c.key, Layer: int(in.layer), Entry: int(in.entry)})
+			} else {
+				walk(prefix+c.key, c.n)
+			}
+		}
+		kids = kids[:start]
 	}
 	walk("", a.root)
-	slices.SortFunc(out, func(x, y Visible) int { return strings.Compare(x.Path, y.Path) })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/layerq/layerq/internal/fileindex"
@@ -746,6 +747,38 @@ func TestKindString(t *testing.T) {
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", uint8(k), got, want)
+		}
+	}
+}
+
+// Final lists paths in bytewise order, where a directory's children come
+// between names that sort around "name/" ('-' and '.' sort before '/',
+// '0' and letters after, bytes of UTF-8 beyond ASCII last), in any order
+// of the entries.
+func TestFinalOrder(t *testing.T) {
+	t.Parallel()
+	paths := []string{"a/x", "a/y/z", "a-b", "a.txt", "a0", "ab", "a b/c", "a", "é/f", "e", "a/y-1", "a/y.1", "a/y0"}
+	// "a" is a directory above; a file "a" would replace it, so it goes in
+	// a layer of its own below.
+	var lower, upper []fileindex.Entry
+	for _, p := range paths {
+		if p == "a" {
+			continue
+		}
+		upper = append(upper, file(p, p, 0o644))
+	}
+	lower = append(lower, file("b/a", "b", 0o644), dir("a"))
+	reversed := slices.Clone(upper)
+	slices.Reverse(reversed)
+	for _, layers := range [][][]fileindex.Entry{{lower, upper}, {lower, reversed}} {
+		var got []string
+		for _, v := range Final(layers) {
+			got = append(got, v.Path)
+		}
+		want := append(slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return p == "a" }), "b/a")
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("Final paths\n got %q\nwant %q", got, want)
 		}
 	}
 }
