@@ -79,12 +79,12 @@ func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progres
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && len(layers) > 0 {
 		bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(fmt.Sprintf("indexing %d layers", len(layers))),
+			progressbar.OptionSetDescription("indexing "+layerCount(len(layers))),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionClearOnFinish(),
 		)
 	} else if len(layers) > 0 {
-		fmt.Fprintf(w, "indexing %d layers (%d bytes)\n", len(layers), total)
+		fmt.Fprintf(w, "indexing %s (%d bytes)\n", layerCount(len(layers)), total)
 	}
 	return func(l layerindex.Layer, o layerindex.Outcome, err error) {
 		if bar != nil {
@@ -102,4 +102,40 @@ func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progres
 			fmt.Fprintf(w, "rejected: layer %s of %s (see layer_rejections)\n", l.Digest, l.Repository)
 		}
 	}
+}
+
+// newKeysProgress tells w how the near-duplicate keys of the layers just
+// indexed are worked out (graph.Store.ApplyLayerKeysProgress): a bar on a
+// terminal, else one line as it starts. A scan of a large registry spends
+// minutes there after its last layer.
+func newKeysProgress(w io.Writer) func(taken int, queued int64) {
+	var bar *progressbar.ProgressBar
+	return func(taken int, queued int64) {
+		if taken == 0 {
+			if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				bar = progressbar.NewOptions64(queued,
+					progressbar.OptionSetWriter(w),
+					progressbar.OptionSetDescription("near-duplicate keys"),
+					progressbar.OptionShowCount(),
+					progressbar.OptionSetItsString("layers"),
+					progressbar.OptionShowIts(),
+					progressbar.OptionClearOnFinish(),
+				)
+			} else {
+				fmt.Fprintf(w, "working out the near-duplicate keys of %s\n", layerCount(int(queued)))
+			}
+			return
+		}
+		if bar != nil {
+			_ = bar.Set64(int64(taken))
+		}
+	}
+}
+
+// layerCount is n layers in words: "1 layer", "12 layers".
+func layerCount(n int) string {
+	if n == 1 {
+		return "1 layer"
+	}
+	return fmt.Sprintf("%d layers", n)
 }

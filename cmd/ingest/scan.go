@@ -89,7 +89,7 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// The keys need neither: worked out whatever those did. A layer whose
 	// keys fail waits for the next pass, and is said.
 	var failed *graph.LayerKeysFailedError
-	switch _, kerr := store.ApplyLayerKeys(c.Context); {
+	switch _, kerr := store.ApplyLayerKeysProgress(c.Context, newKeysProgress(c.App.ErrWriter)); {
 	case errors.As(kerr, &failed):
 		fmt.Fprintf(c.App.ErrWriter, "layerq-ingest: warning: %v\n", kerr)
 	case kerr != nil:

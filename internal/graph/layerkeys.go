@@ -51,6 +51,14 @@ func (e *LayerKeysFailedError) Error() string {
 // role that may not write the keys gets ErrLayerKeysReadOnly (ErrStandby
 // on a standby) before it waits for anything.
 func (s *Store) ApplyLayerKeys(ctx context.Context) (int, error) {
+	return s.ApplyLayerKeysProgress(ctx, nil)
+}
+
+// ApplyLayerKeysProgress is ApplyLayerKeys telling progress, when it is
+// not nil, how many of the queued blobs it has taken: once before the
+// first batch (0 of queued, when any are queued) and after each batch.
+// Tens of thousands of layers indexed at once take minutes.
+func (s *Store) ApplyLayerKeysProgress(ctx context.Context, progress func(taken int, queued int64)) (int, error) {
 	may, err := queries.LayerKeysMayApply(ctx, s.pool)
 	if err != nil {
 		return 0, fmt.Errorf("checking the right to write near-duplicate keys: %w", err)
@@ -69,12 +77,18 @@ func (s *Store) ApplyLayerKeys(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	total := 0
+	if progress != nil {
+		progress(0, q.Queued)
+	}
 	for {
 		n, err := queries.ApplyLayerKeys(ctx, s.pool, dbsqlc.ApplyLayerKeysParams{Batch: layerKeysBatch, Upto: q.LastSeq})
 		if err != nil {
 			return total, fmt.Errorf("writing near-duplicate keys of layers: %w", err)
 		}
 		total += int(n)
+		if progress != nil {
+			progress(total, q.Queued)
+		}
 		if n < layerKeysBatch {
 			break
 		}

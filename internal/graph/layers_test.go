@@ -63,8 +63,12 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	if q, k := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest FROM layer_file_keys`); !slices.Equal(q, []string{"[sha256:many]", "[sha256:one]", "[sha256:other]"}) || len(k) != 0 {
 		t.Errorf("queued %v and keys of %v; want the three blobs queued and no keys yet", q, k)
 	}
-	if n, err := store.ApplyLayerKeys(ctx); err != nil || n != 3 {
+	var told [][2]int64
+	if n, err := store.ApplyLayerKeysProgress(ctx, func(taken int, queued int64) { told = append(told, [2]int64{int64(taken), queued}) }); err != nil || n != 3 {
 		t.Fatalf("ApplyLayerKeys took %d (%v), want 3", n, err)
+	}
+	if want := [][2]int64{{0, 3}, {3, 3}}; !slices.Equal(told, want) {
+		t.Errorf("progress told %v, want %v (0 of 3 before, 3 of 3 after the batch)", told, want)
 	}
 	const keys = `SELECT file_bytes, keys, sizes FROM layer_file_keys WHERE blob_digest = $1`
 	if one, many := rows(t, pool, keys, "sha256:one"), rows(t, pool, keys, "sha256:many"); len(one) != 1 || !slices.Equal(one, many) {
