@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/sample"
@@ -127,4 +128,62 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%v printed %q / %q; want nothing but the error", c.args, out, stderr)
 		}
 	}
+}
+
+// A scan that leaves a large fold says so before it folds, with the
+// number of changes queued (counted here by a trigger of the test's own).
+func TestScanSaysLargeFold(t *testing.T) {
+	defer func(n int64) { foldSays = n }(foldSays)
+	foldSays = 1 // the test's registry is small
+	url := pgtest.NewDatabase(t)
+	if out, _, err := runCLI(t, "--database-url", url, "migrate"); err != nil {
+		t.Fatal(out, err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE queued_seen (n bigint NOT NULL);
+		INSERT INTO queued_seen VALUES (0);
+		CREATE FUNCTION count_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN UPDATE queued_seen SET n = n + 1; RETURN NULL; END $$;
+		CREATE TRIGGER count_queued AFTER INSERT ON aggregate_queue FOR EACH ROW EXECUTE FUNCTION count_queued();`); err != nil {
+		t.Fatal(err)
+	}
+	reg := registrytest.New(t)
+	for i, tag := range []string{"1", "2", "3"} {
+		img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD x /", Files: []sample.File{{Path: "x", Content: []byte{byte(i)}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.PushImage(t, "team/app:"+tag, img)
+	}
+	_, stderr, err := runCLI(t, "--database-url", url, "scan", "--registry", reg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen, left int64
+	if err := conn.QueryRow(ctx, `SELECT (SELECT n FROM queued_seen), (SELECT count(*) FROM aggregate_queue)`).Scan(&seen, &left); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("folding %d queued changes into the aggregates (the reports wait for it)\n", seen); seen == 0 || left != 0 || !strings.HasSuffix(stderr, want) {
+		t.Errorf("stderr %q; want it to end %q (%d left queued)", stderr, want, left)
+	}
+	// Under the threshold, nothing more is said.
+	foldSays = seen + 1_000_000
+	reg.PushImage(t, "team/app:4", mustImage(t, 9))
+	if _, stderr, err := runCLI(t, "--database-url", url, "scan", "--registry", reg.Host); err != nil || strings.Contains(stderr, "folding") {
+		t.Errorf("a small fold: %q, %v", stderr, err)
+	}
+}
+
+func mustImage(t *testing.T, b byte) v1.Image {
+	t.Helper()
+	img, err := sample.Build(sample.Spec{Steps: []sample.Step{{CreatedBy: "ADD x /", Files: []sample.File{{Path: "x", Content: []byte{b}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

@@ -82,7 +82,7 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// layers' near-duplicate keys, as serve works them out in the
 	// background (the keys in batches now that every layer is written,
 	// not one layer at a time in its index's transaction).
-	_, err = store.ApplyAggregates(c.Context)
+	err = fold(c, store)
 	if err == nil {
 		err = report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0)
 	}
@@ -95,6 +95,21 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	case kerr != nil:
 		err = errors.Join(err, kerr)
 	}
+	return err
+}
+
+// foldSays is how many queued changes make a fold worth a line: several
+// seconds of the fold's work or more (a pushed image queues a few).
+var foldSays int64 = 10_000
+
+// fold folds what the scan queued into the aggregates, saying so first
+// when it is a large fold (one transaction that says nothing until it
+// ends: minutes after a first scan of a large registry).
+func fold(c *cli.Context, store *graph.Store) error {
+	if n, err := store.QueuedAggregates(c.Context); err == nil && n >= foldSays {
+		fmt.Fprintf(c.App.ErrWriter, "folding %d queued changes into the aggregates (the reports wait for it)\n", n)
+	}
+	_, err := store.ApplyAggregates(c.Context)
 	return err
 }
 
@@ -158,8 +173,7 @@ func scanCommand() *cli.Command {
 				fmt.Fprintln(c.App.Writer, sum)
 			}
 			if !c.Bool("layers") && !c.Bool("layers-only") {
-				_, err := store.ApplyAggregates(c.Context)
-				return err
+				return fold(c, store)
 			}
 			// The crawl's changes are folded with the layers' (one fold,
 			// in a backend that has planned the fold's statements once:
@@ -167,7 +181,7 @@ func scanCommand() *cli.Command {
 			// alone if indexing the layers fails or is interrupted.
 			err = indexLayers(c, store, w, glob, tel.Providers)
 			if err != nil && c.Context.Err() == nil {
-				if _, ferr := store.ApplyAggregates(c.Context); ferr != nil {
+				if ferr := fold(c, store); ferr != nil {
 					err = errors.Join(err, ferr)
 				}
 			}

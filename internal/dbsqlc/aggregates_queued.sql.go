@@ -21,3 +21,15 @@ func (q *Queries) AggregatesQueued(ctx context.Context, db DBTX) (bool, error) {
 	err := row.Scan(&queued)
 	return queued, err
 }
+
+const aggregatesQueuedCount = `-- name: AggregatesQueuedCount :one
+SELECT count(*) AS queued FROM aggregate_queue
+`
+
+// How many changes wait to be folded into the aggregates.
+func (q *Queries) AggregatesQueuedCount(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, aggregatesQueuedCount)
+	var queued int64
+	err := row.Scan(&queued)
+	return queued, err
+}

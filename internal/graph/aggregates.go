@@ -42,6 +42,16 @@ func (s *Store) StandbyLag(ctx context.Context) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
+// QueuedAggregates is how many changes wait to be folded into the
+// aggregates (one an applier is folding counts until it commits).
+func (s *Store) QueuedAggregates(ctx context.Context) (int64, error) {
+	n, err := queries.AggregatesQueuedCount(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("counting the aggregates' queue: %w", err)
+	}
+	return n, nil
+}
+
 // ApplyAggregates folds every queued change into the aggregates and says
 // how many queue rows it took in. Appliers take turns: one waits for the
 // other to finish, then applies what is left. A role that may not fold
