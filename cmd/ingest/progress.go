@@ -107,11 +107,15 @@ func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progres
 // newKeysProgress tells w how the near-duplicate keys of the layers just
 // indexed are worked out (graph.Store.ApplyLayerKeysProgress): a bar on a
 // terminal, else one line as it starts. A scan of a large registry spends
-// minutes there after its last layer.
-func newKeysProgress(w io.Writer) func(taken int, queued int64) {
+// minutes there after its last layer. done clears the bar, which may end
+// short of the count (a layer that failed before waits for a later call;
+// serve may take some meanwhile).
+func newKeysProgress(w io.Writer) (progress func(taken int, queued int64), done func()) {
 	var bar *progressbar.ProgressBar
-	return func(taken int, queued int64) {
-		if taken == 0 {
+	started := false
+	progress = func(taken int, queued int64) {
+		if !started {
+			started = true
 			if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				bar = progressbar.NewOptions64(queued,
 					progressbar.OptionSetWriter(w),
@@ -119,17 +123,23 @@ func newKeysProgress(w io.Writer) func(taken int, queued int64) {
 					progressbar.OptionShowCount(),
 					progressbar.OptionSetItsString("layers"),
 					progressbar.OptionShowIts(),
+					progressbar.OptionSetRenderBlankState(true),
 					progressbar.OptionClearOnFinish(),
 				)
 			} else {
 				fmt.Fprintf(w, "working out the near-duplicate keys of %s\n", layerCount(int(queued)))
 			}
-			return
 		}
 		if bar != nil {
 			_ = bar.Set64(int64(taken))
 		}
 	}
+	done = func() {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+	}
+	return progress, done
 }
 
 // layerCount is n layers in words: "1 layer", "12 layers".

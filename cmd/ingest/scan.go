@@ -89,7 +89,10 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// The keys need neither: worked out whatever those did. A layer whose
 	// keys fail waits for the next pass, and is said.
 	var failed *graph.LayerKeysFailedError
-	switch _, kerr := store.ApplyLayerKeysProgress(c.Context, newKeysProgress(c.App.ErrWriter)); {
+	progress, done := newKeysProgress(c.App.ErrWriter)
+	_, kerr := store.ApplyLayerKeysProgress(c.Context, progress)
+	done()
+	switch {
 	case errors.As(kerr, &failed):
 		fmt.Fprintf(c.App.ErrWriter, "layerq-ingest: warning: %v\n", kerr)
 	case kerr != nil:
