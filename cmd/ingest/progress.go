@@ -142,6 +142,54 @@ func newKeysProgress(w io.Writer) (progress func(taken int, queued int64), done 
 	return progress, done
 }
 
+// newWasteProgress tells w how the waste of the images whose layers are
+// now all indexed is worked out (report.SettleWasteProgress): a count on
+// a terminal, else a line as it starts and one when it ends.
+func newWasteProgress(w io.Writer) (progress func(saved int), done func()) {
+	var bar *progressbar.ProgressBar
+	last := 0
+	terminal := false
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		terminal = true
+	}
+	progress = func(saved int) {
+		if last == 0 {
+			if terminal {
+				bar = progressbar.NewOptions(-1,
+					progressbar.OptionSetWriter(w),
+					progressbar.OptionSetDescription("image waste"),
+					progressbar.OptionShowCount(),
+					progressbar.OptionSetItsString("images"),
+					progressbar.OptionShowIts(),
+				)
+			} else {
+				fmt.Fprintln(w, "working out the waste of the images whose layers are all indexed")
+			}
+		}
+		last = saved
+		if bar != nil {
+			_ = bar.Set(saved)
+		}
+	}
+	done = func() {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+		if last > 0 && !terminal {
+			fmt.Fprintf(w, "waste of %s worked out\n", imageCount(last))
+		}
+	}
+	return progress, done
+}
+
+// imageCount is n images in words: "1 image", "12 images".
+func imageCount(n int) string {
+	if n == 1 {
+		return "1 image"
+	}
+	return fmt.Sprintf("%d images", n)
+}
+
 // layerCount is n layers in words: "1 layer", "12 layers".
 func layerCount(n int) string {
 	if n == 1 {

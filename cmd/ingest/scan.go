@@ -84,7 +84,9 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// not one layer at a time in its index's transaction).
 	err = fold(c, store)
 	if err == nil {
-		err = report.SettleWaste(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0)
+		progress, done := newWasteProgress(c.App.ErrWriter)
+		err = report.SettleWasteProgress(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0, progress)
+		done()
 	}
 	// The keys need neither: worked out whatever those did. A layer whose
 	// keys fail waits for the next pass, and is said.

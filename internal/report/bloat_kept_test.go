@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,8 +96,17 @@ func TestSettleWasteBounded(t *testing.T) {
 		t.Errorf("after working out %d images (%d in repositories): %d analyzed, %d pending, %d waiting, notes %q; want %d, %d, %d and a note",
 			manifests, memberships, b.Analyzed, b.Pending, waiting, b.Notes, memberships, left, left)
 	}
-	if err := report.SettleWaste(ctx, c.pool, opts, store, 0); err != nil {
+	var told []int
+	if err := report.SettleWasteProgress(ctx, c.pool, opts, store, 0, func(saved int) { told = append(told, saved) }); err != nil {
 		t.Fatal(err)
+	}
+	// One batch: progress hears once how many manifests it saved.
+	var after int
+	if err := c.pool.QueryRow(ctx, `SELECT count(*) FROM image_waste`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(told, []int{after - manifests}) || after <= manifests {
+		t.Errorf("progress heard %v; want [%d] (%d manifests analyzed before, %d after)", told, after-manifests, manifests, after)
 	}
 	if b, err = report.LoadBloat(ctx, c.pool, opts); err != nil || b.Analyzed != 7 || b.Pending != 0 || len(b.Notes) != 0 {
 		t.Errorf("after working out the rest: %+v, %v; want 7 analyzed, none pending, no note", b, err)

@@ -88,6 +88,13 @@ type WasteStore interface {
 // registry whose analysis serve has not caught up with (after an upgrade,
 // say) answers in bounded time and leaves the rest waiting.
 func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore, max int) error {
+	return SettleWasteProgress(ctx, db, opts, store, max, nil)
+}
+
+// SettleWasteProgress is SettleWaste telling progress, when it is not nil,
+// how many images it has analyzed and saved so far, after each batch: the
+// images of a large registry indexed at once take minutes.
+func SettleWasteProgress(ctx context.Context, db DB, opts BloatOptions, store WasteStore, max int, progress func(saved int)) error {
 	// A role that may not fold may not save either: nothing to work out.
 	if _, err := store.ApplyAggregates(ctx); err != nil {
 		return err
@@ -114,6 +121,9 @@ func SettleWaste(ctx context.Context, db DB, opts BloatOptions, store WasteStore
 			return err
 		}
 		saved += len(ws)
+		if progress != nil {
+			progress(saved)
+		}
 	}
 	if saved > 0 {
 		if _, err := store.ApplyAggregates(ctx); err != nil {
