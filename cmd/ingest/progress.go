@@ -10,12 +10,13 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
+	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/scan"
 )
 
 // newProgress shows a scan's progress: a bar on a terminal, log lines otherwise.
 func newProgress(w io.Writer) scan.Progress {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(w) {
 		return &barProgress{w: w}
 	}
 	return &lineProgress{w: w}
@@ -76,15 +77,15 @@ func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progres
 		total += l.Size
 	}
 	var bar *progressbar.ProgressBar
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && len(layers) > 0 {
+	if isTerminal(w) && len(layers) > 0 {
 		bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription("indexing "+layerCount(len(layers))),
+			progressbar.OptionSetDescription("indexing "+output.Count(int64(len(layers)), "layer", "layers")),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionClearOnFinish(),
 		)
 	} else if len(layers) > 0 {
-		fmt.Fprintf(w, "indexing %s (%d bytes)\n", layerCount(len(layers)), total)
+		fmt.Fprintf(w, "indexing %s (%d bytes)\n", output.Count(int64(len(layers)), "layer", "layers"), total)
 	}
 	return func(l layerindex.Layer, o layerindex.Outcome, err error) {
 		if bar != nil {
@@ -104,96 +105,51 @@ func newLayerProgress(w io.Writer, layers []layerindex.Layer) layerindex.Progres
 	}
 }
 
-// newKeysProgress tells w how the near-duplicate keys of the layers just
-// indexed are worked out (graph.Store.ApplyLayerKeysProgress): a bar on a
-// terminal, else one line as it starts. A scan of a large registry spends
-// minutes there after its last layer. done clears the bar, which may end
-// short of the count (a layer that failed before waits for a later call;
-// serve may take some meanwhile).
-func newKeysProgress(w io.Writer) (progress func(taken int, queued int64), done func()) {
+// newStepProgress tells w how a step after the layers goes, as progress
+// hears how many items it has done of total (-1: not known): a count on a
+// terminal (a bar when total is known), else the line start makes as it
+// starts and the one end makes (if not nil) when done ends it. done also
+// clears the bar, which may end short of total. The scan's waste and
+// near-duplicate keys take minutes after the last layer of a large
+// registry.
+func newStepProgress(w io.Writer, desc, unit string, start func(total int64) string, end func(n int) string) (progress func(n int, total int64), done func()) {
 	var bar *progressbar.ProgressBar
 	started := false
-	progress = func(taken int, queued int64) {
+	last := 0
+	progress = func(n int, total int64) {
 		if !started {
 			started = true
-			if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				bar = progressbar.NewOptions64(queued,
+			if isTerminal(w) {
+				bar = progressbar.NewOptions64(total,
 					progressbar.OptionSetWriter(w),
-					progressbar.OptionSetDescription("near-duplicate keys"),
+					progressbar.OptionSetDescription(desc),
 					progressbar.OptionShowCount(),
-					progressbar.OptionSetItsString("layers"),
+					progressbar.OptionSetItsString(unit),
 					progressbar.OptionShowIts(),
 					progressbar.OptionSetRenderBlankState(true),
-					progressbar.OptionClearOnFinish(),
 				)
 			} else {
-				fmt.Fprintf(w, "working out the near-duplicate keys of %s\n", layerCount(int(queued)))
+				fmt.Fprintln(w, start(total))
 			}
 		}
+		last = n
 		if bar != nil {
-			_ = bar.Set64(int64(taken))
+			_ = bar.Set(n)
 		}
 	}
 	done = func() {
-		if bar != nil {
+		switch {
+		case bar != nil:
 			_ = bar.Clear()
+		case started && end != nil:
+			fmt.Fprintln(w, end(last))
 		}
 	}
 	return progress, done
 }
 
-// newWasteProgress tells w how the waste of the images whose layers are
-// now all indexed is worked out (report.SettleWasteProgress): a count on
-// a terminal, else a line as it starts and one when it ends.
-func newWasteProgress(w io.Writer) (progress func(saved int), done func()) {
-	var bar *progressbar.ProgressBar
-	last := 0
-	terminal := false
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		terminal = true
-	}
-	progress = func(saved int) {
-		if last == 0 {
-			if terminal {
-				bar = progressbar.NewOptions(-1,
-					progressbar.OptionSetWriter(w),
-					progressbar.OptionSetDescription("image waste"),
-					progressbar.OptionShowCount(),
-					progressbar.OptionSetItsString("images"),
-					progressbar.OptionShowIts(),
-				)
-			} else {
-				fmt.Fprintln(w, "working out the waste of the images whose layers are all indexed")
-			}
-		}
-		last = saved
-		if bar != nil {
-			_ = bar.Set(saved)
-		}
-	}
-	done = func() {
-		if bar != nil {
-			_ = bar.Clear()
-		}
-		if last > 0 && !terminal {
-			fmt.Fprintf(w, "waste of %s worked out\n", imageCount(last))
-		}
-	}
-	return progress, done
-}
-
-// imageCount is n images in words: "1 image", "12 images".
-func imageCount(n int) string {
-	if n == 1 {
-		return "1 image"
-	}
-	return fmt.Sprintf("%d images", n)
-}
-
-// layerCount is n layers in words: "1 layer", "12 layers".
-func layerCount(n int) string {
-	if n == 1 {
-		return "1 layer"
-	}
-	return fmt.Sprintf("%d layers", n)
+// isTerminal says whether w is a terminal, where progress is drawn.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

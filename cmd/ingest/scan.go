@@ -11,6 +11,7 @@ import (
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
+	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/scan"
@@ -84,14 +85,20 @@ func indexLayers(c *cli.Context, store *graph.Store, w *walker.Walker, glob repo
 	// not one layer at a time in its index's transaction).
 	err = fold(c, store)
 	if err == nil {
-		progress, done := newWasteProgress(c.App.ErrWriter)
-		err = report.SettleWasteProgress(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0, progress)
+		progress, done := newStepProgress(c.App.ErrWriter, "image waste", "images",
+			func(int64) string { return "working out the waste of the images whose layers are all indexed" },
+			func(n int) string { return "waste of " + output.Count(int64(n), "image", "images") + " worked out" })
+		err = report.SettleWasteProgress(c.Context, store.Pool(), report.BloatOptions{Repositories: glob}, store, 0,
+			func(saved int) { progress(saved, -1) })
 		done()
 	}
 	// The keys need neither: worked out whatever those did. A layer whose
 	// keys fail waits for the next pass, and is said.
 	var failed *graph.LayerKeysFailedError
-	progress, done := newKeysProgress(c.App.ErrWriter)
+	progress, done := newStepProgress(c.App.ErrWriter, "near-duplicate keys", "layers",
+		func(queued int64) string {
+			return "working out the near-duplicate keys of " + output.Count(queued, "layer", "layers")
+		}, nil)
 	_, kerr := store.ApplyLayerKeysProgress(c.Context, progress)
 	done()
 	switch {
