@@ -71,6 +71,20 @@ func TestDemo(t *testing.T) {
 			images[x.digest], repos[x.repo] = true, true
 		}
 	}
+	// The SBOM's push also made the referrers tag of its subject
+	// (sha256-<hex> of team-a/api:1.0, the registry having no referrers
+	// API): the demo waits for it too, or the scan after would find it.
+	var subject v1.Hash
+	for _, it := range items {
+		if it.Repository == "team-a/api" && it.Tag == "1.0" {
+			subject, _ = it.Image.Digest()
+		}
+	}
+	made := fmt.Sprintf("(and 1 tag the pushes made besides: team-a/api:sha256-%s)", subject.Hex)
+	if subject.Hex == "" || !strings.Contains(out.String(), made) {
+		t.Fatalf("want %q in:\n%s", made, out.String())
+	}
+
 	want := fmt.Sprintf("alert on NATS layerq.alerts.base_moved:\n*Base moved:* `library/debian:12` ")
 	counts := fmt.Sprintf("%d images in %d repositories still on the old build", len(images), len(repos))
 	if len(images) < 3 || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), counts) {
