@@ -60,11 +60,11 @@ func TestScanCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out, "scanned "+reg.Host+": 1 repositories, 2 tags, 1 manifests, 1 layers, 0 unchanged, 0 tags deleted, 0 errors in ") || strings.Count(out, "\n") != 1 {
+	if !strings.HasPrefix(out, "scanned "+reg.Host+": 1 repository, 2 tags, 1 manifest, 1 layer, 0 unchanged, 0 tags deleted, 0 errors in ") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("summary = %q", out)
 	}
 	// Not a terminal: plain log lines.
-	if stderr != "scanning 1 repositories\nrepository team/app: 2 tags, 2 walked, 0 unchanged, 0 tags deleted, 0 errors\n" {
+	if stderr != "scanning 1 repository\nrepository team/app: 2 tags, 2 walked, 0 unchanged, 0 tags deleted, 0 errors\n" {
 		t.Fatalf("progress = %q", stderr)
 	}
 	ls, _ := img.Layers()

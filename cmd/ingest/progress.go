@@ -57,12 +57,12 @@ func (p *lineProgress) Start(n int, resumed bool) {
 	if resumed {
 		verb = "resuming scan of"
 	}
-	fmt.Fprintf(p.w, "%s %d repositories\n", verb, n)
+	fmt.Fprintf(p.w, "%s %s\n", verb, output.Count(int64(n), "repository", "repositories"))
 }
 
 func (p *lineProgress) Repository(r scan.RepositoryResult) {
-	fmt.Fprintf(p.w, "repository %s: %d tags, %d walked, %d unchanged, %d tags deleted, %d errors\n",
-		r.Name, r.Tags, r.Walked, r.Unchanged, r.DeletedTags, r.Errors)
+	fmt.Fprintf(p.w, "repository %s: %s, %d walked, %d unchanged, %s deleted, %s\n", r.Name, output.Count(int64(r.Tags), "tag", "tags"),
+		r.Walked, r.Unchanged, output.Count(int64(r.DeletedTags), "tag", "tags"), output.Count(int64(r.Errors), "error", "errors"))
 }
 
 func (p *lineProgress) Failure(f graph.Failure) {

@@ -339,7 +339,7 @@ func TestNoSecretLogged(t *testing.T) {
 	for _, creds := range [][]string{{"--username", "layerq", "--password", secrets["scan registry password"]}, {"--token", secrets["scan registry token"]}} {
 		out, errOut, err := runCLI(t, append([]string{"--database-url", dbURL, "scan", "--registry", reg.Host}, creds...)...)
 		printed["scan "+creds[0]] = out + errOut + fmt.Sprint(err)
-		if !strings.Contains(out, "1 errors") {
+		if !strings.Contains(out, " 1 error in ") {
 			t.Errorf("scan %s: the registry's refusal was not counted: %q %q %v", creds[0], out, errOut, err)
 		}
 	}
@@ -466,7 +466,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scan as layerq_writer: %v\n%s", err, errOut)
 	}
-	if !strings.Contains(out, "2 repositories") || !strings.Contains(out, "1 errors") || !strings.Contains(out, "layers: 1 indexed") {
+	if !strings.Contains(out, "2 repositories") || !strings.Contains(out, " 1 error in ") || !strings.Contains(out, "layers: 1 indexed") {
 		t.Errorf("scan as layerq_writer: %q", out)
 	}
 	if out, _, err := runCLI(t, "--database-url", writer, "migrate"); err != nil || !strings.Contains(out, "up to date") {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/image"
+	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/telemetry"
 	"github.com/layerq/layerq/internal/walker"
@@ -93,15 +94,19 @@ type Summary struct {
 func (s Summary) String() string {
 	resumed := ""
 	if s.Resumed {
-		resumed = fmt.Sprintf(" (resumed; %d repositories done earlier)", s.Skipped)
+		resumed = fmt.Sprintf(" (resumed; %s done earlier)", count(s.Skipped, "repository", "repositories"))
 	}
 	gone := ""
 	if s.GoneRepositories > 0 || s.GoneManifests > 0 {
-		gone = fmt.Sprintf(", %d repositories and %d manifests gone", s.GoneRepositories, s.GoneManifests)
+		gone = fmt.Sprintf(", %s and %s gone", count(s.GoneRepositories, "repository", "repositories"), count(s.GoneManifests, "manifest", "manifests"))
 	}
-	return fmt.Sprintf("scanned %s%s: %d repositories, %d tags, %d manifests, %d layers, %d unchanged, %d tags deleted%s, %d errors in %s",
-		s.Registry, resumed, s.Repositories, s.Tags, s.Manifests, s.Layers, s.Unchanged, s.DeletedTags, gone, s.Errors, s.Duration.Round(time.Millisecond))
+	return fmt.Sprintf("scanned %s%s: %s, %s, %s, %s, %d unchanged, %s deleted%s, %s in %s",
+		s.Registry, resumed, count(s.Repositories, "repository", "repositories"), count(s.Tags, "tag", "tags"),
+		count(s.Manifests, "manifest", "manifests"), count(s.Layers, "layer", "layers"), s.Unchanged,
+		count(s.DeletedTags, "tag", "tags"), gone, count(s.Errors, "error", "errors"), s.Duration.Round(time.Millisecond))
 }
+
+func count(n int, one, many string) string { return output.Count(int64(n), one, many) }
 
 // Run scans one registry into store.
 func Run(ctx context.Context, store *graph.Store, w *walker.Walker, opts Options) (_ Summary, err error) {

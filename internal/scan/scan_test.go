@@ -128,7 +128,7 @@ func TestScanCorpus(t *testing.T) {
 	if n := scalar(t, pool, `SELECT count(*) FROM repository_manifests`); n != 4 {
 		t.Fatalf("memberships = %d, want 4", n)
 	}
-	if !strings.HasPrefix(sum.String(), "scanned "+reg.Host+": 4 repositories, 6 tags, 3 manifests, 3 layers, 0 unchanged, 0 tags deleted, 1 errors in ") {
+	if !strings.HasPrefix(sum.String(), "scanned "+reg.Host+": 4 repositories, 6 tags, 3 manifests, 3 layers, 0 unchanged, 0 tags deleted, 1 error in ") {
 		t.Fatalf("summary line = %q", sum.String())
 	}
 
@@ -339,7 +339,7 @@ func TestScanReconcilesDeletions(t *testing.T) {
 	if n := scalar(t, pool, `SELECT count(*) FROM tag_events WHERE action = 'delete'`); n != 2 {
 		t.Fatalf("delete events = %d, want 2 (v2, and team/old:1)", n)
 	}
-	if !strings.Contains(sum.String(), "1 tags deleted, 1 repositories and 1 manifests gone, 1 errors") {
+	if !strings.Contains(sum.String(), "1 tag deleted, 1 repository and 1 manifest gone, 1 error") {
 		t.Fatalf("summary line = %q", sum)
 	}
 }
