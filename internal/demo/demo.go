@@ -1,8 +1,9 @@
 // Package demo runs layerq's live path on one machine, for people trying
 // it: a local CNCF distribution registry that notifies an in-process serve
 // (embedded JetStream, receiver, workers), sample images pushed to it, and
-// a wait until every push has arrived in the graph through the webhooks and
-// every layer is indexed; then a scan of the same registry, which finds
+// a wait until every tag of the pushed repositories (the pushed ones, and
+// the referrers tag the SBOM's push makes) has arrived in the graph through
+// the webhooks and every layer is indexed; then a scan of the same registry, which finds
 // nothing the webhooks missed. It links the registry and the image
 // generator, so it is its own binary (cmd/demo), not part of layerq-ingest.
 package demo
@@ -174,17 +175,18 @@ type arrival struct{ repository, tag, digest string }
 // registryTags lists, as a scan would, every tag of the repositories the
 // demo pushed to, each at the digest the registry gives for it now: the
 // pushed tags (a tag pushed twice at its later digest) and the ones a push
-// made besides, such as the sha256-<digest> tag go-containerregistry keeps
+// made besides, such as the sha256-<hex> tag go-containerregistry keeps
 // for an artifact's subject where the registry has no referrers API. made
-// names those others.
+// names those others. A pushed tag the registry gives another digest than
+// its last push's is an error.
 func registryTags(ctx context.Context, w *walker.Walker, host string, pushed []sample.Pushed) (want []arrival, made []string, err error) {
 	var repos []string
-	ours := map[string]bool{}
+	ours := map[string]string{} // repository:tag → the digest pushed last
 	for _, p := range pushed {
 		if !slices.Contains(repos, p.Repository) {
 			repos = append(repos, p.Repository)
 		}
-		ours[p.Repository+":"+p.Tag] = true
+		ours[p.Repository+":"+p.Tag] = p.Digest
 	}
 	for _, r := range repos {
 		repo, err := w.Repository(host, r)
@@ -201,8 +203,11 @@ func registryTags(ctx context.Context, w *walker.Walker, host string, pushed []s
 				return nil, nil, fmt.Errorf("reading %s:%s from the demo registry: %w", r, t, err)
 			}
 			want = append(want, arrival{r, t, d.Digest.String()})
-			if !ours[r+":"+t] {
+			switch p, ok := ours[r+":"+t]; {
+			case !ok:
 				made = append(made, r+":"+t)
+			case p != d.Digest.String():
+				return nil, nil, fmt.Errorf("the demo registry holds %s:%s at %s, not at %s as pushed", r, t, d.Digest, p)
 			}
 		}
 	}
