@@ -3,9 +3,10 @@
 // (embedded JetStream, receiver, workers), sample images pushed to it, and
 // a wait until every tag of the pushed repositories (the pushed ones, and
 // the referrers tag the SBOM's push makes) has arrived in the graph through
-// the webhooks and every layer is indexed; then a scan of the same registry, which finds
-// nothing the webhooks missed. It links the registry and the image
-// generator, so it is its own binary (cmd/demo), not part of layerq-ingest.
+// the webhooks and every layer is indexed; then a scan of the same
+// registry, which finds nothing the webhooks missed. It links the registry
+// and the image generator, so it is its own binary (cmd/demo), not part of
+// layerq-ingest.
 package demo
 
 import (
