@@ -142,7 +142,12 @@ BEGIN
             INSERT INTO growth_days AS g (day, pushes, grew)
             SELECT (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE c.total_bytes > c.from_bytes)
             FROM cache_transitions c
-            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created' AND c.id NOT IN (SELECT id FROM new_rows)
+            -- NOT EXISTS, an anti-join: NOT IN over new_rows is hashed
+            -- only while new_rows fits in work_mem, and past that rescans
+            -- it for every row (a first fold of a 1M-image graph read
+            -- terabytes of it from temporary files for over an hour).
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created'
+              AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
             GROUP BY 1 ORDER BY 1
             ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
         END IF;
