@@ -220,10 +220,15 @@ func waitArrived(ctx context.Context, store *graph.Store, want []arrival) error 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var missing []string
+		states := map[string]graph.RepositoryState{} // each repository read once a round
 		for _, a := range want {
-			st, err := store.Repository(ctx, demoRegistryName, a.repository)
-			if err != nil {
-				return err
+			st, ok := states[a.repository]
+			if !ok {
+				var err error
+				if st, err = store.Repository(ctx, demoRegistryName, a.repository); err != nil {
+					return err
+				}
+				states[a.repository] = st
 			}
 			if st.Tags[a.tag] != a.digest {
 				missing = append(missing, a.repository+":"+a.tag)
