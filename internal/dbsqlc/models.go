@@ -119,24 +119,6 @@ type CacheBuster struct {
 	Advice      *string
 }
 
-type CacheDay struct {
-	RepositoryID        int64
-	StreamKind          string
-	Day                 pgtype.Date
-	Compared            int64
-	ReusedLayers        int64
-	TotalLayers         int64
-	ReusedBytes         int64
-	TotalBytes          int64
-	Builds              int64
-	ThroughCompared     int64
-	ThroughReusedLayers int64
-	ThroughTotalLayers  int64
-	ThroughReusedBytes  int64
-	ThroughTotalBytes   int64
-	ThroughBuilds       int64
-}
-
 type CacheEffectiveMonthly struct {
 	RepositoryID *int64
 	StreamKind   *string

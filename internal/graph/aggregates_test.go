@@ -190,32 +190,6 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, day, pushes, growth_bytes FROM repository_growth_days WHERE pushes <> 0 OR growth_bytes <> 0`, `
 		SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, count(*)::integer, sum(total_bytes - from_bytes)::bigint
 		FROM cache_transitions GROUP BY 1, 2, 3`},
-	// Each repository's comparisons and tag pushes' builds per stream kind
-	// and day, with their sums through each day (every earlier day of the
-	// repository and kind, and that day).
-	{"cache per repository and day", `
-		SELECT repository_id, stream_kind, day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds,
-			through_compared, through_reused_layers, through_total_layers, through_reused_bytes, through_total_bytes, through_builds
-		FROM cache_days`, `
-		WITH d AS (
-			SELECT repository_id, stream_kind, day, sum(compared)::bigint AS compared, sum(reused_layers)::bigint AS reused_layers,
-				sum(total_layers)::bigint AS total_layers, sum(reused_bytes)::bigint AS reused_bytes,
-				sum(total_bytes)::bigint AS total_bytes, sum(builds)::bigint AS builds
-			FROM (
-				SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date AS day, 1 AS compared, reused_layers,
-					total_layers, reused_bytes, total_bytes, 0 AS builds
-				FROM cache_transitions
-				UNION ALL
-				SELECT repository_id, 'tag', (occurred_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 0, 0, builds FROM cache_push_builds
-			) u GROUP BY 1, 2, 3)
-		SELECT d.*,
-			(SELECT sum(e.compared) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint,
-			(SELECT sum(e.reused_layers) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint,
-			(SELECT sum(e.total_layers) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint,
-			(SELECT sum(e.reused_bytes) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint,
-			(SELECT sum(e.total_bytes) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint,
-			(SELECT sum(e.builds) FROM d e WHERE e.repository_id = d.repository_id AND e.stream_kind = d.stream_kind AND e.day <= d.day)::bigint
-		FROM d`},
 	// Whether the base moved between two compared builds: the bases they
 	// are on now, and the first change among the new base's layers.
 	// And the earlier build's layer bytes.
@@ -411,8 +385,7 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	for _, c := range aggregateChecks {
-		if c.name != "growth days" && c.name != "growth per repository and day" && c.name != "cache rollups" && c.name != "cache totals" &&
-			c.name != "cache per repository and day" {
+		if c.name != "growth days" && c.name != "growth per repository and day" && c.name != "cache rollups" && c.name != "cache totals" {
 			continue
 		}
 		if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {
