@@ -1,0 +1,140 @@
+package synth_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+	"github.com/layerq/layerq/internal/testenv/pgtest"
+)
+
+// cache --since D reads each repository's window from its sums through
+// each day (cache_days) and the comparisons of D's own day: on a registry
+// with weeks of pushes, its figures per repository, its totals and its
+// busters are those of the window's comparisons counted one by one, for
+// windows that start inside a day, at midnight UTC, before the first push
+// and after the last; and again after pushes arrive late, on days whose
+// later days are already summed.
+func TestCacheWindow(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	opts := synth.Defaults
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 900, 15, 4, 500
+	sum, err := synth.Generate(ctx, pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midnight := sum.Until.UTC().Truncate(24 * time.Hour)
+	sinces := []time.Time{
+		sum.Until.Add(-20*24*time.Hour - 7*time.Hour - 13*time.Minute), // inside a day
+		midnight.Add(-9 * 24 * time.Hour),                              // at midnight UTC
+		sum.Until.Add(-time.Hour),
+		sum.Until.Add(-5 * 365 * 24 * time.Hour), // before every push
+		sum.Until.Add(time.Second),               // after the last
+	}
+	globs := []struct{ glob, where string }{
+		{"", "true"},
+		{"ns02/**", "k.name LIKE 'ns02/%'"},
+		{"ns01/app-00003", "k.name = 'ns01/app-00003'"},
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, since := range sinces {
+			for _, g := range globs {
+				// The window's comparisons of the kind each repository's
+				// figures use, and its builds: tag pushes' per platform,
+				// or images built in it.
+				want := rowsOf(t, pool, fmt.Sprintf(`
+					WITH k AS (
+						SELECT r.id, r.registry, r.name,
+							CASE WHEN EXISTS (SELECT FROM cache_transitions x WHERE x.repository_id = r.id AND x.stream_kind = 'tag')
+							     THEN 'tag' ELSE 'created' END AS kind
+						FROM repositories r)
+					SELECT k.name, count(*), sum(t.reused_layers)::bigint, sum(t.total_layers)::bigint, sum(t.reused_bytes)::bigint, sum(t.total_bytes)::bigint,
+						CASE WHEN k.kind = 'tag'
+						     THEN (SELECT coalesce(sum(p.builds), 0)::bigint FROM cache_push_builds p WHERE p.repository_id = k.id AND p.occurred_at >= '%[1]s')
+						     ELSE (SELECT count(*) FROM repository_manifests rm JOIN manifests m ON m.digest = rm.manifest_digest
+						           WHERE rm.repository_id = k.id AND m.kind = 'image' AND m.layer_count > 0
+						             AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= '%[1]s') END
+					FROM k JOIN cache_transitions t ON t.repository_id = k.id AND t.stream_kind = k.kind AND t.occurred_at >= '%[1]s'
+					WHERE %[2]s
+					GROUP BY k.id, k.name, k.kind ORDER BY 1`, since.Format(time.RFC3339Nano), g.where))
+				got, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile(g.glob), Since: since, Busters: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rows []string
+				var total report.CacheTotal
+				for _, r := range got.Repositories {
+					rows = append(rows, fmt.Sprint([]any{r.Repository, r.Compared, r.ReusedLayers, r.TotalLayers, r.ReusedBytes, r.TotalBytes, r.Builds}))
+					total.Repositories++
+					total.Builds, total.Compared = total.Builds+r.Builds, total.Compared+r.Compared
+					total.ReusedLayers, total.TotalLayers = total.ReusedLayers+r.ReusedLayers, total.TotalLayers+r.TotalLayers
+					total.ReusedBytes, total.TotalBytes = total.ReusedBytes+r.ReusedBytes, total.TotalBytes+r.TotalBytes
+				}
+				slices.Sort(rows)
+				if !slices.Equal(rows, want) {
+					t.Errorf("%s: --repo %q --since %s: repositories\n  %v\nwant\n  %v", when, g.glob, since.Format(time.RFC3339), rows, want)
+				}
+				if got.Total.Repositories != total.Repositories || got.Total.Compared != total.Compared || got.Total.Builds != total.Builds ||
+					got.Total.TotalBytes != total.TotalBytes || got.Total.ReusedBytes != total.ReusedBytes ||
+					got.Total.TotalLayers != total.TotalLayers || got.Total.ReusedLayers != total.ReusedLayers {
+					t.Errorf("%s: --repo %q --since %s: total %+v, the repositories sum to %+v", when, g.glob, since.Format(time.RFC3339), got.Total, total)
+				}
+				wantBusters := rowsOf(t, pool, fmt.Sprintf(`
+					WITH k AS (
+						SELECT r.id, r.name,
+							CASE WHEN EXISTS (SELECT FROM cache_transitions x WHERE x.repository_id = r.id AND x.stream_kind = 'tag')
+							     THEN 'tag' ELSE 'created' END AS kind
+						FROM repositories r)
+					SELECT t.step, t.first_changed_position = 0 OR t.base_moved, count(*), count(DISTINCT t.repository_id)
+					FROM k JOIN cache_transitions t ON t.repository_id = k.id AND t.stream_kind = k.kind AND t.occurred_at >= '%[1]s'
+					WHERE t.step IS NOT NULL AND %[2]s
+					GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC, 1`, since.Format(time.RFC3339Nano), g.where))
+				var busters []string
+				for _, b := range got.Busters {
+					busters = append(busters, fmt.Sprint([]any{b.Step, b.BaseChanged, b.Busts, b.Repositories}))
+				}
+				if !slices.Equal(busters, wantBusters) {
+					t.Errorf("%s: --repo %q --since %s: busters %v, want %v", when, g.glob, since.Format(time.RFC3339), busters, wantBusters)
+				}
+			}
+		}
+	}
+	var windowed int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM cache_transitions WHERE occurred_at >= $1`, sinces[0]).Scan(&windowed); err != nil {
+		t.Fatal(err)
+	}
+	var days int
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT (occurred_at AT TIME ZONE 'UTC')::date) FROM cache_transitions`).Scan(&days); err != nil {
+		t.Fatal(err)
+	}
+	if windowed < 100 || days < 25 {
+		t.Fatalf("%d comparisons in the first window, over %d days: the test needs weeks of pushes", windowed, days)
+	}
+	check("as written")
+
+	// Pushes arriving late: a seventh of the tag moves again, under new
+	// tags, three days and five hours before the first time (their days'
+	// later days are summed already), then folded.
+	tag, err := pool.Exec(ctx, `INSERT INTO tag_events (repository_id, tag, action, manifest_digest, previous_digest, occurred_at, source)
+		SELECT repository_id, tag || '-late', 'push', manifest_digest, previous_digest, occurred_at - interval '3 days 5 hours', 'test'
+		FROM tag_events WHERE action = 'push' AND previous_digest IS NOT NULL AND previous_digest <> manifest_digest AND id % 7 = 0`)
+	if err != nil || tag.RowsAffected() < 20 {
+		t.Fatalf("late pushes: %d, %v", tag.RowsAffected(), err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var late int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM cache_transitions WHERE stream LIKE '%-late'`).Scan(&late); err != nil || late < 20 {
+		t.Fatalf("%d comparisons of the late pushes (%v)", late, err)
+	}
+	check("after late pushes")
+}
