@@ -14,13 +14,13 @@ import (
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
-// cache --since D reads each repository's window from its sums through
-// each day (cache_days) and the comparisons of D's own day: on a registry
-// with weeks of pushes, its figures per repository, its totals and its
-// busters are those of the window's comparisons counted one by one, for
-// windows that start inside a day, at midnight UTC, before the first push
-// and after the last; and again after pushes arrive late, on days whose
-// later days are already summed.
+// cache --since D on a registry with weeks of pushes: its figures per
+// repository (the comparisons of the kind each repository's figures use,
+// and its builds), its totals and its busters are those of the window's
+// comparisons counted one by one, for windows that start inside a day, at
+// midnight UTC, before the first push and after the last; and again after
+// pushes arrive late (moves of new tags, days before the pushes they
+// repeat).
 func TestCacheWindow(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	ctx := context.Background()
