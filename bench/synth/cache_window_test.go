@@ -11,7 +11,6 @@ import (
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
-	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // cache --since D on a registry with weeks of pushes: its figures per
@@ -22,14 +21,10 @@ import (
 // pushes arrive late (moves of new tags, days before the pushes they
 // repeat).
 func TestCacheWindow(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	ctx := context.Background()
 	opts := synth.Defaults
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 900, 15, 4, 500
-	sum, err := synth.Generate(ctx, pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, sum := generate(t, opts)
+	ctx := context.Background()
 	midnight := sum.Until.UTC().Truncate(24 * time.Hour)
 	sinces := []time.Time{
 		sum.Until.Add(-20*24*time.Hour - 7*time.Hour - 13*time.Minute), // inside a day

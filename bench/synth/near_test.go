@@ -10,7 +10,6 @@ import (
 	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
-	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
 // duplicates --kind layer reads the pairs kept as layers are indexed
@@ -23,13 +22,10 @@ import (
 // repository, those of the report's exhaustive query (the one below 0.8),
 // names and steps included.
 func TestNearDuplicates(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	ctx := context.Background()
 	opts := synth.Defaults
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk, opts.Files = 300, 15, 4, 100, true
-	if _, err := synth.Generate(ctx, pool, opts); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := generate(t, opts)
+	ctx := context.Background()
 	// The synthetic pairs (a build output and its chown-ed copy) share
 	// their largest file. Rebuilt bundles do not: give 80 of the copies
 	// another largest file, so the first file a pair shares lies deeper

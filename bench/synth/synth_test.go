@@ -24,14 +24,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // A small graph: what Generate says it wrote is what the database holds,
 // and the aggregates are folded.
 func TestGenerate(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	ctx := context.Background()
 	opts := synth.Defaults
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 600, 20, 5, 250
-	sum, err := synth.Generate(ctx, pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, sum := generate(t, opts)
+	ctx := context.Background()
 	pushes := opts.Images + opts.Bases*opts.BaseBuilds
 	if sum.Repositories != opts.Images/opts.PerRepository+opts.Bases || sum.Images != pushes+sum.Recompressed || sum.TagEvents != pushes {
 		t.Errorf("summary %+v: want %d repositories, %d images (and the recompressed copies), %d tag events", sum, opts.Images/opts.PerRepository+opts.Bases, pushes, pushes)
@@ -70,14 +66,10 @@ func TestGenerate(t *testing.T) {
 // (report.SettleWaste, as serve and the report run it); the registry has
 // real work for the bloat report: waste of every kind the builders make.
 func TestGenerateFiles(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	ctx := context.Background()
 	opts := synth.Defaults
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk, opts.Files = 200, 20, 4, 100, true
-	sum, err := synth.Generate(ctx, pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, sum := generate(t, opts)
+	ctx := context.Background()
 	var indexed, entries, unindexed, pending int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM layer_indexes), (SELECT count(*) FROM layer_files),
 		(SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = b.digest)),
@@ -156,16 +148,12 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 //   - bases --dependents N lists the first N of each base's dependents,
 //     and its counts are the whole list's.
 func TestRankings(t *testing.T) {
-	pool := pgtest.NewPool(t)
-	ctx := context.Background()
 	opts := synth.Defaults
 	// 600 repositories of 3 pushes: the popular bases sit under hundreds
 	// of them, the rest under a few.
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 1800, 3, 6, 1000
-	sum, err := synth.Generate(ctx, pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, sum := generate(t, opts)
+	ctx := context.Background()
 	want := map[string][]string{} // content -> every live repository holding it, by name
 	rows, err := pool.Query(ctx, `
 		SELECT DISTINCT coalesce(b.diff_id, b.digest), r.name
@@ -464,4 +452,15 @@ func TestRankings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// generate writes the synthetic graph of opts into a database of its own.
+func generate(t *testing.T, opts synth.Options) (*pgxpool.Pool, synth.Summary) {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	sum, err := synth.Generate(context.Background(), pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, sum
 }
