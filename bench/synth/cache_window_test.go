@@ -21,6 +21,14 @@ import (
 // pushes arrive late (moves of new tags, days before the pushes they
 // repeat).
 func TestCacheWindow(t *testing.T) {
+	// Each repository with the stream kind its figures use: tag once a
+	// tag of it moved (a tag comparison exists), created before.
+	const kinds = `
+		WITH k AS (
+			SELECT r.id, r.name,
+				CASE WHEN EXISTS (SELECT FROM cache_transitions x WHERE x.repository_id = r.id AND x.stream_kind = 'tag')
+				     THEN 'tag' ELSE 'created' END AS kind
+			FROM repositories r)`
 	opts := synth.Defaults
 	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 900, 15, 4, 500
 	pool, sum := generate(t, opts)
@@ -48,12 +56,7 @@ func TestCacheWindow(t *testing.T) {
 				// (as the fold keeps them per push, checked against
 				// tag_events by internal/graph's aggregates test), or
 				// images built in it.
-				want := rowsOf(t, pool, fmt.Sprintf(`
-					WITH k AS (
-						SELECT r.id, r.registry, r.name,
-							CASE WHEN EXISTS (SELECT FROM cache_transitions x WHERE x.repository_id = r.id AND x.stream_kind = 'tag')
-							     THEN 'tag' ELSE 'created' END AS kind
-						FROM repositories r)
+				want := rowsOf(t, pool, fmt.Sprintf(kinds+`
 					SELECT k.name, k.kind, count(*), sum(t.reused_layers)::bigint, sum(t.total_layers)::bigint, sum(t.reused_bytes)::bigint, sum(t.total_bytes)::bigint,
 						CASE WHEN k.kind = 'tag'
 						     THEN (SELECT coalesce(sum(p.builds), 0)::bigint FROM cache_push_builds p WHERE p.repository_id = k.id AND p.occurred_at >= '%[1]s')
@@ -91,12 +94,7 @@ func TestCacheWindow(t *testing.T) {
 					got.Total.TotalLayers != total.TotalLayers || got.Total.ReusedLayers != total.ReusedLayers {
 					t.Errorf("%s: --repo %q --since %s: total %+v, the repositories sum to %+v", when, g.glob, since.Format(time.RFC3339), got.Total, total)
 				}
-				wantBusters := rowsOf(t, pool, fmt.Sprintf(`
-					WITH k AS (
-						SELECT r.id, r.name,
-							CASE WHEN EXISTS (SELECT FROM cache_transitions x WHERE x.repository_id = r.id AND x.stream_kind = 'tag')
-							     THEN 'tag' ELSE 'created' END AS kind
-						FROM repositories r)
+				wantBusters := rowsOf(t, pool, fmt.Sprintf(kinds+`
 					SELECT t.step, t.first_changed_position = 0 OR t.base_moved, count(*), count(DISTINCT t.repository_id)
 					FROM k JOIN cache_transitions t ON t.repository_id = k.id AND t.stream_kind = k.kind AND t.occurred_at >= '%[1]s'
 					WHERE t.step IS NOT NULL AND %[2]s
