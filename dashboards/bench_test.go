@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/bench/synth"
@@ -20,13 +21,20 @@ import (
 func BenchmarkPanels(b *testing.B) {
 	url := synth.BenchGraph(b)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
+	// Grafana sends each refresh's SQL as text, its time range and
+	// variables written in: Postgres plans it every time, as here.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pool.Close()
 	for _, d := range loadDashboards(b) {
-		values := allValues(b, pool, d)
+		values := grafanaAll(b, pool, d)
 		for _, p := range d.leaves() {
 			for i, tg := range p.Targets {
 				if tg.RawSQL == "" {

@@ -71,6 +71,7 @@ type (
 		Query      string `json:"query"`
 		Multi      bool   `json:"multi"`
 		IncludeAll bool   `json:"includeAll"`
+		AllValue   string `json:"allValue"`
 	}
 )
 

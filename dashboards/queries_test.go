@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -123,6 +124,9 @@ func expandIn(t testing.TB, sql string, values map[string][]string, from, to tim
 			t.Errorf("query uses $%s, which has no values", name)
 			return ref
 		}
+		if len(vals) == 1 && strings.HasPrefix(vals[0], customAll) {
+			return strings.TrimPrefix(vals[0], customAll) // as written, in any format
+		}
 		format := "sqlstring" // an SQL datasource quotes multi-values
 		if i := strings.Index(ref, ":"); i > 0 {
 			format = strings.TrimSuffix(ref[i+1:], "}")
@@ -185,14 +189,32 @@ type result struct {
 	rows    [][]any
 }
 
-// allValues selects every value of each variable of d (Grafana's "All"),
-// the variables in order: each may use the ones before it.
+// customAll marks a variable at "All" that has a custom all value:
+// Grafana puts that value into a query as written, whatever the format
+// the query asks for (its template service skips formatting it).
+const customAll = "$__all="
+
+// allValues selects every value of each variable of d, one by one, the
+// variables in order: each may use the ones before it.
 func allValues(t testing.TB, db *pgxpool.Pool, d dashboard) map[string][]string {
 	t.Helper()
 	values := map[string][]string{}
 	for _, v := range d.Templating.List {
 		for _, row := range run(t, db, expand(t, v.Query, values)).rows {
 			values[v.Name] = append(values[v.Name], fmt.Sprint(row[0]))
+		}
+	}
+	return values
+}
+
+// grafanaAll is what Grafana sends for "All", the dashboards' default:
+// a variable's custom all value where it has one, else every value.
+func grafanaAll(t testing.TB, db *pgxpool.Pool, d dashboard) map[string][]string {
+	t.Helper()
+	values := allValues(t, db, d)
+	for _, v := range d.Templating.List {
+		if v.IncludeAll && v.AllValue != "" {
+			values[v.Name] = []string{customAll + v.AllValue}
 		}
 	}
 	return values
@@ -256,9 +278,15 @@ func TestPanelQueries(t *testing.T) {
 	for _, d := range loadDashboards(t) {
 		t.Run(d.UID, func(t *testing.T) {
 			values := allValues(t, reader, d)
+			sent := grafanaAll(t, reader, d)
 			for _, v := range d.Templating.List {
 				if len(values[v.Name]) == 0 {
 					t.Fatalf("variable %s has no values on the seeded graph", v.Name)
+				}
+				// A registry has thousands of repositories: "All" must
+				// not send each one's name with every panel's query.
+				if v.Name == "repository" && (!v.IncludeAll || v.AllValue == "") {
+					t.Errorf("variable %s has no custom all value", v.Name)
 				}
 			}
 			for _, p := range d.leaves() {
@@ -271,6 +299,12 @@ func TestPanelQueries(t *testing.T) {
 					res := run(t, reader, expand(t, tg.RawSQL, values))
 					frames[tg.RefID] = res
 					what := fmt.Sprintf("panel %q", p.Title)
+					// "All" as Grafana sends it reads what every value
+					// chosen one by one reads (some panels then read a
+					// registry-wide rollup instead).
+					if all := run(t, reader, expand(t, tg.RawSQL, sent)); fmt.Sprint(all.rows) != fmt.Sprint(res.rows) {
+						t.Errorf("%s with \"All\" as Grafana sends it:\n%v\nwith every value chosen:\n%v", what, all.rows, res.rows)
+					}
 					if len(res.rows) == 0 {
 						t.Errorf("%s returns no rows on the seeded graph", what)
 					}
@@ -454,11 +488,16 @@ func TestPanelQueries(t *testing.T) {
 	if rows.Err() != nil || len(times) < 3 {
 		t.Fatalf("%d comparison times on the demo (%v); want 3 or more to cut ranges between", len(times), rows.Err())
 	}
-	all := map[string][]string{"registry": {"demo-registry"}}
+	// Every repository chosen one by one, and "All" as Grafana sends it
+	// (the whole days then come from the registry's rollup).
+	var selections []map[string][]string
 	for _, r := range loadDashboards(t) {
 		if r.UID == "layerq-cache" {
-			all = allValues(t, reader, r)
+			selections = append(selections, allValues(t, reader, r), grafanaAll(t, reader, r))
 		}
+	}
+	if len(selections) == 0 {
+		t.Fatal("no layerq-cache dashboard")
 	}
 	first, mid, last := times[0], times[len(times)/2], times[len(times)-1]
 	midnight := mid.UTC().Truncate(24 * time.Hour)
@@ -476,11 +515,14 @@ func TestPanelQueries(t *testing.T) {
 		if err := reader.QueryRow(ctx, `SELECT count(*) FROM cache_history WHERE occurred_at BETWEEN $1 AND $2`, rg.from, rg.to).Scan(&want); err != nil {
 			t.Fatal(err)
 		}
-		if err := reader.QueryRow(ctx, expandIn(t, panelSQL("Builds compared in range", "stat"), all, rg.from, rg.to)).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("Builds compared in range %s – %s: %d; the comparisons in it: %d", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano), got, want)
+		for _, all := range selections {
+			if err := reader.QueryRow(ctx, expandIn(t, panelSQL("Builds compared in range", "stat"), all, rg.from, rg.to)).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("Builds compared in range %s – %s, repositories %.40q: %d; the comparisons in it: %d",
+					rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano), all["repository"], got, want)
+			}
 		}
 	}
 	// Each day's growth of the ten repositories that grew most, over the
@@ -496,11 +538,13 @@ func TestPanelQueries(t *testing.T) {
 			top AS (SELECT registry, repository FROM d GROUP BY 1, 2 ORDER BY sum(g) DESC, 2, 1 LIMIT 10)
 			SELECT day, repository, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`,
 			rg.from.UTC().Format(time.DateOnly), rg.to.UTC().Format(time.DateOnly)))
-		gotGrowth := rowsOf(t, reader, `SELECT ("time" AT TIME ZONE 'UTC')::date, metric, growth_bytes FROM (`+
-			expandIn(t, panelSQL("Growth per repository", "timeseries"), all, rg.from, rg.to)+`) p`)
-		if (i == 0 && len(wantGrowth) == 0) || !slices.Equal(gotGrowth, wantGrowth) {
-			t.Errorf("Growth per repository %s – %s:\n%s\nthe comparisons of those days say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
-				strings.Join(gotGrowth, "\n"), strings.Join(wantGrowth, "\n"))
+		for _, all := range selections {
+			gotGrowth := rowsOf(t, reader, `SELECT ("time" AT TIME ZONE 'UTC')::date, metric, growth_bytes FROM (`+
+				expandIn(t, panelSQL("Growth per repository", "timeseries"), all, rg.from, rg.to)+`) p`)
+			if (i == 0 && len(wantGrowth) == 0) || !slices.Equal(gotGrowth, wantGrowth) {
+				t.Errorf("Growth per repository %s – %s, repositories %.40q:\n%s\nthe comparisons of those days say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
+					all["repository"], strings.Join(gotGrowth, "\n"), strings.Join(wantGrowth, "\n"))
+			}
 		}
 	}
 
@@ -568,10 +612,17 @@ func TestPanelQueriesOnAnEmptyGraph(t *testing.T) {
 			}
 			values[v.Name] = nil
 		}
+		sent := maps.Clone(values) // "All" as Grafana sends it
+		for _, v := range d.Templating.List {
+			if v.AllValue != "" {
+				sent[v.Name] = []string{customAll + v.AllValue}
+			}
+		}
 		for _, p := range d.leaves() {
 			for _, tg := range p.Targets {
 				if tg.RawSQL != "" {
 					run(t, reader, expand(t, tg.RawSQL, values))
+					run(t, reader, expand(t, tg.RawSQL, sent))
 				}
 			}
 		}
