@@ -53,6 +53,16 @@ type BaseBuild struct {
 	Stale            *bool
 }
 
+type BaseBuildRow struct {
+	BaseDigest       string
+	Images           int64
+	Repositories     int64
+	BaseRepositoryID *int64
+	BaseTag          string
+	CurrentDigest    *string
+	Stale            bool
+}
+
 type BaseRepository struct {
 	BaseDigest   string
 	RepositoryID int64

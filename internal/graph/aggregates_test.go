@@ -285,6 +285,41 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT base_digest, repository_id, images FROM base_repositories WHERE images <> 0`, `
 		SELECT ib.base_digest, rm.repository_id, count(*) FROM repository_manifests rm
 		JOIN image_bases ib USING (manifest_digest) WHERE rm.deleted_at IS NULL GROUP BY 1, 2`},
+	// Each base build in use, the tag naming it (pointing at it or at an
+	// index holding it now, else the last to), and the build of its
+	// platform that tag points at now when it has moved on.
+	{"base builds", `
+		SELECT base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale FROM base_builds`, `
+		WITH builds AS (
+			SELECT ib.base_digest, count(*)::bigint AS images, count(DISTINCT rm.repository_id)::bigint AS repositories
+			FROM repository_manifests rm JOIN image_bases ib USING (manifest_digest)
+			WHERE rm.deleted_at IS NULL GROUP BY 1),
+		refs AS (
+			SELECT base_digest, base_digest AS ref FROM builds
+			UNION ALL SELECT b.base_digest, c.index_digest FROM builds b JOIN index_children c ON c.child_digest = b.base_digest),
+		tagged AS (
+			SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
+			FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
+			ORDER BY f.base_digest, t.updated_at DESC, t.name),
+		last AS (
+			SELECT DISTINCT ON (f.base_digest) f.base_digest, e.repository_id, e.tag
+			FROM refs f JOIN tag_events e ON e.manifest_digest = f.ref AND e.action = 'push'
+			WHERE f.base_digest NOT IN (SELECT base_digest FROM tagged)
+			ORDER BY f.base_digest, e.occurred_at DESC, e.id DESC),
+		named AS (SELECT base_digest, repository_id, tag, true AS current FROM tagged
+			UNION ALL SELECT base_digest, repository_id, tag, false FROM last)
+		SELECT b.base_digest, b.images, b.repositories,
+			coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+			                           WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)),
+			coalesce(n.tag, ''),
+			CASE WHEN n.current THEN b.base_digest ELSE cur.image END,
+			(NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest)
+		FROM builds b
+		LEFT JOIN named n USING (base_digest)
+		LEFT JOIN tags t ON NOT n.current AND t.repository_id = n.repository_id AND t.name = n.tag AND t.deleted_at IS NULL
+		LEFT JOIN LATERAL (
+			SELECT p.image FROM layerq_platform_images(t.manifest_digest) p JOIN manifests bm ON bm.digest = b.base_digest
+			WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)) cur ON true`},
 }
 
 // liveIndexed opens a WITH: the live layers (with a diff_id) that are

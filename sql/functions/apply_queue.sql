@@ -9,7 +9,8 @@
 -- Fold every queued change into the aggregates: count membership changes,
 -- record the tops of images new to a repository, work out the bases of new
 -- images and of the images they are a base of, extend the created streams,
--- compare the tag moves. Returns how many queue rows it took in.
+-- compare the tag moves, keep the base builds' rows. Returns how many
+-- queue rows it took in.
 --
 -- One applier at a time, and it must see the queue and the graph in one
 -- snapshot (what it reads of memberships must be exactly what the queue
@@ -135,6 +136,9 @@ BEGIN
     IF r IS NOT NULL OR changed IS NOT NULL THEN
         PERFORM layerq_apply_bloat(r, m, d, changed);
     END IF;
+    -- The base builds in use, their names and staleness (base_builds):
+    -- after the bases, the memberships and the tag moves they read.
+    PERFORM layerq_refresh_base_builds();
     RETURN n;
 END;
 $$;

@@ -123,3 +123,67 @@ BEGIN
     WHERE t.id = m.id AND (t.base_from, t.base_to, t.base_moved) IS DISTINCT FROM (m.base_from, m.base_to, m.base_moved);
 END;
 $$;
+
+-- Keep base_build_rows (what the view base_builds shows) as the graph says
+-- now: each base build in use (live images built on it, in how many
+-- repositories), the tag that names it (one pointing at it or at an index
+-- holding it now, else the one that did last) and, when that tag has moved
+-- on, the build of the same platform it points at now. The fold calls it
+-- after each batch; it writes only the rows that changed.
+CREATE OR REPLACE FUNCTION layerq_refresh_base_builds() RETURNS void
+LANGUAGE sql AS $$
+    WITH builds AS (
+        SELECT base_digest, sum(images)::bigint AS images, count(*)::bigint AS repositories
+        FROM base_repositories WHERE images > 0 GROUP BY 1
+    ),
+    refs AS (
+        SELECT base_digest, base_digest AS ref FROM builds
+        UNION ALL
+        SELECT b.base_digest, c.index_digest FROM builds b JOIN index_children c ON c.child_digest = b.base_digest
+    ),
+    tagged AS (
+        -- Live tags pointing at the build (or an index holding it) now.
+        SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
+        FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
+        ORDER BY f.base_digest, t.updated_at DESC, t.name
+    ),
+    last AS (
+        -- Otherwise the tag that pointed at it last.
+        SELECT DISTINCT ON (f.base_digest) f.base_digest, e.repository_id, e.tag
+        FROM refs f JOIN tag_events e ON e.manifest_digest = f.ref AND e.action = 'push'
+        WHERE NOT EXISTS (SELECT FROM tagged g WHERE g.base_digest = f.base_digest)
+        ORDER BY f.base_digest, e.occurred_at DESC, e.id DESC
+    ),
+    named AS (
+        SELECT base_digest, repository_id, tag, true AS current FROM tagged
+        UNION ALL
+        SELECT base_digest, repository_id, tag, false FROM last
+    ),
+    state AS (
+        SELECT b.base_digest, b.images, b.repositories,
+            coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+                                       WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+            coalesce(n.tag, '') AS base_tag,
+            CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
+            (NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
+        FROM builds b
+        LEFT JOIN named n USING (base_digest)
+        LEFT JOIN tags t ON NOT n.current AND t.repository_id = n.repository_id AND t.name = n.tag AND t.deleted_at IS NULL
+        LEFT JOIN LATERAL (
+            SELECT p.image FROM layerq_platform_images(t.manifest_digest) p
+            JOIN manifests bm ON bm.digest = b.base_digest
+            WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)
+        ) cur ON true
+    ),
+    gone AS (
+        DELETE FROM base_build_rows k WHERE NOT EXISTS (SELECT FROM state n WHERE n.base_digest = k.base_digest)
+    )
+    INSERT INTO base_build_rows AS k (base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale)
+    SELECT base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale FROM state
+    ORDER BY base_digest
+    ON CONFLICT (base_digest) DO UPDATE
+    SET images = excluded.images, repositories = excluded.repositories, base_repository_id = excluded.base_repository_id,
+        base_tag = excluded.base_tag, current_digest = excluded.current_digest, stale = excluded.stale
+    WHERE (k.images, k.repositories, k.base_repository_id, k.base_tag, k.current_digest, k.stale)
+          IS DISTINCT FROM (excluded.images, excluded.repositories, excluded.base_repository_id, excluded.base_tag, excluded.current_digest, excluded.stale);
+$$;
