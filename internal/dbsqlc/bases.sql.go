@@ -23,7 +23,7 @@ WITH b AS MATERIALIZED (
 d AS MATERIALIZED (
     SELECT b.build_id, b.base_id, b.stale, dr.repository_id, dr.images
     FROM b JOIN base_repositories dr ON dr.base_digest = b.base_digest AND dr.images > 0
-    WHERE dr.repository_id IN (SELECT id FROM repositories WHERE $1::text IS NULL OR name ~ $1)
+    WHERE ($1::text IS NULL OR dr.repository_id IN (SELECT id FROM repositories WHERE name ~ $1))
 ),
 names AS (
     SELECT DISTINCT base_id, base_registry, base_repository, base_tag FROM b
