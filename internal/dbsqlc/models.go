@@ -63,6 +63,14 @@ type BaseBuildRow struct {
 	Stale            bool
 }
 
+type BaseDependent struct {
+	BaseRepositoryID int64
+	BaseTag          string
+	RepositoryID     int64
+	Images           int64
+	StaleImages      int64
+}
+
 type BaseRepository struct {
 	BaseDigest   string
 	RepositoryID int64

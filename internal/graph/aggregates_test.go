@@ -289,7 +289,23 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 	// index holding it now, else the last to), and the build of its
 	// platform that tag points at now when it has moved on.
 	{"base builds", `
-		SELECT base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale FROM base_builds`, `
+		SELECT base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale FROM base_builds`,
+		naiveBaseBuilds + ` SELECT * FROM nbb`},
+	// Each base's (tag's) live images per dependent repository over its
+	// builds, and those on its stale builds.
+	{"dependents per base", `
+		SELECT base_repository_id, base_tag, repository_id, images, stale_images FROM base_dependents WHERE images <> 0 OR stale_images <> 0`,
+		naiveBaseBuilds + `,
+		live AS (SELECT ib.base_digest, rm.repository_id, count(*) AS n FROM repository_manifests rm
+			JOIN image_bases ib USING (manifest_digest) WHERE rm.deleted_at IS NULL GROUP BY 1, 2)
+		SELECT nbb.base_repository_id, nbb.base_tag, live.repository_id, sum(live.n)::bigint, coalesce(sum(live.n) FILTER (WHERE nbb.stale), 0)::bigint
+		FROM nbb JOIN live USING (base_digest) WHERE nbb.base_repository_id IS NOT NULL GROUP BY 1, 2, 3`},
+}
+
+// naiveBaseBuilds opens a WITH whose nbb is base_builds from scratch: each
+// base build with live images on it, the tag naming it and whether that
+// tag has moved on.
+const naiveBaseBuilds = `
 		WITH builds AS (
 			SELECT ib.base_digest, count(*)::bigint AS images, count(DISTINCT rm.repository_id)::bigint AS repositories
 			FROM repository_manifests rm JOIN image_bases ib USING (manifest_digest)
@@ -307,20 +323,19 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			WHERE f.base_digest NOT IN (SELECT base_digest FROM tagged)
 			ORDER BY f.base_digest, e.occurred_at DESC, e.id DESC),
 		named AS (SELECT base_digest, repository_id, tag, true AS current FROM tagged
-			UNION ALL SELECT base_digest, repository_id, tag, false FROM last)
-		SELECT b.base_digest, b.images, b.repositories,
+			UNION ALL SELECT base_digest, repository_id, tag, false FROM last),
+		nbb AS (SELECT b.base_digest, b.images, b.repositories,
 			coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
-			                           WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)),
-			coalesce(n.tag, ''),
-			CASE WHEN n.current THEN b.base_digest ELSE cur.image END,
-			(NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest)
+			                           WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+			coalesce(n.tag, '') AS base_tag,
+			CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
+			(NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
 		FROM builds b
 		LEFT JOIN named n USING (base_digest)
 		LEFT JOIN tags t ON NOT n.current AND t.repository_id = n.repository_id AND t.name = n.tag AND t.deleted_at IS NULL
 		LEFT JOIN LATERAL (
 			SELECT p.image FROM layerq_platform_images(t.manifest_digest) p JOIN manifests bm ON bm.digest = b.base_digest
-			WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)) cur ON true`},
-}
+			WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)) cur ON true)`
 
 // liveIndexed opens a WITH: the live layers (with a diff_id) that are
 // indexed.

@@ -187,3 +187,64 @@ LANGUAGE sql AS $$
     WHERE (k.images, k.repositories, k.base_repository_id, k.base_tag, k.current_digest, k.stale)
           IS DISTINCT FROM (excluded.images, excluded.repositories, excluded.base_repository_id, excluded.base_tag, excluded.current_digest, excluded.stale);
 $$;
+
+-- base_dependents: each base's (a tag, base_build_rows' base_repository_id
+-- and base_tag) live images per dependent repository, summed over its
+-- builds in use, and those on its stale builds. Two statement triggers
+-- keep it: a change of base_repositories counts under the build's base as
+-- base_build_rows names it then (nothing for a build it does not hold), and
+-- a change of base_build_rows (a build in use or no longer, renamed, gone
+-- stale) moves the build's counts as base_repositories holds them then
+-- from its old base to its new one. Each build's share of a base is thus
+-- always its counts now. Rows that fall to 0 stay (readers ask for
+-- images > 0), as in base_repositories.
+CREATE OR REPLACE FUNCTION layerq_base_counts_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    b text[]; r bigint[]; d bigint[];
+BEGIN
+    -- A trigger's function reads only the transition tables its event has.
+    IF TG_OP <> 'DELETE' THEN
+        SELECT array_agg(base_digest), array_agg(repository_id), array_agg(images::bigint) INTO b, r, d FROM new_rows;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        SELECT b || array_agg(base_digest), r || array_agg(repository_id), d || array_agg(-images::bigint) INTO b, r, d FROM old_rows;
+    END IF;
+    INSERT INTO base_dependents AS t (base_repository_id, base_tag, repository_id, images, stale_images)
+    SELECT k.base_repository_id, k.base_tag, c.repository_id, sum(c.d)::bigint, coalesce(sum(c.d) FILTER (WHERE k.stale), 0)::bigint
+    FROM unnest(b, r, d) AS c(base_digest, repository_id, d)
+    JOIN base_build_rows k ON k.base_digest = c.base_digest AND k.base_repository_id IS NOT NULL
+    GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (base_repository_id, base_tag, repository_id) DO UPDATE
+    SET images = t.images + excluded.images, stale_images = t.stale_images + excluded.stale_images;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION layerq_base_builds_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    b text[]; r bigint[]; g text[]; s boolean[]; n integer[];
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        SELECT array_agg(base_digest), array_agg(base_repository_id), array_agg(base_tag), array_agg(stale), array_agg(1)
+        INTO b, r, g, s, n FROM new_rows;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        SELECT b || array_agg(base_digest), r || array_agg(base_repository_id), g || array_agg(base_tag), s || array_agg(stale), n || array_agg(-1)
+        INTO b, r, g, s, n FROM old_rows;
+    END IF;
+    INSERT INTO base_dependents AS t (base_repository_id, base_tag, repository_id, images, stale_images)
+    SELECT c.base_repository_id, c.base_tag, br.repository_id, sum(c.sign * br.images)::bigint,
+        coalesce(sum(c.sign * br.images) FILTER (WHERE c.stale), 0)::bigint
+    FROM unnest(b, r, g, s, n) AS c(base_digest, base_repository_id, base_tag, stale, sign)
+    JOIN base_repositories br ON br.base_digest = c.base_digest
+    WHERE c.base_repository_id IS NOT NULL
+    GROUP BY 1, 2, 3 HAVING sum(c.sign * br.images) <> 0 OR sum(c.sign * br.images) FILTER (WHERE c.stale) <> 0
+    ORDER BY 1, 2, 3
+    ON CONFLICT (base_repository_id, base_tag, repository_id) DO UPDATE
+    SET images = t.images + excluded.images, stale_images = t.stale_images + excluded.stale_images;
+    RETURN NULL;
+END;
+$$;
