@@ -588,6 +588,76 @@ func TestPanelQueries(t *testing.T) {
 	}
 }
 
+// The base panels read what the fold keeps per base (base_dependents);
+// they show what the base builds and their live images per repository
+// say, summed here from base_builds and base_repositories as the panels
+// once did.
+func TestBasePanelsAsTheBuildsSay(t *testing.T) {
+	t.Parallel()
+	_, admin := seed(t)
+	var stale int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM base_builds WHERE stale`).Scan(&stale); err != nil || stale == 0 {
+		t.Fatalf("%d stale base builds on the demo (%v); the panels need one", stale, err)
+	}
+	fromBuilds := map[string]string{
+		"Stale dependents per base/A": `
+			SELECT rb.registry, rb.name || CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '' END AS base, r.name AS repository, sum(br.images)::bigint AS stale_images, count(DISTINCT bb.base_digest)::bigint AS stale_builds, left(split_part(max(bb.current_digest), ':', 2), 12) AS current_build
+			FROM base_builds bb
+			JOIN repositories rb ON rb.id = bb.base_repository_id
+			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
+			JOIN repositories r ON r.id = br.repository_id
+			WHERE bb.stale AND rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[])
+			GROUP BY rb.registry, base, r.name
+			ORDER BY stale_images DESC, base, repository LIMIT 50`,
+		"Base lineage/nodes": `
+			WITH e AS (SELECT rb.registry || '/' || rb.name AS source, r.registry || '/' || r.name AS target, sum(br.images)::bigint AS images, coalesce(sum(br.images) FILTER (WHERE bb.stale), 0)::bigint AS stale_images, string_agg(DISTINCT CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '@' || left(split_part(bb.base_digest, ':', 2), 12) END, ', ') AS builds
+			FROM base_builds bb
+			JOIN repositories rb ON rb.id = bb.base_repository_id
+			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
+			JOIN repositories r ON r.id = br.repository_id
+			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
+			GROUP BY 1, 2),
+			tgt AS (SELECT target AS id, sum(images) AS images, sum(stale_images) AS stale_images FROM e GROUP BY 1),
+			src AS (SELECT source AS id, count(*) AS dependents FROM e GROUP BY 1),
+			n AS (SELECT id FROM tgt UNION SELECT id FROM src)
+			SELECT n.id, substr(n.id, strpos(n.id, '/') + 1) AS title, split_part(n.id, '/', 1) AS subtitle, coalesce(t.images, 0)::bigint AS mainstat, coalesce(s.dependents, 0)::bigint AS secondarystat, coalesce((t.images - t.stale_images)::float8 / nullif(t.images, 0), 1)::float8 AS arc__current, coalesce(t.stale_images::float8 / nullif(t.images, 0), 0)::float8 AS arc__stale
+			FROM n
+			LEFT JOIN tgt t USING (id)
+			LEFT JOIN src s USING (id)
+			ORDER BY n.id LIMIT 300`,
+		"Base lineage/edges": `
+			WITH e AS (SELECT rb.registry || '/' || rb.name AS source, r.registry || '/' || r.name AS target, sum(br.images)::bigint AS images, coalesce(sum(br.images) FILTER (WHERE bb.stale), 0)::bigint AS stale_images, string_agg(DISTINCT CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '@' || left(split_part(bb.base_digest, ':', 2), 12) END, ', ') AS builds
+			FROM base_builds bb
+			JOIN repositories rb ON rb.id = bb.base_repository_id
+			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
+			JOIN repositories r ON r.id = br.repository_id
+			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
+			GROUP BY 1, 2)
+			SELECT source || ' -> ' || target AS id, source, target, images AS mainstat, builds AS secondarystat, stale_images AS detail__stale_images, CASE WHEN stale_images > 0 THEN 'red' ELSE 'green' END AS color, stale_images > 0 AS highlighted
+			FROM e
+			ORDER BY images DESC, id LIMIT 500`,
+	}
+	for _, d := range loadDashboards(t) {
+		values := allValues(t, admin, d)
+		for _, p := range d.leaves() {
+			for _, tg := range p.Targets {
+				want, ok := fromBuilds[p.Title+"/"+tg.RefID]
+				if !ok {
+					continue
+				}
+				delete(fromBuilds, p.Title+"/"+tg.RefID)
+				got, exp := rowsOf(t, admin, expand(t, tg.RawSQL, values)), rowsOf(t, admin, expand(t, want, values))
+				if len(exp) == 0 || !slices.Equal(got, exp) {
+					t.Errorf("panel %q (%s):\n%s\nfrom the base builds:\n%s", p.Title, tg.RefID, strings.Join(got, "\n"), strings.Join(exp, "\n"))
+				}
+			}
+		}
+	}
+	if len(fromBuilds) != 0 {
+		t.Errorf("no such panels: %v", fromBuilds)
+	}
+}
+
 // dupImages counts images the bloat report lists once per repository that
 // image_waste holds once: live manifests in more than one repository.
 // On a fresh install every variable is empty: the panels still run.
