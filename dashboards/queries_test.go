@@ -588,6 +588,18 @@ func TestPanelQueries(t *testing.T) {
 	}
 }
 
+// lineageFromBuilds opens a WITH whose e is each (base repository,
+// dependent repository) arrow of the base lineage, summed from the base
+// builds and their live images per repository.
+const lineageFromBuilds = `
+			WITH e AS (SELECT rb.registry || '/' || rb.name AS source, r.registry || '/' || r.name AS target, sum(br.images)::bigint AS images, coalesce(sum(br.images) FILTER (WHERE bb.stale), 0)::bigint AS stale_images, string_agg(DISTINCT CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '@' || left(split_part(bb.base_digest, ':', 2), 12) END, ', ') AS builds
+			FROM base_builds bb
+			JOIN repositories rb ON rb.id = bb.base_repository_id
+			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
+			JOIN repositories r ON r.id = br.repository_id
+			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
+			GROUP BY 1, 2)`
+
 // The base panels read what the fold keeps per base (base_dependents);
 // they show what the base builds and their live images per repository
 // say, summed here from base_builds and base_repositories as the panels
@@ -609,14 +621,7 @@ func TestBasePanelsAsTheBuildsSay(t *testing.T) {
 			WHERE bb.stale AND rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[])
 			GROUP BY rb.registry, base, r.name
 			ORDER BY stale_images DESC, base, repository LIMIT 50`,
-		"Base lineage/nodes": `
-			WITH e AS (SELECT rb.registry || '/' || rb.name AS source, r.registry || '/' || r.name AS target, sum(br.images)::bigint AS images, coalesce(sum(br.images) FILTER (WHERE bb.stale), 0)::bigint AS stale_images, string_agg(DISTINCT CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '@' || left(split_part(bb.base_digest, ':', 2), 12) END, ', ') AS builds
-			FROM base_builds bb
-			JOIN repositories rb ON rb.id = bb.base_repository_id
-			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
-			JOIN repositories r ON r.id = br.repository_id
-			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
-			GROUP BY 1, 2),
+		"Base lineage/nodes": lineageFromBuilds + `,
 			tgt AS (SELECT target AS id, sum(images) AS images, sum(stale_images) AS stale_images FROM e GROUP BY 1),
 			src AS (SELECT source AS id, count(*) AS dependents FROM e GROUP BY 1),
 			n AS (SELECT id FROM tgt UNION SELECT id FROM src)
@@ -625,14 +630,7 @@ func TestBasePanelsAsTheBuildsSay(t *testing.T) {
 			LEFT JOIN tgt t USING (id)
 			LEFT JOIN src s USING (id)
 			ORDER BY n.id LIMIT 300`,
-		"Base lineage/edges": `
-			WITH e AS (SELECT rb.registry || '/' || rb.name AS source, r.registry || '/' || r.name AS target, sum(br.images)::bigint AS images, coalesce(sum(br.images) FILTER (WHERE bb.stale), 0)::bigint AS stale_images, string_agg(DISTINCT CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '@' || left(split_part(bb.base_digest, ':', 2), 12) END, ', ') AS builds
-			FROM base_builds bb
-			JOIN repositories rb ON rb.id = bb.base_repository_id
-			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
-			JOIN repositories r ON r.id = br.repository_id
-			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
-			GROUP BY 1, 2)
+		"Base lineage/edges": lineageFromBuilds + `
 			SELECT source || ' -> ' || target AS id, source, target, images AS mainstat, builds AS secondarystat, stale_images AS detail__stale_images, CASE WHEN stale_images > 0 THEN 'red' ELSE 'green' END AS color, stale_images > 0 AS highlighted
 			FROM e
 			ORDER BY images DESC, id LIMIT 500`,

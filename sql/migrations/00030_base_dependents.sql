@@ -41,6 +41,19 @@ ANALYZE base_dependents;
 -- from its old base to its new one. Each build's share of a base is thus
 -- always its counts now. Rows that fall to 0 stay (readers ask for
 -- images > 0), as in base_repositories.
+
+-- Add changes of (base, dependent repository) counts to base_dependents,
+-- one row per key: what both triggers below work out.
+CREATE OR REPLACE FUNCTION layerq_add_base_dependents(p_base bigint[], p_tag text[], p_repo bigint[], p_images bigint[], p_stale bigint[])
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO base_dependents AS t (base_repository_id, base_tag, repository_id, images, stale_images)
+    SELECT b, g, r, i, s FROM unnest(p_base, p_tag, p_repo, p_images, p_stale) AS u(b, g, r, i, s)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (base_repository_id, base_tag, repository_id) DO UPDATE
+    SET images = t.images + excluded.images, stale_images = t.stale_images + excluded.stale_images;
+$$;
+
 CREATE OR REPLACE FUNCTION layerq_base_counts_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -53,14 +66,14 @@ BEGIN
     IF TG_OP <> 'INSERT' THEN
         SELECT b || array_agg(base_digest), r || array_agg(repository_id), d || array_agg(-images::bigint) INTO b, r, d FROM old_rows;
     END IF;
-    INSERT INTO base_dependents AS t (base_repository_id, base_tag, repository_id, images, stale_images)
-    SELECT k.base_repository_id, k.base_tag, c.repository_id, sum(c.d)::bigint, coalesce(sum(c.d) FILTER (WHERE k.stale), 0)::bigint
-    FROM unnest(b, r, d) AS c(base_digest, repository_id, d)
-    JOIN base_build_rows k ON k.base_digest = c.base_digest AND k.base_repository_id IS NOT NULL
-    GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (base_repository_id, base_tag, repository_id) DO UPDATE
-    SET images = t.images + excluded.images, stale_images = t.stale_images + excluded.stale_images;
+    PERFORM layerq_add_base_dependents(array_agg(x.base), array_agg(x.tag), array_agg(x.repo), array_agg(x.images), array_agg(x.stale))
+    FROM (
+        SELECT k.base_repository_id AS base, k.base_tag AS tag, c.repository_id AS repo, sum(c.d)::bigint AS images,
+            coalesce(sum(c.d) FILTER (WHERE k.stale), 0)::bigint AS stale
+        FROM unnest(b, r, d) AS c(base_digest, repository_id, d)
+        JOIN base_build_rows k ON k.base_digest = c.base_digest AND k.base_repository_id IS NOT NULL
+        GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0
+    ) x;
     RETURN NULL;
 END;
 $$;
@@ -78,16 +91,15 @@ BEGIN
         SELECT b || array_agg(base_digest), r || array_agg(base_repository_id), g || array_agg(base_tag), s || array_agg(stale), n || array_agg(-1)
         INTO b, r, g, s, n FROM old_rows;
     END IF;
-    INSERT INTO base_dependents AS t (base_repository_id, base_tag, repository_id, images, stale_images)
-    SELECT c.base_repository_id, c.base_tag, br.repository_id, sum(c.sign * br.images)::bigint,
-        coalesce(sum(c.sign * br.images) FILTER (WHERE c.stale), 0)::bigint
-    FROM unnest(b, r, g, s, n) AS c(base_digest, base_repository_id, base_tag, stale, sign)
-    JOIN base_repositories br ON br.base_digest = c.base_digest
-    WHERE c.base_repository_id IS NOT NULL
-    GROUP BY 1, 2, 3 HAVING sum(c.sign * br.images) <> 0 OR sum(c.sign * br.images) FILTER (WHERE c.stale) <> 0
-    ORDER BY 1, 2, 3
-    ON CONFLICT (base_repository_id, base_tag, repository_id) DO UPDATE
-    SET images = t.images + excluded.images, stale_images = t.stale_images + excluded.stale_images;
+    PERFORM layerq_add_base_dependents(array_agg(x.base), array_agg(x.tag), array_agg(x.repo), array_agg(x.images), array_agg(x.stale))
+    FROM (
+        SELECT c.base_repository_id AS base, c.base_tag AS tag, br.repository_id AS repo, sum(c.sign * br.images)::bigint AS images,
+            coalesce(sum(c.sign * br.images) FILTER (WHERE c.stale), 0)::bigint AS stale
+        FROM unnest(b, r, g, s, n) AS c(base_digest, base_repository_id, base_tag, stale, sign)
+        JOIN base_repositories br ON br.base_digest = c.base_digest
+        WHERE c.base_repository_id IS NOT NULL
+        GROUP BY 1, 2, 3 HAVING sum(c.sign * br.images) <> 0 OR sum(c.sign * br.images) FILTER (WHERE c.stale) <> 0
+    ) x;
     RETURN NULL;
 END;
 $$;
@@ -126,4 +138,5 @@ DROP TRIGGER base_build_rows_updated ON base_build_rows;
 DROP TRIGGER base_build_rows_deleted ON base_build_rows;
 DROP FUNCTION layerq_base_counts_changed();
 DROP FUNCTION layerq_base_builds_changed();
+DROP FUNCTION layerq_add_base_dependents(bigint[], text[], bigint[], bigint[], bigint[]);
 DROP TABLE base_dependents;
