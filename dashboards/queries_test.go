@@ -125,7 +125,7 @@ func expandIn(t testing.TB, sql string, values map[string][]string, from, to tim
 			return ref
 		}
 		if len(vals) == 1 && strings.HasPrefix(vals[0], customAll) {
-			return strings.TrimPrefix(vals[0], customAll) // as written, in any format
+			return strings.TrimPrefix(vals[0], customAll) // as written
 		}
 		format := "sqlstring" // an SQL datasource quotes multi-values
 		if i := strings.Index(ref, ":"); i > 0 {
@@ -190,8 +190,9 @@ type result struct {
 }
 
 // customAll marks a variable at "All" that has a custom all value:
-// Grafana puts that value into a query as written, whatever the format
-// the query asks for (its template service skips formatting it).
+// Grafana puts that value into a query as written in the formats these
+// queries ask for (sqlstring, csv, raw: its template service formats a
+// custom all value only for text and percent-encoding).
 const customAll = "$__all="
 
 // allValues selects every value of each variable of d, one by one, the
@@ -613,13 +614,14 @@ func TestBasePanelsAsTheBuildsSay(t *testing.T) {
 	}
 	fromBuilds := map[string]string{
 		"Stale dependents per base/A": `
-			SELECT rb.registry, rb.name || CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '' END AS base, r.name AS repository, sum(br.images)::bigint AS stale_images, count(DISTINCT bb.base_digest)::bigint AS stale_builds, left(split_part(max(bb.current_digest), ':', 2), 12) AS current_build
+			SELECT rb.registry, rb.name || CASE WHEN bb.base_tag <> '' THEN ':' || bb.base_tag ELSE '' END AS base,
+				CASE WHEN r.registry <> rb.registry THEN r.registry || '/' || r.name ELSE r.name END AS repository, sum(br.images)::bigint AS stale_images, count(DISTINCT bb.base_digest)::bigint AS stale_builds, left(split_part(max(bb.current_digest), ':', 2), 12) AS current_build
 			FROM base_builds bb
 			JOIN repositories rb ON rb.id = bb.base_repository_id
 			JOIN base_repositories br ON br.base_digest = bb.base_digest AND br.images > 0
 			JOIN repositories r ON r.id = br.repository_id
 			WHERE bb.stale AND rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[])
-			GROUP BY rb.registry, base, r.name
+			GROUP BY rb.registry, base, r.id, r.registry, r.name
 			ORDER BY stale_images DESC, base, repository LIMIT 50`,
 		"Base lineage/nodes": lineageFromBuilds + `,
 			tgt AS (SELECT target AS id, sum(images) AS images, sum(stale_images) AS stale_images FROM e GROUP BY 1),

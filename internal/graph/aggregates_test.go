@@ -316,7 +316,7 @@ const naiveBaseBuilds = `
 		tagged AS (
 			SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
 			FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
-			ORDER BY f.base_digest, t.updated_at DESC, t.name),
+			ORDER BY f.base_digest, t.updated_at DESC, t.name, t.repository_id),
 		last AS (
 			SELECT DISTINCT ON (f.base_digest) f.base_digest, e.repository_id, e.tag
 			FROM refs f JOIN tag_events e ON e.manifest_digest = f.ref AND e.action = 'push'
@@ -326,7 +326,7 @@ const naiveBaseBuilds = `
 			UNION ALL SELECT base_digest, repository_id, tag, false FROM last),
 		nbb AS (SELECT b.base_digest, b.images, b.repositories,
 			coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
-			                           WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+			                           WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name, r.registry, rm.repository_id LIMIT 1)) AS base_repository_id,
 			coalesce(n.tag, '') AS base_tag,
 			CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
 			(NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
@@ -631,6 +631,61 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	}
 	if analyzed == 0 || shown == 0 {
 		t.Errorf("bloat totals: %d images analyzed, %d shown; the history should make both", analyzed, shown)
+	}
+
+	// A base's tag deleted and nothing else: the fold names its builds
+	// again (the delete is queued), as their tags now say.
+	var registry, baseRepo, baseTag string
+	if err := pool.QueryRow(ctx, `SELECT r.registry, r.name, bb.base_tag FROM base_builds bb
+		JOIN repositories r ON r.id = bb.base_repository_id
+		JOIN tags t ON t.repository_id = r.id AND t.name = bb.base_tag AND t.deleted_at IS NULL
+		ORDER BY 1, 2, 3 LIMIT 1`).Scan(&registry, &baseRepo, &baseTag); err != nil {
+		t.Fatalf("no base build named by a live tag after the history: %v", err)
+	}
+	if n, err := store.DeleteTags(ctx, registry, baseRepo, []string{baseTag}, t0.Add(2*time.Hour), "test", ""); err != nil || n != 1 {
+		t.Fatalf("deleting %s/%s:%s: %d events, %v", registry, baseRepo, baseTag, n, err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkAggregates(t, pool)
+}
+
+// One statement moves a repository's image from a stale build of a base
+// to its current build (both counts already kept): the base's images in
+// that repository stay, its stale images fall.
+func TestBaseDependentsFollowAMoveBetweenBuilds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, pool := migratedTo(t, 0)
+	var base, app int64
+	if err := pool.QueryRow(ctx, `WITH r AS (INSERT INTO repositories (registry, name) VALUES ('reg.test', 'library/os'), ('reg.test', 'team/app') RETURNING id, name)
+		SELECT (SELECT id FROM r WHERE name = 'library/os'), (SELECT id FROM r WHERE name = 'team/app')`).Scan(&base, &app); err != nil {
+		t.Fatal(err)
+	}
+	dependents := func() (images, stale int64) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT images, stale_images FROM base_dependents WHERE base_repository_id = $1 AND base_tag = 'latest' AND repository_id = $2`,
+			base, app).Scan(&images, &stale); err != nil {
+			t.Fatal(err)
+		}
+		return images, stale
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO base_build_rows (base_digest, images, repositories, base_repository_id, base_tag, current_digest, stale)
+		VALUES ('sha256:old', 1, 1, $1, 'latest', 'sha256:new', true), ('sha256:new', 1, 1, $1, 'latest', 'sha256:new', false)`, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO base_repositories (base_digest, repository_id, images) VALUES ('sha256:old', $1, 1), ('sha256:new', $1, 0)`, app); err != nil {
+		t.Fatal(err)
+	}
+	if images, stale := dependents(); images != 1 || stale != 1 {
+		t.Fatalf("an image on the stale build: base_dependents says %d images, %d stale; want 1, 1", images, stale)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE base_repositories SET images = CASE base_digest WHEN 'sha256:old' THEN 0 ELSE 1 END WHERE repository_id = $1`, app); err != nil {
+		t.Fatal(err)
+	}
+	if images, stale := dependents(); images != 1 || stale != 0 {
+		t.Errorf("the image moved to the current build in one statement: base_dependents says %d images, %d stale; want 1, 0", images, stale)
 	}
 }
 

@@ -137,8 +137,8 @@ BEGIN
         PERFORM layerq_apply_bloat(r, m, d, changed);
     END IF;
     -- The base builds in use, their names and staleness (base_builds):
-    -- after the bases, the memberships and the tag moves they read (a
-    -- batch of layer indexes alone changes none of them).
+    -- after the bases, the memberships and the tag pushes and deletes they
+    -- read (a batch of layer indexes alone changes none of them).
     IF r IS NOT NULL OR nr IS NOT NULL OR events IS NOT NULL THEN
         PERFORM layerq_refresh_base_builds();
     END IF;

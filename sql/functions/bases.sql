@@ -145,7 +145,7 @@ LANGUAGE sql AS $$
         -- Live tags pointing at the build (or an index holding it) now.
         SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
         FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
-        ORDER BY f.base_digest, t.updated_at DESC, t.name
+        ORDER BY f.base_digest, t.updated_at DESC, t.name, t.repository_id
     ),
     last AS (
         -- Otherwise the tag that pointed at it last.
@@ -162,7 +162,8 @@ LANGUAGE sql AS $$
     state AS (
         SELECT b.base_digest, b.images, b.repositories,
             coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
-                                       WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+                                       WHERE rm.manifest_digest = b.base_digest
+                                       ORDER BY rm.deleted_at IS NOT NULL, r.name, r.registry, rm.repository_id LIMIT 1)) AS base_repository_id,
             coalesce(n.tag, '') AS base_tag,
             CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
             (NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
@@ -229,7 +230,7 @@ BEGIN
             coalesce(sum(c.d) FILTER (WHERE k.stale), 0)::bigint AS stale
         FROM unnest(b, r, d) AS c(base_digest, repository_id, d)
         JOIN base_build_rows k ON k.base_digest = c.base_digest AND k.base_repository_id IS NOT NULL
-        GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0
+        GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0 OR sum(c.d) FILTER (WHERE k.stale) <> 0
     ) x;
     RETURN NULL;
 END;

@@ -30,12 +30,14 @@ BEGIN
 END;
 $$;
 
--- Every tag push is queued: a move to be compared, and a build to count.
+-- Every tag push is queued: a move to be compared, and a build to count;
+-- and every tag delete: a base build's name and staleness follow its tags
+-- (base_build_rows).
 CREATE OR REPLACE FUNCTION layerq_tag_events_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO aggregate_queue (tag_event_id)
-    SELECT id FROM new_rows WHERE action = 'push' AND manifest_digest IS NOT NULL;
+    SELECT id FROM new_rows WHERE (action = 'push' AND manifest_digest IS NOT NULL) OR action = 'delete';
     RETURN NULL;
 END;
 $$;

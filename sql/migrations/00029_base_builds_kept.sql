@@ -7,7 +7,9 @@
 -- now, over eight tables in a new backend. The fold now keeps those rows
 -- in base_build_rows (layerq_refresh_base_builds, after each batch: the
 -- base builds in use are few, and only the rows that changed are
--- written), and base_builds reads them.
+-- written), and base_builds reads them. Tag deletes are queued too
+-- (they were not: no aggregate followed them), so that a deleted base tag
+-- renames its builds at the next fold.
 --
 -- The fold becomes a stub that takes nothing in until the function files
 -- give it its body again (a fold in between, by a process of the
@@ -48,7 +50,7 @@ LANGUAGE sql AS $$
         -- Live tags pointing at the build (or an index holding it) now.
         SELECT DISTINCT ON (f.base_digest) f.base_digest, t.repository_id, t.name AS tag
         FROM refs f JOIN tags t ON t.manifest_digest = f.ref AND t.deleted_at IS NULL
-        ORDER BY f.base_digest, t.updated_at DESC, t.name
+        ORDER BY f.base_digest, t.updated_at DESC, t.name, t.repository_id
     ),
     last AS (
         -- Otherwise the tag that pointed at it last.
@@ -65,7 +67,8 @@ LANGUAGE sql AS $$
     state AS (
         SELECT b.base_digest, b.images, b.repositories,
             coalesce(n.repository_id, (SELECT rm.repository_id FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
-                                       WHERE rm.manifest_digest = b.base_digest ORDER BY rm.deleted_at IS NOT NULL, r.name LIMIT 1)) AS base_repository_id,
+                                       WHERE rm.manifest_digest = b.base_digest
+                                       ORDER BY rm.deleted_at IS NOT NULL, r.name, r.registry, rm.repository_id LIMIT 1)) AS base_repository_id,
             coalesce(n.tag, '') AS base_tag,
             CASE WHEN n.current THEN b.base_digest ELSE cur.image END AS current_digest,
             (NOT coalesce(n.current, true) AND cur.image IS NOT NULL AND cur.image <> b.base_digest) AS stale
@@ -105,6 +108,19 @@ BEGIN
         REVOKE INSERT, UPDATE, DELETE ON base_build_rows FROM layerq_writer;
     END IF;
 END
+$$;
+-- +goose StatementEnd
+
+-- Tag deletes are queued too: the fold then works out the base builds'
+-- names again.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_tag_events_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO aggregate_queue (tag_event_id)
+    SELECT id FROM new_rows WHERE (action = 'push' AND manifest_digest IS NOT NULL) OR action = 'delete';
+    RETURN NULL;
+END;
 $$;
 -- +goose StatementEnd
 
@@ -158,6 +174,16 @@ LEFT JOIN LATERAL (
     WHERE p.platform = layerq_platform(bm.os, bm.architecture, bm.variant)
 ) cur ON true;
 DROP FUNCTION layerq_refresh_base_builds();
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_tag_events_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO aggregate_queue (tag_event_id)
+    SELECT id FROM new_rows WHERE action = 'push' AND manifest_digest IS NOT NULL;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
 DROP TABLE base_build_rows;
 -- The fold takes nothing in until the release before gives it its body.
 -- +goose StatementBegin

@@ -72,7 +72,7 @@ BEGIN
             coalesce(sum(c.d) FILTER (WHERE k.stale), 0)::bigint AS stale
         FROM unnest(b, r, d) AS c(base_digest, repository_id, d)
         JOIN base_build_rows k ON k.base_digest = c.base_digest AND k.base_repository_id IS NOT NULL
-        GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0
+        GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0 OR sum(c.d) FILTER (WHERE k.stale) <> 0
     ) x;
     RETURN NULL;
 END;
