@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/demo"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/quarantine"
@@ -534,17 +535,30 @@ func TestPanelQueries(t *testing.T) {
 		{midnight.Add(-time.Hour), midnight.Add(time.Hour)},
 		{first.Add(time.Microsecond), last.Add(-time.Microsecond)},
 	} {
-		wantGrowth := rowsOf(t, reader, fmt.Sprintf(`WITH d AS (SELECT registry, repository, (occurred_at AT TIME ZONE 'UTC')::date AS day, total_bytes - from_bytes AS g FROM cache_history
-			WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN '%s' AND '%s'),
-			top AS (SELECT registry, repository FROM d GROUP BY 1, 2 ORDER BY sum(g) DESC, 2, 1 LIMIT 10)
-			SELECT day, repository, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`,
-			rg.from.UTC().Format(time.DateOnly), rg.to.UTC().Format(time.DateOnly)))
+		wantGrowth := rowsOf(t, reader, growthFromComparisons(rg.from, rg.to))
 		for _, all := range selections {
-			gotGrowth := rowsOf(t, reader, `SELECT ("time" AT TIME ZONE 'UTC')::date, metric, growth_bytes FROM (`+
-				expandIn(t, panelSQL("Growth per repository", "timeseries"), all, rg.from, rg.to)+`) p`)
+			gotGrowth := rowsOf(t, reader, growthAsShown(t, panelSQL("Growth per repository", "timeseries"), all, rg.from, rg.to))
 			if (i == 0 && len(wantGrowth) == 0) || !slices.Equal(gotGrowth, wantGrowth) {
 				t.Errorf("Growth per repository %s – %s, repositories %.40q:\n%s\nthe comparisons of those days say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
 					all["repository"], strings.Join(gotGrowth, "\n"), strings.Join(wantGrowth, "\n"))
+			}
+		}
+	}
+
+	// Each month's reuse of the ten repositories whose compared builds
+	// pushed the most bytes in the months the range touches.
+	for i, rg := range []struct{ from, to time.Time }{
+		{timeRange.from, timeRange.to},
+		{mid, mid},
+		{first.Add(time.Microsecond), last.Add(-time.Microsecond)},
+		{midnight.Add(-40 * 24 * time.Hour), midnight.Add(-39 * 24 * time.Hour)},
+	} {
+		wantReuse := rowsOf(t, reader, reuseFromComparisons(rg.from, rg.to))
+		for _, all := range selections {
+			gotReuse := rowsOf(t, reader, expandIn(t, panelSQL("Reuse per repository", "timeseries"), all, rg.from, rg.to))
+			if (i == 0 && len(wantReuse) == 0) || !slices.Equal(gotReuse, wantReuse) {
+				t.Errorf("Reuse per repository %s – %s, repositories %.40q:\n%s\nthe comparisons of those months say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
+					all["repository"], strings.Join(gotReuse, "\n"), strings.Join(wantReuse, "\n"))
 			}
 		}
 	}
@@ -589,6 +603,38 @@ func TestPanelQueries(t *testing.T) {
 	}
 }
 
+// growthFromComparisons is what "Growth per repository" shows over from,
+// to, from the comparisons themselves: each day's growth of the ten
+// repositories that grew most, over the whole days (UTC) the range
+// touches.
+func growthFromComparisons(from, to time.Time) string {
+	return fmt.Sprintf(`WITH d AS (SELECT registry, repository, (occurred_at AT TIME ZONE 'UTC')::date AS day, total_bytes - from_bytes AS g FROM cache_history
+		WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN '%s' AND '%s'),
+		top AS (SELECT registry, repository FROM d GROUP BY 1, 2 ORDER BY sum(g) DESC, 2, 1 LIMIT 10)
+		SELECT day, repository, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`,
+		from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly))
+}
+
+// growthAsShown is the panel's SQL over from, to, its rows as
+// growthFromComparisons gives them.
+func growthAsShown(t testing.TB, panel string, values map[string][]string, from, to time.Time) string {
+	t.Helper()
+	return `SELECT ("time" AT TIME ZONE 'UTC')::date, metric, growth_bytes FROM (` + expandIn(t, panel, values, from, to) + `) p`
+}
+
+// reuseFromComparisons is what "Reuse per repository" shows over from,
+// to, from the comparisons themselves: each month's reuse of the ten
+// repositories whose compared builds pushed the most bytes in the months
+// the range touches.
+func reuseFromComparisons(from, to time.Time) string {
+	return fmt.Sprintf(`WITH c AS (SELECT registry, repository, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS month, reused_bytes, total_bytes FROM cache_history),
+		m AS (SELECT registry, repository, month, sum(reused_bytes) AS reused, sum(total_bytes) AS total FROM c
+			WHERE month::timestamptz + interval '1 month' > '%s' AND month::timestamptz <= '%s' GROUP BY 1, 2, 3),
+		top AS (SELECT registry, repository FROM m GROUP BY 1, 2 ORDER BY sum(total) DESC, 2, 1 LIMIT 10)
+		SELECT month::timestamptz, repository, reused::float8 / nullif(total, 0) FROM m JOIN top USING (registry, repository) ORDER BY 1, 2`,
+		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+}
+
 // lineageFromBuilds opens a WITH whose e is each (base repository,
 // dependent repository) arrow of the base lineage, summed from the base
 // builds and their live images per repository.
@@ -600,6 +646,65 @@ const lineageFromBuilds = `
 			JOIN repositories r ON r.id = br.repository_id
 			WHERE rb.registry = ANY (ARRAY[${registry:sqlstring}]::text[]) AND r.id <> rb.id
 			GROUP BY 1, 2)`
+
+// On a registry of many repositories, the panels that show ten of them
+// show the ten the comparisons say, with "All" as Grafana sends it and
+// with every repository chosen.
+func TestTopTenPanelsOfManyRepositories(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	opts := synth.Defaults
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk = 900, 15, 4, 500
+	sum, err := synth.Generate(ctx, pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache dashboard
+	for _, d := range loadDashboards(t) {
+		if d.UID == "layerq-cache" {
+			cache = d
+		}
+	}
+	panel := func(title string) string {
+		for _, p := range cache.leaves() {
+			if p.Title == title {
+				return p.Targets[0].RawSQL
+			}
+		}
+		t.Fatalf("no panel %q", title)
+		return ""
+	}
+	selections := []map[string][]string{allValues(t, pool, cache), grafanaAll(t, pool, cache)}
+	until := sum.Until.UTC()
+	for _, rg := range []struct{ from, to time.Time }{
+		{until.AddDate(-2, 0, 0), until.Add(time.Hour)},
+		{until.Add(-7 * 24 * time.Hour), until},
+		{until.AddDate(0, -2, 0).Add(-5 * time.Hour), until.AddDate(0, -1, 0)},
+	} {
+		wantGrowth, wantReuse := rowsOf(t, pool, growthFromComparisons(rg.from, rg.to)), rowsOf(t, pool, reuseFromComparisons(rg.from, rg.to))
+		for name, want := range map[string]string{"growth": growthFromComparisons(rg.from, rg.to), "reuse": reuseFromComparisons(rg.from, rg.to)} {
+			var shown, all int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(DISTINCT repository) FROM (`+want+`) w(at, repository, figure)),
+				(SELECT count(DISTINCT repository) FROM cache_history WHERE occurred_at BETWEEN $1 AND $2)`, rg.from, rg.to).Scan(&shown, &all); err != nil {
+				t.Fatal(err)
+			}
+			if shown != 10 || all <= 10 {
+				t.Errorf("%s over %s – %s: %d repositories of %d compared in it from the comparisons; want 10 of more", name, rg.from, rg.to, shown, all)
+			}
+		}
+		for _, values := range selections {
+			if got := rowsOf(t, pool, growthAsShown(t, panel("Growth per repository"), values, rg.from, rg.to)); !slices.Equal(got, wantGrowth) {
+				t.Errorf("Growth per repository %s – %s, repositories %.40q:\n%s\nthe comparisons say:\n%s", rg.from, rg.to, values["repository"],
+					strings.Join(got, "\n"), strings.Join(wantGrowth, "\n"))
+			}
+			if got := rowsOf(t, pool, expandIn(t, panel("Reuse per repository"), values, rg.from, rg.to)); !slices.Equal(got, wantReuse) {
+				t.Errorf("Reuse per repository %s – %s, repositories %.40q:\n%s\nthe comparisons say:\n%s", rg.from, rg.to, values["repository"],
+					strings.Join(got, "\n"), strings.Join(wantReuse, "\n"))
+			}
+		}
+	}
+}
 
 // The base panels read what the fold keeps per base (base_dependents);
 // they show what the base builds and their live images per repository
