@@ -13,7 +13,8 @@ import (
 
 // The aggregates the reports read (storage, top-shared, bases, cache) are
 // kept from a queue: the graph's triggers append each membership change and
-// tag move to aggregate_queue, and ApplyAggregates folds the queue in.
+// tag push or delete to aggregate_queue, and ApplyAggregates folds the queue
+// in.
 // Ingest pays one queue row per change; the folding is set-based and runs
 // off the ingest path (Aggregate), and reports apply what is queued before
 // they read, so their figures are exact.
