@@ -21,6 +21,7 @@ import (
 	"github.com/layerq/layerq/bench/synth"
 	"github.com/layerq/layerq/internal/demo"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/image"
 	"github.com/layerq/layerq/internal/quarantine"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
@@ -728,10 +729,35 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 // once did.
 func TestBasePanelsAsTheBuildsSay(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	_, admin := seed(t)
-	var stale int
-	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM base_builds WHERE stale`).Scan(&stale); err != nil || stale == 0 {
-		t.Fatalf("%d stale base builds on the demo (%v); the panels need one", stale, err)
+	var staleBuild string
+	if err := admin.QueryRow(ctx, `SELECT base_digest FROM base_builds WHERE stale ORDER BY base_digest LIMIT 1`).Scan(&staleBuild); err != nil {
+		t.Fatalf("no stale base build on the demo (%v); the panels need one", err)
+	}
+	// A repository of another registry, named as one of the demo's, built
+	// on that stale build (its annotation says so).
+	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	app := image.Manifest{
+		Digest: "sha256:" + strings.Repeat("a1", 32), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 900,
+		Kind: image.KindImage, ConfigDigest: "sha256:" + strings.Repeat("c1", 32), ConfigMediaType: "application/vnd.oci.image.config.v1+json", ConfigSize: 400,
+		Platform: image.Platform{OS: "linux", Architecture: "amd64"}, Created: &at, BaseDigest: staleBuild,
+		Layers: []image.Layer{{Digest: "sha256:" + strings.Repeat("b1", 32), Size: 1234, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+			DiffID: "sha256:" + strings.Repeat("d1", 32), ChainID: "sha256:" + strings.Repeat("e1", 32), CreatedBy: "RUN make", Created: &at}},
+		History: []image.HistoryEntry{{CreatedBy: "RUN make", Created: &at}},
+	}
+	store := graph.New(admin)
+	if err := store.Ingest(ctx, []image.Observation{{Registry: "mirror.test", Repository: "team-a/api", Tag: "v1", Manifests: []image.Manifest{app},
+		ObservedAt: at, Source: "scan"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var named int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM base_dependents k JOIN repositories r ON r.id = k.repository_id
+		WHERE r.registry = 'mirror.test' AND k.stale_images = 1`).Scan(&named); err != nil || named != 1 {
+		t.Fatalf("mirror.test/team-a/api on the stale build: %d dependents kept (%v); want 1", named, err)
 	}
 	fromBuilds := map[string]string{
 		"Stale dependents per base/A": `
@@ -776,6 +802,18 @@ func TestBasePanelsAsTheBuildsSay(t *testing.T) {
 	}
 	if len(fromBuilds) != 0 {
 		t.Errorf("no such panels: %v", fromBuilds)
+	}
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.leaves() {
+			if p.Title != "Stale dependents per base" {
+				continue
+			}
+			if rows := rowsOf(t, admin, expand(t, p.Targets[0].RawSQL, allValues(t, admin, d))); !slices.ContainsFunc(rows, func(r string) bool {
+				return strings.Contains(r, "mirror.test/team-a/api")
+			}) {
+				t.Errorf("Stale dependents per base does not name mirror.test/team-a/api with its registry:\n%s", strings.Join(rows, "\n"))
+			}
+		}
 	}
 }
 
