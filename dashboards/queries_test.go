@@ -214,13 +214,33 @@ func allValues(t testing.TB, db *pgxpool.Pool, d dashboard) map[string][]string 
 // a variable's custom all value where it has one, else every value.
 func grafanaAll(t testing.TB, db *pgxpool.Pool, d dashboard) map[string][]string {
 	t.Helper()
-	values := allValues(t, db, d)
+	return sentForAll(d, allValues(t, db, d))
+}
+
+// sentForAll is values with each variable of d that has a custom all
+// value set to it.
+func sentForAll(d dashboard, values map[string][]string) map[string][]string {
+	sent := maps.Clone(values)
 	for _, v := range d.Templating.List {
 		if v.IncludeAll && v.AllValue != "" {
-			values[v.Name] = []string{customAll + v.AllValue}
+			sent[v.Name] = []string{customAll + v.AllValue}
 		}
 	}
-	return values
+	return sent
+}
+
+// panelSQL is the first query of the panel of type typ titled title.
+func panelSQL(t testing.TB, title, typ string) string {
+	t.Helper()
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.leaves() {
+			if p.Title == title && p.Type == typ {
+				return p.Targets[0].RawSQL
+			}
+		}
+	}
+	t.Fatalf("no %s panel %q", typ, title)
+	return ""
 }
 
 func run(t testing.TB, db *pgxpool.Pool, sql string) result {
@@ -464,18 +484,6 @@ func TestPanelQueries(t *testing.T) {
 	// The builds compared in a range, and the repositories that grew most
 	// in it, are what the comparisons themselves say: over ranges that
 	// start and end inside the comparisons' days, span a midnight or none.
-	panelSQL := func(title, typ string) string {
-		t.Helper()
-		for _, d := range loadDashboards(t) {
-			for _, p := range d.leaves() {
-				if p.Title == title && p.Type == typ {
-					return p.Targets[0].RawSQL
-				}
-			}
-		}
-		t.Fatalf("no %s panel %q", typ, title)
-		return ""
-	}
 	var times []time.Time
 	rows, err := reader.Query(ctx, `SELECT DISTINCT occurred_at FROM cache_history ORDER BY 1`)
 	if err != nil {
@@ -519,7 +527,7 @@ func TestPanelQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, all := range selections {
-			if err := reader.QueryRow(ctx, expandIn(t, panelSQL("Builds compared in range", "stat"), all, rg.from, rg.to)).Scan(&got); err != nil {
+			if err := reader.QueryRow(ctx, expandIn(t, panelSQL(t, "Builds compared in range", "stat"), all, rg.from, rg.to)).Scan(&got); err != nil {
 				t.Fatal(err)
 			}
 			if got != want {
@@ -538,7 +546,7 @@ func TestPanelQueries(t *testing.T) {
 	} {
 		wantGrowth := rowsOf(t, reader, growthFromComparisons(rg.from, rg.to))
 		for _, all := range selections {
-			gotGrowth := rowsOf(t, reader, growthAsShown(t, panelSQL("Growth per repository", "timeseries"), all, rg.from, rg.to))
+			gotGrowth := rowsOf(t, reader, growthAsShown(t, panelSQL(t, "Growth per repository", "timeseries"), all, rg.from, rg.to))
 			if (i == 0 && len(wantGrowth) == 0) || !slices.Equal(gotGrowth, wantGrowth) {
 				t.Errorf("Growth per repository %s – %s, repositories %.40q:\n%s\nthe comparisons of those days say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
 					all["repository"], strings.Join(gotGrowth, "\n"), strings.Join(wantGrowth, "\n"))
@@ -556,7 +564,7 @@ func TestPanelQueries(t *testing.T) {
 	} {
 		wantReuse := rowsOf(t, reader, reuseFromComparisons(rg.from, rg.to))
 		for _, all := range selections {
-			gotReuse := rowsOf(t, reader, expandIn(t, panelSQL("Reuse per repository", "timeseries"), all, rg.from, rg.to))
+			gotReuse := rowsOf(t, reader, expandIn(t, panelSQL(t, "Reuse per repository", "timeseries"), all, rg.from, rg.to))
 			if (i < 3 && len(wantReuse) == 0) || !slices.Equal(gotReuse, wantReuse) {
 				t.Errorf("Reuse per repository %s – %s, repositories %.40q:\n%s\nthe comparisons of those months say:\n%s", rg.from.Format(time.RFC3339Nano), rg.to.Format(time.RFC3339Nano),
 					all["repository"], strings.Join(gotReuse, "\n"), strings.Join(wantReuse, "\n"))
@@ -679,15 +687,6 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 			cache = d
 		}
 	}
-	panel := func(title string) string {
-		for _, p := range cache.leaves() {
-			if p.Title == title {
-				return p.Targets[0].RawSQL
-			}
-		}
-		t.Fatalf("no panel %q", title)
-		return ""
-	}
 	selections := []map[string][]string{allValues(t, pool, cache), grafanaAll(t, pool, cache)}
 	until := sum.Until.UTC()
 	month := time.Date(until.Year(), until.Month()-1, 1, 0, 0, 0, 0, time.UTC)
@@ -711,11 +710,11 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 			}
 		}
 		for _, values := range selections {
-			if got := rowsOf(t, pool, growthAsShown(t, panel("Growth per repository"), values, rg.from, rg.to)); !slices.Equal(got, wantGrowth) {
+			if got := rowsOf(t, pool, growthAsShown(t, panelSQL(t, "Growth per repository", "timeseries"), values, rg.from, rg.to)); !slices.Equal(got, wantGrowth) {
 				t.Errorf("Growth per repository %s – %s, repositories %.40q:\n%s\nthe comparisons say:\n%s", rg.from, rg.to, values["repository"],
 					strings.Join(got, "\n"), strings.Join(wantGrowth, "\n"))
 			}
-			if got := rowsOf(t, pool, expandIn(t, panel("Reuse per repository"), values, rg.from, rg.to)); !slices.Equal(got, wantReuse) {
+			if got := rowsOf(t, pool, expandIn(t, panelSQL(t, "Reuse per repository", "timeseries"), values, rg.from, rg.to)); !slices.Equal(got, wantReuse) {
 				t.Errorf("Reuse per repository %s – %s, repositories %.40q:\n%s\nthe comparisons say:\n%s", rg.from, rg.to, values["repository"],
 					strings.Join(got, "\n"), strings.Join(wantReuse, "\n"))
 			}
@@ -841,12 +840,7 @@ func TestPanelQueriesOnAnEmptyGraph(t *testing.T) {
 			}
 			values[v.Name] = nil
 		}
-		sent := maps.Clone(values) // "All" as Grafana sends it
-		for _, v := range d.Templating.List {
-			if v.AllValue != "" {
-				sent[v.Name] = []string{customAll + v.AllValue}
-			}
-		}
+		sent := sentForAll(d, values) // "All" as Grafana sends it
 		for _, p := range d.leaves() {
 			for _, tg := range p.Targets {
 				if tg.RawSQL != "" {
