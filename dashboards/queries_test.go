@@ -697,6 +697,9 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 		// From 03:00 UTC on the first of a month: the day before, where
 		// the session is.
 		{month.Add(3 * time.Hour), month.AddDate(0, 0, 20)},
+		// Whole months with days on both sides, and whole months alone.
+		{month.AddDate(0, -3, 14), month.AddDate(0, 0, 9)},
+		{month.AddDate(0, -2, 0), month.Add(-time.Microsecond)},
 	} {
 		wantGrowth, wantReuse := rowsOf(t, pool, growthFromComparisons(rg.from, rg.to)), rowsOf(t, pool, reuseFromComparisons(rg.from, rg.to))
 		for name, want := range map[string]string{"growth": growthFromComparisons(rg.from, rg.to), "reuse": reuseFromComparisons(rg.from, rg.to)} {
@@ -719,6 +722,31 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 					strings.Join(got, "\n"), strings.Join(wantReuse, "\n"))
 			}
 		}
+	}
+
+	// layerq_growth_in, which "Growth per repository" ranks by, adds up to
+	// each stream's comparisons over any range of days: ranges starting
+	// and ending on, just before, just after and between the first days
+	// of the months around the history.
+	ranges := `WITH h AS (SELECT min(occurred_at AT TIME ZONE 'UTC')::date AS lo, max(occurred_at AT TIME ZONE 'UTC')::date AS hi FROM cache_transitions),
+		m AS (SELECT generate_series(date_trunc('month', lo - 35), date_trunc('month', hi + 35), interval '2 months')::date AS m FROM h),
+		d AS (SELECT DISTINCT x FROM m, LATERAL (VALUES (m), (m - 1), (m + 1), (m + 14)) v(x)),
+		r AS (SELECT a.x AS f, b.x AS t FROM d a JOIN d b ON a.x <= b.x)`
+	var pairs int
+	if err := pool.QueryRow(ctx, ranges+` SELECT count(*) FROM r`).Scan(&pairs); err != nil || pairs < 100 {
+		t.Fatalf("%d ranges (%v); want 100 or more", pairs, err)
+	}
+	kept := rowsOf(t, pool, ranges+` SELECT r.f, r.t, g.repository_id, g.stream_kind, sum(g.pushes), sum(g.growth_bytes)
+		FROM r, layerq_growth_in(r.f, r.t) g GROUP BY 1, 2, 3, 4 HAVING sum(g.pushes) <> 0 ORDER BY 1, 2, 3, 4`)
+	counted := rowsOf(t, pool, ranges+` SELECT r.f, r.t, c.repository_id, c.stream_kind, count(*), sum(c.total_bytes - c.from_bytes)
+		FROM r JOIN cache_transitions c ON (c.occurred_at AT TIME ZONE 'UTC')::date BETWEEN r.f AND r.t GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`)
+	if len(counted) == 0 || !slices.Equal(kept, counted) {
+		i := 0
+		for i < min(len(kept), len(counted)) && kept[i] == counted[i] {
+			i++
+		}
+		t.Errorf("layerq_growth_in over %d ranges: %d rows, the comparisons %d; first difference at row %d:\n%v\n%v",
+			pairs, len(kept), len(counted), i, kept[i:min(i+3, len(kept))], counted[i:min(i+3, len(counted))])
 	}
 }
 

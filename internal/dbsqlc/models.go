@@ -228,6 +228,7 @@ type CacheMonthly struct {
 	TotalLayers  int64
 	ReusedBytes  int64
 	TotalBytes   int64
+	GrowthBytes  int64
 }
 
 type CachePushBuild struct {

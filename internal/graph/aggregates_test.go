@@ -136,10 +136,11 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		FROM live l JOIN blobs b ON b.digest = l.digest
 		WHERE b.diff_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1`},
 	{"cache rollups", `
-		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes
+		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes, growth_bytes
 		FROM cache_monthly WHERE pushes <> 0`, `
 		SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date, count(*)::integer,
-			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
+			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint,
+			sum(total_bytes - from_bytes)::bigint
 		FROM cache_transitions GROUP BY 1, 2, 3`},
 	{"cache totals", `
 		SELECT repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes

@@ -1,4 +1,4 @@
--- The cache rollups (cache_monthly, cache_totals, cache_steps, the
+-- The cache rollups (cache_monthly, with each month's growth since 00031, cache_totals, cache_steps, the
 -- registry's cache_step_totals, growth_days and repository_growth_days)
 -- follow cache_transitions through the statement triggers on it
 -- (migrations 00003 and 00015).
@@ -18,6 +18,29 @@ LANGUAGE sql STABLE AS $$
     FROM (SELECT) o
     LEFT JOIN image_bases f ON f.manifest_digest = p_from
     LEFT JOIN image_bases t ON t.manifest_digest = p_to
+$$;
+
+-- Each stream's comparisons and growth over the UTC days p_from through
+-- p_to, in parts that add up per stream: the range's whole months from
+-- cache_monthly, and from repository_growth_days the days before its first
+-- whole month and after its last. A year of a million-image registry is
+-- then a row per stream and month and the days at its two ends, not every
+-- stream's every day (ten times as many rows).
+CREATE OR REPLACE FUNCTION layerq_growth_in(p_from date, p_to date)
+RETURNS TABLE (repository_id bigint, stream_kind text, pushes integer, growth_bytes bigint)
+LANGUAGE sql STABLE AS $$
+    WITH b AS (
+        SELECT (date_trunc('month', (p_from - 1)::timestamp) + interval '1 month')::date AS m0, -- the first whole month
+            date_trunc('month', (p_to + 1)::timestamp)::date AS m1                             -- the month after the last
+    )
+    SELECT m.repository_id, m.stream_kind, m.pushes, m.growth_bytes
+    FROM cache_monthly m, b WHERE m.month >= b.m0 AND m.month < b.m1
+    UNION ALL
+    SELECT g.repository_id, g.stream_kind, g.pushes, g.growth_bytes
+    FROM repository_growth_days g, b WHERE g.day >= p_from AND g.day < least(b.m0, p_to + 1)
+    UNION ALL
+    SELECT g.repository_id, g.stream_kind, g.pushes, g.growth_bytes
+    FROM repository_growth_days g, b WHERE g.day >= greatest(b.m0, b.m1, p_from) AND g.day <= p_to
 $$;
 
 -- Add transitions p_ids (p_sign 1), or the given deleted ones (-1), to the
@@ -69,15 +92,15 @@ BEGIN
         ON CONFLICT (day) DO UPDATE SET pushes = t.pushes + excluded.pushes, grew = t.grew + excluded.grew
     ),
     monthly AS (
-        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes, growth_bytes)
         SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
             p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
-            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes), p_sign * sum(total_bytes - from_bytes)
         FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
         SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
             total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
-            total_bytes = t.total_bytes + excluded.total_bytes
+            total_bytes = t.total_bytes + excluded.total_bytes, growth_bytes = t.growth_bytes + excluded.growth_bytes
     ),
     totals AS (
         INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
