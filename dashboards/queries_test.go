@@ -612,6 +612,11 @@ func TestPanelQueries(t *testing.T) {
 	}
 }
 
+// seriesName names a repository's series as the panels that show one
+// per repository do: by its name, or registry/name when the comparisons
+// are of more than one registry (every registry chosen).
+const seriesName = `CASE WHEN (SELECT count(DISTINCT registry) FROM cache_history) > 1 THEN registry || '/' || repository ELSE repository END`
+
 // growthFromComparisons is what "Growth per repository" shows over from,
 // to, from the comparisons themselves: each day's growth of the ten
 // repositories that grew most, over the whole days (UTC) the range
@@ -620,7 +625,7 @@ func growthFromComparisons(from, to time.Time) string {
 	return fmt.Sprintf(`WITH d AS (SELECT registry, repository, (occurred_at AT TIME ZONE 'UTC')::date AS day, total_bytes - from_bytes AS g FROM cache_history
 		WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN '%s' AND '%s'),
 		top AS (SELECT registry, repository FROM d GROUP BY 1, 2 ORDER BY sum(g) DESC, 2, 1 LIMIT 10)
-		SELECT day, repository, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`,
+		SELECT day, `+seriesName+`, sum(g)::float8 FROM d JOIN top USING (registry, repository) GROUP BY 1, 2 ORDER BY 1, 2`,
 		from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly))
 }
 
@@ -641,7 +646,7 @@ func reuseFromComparisons(from, to time.Time) string {
 			WHERE occurred_at >= '%s' AND date_trunc('month', occurred_at AT TIME ZONE 'UTC') <= ('%s'::timestamptz AT TIME ZONE 'UTC')),
 		m AS (SELECT registry, repository, month, sum(reused_bytes) AS reused, sum(total_bytes) AS total FROM c GROUP BY 1, 2, 3),
 		top AS (SELECT registry, repository FROM m GROUP BY 1, 2 ORDER BY sum(total) DESC, 2, 1 LIMIT 10)
-		SELECT month AT TIME ZONE 'UTC', repository, reused::float8 / nullif(total, 0) FROM m JOIN top USING (registry, repository) ORDER BY 1, 2, registry`,
+		SELECT month AT TIME ZONE 'UTC', `+seriesName+`, reused::float8 / nullif(total, 0) FROM m JOIN top USING (registry, repository) ORDER BY 1, 2`,
 		first.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 }
 
@@ -681,6 +686,20 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A mirror in another registry of the repository that grew most, by
+	// the same name: its comparisons are the original's (as builds of
+	// images, its tags never moved), three times the bytes, all of them
+	// added.
+	if _, err := pool.Exec(ctx, `
+		WITH src AS (SELECT registry, repository FROM cache_history GROUP BY 1, 2 ORDER BY sum(total_bytes - from_bytes) DESC, 1, 2 LIMIT 1),
+		mirror AS (INSERT INTO repositories (registry, name) SELECT 'mirror.test', repository FROM src RETURNING id)
+		INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at, reused_layers, total_layers,
+			reused_bytes, total_bytes, first_changed_position, first_changed_step, base_from, base_to, base_moved, from_bytes)
+		SELECT mirror.id, 'created', c.stream, c.platform, c.from_digest, c.to_digest, c.occurred_at, c.reused_layers, c.total_layers,
+			3 * c.reused_bytes, 3 * c.total_bytes, c.first_changed_position, c.first_changed_step, c.base_from, c.base_to, c.base_moved, 0
+		FROM mirror, src JOIN cache_history c USING (registry, repository)`); err != nil {
+		t.Fatal(err)
+	}
 	var cache dashboard
 	for _, d := range loadDashboards(t) {
 		if d.UID == "layerq-cache" {
@@ -688,7 +707,24 @@ func TestTopTenPanelsOfManyRepositories(t *testing.T) {
 		}
 	}
 	selections := []map[string][]string{allValues(t, pool, cache), grafanaAll(t, pool, cache)}
+	// The busters count a repository per registry: the mirror's name is
+	// the original's.
+	wantBusters := rowsOf(t, pool, `SELECT step, first_changed_position = 0 OR base_moved AS b, count(*), count(DISTINCT (registry, repository))
+		FROM cache_history WHERE step IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 4 DESC, 1, 2 LIMIT 10`)
+	for _, values := range selections {
+		got := rowsOf(t, pool, `SELECT step, base_changed, busts, repositories FROM (`+expand(t, panelSQL(t, "Top cache busters", "table"), values)+`) p`)
+		if len(wantBusters) == 0 || !slices.Equal(got, wantBusters) {
+			t.Errorf("Top cache busters, repositories %.40q:\n%s\nthe comparisons say:\n%s", values["repository"], strings.Join(got, "\n"), strings.Join(wantBusters, "\n"))
+		}
+	}
 	until := sum.Until.UTC()
+	// The mirror and the original are among the ten that grew most over
+	// the whole history, each named with its registry.
+	var mirrors, names int
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT s) FILTER (WHERE s LIKE 'mirror.test/%'), count(DISTINCT split_part(s, '/', 2) || '/' || split_part(s, '/', 3))
+		FROM (`+growthFromComparisons(until.AddDate(-2, 0, 0), until)+`) w(at, s, figure)`).Scan(&mirrors, &names); err != nil || mirrors != 1 || names != 9 {
+		t.Errorf("growth over the whole history: %d series of the mirror, %d names in ten series (%v); want 1 and 9 (the mirror's is the original's)", mirrors, names, err)
+	}
 	month := time.Date(until.Year(), until.Month()-1, 1, 0, 0, 0, 0, time.UTC)
 	for _, rg := range []struct{ from, to time.Time }{
 		{until.AddDate(-2, 0, 0), until.Add(time.Hour)},
