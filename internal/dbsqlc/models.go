@@ -246,6 +246,20 @@ type CacheStep struct {
 	Pushes       int32
 }
 
+type CacheStepDay struct {
+	Step        string
+	BaseChanged bool
+	Day         pgtype.Date
+	Busts       int64
+}
+
+type CacheStepLast struct {
+	RepositoryID int64
+	Step         string
+	BaseChanged  bool
+	LastAt       time.Time
+}
+
 type CacheStepTotal struct {
 	Step         string
 	BaseChanged  bool
@@ -288,6 +302,29 @@ type CacheTransition struct {
 	BaseTo               *string
 	BaseMoved            bool
 	FromBytes            int64
+}
+
+type CacheWindowDay struct {
+	Day          pgtype.Date
+	RepositoryID int64
+	Compared     int64
+	ReusedLayers int64
+	TotalLayers  int64
+	ReusedBytes  int64
+	TotalBytes   int64
+	Builds       int64
+}
+
+type CacheWindowTotal struct {
+	RepositoryID int64
+	FirstDay     pgtype.Date
+	LastDay      pgtype.Date
+	Compared     int64
+	ReusedLayers int64
+	TotalLayers  int64
+	ReusedBytes  int64
+	TotalBytes   int64
+	Builds       int64
 }
 
 type Config struct {

@@ -148,6 +148,50 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT repository_id, stream_kind, count(*)::integer,
 			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint
 		FROM cache_transitions GROUP BY 1, 2`},
+	// A repository's figures are of its tag streams once a tag of it moved
+	// (it has a tag comparison), of its created streams before.
+	{"window sums per day", `
+		SELECT day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds FROM cache_window_days`, `
+		WITH tagged AS (SELECT DISTINCT repository_id FROM cache_transitions WHERE stream_kind = 'tag'),
+		c AS (SELECT t.repository_id, (t.occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) AS compared, sum(t.reused_layers) AS rl,
+		          sum(t.total_layers) AS tl, sum(t.reused_bytes) AS rb, sum(t.total_bytes) AS tb
+		      FROM cache_transitions t
+		      WHERE t.stream_kind = CASE WHEN t.repository_id IN (SELECT repository_id FROM tagged) THEN 'tag' ELSE 'created' END GROUP BY 1, 2),
+		b AS (SELECT p.repository_id, (p.occurred_at AT TIME ZONE 'UTC')::date AS day, sum(p.builds) AS builds
+		      FROM cache_push_builds p WHERE p.repository_id IN (SELECT repository_id FROM tagged) GROUP BY 1, 2),
+		d AS (SELECT repository_id, day, coalesce(c.compared, 0) AS compared, coalesce(rl, 0) AS rl, coalesce(tl, 0) AS tl, coalesce(rb, 0) AS rb,
+		          coalesce(tb, 0) AS tb, coalesce(b.builds, 0) AS builds FROM c FULL JOIN b USING (repository_id, day)),
+		days AS (SELECT s.repository_id, g::date AS day FROM (SELECT repository_id, min(day) AS f, max(day) AS l FROM d GROUP BY 1) s,
+		         generate_series(s.f::timestamp, s.l::timestamp, interval '1 day') g)
+		SELECT x.day, x.repository_id, sum(coalesce(d.compared, 0)) OVER w::bigint, sum(coalesce(d.rl, 0)) OVER w::bigint, sum(coalesce(d.tl, 0)) OVER w::bigint,
+			sum(coalesce(d.rb, 0)) OVER w::bigint, sum(coalesce(d.tb, 0)) OVER w::bigint, sum(coalesce(d.builds, 0)) OVER w::bigint
+		FROM days x LEFT JOIN d USING (repository_id, day)
+		WINDOW w AS (PARTITION BY x.repository_id ORDER BY x.day)`},
+	{"window totals", `
+		SELECT repository_id, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds FROM cache_window_totals`, `
+		WITH tagged AS (SELECT DISTINCT repository_id FROM cache_transitions WHERE stream_kind = 'tag'),
+		u AS (SELECT t.repository_id, t.occurred_at, 1 AS compared, t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, 0 AS builds
+		      FROM cache_transitions t
+		      WHERE t.stream_kind = CASE WHEN t.repository_id IN (SELECT repository_id FROM tagged) THEN 'tag' ELSE 'created' END
+		      UNION ALL
+		      SELECT p.repository_id, p.occurred_at, 0, 0, 0, 0, 0, p.builds FROM cache_push_builds p WHERE p.repository_id IN (SELECT repository_id FROM tagged))
+		SELECT repository_id, min((occurred_at AT TIME ZONE 'UTC')::date), max((occurred_at AT TIME ZONE 'UTC')::date), sum(compared)::bigint,
+			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint, sum(builds)::bigint
+		FROM u GROUP BY 1`},
+	{"last bust per repository and step", `
+		SELECT repository_id, step, base_changed, last_at FROM cache_step_last`, `
+		SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
+		FROM cache_transitions t
+		WHERE t.step IS NOT NULL
+		  AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag') THEN 'tag' ELSE 'created' END
+		GROUP BY 1, 2, 3`},
+	{"busters per day", `
+		SELECT step, base_changed, day, busts FROM cache_step_days WHERE busts <> 0`, `
+		SELECT t.step, t.first_changed_position = 0 OR t.base_moved, (t.occurred_at AT TIME ZONE 'UTC')::date, count(*)
+		FROM cache_transitions t
+		WHERE t.step IS NOT NULL
+		  AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag') THEN 'tag' ELSE 'created' END
+		GROUP BY 1, 2, 3`},
 	{"cache step rollups", `
 		SELECT repository_id, stream_kind, step, base_changed, pushes FROM cache_steps WHERE pushes <> 0`, `
 		SELECT repository_id, stream_kind, step, first_changed_position = 0 OR base_moved, count(*)::integer
@@ -489,7 +533,7 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			at := t0
 			for s := range steps {
-				at = at.Add(time.Second)
+				at = at.Add(5 * time.Hour) // over days: the window sums are kept per day
 				reg := registries[rng.IntN(len(registries))]
 				repo := repos[rng.IntN(len(repos))]
 				var err error
@@ -643,7 +687,7 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 		ORDER BY 1, 2, 3 LIMIT 1`).Scan(&registry, &baseRepo, &baseTag); err != nil {
 		t.Fatalf("no base build named by a live tag after the history: %v", err)
 	}
-	if n, err := store.DeleteTags(ctx, registry, baseRepo, []string{baseTag}, t0.Add(2*time.Hour), "test", ""); err != nil || n != 1 {
+	if n, err := store.DeleteTags(ctx, registry, baseRepo, []string{baseTag}, t0.Add(time.Duration(steps+1)*5*time.Hour), "test", ""); err != nil || n != 1 {
 		t.Fatalf("deleting %s/%s:%s: %d events, %v", registry, baseRepo, baseTag, n, err)
 	}
 	if _, err := store.ApplyAggregates(ctx); err != nil {

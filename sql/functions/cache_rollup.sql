@@ -1,7 +1,9 @@
--- The cache rollups (cache_monthly, with each month's growth since 00031, cache_totals, cache_steps, the
--- registry's cache_step_totals, growth_days and repository_growth_days)
--- follow cache_transitions through the statement triggers on it
--- (migrations 00003 and 00015).
+-- The cache rollups (cache_monthly, with each month's growth since 00031,
+-- cache_totals, cache_steps, the registry's cache_step_totals and, per
+-- day since 00032, cache_step_days, growth_days and
+-- repository_growth_days) follow cache_transitions through the statement
+-- triggers on it (migrations 00003 and 00015), which also keep the window
+-- sums of cache_window.sql.
 
 -- Whether the base moved between build p_from and build p_to, whose first
 -- changed layer is at p_first: the two are on different base builds
@@ -117,6 +119,18 @@ BEGIN
         FROM x WHERE step IS NOT NULL
         GROUP BY 1, 2, 3, 4
     ),
+    -- The registry's busters per day (cache_step_days, 00032), counted as
+    -- cache_step_totals counts them.
+    step_days AS (
+        INSERT INTO cache_step_days AS t (step, base_changed, day, busts)
+        SELECT step, base, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)
+        FROM x
+        WHERE step IS NOT NULL
+          AND stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+                                 THEN 'tag' ELSE 'created' END
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (step, base_changed, day) DO UPDATE SET busts = t.busts + excluded.busts
+    ),
     steps AS (
         INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
         SELECT repository_id, stream_kind, step, base, d FROM sd ORDER BY 1, 2, 3, 4
@@ -173,8 +187,21 @@ BEGIN
               AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
             GROUP BY 1 ORDER BY 1
             ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+            INSERT INTO cache_step_days AS s (step, base_changed, day, busts)
+            SELECT c.step, c.first_changed_position = 0 OR c.base_moved, (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*)
+            FROM cache_transitions c
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created' AND c.step IS NOT NULL
+              AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (step, base_changed, day) DO UPDATE SET busts = s.busts + excluded.busts;
         END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        -- The window sums of the repositories compared, from the first
+        -- day compared; a repository whose first tag moved, whole.
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
+        FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
+              UNION ALL
+              SELECT unnest(tagged), '-infinity'::date) u;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
@@ -185,6 +212,10 @@ BEGIN
     FROM old_rows;
     IF TG_OP = 'UPDATE' THEN
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date))
+        FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
+    ELSE
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM old_rows;
     END IF;
     RETURN NULL;
 END;

@@ -1,0 +1,102 @@
+-- What `layerq cache --since` reads for every repository (migration
+-- 00032): each repository's sums through each day (cache_window_days,
+-- cache_window_totals) and the last time each step was its first change
+-- (cache_step_last), of the stream kind its figures use. The triggers on
+-- cache_transitions and cache_push_builds call the refresh below for the
+-- repositories a statement changed, from the first day it changed.
+
+-- Work out again, for repositories p_repo from days p_from (UTC) on, their
+-- sums through each day: comparisons of the stream kind their figures use
+-- (tag once a tag of theirs moved, created before) and tag pushes' builds
+-- (tag streams only), one row per day from a repository's first such day
+-- to its last (so that a window's start finds every repository active
+-- around it in one index range); their totals (the last day's row); and
+-- the last time each step of theirs was a comparison's first change. A
+-- day of -infinity works a repository out whole (its stream kind
+-- changed).
+CREATE OR REPLACE FUNCTION layerq_refresh_cache_window(p_repo bigint[], p_from date[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    repos bigint[];
+    froms date[];
+BEGIN
+    SELECT array_agg(repository_id ORDER BY repository_id), array_agg(f ORDER BY repository_id) INTO repos, froms
+    FROM (SELECT repository_id, min(f) AS f FROM unnest(p_repo, p_from) AS u(repository_id, f)
+          WHERE repository_id IS NOT NULL GROUP BY 1) a;
+    IF repos IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM cache_window_days w
+    USING unnest(repos, froms) AS a(repository_id, f)
+    WHERE w.repository_id = a.repository_id AND w.day >= a.f;
+    WITH a AS (
+        SELECT u.repository_id, u.f,
+            CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = u.repository_id) THEN 'tag' ELSE 'created' END AS kind
+        FROM unnest(repos, froms) AS u(repository_id, f)
+    ),
+    daily AS (
+        SELECT repository_id, day, sum(compared) AS compared, sum(reused_layers) AS reused_layers, sum(total_layers) AS total_layers,
+            sum(reused_bytes) AS reused_bytes, sum(total_bytes) AS total_bytes, sum(builds) AS builds
+        FROM (
+            SELECT t.repository_id, (t.occurred_at AT TIME ZONE 'UTC')::date AS day, 1 AS compared, t.reused_layers::bigint AS reused_layers,
+                t.total_layers::bigint AS total_layers, t.reused_bytes, t.total_bytes, 0 AS builds
+            FROM a JOIN cache_transitions t ON t.repository_id = a.repository_id AND t.stream_kind = a.kind
+            WHERE t.occurred_at >= a.f::timestamp AT TIME ZONE 'UTC'
+            UNION ALL
+            SELECT p.repository_id, (p.occurred_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 0, 0, p.builds
+            FROM a JOIN cache_push_builds p ON p.repository_id = a.repository_id AND a.kind = 'tag'
+            WHERE p.occurred_at >= a.f::timestamp AT TIME ZONE 'UTC'
+        ) u
+        GROUP BY 1, 2
+    )
+    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT g.day, a.repository_id,
+        coalesce(b.compared, 0) + sum(coalesce(d.compared, 0)) OVER w,
+        coalesce(b.reused_layers, 0) + sum(coalesce(d.reused_layers, 0)) OVER w,
+        coalesce(b.total_layers, 0) + sum(coalesce(d.total_layers, 0)) OVER w,
+        coalesce(b.reused_bytes, 0) + sum(coalesce(d.reused_bytes, 0)) OVER w,
+        coalesce(b.total_bytes, 0) + sum(coalesce(d.total_bytes, 0)) OVER w,
+        coalesce(b.builds, 0) + sum(coalesce(d.builds, 0)) OVER w
+    FROM a
+    -- The sums before the first day worked out again: the repository's
+    -- latest row left.
+    LEFT JOIN LATERAL (
+        SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
+        FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
+    ) b ON true
+    CROSS JOIN LATERAL (SELECT min(day) AS lo, max(day) AS hi FROM daily WHERE daily.repository_id = a.repository_id) r
+    CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
+    CROSS JOIN LATERAL (SELECT s.at::date AS day) g
+    LEFT JOIN daily d ON d.repository_id = a.repository_id AND d.day = g.day
+    WINDOW w AS (PARTITION BY a.repository_id ORDER BY g.day)
+    ORDER BY 1, 2;
+
+    DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
+    INSERT INTO cache_window_totals (repository_id, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT a.repository_id, f.day, l.day, l.compared, l.reused_layers, l.total_layers, l.reused_bytes, l.total_bytes, l.builds
+    FROM unnest(repos) AS a(repository_id)
+    JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
+    JOIN LATERAL (SELECT w.day FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day LIMIT 1) f ON true
+    ORDER BY 1;
+
+    DELETE FROM cache_step_last WHERE repository_id = ANY (repos);
+    INSERT INTO cache_step_last (repository_id, step, base_changed, last_at)
+    SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
+    FROM unnest(repos) AS a(repository_id)
+    JOIN cache_transitions t ON t.repository_id = a.repository_id
+        AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END
+    WHERE t.step IS NOT NULL
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3;
+END;
+$$;
+
+-- Tag pushes' builds count in the sums of their repositories from their
+-- day on.
+CREATE OR REPLACE FUNCTION layerq_cache_push_builds_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM new_rows;
+    RETURN NULL;
+END;
+$$;

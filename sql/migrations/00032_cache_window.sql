@@ -1,0 +1,477 @@
+-- `layerq cache --since` at a million images.
+--
+-- A window's figures for every repository were worked out from the
+-- window's comparisons: 117,000 of them over 30 days at 1M images (and as
+-- many of the other stream kind, read and dropped), grouped per repository
+-- and per step, 0.5 s as a process. The fold now keeps, per repository and
+-- of the stream kind its figures use, its sums through each day from its
+-- first comparison's day to its last (cache_window_days: comparisons,
+-- layers and bytes, and tag pushes' builds) with its totals
+-- (cache_window_totals), the last time each of its steps was a
+-- comparison's first change (cache_step_last), and the registry's busters
+-- per day (cache_step_days, counted as cache_step_totals). A window is then
+-- each repository's totals less its sums through the day before the
+-- window and the comparisons of the window's first day before its start;
+-- its busters, the steps' repositories with a last bust in it and the
+-- busts of its days.
+
+-- +goose Up
+SELECT pg_advisory_xact_lock(27761, 1);
+
+CREATE TABLE cache_window_days (
+    day           date   NOT NULL, -- UTC
+    repository_id bigint NOT NULL,
+    compared      bigint NOT NULL, -- comparisons through the end of the day
+    reused_layers bigint NOT NULL,
+    total_layers  bigint NOT NULL,
+    reused_bytes  bigint NOT NULL,
+    total_bytes   bigint NOT NULL,
+    builds        bigint NOT NULL, -- tag pushes' builds through the end of the day (tag streams)
+    PRIMARY KEY (day, repository_id) INCLUDE (compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+);
+CREATE INDEX cache_window_days_repository_idx ON cache_window_days (repository_id, day);
+
+CREATE TABLE cache_window_totals (
+    repository_id bigint PRIMARY KEY,
+    first_day     date   NOT NULL, -- its first row in cache_window_days
+    last_day      date   NOT NULL, -- its last: the sums below
+    compared      bigint NOT NULL,
+    reused_layers bigint NOT NULL,
+    total_layers  bigint NOT NULL,
+    reused_bytes  bigint NOT NULL,
+    total_bytes   bigint NOT NULL,
+    builds        bigint NOT NULL
+);
+
+CREATE TABLE cache_step_last (
+    repository_id bigint      NOT NULL,
+    step          text        NOT NULL,
+    base_changed  boolean     NOT NULL,
+    last_at       timestamptz NOT NULL, -- the latest comparison it was the first change of
+    PRIMARY KEY (repository_id, step, base_changed)
+);
+CREATE INDEX cache_step_last_at_idx ON cache_step_last (last_at) INCLUDE (step, base_changed);
+
+CREATE TABLE cache_step_days (
+    step         text    NOT NULL,
+    base_changed boolean NOT NULL,
+    day          date    NOT NULL, -- UTC
+    busts        bigint  NOT NULL, -- comparisons that day whose first change it was
+    PRIMARY KEY (step, base_changed, day)
+);
+CREATE INDEX cache_step_days_day_idx ON cache_step_days (day) INCLUDE (step, base_changed, busts);
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_refresh_cache_window(p_repo bigint[], p_from date[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    repos bigint[];
+    froms date[];
+BEGIN
+    SELECT array_agg(repository_id ORDER BY repository_id), array_agg(f ORDER BY repository_id) INTO repos, froms
+    FROM (SELECT repository_id, min(f) AS f FROM unnest(p_repo, p_from) AS u(repository_id, f)
+          WHERE repository_id IS NOT NULL GROUP BY 1) a;
+    IF repos IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM cache_window_days w
+    USING unnest(repos, froms) AS a(repository_id, f)
+    WHERE w.repository_id = a.repository_id AND w.day >= a.f;
+    WITH a AS (
+        SELECT u.repository_id, u.f,
+            CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = u.repository_id) THEN 'tag' ELSE 'created' END AS kind
+        FROM unnest(repos, froms) AS u(repository_id, f)
+    ),
+    daily AS (
+        SELECT repository_id, day, sum(compared) AS compared, sum(reused_layers) AS reused_layers, sum(total_layers) AS total_layers,
+            sum(reused_bytes) AS reused_bytes, sum(total_bytes) AS total_bytes, sum(builds) AS builds
+        FROM (
+            SELECT t.repository_id, (t.occurred_at AT TIME ZONE 'UTC')::date AS day, 1 AS compared, t.reused_layers::bigint AS reused_layers,
+                t.total_layers::bigint AS total_layers, t.reused_bytes, t.total_bytes, 0 AS builds
+            FROM a JOIN cache_transitions t ON t.repository_id = a.repository_id AND t.stream_kind = a.kind
+            WHERE t.occurred_at >= a.f::timestamp AT TIME ZONE 'UTC'
+            UNION ALL
+            SELECT p.repository_id, (p.occurred_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 0, 0, p.builds
+            FROM a JOIN cache_push_builds p ON p.repository_id = a.repository_id AND a.kind = 'tag'
+            WHERE p.occurred_at >= a.f::timestamp AT TIME ZONE 'UTC'
+        ) u
+        GROUP BY 1, 2
+    )
+    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT g.day, a.repository_id,
+        coalesce(b.compared, 0) + sum(coalesce(d.compared, 0)) OVER w,
+        coalesce(b.reused_layers, 0) + sum(coalesce(d.reused_layers, 0)) OVER w,
+        coalesce(b.total_layers, 0) + sum(coalesce(d.total_layers, 0)) OVER w,
+        coalesce(b.reused_bytes, 0) + sum(coalesce(d.reused_bytes, 0)) OVER w,
+        coalesce(b.total_bytes, 0) + sum(coalesce(d.total_bytes, 0)) OVER w,
+        coalesce(b.builds, 0) + sum(coalesce(d.builds, 0)) OVER w
+    FROM a
+    -- The sums before the first day worked out again: the repository's
+    -- latest row left.
+    LEFT JOIN LATERAL (
+        SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
+        FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
+    ) b ON true
+    CROSS JOIN LATERAL (SELECT min(day) AS lo, max(day) AS hi FROM daily WHERE daily.repository_id = a.repository_id) r
+    CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
+    CROSS JOIN LATERAL (SELECT s.at::date AS day) g
+    LEFT JOIN daily d ON d.repository_id = a.repository_id AND d.day = g.day
+    WINDOW w AS (PARTITION BY a.repository_id ORDER BY g.day)
+    ORDER BY 1, 2;
+
+    DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
+    INSERT INTO cache_window_totals (repository_id, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT a.repository_id, f.day, l.day, l.compared, l.reused_layers, l.total_layers, l.reused_bytes, l.total_bytes, l.builds
+    FROM unnest(repos) AS a(repository_id)
+    JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
+    JOIN LATERAL (SELECT w.day FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day LIMIT 1) f ON true
+    ORDER BY 1;
+
+    DELETE FROM cache_step_last WHERE repository_id = ANY (repos);
+    INSERT INTO cache_step_last (repository_id, step, base_changed, last_at)
+    SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
+    FROM unnest(repos) AS a(repository_id)
+    JOIN cache_transitions t ON t.repository_id = a.repository_id
+        AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END
+    WHERE t.step IS NOT NULL
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_push_builds_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM new_rows;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_from_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_from_bytes, p_step, p_base)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, from_bytes, step, base)
+    ),
+    days AS (
+        INSERT INTO repository_growth_days AS t (repository_id, stream_kind, day, pushes, growth_bytes)
+        SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)::integer,
+            p_sign * sum(total_bytes - from_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, growth_bytes = t.growth_bytes + excluded.growth_bytes
+    ),
+    -- The registry's growth per day (growth_days) counts each repository's
+    -- comparisons of the stream kind its figures use, as the busters below.
+    registry_days AS (
+        INSERT INTO growth_days AS t (day, pushes, grew)
+        SELECT (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*), p_sign * count(*) FILTER (WHERE total_bytes > from_bytes)
+        FROM x
+        WHERE stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+                                 THEN 'tag' ELSE 'created' END
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (day) DO UPDATE SET pushes = t.pushes + excluded.pushes, grew = t.grew + excluded.grew
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes, growth_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes), p_sign * sum(total_bytes - from_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes, growth_bytes = t.growth_bytes + excluded.growth_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    sd AS (
+        SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer AS d
+        FROM x WHERE step IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ),
+    -- The registry's busters per day (cache_step_days, 00032), counted as
+    -- cache_step_totals counts them.
+    step_days AS (
+        INSERT INTO cache_step_days AS t (step, base_changed, day, busts)
+        SELECT step, base, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)
+        FROM x
+        WHERE step IS NOT NULL
+          AND stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+                                 THEN 'tag' ELSE 'created' END
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (step, base_changed, day) DO UPDATE SET busts = t.busts + excluded.busts
+    ),
+    steps AS (
+        INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+        SELECT repository_id, stream_kind, step, base, d FROM sd ORDER BY 1, 2, 3, 4
+        ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes
+        RETURNING t.repository_id, t.stream_kind, t.step, t.base_changed, t.pushes
+    )
+    -- The registry's busters (cache_step_totals) count a repository's
+    -- steps of the stream kind its cache figures use: tag once a tag of it
+    -- moved (cache_tagged_repositories, which the trigger fills before
+    -- this runs), created before.
+    INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+    SELECT s.step, s.base_changed, sum(d.d), sum((s.pushes > 0)::integer - (s.pushes - d.d > 0)::integer)
+    FROM steps s
+    JOIN sd d ON d.repository_id = s.repository_id AND d.stream_kind = s.stream_kind AND d.step = s.step AND d.base = s.base_changed
+    WHERE s.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = s.repository_id)
+                               THEN 'tag' ELSE 'created' END
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (step, base_changed) DO UPDATE
+    SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    tagged bigint[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH added AS (
+            INSERT INTO cache_tagged_repositories (repository_id)
+            SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+            ON CONFLICT DO NOTHING
+            RETURNING repository_id
+        )
+        SELECT array_agg(repository_id) INTO tagged FROM added;
+        -- A repository whose tag moved for the first time: its cache
+        -- figures are its tags' from now on, and its busters and the
+        -- registry's growth per day too.
+        IF tagged IS NOT NULL THEN
+            INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+            SELECT step, base_changed, -sum(pushes), -count(*)::integer FROM cache_steps
+            WHERE repository_id = ANY (tagged) AND stream_kind = 'created' AND pushes > 0
+            GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (step, base_changed) DO UPDATE
+            SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+            INSERT INTO growth_days AS g (day, pushes, grew)
+            SELECT (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE c.total_bytes > c.from_bytes)
+            FROM cache_transitions c
+            -- NOT EXISTS, an anti-join: NOT IN over new_rows is hashed
+            -- only while new_rows fits in work_mem, and past that rescans
+            -- it for every row (a first fold of a 1M-image graph read
+            -- terabytes of it from temporary files for over an hour).
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created'
+              AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
+            GROUP BY 1 ORDER BY 1
+            ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+            INSERT INTO cache_step_days AS s (step, base_changed, day, busts)
+            SELECT c.step, c.first_changed_position = 0 OR c.base_moved, (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*)
+            FROM cache_transitions c
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created' AND c.step IS NOT NULL
+              AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (step, base_changed, day) DO UPDATE SET busts = s.busts + excluded.busts;
+        END IF;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        -- The window sums of the repositories compared, from the first
+        -- day compared; a repository whose first tag moved, whole.
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
+        FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
+              UNION ALL
+              SELECT unnest(tagged), '-infinity'::date) u;
+        RETURN NULL;
+    END IF;
+    -- A delete, or an update (a base move found later): out with the old.
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(from_bytes), array_agg(step),
+        array_agg(first_changed_position = 0 OR base_moved), -1)
+    FROM old_rows;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date))
+        FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
+    ELSE
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM old_rows;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER cache_push_builds_inserted AFTER INSERT ON cache_push_builds
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION layerq_cache_push_builds_changed();
+
+INSERT INTO cache_step_days (step, base_changed, day, busts)
+SELECT t.step, t.first_changed_position = 0 OR t.base_moved, (t.occurred_at AT TIME ZONE 'UTC')::date, count(*)
+FROM cache_transitions t
+LEFT JOIN cache_tagged_repositories x ON x.repository_id = t.repository_id
+WHERE t.step IS NOT NULL AND CASE WHEN x.repository_id IS NOT NULL THEN t.stream_kind = 'tag' ELSE t.stream_kind = 'created' END
+GROUP BY 1, 2, 3;
+
+SELECT layerq_refresh_cache_window(array_agg(id), array_agg('-infinity'::date)) FROM repositories;
+
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_writer') THEN
+        REVOKE INSERT, UPDATE, DELETE ON cache_window_days, cache_window_totals, cache_step_last, cache_step_days FROM layerq_writer;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+SELECT pg_advisory_xact_lock(27761, 1);
+DROP TRIGGER cache_push_builds_inserted ON cache_push_builds;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_rollup_rows(p_repo bigint[], p_kind text[], p_at timestamptz[], p_reused integer[],
+    p_total integer[], p_reused_bytes bigint[], p_total_bytes bigint[], p_from_bytes bigint[], p_step text[], p_base boolean[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
+    IF p_repo IS NULL THEN
+        RETURN;
+    END IF;
+    WITH x AS (
+        SELECT * FROM unnest(p_repo, p_kind, p_at, p_reused, p_total, p_reused_bytes, p_total_bytes, p_from_bytes, p_step, p_base)
+            AS u(repository_id, stream_kind, occurred_at, reused_layers, total_layers, reused_bytes, total_bytes, from_bytes, step, base)
+    ),
+    days AS (
+        INSERT INTO repository_growth_days AS t (repository_id, stream_kind, day, pushes, growth_bytes)
+        SELECT repository_id, stream_kind, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)::integer,
+            p_sign * sum(total_bytes - from_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, day) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, growth_bytes = t.growth_bytes + excluded.growth_bytes
+    ),
+    -- The registry's growth per day (growth_days) counts each repository's
+    -- comparisons of the stream kind its figures use, as the busters below.
+    registry_days AS (
+        INSERT INTO growth_days AS t (day, pushes, grew)
+        SELECT (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*), p_sign * count(*) FILTER (WHERE total_bytes > from_bytes)
+        FROM x
+        WHERE stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+                                 THEN 'tag' ELSE 'created' END
+        GROUP BY 1 ORDER BY 1
+        ON CONFLICT (day) DO UPDATE SET pushes = t.pushes + excluded.pushes, grew = t.grew + excluded.grew
+    ),
+    monthly AS (
+        INSERT INTO cache_monthly AS t (repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes, growth_bytes)
+        SELECT repository_id, stream_kind, date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date,
+            p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes), p_sign * sum(total_bytes - from_bytes)
+        FROM x GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, stream_kind, month) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes, growth_bytes = t.growth_bytes + excluded.growth_bytes
+    ),
+    totals AS (
+        INSERT INTO cache_totals AS t (repository_id, stream_kind, pushes, reused_layers, total_layers, reused_bytes, total_bytes)
+        SELECT repository_id, stream_kind, p_sign * count(*)::integer, p_sign * sum(reused_layers), p_sign * sum(total_layers),
+            p_sign * sum(reused_bytes), p_sign * sum(total_bytes)
+        FROM x GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (repository_id, stream_kind) DO UPDATE
+        SET pushes = t.pushes + excluded.pushes, reused_layers = t.reused_layers + excluded.reused_layers,
+            total_layers = t.total_layers + excluded.total_layers, reused_bytes = t.reused_bytes + excluded.reused_bytes,
+            total_bytes = t.total_bytes + excluded.total_bytes
+    ),
+    sd AS (
+        SELECT repository_id, stream_kind, step, base, p_sign * count(*)::integer AS d
+        FROM x WHERE step IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ),
+    steps AS (
+        INSERT INTO cache_steps AS t (repository_id, stream_kind, step, base_changed, pushes)
+        SELECT repository_id, stream_kind, step, base, d FROM sd ORDER BY 1, 2, 3, 4
+        ON CONFLICT (repository_id, stream_kind, step, base_changed) DO UPDATE SET pushes = t.pushes + excluded.pushes
+        RETURNING t.repository_id, t.stream_kind, t.step, t.base_changed, t.pushes
+    )
+    -- The registry's busters (cache_step_totals) count a repository's
+    -- steps of the stream kind its cache figures use: tag once a tag of it
+    -- moved (cache_tagged_repositories, which the trigger fills before
+    -- this runs), created before.
+    INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+    SELECT s.step, s.base_changed, sum(d.d), sum((s.pushes > 0)::integer - (s.pushes - d.d > 0)::integer)
+    FROM steps s
+    JOIN sd d ON d.repository_id = s.repository_id AND d.stream_kind = s.stream_kind AND d.step = s.step AND d.base = s.base_changed
+    WHERE s.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = s.repository_id)
+                               THEN 'tag' ELSE 'created' END
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (step, base_changed) DO UPDATE
+    SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_cache_transitions_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    tagged bigint[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH added AS (
+            INSERT INTO cache_tagged_repositories (repository_id)
+            SELECT DISTINCT repository_id FROM new_rows WHERE stream_kind = 'tag' ORDER BY 1
+            ON CONFLICT DO NOTHING
+            RETURNING repository_id
+        )
+        SELECT array_agg(repository_id) INTO tagged FROM added;
+        -- A repository whose tag moved for the first time: its cache
+        -- figures are its tags' from now on, and its busters and the
+        -- registry's growth per day too.
+        IF tagged IS NOT NULL THEN
+            INSERT INTO cache_step_totals AS t (step, base_changed, pushes, repositories)
+            SELECT step, base_changed, -sum(pushes), -count(*)::integer FROM cache_steps
+            WHERE repository_id = ANY (tagged) AND stream_kind = 'created' AND pushes > 0
+            GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (step, base_changed) DO UPDATE
+            SET pushes = t.pushes + excluded.pushes, repositories = t.repositories + excluded.repositories;
+            INSERT INTO growth_days AS g (day, pushes, grew)
+            SELECT (c.occurred_at AT TIME ZONE 'UTC')::date, -count(*), -count(*) FILTER (WHERE c.total_bytes > c.from_bytes)
+            FROM cache_transitions c
+            -- NOT EXISTS, an anti-join: NOT IN over new_rows is hashed
+            -- only while new_rows fits in work_mem, and past that rescans
+            -- it for every row (a first fold of a 1M-image graph read
+            -- terabytes of it from temporary files for over an hour).
+            WHERE c.repository_id = ANY (tagged) AND c.stream_kind = 'created'
+              AND NOT EXISTS (SELECT FROM new_rows n WHERE n.id = c.id)
+            GROUP BY 1 ORDER BY 1
+            ON CONFLICT (day) DO UPDATE SET pushes = g.pushes + excluded.pushes, grew = g.grew + excluded.grew;
+        END IF;
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+        RETURN NULL;
+    END IF;
+    -- A delete, or an update (a base move found later): out with the old.
+    PERFORM layerq_cache_rollup_rows(
+        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
+        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(from_bytes), array_agg(step),
+        array_agg(first_changed_position = 0 OR base_moved), -1)
+    FROM old_rows;
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+DROP FUNCTION layerq_cache_push_builds_changed();
+DROP FUNCTION layerq_refresh_cache_window(bigint[], date[]);
+DROP TABLE cache_window_days, cache_window_totals, cache_step_last, cache_step_days;
