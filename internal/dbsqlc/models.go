@@ -317,6 +317,7 @@ type CacheWindowDay struct {
 
 type CacheWindowTotal struct {
 	RepositoryID int64
+	StreamKind   string
 	FirstDay     pgtype.Date
 	LastDay      pgtype.Date
 	Compared     int64

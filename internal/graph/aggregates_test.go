@@ -168,14 +168,15 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		FROM days x LEFT JOIN d USING (repository_id, day)
 		WINDOW w AS (PARTITION BY x.repository_id ORDER BY x.day)`},
 	{"window totals", `
-		SELECT repository_id, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds FROM cache_window_totals`, `
+		SELECT repository_id, stream_kind, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds FROM cache_window_totals`, `
 		WITH tagged AS (SELECT DISTINCT repository_id FROM cache_transitions WHERE stream_kind = 'tag'),
 		u AS (SELECT t.repository_id, t.occurred_at, 1 AS compared, t.reused_layers, t.total_layers, t.reused_bytes, t.total_bytes, 0 AS builds
 		      FROM cache_transitions t
 		      WHERE t.stream_kind = CASE WHEN t.repository_id IN (SELECT repository_id FROM tagged) THEN 'tag' ELSE 'created' END
 		      UNION ALL
 		      SELECT p.repository_id, p.occurred_at, 0, 0, 0, 0, 0, p.builds FROM cache_push_builds p WHERE p.repository_id IN (SELECT repository_id FROM tagged))
-		SELECT repository_id, min((occurred_at AT TIME ZONE 'UTC')::date), max((occurred_at AT TIME ZONE 'UTC')::date), sum(compared)::bigint,
+		SELECT repository_id, CASE WHEN repository_id IN (SELECT repository_id FROM tagged) THEN 'tag' ELSE 'created' END,
+			min((occurred_at AT TIME ZONE 'UTC')::date), max((occurred_at AT TIME ZONE 'UTC')::date), sum(compared)::bigint,
 			sum(reused_layers)::bigint, sum(total_layers)::bigint, sum(reused_bytes)::bigint, sum(total_bytes)::bigint, sum(builds)::bigint
 		FROM u GROUP BY 1`},
 	{"last bust per repository and step", `

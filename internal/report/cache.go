@@ -345,11 +345,21 @@ func loadCacheHistory(ctx context.Context, db DB, out *Cache, re *string, opts C
 }
 
 // loadCacheWindow reads the builds compared in a --since window in one
-// pass: the top repositories, the totals, the busters; it returns the
-// listed repositories' ids and months.
+// query: the top repositories, the totals, the busters; it returns the
+// listed repositories' ids and months. Over every repository it reads
+// what the fold keeps per repository and day (CacheSinceKept); for a
+// --repo filter, the selected repositories' comparisons in the window.
 func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since time.Time, opts CacheOptions) ([]int64, []CacheMonth, error) {
-	rows, err := queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since,
-		Top: int32(min(opts.Top, math.MaxInt32)), Busters: int64(opts.Busters)})
+	top, busters := int32(min(opts.Top, math.MaxInt32)), int64(opts.Busters)
+	var rows []dbsqlc.CacheSinceRow
+	var err error
+	if re == nil {
+		var kept []dbsqlc.CacheSinceKeptRow
+		kept, err = queries.CacheSinceKept(ctx, db, dbsqlc.CacheSinceKeptParams{Since: since, Top: top, Busters: busters})
+		rows = mapRows(kept, func(r dbsqlc.CacheSinceKeptRow) dbsqlc.CacheSinceRow { return dbsqlc.CacheSinceRow(r) })
+	} else {
+		rows, err = queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Top: top, Busters: busters})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("querying cache reuse since %s: %w", since.Format(time.RFC3339), err)
 	}

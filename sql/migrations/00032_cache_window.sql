@@ -33,6 +33,7 @@ CREATE INDEX cache_window_days_repository_idx ON cache_window_days (repository_i
 
 CREATE TABLE cache_window_totals (
     repository_id bigint PRIMARY KEY,
+    stream_kind   text   NOT NULL, -- of the sums: tag once a tag of the repository moved, created before
     first_day     date   NOT NULL, -- its first row in cache_window_days
     last_day      date   NOT NULL, -- its last: the sums below
     compared      bigint NOT NULL,
@@ -96,7 +97,8 @@ BEGIN
             WHERE p.occurred_at >= a.f::timestamp AT TIME ZONE 'UTC'
         ) u
         GROUP BY 1, 2
-    )
+    ),
+    span AS (SELECT repository_id, min(day) AS lo, max(day) AS hi FROM daily GROUP BY 1)
     INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
     SELECT g.day, a.repository_id,
         coalesce(b.compared, 0) + sum(coalesce(d.compared, 0)) OVER w,
@@ -112,7 +114,7 @@ BEGIN
         SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
         FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
     ) b ON true
-    CROSS JOIN LATERAL (SELECT min(day) AS lo, max(day) AS hi FROM daily WHERE daily.repository_id = a.repository_id) r
+    JOIN span r ON r.repository_id = a.repository_id
     CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
     CROSS JOIN LATERAL (SELECT s.at::date AS day) g
     LEFT JOIN daily d ON d.repository_id = a.repository_id AND d.day = g.day
@@ -120,8 +122,10 @@ BEGIN
     ORDER BY 1, 2;
 
     DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
-    INSERT INTO cache_window_totals (repository_id, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
-    SELECT a.repository_id, f.day, l.day, l.compared, l.reused_layers, l.total_layers, l.reused_bytes, l.total_bytes, l.builds
+    INSERT INTO cache_window_totals (repository_id, stream_kind, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT a.repository_id,
+        CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END,
+        f.day, l.day, l.compared, l.reused_layers, l.total_layers, l.reused_bytes, l.total_bytes, l.builds
     FROM unnest(repos) AS a(repository_id)
     JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
     JOIN LATERAL (SELECT w.day FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day LIMIT 1) f ON true
