@@ -1044,3 +1044,41 @@ func migratedTo(t *testing.T, version int64) (string, *pgxpool.Pool) {
 	t.Cleanup(pool.Close)
 	return url, pool
 }
+
+// A tag's comparison that happened before another tag's of the same
+// repository, and is folded after it, leaves the step's last bust (what
+// `cache --since` counts a repository's busters by) at the later one; and
+// the repository's sums through each day take the earlier day in.
+func TestCacheWindowTakesAnEarlierComparisonLate(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+	day := func(n int) time.Time { return t0.AddDate(0, 0, n) }
+	push := func(tag string, at time.Time, m image.Manifest) {
+		t.Helper()
+		if err := store.Ingest(ctx, []image.Observation{obs("team/app", tag, at, m)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.ApplyAggregates(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("a", day(10), imageOf("a1", "os", "app-1"))
+	push("a", day(11), imageOf("a2", "os", "app-2")) // first change: RUN app-2, day 11
+	push("b", day(1), imageOf("b1", "os", "app-9"))
+	// The same step ("RUN app-2") in another layer, on day 2.
+	b2 := imageOf("b2", "os", "app-2")
+	b2.Digest, b2.ConfigDigest = digest("manifest b2"), digest("config b2")
+	b2.Layers[1].Digest, b2.Layers[1].DiffID, b2.Layers[1].ChainID = digest("blob other"), digest("diff other"), digest("chain other")
+	push("b", day(2), b2)
+	var last time.Time
+	var days int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT last_at FROM cache_step_last WHERE step = 'RUN app-2'), (SELECT count(*) FROM cache_window_days)`).Scan(&last, &days); err != nil {
+		t.Fatal(err)
+	}
+	if !last.Equal(day(11)) || days != 11 {
+		t.Errorf("step RUN app-2 last a comparison's first change at %s, %d days of sums; want %s (tag a's) and 11 (days 1 to 11)", last, days, day(11))
+	}
+	checkAggregates(t, pool)
+}

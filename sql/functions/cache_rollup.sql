@@ -197,11 +197,23 @@ BEGIN
         END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
         -- The window sums of the repositories compared, from the first
-        -- day compared; a repository whose first tag moved, whole.
+        -- day compared, and their steps' last busts; a repository whose
+        -- first tag moved, whole.
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
         FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
               UNION ALL
               SELECT unnest(tagged), '-infinity'::date) u;
+        INSERT INTO cache_step_last AS l (repository_id, step, base_changed, last_at)
+        SELECT n.repository_id, n.step, n.first_changed_position = 0 OR n.base_moved, max(n.occurred_at)
+        FROM new_rows n
+        WHERE n.step IS NOT NULL
+          AND n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+                                   THEN 'tag' ELSE 'created' END
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, step, base_changed) DO UPDATE SET last_at = greatest(l.last_at, excluded.last_at);
+        IF tagged IS NOT NULL THEN
+            PERFORM layerq_refresh_cache_step_last(tagged);
+        END IF;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
@@ -212,10 +224,13 @@ BEGIN
     FROM old_rows;
     IF TG_OP = 'UPDATE' THEN
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date))
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
+            layerq_refresh_cache_step_last(array_agg(repository_id))
         FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
     ELSE
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM old_rows;
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
+            layerq_refresh_cache_step_last(array_agg(repository_id))
+        FROM old_rows;
     END IF;
     RETURN NULL;
 END;

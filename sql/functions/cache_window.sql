@@ -10,9 +10,8 @@
 -- (tag once a tag of theirs moved, created before) and tag pushes' builds
 -- (tag streams only), one row per day from a repository's first such day
 -- to its last (so that a window's start finds every repository active
--- around it in one index range); their totals (the last day's row); and
--- the last time each step of theirs was a comparison's first change. A
--- day of -infinity works a repository out whole (its stream kind
+-- around it in one index range), and their totals (the last day's row).
+-- A day of -infinity works a repository out whole (its stream kind
 -- changed).
 CREATE OR REPLACE FUNCTION layerq_refresh_cache_window(p_repo bigint[], p_from date[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
@@ -81,17 +80,24 @@ BEGIN
     JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
     JOIN LATERAL (SELECT w.day FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day LIMIT 1) f ON true
     ORDER BY 1;
+END;
+$$;
 
-    DELETE FROM cache_step_last WHERE repository_id = ANY (repos);
+-- Work out again the last time each step of repositories p_repo was the
+-- first change of a comparison of the stream kind their figures use
+-- (after a delete, an update, or a repository's first tag move; new
+-- comparisons alone only move a step's last time on, in the trigger).
+CREATE OR REPLACE FUNCTION layerq_refresh_cache_step_last(p_repo bigint[]) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM cache_step_last WHERE repository_id = ANY (p_repo);
     INSERT INTO cache_step_last (repository_id, step, base_changed, last_at)
     SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
-    FROM unnest(repos) AS a(repository_id)
+    FROM (SELECT DISTINCT unnest(p_repo) AS repository_id) a
     JOIN cache_transitions t ON t.repository_id = a.repository_id
         AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END
     WHERE t.step IS NOT NULL
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3;
-END;
 $$;
 
 -- Tag pushes' builds count in the sums of their repositories from their

@@ -130,17 +130,22 @@ BEGIN
     JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
     JOIN LATERAL (SELECT w.day FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day LIMIT 1) f ON true
     ORDER BY 1;
+END;
+$$;
+-- +goose StatementEnd
 
-    DELETE FROM cache_step_last WHERE repository_id = ANY (repos);
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION layerq_refresh_cache_step_last(p_repo bigint[]) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM cache_step_last WHERE repository_id = ANY (p_repo);
     INSERT INTO cache_step_last (repository_id, step, base_changed, last_at)
     SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
-    FROM unnest(repos) AS a(repository_id)
+    FROM (SELECT DISTINCT unnest(p_repo) AS repository_id) a
     JOIN cache_transitions t ON t.repository_id = a.repository_id
         AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END
     WHERE t.step IS NOT NULL
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3;
-END;
 $$;
 -- +goose StatementEnd
 
@@ -292,11 +297,23 @@ BEGIN
         END IF;
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
         -- The window sums of the repositories compared, from the first
-        -- day compared; a repository whose first tag moved, whole.
+        -- day compared, and their steps' last busts; a repository whose
+        -- first tag moved, whole.
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
         FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
               UNION ALL
               SELECT unnest(tagged), '-infinity'::date) u;
+        INSERT INTO cache_step_last AS l (repository_id, step, base_changed, last_at)
+        SELECT n.repository_id, n.step, n.first_changed_position = 0 OR n.base_moved, max(n.occurred_at)
+        FROM new_rows n
+        WHERE n.step IS NOT NULL
+          AND n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+                                   THEN 'tag' ELSE 'created' END
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (repository_id, step, base_changed) DO UPDATE SET last_at = greatest(l.last_at, excluded.last_at);
+        IF tagged IS NOT NULL THEN
+            PERFORM layerq_refresh_cache_step_last(tagged);
+        END IF;
         RETURN NULL;
     END IF;
     -- A delete, or an update (a base move found later): out with the old.
@@ -307,10 +324,13 @@ BEGIN
     FROM old_rows;
     IF TG_OP = 'UPDATE' THEN
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date))
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
+            layerq_refresh_cache_step_last(array_agg(repository_id))
         FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
     ELSE
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)) FROM old_rows;
+        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
+            layerq_refresh_cache_step_last(array_agg(repository_id))
+        FROM old_rows;
     END IF;
     RETURN NULL;
 END;
@@ -328,6 +348,7 @@ WHERE t.step IS NOT NULL AND CASE WHEN x.repository_id IS NOT NULL THEN t.stream
 GROUP BY 1, 2, 3;
 
 SELECT layerq_refresh_cache_window(array_agg(id), array_agg('-infinity'::date)) FROM repositories;
+SELECT layerq_refresh_cache_step_last(array_agg(id)) FROM repositories;
 
 -- +goose StatementBegin
 DO $$
@@ -478,4 +499,5 @@ $$;
 
 DROP FUNCTION layerq_cache_push_builds_changed();
 DROP FUNCTION layerq_refresh_cache_window(bigint[], date[]);
+DROP FUNCTION layerq_refresh_cache_step_last(bigint[]);
 DROP TABLE cache_window_days, cache_window_totals, cache_step_last, cache_step_days;
