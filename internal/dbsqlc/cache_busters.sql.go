@@ -14,7 +14,7 @@ const cacheBusters = `-- name: CacheBusters :many
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
  FROM cache_step_totals s
  WHERE $1::text IS NULL AND s.pushes > 0
- ORDER BY s.pushes DESC, s.repositories DESC, s.step
+ ORDER BY s.pushes DESC, s.repositories DESC, s.step, s.base_changed
  LIMIT $2::bigint)
 UNION ALL
 (SELECT m.step, m.base_changed, sum(m.pushes)::bigint, count(*),
@@ -25,9 +25,9 @@ UNION ALL
    AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
    AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ $1)
  GROUP BY 1, 2
- ORDER BY 3 DESC, 4 DESC, 1
+ ORDER BY 3 DESC, 4 DESC, 1, 2
  LIMIT $2::bigint)
-ORDER BY 3 DESC, 4 DESC, 1
+ORDER BY 3 DESC, 4 DESC, 1, 2
 `
 
 type CacheBustersParams struct {

@@ -71,16 +71,23 @@ listed AS MATERIALIZED (
     JOIN repositories r ON r.id = x.repository_id
     WHERE $2::integer = 0 OR x.bytes_rank <= $2::integer
 ),
+step_busts AS (
+    SELECT step, base_changed, sum(busts) AS busts
+    FROM (
+        SELECT d.step, d.base_changed, d.busts FROM cache_step_days d
+        WHERE d.day >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date
+        UNION ALL
+        SELECT e.step, e.base_changed, -1 FROM early e WHERE e.step IS NOT NULL
+    ) u
+    GROUP BY 1, 2
+),
 steps AS (
-    SELECT l.step, l.base_changed, count(*) AS repositories,
-        (coalesce((SELECT sum(d.busts) FROM cache_step_days d
-                   WHERE d.step = l.step AND d.base_changed = l.base_changed
-                     AND d.day >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date), 0)
-         - (SELECT count(*) FROM early e WHERE e.step = l.step AND e.base_changed = l.base_changed))::bigint AS compared
+    SELECT l.step, l.base_changed, count(*) AS repositories, coalesce(min(b.busts), 0)::bigint AS compared
     FROM cache_step_last l
+    LEFT JOIN step_busts b ON b.step = l.step AND b.base_changed = l.base_changed
     WHERE l.last_at >= $1::timestamp with time zone
     GROUP BY 1, 2
-    ORDER BY 4 DESC, 3 DESC, 1
+    ORDER BY 4 DESC, 3 DESC, 1, 2
     LIMIT $3::bigint
 )
 SELECT 'repository' AS what, l.repository_id, l.registry, l.name AS repository, l.stream_kind::text AS stream_kind, NULL::timestamp AS month,
@@ -102,7 +109,7 @@ WHERE ($2::integer = 0 OR l.rank <= $2::integer) AND t.occurred_at >= $1::timest
 GROUP BY l.registry, l.name, l.rank, 6
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
-    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
+    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step, base_changed)
 FROM steps
 ORDER BY 1, 17, 6
 `
@@ -150,6 +157,8 @@ type CacheSinceKeptRow struct {
 // (as CacheSince counts them; those repositories are few).
 // The top by bytes (ties at the last place included), then named and
 // ordered as CacheSince orders them: names only for those.
+// Each step's busts in the window: those of the window's days less the
+// first day's before the window, counted once per step.
 func (q *Queries) CacheSinceKept(ctx context.Context, db DBTX, arg CacheSinceKeptParams) ([]CacheSinceKeptRow, error) {
 	rows, err := db.Query(ctx, cacheSinceKept, arg.Since, arg.Top, arg.Busters)
 	if err != nil {

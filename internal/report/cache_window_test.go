@@ -36,6 +36,20 @@ func TestCacheWindowFromTheKeptSums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two repositories whose builds in the last hours pushed the same,
+	// most, bytes (ranked by name at the --top cut), and one step that
+	// first changed a base layer in one and an own layer in the other
+	// (two busters of the same text and counts, ranked by base_changed).
+	if _, err := pool.Exec(ctx, `
+		WITH r AS (INSERT INTO repositories (registry, name) VALUES ('ties.test', 'ties/b'), ('ties.test', 'ties/a') RETURNING id, name)
+		INSERT INTO cache_transitions (repository_id, stream_kind, stream, platform, from_digest, to_digest, occurred_at,
+			reused_layers, total_layers, reused_bytes, total_bytes, first_changed_position, first_changed_step, from_bytes)
+		SELECT r.id, 'created', 'linux/amd64', 'linux/amd64', r.name || '-' || k, r.name || '-' || (k + 1), $1::timestamptz - k * interval '1 hour',
+			0, 3, 0, 1000000000000000, CASE WHEN k = 1 THEN (CASE WHEN r.name = 'ties/a' THEN 0 ELSE 2 END) END,
+			CASE WHEN k = 1 THEN 'RUN tie' END, 0
+		FROM r, generate_series(1, 2) k`, sum.Until); err != nil {
+		t.Fatal(err)
+	}
 	q := dbsqlc.New()
 	until := sum.Until.UTC()
 	midnight := until.Truncate(24 * time.Hour)
@@ -50,8 +64,25 @@ func TestCacheWindowFromTheKeptSums(t *testing.T) {
 		month, month.Add(13*time.Hour + 7*time.Minute), busy.Add(11 * time.Hour), busy.Add(-time.Second),
 		until.Add(-time.Hour), until.Add(time.Hour),
 	}
+	// The busters cut between the two of the same text.
+	all, err := q.CacheSince(ctx, pool, dbsqlc.CacheSinceParams{Since: windows[1], Top: 1, Busters: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tie, top := 0, ""
+	for _, r := range all {
+		switch {
+		case r.What == "step" && r.Step == "RUN tie" && tie == 0:
+			tie = int(r.Rank)
+		case r.What == "repository":
+			top = r.Repository
+		}
+	}
+	if tie == 0 || top != "ties/a" {
+		t.Fatalf("over the last 30 days: buster RUN tie at %d, the top repository %q; want one, and ties/a", tie, top)
+	}
 	for _, since := range windows {
-		for _, cut := range []struct{ top, busters int }{{20, 10}, {0, 100}, {1, 1}, {3, 2}} {
+		for _, cut := range []struct{ top, busters int }{{20, 10}, {0, 100}, {1, 1}, {3, 2}, {1, tie}} {
 			want, err := q.CacheSince(ctx, pool, dbsqlc.CacheSinceParams{Since: since, Top: int32(cut.top), Busters: int64(cut.busters)})
 			if err != nil {
 				t.Fatal(err)

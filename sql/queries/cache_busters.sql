@@ -11,7 +11,7 @@
     coalesce(layerq_cache_advice(s.step, CASE WHEN s.base_changed THEN 0 ELSE 1 END), '')::text AS advice
  FROM cache_step_totals s
  WHERE sqlc.narg(repository)::text IS NULL AND s.pushes > 0
- ORDER BY s.pushes DESC, s.repositories DESC, s.step
+ ORDER BY s.pushes DESC, s.repositories DESC, s.step, s.base_changed
  LIMIT sqlc.arg('limit')::bigint)
 UNION ALL
 (SELECT m.step, m.base_changed, sum(m.pushes)::bigint, count(*),
@@ -22,6 +22,6 @@ UNION ALL
    AND m.pushes > 0 AND m.stream_kind = CASE WHEN x.repository_id IS NOT NULL THEN 'tag' ELSE 'created' END
    AND m.repository_id IN (SELECT id FROM repositories WHERE name ~ sqlc.narg(repository))
  GROUP BY 1, 2
- ORDER BY 3 DESC, 4 DESC, 1
+ ORDER BY 3 DESC, 4 DESC, 1, 2
  LIMIT sqlc.arg('limit')::bigint)
-ORDER BY 3 DESC, 4 DESC, 1;
+ORDER BY 3 DESC, 4 DESC, 1, 2;

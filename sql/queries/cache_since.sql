@@ -62,7 +62,7 @@ steps AS (
         count(DISTINCT repository_id) AS repositories
     FROM w WHERE step IS NOT NULL
     GROUP BY 1, 2
-    ORDER BY 3 DESC, 4 DESC, 1
+    ORDER BY 3 DESC, 4 DESC, 1, 2
     LIMIT sqlc.arg(busters)::bigint
 )
 -- Each kind of row in its order: repositories by rank, months by month,
@@ -83,6 +83,6 @@ FROM w JOIN listed l USING (repository_id)
 GROUP BY l.registry, l.name, l.rank, w.month
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
-    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step)
+    coalesce(layerq_cache_advice(step, CASE WHEN base_changed THEN 0 ELSE 1 END), ''), row_number() OVER (ORDER BY compared DESC, repositories DESC, step, base_changed)
 FROM steps
 ORDER BY 1, 17, 6;
