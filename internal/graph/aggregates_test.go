@@ -480,15 +480,31 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		total_bytes = from_bytes + CASE WHEN id % 2 = 0 THEN 1 ELSE -1 END`); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range aggregateChecks {
-		if c.name != "growth days" && c.name != "growth per repository and day" && c.name != "cache rollups" && c.name != "cache totals" {
-			continue
-		}
-		if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {
-			t.Errorf("%s, after an update of the comparisons: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
-				c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+	comparisonChecks := []string{"growth days", "growth per repository and day", "cache rollups", "cache totals",
+		"window sums per day", "window totals", "last bust per repository and step", "busters per day"}
+	check := func(after string) {
+		t.Helper()
+		for _, c := range aggregateChecks {
+			if !slices.Contains(comparisonChecks, c.name) {
+				continue
+			}
+			if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {
+				t.Errorf("%s, after %s: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
+					c.name, after, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+			}
 		}
 	}
+	check("an update of the comparisons")
+	// Each repository's latest comparison of each stream kind deleted,
+	// where one of that kind is left (no writer deletes comparisons
+	// today): its sums end at its last day with one.
+	if _, err := tx.Exec(ctx, `DELETE FROM cache_transitions WHERE id IN (
+		SELECT DISTINCT ON (repository_id, stream_kind) id FROM cache_transitions c
+		WHERE (SELECT count(*) FROM cache_transitions d WHERE d.repository_id = c.repository_id AND d.stream_kind = c.stream_kind) > 1
+		ORDER BY repository_id, stream_kind, occurred_at DESC, id)`); err != nil {
+		t.Fatal(err)
+	}
+	check("a delete of each repository's latest comparison")
 }
 
 // TestAggregatesExactUnderConcurrentWrites runs writers that push, re-push,
@@ -1081,4 +1097,37 @@ func TestCacheWindowTakesAnEarlierComparisonLate(t *testing.T) {
 		t.Errorf("step RUN app-2 last a comparison's first change at %s, %d days of sums; want %s (tag a's) and 11 (days 1 to 11)", last, days, day(11))
 	}
 	checkAggregates(t, pool)
+
+	// A repository whose tags never moved: its figures are its builds'
+	// (created on days 1, 3 and 5). Its latest comparison deleted, its
+	// sums end on day 3.
+	for i, n := range []int{1, 3, 5} {
+		m := imageOf(fmt.Sprint("cli", n), "os", fmt.Sprint("cli-", n))
+		created := day(n)
+		m.Created = &created
+		if err := store.Ingest(ctx, []image.Observation{obs("team/cli", fmt.Sprint(i), day(20), m)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM cache_transitions WHERE id = (SELECT t.id FROM cache_transitions t JOIN repositories r ON r.id = t.repository_id
+		WHERE r.name = 'team/cli' ORDER BY t.occurred_at DESC LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	var lastDay time.Time
+	if err := pool.QueryRow(ctx, `SELECT t.last_day FROM cache_window_totals t JOIN repositories r ON r.id = t.repository_id WHERE r.name = 'team/cli'`).Scan(&lastDay); err != nil || !lastDay.Equal(day(3).Truncate(24*time.Hour)) {
+		t.Errorf("team/cli's sums end on %s (%v); want %s", lastDay, err, day(3).Truncate(24*time.Hour))
+	}
+	// (The created streams, worked out again, would have the comparison
+	// back: only what follows the comparisons is checked.)
+	for _, c := range aggregateChecks {
+		if !slices.Contains([]string{"window sums per day", "window totals", "last bust per repository and step", "busters per day"}, c.name) {
+			continue
+		}
+		if kept, naive := rows(t, pool, c.kept), rows(t, pool, c.naive); !slices.Equal(kept, naive) {
+			t.Errorf("%s, after a delete: kept differs from its definition\nkept:\n  %s\ndefinition:\n  %s", c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+		}
+	}
 }

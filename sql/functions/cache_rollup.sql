@@ -200,7 +200,9 @@ BEGIN
         -- day compared, and their steps' last busts; a repository whose
         -- first tag moved, whole.
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
-        FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
+        FROM (SELECT n.repository_id, (n.occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows n
+              WHERE n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+                                         THEN 'tag' ELSE 'created' END
               UNION ALL
               SELECT unnest(tagged), '-infinity'::date) u;
         INSERT INTO cache_step_last AS l (repository_id, step, base_changed, last_at)
@@ -224,9 +226,15 @@ BEGIN
     FROM old_rows;
     IF TG_OP = 'UPDATE' THEN
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
-            layerq_refresh_cache_step_last(array_agg(repository_id))
-        FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
+        -- The window sums again only where what they sum changed (a base
+        -- move found later changes the step's kind, not the sums).
+        PERFORM layerq_refresh_cache_window(array_agg(u.repository_id), array_agg((u.occurred_at AT TIME ZONE 'UTC')::date))
+        FROM old_rows o JOIN new_rows n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.repository_id, o.occurred_at), (n.repository_id, n.occurred_at)) u(repository_id, occurred_at)
+        WHERE (o.repository_id, o.stream_kind, o.occurred_at, o.reused_layers, o.total_layers, o.reused_bytes, o.total_bytes)
+              IS DISTINCT FROM (n.repository_id, n.stream_kind, n.occurred_at, n.reused_layers, n.total_layers, n.reused_bytes, n.total_bytes);
+        PERFORM layerq_refresh_cache_step_last(array_agg(repository_id))
+        FROM (SELECT repository_id FROM old_rows UNION SELECT repository_id FROM new_rows) u;
     ELSE
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
             layerq_refresh_cache_step_last(array_agg(repository_id))

@@ -14,7 +14,7 @@
 -- A day of -infinity works a repository out whole (its stream kind
 -- changed).
 CREATE OR REPLACE FUNCTION layerq_refresh_cache_window(p_repo bigint[], p_from date[]) RETURNS void
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     repos bigint[];
     froms date[];
@@ -48,28 +48,56 @@ BEGIN
         ) u
         GROUP BY 1, 2
     ),
-    span AS (SELECT repository_id, min(day) AS lo, max(day) AS hi FROM daily GROUP BY 1)
-    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
-    SELECT g.day, a.repository_id,
-        coalesce(b.compared, 0) + sum(coalesce(d.compared, 0)) OVER w,
-        coalesce(b.reused_layers, 0) + sum(coalesce(d.reused_layers, 0)) OVER w,
-        coalesce(b.total_layers, 0) + sum(coalesce(d.total_layers, 0)) OVER w,
-        coalesce(b.reused_bytes, 0) + sum(coalesce(d.reused_bytes, 0)) OVER w,
-        coalesce(b.total_bytes, 0) + sum(coalesce(d.total_bytes, 0)) OVER w,
-        coalesce(b.builds, 0) + sum(coalesce(d.builds, 0)) OVER w
-    FROM a
+    span AS (SELECT repository_id, min(day) AS lo, max(day) AS hi FROM daily GROUP BY 1),
     -- The sums before the first day worked out again: the repository's
     -- latest row left.
-    LEFT JOIN LATERAL (
-        SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
-        FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
-    ) b ON true
-    JOIN span r ON r.repository_id = a.repository_id
-    CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
-    CROSS JOIN LATERAL (SELECT s.at::date AS day) g
-    LEFT JOIN daily d ON d.repository_id = a.repository_id AND d.day = g.day
-    WINDOW w AS (PARTITION BY a.repository_id ORDER BY g.day)
+    base AS (
+        SELECT a.repository_id, b.day, coalesce(b.compared, 0) AS compared, coalesce(b.reused_layers, 0) AS reused_layers,
+            coalesce(b.total_layers, 0) AS total_layers, coalesce(b.reused_bytes, 0) AS reused_bytes,
+            coalesce(b.total_bytes, 0) AS total_bytes, coalesce(b.builds, 0) AS builds
+        FROM a
+        LEFT JOIN LATERAL (
+            SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
+            FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
+        ) b ON true
+    ),
+    days AS (
+        SELECT r.repository_id, s.at::date AS day
+        FROM span r
+        JOIN base b ON b.repository_id = r.repository_id
+        CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
+    )
+    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT g.day, g.repository_id,
+        b.compared + sum(coalesce(d.compared, 0)) OVER w,
+        b.reused_layers + sum(coalesce(d.reused_layers, 0)) OVER w,
+        b.total_layers + sum(coalesce(d.total_layers, 0)) OVER w,
+        b.reused_bytes + sum(coalesce(d.reused_bytes, 0)) OVER w,
+        b.total_bytes + sum(coalesce(d.total_bytes, 0)) OVER w,
+        b.builds + sum(coalesce(d.builds, 0)) OVER w
+    FROM days g
+    JOIN base b ON b.repository_id = g.repository_id
+    LEFT JOIN daily d ON d.repository_id = g.repository_id AND d.day = g.day
+    WINDOW w AS (PARTITION BY g.repository_id ORDER BY g.day)
     ORDER BY 1, 2;
+
+    -- A repository whose latest comparisons went (none left from its
+    -- first day worked out on): its rows end at its last day with any.
+    DELETE FROM cache_window_days w
+    USING (
+        SELECT x.repository_id, max(x.day) AS last
+        FROM (
+            SELECT v.repository_id, v.day,
+                v.compared IS DISTINCT FROM lag(v.compared) OVER r OR v.builds IS DISTINCT FROM lag(v.builds) OVER r AS moved
+            FROM unnest(repos, froms) AS a(repository_id, f)
+            JOIN cache_window_days v ON v.repository_id = a.repository_id
+            WHERE NOT EXISTS (SELECT FROM cache_window_days z WHERE z.repository_id = a.repository_id AND z.day >= a.f)
+            WINDOW r AS (PARTITION BY v.repository_id ORDER BY v.day)
+        ) x
+        WHERE x.moved
+        GROUP BY 1
+    ) t
+    WHERE w.repository_id = t.repository_id AND w.day > t.last;
 
     DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
     INSERT INTO cache_window_totals (repository_id, stream_kind, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)

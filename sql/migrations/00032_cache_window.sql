@@ -61,10 +61,12 @@ CREATE TABLE cache_step_days (
     PRIMARY KEY (step, base_changed, day)
 );
 CREATE INDEX cache_step_days_day_idx ON cache_step_days (day) INCLUDE (step, base_changed, busts);
+-- A repository's tag pushes, for its sums.
+CREATE INDEX cache_push_builds_repository_idx ON cache_push_builds (repository_id, occurred_at) INCLUDE (builds);
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION layerq_refresh_cache_window(p_repo bigint[], p_from date[]) RETURNS void
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     repos bigint[];
     froms date[];
@@ -98,28 +100,56 @@ BEGIN
         ) u
         GROUP BY 1, 2
     ),
-    span AS (SELECT repository_id, min(day) AS lo, max(day) AS hi FROM daily GROUP BY 1)
-    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
-    SELECT g.day, a.repository_id,
-        coalesce(b.compared, 0) + sum(coalesce(d.compared, 0)) OVER w,
-        coalesce(b.reused_layers, 0) + sum(coalesce(d.reused_layers, 0)) OVER w,
-        coalesce(b.total_layers, 0) + sum(coalesce(d.total_layers, 0)) OVER w,
-        coalesce(b.reused_bytes, 0) + sum(coalesce(d.reused_bytes, 0)) OVER w,
-        coalesce(b.total_bytes, 0) + sum(coalesce(d.total_bytes, 0)) OVER w,
-        coalesce(b.builds, 0) + sum(coalesce(d.builds, 0)) OVER w
-    FROM a
+    span AS (SELECT repository_id, min(day) AS lo, max(day) AS hi FROM daily GROUP BY 1),
     -- The sums before the first day worked out again: the repository's
     -- latest row left.
-    LEFT JOIN LATERAL (
-        SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
-        FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
-    ) b ON true
-    JOIN span r ON r.repository_id = a.repository_id
-    CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
-    CROSS JOIN LATERAL (SELECT s.at::date AS day) g
-    LEFT JOIN daily d ON d.repository_id = a.repository_id AND d.day = g.day
-    WINDOW w AS (PARTITION BY a.repository_id ORDER BY g.day)
+    base AS (
+        SELECT a.repository_id, b.day, coalesce(b.compared, 0) AS compared, coalesce(b.reused_layers, 0) AS reused_layers,
+            coalesce(b.total_layers, 0) AS total_layers, coalesce(b.reused_bytes, 0) AS reused_bytes,
+            coalesce(b.total_bytes, 0) AS total_bytes, coalesce(b.builds, 0) AS builds
+        FROM a
+        LEFT JOIN LATERAL (
+            SELECT w.day, w.compared, w.reused_layers, w.total_layers, w.reused_bytes, w.total_bytes, w.builds
+            FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1
+        ) b ON true
+    ),
+    days AS (
+        SELECT r.repository_id, s.at::date AS day
+        FROM span r
+        JOIN base b ON b.repository_id = r.repository_id
+        CROSS JOIN LATERAL generate_series(coalesce(b.day + 1, r.lo)::timestamp, r.hi::timestamp, interval '1 day') AS s(at)
+    )
+    INSERT INTO cache_window_days (day, repository_id, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
+    SELECT g.day, g.repository_id,
+        b.compared + sum(coalesce(d.compared, 0)) OVER w,
+        b.reused_layers + sum(coalesce(d.reused_layers, 0)) OVER w,
+        b.total_layers + sum(coalesce(d.total_layers, 0)) OVER w,
+        b.reused_bytes + sum(coalesce(d.reused_bytes, 0)) OVER w,
+        b.total_bytes + sum(coalesce(d.total_bytes, 0)) OVER w,
+        b.builds + sum(coalesce(d.builds, 0)) OVER w
+    FROM days g
+    JOIN base b ON b.repository_id = g.repository_id
+    LEFT JOIN daily d ON d.repository_id = g.repository_id AND d.day = g.day
+    WINDOW w AS (PARTITION BY g.repository_id ORDER BY g.day)
     ORDER BY 1, 2;
+
+    -- A repository whose latest comparisons went (none left from its
+    -- first day worked out on): its rows end at its last day with any.
+    DELETE FROM cache_window_days w
+    USING (
+        SELECT x.repository_id, max(x.day) AS last
+        FROM (
+            SELECT v.repository_id, v.day,
+                v.compared IS DISTINCT FROM lag(v.compared) OVER r OR v.builds IS DISTINCT FROM lag(v.builds) OVER r AS moved
+            FROM unnest(repos, froms) AS a(repository_id, f)
+            JOIN cache_window_days v ON v.repository_id = a.repository_id
+            WHERE NOT EXISTS (SELECT FROM cache_window_days z WHERE z.repository_id = a.repository_id AND z.day >= a.f)
+            WINDOW r AS (PARTITION BY v.repository_id ORDER BY v.day)
+        ) x
+        WHERE x.moved
+        GROUP BY 1
+    ) t
+    WHERE w.repository_id = t.repository_id AND w.day > t.last;
 
     DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
     INSERT INTO cache_window_totals (repository_id, stream_kind, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
@@ -300,7 +330,9 @@ BEGIN
         -- day compared, and their steps' last busts; a repository whose
         -- first tag moved, whole.
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
-        FROM (SELECT repository_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows
+        FROM (SELECT n.repository_id, (n.occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows n
+              WHERE n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+                                         THEN 'tag' ELSE 'created' END
               UNION ALL
               SELECT unnest(tagged), '-infinity'::date) u;
         INSERT INTO cache_step_last AS l (repository_id, step, base_changed, last_at)
@@ -324,9 +356,15 @@ BEGIN
     FROM old_rows;
     IF TG_OP = 'UPDATE' THEN
         PERFORM layerq_cache_rollup(array_agg(id), 1) FROM new_rows;
-        PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
-            layerq_refresh_cache_step_last(array_agg(repository_id))
-        FROM (SELECT repository_id, occurred_at FROM old_rows UNION ALL SELECT repository_id, occurred_at FROM new_rows) u;
+        -- The window sums again only where what they sum changed (a base
+        -- move found later changes the step's kind, not the sums).
+        PERFORM layerq_refresh_cache_window(array_agg(u.repository_id), array_agg((u.occurred_at AT TIME ZONE 'UTC')::date))
+        FROM old_rows o JOIN new_rows n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.repository_id, o.occurred_at), (n.repository_id, n.occurred_at)) u(repository_id, occurred_at)
+        WHERE (o.repository_id, o.stream_kind, o.occurred_at, o.reused_layers, o.total_layers, o.reused_bytes, o.total_bytes)
+              IS DISTINCT FROM (n.repository_id, n.stream_kind, n.occurred_at, n.reused_layers, n.total_layers, n.reused_bytes, n.total_bytes);
+        PERFORM layerq_refresh_cache_step_last(array_agg(repository_id))
+        FROM (SELECT repository_id FROM old_rows UNION SELECT repository_id FROM new_rows) u;
     ELSE
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date)),
             layerq_refresh_cache_step_last(array_agg(repository_id))
@@ -501,3 +539,4 @@ DROP FUNCTION layerq_cache_push_builds_changed();
 DROP FUNCTION layerq_refresh_cache_window(bigint[], date[]);
 DROP FUNCTION layerq_refresh_cache_step_last(bigint[]);
 DROP TABLE cache_window_days, cache_window_totals, cache_step_last, cache_step_days;
+DROP INDEX cache_push_builds_repository_idx;
