@@ -82,11 +82,13 @@ step_busts AS (
     GROUP BY 1, 2
 ),
 steps AS (
-    SELECT l.step, l.base_changed, count(*) AS repositories, coalesce(min(b.busts), 0)::bigint AS compared
-    FROM cache_step_last l
+    SELECT l.step, l.base_changed, l.repositories, coalesce(b.busts, 0)::bigint AS compared
+    FROM (
+        SELECT step, base_changed, count(*) AS repositories FROM cache_step_last
+        WHERE last_at >= $1::timestamp with time zone
+        GROUP BY 1, 2
+    ) l
     LEFT JOIN step_busts b ON b.step = l.step AND b.base_changed = l.base_changed
-    WHERE l.last_at >= $1::timestamp with time zone
-    GROUP BY 1, 2
     ORDER BY 4 DESC, 3 DESC, 1, 2
     LIMIT $3::bigint
 )
