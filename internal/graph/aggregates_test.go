@@ -443,13 +443,7 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	for _, c := range aggregateChecks {
-		kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive)
-		if !slices.Equal(kept, naive) {
-			t.Errorf("%s: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
-				c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
-		}
-	}
+	compareAggregates(t, tx, nil, "")
 	const (
 		bases   = `SELECT manifest_digest, base_digest, base_layers, source FROM image_bases`
 		streams = `SELECT repository_id, platform, from_digest, to_digest, reused_layers, reused_bytes, first_changed_position
@@ -480,21 +474,7 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		total_bytes = from_bytes + CASE WHEN id % 2 = 0 THEN 1 ELSE -1 END`); err != nil {
 		t.Fatal(err)
 	}
-	comparisonChecks := []string{"growth days", "growth per repository and day", "cache rollups", "cache totals",
-		"window sums per day", "window totals", "last bust per repository and step", "busters per day"}
-	check := func(after string) {
-		t.Helper()
-		for _, c := range aggregateChecks {
-			if !slices.Contains(comparisonChecks, c.name) {
-				continue
-			}
-			if kept, naive := rows(t, tx, c.kept), rows(t, tx, c.naive); !slices.Equal(kept, naive) {
-				t.Errorf("%s, after %s: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
-					c.name, after, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
-			}
-		}
-	}
-	check("an update of the comparisons")
+	compareAggregates(t, tx, comparisonChecks, ", after an update of the comparisons")
 	// Each repository's latest comparison of each stream kind deleted,
 	// where one of that kind is left (no writer deletes comparisons
 	// today): its sums end at its last day with one.
@@ -504,7 +484,32 @@ func checkAggregates(t *testing.T, pool *pgxpool.Pool) {
 		ORDER BY repository_id, stream_kind, occurred_at DESC, id)`); err != nil {
 		t.Fatal(err)
 	}
-	check("a delete of each repository's latest comparison")
+	compareAggregates(t, tx, comparisonChecks, ", after a delete of each repository's latest comparison")
+}
+
+// comparisonChecks name the aggregates that follow cache_transitions
+// through its triggers.
+var comparisonChecks = []string{"growth days", "growth per repository and day", "cache rollups", "cache totals",
+	"window sums per day", "window totals", "last bust per repository and step", "busters per day"}
+
+// compareAggregates compares the aggregates of aggregateChecks named in
+// names (nil: all) with their definitions; after says when, in messages.
+func compareAggregates(t *testing.T, q querier, names []string, after string) {
+	t.Helper()
+	found := 0
+	for _, c := range aggregateChecks {
+		if names != nil && !slices.Contains(names, c.name) {
+			continue
+		}
+		found++
+		if kept, naive := rows(t, q, c.kept), rows(t, q, c.naive); !slices.Equal(kept, naive) {
+			t.Errorf("%s%s: kept aggregate differs from its definition\nkept:\n  %s\ndefinition:\n  %s",
+				c.name, after, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
+		}
+	}
+	if names != nil && found != len(names) {
+		t.Fatalf("%d of the checks %q are aggregateChecks", found, names)
+	}
 }
 
 // TestAggregatesExactUnderConcurrentWrites runs writers that push, re-push,
@@ -1122,12 +1127,5 @@ func TestCacheWindowTakesAnEarlierComparisonLate(t *testing.T) {
 	}
 	// (The created streams, worked out again, would have the comparison
 	// back: only what follows the comparisons is checked.)
-	for _, c := range aggregateChecks {
-		if !slices.Contains([]string{"window sums per day", "window totals", "last bust per repository and step", "busters per day"}, c.name) {
-			continue
-		}
-		if kept, naive := rows(t, pool, c.kept), rows(t, pool, c.naive); !slices.Equal(kept, naive) {
-			t.Errorf("%s, after a delete: kept differs from its definition\nkept:\n  %s\ndefinition:\n  %s", c.name, strings.Join(kept, "\n  "), strings.Join(naive, "\n  "))
-		}
-	}
+	compareAggregates(t, pool, comparisonChecks, ", after a delete")
 }
