@@ -62,7 +62,7 @@ func TestCacheWindow(t *testing.T) {
 						     THEN (SELECT coalesce(sum(p.builds), 0)::bigint FROM cache_push_builds p WHERE p.repository_id = k.id AND p.occurred_at >= '%[1]s')
 						     ELSE (SELECT count(*) FROM repository_manifests rm JOIN manifests m ON m.digest = rm.manifest_digest
 						           WHERE rm.repository_id = k.id AND m.kind = 'image' AND m.layer_count > 0
-						             AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= '%[1]s') END
+						             AND CASE WHEN m.created >= '2013-01-01 00:00:00+00' THEN m.created ELSE rm.first_seen END >= '%[1]s') END
 					FROM k JOIN cache_transitions t ON t.repository_id = k.id AND t.stream_kind = k.kind AND t.occurred_at >= '%[1]s'
 					WHERE %[2]s
 					GROUP BY k.id, k.name, k.kind`, since.Format(time.RFC3339Nano), g.where))

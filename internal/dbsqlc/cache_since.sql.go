@@ -36,7 +36,7 @@ builds AS (
     FROM (SELECT DISTINCT repository_id FROM w WHERE stream_kind = 'created') c
     JOIN repository_manifests rm ON rm.repository_id = c.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
-    WHERE CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= $1::timestamp with time zone
+    WHERE layerq_built_at(m.created, rm.first_seen) >= $1::timestamp with time zone
 ),
 repos AS MATERIALIZED (
     SELECT g.repository_id, g.stream_kind, g.builds, g.compared, g.reused_layers, g.total_layers, g.reused_bytes, g.total_bytes, r.registry, r.name,

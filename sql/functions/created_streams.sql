@@ -8,10 +8,6 @@
 -- deleted, missing ones compared and added.
 CREATE OR REPLACE FUNCTION layerq_extend_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-    s_repo bigint[]; s_platform text[];
-    gone bigint[];
-    o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
 BEGIN
     INSERT INTO cache_builds AS t (repository_id, stream_kind, builds)
     SELECT u.r, 'created', count(DISTINCT u.m)
@@ -19,7 +15,21 @@ BEGIN
     JOIN manifests m ON m.digest = u.m AND m.kind = 'image' AND m.layer_count > 0
     GROUP BY 1 ORDER BY 1
     ON CONFLICT (repository_id, stream_kind) DO UPDATE SET builds = t.builds + excluded.builds;
+    PERFORM layerq_repair_created_streams(p_repo, p_manifest);
+END;
+$$;
 
+-- Put right every created stream the memberships (p_repo[i], p_manifest[i])
+-- touch, as layerq_extend_created_streams does after counting them as
+-- builds: each such stream becomes its builds in order (cache_build_platforms),
+-- each compared with the build before it.
+CREATE OR REPLACE FUNCTION layerq_repair_created_streams(p_repo bigint[], p_manifest text[]) RETURNS void
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    s_repo bigint[]; s_platform text[];
+    gone bigint[];
+    o_repo bigint[]; o_platform text[]; o_digest text[]; o_prev text[]; o_at timestamptz[];
+BEGIN
     WITH new AS (
         SELECT DISTINCT u.r AS repository_id, u.m AS digest FROM unnest(p_repo, p_manifest) AS u(r, m)
     ),

@@ -55,7 +55,7 @@ created_builds AS (
     JOIN repository_manifests rm ON rm.repository_id = w.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     WHERE w.stream_kind = 'created' AND w.compared > 0
-      AND CASE WHEN m.created >= '1980-01-01' THEN m.created ELSE rm.first_seen END >= sqlc.arg(since)::timestamp with time zone
+      AND layerq_built_at(m.created, rm.first_seen) >= sqlc.arg(since)::timestamp with time zone
     GROUP BY 1
 ),
 repos AS MATERIALIZED (
