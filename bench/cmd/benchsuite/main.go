@@ -118,6 +118,7 @@ func main() {
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
 		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}, nil},
 		{"failover", "./chaos/", "^BenchmarkFailover$", "1x", nil, nil},
+		{"first fold", "./internal/graph/", "^BenchmarkFold$", "1x", []string{"LAYERQ_SYNTH_IMAGES=20000"}, nil},
 		{"fixed cost of a report", "./cmd/query/", "^BenchmarkFixedCost$", "11x", nil, nil},
 		{"processes at 10k images", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"processes at " + big + " images with file indexes", "./cmd/query/", "^BenchmarkProcess$", "5x", []string{"LAYERQ_SYNTH_IMAGES=" + big, "LAYERQ_SYNTH_FILES=1"}, nil},
@@ -331,6 +332,13 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 		row("1 worker process, 3-node JetStream cluster, streams R3", f1(r3["events/s-1w"])+" events/s", "one nats-server: "+f1(wk["events/s-1w"])+" events/s", f2(r3["r3-vs-1"])+"×")
 		row("2 worker processes, R3", f1(r3["events/s-2w"])+" events/s", "1 worker, R3", f2(r3["scale-2w"])+"×")
 		row("4 worker processes, R3", f1(r3["events/s-4w"])+" events/s", "1 worker, R3", f2(r3["scale-4w"])+"×")
+	}
+	if f := got["first fold"]; f["BenchmarkFold/counted-once"] != nil && f["BenchmarkFold/upserted"] != nil {
+		once, each := f["BenchmarkFold/counted-once"], f["BenchmarkFold/upserted"]
+		rate := func(r map[string]float64) float64 { return r["images"] / (r["fold-ms"] / 1000) }
+		row("first fold of a synthetic history of "+f0(once["images"])+" images (`synthgraph`'s last phase; memberships counted once)",
+			f0(once["fold-ms"])+" ms, "+f0(rate(once))+" images/s", "every change upserted: "+f0(each["fold-ms"])+" ms, "+f0(rate(each))+" images/s",
+			f2(each["fold-ms"]/once["fold-ms"])+"× faster")
 	}
 	if f := got["fixed cost of a report"]["BenchmarkFixedCost"]; f != nil {
 		row("fixed cost of a report (`layerq storage --by namespace`, one kept row), local default cluster, no URL given", f0(f["local-p50-ms"])+" ms",
