@@ -21,7 +21,10 @@ WHERE t.id > $1::bigint AND t.id <= $2::bigint
            ELSE EXISTS (SELECT 1 FROM repository_manifests rm
                         WHERE rm.repository_id = t.repository_id AND rm.manifest_digest = t.to_digest
                           AND rm.first_seen >= $3::timestamptz
-                          AND t.occurred_at >= rm.first_seen - make_interval(secs => $4::float8)) END
+                          AND t.occurred_at >= rm.first_seen - make_interval(secs => $4::float8)
+                          AND EXISTS (SELECT 1 FROM repository_manifests fm
+                                      WHERE fm.repository_id = t.repository_id AND fm.manifest_digest = t.from_digest
+                                        AND fm.first_seen < rm.first_seen)) END
   AND t.total_bytes > t.from_bytes
   AND t.total_bytes - t.from_bytes > $5::bigint
   AND ($6::float8 < 0
@@ -64,9 +67,12 @@ type AlertGrowthRow struct {
 // bytes (-1: any growth) and by more than over_percent of the earlier push
 // (-1: any growth); the columns of GrowthPushes, and what makes the
 // alert's key. A tag's push is recent when it happened at or after since;
-// a build in created order when layerq first saw it at or after since and
-// it was built at most window_seconds before that (a fresh build pushed,
-// not an old one a scan came upon).
+// a build in created order when layerq first saw it at or after since, it
+// was built at most window_seconds before that, and the build before it
+// was seen earlier (a fresh build pushed after it, not an old one a scan
+// came upon, nor one of builds a scan took in together: a build stamped
+// with a fixed date is dated and ordered by when it was first seen, which
+// says nothing of their order).
 func (q *Queries) AlertGrowth(ctx context.Context, db DBTX, arg AlertGrowthParams) ([]AlertGrowthRow, error) {
 	rows, err := db.Query(ctx, alertGrowth,
 		arg.After,

@@ -68,15 +68,18 @@ func TestFirstFoldCountsTheMembershipsOnce(t *testing.T) {
 	}
 	compareTables(t, counted, upserted, ", after the first fold")
 	compareAggregates(t, counted, nil, ", after the first fold")
-	var live, deleted, registries, indexes int
+	var live, deleted, registries, indexes, artifacts, noDiffID int
 	if err := counted.QueryRow(ctx, `SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL),
 		(SELECT count(DISTINCT registry) FROM registry_usage WHERE physical_bytes > 0),
-		(SELECT count(*) FROM manifests m WHERE m.kind = 'index' AND EXISTS (SELECT 1 FROM manifest_refs r WHERE r.manifest_digest = m.digest))
-		FROM repository_manifests`).Scan(&live, &deleted, &registries, &indexes); err != nil {
+		(SELECT count(*) FROM manifests m WHERE m.kind = 'index' AND EXISTS (SELECT 1 FROM manifest_refs r WHERE r.manifest_digest = m.digest AND r.repositories > 0)),
+		(SELECT count(*) FROM manifests m WHERE m.kind = 'artifact' AND EXISTS (SELECT 1 FROM manifest_refs r WHERE r.manifest_digest = m.digest AND r.repositories > 0)),
+		(SELECT count(*) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE b.diff_id IS NULL AND rb.image_refs > 0)
+		FROM repository_manifests`).Scan(&live, &deleted, &registries, &indexes, &artifacts, &noDiffID); err != nil {
 		t.Fatal(err)
 	}
-	if live < 20 || deleted < 5 || registries != 2 || indexes != 1 {
-		t.Fatalf("%d live memberships, %d deleted, %d registries holding blobs, %d live indexes: the history should leave each to check", live, deleted, registries, indexes)
+	if live < 20 || deleted < 5 || registries != 2 || indexes != 1 || artifacts != 1 || noDiffID == 0 {
+		t.Fatalf("%d live memberships, %d deleted, %d registries holding blobs, %d live indexes, %d live artifacts, %d image blobs held without a diff_id: the history should leave each to check",
+			live, deleted, registries, indexes, artifacts, noDiffID)
 	}
 
 	// Later folds upsert what changed, onto what was counted.
@@ -113,7 +116,8 @@ func compareTables(t *testing.T, a, b *pgxpool.Pool, after string) {
 }
 
 // writeHistory writes steps of one writer's history, the same for a seed:
-// the corpus (an index among them), then builds pushed on shared bases in
+// the corpus (an index among them) and blobs held oddly (writeOddBlobs) for
+// seed 1, then builds pushed on shared bases in
 // two registries, some recompressed or with a foreign layer, deletes of
 // manifests, tags and whole repositories. Nothing is folded.
 func writeHistory(t *testing.T, store *graph.Store, seed uint64, steps int) {
@@ -123,6 +127,7 @@ func writeHistory(t *testing.T, store *graph.Store, seed uint64, steps int) {
 		if err := store.Ingest(ctx, corpus()); err != nil {
 			t.Fatal(err)
 		}
+		writeOddBlobs(t, store)
 	}
 	bases := [][]string{{"os1"}, {"os1", "py"}, {"os2"}, {"os2", "node", "npm"}}
 	repos := []string{"team-a/api", "team-a/web", "team-b/api", "tools", "team-b/batch/worker"}
@@ -170,5 +175,56 @@ func writeHistory(t *testing.T, store *graph.Store, seed uint64, steps int) {
 		if err != nil {
 			t.Fatalf("step %d: %v", s, err)
 		}
+	}
+}
+
+// writeOddBlobs pushes blobs held in the ways the counts must not trip
+// over: a config of no bytes, a layer without a diff_id, a blob twice in one image, an
+// uncompressed layer (its digest its diff_id, another image's layer
+// compressed), an artifact's layers (one an image's, one with no diff_id),
+// a layer in three encodings, manifests in several repositories of a
+// namespace and of two registries, deleted and pushed again.
+func writeOddBlobs(t *testing.T, store *graph.Store) {
+	t.Helper()
+	ctx := context.Background()
+	a := imageOf("odd-a", "os1", "shared", "app-a")
+	z := imageOf("odd-z", "os2", "zz")
+	z.ConfigSize = 0
+	d := imageOf("odd-d", "os1", "dup")
+	d.Layers = append(d.Layers, d.Layers[1])
+	d.Layers[2].ChainID = digest("chain dup2")
+	n := imageOf("odd-n", "os2", "nodiff") // a layer no config names: its content is its blob
+	n.Layers[1].DiffID = ""
+	u := imageOf("odd-u", "os1", "unc")
+	u.Layers[1].Digest = u.Layers[1].DiffID
+	u2 := imageOf("odd-u2", "os1", "unc")
+	art := image.Manifest{Digest: digest("artifact x"), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 400,
+		Kind: image.KindArtifact, ConfigDigest: digest("artifact config"), ConfigSize: 2, ArtifactType: "application/x-test",
+		Layers: []image.Layer{
+			{Digest: a.Layers[1].Digest, Size: a.Layers[1].Size, MediaType: "application/octet-stream", HistoryIndex: -1},
+			{Digest: digest("artifact blob"), Size: 33, MediaType: "application/octet-stream", HistoryIndex: -1},
+		}}
+	zs := zstdCopy(a)
+	gz := recompressed(a, "gzip -9", 9, 10, "application/vnd.oci.image.layer.v1.tar+gzip")
+	in := func(reg, repo, tag string, at time.Time, m image.Manifest) image.Observation {
+		o := obs(repo, tag, at, m)
+		o.Registry = reg
+		return o
+	}
+	if err := store.Ingest(ctx, []image.Observation{
+		in("reg.test", "odd/one", "a", t0, a), in("reg.test", "odd/two", "a", t0, a), in("reg.test", "odd/two", "zs", t0, zs),
+		in("reg.test", "other/x", "gz", t0, gz), in("reg.test", "solo", "z", t0, z), in("reg.test", "solo", "d", t0, d), in("reg.test", "solo", "n", t0, n), in("reg.test", "odd/one", "u", t0, u),
+		in("reg.test", "odd/two", "u2", t0, u2), in("reg.test", "odd/one", "art", t0, art), in("reg.test", "arts", "art", t0, art),
+		in("other.test", "odd/one", "a", t0, a), in("other.test", "odd/one", "art", t0, art), in("other.test", "odd/one", "zs", t0, zs),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, del := range []struct{ reg, repo, digest string }{{"reg.test", "odd/two", a.Digest}, {"reg.test", "arts", art.Digest}, {"other.test", "odd/one", zs.Digest}} {
+		if _, _, err := store.DeleteManifest(ctx, del.reg, del.repo, del.digest, t0.Add(time.Minute), "test", "odd "+del.repo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Ingest(ctx, []image.Observation{in("reg.test", "odd/two", "a", t0.Add(2*time.Minute), a)}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,10 +5,10 @@
 -- what the changes add up to is the live memberships themselves. A first
 -- scan of a large registry queues them all at once; upserted one changed
 -- row at a time (layerq_apply_membership_blobs, layerq_apply_content) they
--- take most of the first fold. Counted here instead, each aggregate as its
--- definition says (the aggregate tests' from-scratch queries), by joins
--- and groupings over the whole graph: the same rows, in a fraction of the
--- time. It leaves base_repositories to layerq_apply_base_membership, as
+-- take most of the first fold. Counted here instead, each aggregate as
+-- those functions count it, by joins and groupings over the whole graph:
+-- the same rows (internal/graph's TestFirstFoldCountsTheMembershipsOnce),
+-- in a fraction of the time. It leaves base_repositories to layerq_apply_base_membership, as
 -- the bases are worked out later in the same fold.
 
 -- Whether the membership aggregates are as no fold has left them: none of

@@ -11,7 +11,8 @@
 -- view and the reports share). Up dates the created comparisons of the
 -- repositories holding such builds again and puts their streams right; the
 -- triggers on cache_transitions move the rollups with them. Down restores
--- the rule and keeps the comparisons as Up left them.
+-- the rule and keeps the comparisons as Up left them (and the rollups'
+-- entry, which works).
 
 -- +goose Up
 SELECT pg_advisory_xact_lock(27761, 1);
@@ -163,16 +164,19 @@ $$;
 
 -- The comparisons of the builds now dated otherwise, then the order of
 -- their streams (each comparison again between a build and the one before
--- it). The repositories are those holding a build stamped before 2013.
+-- it). The repositories are those holding a build stamped between 1980
+-- (a day early: the old rule's '1980-01-01' was read in the time zone of
+-- the session that made the view) and 2013; builds stamped before stay
+-- dated as they were.
 UPDATE cache_transitions t SET occurred_at = b.built_at
 FROM cache_build_platforms b
 WHERE t.stream_kind = 'created' AND b.repository_id = t.repository_id AND b.image = t.to_digest AND b.platform = t.platform
   AND t.occurred_at IS DISTINCT FROM b.built_at
   AND t.repository_id IN (SELECT rm.repository_id FROM repository_manifests rm JOIN manifests m ON m.digest = rm.manifest_digest
-                          WHERE m.kind = 'image' AND m.created < '2013-01-01 00:00:00+00');
+                          WHERE m.kind = 'image' AND m.created >= '1979-12-31 00:00:00+00' AND m.created < '2013-01-01 00:00:00+00');
 SELECT layerq_repair_created_streams(array_agg(rm.repository_id), array_agg(rm.manifest_digest))
 FROM repository_manifests rm JOIN manifests m ON m.digest = rm.manifest_digest
-WHERE m.kind = 'image' AND m.created < '2013-01-01 00:00:00+00';
+WHERE m.kind = 'image' AND m.created >= '1979-12-31 00:00:00+00' AND m.created < '2013-01-01 00:00:00+00';
 
 -- +goose Down
 SELECT pg_advisory_xact_lock(27761, 1);
@@ -285,18 +289,6 @@ BEGIN
     JOIN layerq_compare_pairs(o_prev, o_digest) c ON c.from_digest = o.prev AND c.to_digest = o.digest
     CROSS JOIN LATERAL layerq_base_move(o.prev, o.digest, c.first_changed_position) m
     ORDER BY o.repository_id, o.platform, o.prev;
-END;
-$$;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_cache_rollup(p_ids bigint[], p_sign integer) RETURNS void
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
-BEGIN
-    PERFORM layerq_cache_rollup_rows(
-        array_agg(repository_id), array_agg(stream_kind), array_agg(occurred_at), array_agg(reused_layers),
-        array_agg(total_layers), array_agg(reused_bytes), array_agg(total_bytes), array_agg(step),
-        array_agg(first_changed_position = 0 OR base_moved), p_sign)
-    FROM cache_transitions WHERE id = ANY (p_ids);
 END;
 $$;
 -- +goose StatementEnd
