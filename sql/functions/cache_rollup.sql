@@ -88,7 +88,7 @@ BEGIN
         INSERT INTO growth_days AS t (day, pushes, grew)
         SELECT (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*), p_sign * count(*) FILTER (WHERE total_bytes > from_bytes)
         FROM x
-        WHERE stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+        WHERE stream_kind = CASE WHEN x.repository_id IN (SELECT repository_id FROM cache_tagged_repositories)
                                  THEN 'tag' ELSE 'created' END
         GROUP BY 1 ORDER BY 1
         ON CONFLICT (day) DO UPDATE SET pushes = t.pushes + excluded.pushes, grew = t.grew + excluded.grew
@@ -126,7 +126,7 @@ BEGIN
         SELECT step, base, (occurred_at AT TIME ZONE 'UTC')::date, p_sign * count(*)
         FROM x
         WHERE step IS NOT NULL
-          AND stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories g WHERE g.repository_id = x.repository_id)
+          AND stream_kind = CASE WHEN x.repository_id IN (SELECT repository_id FROM cache_tagged_repositories)
                                  THEN 'tag' ELSE 'created' END
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (step, base_changed, day) DO UPDATE SET busts = t.busts + excluded.busts
@@ -145,7 +145,7 @@ BEGIN
     SELECT s.step, s.base_changed, sum(d.d), sum((s.pushes > 0)::integer - (s.pushes - d.d > 0)::integer)
     FROM steps s
     JOIN sd d ON d.repository_id = s.repository_id AND d.stream_kind = s.stream_kind AND d.step = s.step AND d.base = s.base_changed
-    WHERE s.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = s.repository_id)
+    WHERE s.stream_kind = CASE WHEN s.repository_id IN (SELECT repository_id FROM cache_tagged_repositories)
                                THEN 'tag' ELSE 'created' END
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (step, base_changed) DO UPDATE
@@ -201,7 +201,7 @@ BEGIN
         -- first tag moved, whole.
         PERFORM layerq_refresh_cache_window(array_agg(repository_id), array_agg(day))
         FROM (SELECT n.repository_id, (n.occurred_at AT TIME ZONE 'UTC')::date AS day FROM new_rows n
-              WHERE n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+              WHERE n.stream_kind = CASE WHEN n.repository_id IN (SELECT repository_id FROM cache_tagged_repositories)
                                          THEN 'tag' ELSE 'created' END
               UNION ALL
               SELECT unnest(tagged), '-infinity'::date) u;
@@ -209,7 +209,7 @@ BEGIN
         SELECT n.repository_id, n.step, n.first_changed_position = 0 OR n.base_moved, max(n.occurred_at)
         FROM new_rows n
         WHERE n.step IS NOT NULL
-          AND n.stream_kind = CASE WHEN EXISTS (SELECT 1 FROM cache_tagged_repositories x WHERE x.repository_id = n.repository_id)
+          AND n.stream_kind = CASE WHEN n.repository_id IN (SELECT repository_id FROM cache_tagged_repositories)
                                    THEN 'tag' ELSE 'created' END
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (repository_id, step, base_changed) DO UPDATE SET last_at = greatest(l.last_at, excluded.last_at);

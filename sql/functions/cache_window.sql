@@ -30,7 +30,7 @@ BEGIN
     WHERE w.repository_id = a.repository_id AND w.day >= a.f;
     WITH a AS (
         SELECT u.repository_id, u.f,
-            CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = u.repository_id) THEN 'tag' ELSE 'created' END AS kind
+            CASE WHEN u.repository_id IN (SELECT repository_id FROM cache_tagged_repositories) THEN 'tag' ELSE 'created' END AS kind
         FROM unnest(repos, froms) AS u(repository_id, f)
     ),
     daily AS (
@@ -102,7 +102,7 @@ BEGIN
     DELETE FROM cache_window_totals WHERE repository_id = ANY (repos);
     INSERT INTO cache_window_totals (repository_id, stream_kind, first_day, last_day, compared, reused_layers, total_layers, reused_bytes, total_bytes, builds)
     SELECT a.repository_id,
-        CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END,
+        CASE WHEN a.repository_id IN (SELECT repository_id FROM cache_tagged_repositories) THEN 'tag' ELSE 'created' END,
         f.day, l.day, l.compared, l.reused_layers, l.total_layers, l.reused_bytes, l.total_bytes, l.builds
     FROM unnest(repos) AS a(repository_id)
     JOIN LATERAL (SELECT * FROM cache_window_days w WHERE w.repository_id = a.repository_id ORDER BY w.day DESC LIMIT 1) l ON true
@@ -122,7 +122,7 @@ LANGUAGE sql AS $$
     SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved, max(t.occurred_at)
     FROM (SELECT DISTINCT unnest(p_repo) AS repository_id) a
     JOIN cache_transitions t ON t.repository_id = a.repository_id
-        AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = a.repository_id) THEN 'tag' ELSE 'created' END
+        AND t.stream_kind = CASE WHEN a.repository_id IN (SELECT repository_id FROM cache_tagged_repositories) THEN 'tag' ELSE 'created' END
     WHERE t.step IS NOT NULL
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3;
