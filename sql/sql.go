@@ -54,10 +54,10 @@ var Functions embed.FS
 // they are, one per file: pgx/<name>.sql. These are the ingest's statements,
 // queued as one pgx batch (sqlc cannot queue different statements in one
 // round trip), those that read several arrays as the columns of one set
-// (unnest with several arguments, which sqlc does not know), and one whose
-// rows are too many to collect first (layer_files_of: a 1 GB image's file
-// entries, streamed into each layer's slice; sqlc gathers every row in one
-// slice).
+// (unnest with several arguments, which sqlc does not know), and one read
+// in binary straight from the driver's buffer (layer_listings_of: a 1 GB
+// image's listings are megabytes; sqlc copies each value, and a one-shot
+// connection reads results as text, a bytea as hex).
 //
 //go:embed pgx/*.sql
 var Handwritten embed.FS

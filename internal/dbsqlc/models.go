@@ -512,6 +512,11 @@ type LayerKeysQueue struct {
 	LastError  *string
 }
 
+type LayerListing struct {
+	BlobDigest string
+	Listing    []byte
+}
+
 type LayerPair struct {
 	LayerA      string
 	LayerB      string

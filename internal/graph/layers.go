@@ -11,6 +11,7 @@ import (
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/fileindex"
+	"github.com/layerq/layerq/internal/listing"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
@@ -42,8 +43,8 @@ type LayerRejection struct {
 	Reason     string
 }
 
-// SaveLayerIndex stores a layer blob's index and all of its entries in one
-// transaction, and queues the blob for its near-duplicate keys
+// SaveLayerIndex stores a layer blob's index, all of its entries and its
+// listing (the entries packed in one value) in one transaction, and queues the blob for its near-duplicate keys
 // (ApplyLayerKeys). It reports whether it wrote anything: a blob already
 // indexed (by another worker) is left as it is.
 func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {
@@ -59,8 +60,12 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 	if len(li.Index.Entries) > math.MaxInt32 {
 		return false, fmt.Errorf("writing index of layer %s: %d entries, more than an integer column holds", li.BlobDigest, len(li.Index.Entries))
 	}
+	packed, err := listing.Encode(li.Index.Entries, pathText)
+	if err != nil {
+		return false, fmt.Errorf("writing index of layer %s: %w", li.BlobDigest, err)
+	}
 	var wrote bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		inserted, err := queries.LayerIndexInsert(ctx, tx, dbsqlc.LayerIndexInsertParams{
 			BlobDigest:       li.BlobDigest,
 			DiffID:           li.DiffID,
@@ -85,6 +90,9 @@ func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error)
 		}
 		if int(n) != len(li.Index.Entries) {
 			return fmt.Errorf("writing entries of layer %s: copied %d of %d", li.BlobDigest, n, len(li.Index.Entries))
+		}
+		if err := queries.LayerListingWrite(ctx, tx, dbsqlc.LayerListingWriteParams{Blobs: []string{li.BlobDigest}, Listings: [][]byte{packed}}); err != nil {
+			return fmt.Errorf("writing the listing of layer %s: %w", li.BlobDigest, err)
 		}
 		return nil
 	})
@@ -141,6 +149,15 @@ func (s *Store) SaveLayerIndexes(ctx context.Context, lis []LayerIndex) (int, er
 			[]string{"blob_digest", "ordinal", "type", "path", "size", "mode", "uid", "gid", "digest", "link"}, src)
 		if err != nil {
 			return fmt.Errorf("writing layer entries: %w", err)
+		}
+		listings := make([][]byte, len(inserted))
+		for i, d := range inserted {
+			if listings[i], err = listing.Encode(byDigest[d].Index.Entries, pathText); err != nil {
+				return fmt.Errorf("writing index of layer %s: %w", d, err)
+			}
+		}
+		if err := queries.LayerListingWrite(ctx, tx, dbsqlc.LayerListingWriteParams{Blobs: inserted, Listings: listings}); err != nil {
+			return fmt.Errorf("writing layer listings: %w", err)
 		}
 		return nil
 	})

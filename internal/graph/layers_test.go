@@ -338,3 +338,49 @@ func TestLayerKeysFailureHoldsNothingUp(t *testing.T) {
 		t.Errorf("still queued: %v", q)
 	}
 }
+
+// The listing each of the store's writes packs in Go is, byte for byte,
+// what layerq_layer_listing packs from the rows written beside it: the
+// paths as the rows hold them (bytes that are not UTF-8 and backslashes
+// escaped), digests of regular files only, links only where there are.
+func TestLayerListingsArePackedAsTheRows(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	store := graph.New(pool)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(36, 1))
+	names := []string{"usr/lib/libc.so.6", "etc/\xff\xfe", `odd\x41`, "données/été.txt", ".", "a b"}
+	index := func(n int) *fileindex.Index {
+		es := make([]fileindex.Entry, n)
+		for i := range es {
+			e := fileindex.Entry{Path: fmt.Sprintf("%s/%d", names[rng.IntN(len(names))], i), Type: fileindex.EntryType(1 + rng.IntN(7)),
+				Mode: int64(rng.IntN(0o10000)), UID: []int{0, 1000, 1<<40 + 3}[rng.IntN(3)], GID: []int{0, 1<<32 + 1}[rng.IntN(2)]}
+			switch e.Type {
+			case fileindex.File:
+				e.Size = []int64{0, 1 << 33, rng.Int64N(1 << 20)}[rng.IntN(3)]
+				copy(e.Digest[:], digest(e.Path))
+			case fileindex.Symlink:
+				e.Link = []string{"/bin/busybox", "../\xfflib", ""}[rng.IntN(3)]
+			case fileindex.Hardlink:
+				e.Link = names[rng.IntN(len(names))]
+			}
+			es[i] = e
+		}
+		return &fileindex.Index{Entries: es, UncompressedSize: 1 << 20, Compression: "gzip"}
+	}
+	if _, err := store.SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: "sha256:alone", Index: index(400)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SaveLayerIndexes(ctx, []graph.LayerIndex{{BlobDigest: "sha256:b1", Index: index(300)},
+		{BlobDigest: "sha256:b2", Index: index(0)}, {BlobDigest: "sha256:b3", Index: index(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	var n, same int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE l.listing = layerq_layer_listing(li.blob_digest))
+		FROM layer_indexes li LEFT JOIN layer_listings l USING (blob_digest)`).Scan(&n, &same); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || same != 4 {
+		t.Errorf("%d of %d layers' listings as the rows pack them, want 4 of 4", same, n)
+	}
+}

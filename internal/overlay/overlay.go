@@ -171,45 +171,29 @@ type Visible struct {
 	Layer, Entry int
 }
 
-// Final applies layers as Apply does and returns every path of a regular
-// file the final filesystem shows, sorted by path (bytewise). Several hard
+// Shown applies layers as Apply does and returns every path of a regular
+// file the final filesystem shows, in no particular order. Several hard
 // links to one file are several paths.
-func Final(layers [][]fileindex.Entry) []Visible {
+func Shown(layers [][]fileindex.Entry) []Visible {
 	a := apply(layers)
 	out := make([]Visible, 0, len(a.inodes)) // a file each, hard links aside
-	// Each directory's children are walked in the order of their paths:
-	// by name, a directory's name read with the "/" that follows it in
-	// its children's paths ("a/x" sorts after "a-b" and before "a0"). So
-	// the paths come out sorted, each directory's names sorted alone
-	// rather than every full path against every other.
-	type child struct {
-		key string // the name, or a directory's name and "/"
-		n   *node
-	}
-	var kids []child
 	var walk func(prefix string, d *node)
 	walk = func(prefix string, d *node) {
-		start := len(kids)
 		for name, n := range d.children {
 			switch n.typ {
 			case fileindex.File:
-				kids = append(kids, child{name, n})
+				// A path its file's entry made is that entry's Path (the
+				// same components): no new string.
+				in := &a.inodes[n.inode]
+				path := a.layers[in.layer][in.entry].Path
+				if n.link {
+					path = prefix + name
+				}
+				out = append(out, Visible{Path: path, Layer: int(in.layer), Entry: int(in.entry)})
 			case fileindex.Dir:
-				kids = append(kids, child{name + "/", n})
+				walk(prefix+name+"/", n)
 			}
 		}
-		mine := kids[start:]
-		slices.SortFunc(mine, func(x, y child) int { return strings.Compare(x.key, y.key) })
-		for k := range mine {
-			c := kids[start+k] // kids may have grown under a deeper walk
-			if c.n.typ == fileindex.File {
-				in := &a.inodes[c.n.inode]
-				out = append(out, Visible{Path: prefix + c.key, Layer: int(in.layer), Entry: int(in.entry)})
-			} else {
-				walk(prefix+c.key, c.n)
-			}
-		}
-		kids = kids[:start]
 	}
 	walk("", a.root)
 	return out
@@ -253,6 +237,9 @@ type node struct {
 	children map[string]*node // directories only; nil when empty
 	inode    int              // regular files: index into applier.inodes; -1 otherwise
 	typ      fileindex.EntryType
+	// link: a hard link made this path, so its path is not its file's
+	// entry's Path.
+	link bool
 }
 
 // inode is the file a File entry makes, shared by its hard links. Its
@@ -363,7 +350,7 @@ func (a *applier) add(l, i int, e *fileindex.Entry) {
 		a.hide(old, l, e.Path, Replaced)
 	}
 	n := a.newNode(typ)
-	n.inode = f
+	n.inode, n.link = f, e.Type == fileindex.Hardlink
 	if dir.children == nil {
 		dir.children = make(map[string]*node)
 	}

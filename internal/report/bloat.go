@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/fileindex"
+	"github.com/layerq/layerq/internal/listing"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
 	sqlfiles "github.com/layerq/layerq/sql"
@@ -26,11 +28,8 @@ import (
 // know.
 var qBloatLayers = sqlfiles.Statement("bloat_layers")
 
-// qLayerFilesOf is run through pgx as it is: its rows go straight to
-// their places in each layer's slice of entries, made once at the layer's
-// size. (sqlc collects every row in one slice first: growing it, and the
-// layers' slices after it, took a third of the diff of two images of 1 GB.)
-var qLayerFilesOf = sqlfiles.Statement("layer_files_of")
+// qLayerListingsOf reads layers' listings (internal/listing).
+var qLayerListingsOf = sqlfiles.Statement("layer_listings_of")
 
 // BloatOptions select what the bloat report looks at.
 type BloatOptions struct {
@@ -571,51 +570,29 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	for _, d := range missing {
 		c.entries[d] = []fileindex.Entry{}
 	}
-	rows, err := c.db.Query(ctx, qLayerFilesOf, missing)
+	// In binary, whatever the connection's mode (DescribeExec: one more
+	// round trip to learn the result's types), and each listing decoded
+	// from the driver's buffer.
+	rows, err := c.db.Query(ctx, qLayerListingsOf, pgx.QueryExecModeDescribeExec, missing)
 	if err != nil {
-		return fmt.Errorf("querying layer files: %w", err)
+		return fmt.Errorf("querying layer listings: %w", err)
 	}
-	// Each row goes to its place in its layer's slice (ordinals count
-	// a layer's tar entries from 0), however the table returns them.
 	var (
-		blob             int64 // missing[blob-1]
-		entries, ordinal int32
-		typ              int16
-		mode             int32
-		digest           []byte
-		e                fileindex.Entry
-		layers           = make([][]fileindex.Entry, len(missing))
-		placed           = make([]int32, len(missing))
+		digest  string
+		entries int32
+		raw     pgtype.DriverBytes
 	)
-	_, err = pgx.ForEachRow(rows, []any{&blob, &entries, &ordinal, &typ, &e.Path, &e.Size, &mode, &e.UID, &e.GID, &digest, &e.Link}, func() error {
-		if blob < 1 || blob > int64(len(missing)) {
-			return fmt.Errorf("file index entry of layer %d of %d asked for", blob, len(missing))
+	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw}, func() error {
+		es, err := listing.Decode(raw, int(entries))
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", digest, err)
 		}
-		e.Type, e.Mode, e.Digest = fileindex.EntryType(typ), int64(mode), [len(e.Digest)]byte{}
-		copy(e.Digest[:], digest)
-		b := blob - 1
-		if layers[b] == nil {
-			layers[b] = make([]fileindex.Entry, entries)
-		}
-		if ordinal < 0 || ordinal >= int32(len(layers[b])) {
-			return fmt.Errorf("layer %s: file index entry %d of %d", missing[b], ordinal, len(layers[b]))
-		}
-		layers[b][ordinal] = e
-		placed[b]++
-		c.held++
+		c.entries[digest] = es
+		c.held += len(es)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("reading layer files: %w", err)
-	}
-	for b, l := range layers {
-		if l == nil {
-			continue
-		}
-		if placed[b] != int32(len(l)) {
-			return fmt.Errorf("layer %s: %d file index entries stored, %d counted", missing[b], placed[b], len(l))
-		}
-		c.entries[missing[b]] = l
+		return fmt.Errorf("reading layer listings: %w", err)
 	}
 	return nil
 }

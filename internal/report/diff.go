@@ -305,7 +305,7 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		return err
 	}
 	la, lb := stackOf(cache, tars, a), stackOf(cache, tars, b)
-	fa, fb := overlay.Final(la), overlay.Final(lb)
+	fa, fb := overlay.Shown(la), overlay.Shown(lb)
 	d.FilesCompared = true
 	entry := func(layers [][]fileindex.Entry, v overlay.Visible) *fileindex.Entry { return &layers[v.Layer][v.Entry] }
 	for _, v := range fa {
@@ -316,7 +316,7 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		d.B.FinalFiles++
 		d.B.FinalBytes += entry(lb, v).Size
 	}
-	// A change is counted as the merge finds it, and kept as the places
+	// A change is counted as the join finds it, and kept as the places
 	// of its path in fa and fb (-1: not on that side); only the changes
 	// listed become DiffFiles (an image of 1 GB may change 20,000 files).
 	type change struct {
@@ -325,47 +325,39 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		i, j  int32
 	}
 	var changes []change
-	i, j := 0, 0
-	for i < len(fa) || j < len(fb) {
-		var c int
-		switch {
-		case i == len(fa):
-			c = 1
-		case j == len(fb):
-			c = -1
-		default:
-			c = strings.Compare(fa[i].Path, fb[j].Path)
-		}
-		switch {
-		case c < 0:
-			size := entry(la, fa[i]).Size
-			d.Files.Removed++
-			d.Files.RemovedBytes += size
-			changes = append(changes, change{path: fa[i].Path, delta: -size, i: int32(i), j: -1})
-			i++
-		case c > 0:
-			size := entry(lb, fb[j]).Size
+	inA := make(map[string]int32, len(fa))
+	for i, v := range fa {
+		inA[v.Path] = int32(i)
+	}
+	for j, v := range fb {
+		i, ok := inA[v.Path]
+		if !ok {
+			size := entry(lb, v).Size
 			d.Files.Added++
 			d.Files.AddedBytes += size
-			changes = append(changes, change{path: fb[j].Path, delta: size, i: -1, j: int32(j)})
-			j++
-		default:
-			x, y := entry(la, fa[i]), entry(lb, fb[j])
-			switch {
-			case x.Digest != y.Digest || x.Size != y.Size:
-				d.Files.Changed++
-				d.Files.ChangedBytes += y.Size - x.Size
-				changes = append(changes, change{path: fb[j].Path, delta: y.Size - x.Size, i: int32(i), j: int32(j)})
-			case x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID:
-				d.Files.Metadata++
-				changes = append(changes, change{path: fb[j].Path, i: int32(i), j: int32(j)})
-			default:
-				d.Files.Unchanged++
-				d.Files.UnchangedBytes += y.Size
-			}
-			i++
-			j++
+			changes = append(changes, change{path: v.Path, delta: size, i: -1, j: int32(j)})
+			continue
 		}
+		delete(inA, v.Path)
+		x, y := entry(la, fa[i]), entry(lb, v)
+		switch {
+		case x.Digest != y.Digest || x.Size != y.Size:
+			d.Files.Changed++
+			d.Files.ChangedBytes += y.Size - x.Size
+			changes = append(changes, change{path: v.Path, delta: y.Size - x.Size, i: i, j: int32(j)})
+		case x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID:
+			d.Files.Metadata++
+			changes = append(changes, change{path: v.Path, i: i, j: int32(j)})
+		default:
+			d.Files.Unchanged++
+			d.Files.UnchangedBytes += y.Size
+		}
+	}
+	for path, i := range inA { // what b does not show
+		size := entry(la, fa[i]).Size
+		d.Files.Removed++
+		d.Files.RemovedBytes += size
+		changes = append(changes, change{path: path, delta: -size, i: i, j: -1})
 	}
 	// Largest changes first; a path once.
 	slices.SortFunc(changes, func(x, y change) int {

@@ -240,7 +240,7 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 		return nil, fmt.Errorf("%s: its layers are not all indexed yet, so its files are not known: run layerq-ingest scan --layers", ref)
 	}
 	path = strings.TrimPrefix(path, "/")
-	for _, v := range overlay.Final(layers) {
+	for _, v := range overlay.Shown(layers) {
 		if v.Path == path {
 			e := layers[v.Layer][v.Entry]
 			return e.Digest[:], nil
@@ -283,7 +283,7 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 	for _, d := range digests {
 		if layers := stackOf(cache, tars, layersOf[d]); layers != nil {
 			fin := map[string]overlay.Visible{}
-			for _, v := range overlay.Final(layers) {
+			for _, v := range overlay.Shown(layers) {
 				fin[v.Path] = v
 			}
 			finals[d] = fin

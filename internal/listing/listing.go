@@ -1,0 +1,162 @@
+// Package listing packs a layer's file index entries into one value, as
+// the table layer_listings holds them, and reads them back: the reports
+// that need a layer's whole index (the final filesystems of `diff`,
+// `bloat --image`, `find`) read a value per layer instead of a row per
+// entry of layer_files.
+//
+// The format, version 1 (sql/functions/layer_listing.sql writes the same
+// from the rows of layer_files): the byte 1, then each entry in tar order:
+// type int16, mode int32, uid int64, gid int64, size int64; the path's
+// length int32 and its bytes; the digest's length int32 (-1: none, for
+// every type but a regular file) and its bytes; the link's length int32
+// (-1: none) and its bytes. Integers are big-endian. The count of entries
+// is kept beside it (layer_indexes.entries).
+package listing
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/layerq/layerq/internal/fileindex"
+)
+
+// Version is the format Encode writes and Decode reads.
+const Version = 1
+
+// fixed is the bytes of an entry's fixed fields: type, mode, uid, gid,
+// size.
+const fixed = 2 + 4 + 8 + 8 + 8
+
+// Encode packs entries, each path and link as text gives it (the form the
+// database stores them in).
+func Encode(entries []fileindex.Entry, text func(string) string) ([]byte, error) {
+	n := 1
+	for i := range entries {
+		n += fixed + 12 + len(entries[i].Path) + len(entries[i].Link) + len(entries[i].Digest)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, Version)
+	for i := range entries {
+		e := &entries[i]
+		b = binary.BigEndian.AppendUint16(b, uint16(e.Type))
+		b = binary.BigEndian.AppendUint32(b, uint32(int32(e.Mode)))
+		b = binary.BigEndian.AppendUint64(b, uint64(int64(e.UID)))
+		b = binary.BigEndian.AppendUint64(b, uint64(int64(e.GID)))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
+		var err error
+		if b, err = appendText(b, text(e.Path)); err != nil {
+			return nil, fmt.Errorf("entry %d: path: %w", i, err)
+		}
+		if e.Type == fileindex.File {
+			b, _ = appendText(b, string(e.Digest[:]))
+		} else {
+			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // -1
+		}
+		if e.Link == "" {
+			b = binary.BigEndian.AppendUint32(b, math.MaxUint32)
+		} else if b, err = appendText(b, text(e.Link)); err != nil {
+			return nil, fmt.Errorf("entry %d: link: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+func appendText(b []byte, s string) ([]byte, error) {
+	if len(s) > math.MaxInt32 {
+		return nil, errors.New("longer than a listing holds")
+	}
+	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...), nil
+}
+
+// Decode returns the n entries of a listing, in tar order. b may be a
+// driver's buffer: nothing of it is kept. The entries' paths and links are
+// substrings of one string holding them all, the only text copied (a 1 GB
+// image's listings are megabytes, most of them numbers and digests, and
+// every byte a new process allocates costs it a page fault).
+func Decode(b []byte, n int) ([]fileindex.Entry, error) {
+	if len(b) == 0 || b[0] != Version {
+		return nil, errors.New("file index listing of an unknown format; run layerq-ingest migrate with this layerq")
+	}
+	b = b[1:]
+	// First the texts' length, then each entry, its texts copied into
+	// one buffer made once.
+	texts, err := walk(b, n, nil)
+	if err != nil {
+		return nil, err
+	}
+	d := decoded{text: make([]byte, 0, texts), entries: make([]fileindex.Entry, n)}
+	if _, err := walk(b, n, &d); err != nil {
+		return nil, err
+	}
+	return d.entries, nil
+}
+
+// decoded receives the entries walk reads.
+type decoded struct {
+	text    []byte // made at its full length: the strings below point into it
+	entries []fileindex.Entry
+}
+
+// str copies t into the text buffer and returns it as a string there.
+func (d *decoded) str(t []byte) string {
+	if len(t) == 0 {
+		return ""
+	}
+	at := len(d.text)
+	d.text = append(d.text, t...) // within its capacity: never moves
+	return unsafe.String(&d.text[at], len(t))
+}
+
+// walk reads the n entries of b (a listing past its version byte) and
+// returns the bytes of their paths and links; with d, it also fills d's
+// entries.
+func walk(b []byte, n int, d *decoded) (int, error) {
+	texts, off := 0, 0
+	text := func() ([]byte, bool) {
+		if len(b)-off < 4 {
+			return nil, false
+		}
+		l := int32(binary.BigEndian.Uint32(b[off:]))
+		off += 4
+		if l == -1 {
+			return nil, true
+		}
+		if l < 0 || int(l) > len(b)-off {
+			return nil, false
+		}
+		off += int(l)
+		return b[off-int(l) : off], true
+	}
+	for i := range n {
+		if len(b)-off < fixed {
+			return 0, fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+		}
+		f := b[off : off+fixed]
+		off += fixed
+		path, ok1 := text()
+		digest, ok2 := text()
+		link, ok3 := text()
+		if !ok1 || !ok2 || !ok3 {
+			return 0, fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+		}
+		texts += len(path) + len(link)
+		if d == nil {
+			continue
+		}
+		e := &d.entries[i]
+		e.Type = fileindex.EntryType(int16(binary.BigEndian.Uint16(f)))
+		e.Mode = int64(int32(binary.BigEndian.Uint32(f[2:])))
+		e.UID = int(int64(binary.BigEndian.Uint64(f[6:])))
+		e.GID = int(int64(binary.BigEndian.Uint64(f[14:])))
+		e.Size = int64(binary.BigEndian.Uint64(f[22:]))
+		e.Path, e.Link = d.str(path), d.str(link)
+		copy(e.Digest[:], digest)
+	}
+	if off != len(b) {
+		return 0, fmt.Errorf("file index listing: %d bytes past its %d entries", len(b)-off, n)
+	}
+	return texts, nil
+}

@@ -1,0 +1,79 @@
+package listing_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/layerq/layerq/internal/fileindex"
+	"github.com/layerq/layerq/internal/listing"
+)
+
+// What Encode packs, Decode reads back field for field, each text as the
+// encoder was given it.
+func TestDecodeReadsWhatEncodePacks(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	upper := func(s string) string { return strings.ToUpper(s) }
+	for _, n := range []int{0, 1, 7, 1000} {
+		entries := make([]fileindex.Entry, n)
+		for i := range entries {
+			e := fileindex.Entry{
+				Path: fmt.Sprintf("usr/lib/é/%d-\xff", i), Type: fileindex.EntryType(1 + rng.IntN(7)),
+				Mode: int64(rng.IntN(0o10000)), UID: rng.IntN(1 << 40), GID: -rng.IntN(3),
+			}
+			switch e.Type {
+			case fileindex.File:
+				e.Size = rng.Int64N(1 << 40)
+				for j := range e.Digest {
+					e.Digest[j] = byte(rng.IntN(256))
+				}
+			case fileindex.Symlink, fileindex.Hardlink:
+				e.Link = strings.Repeat("l", rng.IntN(3))
+			}
+			entries[i] = e
+		}
+		b, err := listing.Encode(entries, upper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := listing.Decode(b, n)
+		if err != nil {
+			t.Fatalf("%d entries: %v", n, err)
+		}
+		for i, e := range entries {
+			e.Path, e.Link = upper(e.Path), upper(e.Link)
+			if got[i] != e {
+				t.Fatalf("%d entries: entry %d read as\n%+v\nwant\n%+v", n, i, got[i], e)
+			}
+		}
+	}
+}
+
+// A listing that is not whole, has bytes past its entries or is of
+// another format is refused, not read as entries.
+func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
+	entry := []byte{0, 1, 0, 0, 1, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+		0, 0, 0, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	whole := append([]byte{1}, entry...)
+	if es, err := listing.Decode(whole, 1); err != nil || len(es) != 1 || es[0].Path != "a" || es[0].Size != 5 || es[0].Mode != 0o644 || es[0].Type != fileindex.File {
+		t.Fatalf("a whole listing read as %+v, %v", es, err)
+	}
+	for name, c := range map[string]struct {
+		b []byte
+		n int
+	}{
+		"cut short":          {whole[:len(whole)-1], 1},
+		"fewer entries":      {whole, 2},
+		"bytes past the end": {append(append([]byte{}, whole...), 0), 1},
+		"another version":    {append([]byte{2}, entry...), 1},
+		"empty":              {nil, 0},
+		"a negative length":  {append(append([]byte{1}, entry[:30]...), 0xff, 0xff, 0xff, 0xfe), 1},
+	} {
+		if es, err := listing.Decode(c.b, c.n); err == nil {
+			t.Errorf("%s: read as %+v, want an error", name, es)
+		}
+	}
+}
