@@ -17,7 +17,8 @@ import (
 // A layer's listing, written with its entries by either of the store's
 // writes, reads back as exactly its rows of layer_files: every field of
 // every entry, in tar order, on a connection as the command makes it
-// (text results) and on one as the ingest makes it.
+// (text results) and on one as the ingest makes it; and so does a layer
+// indexed without a listing.
 func TestLayerListingsAreTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -45,6 +46,10 @@ func TestLayerListingsAreTheRows(t *testing.T) {
 		}
 		if wrote, err := store.SaveLayerIndexes(ctx, batch); err != nil || wrote != len(batch) {
 			t.Fatalf("SaveLayerIndexes: %d, %v", wrote, err)
+		}
+		// One layer as a layerq from before listings indexes it: rows only.
+		if _, err := pool.Exec(ctx, `DELETE FROM layer_listings WHERE blob_digest = 'sha256:batch2'`); err != nil {
+			t.Fatal(err)
 		}
 		got, err := report.LayerEntries(ctx, pool, append(blobs, "sha256:not-indexed"))
 		if err != nil {
