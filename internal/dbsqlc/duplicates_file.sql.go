@@ -10,20 +10,30 @@ import (
 )
 
 const duplicatesFile = `-- name: DuplicatesFile :one
-WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ $1::text AND diff_id IS NOT NULL
+WITH live AS MATERIALIZED (
+    SELECT d.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = d.blob_digest) AS indexed
+    FROM (
+        SELECT DISTINCT ml.blob_digest
+        FROM repositories r
+        JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
+        JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+        WHERE r.name ~ $1::text
+    ) d
+    CROSS JOIN LATERAL (SELECT 1 FROM blobs b WHERE b.digest = d.blob_digest AND b.diff_id IS NOT NULL OFFSET 0) image
 ),
 f AS (
     SELECT lf.digest, lf.size
-    FROM layer_files lf
-    JOIN live USING (blob_digest)
-    WHERE lf.type = 1
+    FROM live
+    CROSS JOIN LATERAL (
+        SELECT x.digest, x.size FROM layer_files x WHERE x.blob_digest = live.blob_digest AND x.type = 1 OFFSET 0
+    ) lf
+    WHERE live.indexed
 ),
 u AS (
     SELECT DISTINCT ON (digest) digest, size FROM f
 )
-SELECT (SELECT count(*) FROM live l JOIN layer_indexes li USING (blob_digest)) AS layers,
-    (SELECT count(*) FROM live l WHERE NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = l.blob_digest)) AS unindexed,
+SELECT (SELECT count(*) FROM live WHERE indexed) AS layers,
+    (SELECT count(*) FROM live WHERE NOT indexed) AS unindexed,
     (SELECT count(*) FROM f) AS files,
     (SELECT coalesce(sum(size), 0)::bigint FROM f) AS total_bytes,
     (SELECT count(*) FROM u) AS unique_files,
@@ -46,6 +56,12 @@ type DuplicatesFileRow struct {
 // file-level dedup would keep. Also the number of live layers not indexed
 // yet. Image layers only (a diff_id in a config): artifact blobs are not
 // file systems.
+//
+// Each selected layer's files are read by its key (a lateral subquery
+// the planner cannot flatten): a repository's few hundred layers are
+// 40,000 rows, which the planner, guessing 117,000, read by a scan of
+// every entry in parallel (2.4 s at 100,000 images with file indexes).
+// Whether a layer is an image's is asked of it alone, for the same reason.
 func (q *Queries) DuplicatesFile(ctx context.Context, db DBTX, repository string) (DuplicatesFileRow, error) {
 	row := db.QueryRow(ctx, duplicatesFile, repository)
 	var i DuplicatesFileRow

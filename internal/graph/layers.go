@@ -44,7 +44,8 @@ type LayerRejection struct {
 }
 
 // SaveLayerIndex stores a layer blob's index, all of its entries and its
-// listing (the entries packed in one value) in one transaction, and queues the blob for its near-duplicate keys
+// listing (the entries packed in one value, internal/listing) in one
+// transaction, and queues the blob for its near-duplicate keys
 // (ApplyLayerKeys). It reports whether it wrote anything: a blob already
 // indexed (by another worker) is left as it is.
 func (s *Store) SaveLayerIndex(ctx context.Context, li LayerIndex) (bool, error) {

@@ -4,14 +4,24 @@
 -- the bytes the extra copies take: the content's digest (hex), its size,
 -- its copies, the layers holding them, the extra copies' bytes and one of
 -- its paths. limit: how many contents.
-WITH live AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ sqlc.arg(repository)::text AND diff_id IS NOT NULL
+-- Each selected layer's files are read by its key, as in
+-- duplicates_file.sql.
+WITH live AS MATERIALIZED (
+    SELECT DISTINCT ml.blob_digest
+    FROM repositories r
+    JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
+    JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+    WHERE r.name ~ sqlc.arg(repository)::text
 )
 SELECT encode(lf.digest, 'hex') AS digest, min(lf.size)::bigint AS size, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
     (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path)::text AS sample_path
-FROM layer_files lf
-JOIN live USING (blob_digest)
-WHERE lf.type = 1 AND lf.size > 0
+FROM live
+CROSS JOIN LATERAL (
+    SELECT x.blob_digest, x.digest, x.size, x.path FROM layer_files x
+    WHERE x.blob_digest = live.blob_digest AND x.type = 1 AND x.size > 0
+      AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = live.blob_digest AND b.diff_id IS NOT NULL)
+    OFFSET 0
+) lf
 GROUP BY lf.digest
 HAVING count(*) > 1
 ORDER BY extra_bytes DESC, 1
