@@ -354,7 +354,7 @@ func TestLayerListingsArePackedAsTheRows(t *testing.T) {
 		es := make([]fileindex.Entry, n)
 		for i := range es {
 			e := fileindex.Entry{Path: fmt.Sprintf("%s/%d", names[rng.IntN(len(names))], i), Type: fileindex.EntryType(1 + rng.IntN(7)),
-				Mode: int64(rng.IntN(0o10000)), UID: []int{0, 1000, 1<<40 + 3}[rng.IntN(3)], GID: []int{0, 1<<32 + 1}[rng.IntN(2)]}
+				Mode: int64(rng.IntN(0o10000)), UID: []int{0, 1000, 1<<40 + 3, -2}[rng.IntN(4)], GID: []int{0, 1<<32 + 1, -1}[rng.IntN(3)]}
 			switch e.Type {
 			case fileindex.File:
 				e.Size = []int64{0, 1 << 33, rng.Int64N(1 << 20)}[rng.IntN(3)]

@@ -80,6 +80,9 @@ func Decode(b []byte, n int) ([]fileindex.Entry, error) {
 	if len(b) == 0 || b[0] != Version {
 		return nil, errors.New("file index listing of an unknown format; run layerq-ingest migrate with this layerq")
 	}
+	if n < 0 {
+		return nil, fmt.Errorf("file index listing of %d entries", n)
+	}
 	b = b[1:]
 	// First the texts' length, then each entry, its texts copied into
 	// one buffer made once.

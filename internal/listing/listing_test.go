@@ -70,6 +70,7 @@ func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
 		"bytes past the end": {append(append([]byte{}, whole...), 0), 1},
 		"another version":    {append([]byte{2}, entry...), 1},
 		"empty":              {nil, 0},
+		"entries below zero": {[]byte{1}, -1},
 		"a negative length":  {append(append([]byte{1}, entry[:30]...), 0xff, 0xff, 0xff, 0xfe), 1},
 	} {
 		if es, err := listing.Decode(c.b, c.n); err == nil {

@@ -179,8 +179,8 @@ func fmtLosses(ls []Loss) string {
 // rules over a flat map of paths: removing a directory scans every path.
 // It shares no code with Apply, so the two agreeing checks the tree (its
 // lookups, implicit directories, detached subtrees and parent cache). It
-// also returns the regular files the final filesystem shows, by path, as
-// Final does.
+// also returns the regular files the final filesystem shows, sorted by
+// path (Shown's, sorted, are the same).
 func applyModel(layers [][]fileindex.Entry) (*Result, []Visible) {
 	type mnode struct {
 		typ  fileindex.EntryType
