@@ -79,3 +79,55 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkShownPairs compares two images that share benchLayers' base
+// and its removals, and differ above (a: the rest of benchLayers; b: its
+// own install of as many files): ShownPairs against what it replaced, each
+// side's Shown joined by path.
+func BenchmarkShownPairs(b *testing.B) {
+	const n = 200_000
+	a := benchLayers(n)
+	own := make([]fileindex.Entry, len(a[4]))
+	for i, e := range a[4] {
+		if e.Type == fileindex.File {
+			e.Size++
+		}
+		own[i] = e
+	}
+	bs := [][]fileindex.Entry{a[0], a[1], own}
+	const shared = 2
+	b.Run("pairs", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			both := 0
+			ShownPairs(a, bs, shared, func(p Pair) {
+				if p.InA && p.InB {
+					both++
+				}
+			})
+			if both == 0 {
+				b.Fatal("no path on both sides")
+			}
+		}
+	})
+	b.Run("shown-joined", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fa, fb := Shown(a), Shown(bs)
+			inA := make(map[string]int32, len(fa))
+			for i, v := range fa {
+				inA[v.Path] = int32(i)
+			}
+			both := 0
+			for _, v := range fb {
+				if _, ok := inA[v.Path]; ok {
+					both++
+					delete(inA, v.Path)
+				}
+			}
+			if both == 0 {
+				b.Fatal("no path on both sides")
+			}
+		}
+	})
+}

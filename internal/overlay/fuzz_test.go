@@ -1,7 +1,9 @@
 package overlay
 
 import (
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/layerq/layerq/internal/fileindex"
@@ -145,5 +147,81 @@ func TestApplyMatchesModel(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("case %d: input %x", i, data)
 		}
+	}
+}
+
+// FuzzShownPairs checks ShownPairs against Shown on each side: the first
+// half of the input is a's stack, the second b's layers above the bottom
+// it shares with a (as many layers of a as the first byte says).
+func FuzzShownPairs(f *testing.F) {
+	seeds := fuzzSeeds()
+	for i, s := range seeds {
+		f.Add(append(append([]byte{byte(i)}, s...), seeds[(i+1)%len(seeds)]...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		checkShownPairs(t, data)
+	})
+}
+
+// TestShownPairsMatchShown runs FuzzShownPairs' check on random stacks.
+func TestShownPairsMatchShown(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	for i := range n {
+		data := make([]byte, 1+3*(2+rng.IntN(2*maxFuzzEntries)))
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		// Mostly new layers, so that the bottom is some layers deep.
+		for j := 1; j+2 < len(data); j += 3 {
+			if rng.IntN(6) == 0 {
+				data[j] = 0
+			}
+		}
+		checkShownPairs(t, data)
+		if t.Failed() {
+			t.Fatalf("case %d: input %x", i, data)
+		}
+	}
+}
+
+func checkShownPairs(t *testing.T, data []byte) {
+	t.Helper()
+	half := 1 + (len(data)-1)/2
+	a := decodeLayers(data[1:half])
+	shared := int(data[0]) % (len(a) + 1)
+	b := append(slices.Clone(a[:shared]), decodeLayers(data[half:])...)
+	want := map[string]Pair{}
+	for _, v := range Shown(a) {
+		want[v.Path] = Pair{A: v, InA: true}
+	}
+	for _, v := range Shown(b) {
+		p := want[v.Path]
+		p.B, p.InB = v, true
+		want[v.Path] = p
+	}
+	got := map[string]Pair{}
+	ShownPairs(a, b, shared, func(p Pair) {
+		path := p.A.Path
+		if !p.InA {
+			path = p.B.Path
+		}
+		if p.InA && p.InB && p.A.Path != p.B.Path {
+			t.Errorf("a pair of two paths: %+v", p)
+		}
+		if _, ok := got[path]; ok {
+			t.Errorf("%s paired twice", path)
+		}
+		got[path] = p
+	})
+	if !maps.Equal(got, want) {
+		t.Errorf("shared %d of a %d layers, b %d:\n got %+v\nwant %+v", shared, len(a), len(b), got, want)
 	}
 }

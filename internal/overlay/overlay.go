@@ -67,6 +67,7 @@ package overlay
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -199,8 +200,124 @@ func Shown(layers [][]fileindex.Entry) []Visible {
 	return out
 }
 
+// Pair is a path where either of two final filesystems shows a regular
+// file: InA and InB say which do, and A and B where each one's file comes
+// from (A.Path and B.Path are the path, when shown).
+type Pair struct {
+	A, B     Visible
+	InA, InB bool
+}
+
+// ShownPairs applies two stacks of layers as Shown does each, and calls fn
+// once for each path where either final filesystem shows a regular file,
+// in no particular order. The bottom shared layers of a and b must be the
+// same entries: they are applied once, for both, and what neither stack
+// changes above them is paired without looking its paths up. A Visible of
+// such a layer's file names a's layer (the same entries as b's).
+func ShownPairs(a, b [][]fileindex.Entry, shared int, fn func(Pair)) {
+	bottom := apply(a[:shared])
+	fa, fb := bottom.fork(a, 1), bottom.fork(b, 2)
+	p := pairer{a: fa, b: fb, fn: fn}
+	p.dirs("", fa.root, fb.root)
+}
+
+// pairer walks two filesystems, one forked from the other's bottom or not,
+// side by side.
+type pairer struct {
+	a, b *applier
+	fn   func(Pair)
+}
+
+// visible is the Visible of file node n at prefix+name.
+func (x *applier) visible(prefix, name string, n *node) Visible {
+	in := &x.inodes[n.inode]
+	path := x.layers[in.layer][in.entry].Path
+	if n.link {
+		path = prefix + name
+	}
+	return Visible{Path: path, Layer: int(in.layer), Entry: int(in.entry)}
+}
+
+// dirs pairs the paths below directories da of a and db of b at prefix
+// (either may be nil: that side holds no directory there).
+func (p *pairer) dirs(prefix string, da, db *node) {
+	if da != nil && da == db { // below the bottom, untouched on both sides
+		p.same(prefix, da)
+		return
+	}
+	if da != nil {
+		for name, na := range da.children {
+			var nb *node
+			if db != nil {
+				nb = db.children[name]
+			}
+			p.nodes(prefix, name, na, nb)
+		}
+	}
+	if db != nil {
+		for name, nb := range db.children {
+			if da == nil || da.children[name] == nil {
+				p.nodes(prefix, name, nil, nb)
+			}
+		}
+	}
+}
+
+// nodes pairs what a and b hold at prefix+name (either may be nil).
+func (p *pairer) nodes(prefix, name string, na, nb *node) {
+	var pair Pair
+	var subA, subB *node
+	if na != nil {
+		switch na.typ {
+		case fileindex.File:
+			pair.A, pair.InA = p.a.visible(prefix, name, na), true
+		case fileindex.Dir:
+			subA = na
+		}
+	}
+	if nb != nil {
+		switch nb.typ {
+		case fileindex.File:
+			pair.B, pair.InB = p.b.visible(prefix, name, nb), true
+		case fileindex.Dir:
+			subB = nb
+		}
+	}
+	if pair.InA || pair.InB {
+		p.fn(pair)
+	}
+	if subA != nil || subB != nil {
+		p.dirs(prefix+name+"/", subA, subB)
+	}
+}
+
+// same pairs every file below d, a directory both sides share unchanged.
+func (p *pairer) same(prefix string, d *node) {
+	for name, n := range d.children {
+		switch n.typ {
+		case fileindex.File:
+			v := p.a.visible(prefix, name, n)
+			p.fn(Pair{A: v, B: v, InA: true, InB: true})
+		case fileindex.Dir:
+			p.same(prefix+name+"/", n)
+		}
+	}
+}
+
 // apply applies layers to an empty filesystem.
 func apply(layers [][]fileindex.Entry) *applier {
+	a := &applier{
+		layers: layers,
+		root:   &node{typ: fileindex.Dir, inode: -1},
+		inodes: make([]inode, 0, countFiles(layers)),
+		res:    &Result{LayerBytes: make([]int64, len(layers))},
+	}
+	a.applyFrom(0)
+	return a
+}
+
+// countFiles counts the File entries of layers.
+func countFiles(layers [][]fileindex.Entry) int {
 	files := 0
 	for _, entries := range layers {
 		for i := range entries {
@@ -209,13 +326,13 @@ func apply(layers [][]fileindex.Entry) *applier {
 			}
 		}
 	}
-	a := &applier{
-		layers: layers,
-		root:   &node{typ: fileindex.Dir, inode: -1},
-		inodes: make([]inode, 0, files),
-		res:    &Result{LayerBytes: make([]int64, len(layers))},
-	}
-	for l, entries := range layers {
+	return files
+}
+
+// applyFrom applies a.layers[from:] to the filesystem a holds.
+func (a *applier) applyFrom(from int) {
+	for l := from; l < len(a.layers); l++ {
+		entries := a.layers[l]
 		for i := range entries {
 			if e := &entries[i]; e.Type == fileindex.Whiteout || e.Type == fileindex.Opaque {
 				a.remove(l, e)
@@ -229,7 +346,26 @@ func apply(layers [][]fileindex.Entry) *applier {
 			a.add(l, i, e)
 		}
 	}
-	return a
+}
+
+// fork returns an applier for layers, whose bottom layers are the ones a
+// applied, that starts from a's filesystem without copying it: a
+// directory is copied (its map of children, not the children) when gen's
+// applier first changes it, and a's nodes are never changed again. a
+// must not apply anything after a fork; two forks need two gens, neither
+// a's.
+func (a *applier) fork(layers [][]fileindex.Entry, gen uint32) *applier {
+	bottom := len(a.layers)
+	f := &applier{
+		layers: layers,
+		root:   &node{typ: fileindex.Dir, inode: -1, gen: gen, children: maps.Clone(a.root.children)},
+		inodes: append(make([]inode, 0, len(a.inodes)+countFiles(layers[bottom:])), a.inodes...),
+		res:    &Result{LayerBytes: make([]int64, len(layers))},
+		gen:    gen,
+	}
+	copy(f.res.LayerBytes, a.res.LayerBytes)
+	f.applyFrom(bottom)
+	return f
 }
 
 // node is one path of the filesystem.
@@ -240,6 +376,8 @@ type node struct {
 	// link: a hard link made this path, so its path is not its file's
 	// entry's Path.
 	link bool
+	// gen is the applier that made the node and may change it (fork).
+	gen uint32
 }
 
 // inode is the file a File entry makes, shared by its hard links. Its
@@ -268,6 +406,11 @@ type applier struct {
 
 	slab  []node  // nodes are allocated from here in chunks
 	stack []*node // scratch for hide
+
+	// gen marks the nodes this applier may change; others belong to the
+	// applier it was forked from, and a directory among them is copied
+	// before a change (owned).
+	gen uint32
 }
 
 // remove applies a whiteout or an opaque marker of layer l.
@@ -279,6 +422,9 @@ func (a *applier) remove(l int, e *fileindex.Entry) {
 		}
 		if d == nil || d.typ != fileindex.Dir || len(d.children) == 0 {
 			return
+		}
+		if d.gen != a.gen {
+			d = a.ownedDir(e.Path)
 		}
 		// Every child gets the same attribution, so the map's random
 		// order cannot show in the result.
@@ -294,6 +440,9 @@ func (a *applier) remove(l int, e *fileindex.Entry) {
 	parent, n := a.lookup(e.Path)
 	if n == nil {
 		return // nothing to remove: fine, as for "rm -f"
+	}
+	if parent.gen != a.gen {
+		parent = a.ownedDir(e.Path[:max(strings.LastIndexByte(e.Path, '/'), 0)])
 	}
 	delete(parent.children, base(e.Path))
 	a.hide(n, l, e.Path, Removed)
@@ -383,6 +532,8 @@ func (a *applier) parentDir(l int, p string) *node {
 				d.children = make(map[string]*node)
 			}
 			d.children[name] = c
+		} else if c.gen != a.gen {
+			c = a.own(d, name, c)
 		}
 		d = c
 		start = end + 1
@@ -408,6 +559,39 @@ func (a *applier) lookup(p string) (parent, n *node) {
 	}
 }
 
+// own returns directory c, d's child name, as a's own: a copy when c is
+// another applier's, which takes c's place in d (a's own).
+func (a *applier) own(d *node, name string, c *node) *node {
+	if c.gen == a.gen {
+		return c
+	}
+	o := a.newNode(fileindex.Dir)
+	o.children = maps.Clone(c.children)
+	d.children[name] = o
+	return o
+}
+
+// ownedDir returns the directory at p ("" or ".": the root), which must
+// exist, as a's own (each directory above it too).
+func (a *applier) ownedDir(p string) *node {
+	d := a.root
+	if p == "" || p == "." {
+		return d
+	}
+	for {
+		i := strings.IndexByte(p, '/')
+		name := p
+		if i >= 0 {
+			name = p[:i]
+		}
+		d = a.own(d, name, d.children[name])
+		if i < 0 {
+			return d
+		}
+		p = p[i+1:]
+	}
+}
+
 // hide takes the subtree at n out of the filesystem: a change of layer l at
 // path p, of kind k. n must already be detached from its parent, or be
 // about to be.
@@ -424,7 +608,9 @@ func (a *applier) hide(n *node, l int, p string, k Kind) {
 			for _, c := range n.children {
 				stack = append(stack, c)
 			}
-			n.children = nil // let a detached subtree be collected
+			if n.gen == a.gen {
+				n.children = nil // let a detached subtree be collected
+			}
 		}
 	}
 	a.stack = stack[:0]
@@ -463,7 +649,7 @@ func (a *applier) newNode(t fileindex.EntryType) *node {
 	}
 	n := &a.slab[0]
 	a.slab = a.slab[1:]
-	n.typ, n.inode = t, -1
+	n.typ, n.inode, n.gen = t, -1, a.gen
 	return n
 }
 

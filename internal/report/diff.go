@@ -305,60 +305,56 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		return err
 	}
 	la, lb := stackOf(cache, tars, a), stackOf(cache, tars, b)
-	fa, fb := overlay.Shown(la), overlay.Shown(lb)
+	// The bottom both hold as the same blobs is applied once, and what
+	// neither changes above it is paired without a lookup by path.
+	shared := 0
+	for shared < d.SharedLayers && a[shared].Digest == b[shared].Digest {
+		shared++
+	}
 	d.FilesCompared = true
 	entry := func(layers [][]fileindex.Entry, v overlay.Visible) *fileindex.Entry { return &layers[v.Layer][v.Entry] }
-	for _, v := range fa {
-		d.A.FinalFiles++
-		d.A.FinalBytes += entry(la, v).Size
-	}
-	for _, v := range fb {
-		d.B.FinalFiles++
-		d.B.FinalBytes += entry(lb, v).Size
-	}
-	// A change is counted as the join finds it, and kept as the places
-	// of its path in fa and fb (-1: not on that side); only the changes
-	// listed become DiffFiles (an image of 1 GB may change 20,000 files).
+	// A change is counted as the pairs come, and kept as its pair; only
+	// the changes listed become DiffFiles (an image of 1 GB may change
+	// 20,000 files).
 	type change struct {
 		path  string
 		delta int64
-		i, j  int32
+		pair  overlay.Pair
 	}
 	var changes []change
-	inA := make(map[string]int32, len(fa))
-	for i, v := range fa {
-		inA[v.Path] = int32(i)
-	}
-	for j, v := range fb {
-		i, ok := inA[v.Path]
-		if !ok {
-			size := entry(lb, v).Size
-			d.Files.Added++
-			d.Files.AddedBytes += size
-			changes = append(changes, change{path: v.Path, delta: size, i: -1, j: int32(j)})
-			continue
+	overlay.ShownPairs(la, lb, shared, func(p overlay.Pair) {
+		var x, y *fileindex.Entry
+		if p.InA {
+			x = entry(la, p.A)
+			d.A.FinalFiles++
+			d.A.FinalBytes += x.Size
 		}
-		delete(inA, v.Path)
-		x, y := entry(la, fa[i]), entry(lb, v)
+		if p.InB {
+			y = entry(lb, p.B)
+			d.B.FinalFiles++
+			d.B.FinalBytes += y.Size
+		}
 		switch {
+		case !p.InA:
+			d.Files.Added++
+			d.Files.AddedBytes += y.Size
+			changes = append(changes, change{path: p.B.Path, delta: y.Size, pair: p})
+		case !p.InB:
+			d.Files.Removed++
+			d.Files.RemovedBytes += x.Size
+			changes = append(changes, change{path: p.A.Path, delta: -x.Size, pair: p})
 		case x.Digest != y.Digest || x.Size != y.Size:
 			d.Files.Changed++
 			d.Files.ChangedBytes += y.Size - x.Size
-			changes = append(changes, change{path: v.Path, delta: y.Size - x.Size, i: i, j: int32(j)})
+			changes = append(changes, change{path: p.B.Path, delta: y.Size - x.Size, pair: p})
 		case x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID:
 			d.Files.Metadata++
-			changes = append(changes, change{path: v.Path, i: i, j: int32(j)})
+			changes = append(changes, change{path: p.B.Path, pair: p})
 		default:
 			d.Files.Unchanged++
 			d.Files.UnchangedBytes += y.Size
 		}
-	}
-	for path, i := range inA { // what b does not show
-		size := entry(la, fa[i]).Size
-		d.Files.Removed++
-		d.Files.RemovedBytes += size
-		changes = append(changes, change{path: path, delta: -size, i: i, j: -1})
-	}
+	})
 	// Largest changes first; a path once.
 	slices.SortFunc(changes, func(x, y change) int {
 		return cmp.Or(cmp.Compare(abs(y.delta), abs(x.delta)), strings.Compare(x.path, y.path))
@@ -369,17 +365,14 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	files := make([]DiffFile, 0, len(changes))
 	for _, c := range changes {
 		f := DiffFile{Kind: "file", Path: c.path, DeltaBytes: c.delta}
-		switch {
-		case c.j < 0:
-			v := fa[c.i]
-			f.Change, f.BytesA, f.Side, f.Position, f.CreatedBy = "removed", entry(la, v).Size, "a", v.Layer, d.A.steps[v.Layer]
-		case c.i < 0:
-			v := fb[c.j]
-			f.Change, f.BytesB, f.Side, f.Position, f.CreatedBy = "added", entry(lb, v).Size, "b", v.Layer, d.B.steps[v.Layer]
+		switch va, vb := c.pair.A, c.pair.B; {
+		case !c.pair.InB:
+			f.Change, f.BytesA, f.Side, f.Position, f.CreatedBy = "removed", entry(la, va).Size, "a", va.Layer, d.A.steps[va.Layer]
+		case !c.pair.InA:
+			f.Change, f.BytesB, f.Side, f.Position, f.CreatedBy = "added", entry(lb, vb).Size, "b", vb.Layer, d.B.steps[vb.Layer]
 		default:
-			x, y := entry(la, fa[c.i]), entry(lb, fb[c.j])
-			v := fb[c.j]
-			f.BytesA, f.BytesB, f.Side, f.Position, f.CreatedBy = x.Size, y.Size, "b", v.Layer, d.B.steps[v.Layer]
+			x, y := entry(la, va), entry(lb, vb)
+			f.BytesA, f.BytesB, f.Side, f.Position, f.CreatedBy = x.Size, y.Size, "b", vb.Layer, d.B.steps[vb.Layer]
 			if x.Digest != y.Digest || x.Size != y.Size {
 				f.Change = "changed"
 			} else {

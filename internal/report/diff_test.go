@@ -91,11 +91,21 @@ func TestDiff(t *testing.T) {
 			{Path: "app/main", Content: content("app/main", 2000), Mode: 0o700}, file("app/new.bin", 30000)}},
 		useradd,
 	}})
+	// 1.4 on 1.3's base build: the bottom is shared, and a later step
+	// removes a file of it and chmods another.
+	app14 := mustBuild(t, sample.Spec{Base: base2, Steps: []sample.Step{
+		{CreatedBy: "COPY app /app # buildkit", Files: []sample.File{dir("app"),
+			{Path: "app/main", Content: content("app/main", 2000), Mode: 0o700}, file("app/new.bin", 31000)}},
+		{CreatedBy: "RUN /bin/sh -c rm /etc/keep && chmod 755 /usr/lib/libx.so # buildkit", Files: []sample.File{
+			sample.Whiteout("etc/keep"), {Path: "usr/lib/libx.so", Content: content("usr/lib/libx.so", 5000), Mode: 0o755}}},
+		useradd,
+	}})
 	reg.PushImage(t, "lib/deb:12-r1", base1)
 	reg.PushImage(t, "lib/deb:12", base2)
 	reg.PushImage(t, "team/api:1.2", app12)
 	reg.PushImage(t, "team/api:1.3", app13)
-	if sum := scanLayers(t, pool, reg); sum.Indexed != 5 || sum.Rejected+sum.Failed != 0 { // useradd made one blob for both
+	reg.PushImage(t, "team/api:1.4", app14)
+	if sum := scanLayers(t, pool, reg); sum.Indexed != 7 || sum.Rejected+sum.Failed != 0 { // useradd made one blob for both
 		t.Fatalf("indexing: %+v", sum)
 	}
 
@@ -212,6 +222,31 @@ func TestDiff(t *testing.T) {
 	same := load("team/api:1.3", "team/api:1.3", 0)
 	if same.SharedLayers != 3 || len(same.Layers) != 0 || len(same.FileChanges) != 0 || same.DeltaBytes != 0 {
 		t.Errorf("an image against itself: %+v", same)
+	}
+
+	// Over a shared bottom: b removes a file of it (a's, from the shared
+	// layer), rewrites one file and chmods another; what neither changes
+	// is unchanged, from the bottom or from a layer each holds.
+	over := load("team/api:1.3", "team/api:1.4", 0)
+	files = nil
+	for _, f := range over.FileChanges {
+		files = append(files, fmt.Sprintf("%s %s %d>%d %s%d %s%s", f.Change, f.Path, f.BytesA, f.BytesB, f.Side, f.Position, f.ModeA, f.ModeB))
+	}
+	wantFiles = []string{
+		"changed app/new.bin 30000>31000 b1 ",
+		"removed etc/keep 50>0 a0 ",
+		"mode usr/lib/libx.so 5000>5000 b2 0644 0:00755 0:0",
+	}
+	if strings.Join(files, "\n") != strings.Join(wantFiles, "\n") {
+		t.Errorf("file changes over a shared bottom\n%s\nwant\n%s", strings.Join(files, "\n"), strings.Join(wantFiles, "\n"))
+	}
+	wantTotals = report.DiffFiles{Removed: 1, RemovedBytes: 50, Changed: 1, ChangedBytes: 1000, Metadata: 1, Listed: 3,
+		Unchanged: 4, UnchangedBytes: 120 + 700 + 2000 + 80}
+	if over.SharedLayers != 1 || over.Files != wantTotals {
+		t.Errorf("over a shared bottom: %d shared, file totals %+v, want 1 and %+v", over.SharedLayers, over.Files, wantTotals)
+	}
+	if over.A.FinalFiles != 7 || over.B.FinalFiles != 6 || over.B.FinalBytes-over.A.FinalBytes != 1000-50 {
+		t.Errorf("over a shared bottom: final files a %d/%d b %d/%d", over.A.FinalFiles, over.A.FinalBytes, over.B.FinalFiles, over.B.FinalBytes)
 	}
 
 	// Rendered: golden files, and CSV records that add up too.
