@@ -20,11 +20,15 @@ import (
 	"github.com/layerq/layerq/internal/completion"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/report"
 )
 
 func main() {
+	// A report that builds large filesystems takes their memory from huge
+	// pages: a process this short pays for every page it touches.
+	hugeheap.Enable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := clierr.Run(ctx, newApp(os.Stdout, os.Stderr), os.Args); err != nil {

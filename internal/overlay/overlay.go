@@ -62,6 +62,12 @@
 // directory costs time proportional to what it holds, not to the whole
 // filesystem. Map keys are substrings of the entries' paths: the tree
 // copies no path.
+//
+// ShownPairs compares two stacks that share their bottom layers: the
+// bottom is applied once, each side starts from it and copies a directory
+// (its map of children, not the children) only when it first changes it,
+// and the two trees are walked side by side, so that a subtree neither
+// side changed is paired without a lookup by path.
 package overlay
 
 import (

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/dedup"
 	"github.com/layerq/layerq/internal/fileindex"
+	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/listing"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -533,6 +535,10 @@ func indexChildren(ctx context.Context, db DB, index string) ([]string, error) {
 	return out, nil
 }
 
+// bytesPerEntry is about what a file index entry takes in a report's
+// memory: the entry, its texts, and its node in the filesystems built.
+const bytesPerEntry = 512
+
 // maxCachedEntries bounds the file index entries a bloat report keeps in
 // memory at once (about 100 bytes each, plus paths).
 const maxCachedEntries = 2_000_000
@@ -581,8 +587,16 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		digest  string
 		entries int32
 		raw     pgtype.DriverBytes
+		all     int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw}, func() error {
+	first := true
+	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw, &all}, func() error {
+		if first {
+			// What the entries and the filesystems built of them will
+			// take, from huge pages where the process allows it.
+			hugeheap.Reserve(int(min(all, math.MaxInt32)) * bytesPerEntry)
+			first = false
+		}
 		es, err := listing.Decode(raw, int(entries))
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", digest, err)

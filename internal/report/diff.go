@@ -313,13 +313,24 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	}
 	d.FilesCompared = true
 	entry := func(layers [][]fileindex.Entry, v overlay.Visible) *fileindex.Entry { return &layers[v.Layer][v.Entry] }
-	// A change is counted as the pairs come, and kept as its pair; only
-	// the changes listed become DiffFiles (an image of 1 GB may change
-	// 20,000 files).
+	// A change is counted as the pairs come, and kept as the layer and
+	// entry of each side's file (layer -1: not on that side); only the
+	// changes listed become DiffFiles (an image of 1 GB may change 20,000
+	// files).
 	type change struct {
-		path  string
-		delta int64
-		pair  overlay.Pair
+		path           string
+		delta          int64
+		la, ea, lb, eb int32
+	}
+	changed := func(path string, delta int64, p overlay.Pair) change {
+		c := change{path: path, delta: delta, la: -1, lb: -1}
+		if p.InA {
+			c.la, c.ea = int32(p.A.Layer), int32(p.A.Entry)
+		}
+		if p.InB {
+			c.lb, c.eb = int32(p.B.Layer), int32(p.B.Entry)
+		}
+		return c
 	}
 	var changes []change
 	overlay.ShownPairs(la, lb, shared, func(p overlay.Pair) {
@@ -338,18 +349,18 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		case !p.InA:
 			d.Files.Added++
 			d.Files.AddedBytes += y.Size
-			changes = append(changes, change{path: p.B.Path, delta: y.Size, pair: p})
+			changes = append(changes, changed(p.B.Path, y.Size, p))
 		case !p.InB:
 			d.Files.Removed++
 			d.Files.RemovedBytes += x.Size
-			changes = append(changes, change{path: p.A.Path, delta: -x.Size, pair: p})
+			changes = append(changes, changed(p.A.Path, -x.Size, p))
 		case x.Digest != y.Digest || x.Size != y.Size:
 			d.Files.Changed++
 			d.Files.ChangedBytes += y.Size - x.Size
-			changes = append(changes, change{path: p.B.Path, delta: y.Size - x.Size, pair: p})
+			changes = append(changes, changed(p.B.Path, y.Size-x.Size, p))
 		case x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID:
 			d.Files.Metadata++
-			changes = append(changes, change{path: p.B.Path, pair: p})
+			changes = append(changes, changed(p.B.Path, 0, p))
 		default:
 			d.Files.Unchanged++
 			d.Files.UnchangedBytes += y.Size
@@ -365,10 +376,11 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 	files := make([]DiffFile, 0, len(changes))
 	for _, c := range changes {
 		f := DiffFile{Kind: "file", Path: c.path, DeltaBytes: c.delta}
-		switch va, vb := c.pair.A, c.pair.B; {
-		case !c.pair.InB:
+		va, vb := overlay.Visible{Layer: int(c.la), Entry: int(c.ea)}, overlay.Visible{Layer: int(c.lb), Entry: int(c.eb)}
+		switch {
+		case c.lb < 0:
 			f.Change, f.BytesA, f.Side, f.Position, f.CreatedBy = "removed", entry(la, va).Size, "a", va.Layer, d.A.steps[va.Layer]
-		case !c.pair.InA:
+		case c.la < 0:
 			f.Change, f.BytesB, f.Side, f.Position, f.CreatedBy = "added", entry(lb, vb).Size, "b", vb.Layer, d.B.steps[vb.Layer]
 		default:
 			x, y := entry(la, va), entry(lb, vb)
