@@ -152,7 +152,8 @@ func TestApplyMatchesModel(t *testing.T) {
 
 // FuzzShownPairs checks ShownPairs against Shown on each side: the first
 // half of the input is a's stack, the second b's layers above the bottom
-// it shares with a (as many layers of a as the first byte says).
+// it shares with a (as many layers of a as the first byte's low bits say;
+// its high bit: b is that bottom alone).
 func FuzzShownPairs(f *testing.F) {
 	seeds := fuzzSeeds()
 	for i, s := range seeds {
@@ -196,8 +197,11 @@ func checkShownPairs(t *testing.T, data []byte) {
 	t.Helper()
 	half := 1 + (len(data)-1)/2
 	a := decodeLayers(data[1:half])
-	shared := int(data[0]) % (len(a) + 1)
-	b := append(slices.Clone(a[:shared]), decodeLayers(data[half:])...)
+	shared := int(data[0]&0x7f) % (len(a) + 1)
+	b := slices.Clone(a[:shared])
+	if data[0]&0x80 == 0 { // else b is the bottom alone
+		b = append(b, decodeLayers(data[half:])...)
+	}
 	want := map[string]Pair{}
 	for _, v := range Shown(a) {
 		want[v.Path] = Pair{A: v, InA: true}

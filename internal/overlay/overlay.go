@@ -217,10 +217,14 @@ type Pair struct {
 // ShownPairs applies two stacks of layers as Shown does each, and calls fn
 // once for each path where either final filesystem shows a regular file,
 // in no particular order. The bottom shared layers of a and b must be the
-// same entries: they are applied once, for both, and what neither stack
-// changes above them is paired without looking its paths up. A Visible of
-// such a layer's file names a's layer (the same entries as b's).
+// same entries (the caller knows: the same blobs), for they are read from
+// a alone: they are applied once, for both, and what neither stack changes
+// above them is paired without looking its paths up. A Visible of such a
+// layer's file names a's layer. shared is at most the length of each.
 func ShownPairs(a, b [][]fileindex.Entry, shared int, fn func(Pair)) {
+	if shared < 0 || shared > len(a) || shared > len(b) {
+		panic(fmt.Sprintf("overlay: ShownPairs of %d shared layers, stacks of %d and %d", shared, len(a), len(b)))
+	}
 	bottom := apply(a[:shared])
 	fa, fb := bottom.fork(a, 1), bottom.fork(b, 2)
 	p := pairer{a: fa, b: fb, fn: fn}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -594,7 +593,7 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		if first {
 			// What the entries and the filesystems built of them will
 			// take, from huge pages where the process allows it.
-			hugeheap.Reserve(int(min(all, math.MaxInt32)) * bytesPerEntry)
+			hugeheap.Reserve(int(min(all*bytesPerEntry, 1<<30)))
 			first = false
 		}
 		es, err := listing.Decode(raw, int(entries))
