@@ -137,10 +137,7 @@ func TestApplyMatchesModel(t *testing.T) {
 		n = 300
 	}
 	for i := range n {
-		data := make([]byte, 3*(1+rng.IntN(maxFuzzEntries)))
-		for j := range data {
-			data[j] = byte(rng.Uint32())
-		}
+		data := randomBytes(rng, 3*(1+rng.IntN(maxFuzzEntries)))
 		layers := decodeLayers(data)
 		res := Apply(layers)
 		checkInvariants(t, layers, res)
@@ -176,10 +173,7 @@ func TestShownPairsMatchShown(t *testing.T) {
 		n = 300
 	}
 	for i := range n {
-		data := make([]byte, 1+3*(2+rng.IntN(2*maxFuzzEntries)))
-		for j := range data {
-			data[j] = byte(rng.Uint32())
-		}
+		data := randomBytes(rng, 1+3*(2+rng.IntN(2*maxFuzzEntries)))
 		// Mostly new layers, so that the bottom is some layers deep.
 		for j := 1; j+2 < len(data); j += 3 {
 			if rng.IntN(6) == 0 {
@@ -191,6 +185,15 @@ func TestShownPairsMatchShown(t *testing.T) {
 			t.Fatalf("case %d: input %x", i, data)
 		}
 	}
+}
+
+// randomBytes is n bytes from rng, a fuzz input.
+func randomBytes(rng *rand.Rand, n int) []byte {
+	data := make([]byte, n)
+	for j := range data {
+		data[j] = byte(rng.Uint32())
+	}
+	return data
 }
 
 func checkShownPairs(t *testing.T, data []byte) {

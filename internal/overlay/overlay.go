@@ -273,26 +273,25 @@ func (p *pairer) dirs(prefix string, da, db *node) {
 	}
 }
 
+// at is what x's node n (nil: none) holds at prefix+name: a regular
+// file, or a directory to walk.
+func (x *applier) at(prefix, name string, n *node) (v Visible, file bool, dir *node) {
+	switch {
+	case n == nil:
+	case n.typ == fileindex.File:
+		return x.visible(prefix, name, n), true, nil
+	case n.typ == fileindex.Dir:
+		return Visible{}, false, n
+	}
+	return Visible{}, false, nil
+}
+
 // nodes pairs what a and b hold at prefix+name (either may be nil).
 func (p *pairer) nodes(prefix, name string, na, nb *node) {
 	var pair Pair
 	var subA, subB *node
-	if na != nil {
-		switch na.typ {
-		case fileindex.File:
-			pair.A, pair.InA = p.a.visible(prefix, name, na), true
-		case fileindex.Dir:
-			subA = na
-		}
-	}
-	if nb != nil {
-		switch nb.typ {
-		case fileindex.File:
-			pair.B, pair.InB = p.b.visible(prefix, name, nb), true
-		case fileindex.Dir:
-			subB = nb
-		}
-	}
+	pair.A, pair.InA, subA = p.a.at(prefix, name, na)
+	pair.B, pair.InB, subB = p.b.at(prefix, name, nb)
 	if pair.InA || pair.InB {
 		p.fn(pair)
 	}
