@@ -184,26 +184,20 @@ type Visible struct {
 func Shown(layers [][]fileindex.Entry) []Visible {
 	a := apply(layers)
 	out := make([]Visible, 0, len(a.inodes)) // a file each, hard links aside
-	var walk func(prefix string, d *node)
-	walk = func(prefix string, d *node) {
-		for name, n := range d.children {
-			switch n.typ {
-			case fileindex.File:
-				// A path its file's entry made is that entry's Path (the
-				// same components): no new string.
-				in := &a.inodes[n.inode]
-				path := a.layers[in.layer][in.entry].Path
-				if n.link {
-					path = prefix + name
-				}
-				out = append(out, Visible{Path: path, Layer: int(in.layer), Entry: int(in.entry)})
-			case fileindex.Dir:
-				walk(prefix+name+"/", n)
-			}
+	a.eachFile("", a.root, func(v Visible) { out = append(out, v) })
+	return out
+}
+
+// eachFile calls fn with every regular file below directory d at prefix.
+func (x *applier) eachFile(prefix string, d *node, fn func(Visible)) {
+	for name, n := range d.children {
+		switch n.typ {
+		case fileindex.File:
+			fn(x.visible(prefix, name, n))
+		case fileindex.Dir:
+			x.eachFile(prefix+name+"/", n, fn)
 		}
 	}
-	walk("", a.root)
-	return out
 }
 
 // Pair is a path where either of two final filesystems shows a regular
@@ -231,14 +225,14 @@ func ShownPairs(a, b [][]fileindex.Entry, shared int, fn func(Pair)) {
 	p.dirs("", fa.root, fb.root)
 }
 
-// pairer walks two filesystems, one forked from the other's bottom or not,
-// side by side.
+// pairer walks two filesystems forked from one bottom side by side.
 type pairer struct {
 	a, b *applier
 	fn   func(Pair)
 }
 
-// visible is the Visible of file node n at prefix+name.
+// visible is the Visible of file node n at prefix+name. A path its file's
+// entry made is that entry's Path (the same components): no new string.
 func (x *applier) visible(prefix, name string, n *node) Visible {
 	in := &x.inodes[n.inode]
 	path := x.layers[in.layer][in.entry].Path
@@ -302,15 +296,7 @@ func (p *pairer) nodes(prefix, name string, na, nb *node) {
 
 // same pairs every file below d, a directory both sides share unchanged.
 func (p *pairer) same(prefix string, d *node) {
-	for name, n := range d.children {
-		switch n.typ {
-		case fileindex.File:
-			v := p.a.visible(prefix, name, n)
-			p.fn(Pair{A: v, B: v, InA: true, InB: true})
-		case fileindex.Dir:
-			p.same(prefix+name+"/", n)
-		}
-	}
+	p.a.eachFile(prefix, d, func(v Visible) { p.fn(Pair{A: v, B: v, InA: true, InB: true}) })
 }
 
 // apply applies layers to an empty filesystem.
