@@ -55,7 +55,7 @@ func Enable() {
 // Reserve makes the next n bytes the process allocates (at most 1 GiB)
 // come from huge pages, the first time it is called with 8 MiB or more
 // after Enable; otherwise it does nothing.
-func Reserve(n int) {
+func Reserve(n int64) {
 	state.Lock()
 	defer state.Unlock()
 	if !state.enabled || state.done || n < minBytes {

@@ -593,7 +593,7 @@ func (c *entryCache) load(ctx context.Context, blobs []string) error {
 		if first {
 			// What the entries and the filesystems built of them will
 			// take, from huge pages where the process allows it.
-			hugeheap.Reserve(int(min(all*bytesPerEntry, 1<<30)))
+			hugeheap.Reserve(all * bytesPerEntry)
 			first = false
 		}
 		es, err := listing.Decode(raw, int(entries))
