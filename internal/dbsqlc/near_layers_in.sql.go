@@ -10,36 +10,57 @@ import (
 )
 
 const nearLayersIn = `-- name: NearLayersIn :many
-WITH matching AS (
-    SELECT DISTINCT ll.blob_digest FROM live_layers ll WHERE ll.repository ~ $3::text AND ll.diff_id IS NOT NULL
+WITH matching AS MATERIALIZED (
+    SELECT DISTINCT rb.digest AS blob_digest
+    FROM repositories r
+    JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
+    WHERE r.name ~ $2::text
+),
+pairs AS MATERIALIZED (
+    SELECT p.layer_a, p.layer_b, p.shared_bytes, p.shared_files, p.similarity
+    FROM layer_pairs p
+    WHERE p.similarity >= $3::float8
+        AND p.layer_a IN (SELECT blob_digest FROM matching)
+        AND p.layer_b IN (SELECT blob_digest FROM matching)
 )
 SELECT p.layer_a, p.layer_b, p.shared_bytes, p.shared_files, p.similarity
-FROM layer_pairs p
-WHERE p.similarity >= $1::float8
-    AND p.layer_a IN (SELECT blob_digest FROM matching)
-    AND p.layer_b IN (SELECT blob_digest FROM matching)
+FROM pairs p
+WHERE EXISTS (SELECT FROM blobs b WHERE b.digest = p.layer_a AND b.diff_id IS NOT NULL)
+    AND EXISTS (SELECT FROM blobs b WHERE b.digest = p.layer_b AND b.diff_id IS NOT NULL)
 ORDER BY p.shared_bytes DESC, p.similarity DESC, p.layer_a, p.layer_b
-LIMIT $2::bigint
+LIMIT $1::bigint
 `
 
 type NearLayersInParams struct {
-	MinSimilarity float64
 	PageLimit     int64
 	Repository    string
+	MinSimilarity float64
+}
+
+type NearLayersInRow struct {
+	LayerA      string
+	LayerB      string
+	SharedBytes int64
+	SharedFiles int64
+	Similarity  float64
 }
 
 // duplicates --kind layer at min_similarity >= 0.8 with --repo: as
 // NearLayers, both layers in live images of repositories matching
-// repository (a regexp).
-func (q *Queries) NearLayersIn(ctx context.Context, db DBTX, arg NearLayersInParams) ([]LayerPair, error) {
-	rows, err := db.Query(ctx, nearLayersIn, arg.MinSimilarity, arg.PageLimit, arg.Repository)
+// repository (a regexp). The selected repositories' blobs are read from
+// what the fold keeps per repository (repository_blobs), as
+// duplicates_blob.sql does (configs among them match no kept pair), and
+// whether a side is an image's layer (a diff_id) is asked of the pairs
+// that match, not of every blob.
+func (q *Queries) NearLayersIn(ctx context.Context, db DBTX, arg NearLayersInParams) ([]NearLayersInRow, error) {
+	rows, err := db.Query(ctx, nearLayersIn, arg.PageLimit, arg.Repository, arg.MinSimilarity)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []LayerPair
+	var items []NearLayersInRow
 	for rows.Next() {
-		var i LayerPair
+		var i NearLayersInRow
 		if err := rows.Scan(
 			&i.LayerA,
 			&i.LayerB,

@@ -60,8 +60,10 @@ func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *Lay
 	if opts.Repositories.All() {
 		pairs, err = queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
 	} else {
-		pairs, err = queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
+		var in []dbsqlc.NearLayersInRow
+		in, err = queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
 			Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
+		pairs = mapRows(in, func(r dbsqlc.NearLayersInRow) dbsqlc.LayerPair { return dbsqlc.LayerPair(r) })
 	}
 	if err != nil {
 		return fmt.Errorf("querying layer duplicates: %w", err)

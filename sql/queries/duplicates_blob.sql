@@ -5,8 +5,17 @@
 -- stored once per encoding. bytes_stored_twice keeps the smallest encoding.
 -- limit: how many layers; total_layers and total_bytes_stored_twice count
 -- them all.
-WITH live_blobs AS (
-    SELECT DISTINCT blob_digest FROM live_layers WHERE repository ~ sqlc.arg(repository)::text
+--
+-- The selected repositories' blobs are read from what the fold keeps per
+-- repository (repository_blobs: the blobs of its live manifests, layers
+-- and configs), one index range each, and each blob's content by its key:
+-- for a namespace of 20 repositories at 100,000 images, 11,000 rows
+-- instead of its 1,900 manifests' layer lists joined to every blob.
+WITH live_blobs AS MATERIALIZED (
+    SELECT DISTINCT rb.digest AS blob_digest
+    FROM repositories r
+    JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
+    WHERE r.name ~ sqlc.arg(repository)::text
 )
 SELECT b.diff_id,
     sum(b.size)::bigint AS stored_bytes,
@@ -16,9 +25,12 @@ SELECT b.diff_id,
     array_agg(b.media_type ORDER BY b.size, b.digest)::text[] AS media_types,
     count(*) OVER ()::bigint AS total_layers,
     (sum(sum(b.size) - min(b.size)) OVER ())::bigint AS total_bytes_stored_twice
-FROM blobs b
-JOIN live_blobs lb ON lb.blob_digest = b.digest
-WHERE b.diff_id IS NOT NULL
+FROM live_blobs lb
+-- By key, not joined: the planner hashed all 488,000 blobs for 11,000.
+CROSS JOIN LATERAL (
+    SELECT x.digest, x.diff_id, x.size, x.media_type FROM blobs x
+    WHERE x.digest = lb.blob_digest AND x.diff_id IS NOT NULL OFFSET 0
+) b
 GROUP BY b.diff_id
 HAVING count(*) > 1
 ORDER BY bytes_stored_twice DESC, b.diff_id

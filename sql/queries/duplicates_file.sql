@@ -15,10 +15,9 @@
 WITH live AS MATERIALIZED (
     SELECT d.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = d.blob_digest) AS indexed
     FROM (
-        SELECT DISTINCT ml.blob_digest
+        SELECT DISTINCT rb.digest AS blob_digest
         FROM repositories r
-        JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
-        JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+        JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
         WHERE r.name ~ sqlc.arg(repository)::text
     ) d
     CROSS JOIN LATERAL (SELECT 1 FROM blobs b WHERE b.digest = d.blob_digest AND b.diff_id IS NOT NULL OFFSET 0) image

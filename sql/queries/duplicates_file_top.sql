@@ -7,10 +7,9 @@
 -- Each selected layer's files are read by its key, as in
 -- duplicates_file.sql.
 WITH live AS MATERIALIZED (
-    SELECT DISTINCT ml.blob_digest
+    SELECT DISTINCT rb.digest AS blob_digest
     FROM repositories r
-    JOIN repository_manifests rm ON rm.repository_id = r.id AND rm.deleted_at IS NULL
-    JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+    JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
     WHERE r.name ~ sqlc.arg(repository)::text
 )
 SELECT encode(lf.digest, 'hex') AS digest, min(lf.size)::bigint AS size, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,

@@ -1,0 +1,245 @@
+package synth_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/graph"
+	"github.com/layerq/layerq/internal/repoglob"
+	"github.com/layerq/layerq/internal/report"
+)
+
+// duplicates --kind blob and --kind file with --repo read the selected
+// repositories' blobs from what the fold keeps per repository. On a
+// registry with recompressed copies, file indexes and deleted images, and
+// two repositories made for the filters (one holds a single encoding of a
+// layer stored twice; the other held both, in an image since deleted),
+// every filter's figures are those worked out here from the graph's own
+// rows: the live images' layers, their blobs and their files.
+func TestDuplicatesFiltered(t *testing.T) {
+	opts := synth.Defaults
+	opts.Images, opts.PerRepository, opts.Namespaces, opts.Chunk, opts.Files, opts.Recompressed = 300, 15, 4, 100, true, 0.1
+	pool, _ := generate(t, opts)
+	ctx := context.Background()
+
+	var twice []string // the two smallest encodings of a layer stored twice
+	if err := pool.QueryRow(ctx, `SELECT (array_agg(b.digest ORDER BY b.size, b.digest))[1:2] FROM blobs b
+		WHERE b.diff_id = (SELECT diff_id FROM blobs WHERE diff_id IS NOT NULL GROUP BY diff_id HAVING count(*) > 1 ORDER BY diff_id LIMIT 1)`).Scan(&twice); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string, rows int64, args ...any) {
+		t.Helper()
+		if tag, err := pool.Exec(ctx, sql, args...); err != nil || tag.RowsAffected() != rows {
+			t.Fatalf("%s: %d rows (%v), want %d", sql, tag.RowsAffected(), err, rows)
+		}
+	}
+	fold := func() {
+		t.Helper()
+		if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two blobs no config names as a layer (an artifact's, say), in the
+	// first image too: neither a layer's encoding nor a layer to index.
+	nameless := []string{"sha256:" + strings.Repeat("e", 64), "sha256:" + strings.Repeat("f", 64)}
+	exec(`INSERT INTO blobs (digest, size, media_type) SELECT d, 1000, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM unnest($1::text[]) AS d`, 2, nameless)
+	for _, image := range []struct {
+		repository string
+		layers     []string
+	}{{"solo/one", append(twice[:1:1], nameless...)}, {"solo/two", twice}} {
+		exec(`WITH r AS (INSERT INTO repositories (registry, name) SELECT registry, $1 FROM repositories ORDER BY id LIMIT 1 RETURNING id),
+			m AS (INSERT INTO manifests (digest, media_type, size, kind, layer_count, layers_size)
+			      SELECT 'sha256:' || encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, 'image',
+			          cardinality($2::text[]), (SELECT sum(size) FROM blobs WHERE digest = ANY ($2))
+			      RETURNING digest),
+			l AS (INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type)
+			      SELECT m.digest, l.n - 1, l.digest, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM m, unnest($2::text[]) WITH ORDINALITY AS l(digest, n))
+			INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at) SELECT r.id, m.digest, now(), now() FROM r, m`,
+			1, image.repository, image.layers)
+	}
+	fold()
+	exec(`UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
+	fold()
+
+	// The graph's own rows.
+	type blob struct {
+		diffID    string // "" for none
+		size      int64
+		mediaType string
+		indexed   bool
+		files     []report.FileContent // regular files: Digest, Size, SamplePath (the path)
+	}
+	blobs := map[string]*blob{}
+	for _, r := range rowsOf(t, pool, `SELECT b.digest, coalesce(b.diff_id, '-'), b.size, b.media_type,
+			EXISTS (SELECT FROM layer_indexes li WHERE li.blob_digest = b.digest) FROM blobs b`) {
+		f := strings.Fields(strings.Trim(r, "[]"))
+		b := &blob{diffID: strings.TrimPrefix(f[1], "-"), mediaType: f[3], indexed: f[4] == "true"}
+		fmt.Sscan(f[2], &b.size)
+		blobs[f[0]] = b
+	}
+	rows, err := pool.Query(ctx, `SELECT blob_digest, path, digest, size FROM layer_files WHERE type = 1 ORDER BY blob_digest, ordinal`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d, path string
+		var content []byte
+		var size int64
+		if err := rows.Scan(&d, &path, &content, &size); err != nil {
+			t.Fatal(err)
+		}
+		blobs[d].files = append(blobs[d].files, report.FileContent{Digest: hex.EncodeToString(content), Size: size, SamplePath: path})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]map[string]bool{} // repository -> the layer blobs of its live images
+	for _, r := range rowsOf(t, pool, `SELECT DISTINCT r.name, ml.blob_digest
+		FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id
+		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
+		WHERE rm.deleted_at IS NULL`) {
+		f := strings.Fields(strings.Trim(r, "[]"))
+		if live[f[0]] == nil {
+			live[f[0]] = map[string]bool{}
+		}
+		live[f[0]][f[1]] = true
+	}
+	selected := func(glob repoglob.Glob) []string { // the glob's live image layers (a diff_id), sorted
+		in := map[string]bool{}
+		for repo, ls := range live {
+			if glob.Match(repo) {
+				for l := range ls {
+					if blobs[l].diffID != "" {
+						in[l] = true
+					}
+				}
+			}
+		}
+		return slices.Sorted(maps.Keys(in))
+	}
+
+	wantBlobs := func(layers []string, limit int) *report.BlobDuplicates {
+		byContent := map[string][]string{}
+		for _, l := range layers {
+			byContent[blobs[l].diffID] = append(byContent[blobs[l].diffID], l)
+		}
+		out := &report.BlobDuplicates{Kind: "blob", Layers: []report.BlobDuplicate{}}
+		for content, ds := range byContent {
+			if len(ds) < 2 {
+				continue
+			}
+			slices.SortFunc(ds, func(x, y string) int { return cmp.Or(cmp.Compare(blobs[x].size, blobs[y].size), strings.Compare(x, y)) })
+			d := report.BlobDuplicate{DiffID: content}
+			for i, x := range ds {
+				b := blobs[x]
+				e := report.BlobEncoding{Digest: x, Size: b.size, MediaType: b.mediaType, Compression: report.Compression(b.mediaType), Kept: i == 0}
+				if i > 0 {
+					e.ExtraBytes = b.size
+					d.BytesStoredTwice += b.size
+				}
+				d.StoredBytes += b.size
+				d.Blobs = append(d.Blobs, e)
+			}
+			out.TotalLayers++
+			out.BytesStoredTwice += d.BytesStoredTwice
+			out.Layers = append(out.Layers, d)
+		}
+		slices.SortFunc(out.Layers, func(x, y report.BlobDuplicate) int {
+			return cmp.Or(-cmp.Compare(x.BytesStoredTwice, y.BytesStoredTwice), strings.Compare(x.DiffID, y.DiffID))
+		})
+		out.Layers = out.Layers[:min(limit, len(out.Layers))]
+		return out
+	}
+
+	wantFiles := func(layers []string, limit int) *report.FileDuplicates {
+		out := &report.FileDuplicates{Kind: "file", DedupRatio: 1, Top: []report.FileContent{}}
+		unique := map[string]int64{}
+		top := map[string]*report.FileContent{}
+		holders := map[string]map[string]bool{}
+		for _, l := range layers {
+			b := blobs[l]
+			if !b.indexed {
+				out.Unindexed++
+				continue
+			}
+			out.Layers++
+			for _, f := range b.files {
+				out.Files++
+				out.TotalBytes += f.Size
+				unique[f.Digest] = f.Size
+				if f.Size == 0 {
+					continue
+				}
+				c := top[f.Digest]
+				if c == nil {
+					c = &report.FileContent{Digest: f.Digest, Size: f.Size, SamplePath: f.SamplePath}
+					top[f.Digest], holders[f.Digest] = c, map[string]bool{}
+				}
+				c.Copies++
+				c.SamplePath = min(c.SamplePath, f.SamplePath)
+				holders[f.Digest][l] = true
+			}
+		}
+		out.UniqueFiles = int64(len(unique))
+		for _, n := range unique {
+			out.UniqueBytes += n
+		}
+		if out.TotalBytes > 0 {
+			out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
+		}
+		for d, c := range top {
+			if c.Copies > 1 {
+				c.Layers, c.ExtraBytes = int64(len(holders[d])), c.Size*(c.Copies-1)
+				out.Top = append(out.Top, *c)
+			}
+		}
+		slices.SortFunc(out.Top, func(x, y report.FileContent) int {
+			return cmp.Or(-cmp.Compare(x.ExtraBytes, y.ExtraBytes), strings.Compare(x.Digest, y.Digest))
+		})
+		out.Top = out.Top[:min(limit, len(out.Top))]
+		return out
+	}
+
+	repo := slices.Min(slices.Collect(maps.Keys(live)))
+	for _, name := range []string{"ns01/app-00001", "ns01/**", "ns0?/app-0000*", "solo/**", "solo/two", repo, ""} {
+		glob := repoglob.Compile(name)
+		layers := selected(glob)
+		for _, limit := range []int{1, 5, 100000} {
+			o := report.DuplicatesOptions{Kind: "blob", Repositories: glob, Limit: limit}
+			r, err := report.LoadDuplicates(ctx, pool, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := wantBlobs(layers, limit); !reflect.DeepEqual(r, w) {
+				t.Errorf("duplicates --kind blob --repo %q --limit %d:\n%+v\nwant\n%+v", name, limit, r, w)
+			}
+			o.Kind = "file"
+			r, err = report.LoadDuplicates(ctx, pool, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := wantFiles(layers, limit); !reflect.DeepEqual(r, w) {
+				t.Errorf("duplicates --kind file --repo %q --limit %d:\n%+v\nwant\n%+v", name, limit, r, w)
+			}
+		}
+	}
+	// What the filters find, so the comparisons above are not of empty
+	// reports.
+	if w := wantBlobs(selected(repoglob.Compile("solo/**")), 10); w.TotalLayers != 0 || len(live["solo/one"]) != 3 {
+		t.Errorf("solo/** holds a layer stored twice, or solo/one not its three blobs: %+v, %v", w, live["solo/one"])
+	}
+	if w := wantBlobs(selected(repoglob.Compile("ns01/**")), 10); w.TotalLayers < 2 {
+		t.Errorf("ns01/** holds %d layers stored twice; the test wants some", w.TotalLayers)
+	}
+	if w := wantFiles(selected(repoglob.Compile("ns01/app-00001")), 10); len(w.Top) < 5 || w.Layers < 5 {
+		t.Errorf("ns01/app-00001: %d layers, %d contents stored twice; the test wants some", w.Layers, len(w.Top))
+	}
+}
