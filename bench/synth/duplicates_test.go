@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/layerq/layerq/bench/synth"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
@@ -47,14 +48,27 @@ func TestDuplicatesFiltered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Two blobs no config names as a layer (an artifact's, say), in the
-	// first image too: neither a layer's encoding nor a layer to index.
+	// In the first image too: two blobs no config names as a layer (an
+	// artifact's, say), neither a layer's encoding nor a layer to index; a
+	// layer not indexed yet; and one indexed whose files are one content
+	// under two paths (the lesser second) and an empty file twice.
 	nameless := []string{"sha256:" + strings.Repeat("e", 64), "sha256:" + strings.Repeat("f", 64)}
 	exec(`INSERT INTO blobs (digest, size, media_type) SELECT d, 1000, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM unnest($1::text[]) AS d`, 2, nameless)
+	odd := []string{"sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("b", 64)} // indexed, not yet
+	exec(`INSERT INTO blobs (digest, size, media_type, diff_id) SELECT d, 2000, 'application/vnd.oci.image.layer.v1.tar+gzip', 'sha256:' || repeat(n::text, 64)
+		FROM unnest($1::text[]) WITH ORDINALITY AS x(d, n)`, 2, odd)
+	file := func(path string, content byte, size int64) fileindex.Entry {
+		return fileindex.Entry{Path: path, Type: fileindex.File, Size: size, Mode: 0o644, Digest: [16]byte{content, 1}}
+	}
+	if wrote, err := graph.New(pool).SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: odd[0], DiffID: "sha256:" + strings.Repeat("1", 64), CompressedSize: 2000,
+		Index: &fileindex.Index{Compression: "gzip", UncompressedSize: 10240, Entries: []fileindex.Entry{
+			file("z/copy", 7, 5000), file("a/copy", 7, 5000), file("empty-1", 8, 0), file("empty-2", 8, 0)}}}); err != nil || !wrote {
+		t.Fatalf("indexing %s: %v, %v", odd[0], wrote, err)
+	}
 	for _, image := range []struct {
 		repository string
 		layers     []string
-	}{{"solo/one", append(twice[:1:1], nameless...)}, {"solo/two", twice}} {
+	}{{"solo/one", append(append(twice[:1:1], nameless...), odd...)}, {"solo/two", twice}} {
 		exec(`WITH r AS (INSERT INTO repositories (registry, name) SELECT registry, $1 FROM repositories ORDER BY id LIMIT 1 RETURNING id),
 			m AS (INSERT INTO manifests (digest, media_type, size, kind, layer_count, layers_size)
 			      SELECT 'sha256:' || encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, 'image',
@@ -233,8 +247,12 @@ func TestDuplicatesFiltered(t *testing.T) {
 	}
 	// What the filters find, so the comparisons above are not of empty
 	// reports.
-	if w := wantBlobs(selected(repoglob.Compile("solo/**")), 10); w.TotalLayers != 0 || len(live["solo/one"]) != 3 {
-		t.Errorf("solo/** holds a layer stored twice, or solo/one not its three blobs: %+v, %v", w, live["solo/one"])
+	if w := wantBlobs(selected(repoglob.Compile("solo/**")), 10); w.TotalLayers != 0 || len(live["solo/one"]) != 5 {
+		t.Errorf("solo/** holds a layer stored twice, or solo/one not its five blobs: %+v, %v", w, live["solo/one"])
+	}
+	if w := wantFiles(selected(repoglob.Compile("solo/**")), 10); w.Unindexed != 1 || len(w.Top) == 0 ||
+		w.Top[0] != (report.FileContent{Digest: hex.EncodeToString([]byte{7, 1, 15: 0}), Size: 5000, Copies: 2, Layers: 1, ExtraBytes: 5000, SamplePath: "a/copy"}) {
+		t.Errorf("solo/**: %+v; want one layer not indexed, and a content twice in one layer first", w)
 	}
 	if w := wantBlobs(selected(repoglob.Compile("ns01/**")), 10); w.TotalLayers < 2 {
 		t.Errorf("ns01/** holds %d layers stored twice; the test wants some", w.TotalLayers)

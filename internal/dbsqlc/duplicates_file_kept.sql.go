@@ -22,8 +22,8 @@ type DuplicatesFileKeptRow struct {
 	UniqueBytes int64
 }
 
-// duplicates_file.sql over every repository, as the fold keeps it
-// (file_totals).
+// duplicates --kind file over every repository (what countFiles in
+// internal/report counts for a filter), as the fold keeps it (file_totals).
 func (q *Queries) DuplicatesFileKept(ctx context.Context, db DBTX) (DuplicatesFileKeptRow, error) {
 	row := db.QueryRow(ctx, duplicatesFileKept)
 	var i DuplicatesFileKeptRow

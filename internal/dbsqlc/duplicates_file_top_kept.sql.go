@@ -26,7 +26,8 @@ type DuplicatesFileTopKeptRow struct {
 	SamplePath string
 }
 
-// duplicates_file_top.sql over every repository, as the fold keeps it
+// The contents stored most often over every repository (what countFiles
+// in internal/report ranks for a filter), as the fold keeps them
 // (file_contents), from its index. limit: how many contents.
 func (q *Queries) DuplicatesFileTopKept(ctx context.Context, db DBTX, limit int64) ([]DuplicatesFileTopKeptRow, error) {
 	rows, err := db.Query(ctx, duplicatesFileTopKept, limit)

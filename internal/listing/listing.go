@@ -77,27 +77,66 @@ func appendText(b []byte, s string) ([]byte, error) {
 // image's listings are megabytes, most of them numbers and digests, and
 // every byte a new process allocates costs it a page fault).
 func Decode(b []byte, n int) ([]fileindex.Entry, error) {
+	b, err := body(b, n)
+	if err != nil {
+		return nil, err
+	}
+	// First the texts' length, then each entry, its texts copied into
+	// one buffer made once.
+	texts := 0
+	if err := walk(b, n, func(_ int, _, path, _, link []byte) { texts += len(path) + len(link) }); err != nil {
+		return nil, err
+	}
+	d := decoded{text: make([]byte, 0, texts), entries: make([]fileindex.Entry, n)}
+	walk(b, n, func(i int, f, path, digest, link []byte) {
+		e := &d.entries[i]
+		e.Type = fileindex.EntryType(int16(binary.BigEndian.Uint16(f)))
+		e.Mode = int64(int32(binary.BigEndian.Uint32(f[2:])))
+		e.UID = int(int64(binary.BigEndian.Uint64(f[6:])))
+		e.GID = int(int64(binary.BigEndian.Uint64(f[14:])))
+		e.Size = int64(binary.BigEndian.Uint64(f[22:]))
+		e.Path, e.Link = d.str(path), d.str(link)
+		copy(e.Digest[:], digest)
+	})
+	return d.entries, nil
+}
+
+// Files calls fn with each regular file of a listing of n entries, in tar
+// order: its path, size and content digest. path is a view of b, valid
+// only during the call; nothing is allocated. For reports that count
+// files over many layers and keep little of each.
+func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte)) error {
+	b, err := body(b, n)
+	if err != nil {
+		return err
+	}
+	// The whole listing is checked before fn hears of any of it.
+	if err := walk(b, n, func(int, []byte, []byte, []byte, []byte) {}); err != nil {
+		return err
+	}
+	var digest [16]byte
+	walk(b, n, func(_ int, f, path, d, _ []byte) {
+		if fileindex.EntryType(int16(binary.BigEndian.Uint16(f))) == fileindex.File {
+			copy(digest[:], d)
+			fn(path, int64(binary.BigEndian.Uint64(f[22:])), digest)
+		}
+	})
+	return nil
+}
+
+// body checks a listing's version and count and returns its entries'
+// bytes.
+func body(b []byte, n int) ([]byte, error) {
 	if len(b) == 0 || b[0] != Version {
 		return nil, errors.New("file index listing of an unknown format; run layerq-ingest migrate with this layerq")
 	}
 	if n < 0 {
 		return nil, fmt.Errorf("file index listing of %d entries", n)
 	}
-	b = b[1:]
-	// First the texts' length, then each entry, its texts copied into
-	// one buffer made once.
-	texts, err := walk(b, n, nil)
-	if err != nil {
-		return nil, err
-	}
-	d := decoded{text: make([]byte, 0, texts), entries: make([]fileindex.Entry, n)}
-	if _, err := walk(b, n, &d); err != nil {
-		return nil, err
-	}
-	return d.entries, nil
+	return b[1:], nil
 }
 
-// decoded receives the entries walk reads.
+// decoded receives the entries Decode reads.
 type decoded struct {
 	text    []byte // made at its full length: the strings below point into it
 	entries []fileindex.Entry
@@ -114,10 +153,10 @@ func (d *decoded) str(t []byte) string {
 }
 
 // walk reads the n entries of b (a listing past its version byte) and
-// returns the bytes of their paths and links; with d, it also fills d's
-// entries.
-func walk(b []byte, n int, d *decoded) (int, error) {
-	texts, off := 0, 0
+// gives each to visit: its index, its fixed fields (type, mode, uid, gid,
+// size), its path, digest and link (nil: none).
+func walk(b []byte, n int, visit func(i int, fixed, path, digest, link []byte)) error {
+	off := 0
 	text := func() ([]byte, bool) {
 		if len(b)-off < 4 {
 			return nil, false
@@ -135,7 +174,7 @@ func walk(b []byte, n int, d *decoded) (int, error) {
 	}
 	for i := range n {
 		if len(b)-off < fixed {
-			return 0, fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+			return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
 		}
 		f := b[off : off+fixed]
 		off += fixed
@@ -143,23 +182,12 @@ func walk(b []byte, n int, d *decoded) (int, error) {
 		digest, ok2 := text()
 		link, ok3 := text()
 		if !ok1 || !ok2 || !ok3 {
-			return 0, fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+			return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
 		}
-		texts += len(path) + len(link)
-		if d == nil {
-			continue
-		}
-		e := &d.entries[i]
-		e.Type = fileindex.EntryType(int16(binary.BigEndian.Uint16(f)))
-		e.Mode = int64(int32(binary.BigEndian.Uint32(f[2:])))
-		e.UID = int(int64(binary.BigEndian.Uint64(f[6:])))
-		e.GID = int(int64(binary.BigEndian.Uint64(f[14:])))
-		e.Size = int64(binary.BigEndian.Uint64(f[22:]))
-		e.Path, e.Link = d.str(path), d.str(link)
-		copy(e.Digest[:], digest)
+		visit(i, f, path, digest, link)
 	}
 	if off != len(b) {
-		return 0, fmt.Errorf("file index listing: %d bytes past its %d entries", len(b)-off, n)
+		return fmt.Errorf("file index listing: %d bytes past its %d entries", len(b)-off, n)
 	}
-	return texts, nil
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // What Encode packs, Decode reads back field for field, each text as the
-// encoder was given it.
+// encoder was given it, and Files its regular files.
 func TestDecodeReadsWhatEncodePacks(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -42,17 +42,33 @@ func TestDecodeReadsWhatEncodePacks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d entries: %v", n, err)
 		}
+		var files []fileindex.Entry
 		for i, e := range entries {
 			e.Path, e.Link = upper(e.Path), upper(e.Link)
 			if got[i] != e {
 				t.Fatalf("%d entries: entry %d read as\n%+v\nwant\n%+v", n, i, got[i], e)
 			}
+			if e.Type == fileindex.File {
+				files = append(files, e)
+			}
+		}
+		// Files gives the regular files alone, in order, with their
+		// path, size and content digest.
+		i := 0
+		err = listing.Files(b, n, func(path []byte, size int64, digest [16]byte) {
+			if i >= len(files) || string(path) != files[i].Path || size != files[i].Size || digest != files[i].Digest {
+				t.Fatalf("%d entries: Files gave file %d as %q, %d, %x", n, i, path, size, digest)
+			}
+			i++
+		})
+		if err != nil || i != len(files) {
+			t.Fatalf("%d entries: Files gave %d files of %d (%v)", n, i, len(files), err)
 		}
 	}
 }
 
 // A listing that is not whole, has bytes past its entries or is of
-// another format is refused, not read as entries.
+// another format is refused, not read as entries, by Decode and by Files.
 func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
 	t.Parallel()
 	entry := []byte{0, 1, 0, 0, 1, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
@@ -75,6 +91,10 @@ func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
 	} {
 		if es, err := listing.Decode(c.b, c.n); err == nil {
 			t.Errorf("%s: read as %+v, want an error", name, es)
+		}
+		files := 0
+		if err := listing.Files(c.b, c.n, func([]byte, int64, [16]byte) { files++ }); err == nil || files > 0 {
+			t.Errorf("%s: Files gave %d files (%v), want none and an error", name, files, err)
 		}
 	}
 }

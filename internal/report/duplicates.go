@@ -264,31 +264,21 @@ type FileDuplicates struct {
 }
 
 func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
+	if !opts.Repositories.All() { // a filter: counted from the selected layers' listings
+		return countFiles(ctx, db, opts.Repositories.Regexp(), opts.Limit)
+	}
+	// Every repository: the totals and the contents the fold keeps.
 	var (
-		sum dbsqlc.DuplicatesFileRow
-		top []dbsqlc.DuplicatesFileTopRow
+		sum dbsqlc.DuplicatesFileKeptRow
+		top []dbsqlc.DuplicatesFileTopKeptRow
 	)
 	err := concurrently(ctx, db,
-		func(ctx context.Context) error {
-			if opts.Repositories.All() { // every repository: the totals the fold keeps
-				kept, err := queries.DuplicatesFileKept(ctx, db)
-				sum = dbsqlc.DuplicatesFileRow(kept)
-				return wrap(err, "querying file duplicates")
-			}
-			var err error
-			sum, err = queries.DuplicatesFile(ctx, db, opts.Repositories.Regexp())
+		func(ctx context.Context) (err error) {
+			sum, err = queries.DuplicatesFileKept(ctx, db)
 			return wrap(err, "querying file duplicates")
 		},
-		func(ctx context.Context) error {
-			if opts.Repositories.All() { // from the kept contents' index
-				kept, err := queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
-				top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow {
-					return dbsqlc.DuplicatesFileTopRow(r)
-				})
-				return wrap(err, "querying duplicated files")
-			}
-			var err error
-			top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+		func(ctx context.Context) (err error) {
+			top, err = queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
 			return wrap(err, "querying duplicated files")
 		})
 	if err != nil {
