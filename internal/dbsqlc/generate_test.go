@@ -54,6 +54,17 @@ func TestGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go tool sqlc %s: %v\n%s\ninternal/dbsqlc is stale: run `go tool task sqlc`", verb, err, out)
 	}
+	// sqlc neither diffs nor removes the file of a query file removed.
+	generated, err := filepath.Glob(filepath.Join(root, "internal/dbsqlc/*.sql.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range generated {
+		query := filepath.Join(root, "sql/queries", strings.TrimSuffix(filepath.Base(g), ".go"))
+		if _, err := os.Stat(query); err != nil {
+			t.Errorf("%s is generated from %s, which is gone: remove it", filepath.Base(g), query)
+		}
+	}
 }
 
 // sqlcSchema is the schema of the database at url as sqlc reads it.
