@@ -19,7 +19,9 @@ import (
 )
 
 // duplicates --kind blob and --kind file with --repo read the selected
-// repositories' blobs from what the fold keeps per repository. On a
+// repositories' blobs from what the fold keeps per repository, and file
+// duplicates are counted from the layers' listings in the process, or on
+// the server for a selection of many files. On a
 // registry with recompressed copies, file indexes and deleted images, and
 // two repositories made for the filters (one holds a single encoding of a
 // layer stored twice; the other held both, in an image since deleted),
@@ -235,13 +237,19 @@ func TestDuplicatesFiltered(t *testing.T) {
 			if w := wantBlobs(layers, limit); !reflect.DeepEqual(r, w) {
 				t.Errorf("duplicates --kind blob --repo %q --limit %d:\n%+v\nwant\n%+v", name, limit, r, w)
 			}
+			// Files counted in the process from the layers' listings, and
+			// on the server (a selection of more files than the process
+			// counts).
 			o.Kind = "file"
-			r, err = report.LoadDuplicates(ctx, pool, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w := wantFiles(layers, limit); !reflect.DeepEqual(r, w) {
-				t.Errorf("duplicates --kind file --repo %q --limit %d:\n%+v\nwant\n%+v", name, limit, r, w)
+			for _, inProcess := range []int64{0, 1} {
+				o.FilesInProcess = inProcess
+				r, err = report.LoadDuplicates(ctx, pool, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w := wantFiles(layers, limit); !reflect.DeepEqual(r, w) {
+					t.Errorf("duplicates --kind file --repo %q --limit %d (at most %d files in the process):\n%+v\nwant\n%+v", name, limit, inProcess, r, w)
+				}
 			}
 		}
 	}

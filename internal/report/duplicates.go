@@ -21,6 +21,10 @@ type DuplicatesOptions struct {
 	// Exhaustive compares every pair of layers that share a file, as
 	// below 0.8 similarity, instead of reading the kept pairs: for tests.
 	Exhaustive bool
+	// FilesInProcess is the most regular files a filter's file
+	// duplicates are counted from in the process (kind file); more are
+	// counted on the server. 0: DefaultFilesInProcess.
+	FilesInProcess int64
 }
 
 // LoadDuplicates runs the duplicates report of the chosen kind.
@@ -264,26 +268,36 @@ type FileDuplicates struct {
 }
 
 func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
-	if !opts.Repositories.All() { // a filter: counted from the selected layers' listings
-		return countFiles(ctx, db, opts.Repositories.Regexp(), opts.Limit)
+	if !opts.Repositories.All() { // a filter: counted afresh (duplicates_files.go)
+		return countFiles(ctx, db, opts)
 	}
 	// Every repository: the totals and the contents the fold keeps.
 	var (
-		sum dbsqlc.DuplicatesFileKeptRow
-		top []dbsqlc.DuplicatesFileTopKeptRow
+		sum dbsqlc.DuplicatesFileRow
+		top []dbsqlc.DuplicatesFileTopRow
 	)
 	err := concurrently(ctx, db,
-		func(ctx context.Context) (err error) {
-			sum, err = queries.DuplicatesFileKept(ctx, db)
+		func(ctx context.Context) error {
+			kept, err := queries.DuplicatesFileKept(ctx, db)
+			sum = dbsqlc.DuplicatesFileRow(kept)
 			return wrap(err, "querying file duplicates")
 		},
-		func(ctx context.Context) (err error) {
-			top, err = queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
+		func(ctx context.Context) error {
+			kept, err := queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
+			top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow {
+				return dbsqlc.DuplicatesFileTopRow(r)
+			})
 			return wrap(err, "querying duplicated files")
 		})
 	if err != nil {
 		return nil, err
 	}
+	return fileDuplicates(sum, top), nil
+}
+
+// fileDuplicates is the report of the totals and contents counted on the
+// server.
+func fileDuplicates(sum dbsqlc.DuplicatesFileRow, top []dbsqlc.DuplicatesFileTopRow) *FileDuplicates {
 	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
 		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes, DedupRatio: 1, Top: []FileContent{}}
 	if out.TotalBytes > 0 {
@@ -292,7 +306,7 @@ func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Fi
 	for _, c := range top {
 		out.Top = append(out.Top, FileContent{Digest: c.Digest, Size: c.Size, Copies: c.Copies, Layers: c.Layers, ExtraBytes: c.ExtraBytes, SamplePath: c.SamplePath})
 	}
-	return out, nil
+	return out
 }
 
 // Preamble implements output.Preamble.

@@ -10,12 +10,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/listing"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 // qDuplicateFileListings reads the selected layers' listings.
 var qDuplicateFileListings = sqlfiles.Statement("duplicates_file_listings")
+
+// DefaultFilesInProcess is how many regular files a filter's file
+// duplicates are counted from in the process at most: each distinct
+// content takes about 120 bytes while it counts (a namespace of 100,000
+// images holds about 500,000 files). Beyond, the server counts them, in
+// bounded memory and more slowly.
+const DefaultFilesInProcess = 3_000_000
 
 // contentCount is what countFiles keeps of one file content.
 type contentCount struct {
@@ -27,31 +35,66 @@ type contentCount struct {
 }
 
 // countFiles works out duplicates --kind file for the repositories
-// matching glob's regexp from their layers' listings, one value per
-// layer: the distinct layer blobs of their live images, each counted
-// once as the registry stores it once (those not indexed yet apart), their
-// regular files and bytes, the distinct contents and their bytes, and the
-// limit contents whose extra copies take the most (empty files aside). A
-// namespace's layers hold hundreds of thousands of entries: a row each
-// from layer_files took seconds, their listings are a few megabytes.
-func countFiles(ctx context.Context, db DB, repository string, limit int) (*FileDuplicates, error) {
-	rows, err := db.Query(ctx, qDuplicateFileListings, pgx.QueryExecModeDescribeExec, repository)
+// opts selects: the distinct layer blobs of their live images, each
+// counted once as the registry stores it once (those not indexed yet
+// apart), their regular files and bytes, the distinct contents and their
+// bytes, and the contents whose extra copies take the most (empty files
+// aside). Up to opts.FilesInProcess files they are counted here from the
+// layers' listings, one value per layer (a namespace's half a million
+// files: a row each from layer_files took seconds, their listings are a
+// few megabytes); beyond, on the server.
+func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
+	repository := opts.Repositories.Regexp()
+	selected, err := queries.DuplicatesFileSelection(ctx, db, repository)
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
-	out := &FileDuplicates{Kind: "file", DedupRatio: 1, Top: []FileContent{}}
+	var (
+		indexed   []string
+		files     int64
+		unindexed int64
+	)
+	for _, l := range selected {
+		if l.Files < 0 {
+			unindexed++
+			continue
+		}
+		indexed = append(indexed, l.BlobDigest)
+		files += int64(l.Files)
+	}
+	if bound := cmp.Or(opts.FilesInProcess, DefaultFilesInProcess); files > bound {
+		var (
+			sum dbsqlc.DuplicatesFileRow
+			top []dbsqlc.DuplicatesFileTopRow
+		)
+		err := concurrently(ctx, db,
+			func(ctx context.Context) (err error) {
+				sum, err = queries.DuplicatesFile(ctx, db, repository)
+				return wrap(err, "querying file duplicates")
+			},
+			func(ctx context.Context) (err error) {
+				top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: repository, Limit: int64(opts.Limit)})
+				return wrap(err, "querying duplicated files")
+			})
+		if err != nil {
+			return nil, err
+		}
+		return fileDuplicates(sum, top), nil
+	}
+
+	rows, err := db.Query(ctx, qDuplicateFileListings, pgx.QueryExecModeDescribeExec, indexed)
+	if err != nil {
+		return nil, fmt.Errorf("querying file duplicates: %w", err)
+	}
+	out := &FileDuplicates{Kind: "file", Unindexed: unindexed, DedupRatio: 1, Top: []FileContent{}}
 	var (
 		digest  string
 		entries int32
 		raw     pgtype.DriverBytes
-		index   = map[[16]byte]int{}
-		counts  []contentCount
+		index   = make(map[[16]byte]int, files/2)
+		counts  = make([]contentCount, 0, files/2)
 	)
 	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw}, func() error {
-		if entries < 0 {
-			out.Unindexed++
-			return nil
-		}
 		out.Layers++
 		layer := int(out.Layers)
 		err := listing.Files(raw, int(entries), func(path []byte, size int64, content [16]byte) {
@@ -97,7 +140,7 @@ func countFiles(ctx context.Context, db DB, repository string, limit int) (*File
 	slices.SortFunc(top, func(x, y ranked) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
-	for _, r := range top[:min(limit, len(top))] {
+	for _, r := range top[:min(opts.Limit, len(top))] {
 		c := &counts[r.at]
 		out.Top = append(out.Top, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: c.size, Copies: c.copies,
 			Layers: c.layers, ExtraBytes: extra(r), SamplePath: c.path})
