@@ -111,7 +111,7 @@ func TestNearDuplicates(t *testing.T) {
 		SELECT array_agg(layer_b) FROM (SELECT layer_b FROM layer_pairs
 			WHERE layer_a IN (SELECT blob_digest FROM held) AND layer_b IN (SELECT blob_digest FROM held)
 			  AND layer_a <> ALL ($1) AND layer_b <> ALL ($1)
-			ORDER BY shared_bytes DESC, layer_a, layer_b LIMIT 3) p`, solo, repo).Scan(&unnamed); err != nil {
+			GROUP BY layer_b ORDER BY max(shared_bytes) DESC, layer_b LIMIT 3) p`, solo, repo).Scan(&unnamed); err != nil {
 		t.Fatal(err)
 	}
 	exec(`UPDATE blobs SET diff_id = NULL WHERE digest = ANY ($1)`, 3, unnamed)

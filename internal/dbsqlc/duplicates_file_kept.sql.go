@@ -23,7 +23,8 @@ type DuplicatesFileKeptRow struct {
 }
 
 // duplicates --kind file over every repository (what countFiles in
-// internal/report counts for a filter), as the fold keeps it (file_totals).
+// internal/report, or duplicates_file.sql past its bound, counts for a
+// filter), as the fold keeps it (file_totals).
 func (q *Queries) DuplicatesFileKept(ctx context.Context, db DBTX) (DuplicatesFileKeptRow, error) {
 	row := db.QueryRow(ctx, duplicatesFileKept)
 	var i DuplicatesFileKeptRow

@@ -33,7 +33,8 @@ type DuplicatesFileSelectionRow struct {
 // not indexed). The selected repositories' blobs are what the fold keeps
 // per repository (repository_blobs: layers and configs of their live
 // manifests), one index range each; a blob is an image's layer when a
-// config names it (a diff_id), asked of each blob by its key.
+// config names it (a diff_id), asked of each blob by its key (a config
+// here that is a layer elsewhere counts: duplicates_blob.sql).
 func (q *Queries) DuplicatesFileSelection(ctx context.Context, db DBTX, repository string) ([]DuplicatesFileSelectionRow, error) {
 	rows, err := db.Query(ctx, duplicatesFileSelection, repository)
 	if err != nil {

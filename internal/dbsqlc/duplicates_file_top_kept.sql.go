@@ -27,7 +27,8 @@ type DuplicatesFileTopKeptRow struct {
 }
 
 // The contents stored most often over every repository (what countFiles
-// in internal/report ranks for a filter), as the fold keeps them
+// in internal/report, or duplicates_file_top.sql past its bound, ranks
+// for a filter), as the fold keeps them
 // (file_contents), from its index. limit: how many contents.
 func (q *Queries) DuplicatesFileTopKept(ctx context.Context, db DBTX, limit int64) ([]DuplicatesFileTopKeptRow, error) {
 	rows, err := db.Query(ctx, duplicatesFileTopKept, limit)

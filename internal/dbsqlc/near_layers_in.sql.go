@@ -49,9 +49,10 @@ type NearLayersInRow struct {
 // NearLayers, both layers in live images of repositories matching
 // repository (a regexp). The selected repositories' blobs are read from
 // what the fold keeps per repository (repository_blobs), as
-// duplicates_blob.sql does (configs among them match no kept pair), and
-// whether a side is an image's layer (a diff_id) is asked of the pairs
-// that match, not of every blob.
+// duplicates_blob.sql does (a config matches no kept pair, unless its
+// digest is an indexed layer elsewhere: duplicates_blob.sql), and whether
+// a side is an image's layer (a diff_id) is asked of the pairs that
+// match, not of every blob.
 func (q *Queries) NearLayersIn(ctx context.Context, db DBTX, arg NearLayersInParams) ([]NearLayersInRow, error) {
 	rows, err := db.Query(ctx, nearLayersIn, arg.PageLimit, arg.Repository, arg.MinSimilarity)
 	if err != nil {

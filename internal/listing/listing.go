@@ -102,10 +102,11 @@ func Decode(b []byte, n int) ([]fileindex.Entry, error) {
 }
 
 // Files calls fn with each regular file of a listing of n entries, in tar
-// order: its path, size and content digest. path is a view of b, valid
-// only during the call; nothing is allocated. For reports that count
-// files over many layers and keep little of each.
-func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte)) error {
+// order: its path, size and content digest (ok false: the index has none
+// for it, and digest is zero). path is a view of b, valid only during the
+// call; nothing is allocated. For reports that count files over many
+// layers and keep little of each.
+func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte, ok bool)) error {
 	b, err := body(b, n)
 	if err != nil {
 		return err
@@ -114,11 +115,11 @@ func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte)) e
 	if err := walk(b, n, func(int, []byte, []byte, []byte, []byte) {}); err != nil {
 		return err
 	}
-	var digest [16]byte
 	walk(b, n, func(_ int, f, path, d, _ []byte) {
 		if fileindex.EntryType(int16(binary.BigEndian.Uint16(f))) == fileindex.File {
+			var digest [16]byte
 			copy(digest[:], d)
-			fn(path, int64(binary.BigEndian.Uint64(f[22:])), digest)
+			fn(path, int64(binary.BigEndian.Uint64(f[22:])), digest, d != nil)
 		}
 	})
 	return nil

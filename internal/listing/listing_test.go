@@ -3,6 +3,7 @@ package listing_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,9 +56,9 @@ func TestDecodeReadsWhatEncodePacks(t *testing.T) {
 		// Files gives the regular files alone, in order, with their
 		// path, size and content digest.
 		i := 0
-		err = listing.Files(b, n, func(path []byte, size int64, digest [16]byte) {
-			if i >= len(files) || string(path) != files[i].Path || size != files[i].Size || digest != files[i].Digest {
-				t.Fatalf("%d entries: Files gave file %d as %q, %d, %x", n, i, path, size, digest)
+		err = listing.Files(b, n, func(path []byte, size int64, digest [16]byte, ok bool) {
+			if i >= len(files) || string(path) != files[i].Path || size != files[i].Size || digest != files[i].Digest || !ok {
+				t.Fatalf("%d entries: Files gave file %d as %q, %d, %x, %v", n, i, path, size, digest, ok)
 			}
 			i++
 		})
@@ -93,8 +94,31 @@ func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
 			t.Errorf("%s: read as %+v, want an error", name, es)
 		}
 		files := 0
-		if err := listing.Files(c.b, c.n, func([]byte, int64, [16]byte) { files++ }); err == nil || files > 0 {
+		if err := listing.Files(c.b, c.n, func([]byte, int64, [16]byte, bool) { files++ }); err == nil || files > 0 {
 			t.Errorf("%s: Files gave %d files (%v), want none and an error", name, files, err)
 		}
+	}
+}
+
+// A regular file the index has no content digest for (the database packs
+// a NULL digest as none) comes from Files as such, not with the digest of
+// the file before it.
+func TestFilesWithoutDigest(t *testing.T) {
+	t.Parallel()
+	b, err := listing.Encode([]fileindex.Entry{{Path: "x", Type: fileindex.File, Size: 3, Digest: [16]byte{7, 7, 7}}}, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "a", a regular file of 5 bytes, mode 0644, no digest, no link.
+	b = append(b, 0, 1, 0, 0, 1, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+		0, 0, 0, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	var got []string
+	if err := listing.Files(b, 2, func(path []byte, size int64, digest [16]byte, ok bool) {
+		got = append(got, fmt.Sprintf("%s %d %x %v", path, size, digest[:3], ok))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"x 3 070707 true", "a 5 000000 false"}; !slices.Equal(got, want) {
+		t.Errorf("Files gave %q, want %q", got, want)
 	}
 }

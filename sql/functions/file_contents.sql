@@ -55,7 +55,7 @@ BEGIN
             sum(CASE WHEN lf.blob_digest = ANY (coalesce(added, '{}')) THEN 1 ELSE -1 END) AS copies,
             (count(DISTINCT lf.blob_digest) FILTER (WHERE lf.blob_digest = ANY (coalesce(added, '{}')))
              - count(DISTINCT lf.blob_digest) FILTER (WHERE lf.blob_digest = ANY (coalesce(removed, '{}'))))::integer AS layers,
-            min(lf.path) AS path
+            min(lf.path COLLATE "C") AS path
         FROM layer_files lf
         WHERE lf.blob_digest = ANY (coalesce(added, '{}') || coalesce(removed, '{}')) AND lf.type = 1 AND lf.digest IS NOT NULL
         GROUP BY lf.digest
@@ -73,7 +73,7 @@ BEGIN
         INSERT INTO file_contents AS t (digest, size, copies, layers, sample_path)
         SELECT digest, size, copies, layers, path FROM d ORDER BY digest
         ON CONFLICT (digest) DO UPDATE
-        SET copies = t.copies + excluded.copies, layers = t.layers + excluded.layers, sample_path = least(t.sample_path, excluded.sample_path)
+        SET copies = t.copies + excluded.copies, layers = t.layers + excluded.layers, sample_path = least(t.sample_path COLLATE "C", excluded.sample_path)
     ),
     delta AS (
         SELECT sum(copies) AS files, sum(dsize * copies) AS bytes,

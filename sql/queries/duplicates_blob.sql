@@ -10,7 +10,11 @@
 -- repository (repository_blobs: the blobs of its live manifests, layers
 -- and configs), one index range each, and each blob's content by its key:
 -- for a namespace of 20 repositories at 100,000 images, 11,000 rows
--- instead of its 1,900 manifests' layer lists joined to every blob.
+-- instead of its 1,900 manifests' layer lists joined to every blob. A
+-- blob is a layer when a config names it (a diff_id), wherever: a blob
+-- only a config here but a layer elsewhere counts as a layer here, which
+-- only a digest used both ways (the empty JSON `{}` can be) makes differ
+-- from the manifests' layer lists.
 WITH live_blobs AS MATERIALIZED (
     SELECT DISTINCT rb.digest AS blob_digest
     FROM repositories r

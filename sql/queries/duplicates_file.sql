@@ -28,7 +28,7 @@ f AS (
     SELECT lf.digest, lf.size
     FROM live
     CROSS JOIN LATERAL (
-        SELECT x.digest, x.size FROM layer_files x WHERE x.blob_digest = live.blob_digest AND x.type = 1 OFFSET 0
+        SELECT x.digest, x.size FROM layer_files x WHERE x.blob_digest = live.blob_digest AND x.type = 1 AND x.digest IS NOT NULL OFFSET 0
     ) lf
     WHERE live.indexed
 ),

@@ -5,7 +5,8 @@
 -- not indexed). The selected repositories' blobs are what the fold keeps
 -- per repository (repository_blobs: layers and configs of their live
 -- manifests), one index range each; a blob is an image's layer when a
--- config names it (a diff_id), asked of each blob by its key.
+-- config names it (a diff_id), asked of each blob by its key (a config
+-- here that is a layer elsewhere counts: duplicates_blob.sql).
 WITH sel AS MATERIALIZED (
     SELECT DISTINCT rb.digest AS blob_digest
     FROM repositories r

@@ -14,11 +14,11 @@ WITH live AS MATERIALIZED (
     WHERE r.name ~ sqlc.arg(repository)::text
 )
 SELECT encode(lf.digest, 'hex') AS digest, min(lf.size)::bigint AS size, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
-    (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path)::text AS sample_path
+    (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path COLLATE "C")::text AS sample_path
 FROM live
 CROSS JOIN LATERAL (
     SELECT x.blob_digest, x.digest, x.size, x.path FROM layer_files x
-    WHERE x.blob_digest = live.blob_digest AND x.type = 1 AND x.size > 0
+    WHERE x.blob_digest = live.blob_digest AND x.type = 1 AND x.size > 0 AND x.digest IS NOT NULL
       AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = live.blob_digest AND b.diff_id IS NOT NULL)
     OFFSET 0
 ) lf
