@@ -38,18 +38,6 @@ func TestDuplicatesFiltered(t *testing.T) {
 		WHERE b.diff_id = (SELECT diff_id FROM blobs WHERE diff_id IS NOT NULL GROUP BY diff_id HAVING count(*) > 1 ORDER BY diff_id LIMIT 1)`).Scan(&twice); err != nil {
 		t.Fatal(err)
 	}
-	exec := func(sql string, rows int64, args ...any) {
-		t.Helper()
-		if tag, err := pool.Exec(ctx, sql, args...); err != nil || tag.RowsAffected() != rows {
-			t.Fatalf("%s: %d rows (%v), want %d", sql, tag.RowsAffected(), err, rows)
-		}
-	}
-	fold := func() {
-		t.Helper()
-		if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// In the first image too: two blobs no config names as a layer (an
 	// artifact's, say), neither a layer's encoding nor a layer to index; a
 	// layer not indexed yet; and one indexed whose files are one content
@@ -58,9 +46,9 @@ func TestDuplicatesFiltered(t *testing.T) {
 	// ranked by content), and a file whose content is not known (a NULL
 	// digest: not counted). Its listing is packed from its rows.
 	nameless := []string{"sha256:" + strings.Repeat("e", 64), "sha256:" + strings.Repeat("f", 64)}
-	exec(`INSERT INTO blobs (digest, size, media_type) SELECT d, 1000, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM unnest($1::text[]) AS d`, 2, nameless)
+	execRows(t, pool, `INSERT INTO blobs (digest, size, media_type) SELECT d, 1000, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM unnest($1::text[]) AS d`, 2, nameless)
 	odd := []string{"sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("b", 64)} // indexed, not yet
-	exec(`INSERT INTO blobs (digest, size, media_type, diff_id) SELECT d, 2000, 'application/vnd.oci.image.layer.v1.tar+gzip', 'sha256:' || repeat(n::text, 64)
+	execRows(t, pool, `INSERT INTO blobs (digest, size, media_type, diff_id) SELECT d, 2000, 'application/vnd.oci.image.layer.v1.tar+gzip', 'sha256:' || repeat(n::text, 64)
 		FROM unnest($1::text[]) WITH ORDINALITY AS x(d, n)`, 2, odd)
 	file := func(path string, content byte, size int64) fileindex.Entry {
 		return fileindex.Entry{Path: path, Type: fileindex.File, Size: size, Mode: 0o644, Digest: [16]byte{content, 1}}
@@ -72,25 +60,9 @@ func TestDuplicatesFiltered(t *testing.T) {
 			file("unknown", 11, 4000)}}}); err != nil || !wrote {
 		t.Fatalf("indexing %s: %v, %v", odd[0], wrote, err)
 	}
-	exec(`UPDATE layer_files SET digest = NULL WHERE blob_digest = $1 AND path = 'unknown'`, 1, odd[0])
-	exec(`DELETE FROM layer_listings WHERE blob_digest = $1`, 1, odd[0])
-	for _, image := range []struct {
-		repository string
-		layers     []string
-	}{{"solo/one", append(append(twice[:1:1], nameless...), odd...)}, {"solo/two", twice}} {
-		exec(`WITH r AS (INSERT INTO repositories (registry, name) SELECT registry, $1 FROM repositories ORDER BY id LIMIT 1 RETURNING id),
-			m AS (INSERT INTO manifests (digest, media_type, size, kind, layer_count, layers_size)
-			      SELECT 'sha256:' || encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, 'image',
-			          cardinality($2::text[]), (SELECT sum(size) FROM blobs WHERE digest = ANY ($2))
-			      RETURNING digest),
-			l AS (INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type)
-			      SELECT m.digest, l.n - 1, l.digest, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM m, unnest($2::text[]) WITH ORDINALITY AS l(digest, n))
-			INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at) SELECT r.id, m.digest, now(), now() FROM r, m`,
-			1, image.repository, image.layers)
-	}
-	fold()
-	exec(`UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
-	fold()
+	execRows(t, pool, `UPDATE layer_files SET digest = NULL WHERE blob_digest = $1 AND path = 'unknown'`, 1, odd[0])
+	execRows(t, pool, `DELETE FROM layer_listings WHERE blob_digest = $1`, 1, odd[0])
+	soloImages(t, pool, append(append(twice[:1:1], nameless...), odd...), twice)
 
 	// The graph's own rows.
 	type blob struct {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/layerq/layerq/bench/synth"
-	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 )
@@ -60,35 +59,7 @@ func TestNearDuplicates(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT ARRAY[layer_a, layer_b] FROM layer_pairs ORDER BY shared_bytes DESC, layer_a, layer_b LIMIT 1`).Scan(&solo); err != nil {
 		t.Fatal(err)
 	}
-	exec := func(sql string, rows int64, args ...any) {
-		t.Helper()
-		if tag, err := pool.Exec(ctx, sql, args...); err != nil || tag.RowsAffected() != rows {
-			t.Fatalf("%s: %d rows (%v), want %d", sql, tag.RowsAffected(), err, rows)
-		}
-	}
-	fold := func() {
-		t.Helper()
-		if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, image := range []struct {
-		repository string
-		layers     []string
-	}{{"solo/one", solo[:1]}, {"solo/two", solo}} {
-		exec(`WITH r AS (INSERT INTO repositories (registry, name) SELECT registry, $1 FROM repositories ORDER BY id LIMIT 1 RETURNING id),
-			m AS (INSERT INTO manifests (digest, media_type, size, kind, layer_count, layers_size)
-			      SELECT 'sha256:' || encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, 'image',
-			          cardinality($2::text[]), (SELECT sum(size) FROM blobs WHERE digest = ANY ($2))
-			      RETURNING digest),
-			l AS (INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type)
-			      SELECT m.digest, l.n - 1, l.digest, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM m, unnest($2::text[]) WITH ORDINALITY AS l(digest, n))
-			INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at) SELECT r.id, m.digest, now(), now() FROM r, m`,
-			1, image.repository, image.layers)
-	}
-	fold()
-	exec(`UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
-	fold()
+	soloImages(t, pool, solo[:1], solo)
 	// The filters below select the first repository by name whose images
 	// hold both layers of a pair, and its namespace; the three are of that
 	// repository.
@@ -114,7 +85,7 @@ func TestNearDuplicates(t *testing.T) {
 			GROUP BY layer_b ORDER BY max(shared_bytes) DESC, layer_b LIMIT 3) p`, solo, repo).Scan(&unnamed); err != nil {
 		t.Fatal(err)
 	}
-	exec(`UPDATE blobs SET diff_id = NULL WHERE digest = ANY ($1)`, 3, unnamed)
+	execRows(t, pool, `UPDATE blobs SET diff_id = NULL WHERE digest = ANY ($1)`, 3, unnamed)
 
 	type layer struct {
 		fileBytes int64

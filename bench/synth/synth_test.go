@@ -464,3 +464,42 @@ func generate(t *testing.T, opts synth.Options) (*pgxpool.Pool, synth.Summary) {
 	}
 	return pool, sum
 }
+
+// execRows runs sql and fails the test unless it changes rows rows.
+func execRows(t *testing.T, pool *pgxpool.Pool, sql string, rows int64, args ...any) {
+	t.Helper()
+	if tag, err := pool.Exec(context.Background(), sql, args...); err != nil || tag.RowsAffected() != rows {
+		t.Fatalf("%s: %d rows (%v), want %d", sql, tag.RowsAffected(), err, rows)
+	}
+}
+
+// soloImages gives a filter two repositories of their own, then folds:
+// solo/one holds an image of the layers one (bottom first), solo/two
+// held an image of the layers two, deleted since (its kept rows count
+// no manifest).
+func soloImages(t *testing.T, pool *pgxpool.Pool, one, two []string) {
+	t.Helper()
+	fold := func() {
+		t.Helper()
+		if _, err := graph.New(pool).ApplyAggregates(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, image := range []struct {
+		repository string
+		layers     []string
+	}{{"solo/one", one}, {"solo/two", two}} {
+		execRows(t, pool, `WITH r AS (INSERT INTO repositories (registry, name) SELECT registry, $1 FROM repositories ORDER BY id LIMIT 1 RETURNING id),
+			m AS (INSERT INTO manifests (digest, media_type, size, kind, layer_count, layers_size)
+			      SELECT 'sha256:' || encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, 'image',
+			          cardinality($2::text[]), (SELECT sum(size) FROM blobs WHERE digest = ANY ($2))
+			      RETURNING digest),
+			l AS (INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type)
+			      SELECT m.digest, l.n - 1, l.digest, 'application/vnd.oci.image.layer.v1.tar+gzip' FROM m, unnest($2::text[]) WITH ORDINALITY AS l(digest, n))
+			INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at) SELECT r.id, m.digest, now(), now() FROM r, m`,
+			1, image.repository, image.layers)
+	}
+	fold()
+	execRows(t, pool, `UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
+	fold()
+}
