@@ -80,25 +80,9 @@ func TestDuplicatesFiltered(t *testing.T) {
 		fmt.Sscan(f[2], &b.size)
 		blobs[f[0]] = b
 	}
-	rows, err := pool.Query(ctx, `SELECT blob_digest, path, digest, size FROM layer_files WHERE type = 1 ORDER BY blob_digest, ordinal`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var d, path string
-		var content []byte
-		var size int64
-		if err := rows.Scan(&d, &path, &content, &size); err != nil {
-			t.Fatal(err)
-		}
-		if content == nil {
-			continue // a file whose content is not known is not counted
-		}
-		blobs[d].files = append(blobs[d].files, report.FileContent{Digest: hex.EncodeToString(content), Size: size, SamplePath: path})
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	regularFiles(t, pool, "digest IS NOT NULL", func(blob, path string, content []byte, size int64) { // a file of unknown content is not counted
+		blobs[blob].files = append(blobs[blob].files, report.FileContent{Digest: hex.EncodeToString(content), Size: size, SamplePath: path})
+	})
 	live := map[string]map[string]bool{} // repository -> the layer blobs of its live images
 	for _, r := range rowsOf(t, pool, `SELECT DISTINCT r.name, ml.blob_digest
 		FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id

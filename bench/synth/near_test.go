@@ -109,22 +109,9 @@ func TestNearDuplicates(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	rows, err = pool.Query(ctx, `SELECT blob_digest, path, digest, size FROM layer_files WHERE type = 1 AND size > 0 AND digest IS NOT NULL`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var d, path string
-		var content []byte
-		var size int64
-		if err := rows.Scan(&d, &path, &content, &size); err != nil {
-			t.Fatal(err)
-		}
-		layers[d].tokens[fmt.Sprintf("%s\x00%x\x00%d", path, content, size)] = size
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	regularFiles(t, pool, "size > 0 AND digest IS NOT NULL", func(blob, path string, content []byte, size int64) {
+		layers[blob].tokens[fmt.Sprintf("%s\x00%x\x00%d", path, content, size)] = size
+	})
 	live := map[string][]string{} // repository -> its live layers with a diff_id
 	for _, r := range rowsOf(t, pool, `SELECT DISTINCT r.name || ' ' || ml.blob_digest
 		FROM repository_manifests rm JOIN repositories r ON r.id = rm.repository_id

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/bench/synth"
@@ -502,4 +503,26 @@ func soloImages(t *testing.T, pool *pgxpool.Pool, one, two []string) {
 	fold()
 	execRows(t, pool, `UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
 	fold()
+}
+
+// regularFiles calls fn with each regular file of layer_files that the
+// condition where holds for: its layer, path, content digest (nil: none)
+// and size.
+func regularFiles(t *testing.T, pool *pgxpool.Pool, where string, fn func(blob, path string, content []byte, size int64)) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT blob_digest, path, digest, size FROM layer_files WHERE type = 1 AND `+where+` ORDER BY blob_digest, ordinal`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		blob, path string
+		content    []byte
+		size       int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&blob, &path, &content, &size}, func() error {
+		fn(blob, path, content, size)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
