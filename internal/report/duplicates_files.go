@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
+	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/listing"
 	sqlfiles "github.com/layerq/layerq/sql"
 )
@@ -26,6 +27,10 @@ var qDuplicateFileListings = sqlfiles.Statement("duplicates_file_listings")
 // holds about 500,000 files. Beyond, the server counts them, in bounded
 // memory and more slowly.
 const DefaultFilesInProcess = 2_000_000
+
+// bytesPerContent is about what countFiles keeps per regular file: its
+// content's count, the content's key in the index, its path.
+const bytesPerContent = 128
 
 // contentCount is what countFiles keeps of one file content.
 type contentCount struct {
@@ -85,6 +90,8 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		return fileDuplicates(sum, top), nil
 	}
 
+	// What the count keeps, from huge pages where the process allows it.
+	hugeheap.Reserve(files * bytesPerContent)
 	rows, err := db.Query(ctx, qDuplicateFileListings, pgx.QueryExecModeDescribeExec, indexed)
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
