@@ -10,30 +10,23 @@ import (
 )
 
 const duplicatesFileTop = `-- name: DuplicatesFileTop :many
-WITH live AS MATERIALIZED (
-    SELECT DISTINCT rb.digest AS blob_digest
-    FROM repositories r
-    JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
-    WHERE r.name ~ $2::text
-)
 SELECT encode(lf.digest, 'hex') AS digest, min(lf.size)::bigint AS size, count(*) AS copies, count(DISTINCT lf.blob_digest) AS layers,
     (min(lf.size) * (count(*) - 1))::bigint AS extra_bytes, min(lf.path COLLATE "C")::text AS sample_path
-FROM live
+FROM unnest($1::text[]) AS l(blob_digest)
 CROSS JOIN LATERAL (
     SELECT x.blob_digest, x.digest, x.size, x.path FROM layer_files x
-    WHERE x.blob_digest = live.blob_digest AND x.type = 1 AND x.size > 0 AND x.digest IS NOT NULL
-      AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = live.blob_digest AND b.diff_id IS NOT NULL)
+    WHERE x.blob_digest = l.blob_digest AND x.type = 1 AND x.size > 0 AND x.digest IS NOT NULL
     OFFSET 0
 ) lf
 GROUP BY lf.digest
 HAVING count(*) > 1
 ORDER BY extra_bytes DESC, 1
-LIMIT $1::bigint
+LIMIT $2::bigint
 `
 
 type DuplicatesFileTopParams struct {
-	Limit      int64
-	Repository string
+	Blobs []string
+	Limit int64
 }
 
 type DuplicatesFileTopRow struct {
@@ -46,15 +39,13 @@ type DuplicatesFileTopRow struct {
 }
 
 // With duplicates_file.sql, for a filter of many files: the file
-// contents stored most often over the distinct indexed layer blobs of
-// live images in repositories matching repository (a regexp), by
-// the bytes the extra copies take: the content's digest (hex), its size,
-// its copies, the layers holding them, the extra copies' bytes and one of
-// its paths. limit: how many contents.
-// Each selected layer's files are read by its key, as in
-// duplicates_file.sql.
+// contents stored most often over the indexed layer blobs blobs, by the
+// bytes the extra copies take: the content's digest (hex), its size, its
+// copies, the layers holding them, the extra copies' bytes and the least
+// of its paths (in byte order). limit: how many contents. Each layer's
+// files are read by its key, as in duplicates_file.sql.
 func (q *Queries) DuplicatesFileTop(ctx context.Context, db DBTX, arg DuplicatesFileTopParams) ([]DuplicatesFileTopRow, error) {
-	rows, err := db.Query(ctx, duplicatesFileTop, arg.Limit, arg.Repository)
+	rows, err := db.Query(ctx, duplicatesFileTop, arg.Blobs, arg.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -273,40 +273,34 @@ func loadFileDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Fi
 	}
 	// Every repository: the totals and the contents the fold keeps.
 	var (
-		sum dbsqlc.DuplicatesFileRow
-		top []dbsqlc.DuplicatesFileTopRow
+		sum dbsqlc.DuplicatesFileKeptRow
+		top []dbsqlc.DuplicatesFileTopKeptRow
 	)
 	err := concurrently(ctx, db,
-		func(ctx context.Context) error {
-			kept, err := queries.DuplicatesFileKept(ctx, db)
-			sum = dbsqlc.DuplicatesFileRow(kept)
+		func(ctx context.Context) (err error) {
+			sum, err = queries.DuplicatesFileKept(ctx, db)
 			return wrap(err, "querying file duplicates")
 		},
-		func(ctx context.Context) error {
-			kept, err := queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
-			top = mapRows(kept, func(r dbsqlc.DuplicatesFileTopKeptRow) dbsqlc.DuplicatesFileTopRow {
-				return dbsqlc.DuplicatesFileTopRow(r)
-			})
+		func(ctx context.Context) (err error) {
+			top, err = queries.DuplicatesFileTopKept(ctx, db, int64(opts.Limit))
 			return wrap(err, "querying duplicated files")
 		})
 	if err != nil {
 		return nil, err
 	}
-	return fileDuplicates(sum, top), nil
+	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
+		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes}
+	return out.withTop(mapRows(top, func(c dbsqlc.DuplicatesFileTopKeptRow) FileContent { return FileContent(c) })), nil
 }
 
-// fileDuplicates is the report of the totals and contents counted on the
-// server.
-func fileDuplicates(sum dbsqlc.DuplicatesFileRow, top []dbsqlc.DuplicatesFileTopRow) *FileDuplicates {
-	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
-		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes, DedupRatio: 1, Top: []FileContent{}}
-	if out.TotalBytes > 0 {
-		out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
+// withTop sets r's dedup ratio from its totals, and its top contents; r.
+func (r *FileDuplicates) withTop(top []FileContent) *FileDuplicates {
+	r.DedupRatio = 1
+	if r.TotalBytes > 0 {
+		r.DedupRatio = float64(r.UniqueBytes) / float64(r.TotalBytes)
 	}
-	for _, c := range top {
-		out.Top = append(out.Top, FileContent{Digest: c.Digest, Size: c.Size, Copies: c.Copies, Layers: c.Layers, ExtraBytes: c.ExtraBytes, SamplePath: c.SamplePath})
-	}
-	return out
+	r.Top = append([]FileContent{}, top...)
+	return r
 }
 
 // Preamble implements output.Preamble.

@@ -13,11 +13,7 @@ import (
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/listing"
-	sqlfiles "github.com/layerq/layerq/sql"
 )
-
-// qDuplicateFileListings reads the selected layers' listings.
-var qDuplicateFileListings = sqlfiles.Statement("duplicates_file_listings")
 
 // DefaultFilesInProcess is how many regular files a filter's file
 // duplicates are counted from in the process at most: each distinct
@@ -47,10 +43,11 @@ type contentCount struct {
 // apart), their regular files and bytes, the distinct contents and their
 // bytes, and the contents whose extra copies take the most (empty files
 // aside). A regular file whose content the index does not know is not
-// counted, as the fold does not count it. Up to opts.FilesInProcess files they are counted here from the
-// layers' listings, one value per layer (a namespace's half a million
-// files: a row each from layer_files took seconds, their listings are a
-// few megabytes); beyond, on the server.
+// counted, as the fold does not count it. The layers are selected once
+// (duplicates_file_selection.sql); up to opts.FilesInProcess files they
+// are counted here from the layers' listings, one value per layer (a
+// namespace's half a million files: a row each from layer_files took
+// seconds, their listings are a few megabytes); beyond, on the server.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
 	repository := opts.Repositories.Regexp()
 	selected, err := queries.DuplicatesFileSelection(ctx, db, repository)
@@ -70,6 +67,7 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		indexed = append(indexed, l.BlobDigest)
 		files += int64(l.Files)
 	}
+	out := &FileDuplicates{Kind: "file", Unindexed: unindexed}
 	if bound := cmp.Or(opts.FilesInProcess, DefaultFilesInProcess); files > bound {
 		var (
 			sum dbsqlc.DuplicatesFileRow
@@ -77,34 +75,35 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		)
 		err := concurrently(ctx, db,
 			func(ctx context.Context) (err error) {
-				sum, err = queries.DuplicatesFile(ctx, db, repository)
+				sum, err = queries.DuplicatesFile(ctx, db, indexed)
 				return wrap(err, "querying file duplicates")
 			},
 			func(ctx context.Context) (err error) {
-				top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Repository: repository, Limit: int64(opts.Limit)})
+				top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Blobs: indexed, Limit: int64(opts.Limit)})
 				return wrap(err, "querying duplicated files")
 			})
 		if err != nil {
 			return nil, err
 		}
-		return fileDuplicates(sum, top), nil
+		out.Layers, out.Files, out.TotalBytes, out.UniqueFiles, out.UniqueBytes = int64(len(indexed)), sum.Files, sum.TotalBytes, sum.UniqueFiles, sum.UniqueBytes
+		return out.withTop(mapRows(top, func(c dbsqlc.DuplicatesFileTopRow) FileContent { return FileContent(c) })), nil
 	}
 
 	// What the count keeps, from huge pages where the process allows it.
 	hugeheap.Reserve(files * bytesPerContent)
-	rows, err := db.Query(ctx, qDuplicateFileListings, pgx.QueryExecModeDescribeExec, indexed)
+	rows, err := db.Query(ctx, qLayerListingsOf, pgx.QueryExecModeDescribeExec, indexed)
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
-	out := &FileDuplicates{Kind: "file", Unindexed: unindexed, DedupRatio: 1, Top: []FileContent{}}
 	var (
 		digest  string
 		entries int32
 		raw     pgtype.DriverBytes
+		all     int64 // the entries of them all, unused: the files are known
 		index   = make(map[[16]byte]int, files/2)
 		counts  = make([]contentCount, 0, files/2)
 	)
-	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw, &all}, func() error {
 		out.Layers++
 		layer := int(out.Layers)
 		err := listing.Files(raw, int(entries), func(path []byte, size int64, content [16]byte, ok bool) {
@@ -149,17 +148,15 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 			top = append(top, ranked{d, at})
 		}
 	}
-	if out.TotalBytes > 0 {
-		out.DedupRatio = float64(out.UniqueBytes) / float64(out.TotalBytes)
-	}
 	extra := func(r ranked) int64 { c := &counts[r.at]; return c.size * (c.copies - 1) }
 	slices.SortFunc(top, func(x, y ranked) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
+	contents := make([]FileContent, 0, min(opts.Limit, len(top)))
 	for _, r := range top[:min(opts.Limit, len(top))] {
 		c := &counts[r.at]
-		out.Top = append(out.Top, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: c.size, Copies: c.copies,
+		contents = append(contents, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: c.size, Copies: c.copies,
 			Layers: c.layers, ExtraBytes: extra(r), SamplePath: c.path})
 	}
-	return out, nil
+	return out.withTop(contents), nil
 }
