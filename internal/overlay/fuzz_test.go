@@ -131,20 +131,12 @@ func FuzzApply(f *testing.F) {
 // they run without -fuzz too.
 func TestApplyMatchesModel(t *testing.T) {
 	t.Parallel()
-	rng := rand.New(rand.NewPCG(1, 2))
-	n := 3000
-	if testing.Short() {
-		n = 300
-	}
-	for i := range n {
-		data := randomBytes(rng, 3*(1+rng.IntN(maxFuzzEntries)))
+	randomCases(t, 1, func(rng *rand.Rand) []byte {
+		return randomBytes(rng, 3*(1+rng.IntN(maxFuzzEntries)))
+	}, func(data []byte) {
 		layers := decodeLayers(data)
-		res := Apply(layers)
-		checkInvariants(t, layers, res)
-		if t.Failed() {
-			t.Fatalf("case %d: input %x", i, data)
-		}
-	}
+		checkInvariants(t, layers, Apply(layers))
+	})
 }
 
 // FuzzShownPairs checks ShownPairs against Shown on each side: the first
@@ -167,12 +159,7 @@ func FuzzShownPairs(f *testing.F) {
 // TestShownPairsMatchShown runs FuzzShownPairs' check on random stacks.
 func TestShownPairsMatchShown(t *testing.T) {
 	t.Parallel()
-	rng := rand.New(rand.NewPCG(3, 4))
-	n := 3000
-	if testing.Short() {
-		n = 300
-	}
-	for i := range n {
+	randomCases(t, 3, func(rng *rand.Rand) []byte {
 		data := randomBytes(rng, 1+3*(2+rng.IntN(2*maxFuzzEntries)))
 		// Mostly new layers, so that the bottom is some layers deep.
 		for j := 1; j+2 < len(data); j += 3 {
@@ -180,7 +167,23 @@ func TestShownPairsMatchShown(t *testing.T) {
 				data[j] = 0
 			}
 		}
-		checkShownPairs(t, data)
+		return data
+	}, func(data []byte) { checkShownPairs(t, data) })
+}
+
+// randomCases runs check on 3,000 inputs (300 with -short) that gen
+// makes from a generator seeded with seed, and stops at the first that
+// fails, saying which.
+func randomCases(t *testing.T, seed uint64, gen func(*rand.Rand) []byte, check func([]byte)) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	for i := range n {
+		data := gen(rng)
+		check(data)
 		if t.Failed() {
 			t.Fatalf("case %d: input %x", i, data)
 		}
