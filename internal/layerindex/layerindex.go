@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -64,6 +65,10 @@ type Indexer struct {
 	Limits layerscan.Limits
 	// Telemetry receives a span per layer scanned and the bytes read.
 	Telemetry telemetry.Providers
+	// ConnPrice is how long Run's layers wait for the database, in all,
+	// before Run lets them use one more connection (up to one per job):
+	// DefaultConnPrice when zero; negative, one per job from the start.
+	ConnPrice time.Duration
 
 	once    sync.Once
 	tracer  trace.Tracer
@@ -130,7 +135,12 @@ func (e *FetchError) Class() string {
 // indexed or rejected is not fetched.
 // A nil error with Rejected means the verdict is recorded; an error means
 // nothing was recorded: a *FetchError, or the database failed.
-func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (o Outcome, err error) {
+func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (Outcome, error) {
+	return ix.index(ctx, f, l, nil)
+}
+
+// index is Index using the database through conns.
+func (ix *Indexer) index(ctx context.Context, f Fetcher, l Layer, conns *connGate) (o Outcome, err error) {
 	ix.instruments()
 	ctx, span := ix.tracer.Start(ctx, "scan layer", trace.WithAttributes(
 		attribute.String("layerq.registry", l.Registry), attribute.String("layerq.repository", l.Repository),
@@ -146,7 +156,11 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (o Outcome, er
 		span.SetAttributes(attribute.String("layerq.outcome", outcome), attribute.Int64("layerq.bytes_read", read))
 		telemetry.End(span, err)
 	}()
-	done, err := ix.Store.LayerDone(ctx, l.Digest)
+	var done bool
+	err = conns.do(ctx, func() (err error) {
+		done, err = ix.Store.LayerDone(ctx, l.Digest)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -197,16 +211,20 @@ func (ix *Indexer) Index(ctx context.Context, f Fetcher, l Layer) (o Outcome, er
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, d.err)}
 	}
 	if rej != nil {
-		return Rejected, ix.reject(ctx, l, rej.Class, rej.Reason)
+		return Rejected, conns.do(ctx, func() error { return ix.reject(ctx, l, rej.Class, rej.Reason) })
 	}
 	if scanErr != nil {
 		return 0, &FetchError{Err: fmt.Errorf("reading layer %s from %s/%s: %w", l.Digest, l.Host, l.Repository, scanErr)}
 	}
-	wrote, err := ix.Store.SaveLayerIndex(ctx, graph.LayerIndex{DiffID: l.DiffID, BlobDigest: l.Digest, CompressedSize: d.n, Index: idx})
+	var wrote bool
+	err = conns.do(ctx, func() (err error) {
+		wrote, err = ix.Store.SaveLayerIndex(ctx, graph.LayerIndex{DiffID: l.DiffID, BlobDigest: l.Digest, CompressedSize: d.n, Index: idx})
+		if err != nil {
+			return err
+		}
+		return ix.Store.ClearFailures(ctx, l.Registry, l.Repository, []string{l.Digest})
+	})
 	if err != nil {
-		return 0, err
-	}
-	if err := ix.Store.ClearFailures(ctx, l.Registry, l.Repository, []string{l.Digest}); err != nil {
 		return 0, err
 	}
 	if !wrote {

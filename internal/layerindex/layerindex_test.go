@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,7 +48,7 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-func build(t *testing.T, s sample.Spec) v1.Image {
+func build(t testing.TB, s sample.Spec) v1.Image {
 	t.Helper()
 	img, err := sample.Build(s)
 	if err != nil {
@@ -353,4 +354,47 @@ type failing struct{}
 
 func (failing) Blob(context.Context, string, string, string) (io.ReadCloser, error) {
 	return nil, &walker.Error{Class: walker.Registry, Reason: "registry down"}
+}
+
+// TestRunThroughOneConnection: however many layer jobs, a run's layers use
+// the database through one connection until their waits for it add up to
+// ConnPrice: with a price never reached, a run of 15 layers, 4 at a time,
+// opens no connection beyond those its pool had, and indexes every layer
+// as a run that opens one per job does.
+func TestRunThroughOneConnection(t *testing.T) {
+	ctx := context.Background()
+	for _, w := range []struct {
+		name  string
+		price time.Duration
+	}{{"one", time.Hour}, {"per-job", -1}} {
+		t.Run(w.name, func(t *testing.T) {
+			b := setup(t)
+			base := build(t, sample.Spec{Steps: benchLayers("base")})
+			mid := build(t, sample.Spec{Base: base, Steps: benchLayers("mid")})
+			b.reg.PushImage(t, "bench/app:1", build(t, sample.Spec{Base: mid, Steps: benchLayers("app")}))
+			layers := b.scanAndPending(t)
+			if len(layers) < 12 {
+				t.Fatalf("%d layers pending, want the image's distinct ones (13)", len(layers))
+			}
+			opened, had := b.pool.Stat().NewConnsCount(), b.pool.Stat().TotalConns()
+			ix := &layerindex.Indexer{Store: b.store, ConnPrice: w.price}
+			sum, err := layerindex.Run(ctx, ix, b.wk, layers, 4, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Indexed != len(layers) || sum.Failed+sum.Rejected+sum.Skipped != 0 {
+				t.Fatalf("%+v, want all %d indexed", sum, len(layers))
+			}
+			var indexed int
+			if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM layer_indexes`).Scan(&indexed); err != nil {
+				t.Fatal(err)
+			}
+			if indexed != len(layers) {
+				t.Fatalf("%d layer indexes written, want %d", indexed, len(layers))
+			}
+			if n := b.pool.Stat().NewConnsCount() - opened; w.price > 0 && n != 0 {
+				t.Fatalf("the run opened %d connections beyond the pool's %d, want none", n, had)
+			}
+		})
+	}
 }

@@ -30,7 +30,9 @@ func (s Summary) String() string {
 // goroutine at a time.
 type Progress func(l Layer, o Outcome, err error)
 
-// Run indexes layers, jobs at a time. A layer that cannot be fetched is
+// Run indexes layers, jobs at a time, through one database connection at
+// first and through more, up to one per job, as the layers wait for it
+// (Indexer.ConnPrice). A layer that cannot be fetched is
 // recorded in ingest_failures (source "layerscan", the blob digest as
 // reference) and the run goes on; a database failure stops it.
 func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, progress Progress) (Summary, error) {
@@ -45,6 +47,11 @@ func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, 
 		mu  sync.Mutex
 		sum Summary
 	)
+	price := ix.ConnPrice
+	if price == 0 {
+		price = DefaultConnPrice
+	}
+	conns := newConnGate(jobs, price)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, l := range layers {
@@ -52,12 +59,14 @@ func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, 
 			break
 		}
 		g.Go(func() error {
-			o, err := ix.Index(gctx, f, l)
+			o, err := ix.index(gctx, f, l, conns)
 			var fe *FetchError
 			if errors.As(err, &fe) && gctx.Err() == nil {
-				if rerr := ix.Store.RecordFailure(gctx, graph.Failure{
-					Registry: l.Registry, Repository: l.Repository, Reference: l.Digest,
-					Source: Source, Class: fe.Class(), Reason: fe.Error(),
+				if rerr := conns.do(gctx, func() error {
+					return ix.Store.RecordFailure(gctx, graph.Failure{
+						Registry: l.Registry, Repository: l.Repository, Reference: l.Digest,
+						Source: Source, Class: fe.Class(), Reason: fe.Error(),
+					})
 				}); rerr != nil {
 					return rerr
 				}

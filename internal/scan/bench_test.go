@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -280,17 +278,17 @@ func scanOnce(b *testing.B, fx *benchFixture) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pg := postgresPID(pool)
+	pg := pgtest.ServerPID(pool)
 	stopProfile := startScanProfile(b)
 	b.StartTimer()
-	cpu0, pg0 := selfCPU(), treeCPU(pg)
+	cpu0, pg0 := selfCPU(), pgtest.ServerCPU(pg)
 	start := time.Now()
 	sum, err := scan.Run(context.Background(), store, w, scan.Options{
 		Registry: fx.reg.Host, Repositories: repoglob.Compile(""), Jobs: benchClients,
 	})
 	took := time.Since(start)
 	fx.cpu += selfCPU() - cpu0
-	fx.pgCPU += treeCPU(pg) - pg0
+	fx.pgCPU += pgtest.ServerCPU(pg) - pg0
 	b.StopTimer()
 	stopProfile()
 	if err != nil {
@@ -412,65 +410,6 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// postgresPID is the pid of the postmaster serving pool, or 0 when it is not
-// readable from here (a remote server).
-func postgresPID(pool *pgxpool.Pool) int {
-	var dir string
-	if err := pool.QueryRow(context.Background(), `SHOW data_directory`).Scan(&dir); err != nil {
-		return 0
-	}
-	b, err := os.ReadFile(dir + "/postmaster.pid")
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-	return pid
-}
-
-// clockTick is USER_HZ, the unit of /proc/<pid>/stat times, on Linux.
-const clockTick = 10 * time.Millisecond
-
-// treeCPU is the CPU time of a postmaster and its server processes: its own
-// and its reaped children's, plus that of its live children.
-func treeCPU(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	ticks := func(p string, children bool) (ppid int, t int64) {
-		b, err := os.ReadFile("/proc/" + p + "/stat")
-		if err != nil {
-			return 0, 0
-		}
-		// Fields after the parenthesised command: state ppid ... utime(14) stime cutime cstime.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) < 15 {
-			return 0, 0
-		}
-		ppid, _ = strconv.Atoi(f[1])
-		last := 12
-		if children {
-			last = 14
-		}
-		for _, x := range f[11 : last+1] {
-			v, _ := strconv.ParseInt(x, 10, 64)
-			t += v
-		}
-		return ppid, t
-	}
-	_, total := ticks(strconv.Itoa(pid), true)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		if ppid, t := ticks(e.Name(), false); ppid == pid {
-			total += t
-		}
-	}
-	return time.Duration(total) * clockTick
-}
-
 // BenchmarkIngest is the database write path alone: the fixture's
 // observations, walked beforehand, written into a fresh database the way a
 // scan writes them by default (batches of 256, two at a time).
@@ -501,9 +440,9 @@ func BenchmarkIngest(b *testing.B) {
 		b.StopTimer()
 		pool := pgtest.NewPool(b)
 		store := graph.New(pool)
-		pg := postgresPID(pool)
+		pg := pgtest.ServerPID(pool)
 		b.StartTimer()
-		cpu0, pg0 := selfCPU(), treeCPU(pg)
+		cpu0, pg0 := selfCPU(), pgtest.ServerCPU(pg)
 		start := time.Now()
 		var g errgroup.Group
 		g.SetLimit(writers)
@@ -515,7 +454,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		total += time.Since(start)
 		fx.cpu += selfCPU() - cpu0
-		fx.pgCPU += treeCPU(pg) - pg0
+		fx.pgCPU += pgtest.ServerCPU(pg) - pg0
 		b.StopTimer()
 		fx.check(b, pool)
 		b.StartTimer()
