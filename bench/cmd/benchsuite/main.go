@@ -114,6 +114,7 @@ func main() {
 		{"webhook to graph", "./internal/serve/", "^BenchmarkWebhookToGraph$", "3x", nil, nil},
 		{"push to alert", "./internal/serve/", "^BenchmarkPushToAlert$", "3x", nil, nil},
 		{"layer scan vs gzip -dc", "./internal/layerscan/", "^BenchmarkScanGzip$|^BenchmarkScanPeakRSS$", "3x", nil, nil},
+		{"layer index writes", "./internal/layerindex/", "^BenchmarkRun$", "5x", nil, nil},
 		{"reports at 10k images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=10000"}, nil},
 		{"reports at " + big + " images", "./internal/report/", "^BenchmarkReports$", "11x", []string{"LAYERQ_SYNTH_IMAGES=" + big}, nil},
 		{"worker processes", "./chaos/", "^BenchmarkWorkers$", "1x", []string{"LAYERQ_BENCH_EVENTS=" + events}, nil},
@@ -332,6 +333,14 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 		row("1 worker process, 3-node JetStream cluster, streams R3", f1(r3["events/s-1w"])+" events/s", "one nats-server: "+f1(wk["events/s-1w"])+" events/s", f2(r3["r3-vs-1"])+"×")
 		row("2 worker processes, R3", f1(r3["events/s-2w"])+" events/s", "1 worker, R3", f2(r3["scale-2w"])+"×")
 		row("4 worker processes, R3", f1(r3["events/s-4w"])+" events/s", "1 worker, R3", f2(r3["scale-4w"])+"×")
+	}
+	if r := got["layer index writes"]["BenchmarkRun"]; r != nil {
+		for _, reg := range []struct{ key, what string }{{"image", "one image"}, {"registry", "48 images"}} {
+			row("`scan --layers`' layer runs ("+reg.what+", "+f0(r[reg.key+"-layers"])+" layers, 4 jobs): one connection, more as the layers wait for it",
+				f1(r[reg.key+"-growing-ms"])+" ms, "+f0(r[reg.key+"-growing-pg-cpu-ms"])+" ms of Postgres CPU",
+				"a connection per job: "+f1(r[reg.key+"-per-job-ms"])+" ms, "+f0(r[reg.key+"-per-job-pg-cpu-ms"])+" ms of Postgres CPU",
+				f2(r[reg.key+"-per-job-ms"]/r[reg.key+"-growing-ms"])+"× faster")
+		}
 	}
 	if f := got["first fold"]; f["BenchmarkFold/counted-once"] != nil && f["BenchmarkFold/upserted"] != nil {
 		once, each := f["BenchmarkFold/counted-once"], f["BenchmarkFold/upserted"]
