@@ -339,7 +339,7 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 			row("`scan --layers`' layer runs ("+reg.what+", "+f0(r[reg.key+"-layers"])+" layers, 4 jobs): one connection, more as the layers wait for it",
 				f1(r[reg.key+"-growing-ms"])+" ms, "+f0(r[reg.key+"-growing-pg-cpu-ms"])+" ms of Postgres CPU",
 				"a connection per job: "+f1(r[reg.key+"-per-job-ms"])+" ms, "+f0(r[reg.key+"-per-job-pg-cpu-ms"])+" ms of Postgres CPU",
-				f2(r[reg.key+"-per-job-ms"]/r[reg.key+"-growing-ms"])+"× faster")
+				f2(r[reg.key+"-growing-ms"]/r[reg.key+"-per-job-ms"])+"× the time")
 		}
 	}
 	if f := got["first fold"]; f["BenchmarkFold/counted-once"] != nil && f["BenchmarkFold/upserted"] != nil {
