@@ -7,24 +7,22 @@ import (
 )
 
 // DefaultConnPrice is how long a run's layers wait for the database, in
-// all, before the run opens another connection for them
+// all, before the run lets one more of them use it at a time
 // (Indexer.ConnPrice). A new Postgres backend costs the server CPU before
 // it is of use, its fork and then its catalog caches and plans made anew
-// at the first use of each statement: about 45 ms here before its first
-// index is written (BenchmarkRun: a one-image run of 13 layers through
-// four connections took 160 ms of Postgres CPU and 140 ms, through one 30
-// ms and 63 ms). The layers wait together, so with four waiting this is
-// under 40 ms of the run; a run whose writes keep one connection busy
-// opens the next within a tenth of a second, and a one-image run mostly
-// never does.
+// at the first use of each statement: on the benchmark host, BenchmarkRun's
+// one-image run of 13 layers took 170 ms of Postgres CPU and 145 ms with a
+// connection per job (three of them new), 30 ms and 69 ms this way. The
+// layers wait together: with four jobs waiting, this is under 40 ms of the
+// run.
 const DefaultConnPrice = 150 * time.Millisecond
 
-// connGate lets a run's layers use the database through one connection at
-// first, and through one more, up to most, each time they have waited for
-// one as long in all as a new connection costs. A small run (an image or a
-// few pushes) then writes through one warm backend instead of a new one
-// per layer job, while a run whose writes keep one connection busy soon
-// has several.
+// connGate lets a run's layers use the database one at a time at first,
+// and one more at a time, up to most, each time they have waited as long
+// in all as a new connection costs. The pool opens a connection only when
+// all it has are in use, so a small run (an image or a few pushes) writes
+// through one warm backend instead of a new one per layer job, while a
+// run whose writes keep one connection busy soon has several.
 type connGate struct {
 	price time.Duration
 	most  int
@@ -79,14 +77,15 @@ func (g *connGate) acquire(ctx context.Context) error {
 		var timer *time.Timer
 		var timeout <-chan time.Time
 		if g.open < g.most {
-			// When the waits add up, if nothing else happens first.
-			timer = time.NewTimer((g.price-g.total(now))/time.Duration(g.waiting) + time.Millisecond)
+			// When the waits add up, if nothing else happens first (a
+			// price of hours is looked at again every hour).
+			timer = time.NewTimer(min((g.price-g.total(now))/time.Duration(g.waiting), time.Hour) + time.Millisecond)
 			timeout = timer.C
 		}
 		g.mu.Unlock()
 		select {
 		case <-g.slots:
-			stop(timer)
+			stopTimer(timer)
 			g.mu.Lock()
 			now := time.Since(g.epoch)
 			g.leave(start, now)
@@ -98,7 +97,7 @@ func (g *connGate) acquire(ctx context.Context) error {
 			return nil
 		case <-timeout:
 		case <-ctx.Done():
-			stop(timer)
+			stopTimer(timer)
 			g.mu.Lock()
 			g.leave(start, time.Since(g.epoch))
 			g.mu.Unlock()
@@ -142,7 +141,7 @@ func (g *connGate) leave(start, now time.Duration) {
 	g.starts -= from
 }
 
-func stop(t *time.Timer) {
+func stopTimer(t *time.Timer) {
 	if t != nil {
 		t.Stop()
 	}

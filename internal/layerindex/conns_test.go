@@ -15,13 +15,26 @@ func acquireAsync(ctx context.Context, g *connGate) <-chan error {
 	return ch
 }
 
-// within waits up to d for ch; false if nothing came.
-func within(ch <-chan error, d time.Duration) (error, bool) {
+// gets fails t unless the acquire ch reports succeeds within 5 s.
+func gets(t *testing.T, ch <-chan error, what string) {
+	t.Helper()
 	select {
 	case err := <-ch:
-		return err, true
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no connection after 5 s", what)
+	}
+}
+
+// waits fails t if the acquire ch reports succeeds within d.
+func waits(t *testing.T, ch <-chan error, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		t.Fatalf("%s (err %v)", what, err)
 	case <-time.After(d):
-		return nil, false
 	}
 }
 
@@ -32,13 +45,9 @@ func TestConnGateStartsWithOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := acquireAsync(ctx, g)
-	if _, ok := within(second, 200*time.Millisecond); ok {
-		t.Fatal("a second layer got a connection while the only one was in use and its wait was far below the price")
-	}
+	waits(t, second, 200*time.Millisecond, "a second layer got a connection while the only one was in use and its wait was far below the price")
 	g.release()
-	if err, ok := within(second, 5*time.Second); !ok || err != nil {
-		t.Fatalf("the second layer did not get the released connection: %v, %v", err, ok)
-	}
+	gets(t, second, "the second layer, once the connection was released")
 	if n := g.opened(); n != 1 {
 		t.Fatalf("opened %d connections, want 1", n)
 	}
@@ -74,24 +83,22 @@ func TestConnGateGrowsAsTheWaitsAddUp(t *testing.T) {
 		}
 		first = append(first, time.Since(began))
 	}
+	// Lower bounds only (a busy machine delays what follows): the second
+	// at half the price at the soonest, the third a whole price after it.
 	if first[0] < price/2 {
 		t.Errorf("the second connection opened after %v, before the two waits added up to %v", first[0], price)
 	}
-	if first[1]-first[0] < price*9/10 {
-		t.Errorf("the third connection opened %v after the second, before the lone wait reached %v", first[1]-first[0], price)
+	if first[1] < price*3/2 {
+		t.Errorf("the third connection opened after %v, before the lone wait after the second reached %v", first[1], price)
 	}
 	if n := g.opened(); n != 3 {
 		t.Fatalf("opened %d connections, want 3", n)
 	}
 	// No more than most: a fourth waits for a release however long.
 	d := acquireAsync(ctx, g)
-	if _, ok := within(d, 3*price); ok {
-		t.Fatal("a fourth layer got a connection beyond the three the gate may open")
-	}
+	waits(t, d, 3*price, "a fourth layer got a connection beyond the three the gate may open")
 	g.release()
-	if err, ok := within(d, 5*time.Second); !ok || err != nil {
-		t.Fatalf("the fourth layer did not get a released connection: %v, %v", err, ok)
-	}
+	gets(t, d, "the fourth layer, once a connection was released")
 	if n := g.opened(); n != 3 {
 		t.Fatalf("opened %d connections, want 3", n)
 	}
@@ -111,9 +118,7 @@ func TestConnGateWaitEndedCounts(t *testing.T) {
 		w := acquireAsync(ctx, g)
 		time.Sleep(60 * time.Millisecond)
 		g.release()
-		if err, ok := within(w, 5*time.Second); !ok || err != nil {
-			t.Fatalf("%v, %v", err, ok)
-		}
+		gets(t, w, "a layer, once the connection was released")
 	}
 	if n := g.opened(); n != 2 {
 		t.Fatalf("after 180 ms of waits ended, against a price of %v: opened %d connections, want 2", price, n)
@@ -123,14 +128,10 @@ func TestConnGateWaitEndedCounts(t *testing.T) {
 func TestConnGateAllAtOnce(t *testing.T) {
 	ctx := context.Background()
 	g := newConnGate(3, -1)
-	for i := range 3 {
-		if err, ok := within(acquireAsync(ctx, g), time.Second); !ok || err != nil {
-			t.Fatalf("acquire %d with every connection open: %v, %v", i, err, ok)
-		}
+	for range 3 {
+		gets(t, acquireAsync(ctx, g), "an acquire with every connection open from the start")
 	}
-	if _, ok := within(acquireAsync(ctx, g), 200*time.Millisecond); ok {
-		t.Fatal("a fourth acquire succeeded with three connections in use")
-	}
+	waits(t, acquireAsync(ctx, g), 200*time.Millisecond, "a fourth acquire succeeded with three connections in use")
 }
 
 func TestConnGateCancelled(t *testing.T) {
@@ -142,8 +143,13 @@ func TestConnGateCancelled(t *testing.T) {
 	w := acquireAsync(ctx, g)
 	time.Sleep(20 * time.Millisecond)
 	cancel()
-	if err, ok := within(w, 5*time.Second); !ok || !errors.Is(err, context.Canceled) {
-		t.Fatalf("a cancelled wait returned %v, %v; want context.Canceled", err, ok)
+	select {
+	case err := <-w:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled wait returned %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled wait had not returned after 5 s")
 	}
 	g.mu.Lock()
 	waiting, starts := g.waiting, g.starts
@@ -153,7 +159,5 @@ func TestConnGateCancelled(t *testing.T) {
 	}
 	// The connection in use is still the only one, and still given back.
 	g.release()
-	if err, ok := within(acquireAsync(context.Background(), g), time.Second); !ok || err != nil {
-		t.Fatalf("%v, %v", err, ok)
-	}
+	gets(t, acquireAsync(context.Background(), g), "a layer after a cancelled wait, once the connection was released")
 }

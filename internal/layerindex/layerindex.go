@@ -66,8 +66,9 @@ type Indexer struct {
 	// Telemetry receives a span per layer scanned and the bytes read.
 	Telemetry telemetry.Providers
 	// ConnPrice is how long Run's layers wait for the database, in all,
-	// before Run lets them use one more connection (up to one per job):
-	// DefaultConnPrice when zero; negative, one per job from the start.
+	// before Run lets one more of them use it at a time (up to one per
+	// job): DefaultConnPrice when zero; negative, one per job from the
+	// start. Index alone uses the store as its pool gives connections.
 	ConnPrice time.Duration
 
 	once    sync.Once

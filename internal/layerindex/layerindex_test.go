@@ -357,10 +357,10 @@ func (failing) Blob(context.Context, string, string, string) (io.ReadCloser, err
 }
 
 // TestRunThroughOneConnection: however many layer jobs, a run's layers use
-// the database through one connection until their waits for it add up to
-// ConnPrice: with a price never reached, a run of 15 layers, 4 at a time,
-// opens no connection beyond those its pool had, and indexes every layer
-// as a run that opens one per job does.
+// the database one at a time until their waits for it add up to
+// ConnPrice: with a price never reached, a run of 13 layers, 4 at a time,
+// from a pool of fewer connections than jobs, opens no connection, and
+// indexes every layer as a run that lets every job use it at once does.
 func TestRunThroughOneConnection(t *testing.T) {
 	ctx := context.Background()
 	for _, w := range []struct {
@@ -373,10 +373,13 @@ func TestRunThroughOneConnection(t *testing.T) {
 			mid := build(t, sample.Spec{Base: base, Steps: benchLayers("mid")})
 			b.reg.PushImage(t, "bench/app:1", build(t, sample.Spec{Base: mid, Steps: benchLayers("app")}))
 			layers := b.scanAndPending(t)
-			if len(layers) < 12 {
-				t.Fatalf("%d layers pending, want the image's distinct ones (13)", len(layers))
+			if len(layers) != 13 {
+				t.Fatalf("%d layers pending, want the image's 13 distinct ones", len(layers))
 			}
 			opened, had := b.pool.Stat().NewConnsCount(), b.pool.Stat().TotalConns()
+			if had >= 4 {
+				t.Fatalf("the pool holds %d connections after the crawl: as many as the jobs, it would open none either way", had)
+			}
 			ix := &layerindex.Indexer{Store: b.store, ConnPrice: w.price}
 			sum, err := layerindex.Run(ctx, ix, b.wk, layers, 4, nil)
 			if err != nil {

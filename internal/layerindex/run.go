@@ -30,9 +30,9 @@ func (s Summary) String() string {
 // goroutine at a time.
 type Progress func(l Layer, o Outcome, err error)
 
-// Run indexes layers, jobs at a time, through one database connection at
-// first and through more, up to one per job, as the layers wait for it
-// (Indexer.ConnPrice). A layer that cannot be fetched is
+// Run indexes layers, jobs at a time; their layers use the database one at
+// a time at first, and more at a time, up to one per job (or the pool's
+// largest size), as they wait for it (Indexer.ConnPrice). A layer that cannot be fetched is
 // recorded in ingest_failures (source "layerscan", the blob digest as
 // reference) and the run goes on; a database failure stops it.
 func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, progress Progress) (Summary, error) {
@@ -51,7 +51,7 @@ func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, 
 	if price == 0 {
 		price = DefaultConnPrice
 	}
-	conns := newConnGate(jobs, price)
+	conns := newConnGate(min(jobs, int(ix.Store.Pool().Config().MaxConns)), price)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, l := range layers {

@@ -203,6 +203,8 @@ var nameChecks = sync.OnceValue(func() *nameRegexps {
 	}
 })
 
+// nameRegexps match a whole digest, tag, repository name, registry host
+// (its port a submatch) and media type.
 type nameRegexps struct{ digest, tag, repository, host, mediaType *regexp.Regexp }
 
 // Validate checks that the event has what its action needs and that every

@@ -336,7 +336,7 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 	}
 	if r := got["layer index writes"]["BenchmarkRun"]; r != nil {
 		for _, reg := range []struct{ key, what string }{{"image", "one image"}, {"registry", "48 images"}} {
-			row("`scan --layers`' layer runs ("+reg.what+", "+f0(r[reg.key+"-layers"])+" layers, 4 jobs): one connection, more as the layers wait for it",
+			row("`scan --layers`' layer runs ("+reg.what+", "+f0(r[reg.key+"-layers"])+" layers, "+f0(r["jobs"])+" jobs): the database one layer at a time, more as they wait for it",
 				f1(r[reg.key+"-growing-ms"])+" ms, "+f0(r[reg.key+"-growing-pg-cpu-ms"])+" ms of Postgres CPU",
 				"a connection per job: "+f1(r[reg.key+"-per-job-ms"])+" ms, "+f0(r[reg.key+"-per-job-pg-cpu-ms"])+" ms of Postgres CPU",
 				f2(r[reg.key+"-growing-ms"]/r[reg.key+"-per-job-ms"])+"× the time")
