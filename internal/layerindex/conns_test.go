@@ -38,28 +38,39 @@ func waits(t *testing.T, ch <-chan error, d time.Duration, what string) {
 	}
 }
 
-func TestConnGateStartsWithOne(t *testing.T) {
-	ctx := context.Background()
-	g := newConnGate(4, time.Hour)
-	if err := g.acquire(ctx); err != nil {
+// held is a gate that may open most connections at price, its first in
+// use.
+func held(t *testing.T, most int, price time.Duration) *connGate {
+	t.Helper()
+	g := newConnGate(most, price)
+	if err := g.acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+// wantOpened fails t unless g has opened n connections.
+func wantOpened(t *testing.T, g *connGate, n int) {
+	t.Helper()
+	if got := g.opened(); got != n {
+		t.Fatalf("opened %d connections, want %d", got, n)
+	}
+}
+
+func TestConnGateStartsWithOne(t *testing.T) {
+	ctx := context.Background()
+	g := held(t, 4, time.Hour)
 	second := acquireAsync(ctx, g)
 	waits(t, second, 200*time.Millisecond, "a second layer got a connection while the only one was in use and its wait was far below the price")
 	g.release()
 	gets(t, second, "the second layer, once the connection was released")
-	if n := g.opened(); n != 1 {
-		t.Fatalf("opened %d connections, want 1", n)
-	}
+	wantOpened(t, g, 1)
 }
 
 func TestConnGateGrowsAsTheWaitsAddUp(t *testing.T) {
 	ctx := context.Background()
 	const price = 120 * time.Millisecond
-	g := newConnGate(3, price)
-	if err := g.acquire(ctx); err != nil {
-		t.Fatal(err)
-	}
+	g := held(t, 3, price)
 	began := time.Now()
 	b, c := acquireAsync(ctx, g), acquireAsync(ctx, g)
 	// Two waiting: their waits reach the price together after half of it;
@@ -91,17 +102,13 @@ func TestConnGateGrowsAsTheWaitsAddUp(t *testing.T) {
 	if first[1] < price*3/2 {
 		t.Errorf("the third connection opened after %v, before the lone wait after the second reached %v", first[1], price)
 	}
-	if n := g.opened(); n != 3 {
-		t.Fatalf("opened %d connections, want 3", n)
-	}
+	wantOpened(t, g, 3)
 	// No more than most: a fourth waits for a release however long.
 	d := acquireAsync(ctx, g)
 	waits(t, d, 3*price, "a fourth layer got a connection beyond the three the gate may open")
 	g.release()
 	gets(t, d, "the fourth layer, once a connection was released")
-	if n := g.opened(); n != 3 {
-		t.Fatalf("opened %d connections, want 3", n)
-	}
+	wantOpened(t, g, 3)
 }
 
 func TestConnGateWaitEndedCounts(t *testing.T) {
@@ -110,10 +117,7 @@ func TestConnGateWaitEndedCounts(t *testing.T) {
 	// the three add up to 150 ms.
 	ctx := context.Background()
 	const price = 150 * time.Millisecond
-	g := newConnGate(2, price)
-	if err := g.acquire(ctx); err != nil {
-		t.Fatal(err)
-	}
+	g := held(t, 2, price)
 	for range 3 {
 		w := acquireAsync(ctx, g)
 		time.Sleep(60 * time.Millisecond)
@@ -135,10 +139,7 @@ func TestConnGateAllAtOnce(t *testing.T) {
 }
 
 func TestConnGateCancelled(t *testing.T) {
-	g := newConnGate(2, time.Hour)
-	if err := g.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	g := held(t, 2, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := acquireAsync(ctx, g)
 	time.Sleep(20 * time.Millisecond)
