@@ -65,6 +65,13 @@ func (g *connGate) acquire(ctx context.Context) error {
 	g.starts += start
 	g.mu.Unlock()
 	for {
+		// A connection given back meanwhile is taken before one is opened.
+		select {
+		case <-g.slots:
+			g.took(start)
+			return nil
+		default:
+		}
 		g.mu.Lock()
 		now := time.Since(g.epoch)
 		if g.mayGrow(now) {
@@ -86,14 +93,7 @@ func (g *connGate) acquire(ctx context.Context) error {
 		select {
 		case <-g.slots:
 			stopTimer(timer)
-			g.mu.Lock()
-			now := time.Since(g.epoch)
-			g.leave(start, now)
-			if g.mayGrow(now) {
-				g.grow(now)
-				g.slots <- struct{}{}
-			}
-			g.mu.Unlock()
+			g.took(start)
 			return nil
 		case <-timeout:
 		case <-ctx.Done():
@@ -103,6 +103,20 @@ func (g *connGate) acquire(ctx context.Context) error {
 			g.mu.Unlock()
 			return ctx.Err()
 		}
+	}
+}
+
+// took ends the wait that began at start with a connection in use that was
+// given back; when the waits have added up meanwhile, it opens the next
+// for whoever asks.
+func (g *connGate) took(start time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Since(g.epoch)
+	g.leave(start, now)
+	if g.mayGrow(now) {
+		g.grow(now)
+		g.slots <- struct{}{}
 	}
 }
 
