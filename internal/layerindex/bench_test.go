@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -40,14 +42,22 @@ func benchLayers(seed string) []sample.Step {
 	}
 }
 
+// stackedImage is one image of three builds of benchLayers on top of each
+// other: 15 layers, 13 distinct (the empty layer thrice).
+func stackedImage(tb testing.TB) v1.Image {
+	tb.Helper()
+	base := build(tb, sample.Spec{Steps: benchLayers("base")})
+	mid := build(tb, sample.Spec{Base: base, Steps: benchLayers("mid")})
+	return build(tb, sample.Spec{Base: mid, Steps: benchLayers("app")})
+}
+
 // BenchmarkRun indexes the layers of a registry the way `scan --layers`
 // does (layerindex.Run, twice the cores as jobs, each run on a fresh
 // database, from the connections the crawl left in its pool), three ways:
 // every job using the database at once (ConnPrice -1), one at a time and
 // more as they wait (the default), and one at a time only. Each iteration
-// runs each way in turn on each registry: "image" (one image of 15 layers,
-// three builds of the same 5 steps on top of each other: 13 distinct, the
-// empty layer thrice) and "registry" (48 images of 5 layers of their own in
+// runs each way in turn on each registry: "image" (stackedImage: 13
+// distinct layers) and "registry" (48 images of 5 layers of their own in
 // 12 repositories: 193 distinct). It reports each way's median wall time,
 // the Postgres server's CPU for it, and the connections it opened.
 func BenchmarkRun(b *testing.B) {
@@ -60,9 +70,7 @@ func BenchmarkRun(b *testing.B) {
 		images func(b *testing.B, reg *registrytest.Server)
 	}{
 		{"image", func(b *testing.B, reg *registrytest.Server) {
-			base := build(b, sample.Spec{Steps: benchLayers("base")})
-			mid := build(b, sample.Spec{Base: base, Steps: benchLayers("mid")})
-			reg.PushImage(b, "bench/app:1.0", build(b, sample.Spec{Base: mid, Steps: benchLayers("app")}))
+			reg.PushImage(b, "bench/app:1.0", stackedImage(b))
 		}},
 		{"registry", func(b *testing.B, reg *registrytest.Server) {
 			for i := range 48 {

@@ -54,18 +54,14 @@ func newConnGate(most int, price time.Duration) *connGate {
 // acquire waits for a connection the run may use, and opens another when
 // the waits add up to its price. The caller releases it.
 func (g *connGate) acquire(ctx context.Context) error {
-	select {
-	case <-g.slots:
-		return nil
-	default:
-	}
 	g.mu.Lock()
 	start := time.Since(g.epoch)
 	g.waiting++
 	g.starts += start
 	g.mu.Unlock()
 	for {
-		// A connection given back meanwhile is taken before one is opened.
+		// A connection not in use, or given back meanwhile, is taken
+		// before one is opened.
 		select {
 		case <-g.slots:
 			g.took(start)

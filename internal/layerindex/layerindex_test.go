@@ -369,9 +369,7 @@ func TestRunThroughOneConnection(t *testing.T) {
 	}{{"one", time.Hour}, {"per-job", -1}} {
 		t.Run(w.name, func(t *testing.T) {
 			b := setup(t)
-			base := build(t, sample.Spec{Steps: benchLayers("base")})
-			mid := build(t, sample.Spec{Base: base, Steps: benchLayers("mid")})
-			b.reg.PushImage(t, "bench/app:1", build(t, sample.Spec{Base: mid, Steps: benchLayers("app")}))
+			b.reg.PushImage(t, "bench/app:1", stackedImage(t))
 			layers := b.scanAndPending(t)
 			if len(layers) != 13 {
 				t.Fatalf("%d layers pending, want the image's 13 distinct ones", len(layers))

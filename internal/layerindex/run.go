@@ -30,11 +30,11 @@ func (s Summary) String() string {
 // goroutine at a time.
 type Progress func(l Layer, o Outcome, err error)
 
-// Run indexes layers, jobs at a time; their layers use the database one at
-// a time at first, and more at a time, up to one per job (or the pool's
-// largest size), as they wait for it (Indexer.ConnPrice). A layer that cannot be fetched is
-// recorded in ingest_failures (source "layerscan", the blob digest as
-// reference) and the run goes on; a database failure stops it.
+// Run indexes layers, jobs at a time; they use the database one at a time
+// at first, and more at a time, up to one per job (or the pool's largest
+// size), as they wait for it (Indexer.ConnPrice). A layer that cannot be
+// fetched is recorded in ingest_failures (source "layerscan", the blob
+// digest as reference) and the run goes on; a database failure stops it.
 func Run(ctx context.Context, ix *Indexer, f Fetcher, layers []Layer, jobs int, progress Progress) (Summary, error) {
 	if jobs < 1 {
 		jobs = 1
