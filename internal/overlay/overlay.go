@@ -496,9 +496,29 @@ func (a *applier) add(l, i int, e *fileindex.Entry) {
 	n := a.newNode(typ)
 	n.inode, n.link = f, e.Type == fileindex.Hardlink
 	if dir.children == nil {
-		dir.children = make(map[string]*node)
+		dir.children = make(map[string]*node, siblings(a.layers[l][i:], e.Path))
 	}
 	dir.children[name] = n
+}
+
+// siblings counts the entries at the start of entries whose parent
+// directory is p's: a size for that directory's map when p is its first
+// child. A layer lists a directory's entries together, save those of its
+// subdirectories between them, so the count is most of a directory of
+// files and stops early in one of directories; a map grown entry by
+// entry rehashes every entry at each doubling, and a 1 GB image's
+// directories of thousands of files made that a seventh of `diff`'s time.
+func siblings(entries []fileindex.Entry, p string) int {
+	dir := p[:strings.LastIndexByte(p, '/')+1] // with its slash; "" at the root
+	n := 0
+	for i := range entries {
+		q := entries[i].Path
+		if len(q) <= len(dir) || q[:len(dir)] != dir || strings.IndexByte(q[len(dir):], '/') >= 0 {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // parentDir returns the directory that holds p, creating missing parents

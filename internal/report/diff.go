@@ -358,12 +358,9 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		}
 	})
 	// Largest changes first; a path once.
-	slices.SortFunc(changes, func(x, y change) int {
+	changes = first(changes, d.limit, func(x, y change) int {
 		return cmp.Or(cmp.Compare(abs(y.delta), abs(x.delta)), strings.Compare(x.path, y.path))
 	})
-	if d.limit > 0 && len(changes) > d.limit {
-		changes = changes[:d.limit]
-	}
 	files := make([]DiffFile, 0, len(changes))
 	for _, c := range changes {
 		f := DiffFile{Kind: "file", Path: c.path, DeltaBytes: c.delta}

@@ -149,7 +149,7 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		}
 	}
 	extra := func(r ranked) int64 { c := &counts[r.at]; return c.size * (c.copies - 1) }
-	slices.SortFunc(top, func(x, y ranked) int {
+	top = first(top, opts.Limit, func(x, y ranked) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
 	contents := make([]FileContent, 0, min(opts.Limit, len(top)))
