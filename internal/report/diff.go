@@ -358,7 +358,7 @@ func (d *Diff) compareFiles(ctx context.Context, db DB, a, b []ImageLayer) error
 		}
 	})
 	// Largest changes first; a path once.
-	changes = first(changes, d.limit, func(x, y change) int {
+	changes = topN(changes, d.limit, func(x, y change) int {
 		return cmp.Or(cmp.Compare(abs(y.delta), abs(x.delta)), strings.Compare(x.path, y.path))
 	})
 	files := make([]DiffFile, 0, len(changes))

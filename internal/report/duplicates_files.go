@@ -149,11 +149,11 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		}
 	}
 	extra := func(r ranked) int64 { c := &counts[r.at]; return c.size * (c.copies - 1) }
-	top = first(top, opts.Limit, func(x, y ranked) int {
+	top = topN(top, opts.Limit, func(x, y ranked) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
-	contents := make([]FileContent, 0, min(opts.Limit, len(top)))
-	for _, r := range top[:min(opts.Limit, len(top))] {
+	contents := make([]FileContent, 0, len(top))
+	for _, r := range top {
 		c := &counts[r.at]
 		contents = append(contents, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: c.size, Copies: c.copies,
 			Layers: c.layers, ExtraBytes: extra(r), SamplePath: c.path})
