@@ -627,6 +627,15 @@ type NamespaceContent struct {
 	Repositories int32
 }
 
+type NamespaceDuplicateBlob struct {
+	Registry    string
+	Namespace   string
+	Content     string
+	Encodings   int32
+	StoredBytes int64
+	ExtraBytes  int64
+}
+
 type NamespaceUsage struct {
 	Registry        string
 	Namespace       string

@@ -135,6 +135,14 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT l.registry, b.diff_id, count(*)::integer, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint
 		FROM live l JOIN blobs b ON b.digest = l.digest
 		WHERE b.diff_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1`},
+	{"duplicate encodings per namespace", `
+		SELECT registry, namespace, content, encodings, stored_bytes, extra_bytes FROM namespace_duplicate_blobs`, `
+		WITH live AS (SELECT DISTINCT r.registry, split_part(r.name, '/', 1) AS ns, ml.blob_digest AS digest FROM repository_manifests rm
+		              JOIN repositories r ON r.id = rm.repository_id
+		              JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest WHERE rm.deleted_at IS NULL)
+		SELECT l.registry, l.ns, b.diff_id, count(*)::integer, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint
+		FROM live l JOIN blobs b ON b.digest = l.digest
+		WHERE b.diff_id IS NOT NULL GROUP BY 1, 2, 3 HAVING count(*) > 1`},
 	{"cache rollups", `
 		SELECT repository_id, stream_kind, month, pushes, reused_layers, total_layers, reused_bytes, total_bytes, growth_bytes
 		FROM cache_monthly WHERE pushes <> 0`, `
@@ -629,14 +637,15 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 	if moved == 0 || kept == 0 {
 		t.Fatalf("%d compared builds whose base moved, %d whose base did not: the test should leave both to check", moved, kept)
 	}
-	var busters, dupContents, grew, same int
+	var busters, dupContents, nsDupContents, grew, same int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_step_totals WHERE pushes > 0), (SELECT count(*) FROM registry_contents),
-		(SELECT coalesce(sum(grew), 0) FROM growth_days), (SELECT coalesce(sum(pushes - grew), 0) FROM growth_days)`).Scan(&busters, &dupContents, &grew, &same); err != nil {
+		(SELECT count(*) FROM namespace_duplicate_blobs),
+		(SELECT coalesce(sum(grew), 0) FROM growth_days), (SELECT coalesce(sum(pushes - grew), 0) FROM growth_days)`).Scan(&busters, &dupContents, &nsDupContents, &grew, &same); err != nil {
 		t.Fatal(err)
 	}
-	if busters == 0 || dupContents == 0 || grew == 0 || same == 0 {
-		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings, %d comparisons that grew and %d that did not: the test should leave each to check",
-			busters, dupContents, grew, same)
+	if busters == 0 || dupContents == 0 || nsDupContents == 0 || grew == 0 || same == 0 {
+		t.Fatalf("%d cache busters, %d contents a registry holds in two encodings, %d a namespace does, %d comparisons that grew and %d that did not: the test should leave each to check",
+			busters, dupContents, nsDupContents, grew, same)
 	}
 	// The history ends with an image of layers no other image holds,
 	// pushed and indexed whole: one image is ready whatever the schedule
@@ -876,6 +885,12 @@ func TestAggregatesMigrationBuildsExistingGraph(t *testing.T) {
 	}
 	if recompressed != 2 {
 		t.Errorf("%d contents the registry holds in two encodings after the migrations; want 2 (os2, api-3)", recompressed)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM namespace_duplicate_blobs WHERE registry = 'reg.test' AND namespace = 'team-a' AND encodings = 2`).Scan(&recompressed); err != nil {
+		t.Fatal(err)
+	}
+	if recompressed != 2 {
+		t.Errorf("%d contents namespace team-a holds in two encodings after the migrations; want 2 (os2, api-3)", recompressed)
 	}
 	var transitions, bases, stale, days int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM cache_transitions WHERE stream_kind = 'tag'),

@@ -100,7 +100,24 @@ func loadBlobDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*Bl
 		})
 		out.TotalLayers, out.BytesStoredTwice = totals.TotalLayers, totals.TotalBytesStoredTwice
 	} else {
-		rows, err = queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: opts.Repositories.Regexp(), Limit: int64(opts.Limit)})
+		// One namespace's repositories: what the fold keeps per namespace;
+		// other selections, their repositories' blobs.
+		re := opts.Repositories.Regexp()
+		ns, one, nsErr := oneNamespace(ctx, db, re, "")
+		switch {
+		case nsErr != nil:
+			err = nsErr
+		case one:
+			var kept []dbsqlc.DuplicatesBlobNamespaceRow
+			kept, err = queries.DuplicatesBlobNamespace(ctx, db, dbsqlc.DuplicatesBlobNamespaceParams{
+				Registry: ns.Registry, Namespace: ns.Namespace, Limit: int64(opts.Limit)})
+			rows = mapRows(kept, func(r dbsqlc.DuplicatesBlobNamespaceRow) dbsqlc.DuplicatesBlobRow {
+				return dbsqlc.DuplicatesBlobRow{DiffID: &r.DiffID, StoredBytes: r.StoredBytes, BytesStoredTwice: r.BytesStoredTwice,
+					Digests: r.Digests, Sizes: r.Sizes, MediaTypes: r.MediaTypes, TotalLayers: r.TotalLayers, TotalBytesStoredTwice: r.TotalBytesStoredTwice}
+			})
+		default:
+			rows, err = queries.DuplicatesBlob(ctx, db, dbsqlc.DuplicatesBlobParams{Repository: re, Limit: int64(opts.Limit)})
+		}
 		if len(rows) > 0 { // every row carries the totals
 			out.TotalLayers, out.BytesStoredTwice = rows[0].TotalLayers, rows[0].TotalBytesStoredTwice
 		}

@@ -1,6 +1,8 @@
 -- The per-blob chain of reference counts (manifest_refs, repository_blobs,
--- namespace_blobs, registry_blobs, blob_usage) and the storage totals
--- (repository_usage, namespace_usage, registry_usage). Each level changes
+-- namespace_blobs, registry_blobs, blob_usage), the storage totals
+-- (repository_usage, namespace_usage, registry_usage), and the layer
+-- contents a namespace or registry holds under more than one blob
+-- (namespace_duplicate_blobs, registry_contents). Each level changes
 -- only when the level below crosses zero (namespace_blobs' image
 -- references, summed over the namespace's repositories, follow each change).
 
@@ -12,6 +14,9 @@ DECLARE
     touched text[];
     crossed_registry text[];
     crossed_content text[];
+    ns_registry text[];
+    ns_namespace text[];
+    ns_content text[];
 BEGIN
     -- Manifest and repository-blob reference counts, and the per-repository
     -- and per-namespace totals that follow from the changes directly.
@@ -237,20 +242,63 @@ BEGIN
     ON CONFLICT (registry, namespace) DO UPDATE
     SET physical_bytes = t.physical_bytes + excluded.physical_bytes, unique_bytes = t.unique_bytes + excluded.unique_bytes
     )
-    -- The layer blobs a registry started or stopped holding, of contents
-    -- stored under more than one blob (most are under one).
-    SELECT array_agg(reg.registry), array_agg(b.diff_id) INTO crossed_registry, crossed_content
-    FROM reg JOIN blobs b ON b.digest = reg.digest AND b.diff_id IS NOT NULL
-    WHERE (reg.repositories > 0) <> (reg.old_repositories > 0)
-      AND EXISTS (SELECT 1 FROM blobs o WHERE o.diff_id = b.diff_id AND o.digest <> b.digest);
+    -- The layer blobs a namespace started or stopped holding, of contents
+    -- stored under more than one blob (most are under one), and of them
+    -- those their registry started or stopped holding.
+    , crossed AS MATERIALIZED (
+        SELECT ns.registry, ns.namespace, b.diff_id AS content, b.digest
+        FROM ns JOIN blobs b ON b.digest = ns.digest AND b.diff_id IS NOT NULL
+        WHERE (ns.new_refs > 0) <> (ns.old_refs > 0)
+          AND EXISTS (SELECT 1 FROM blobs o WHERE o.diff_id = b.diff_id AND o.digest <> b.digest)
+    )
+    -- (Each array in one order, so that they line up.)
+    SELECT (SELECT array_agg(c.registry ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
+        (SELECT array_agg(c.namespace ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
+        (SELECT array_agg(c.content ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
+        (SELECT array_agg(reg.registry ORDER BY reg.registry, c.content)
+         FROM reg JOIN (SELECT DISTINCT registry, digest, content FROM crossed) c USING (registry, digest)
+         WHERE (reg.repositories > 0) <> (reg.old_repositories > 0)),
+        (SELECT array_agg(c.content ORDER BY reg.registry, c.content)
+         FROM reg JOIN (SELECT DISTINCT registry, digest, content FROM crossed) c USING (registry, digest)
+         WHERE (reg.repositories > 0) <> (reg.old_repositories > 0))
+    INTO ns_registry, ns_namespace, ns_content, crossed_registry, crossed_content;
+
+    IF ns_registry IS NULL THEN
+        RETURN;
+    END IF;
+    -- The layer contents those blobs encode, per namespace, counted afresh
+    -- over the namespace's live encodings of each (namespace_blobs, just
+    -- updated): kept while a namespace holds a content under more than one
+    -- blob, for duplicates --kind blob of one namespace's repositories.
+    WITH pairs AS (
+        SELECT DISTINCT registry, namespace, content FROM unnest(ns_registry, ns_namespace, ns_content) AS x(registry, namespace, content)
+    ),
+    counted AS (
+        SELECT p.registry, p.namespace, p.content, count(nb.digest)::integer AS encodings,
+            coalesce(sum(b.size) FILTER (WHERE nb.digest IS NOT NULL), 0)::bigint AS stored,
+            coalesce(sum(b.size) FILTER (WHERE nb.digest IS NOT NULL) - min(b.size) FILTER (WHERE nb.digest IS NOT NULL), 0)::bigint AS extra
+        FROM pairs p
+        JOIN blobs b ON b.diff_id = p.content
+        LEFT JOIN namespace_blobs nb ON nb.registry = p.registry AND nb.namespace = p.namespace AND nb.digest = b.digest AND nb.refs > 0
+        GROUP BY 1, 2, 3
+    ),
+    gone AS (
+        DELETE FROM namespace_duplicate_blobs t USING counted c
+        WHERE t.registry = c.registry AND t.namespace = c.namespace AND t.content = c.content AND c.encodings < 2
+    )
+    INSERT INTO namespace_duplicate_blobs AS t (registry, namespace, content, encodings, stored_bytes, extra_bytes)
+    SELECT registry, namespace, content, encodings, stored, extra FROM counted WHERE encodings > 1
+    ORDER BY registry, namespace, content
+    ON CONFLICT (registry, namespace, content) DO UPDATE
+    SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
 
     IF crossed_registry IS NULL THEN
         RETURN;
     END IF;
-    -- The layer contents those blobs encode, per registry, counted afresh
-    -- over the registry's live encodings of each (registry_blobs, just
-    -- updated): kept while a registry holds a content under more than one
-    -- blob, for the dashboards' duplicate encodings.
+    -- The same per registry, over the registry's live encodings of each
+    -- (registry_blobs, just updated): kept while a registry holds a
+    -- content under more than one blob, for the dashboards' duplicate
+    -- encodings.
     WITH pairs AS (
         SELECT DISTINCT registry, content FROM unnest(crossed_registry, crossed_content) AS x(registry, content)
     ),

@@ -163,6 +163,16 @@ BEGIN
     GROUP BY 1, 2 HAVING count(*) > 1
     ORDER BY 1, 2;
 
+    -- And per namespace, of those (a namespace holds a content under two
+    -- blobs only if its registry does).
+    INSERT INTO namespace_duplicate_blobs (registry, namespace, content, encodings, stored_bytes, extra_bytes)
+    SELECT nb.registry, nb.namespace, rc.content, count(*)::integer, sum(b.size)::bigint, (sum(b.size) - min(b.size))::bigint
+    FROM registry_contents rc
+    JOIN blobs b ON b.diff_id = rc.content
+    JOIN namespace_blobs nb ON nb.registry = rc.registry AND nb.digest = b.digest AND nb.refs > 0
+    GROUP BY 1, 2, 3 HAVING count(*) > 1
+    ORDER BY 1, 2, 3;
+
     -- The per-content counts: each repository's live images holding a
     -- content, summed per namespace, and over the registry.
     INSERT INTO repository_contents (repository_id, content, images)
