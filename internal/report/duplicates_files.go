@@ -15,6 +15,52 @@ import (
 	"github.com/layerq/layerq/internal/listing"
 )
 
+// selectLayers returns the distinct live layers of the repositories
+// matching repository (a regexp) that are indexed, their regular files,
+// and how many are not indexed. One namespace's repositories are read
+// from what the fold keeps per namespace; other selections from their
+// repositories' blobs.
+func selectLayers(ctx context.Context, db DB, repository string) (indexed []string, files, unindexed int64, err error) {
+	ns, one, err := oneNamespace(ctx, db, repository, "")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if one {
+		var sel []dbsqlc.DuplicatesFileSelectionNamespaceRow
+		err = concurrently(ctx, db,
+			func(ctx context.Context) (err error) {
+				sel, err = queries.DuplicatesFileSelectionNamespace(ctx, db, dbsqlc.DuplicatesFileSelectionNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
+				return err
+			},
+			func(ctx context.Context) (err error) {
+				unindexed, err = queries.DuplicatesFileUnindexedNamespace(ctx, db, dbsqlc.DuplicatesFileUnindexedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
+				return err
+			})
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		indexed = make([]string, len(sel))
+		for i, l := range sel {
+			indexed[i] = l.BlobDigest
+			files += int64(l.Files)
+		}
+		return indexed, files, unindexed, nil
+	}
+	sel, err := queries.DuplicatesFileSelection(ctx, db, repository)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for _, l := range sel {
+		if l.Files < 0 {
+			unindexed++
+			continue
+		}
+		indexed = append(indexed, l.BlobDigest)
+		files += int64(l.Files)
+	}
+	return indexed, files, unindexed, nil
+}
+
 // DefaultFilesInProcess is how many regular files a filter's file
 // duplicates are counted from in the process at most: each distinct
 // content takes about 120 bytes of what the count keeps, and the process
@@ -44,28 +90,14 @@ type contentCount struct {
 // bytes, and the contents whose extra copies take the most (empty files
 // aside). A regular file whose content the index does not know is not
 // counted, as the fold does not count it. The layers are selected once
-// (duplicates_file_selection.sql); up to opts.FilesInProcess files they
+// (selectLayers); up to opts.FilesInProcess files they
 // are counted here from the layers' listings, one value per layer (a
 // namespace's half a million files: a row each from layer_files took
 // seconds, their listings are a few megabytes); beyond, on the server.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
-	repository := opts.Repositories.Regexp()
-	selected, err := queries.DuplicatesFileSelection(ctx, db, repository)
+	indexed, files, unindexed, err := selectLayers(ctx, db, opts.Repositories.Regexp())
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
-	}
-	var (
-		indexed   []string
-		files     int64
-		unindexed int64
-	)
-	for _, l := range selected {
-		if l.Files < 0 {
-			unindexed++
-			continue
-		}
-		indexed = append(indexed, l.BlobDigest)
-		files += int64(l.Files)
 	}
 	out := &FileDuplicates{Kind: "file", Unindexed: unindexed}
 	if bound := cmp.Or(opts.FilesInProcess, DefaultFilesInProcess); files > bound {

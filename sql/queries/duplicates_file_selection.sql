@@ -4,9 +4,10 @@
 -- blob's digest and its regular files (layer_indexes.files; -1 when it is
 -- not indexed). The selected repositories' blobs are what the fold keeps
 -- per repository (repository_blobs: layers and configs of their live
--- manifests), one index range each; a blob is an image's layer when a
--- config names it (a diff_id), asked of each blob by its key (a config
--- here that is a layer elsewhere counts: duplicates_blob.sql).
+-- manifests), one index range each; of them, the layers are the live
+-- layer blobs (live_layer_blobs: a live image holds the blob and a config
+-- names it), as the figures over every repository (file_totals) count
+-- them.
 WITH sel AS MATERIALIZED (
     SELECT DISTINCT rb.digest AS blob_digest
     FROM repositories r
@@ -15,5 +16,5 @@ WITH sel AS MATERIALIZED (
 )
 SELECT s.blob_digest::text AS blob_digest, coalesce(li.files, -1)::integer AS files
 FROM sel s
-CROSS JOIN LATERAL (SELECT 1 FROM blobs b WHERE b.digest = s.blob_digest AND b.diff_id IS NOT NULL OFFSET 0) image
+JOIN live_layer_blobs k ON k.blob_digest = s.blob_digest
 LEFT JOIN layer_indexes li ON li.blob_digest = s.blob_digest;

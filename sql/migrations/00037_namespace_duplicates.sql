@@ -1,4 +1,4 @@
--- `layerq duplicates --kind blob --repo NS/**` at a million images.
+-- `layerq duplicates --repo NS/**` at a million images.
 --
 -- The report looked up each live blob of the selected repositories in
 -- blobs, to learn its content: at 1,000,000 images a namespace of 200
@@ -13,6 +13,13 @@
 -- holding one of its blobs (layerq_apply_membership_blobs). A selection
 -- that is one namespace's repositories reads a page of the index, and its
 -- totals from the namespace's rows.
+--
+-- `duplicates --kind file` of one namespace read the same blobs to learn
+-- which are layers, and which of those are indexed. The namespace's
+-- layers not indexed are kept (namespace_backlog, 00022); its indexed
+-- ones are now read from the live layer blobs that are indexed (a partial
+-- index, empty after a scan without --layers) or from its blobs, whichever
+-- are fewer.
 --
 -- The migration folds what is queued first, with the functions as they
 -- are, and counts namespace_blobs as it then is. The fold becomes a stub
@@ -45,6 +52,8 @@ JOIN namespace_blobs nb ON nb.registry = rc.registry AND nb.digest = b.digest AN
 GROUP BY 1, 2, 3 HAVING count(*) > 1
 ORDER BY 1, 2, 3;
 
+CREATE INDEX live_layer_blobs_indexed_idx ON live_layer_blobs (blob_digest) WHERE indexed;
+
 CREATE INDEX namespace_duplicate_blobs_extra_idx ON namespace_duplicate_blobs (registry, namespace, extra_bytes DESC, content);
 ANALYZE namespace_duplicate_blobs;
 
@@ -71,3 +80,4 @@ CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer
 LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END; $$;
 -- +goose StatementEnd
 DROP TABLE namespace_duplicate_blobs;
+DROP INDEX live_layer_blobs_indexed_idx;
