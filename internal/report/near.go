@@ -59,6 +59,11 @@ func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *Lay
 	var err error
 	if opts.Repositories.All() {
 		pairs, err = queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
+	} else if ns, one, nsErr := oneNamespace(ctx, db, opts.Repositories.Regexp(), ""); nsErr != nil {
+		err = nsErr
+	} else if one { // one namespace's repositories: the blobs kept per namespace
+		pairs, err = queries.NearLayersNamespace(ctx, db, dbsqlc.NearLayersNamespaceParams{
+			Registry: ns.Registry, Namespace: ns.Namespace, MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
 	} else {
 		var in []dbsqlc.NearLayersInRow
 		in, err = queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
