@@ -260,6 +260,13 @@ type CacheStepLast struct {
 	LastAt       time.Time
 }
 
+type CacheStepLastDay struct {
+	Step         string
+	BaseChanged  bool
+	Day          pgtype.Date
+	Repositories int64
+}
+
 type CacheStepTotal struct {
 	Step         string
 	BaseChanged  bool

@@ -194,6 +194,15 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		WHERE t.step IS NOT NULL
 		  AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag') THEN 'tag' ELSE 'created' END
 		GROUP BY 1, 2, 3`},
+	{"repositories per step by the day of their last bust", `
+		SELECT step, base_changed, day, repositories FROM cache_step_last_days WHERE repositories <> 0`, `
+		SELECT step, bc, (last_at AT TIME ZONE 'UTC')::date, count(*) FROM (
+			SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved AS bc, max(t.occurred_at) AS last_at
+			FROM cache_transitions t
+			WHERE t.step IS NOT NULL
+			  AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_transitions g WHERE g.repository_id = t.repository_id AND g.stream_kind = 'tag') THEN 'tag' ELSE 'created' END
+			GROUP BY 1, 2, 3) l
+		GROUP BY 1, 2, 3`},
 	{"busters per day", `
 		SELECT step, base_changed, day, busts FROM cache_step_days WHERE busts <> 0`, `
 		SELECT t.step, t.first_changed_position = 0 OR t.base_moved, (t.occurred_at AT TIME ZONE 'UTC')::date, count(*)

@@ -1,7 +1,8 @@
 -- What `layerq cache --since` reads for every repository (migration
 -- 00032): each repository's sums through each day (cache_window_days,
 -- cache_window_totals) and the last time each step was its first change
--- (cache_step_last), of the stream kind its figures use. The triggers on
+-- (cache_step_last, and per day cache_step_last_days: 00038), of the
+-- stream kind its figures use. The triggers on
 -- cache_transitions and cache_push_builds call the refresh below for the
 -- repositories a statement changed, from the first day it changed.
 
@@ -137,3 +138,34 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- The repositories whose last bust of a step falls on each day
+-- (cache_step_last_days, migration 00038), moved by cache_step_last's
+-- triggers as its rows come, go and move on.
+CREATE OR REPLACE FUNCTION layerq_cache_step_last_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cache_step_last_days AS t (step, base_changed, day, repositories)
+        SELECT step, base_changed, (last_at AT TIME ZONE 'UTC')::date, count(*)
+        FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (step, base_changed, day) DO UPDATE SET repositories = t.repositories + excluded.repositories;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO cache_step_last_days AS t (step, base_changed, day, repositories)
+        SELECT step, base_changed, (last_at AT TIME ZONE 'UTC')::date, -count(*)
+        FROM old_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (step, base_changed, day) DO UPDATE SET repositories = t.repositories + excluded.repositories;
+    ELSE
+        INSERT INTO cache_step_last_days AS t (step, base_changed, day, repositories)
+        SELECT step, base_changed, day, sum(n) FROM (
+            SELECT step, base_changed, (last_at AT TIME ZONE 'UTC')::date AS day, 1 AS n FROM new_rows
+            UNION ALL
+            SELECT step, base_changed, (last_at AT TIME ZONE 'UTC')::date, -1 FROM old_rows
+        ) u
+        GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (step, base_changed, day) DO UPDATE SET repositories = t.repositories + excluded.repositories;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+

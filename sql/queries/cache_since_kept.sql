@@ -6,7 +6,8 @@
 -- the comparisons and tag pushes of the window's first day before its
 -- start; a step's busts are those of the window's days (cache_step_days)
 -- less that first part, and its repositories those whose last bust of it
--- is in the window (cache_step_last). The same rows, kinds and order as
+-- is in the window (cache_step_last_days, and cache_step_last for the
+-- first day). The same rows, kinds and order as
 -- CacheSince; only the listed repositories' months are read from their
 -- comparisons.
 WITH early AS MATERIALIZED (
@@ -86,13 +87,24 @@ step_busts AS (
     ) u
     GROUP BY 1, 2
 ),
-steps AS (
-    SELECT l.step, l.base_changed, l.repositories, coalesce(b.busts, 0)::bigint AS compared
+-- Each step's repositories whose last bust of it is in the window: those
+-- of the window's whole days (cache_step_last_days) and those of its
+-- first day from the window's start.
+step_repositories AS (
+    SELECT step, base_changed, sum(repositories) AS repositories
     FROM (
-        SELECT step, base_changed, count(*) AS repositories FROM cache_step_last
-        WHERE last_at >= sqlc.arg(since)::timestamp with time zone
-        GROUP BY 1, 2
-    ) l
+        SELECT d.step, d.base_changed, d.repositories FROM cache_step_last_days d
+        WHERE d.day > (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date
+        UNION ALL
+        SELECT l.step, l.base_changed, 1 FROM cache_step_last l
+        WHERE l.last_at >= sqlc.arg(since)::timestamp with time zone
+          AND l.last_at < (((sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+    ) u
+    GROUP BY 1, 2 HAVING sum(repositories) > 0
+),
+steps AS (
+    SELECT l.step, l.base_changed, l.repositories::bigint AS repositories, coalesce(b.busts, 0)::bigint AS compared
+    FROM step_repositories l
     LEFT JOIN step_busts b ON b.step = l.step AND b.base_changed = l.base_changed
     ORDER BY 4 DESC, 3 DESC, 1, 2
     LIMIT sqlc.arg(busters)::bigint
