@@ -59,7 +59,7 @@ created_builds AS (
 ),
 repos AS MATERIALIZED (
     SELECT w.repository_id, w.stream_kind, (w.builds + coalesce(c.builds, 0))::bigint AS builds, w.compared, w.reused_layers, w.total_layers,
-        w.reused_bytes, w.total_bytes, rank() OVER (ORDER BY w.total_bytes - w.reused_bytes DESC) AS bytes_rank
+        w.reused_bytes, w.total_bytes
     FROM win w
     LEFT JOIN created_builds c ON c.repository_id = w.repository_id
     WHERE w.compared > 0
@@ -67,9 +67,12 @@ repos AS MATERIALIZED (
 listed AS MATERIALIZED (
     SELECT x.repository_id, x.stream_kind, x.builds, x.compared, x.reused_layers, x.total_layers, x.reused_bytes, x.total_bytes, r.registry, r.name,
         row_number() OVER (ORDER BY x.total_bytes - x.reused_bytes DESC, r.registry COLLATE "C", r.name COLLATE "C") AS rank
-    FROM repos x
-    JOIN repositories r ON r.id = x.repository_id
-    WHERE $2::integer = 0 OR x.bytes_rank <= $2::integer
+    FROM (
+        SELECT repository_id, stream_kind, builds, compared, reused_layers, total_layers, reused_bytes, total_bytes FROM repos
+        ORDER BY total_bytes - reused_bytes DESC
+        FETCH FIRST (CASE WHEN $2::integer = 0 THEN 9223372036854775807 ELSE $2::integer END) ROWS WITH TIES
+    ) x
+    CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r
 ),
 step_busts AS (
     SELECT step, base_changed, sum(busts) AS busts
@@ -166,8 +169,9 @@ type CacheSinceKeptRow struct {
 // before the window.
 // A repository of created streams gains the images built in the window
 // (as CacheSince counts them; those repositories are few).
-// The top by bytes (ties at the last place included), then named and
-// ordered as CacheSince orders them: names only for those.
+// The top by bytes, ties at the last place included (a bounded sort, not
+// a rank of every repository), then named and ordered as CacheSince
+// orders them: names only for those, each by its key.
 // Each step's busts in the window: those of the window's days less the
 // first day's before the window, counted once per step.
 // Each step's repositories whose last bust of it is in the window: those

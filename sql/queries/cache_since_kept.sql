@@ -61,19 +61,23 @@ created_builds AS (
 ),
 repos AS MATERIALIZED (
     SELECT w.repository_id, w.stream_kind, (w.builds + coalesce(c.builds, 0))::bigint AS builds, w.compared, w.reused_layers, w.total_layers,
-        w.reused_bytes, w.total_bytes, rank() OVER (ORDER BY w.total_bytes - w.reused_bytes DESC) AS bytes_rank
+        w.reused_bytes, w.total_bytes
     FROM win w
     LEFT JOIN created_builds c ON c.repository_id = w.repository_id
     WHERE w.compared > 0
 ),
--- The top by bytes (ties at the last place included), then named and
--- ordered as CacheSince orders them: names only for those.
+-- The top by bytes, ties at the last place included (a bounded sort, not
+-- a rank of every repository), then named and ordered as CacheSince
+-- orders them: names only for those, each by its key.
 listed AS MATERIALIZED (
     SELECT x.repository_id, x.stream_kind, x.builds, x.compared, x.reused_layers, x.total_layers, x.reused_bytes, x.total_bytes, r.registry, r.name,
         row_number() OVER (ORDER BY x.total_bytes - x.reused_bytes DESC, r.registry COLLATE "C", r.name COLLATE "C") AS rank
-    FROM repos x
-    JOIN repositories r ON r.id = x.repository_id
-    WHERE sqlc.arg(top)::integer = 0 OR x.bytes_rank <= sqlc.arg(top)::integer
+    FROM (
+        SELECT * FROM repos
+        ORDER BY total_bytes - reused_bytes DESC
+        FETCH FIRST (CASE WHEN sqlc.arg(top)::integer = 0 THEN 9223372036854775807 ELSE sqlc.arg(top)::integer END) ROWS WITH TIES
+    ) x
+    CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r
 ),
 -- Each step's busts in the window: those of the window's days less the
 -- first day's before the window, counted once per step.
