@@ -70,6 +70,7 @@ listed AS MATERIALIZED (
     FROM (
         SELECT repository_id, stream_kind, builds, compared, reused_layers, total_layers, reused_bytes, total_bytes FROM repos
         ORDER BY total_bytes - reused_bytes DESC
+        -- top 0: every one (WITH TIES takes no NULL count).
         FETCH FIRST (CASE WHEN $2::integer = 0 THEN 9223372036854775807 ELSE $2::integer END) ROWS WITH TIES
     ) x
     CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r

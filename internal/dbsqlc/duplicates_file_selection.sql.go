@@ -16,10 +16,10 @@ WITH sel AS MATERIALIZED (
     JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
     WHERE r.name ~ $1::text
 )
-SELECT s.blob_digest::text AS blob_digest, coalesce(li.files, -1)::integer AS files
+SELECT s.blob_digest::text AS blob_digest, (CASE WHEN k.indexed THEN coalesce(li.files, -1) ELSE -1 END)::integer AS files
 FROM sel s
 JOIN live_layer_blobs k ON k.blob_digest = s.blob_digest
-LEFT JOIN layer_indexes li ON li.blob_digest = s.blob_digest
+LEFT JOIN layer_indexes li ON li.blob_digest = s.blob_digest AND k.indexed
 `
 
 type DuplicatesFileSelectionRow struct {
@@ -34,8 +34,8 @@ type DuplicatesFileSelectionRow struct {
 // per repository (repository_blobs: layers and configs of their live
 // manifests), one index range each; of them, the layers are the live
 // layer blobs (live_layer_blobs: a live image holds the blob and a config
-// names it), as the figures over every repository (file_totals) count
-// them.
+// names it) and indexed as the fold last found it, as the figures over
+// every repository (file_totals) count them.
 func (q *Queries) DuplicatesFileSelection(ctx context.Context, db DBTX, repository string) ([]DuplicatesFileSelectionRow, error) {
 	rows, err := db.Query(ctx, duplicatesFileSelection, repository)
 	if err != nil {

@@ -168,4 +168,3 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-

@@ -251,16 +251,12 @@ BEGIN
         WHERE (ns.new_refs > 0) <> (ns.old_refs > 0)
           AND EXISTS (SELECT 1 FROM blobs o WHERE o.diff_id = b.diff_id AND o.digest <> b.digest)
     )
-    -- (Each array in one order, so that they line up.)
-    SELECT (SELECT array_agg(c.registry ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
-        (SELECT array_agg(c.namespace ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
-        (SELECT array_agg(c.content ORDER BY c.registry, c.namespace, c.content) FROM crossed c),
-        (SELECT array_agg(reg.registry ORDER BY reg.registry, c.content)
-         FROM reg JOIN (SELECT DISTINCT registry, digest, content FROM crossed) c USING (registry, digest)
-         WHERE (reg.repositories > 0) <> (reg.old_repositories > 0)),
-        (SELECT array_agg(c.content ORDER BY reg.registry, c.content)
-         FROM reg JOIN (SELECT DISTINCT registry, digest, content FROM crossed) c USING (registry, digest)
-         WHERE (reg.repositories > 0) <> (reg.old_repositories > 0))
+    SELECT n.registries, n.namespaces, n.contents, g.registries, g.contents
+    FROM (SELECT array_agg(c.registry) AS registries, array_agg(c.namespace) AS namespaces, array_agg(c.content) AS contents
+          FROM crossed c) n,
+         (SELECT array_agg(c.registry) AS registries, array_agg(c.content) AS contents
+          FROM reg JOIN (SELECT DISTINCT registry, digest, content FROM crossed) c USING (registry, digest)
+          WHERE (reg.repositories > 0) <> (reg.old_repositories > 0)) g
     INTO ns_registry, ns_namespace, ns_content, crossed_registry, crossed_content;
 
     IF ns_registry IS NULL THEN

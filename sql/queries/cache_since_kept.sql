@@ -75,6 +75,7 @@ listed AS MATERIALIZED (
     FROM (
         SELECT * FROM repos
         ORDER BY total_bytes - reused_bytes DESC
+        -- top 0: every one (WITH TIES takes no NULL count).
         FETCH FIRST (CASE WHEN sqlc.arg(top)::integer = 0 THEN 9223372036854775807 ELSE sqlc.arg(top)::integer END) ROWS WITH TIES
     ) x
     CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r
