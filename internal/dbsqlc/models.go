@@ -18,6 +18,7 @@ type AggregateQueue struct {
 	Inserted       bool
 	TagEventID     *int64
 	BlobDigest     *string
+	Relabeled      bool
 }
 
 type Alert struct {

@@ -113,11 +113,12 @@ func TestBuiltAtMigrationDatesStampedBuildsAgain(t *testing.T) {
 	ctx := context.Background()
 	url, pool := migratedTo(t, 33)
 	// The fold as a binary of schema 33 ran it: its function files (the
-	// dates came from the view 00034 replaces). Today's files also write
-	// a table a later migration adds (00037): an empty stand-in for it
-	// here, dropped before that migration runs.
+	// dates came from the view 00034 replaces). Today's files also use
+	// a table and a queue column later migrations add (00037, 00039):
+	// empty stand-ins for them here, dropped before those migrations run.
 	if _, err := pool.Exec(ctx, `CREATE TABLE namespace_duplicate_blobs (registry text, namespace text, content text,
-		encodings integer, stored_bytes bigint, extra_bytes bigint, PRIMARY KEY (registry, namespace, content))`); err != nil {
+		encodings integer, stored_bytes bigint, extra_bytes bigint, PRIMARY KEY (registry, namespace, content));
+		ALTER TABLE aggregate_queue ADD COLUMN relabeled boolean NOT NULL DEFAULT false`); err != nil {
 		t.Fatal(err)
 	}
 	names, err := fs.Glob(sqlfiles.Functions, "functions/*.sql")
@@ -148,7 +149,14 @@ func TestBuiltAtMigrationDatesStampedBuildsAgain(t *testing.T) {
 	if got := rows(t, pool, `SELECT repository_id, stream_kind, builds FROM cache_builds ORDER BY 1, 2`); !slices.Equal(got, builds) {
 		t.Errorf("builds counted after 00034: %v; before: %v", got, builds)
 	}
-	if _, err := pool.Exec(ctx, `DROP TABLE namespace_duplicate_blobs`); err != nil {
+	// The binary of schema 33 folds what it queued and stops; the later
+	// migrations find its fold stubbed, as each of them leaves it, and
+	// the stand-ins gone.
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DROP TABLE namespace_duplicate_blobs; ALTER TABLE aggregate_queue DROP COLUMN relabeled;
+		CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END; $$`); err != nil {
 		t.Fatal(err)
 	}
 	if err := migrate.Up(ctx, url); err != nil { // the function files, as a real migrate applies them

@@ -23,7 +23,7 @@ DECLARE
     r bigint[]; m text[]; d integer[];
     nr bigint[]; nm text[];
     fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
-    held text[];
+    held text[]; relabel text[];
 BEGIN
     WITH q AS (DELETE FROM aggregate_queue RETURNING *)
     SELECT count(*),
@@ -35,8 +35,9 @@ BEGIN
         array_agg(tag_event_id) FILTER (WHERE tag_event_id IS NOT NULL),
         array_agg(DISTINCT blob_digest) FILTER (WHERE blob_digest IS NOT NULL),
         array_agg(DISTINCT manifest_digest) FILTER (WHERE inserted OR delta > 0),
-        array_agg(DISTINCT manifest_digest) FILTER (WHERE repository_id IS NULL AND manifest_digest IS NOT NULL)
-    INTO n, r, m, d, nr, nm, events, blobs, live, marked
+        array_agg(DISTINCT manifest_digest) FILTER (WHERE repository_id IS NULL AND manifest_digest IS NOT NULL),
+        array_agg(DISTINCT blob_digest) FILTER (WHERE relabeled)
+    INTO n, r, m, d, nr, nm, events, blobs, live, marked, relabel
     FROM q;
     IF n = 0 THEN
         RETURN 0;
@@ -56,6 +57,11 @@ BEGIN
     IF r IS NOT NULL THEN
         PERFORM layerq_apply_membership(r, m, d);
         PERFORM layerq_apply_base_membership(r, m, d);
+    END IF;
+    -- Blobs whose diff_id was learned: their contents counted afresh,
+    -- after the memberships.
+    IF relabel IS NOT NULL THEN
+        PERFORM layerq_relabel_contents(relabel, r, m);
     END IF;
 
     IF nr IS NOT NULL THEN

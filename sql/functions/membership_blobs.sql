@@ -262,12 +262,22 @@ BEGIN
     IF ns_registry IS NULL THEN
         RETURN;
     END IF;
-    -- The layer contents those blobs encode, per namespace, counted afresh
-    -- over the namespace's live encodings of each (namespace_blobs, just
-    -- updated): kept while a namespace holds a content under more than one
-    -- blob, for duplicates --kind blob of one namespace's repositories.
+    PERFORM layerq_recount_namespace_duplicates(ns_registry, ns_namespace, ns_content);
+    IF crossed_registry IS NOT NULL THEN
+        PERFORM layerq_recount_registry_contents(crossed_registry, crossed_content);
+    END IF;
+END;
+$$;
+
+-- Count afresh the layer contents p_content[i] that namespace
+-- p_namespace[i] of registry p_registry[i] holds, over its live encodings
+-- of each (namespace_blobs, as it now is): kept while it holds a content
+-- under more than one blob (namespace_duplicate_blobs), for duplicates
+-- --kind blob of one namespace's repositories.
+CREATE OR REPLACE FUNCTION layerq_recount_namespace_duplicates(p_registry text[], p_namespace text[], p_content text[]) RETURNS void
+LANGUAGE sql AS $$
     WITH pairs AS (
-        SELECT DISTINCT registry, namespace, content FROM unnest(ns_registry, ns_namespace, ns_content) AS x(registry, namespace, content)
+        SELECT DISTINCT registry, namespace, content FROM unnest(p_registry, p_namespace, p_content) AS x(registry, namespace, content)
     ),
     counted AS (
         SELECT p.registry, p.namespace, p.content, count(nb.digest)::integer AS encodings,
@@ -287,16 +297,15 @@ BEGIN
     ORDER BY registry, namespace, content
     ON CONFLICT (registry, namespace, content) DO UPDATE
     SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
+$$;
 
-    IF crossed_registry IS NULL THEN
-        RETURN;
-    END IF;
-    -- The same per registry, over the registry's live encodings of each
-    -- (registry_blobs, just updated): kept while a registry holds a
-    -- content under more than one blob, for the dashboards' duplicate
-    -- encodings.
+-- The same per registry (registry_contents), over the registry's live
+-- encodings of each (registry_blobs, as it now is), for the dashboards'
+-- duplicate encodings.
+CREATE OR REPLACE FUNCTION layerq_recount_registry_contents(p_registry text[], p_content text[]) RETURNS void
+LANGUAGE sql AS $$
     WITH pairs AS (
-        SELECT DISTINCT registry, content FROM unnest(crossed_registry, crossed_content) AS x(registry, content)
+        SELECT DISTINCT registry, content FROM unnest(p_registry, p_content) AS x(registry, content)
     ),
     counted AS (
         SELECT p.registry, p.content, count(rb.digest)::integer AS encodings,
@@ -316,5 +325,4 @@ BEGIN
     ORDER BY registry, content
     ON CONFLICT (registry, content) DO UPDATE
     SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
-END;
 $$;

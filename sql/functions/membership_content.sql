@@ -69,10 +69,16 @@ BEGIN
     IF touched IS NULL THEN
         RETURN;
     END IF;
-    -- The bytes and the live encodings follow the per-blob counts of the
-    -- touched contents' encodings, which the blob fold has just updated;
-    -- the registry totals of duplicate encodings (content_totals) move by
-    -- what changed.
+    PERFORM layerq_recount_content_bytes(touched);
+END;
+$$;
+
+-- The bytes and the live encodings of contents p_contents, from the
+-- per-blob counts of their encodings (blob_usage, which the blob fold
+-- updates first); the registry totals of duplicate encodings
+-- (content_totals) move by what changed.
+CREATE OR REPLACE FUNCTION layerq_recount_content_bytes(p_contents text[]) RETURNS void
+LANGUAGE sql AS $$
     WITH s AS (
         SELECT x.content,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS stored,
@@ -80,9 +86,9 @@ BEGIN
             count(*) FILTER (WHERE u.manifests > 0)::integer AS encodings,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0) - min(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS extra
         FROM (
-            SELECT x.content, b.digest FROM unnest(touched) AS x(content) JOIN blobs b ON b.diff_id = x.content
+            SELECT x.content, b.digest FROM unnest(p_contents) AS x(content) JOIN blobs b ON b.diff_id = x.content
             UNION ALL
-            SELECT x.content, b.digest FROM unnest(touched) AS x(content) JOIN blobs b ON b.digest = x.content AND b.diff_id IS NULL
+            SELECT x.content, b.digest FROM unnest(p_contents) AS x(content) JOIN blobs b ON b.digest = x.content AND b.diff_id IS NULL
         ) x
         LEFT JOIN blob_usage u ON u.digest = x.digest
         GROUP BY 1
@@ -106,5 +112,4 @@ BEGIN
     )
     UPDATE content_totals t SET contents = t.contents + d.dc, extra_bytes = t.extra_bytes + d.de
     FROM d WHERE d.dc <> 0 OR d.de <> 0;
-END;
 $$;
