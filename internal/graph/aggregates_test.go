@@ -285,10 +285,12 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		                AND NOT EXISTS (SELECT 1 FROM layer_rejections lr WHERE lr.blob_digest = ml.blob_digest))
 		   AND NOT EXISTS (SELECT 1 FROM image_waste w WHERE w.manifest_digest = ml.manifest_digest)
 		   AND EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL)`},
+	// A live layer: a live image lists the blob and a config names its
+	// diff_id (an artifact's layer is not one, even with a diff_id known).
 	{"live layers and whether they are indexed", `
 		SELECT blob_digest, indexed FROM live_layer_blobs`, `
 		SELECT DISTINCT ll.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)
-		FROM live_layers ll WHERE ll.diff_id IS NOT NULL`},
+		FROM live_layers ll JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image' WHERE ll.diff_id IS NOT NULL`},
 	{"file contents of the live indexed layers", `
 		SELECT encode(digest, 'hex'), size, copies, layers FROM file_contents`, liveIndexed + `
 		SELECT encode(lf.digest, 'hex'), max(lf.size), count(*), count(DISTINCT lf.blob_digest)
@@ -297,7 +299,8 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT layers, unindexed, files, total_bytes, unique_files, unique_bytes FROM file_totals`, liveIndexed + `,
 		f AS (SELECT lf.digest, lf.size FROM layer_files lf JOIN l USING (blob_digest) WHERE lf.type = 1)
 		SELECT (SELECT count(*) FROM l),
-			(SELECT count(DISTINCT ll.blob_digest) FROM live_layers ll WHERE ll.diff_id IS NOT NULL
+			(SELECT count(DISTINCT ll.blob_digest) FROM live_layers ll JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image'
+			 WHERE ll.diff_id IS NOT NULL
 			 AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)),
 			(SELECT count(*) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM f),
 			(SELECT count(DISTINCT digest) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f) u)`},
@@ -308,7 +311,8 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT registry, namespace, unindexed FROM namespace_backlog WHERE unindexed <> 0`, naiveContent + `
 		SELECT r.registry, split_part(r.name, '/', 1), count(DISTINCT rb.digest)
 		FROM rb JOIN repositories r ON r.id = rb.repository_id
-		WHERE rb.digest IN (SELECT ll.blob_digest FROM live_layers ll WHERE ll.diff_id IS NOT NULL)
+		WHERE rb.digest IN (SELECT ll.blob_digest FROM live_layers ll JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image'
+		                    WHERE ll.diff_id IS NOT NULL)
 		  AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = rb.digest)
 		GROUP BY 1, 2`},
 	{"bloat totals per repository", `
@@ -403,7 +407,8 @@ const naiveBaseBuilds = `
 // liveIndexed opens a WITH: the live layers (with a diff_id) that are
 // indexed.
 const liveIndexed = `
-	WITH l AS (SELECT DISTINCT ll.blob_digest FROM live_layers ll JOIN layer_indexes li USING (blob_digest) WHERE ll.diff_id IS NOT NULL)`
+	WITH l AS (SELECT DISTINCT ll.blob_digest FROM live_layers ll JOIN layer_indexes li USING (blob_digest)
+	           JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image' WHERE ll.diff_id IS NOT NULL)`
 
 // naiveContent opens a WITH: live memberships, the distinct blobs (layers
 // and configs) each repository holds, and how many repositories of its
@@ -600,6 +605,11 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 						m = zstdCopy(m)
 					case 1: // a third encoding, which a registry may hold without the other two
 						m = recompressed(m, "gzip -9", 9, 10, "application/vnd.oci.image.layer.v1.tar+gzip")
+					case 2: // the zstd copy's top blob as an artifact's layer, no diff_id named: a later zstd push names it
+						top := zstdCopy(m).Layers[len(m.Layers)-1]
+						m = image.Manifest{Digest: digest("artifact " + top.Digest), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 400,
+							Kind: image.KindArtifact, ConfigDigest: digest("artifact config"), ConfigSize: 2, ArtifactType: "application/x-test",
+							Layers: []image.Layer{{Digest: top.Digest, Size: top.Size, MediaType: "application/octet-stream", HistoryIndex: -1}}}
 					}
 					o := obs(repo, fmt.Sprintf("t%d", rng.IntN(3)), at, m)
 					o.Registry = reg
