@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,11 +11,14 @@ import (
 	"github.com/layerq/layerq/internal/testenv/pgtest"
 )
 
-// A blob written without a diff_id (an artifact's layer, or an image's
-// layer no config names) whose diff_id a later config gives: what the fold
-// counted under the blob's digest moves to the diff_id, per repository, per
-// namespace, over the registry and in the duplicated encodings, and every
-// aggregate equals its definition after it and after a delete.
+// Blobs written without a diff_id (images' layers no config names, an
+// artifact's layer) whose diff_id later configs give: what the fold
+// counted under each blob's digest moves to its diff_id, per repository,
+// per namespace, over the registry and in the duplicated encodings, and
+// every aggregate equals its definition after it, with a delete folded in
+// the same fold and one after. Two encodings of one layer learn their
+// diff_id in the same fold, and an uncompressed layer (its diff_id is its
+// digest: its content stays) becomes an encoding of its content.
 func TestDiffIDLearnedLater(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -22,48 +26,69 @@ func TestDiffIDLearnedLater(t *testing.T) {
 	store := graph.New(pool)
 
 	base := imageOf("learn", "os-l", "app-l")
-	zs := zstdCopy(base) // the same contents, other blobs
-	// An image holding zs's second blob with no diff_id named for it, and
-	// an artifact holding its first.
-	nodiff := zstdCopy(base)
-	nodiff.Digest, nodiff.ConfigDigest = digest("manifest learn nodiff"), digest("config learn nodiff")
-	nodiff.Layers[1].DiffID = ""
+	// The same contents in two other encodings, first in images whose
+	// configs name no diff_id, then in images whose configs do.
+	unnamed := func(m image.Manifest, name string) image.Manifest {
+		m.Digest, m.ConfigDigest = digest("manifest "+name), digest("config "+name)
+		m.Layers = slices.Clone(m.Layers)
+		for i := range m.Layers {
+			m.Layers[i].DiffID = ""
+		}
+		return m
+	}
+	zs, gz9 := zstdCopy(base), recompressed(base, "gzip -9", 9, 10, "application/vnd.oci.image.layer.v1.tar+gzip")
+	zsUnnamed, gz9Unnamed := unnamed(zs, "learn zstd unnamed"), unnamed(gz9, "learn gzip-9 unnamed")
+	// A gzip layer, and the same layer uncompressed, first as an artifact's
+	// layer and later in an image.
+	gz := imageOf("learn-u", "os-l", "unc-l")
+	unc := gz
+	unc.Digest, unc.ConfigDigest = digest("manifest learn unc"), digest("config learn unc")
+	unc.Layers = slices.Clone(gz.Layers)
+	unc.Layers[1].Digest, unc.Layers[1].MediaType = unc.Layers[1].DiffID, "application/vnd.oci.image.layer.v1.tar"
 	art := image.Manifest{Digest: digest("artifact learn"), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 400,
 		Kind: image.KindArtifact, ConfigDigest: digest("artifact learn config"), ConfigSize: 2, ArtifactType: "application/x-test",
-		Layers: []image.Layer{{Digest: zs.Layers[0].Digest, Size: zs.Layers[0].Size, MediaType: "application/octet-stream", HistoryIndex: -1}}}
+		Layers: []image.Layer{{Digest: unc.Layers[1].Digest, Size: unc.Layers[1].Size, MediaType: "application/octet-stream", HistoryIndex: -1}}}
 
 	if err := store.Ingest(ctx, []image.Observation{
-		obs("team-x/app", "1", t0, base), obs("team-x/nodiff", "1", t0, nodiff), obs("other/nodiff", "1", t0, nodiff),
-		obs("team-y/arts", "1", t0, art),
+		obs("team-x/app", "1", t0, base), obs("team-x/zs", "1", t0, zsUnnamed), obs("other/zs", "1", t0, zsUnnamed),
+		obs("team-x/gz9", "1", t0, gz9Unnamed), obs("team-y/gz", "1", t0, gz), obs("team-y/arts", "1", t0, art),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	checkAggregates(t, pool)
-	var unnamed int
-	if err := pool.QueryRow(ctx, `SELECT images FROM content_usage WHERE content = $1`, nodiff.Layers[1].Digest).Scan(&unnamed); err != nil || unnamed != 1 {
-		t.Fatalf("before its diff_id is known, %s is counted in %d images (%v); want 1", nodiff.Layers[1].Digest, unnamed, err)
+	var unnamedImages, unnamedRepositories int
+	if err := pool.QueryRow(ctx, `SELECT images, repositories FROM content_usage WHERE content = $1`, zs.Layers[1].Digest).Scan(&unnamedImages, &unnamedRepositories); err != nil ||
+		unnamedImages != 1 || unnamedRepositories != 2 {
+		t.Fatalf("before its diff_id is known, %s is counted in %d images of %d repositories (%v); want 1 of 2", zs.Layers[1].Digest, unnamedImages, unnamedRepositories, err)
 	}
 
-	// zs names both blobs' diff_ids.
-	if err := store.Ingest(ctx, []image.Observation{obs("team-z/zs", "1", t0.Add(time.Minute), zs)}); err != nil {
+	// zs and gz9 name both copies' diff_ids, unc its uncompressed layer's,
+	// in one fold with a delete of an image holding the zstd copy.
+	if err := store.Ingest(ctx, []image.Observation{obs("team-z/zs", "1", t0.Add(time.Minute), zs), obs("team-z/gz9", "1", t0.Add(time.Minute), gz9),
+		obs("team-y/unc", "1", t0.Add(time.Minute), unc)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "other/zs", zsUnnamed.Digest, t0.Add(2*time.Minute), "test", "learn 1"); err != nil {
 		t.Fatal(err)
 	}
 	checkAggregates(t, pool)
-	var learned, underDigest, nsEncodings, regEncodings int
+	var learned, underDigest, nsEncodings, regEncodings, uncEncodings int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM blobs WHERE digest = ANY ($1) AND diff_id IS NOT NULL),
 		(SELECT coalesce(sum(images), 0) FROM content_usage WHERE content = ANY ($1)),
 		(SELECT coalesce(max(encodings), 0) FROM namespace_duplicate_blobs WHERE namespace = 'team-x' AND content = $2),
-		(SELECT coalesce(max(encodings), 0) FROM registry_contents WHERE content = $2)`,
-		[]string{zs.Layers[0].Digest, zs.Layers[1].Digest}, base.Layers[1].DiffID).Scan(&learned, &underDigest, &nsEncodings, &regEncodings); err != nil {
+		(SELECT coalesce(max(encodings), 0) FROM content_usage WHERE content = $2),
+		(SELECT coalesce(max(encodings), 0) FROM registry_contents WHERE content = $3)`,
+		[]string{zs.Layers[0].Digest, zs.Layers[1].Digest, gz9.Layers[0].Digest, gz9.Layers[1].Digest}, base.Layers[1].DiffID, unc.Layers[1].Digest,
+	).Scan(&learned, &underDigest, &nsEncodings, &regEncodings, &uncEncodings); err != nil {
 		t.Fatal(err)
 	}
-	if learned != 2 || underDigest != 0 || nsEncodings != 2 || regEncodings != 2 {
-		t.Errorf("after zs: %d of its blobs with a diff_id, %d images counted under their digests, team-x holds %s under %d blobs and the registry under %d; want 2, 0, 2, 2",
-			learned, underDigest, base.Layers[1].DiffID, nsEncodings, regEncodings)
+	if learned != 4 || underDigest != 0 || nsEncodings != 3 || regEncodings != 3 || uncEncodings != 2 {
+		t.Errorf("after the names: %d of the copies' blobs with a diff_id, %d images counted under their digests, team-x holds %s under %d blobs and live images under %d, the registry holds %s under %d; want 4, 0, 3, 3, 2",
+			learned, underDigest, base.Layers[1].DiffID, nsEncodings, regEncodings, unc.Layers[1].Digest, uncEncodings)
 	}
 
-	// A delete folded after the change counts under the diff_id.
-	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-x/nodiff", nodiff.Digest, t0.Add(2*time.Minute), "test", "learn"); err != nil {
+	// A delete folded after: counted under the diff_id.
+	if _, _, err := store.DeleteManifest(ctx, "reg.test", "team-x/zs", zsUnnamed.Digest, t0.Add(3*time.Minute), "test", "learn 2"); err != nil {
 		t.Fatal(err)
 	}
 	checkAggregates(t, pool)

@@ -275,7 +275,8 @@ $$;
 -- under more than one blob (namespace_duplicate_blobs), for duplicates
 -- --kind blob of one namespace's repositories.
 CREATE OR REPLACE FUNCTION layerq_recount_namespace_duplicates(p_registry text[], p_namespace text[], p_content text[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
     WITH pairs AS (
         SELECT DISTINCT registry, namespace, content FROM unnest(p_registry, p_namespace, p_content) AS x(registry, namespace, content)
     ),
@@ -297,13 +298,15 @@ LANGUAGE sql AS $$
     ORDER BY registry, namespace, content
     ON CONFLICT (registry, namespace, content) DO UPDATE
     SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
+END;
 $$;
 
 -- The same per registry (registry_contents), over the registry's live
 -- encodings of each (registry_blobs, as it now is), for the dashboards'
 -- duplicate encodings.
 CREATE OR REPLACE FUNCTION layerq_recount_registry_contents(p_registry text[], p_content text[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
     WITH pairs AS (
         SELECT DISTINCT registry, content FROM unnest(p_registry, p_content) AS x(registry, content)
     ),
@@ -325,4 +328,5 @@ LANGUAGE sql AS $$
     ORDER BY registry, content
     ON CONFLICT (registry, content) DO UPDATE
     SET encodings = excluded.encodings, stored_bytes = excluded.stored_bytes, extra_bytes = excluded.extra_bytes;
+END;
 $$;

@@ -78,7 +78,8 @@ $$;
 -- updates first); the registry totals of duplicate encodings
 -- (content_totals) move by what changed.
 CREATE OR REPLACE FUNCTION layerq_recount_content_bytes(p_contents text[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+BEGIN
     WITH s AS (
         SELECT x.content,
             coalesce(sum(u.size) FILTER (WHERE u.manifests > 0), 0)::bigint AS stored,
@@ -112,4 +113,5 @@ LANGUAGE sql AS $$
     )
     UPDATE content_totals t SET contents = t.contents + d.dc, extra_bytes = t.extra_bytes + d.de
     FROM d WHERE d.dc <> 0 OR d.de <> 0;
+END;
 $$;
