@@ -13,40 +13,45 @@ import (
 )
 
 const cacheSinceKept = `-- name: CacheSinceKept :many
-WITH early AS MATERIALIZED (
-    -- What the window's first day (UTC) held before the window:
-    -- comparisons of the stream kind each repository's figures use, and
-    -- tag pushes' builds.
+WITH part AS MATERIALIZED (
+    -- The window's first day (UTC) before the window, or with late from
+    -- its start: comparisons of the stream kind each repository's
+    -- figures use, and tag pushes' builds.
     SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved AS base_changed, 1 AS compared,
         t.reused_layers::bigint AS reused_layers, t.total_layers::bigint AS total_layers, t.reused_bytes, t.total_bytes, 0::bigint AS builds
     FROM cache_transitions t
-    WHERE t.occurred_at >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC'
-      AND t.occurred_at < $1::timestamp with time zone
+    WHERE t.occurred_at >= CASE WHEN $1::boolean THEN $2::timestamp with time zone
+                               ELSE ($2::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' END
+      AND t.occurred_at < CASE WHEN $1::boolean THEN (($2::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+                              ELSE $2::timestamp with time zone END
       AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id) THEN 'tag' ELSE 'created' END
     UNION ALL
     SELECT b.repository_id, NULL, false, 0, 0, 0, 0, 0, b.builds
     FROM cache_push_builds b
-    WHERE b.occurred_at >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC'
-      AND b.occurred_at < $1::timestamp with time zone
+    WHERE b.occurred_at >= CASE WHEN $1::boolean THEN $2::timestamp with time zone
+                               ELSE ($2::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' END
+      AND b.occurred_at < CASE WHEN $1::boolean THEN (($2::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+                              ELSE $2::timestamp with time zone END
       AND EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = b.repository_id)
 ),
-early_repos AS (
-    SELECT repository_id, sum(compared) AS compared, sum(reused_layers) AS reused_layers, sum(total_layers) AS total_layers,
-        sum(reused_bytes) AS reused_bytes, sum(total_bytes) AS total_bytes, sum(builds) AS builds
-    FROM early GROUP BY 1
+part_repos AS (
+    SELECT repository_id, s * sum(compared) AS compared, s * sum(reused_layers) AS reused_layers, s * sum(total_layers) AS total_layers,
+        s * sum(reused_bytes) AS reused_bytes, s * sum(total_bytes) AS total_bytes, s * sum(builds) AS builds
+    FROM part, (SELECT CASE WHEN $1::boolean THEN 1 ELSE -1 END AS s) k
+    GROUP BY repository_id, s
 ),
 win AS MATERIALIZED (
     SELECT t.repository_id, t.stream_kind,
-        (t.compared - coalesce(d.compared, 0) - coalesce(e.compared, 0))::bigint AS compared,
-        (t.reused_layers - coalesce(d.reused_layers, 0) - coalesce(e.reused_layers, 0))::bigint AS reused_layers,
-        (t.total_layers - coalesce(d.total_layers, 0) - coalesce(e.total_layers, 0))::bigint AS total_layers,
-        (t.reused_bytes - coalesce(d.reused_bytes, 0) - coalesce(e.reused_bytes, 0))::bigint AS reused_bytes,
-        (t.total_bytes - coalesce(d.total_bytes, 0) - coalesce(e.total_bytes, 0))::bigint AS total_bytes,
-        (t.builds - coalesce(d.builds, 0) - coalesce(e.builds, 0))::bigint AS builds
+        (t.compared - coalesce(d.compared, 0) + coalesce(e.compared, 0))::bigint AS compared,
+        (t.reused_layers - coalesce(d.reused_layers, 0) + coalesce(e.reused_layers, 0))::bigint AS reused_layers,
+        (t.total_layers - coalesce(d.total_layers, 0) + coalesce(e.total_layers, 0))::bigint AS total_layers,
+        (t.reused_bytes - coalesce(d.reused_bytes, 0) + coalesce(e.reused_bytes, 0))::bigint AS reused_bytes,
+        (t.total_bytes - coalesce(d.total_bytes, 0) + coalesce(e.total_bytes, 0))::bigint AS total_bytes,
+        (t.builds - coalesce(d.builds, 0) + coalesce(e.builds, 0))::bigint AS builds
     FROM cache_window_totals t
-    LEFT JOIN cache_window_days d ON d.day = ($1::timestamp with time zone AT TIME ZONE 'UTC')::date - 1 AND d.repository_id = t.repository_id
-    LEFT JOIN early_repos e ON e.repository_id = t.repository_id
-    WHERE t.last_day >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date
+    LEFT JOIN cache_window_days d ON d.day = ($2::timestamp with time zone AT TIME ZONE 'UTC')::date - CASE WHEN $1::boolean THEN 0 ELSE 1 END AND d.repository_id = t.repository_id
+    LEFT JOIN part_repos e ON e.repository_id = t.repository_id
+    WHERE t.last_day >= ($2::timestamp with time zone AT TIME ZONE 'UTC')::date
 ),
 created_builds AS (
     SELECT w.repository_id, count(*) AS builds
@@ -54,7 +59,7 @@ created_builds AS (
     JOIN repository_manifests rm ON rm.repository_id = w.repository_id
     JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image' AND m.layer_count > 0
     WHERE w.stream_kind = 'created' AND w.compared > 0
-      AND layerq_built_at(m.created, rm.first_seen) >= $1::timestamp with time zone
+      AND layerq_built_at(m.created, rm.first_seen) >= $2::timestamp with time zone
     GROUP BY 1
 ),
 repos AS MATERIALIZED (
@@ -71,7 +76,7 @@ listed AS MATERIALIZED (
         SELECT repository_id, stream_kind, builds, compared, reused_layers, total_layers, reused_bytes, total_bytes FROM repos
         ORDER BY total_bytes - reused_bytes DESC
         -- top 0: every one (WITH TIES takes no NULL count).
-        FETCH FIRST (CASE WHEN $2::integer = 0 THEN 9223372036854775807 ELSE $2::integer END) ROWS WITH TIES
+        FETCH FIRST (CASE WHEN $3::integer = 0 THEN 9223372036854775807 ELSE $3::integer END) ROWS WITH TIES
     ) x
     CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r
 ),
@@ -79,9 +84,9 @@ step_busts AS (
     SELECT step, base_changed, sum(busts) AS busts
     FROM (
         SELECT d.step, d.base_changed, d.busts FROM cache_step_days d
-        WHERE d.day >= ($1::timestamp with time zone AT TIME ZONE 'UTC')::date
+        WHERE d.day >= ($2::timestamp with time zone AT TIME ZONE 'UTC')::date + CASE WHEN $1::boolean THEN 1 ELSE 0 END
         UNION ALL
-        SELECT e.step, e.base_changed, -1 FROM early e WHERE e.step IS NOT NULL
+        SELECT e.step, e.base_changed, CASE WHEN $1::boolean THEN 1 ELSE -1 END FROM part e WHERE e.step IS NOT NULL
     ) u
     GROUP BY 1, 2
 ),
@@ -89,11 +94,11 @@ step_repositories AS (
     SELECT step, base_changed, sum(repositories) AS repositories
     FROM (
         SELECT d.step, d.base_changed, d.repositories FROM cache_step_last_days d
-        WHERE d.day > ($1::timestamp with time zone AT TIME ZONE 'UTC')::date
+        WHERE d.day > ($2::timestamp with time zone AT TIME ZONE 'UTC')::date
         UNION ALL
         SELECT l.step, l.base_changed, 1 FROM cache_step_last l
-        WHERE l.last_at >= $1::timestamp with time zone
-          AND l.last_at < ((($1::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
+        WHERE l.last_at >= $2::timestamp with time zone
+          AND l.last_at < ((($2::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')
     ) u
     GROUP BY 1, 2 HAVING sum(repositories) > 0
 ),
@@ -102,13 +107,13 @@ steps AS (
     FROM step_repositories l
     LEFT JOIN step_busts b ON b.step = l.step AND b.base_changed = l.base_changed
     ORDER BY 4 DESC, 3 DESC, 1, 2
-    LIMIT $3::bigint
+    LIMIT $4::bigint
 )
 SELECT 'repository' AS what, l.repository_id, l.registry, l.name AS repository, l.stream_kind::text AS stream_kind, NULL::timestamp AS month,
     '' AS step, false AS base_changed, l.builds, l.compared, 0::bigint AS repositories, l.reused_layers, l.total_layers,
     l.reused_bytes, l.total_bytes, '' AS advice, l.rank
 FROM listed l
-WHERE $2::integer = 0 OR l.rank <= $2::integer
+WHERE $3::integer = 0 OR l.rank <= $3::integer
 UNION ALL
 SELECT 'total', 0, '', '', '', NULL, '', false, coalesce(sum(builds), 0)::bigint, coalesce(sum(compared), 0)::bigint, count(*),
     coalesce(sum(reused_layers), 0)::bigint, coalesce(sum(total_layers), 0)::bigint, coalesce(sum(reused_bytes), 0)::bigint,
@@ -119,7 +124,7 @@ SELECT 'month', 0, l.registry, l.name, '', date_trunc('month', t.occurred_at AT 
     sum(t.reused_layers)::bigint, sum(t.total_layers)::bigint, sum(t.reused_bytes)::bigint, sum(t.total_bytes)::bigint, '', l.rank
 FROM listed l
 JOIN cache_transitions t ON t.repository_id = l.repository_id AND t.stream_kind = l.stream_kind
-WHERE ($2::integer = 0 OR l.rank <= $2::integer) AND t.occurred_at >= $1::timestamp with time zone
+WHERE ($3::integer = 0 OR l.rank <= $3::integer) AND t.occurred_at >= $2::timestamp with time zone
 GROUP BY l.registry, l.name, l.rank, 6
 UNION ALL
 SELECT 'step', 0, '', '', '', NULL, step, base_changed, 0, compared, repositories, 0, 0, 0, 0,
@@ -129,6 +134,7 @@ ORDER BY 1, 17, 6
 `
 
 type CacheSinceKeptParams struct {
+	Late    bool
 	Since   time.Time
 	Top     int32
 	Busters int64
@@ -159,27 +165,38 @@ type CacheSinceKeptRow struct {
 // in the window are its totals less its sums through the day before the
 // window (cache_window_days, a row per repository active then) and less
 // the comparisons and tag pushes of the window's first day before its
-// start; a step's busts are those of the window's days (cache_step_days)
-// less that first part, and its repositories those whose last bust of it
-// is in the window (cache_step_last_days, and cache_step_last for the
-// first day). The same rows, kinds and order as
-// CacheSince; only the listed repositories' months are read from their
-// comparisons.
+// start; or, with late (the window starting in the second half of its
+// day: fewer of the day's rows to read), less its sums through the
+// window's first day and plus that day's part from the window's start.
+// A step's busts are those of the window's days (cache_step_days) less
+// or plus that part likewise, and its repositories those whose last bust
+// of it is in the window (cache_step_last_days, and cache_step_last for
+// the first day). The same rows, kinds and order as CacheSince; only the
+// listed repositories' months are read from their comparisons.
+// Its sums per repository, signed: less the part before the window, plus
+// the part in it.
 // Each repository's figures in the window: its totals less its sums
-// through the day before the window's first and less that day's part
-// before the window.
+// through the day before the window's first (or through that day, with
+// late) and with that day's part.
 // A repository of created streams gains the images built in the window
 // (as CacheSince counts them; those repositories are few).
 // The top by bytes, ties at the last place included (a bounded sort, not
 // a rank of every repository), then named and ordered as CacheSince
 // orders them: names only for those, each by its key.
 // Each step's busts in the window: those of the window's days less the
-// first day's before the window, counted once per step.
+// first day's before the window (with late: those of the days after the
+// first, plus the first day's from the window's start), counted once per
+// step.
 // Each step's repositories whose last bust of it is in the window: those
 // of the window's whole days (cache_step_last_days) and those of its
 // first day from the window's start.
 func (q *Queries) CacheSinceKept(ctx context.Context, db DBTX, arg CacheSinceKeptParams) ([]CacheSinceKeptRow, error) {
-	rows, err := db.Query(ctx, cacheSinceKept, arg.Since, arg.Top, arg.Busters)
+	rows, err := db.Query(ctx, cacheSinceKept,
+		arg.Late,
+		arg.Since,
+		arg.Top,
+		arg.Busters,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -355,7 +355,10 @@ func loadCacheWindow(ctx context.Context, db DB, out *Cache, re *string, since t
 	var err error
 	if re == nil {
 		var kept []dbsqlc.CacheSinceKeptRow
-		kept, err = queries.CacheSinceKept(ctx, db, dbsqlc.CacheSinceKeptParams{Since: since, Top: top, Busters: busters})
+		// A window starting in the second half of its day (UTC) reads that
+		// day's rows from its start rather than before it: fewer.
+		late := since.UTC().Sub(since.UTC().Truncate(24*time.Hour)) >= 12*time.Hour
+		kept, err = queries.CacheSinceKept(ctx, db, dbsqlc.CacheSinceKeptParams{Since: since, Top: top, Busters: busters, Late: late})
 		rows = mapRows(kept, func(r dbsqlc.CacheSinceKeptRow) dbsqlc.CacheSinceRow { return dbsqlc.CacheSinceRow(r) })
 	} else {
 		rows, err = queries.CacheSince(ctx, db, dbsqlc.CacheSinceParams{Repository: re, Since: since, Top: top, Busters: busters})

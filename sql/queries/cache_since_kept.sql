@@ -4,48 +4,57 @@
 -- in the window are its totals less its sums through the day before the
 -- window (cache_window_days, a row per repository active then) and less
 -- the comparisons and tag pushes of the window's first day before its
--- start; a step's busts are those of the window's days (cache_step_days)
--- less that first part, and its repositories those whose last bust of it
--- is in the window (cache_step_last_days, and cache_step_last for the
--- first day). The same rows, kinds and order as
--- CacheSince; only the listed repositories' months are read from their
--- comparisons.
-WITH early AS MATERIALIZED (
-    -- What the window's first day (UTC) held before the window:
-    -- comparisons of the stream kind each repository's figures use, and
-    -- tag pushes' builds.
+-- start; or, with late (the window starting in the second half of its
+-- day: fewer of the day's rows to read), less its sums through the
+-- window's first day and plus that day's part from the window's start.
+-- A step's busts are those of the window's days (cache_step_days) less
+-- or plus that part likewise, and its repositories those whose last bust
+-- of it is in the window (cache_step_last_days, and cache_step_last for
+-- the first day). The same rows, kinds and order as CacheSince; only the
+-- listed repositories' months are read from their comparisons.
+WITH part AS MATERIALIZED (
+    -- The window's first day (UTC) before the window, or with late from
+    -- its start: comparisons of the stream kind each repository's
+    -- figures use, and tag pushes' builds.
     SELECT t.repository_id, t.step, t.first_changed_position = 0 OR t.base_moved AS base_changed, 1 AS compared,
         t.reused_layers::bigint AS reused_layers, t.total_layers::bigint AS total_layers, t.reused_bytes, t.total_bytes, 0::bigint AS builds
     FROM cache_transitions t
-    WHERE t.occurred_at >= (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC'
-      AND t.occurred_at < sqlc.arg(since)::timestamp with time zone
+    WHERE t.occurred_at >= CASE WHEN sqlc.arg(late)::boolean THEN sqlc.arg(since)::timestamp with time zone
+                               ELSE (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' END
+      AND t.occurred_at < CASE WHEN sqlc.arg(late)::boolean THEN ((sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+                              ELSE sqlc.arg(since)::timestamp with time zone END
       AND t.stream_kind = CASE WHEN EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = t.repository_id) THEN 'tag' ELSE 'created' END
     UNION ALL
     SELECT b.repository_id, NULL, false, 0, 0, 0, 0, 0, b.builds
     FROM cache_push_builds b
-    WHERE b.occurred_at >= (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC'
-      AND b.occurred_at < sqlc.arg(since)::timestamp with time zone
+    WHERE b.occurred_at >= CASE WHEN sqlc.arg(late)::boolean THEN sqlc.arg(since)::timestamp with time zone
+                               ELSE (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' END
+      AND b.occurred_at < CASE WHEN sqlc.arg(late)::boolean THEN ((sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+                              ELSE sqlc.arg(since)::timestamp with time zone END
       AND EXISTS (SELECT FROM cache_tagged_repositories x WHERE x.repository_id = b.repository_id)
 ),
-early_repos AS (
-    SELECT repository_id, sum(compared) AS compared, sum(reused_layers) AS reused_layers, sum(total_layers) AS total_layers,
-        sum(reused_bytes) AS reused_bytes, sum(total_bytes) AS total_bytes, sum(builds) AS builds
-    FROM early GROUP BY 1
+-- Its sums per repository, signed: less the part before the window, plus
+-- the part in it.
+part_repos AS (
+    SELECT repository_id, s * sum(compared) AS compared, s * sum(reused_layers) AS reused_layers, s * sum(total_layers) AS total_layers,
+        s * sum(reused_bytes) AS reused_bytes, s * sum(total_bytes) AS total_bytes, s * sum(builds) AS builds
+    FROM part, (SELECT CASE WHEN sqlc.arg(late)::boolean THEN 1 ELSE -1 END AS s) k
+    GROUP BY repository_id, s
 ),
 -- Each repository's figures in the window: its totals less its sums
--- through the day before the window's first and less that day's part
--- before the window.
+-- through the day before the window's first (or through that day, with
+-- late) and with that day's part.
 win AS MATERIALIZED (
     SELECT t.repository_id, t.stream_kind,
-        (t.compared - coalesce(d.compared, 0) - coalesce(e.compared, 0))::bigint AS compared,
-        (t.reused_layers - coalesce(d.reused_layers, 0) - coalesce(e.reused_layers, 0))::bigint AS reused_layers,
-        (t.total_layers - coalesce(d.total_layers, 0) - coalesce(e.total_layers, 0))::bigint AS total_layers,
-        (t.reused_bytes - coalesce(d.reused_bytes, 0) - coalesce(e.reused_bytes, 0))::bigint AS reused_bytes,
-        (t.total_bytes - coalesce(d.total_bytes, 0) - coalesce(e.total_bytes, 0))::bigint AS total_bytes,
-        (t.builds - coalesce(d.builds, 0) - coalesce(e.builds, 0))::bigint AS builds
+        (t.compared - coalesce(d.compared, 0) + coalesce(e.compared, 0))::bigint AS compared,
+        (t.reused_layers - coalesce(d.reused_layers, 0) + coalesce(e.reused_layers, 0))::bigint AS reused_layers,
+        (t.total_layers - coalesce(d.total_layers, 0) + coalesce(e.total_layers, 0))::bigint AS total_layers,
+        (t.reused_bytes - coalesce(d.reused_bytes, 0) + coalesce(e.reused_bytes, 0))::bigint AS reused_bytes,
+        (t.total_bytes - coalesce(d.total_bytes, 0) + coalesce(e.total_bytes, 0))::bigint AS total_bytes,
+        (t.builds - coalesce(d.builds, 0) + coalesce(e.builds, 0))::bigint AS builds
     FROM cache_window_totals t
-    LEFT JOIN cache_window_days d ON d.day = (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date - 1 AND d.repository_id = t.repository_id
-    LEFT JOIN early_repos e ON e.repository_id = t.repository_id
+    LEFT JOIN cache_window_days d ON d.day = (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date - CASE WHEN sqlc.arg(late)::boolean THEN 0 ELSE 1 END AND d.repository_id = t.repository_id
+    LEFT JOIN part_repos e ON e.repository_id = t.repository_id
     WHERE t.last_day >= (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date
 ),
 -- A repository of created streams gains the images built in the window
@@ -81,14 +90,16 @@ listed AS MATERIALIZED (
     CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id) r
 ),
 -- Each step's busts in the window: those of the window's days less the
--- first day's before the window, counted once per step.
+-- first day's before the window (with late: those of the days after the
+-- first, plus the first day's from the window's start), counted once per
+-- step.
 step_busts AS (
     SELECT step, base_changed, sum(busts) AS busts
     FROM (
         SELECT d.step, d.base_changed, d.busts FROM cache_step_days d
-        WHERE d.day >= (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date
+        WHERE d.day >= (sqlc.arg(since)::timestamp with time zone AT TIME ZONE 'UTC')::date + CASE WHEN sqlc.arg(late)::boolean THEN 1 ELSE 0 END
         UNION ALL
-        SELECT e.step, e.base_changed, -1 FROM early e WHERE e.step IS NOT NULL
+        SELECT e.step, e.base_changed, CASE WHEN sqlc.arg(late)::boolean THEN 1 ELSE -1 END FROM part e WHERE e.step IS NOT NULL
     ) u
     GROUP BY 1, 2
 ),
