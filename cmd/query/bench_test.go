@@ -83,7 +83,8 @@ func BenchmarkProcess(b *testing.B) {
 			FROM manifest_layers ml JOIN layer_files f ON f.blob_digest = ml.blob_digest AND f.type = 1
 			WHERE ml.manifest_digest = $1)
 		SELECT name FROM names
-		ORDER BY (SELECT count(*) FROM (SELECT FROM layer_files x WHERE reverse(split_part(reverse(x.path), '/', 1)) = names.name LIMIT 200) c), name
+		ORDER BY (SELECT count(*) FROM (SELECT FROM file_paths fp JOIN path_layers pl ON pl.path_id = fp.id
+			WHERE reverse(split_part(reverse(fp.path), '/', 1)) = names.name LIMIT 200) c), name
 		LIMIT 1`, digest).Scan(&rare)
 	rareName := rare[strings.LastIndexByte(rare, '/')+1:]
 	timeout := 60 * time.Second

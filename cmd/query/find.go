@@ -27,10 +27,10 @@ shows it (or a later layer removed it, or wrote the path again).
   --path GLOB        regular files by path: * within a segment, ** across;
                      a glob without / is a file name at any depth
                      ('log4j-core-*.jar'), one starting with / a path from
-                     the top. The file index is searched by name: a name
-                     with a literal start or end (log4j-*, *.pem) is read
-                     from an index, one with neither (*core*) reads every
-                     entry
+                     the top. The paths of the file indexes are searched
+                     by name: a name with a literal start or end (log4j-*,
+                     *.pem) is read from an index, one with neither
+                     (*core*) reads every distinct path
   --same-as REF:/PATH  files with the same content as the file the image
                      REF shows at PATH (--platform picks the image of an
                      index)

@@ -385,6 +385,11 @@ type FileContent struct {
 	SamplePath string
 }
 
+type FilePath struct {
+	ID   int64
+	Path string
+}
+
 type FileTotal struct {
 	One         bool
 	Layers      int64
@@ -557,6 +562,13 @@ type LayerqSchemaMigration struct {
 	Tstamp    pgtype.Timestamp
 }
 
+type LiveImageLayer struct {
+	Layer        int64
+	RepositoryID int64
+	Image        int64
+	Position     int32
+}
+
 type LiveLayer struct {
 	Registry       *string
 	Repository     *string
@@ -653,6 +665,12 @@ type NamespaceUsage struct {
 	PhysicalBytes   int64
 	UniqueBytes     int64
 	SharedManifests int32
+}
+
+type PathLayer struct {
+	PathID int64
+	Layer  int64
+	Files  int32
 }
 
 type Quarantine struct {

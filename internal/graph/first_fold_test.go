@@ -17,11 +17,13 @@ import (
 )
 
 // membershipTables are the aggregates the fold keeps from the memberships
-// (layerq_apply_membership_blobs, layerq_apply_content and, for the bases,
+// (layerq_apply_membership_blobs, layerq_apply_content,
+// layerq_apply_image_layers and, for the bases,
 // layerq_apply_base_membership), whole: every row and column.
 var membershipTables = []string{"manifest_refs", "repository_blobs", "repository_usage", "namespace_usage",
 	"namespace_blobs", "blob_usage", "registry_blobs", "registry_usage", "registry_contents",
-	"namespace_duplicate_blobs", "repository_contents", "namespace_contents", "content_usage", "content_totals", "base_repositories"}
+	"namespace_duplicate_blobs", "repository_contents", "namespace_contents", "content_usage", "content_totals", "base_repositories",
+	"live_image_layers"}
 
 // A graph written with nothing folded (a first scan) is folded by counting
 // the memberships once (layerq_load_membership): the membership aggregates

@@ -58,6 +58,15 @@ func TestSaveLayerIndexesAsOneByOne(t *testing.T) {
 	if other := rows(t, pool, files, "sha256:other"); len(other) != 9 {
 		t.Errorf("%d entries of the second layer, want 9", len(other))
 	}
+	// Each layer's regular files by path, for find: the same in a batch
+	// as one by one (their digests are not hex: keyed by a hash).
+	const paths = `SELECT fp.path, pl.files FROM path_layers pl JOIN file_paths fp ON fp.id = pl.path_id WHERE pl.layer = layerq_digest_key($1)`
+	if one, many := rows(t, pool, paths, "sha256:one"), rows(t, pool, paths, "sha256:many"); len(one) != 4 || !slices.Equal(one, many) {
+		t.Errorf("paths one by one:\n%v\nin a batch:\n%v", one, many)
+	}
+	if other := rows(t, pool, paths, "sha256:other"); len(other) != 6 {
+		t.Errorf("%d paths of the second layer, want 6: %v", len(other), other)
+	}
 	// Each blob written is queued once for its near-duplicate keys, which
 	// the index's transaction leaves to ApplyLayerKeys.
 	if q, k := rows(t, pool, `SELECT blob_digest FROM layer_keys_queue ORDER BY blob_digest`), rows(t, pool, `SELECT blob_digest FROM layer_file_keys`); !slices.Equal(q, []string{"[sha256:many]", "[sha256:one]", "[sha256:other]"}) || len(k) != 0 {

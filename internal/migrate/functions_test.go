@@ -27,6 +27,7 @@ var migrationOnly = map[string]string{}
 // define them gave. Each needs a migration no more: list it here when you
 // change its file.
 var changedSinceMigrations = map[string]bool{"layerq_apply_content": true, "layerq_apply_queue": true, "layerq_apply_membership_blobs": true,
+	"layerq_apply_membership":    true,
 	"layerq_add_tag_transitions": true, "layerq_load_membership": true,
 	// 00011 creates them as stubs (the first fold after it builds the kept state)
 	"layerq_is_run": true, "layerq_has_layer_run": true, "layerq_apply_index_state": true, "layerq_apply_file_contents": true,

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
+	"github.com/layerq/layerq/internal/fileindex"
 	"github.com/layerq/layerq/internal/output"
 	"github.com/layerq/layerq/internal/overlay"
 	"github.com/layerq/layerq/internal/repoglob"
@@ -120,16 +122,22 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 	if err != nil {
 		return nil, fmt.Errorf("looking up the images holding it: %w", err)
 	}
-	var keys []string // the listed images, as "REPOSITORY_ID DIGEST"
+	var keys []string      // the listed images, as "REPOSITORY_ID DIGEST"
+	files := map[int]int{} // a match found by path: how many entries of its layer write the path
 	for _, h := range rows {
 		out.Matches, out.Images, out.Repositories = int(h.Matches), int(h.Images), int(h.Repositories)
-		if h.Digest == nil {
+		if h.Digest == nil || h.BlobDigest == nil {
 			continue
 		}
 		m := FindMatch{Registry: *h.Registry, Repository: *h.Repository, Digest: *h.Digest,
 			Position: int(*h.Position), Layer: *h.BlobDigest, CreatedBy: h.CreatedBy, repositoryID: *h.RepositoryID}
-		if h.Path != nil {
-			m.Path, m.Size, m.ordinal = *h.Path, *h.Size, int(*h.Ordinal)
+		if h.Path != "" { // a file search
+			m.Path = h.Path
+			if h.Ordinal != nil {
+				m.Size, m.ordinal = *h.Size, int(*h.Ordinal)
+			} else {
+				files[len(out.Found)] = int(*h.Files)
+			}
 		}
 		if k := fmt.Sprint(m.repositoryID, " ", m.Digest); len(keys) == 0 || keys[len(keys)-1] != k {
 			keys = append(keys, k)
@@ -155,9 +163,17 @@ func LoadFind(ctx context.Context, db DB, opts FindOptions) (*Find, error) {
 		}
 	}
 	if opts.Layer == "" && len(out.Found) > 0 {
-		if err := markVisible(ctx, db, out.Found); err != nil {
+		s, err := loadStacks(ctx, db, out.Found)
+		if err != nil {
 			return nil, err
 		}
+		if out.Found, err = s.entriesOf(out.Found, files); err != nil {
+			return nil, err
+		}
+		if opts.Limit > 0 && len(out.Found) > opts.Limit {
+			out.Found = out.Found[:opts.Limit]
+		}
+		s.markVisible(out.Found)
 	}
 	return out, nil
 }
@@ -249,25 +265,68 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 	return nil, refErrorf(ErrNotFound, "%s shows no regular file at %s", ref, path)
 }
 
-// markVisible says of each listed file whether its image's final
-// filesystem shows it, from the images' file indexes: the layers of every
-// listed image read at once, each layer's entries once.
-func markVisible(ctx context.Context, db DB, found []FindMatch) error {
+// stacks are the layers and file indexes of the listed images, each from
+// its lowest listed layer up: what lies below a file cannot hide it. All
+// but one thing: a hard link above it, at its path or at a directory
+// holding it, to a file below it (without the layers below, the link
+// would find no target and change nothing); an image with such a link is
+// read whole. The layers of every listed image are read at once, each
+// layer's entries once.
+type stacks struct {
+	layersOf map[string][]ImageLayer // image digest -> its layers, bottom first
+	from     map[string]int          // image digest -> the position its stack starts at
+	tars     map[string]int64        // the indexed layers read
+	cache    *entryCache
+}
+
+func loadStacks(ctx context.Context, db DB, found []FindMatch) (*stacks, error) {
+	s := &stacks{layersOf: map[string][]ImageLayer{}, from: map[string]int{}, cache: newEntryCache(db, maxCachedEntries)}
+	paths := map[string][]string{} // image digest -> the paths listed
 	var digests []string
 	for _, m := range found {
-		if !slices.Contains(digests, m.Digest) {
+		if from, ok := s.from[m.Digest]; !ok {
 			digests = append(digests, m.Digest)
+			s.from[m.Digest] = m.Position
+		} else {
+			s.from[m.Digest] = min(from, m.Position)
 		}
+		paths[m.Digest] = append(paths[m.Digest], m.Path)
 	}
 	rows, err := queries.ManifestsLayers(ctx, db, digests)
 	if err != nil {
-		return fmt.Errorf("reading the layers of the images found: %w", err)
+		return nil, fmt.Errorf("reading the layers of the images found: %w", err)
 	}
-	layersOf := map[string][]ImageLayer{}
-	var blobs []string
 	for _, r := range rows {
-		layersOf[r.ManifestDigest] = append(layersOf[r.ManifestDigest], ImageLayer{Position: int(r.Position), Digest: r.BlobDigest})
-		blobs = append(blobs, r.BlobDigest)
+		s.layersOf[r.ManifestDigest] = append(s.layersOf[r.ManifestDigest], ImageLayer{Position: int(r.Position), Digest: r.BlobDigest})
+	}
+	if err := s.load(ctx, db, digests); err != nil {
+		return nil, err
+	}
+	var whole []string
+	for _, d := range digests {
+		if s.from[d] > 0 && s.linkAbove(d, paths[d]) {
+			s.from[d] = 0
+			whole = append(whole, d)
+		}
+	}
+	if err := s.load(ctx, db, whole); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the indexes of the stacks of images digests.
+func (s *stacks) load(ctx context.Context, db DB, digests []string) error {
+	var blobs []string
+	for _, d := range digests {
+		for _, l := range s.layersOf[d] {
+			if l.Position >= s.from[d] {
+				blobs = append(blobs, l.Digest)
+			}
+		}
+	}
+	if len(blobs) == 0 {
+		return nil
 	}
 	slices.Sort(blobs)
 	blobs = slices.Compact(blobs)
@@ -275,18 +334,98 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 	if err != nil {
 		return err
 	}
-	cache := newEntryCache(db, maxCachedEntries)
-	if err := cache.load(ctx, blobs); err != nil {
-		return err
+	if s.tars == nil {
+		s.tars = tars
+	} else {
+		maps.Copy(s.tars, tars)
 	}
+	return s.cache.load(ctx, blobs)
+}
+
+// linkAbove says whether a layer of image d's stack (its first one too: a
+// link after the file in its tar) holds a hard link at one of paths or at
+// a directory holding one.
+func (s *stacks) linkAbove(d string, paths []string) bool {
+	for _, l := range s.layersOf[d] {
+		if l.Position < s.from[d] {
+			continue
+		}
+		for _, e := range s.cache.entries[l.Digest] {
+			if e.Type != fileindex.Hardlink {
+				continue
+			}
+			for _, p := range paths {
+				if p == e.Path || strings.HasPrefix(p, e.Path+"/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// stack is image d's stack, from its first layer read.
+func (s *stacks) stack(d string) [][]fileindex.Entry {
+	ls := s.layersOf[d]
+	from := s.from[d]
+	if from > len(ls) {
+		from = len(ls)
+	}
+	return stackOf(s.cache, s.tars, ls[from:])
+}
+
+// entriesOf gives each match found by path (files: its place in found ->
+// how many entries of its layer write the path) its entries, from its
+// layer's index: a match per entry, in the order of the layer, with its
+// size. The others are as they were.
+func (s *stacks) entriesOf(found []FindMatch, files map[int]int) ([]FindMatch, error) {
+	if len(files) == 0 {
+		return found, nil
+	}
+	out := make([]FindMatch, 0, len(found))
+	for i, m := range found {
+		n, ok := files[i]
+		if !ok {
+			out = append(out, m)
+			continue
+		}
+		got := 0
+		for j, e := range s.cache.entries[m.Layer] {
+			if e.Type == fileindex.File && e.Path == m.Path {
+				m.ordinal, m.Size = j, e.Size
+				out = append(out, m)
+				got++
+			}
+		}
+		if got != n {
+			return nil, fmt.Errorf("layer %s: its paths (path_layers) write %s %d times, its listing %d", m.Layer, m.Path, n, got)
+		}
+	}
+	return out, nil
+}
+
+// markVisible says of each listed file whether its image's final
+// filesystem shows it.
+func (s *stacks) markVisible(found []FindMatch) {
+	// Of each image's final filesystem, only the paths listed.
 	finals := map[string]map[string]overlay.Visible{} // image -> path -> what shows it; nil: a layer not indexed
-	for _, d := range digests {
-		if layers := stackOf(cache, tars, layersOf[d]); layers != nil {
-			fin := map[string]overlay.Visible{}
-			for _, v := range overlay.Shown(layers) {
+	for _, m := range found {
+		if finals[m.Digest] == nil {
+			finals[m.Digest] = map[string]overlay.Visible{}
+		}
+		finals[m.Digest][m.Path] = overlay.Visible{Layer: -1}
+	}
+	for d, fin := range finals {
+		layers := s.stack(d)
+		if layers == nil {
+			finals[d] = nil
+			continue
+		}
+		for _, v := range overlay.Shown(layers) {
+			if _, listed := fin[v.Path]; listed {
+				v.Layer += s.from[d] // a position
 				fin[v.Path] = v
 			}
-			finals[d] = fin
 		}
 	}
 	for i := range found {
@@ -295,7 +434,8 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 		if fin == nil {
 			continue // a layer not indexed: unknown
 		}
-		v, shown := fin[m.Path]
+		v := fin[m.Path]
+		shown := v.Layer >= 0
 		visible := shown && v.Layer == m.Position && v.Entry == m.ordinal
 		m.Visible = &visible
 		if !visible {
@@ -306,7 +446,6 @@ func markVisible(ctx context.Context, db DB, found []FindMatch) error {
 			m.HiddenBy = &by
 		}
 	}
-	return nil
 }
 
 // ParseLayer reads a layer digest as --layer takes it: sha256: and 64 hex

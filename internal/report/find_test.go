@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"archive/tar"
 	"cmp"
 	"context"
 	"errors"
@@ -148,6 +149,54 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := report.ParseLayer("abc"); err == nil || err.Error() != `--layer "abc": give a layer's blob digest or diff_id in full, sha256: and 64 hex digits` {
 		t.Errorf("ParseLayer(abc) = %v", err)
+	}
+}
+
+// A file's state comes from the layers at and above it, but for a hard
+// link above it, at its path, to a file below it: the image is then read
+// whole (without the layer below, the link has no target and would change
+// nothing).
+func TestFindStateFromTheLayersAbove(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewReportPool(t)
+	reg.PushImage(t, "team/links:1", mustBuild(t, sample.Spec{Steps: []sample.Step{
+		{CreatedBy: "COPY base / # buildkit", Files: []sample.File{file("lib/a", 10), file("base/x", 20)}},
+		{CreatedBy: "COPY app / # buildkit", Files: []sample.File{file("lib/b", 30), file("app/c", 40)}},
+		{CreatedBy: "RUN ln -f /lib/a /lib/b", Files: []sample.File{{Path: "lib/b", Type: tar.TypeLink, Linkname: "lib/a"}}},
+		{CreatedBy: "COPY d /app/ # buildkit", Files: []sample.File{file("app/d", 50)}},
+	}}))
+	if sum := scanLayers(t, pool, reg); sum.Indexed != 4 {
+		t.Fatalf("indexing: %+v", sum)
+	}
+	for _, c := range []struct {
+		glob string
+		want string // position, size, state
+	}{
+		{"lib/b", "1 30 hidden by 0"}, // the link put lib/a's file (layer 0's) there
+		{"lib/a", "0 10 visible"},     // the link is another path of it
+		{"app/c", "1 40 visible"},     // read from layer 1 up
+		{"app/*", "1 40 visible; 3 50 visible"},
+	} {
+		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: c.glob, Repositories: repoglob.Compile("**")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range f.Found {
+			state := "unknown"
+			switch {
+			case m.Visible == nil:
+			case *m.Visible:
+				state = "visible"
+			default:
+				state = fmt.Sprintf("hidden by %d", *m.HiddenBy)
+			}
+			got = append(got, fmt.Sprintf("%d %d %s", m.Position, m.Size, state))
+		}
+		if strings.Join(got, "; ") != c.want {
+			t.Errorf("--path %s: %q, want %q", c.glob, strings.Join(got, "; "), c.want)
+		}
 	}
 }
 

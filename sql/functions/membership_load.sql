@@ -222,5 +222,8 @@ BEGIN
     SET contents = t.contents + d.contents, extra_bytes = t.extra_bytes + d.extra
     FROM (SELECT count(*) AS contents, coalesce(sum(extra_bytes), 0) AS extra FROM content_usage WHERE encodings > 1) d
     WHERE d.contents <> 0 OR d.extra <> 0;
+
+    -- The live images' layers, for find.
+    PERFORM layerq_load_image_layers();
 END;
 $$;

@@ -1,65 +1,101 @@
 -- name: FindHolders :many
 -- What find looks for, by the one search given: the layer blobs layers;
--- or the regular files whose base name is like name_like (a LIKE pattern,
--- read from the name index), whose base name reversed is like
--- name_end_like (read from the index of names reversed: a literal end
--- reversed, then %) and whose path matches path_re (each NULL: any); or
--- those with content digest content. Then the live images
--- (in repositories matching repository, a regexp; NULL for all) whose
--- layers hold them: on every row the totals (matches: each holding
+-- or the paths of regular files (file_paths) whose base name is like
+-- name_like (a LIKE pattern, read from the name index), whose base name
+-- reversed is like name_end_like (read from the index of names reversed:
+-- a literal end reversed, then %) and that match path_re (each NULL:
+-- any), with the layers holding each (path_layers); or the files with
+-- content digest content. Then the live images (in repositories matching
+-- repository, a regexp; NULL for all) whose layers hold them
+-- (live_image_layers): on every row the totals (matches: each holding
 -- layer's files, or 1 for a layer; images; repositories), and the first
--- page_size (0: all) matches by repository, image, position and path
--- (then the file's place in its layer: a tar may hold a path twice), with
--- the layer's step. When no image holds one, one row: the totals, 0,
--- and the match's columns NULL.
+-- page_size (0: all) holders by repository, image, position and path
+-- (then the file's place in its layer, when the search knows it), with
+-- the image's and the layer's digests and the layer's step. A holder of a
+-- path found by name has no ordinal and no size (its layer's listing
+-- says), and files: how many entries of its layer write the path. When
+-- no image holds one, one row: the totals, 0, and the holder's columns
+-- NULL.
 -- A popular file name is in 100,000s of layers: they are counted here,
 -- and only the page leaves the server.
-WITH h AS MATERIALIZED (
-    SELECT r.id AS repository_id, r.registry, r.name, ml.manifest_digest, ml.position, ml.blob_digest, f.path, f.ordinal, f.size
-    FROM (
-        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
-        FROM layer_files lf
-        WHERE (sqlc.narg(name_like)::text IS NOT NULL OR sqlc.narg(name_end_like)::text IS NOT NULL) AND lf.type = 1
-          AND (sqlc.narg(name_like)::text IS NULL OR reverse(split_part(reverse(lf.path), '/', 1)) LIKE sqlc.narg(name_like)::text)
-          AND (sqlc.narg(name_end_like)::text IS NULL OR split_part(reverse(lf.path), '/', 1) LIKE sqlc.narg(name_end_like)::text)
-          -- In a CASE the planner takes the regexp to keep half the rows,
-          -- not the hundredth it guesses for one without a literal start:
-          -- the name's own estimate decides the joins.
-          AND (sqlc.narg(path_re)::text IS NULL OR CASE WHEN lf.path ~ sqlc.narg(path_re)::text THEN true ELSE false END)
-        UNION ALL
-        SELECT lf.blob_digest, lf.path, lf.ordinal, lf.size
-        FROM layer_files lf
-        WHERE sqlc.narg(content)::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = sqlc.narg(content)::bytea
-        UNION ALL
-        SELECT l, NULL, NULL, NULL FROM unnest(sqlc.narg(layers)::text[]) AS l
-    ) f
-    JOIN manifest_layers ml ON ml.blob_digest = f.blob_digest
-    JOIN manifests m ON m.digest = ml.manifest_digest AND m.kind = 'image'
-    JOIN repository_manifests rm ON rm.manifest_digest = ml.manifest_digest AND rm.deleted_at IS NULL
-    JOIN repositories r ON r.id = rm.repository_id
+WITH ps AS MATERIALIZED (
+    -- The paths found by name, numbered in path order (the page's order).
+    SELECT fp.id, fp.path, row_number() OVER (ORDER BY fp.path) AS path_rank
+    FROM file_paths fp
+    WHERE (sqlc.narg(name_like)::text IS NOT NULL OR sqlc.narg(name_end_like)::text IS NOT NULL)
+      AND (sqlc.narg(name_like)::text IS NULL OR reverse(split_part(reverse(fp.path), '/', 1)) LIKE sqlc.narg(name_like)::text)
+      AND (sqlc.narg(name_end_like)::text IS NULL OR split_part(reverse(fp.path), '/', 1) LIKE sqlc.narg(name_end_like)::text)
+      AND (sqlc.narg(path_re)::text IS NULL OR fp.path ~ sqlc.narg(path_re)::text)
+),
+cs AS MATERIALIZED (
+    -- The files with the content, each numbered in (path, layer, ordinal)
+    -- order.
+    SELECT layerq_digest_key(lf.blob_digest) AS layer, lf.path, lf.ordinal, lf.size,
+        row_number() OVER (ORDER BY lf.path, lf.blob_digest, lf.ordinal) AS path_rank
+    FROM layer_files lf
+    WHERE sqlc.narg(content)::bytea IS NOT NULL AND lf.type = 1 AND lf.digest = sqlc.narg(content)::bytea
+),
+f AS (
+    -- What was found, as (layer key, entries, the path's rank).
+    SELECT pl.layer, pl.files, ps.path_rank
+    FROM ps JOIN path_layers pl ON pl.path_id = ps.id
+    UNION ALL
+    SELECT cs.layer, 1, cs.path_rank FROM cs
+    UNION ALL
+    SELECT layerq_digest_key(l), 1, 0 FROM unnest(sqlc.narg(layers)::text[]) AS l
+),
+rk AS MATERIALIZED (
+    -- The repositories searched, numbered in (registry, name) order.
+    SELECT r.id, row_number() OVER (ORDER BY r.registry, r.name, r.id) AS repo_rank
+    FROM repositories r
     WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text
 ),
+h AS MATERIALIZED (
+    -- Each layer's live images by a probe of the key (OFFSET 0 keeps the
+    -- planner from merging the whole table in instead: a name's estimate
+    -- is the average name's).
+    SELECT rk.repo_rank, l.repository_id, l.image, l.position, f.path_rank, f.files
+    FROM f
+    CROSS JOIN LATERAL (SELECT l.repository_id, l.image, l.position FROM live_image_layers l WHERE l.layer = f.layer OFFSET 0) l
+    JOIN rk ON rk.id = l.repository_id
+),
 t AS (
-    -- Each distinct count by its own hashing: count(DISTINCT ...) sorts
-    -- (0.4 s of 1.2 for a popular name).
-    SELECT (SELECT count(*) FROM h) AS matches,
-        (SELECT count(*) FROM (SELECT DISTINCT repository_id, manifest_digest FROM h) i) AS images,
-        (SELECT count(*) FROM (SELECT DISTINCT repository_id FROM h) r) AS repositories
+    -- The images first, then their repositories: one hashing of the
+    -- holders (count(DISTINCT ...) sorts them).
+    SELECT coalesce(sum(i.files), 0) AS matches, count(*) AS images, count(DISTINCT i.repository_id) AS repositories
+    FROM (SELECT h.repository_id, h.image, sum(h.files) AS files FROM h GROUP BY 1, 2) i
 ),
 p AS (
     SELECT h.* FROM h
-    ORDER BY h.registry, h.name, h.manifest_digest, h.position, h.path, h.ordinal
+    ORDER BY h.repo_rank, h.image, h.position, h.path_rank
     LIMIT CASE WHEN sqlc.arg(page_size)::integer = 0 THEN NULL ELSE sqlc.arg(page_size)::integer END
+),
+-- The page's images by digest, from their keys: a digest's key is its
+-- first 15 hex digits, so a sha256 digest is in the range they start; any
+-- other, by its key among the repository's.
+pd AS (
+    SELECT p.*, (SELECT coalesce(
+        (SELECT rm.manifest_digest FROM repository_manifests rm
+         WHERE rm.repository_id = p.repository_id AND rm.deleted_at IS NULL
+           AND rm.manifest_digest >= 'sha256:' || lpad(to_hex(p.image), 15, '0')
+           AND rm.manifest_digest < 'sha256:' || lpad(to_hex(p.image), 15, '0') || 'g'
+           AND layerq_digest_key(rm.manifest_digest) = p.image
+         ORDER BY 1 LIMIT 1),
+        (SELECT rm.manifest_digest FROM repository_manifests rm
+         WHERE rm.repository_id = p.repository_id AND rm.deleted_at IS NULL AND layerq_digest_key(rm.manifest_digest) = p.image
+         ORDER BY 1 LIMIT 1)))::text AS digest
+    FROM p
 )
-SELECT t.matches, t.images, t.repositories,
-    p.repository_id, p.registry, p.name AS repository, p.manifest_digest AS digest, p.position, p.blob_digest,
-    p.path, p.ordinal, p.size, coalesce(ml.created_by, '')::text AS created_by
+SELECT t.matches::bigint AS matches, t.images, t.repositories::bigint AS repositories,
+    pd.repository_id, r.registry, r.name AS repository, pd.digest, pd.position, ml.blob_digest,
+    coalesce(ps.path, cs.path, '')::text AS path, cs.ordinal, cs.size, pd.files, coalesce(ml.created_by, '')::text AS created_by
 FROM t
-LEFT JOIN p ON true
--- The step for the page's rows only: h reads manifest_layers from its
--- blob index alone, without the rows' steps.
-LEFT JOIN manifest_layers ml ON ml.manifest_digest = p.manifest_digest AND ml.position = p.position
-ORDER BY p.registry, p.name, p.manifest_digest, p.position, p.path, p.ordinal;
+LEFT JOIN pd ON true
+LEFT JOIN repositories r ON r.id = pd.repository_id
+LEFT JOIN ps ON ps.path_rank = pd.path_rank
+LEFT JOIN cs ON cs.path_rank = pd.path_rank
+LEFT JOIN manifest_layers ml ON ml.manifest_digest = pd.digest AND ml.position = pd.position
+ORDER BY pd.repo_rank, pd.image, pd.position, pd.path_rank;
 
 -- name: FindImageNames :many
 -- For each image of a repository, given as keys "REPOSITORY_ID DIGEST": the platform
