@@ -13,9 +13,9 @@
 -- (then the file's place in its layer, when the search knows it), with
 -- the image's and the layer's digests and the layer's step. A holder of a
 -- path found by name has no ordinal and no size (its layer's listing
--- says), and files: how many entries of its layer write the path. When
--- no image holds one, one row: the totals, 0, and the holder's columns
--- NULL.
+-- says), and files: how many entries of its layer write the path; the
+-- holder of a layer has path ''. When no image holds one, one row: the
+-- totals, 0, and the holder's columns NULL.
 -- A popular file name is in 100,000s of layers: they are counted here,
 -- and only the page leaves the server.
 WITH ps AS MATERIALIZED (
@@ -44,20 +44,15 @@ f AS (
     UNION ALL
     SELECT layerq_digest_key(l), 1, 0 FROM unnest(sqlc.narg(layers)::text[]) AS l
 ),
-rk AS MATERIALIZED (
-    -- The repositories searched, numbered in (registry, name) order.
-    SELECT r.id, row_number() OVER (ORDER BY r.registry, r.name, r.id) AS repo_rank
-    FROM repositories r
-    WHERE sqlc.narg(repository)::text IS NULL OR r.name ~ sqlc.narg(repository)::text
-),
 h AS MATERIALIZED (
     -- Each layer's live images by a probe of the key (OFFSET 0 keeps the
     -- planner from merging the whole table in instead: a name's estimate
     -- is the average name's).
-    SELECT rk.repo_rank, l.repository_id, l.image, l.position, f.path_rank, f.files
+    SELECT l.repository_id, l.image, l.position, f.path_rank, f.files
     FROM f
     CROSS JOIN LATERAL (SELECT l.repository_id, l.image, l.position FROM live_image_layers l WHERE l.layer = f.layer OFFSET 0) l
-    JOIN rk ON rk.id = l.repository_id
+    WHERE sqlc.narg(repository)::text IS NULL
+       OR l.repository_id IN (SELECT r.id FROM repositories r WHERE r.name ~ sqlc.narg(repository)::text)
 ),
 t AS (
     -- The images first, then their repositories: one hashing of the
@@ -65,9 +60,15 @@ t AS (
     SELECT coalesce(sum(i.files), 0) AS matches, count(*) AS images, count(DISTINCT i.repository_id) AS repositories
     FROM (SELECT h.repository_id, h.image, sum(h.files) AS files FROM h GROUP BY 1, 2) i
 ),
+rk AS MATERIALIZED (
+    -- The repositories holding one, numbered in (registry, name) order.
+    SELECT r.id, r.registry, r.name, row_number() OVER (ORDER BY r.registry, r.name, r.id) AS repo_rank
+    FROM repositories r
+    WHERE r.id IN (SELECT h.repository_id FROM h)
+),
 p AS (
-    SELECT h.* FROM h
-    ORDER BY h.repo_rank, h.image, h.position, h.path_rank
+    SELECT h.*, rk.registry, rk.name, rk.repo_rank FROM h JOIN rk ON rk.id = h.repository_id
+    ORDER BY rk.repo_rank, h.image, h.position, h.path_rank
     LIMIT CASE WHEN sqlc.arg(page_size)::integer = 0 THEN NULL ELSE sqlc.arg(page_size)::integer END
 ),
 -- The page's images by digest, from their keys: a digest's key is its
@@ -87,11 +88,10 @@ pd AS (
     FROM p
 )
 SELECT t.matches::bigint AS matches, t.images, t.repositories::bigint AS repositories,
-    pd.repository_id, r.registry, r.name AS repository, pd.digest, pd.position, ml.blob_digest,
+    pd.repository_id, pd.registry, pd.name AS repository, pd.digest, pd.position, ml.blob_digest,
     coalesce(ps.path, cs.path, '')::text AS path, cs.ordinal, cs.size, pd.files, coalesce(ml.created_by, '')::text AS created_by
 FROM t
 LEFT JOIN pd ON true
-LEFT JOIN repositories r ON r.id = pd.repository_id
 LEFT JOIN ps ON ps.path_rank = pd.path_rank
 LEFT JOIN cs ON cs.path_rank = pd.path_rank
 LEFT JOIN manifest_layers ml ON ml.manifest_digest = pd.digest AND ml.position = pd.position
