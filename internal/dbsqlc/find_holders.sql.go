@@ -53,10 +53,11 @@ t AS (
     FROM (SELECT h.repository_id, h.image, sum(h.files) AS files FROM h GROUP BY 1, 2) i
 ),
 rk AS MATERIALIZED (
-    -- The repositories holding one, numbered in (registry, name) order.
-    SELECT r.id, r.registry, r.name, row_number() OVER (ORDER BY r.registry, r.name, r.id) AS repo_rank
-    FROM repositories r
-    WHERE r.id IN (SELECT h.repository_id FROM h)
+    -- The repositories holding one, each by its key, numbered in
+    -- (registry, name) order.
+    SELECT x.repository_id AS id, r.registry, r.name, row_number() OVER (ORDER BY r.registry, r.name, x.repository_id) AS repo_rank
+    FROM (SELECT DISTINCT h.repository_id FROM h) x
+    CROSS JOIN LATERAL (SELECT r.registry, r.name FROM repositories r WHERE r.id = x.repository_id OFFSET 0) r
 ),
 p AS (
     SELECT h.repository_id, h.image, h.position, h.path_rank, h.files, rk.registry, rk.name, rk.repo_rank FROM h JOIN rk ON rk.id = h.repository_id
