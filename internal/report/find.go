@@ -309,8 +309,12 @@ func loadStacks(ctx context.Context, db DB, found []FindMatch) (*stacks, error) 
 			whole = append(whole, d)
 		}
 	}
-	if err := s.load(ctx, db, whole); err != nil {
-		return nil, err
+	if len(whole) > 0 {
+		// Every stack again, not only those now read whole: a cache over
+		// its bound is emptied before it reads, and then reads them all.
+		if err := s.load(ctx, db, digests); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
