@@ -563,9 +563,9 @@ type LayerqSchemaMigration struct {
 }
 
 type LiveImageLayer struct {
-	Layer        int64
+	Layer        pgtype.UUID
 	RepositoryID int64
-	Image        int64
+	Image        pgtype.UUID
 	Position     int32
 }
 
@@ -669,7 +669,7 @@ type NamespaceUsage struct {
 
 type PathLayer struct {
 	PathID int64
-	Layer  int64
+	Layer  pgtype.UUID
 	Files  int32
 }
 

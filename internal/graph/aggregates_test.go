@@ -291,12 +291,11 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT blob_digest, indexed FROM live_layer_blobs`, `
 		SELECT DISTINCT ll.blob_digest, EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)
 		FROM live_layers ll JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image' WHERE ll.diff_id IS NOT NULL`},
-	// What find reads, by keys: a digest's key is the number its first 15
-	// hex digits write.
+	// What find reads, by keys: a digest's key is its first 32 hex digits,
+	// as a uuid.
 	{"live images' layers", `
 		SELECT layer, repository_id, image, position FROM live_image_layers`, `
-		SELECT ('x' || substr(ml.blob_digest, 8, 15))::bit(60)::bigint, rm.repository_id,
-			('x' || substr(rm.manifest_digest, 8, 15))::bit(60)::bigint, ml.position
+		SELECT substr(ml.blob_digest, 8, 32)::uuid, rm.repository_id, substr(rm.manifest_digest, 8, 32)::uuid, ml.position
 		FROM repository_manifests rm
 		JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
 		JOIN manifest_layers ml ON ml.manifest_digest = rm.manifest_digest
@@ -306,7 +305,7 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 		SELECT DISTINCT path FROM layer_files WHERE type = 1`},
 	{"paths and the layers writing them", `
 		SELECT fp.path, pl.layer, pl.files FROM path_layers pl JOIN file_paths fp ON fp.id = pl.path_id`, `
-		SELECT path, ('x' || substr(blob_digest, 8, 15))::bit(60)::bigint, count(*)::integer
+		SELECT path, substr(blob_digest, 8, 32)::uuid, count(*)::integer
 		FROM layer_files WHERE type = 1 GROUP BY 1, 2`},
 	{"file contents of the live indexed layers", `
 		SELECT encode(digest, 'hex'), size, copies, layers FROM file_contents`, liveIndexed + `

@@ -120,7 +120,7 @@ func TestBuiltAtMigrationDatesStampedBuildsAgain(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE namespace_duplicate_blobs (registry text, namespace text, content text,
 		encodings integer, stored_bytes bigint, extra_bytes bigint, PRIMARY KEY (registry, namespace, content));
 		ALTER TABLE aggregate_queue ADD COLUMN relabeled boolean NOT NULL DEFAULT false;
-		CREATE TABLE live_image_layers (layer bigint, repository_id bigint, image bigint, position integer,
+		CREATE TABLE live_image_layers (layer uuid, repository_id bigint, image uuid, position integer,
 		PRIMARY KEY (layer, repository_id, image, position))`); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestFirstFoldCountsTheMembershipsOnce(t *testing.T) {
 	refuse := `CREATE OR REPLACE FUNCTION %[1]s(p_repo bigint[], p_manifest text[], p_delta integer[]) RETURNS void
 		LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '%[1]s called on the first fold'; END; $$`
 	saved := map[string]string{}
-	for _, fn := range []string{"layerq_apply_membership_blobs", "layerq_apply_content"} {
+	for _, fn := range []string{"layerq_apply_membership_blobs", "layerq_apply_content", "layerq_apply_image_layers"} {
 		var def string
 		if err := counted.QueryRow(ctx, `SELECT pg_get_functiondef($1::regproc)`, fn).Scan(&def); err != nil {
 			t.Fatal(err)

@@ -267,10 +267,10 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 
 // stacks are the layers and file indexes of the listed images, each from
 // its lowest listed layer up: what lies below a file cannot hide it. All
-// but one thing: a hard link above it, at its path or at a directory
-// holding it, to a file below it (without the layers below, the link
-// would find no target and change nothing); an image with such a link is
-// read whole. The layers of every listed image are read at once, each
+// but one thing: a hard link above it, at its path, at a directory
+// holding it or below it, to a file below it (without the layers below,
+// the link would find no target and change nothing: not even make its
+// parent directories); an image with such a link is read whole. The layers of every listed image are read at once, each
 // layer's entries once.
 type stacks struct {
 	layersOf map[string][]ImageLayer // image digest -> its layers, bottom first
@@ -347,8 +347,8 @@ func (s *stacks) load(ctx context.Context, db DB, digests []string) error {
 }
 
 // linkAbove says whether a layer of image d's stack (its first one too: a
-// link after the file in its tar) holds a hard link at one of paths or at
-// a directory holding one.
+// link after the file in its tar) holds a hard link at one of paths, at a
+// directory holding one, or below one.
 func (s *stacks) linkAbove(d string, paths []string) bool {
 	for _, l := range s.layersOf[d] {
 		if l.Position < s.from[d] {
@@ -359,7 +359,9 @@ func (s *stacks) linkAbove(d string, paths []string) bool {
 				continue
 			}
 			for _, p := range paths {
-				if p == e.Path || strings.HasPrefix(p, e.Path+"/") {
+				// At the path, at a directory holding it, or below it (the
+				// link's parent directory replaces the file).
+				if p == e.Path || strings.HasPrefix(p, e.Path+"/") || strings.HasPrefix(e.Path, p+"/") {
 					return true
 				}
 			}

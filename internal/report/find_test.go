@@ -153,17 +153,18 @@ func TestFind(t *testing.T) {
 }
 
 // A file's state comes from the layers at and above it, but for a hard
-// link above it, at its path, to a file below it: the image is then read
-// whole (without the layer below, the link has no target and would change
-// nothing).
+// link above it, at its path or below it, to a file below it: the image is
+// then read whole (without the layer below, the link has no target and
+// would change nothing).
 func TestFindStateFromTheLayersAbove(t *testing.T) {
 	t.Parallel()
 	reg := registrytest.New(t)
 	pool := pgtest.NewReportPool(t)
 	reg.PushImage(t, "team/links:1", mustBuild(t, sample.Spec{Steps: []sample.Step{
 		{CreatedBy: "COPY base / # buildkit", Files: []sample.File{file("lib/a", 10), file("base/x", 20)}},
-		{CreatedBy: "COPY app / # buildkit", Files: []sample.File{file("lib/b", 30), file("app/c", 40)}},
-		{CreatedBy: "RUN ln -f /lib/a /lib/b", Files: []sample.File{{Path: "lib/b", Type: tar.TypeLink, Linkname: "lib/a"}}},
+		{CreatedBy: "COPY app / # buildkit", Files: []sample.File{file("lib/b", 30), file("app/c", 40), file("lib/e", 60)}},
+		{CreatedBy: "RUN ln -f /lib/a /lib/b", Files: []sample.File{{Path: "lib/b", Type: tar.TypeLink, Linkname: "lib/a"},
+			{Path: "lib/e/a", Type: tar.TypeLink, Linkname: "lib/a"}}},
 		{CreatedBy: "COPY d /app/ # buildkit", Files: []sample.File{file("app/d", 50)}},
 	}}))
 	if sum := scanLayers(t, pool, reg); sum.Indexed != 4 {
@@ -177,6 +178,7 @@ func TestFindStateFromTheLayersAbove(t *testing.T) {
 		{"lib/a", "0 10 visible"},     // the link is another path of it
 		{"app/c", "1 40 visible"},     // read from layer 1 up
 		{"app/*", "1 40 visible; 3 50 visible"},
+		{"lib/e", "1 60 hidden by -1"}, // a link below it made it a directory
 	} {
 		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: c.glob, Repositories: repoglob.Compile("**")})
 		if err != nil {
@@ -271,6 +273,25 @@ func TestFindNames(t *testing.T) {
 		got := slices.Sorted(mapSeq(f.Found, func(m report.FindMatch) string { return m.Path }))
 		if !slices.Equal(got, c.want) || f.Matches != len(c.want) || (f.Images != 1) != (len(c.want) == 0) {
 			t.Errorf("--path %q: %d matches in %d images: %q, want %q", c.glob, f.Matches, f.Images, got, c.want)
+		}
+	}
+	// A path twice in one layer: two matches, in the layer's order, the
+	// first hidden by the second; --limit 1 lists the first and counts both.
+	for _, limit := range []int{0, 1} {
+		f, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: "dup", Limit: limit, Repositories: repoglob.Compile("**")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range f.Found {
+			got = append(got, fmt.Sprintf("%d %v", m.Size, *m.Visible))
+		}
+		want := []string{"10 false", "20 true"}
+		if limit == 1 {
+			want = want[:1]
+		}
+		if f.Matches != 2 || !slices.Equal(got, want) {
+			t.Errorf("--path dup --limit %d: %d matches, listed %q; want 2, %q", limit, f.Matches, got, want)
 		}
 	}
 	if _, err := report.LoadFind(context.Background(), pool, report.FindOptions{Path: "a\xff*", Repositories: repoglob.Compile("**")}); err == nil ||

@@ -1,20 +1,21 @@
--- What `layerq find` reads (migration 00040), by integer keys: each path
+-- What `layerq find` reads (migration 00040), by fixed-size keys: each path
 -- of a regular file once (file_paths), the layers holding each path
 -- (path_layers), and the layers of every live image (live_image_layers).
 -- A popular name's layers are then an index-only range of path_layers,
--- and their live images a join of two integer keys, where they were a
+-- and their live images a join of two 16-byte keys, where they were a
 -- heap row of layer_files per layer and three probes of B-trees keyed by
 -- digests per holder.
 
--- A digest's key: the first 60 bits of its hex (after "algorithm:"), so
--- that keys order as the digests do; a digest that is not hex there gets
--- a hash of the whole, above every hex key. Two digests share a key only
--- if their first 15 hex digits are equal.
-CREATE OR REPLACE FUNCTION layerq_digest_key(p_digest text) RETURNS bigint
+-- A digest's key: the first 128 bits of its hex (after "algorithm:") as
+-- a uuid, so that keys order as the digests do; a digest that is not hex
+-- there gets the md5 of the whole. Two digests share a key only if their
+-- first 32 hex digits are equal: no one makes two such digests on
+-- purpose (a birthday search of 2^64).
+CREATE OR REPLACE FUNCTION layerq_digest_key(p_digest text) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN split_part(p_digest, ':', 2) ~ '^[0-9a-f]{15}'
-                THEN ('x' || substr(split_part(p_digest, ':', 2), 1, 15))::bit(60)::bigint
-                ELSE (hashtextextended(p_digest, 0) & 1152921504606846975) | 1152921504606846976 END
+    SELECT CASE WHEN split_part(p_digest, ':', 2) ~ '^[0-9a-f]{32}'
+                THEN substr(split_part(p_digest, ':', 2), 1, 32)::uuid
+                ELSE md5(p_digest)::uuid END
 $$;
 
 -- The statement trigger on layer_listings (every writer of a layer's

@@ -1,4 +1,4 @@
--- `layerq find` by integer keys: paths, their layers, and the live images'
+-- `layerq find` by fixed-size keys: paths, their layers, and the live images'
 -- layers.
 --
 -- `find --path NAME` read a heap row of layer_files for every layer
@@ -14,7 +14,7 @@
 --                     end), which move here;
 --   path_layers       per (path, layer): how many entries of the layer
 --                     write it, the layer as layerq_digest_key of its
---                     digest, by path (index-only);
+--                     digest (its first 128 bits), by path (index-only);
 --   live_image_layers per live (repository, image manifest, position):
 --                     its layer, both digests as keys, by layer.
 -- A trigger on layer_listings writes the first two with each layer's
@@ -33,11 +33,11 @@ SELECT pg_advisory_xact_lock(27761, 1);
 SELECT layerq_apply_queue();
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION layerq_digest_key(p_digest text) RETURNS bigint
+CREATE OR REPLACE FUNCTION layerq_digest_key(p_digest text) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN split_part(p_digest, ':', 2) ~ '^[0-9a-f]{15}'
-                THEN ('x' || substr(split_part(p_digest, ':', 2), 1, 15))::bit(60)::bigint
-                ELSE (hashtextextended(p_digest, 0) & 1152921504606846975) | 1152921504606846976 END
+    SELECT CASE WHEN split_part(p_digest, ':', 2) ~ '^[0-9a-f]{32}'
+                THEN substr(split_part(p_digest, ':', 2), 1, 32)::uuid
+                ELSE md5(p_digest)::uuid END
 $$;
 -- +goose StatementEnd
 
@@ -124,7 +124,7 @@ ANALYZE file_paths;
 
 CREATE TABLE path_layers (
     path_id bigint NOT NULL,  -- file_paths.id
-    layer   bigint NOT NULL,  -- layerq_digest_key(the layer blob's digest)
+    layer   uuid NOT NULL,    -- layerq_digest_key(the layer blob's digest)
     files   integer NOT NULL  -- the layer's entries at that path (a tar may hold a path twice)
 );
 INSERT INTO path_layers (path_id, layer, files)
@@ -143,9 +143,9 @@ DROP INDEX layer_files_name_idx;
 DROP INDEX layer_files_name_suffix_idx;
 
 CREATE TABLE live_image_layers (
-    layer         bigint NOT NULL,  -- layerq_digest_key(the layer blob's digest)
+    layer         uuid NOT NULL,    -- layerq_digest_key(the layer blob's digest)
     repository_id bigint NOT NULL,
-    image         bigint NOT NULL,  -- layerq_digest_key(the image manifest's digest)
+    image         uuid NOT NULL,    -- layerq_digest_key(the image manifest's digest)
     position      integer NOT NULL,
     PRIMARY KEY (layer, repository_id, image, position)
 );
@@ -157,6 +157,8 @@ DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'layerq_writer') THEN
         REVOKE INSERT, UPDATE, DELETE ON live_image_layers FROM layerq_writer;
+        -- The trigger on layer_listings inserts as the writer, and no more.
+        REVOKE UPDATE, DELETE ON file_paths, path_layers FROM layerq_writer;
     END IF;
 END
 $$;

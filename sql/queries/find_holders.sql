@@ -73,18 +73,19 @@ p AS (
     LIMIT CASE WHEN sqlc.arg(page_size)::integer = 0 THEN NULL ELSE sqlc.arg(page_size)::integer END
 ),
 -- The page's images by digest, from their keys: a digest's key is its
--- first 15 hex digits, so a sha256 digest is in the range they start; any
--- other, by its key among the repository's.
+-- first 32 hex digits, so a sha256 digest is in the range they start; any
+-- other, by its key among the repository's. Deleted or not: the holders
+-- are the live ones as of the last fold.
 pd AS (
     SELECT p.*, (SELECT coalesce(
         (SELECT rm.manifest_digest FROM repository_manifests rm
-         WHERE rm.repository_id = p.repository_id AND rm.deleted_at IS NULL
-           AND rm.manifest_digest >= 'sha256:' || lpad(to_hex(p.image), 15, '0')
-           AND rm.manifest_digest < 'sha256:' || lpad(to_hex(p.image), 15, '0') || 'g'
+         WHERE rm.repository_id = p.repository_id
+           AND rm.manifest_digest >= 'sha256:' || replace(p.image::text, '-', '')
+           AND rm.manifest_digest < 'sha256:' || replace(p.image::text, '-', '') || 'g'
            AND layerq_digest_key(rm.manifest_digest) = p.image
          ORDER BY 1 LIMIT 1),
         (SELECT rm.manifest_digest FROM repository_manifests rm
-         WHERE rm.repository_id = p.repository_id AND rm.deleted_at IS NULL AND layerq_digest_key(rm.manifest_digest) = p.image
+         WHERE rm.repository_id = p.repository_id AND layerq_digest_key(rm.manifest_digest) = p.image
          ORDER BY 1 LIMIT 1)))::text AS digest
     FROM p
 )
