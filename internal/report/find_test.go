@@ -41,14 +41,7 @@ func TestFind(t *testing.T) {
 	lines := func(f *report.Find) []string {
 		var out []string
 		for _, m := range f.Found {
-			state := "-"
-			switch {
-			case m.Visible == nil:
-			case *m.Visible:
-				state = "visible"
-			default:
-				state = fmt.Sprintf("hidden by %d", *m.HiddenBy)
-			}
+			state := findState(m)
 			who := m.Repository
 			if m.Repository == "team/multi" {
 				who += "(" + m.Platform + ")"
@@ -186,20 +179,24 @@ func TestFindStateFromTheLayersAbove(t *testing.T) {
 		}
 		var got []string
 		for _, m := range f.Found {
-			state := "unknown"
-			switch {
-			case m.Visible == nil:
-			case *m.Visible:
-				state = "visible"
-			default:
-				state = fmt.Sprintf("hidden by %d", *m.HiddenBy)
-			}
-			got = append(got, fmt.Sprintf("%d %d %s", m.Position, m.Size, state))
+			got = append(got, fmt.Sprintf("%d %d %s", m.Position, m.Size, findState(m)))
 		}
 		if strings.Join(got, "; ") != c.want {
 			t.Errorf("--path %s: %q, want %q", c.glob, strings.Join(got, "; "), c.want)
 		}
 	}
+}
+
+// findState is a match's state as the tests write it: visible, hidden by
+// a layer (-1: removed), or - (unknown, or a layer search).
+func findState(m report.FindMatch) string {
+	switch {
+	case m.Visible == nil:
+		return "-"
+	case *m.Visible:
+		return "visible"
+	}
+	return fmt.Sprintf("hidden by %d", *m.HiddenBy)
 }
 
 // mapSeq yields f of each of s.
