@@ -490,7 +490,9 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	for _, sql := range []string{`CREATE TABLE stolen (x int)`, `DROP TABLE tags`, `ALTER TABLE tags ADD COLUMN x int`, `TRUNCATE tags`, `CREATE INDEX x ON tags (name)`,
 		// The aggregates are the fold's to write, the migrations' table migrate's.
 		`UPDATE blob_usage SET manifests = 0`, `DELETE FROM registry_usage`, `DELETE FROM aggregate_queue`,
-		`INSERT INTO layerq_schema_migrations (version_id, is_applied) VALUES (99, true)`} {
+		`INSERT INTO layerq_schema_migrations (version_id, is_applied) VALUES (99, true)`,
+		// find's paths: the writer's trigger inserts them, and no more.
+		`DELETE FROM path_layers`, `UPDATE file_paths SET path = path`, `DELETE FROM live_image_layers`} {
 		_, err := conn.Exec(ctx, sql)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {

@@ -69,7 +69,8 @@ type FindMatch struct {
 	Size int64  `json:"size"`
 	// Visible says whether the image's final filesystem shows this layer's
 	// file at Path; HiddenBy, when not, is the layer that now writes the
-	// path, or -1 when a later layer removed it. Nil for a layer search.
+	// path, or -1 when a later layer removed it (or put a directory
+	// there). Nil for a layer search.
 	Visible  *bool `json:"visible"`
 	HiddenBy *int  `json:"hidden_by"`
 
