@@ -271,17 +271,20 @@ func fileDigest(ctx context.Context, db DB, ref Ref, platform, path string) ([]b
 // but one thing: a hard link above it, at its path, at a directory
 // holding it or below it, to a file below it (without the layers below,
 // the link would find no target and change nothing: not even make its
-// parent directories); an image with such a link is read whole. The layers of every listed image are read at once, each
-// layer's entries once.
+// parent directories); an image with such a link is read whole. The
+// layers of every listed image are read at once, each layer's entries
+// once.
 type stacks struct {
 	layersOf map[string][]ImageLayer // image digest -> its layers, bottom first
 	from     map[string]int          // image digest -> the position its stack starts at
 	tars     map[string]int64        // the indexed layers read
+	asked    map[string]struct{}     // the layers tars was asked about
 	cache    *entryCache
 }
 
 func loadStacks(ctx context.Context, db DB, found []FindMatch) (*stacks, error) {
-	s := &stacks{layersOf: map[string][]ImageLayer{}, from: map[string]int{}, cache: newEntryCache(db, maxCachedEntries)}
+	s := &stacks{layersOf: map[string][]ImageLayer{}, from: map[string]int{}, tars: map[string]int64{}, asked: map[string]struct{}{},
+		cache: newEntryCache(db, maxCachedEntries)}
 	paths := map[string][]string{} // image digest -> the paths listed
 	var digests []string
 	for _, m := range found {
@@ -335,13 +338,21 @@ func (s *stacks) load(ctx context.Context, db DB, digests []string) error {
 	}
 	slices.Sort(blobs)
 	blobs = slices.Compact(blobs)
-	tars, err := layerTars(ctx, db, blobs)
-	if err != nil {
-		return err
+	// Which are indexed: asked once per blob.
+	var unknown []string
+	for _, b := range blobs {
+		if _, asked := s.asked[b]; !asked {
+			unknown = append(unknown, b)
+		}
 	}
-	if s.tars == nil {
-		s.tars = tars
-	} else {
+	if len(unknown) > 0 {
+		tars, err := layerTars(ctx, db, unknown)
+		if err != nil {
+			return err
+		}
+		for _, b := range unknown {
+			s.asked[b] = struct{}{}
+		}
 		maps.Copy(s.tars, tars)
 	}
 	return s.cache.load(ctx, blobs)
@@ -390,22 +401,29 @@ func (s *stacks) entriesOf(found []FindMatch, files map[int]int) ([]FindMatch, e
 		return found, nil
 	}
 	out := make([]FindMatch, 0, len(found))
+	places := map[[2]string][]int{} // (layer, path) -> its entries' places, each layer read once per path
 	for i, m := range found {
 		n, ok := files[i]
 		if !ok {
 			out = append(out, m)
 			continue
 		}
-		got := 0
-		for j, e := range s.cache.entries[m.Layer] {
-			if e.Type == fileindex.File && e.Path == m.Path {
-				m.ordinal, m.Size = j, e.Size
-				out = append(out, m)
-				got++
+		key := [2]string{m.Layer, m.Path}
+		js, seen := places[key]
+		if !seen {
+			for j, e := range s.cache.entries[m.Layer] {
+				if e.Type == fileindex.File && e.Path == m.Path {
+					js = append(js, j)
+				}
 			}
+			places[key] = js
 		}
-		if got != n {
-			return nil, fmt.Errorf("layer %s: its paths (path_layers) write %s %d times, its listing %d", m.Layer, m.Path, n, got)
+		if len(js) != n {
+			return nil, fmt.Errorf("layer %s: its paths (path_layers) write %s %d times, its listing %d", m.Layer, m.Path, n, len(js))
+		}
+		for _, j := range js {
+			m.ordinal, m.Size = j, s.cache.entries[m.Layer][j].Size
+			out = append(out, m)
 		}
 	}
 	return out, nil
