@@ -560,8 +560,10 @@ func newEntryCache(db DB, max int) *entryCache {
 // load reads the indexes of the layer blobs not in the cache.
 func (c *entryCache) load(ctx context.Context, blobs []string) error {
 	var missing []string
+	asked := map[string]bool{}
 	for _, d := range blobs {
-		if _, ok := c.entries[d]; !ok && !slices.Contains(missing, d) {
+		if _, ok := c.entries[d]; !ok && !asked[d] {
+			asked[d] = true
 			missing = append(missing, d)
 		}
 	}
