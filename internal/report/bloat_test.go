@@ -515,6 +515,62 @@ func TestDuplicates(t *testing.T) {
 		if !reflect.DeepEqual(f, afresh) {
 			t.Errorf("file duplicates kept:\n%+v\ncounted afresh:\n%+v", f, afresh)
 		}
+
+		// One namespace reads what the fold keeps per namespace: team holds
+		// the base once (gzip), the app's steps, the rebuild's install and
+		// the child's extra file; lib the base alone. Counted afresh from
+		// the same layers, it agrees.
+		for _, ns := range []struct {
+			glob   string
+			layers int64
+			steps  []sample.Step
+		}{
+			{"team/**", 12, append([]sample.Step{baseStep, installStep(sample.Epoch.Add(time.Hour)), {Files: []sample.File{file("extra", 10)}}}, appSteps...)},
+			{"lib/**", 1, []sample.Step{baseStep}},
+		} {
+			var files, total int64
+			unique := map[string]int64{}
+			for _, s := range ns.steps {
+				for _, e := range s.Files {
+					if (e.Type == 0 || e.Type == tar.TypeReg) && !strings.HasPrefix(filepath.Base(e.Path), ".wh.") {
+						files++
+						total += int64(len(e.Content))
+						unique[string(e.Content)] = int64(len(e.Content))
+					}
+				}
+			}
+			var uniqueBytes int64
+			for _, n := range unique {
+				uniqueBytes += n
+			}
+			opts := report.DuplicatesOptions{Kind: "file", Repositories: repoglob.Compile(ns.glob), Limit: 3}
+			r, err := report.LoadDuplicates(ctx, c.pool, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := r.(*report.FileDuplicates)
+			if kept.Layers != ns.layers || kept.Unindexed != 0 || kept.Files != files || kept.TotalBytes != total ||
+				kept.UniqueFiles != int64(len(unique)) || kept.UniqueBytes != uniqueBytes {
+				t.Errorf("%s: file duplicates = %+v; want %d layers, %d files, %d bytes, %d unique, %d unique bytes",
+					ns.glob, kept, ns.layers, files, total, len(unique), uniqueBytes)
+			}
+			opts.Afresh = true
+			afresh, err := report.LoadDuplicates(ctx, c.pool, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(kept, afresh) {
+				t.Errorf("%s: file duplicates kept:\n%+v\ncounted afresh:\n%+v", ns.glob, kept, afresh)
+			}
+		}
+		// team holds tool in the base and the chmod copy: 3000 bytes again.
+		r, err = report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "file", Repositories: repoglob.Compile("team/**"), Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if top := r.(*report.FileDuplicates).Top; len(top) == 0 || top[0].SamplePath != "usr/bin/tool" || top[0].ExtraBytes != 3000 {
+			t.Errorf("team/**: top = %+v; want usr/bin/tool stored again once", top)
+		}
 	})
 
 	t.Run("bad kind", func(t *testing.T) {
