@@ -656,26 +656,6 @@ type NamespaceDuplicateBlob struct {
 	ExtraBytes  int64
 }
 
-type NamespaceFileContent struct {
-	Registry   string
-	Namespace  string
-	Digest     []byte
-	Size       int64
-	Copies     int64
-	Layers     int32
-	SamplePath string
-}
-
-type NamespaceFileTotal struct {
-	Registry    string
-	Namespace   string
-	Layers      int64
-	Files       int64
-	TotalBytes  int64
-	UniqueFiles int64
-	UniqueBytes int64
-}
-
 type NamespaceUsage struct {
 	Registry        string
 	Namespace       string

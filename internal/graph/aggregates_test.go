@@ -320,22 +320,6 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			 AND NOT EXISTS (SELECT 1 FROM layer_indexes li WHERE li.blob_digest = ll.blob_digest)),
 			(SELECT count(*) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM f),
 			(SELECT count(DISTINCT digest) FROM f), (SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f) u)`},
-	// Per namespace, the same over the live indexed layers its live
-	// manifests hold, each layer once.
-	{"file contents per namespace", `
-		SELECT registry, namespace, encode(digest, 'hex'), size, copies, layers FROM namespace_file_contents`, naiveNamespaceLayers + `
-		SELECT nl.registry, nl.namespace, encode(lf.digest, 'hex'), max(lf.size), count(*), count(DISTINCT lf.blob_digest)
-		FROM nl JOIN layer_files lf ON lf.blob_digest = nl.digest WHERE lf.type = 1 AND lf.digest IS NOT NULL GROUP BY 1, 2, 3`},
-	{"file totals per namespace", `
-		SELECT registry, namespace, layers, files, total_bytes, unique_files, unique_bytes FROM namespace_file_totals WHERE layers <> 0`, naiveNamespaceLayers + `,
-		f AS (SELECT nl.registry, nl.namespace, lf.digest, lf.size FROM nl JOIN layer_files lf ON lf.blob_digest = nl.digest
-		      WHERE lf.type = 1 AND lf.digest IS NOT NULL)
-		SELECT nl.registry, nl.namespace, count(*),
-			(SELECT count(*) FROM f WHERE (f.registry, f.namespace) = (nl.registry, nl.namespace)),
-			(SELECT coalesce(sum(size), 0)::bigint FROM f WHERE (f.registry, f.namespace) = (nl.registry, nl.namespace)),
-			(SELECT count(DISTINCT digest) FROM f WHERE (f.registry, f.namespace) = (nl.registry, nl.namespace)),
-			(SELECT coalesce(sum(size), 0)::bigint FROM (SELECT DISTINCT digest, size FROM f WHERE (f.registry, f.namespace) = (nl.registry, nl.namespace)) u)
-		FROM nl GROUP BY 1, 2`},
 	// The live layers each namespace holds with no file index: blobs a
 	// live manifest of the namespace holds that are layers of a live
 	// manifest (with a diff_id) somewhere.
@@ -441,13 +425,6 @@ const naiveBaseBuilds = `
 const liveIndexed = `
 	WITH l AS (SELECT DISTINCT ll.blob_digest FROM live_layers ll JOIN layer_indexes li USING (blob_digest)
 	           JOIN manifests mk ON mk.digest = ll.manifest_digest AND mk.kind = 'image' WHERE ll.diff_id IS NOT NULL)`
-
-// naiveNamespaceLayers opens a WITH whose nl is each namespace's live
-// indexed layers: the live layer blobs (liveIndexed) a live manifest of
-// one of its repositories holds.
-var naiveNamespaceLayers = naiveContent + ",\n" + strings.TrimPrefix(strings.TrimSpace(liveIndexed), "WITH ") + `,
-	nl AS (SELECT DISTINCT r.registry, split_part(r.name, '/', 1) AS namespace, rb.digest
-	       FROM rb JOIN repositories r ON r.id = rb.repository_id JOIN l ON l.blob_digest = rb.digest)`
 
 // naiveContent opens a WITH: live memberships, the distinct blobs (layers
 // and configs) each repository holds, and how many repositories of its

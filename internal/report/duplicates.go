@@ -25,10 +25,6 @@ type DuplicatesOptions struct {
 	// duplicates are counted from in the process (kind file); more are
 	// counted on the server. 0: DefaultFilesInProcess.
 	FilesInProcess int64
-	// Afresh counts the file duplicates of one namespace's repositories
-	// from its layers, as any other filter's, instead of reading what the
-	// fold keeps per namespace (kind file): for tests.
-	Afresh bool
 }
 
 // LoadDuplicates runs the duplicates report of the chosen kind.

@@ -17,8 +17,35 @@ import (
 
 // selectLayers returns the distinct live layers of the repositories
 // matching repository (a regexp) that are indexed, their regular files,
-// and how many are not indexed, from their repositories' blobs.
+// and how many are not indexed. One namespace's repositories are read
+// from what the fold keeps per namespace; other selections from their
+// repositories' blobs.
 func selectLayers(ctx context.Context, db DB, repository string) (indexed []string, files, unindexed int64, err error) {
+	ns, one, err := oneNamespace(ctx, db, repository, "")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if one {
+		var sel []dbsqlc.DuplicatesFileSelectionNamespaceRow
+		err = concurrently(ctx, db,
+			func(ctx context.Context) (err error) {
+				sel, err = queries.DuplicatesFileSelectionNamespace(ctx, db, dbsqlc.DuplicatesFileSelectionNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
+				return err
+			},
+			func(ctx context.Context) (err error) {
+				unindexed, err = queries.DuplicatesFileUnindexedNamespace(ctx, db, dbsqlc.DuplicatesFileUnindexedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
+				return err
+			})
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		indexed = make([]string, len(sel))
+		for i, l := range sel {
+			indexed[i] = l.BlobDigest
+			files += int64(l.Files)
+		}
+		return indexed, files, unindexed, nil
+	}
 	sel, err := queries.DuplicatesFileSelection(ctx, db, repository)
 	if err != nil {
 		return nil, 0, 0, err
@@ -32,31 +59,6 @@ func selectLayers(ctx context.Context, db DB, repository string) (indexed []stri
 		files += int64(l.Files)
 	}
 	return indexed, files, unindexed, nil
-}
-
-// namespaceFiles is duplicates --kind file of one namespace's
-// repositories, as the fold keeps it per namespace.
-func namespaceFiles(ctx context.Context, db DB, ns dbsqlc.SelectionNamespaceRow, limit int) (*FileDuplicates, error) {
-	var (
-		sum dbsqlc.DuplicatesFileNamespaceKeptRow
-		top []dbsqlc.DuplicatesFileTopNamespaceKeptRow
-	)
-	err := concurrently(ctx, db,
-		func(ctx context.Context) (err error) {
-			sum, err = queries.DuplicatesFileNamespaceKept(ctx, db, dbsqlc.DuplicatesFileNamespaceKeptParams{Registry: ns.Registry, Namespace: ns.Namespace})
-			return wrap(err, "querying file duplicates")
-		},
-		func(ctx context.Context) (err error) {
-			top, err = queries.DuplicatesFileTopNamespaceKept(ctx, db, dbsqlc.DuplicatesFileTopNamespaceKeptParams{
-				Registry: ns.Registry, Namespace: ns.Namespace, Limit: int64(limit)})
-			return wrap(err, "querying duplicated files")
-		})
-	if err != nil {
-		return nil, err
-	}
-	out := &FileDuplicates{Kind: "file", Layers: sum.Layers, Unindexed: sum.Unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
-		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes}
-	return out.withTop(mapRows(top, func(c dbsqlc.DuplicatesFileTopNamespaceKeptRow) FileContent { return FileContent(c) })), nil
 }
 
 // DefaultFilesInProcess is how many regular files a filter's file
@@ -87,19 +89,12 @@ type contentCount struct {
 // apart), their regular files and bytes, the distinct contents and their
 // bytes, and the contents whose extra copies take the most (empty files
 // aside). A regular file whose content the index does not know is not
-// counted, as the fold does not count it. One namespace's repositories
-// are read from what the fold keeps per namespace (namespaceFiles, unless
-// opts.Afresh). The layers of other selections are selected once
+// counted, as the fold does not count it. The layers are selected once
 // (selectLayers); up to opts.FilesInProcess files they
 // are counted here from the layers' listings, one value per layer (a
 // namespace's half a million files: a row each from layer_files took
 // seconds, their listings are a few megabytes); beyond, on the server.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
-	if ns, one, err := oneNamespace(ctx, db, opts.Repositories.Regexp(), ""); err != nil {
-		return nil, fmt.Errorf("querying file duplicates: %w", err)
-	} else if one && !opts.Afresh {
-		return namespaceFiles(ctx, db, ns, opts.Limit)
-	}
 	indexed, files, unindexed, err := selectLayers(ctx, db, opts.Repositories.Regexp())
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)

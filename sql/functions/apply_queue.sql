@@ -24,7 +24,6 @@ DECLARE
     nr bigint[]; nm text[];
     fresh text[]; affected text[]; events bigint[]; blobs text[]; live text[]; marked text[]; changed text[];
     held text[]; relabel text[];
-    ns_registries text[]; ns_namespaces text[]; ns_layers text[];
 BEGIN
     WITH q AS (DELETE FROM aggregate_queue RETURNING *)
     SELECT count(*),
@@ -45,9 +44,7 @@ BEGIN
     END IF;
 
     -- The blobs whose namespaces or live layer state this fold may change
-    -- leave the per-namespace backlog now, and come back at the end; the
-    -- namespaces' layers among them whose files are counted, as they are
-    -- now, to be compared at the end.
+    -- leave the per-namespace backlog now, and come back at the end.
     IF m IS NOT NULL OR blobs IS NOT NULL THEN
         SELECT array_agg(DISTINCT x) INTO held FROM (
             SELECT ml.blob_digest AS x FROM manifest_layers ml WHERE ml.manifest_digest = ANY (coalesce(m, '{}'))
@@ -55,8 +52,6 @@ BEGIN
             UNION ALL SELECT unnest(coalesce(blobs, '{}'))
         ) c;
         PERFORM layerq_apply_namespace_backlog(held, -1);
-        SELECT array_agg(registry), array_agg(namespace), array_agg(layer) INTO ns_registries, ns_namespaces, ns_layers
-        FROM layerq_namespace_file_layers(held);
     END IF;
 
     IF r IS NOT NULL THEN
@@ -135,7 +130,6 @@ BEGIN
     IF m IS NOT NULL OR blobs IS NOT NULL THEN
         PERFORM layerq_apply_file_contents(m, blobs);
         PERFORM layerq_apply_namespace_backlog(held, 1);
-        PERFORM layerq_apply_namespace_files(held, ns_registries, ns_namespaces, ns_layers);
     END IF;
     -- The bloat totals: the images whose contribution may have changed
     -- (new, index state, waste, base), after everything they read.
