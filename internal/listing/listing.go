@@ -77,7 +77,10 @@ func appendText(b []byte, s string) ([]byte, error) {
 // image's listings are megabytes, most of them numbers and digests, and
 // every byte a new process allocates costs it a page fault).
 func Decode(b []byte, n int) ([]fileindex.Entry, error) {
-	b, err := body(b, n)
+	if n < 0 {
+		return nil, fmt.Errorf("file index listing of %d entries", n)
+	}
+	b, err := body(b)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +110,21 @@ func Decode(b []byte, n int) ([]fileindex.Entry, error) {
 // call; nothing is allocated. For reports that count files over many
 // layers and keep little of each.
 func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte, ok bool)) error {
-	b, err := body(b, n)
+	if n < 0 {
+		return fmt.Errorf("file index listing of %d entries", n)
+	}
+	return files(b, n, fn)
+}
+
+// AllFiles is Files for a listing whose count of entries is not at hand
+// (it is kept in layer_indexes): every entry up to the listing's end.
+func AllFiles(b []byte, fn func(path []byte, size int64, digest [16]byte, ok bool)) error {
+	return files(b, -1, fn)
+}
+
+// files is Files of n entries, or of every entry for n -1.
+func files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte, ok bool)) error {
+	b, err := body(b)
 	if err != nil {
 		return err
 	}
@@ -125,14 +142,10 @@ func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte, ok
 	return nil
 }
 
-// body checks a listing's version and count and returns its entries'
-// bytes.
-func body(b []byte, n int) ([]byte, error) {
+// body checks a listing's version and returns its entries' bytes.
+func body(b []byte) ([]byte, error) {
 	if len(b) == 0 || b[0] != Version {
 		return nil, errors.New("file index listing of an unknown format; run layerq-ingest migrate with this layerq")
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("file index listing of %d entries", n)
 	}
 	return b[1:], nil
 }
@@ -153,9 +166,10 @@ func (d *decoded) str(t []byte) string {
 	return unsafe.String(&d.text[at], len(t))
 }
 
-// walk reads the n entries of b (a listing past its version byte) and
-// gives each to visit: its index, its fixed fields (type, mode, uid, gid,
-// size), its path, digest and link (nil: none).
+// walk reads the n entries of b (a listing past its version byte), or
+// every entry up to its end for n -1, and gives each to visit: its index,
+// its fixed fields (type, mode, uid, gid, size), its path, digest and link
+// (nil: none).
 func walk(b []byte, n int, visit func(i int, fixed, path, digest, link []byte)) error {
 	off := 0
 	text := func() ([]byte, bool) {
@@ -173,9 +187,15 @@ func walk(b []byte, n int, visit func(i int, fixed, path, digest, link []byte)) 
 		off += int(l)
 		return b[off-int(l) : off], true
 	}
-	for i := range n {
+	short := func(i int) error {
+		if n < 0 {
+			return fmt.Errorf("file index listing cut short at entry %d", i)
+		}
+		return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+	}
+	for i := 0; n < 0 && off < len(b) || i < n; i++ {
 		if len(b)-off < fixed {
-			return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+			return short(i)
 		}
 		f := b[off : off+fixed]
 		off += fixed
@@ -183,7 +203,7 @@ func walk(b []byte, n int, visit func(i int, fixed, path, digest, link []byte)) 
 		digest, ok2 := text()
 		link, ok3 := text()
 		if !ok1 || !ok2 || !ok3 {
-			return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
+			return short(i)
 		}
 		visit(i, f, path, digest, link)
 	}

@@ -65,6 +65,17 @@ func TestDecodeReadsWhatEncodePacks(t *testing.T) {
 		if err != nil || i != len(files) {
 			t.Fatalf("%d entries: Files gave %d files of %d (%v)", n, i, len(files), err)
 		}
+		// AllFiles, not told the count, gives the same.
+		i = 0
+		err = listing.AllFiles(b, func(path []byte, size int64, digest [16]byte, ok bool) {
+			if i >= len(files) || string(path) != files[i].Path || size != files[i].Size || digest != files[i].Digest || !ok {
+				t.Fatalf("%d entries: AllFiles gave file %d as %q, %d, %x, %v", n, i, path, size, digest, ok)
+			}
+			i++
+		})
+		if err != nil || i != len(files) {
+			t.Fatalf("%d entries: AllFiles gave %d files of %d (%v)", n, i, len(files), err)
+		}
 	}
 }
 
@@ -96,6 +107,20 @@ func TestDecodeRefusesWhatItCannotRead(t *testing.T) {
 		files := 0
 		if err := listing.Files(c.b, c.n, func([]byte, int64, [16]byte, bool) { files++ }); err == nil || files > 0 {
 			t.Errorf("%s: Files gave %d files (%v), want none and an error", name, files, err)
+		}
+	}
+	// Not told the count, a listing cut anywhere inside an entry, or of
+	// another format, is refused too.
+	for name, b := range map[string][]byte{
+		"cut short":         whole[:len(whole)-1],
+		"cut in its fields": whole[:10],
+		"another version":   append([]byte{2}, entry...),
+		"empty":             nil,
+		"a negative length": append(append([]byte{1}, entry[:30]...), 0xff, 0xff, 0xff, 0xfe),
+	} {
+		files := 0
+		if err := listing.AllFiles(b, func([]byte, int64, [16]byte, bool) { files++ }); err == nil || files > 0 {
+			t.Errorf("%s: AllFiles gave %d files (%v), want none and an error", name, files, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -13,39 +14,14 @@ import (
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/listing"
+	sqlfiles "github.com/layerq/layerq/sql"
 )
 
 // selectLayers returns the distinct live layers of the repositories
 // matching repository (a regexp) that are indexed, their regular files,
-// and how many are not indexed. One namespace's repositories are read
-// from what the fold keeps per namespace; other selections from their
-// repositories' blobs.
+// and how many are not indexed, from their repositories' blobs: what the
+// server counts past the process's bound.
 func selectLayers(ctx context.Context, db DB, repository string) (indexed []string, files, unindexed int64, err error) {
-	ns, one, err := oneNamespace(ctx, db, repository, "")
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	if one {
-		var sel []dbsqlc.DuplicatesFileSelectionNamespaceRow
-		err = concurrently(ctx, db,
-			func(ctx context.Context) (err error) {
-				sel, err = queries.DuplicatesFileSelectionNamespace(ctx, db, dbsqlc.DuplicatesFileSelectionNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
-				return err
-			},
-			func(ctx context.Context) (err error) {
-				unindexed, err = queries.DuplicatesFileUnindexedNamespace(ctx, db, dbsqlc.DuplicatesFileUnindexedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
-				return err
-			})
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		indexed = make([]string, len(sel))
-		for i, l := range sel {
-			indexed[i] = l.BlobDigest
-			files += int64(l.Files)
-		}
-		return indexed, files, unindexed, nil
-	}
 	sel, err := queries.DuplicatesFileSelection(ctx, db, repository)
 	if err != nil {
 		return nil, 0, 0, err
@@ -61,6 +37,14 @@ func selectLayers(ctx context.Context, db DB, repository string) (indexed []stri
 	return indexed, files, unindexed, nil
 }
 
+// qLayerListingsNamespace and qLayerListingsSelection read the listings
+// of a filter's layers as they come: one namespace's, and any other
+// selection's.
+var (
+	qLayerListingsNamespace = sqlfiles.Statement("layer_listings_namespace")
+	qLayerListingsSelection = sqlfiles.Statement("layer_listings_selection")
+)
+
 // DefaultFilesInProcess is how many regular files a filter's file
 // duplicates are counted from in the process at most: each distinct
 // content takes about 120 bytes of what the count keeps, and the process
@@ -70,9 +54,11 @@ func selectLayers(ctx context.Context, db DB, repository string) (indexed []stri
 // memory and more slowly.
 const DefaultFilesInProcess = 2_000_000
 
-// bytesPerContent is about what countFiles keeps per regular file: its
-// content's count, the content's key in the index, its path.
-const bytesPerContent = 128
+// reserveForCount is what a count is given from huge pages: about what
+// it keeps for a namespace of half a million files (each distinct content
+// about 120 bytes of what the count keeps, and the map about as much
+// again).
+const reserveForCount = 64 << 20
 
 // contentCount is what countFiles keeps of one file content.
 type contentCount struct {
@@ -89,106 +75,177 @@ type contentCount struct {
 // apart), their regular files and bytes, the distinct contents and their
 // bytes, and the contents whose extra copies take the most (empty files
 // aside). A regular file whose content the index does not know is not
-// counted, as the fold does not count it. The layers are selected once
-// (selectLayers); up to opts.FilesInProcess files they
-// are counted here from the layers' listings, one value per layer (a
-// namespace's half a million files: a row each from layer_files took
-// seconds, their listings are a few megabytes); beyond, on the server.
+// counted, as the fold does not count it. The selected layers' listings
+// are read in one statement, one value per layer, and counted here as
+// they arrive (a namespace's half a million files: a row each from
+// layer_files took seconds, their listings are a few megabytes); one
+// namespace's layers are taken from what the fold keeps per namespace.
+// Past opts.FilesInProcess files the process stops, and the server
+// counts them.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
-	indexed, files, unindexed, err := selectLayers(ctx, db, opts.Repositories.Regexp())
+	glob := opts.Repositories.Regexp()
+	ns, one, err := oneNamespace(ctx, db, glob, "")
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
-	out := &FileDuplicates{Kind: "file", Unindexed: unindexed}
-	if bound := cmp.Or(opts.FilesInProcess, DefaultFilesInProcess); files > bound {
-		var (
-			sum dbsqlc.DuplicatesFileRow
-			top []dbsqlc.DuplicatesFileTopRow
-		)
-		err := concurrently(ctx, db,
-			func(ctx context.Context) (err error) {
-				sum, err = queries.DuplicatesFile(ctx, db, indexed)
-				return wrap(err, "querying file duplicates")
+	c := fileCount{bound: cmp.Or(opts.FilesInProcess, DefaultFilesInProcess), index: map[[16]byte]int{}}
+	if one {
+		var unindexed int64
+		err = concurrently(ctx, db,
+			func(ctx context.Context) error {
+				return c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 			},
 			func(ctx context.Context) (err error) {
-				top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Blobs: indexed, Limit: int64(opts.Limit)})
-				return wrap(err, "querying duplicated files")
+				unindexed, err = queries.DuplicatesFileUnindexedNamespace(ctx, db, dbsqlc.DuplicatesFileUnindexedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
+				return wrap(err, "querying file duplicates")
 			})
-		if err != nil {
-			return nil, err
-		}
-		out.Layers, out.Files, out.TotalBytes, out.UniqueFiles, out.UniqueBytes = int64(len(indexed)), sum.Files, sum.TotalBytes, sum.UniqueFiles, sum.UniqueBytes
-		return out.withTop(mapRows(top, func(c dbsqlc.DuplicatesFileTopRow) FileContent { return FileContent(c) })), nil
+		c.out.Unindexed = unindexed
+	} else {
+		err = c.read(ctx, db, qLayerListingsSelection, glob)
 	}
-
-	// What the count keeps, from huge pages where the process allows it.
-	hugeheap.Reserve(files * bytesPerContent)
-	rows, err := db.Query(ctx, qLayerListingsOf, pgx.QueryExecModeDescribeExec, indexed)
+	if errors.Is(err, errTooManyFiles) {
+		return countFilesOnServer(ctx, db, glob, opts.Limit)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("querying file duplicates: %w", err)
+		return nil, err
+	}
+	return c.result(opts.Limit), nil
+}
+
+// errTooManyFiles stops a count in the process at its bound.
+var errTooManyFiles = errors.New("more files than the process counts")
+
+// fileCount is what countFiles keeps as the listings arrive.
+type fileCount struct {
+	bound  int64 // the most files it counts
+	out    FileDuplicates
+	index  map[[16]byte]int // a content's place in counts
+	counts []contentCount
+}
+
+// read counts the listings query returns (with args): rows of a blob's
+// digest, whether it is indexed, and its listing. errTooManyFiles when
+// they hold more regular files than c.bound.
+func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) error {
+	// In binary, whatever the connection's mode (DescribeExec: one more
+	// round trip to learn the result's types), and each listing read from
+	// the driver's buffer.
+	rows, err := db.Query(ctx, query, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
+	if err != nil {
+		return fmt.Errorf("querying file duplicates: %w", err)
 	}
 	var (
 		digest  string
-		entries int32
+		indexed bool
 		raw     pgtype.DriverBytes
-		all     int64 // the entries of them all, unused: the files are known
-		index   = make(map[[16]byte]int, files/2)
-		counts  = make([]contentCount, 0, files/2)
+		reserve = true
 	)
-	_, err = pgx.ForEachRow(rows, []any{&digest, &entries, &raw, &all}, func() error {
-		out.Layers++
-		layer := int(out.Layers)
-		err := listing.Files(raw, int(entries), func(path []byte, size int64, content [16]byte, ok bool) {
+	_, err = pgx.ForEachRow(rows, []any{&digest, &indexed, &raw}, func() error {
+		if !indexed {
+			c.out.Unindexed++
+			return nil
+		}
+		if reserve {
+			// What the count will keep, from huge pages where the
+			// process allows it.
+			hugeheap.Reserve(reserveForCount)
+			reserve = false
+		}
+		c.out.Layers++
+		layer := int(c.out.Layers)
+		err := listing.AllFiles(raw, func(path []byte, size int64, content [16]byte, ok bool) {
 			if !ok { // no content known: not counted, as the kept figures
 				return
 			}
-			out.Files++
-			out.TotalBytes += size
-			at, ok := index[content]
+			c.out.Files++
+			c.out.TotalBytes += size
+			at, ok := c.index[content]
 			if !ok {
-				at = len(counts)
-				index[content] = at
-				counts = append(counts, contentCount{size: size, path: string(path)})
+				at = len(c.counts)
+				c.index[content] = at
+				c.counts = append(c.counts, contentCount{size: size, path: string(path)})
 			}
-			c := &counts[at]
-			c.copies++
-			if c.last != layer {
-				c.layers, c.last = c.layers+1, layer
+			cc := &c.counts[at]
+			cc.copies++
+			if cc.last != layer {
+				cc.layers, cc.last = cc.layers+1, layer
 			}
-			if string(path) < c.path { // compared without a copy
-				c.path = string(path)
+			if string(path) < cc.path { // compared without a copy
+				cc.path = string(path)
 			}
 		})
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", digest, err)
 		}
+		if c.out.Files > c.bound {
+			return errTooManyFiles
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading file duplicates: %w", err)
+	if errors.Is(err, errTooManyFiles) {
+		return err
 	}
-	out.UniqueFiles = int64(len(counts))
+	if err != nil {
+		return fmt.Errorf("reading file duplicates: %w", err)
+	}
+	return nil
+}
+
+// result is the report of what c counted, its top limit contents.
+func (c *fileCount) result(limit int) *FileDuplicates {
+	out := c.out
+	out.Kind = "file"
+	out.UniqueFiles = int64(len(c.counts))
 	type ranked struct {
 		digest [16]byte
 		at     int
 	}
 	var top []ranked
-	for d, at := range index {
-		c := &counts[at]
-		out.UniqueBytes += c.size
-		if c.copies > 1 && c.size > 0 {
+	for d, at := range c.index {
+		cc := &c.counts[at]
+		out.UniqueBytes += cc.size
+		if cc.copies > 1 && cc.size > 0 {
 			top = append(top, ranked{d, at})
 		}
 	}
-	extra := func(r ranked) int64 { c := &counts[r.at]; return c.size * (c.copies - 1) }
-	top = topN(top, opts.Limit, func(x, y ranked) int {
+	extra := func(r ranked) int64 { cc := &c.counts[r.at]; return cc.size * (cc.copies - 1) }
+	top = topN(top, limit, func(x, y ranked) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
 	contents := make([]FileContent, 0, len(top))
 	for _, r := range top {
-		c := &counts[r.at]
-		contents = append(contents, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: c.size, Copies: c.copies,
-			Layers: c.layers, ExtraBytes: extra(r), SamplePath: c.path})
+		cc := &c.counts[r.at]
+		contents = append(contents, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: cc.size, Copies: cc.copies,
+			Layers: cc.layers, ExtraBytes: extra(r), SamplePath: cc.path})
 	}
-	return out.withTop(contents), nil
+	return out.withTop(contents)
+}
+
+// countFilesOnServer is countFiles for more files than the process
+// counts: the selected layers' files counted by the server, in bounded
+// memory and more slowly.
+func countFilesOnServer(ctx context.Context, db DB, glob string, limit int) (*FileDuplicates, error) {
+	indexed, _, unindexed, err := selectLayers(ctx, db, glob)
+	if err != nil {
+		return nil, fmt.Errorf("querying file duplicates: %w", err)
+	}
+	var (
+		sum dbsqlc.DuplicatesFileRow
+		top []dbsqlc.DuplicatesFileTopRow
+	)
+	err = concurrently(ctx, db,
+		func(ctx context.Context) (err error) {
+			sum, err = queries.DuplicatesFile(ctx, db, indexed)
+			return wrap(err, "querying file duplicates")
+		},
+		func(ctx context.Context) (err error) {
+			top, err = queries.DuplicatesFileTop(ctx, db, dbsqlc.DuplicatesFileTopParams{Blobs: indexed, Limit: int64(limit)})
+			return wrap(err, "querying duplicated files")
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := &FileDuplicates{Kind: "file", Layers: int64(len(indexed)), Unindexed: unindexed, Files: sum.Files, TotalBytes: sum.TotalBytes,
+		UniqueFiles: sum.UniqueFiles, UniqueBytes: sum.UniqueBytes}
+	return out.withTop(mapRows(top, func(c dbsqlc.DuplicatesFileTopRow) FileContent { return FileContent(c) })), nil
 }

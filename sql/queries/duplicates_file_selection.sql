@@ -1,6 +1,7 @@
 -- name: DuplicatesFileSelection :many
 -- The layers of live images in repositories matching repository (a
--- regexp), each once, for duplicates --kind file with a filter: the
+-- regexp), each once, for duplicates --kind file with a filter of more
+-- files than the process counts (the server counts them): the
 -- blob's digest and its regular files (layer_indexes.files; -1 when it is
 -- not indexed). The selected repositories' blobs are what the fold keeps
 -- per repository (repository_blobs: layers and configs of their live
