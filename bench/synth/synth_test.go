@@ -116,6 +116,68 @@ func TestGenerateFiles(t *testing.T) {
 		t.Errorf("bloat: %d analyzed, %d shown, %d listed, %d pending; want %d analyzed, some shown, 5 listed, none pending",
 			b.Analyzed, b.Shown, len(b.Images), b.Pending, sum.Images-sum.Deleted)
 	}
+	// A page of a few repositories, from each one's images by waste as
+	// the fold keeps them, is the page a walk of every image by waste
+	// finds, at every length; with an image live in two of them too.
+	compare := func(when string) {
+		for _, glob := range []string{"ns01/**", "ns0*/**", "ns02/app-0000*", "library/**"} {
+			for _, limit := range []int{1, 3, 7, 1000} {
+				opts := report.BloatOptions{Repositories: repoglob.Compile(glob), Limit: limit}
+				ranked, err := report.LoadBloat(ctx, pool, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.Afresh = true
+				walked, err := report.LoadBloat(ctx, pool, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(ranked, walked) {
+					t.Errorf("%s: bloat --repo %s --limit %d from each repository's images by waste\n%+v\nwalked\n%+v", when, glob, limit, ranked, walked)
+				}
+				if glob == "ns0*/**" && len(walked.Images) != min(limit, walked.Shown) {
+					t.Errorf("%s: bloat --repo %s --limit %d listed %d of %d shown", when, glob, limit, len(walked.Images), walked.Shown)
+				}
+			}
+		}
+	}
+	compare("as generated")
+	// Two images of one repository that waste the same bytes: its page
+	// ranks them by digest, as the walk does.
+	var first, second string
+	var wasted int64
+	if err := pool.QueryRow(ctx, `SELECT a.manifest_digest, a.wasted_bytes, b.manifest_digest
+		FROM repository_waste a JOIN repositories r ON r.id = a.repository_id
+		JOIN LATERAL (SELECT b.manifest_digest FROM repository_waste b WHERE b.repository_id = a.repository_id AND b.manifest_digest <> a.manifest_digest
+		              ORDER BY b.wasted_bytes DESC, b.manifest_digest LIMIT 1) b ON true
+		WHERE r.name LIKE 'ns01/%' ORDER BY r.name, a.wasted_bytes DESC, a.manifest_digest LIMIT 1`).Scan(&first, &wasted, &second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM image_waste WHERE manifest_digest = $1`, second); err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.New(pool).SaveWaste(ctx, []graph.ImageWaste{{Digest: second, Layers: 2, WastedBytes: wasted, WastedCompressedBytes: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compare("with two images of a repository tied")
+	var twice string
+	if err := pool.QueryRow(ctx, `SELECT rw.manifest_digest FROM repository_waste rw JOIN repositories r ON r.id = rw.repository_id
+		WHERE r.name LIKE 'ns01/%' ORDER BY rw.wasted_bytes DESC, 1 LIMIT 1`).Scan(&twice); err != nil {
+		t.Fatal(err)
+	}
+	if tag, err := pool.Exec(ctx, `INSERT INTO repository_manifests (repository_id, manifest_digest, observed_at)
+		SELECT r.id, $1, now() FROM repositories r WHERE r.name LIKE 'ns01/%'
+		  AND NOT EXISTS (SELECT 1 FROM repository_manifests rm WHERE rm.repository_id = r.id AND rm.manifest_digest = $1)
+		ORDER BY r.name LIMIT 1`, twice); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("the image most wasteful in ns01 live in another of its repositories: %v, %v", tag, err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compare("with an image in two repositories of ns01")
 }
 
 // rowsOf runs sql and renders each row as one string.

@@ -492,7 +492,8 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		`UPDATE blob_usage SET manifests = 0`, `DELETE FROM registry_usage`, `DELETE FROM aggregate_queue`,
 		`INSERT INTO layerq_schema_migrations (version_id, is_applied) VALUES (99, true)`,
 		// find's paths: the writer's trigger inserts them, and no more.
-		`DELETE FROM path_layers`, `UPDATE file_paths SET path = path`, `DELETE FROM live_image_layers`} {
+		`DELETE FROM path_layers`, `UPDATE file_paths SET path = path`, `DELETE FROM live_image_layers`,
+		`DELETE FROM repository_waste`} {
 		_, err := conn.Exec(ctx, sql)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {

@@ -10,7 +10,7 @@ import (
 )
 
 const bloatImages = `-- name: BloatImages :many
-WITH shown AS (
+WITH walked AS (
     SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
         coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
         w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
@@ -20,15 +20,42 @@ WITH shown AS (
     JOIN image_index_state s ON s.manifest_digest = m.digest AND s.unindexed = 0 AND s.rejected = 0
     JOIN image_waste w ON w.manifest_digest = m.digest
     LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
-    WHERE rm.deleted_at IS NULL AND r.name ~ $1::text
-      AND ($2::text[] IS NULL OR m.digest = ANY ($2))
-      AND ($3::text = '' OR r.registry = $3)
-      AND ((w.wasted_bytes > 0 AND w.wasted_bytes >= $4::bigint)
-           OR layerq_has_layer_run(s.run_sizes, coalesce(ib.base_layers, 0), $5::bigint)
-           OR ($6::integer > 0 AND m.layer_count > $6))
+    WHERE NOT $1::boolean AND rm.deleted_at IS NULL AND r.name ~ $2::text
+      AND ($3::text[] IS NULL OR m.digest = ANY ($3))
+      AND ($4::text = '' OR r.registry = $4)
+      AND ((w.wasted_bytes > 0 AND w.wasted_bytes >= $5::bigint)
+           OR layerq_has_layer_run(s.run_sizes, coalesce(ib.base_layers, 0), $6::bigint)
+           OR ($7::integer > 0 AND m.layer_count > $7))
     ORDER BY w.wasted_bytes DESC, r.name, m.digest, r.registry
-    OFFSET $7::bigint
-    LIMIT $8::bigint
+    OFFSET $8::bigint
+    LIMIT $9::bigint
+),
+page AS (
+    SELECT r.registry, r.name AS repository, r.id AS repository_id, p.manifest_digest AS digest, p.wasted_bytes
+    FROM repositories r
+    CROSS JOIN LATERAL (
+        SELECT rw.manifest_digest, rw.wasted_bytes
+        FROM repository_waste rw
+        WHERE rw.repository_id = r.id
+        ORDER BY rw.wasted_bytes DESC, rw.manifest_digest
+        LIMIT $8::bigint + $9::bigint
+    ) p
+    WHERE $1::boolean AND r.name ~ $2::text
+      AND ($4::text = '' OR r.registry = $4)
+    ORDER BY p.wasted_bytes DESC, r.name, p.manifest_digest, r.registry
+    OFFSET $8::bigint
+    LIMIT $9::bigint
+),
+shown AS (
+    SELECT registry, repository, repository_id, digest, os, architecture, variant, base_layers, base_digest, wasted_bytes, wasted_compressed_bytes, final_files, final_bytes FROM walked
+    UNION ALL
+    SELECT p.registry, p.repository, p.repository_id, p.digest, m.os, m.architecture, m.variant,
+        coalesce(ib.base_layers, 0), coalesce(ib.base_digest, ''),
+        w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
+    FROM page p
+    JOIN manifests m ON m.digest = p.digest
+    JOIN image_waste w ON w.manifest_digest = p.digest
+    LEFT JOIN image_bases ib ON ib.manifest_digest = p.digest
 )
 SELECT x.registry, x.repository, x.repository_id, x.digest,
     coalesce((SELECT nullif(concat_ws('/', nullif(ic.os, ''), nullif(ic.architecture, ''), nullif(ic.variant, '')), '')
@@ -52,6 +79,7 @@ ORDER BY x.wasted_bytes DESC, x.repository, x.digest, x.registry
 `
 
 type BloatImagesParams struct {
+	Ranked     bool
 	Repository string
 	Digests    []string
 	Registry   string
@@ -90,9 +118,14 @@ type BloatImagesRow struct {
 // says), and its config's; its base as image_bases holds it, which the
 // image report shows too: how many of its layers are the base's, and the
 // base's name (as image_base.sql names it); and what image_waste and
-// image_waste_pairs keep of it.
+// image_waste_pairs keep of it. ranked (for a selection of a few
+// repositories, at the report's defaults): the page is the first rows of
+// each selected repository's images by wasted bytes as the fold keeps
+// them (repository_waste), not a walk of every analyzed image of the
+// registry by waste until enough of them are found in the selection.
 func (q *Queries) BloatImages(ctx context.Context, db DBTX, arg BloatImagesParams) ([]BloatImagesRow, error) {
 	rows, err := db.Query(ctx, bloatImages,
+		arg.Ranked,
 		arg.Repository,
 		arg.Digests,
 		arg.Registry,

@@ -10,7 +10,7 @@ import (
 )
 
 const bloatTotalsKept = `-- name: BloatTotalsKept :one
-SELECT coalesce(sum(b.analyzed), 0)::bigint AS analyzed, coalesce(sum(b.images - b.analyzed), 0)::bigint AS left_out,
+SELECT count(*) AS repositories, coalesce(sum(b.analyzed), 0)::bigint AS analyzed, coalesce(sum(b.images - b.analyzed), 0)::bigint AS left_out,
     coalesce(sum(b.waiting), 0)::bigint AS waiting, coalesce(sum(b.refused), 0)::bigint AS refused,
     coalesce(sum(b.shown), 0)::bigint AS shown, coalesce(sum(b.wasted_bytes), 0)::bigint AS wasted_bytes,
     coalesce(sum(b.wasted_compressed_bytes), 0)::bigint AS wasted_compressed_bytes
@@ -26,6 +26,7 @@ type BloatTotalsKeptParams struct {
 }
 
 type BloatTotalsKeptRow struct {
+	Repositories          int64
 	Analyzed              int64
 	LeftOut               int64
 	Waiting               int64
@@ -38,11 +39,13 @@ type BloatTotalsKeptRow struct {
 // bloat_totals.sql at the report's defaults (no --min-bytes, --small-layer
 // 1MiB, no --max-layers, no gate), over the repositories matching
 // repository (a regexp) of registry (empty: all), from the totals the fold
-// keeps per repository (repository_bloat).
+// keeps per repository (repository_bloat); and how many repositories
+// that is.
 func (q *Queries) BloatTotalsKept(ctx context.Context, db DBTX, arg BloatTotalsKeptParams) (BloatTotalsKeptRow, error) {
 	row := db.QueryRow(ctx, bloatTotalsKept, arg.Repository, arg.Registry)
 	var i BloatTotalsKeptRow
 	err := row.Scan(
+		&i.Repositories,
 		&i.Analyzed,
 		&i.LeftOut,
 		&i.Waiting,

@@ -785,6 +785,12 @@ type RepositoryUsage struct {
 	UniqueBytes   int64
 }
 
+type RepositoryWaste struct {
+	RepositoryID   int64
+	ManifestDigest string
+	WastedBytes    int64
+}
+
 type Scan struct {
 	ID         int64
 	Registry   string

@@ -348,6 +348,18 @@ var aggregateChecks = []struct{ name, kept, naive string }{
 			count(*) FILTER (WHERE rejected > 0), count(*) FILTER (WHERE shown),
 			coalesce(sum(wasted_bytes) FILTER (WHERE shown), 0)::bigint, coalesce(sum(wasted_compressed_bytes) FILTER (WHERE shown), 0)::bigint
 		FROM x GROUP BY 1`},
+	// The images the bloat report shows at its defaults, under each
+	// repository holding them, with the bytes they waste.
+	{"images shown per repository", `
+		SELECT repository_id, manifest_digest, wasted_bytes FROM repository_waste`, `
+		SELECT rm.repository_id, rm.manifest_digest, w.wasted_bytes
+		FROM repository_manifests rm
+		JOIN manifests m ON m.digest = rm.manifest_digest AND m.kind = 'image'
+		JOIN image_index_state s ON s.manifest_digest = m.digest AND s.unindexed = 0 AND s.rejected = 0
+		JOIN image_waste w ON w.manifest_digest = m.digest
+		LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
+		WHERE rm.deleted_at IS NULL
+		  AND (w.wasted_bytes > 0 OR layerq_has_layer_run(s.run_sizes, coalesce(ib.base_layers, 0), 1048576))`},
 	// Dashboard views that read the kept tables, next to how they read the
 	// graph before (migration 00011).
 	{"duplicate_blobs view", `
@@ -704,6 +716,37 @@ func TestAggregatesExactUnderConcurrentWrites(t *testing.T) {
 		if err := indexStepWaste(ctx, store, rng); err != nil {
 			t.Fatal(err)
 		}
+	}
+	checkAggregates(t, pool)
+
+	// An image the bloat report shows leaves a repository, and another's
+	// analysis is deleted, then made again: the rows by waste follow.
+	var reg, repo, gone, redone string
+	if err := pool.QueryRow(ctx, `SELECT r.registry, r.name, rw.manifest_digest,
+		(SELECT max(o.manifest_digest) FROM repository_waste o WHERE o.manifest_digest <> rw.manifest_digest)
+		FROM repository_waste rw JOIN repositories r ON r.id = rw.repository_id ORDER BY 2, 3 LIMIT 1`).Scan(&reg, &repo, &gone, &redone); err != nil {
+		t.Fatalf("an image shown under a repository, and another: %v", err)
+	}
+	if _, _, err := store.DeleteManifest(ctx, reg, repo, gone, t0.Add(1000*time.Hour), "test", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM image_waste WHERE manifest_digest = $1`, redone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkAggregates(t, pool)
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM repository_waste rw JOIN repositories r ON r.id = rw.repository_id
+		WHERE (r.name = $1 AND r.registry = $2 AND rw.manifest_digest = $3) OR rw.manifest_digest = $4`, repo, reg, gone, redone).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d rows by waste left of an image deleted from its repository, or whose analysis was deleted (%v)", left, err)
+	}
+	if err := store.SaveWaste(ctx, []graph.ImageWaste{{Digest: redone, Layers: 2, WastedBytes: 7000, WastedCompressedBytes: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
 	}
 	checkAggregates(t, pool)
 	var nBases, nStreams int

@@ -115,13 +115,14 @@ func TestBuiltAtMigrationDatesStampedBuildsAgain(t *testing.T) {
 	// The fold as a binary of schema 33 ran it: its function files (the
 	// dates came from the view 00034 replaces). Today's files also use
 	// tables and a queue column later migrations add (00037, 00039,
-	// 00040): empty stand-ins for them here, dropped before those
+	// 00040, 00041): empty stand-ins for them here, dropped before those
 	// migrations run.
 	if _, err := pool.Exec(ctx, `CREATE TABLE namespace_duplicate_blobs (registry text, namespace text, content text,
 		encodings integer, stored_bytes bigint, extra_bytes bigint, PRIMARY KEY (registry, namespace, content));
 		ALTER TABLE aggregate_queue ADD COLUMN relabeled boolean NOT NULL DEFAULT false;
 		CREATE TABLE live_image_layers (layer uuid, repository_id bigint, image uuid, position integer,
-		PRIMARY KEY (layer, repository_id, image, position))`); err != nil {
+		PRIMARY KEY (layer, repository_id, image, position));
+		CREATE TABLE repository_waste (repository_id bigint, manifest_digest text, wasted_bytes bigint, PRIMARY KEY (repository_id, manifest_digest))`); err != nil {
 		t.Fatal(err)
 	}
 	names, err := fs.Glob(sqlfiles.Functions, "functions/*.sql")
@@ -158,7 +159,7 @@ func TestBuiltAtMigrationDatesStampedBuildsAgain(t *testing.T) {
 	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `DROP TABLE namespace_duplicate_blobs, live_image_layers; ALTER TABLE aggregate_queue DROP COLUMN relabeled;
+	if _, err := pool.Exec(ctx, `DROP TABLE namespace_duplicate_blobs, live_image_layers, repository_waste; ALTER TABLE aggregate_queue DROP COLUMN relabeled;
 		CREATE OR REPLACE FUNCTION layerq_apply_queue() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END; $$`); err != nil {
 		t.Fatal(err)
 	}

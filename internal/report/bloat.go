@@ -66,6 +66,12 @@ func (opts BloatOptions) keptTotals() bool {
 		(opts.SmallLayer == 0 || opts.SmallLayer == dedup.DefaultSmallLayer)
 }
 
+// maxRankedRows is the most rows the bloat report's page reads from the
+// selected repositories' images by waste (repository_waste: a page's
+// worth from each); a selection of more repositories walks every analyzed
+// image of the registry by waste instead.
+const maxRankedRows = 10_000
+
 // BloatImage is the bloat of one image in one repository.
 type BloatImage struct {
 	Registry   string `json:"registry"`
@@ -253,6 +259,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		rows   []dbsqlc.BloatImagesRow
 		left   []dbsqlc.BloatLeftOutRow
 		layers dbsqlc.BloatBacklogRow
+		ranked bool // the page from each repository's images by waste
 	)
 	// The totals first: they say whether any image is left out, and how
 	// to read those that are.
@@ -263,6 +270,10 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 		}
 		totals = dbsqlc.BloatTotalsRow{Analyzed: kept.Analyzed, LeftOut: kept.LeftOut, Waiting: kept.Waiting, Refused: kept.Refused,
 			Shown: kept.Shown, WastedBytes: kept.WastedBytes, WastedCompressedBytes: kept.WastedCompressedBytes}
+		// A page of a few repositories: the first of each one's images
+		// by waste. Of many, or every one, a walk of the registry's
+		// images by waste finds it sooner.
+		ranked = !opts.Repositories.All() && sel.digests == nil && limit != nil && kept.Repositories*(*limit) <= maxRankedRows
 	} else {
 		failOver := int64(-1)
 		if opts.FailOver != nil {
@@ -275,7 +286,7 @@ func LoadBloat(ctx context.Context, db DB, opts BloatOptions) (*Bloat, error) {
 	}
 	fns := []func(context.Context) error{
 		func(ctx context.Context) (err error) {
-			rows, err = queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
+			rows, err = queries.BloatImages(ctx, db, dbsqlc.BloatImagesParams{Ranked: ranked, Repository: sel.re, Digests: sel.digests, Registry: sel.registry,
 				MinBytes: opts.MinBytes, SmallLayer: smallLayer, MaxLayers: int32(opts.MaxLayers), Limit: limit})
 			return wrap(err, "querying images")
 		},

@@ -1,6 +1,8 @@
 -- The bloat report's totals per repository at its defaults (migration
 -- 00011): image_bloat holds what one membership of each image manifest
--- adds, repository_bloat the sums over each repository's live images.
+-- adds, repository_bloat the sums over each repository's live images,
+-- and repository_waste (00041) each repository's live images the report
+-- shows, by wasted bytes.
 
 -- What one live membership of each image manifest of p_manifests adds to
 -- its repository's bloat totals, as bloat_totals.sql counts them at the
@@ -31,9 +33,13 @@ $$;
 -- held it before this fold; then the contributions of p_changed (images
 -- whose index state, waste or base may have changed, and new ones) are
 -- worked out again and the difference goes to every repository holding
--- them now. Part of the fold (layerq_apply_queue), after the index state.
+-- them now; and the repository_waste rows of every image of either are
+-- written again from its live memberships and what image_bloat now holds.
+-- Part of the fold (layerq_apply_queue), after the index state.
 CREATE OR REPLACE FUNCTION layerq_apply_bloat(p_repo bigint[], p_manifest text[], p_delta integer[], p_changed text[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    touched text[];
 BEGIN
     IF p_repo IS NOT NULL THEN
         INSERT INTO repository_bloat AS t (repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
@@ -47,41 +53,52 @@ BEGIN
             refused = t.refused + excluded.refused, shown = t.shown + excluded.shown,
             wasted_bytes = t.wasted_bytes + excluded.wasted_bytes, wasted_compressed_bytes = t.wasted_compressed_bytes + excluded.wasted_compressed_bytes;
     END IF;
-    IF p_changed IS NULL THEN
-        RETURN;
+    IF p_changed IS NOT NULL THEN
+        WITH fresh AS (
+            SELECT * FROM layerq_image_bloat(p_changed)
+        ),
+        delta AS (
+            SELECT f.manifest_digest, 1 - (o.manifest_digest IS NOT NULL)::integer AS images,
+                f.analyzed - coalesce(o.analyzed, 0) AS analyzed, f.waiting - coalesce(o.waiting, 0) AS waiting,
+                f.refused - coalesce(o.refused, 0) AS refused, f.shown - coalesce(o.shown, 0) AS shown,
+                f.wasted_bytes - coalesce(o.wasted_bytes, 0) AS wasted_bytes,
+                f.wasted_compressed_bytes - coalesce(o.wasted_compressed_bytes, 0) AS wasted_compressed_bytes
+            FROM fresh f LEFT JOIN image_bloat o USING (manifest_digest)
+        ),
+        moved AS (
+            INSERT INTO repository_bloat AS t (repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
+            SELECT rm.repository_id, sum(x.images), sum(x.analyzed), sum(x.waiting), sum(x.refused), sum(x.shown),
+                sum(x.wasted_bytes), sum(x.wasted_compressed_bytes)
+            FROM delta x
+            JOIN repository_manifests rm ON rm.manifest_digest = x.manifest_digest AND rm.deleted_at IS NULL
+            WHERE (x.images, x.analyzed, x.waiting, x.refused, x.shown, x.wasted_bytes, x.wasted_compressed_bytes) <> (0, 0, 0, 0, 0, 0, 0)
+            GROUP BY 1 ORDER BY 1
+            ON CONFLICT (repository_id) DO UPDATE
+            SET images = t.images + excluded.images, analyzed = t.analyzed + excluded.analyzed, waiting = t.waiting + excluded.waiting,
+                refused = t.refused + excluded.refused, shown = t.shown + excluded.shown,
+                wasted_bytes = t.wasted_bytes + excluded.wasted_bytes, wasted_compressed_bytes = t.wasted_compressed_bytes + excluded.wasted_compressed_bytes
+        )
+        INSERT INTO image_bloat AS t (manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
+        SELECT manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes FROM fresh ORDER BY 1
+        ON CONFLICT (manifest_digest) DO UPDATE
+        SET analyzed = excluded.analyzed, waiting = excluded.waiting, refused = excluded.refused, shown = excluded.shown,
+            wasted_bytes = excluded.wasted_bytes, wasted_compressed_bytes = excluded.wasted_compressed_bytes
+        WHERE (t.analyzed, t.waiting, t.refused, t.shown, t.wasted_bytes, t.wasted_compressed_bytes)
+            IS DISTINCT FROM (excluded.analyzed, excluded.waiting, excluded.refused, excluded.shown, excluded.wasted_bytes, excluded.wasted_compressed_bytes);
     END IF;
 
-    WITH fresh AS (
-        SELECT * FROM layerq_image_bloat(p_changed)
-    ),
-    delta AS (
-        SELECT f.manifest_digest, 1 - (o.manifest_digest IS NOT NULL)::integer AS images,
-            f.analyzed - coalesce(o.analyzed, 0) AS analyzed, f.waiting - coalesce(o.waiting, 0) AS waiting,
-            f.refused - coalesce(o.refused, 0) AS refused, f.shown - coalesce(o.shown, 0) AS shown,
-            f.wasted_bytes - coalesce(o.wasted_bytes, 0) AS wasted_bytes,
-            f.wasted_compressed_bytes - coalesce(o.wasted_compressed_bytes, 0) AS wasted_compressed_bytes
-        FROM fresh f LEFT JOIN image_bloat o USING (manifest_digest)
-    ),
-    moved AS (
-        INSERT INTO repository_bloat AS t (repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
-        SELECT rm.repository_id, sum(x.images), sum(x.analyzed), sum(x.waiting), sum(x.refused), sum(x.shown),
-            sum(x.wasted_bytes), sum(x.wasted_compressed_bytes)
-        FROM delta x
-        JOIN repository_manifests rm ON rm.manifest_digest = x.manifest_digest AND rm.deleted_at IS NULL
-        WHERE (x.images, x.analyzed, x.waiting, x.refused, x.shown, x.wasted_bytes, x.wasted_compressed_bytes) <> (0, 0, 0, 0, 0, 0, 0)
-        GROUP BY 1 ORDER BY 1
-        ON CONFLICT (repository_id) DO UPDATE
-        SET images = t.images + excluded.images, analyzed = t.analyzed + excluded.analyzed, waiting = t.waiting + excluded.waiting,
-            refused = t.refused + excluded.refused, shown = t.shown + excluded.shown,
-            wasted_bytes = t.wasted_bytes + excluded.wasted_bytes, wasted_compressed_bytes = t.wasted_compressed_bytes + excluded.wasted_compressed_bytes
-    )
-    INSERT INTO image_bloat AS t (manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
-    SELECT manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes FROM fresh ORDER BY 1
-    ON CONFLICT (manifest_digest) DO UPDATE
-    SET analyzed = excluded.analyzed, waiting = excluded.waiting, refused = excluded.refused, shown = excluded.shown,
-        wasted_bytes = excluded.wasted_bytes, wasted_compressed_bytes = excluded.wasted_compressed_bytes
-    WHERE (t.analyzed, t.waiting, t.refused, t.shown, t.wasted_bytes, t.wasted_compressed_bytes)
-        IS DISTINCT FROM (excluded.analyzed, excluded.waiting, excluded.refused, excluded.shown, excluded.wasted_bytes, excluded.wasted_compressed_bytes);
+    SELECT array_agg(DISTINCT x) INTO touched
+    FROM unnest(coalesce(p_manifest, '{}') || coalesce(p_changed, '{}')) AS x;
+    IF touched IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM repository_waste WHERE manifest_digest = ANY (touched);
+    INSERT INTO repository_waste (repository_id, manifest_digest, wasted_bytes)
+    SELECT rm.repository_id, rm.manifest_digest, b.wasted_bytes
+    FROM repository_manifests rm
+    JOIN image_bloat b ON b.manifest_digest = rm.manifest_digest AND b.shown > 0
+    WHERE rm.manifest_digest = ANY (touched) AND rm.deleted_at IS NULL
+    ORDER BY 1, 2;
 END;
 $$;
 

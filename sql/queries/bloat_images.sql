@@ -8,8 +8,12 @@
 -- says), and its config's; its base as image_bases holds it, which the
 -- image report shows too: how many of its layers are the base's, and the
 -- base's name (as image_base.sql names it); and what image_waste and
--- image_waste_pairs keep of it.
-WITH shown AS (
+-- image_waste_pairs keep of it. ranked (for a selection of a few
+-- repositories, at the report's defaults): the page is the first rows of
+-- each selected repository's images by wasted bytes as the fold keeps
+-- them (repository_waste), not a walk of every analyzed image of the
+-- registry by waste until enough of them are found in the selection.
+WITH walked AS (
     SELECT r.registry, r.name AS repository, r.id AS repository_id, m.digest, m.os, m.architecture, m.variant,
         coalesce(ib.base_layers, 0) AS base_layers, coalesce(ib.base_digest, '') AS base_digest,
         w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
@@ -19,7 +23,7 @@ WITH shown AS (
     JOIN image_index_state s ON s.manifest_digest = m.digest AND s.unindexed = 0 AND s.rejected = 0
     JOIN image_waste w ON w.manifest_digest = m.digest
     LEFT JOIN image_bases ib ON ib.manifest_digest = m.digest
-    WHERE rm.deleted_at IS NULL AND r.name ~ sqlc.arg(repository)::text
+    WHERE NOT sqlc.arg(ranked)::boolean AND rm.deleted_at IS NULL AND r.name ~ sqlc.arg(repository)::text
       AND (sqlc.narg(digests)::text[] IS NULL OR m.digest = ANY (sqlc.narg(digests)))
       AND (sqlc.arg(registry)::text = '' OR r.registry = sqlc.arg(registry))
       AND ((w.wasted_bytes > 0 AND w.wasted_bytes >= sqlc.arg(min_bytes)::bigint)
@@ -28,6 +32,33 @@ WITH shown AS (
     ORDER BY w.wasted_bytes DESC, r.name, m.digest, r.registry
     OFFSET sqlc.arg('offset')::bigint
     LIMIT sqlc.narg('limit')::bigint
+),
+page AS (
+    SELECT r.registry, r.name AS repository, r.id AS repository_id, p.manifest_digest AS digest, p.wasted_bytes
+    FROM repositories r
+    CROSS JOIN LATERAL (
+        SELECT rw.manifest_digest, rw.wasted_bytes
+        FROM repository_waste rw
+        WHERE rw.repository_id = r.id
+        ORDER BY rw.wasted_bytes DESC, rw.manifest_digest
+        LIMIT sqlc.arg('offset')::bigint + sqlc.narg('limit')::bigint
+    ) p
+    WHERE sqlc.arg(ranked)::boolean AND r.name ~ sqlc.arg(repository)::text
+      AND (sqlc.arg(registry)::text = '' OR r.registry = sqlc.arg(registry))
+    ORDER BY p.wasted_bytes DESC, r.name, p.manifest_digest, r.registry
+    OFFSET sqlc.arg('offset')::bigint
+    LIMIT sqlc.narg('limit')::bigint
+),
+shown AS (
+    SELECT * FROM walked
+    UNION ALL
+    SELECT p.registry, p.repository, p.repository_id, p.digest, m.os, m.architecture, m.variant,
+        coalesce(ib.base_layers, 0), coalesce(ib.base_digest, ''),
+        w.wasted_bytes, w.wasted_compressed_bytes, w.final_files, w.final_bytes
+    FROM page p
+    JOIN manifests m ON m.digest = p.digest
+    JOIN image_waste w ON w.manifest_digest = p.digest
+    LEFT JOIN image_bases ib ON ib.manifest_digest = p.digest
 )
 SELECT x.registry, x.repository, x.repository_id, x.digest,
     coalesce((SELECT nullif(concat_ws('/', nullif(ic.os, ''), nullif(ic.architecture, ''), nullif(ic.variant, '')), '')
