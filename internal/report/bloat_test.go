@@ -477,25 +477,10 @@ func TestDuplicates(t *testing.T) {
 		checkCSVKeys(t, "duplicates file", f)
 		// Every File entry of the 13 distinct layer blobs (the base twice:
 		// gzip and zstd), from the specs.
-		steps := append([]sample.Step{baseStep, baseStep, installStep(sample.Epoch.Add(time.Hour)),
-			{Files: []sample.File{file("extra", 10)}}}, appSteps...)
-		var files, total int64
-		unique := map[string]int64{}
-		for _, s := range steps {
-			for _, e := range s.Files {
-				if (e.Type == 0 || e.Type == tar.TypeReg) && !strings.HasPrefix(filepath.Base(e.Path), ".wh.") {
-					files++
-					total += int64(len(e.Content))
-					unique[string(e.Content)] = int64(len(e.Content))
-				}
-			}
-		}
-		var uniqueBytes int64
-		for _, n := range unique {
-			uniqueBytes += n
-		}
-		if f.Layers != 13 || f.Unindexed != 0 || f.Files != files || f.TotalBytes != total || f.UniqueFiles != int64(len(unique)) || f.UniqueBytes != uniqueBytes {
-			t.Errorf("file duplicates = %+v; want 13 layers, %d files, %d bytes, %d unique, %d unique bytes", f, files, total, len(unique), uniqueBytes)
+		files, total, unique, uniqueBytes := specFiles(append([]sample.Step{baseStep, baseStep, installStep(sample.Epoch.Add(time.Hour)),
+			{Files: []sample.File{file("extra", 10)}}}, appSteps...))
+		if f.Layers != 13 || f.Unindexed != 0 || f.Files != files || f.TotalBytes != total || f.UniqueFiles != unique || f.UniqueBytes != uniqueBytes {
+			t.Errorf("file duplicates = %+v; want 13 layers, %d files, %d bytes, %d unique, %d unique bytes", f, files, total, unique, uniqueBytes)
 		}
 		if want := float64(uniqueBytes) / float64(total); f.DedupRatio != want {
 			t.Errorf("ratio = %v, want %v", f.DedupRatio, want)
@@ -527,30 +512,16 @@ func TestDuplicates(t *testing.T) {
 			{"team/**", 12, append([]sample.Step{baseStep, installStep(sample.Epoch.Add(time.Hour)), {Files: []sample.File{file("extra", 10)}}}, appSteps...)},
 			{"lib/**", 1, []sample.Step{baseStep}},
 		} {
-			var files, total int64
-			unique := map[string]int64{}
-			for _, s := range ns.steps {
-				for _, e := range s.Files {
-					if (e.Type == 0 || e.Type == tar.TypeReg) && !strings.HasPrefix(filepath.Base(e.Path), ".wh.") {
-						files++
-						total += int64(len(e.Content))
-						unique[string(e.Content)] = int64(len(e.Content))
-					}
-				}
-			}
-			var uniqueBytes int64
-			for _, n := range unique {
-				uniqueBytes += n
-			}
+			files, total, unique, uniqueBytes := specFiles(ns.steps)
 			r, err := report.LoadDuplicates(ctx, c.pool, report.DuplicatesOptions{Kind: "file", Repositories: repoglob.Compile(ns.glob), Limit: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := r.(*report.FileDuplicates)
 			if got.Layers != ns.layers || got.Unindexed != 0 || got.Files != files || got.TotalBytes != total ||
-				got.UniqueFiles != int64(len(unique)) || got.UniqueBytes != uniqueBytes {
+				got.UniqueFiles != unique || got.UniqueBytes != uniqueBytes {
 				t.Errorf("%s: file duplicates = %+v; want %d layers, %d files, %d bytes, %d unique, %d unique bytes",
-					ns.glob, got, ns.layers, files, total, len(unique), uniqueBytes)
+					ns.glob, got, ns.layers, files, total, unique, uniqueBytes)
 			}
 			// team holds tool in the base and its chmod copy, curl in the
 			// app's and the rebuild's installs.
@@ -567,6 +538,26 @@ func TestDuplicates(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// specFiles counts the regular files the steps' layers hold, as the file
+// index lists them (whiteouts are not files): how many, their bytes, the
+// distinct contents and their bytes.
+func specFiles(steps []sample.Step) (files, total, unique, uniqueBytes int64) {
+	contents := map[string]int64{}
+	for _, s := range steps {
+		for _, e := range s.Files {
+			if (e.Type == 0 || e.Type == tar.TypeReg) && !strings.HasPrefix(filepath.Base(e.Path), ".wh.") {
+				files++
+				total += int64(len(e.Content))
+				contents[string(e.Content)] = int64(len(e.Content))
+			}
+		}
+	}
+	for _, n := range contents {
+		uniqueBytes += n
+	}
+	return files, total, int64(len(contents)), uniqueBytes
 }
 
 // The debian corpus: library/debian:12 with its history as buildah writes
