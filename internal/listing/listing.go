@@ -117,7 +117,9 @@ func Files(b []byte, n int, fn func(path []byte, size int64, digest [16]byte, ok
 }
 
 // AllFiles is Files for a listing whose count of entries is not at hand
-// (it is kept in layer_indexes): every entry up to the listing's end.
+// (it is kept in layer_indexes): every entry up to the listing's end. A
+// listing cut inside an entry is refused; one cut exactly between two
+// entries cannot be told from a whole one without the count.
 func AllFiles(b []byte, fn func(path []byte, size int64, digest [16]byte, ok bool)) error {
 	return files(b, -1, fn)
 }
@@ -193,7 +195,7 @@ func walk(b []byte, n int, visit func(i int, fixed, path, digest, link []byte)) 
 		}
 		return fmt.Errorf("file index listing cut short at entry %d of %d", i, n)
 	}
-	for i := 0; n < 0 && off < len(b) || i < n; i++ {
+	for i := 0; (n < 0 && off < len(b)) || i < n; i++ {
 		if len(b)-off < fixed {
 			return short(i)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/hugeheap"
@@ -54,11 +55,15 @@ var (
 // memory and more slowly.
 const DefaultFilesInProcess = 2_000_000
 
-// reserveForCount is what a count is given from huge pages: about what
-// it keeps for a namespace of half a million files (each distinct content
-// about 120 bytes of what the count keeps, and the map about as much
-// again).
-const reserveForCount = 64 << 20
+// reserveForCount is what a count is given from huge pages, once it has
+// counted reserveAfterFiles files: about what it keeps for a namespace of
+// half a million files (each distinct content about 120 bytes of what the
+// count keeps, and the map about as much again). A count of fewer files
+// keeps too little to gain from them.
+const (
+	reserveForCount   = 64 << 20
+	reserveAfterFiles = 50_000
+)
 
 // contentCount is what countFiles keeps of one file content.
 type contentCount struct {
@@ -78,7 +83,7 @@ type contentCount struct {
 // counted, as the fold does not count it. The selected layers' listings
 // are read in one statement, one value per layer, and counted here as
 // they arrive (a namespace's half a million files: a row each from
-// layer_files took seconds, their listings are a few megabytes); one
+// layer_files took seconds, their listings are tens of megabytes); one
 // namespace's layers are taken from what the fold keeps per namespace.
 // Past opts.FilesInProcess files the process stops, and the server
 // counts them.
@@ -125,8 +130,13 @@ type fileCount struct {
 
 // read counts the listings query returns (with args): rows of a blob's
 // digest, whether it is indexed, and its listing. errTooManyFiles when
-// they hold more regular files than c.bound.
+// they hold more regular files than c.bound; the server then stops
+// sending the rest when db is a pool (the query's connection is closed,
+// and the pool opens another for what follows), else the rest is read
+// and dropped.
 func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// In binary, whatever the connection's mode (DescribeExec: one more
 	// round trip to learn the result's types), and each listing read from
 	// the driver's buffer.
@@ -145,9 +155,9 @@ func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) 
 			c.out.Unindexed++
 			return nil
 		}
-		if reserve {
+		if reserve && c.out.Files >= reserveAfterFiles {
 			// What the count will keep, from huge pages where the
-			// process allows it.
+			// process allows it: once it is large enough to gain.
 			hugeheap.Reserve(reserveForCount)
 			reserve = false
 		}
@@ -178,6 +188,9 @@ func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) 
 			return fmt.Errorf("layer %s: %w", digest, err)
 		}
 		if c.out.Files > c.bound {
+			if _, ok := db.(*pgxpool.Pool); ok {
+				cancel()
+			}
 			return errTooManyFiles
 		}
 		return nil

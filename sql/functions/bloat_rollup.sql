@@ -33,13 +33,15 @@ $$;
 -- held it before this fold; then the contributions of p_changed (images
 -- whose index state, waste or base may have changed, and new ones) are
 -- worked out again and the difference goes to every repository holding
--- them now; and the repository_waste rows of every image of either are
--- written again from its live memberships and what image_bloat now holds.
+-- them now; and the repository_waste rows of every image whose
+-- memberships or image_bloat row changed are written again from its live
+-- memberships and what image_bloat now holds.
 -- Part of the fold (layerq_apply_queue), after the index state.
 CREATE OR REPLACE FUNCTION layerq_apply_bloat(p_repo bigint[], p_manifest text[], p_delta integer[], p_changed text[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     touched text[];
+    moved_images text[];
 BEGIN
     IF p_repo IS NOT NULL THEN
         INSERT INTO repository_bloat AS t (repository_id, images, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
@@ -77,18 +79,25 @@ BEGIN
             SET images = t.images + excluded.images, analyzed = t.analyzed + excluded.analyzed, waiting = t.waiting + excluded.waiting,
                 refused = t.refused + excluded.refused, shown = t.shown + excluded.shown,
                 wasted_bytes = t.wasted_bytes + excluded.wasted_bytes, wasted_compressed_bytes = t.wasted_compressed_bytes + excluded.wasted_compressed_bytes
+        ),
+        saved AS (
+            INSERT INTO image_bloat AS t (manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
+            SELECT manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes FROM fresh ORDER BY 1
+            ON CONFLICT (manifest_digest) DO UPDATE
+            SET analyzed = excluded.analyzed, waiting = excluded.waiting, refused = excluded.refused, shown = excluded.shown,
+                wasted_bytes = excluded.wasted_bytes, wasted_compressed_bytes = excluded.wasted_compressed_bytes
+            WHERE (t.analyzed, t.waiting, t.refused, t.shown, t.wasted_bytes, t.wasted_compressed_bytes)
+                IS DISTINCT FROM (excluded.analyzed, excluded.waiting, excluded.refused, excluded.shown, excluded.wasted_bytes, excluded.wasted_compressed_bytes)
+            RETURNING t.manifest_digest
         )
-        INSERT INTO image_bloat AS t (manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes)
-        SELECT manifest_digest, analyzed, waiting, refused, shown, wasted_bytes, wasted_compressed_bytes FROM fresh ORDER BY 1
-        ON CONFLICT (manifest_digest) DO UPDATE
-        SET analyzed = excluded.analyzed, waiting = excluded.waiting, refused = excluded.refused, shown = excluded.shown,
-            wasted_bytes = excluded.wasted_bytes, wasted_compressed_bytes = excluded.wasted_compressed_bytes
-        WHERE (t.analyzed, t.waiting, t.refused, t.shown, t.wasted_bytes, t.wasted_compressed_bytes)
-            IS DISTINCT FROM (excluded.analyzed, excluded.waiting, excluded.refused, excluded.shown, excluded.wasted_bytes, excluded.wasted_compressed_bytes);
+        SELECT array_agg(manifest_digest) INTO moved_images FROM saved;
     END IF;
 
+    -- The images whose rows by waste may change: those whose memberships
+    -- changed, and those whose bloat did (not every image p_changed names:
+    -- most are as they were).
     SELECT array_agg(DISTINCT x) INTO touched
-    FROM unnest(coalesce(p_manifest, '{}') || coalesce(p_changed, '{}')) AS x;
+    FROM unnest(coalesce(p_manifest, '{}') || coalesce(moved_images, '{}')) AS x;
     IF touched IS NULL THEN
         RETURN;
     END IF;
