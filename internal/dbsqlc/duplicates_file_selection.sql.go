@@ -16,7 +16,7 @@ WITH sel AS MATERIALIZED (
     JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.refs > 0
     WHERE r.name ~ $1::text
 )
-SELECT s.blob_digest::text AS blob_digest, (CASE WHEN k.indexed THEN coalesce(li.files, -1) ELSE -1 END)::integer AS files
+SELECT s.blob_digest::text AS blob_digest, coalesce(k.indexed AND li.blob_digest IS NOT NULL, false)::boolean AS indexed
 FROM sel s
 JOIN live_layer_blobs k ON k.blob_digest = s.blob_digest
 LEFT JOIN layer_indexes li ON li.blob_digest = s.blob_digest AND k.indexed
@@ -24,14 +24,13 @@ LEFT JOIN layer_indexes li ON li.blob_digest = s.blob_digest AND k.indexed
 
 type DuplicatesFileSelectionRow struct {
 	BlobDigest string
-	Files      int32
+	Indexed    bool
 }
 
 // The layers of live images in repositories matching repository (a
 // regexp), each once, for duplicates --kind file with a filter of more
 // files than the process counts (the server counts them): the
-// blob's digest and its regular files (layer_indexes.files; -1 when it is
-// not indexed). The selected repositories' blobs are what the fold keeps
+// blob's digest and whether it is indexed. The selected repositories' blobs are what the fold keeps
 // per repository (repository_blobs: layers and configs of their live
 // manifests), one index range each; of them, the layers are the live
 // layer blobs (live_layer_blobs: a live image holds the blob and a config
@@ -46,7 +45,7 @@ func (q *Queries) DuplicatesFileSelection(ctx context.Context, db DBTX, reposito
 	var items []DuplicatesFileSelectionRow
 	for rows.Next() {
 		var i DuplicatesFileSelectionRow
-		if err := rows.Scan(&i.BlobDigest, &i.Files); err != nil {
+		if err := rows.Scan(&i.BlobDigest, &i.Indexed); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -19,23 +19,22 @@ import (
 )
 
 // selectLayers returns the distinct live layers of the repositories
-// matching repository (a regexp) that are indexed, their regular files,
-// and how many are not indexed, from their repositories' blobs: what the
-// server counts past the process's bound.
-func selectLayers(ctx context.Context, db DB, repository string) (indexed []string, files, unindexed int64, err error) {
+// matching repository (a regexp) that are indexed, and how many are not,
+// from their repositories' blobs: what the server counts past the
+// process's bound.
+func selectLayers(ctx context.Context, db DB, repository string) (indexed []string, unindexed int64, err error) {
 	sel, err := queries.DuplicatesFileSelection(ctx, db, repository)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, err
 	}
 	for _, l := range sel {
-		if l.Files < 0 {
+		if !l.Indexed {
 			unindexed++
 			continue
 		}
 		indexed = append(indexed, l.BlobDigest)
-		files += int64(l.Files)
 	}
-	return indexed, files, unindexed, nil
+	return indexed, unindexed, nil
 }
 
 // qLayerListingsNamespace and qLayerListingsSelection read the listings
@@ -238,7 +237,7 @@ func (c *fileCount) result(limit int) *FileDuplicates {
 // counts: the selected layers' files counted by the server, in bounded
 // memory and more slowly.
 func countFilesOnServer(ctx context.Context, db DB, glob string, limit int) (*FileDuplicates, error) {
-	indexed, _, unindexed, err := selectLayers(ctx, db, glob)
+	indexed, unindexed, err := selectLayers(ctx, db, glob)
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
