@@ -64,14 +64,21 @@ const (
 	reserveAfterFiles = 50_000
 )
 
-// contentCount is what countFiles keeps of one file content.
+// contentCount is what countFiles keeps of one file content. It holds no
+// pointer, so the collector does not scan the counts.
 type contentCount struct {
-	size   int64
-	copies int64  // regular files holding it
-	layers int64  // layers holding it
-	last   int    // the last layer that held it (1-based), to count layers once
-	path   string // the least of its paths (byte order, as the kept figures' min)
+	digest  [16]byte
+	size    int64
+	copies  int64  // regular files holding it
+	layers  int64  // layers holding it
+	last    int32  // the last layer that held it (1-based), to count layers once
+	pathLen uint32 // the least of its paths (byte order, as the kept figures' min):
+	pathAt  int    // paths[pathAt:pathAt+pathLen]
 }
+
+// countBlock is how many contents a block of counts holds: the counts grow
+// a block at a time, and what is counted is never copied.
+const countBlock = 1 << 14
 
 // countFiles works out duplicates --kind file for the repositories
 // opts selects: the distinct layer blobs of their live images, each
@@ -92,18 +99,9 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 	if err != nil {
 		return nil, fmt.Errorf("querying file duplicates: %w", err)
 	}
-	c := fileCount{bound: cmp.Or(opts.FilesInProcess, DefaultFilesInProcess), index: map[[16]byte]int{}}
+	c := fileCount{bound: cmp.Or(opts.FilesInProcess, DefaultFilesInProcess), index: map[[16]byte]int32{}}
 	if one {
-		var unindexed int64
-		err = concurrently(ctx, db,
-			func(ctx context.Context) error {
-				return c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
-			},
-			func(ctx context.Context) (err error) {
-				unindexed, err = queries.DuplicatesFileUnindexedNamespace(ctx, db, dbsqlc.DuplicatesFileUnindexedNamespaceParams{Registry: ns.Registry, Namespace: ns.Namespace})
-				return wrap(err, "querying file duplicates")
-			})
-		c.out.Unindexed = unindexed
+		err = c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 	} else {
 		err = c.read(ctx, db, qLayerListingsSelection, glob)
 	}
@@ -123,8 +121,47 @@ var errTooManyFiles = errors.New("more files than the process counts")
 type fileCount struct {
 	bound  int64 // the most files it counts
 	out    FileDuplicates
-	index  map[[16]byte]int // a content's place in counts
-	counts []contentCount
+	index  map[[16]byte]int32 // a content's place in counts
+	counts [][]contentCount   // blocks of countBlock contents
+	n      int                // contents counted
+	paths  []byte             // the contents' least paths
+}
+
+// content is the count of a content's place i.
+func (c *fileCount) content(i int32) *contentCount {
+	return &c.counts[i/countBlock][i%countBlock]
+}
+
+// add counts one regular file.
+func (c *fileCount) add(layer int32, path []byte, size int64, digest [16]byte) {
+	c.out.Files++
+	c.out.TotalBytes += size
+	at, ok := c.index[digest]
+	if !ok {
+		if c.n%countBlock == 0 {
+			c.counts = append(c.counts, make([]contentCount, 0, countBlock))
+		}
+		at = int32(c.n)
+		c.n++
+		c.index[digest] = at
+		b := &c.counts[len(c.counts)-1]
+		*b = append(*b, contentCount{digest: digest, size: size, pathLen: uint32(len(path)), pathAt: len(c.paths)})
+		c.paths = append(c.paths, path...)
+	}
+	cc := c.content(at)
+	cc.copies++
+	if cc.last != layer {
+		cc.layers, cc.last = cc.layers+1, layer
+	}
+	if string(path) < string(c.path(cc)) { // compared without a copy
+		cc.pathLen, cc.pathAt = uint32(len(path)), len(c.paths)
+		c.paths = append(c.paths, path...)
+	}
+}
+
+// path is the least path of a content counted.
+func (c *fileCount) path(cc *contentCount) []byte {
+	return c.paths[cc.pathAt : cc.pathAt+int(cc.pathLen)]
 }
 
 // read counts the listings query returns (with args): rows of a blob's
@@ -161,26 +198,10 @@ func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) 
 			reserve = false
 		}
 		c.out.Layers++
-		layer := int(c.out.Layers)
+		layer := int32(c.out.Layers)
 		err := listing.AllFiles(raw, func(path []byte, size int64, content [16]byte, ok bool) {
-			if !ok { // no content known: not counted, as the kept figures
-				return
-			}
-			c.out.Files++
-			c.out.TotalBytes += size
-			at, ok := c.index[content]
-			if !ok {
-				at = len(c.counts)
-				c.index[content] = at
-				c.counts = append(c.counts, contentCount{size: size, path: string(path)})
-			}
-			cc := &c.counts[at]
-			cc.copies++
-			if cc.last != layer {
-				cc.layers, cc.last = cc.layers+1, layer
-			}
-			if string(path) < cc.path { // compared without a copy
-				cc.path = string(path)
+			if ok { // no content known: not counted, as the kept figures
+				c.add(layer, path, size, content)
 			}
 		})
 		if err != nil {
@@ -207,28 +228,25 @@ func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) 
 func (c *fileCount) result(limit int) *FileDuplicates {
 	out := c.out
 	out.Kind = "file"
-	out.UniqueFiles = int64(len(c.counts))
-	type ranked struct {
-		digest [16]byte
-		at     int
-	}
-	var top []ranked
-	for d, at := range c.index {
-		cc := &c.counts[at]
-		out.UniqueBytes += cc.size
-		if cc.copies > 1 && cc.size > 0 {
-			top = append(top, ranked{d, at})
+	out.UniqueFiles = int64(c.n)
+	var top []*contentCount
+	for _, b := range c.counts {
+		for i := range b {
+			cc := &b[i]
+			out.UniqueBytes += cc.size
+			if cc.copies > 1 && cc.size > 0 {
+				top = append(top, cc)
+			}
 		}
 	}
-	extra := func(r ranked) int64 { cc := &c.counts[r.at]; return cc.size * (cc.copies - 1) }
-	top = topN(top, limit, func(x, y ranked) int {
+	extra := func(cc *contentCount) int64 { return cc.size * (cc.copies - 1) }
+	top = topN(top, limit, func(x, y *contentCount) int {
 		return cmp.Or(cmp.Compare(extra(y), extra(x)), slices.Compare(x.digest[:], y.digest[:]))
 	})
 	contents := make([]FileContent, 0, len(top))
-	for _, r := range top {
-		cc := &c.counts[r.at]
-		contents = append(contents, FileContent{Digest: hex.EncodeToString(r.digest[:]), Size: cc.size, Copies: cc.copies,
-			Layers: cc.layers, ExtraBytes: extra(r), SamplePath: cc.path})
+	for _, cc := range top {
+		contents = append(contents, FileContent{Digest: hex.EncodeToString(cc.digest[:]), Size: cc.size, Copies: cc.copies,
+			Layers: cc.layers, ExtraBytes: extra(cc), SamplePath: string(c.path(cc))})
 	}
 	return out.withTop(contents)
 }
