@@ -145,8 +145,10 @@ func (c *fileCount) add(layer int32, path []byte, size int64, digest [16]byte) {
 		c.n++
 		c.index[digest] = at
 		b := &c.counts[len(c.counts)-1]
-		*b = append(*b, contentCount{digest: digest, size: size, pathLen: uint32(len(path)), pathAt: len(c.paths)})
+		*b = append(*b, contentCount{digest: digest, size: size, copies: 1, layers: 1, last: layer,
+			pathLen: uint32(len(path)), pathAt: len(c.paths)})
 		c.paths = append(c.paths, path...)
+		return
 	}
 	cc := c.content(at)
 	cc.copies++
