@@ -96,10 +96,11 @@ func loadFixture(b *testing.B) *benchFixture {
 
 func buildFixture() (*benchFixture, error) {
 	// LAYERQ_BENCH_REGISTRY=distribution serves the fixture from the CNCF
-	// distribution registry (in memory) instead of go-containerregistry's.
+	// distribution registry (in memory, in its own process, as it runs in
+	// production) instead of go-containerregistry's (in this process).
 	reg := registrytest.New(processTB{})
 	if os.Getenv("LAYERQ_BENCH_REGISTRY") == "distribution" {
-		reg = registrytest.NewDistribution(processTB{}, registrytest.DistributionOptions{})
+		reg = registrytest.NewDistributionProcess(processTB{})
 	}
 	fx := &benchFixture{reg: reg, images: make([]benchImage, benchImages)}
 

@@ -24,8 +24,9 @@ import (
 
 // BenchmarkScanSynthetic scans the synthetic registry of synth.PushRegistry
 // (LAYERQ_SYNTH_REPOS repositories, default 200, 5 pushes each: Zipf bases,
-// cache busts, indexes, SBOMs) served by go-containerregistry's registry and
-// by the CNCF distribution registry, and compares it with bare GETs of
+// cache busts, indexes, SBOMs) served by go-containerregistry's registry (in
+// this process) and by the CNCF distribution registry (in its own, as it
+// runs in production), and compares it with bare GETs of
 // everything a scan must read (each tag's manifest, index children,
 // configs), 32 at a time, in the same run.
 func BenchmarkScanSynthetic(b *testing.B) {
@@ -37,7 +38,7 @@ func BenchmarkScanSynthetic(b *testing.B) {
 		b.Run("registry="+kind, func(b *testing.B) {
 			reg := registrytest.New(b)
 			if kind == "distribution" {
-				reg = registrytest.NewDistribution(b, registrytest.DistributionOptions{})
+				reg = registrytest.NewDistributionProcess(b)
 			}
 			sum, err := synth.PushRegistry(context.Background(), reg.Host, synth.RegistryOptions{Repositories: repos, Seed: 1})
 			if err != nil {

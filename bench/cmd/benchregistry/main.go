@@ -2,6 +2,11 @@
 // loopback port, pushes one realistic image of about 150 MB to it and serves
 // it until interrupted: the registry of bench/bloat_vs_dive.sh.
 //
+// With -empty it pushes nothing and prints "registry 127.0.0.1:PORT", then
+// "ready": the registry, in its own process as it runs in production, that
+// the scan benchmarks push their fixtures to (in the benchmark's process,
+// the registry's garbage collection would scan the scanner's heap too).
+//
 // When the image is pushed it prints, one per line:
 //
 //	registry 127.0.0.1:PORT
@@ -45,30 +50,41 @@ import (
 
 func main() {
 	ref := flag.String("image", "bench/app:1.0", "REPOSITORY:TAG to push the image as")
+	empty := flag.Bool("empty", false, "push nothing: serve an empty registry")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *ref); err != nil {
+	if *empty {
+		ref = nil
+	}
+	if err := run(ctx, ref); err != nil {
 		fmt.Fprintf(os.Stderr, "benchregistry: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, ref string) error {
+// run serves the registry until ctx ends, with the image pushed as *ref
+// first, or none for nil.
+func run(ctx context.Context, ref *string) error {
 	reg, err := localregistry.Start(ctx, localregistry.Options{})
 	if err != nil {
 		return fmt.Errorf("starting the registry: %w", err)
 	}
 	defer reg.Close()
+	if ref == nil {
+		fmt.Printf("registry %s\nready\n", reg.Host)
+		<-ctx.Done()
+		return nil
+	}
 
 	img, err := buildImage()
 	if err != nil {
 		return fmt.Errorf("building the image: %w", err)
 	}
-	tag, err := name.NewTag(reg.Host + "/" + ref)
+	tag, err := name.NewTag(reg.Host + "/" + *ref)
 	if err != nil {
-		return fmt.Errorf("parsing %s: %w", ref, err)
+		return fmt.Errorf("parsing %s: %w", *ref, err)
 	}
 	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
 		return fmt.Errorf("pushing %s: %w", tag, err)
@@ -109,7 +125,7 @@ func run(ctx context.Context, ref string) error {
 	// the image's, which nothing uses from here on.
 	debug.FreeOSMemory()
 	fmt.Printf("registry %s\nimage %s\ndigest %s\nlayers %d\nsize %d bytes uncompressed, %d bytes compressed\nready\n",
-		reg.Host, ref, d, len(cf.RootFS.DiffIDs), uncompressed, compressed)
+		reg.Host, *ref, d, len(cf.RootFS.DiffIDs), uncompressed, compressed)
 
 	<-ctx.Done()
 	return nil

@@ -285,13 +285,21 @@ func render(m string, all []bench, got map[string]results, from map[string]strin
 	row := func(what, fig, peer, ratio string) {
 		fmt.Fprintf(&s, "| %s | %s | %s | %s |\n", what, fig, peer, ratio)
 	}
+	// Where the registry runs: distribution in its own process, as in
+	// production; go-containerregistry's in the benchmark's.
+	where := func(reg string) string {
+		if reg == "distribution" {
+			return " (in its own process)"
+		}
+		return " (in the benchmark's process)"
+	}
 	for _, reg := range []string{"go-containerregistry's registry", "distribution"} {
 		r := got["scan vs raw GETs ("+reg+")"]["BenchmarkScanVsRaw"]
-		row("scan, "+reg, f0(r["images/s"])+" images/s", f0(r["raw_images/s"])+" images/s of bare manifest + config GETs", f2(r["ratio_to_raw"])+"×")
+		row("scan, "+reg+where(reg), f0(r["images/s"])+" images/s", f0(r["raw_images/s"])+" images/s of bare manifest + config GETs", f2(r["ratio_to_raw"])+"×")
 	}
 	for _, reg := range []string{"go-containerregistry", "distribution"} {
 		if r := got["synthetic registry scan"]["BenchmarkScanSynthetic/registry="+reg]; r != nil {
-			row("scan of the synthetic registry ("+f0(r["images"])+" images, Zipf bases, indexes, SBOMs), "+reg, f0(r["tags/s"])+" tags/s",
+			row("scan of the synthetic registry ("+f0(r["images"])+" images, Zipf bases, indexes, SBOMs), "+reg+where(reg), f0(r["tags/s"])+" tags/s",
 				f0(r["raw_tags/s"])+" tags/s of bare GETs of what the scan reads ("+f0(r["GETs/pass"])+" GETs)", f2(r["ratio_to_raw"])+"×")
 		}
 	}

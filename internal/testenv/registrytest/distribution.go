@@ -1,9 +1,15 @@
 package registrytest
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,4 +50,54 @@ func NewNotifyingDistribution(t testing.TB, url, token string) *Server {
 			Headers: http.Header{"Authorization": {"Bearer " + token}},
 		}}
 	}})
+}
+
+// NewDistributionProcess starts the CNCF distribution registry with
+// in-memory storage in a process of its own (bench/cmd/benchregistry
+// -empty, built here), as it runs in production: for benchmarks that
+// compare a client's rate with the registry's own. In the test's process
+// the registry's garbage collection, about 4 MiB allocated for each blob
+// it serves, would scan the client's heap too. Neither Intercept nor
+// Requests works on it. It stops when the test ends, and with the test's
+// process.
+func NewDistributionProcess(t testing.TB) *Server {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "layerq-registry-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir) // the binary, once its process runs
+	bin := filepath.Join(dir, "benchregistry")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/layerq/layerq/bench/cmd/benchregistry").CombinedOutput(); err != nil {
+		t.Fatalf("registrytest: building the registry: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-empty")
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with the test's process
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("registrytest: starting the registry: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	s := &Server{}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if host, ok := strings.CutPrefix(lines.Text(), "registry "); ok {
+			s.Host = host
+		}
+		if lines.Text() == "ready" {
+			break
+		}
+	}
+	if s.Host == "" {
+		t.Fatalf("registrytest: the registry did not start: %v", lines.Err())
+	}
+	go io.Copy(io.Discard, out)
+	return s
 }

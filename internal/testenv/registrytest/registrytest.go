@@ -59,14 +59,19 @@ func serve(t testing.TB, reg http.Handler) *Server {
 	return s
 }
 
-// Intercept installs fn in front of the registry (nil removes it).
+// Intercept installs fn in front of the registry (nil removes it); not
+// for a registry in its own process.
 func (s *Server) Intercept(fn Interceptor) {
+	if s.srv == nil {
+		panic("registrytest: Intercept on a registry in its own process")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.intercept = fn
 }
 
-// Requests returns "METHOD /path" of every request so far.
+// Requests returns "METHOD /path" of every request so far (none for a
+// registry in its own process).
 func (s *Server) Requests() []string {
 	s.requestsMu.Lock()
 	defer s.requestsMu.Unlock()
@@ -113,12 +118,12 @@ func (s *Server) PushIndex(t testing.TB, ref string, idx v1.ImageIndex) string {
 // Content-Type, whatever they are: for manifests no client would push.
 func (s *Server) PutManifest(t testing.TB, repo, ref, mediaType string, body []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, s.srv.URL+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, "http://"+s.Host+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", mediaType)
-	resp, err := s.srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("registrytest: putting %s:%s: %v", repo, ref, err)
 	}
