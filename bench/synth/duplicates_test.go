@@ -236,4 +236,26 @@ func TestDuplicatesFiltered(t *testing.T) {
 	if w := wantFiles(selected(repoglob.Compile("ns01/app-00001")), 10); len(w.Top) < 5 || w.Layers < 5 {
 		t.Errorf("ns01/app-00001: %d layers, %d contents stored twice; the test wants some", w.Layers, len(w.Top))
 	}
+
+	// With no layer indexed in the registry, a namespace's layers all wait
+	// (its blobs are not probed for listings there are none of).
+	if _, err := pool.Exec(ctx, `DELETE FROM layer_indexes`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		b.indexed = false
+	}
+	for _, name := range []string{"ns01/**", "solo/**", "ns01/app-00001"} {
+		glob := repoglob.Compile(name)
+		r, err := report.LoadDuplicates(ctx, pool, report.DuplicatesOptions{Kind: "file", Repositories: glob, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := wantFiles(selected(glob), 10); !reflect.DeepEqual(r, w) || w.Unindexed == 0 {
+			t.Errorf("duplicates --kind file --repo %q with no layer indexed:\n%+v\nwant\n%+v (some layers waiting)", name, r, w)
+		}
+	}
 }

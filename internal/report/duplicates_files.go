@@ -90,7 +90,9 @@ const countBlock = 1 << 14
 // are read in one statement, one value per layer, and counted here as
 // they arrive (a namespace's half a million files: a row each from
 // layer_files took seconds, their listings are tens of megabytes); one
-// namespace's layers are taken from what the fold keeps per namespace.
+// namespace's layers are taken from what the fold keeps per namespace,
+// each probed for its listing, unless the registry has no layer indexed
+// at all (the namespace's layers then all wait, as the fold counted).
 // Past opts.FilesInProcess files the process stops, and the server
 // counts them.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
@@ -101,6 +103,16 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 	}
 	c := fileCount{bound: cmp.Or(opts.FilesInProcess, DefaultFilesInProcess), index: map[[16]byte]int32{}}
 	if one {
+		var kept dbsqlc.DuplicatesFileNamespaceBacklogRow
+		kept, err = queries.DuplicatesFileNamespaceBacklog(ctx, db,
+			dbsqlc.DuplicatesFileNamespaceBacklogParams{Registry: ns.Registry, Namespace: ns.Namespace})
+		if err != nil {
+			return nil, fmt.Errorf("querying file duplicates: %w", err)
+		}
+		if kept.IndexedLayers == 0 { // no listing to read
+			c.out.Unindexed = kept.Unindexed
+			return c.result(opts.Limit), nil
+		}
 		err = c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 	} else {
 		err = c.read(ctx, db, qLayerListingsSelection, glob)
