@@ -239,7 +239,7 @@ func TestDuplicatesFiltered(t *testing.T) {
 
 	// With no layer indexed in the registry, a namespace's layers all wait
 	// (its blobs are not probed for listings there are none of).
-	if _, err := pool.Exec(ctx, `DELETE FROM layer_indexes`); err != nil {
+	if _, err := pool.Exec(ctx, `DELETE FROM layer_files; DELETE FROM layer_indexes`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
@@ -256,6 +256,31 @@ func TestDuplicatesFiltered(t *testing.T) {
 		}
 		if w := wantFiles(selected(glob), 10); !reflect.DeepEqual(r, w) || w.Unindexed == 0 {
 			t.Errorf("duplicates --kind file --repo %q with no layer indexed:\n%+v\nwant\n%+v (some layers waiting)", name, r, w)
+		}
+	}
+	// One layer of ns01 indexed again: fewer layers indexed in all than
+	// ns01 has waiting, so its listings are read from the indexed side.
+	one := selected(repoglob.Compile("ns01/**"))[0]
+	again := []fileindex.Entry{file("x/1", 20, 3000), file("y/1", 20, 3000), file("z/1", 21, 10)}
+	if wrote, err := graph.New(pool).SaveLayerIndex(ctx, graph.LayerIndex{BlobDigest: one, DiffID: blobs[one].diffID, CompressedSize: blobs[one].size,
+		Index: &fileindex.Index{Compression: "gzip", UncompressedSize: 10240, Entries: again}}); err != nil || !wrote {
+		t.Fatalf("indexing %s again: %v, %v", one, wrote, err)
+	}
+	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blobs[one].indexed, blobs[one].files = true, nil
+	for _, e := range again {
+		blobs[one].files = append(blobs[one].files, report.FileContent{Digest: hex.EncodeToString(e.Digest[:]), Size: e.Size, SamplePath: e.Path})
+	}
+	for _, name := range []string{"ns01/**", "ns01/app-00001"} {
+		glob := repoglob.Compile(name)
+		r, err := report.LoadDuplicates(ctx, pool, report.DuplicatesOptions{Kind: "file", Repositories: glob, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := wantFiles(selected(glob), 10); !reflect.DeepEqual(r, w) || (name == "ns01/**" && (w.Layers != 1 || len(w.Top) != 1)) {
+			t.Errorf("duplicates --kind file --repo %q with one layer indexed:\n%+v\nwant\n%+v (one layer, one content twice)", name, r, w)
 		}
 	}
 }

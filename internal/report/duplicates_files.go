@@ -37,19 +37,23 @@ func selectLayers(ctx context.Context, db DB, repository string) (indexed []stri
 	return indexed, unindexed, nil
 }
 
-// qLayerListingsNamespace and qLayerListingsSelection read the listings
-// of a filter's layers as they come: one namespace's, and any other
-// selection's.
+// qLayerListingsNamespace, qLayerListingsNamespaceIndexed and
+// qLayerListingsSelection read the listings of a filter's layers as they
+// come: one namespace's (probed from its blobs, or from the registries'
+// indexed layers), and any other selection's.
 var (
-	qLayerListingsNamespace = sqlfiles.Statement("layer_listings_namespace")
-	qLayerListingsSelection = sqlfiles.Statement("layer_listings_selection")
+	qLayerListingsNamespace        = sqlfiles.Statement("layer_listings_namespace")
+	qLayerListingsNamespaceIndexed = sqlfiles.Statement("layer_listings_namespace_indexed")
+	qLayerListingsSelection        = sqlfiles.Statement("layer_listings_selection")
 )
 
 // DefaultFilesInProcess is how many regular files a filter's file
 // duplicates are counted from in the process at most: each distinct
-// content takes about 120 bytes of what the count keeps, and the process
-// about twice that (every file of a 100k-image registry, 7.3 M contents,
-// took 1.7 GB), so at most about 500 MB; a namespace of that registry
+// content takes about 120 bytes of what the count keeps (its count, 56
+// bytes, its least path and its place in the map), and the process about
+// twice that (every file of a 100k-image registry, 7.3 M contents, took
+// 1.7 GB when each count held its path as a string), so at most about 500
+// MB; a namespace of that registry
 // holds about 500,000 files. Beyond, the server counts them, in bounded
 // memory and more slowly.
 const DefaultFilesInProcess = 2_000_000
@@ -91,8 +95,9 @@ const countBlock = 1 << 14
 // they arrive (a namespace's half a million files: a row each from
 // layer_files took seconds, their listings are tens of megabytes); one
 // namespace's layers are taken from what the fold keeps per namespace,
-// each probed for its listing, unless the registry has no layer indexed
-// at all (the namespace's layers then all wait, as the fold counted).
+// each probed for its listing; or, when the registries hold fewer indexed
+// layers in all than the namespace has waiting, from the indexed side
+// (none at all: nothing to read).
 // Past opts.FilesInProcess files the process stops, and the server
 // counts them.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
@@ -109,11 +114,16 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		if err != nil {
 			return nil, fmt.Errorf("querying file duplicates: %w", err)
 		}
-		if kept.IndexedLayers == 0 { // no listing to read
+		switch {
+		case kept.IndexedLayers == 0: // no listing to read
 			c.out.Unindexed = kept.Unindexed
 			return c.result(opts.Limit), nil
+		case kept.IndexedLayers < kept.Unindexed: // from the fewer indexed layers
+			c.out.Unindexed = kept.Unindexed
+			err = c.read(ctx, db, qLayerListingsNamespaceIndexed, ns.Registry, ns.Namespace)
+		default:
+			err = c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 		}
-		err = c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 	} else {
 		err = c.read(ctx, db, qLayerListingsSelection, glob)
 	}
