@@ -28,9 +28,9 @@ type DuplicatesFileNamespaceBacklogRow struct {
 // What the fold keeps for duplicates --kind file of one namespace: the
 // indexed live layers of every registry the database holds (file_totals)
 // and the namespace's live layers with no index (namespace_backlog). With
-// no layer indexed there is no listing to read; with fewer indexed in all
-// than the namespace has waiting, they are read from the indexed side,
-// not by probing each of the namespace's blobs (113,000 of them in a
+// no more indexed in all than the namespace has waiting (none, or a
+// registry being indexed), the namespace's listings are read from the
+// indexed side, not by probing each of its blobs (113,000 of them in a
 // registry of a million images).
 func (q *Queries) DuplicatesFileNamespaceBacklog(ctx context.Context, db DBTX, arg DuplicatesFileNamespaceBacklogParams) (DuplicatesFileNamespaceBacklogRow, error) {
 	row := db.QueryRow(ctx, duplicatesFileNamespaceBacklog, arg.Registry, arg.Namespace)

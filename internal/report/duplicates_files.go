@@ -53,9 +53,8 @@ var (
 // bytes, its least path and its place in the map), and the process about
 // twice that (every file of a 100k-image registry, 7.3 M contents, took
 // 1.7 GB when each count held its path as a string), so at most about 500
-// MB; a namespace of that registry
-// holds about 500,000 files. Beyond, the server counts them, in bounded
-// memory and more slowly.
+// MB; a namespace of that registry holds about 500,000 files. Beyond, the
+// server counts them, in bounded memory and more slowly.
 const DefaultFilesInProcess = 2_000_000
 
 // reserveForCount is what a count is given from huge pages, once it has
@@ -95,9 +94,9 @@ const countBlock = 1 << 14
 // they arrive (a namespace's half a million files: a row each from
 // layer_files took seconds, their listings are tens of megabytes); one
 // namespace's layers are taken from what the fold keeps per namespace,
-// each probed for its listing; or, when the registries hold fewer indexed
-// layers in all than the namespace has waiting, from the indexed side
-// (none at all: nothing to read).
+// each probed for its listing; or, when the registries hold no more
+// indexed layers in all than the namespace has waiting, from the indexed
+// side (with none, an empty index).
 // Past opts.FilesInProcess files the process stops, and the server
 // counts them.
 func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplicates, error) {
@@ -114,14 +113,10 @@ func countFiles(ctx context.Context, db DB, opts DuplicatesOptions) (*FileDuplic
 		if err != nil {
 			return nil, fmt.Errorf("querying file duplicates: %w", err)
 		}
-		switch {
-		case kept.IndexedLayers == 0: // no listing to read
-			c.out.Unindexed = kept.Unindexed
-			return c.result(opts.Limit), nil
-		case kept.IndexedLayers < kept.Unindexed: // from the fewer indexed layers
+		if kept.IndexedLayers <= kept.Unindexed { // from the fewer indexed layers (none: nothing read)
 			c.out.Unindexed = kept.Unindexed
 			err = c.read(ctx, db, qLayerListingsNamespaceIndexed, ns.Registry, ns.Namespace)
-		default:
+		} else {
 			err = c.read(ctx, db, qLayerListingsNamespace, ns.Registry, ns.Namespace)
 		}
 	} else {
@@ -145,7 +140,6 @@ type fileCount struct {
 	out    FileDuplicates
 	index  map[[16]byte]int32 // a content's place in counts
 	counts [][]contentCount   // blocks of countBlock contents
-	n      int                // contents counted
 	paths  []byte             // the contents' least paths
 }
 
@@ -160,11 +154,10 @@ func (c *fileCount) add(layer int32, path []byte, size int64, digest [16]byte) {
 	c.out.TotalBytes += size
 	at, ok := c.index[digest]
 	if !ok {
-		if c.n%countBlock == 0 {
+		at = int32(len(c.index))
+		if at%countBlock == 0 {
 			c.counts = append(c.counts, make([]contentCount, 0, countBlock))
 		}
-		at = int32(c.n)
-		c.n++
 		c.index[digest] = at
 		b := &c.counts[len(c.counts)-1]
 		*b = append(*b, contentCount{digest: digest, size: size, copies: 1, layers: 1, last: layer,
@@ -252,7 +245,7 @@ func (c *fileCount) read(ctx context.Context, db DB, query string, args ...any) 
 func (c *fileCount) result(limit int) *FileDuplicates {
 	out := c.out
 	out.Kind = "file"
-	out.UniqueFiles = int64(c.n)
+	out.UniqueFiles = int64(len(c.index))
 	var top []*contentCount
 	for _, b := range c.counts {
 		for i := range b {

@@ -1,7 +1,7 @@
 -- The indexed live layers one namespace holds, each once with its
 -- listing, for duplicates --kind file of a selection that is the
--- namespace's repositories when the registries hold fewer indexed live
--- layers in all than the namespace has waiting (a registry being
+-- namespace's repositories when the registries hold no more indexed live
+-- layers in all than the namespace has waiting (none, or a registry being
 -- indexed): read from the indexed side, the partial index of the indexed
 -- live layers (live_layer_blobs, indexed as the fold last found it), each
 -- looked up among the namespace's blobs (namespace_blobs), instead of
