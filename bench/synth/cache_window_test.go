@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/layerq/layerq/bench/synth"
-	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 )
@@ -133,9 +132,7 @@ func TestCacheWindow(t *testing.T) {
 		WHERE s.name = 'ns02/app-00002' AND rm.deleted_at IS NULL`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	created, err := report.LoadCache(ctx, pool, report.CacheOptions{Repositories: repoglob.Compile("ns00/created-only"), Since: sinces[3], Busters: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +151,7 @@ func TestCacheWindow(t *testing.T) {
 	if err != nil || tag.RowsAffected() < 20 {
 		t.Fatalf("late pushes: %d, %v", tag.RowsAffected(), err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	var late int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM cache_transitions WHERE stream LIKE '%-late'`).Scan(&late); err != nil || late < 20 {
 		t.Fatalf("%d comparisons of the late pushes (%v)", late, err)

@@ -242,9 +242,7 @@ func TestDuplicatesFiltered(t *testing.T) {
 	if _, err := pool.Exec(ctx, `DELETE FROM layer_files; DELETE FROM layer_indexes`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	for _, b := range blobs {
 		b.indexed = false
 	}
@@ -266,9 +264,7 @@ func TestDuplicatesFiltered(t *testing.T) {
 		Index: &fileindex.Index{Compression: "gzip", UncompressedSize: 10240, Entries: again}}); err != nil || !wrote {
 		t.Fatalf("indexing %s again: %v, %v", one, wrote, err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	blobs[one].indexed, blobs[one].files = true, nil
 	for _, e := range again {
 		blobs[one].files = append(blobs[one].files, report.FileContent{Digest: hex.EncodeToString(e.Digest[:]), Size: e.Size, SamplePath: e.Path})

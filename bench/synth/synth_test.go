@@ -159,9 +159,7 @@ func TestGenerateFiles(t *testing.T) {
 	if err := graph.New(pool).SaveWaste(ctx, []graph.ImageWaste{{Digest: second, Layers: 2, WastedBytes: wasted, WastedCompressedBytes: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	compare("with two images of a repository tied")
 	var twice string
 	if err := pool.QueryRow(ctx, `SELECT rw.manifest_digest FROM repository_waste rw JOIN repositories r ON r.id = rw.repository_id
@@ -174,9 +172,7 @@ func TestGenerateFiles(t *testing.T) {
 		ORDER BY r.name LIMIT 1`, twice); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("the image most wasteful in ns01 live in another of its repositories: %v, %v", tag, err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	compare("with an image in two repositories of ns01")
 }
 
@@ -314,9 +310,7 @@ func TestRankings(t *testing.T) {
 	if err != nil || tag.RowsAffected() < 2 {
 		t.Fatalf("copying the images holding %s: %d, %v", top.Layers[0].Content, tag.RowsAffected(), err)
 	}
-	if _, err := graph.New(pool).ApplyAggregates(ctx); err != nil {
-		t.Fatal(err)
-	}
+	fold(t, pool)
 	compare("the images holding ns03's most shared layer in ns03/app-00009 too")
 
 	for _, c := range []struct {
@@ -536,18 +530,20 @@ func execRows(t *testing.T, pool *pgxpool.Pool, sql string, rows int64, args ...
 	}
 }
 
+// fold folds what is queued into the aggregates.
+func fold(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	if _, err := graph.New(pool).ApplyAggregates(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // soloImages gives a filter two repositories of their own, then folds:
 // solo/one holds an image of the layers one (bottom first), solo/two
 // held an image of the layers two, deleted since (its kept rows count
 // no manifest).
 func soloImages(t *testing.T, pool *pgxpool.Pool, one, two []string) {
 	t.Helper()
-	fold := func() {
-		t.Helper()
-		if _, err := graph.New(pool).ApplyAggregates(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, image := range []struct {
 		repository string
 		layers     []string
@@ -562,9 +558,9 @@ func soloImages(t *testing.T, pool *pgxpool.Pool, one, two []string) {
 			INSERT INTO repository_manifests (repository_id, manifest_digest, first_seen, observed_at) SELECT r.id, m.digest, now(), now() FROM r, m`,
 			1, image.repository, image.layers)
 	}
-	fold()
+	fold(t, pool)
 	execRows(t, pool, `UPDATE repository_manifests SET deleted_at = now() WHERE repository_id = (SELECT id FROM repositories WHERE name = 'solo/two')`, 1)
-	fold()
+	fold(t, pool)
 }
 
 // regularFiles calls fn with each regular file of layer_files that the
