@@ -43,7 +43,8 @@ the base too is IN BASE. Also runs of small RUN layers one RUN would merge.
 Exit status for CI gates: 3 when an image crosses --fail-over or
 --max-layers; 4 when, with --fail-over or --wait, an image cannot be judged
 because layers of it are not indexed yet (wait for layerq-ingest serve to
-index them, or run layerq-ingest scan --layers) or one cannot be indexed;
+index them, or run layerq-ingest scan --layers) or one cannot be indexed,
+and when a gate selects no live image (a gate never passes blind);
 1 when layerq itself failed. Without --fail-over, --max-layers or --wait,
 images not indexed yet are left out with a note and the status is 0.
 

@@ -264,6 +264,16 @@ func TestBloatGate(t *testing.T) {
 	if err == nil || err.Error() != "1 image has more than 2 layers (--max-layers)" || exitCode(err) != 3 {
 		t.Errorf("--max-layers 2: %v", err)
 	}
+	// A glob that matches nothing (a typo) judges nothing: never a pass.
+	for _, gate := range [][]string{{"--fail-over", "1"}, {"--max-layers", "1"}, {"--wait", "1s"}} {
+		_, _, err = runCLI(t, append([]string{"--database-url", url, "bloat", "--repo", "team/bloatd"}, gate...)...)
+		if err == nil || exitCode(err) != 4 || err.Error() != "cannot judge (exit status 4): no live image selected: check --repo and --image, or wait for the push to arrive" {
+			t.Errorf("%v on a --repo that matches nothing: %v (exit %d)", gate, err, exitCode(err))
+		}
+	}
+	if _, _, err = runCLI(t, "--database-url", url, "bloat", "--repo", "team/bloatd"); err != nil {
+		t.Errorf("no gate on a --repo that matches nothing: %v", err)
+	}
 	out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "duplicates", "--kind", "file")
 	if err != nil {
 		t.Fatal(err)

@@ -28,8 +28,9 @@ type Gate struct {
 }
 
 // Judge turns the report into a *GateError with exit status 3 when an image crosses a
-// threshold, else 4 when --fail-over or --wait was given and an image could
-// not be judged.
+// threshold, else 4 when a gate was asked and the report selected no live
+// image, or when --fail-over or --wait was given and an image could not be
+// judged.
 // It counts every image the report selected, not only those it lists; the
 // report must have been loaded with the gate's FailOver and MaxLayers.
 func (g Gate) Judge(b *Bloat) error {
@@ -46,6 +47,11 @@ func (g Gate) Judge(b *Bloat) error {
 	}
 	if len(why) > 0 {
 		return &GateError{Msg: strings.Join(why, "; "), Status: GateCrossed}
+	}
+	if g.asked() && b.Analyzed+b.Pending == 0 {
+		// A --repo that matches no live image (a typo, say) judges
+		// nothing: a gate never passes blind.
+		return &GateError{Msg: fmt.Sprintf("cannot judge (exit status %d): no live image selected: check --repo and --image, or wait for the push to arrive", GateCannotJudge), Status: GateCannotJudge}
 	}
 	if (g.FailOver < 0 && g.Wait == 0) || b.Pending == 0 {
 		return nil
@@ -65,6 +71,9 @@ func (g Gate) Judge(b *Bloat) error {
 	}
 	return &GateError{Msg: fmt.Sprintf("cannot judge %s (exit status %d): %s", output.Count(int64(b.Pending), "image", "images"), GateCannotJudge, strings.Join(parts, "; ")), Status: GateCannotJudge}
 }
+
+// asked says whether a gate was asked for at all.
+func (g Gate) asked() bool { return g.FailOver >= 0 || g.MaxLayers > 0 || g.Wait > 0 }
 
 // GateError is a CI gate's verdict other than a pass: the report is
 // printed, and the process exits with Status (GateCrossed or
