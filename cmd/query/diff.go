@@ -39,7 +39,7 @@ Examples:
    layerq diff team-c/multi:1.0 team-c/multi:1.1 --platform linux/arm64`,
 		ArgsUsage: "REF_A REF_B",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for an index, the `OS/ARCH[/VARIANT]` to compare"},
+			platformFlag("for an index, the `OS/ARCH[/VARIANT]` to compare"),
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "list the `N` largest file changes (0: all)"},
 		}, outputFlags()...),
 		Action: func(c *cli.Context) error {
@@ -59,7 +59,7 @@ Examples:
 				return err
 			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
-				return report.LoadDiff(c.Context, db, report.DiffOptions{A: a, B: b, Platform: c.String("platform"), Limit: c.Int("limit")})
+				return report.LoadDiff(c.Context, db, report.DiffOptions{A: a, B: b, Platform: platform(c), Limit: c.Int("limit")})
 			}))
 		},
 	}

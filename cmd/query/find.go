@@ -46,12 +46,12 @@ Examples:
 			&cli.StringFlag{Name: "layer", Usage: "a layer's blob digest or diff_id (`DIGEST`)"},
 			&cli.StringFlag{Name: "path", Usage: "regular files whose path matches `GLOB`"},
 			&cli.StringFlag{Name: "same-as", Usage: "files with the content of the file an image shows at a path: `REF:/PATH`"},
-			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for --same-as of an index, the `OS/ARCH[/VARIANT]`"},
+			platformFlag("for --same-as of an index, the `OS/ARCH[/VARIANT]`"),
 			repoFlag(),
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the first `N` matches (0: all; the counts cover every one)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("say what to find with --layer, --path or --same-as", func(c *cli.Context) error {
-			opts := report.FindOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Platform: c.String("platform")}
+			opts := report.FindOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Platform: platform(c)}
 			given := 0
 			for _, f := range []string{"layer", "path", "same-as"} {
 				if c.String(f) != "" {

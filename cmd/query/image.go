@@ -27,7 +27,7 @@ Examples:
    layerq image team-a/api@3f2a1b2c3d4e -o json`,
 		ArgsUsage: "[REGISTRY/]REPOSITORY[:TAG|@DIGEST] or DIGEST",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "for an index, the `OS/ARCH[/VARIANT]` to show"},
+			platformFlag("for an index, the `OS/ARCH[/VARIANT]` to show"),
 		}, outputFlags()...),
 		Action: clierr.OneArg("reference, like library/debian:12", func(c *cli.Context) error {
 			ref, err := report.ParseRef(c.Args().First())
@@ -35,7 +35,7 @@ Examples:
 				return err
 			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
-				return report.LoadImage(c.Context, db, report.ImageOptions{Ref: ref, Platform: c.String("platform")})
+				return report.LoadImage(c.Context, db, report.ImageOptions{Ref: ref, Platform: platform(c)})
 			}))
 		}),
 	}

@@ -167,6 +167,19 @@ func TestImageCommand(t *testing.T) {
 	if err == nil || err.Error() != `team/app:9: reg.test/team/app has no tag "9"; live tags, newest first: 1` {
 		t.Fatalf("missing tag: %v", err)
 	}
+	// --platform of an image of one platform: its own, or an error, never
+	// another platform's figures shown as asked for.
+	if _, _, err = runCLI(t, "--database-url", url, "image", "team/app:1", "--platform", "linux/amd64"); err != nil {
+		t.Errorf("--platform linux/amd64 of a linux/amd64 image: %v", err)
+	}
+	_, _, err = runCLI(t, "--database-url", url, "image", "team/app:1", "--platform", "linux/arm64")
+	if err == nil || err.Error() != "team/app:1 is an image for linux/amd64 only, not an index: drop --platform linux/arm64 (it picks the image of an index)" {
+		t.Errorf("--platform linux/arm64 of a linux/amd64 image: %v", err)
+	}
+	_, _, err = runCLI(t, "--database-url", url, "diff", "team/app:1", "team/other:1", "--platform", "windows/amd64")
+	if err == nil || !strings.Contains(err.Error(), "is an image for linux/amd64 only") {
+		t.Errorf("diff --platform windows/amd64 of linux/amd64 images: %v", err)
+	}
 }
 
 func TestUsageErrorsAreOneLine(t *testing.T) {

@@ -80,7 +80,7 @@ func TestFind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("--same-as team/app:1:/usr/bin/tool", load(report.FindOptions{SameAs: &app, SamePath: "/usr/bin/tool", Platform: "linux/amd64"}), 10, 7, 6, tool)
+	check("--same-as team/app:1:/usr/bin/tool", load(report.FindOptions{SameAs: &app, SamePath: "/usr/bin/tool"}), 10, 7, 6, tool)
 	// --repo, and --limit keeping the counts.
 	team := load(report.FindOptions{Path: "usr/bin/tool", Repositories: repoglob.Compile("team/**")})
 	check("--path usr/bin/tool --repo team/**", team, 8, 5, 4, slices.DeleteFunc(slices.Clone(tool), func(s string) bool {

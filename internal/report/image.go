@@ -82,9 +82,15 @@ type ImageBase struct {
 // ImageOptions say which image to show.
 type ImageOptions struct {
 	Ref Ref
-	// Platform picks the child of an index, as os/arch[/variant].
+	// Platform picks the child of an index, as os/arch[/variant]
+	// (DefaultPlatform when empty). Given for an image of one platform, it
+	// must be that image's.
 	Platform string
 }
+
+// DefaultPlatform is the image of an index the reports read when no
+// platform is asked for.
+const DefaultPlatform = "linux/amd64"
 
 // LoadImage runs the image report.
 func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
@@ -99,7 +105,11 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		child, err := pickChild(entries, opts.Platform)
+		want := opts.Platform
+		if want == "" {
+			want = DefaultPlatform
+		}
+		child, err := pickChild(entries, want)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
@@ -120,6 +130,10 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 			img.ConfigPlatform = img.Platform
 		}
 		img.Platform = declared
+	}
+	if want := opts.Platform; kind != "index" && want != "" && img.Platform != "" &&
+		!samePlatform(img.Platform, want) && withoutVariant(img.Platform) != want {
+		return nil, fmt.Errorf("%s is an image for %s only, not an index: drop --platform %s (it picks the image of an index)", ref, img.Platform, want)
 	}
 	if err := img.loadBase(ctx, db); err != nil {
 		return nil, err
