@@ -335,6 +335,13 @@ func TestStorageBasesCacheCommands(t *testing.T) {
 	if strings.Join(recs[2], ",") != strings.Join(library, ",") {
 		t.Errorf("library row %q, want %q", recs[2], library)
 	}
+	// By namespace, the glob of a namespace's repositories names it.
+	for _, glob := range []string{"team", "team/**", "t*/**"} {
+		out, _, err = runCLI(t, "--database-url", url, "-o", "csv", "storage", "--by", "namespace", "--repo", glob)
+		if want := strings.Join(recs[0], ",") + "\n" + strings.Join(recs[1], ",") + "\n"; err != nil || out != want {
+			t.Errorf("--by namespace --repo %s: %q, %v; want %q", glob, out, err, want)
+		}
+	}
 
 	out, _, err = runCLI(t, "--database-url", url, "-o", "json", "storage")
 	if err != nil {

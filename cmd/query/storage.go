@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
@@ -29,7 +30,7 @@ Examples:
    layerq storage --limit 0 -o json`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "by", Value: report.ByRepository, Usage: "group by `repository` or namespace (first path segment)"},
-			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB`"},
+			&cli.StringFlag{Name: "repo", Value: "**", Usage: "only rows whose repository (or namespace) matches `GLOB` (by namespace, NS/** names the namespace NS)"},
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the `N` rows with the most physical bytes (0: all)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
@@ -40,8 +41,13 @@ Examples:
 			if n := c.Int("limit"); n < 0 {
 				return fmt.Errorf("--limit must be at least 0 (got %d)", n)
 			}
+			names := c.String("repo")
+			if by == report.ByNamespace && names != "**" {
+				// The namespace of the repositories NS/** is NS.
+				names = strings.TrimSuffix(names, "/**")
+			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
-				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(c.String("repo")), Limit: c.Int("limit")})
+				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(names), Limit: c.Int("limit")})
 			}))
 		}),
 	}
