@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/hugeheap"
 	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 )
 
@@ -114,11 +116,36 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		return err
 	}
 	defer pool.Close()
-	report, err := load(pool)
+	table, err := load(pool)
 	if err != nil {
 		return err
 	}
-	return output.Print(c.App.Writer, opts, report)
+	if len(table.Rows()) == 0 {
+		if err := noteUnmatchedRepo(c, pool); err != nil {
+			return err
+		}
+	}
+	return output.Print(c.App.Writer, opts, table)
+}
+
+// noteUnmatchedRepo says on stderr when an empty report's --repo matches
+// no repository holding anything live (a typo, or a glob missing its
+// **), before the report's own line for an empty result.
+func noteUnmatchedRepo(c *cli.Context, db *database.Pool) error {
+	glob := c.String("repo")
+	if !c.IsSet("repo") || (c.Command.Name == "storage" && c.String("by") == report.ByNamespace) {
+		return nil
+	}
+	none, err := report.MatchesNothing(c.Context, db, repoglob.Compile(glob))
+	if err != nil || !none {
+		return err
+	}
+	hint := ""
+	if !strings.Contains(glob, "/") {
+		hint = fmt.Sprintf("; %q names one repository, %q a whole namespace", glob, glob+"/**")
+	}
+	fmt.Fprintf(c.App.ErrWriter, "layerq: --repo %q matches no repository with live images (* matches within a path segment, ** across%s)\n", glob, hint)
+	return nil
 }
 
 // outputFlags say how a report prints; every report takes them after its

@@ -182,6 +182,30 @@ func TestImageCommand(t *testing.T) {
 	}
 }
 
+// An empty report whose --repo matches no live repository says so on
+// stderr (the report's own empty line can only guess); one that matches
+// says nothing more.
+func TestEmptyReportNamesAnUnmatchedRepo(t *testing.T) {
+	url, _, _ := seeded(t)
+	const note = "layerq: --repo %q matches no repository with live images (* matches within a path segment, ** across%s)\n"
+	for _, c := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"top-shared", "--repo", "team"}, fmt.Sprintf(note, "team", `; "team" names one repository, "team/**" a whole namespace`)},
+		{[]string{"cache", "--repo", "nothing/**"}, fmt.Sprintf(note, "nothing/**", "")},
+		{[]string{"duplicates", "--kind", "blob", "--repo", "tema/*"}, fmt.Sprintf(note, "tema/*", "")},
+		{[]string{"top-shared", "--repo", "team/app"}, ""},             // matches: the report is empty on its own
+		{[]string{"storage", "--by", "namespace", "--repo", "team"}, ""}, // a namespace's name, not a repository's
+		{[]string{"top-shared"}, ""},
+	} {
+		_, errOut, err := runCLI(t, append([]string{"--database-url", url}, c.args...)...)
+		if err != nil || errOut != c.wantErr {
+			t.Errorf("%v: stderr %q, %v; want %q", c.args, errOut, err, c.wantErr)
+		}
+	}
+}
+
 func TestUsageErrorsAreOneLine(t *testing.T) {
 	cases := []struct {
 		args []string

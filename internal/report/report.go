@@ -6,6 +6,7 @@ package report
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -64,6 +65,20 @@ func oneNamespace(ctx context.Context, db DB, repository, registry string) (dbsq
 		return dbsqlc.SelectionNamespaceRow{}, false, err
 	}
 	return rows[0], true, nil
+}
+
+// MatchesNothing says whether the glob g (a report's --repo) matches no
+// repository holding anything live: what an empty report was most likely
+// given by mistake.
+func MatchesNothing(ctx context.Context, db DB, g repoglob.Glob) (bool, error) {
+	if g.All() {
+		return false, nil
+	}
+	matches, err := queries.RepositoriesMatch(ctx, db, g.Regexp())
+	if err != nil {
+		return false, fmt.Errorf("matching --repo: %w", err)
+	}
+	return !matches, nil
 }
 
 // value is a column sqlc types as nullable because it reads a view (sqlc

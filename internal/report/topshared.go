@@ -68,6 +68,8 @@ func Compression(mediaType string) string {
 type TopShared struct {
 	SortBy string        `json:"sort_by"`
 	Layers []SharedLayer `json:"layers"`
+
+	minImages int
 }
 
 // The rankings of top-shared.
@@ -182,7 +184,7 @@ func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShare
 			}
 		}
 	}
-	out := &TopShared{SortBy: opts.SortBy, Layers: make([]SharedLayer, 0, len(rows))}
+	out := &TopShared{SortBy: opts.SortBy, Layers: make([]SharedLayer, 0, len(rows)), minImages: opts.MinImages}
 	for _, r := range rows {
 		l := SharedLayer{Content: r.Content, Images: r.Images, Repositories: r.Repositories, StoredBytes: r.StoredBytes,
 			SavedBytes: r.SavedBytes, Encodings: make([]Encoding, len(r.Digests)), CreatedBy: r.CreatedBy, SampleRepositories: r.SampleRepositories}
@@ -217,7 +219,13 @@ func (t *TopShared) Preamble() []string {
 
 // Empty implements output.Empty.
 func (t *TopShared) Empty() string {
-	return "no layer is shared by two live images yet (--min-images 1 lists every layer)"
+	switch {
+	case t.minImages <= 1:
+		return "no live image holds a layer"
+	case t.minImages == 2:
+		return "no layer is shared by two live images yet (--min-images 1 lists every layer)"
+	}
+	return fmt.Sprintf("no layer is shared by %d live images (--min-images 1 lists every layer)", t.minImages)
 }
 
 // Columns implements output.Table.
