@@ -195,7 +195,7 @@ func TestEmptyReportNamesAnUnmatchedRepo(t *testing.T) {
 		{[]string{"top-shared", "--repo", "team"}, fmt.Sprintf(note, "team", `; "team" names one repository, "team/**" a whole namespace`)},
 		{[]string{"cache", "--repo", "nothing/**"}, fmt.Sprintf(note, "nothing/**", "")},
 		{[]string{"duplicates", "--kind", "blob", "--repo", "tema/*"}, fmt.Sprintf(note, "tema/*", "")},
-		{[]string{"top-shared", "--repo", "team/app"}, ""},             // matches: the report is empty on its own
+		{[]string{"top-shared", "--repo", "team/app"}, ""},               // matches: the report is empty on its own
 		{[]string{"storage", "--by", "namespace", "--repo", "team"}, ""}, // a namespace's name, not a repository's
 		{[]string{"top-shared"}, ""},
 	} {
