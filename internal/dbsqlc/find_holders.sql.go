@@ -183,10 +183,10 @@ func (q *Queries) FindHolders(ctx context.Context, db DBTX, arg FindHoldersParam
 
 const findImageNames = `-- name: FindImageNames :many
 SELECT u.repository_id::bigint AS repository_id, u.digest::text AS digest,
-    coalesce((SELECT layerq_platform(c.os, c.architecture, c.variant) FROM index_children c
+    coalesce((SELECT nullif(concat_ws('/', nullif(c.os, ''), nullif(c.architecture, ''), nullif(c.variant, '')), '') FROM index_children c
               JOIN repository_manifests ri ON ri.manifest_digest = c.index_digest AND ri.repository_id = u.repository_id AND ri.deleted_at IS NULL
               WHERE c.child_digest = u.digest LIMIT 1),
-             layerq_platform(m.os, m.architecture, m.variant), '')::text AS platform,
+             nullif(concat_ws('/', nullif(m.os, ''), nullif(m.architecture, ''), nullif(m.variant, '')), ''), '')::text AS platform,
     (SELECT coalesce(array_agg(DISTINCT t.name ORDER BY t.name), '{}') FROM tags t
      WHERE t.repository_id = u.repository_id AND t.deleted_at IS NULL
        AND (t.manifest_digest = u.digest
@@ -204,8 +204,9 @@ type FindImageNamesRow struct {
 }
 
 // For each image of a repository, given as keys "REPOSITORY_ID DIGEST": the platform
-// (as an index of that repository declares it, else the image's config's)
-// and the live tags (on the image, or on an index holding it).
+// (as an index of that repository declares it, variant and all, as image
+// shows it; else the image's config's) and the live tags (on the image,
+// or on an index holding it).
 func (q *Queries) FindImageNames(ctx context.Context, db DBTX, keys []string) ([]FindImageNamesRow, error) {
 	rows, err := db.Query(ctx, findImageNames, keys)
 	if err != nil {

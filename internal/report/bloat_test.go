@@ -134,7 +134,7 @@ func setupBloat(t *testing.T) bloatCorpus {
 	reg.PushImage(t, "team/app:sbom", sbom)
 	// The app and its rebuild as two platforms of one index, which
 	// declares for the app another platform than its config says.
-	idx, err := sample.Index([]v1.Image{c.app, c.rebuild}, []v1.Platform{{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "arm64"}}, sample.Docker)
+	idx, err := sample.Index([]v1.Image{c.app, c.rebuild}, []v1.Platform{{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}}, sample.Docker)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func TestFind(t *testing.T) {
 		"team/child@4 usr/bin/tool 3000 visible",
 		"team/multi(linux/arm/v7)@0 usr/bin/tool 3000 hidden by 4",
 		"team/multi(linux/arm/v7)@4 usr/bin/tool 3000 visible",
-		"team/multi(linux/arm64)@0 usr/bin/tool 3000 visible",
+		"team/multi(linux/arm64/v8)@0 usr/bin/tool 3000 visible",
 		"team/rebuild@0 usr/bin/tool 3000 visible",
 		"zstd/deb@0 usr/bin/tool 3000 visible",
 	}
@@ -127,7 +127,7 @@ func TestFind(t *testing.T) {
 		"team/app@4  0 -", "team/child@4  0 -", "team/multi(linux/arm/v7)@4  0 -"})
 	baseDiff, _ := layers[0].DiffID()
 	check("--layer the base's diff_id", load(report.FindOptions{Layer: baseDiff.String()}), 7, 7, 6, []string{
-		"lib/deb@0  0 -", "team/app@0  0 -", "team/child@0  0 -", "team/multi(linux/arm/v7)@0  0 -", "team/multi(linux/arm64)@0  0 -",
+		"lib/deb@0  0 -", "team/app@0  0 -", "team/child@0  0 -", "team/multi(linux/arm/v7)@0  0 -", "team/multi(linux/arm64/v8)@0  0 -",
 		"team/rebuild@0  0 -", "zstd/deb@0  0 -"})
 
 	checkCSVKeys(t, "find", load(report.FindOptions{Path: "usr/bin/tool"}))
