@@ -3,9 +3,13 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,16 +56,50 @@ func EmbeddedNATS(dir string, opts []nats.Option) (nc *nats.Conn, stop func(), e
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, nil, err
 	}
+	unlock, err := lockStore(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	s, err := stream.StartEmbedded(stream.EmbeddedOptions{StoreDir: dir})
 	if err != nil {
+		unlock()
 		return nil, nil, err
 	}
 	nc, err = nats.Connect("", append(opts, stream.InProcess(s))...)
 	if err != nil {
 		s.Shutdown()
+		unlock()
 		return nil, nil, err
 	}
-	return nc, func() { nc.Drain(); s.Shutdown(); s.WaitForShutdown() }, nil
+	return nc, func() { nc.Drain(); s.Shutdown(); s.WaitForShutdown(); unlock() }, nil
+}
+
+// lockStore takes the embedded store in dir for this process, or says
+// which process has it: two JetStream servers on one store would write
+// the same files, and each would take the other's events.
+func lockStore(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, "serve.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking the embedded NATS store: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := "another process"
+			if pid := strings.TrimSpace(string(holder)); pid != "" {
+				who = "process " + pid
+			}
+			return nil, fmt.Errorf("the embedded NATS store in %s is in use by %s (a layerq-ingest serve on the same data directory): run one serve per --data-dir, or share a NATS server between them with --nats-url", dir, who)
+		}
+		return nil, fmt.Errorf("locking the embedded NATS store %s: %w", path, err)
+	}
+	// Who holds it, for the next one's error; the lock is what counts.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() { f.Close() }, nil
 }
 
 // analyzeWaste stores the waste of images whose layers are all indexed,
