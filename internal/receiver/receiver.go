@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,7 +278,32 @@ func New(opts Options) (*Receiver, error) {
 	}
 	r.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	r.mux.HandleFunc("GET /readyz", r.ready)
+	r.mux.HandleFunc("/", r.elsewhere)
 	return r, nil
+}
+
+// elsewhere answers a request no endpoint takes, as a webhook answer (JSON
+// with the reason, counted and logged like every refusal): a sender
+// pointed at a wrong path or method is held up, and must show. A webhook
+// URL given with a trailing slash is taken as without it.
+func (r *Receiver) elsewhere(w http.ResponseWriter, req *http.Request) {
+	rest, isWebhook := strings.CutPrefix(req.URL.Path, "/webhooks/")
+	source, registry, _ := strings.Cut(rest, "/")
+	known := isWebhook && slices.Contains(Sources, source)
+	if known && req.Method == http.MethodPost && (registry == "" || strings.Count(registry, "/") == 1 && strings.HasSuffix(registry, "/")) {
+		r.webhook(w, req, source, strings.TrimSuffix(registry, "/"))
+		return
+	}
+	a := answer{Status: http.StatusNotFound, Error: fmt.Sprintf("no endpoint at %s: webhooks go to POST /webhooks/SOURCE or /webhooks/SOURCE/REGISTRY, SOURCE one of %s",
+		req.URL.Path, strings.Join(Sources, ", "))}
+	if known && !strings.Contains(registry, "/") {
+		w.Header().Set("Allow", http.MethodPost)
+		a = answer{Status: http.StatusMethodNotAllowed, Error: fmt.Sprintf("%s %s: webhooks are POSTed", req.Method, req.URL.Path)}
+	}
+	if !known {
+		source = "unknown"
+	}
+	r.respond(req.Context(), w, req, source, registry, a)
 }
 
 // Stats returns the receiver's counters.
@@ -352,6 +378,11 @@ func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source, end
 	if a.Status >= 500 {
 		span.SetStatus(codes.Error, a.Error)
 	}
+	r.respond(ctx, w, req, source, endpointRegistry, a)
+}
+
+// respond counts, logs and writes a webhook answer.
+func (r *Receiver) respond(ctx context.Context, w http.ResponseWriter, req *http.Request, source, endpointRegistry string, a answer) {
 	r.stats.add(source, a.Status)
 	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("code", strconv.Itoa(a.Status))))
 	switch {

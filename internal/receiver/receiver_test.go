@@ -105,8 +105,9 @@ func TestAnswers(t *testing.T) {
 		{"wrong content type", "/webhooks/distribution", push, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "text/plain"}, 415, `content type \"text/plain\" is not what distribution webhooks send`},
 		{"oversize", "/webhooks/distribution", append([]byte(`{"events":[],"pad":"`), bytes.Repeat([]byte("x"), receiver.MaxBody)...), auth, 413, "body over 1048576 bytes"},
 		{"unknown action", "/webhooks/distribution", bytes.Replace(push, []byte(`"action": "push"`), []byte(`"action": "frobnicate"`), 1), auth, 200, `"ignored":1`},
-		{"unknown source", "/webhooks/quay", push, auth, 404, "404 page not found"},
-		{"GET", "/webhooks/distribution", nil, auth, 405, "Method Not Allowed"},
+		{"unknown source", "/webhooks/quay", push, auth, 404, `{"error":"no endpoint at /webhooks/quay: webhooks go to POST /webhooks/SOURCE or /webhooks/SOURCE/REGISTRY, SOURCE one of distribution, harbor, dockerhub, cloudevents"`},
+		{"a path below a registry's endpoint", "/webhooks/distribution/127.0.0.1:5000/x", push, auth, 404, `"error":"no endpoint at /webhooks/distribution/127.0.0.1:5000/x`},
+		{"GET", "/webhooks/distribution", nil, auth, 405, `{"error":"GET /webhooks/distribution: webhooks are POSTed"`},
 	}
 	b := setup(t, receiver.Options{})
 	for _, c := range cases {
@@ -134,6 +135,30 @@ func TestAnswers(t *testing.T) {
 	}
 	if q := b.nats.QuarantineItems(t); len(q) != 0 {
 		t.Fatalf("refused requests quarantined %d items", len(q))
+	}
+	// Every answer is counted, the wrong paths and methods too.
+	got := b.rcv.Stats().Responses
+	for k, want := range map[string]int{"distribution 401": 3, "harbor 401": 1, "distribution 415": 1, "distribution 413": 1, "distribution 200": 1,
+		"unknown 404": 1, "distribution 404": 1, "distribution 405": 1} {
+		if got[k] != want {
+			t.Errorf("answers counted %v; want %s: %d", got, k, want)
+		}
+	}
+}
+
+// A webhook URL configured with a trailing slash reaches its endpoint.
+func TestTrailingSlash(t *testing.T) {
+	t.Parallel()
+	b := setup(t, receiver.Options{})
+	auth := map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT}
+	for i, path := range []string{"/webhooks/distribution/", "/webhooks/distribution/127.0.0.1:5000/"} {
+		push := bytes.Replace(fixture(t, "manifest-push-oci-tagged.json"), []byte(`"id": "`), []byte(fmt.Sprintf(`"id": "%d`, i)), 1)
+		if code, body := post(t, b.srv.URL+path, push, auth); code != 200 || body != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	if n := b.nats.Messages(t); n != 2 {
+		t.Fatalf("published %d messages; want 2", n)
 	}
 }
 
