@@ -178,6 +178,22 @@ func basicSum(userPass string) ([32]byte, error) {
 	return sha256.Sum256([]byte(req.Header.Get("Authorization"))), nil
 }
 
+// canonicalScheme spells an Authorization header's scheme as the
+// accepted digests were made with it: the scheme is case-insensitive (RFC
+// 9110, 11.1), its credentials are not.
+func canonicalScheme(h string) string {
+	scheme, rest, ok := strings.Cut(h, " ")
+	switch {
+	case !ok:
+		return h
+	case strings.EqualFold(scheme, "Bearer"):
+		return "Bearer " + rest
+	case strings.EqualFold(scheme, "Basic"):
+		return "Basic " + rest
+	}
+	return h
+}
+
 // sums turns credentials into accepted digests bound to registry.
 func sums(c Credentials, registry string) ([]credential, error) {
 	var out []credential
@@ -330,7 +346,7 @@ func (r *Receiver) authorize(req *http.Request, source, endpointRegistry string)
 			accepted = r.sourceWide(source)
 		}
 	}
-	got := sha256.Sum256([]byte(req.Header.Get("Authorization")))
+	got := sha256.Sum256([]byte(canonicalScheme(req.Header.Get("Authorization"))))
 	match := -1
 	for i, want := range accepted {
 		if subtle.ConstantTimeCompare(got[:], want.sum[:]) == 1 && match < 0 {

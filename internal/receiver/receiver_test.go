@@ -363,6 +363,9 @@ func TestCredentialsConcurrently(t *testing.T) {
 		status     int
 	}{
 		{"/webhooks/distribution", "Bearer dist-2", 200},
+		{"/webhooks/distribution", "bearer dist-2", 200}, // the scheme is case-insensitive
+		{"/webhooks/distribution", "BASIC dTpw", 200},
+		{"/webhooks/distribution", "Bearer DIST-2", 401}, // the token is not
 		{"/webhooks/distribution", "Bearer any-1", 200},
 		{"/webhooks/distribution", "Bearer main-token", 200},
 		{"/webhooks/distribution", "Basic dTpw", 200},
