@@ -121,6 +121,11 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"scan", "--nope"}, "flag provided but not defined: -nope (see layerq-ingest scan --help)"},
 		{[]string{"scan", "--registry", "r", "--layer-max-entries", "0"}, "--layer-max-bytes and --layer-max-entries must be at least 1"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see layerq-ingest --help)`},
+		{[]string{"scan", "--registry", "http://127.0.0.1:5000"}, `--registry "http://127.0.0.1:5000": give the registry as HOST[:PORT], without scheme or path (--registry 127.0.0.1:5000; --insecure for plain HTTP)`},
+		{[]string{"scan", "--registry", "127.0.0.1:5000/"}, `--registry "127.0.0.1:5000/": give the registry as HOST[:PORT], without scheme or path (--registry 127.0.0.1:5000; --insecure for plain HTTP)`},
+		{[]string{"scan", "--registry", "r", "team-a/**"}, `scan takes no arguments (got ["team-a/**"]): the registry is --registry, the repositories --repo`},
+		{[]string{"migrate", "now"}, `migrate takes no arguments (got ["now"])`},
+		{[]string{"--database-url", "postgres://nobody@127.0.0.1:1/x", "migrate"}, "cannot use postgres://nobody@127.0.0.1:1/x: connection refused (check --database-url or DATABASE_URL)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)

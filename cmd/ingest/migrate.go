@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/database"
 	"github.com/layerq/layerq/internal/migrate"
 )
@@ -13,7 +14,7 @@ func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
 		Usage: "apply the schema migrations this binary carries (idempotent)",
-		Action: func(c *cli.Context) error {
+		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			url := c.String("database-url")
 			if url == "" {
 				var err error
@@ -23,7 +24,7 @@ func migrateCommand() *cli.Command {
 			}
 			res, err := migrate.Run(c.Context, url)
 			if err != nil {
-				return err
+				return database.Unreachable(url, err)
 			}
 			if len(res.Applied) == 0 && res.Functions {
 				fmt.Fprintf(c.App.Writer, "functions brought up to date; schema at version %d\n", res.Version)
@@ -35,6 +36,6 @@ func migrateCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "applied %d migrations; schema at version %d\n", len(res.Applied), res.Version)
 			return nil
-		},
+		}),
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/layerq/layerq/internal/clibytes"
+	"github.com/layerq/layerq/internal/clierr"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
@@ -140,9 +142,17 @@ func scanCommand() *cli.Command {
 			&cli.BoolFlag{Name: "layers-only", Usage: "only index layers, from what the graph already holds (no crawl)"},
 			&cli.IntFlag{Name: "layer-jobs", Value: 2 * runtime.NumCPU(), Usage: "layer blobs read at once (default: twice the cores, so fetching overlaps scanning)"},
 		}, append(registryFlags(), layerLimitFlags()...)...),
-		Action: func(c *cli.Context) error {
+		Action: clierr.NoArgs("the registry is --registry, the repositories --repo", func(c *cli.Context) error {
 			if c.String("registry") == "" {
 				return fmt.Errorf("scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com")
+			}
+			if r := c.String("registry"); strings.ContainsAny(r, "/ ") {
+				host := r
+				if _, rest, ok := strings.Cut(host, "://"); ok {
+					host = rest
+				}
+				host, _, _ = strings.Cut(host, "/")
+				return fmt.Errorf("--registry %q: give the registry as HOST[:PORT], without scheme or path (--registry %s; --insecure for plain HTTP)", r, host)
 			}
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")
@@ -198,6 +208,6 @@ func scanCommand() *cli.Command {
 				}
 			}
 			return err
-		},
+		}),
 	}
 }

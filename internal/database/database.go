@@ -230,6 +230,16 @@ func (e *UnreachableError) Error() string {
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// Unreachable is err, a failure to connect to url, said in one line
+// (UnreachableError); any other error is returned as it is.
+func Unreachable(url string, err error) error {
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return unreachable(url, err)
+	}
+	return err
+}
+
 func unreachable(url string, err error) error {
 	// Only a connection string is shown (redacted): anything else may be
 	// a secret given in the wrong place.
