@@ -28,7 +28,7 @@ func loadRegistries(c *cli.Context) (*registries.Set, error) {
 		}
 	}
 	if len(regs) == 0 {
-		return nil, errors.New("serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)")
+		return nil, fmt.Errorf("%s needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)", commandPath(c))
 	}
 	return registries.New(regs)
 }
@@ -49,4 +49,16 @@ func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error)
 		}
 	}
 	return out, nil
+}
+
+// commandPath names the command c runs, as a user types it after the
+// program's name ("serve", "quarantine replay").
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name { // not the program's own
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }

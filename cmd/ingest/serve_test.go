@@ -239,6 +239,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 	}{
 		{[]string{"serve", "--registry", "r.example.com"}, receiver.ErrNoAuth.Error()},
 		{[]string{"serve", "--webhook-token", "x"}, "serve needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)"},
+		{[]string{"quarantine", "replay", "--all"}, "quarantine replay needs the registries it may fetch from: --registry HOST[:PORT] (or --registries-file FILE)"},
 		{[]string{"serve", "--registry", "r", "--webhook-token", "distribution="}, "--webhook-token (or LAYERQ_WEBHOOK_TOKENS) value 1 has no token: it takes [SOURCE=]TOKEN"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "worker"}, "--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "boss"}, `--role must be all, receiver or worker, not "boss"`},
