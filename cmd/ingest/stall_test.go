@@ -136,7 +136,13 @@ func TestLivePathNeverStalls(t *testing.T) {
 	}
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.TrimSpace(string(answer)) != `{"published":1,"duplicates":0,"ignored":0,"quarantined":2}` {
+	var ans struct {
+		Published, Duplicates, Ignored, Quarantined int
+		Reasons                                     []string
+	}
+	if err := json.Unmarshal(answer, &ans); err != nil || resp.StatusCode != 200 || ans.Published != 1 || ans.Duplicates != 0 || ans.Ignored != 0 || ans.Quarantined != 2 ||
+		len(ans.Reasons) != 2 || !strings.HasPrefix(ans.Reasons[0], `unknown_registry: registry not configured: "registry.example:5000"`) ||
+		ans.Reasons[1] != `malformed_event: distribution: event 1 (push): invalid repository name "Block/One"` {
 		t.Fatalf("forged envelope: %d %s", resp.StatusCode, answer)
 	}
 

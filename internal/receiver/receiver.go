@@ -378,8 +378,9 @@ type answer struct {
 	Duplicates  int    `json:"duplicates"`
 	Ignored     int    `json:"ignored"`
 	Quarantined int    `json:"quarantined"`
-	// reasons are why items were quarantined, for the log.
-	reasons []string
+	// Reasons say why items were quarantined, one each, for the sender's
+	// delivery log as for layerq's.
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 func (r *Receiver) webhook(w http.ResponseWriter, req *http.Request, source, endpointRegistry string) {
@@ -406,7 +407,7 @@ func (r *Receiver) respond(ctx context.Context, w http.ResponseWriter, req *http
 		r.opts.Log.Warn("webhook refused", "source", source, "status", a.Status, "reason", a.Error, "remote", req.RemoteAddr)
 	case a.Quarantined > 0:
 		r.opts.Log.Warn("webhook events quarantined (see layerq-ingest quarantine list)", "source", source, "registry", endpointRegistry,
-			"quarantined", a.Quarantined, "published", a.Published, "reasons", strings.Join(a.reasons, "; "), "remote", req.RemoteAddr)
+			"quarantined", a.Quarantined, "published", a.Published, "reasons", strings.Join(a.Reasons, "; "), "remote", req.RemoteAddr)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if a.Status == http.StatusServiceUnavailable {
@@ -416,7 +417,9 @@ func (r *Receiver) respond(ctx context.Context, w http.ResponseWriter, req *http
 		w.Header().Set("WWW-Authenticate", `Bearer realm="layerq"`)
 	}
 	w.WriteHeader(a.Status)
-	json.NewEncoder(w).Encode(a)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // reasons name endpoints: /webhooks/distribution/<registry name>
+	enc.Encode(a)
 }
 
 func (r *Receiver) handle(ctx context.Context, req *http.Request, source, endpointRegistry string) answer {
@@ -455,7 +458,7 @@ func (r *Receiver) handle(ctx context.Context, req *http.Request, source, endpoi
 			return err
 		}
 		a.Quarantined++
-		a.reasons = append(a.reasons, string(reason)+": "+detail)
+		a.Reasons = append(a.Reasons, string(reason)+": "+detail)
 		r.stats.Quarantined.Add(1)
 		r.quarantined.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", string(reason))))
 		return nil

@@ -197,8 +197,10 @@ func TestQuarantineInsteadOfRefusal(t *testing.T) {
 	b := setup(t, receiver.Options{Registries: regs})
 	for i, c := range cases {
 		status, body := post(t, b.srv.URL+c.path, c.body, c.header)
-		if status != 200 || body != `{"published":0,"duplicates":0,"ignored":0,"quarantined":1}` {
-			t.Fatalf("%s: %d %s; want 200 with one quarantined", c.name, status, body)
+		// The answer says why, for the sender's delivery log.
+		wantPrefix := `{"published":0,"duplicates":0,"ignored":0,"quarantined":1,"reasons":["` + string(c.reason) + ": "
+		if status != 200 || !strings.HasPrefix(body, wantPrefix) || !strings.Contains(body, strings.ReplaceAll(strings.ReplaceAll(c.detail, `\"`, `"`), `"`, `\"`)) || !strings.HasSuffix(body, `"]}`) {
+			t.Fatalf("%s: %d %s; want 200 with one quarantined, its reason %s … %s", c.name, status, body, c.reason, c.detail)
 		}
 		items := b.nats.QuarantineItems(t)
 		if len(items) != i+1 {
@@ -250,7 +252,7 @@ func TestBadEventAmongGood(t *testing.T) {
 	evs[2] = json.RawMessage(bytes.Replace(evs[2], []byte(`"sha256:`), []byte(`"sha256:XYZ`), 1))
 	body, _ := json.Marshal(map[string]any{"events": evs})
 	status, ans := post(t, b.srv.URL+"/webhooks/distribution", body, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT})
-	if status != 200 || ans != `{"published":2,"duplicates":0,"ignored":1,"quarantined":1}` {
+	if status != 200 || ans != `{"published":2,"duplicates":0,"ignored":1,"quarantined":1,"reasons":["malformed_event: distribution: event 2 (push): invalid digest \"sha256:XYZa5dfadce357966b8e66ff2681b77093d8bdb1c3c9044dd971c1c0ce8d5f53611\""]}` {
 		t.Fatalf("%d %s", status, ans)
 	}
 	if n := b.nats.Messages(t); n != 2 {
@@ -306,7 +308,7 @@ func TestRegistryIdentity(t *testing.T) {
 	if ans := send("/webhooks/distribution", "s3cret", aliased); ans != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
 		t.Fatalf("alias: %s", ans)
 	}
-	if ans := send("/webhooks/distribution", "s3cret", viaLocalhost("e-unknown")); ans != `{"published":0,"duplicates":0,"ignored":0,"quarantined":1}` {
+	if ans := send("/webhooks/distribution", "s3cret", viaLocalhost("e-unknown")); ans != `{"published":0,"duplicates":0,"ignored":0,"quarantined":1,"reasons":["unknown_registry: registry not configured: \"localhost:5000\", and distribution events may come from more than one registry: point each registry at its own endpoint, /webhooks/distribution/<registry name>, or list the host as an alias"]}` {
 		t.Fatalf("unknown host, shared endpoint: %s", ans)
 	}
 	st, err := b.nats.JS.Stream(t.Context(), stream.Name)
