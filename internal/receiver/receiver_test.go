@@ -146,6 +146,35 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
+// A registry bound to one source (source: in the registries file) takes
+// no other source's events, even on its own endpoint; and a Docker Hub
+// event naming no configured registry says what to configure.
+func TestRegistryOfOneSource(t *testing.T) {
+	t.Parallel()
+	regs, err := registries.New([]registries.Registry{{Host: "127.0.0.1:5000", Name: "main"}, {Host: "harbor.example.com", Name: "hb", Source: "harbor"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, receiver.Options{Registries: regs, Credentials: map[string]receiver.Credentials{"*": {Tokens: []string{"s3cret"}}}})
+	auth := map[string]string{"Authorization": "Bearer s3cret", "Content-Type": distCT}
+	push := fixture(t, "manifest-push-oci-tagged.json")
+	code, body := post(t, b.srv.URL+"/webhooks/distribution/hb", push, auth)
+	if want := `{"published":0,"duplicates":0,"ignored":0,"quarantined":1,"reasons":["unknown_registry: registry not configured: registry \"hb\" takes only harbor events (its source: setting), and this came as distribution"]}`; code != 200 || body != want {
+		t.Errorf("a distribution event on the endpoint of a harbor registry: %d %s\nwant %s", code, body, want)
+	}
+	if code, body := post(t, b.srv.URL+"/webhooks/distribution/main", push, auth); code != 200 || body != `{"published":1,"duplicates":0,"ignored":0,"quarantined":0}` {
+		t.Errorf("on its own registry's endpoint: %d %s", code, body)
+	}
+	hub, err := os.ReadFile(filepath.Join("..", "webhook", "testdata", "real-formats", "dockerhub-docs-current.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body = post(t, b.srv.URL+"/webhooks/dockerhub", hub, map[string]string{"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
+	if want := `"reasons":["unknown_registry: registry not configured: \"docker.io\": Docker Hub's events name docker.io, which no configured registry is (configure it, or list it as an alias of one)"]}`; code != 200 || !strings.HasSuffix(body, want) {
+		t.Errorf("a Docker Hub event, docker.io not configured: %d %s\nwant …%s", code, body, want)
+	}
+}
+
 // A webhook URL configured with a trailing slash reaches its endpoint.
 func TestTrailingSlash(t *testing.T) {
 	t.Parallel()

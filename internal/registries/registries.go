@@ -214,6 +214,9 @@ func (s *Set) Resolve(source, host string) (Registry, error) {
 			return only.Registry, nil
 		}
 	}
+	if source == "dockerhub" {
+		return Registry{}, fmt.Errorf("%w: %q: Docker Hub's events name docker.io, which no configured registry is (configure it, or list it as an alias of one)", ErrUnknown, host)
+	}
 	return Registry{}, fmt.Errorf("%w: %q, and %s events may come from more than one registry: point each registry at its own endpoint, /webhooks/%s/<registry name>, or list the host as an alias", ErrUnknown, host, source, source)
 }
 
@@ -225,6 +228,11 @@ func (s *Set) Attribute(source, host, bound string) (Registry, error) {
 		return s.Resolve(source, host)
 	}
 	if reg, ok := s.ByName(bound); ok {
+		if reg.Source != "" && reg.Source != source {
+			// Its own endpoint or credentials, but not the sender it
+			// takes: a registry bound to one source takes no other's.
+			return Registry{}, fmt.Errorf("%w: registry %q takes only %s events (its source: setting), and this came as %s", ErrUnknown, bound, reg.Source, source)
+		}
 		return reg, nil
 	}
 	return Registry{}, fmt.Errorf("%w: no registry named %q is configured (its endpoint is /webhooks/%s/%s)", ErrUnknown, bound, source, bound)
