@@ -67,6 +67,12 @@ func TestScanCommand(t *testing.T) {
 	if stderr != "scanning 1 repository\nrepository team/app: 2 tags, 2 walked, 0 unchanged, 0 tags deleted, 0 errors\n" {
 		t.Fatalf("progress = %q", stderr)
 	}
+	// A --repo that matches nothing (team without /**) says so.
+	out, stderr, err = runCLI(t, "--database-url", url, "scan", "--registry", reg.Host, "--repo", "team")
+	if err != nil || !strings.HasPrefix(out, "scanned "+reg.Host+": 0 repositories,") ||
+		!strings.HasSuffix(stderr, "layerq-ingest: --repo \"team\" matches no repository of "+reg.Host+"'s catalog (* matches within a path segment, ** across)\n") {
+		t.Fatalf("scan --repo team = %q / %q, %v", out, stderr, err)
+	}
 	ls, _ := img.Layers()
 	size, _ := ls[0].Size()
 	out, stderr, err = runCLI(t, "--database-url", url, "scan", "--registry", reg.Host, "--layers-only")

@@ -193,6 +193,9 @@ func scanCommand() *cli.Command {
 					return err
 				}
 				fmt.Fprintln(c.App.Writer, sum)
+				if sum.Repositories+sum.Skipped == 0 && !glob.All() {
+					fmt.Fprintf(c.App.ErrWriter, "layerq-ingest: --repo %q matches no repository of %s's catalog (* matches within a path segment, ** across)\n", c.String("repo"), sum.Registry)
+				}
 			}
 			if !c.Bool("layers") && !c.Bool("layers-only") {
 				return fold(c, store)
