@@ -319,7 +319,7 @@ func TestBloatGate(t *testing.T) {
 		t.Errorf("duplicates csv = %q", out)
 	}
 	out, _, err = runCLI(t, "--database-url", url, "duplicates", "--kind", "file")
-	if err != nil || !strings.Contains(out, "3 layers, 2 files, 7.8 KiB; 2 distinct contents, 7.8 KiB\nfile-level dedup ratio (unique / total bytes): 1.0000; it would save 0 B\n") {
+	if err != nil || !strings.Contains(out, "3 layers, 2 files, 7.8 KiB; 2 distinct contents, 7.8 KiB\nfile-level dedup ratio (unique / total bytes): 100.0%; it would save 0 B\n") {
 		t.Errorf("duplicates table = %q, %v", out, err)
 	}
 }

@@ -324,7 +324,7 @@ func (r *FileDuplicates) withTop(top []FileContent) *FileDuplicates {
 func (r *FileDuplicates) Preamble() []string {
 	lines := []string{
 		fmt.Sprintf("%d layers, %d files, %s; %d distinct contents, %s", r.Layers, r.Files, output.Bytes(r.TotalBytes), r.UniqueFiles, output.Bytes(r.UniqueBytes)),
-		fmt.Sprintf("file-level dedup ratio (unique / total bytes): %.4f; it would save %s", r.DedupRatio, output.Bytes(r.TotalBytes-r.UniqueBytes)),
+		fmt.Sprintf("file-level dedup ratio (unique / total bytes): %s; it would save %s", output.Ratio(r.DedupRatio), output.Bytes(r.TotalBytes-r.UniqueBytes)),
 	}
 	if r.Unindexed > 0 {
 		lines = append(lines, fmt.Sprintf("%d layers are not indexed yet and are not counted: run layerq-ingest scan --layers", r.Unindexed))
