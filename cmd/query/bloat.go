@@ -66,8 +66,15 @@ Examples:
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the `N` images wasting most, and N of those left out (0: all; totals and gates count every image)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("give an image with --image REF", func(c *cli.Context) error {
-			if clibytes.Get(c, "min-bytes") < 0 || c.Int("max-layers") < 0 || c.Int("limit") < 0 || clibytes.Get(c, "small-layer") < 1 {
-				return fmt.Errorf("--min-bytes, --max-layers and --limit must not be negative, --small-layer must be positive")
+			for _, f := range []struct {
+				name  string
+				value int64
+				least int64
+			}{{"min-bytes", clibytes.Get(c, "min-bytes"), 0}, {"max-layers", int64(c.Int("max-layers")), 0}, {"limit", int64(c.Int("limit")), 0},
+				{"small-layer", clibytes.Get(c, "small-layer"), 1}} {
+				if f.value < f.least {
+					return fmt.Errorf("--%s %d: give %d or more", f.name, f.value, f.least)
+				}
 			}
 			if c.Duration("wait") < 0 {
 				return fmt.Errorf("--wait %s: give a positive duration like 10m", c.Duration("wait"))

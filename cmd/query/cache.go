@@ -84,14 +84,15 @@ Examples:
 
 // parseSince reads a duration as Go writes them, plus whole days ("30d").
 func parseSince(s string) (time.Duration, error) {
+	const maxDays = 36500 // a century: past it, time.Duration overflows soon
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days > 0 {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= maxDays {
 			return time.Duration(days) * 24 * time.Hour, nil
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--since %q: give a positive duration like 36h or 30d", s)
+	if err != nil || d <= 0 || d > maxDays*24*time.Hour {
+		return 0, fmt.Errorf("--since %q: give a positive duration like 36h or 30d, at most %dd", s, maxDays)
 	}
 	return d, nil
 }

@@ -50,7 +50,7 @@ Examples:
 			repoFlag(),
 			&cli.IntFlag{Name: "limit", Value: 50, Usage: "list the first `N` matches (0: all; the counts cover every one)"},
 		}, outputFlags()...),
-		Action: clierr.NoArgs("say what to find with --layer, --path or --same-as", func(c *cli.Context) error {
+		Action: clierr.NoArgs("say what to find with --layer, --path or --same-as, a glob in quotes (--path '**/*.jar': the shell turns one unquoted into the file names it matches here)", func(c *cli.Context) error {
 			opts := report.FindOptions{Repositories: repoglob.Compile(c.String("repo")), Limit: c.Int("limit"), Platform: platform(c)}
 			given := 0
 			for _, f := range []string{"layer", "path", "same-as"} {

@@ -137,12 +137,13 @@ func TestArgumentMistakesAreOneLine(t *testing.T) {
 		{[]string{"growth", "x"}, `growth takes no arguments (got ["x"])`},
 		{[]string{"find"}, `find takes one of --layer DIGEST, --path GLOB or --same-as REF:/PATH (got 0)`},
 		{[]string{"find", "--path", "x", "--layer", "sha256:1"}, `find takes one of --layer DIGEST, --path GLOB or --same-as REF:/PATH (got 2)`},
-		{[]string{"find", "log4j.jar"}, `find takes no arguments (got ["log4j.jar"]): say what to find with --layer, --path or --same-as`},
+		{[]string{"find", "log4j.jar"}, `find takes no arguments (got ["log4j.jar"]): say what to find with --layer, --path or --same-as, a glob in quotes (--path '**/*.jar': the shell turns one unquoted into the file names it matches here)`},
+		{[]string{"find", "--path", "a.jar", "b.jar"}, `find takes no arguments (got ["b.jar"]): say what to find with --layer, --path or --same-as, a glob in quotes (--path '**/*.jar': the shell turns one unquoted into the file names it matches here)`},
 		{[]string{"find", "--layer", "abc"}, `--layer "abc": give a layer's blob digest or diff_id in full, sha256: and 64 hex digits`},
 		{[]string{"find", "--same-as", "team/app:1"}, `--same-as "team/app:1": give an image and a path in it, like team-a/api:1.3:/app/config.yaml`},
 		{[]string{"growth", "--fail-over", "ten"}, `--fail-over "ten": give bytes like 52428800, 50MB or 1.5GiB, or a percentage like 10%`},
 		{[]string{"growth", "--fail-over", "-5%"}, `--fail-over "-5%": give a percentage like 10% or bytes like 50MB`},
-		{[]string{"growth", "--since", "yesterday"}, `--since "yesterday": give a positive duration like 36h or 30d`},
+		{[]string{"growth", "--since", "yesterday"}, `--since "yesterday": give a positive duration like 36h or 30d, at most 36500d`},
 		{[]string{"growth", "--min-bytes", "0"}, `--min-bytes 0: give at least 1 byte (pushes that grew by less, or shrank, are left out)`},
 		{[]string{"growth", "--limit", "-2"}, `--limit -2: give 0 (all) or more`},
 		{[]string{"duplicates", "a", "b"}, `duplicates takes no arguments (got ["a" "b"])`},
@@ -153,7 +154,7 @@ func TestArgumentMistakesAreOneLine(t *testing.T) {
 		{[]string{"bloat", "--min-bytes", "10 zebras"}, "--min-bytes " + zebras},
 		{[]string{"bloat", "--small-layer", "10 zebras"}, "--small-layer " + zebras},
 		{[]string{"bloat", "--small-layer", "-1MB"}, `--small-layer "-1MB": give bytes like 52428800, 50MB or 1.5GiB`},
-		{[]string{"bloat", "--small-layer", "0MiB"}, "--min-bytes, --max-layers and --limit must not be negative, --small-layer must be positive"},
+		{[]string{"bloat", "--small-layer", "0MiB"}, "--small-layer 0: give 1 or more"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)
