@@ -123,7 +123,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 	}{
 		{[]string{"scan"}, "scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com"},
 		{[]string{"scan", "--registry", "r", "--jobs", "0"}, "--jobs and --batch-size must be at least 1"},
-		{[]string{"scan", "--jobs", "many"}, `invalid value "many" for flag -jobs: parse error (see layerq-ingest scan --help)`},
+		{[]string{"scan", "--jobs", "many"}, `--jobs "many": give a whole number (see layerq-ingest scan --help)`},
 		{[]string{"scan", "--nope"}, "flag provided but not defined: -nope (see layerq-ingest scan --help)"},
 		{[]string{"scan", "--registry", "r", "--layer-max-entries", "0"}, "--layer-max-bytes and --layer-max-entries must be at least 1"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see layerq-ingest --help)`},

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,6 +76,9 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	if msg, ok := selfDescribed(err.Error()); ok {
 		return errors.New(msg)
 	}
+	if msg, ok := badValue(c, err.Error()); ok {
+		return fmt.Errorf("%s (see %s --help)", msg, c.Command.HelpName)
+	}
 	if name, ok := strings.CutPrefix(err.Error(), undefinedFlag); ok {
 		if s := closest(name, flagNames(c)); s != "" {
 			return fmt.Errorf("%v; did you mean %q? (see %s --help)", err, dashed(s), c.Command.HelpName)
@@ -105,6 +109,45 @@ func selfDescribed(msg string) (string, bool) {
 		return "", false
 	}
 	return inner, true
+}
+
+// badValue says what a flag of c's command takes, for Go's plain "invalid
+// value "ten" for flag -limit: parse error": `--limit "ten": give a whole
+// number`.
+func badValue(c *cli.Context, msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, invalidValue)
+	if !ok {
+		return "", false
+	}
+	value, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", false
+	}
+	name, ok := strings.CutPrefix(rest[len(value):], " for flag -")
+	if !ok {
+		return "", false
+	}
+	name, _, _ = strings.Cut(name, ":")
+	for _, f := range c.Command.Flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		var want string
+		switch f.(type) {
+		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+			want = "a whole number"
+		case *cli.Float64Flag:
+			want = "a number, like 0.9"
+		case *cli.DurationFlag:
+			want = "a duration, like 10m or 36h"
+		case *cli.BoolFlag:
+			want = "true or false"
+		default:
+			return "", false
+		}
+		return fmt.Sprintf("%s %s: give %s", dashed(name), value, want), true
+	}
+	return "", false
 }
 
 // flagNames are the names of the visible flags c's command takes, help

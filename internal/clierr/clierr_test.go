@@ -64,7 +64,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"--databse-url", "x", "bases"}, `flag provided but not defined: -databse-url; did you mean "--database-url"? (see layerq --help)`},
 		{[]string{"--secret-knb", "x", "bases"}, `flag provided but not defined: -secret-knb (see layerq --help)`},
 		// Not a usage error: as before.
-		{[]string{"top-shared", "--limit", "ten"}, `invalid value "ten" for flag -limit: parse error (see layerq top-shared --help)`},
+		{[]string{"top-shared", "--limit", "ten"}, `--limit "ten": give a whole number (see layerq top-shared --help)`},
 	}
 	for _, c := range cases {
 		var out bytes.Buffer

@@ -170,7 +170,7 @@ func TestFlagsWhereTyped(t *testing.T) {
 		{[]string{"image", "x:1", "--database-url"}, "flag needs an argument: -database-url (see layerq --help)"},
 		// A value whose error says which flag and value: said once.
 		{[]string{"bloat", "--fail-over", "10 zebras"}, `--fail-over "10 zebras": give bytes like 50MB`},
-		{[]string{"bloat", "--min-bytes", "ten"}, `invalid value "ten" for flag -min-bytes: parse error (see layerq bloat --help)`},
+		{[]string{"bloat", "--min-bytes", "ten"}, `--min-bytes "ten": give a whole number (see layerq bloat --help)`},
 	} {
 		_, err := run(c.args...)
 		if err == nil || err.Error() != c.want {
