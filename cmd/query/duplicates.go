@@ -32,10 +32,13 @@ Examples:
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "kind", Value: "blob", Usage: "`KIND`: blob (one diff_id, several blobs), layer (layers whose files match), file (registry-wide file dedup ratio)"},
 			repoFlag(),
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N`"},
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N` (0: all)"},
 			&cli.Float64Flag{Name: "min-similarity", Value: 0.9, Usage: "kind layer: the least share of file bytes two layers must share (0..1)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
+			if n := c.Int("limit"); n < 0 {
+				return fmt.Errorf("--limit %d: give 0 (all) or more", n)
+			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				opts := report.DuplicatesOptions{
 					Kind:          c.String("kind"),

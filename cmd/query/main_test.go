@@ -147,6 +147,28 @@ func TestTopSharedJSONAndCSV(t *testing.T) {
 		!strings.Contains(recs[1][5], d.String()) || recs[1][6] != "RUN rootfs" || recs[1][7] != "team/app,team/other" {
 		t.Fatalf("csv row = %q", recs[1])
 	}
+	// --limit 0 lists all, as in every report: the 3 layers (the base's,
+	// shared, and each app's), over every repository and under team/*.
+	for _, c := range []struct {
+		args []string
+		rows int
+	}{
+		{[]string{"top-shared", "--min-images", "1", "--limit", "0"}, 3},
+		{[]string{"top-shared", "--min-images", "1", "--limit", "0", "--repo", "team/*"}, 3},
+		{[]string{"top-shared", "--min-images", "1", "--limit", "1"}, 1},
+	} {
+		out, _, err := runCLI(t, append([]string{"--database-url", url, "-o", "csv"}, c.args...)...)
+		if recs, _ := csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil || len(recs) != 1+c.rows {
+			t.Errorf("%v: %d records, %v; want a header and %d", c.args, len(recs), err, c.rows)
+		}
+	}
+	for _, kind := range []string{"blob", "layer", "file"} {
+		all, _, err := runCLI(t, "--database-url", url, "-o", "json", "duplicates", "--kind", kind, "--limit", "0")
+		many, _, err2 := runCLI(t, "--database-url", url, "-o", "json", "duplicates", "--kind", kind, "--limit", "1000")
+		if err != nil || err2 != nil || all != many {
+			t.Errorf("duplicates --kind %s --limit 0: %v, %v\n%s\nwant as --limit 1000:\n%s", kind, err, err2, all, many)
+		}
+	}
 }
 
 func TestImageCommand(t *testing.T) {
@@ -213,7 +235,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 	}{
 		{[]string{"-o", "yaml", "top-shared"}, `unknown output format "yaml": use table, wide, json or csv`},
 		{[]string{"top-shared", "-o", "yaml"}, `unknown output format "yaml": use table, wide, json or csv`},
-		{[]string{"top-shared", "--limit", "0"}, "--limit must be at least 1, got 0"},
+		{[]string{"top-shared", "--limit", "-1"}, "--limit -1: give 0 (all) or more"},
+		{[]string{"duplicates", "--limit", "-1"}, "--limit -1: give 0 (all) or more"},
 		{[]string{"top-shared", "--limit", "ten"}, `--limit "ten": give a whole number (see layerq top-shared --help)`},
 		{[]string{"duplicates", "--min-similarity", "90%"}, `--min-similarity "90%": give a number, like 0.9 (see layerq duplicates --help)`},
 		{[]string{"bloat", "--wait", "soon"}, `--wait "soon": give a duration, like 10m or 36h (see layerq bloat --help)`},

@@ -31,14 +31,14 @@ Examples:
    layerq top-shared --sort-by bytes-saved --limit 10
    layerq top-shared --repo 'team-a/**' -o json`,
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N` layers"},
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "show the top `N` layers (0: all)"},
 			&cli.StringFlag{Name: "sort-by", Value: "images", Usage: "rank by `KEY`: images (alias manifests), repositories, bytes-saved or size (bytes stored)"},
 			&cli.IntFlag{Name: "min-images", Value: 2, Usage: "only layers held by at least `N` live images (1: unshared layers too)"},
 			repoFlag(),
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
-			if c.Int("limit") < 1 {
-				return fmt.Errorf("--limit must be at least 1, got %d", c.Int("limit"))
+			if c.Int("limit") < 0 {
+				return fmt.Errorf("--limit %d: give 0 (all) or more", c.Int("limit"))
 			}
 			if c.Int("min-images") < 1 {
 				return fmt.Errorf("--min-images must be at least 1, got %d", c.Int("min-images"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
@@ -29,8 +30,11 @@ type DuplicatesOptions struct {
 
 // LoadDuplicates runs the duplicates report of the chosen kind.
 func LoadDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (output.Table, error) {
-	if opts.Limit <= 0 {
-		return nil, fmt.Errorf("--limit must be positive, got %d", opts.Limit)
+	switch {
+	case opts.Limit < 0:
+		return nil, fmt.Errorf("--limit %d: give 0 (all) or more", opts.Limit)
+	case opts.Limit == 0:
+		opts.Limit = math.MaxInt32 // all: the queries' LIMIT is bound, not left out
 	}
 	switch opts.Kind {
 	case "blob":
