@@ -56,7 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "since", Usage: "only builds compared (and builds pushed) in the last `DURATION` (like 36h, 30d)"},
 			&cli.IntFlag{Name: "top", Value: 20, Usage: "list the `N` repositories whose compared builds pushed the most bytes anew (0: all; totals and busters count every one)"},
 			&cli.IntFlag{Name: "limit", Value: 3, Usage: "list each listed repository's latest `N` comparisons (0: all; totals count every one)"},
-			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters"},
+			&cli.IntFlag{Name: "busters", Value: 10, Usage: "list the top `N` cache busters (0: all)"},
 		}, outputFlags()...),
 		Action: clierr.NoArgs("", func(c *cli.Context) error {
 			opts := report.CacheOptions{Repositories: repoglob.Compile(c.String("repo")), Top: c.Int("top"), Limit: c.Int("limit"), Busters: c.Int("busters")}
@@ -70,7 +70,7 @@ Examples:
 			for _, f := range []struct {
 				name     string
 				val, min int
-			}{{"top", opts.Top, 0}, {"limit", opts.Limit, 0}, {"busters", opts.Busters, 1}} {
+			}{{"top", opts.Top, 0}, {"limit", opts.Limit, 0}, {"busters", opts.Busters, 0}} {
 				if f.val < f.min {
 					return fmt.Errorf("--%s must be at least %d (got %d)", f.name, f.min, f.val)
 				}

@@ -260,7 +260,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"growth", "--since", "200000d"}, `--since "200000d": give a positive duration like 36h or 30d, at most 36500d`},
 		{[]string{"cache", "--limit", "-1"}, "--limit must be at least 0 (got -1)"},
 		{[]string{"cache", "--top", "-2"}, "--top must be at least 0 (got -2)"},
-		{[]string{"cache", "--busters", "0"}, "--busters must be at least 1 (got 0)"},
+		{[]string{"cache", "--busters", "-1"}, "--busters must be at least 0 (got -1)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)

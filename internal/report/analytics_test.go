@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -390,6 +391,18 @@ func TestCache(t *testing.T) {
 	}
 	if len(lim.Busters) != 1 {
 		t.Errorf("--busters 1 gave %d", len(lim.Busters))
+	}
+	// --busters 0 lists them all: as many as a limit past their number.
+	allBusters, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Busters: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many, err := report.LoadCache(ctx, h.pool, report.CacheOptions{Busters: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allBusters.Busters) < 2 || !reflect.DeepEqual(allBusters.Busters, many.Busters) {
+		t.Errorf("--busters 0 gave %d busters, --busters 1000 %d", len(allBusters.Busters), len(many.Busters))
 	}
 	// --since an hour ago: the tag moves the scans saw just now, not the
 	// created stream, whose builds are dated by their configs (in 2024);

@@ -185,14 +185,17 @@ type CacheOptions struct {
 	// Limit is how many of each listed repository's latest transitions to
 	// list (0: all); the aggregates count every comparison.
 	Limit int
-	// Busters is how many top cache busters to list.
+	// Busters is how many top cache busters to list (0: all).
 	Busters int
 }
 
 // LoadCache runs the build-cache report.
 func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
-	if opts.Limit < 0 || opts.Top < 0 || opts.Busters < 1 {
-		return nil, fmt.Errorf("--limit and --top must not be negative and --busters must be positive (got %d, %d and %d)", opts.Limit, opts.Top, opts.Busters)
+	if opts.Limit < 0 || opts.Top < 0 || opts.Busters < 0 {
+		return nil, fmt.Errorf("--limit, --top and --busters must not be negative (got %d, %d and %d)", opts.Limit, opts.Top, opts.Busters)
+	}
+	if opts.Busters == 0 {
+		opts.Busters = math.MaxInt32 // all: the queries' LIMIT is bound, not left out
 	}
 	// The whole history reads the rollups, which rank the repositories; a
 	// --since window, the comparisons in it, in one pass, ranked here.
