@@ -36,7 +36,7 @@ type Diff struct {
 	// one base repository), "other base", "one side only", or "none".
 	Bases string `json:"bases"`
 	// BaseDelta is b's base less a's, compressed, for an other build.
-	BaseDelta *int64 `json:"base_delta_bytes,omitempty"`
+	BaseDelta *int64 `json:"base_delta_bytes"`
 	// SharedLayers is how many layers at the bottom both hold (equal chain
 	// ids: the same content on the same content).
 	SharedLayers int `json:"shared_layers"`
@@ -49,7 +49,7 @@ type Diff struct {
 	// FilesCompared: every layer of both images has a file index, so the
 	// file changes below are complete.
 	FilesCompared bool       `json:"files_compared"`
-	FilesNote     string     `json:"files_note,omitempty"`
+	FilesNote     string     `json:"files_note"`
 	Files         DiffFiles  `json:"file_totals"`
 	FileChanges   []DiffFile `json:"files"`
 	limit         int
@@ -61,7 +61,7 @@ type DiffSide struct {
 	Repository  string `json:"repository"`
 	Tag         string `json:"tag"`
 	Digest      string `json:"digest"`
-	IndexDigest string `json:"index_digest,omitempty"`
+	IndexDigest string `json:"index_digest"`
 	Platform    string `json:"platform"`
 	Layers      int    `json:"layers"`
 	Size        int64  `json:"size"`
@@ -88,8 +88,8 @@ type DiffLayer struct {
 	PositionA *int   `json:"position_a"`
 	PositionB *int   `json:"position_b"`
 	DiffID    string `json:"diff_id"`
-	DigestA   string `json:"digest_a,omitempty"`
-	DigestB   string `json:"digest_b,omitempty"`
+	DigestA   string `json:"digest_a"`
+	DigestB   string `json:"digest_b"`
 	SizeA     int64  `json:"size_a"`
 	SizeB     int64  `json:"size_b"`
 	// DeltaBytes is SizeB less SizeA, compressed.
@@ -128,8 +128,8 @@ type DiffFile struct {
 	// DeltaBytes is BytesB less BytesA.
 	DeltaBytes int64 `json:"delta_bytes"`
 	// Mode and owner on each side, as 0755 0:0, for a mode change.
-	ModeA string `json:"mode_a,omitempty"`
-	ModeB string `json:"mode_b,omitempty"`
+	ModeA string `json:"mode_a"`
+	ModeB string `json:"mode_b"`
 	// Side and Position name the layer that made the change: b's layer
 	// that wrote the file b shows, or, for a removed file, a's layer that
 	// wrote the file a shows.

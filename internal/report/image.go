@@ -37,21 +37,21 @@ type Image struct {
 	Repository  string `json:"repository"`
 	Tag         string `json:"tag"`
 	Digest      string `json:"digest"`
-	IndexDigest string `json:"index_digest,omitempty"`
+	IndexDigest string `json:"index_digest"`
 	MediaType   string `json:"media_type"`
 	// Platform is the one the index declares for this image when an index
 	// lists it, else its config's; "" when neither says.
 	Platform string `json:"platform"`
 	// ConfigPlatform is what the image's config says, when it disagrees
 	// with the index.
-	ConfigPlatform string `json:"config_platform,omitempty"`
+	ConfigPlatform string `json:"config_platform"`
 	// Platforms are the images of the index the reference names, as the
 	// index declares them.
-	Platforms       []IndexEntry `json:"platforms,omitempty"`
+	Platforms       []IndexEntry `json:"platforms"`
 	Created         *time.Time   `json:"created"`
 	LayerCount      int          `json:"layer_count"`
 	Size            int64        `json:"size"`
-	HistoryMismatch string       `json:"history_mismatch,omitempty"`
+	HistoryMismatch string       `json:"history_mismatch"`
 	// Base is the image this one is built on (see Base), nil when none
 	// is known.
 	Base   *ImageBase   `json:"base"`
@@ -76,7 +76,7 @@ type ImageBase struct {
 	Layers     int    `json:"layers"`
 	Source     string `json:"source"`
 	Stale      bool   `json:"stale"`
-	Current    string `json:"current_digest,omitempty"`
+	Current    string `json:"current_digest"`
 }
 
 // ImageOptions say which image to show.
@@ -119,6 +119,7 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 			return nil, err
 		}
 	} else {
+		img.Platforms = []IndexEntry{}
 		// ErrNotFound: no index lists the image, which declares none.
 		declared, err = queries.ImageDeclaredPlatform(ctx, db, img.Digest)
 		if err = dbsqlc.Interpret(err); err != nil && !errors.Is(err, ErrNotFound) {

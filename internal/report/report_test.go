@@ -296,8 +296,20 @@ func TestTopShared(t *testing.T) {
 			}
 		}
 	}
-	if _, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 0}); err == nil {
-		t.Error("limit 0 accepted")
+	if _, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: -1}); err == nil {
+		t.Error("limit -1 accepted")
+	}
+	// Limit 0 lists all, as a limit past their number does.
+	all, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 0, MinImages: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many, err := report.LoadTopShared(ctx, c.pool, report.TopSharedOptions{Limit: 100000, MinImages: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Layers) < 2 || !slices.EqualFunc(all.Layers, many.Layers, func(a, b report.SharedLayer) bool { return a.Content == b.Content }) {
+		t.Errorf("limit 0 listed %d layers, a limit of 100,000 %d", len(all.Layers), len(many.Layers))
 	}
 }
 
@@ -335,7 +347,7 @@ func TestImage(t *testing.T) {
 	if img.Size != total {
 		t.Errorf("size = %d, want %d", img.Size, total)
 	}
-	if img.Base == nil || img.Base.Repository != "library/base" || img.Base.Layers != 2 || img.Platform != "linux/amd64" || img.Platforms != nil {
+	if img.Base == nil || img.Base.Repository != "library/base" || img.Base.Layers != 2 || img.Platform != "linux/amd64" || len(img.Platforms) != 0 {
 		t.Errorf("base %+v, platform %q %v", img.Base, img.Platform, img.Platforms)
 	}
 
@@ -443,9 +455,9 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := func(ref string) *report.Image {
+	image := func(ref, platform string) *report.Image {
 		r, _ := report.ParseRef(ref)
-		img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: r, Platform: "linux/arm64"})
+		img, err := report.LoadImage(ctx, c.pool, report.ImageOptions{Ref: r, Platform: platform})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +494,7 @@ func TestGolden(t *testing.T) {
 		name   string
 		report output.Table
 	}{
-		{"top_shared", top}, {"image", image("team/app2:2")}, {"image_index", image("multi/cross:1")},
+		{"top_shared", top}, {"image", image("team/app2:2", "")}, {"image_index", image("multi/cross:1", "linux/arm64")},
 		{"storage", storage}, {"bases", bases}, {"duplicates_blob", blobs}, {"empty", none},
 	} {
 		for _, f := range formats {
