@@ -479,26 +479,22 @@ func (d *Diff) Empty() string {
 // Columns implements output.Table: one record per layer change and per
 // file change.
 func (d *Diff) Columns() []output.Column {
-	return output.Cols("kind", "change", "position_a", "position_b", "digest_a", "digest_b", "diff_id", "path",
-		"bytes_a", "bytes_b", "delta_bytes", "mode_a", "mode_b", "from_base", "created_by")
+	// A layer's record and a file's share the columns they share in JSON;
+	// each leaves the other's empty.
+	return output.Cols("kind", "change", "position_a", "position_b", "digest_a", "digest_b", "diff_id", "size_a", "size_b",
+		"path", "bytes_a", "bytes_b", "side", "position", "delta_bytes", "mode_a", "mode_b", "from_base", "created_by")
 }
 
 // Rows implements output.Table.
 func (d *Diff) Rows() [][]any {
 	var rows [][]any
 	for _, l := range d.Layers {
-		rows = append(rows, []any{l.Kind, l.Change, l.PositionA, l.PositionB, output.Digest(l.DigestA), output.Digest(l.DigestB), output.Digest(l.DiffID), "",
-			output.Bytes(l.SizeA), output.Bytes(l.SizeB), l.DeltaBytes, "", "", l.FromBase, step(l.CreatedBy)})
+		rows = append(rows, []any{l.Kind, l.Change, l.PositionA, l.PositionB, output.Digest(l.DigestA), output.Digest(l.DigestB), output.Digest(l.DiffID),
+			output.Bytes(l.SizeA), output.Bytes(l.SizeB), "", nil, nil, "", nil, l.DeltaBytes, "", "", l.FromBase, step(l.CreatedBy)})
 	}
 	for _, f := range d.FileChanges {
-		var pa, pb *int
-		if p := f.Position; f.Side == "a" {
-			pa = &p
-		} else {
-			pb = &p
-		}
-		rows = append(rows, []any{f.Kind, f.Change, pa, pb, "", "", "", f.Path,
-			output.Bytes(f.BytesA), output.Bytes(f.BytesB), f.DeltaBytes, f.ModeA, f.ModeB, nil, step(f.CreatedBy)})
+		rows = append(rows, []any{f.Kind, f.Change, nil, nil, "", "", "", nil, nil, f.Path,
+			output.Bytes(f.BytesA), output.Bytes(f.BytesB), f.Side, f.Position, f.DeltaBytes, f.ModeA, f.ModeB, nil, step(f.CreatedBy)})
 	}
 	return rows
 }

@@ -270,9 +270,10 @@ func TestDiff(t *testing.T) {
 				t.Fatal(err)
 			}
 			var layerSum, fileSum int64
+			delta := slices.Index(recs[0], "delta_bytes")
 			for _, r := range recs[1:] {
 				var n int64
-				fmt.Sscan(r[10], &n)
+				fmt.Sscan(r[delta], &n)
 				if r[0] == "layer" {
 					layerSum += n
 				} else {
