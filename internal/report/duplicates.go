@@ -255,7 +255,7 @@ func (r *LayerDuplicates) Rows() [][]any {
 	for _, p := range r.Pairs {
 		rows = append(rows, []any{output.Digest(p.A.Digest), p.A.Repository, output.Digest(p.B.Digest), p.B.Repository,
 			output.Ratio(p.Similarity), p.SharedFiles, output.Bytes(p.BytesSaved),
-			p.A.Files, output.Bytes(p.A.FileBytes), p.B.Files, output.Bytes(p.B.FileBytes), p.A.CreatedBy, p.B.CreatedBy})
+			p.A.Files, output.Bytes(p.A.FileBytes), p.B.Files, output.Bytes(p.B.FileBytes), step(p.A.CreatedBy), step(p.B.CreatedBy)})
 	}
 	return rows
 }
