@@ -789,3 +789,59 @@ func TestBloatBase(t *testing.T) {
 		}
 	})
 }
+
+// A pair of layers is listed once whatever encodings each is stored in:
+// the install layer beside its rebuild, which the registry also holds as
+// zstd, is one pair of contents, not one per encoding; on the kept pairs
+// and the exhaustive comparison alike, and at a limit the left-out copy
+// would otherwise fill.
+func TestLayerDuplicatesOncePerContent(t *testing.T) {
+	t.Parallel()
+	reg := registrytest.New(t)
+	pool := pgtest.NewReportPool(t)
+	base := mustBuild(t, sample.Spec{Steps: []sample.Step{baseStep}})
+	app := mustBuild(t, sample.Spec{Base: base, Steps: []sample.Step{installStep(sample.Epoch)}})
+	rebuild := mustBuild(t, sample.Spec{Base: base, Steps: []sample.Step{installStep(sample.Epoch.Add(time.Hour))}})
+	zrebuild, err := sample.Recompress(rebuild, sample.Zstd, sample.OCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.PushImage(t, "lib/base:1", base)
+	reg.PushImage(t, "team/app:1", app)
+	reg.PushImage(t, "team/rebuild:1", rebuild)
+	reg.PushImage(t, "zstd/rebuild:1", zrebuild)
+	// base (gzip, zstd), install, its rebuild (gzip, zstd).
+	if sum := scanLayers(t, pool, reg); sum.Indexed != 5 {
+		t.Fatalf("indexing: %+v", sum)
+	}
+	ctx := context.Background()
+	if _, err := graph.New(pool).ApplyLayerKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	al, _ := app.Layers()
+	install, _ := al[1].Digest()
+	rl, _ := rebuild.Layers()
+	zl, _ := zrebuild.Layers()
+	gz, _ := rl[1].Digest()
+	zst, _ := zl[1].Digest()
+	for _, min := range []float64{0.9, 0.5} { // kept pairs; every pair compared
+		for _, limit := range []int{1, 10, 0} {
+			r, err := report.LoadDuplicates(ctx, pool, report.DuplicatesOptions{Kind: "layer", Repositories: repoglob.Compile("**"), Limit: limit, MinSimilarity: min})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pairs := r.(*report.LayerDuplicates).Pairs
+			if len(pairs) != 1 {
+				t.Fatalf("--min-similarity %g --limit %d: %d pairs %+v; want the install layer and its rebuild once", min, limit, len(pairs), pairs)
+			}
+			p := pairs[0]
+			other := p.B.Digest
+			if p.B.Digest == install.String() {
+				other = p.A.Digest
+			}
+			if (p.A.Digest != install.String() && p.B.Digest != install.String()) || (other != gz.String() && other != zst.String()) || p.BytesSaved != 2000 {
+				t.Errorf("--min-similarity %g --limit %d: pair %+v", min, limit, p)
+			}
+		}
+	}
+}

@@ -216,8 +216,10 @@ type LayerDuplicates struct {
 func loadLayerDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (*LayerDuplicates, error) {
 	out := &LayerDuplicates{Kind: "layer", MinSimilarity: opts.MinSimilarity, Pairs: []LayerDuplicate{}}
 	if opts.MinSimilarity < nearKeysFloor || opts.Exhaustive {
-		rows, err := queries.DuplicatesLayer(ctx, db, dbsqlc.DuplicatesLayerParams{
-			Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, Limit: int64(opts.Limit)})
+		rows, err := pagesByContent(ctx, db, opts.Limit, func(limit int) ([]dbsqlc.DuplicatesLayerRow, error) {
+			return queries.DuplicatesLayer(ctx, db, dbsqlc.DuplicatesLayerParams{
+				Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, Limit: int64(limit)})
+		}, func(r dbsqlc.DuplicatesLayerRow) (string, string) { return r.LayerA, r.LayerB })
 		if err != nil {
 			return nil, fmt.Errorf("querying layer duplicates: %w", err)
 		}

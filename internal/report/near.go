@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/graph"
@@ -55,21 +56,26 @@ func SettleNearLayers(ctx context.Context, opts DuplicatesOptions, store LayerKe
 // top pairs of live layers at least opts.MinSimilarity (>= nearKeysFloor)
 // similar, with what the report shows of each layer.
 func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *LayerDuplicates) error {
-	var pairs []dbsqlc.LayerPair
-	var err error
+	var fetch func(limit int) ([]dbsqlc.LayerPair, error)
 	if opts.Repositories.All() {
-		pairs, err = queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
-	} else if ns, one, nsErr := oneNamespace(ctx, db, opts.Repositories.Regexp(), ""); nsErr != nil {
-		err = nsErr
+		fetch = func(limit int) ([]dbsqlc.LayerPair, error) {
+			return queries.NearLayers(ctx, db, dbsqlc.NearLayersParams{MinSimilarity: opts.MinSimilarity, PageLimit: int64(limit)})
+		}
+	} else if ns, one, err := oneNamespace(ctx, db, opts.Repositories.Regexp(), ""); err != nil {
+		return fmt.Errorf("querying layer duplicates: %w", err)
 	} else if one { // one namespace's repositories: the blobs kept per namespace
-		pairs, err = queries.NearLayersNamespace(ctx, db, dbsqlc.NearLayersNamespaceParams{
-			Registry: ns.Registry, Namespace: ns.Namespace, MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
+		fetch = func(limit int) ([]dbsqlc.LayerPair, error) {
+			return queries.NearLayersNamespace(ctx, db, dbsqlc.NearLayersNamespaceParams{
+				Registry: ns.Registry, Namespace: ns.Namespace, MinSimilarity: opts.MinSimilarity, PageLimit: int64(limit)})
+		}
 	} else {
-		var in []dbsqlc.NearLayersInRow
-		in, err = queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
-			Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, PageLimit: int64(opts.Limit)})
-		pairs = mapRows(in, func(r dbsqlc.NearLayersInRow) dbsqlc.LayerPair { return dbsqlc.LayerPair(r) })
+		fetch = func(limit int) ([]dbsqlc.LayerPair, error) {
+			in, err := queries.NearLayersIn(ctx, db, dbsqlc.NearLayersInParams{
+				Repository: opts.Repositories.Regexp(), MinSimilarity: opts.MinSimilarity, PageLimit: int64(limit)})
+			return mapRows(in, func(r dbsqlc.NearLayersInRow) dbsqlc.LayerPair { return dbsqlc.LayerPair(r) }), err
+		}
 	}
+	pairs, err := pagesByContent(ctx, db, opts.Limit, fetch, func(p dbsqlc.LayerPair) (string, string) { return p.LayerA, p.LayerB })
 	if err != nil {
 		return fmt.Errorf("querying layer duplicates: %w", err)
 	}
@@ -92,4 +98,58 @@ func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *Lay
 		out.Pairs = append(out.Pairs, LayerDuplicate{A: sides[p.LayerA], B: sides[p.LayerB], SharedFiles: p.SharedFiles, BytesSaved: p.SharedBytes, Similarity: p.Similarity})
 	}
 	return nil
+}
+
+// pagesByContent reads pairs of layer blobs in their rank order, limit
+// at a time and more while some are left out, and keeps the first limit
+// pairs of distinct contents: a pair whose sides are two contents already
+// paired (another encoding of one side, a gzip and a zstd copy say) is
+// left out, so a pair of layers is listed, and its bytes counted, once.
+func pagesByContent[T any](ctx context.Context, db DB, limit int, fetch func(limit int) ([]T, error), sides func(T) (a, b string)) ([]T, error) {
+	n := limit
+	for {
+		page, err := fetch(n)
+		if err != nil {
+			return nil, err
+		}
+		var digests []string
+		for _, p := range page {
+			a, b := sides(p)
+			digests = append(digests, a, b)
+		}
+		rows, err := queries.LayerContents(ctx, db, digests)
+		if err != nil {
+			return nil, err
+		}
+		content := make(map[string]string, len(rows))
+		for _, r := range rows {
+			content[r.Digest] = r.Content
+		}
+		of := func(d string) string {
+			if c, ok := content[d]; ok {
+				return c
+			}
+			return d
+		}
+		seen := map[[2]string]bool{}
+		kept := make([]T, 0, min(len(page), limit))
+		for _, p := range page {
+			a, b := sides(p)
+			key := [2]string{of(a), of(b)}
+			if key[0] > key[1] {
+				key[0], key[1] = key[1], key[0]
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			if kept = append(kept, p); len(kept) == limit {
+				return kept, nil
+			}
+		}
+		if len(page) < n || n >= math.MaxInt32 { // every pair read
+			return kept, nil
+		}
+		n = int(min(2*int64(n)+int64(limit), math.MaxInt32))
+	}
 }
