@@ -90,6 +90,9 @@ Examples:
 				opts.FailOver = &f
 			}
 			if s := c.String("image"); s != "" {
+				if c.IsSet("repo") {
+					return fmt.Errorf("--image %s and --repo %s both select images: give one (--image names the repository itself)", s, c.String("repo"))
+				}
 				ref, err := report.ParseRef(s)
 				if err != nil {
 					return err

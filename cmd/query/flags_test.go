@@ -155,6 +155,7 @@ func TestArgumentMistakesAreOneLine(t *testing.T) {
 		{[]string{"bloat", "--small-layer", "10 zebras"}, "--small-layer " + zebras},
 		{[]string{"bloat", "--small-layer", "-1MB"}, `--small-layer "-1MB": give bytes like 52428800, 50MB or 1.5GiB`},
 		{[]string{"bloat", "--small-layer", "0MiB"}, "--small-layer 0: give 1 or more"},
+		{[]string{"bloat", "--image", "team/app:1", "--repo", "other/**"}, "--image team/app:1 and --repo other/** both select images: give one (--image names the repository itself)"},
 	}
 	for _, c := range cases {
 		out, stderr, err := runCLI(t, c.args...)
