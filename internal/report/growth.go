@@ -478,7 +478,7 @@ func (g *Growth) Preamble() []string {
 // Empty implements output.Empty.
 func (g *Growth) Empty() string {
 	if g.Compared == 0 {
-		return "no push to compare: a tag must be pushed again (or a repository hold a second build) in the window"
+		return "no push to compare: a tag must be pushed again (or a repository hold a second build) in the window; where no tag has moved, builds are dated by their configs' created time"
 	}
 	return "no push grew by --min-bytes or more"
 }
@@ -567,7 +567,8 @@ func (gt GrowthGate) Judge(g *Growth) error {
 	}
 	if g.Compared == 0 {
 		return &GateError{Msg: fmt.Sprintf("cannot judge (exit status %d): no push of the selected repositories was compared with an earlier one in the window: "+
-			"the push may not have arrived yet (check that the registry notifies layerq-ingest serve, or run layerq-ingest scan), or the tag was pushed for the first time", GateCannotJudge),
+			"the push may not have arrived yet (check that the registry notifies layerq-ingest serve, or run layerq-ingest scan), the tag was pushed for the first time, "+
+			"or, in a repository none of whose tags has moved, the build is dated before the window by its config (builds there are compared in created order)", GateCannotJudge),
 			Status: GateCannotJudge}
 	}
 	return nil
