@@ -5,6 +5,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -233,6 +235,12 @@ func TestServeReconciles(t *testing.T) {
 
 func TestServeRefusesBadSetups(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
+	// A registries file with a mistyped key and a list for a host: one
+	// line, in the file's words, not Go's types.
+	badFile := filepath.Join(t.TempDir(), "registries.yaml")
+	if err := os.WriteFile(badFile, []byte("registries:\n  - host: r.example.com\n    sourc: harbor\n  - host: [1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -243,6 +251,9 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		{[]string{"serve", "--registry", "r", "--webhook-token", "distribution="}, "--webhook-token (or LAYERQ_WEBHOOK_TOKENS) value 1 has no token: it takes [SOURCE=]TOKEN"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "worker"}, "--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "boss"}, `--role must be all, receiver or worker, not "boss"`},
+		{[]string{"serve", "--registries-file", badFile, "--webhook-token", "x"}, "reading registries from " + badFile + ": line 3: sourc is not a setting here " +
+			"(under registries:, a registry takes name, host, aliases, source, insecure, username, password, token, webhook_tokens, webhook_basic); " +
+			"line 4: a list where another kind of value belongs"},
 	}
 	for _, c := range cases {
 		_, _, err := runCLI(t, append([]string{"--database-url", dbURL}, c.args...)...)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -150,9 +151,37 @@ func Load(path string) (*Set, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("reading registries from %s: %w", path, err)
+		return nil, fmt.Errorf("reading registries from %s: %s", path, yamlError(err))
 	}
 	return New(f.Registries)
+}
+
+// yamlError is a YAML decoding error in one line, without the Go types
+// the file was decoded into: "line 3: sourc is not a setting here".
+func yamlError(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return strings.Join(strings.Fields(err.Error()), " ")
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		if at, rest, ok := strings.Cut(m, ": field "); ok {
+			if name, _, ok := strings.Cut(rest, " not found in type "); ok {
+				m = at + ": " + name + " is not a setting here (under registries:, a registry takes " + strings.Join(settings(), ", ") + ")"
+			}
+		}
+		if at, rest, ok := strings.Cut(m, ": cannot unmarshal "); ok {
+			if what, _, ok := strings.Cut(rest, " into "); ok {
+				kind := map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "a string", "!!int": "a number", "!!bool": "true or false"}[what]
+				if kind == "" {
+					kind = what
+				}
+				m = at + ": " + kind + " where another kind of value belongs"
+			}
+		}
+		msgs[i] = m
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // ErrUnknown means an event named a registry that is not configured.
@@ -245,4 +274,16 @@ func (s *Set) All() []Registry {
 		out[i] = e.Registry
 	}
 	return out
+}
+
+// settings are the keys a registry takes in the registries file.
+func settings() []string {
+	t := reflect.TypeFor[Registry]()
+	var keys []string
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
