@@ -204,5 +204,8 @@ func closest(typed string, names []string) string {
 
 // maxEdits is how many edits typed may be away from a name it misspells.
 func maxEdits(typed string) int {
+	if len(typed) == 1 {
+		return 0 // any one letter is one edit from any other: -o is not -h
+	}
 	return 1 + len(typed)/4
 }

@@ -61,6 +61,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"image", "--ouptut", "json", "x:1"}, `flag provided but not defined: -ouptut; did you mean "--output"? (see layerq image --help)`},
 		{[]string{"top-shared", "--hlep"}, `flag provided but not defined: -hlep; did you mean "--help"? (see layerq top-shared --help)`},
 		{[]string{"top-shared", "--zzz"}, `flag provided but not defined: -zzz (see layerq top-shared --help)`},
+		{[]string{"quarantine", "drop", "-o", "x"}, `flag provided but not defined: -o (see layerq quarantine drop --help)`}, // not -h: one letter is one edit from any
 		{[]string{"--databse-url", "x", "bases"}, `flag provided but not defined: -databse-url; did you mean "--database-url"? (see layerq --help)`},
 		{[]string{"--secret-knb", "x", "bases"}, `flag provided but not defined: -secret-knb (see layerq --help)`},
 		// Not a usage error: as before.
