@@ -87,24 +87,30 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	return fmt.Errorf("%v (see %s --help)", err, c.Command.HelpName)
 }
 
+// invalid splits Go's "invalid value "ten" for flag -limit: parse error"
+// into the value as quoted, the flag's name and the value's own error.
+func invalid(msg string) (value, name, inner string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, invalidValue)
+	if !ok {
+		return "", "", "", false
+	}
+	value, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", "", "", false
+	}
+	if rest, ok = strings.CutPrefix(rest[len(value):], " for flag -"); !ok {
+		return "", "", "", false
+	}
+	name, inner, ok = strings.Cut(rest, ": ")
+	return value, name, inner, ok
+}
+
 // selfDescribed is the error of a flag's value (as clibytes gives) when it
 // already says which flag and which value, like `--fail-over "10 zebras":
 // give bytes like …`: then Go's wrapping of it, which would say both again,
 // is left out.
 func selfDescribed(msg string) (string, bool) {
-	rest, ok := strings.CutPrefix(msg, invalidValue)
-	if !ok {
-		return "", false
-	}
-	value, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return "", false
-	}
-	rest, ok = strings.CutPrefix(rest[len(value):], " for flag -")
-	if !ok {
-		return "", false
-	}
-	name, inner, ok := strings.Cut(rest, ": ")
+	value, name, inner, ok := invalid(msg)
 	if !ok || !strings.HasPrefix(inner, "--"+name+" "+value+":") {
 		return "", false
 	}
@@ -115,19 +121,10 @@ func selfDescribed(msg string) (string, bool) {
 // value "ten" for flag -limit: parse error": `--limit "ten": give a whole
 // number`.
 func badValue(c *cli.Context, msg string) (string, bool) {
-	rest, ok := strings.CutPrefix(msg, invalidValue)
+	value, name, _, ok := invalid(msg)
 	if !ok {
 		return "", false
 	}
-	value, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return "", false
-	}
-	name, ok := strings.CutPrefix(rest[len(value):], " for flag -")
-	if !ok {
-		return "", false
-	}
-	name, _, _ = strings.Cut(name, ":")
 	for _, f := range c.Command.Flags {
 		if !slices.Contains(f.Names(), name) {
 			continue
