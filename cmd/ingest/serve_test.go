@@ -238,7 +238,11 @@ func TestServeRefusesBadSetups(t *testing.T) {
 	// A registries file with a mistyped key and a list for a host: one
 	// line, in the file's words, not Go's types.
 	badFile := filepath.Join(t.TempDir(), "registries.yaml")
-	if err := os.WriteFile(badFile, []byte("registries:\n  - host: r.example.com\n    sourc: harbor\n  - host: [1]\n"), 0o600); err != nil {
+	if err := os.WriteFile(badFile, []byte("registries:\n  - host: r.example.com\n    sourc: harbor\n  - host: [1]\n    insecure: maybe\n    webhook_tokens: s3cr3t-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	topFile := filepath.Join(t.TempDir(), "registries.yaml")
+	if err := os.WriteFile(topFile, []byte("registry:\n  - host: r.example.com\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -253,7 +257,8 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "boss"}, `--role must be all, receiver or worker, not "boss"`},
 		{[]string{"serve", "--registries-file", badFile, "--webhook-token", "x"}, "reading registries from " + badFile + ": line 3: sourc is not a setting here " +
 			"(under registries:, a registry takes name, host, aliases, source, insecure, username, password, token, webhook_tokens, webhook_basic); " +
-			"line 4: a list where another kind of value belongs"},
+			"line 4: a list where another kind of value belongs; line 5: a string where another kind of value belongs; line 6: a string where another kind of value belongs"}, // never the value: it may be a secret
+		{[]string{"serve", "--registries-file", topFile, "--webhook-token", "x"}, "reading registries from " + topFile + ": line 1: registry is not a setting here (the file holds a list under registries:)"},
 	}
 	for _, c := range cases {
 		_, _, err := runCLI(t, append([]string{"--database-url", dbURL}, c.args...)...)

@@ -166,18 +166,23 @@ func yamlError(err error) string {
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
 		if at, rest, ok := strings.Cut(m, ": field "); ok {
-			if name, _, ok := strings.Cut(rest, " not found in type "); ok {
+			if name, typ, ok := strings.Cut(rest, " not found in type "); ok {
 				m = at + ": " + name + " is not a setting here (under registries:, a registry takes " + strings.Join(settings(), ", ") + ")"
+				if strings.HasPrefix(typ, "struct") { // the file's top level
+					m = at + ": " + name + " is not a setting here (the file holds a list under registries:)"
+				}
 			}
 		}
 		if at, rest, ok := strings.Cut(m, ": cannot unmarshal "); ok {
-			if what, _, ok := strings.Cut(rest, " into "); ok {
-				kind := map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "a string", "!!int": "a number", "!!bool": "true or false"}[what]
-				if kind == "" {
-					kind = what
-				}
-				m = at + ": " + kind + " where another kind of value belongs"
+			// "!!str `maybe` into bool": the kind only, never the value
+			// (it may be a secret).
+			what, _, _ := strings.Cut(rest, " ")
+			kind := map[string]string{"!!seq": "a list", "!!map": "a mapping", "!!str": "a string", "!!int": "a number",
+				"!!float": "a number", "!!bool": "true or false", "!!null": "nothing"}[what]
+			if kind == "" {
+				kind = "a value of another kind"
 			}
+			m = at + ": " + kind + " where another kind of value belongs"
 		}
 		msgs[i] = m
 	}
