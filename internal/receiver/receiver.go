@@ -303,23 +303,28 @@ func New(opts Options) (*Receiver, error) {
 // pointed at a wrong path or method is held up, and must show. A webhook
 // URL given with a trailing slash is taken as without it.
 func (r *Receiver) elsewhere(w http.ResponseWriter, req *http.Request) {
-	rest, isWebhook := strings.CutPrefix(req.URL.Path, "/webhooks/")
+	// The path as sent: an escaped slash (%2F) is no separator.
+	rest, isWebhook := strings.CutPrefix(req.URL.EscapedPath(), "/webhooks/")
 	source, registry, _ := strings.Cut(rest, "/")
 	known := isWebhook && slices.Contains(Sources, source)
-	if known && req.Method == http.MethodPost && (registry == "" || strings.Count(registry, "/") == 1 && strings.HasSuffix(registry, "/")) {
+	// An endpoint's path, but for a trailing slash or the method.
+	endpoint := known && !strings.Contains(strings.TrimSuffix(registry, "/"), "/")
+	switch {
+	case endpoint && req.Method == http.MethodPost && (registry == "" || strings.HasSuffix(registry, "/")):
 		r.webhook(w, req, source, strings.TrimSuffix(registry, "/"))
 		return
-	}
-	a := answer{Status: http.StatusNotFound, Error: fmt.Sprintf("no endpoint at %s: webhooks go to POST /webhooks/SOURCE or /webhooks/SOURCE/REGISTRY, SOURCE one of %s",
-		req.URL.Path, strings.Join(Sources, ", "))}
-	if known && !strings.Contains(registry, "/") {
+	case endpoint && req.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
-		a = answer{Status: http.StatusMethodNotAllowed, Error: fmt.Sprintf("%s %s: webhooks are POSTed", req.Method, req.URL.Path)}
+		r.respond(req.Context(), w, req, source, registry, answer{Status: http.StatusMethodNotAllowed,
+			Error: fmt.Sprintf("%s %s: webhooks are POSTed", req.Method, req.URL.EscapedPath())})
+		return
 	}
 	if !known {
 		source = "unknown"
 	}
-	r.respond(req.Context(), w, req, source, registry, a)
+	r.respond(req.Context(), w, req, source, registry, answer{Status: http.StatusNotFound,
+		Error: fmt.Sprintf("no endpoint at %s: webhooks go to POST /webhooks/SOURCE or /webhooks/SOURCE/REGISTRY, SOURCE one of %s",
+			req.URL.EscapedPath(), strings.Join(Sources, ", "))})
 }
 
 // Stats returns the receiver's counters.

@@ -108,12 +108,14 @@ func TestAnswers(t *testing.T) {
 		{"unknown source", "/webhooks/quay", push, auth, 404, `{"error":"no endpoint at /webhooks/quay: webhooks go to POST /webhooks/SOURCE or /webhooks/SOURCE/REGISTRY, SOURCE one of distribution, harbor, dockerhub, cloudevents"`},
 		{"a path below a registry's endpoint", "/webhooks/distribution/127.0.0.1:5000/x", push, auth, 404, `"error":"no endpoint at /webhooks/distribution/127.0.0.1:5000/x`},
 		{"GET", "/webhooks/distribution", nil, auth, 405, `{"error":"GET /webhooks/distribution: webhooks are POSTed"`},
+		{"GET a registry's endpoint", "/webhooks/distribution/127.0.0.1:5000/", nil, auth, 405, `{"error":"GET /webhooks/distribution/127.0.0.1:5000/: webhooks are POSTed"`},
+		{"an escaped slash", "/webhooks/distribution%2F127.0.0.1:5000/", push, auth, 404, `"error":"no endpoint at /webhooks/distribution%2F127.0.0.1:5000/`},
 	}
 	b := setup(t, receiver.Options{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, b.srv.URL+c.path, bytes.NewReader(c.body))
-			if c.name == "GET" {
+			if strings.HasPrefix(c.name, "GET") {
 				req.Method = http.MethodGet
 			}
 			for k, v := range c.header {
@@ -139,7 +141,7 @@ func TestAnswers(t *testing.T) {
 	// Every answer is counted, the wrong paths and methods too.
 	got := b.rcv.Stats().Responses
 	for k, want := range map[string]int{"distribution 401": 3, "harbor 401": 1, "distribution 415": 1, "distribution 413": 1, "distribution 200": 1,
-		"unknown 404": 1, "distribution 404": 1, "distribution 405": 1} {
+		"unknown 404": 2, "distribution 404": 1, "distribution 405": 2} {
 		if got[k] != want {
 			t.Errorf("answers counted %v; want %s: %d", got, k, want)
 		}
