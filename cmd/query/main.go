@@ -121,31 +121,28 @@ func run(c *cli.Context, load func(db *database.Pool) (output.Table, error)) err
 		return err
 	}
 	if len(table.Rows()) == 0 {
-		if err := noteUnmatchedRepo(c, pool); err != nil {
-			return err
-		}
+		noteUnmatchedRepo(c, pool)
 	}
 	return output.Print(c.App.Writer, opts, table)
 }
 
 // noteUnmatchedRepo says on stderr when an empty report's --repo matches
 // no repository holding anything live (a typo, or a glob missing its
-// **), before the report's own line for an empty result.
-func noteUnmatchedRepo(c *cli.Context, db *database.Pool) error {
+// **), before the report's own line for an empty result. It is a hint: a
+// failure to ask leaves the report as it is.
+func noteUnmatchedRepo(c *cli.Context, db *database.Pool) {
 	glob := c.String("repo")
-	if !c.IsSet("repo") || (c.Command.Name == "storage" && c.String("by") == report.ByNamespace) {
-		return nil
+	if !c.IsSet("repo") {
+		return
 	}
-	none, err := report.MatchesNothing(c.Context, db, repoglob.Compile(glob))
-	if err != nil || !none {
-		return err
+	if none, err := report.MatchesNothing(c.Context, db, repoglob.Compile(glob)); err != nil || !none {
+		return
 	}
 	hint := ""
 	if !strings.Contains(glob, "/") {
 		hint = fmt.Sprintf("; %q names one repository, %q a whole namespace", glob, glob+"/**")
 	}
 	fmt.Fprintf(c.App.ErrWriter, "layerq: --repo %q matches no repository with live images (* matches within a path segment, ** across%s)\n", glob, hint)
-	return nil
 }
 
 // outputFlags say how a report prints; every report takes them after its

@@ -217,9 +217,9 @@ func TestEmptyReportNamesAnUnmatchedRepo(t *testing.T) {
 		{[]string{"top-shared", "--repo", "team"}, fmt.Sprintf(note, "team", `; "team" names one repository, "team/**" a whole namespace`)},
 		{[]string{"cache", "--repo", "nothing/**"}, fmt.Sprintf(note, "nothing/**", "")},
 		{[]string{"duplicates", "--kind", "blob", "--repo", "tema/*"}, fmt.Sprintf(note, "tema/*", "")},
-		{[]string{"top-shared", "--repo", "team/app"}, ""},               // matches: the report is empty on its own
-		{[]string{"storage", "--by", "namespace", "--repo", "team"}, ""}, // a namespace's name, not a repository's
-		{[]string{"top-shared"}, ""},
+		{[]string{"top-shared", "--repo", "team/app", "--min-images", "99"}, ""}, // matches: the report is empty on its own
+		{[]string{"storage", "--by", "namespace", "--repo", "nothing"}, fmt.Sprintf(note, "nothing", `; "nothing" names one repository, "nothing/**" a whole namespace`)},
+		{[]string{"top-shared", "--min-images", "99"}, ""},
 	} {
 		_, errOut, err := runCLI(t, append([]string{"--database-url", url}, c.args...)...)
 		if err != nil || errOut != c.wantErr {
@@ -238,6 +238,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"top-shared", "--limit", "-1"}, "--limit -1: give 0 (all) or more"},
 		{[]string{"duplicates", "--limit", "-1"}, "--limit -1: give 0 (all) or more"},
 		{[]string{"top-shared", "--limit", "ten"}, `--limit "ten": give a whole number (see layerq top-shared --help)`},
+		{[]string{"top-shared", "--limit", "99999999999999999999"}, `--limit "99999999999999999999": give a whole number (this one is out of range) (see layerq top-shared --help)`},
 		{[]string{"duplicates", "--min-similarity", "90%"}, `--min-similarity "90%": give a number, like 0.9 (see layerq duplicates --help)`},
 		{[]string{"bloat", "--wait", "soon"}, `--wait "soon": give a duration, like 10m or 36h (see layerq bloat --help)`},
 		{[]string{"image"}, `image takes one reference, like library/debian:12 (got 0 arguments: [])`},

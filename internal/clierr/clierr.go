@@ -121,9 +121,13 @@ func selfDescribed(msg string) (string, bool) {
 // value "ten" for flag -limit: parse error": `--limit "ten": give a whole
 // number`.
 func badValue(c *cli.Context, msg string) (string, bool) {
-	value, name, _, ok := invalid(msg)
+	value, name, inner, ok := invalid(msg)
 	if !ok {
 		return "", false
+	}
+	inRange := ""
+	if strings.Contains(inner, "out of range") {
+		inRange = " (this one is out of range)"
 	}
 	for _, f := range c.Command.Flags {
 		if !slices.Contains(f.Names(), name) {
@@ -142,7 +146,7 @@ func badValue(c *cli.Context, msg string) (string, bool) {
 		default:
 			return "", false
 		}
-		return fmt.Sprintf("%s %s: give %s", dashed(name), value, want), true
+		return fmt.Sprintf("%s %s: give %s%s", dashed(name), value, want, inRange), true
 	}
 	return "", false
 }

@@ -105,7 +105,14 @@ func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *Lay
 // pairs of distinct contents: a pair whose sides are two contents already
 // paired (another encoding of one side, a gzip and a zstd copy say) is
 // left out, so a pair of layers is listed, and its bytes counted, once.
+//
+// Each further read runs the query again from the top, for twice as many
+// and the limit more: copies are few, so one more read is the most a page
+// usually takes.
 func pagesByContent[T any](ctx context.Context, db DB, limit int, fetch func(limit int) ([]T, error), sides func(T) (a, b string)) ([]T, error) {
+	if limit <= 0 {
+		limit = math.MaxInt32 // all
+	}
 	n := limit
 	for {
 		page, err := fetch(n)
