@@ -194,9 +194,7 @@ func LoadCache(ctx context.Context, db DB, opts CacheOptions) (*Cache, error) {
 	if opts.Limit < 0 || opts.Top < 0 || opts.Busters < 0 {
 		return nil, fmt.Errorf("--limit, --top and --busters must not be negative (got %d, %d and %d)", opts.Limit, opts.Top, opts.Busters)
 	}
-	if opts.Busters == 0 {
-		opts.Busters = math.MaxInt32 // all: the queries' LIMIT is bound, not left out
-	}
+	opts.Busters = pageSize(opts.Busters)
 	// The whole history reads the rollups, which rank the repositories; a
 	// --since window, the comparisons in it, in one pass, ranked here.
 	// Then the listed repositories' transitions (and months).

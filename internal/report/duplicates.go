@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 
 	"github.com/layerq/layerq/internal/dbsqlc"
 	"github.com/layerq/layerq/internal/output"
@@ -30,12 +29,10 @@ type DuplicatesOptions struct {
 
 // LoadDuplicates runs the duplicates report of the chosen kind.
 func LoadDuplicates(ctx context.Context, db DB, opts DuplicatesOptions) (output.Table, error) {
-	switch {
-	case opts.Limit < 0:
+	if opts.Limit < 0 {
 		return nil, fmt.Errorf("--limit %d: give 0 (all) or more", opts.Limit)
-	case opts.Limit == 0:
-		opts.Limit = math.MaxInt32 // all: the queries' LIMIT is bound, not left out
 	}
+	opts.Limit = pageSize(opts.Limit)
 	switch opts.Kind {
 	case "blob":
 		return loadBlobDuplicates(ctx, db, opts)

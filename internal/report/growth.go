@@ -133,10 +133,7 @@ func LoadGrowth(ctx context.Context, db DB, opts GrowthOptions) (*Growth, error)
 	if err := out.count(ctx, db, opts, re, since); err != nil {
 		return nil, fmt.Errorf("counting compared pushes: %w", err)
 	}
-	limit := int32(math.MaxInt32)
-	if opts.Limit > 0 {
-		limit = int32(min(opts.Limit, math.MaxInt32))
-	}
+	limit := int32(pageSize(opts.Limit))
 	var rows []dbsqlc.GrowthPushesRow
 	if re == nil {
 		rows, err = queries.GrowthPushes(ctx, db, dbsqlc.GrowthPushesParams{MinBytes: opts.MinBytes, Since: since, Limit: limit})

@@ -110,9 +110,7 @@ func loadNearLayers(ctx context.Context, db DB, opts DuplicatesOptions, out *Lay
 // and the limit more: copies are few, so one more read is the most a page
 // usually takes.
 func pagesByContent[T any](ctx context.Context, db DB, limit int, fetch func(limit int) ([]T, error), sides func(T) (a, b string)) ([]T, error) {
-	if limit <= 0 {
-		limit = math.MaxInt32 // all
-	}
+	limit = pageSize(limit)
 	n := limit
 	for {
 		page, err := fetch(n)

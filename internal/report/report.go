@@ -7,6 +7,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -65,6 +66,15 @@ func oneNamespace(ctx context.Context, db DB, repository, registry string) (dbsq
 		return dbsqlc.SelectionNamespaceRow{}, false, err
 	}
 	return rows[0], true, nil
+}
+
+// pageSize is a --limit as a query's LIMIT: 0 (all) is the most one can
+// be asked for; the queries bind their LIMIT, and never leave it out.
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return math.MaxInt32
+	}
+	return min(limit, math.MaxInt32)
 }
 
 // MatchesNothing says whether the glob g (a report's --repo) matches no

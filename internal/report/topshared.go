@@ -112,12 +112,10 @@ type TopSharedOptions struct {
 
 // LoadTopShared runs the top-shared report.
 func LoadTopShared(ctx context.Context, db DB, opts TopSharedOptions) (*TopShared, error) {
-	switch {
-	case opts.Limit < 0:
+	if opts.Limit < 0 {
 		return nil, fmt.Errorf("--limit %d: give 0 (all) or more", opts.Limit)
-	case opts.Limit == 0:
-		opts.Limit = math.MaxInt32 // all: the queries' LIMIT is bound, not left out
 	}
+	opts.Limit = pageSize(opts.Limit)
 	sortBy, err := ParseSortBy(opts.SortBy) // an unknown one would match no ranking
 	if err != nil {
 		return nil, err
