@@ -132,8 +132,7 @@ func LoadImage(ctx context.Context, db DB, opts ImageOptions) (*Image, error) {
 		}
 		img.Platform = declared
 	}
-	if want := opts.Platform; kind != "index" && want != "" && img.Platform != "" &&
-		!samePlatform(img.Platform, want) && withoutVariant(img.Platform) != want {
+	if want := opts.Platform; kind != "index" && want != "" && img.Platform != "" && !platformIs(img.Platform, want) {
 		return nil, fmt.Errorf("%s is an image for %s only, not an index: drop --platform %s (it picks the image of an index)", ref, img.Platform, want)
 	}
 	if err := img.loadBase(ctx, db); err != nil {
@@ -208,7 +207,7 @@ func pickChild(entries []IndexEntry, want string) (IndexEntry, error) {
 			continue // attestations and other entries with no platform
 		}
 		seen = append(seen, e.Platform)
-		if samePlatform(e.Platform, want) || withoutVariant(e.Platform) == want {
+		if platformIs(e.Platform, want) {
 			return e, nil
 		}
 	}
@@ -238,6 +237,13 @@ func normalPlatform(p string) string {
 		return rest + "/arm64"
 	}
 	return p
+}
+
+// platformIs says whether an image of platform have is what want asks
+// for: the same, arm64's v8 left out or not, or want without have's
+// variant.
+func platformIs(have, want string) bool {
+	return samePlatform(have, want) || withoutVariant(have) == want
 }
 
 func withoutVariant(p string) string {
