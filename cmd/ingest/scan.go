@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/layerq/layerq/internal/layerindex"
 	"github.com/layerq/layerq/internal/layerscan"
 	"github.com/layerq/layerq/internal/output"
+	"github.com/layerq/layerq/internal/registries"
 	"github.com/layerq/layerq/internal/repoglob"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/scan"
@@ -146,13 +146,8 @@ func scanCommand() *cli.Command {
 			if c.String("registry") == "" {
 				return fmt.Errorf("scan needs --registry HOST[:PORT] (or LAYERQ_REGISTRY), e.g. --registry registry.example.com")
 			}
-			if r := c.String("registry"); strings.ContainsAny(r, "/ ") {
-				host := r
-				if _, rest, ok := strings.Cut(host, "://"); ok {
-					host = rest
-				}
-				host, _, _ = strings.Cut(host, "/")
-				return fmt.Errorf("--registry %q: give the registry as HOST[:PORT], without scheme or path (--registry %s; --insecure for plain HTTP)", r, host)
+			if err := registries.CheckHost(c.String("registry")); err != nil {
+				return fmt.Errorf("--registry %w", err)
 			}
 			if c.Int("jobs") < 1 || c.Int("batch-size") < 1 {
 				return fmt.Errorf("--jobs and --batch-size must be at least 1")

@@ -255,6 +255,7 @@ func TestServeRefusesBadSetups(t *testing.T) {
 		{[]string{"serve", "--registry", "r", "--webhook-token", "distribution="}, "--webhook-token (or LAYERQ_WEBHOOK_TOKENS) value 1 has no token: it takes [SOURCE=]TOKEN"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "worker"}, "--role receiver and worker run in separate processes, which need a shared NATS server: set --nats-url (or NATS_URL)"},
 		{[]string{"serve", "--registry", "r", "--insecure-no-auth", "--role", "boss"}, `--role must be all, receiver or worker, not "boss"`},
+		{[]string{"serve", "--registry", "https://r.example.com/v2", "--webhook-token", "x"}, `registry 1: host "https://r.example.com/v2": give the registry as HOST[:PORT], without scheme or path (r.example.com; for plain HTTP, set insecure)`},
 		{[]string{"serve", "--registries-file", badFile, "--webhook-token", "x"}, "reading registries from " + badFile + ": line 3: sourc is not a setting here " +
 			"(under registries:, a registry takes name, host, aliases, source, insecure, username, password, token, webhook_tokens, webhook_basic); " +
 			"line 4: a list where another kind of value belongs; line 5: a string where another kind of value belongs; line 6: a string where another kind of value belongs"}, // never the value: it may be a secret

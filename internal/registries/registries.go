@@ -90,8 +90,8 @@ func New(regs []Registry) (*Set, error) {
 	s := &Set{byName: map[string]*entry{}, byHost: map[string]*entry{}}
 	for i, r := range regs {
 		r.Host = strings.TrimSpace(r.Host)
-		if r.Host == "" || strings.ContainsAny(r.Host, "/ ") {
-			return nil, fmt.Errorf("registry %d: host %q must be host[:port], without scheme or path", i+1, r.Host)
+		if err := CheckHost(r.Host); err != nil {
+			return nil, fmt.Errorf("registry %d: host %w", i+1, err)
 		}
 		if r.Name == "" {
 			r.Name = r.Host
@@ -137,6 +137,23 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// CheckHost says what is wrong with a registry host given with a scheme
+// or a path (a URL pasted from a browser, say), and what to give instead.
+func CheckHost(host string) error {
+	if host == "" {
+		return errors.New(`"": give the registry as HOST[:PORT]`)
+	}
+	if !strings.ContainsAny(host, "/ ") {
+		return nil
+	}
+	want := host
+	if _, rest, ok := strings.Cut(want, "://"); ok {
+		want = rest
+	}
+	want, _, _ = strings.Cut(want, "/")
+	return fmt.Errorf("%q: give the registry as HOST[:PORT], without scheme or path (%s; for plain HTTP, set insecure)", host, want)
 }
 
 // Load reads registries from a YAML file: a list under "registries".
