@@ -54,11 +54,5 @@ func webhookCredentials(c *cli.Context) (map[string]receiver.Credentials, error)
 // commandPath names the command c runs, as a user types it after the
 // program's name ("serve", "quarantine replay").
 func commandPath(c *cli.Context) string {
-	var names []string
-	for _, l := range c.Lineage() {
-		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name { // not the program's own
-			names = append([]string{l.Command.Name}, names...)
-		}
-	}
-	return strings.Join(names, " ")
+	return strings.TrimPrefix(c.Command.HelpName, c.App.Name+" ")
 }

@@ -42,9 +42,8 @@ Examples:
 				return fmt.Errorf("--limit must be at least 0 (got %d)", n)
 			}
 			names := c.String("repo")
-			if by == report.ByNamespace && names != "**" {
-				// The namespace of the repositories NS/** is NS.
-				names = strings.TrimSuffix(names, "/**")
+			if by == report.ByNamespace {
+				names = strings.TrimSuffix(names, "/**") // the namespace of the repositories NS/** is NS
 			}
 			return run(c, folded(c, func(db *database.Pool) (output.Table, error) {
 				return report.LoadStorage(c.Context, db, report.StorageOptions{By: by, Names: repoglob.Compile(names), Limit: c.Int("limit")})
