@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/layerq/layerq/internal/filelock"
 )
 
 // pollInterval is how often readiness and shutdown are polled.
@@ -52,7 +54,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting cluster in %s: opening the lock file: %w", dir, err)
 	}
-	unlock, err := lockFile(ctx, lock)
+	// Files opened by os.Root are close-on-exec: the server never
+	// inherits the lock.
+	unlock, err := filelock.Lock(ctx, lock)
 	if err != nil {
 		return fmt.Errorf("starting cluster in %s: %w", dir, err)
 	}

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/layerq/layerq/internal/database"
+	"github.com/layerq/layerq/internal/filelock"
 	"github.com/layerq/layerq/internal/graph"
 	"github.com/layerq/layerq/internal/report"
 	"github.com/layerq/layerq/internal/stream"
@@ -84,14 +84,13 @@ func lockStore(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("locking the embedded NATS store: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
+	unlock, err = filelock.TryLock(f)
+	if err != nil {
 		f.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			// A filesystem without locks (some network ones): the store
-			// works without the guard.
-			return func() {}, nil
+		if !errors.Is(err, filelock.ErrHeld) {
+			return nil, fmt.Errorf("locking the embedded NATS store: %w", err)
 		}
+		holder, _ := os.ReadFile(path)
 		who := "another process"
 		if pid := strings.TrimSpace(string(holder)); pid != "" {
 			who = "process " + pid
@@ -102,7 +101,7 @@ func lockStore(dir string) (unlock func(), err error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // analyzeWaste stores the waste of images whose layers are all indexed,
